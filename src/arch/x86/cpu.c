@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+#include "arch/x86/cpu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arch/x86/layout.h"
+
+#define X86_CR0_PE (1ULL << 0)
+#define X86_CR0_ET (1ULL << 4)
+#define X86_CR0_PG (1ULL << 31)
+#define X86_CR4_PAE (1ULL << 5)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SYSCALL_MASK 0xc0000084
+#define MSR_KERNEL_GS_BASE 0xc0000102
+
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+/* Boot GDT selectors: the Linux boot protocol wants __BOOT_CS = 0x10 and
+ * __BOOT_DS = 0x18; the PVH ABI only needs flat segments, so both modes
+ * share the layout and differ in the code segment's L/D bits. */
+#define GDT_CODE 2
+#define GDT_DATA 3
+#define GDT_TSS 4
+#define GDT_ENTRIES 5
+
+static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
+{
+	return ((uint64_t)(base & 0xff000000u) << 32) |
+	       ((uint64_t)(flags & 0xf0ffu) << 40) |
+	       ((uint64_t)(limit & 0x000f0000u) << 32) |
+	       ((uint64_t)(base & 0x00ffffffu) << 16) | (limit & 0xffffu);
+}
+
+static struct kvm_segment seg_from_gdt(uint64_t d, uint16_t index)
+{
+	return (struct kvm_segment){
+		.base = (uint32_t)(((d >> 16) & 0xffffff) |
+				   (((d >> 56) & 0xff) << 24)),
+		.limit = (uint32_t)((d & 0xffff) | (((d >> 48) & 0xf) << 16)),
+		.selector = (uint16_t)(index * 8),
+		.type = (uint8_t)((d >> 40) & 0xf),
+		.present = (uint8_t)((d >> 47) & 1),
+		.dpl = (uint8_t)((d >> 45) & 3),
+		.db = (uint8_t)((d >> 54) & 1),
+		.s = (uint8_t)((d >> 44) & 1),
+		.l = (uint8_t)((d >> 53) & 1),
+		.g = (uint8_t)((d >> 55) & 1),
+	};
+}
+
+static void boot_gdt(const struct boot_entry *be, uint64_t gdt[GDT_ENTRIES])
+{
+	memset(gdt, 0, GDT_ENTRIES * sizeof(gdt[0]));
+	if (be->mode == BOOT_ENTRY_LONG64)
+		gdt[GDT_CODE] = gdt_entry(0xa09b, 0, 0xfffff);
+	else
+		gdt[GDT_CODE] = gdt_entry(0xc09b, 0, 0xfffff);
+	gdt[GDT_DATA] = gdt_entry(0xc093, 0, 0xfffff);
+	gdt[GDT_TSS] = gdt_entry(0x008b, 0, 0x67);
+}
+
+int cpu_write_boot_tables(struct guest_mem *m, const struct boot_entry *be,
+			  struct err *e)
+{
+	uint64_t gdt[GDT_ENTRIES];
+	uint64_t *pml4, *pdpt, *pd;
+
+	boot_gdt(be, gdt);
+	if (guest_mem_write(m, LAYOUT_GDT, gdt, sizeof(gdt)))
+		return err_set(e, -EFAULT, "boot GDT: outside guest RAM");
+	if (be->mode != BOOT_ENTRY_LONG64)
+		return 0;
+
+	/* Identity map of the first 4 GiB with 2 MiB pages: covers the
+	 * kernel, zero page, command line and an initrd anywhere in low
+	 * RAM, which is all the 64-bit boot protocol asks for. */
+	pml4 = guest_mem_ptr(m, LAYOUT_PML4, 4096);
+	pdpt = guest_mem_ptr(m, LAYOUT_PDPT, 4096);
+	pd = guest_mem_ptr(m, LAYOUT_PD, 4 * 4096);
+	if (!pml4 || !pdpt || !pd)
+		return err_set(e, -EFAULT, "boot page tables: outside guest RAM");
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = LAYOUT_PDPT | 0x3;
+	for (uint64_t i = 0; i < 4; i++)
+		pdpt[i] = (LAYOUT_PD + i * 4096) | 0x3;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pd[i] = (i << 21) | 0x83;
+	return 0;
+}
+
+/* Per-vCPU CPUID: KVM's supported set with this vCPU's APIC ID and a
+ * topology of ncpus single-threaded cores in one package. */
+static void cpuid_patch(struct kvm_cpuid2 *c, int id, int ncpus)
+{
+	unsigned int shift = 0;
+
+	while ((1 << shift) < ncpus)
+		shift++;
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *en = &c->entries[i];
+
+		switch (en->function) {
+		case 0x1:
+			en->ebx = (en->ebx & 0x0000ffff) | ((uint32_t)id << 24) |
+				  ((uint32_t)(ncpus > 255 ? 255 : ncpus) << 16);
+			en->ecx |= 1u << 31; /* hypervisor present */
+			if (ncpus > 1)
+				en->edx |= 1u << 28; /* HTT: multi-core package */
+			break;
+		case 0x4:
+			/* Intel: cores per package - 1 in EAX[31:26]. */
+			en->eax = (en->eax & 0x03ffffff) |
+				  ((uint32_t)(ncpus - 1) << 26);
+			break;
+		case 0xb:
+		case 0x1f:
+			en->edx = (uint32_t)id;
+			if (en->index == 0) {
+				en->eax = 0; /* one thread per core */
+				en->ebx = 1;
+				en->ecx = (1u << 8) | 0;
+			} else if (en->index == 1) {
+				en->eax = shift;
+				en->ebx = (uint32_t)ncpus;
+				en->ecx = (2u << 8) | 1;
+			} else {
+				en->eax = en->ebx = 0;
+				en->ecx = en->index;
+			}
+			break;
+		case 0x80000008:
+			/* AMD: NC = cores - 1, ApicIdCoreIdSize. */
+			en->ecx = (en->ecx & ~0xf0ffu) | (shift << 12) |
+				  (uint32_t)(ncpus - 1);
+			break;
+		case 0x8000001e:
+			en->eax = (uint32_t)id;
+			en->ebx = (uint32_t)id & 0xff; /* core id, 1 thread */
+			en->ecx = 0;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int set_cpuid(struct kvm *k, struct kvm_vcpu *v, int ncpus,
+		     struct err *e)
+{
+	const struct kvm_cpuid2 *s = k->supported_cpuid;
+	size_t sz = sizeof(*s) + s->nent * sizeof(s->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	int ret = 0;
+
+	if (!c)
+		return err_set(e, -ENOMEM, "vCPU %d: CPUID: out of memory",
+			       v->id);
+	memcpy(c, s, sz);
+	cpuid_patch(c, v->id, ncpus);
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		ret = err_set(e, -errno, "vCPU %d: KVM_SET_CPUID2: %s", v->id,
+			      strerror(errno));
+	free(c);
+	return ret;
+}
+
+static int set_msrs(struct kvm_vcpu *v, struct err *e)
+{
+	static const struct {
+		uint32_t index;
+		uint64_t data;
+	} init[] = {
+		{ MSR_IA32_SYSENTER_CS, 0 },
+		{ MSR_IA32_SYSENTER_ESP, 0 },
+		{ MSR_IA32_SYSENTER_EIP, 0 },
+		{ MSR_STAR, 0 },
+		{ MSR_CSTAR, 0 },
+		{ MSR_KERNEL_GS_BASE, 0 },
+		{ MSR_SYSCALL_MASK, 0 },
+		{ MSR_LSTAR, 0 },
+		{ MSR_IA32_TSC, 0 },
+		{ MSR_IA32_MISC_ENABLE, 1 }, /* fast strings */
+		{ MSR_MTRR_DEF_TYPE, (1u << 11) | 6 }, /* MTRRs on, WB */
+	};
+	const unsigned int n = sizeof(init) / sizeof(init[0]);
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entries[sizeof(init) / sizeof(init[0])];
+	} msrs;
+	int ret;
+
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = n;
+	for (unsigned int i = 0; i < n; i++) {
+		msrs.entries[i].index = init[i].index;
+		msrs.entries[i].data = init[i].data;
+	}
+	ret = ioctl(v->fd, KVM_SET_MSRS, &msrs);
+	if (ret < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_SET_MSRS: %s", v->id,
+			       strerror(errno));
+	if ((unsigned int)ret != n)
+		return err_set(e, -EINVAL, "vCPU %d: KVM rejected MSR 0x%x",
+			       v->id, msrs.entries[ret].index);
+	return 0;
+}
+
+static int set_fpu_lapic(struct kvm_vcpu *v, struct err *e)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	struct kvm_lapic_state lapic;
+	uint32_t *lint0, *lint1;
+
+	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_SET_FPU: %s", v->id,
+			       strerror(errno));
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_GET_LAPIC: %s", v->id,
+			       strerror(errno));
+	/* Virtual-wire mode, as a BIOS leaves it: the PIC's output on LINT0,
+	 * NMI on LINT1. */
+	lint0 = (uint32_t *)(void *)&lapic.regs[APIC_LVT_LINT0];
+	lint1 = (uint32_t *)(void *)&lapic.regs[APIC_LVT_LINT1];
+	*lint0 = (*lint0 & ~0x700u) | (APIC_MODE_EXTINT << 8);
+	*lint1 = (*lint1 & ~0x700u) | (APIC_MODE_NMI << 8);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_SET_LAPIC: %s", v->id,
+			       strerror(errno));
+	return 0;
+}
+
+int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus,
+		   struct err *e)
+{
+	int ret = set_cpuid(k, v, ncpus, e);
+
+	if (!ret)
+		ret = set_msrs(v, e);
+	if (!ret)
+		ret = set_fpu_lapic(v, e);
+	return ret;
+}
+
+int cpu_setup_boot_regs(struct kvm_vcpu *v, const struct boot_entry *be,
+			struct err *e)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	uint64_t gdt[GDT_ENTRIES];
+	struct kvm_segment data;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_GET_SREGS: %s", v->id,
+			       strerror(errno));
+	boot_gdt(be, gdt);
+	sregs.gdt.base = LAYOUT_GDT;
+	sregs.gdt.limit = sizeof(gdt) - 1;
+	/* No IDT: the kernel installs its own before enabling interrupts;
+	 * an exception before that is a triple fault, reported as a crash. */
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cs = seg_from_gdt(gdt[GDT_CODE], GDT_CODE);
+	data = seg_from_gdt(gdt[GDT_DATA], GDT_DATA);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.tr = seg_from_gdt(gdt[GDT_TSS], GDT_TSS);
+	sregs.cr0 = X86_CR0_PE | X86_CR0_ET;
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (be->mode == BOOT_ENTRY_LONG64) {
+		sregs.cr3 = LAYOUT_PML4;
+		sregs.cr4 |= X86_CR4_PAE;
+		sregs.cr0 |= X86_CR0_PG;
+		sregs.efer |= EFER_LME | EFER_LMA;
+	}
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_SET_SREGS: %s", v->id,
+			       strerror(errno));
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 0x2;
+	regs.rip = be->rip;
+	regs.rsp = be->rsp;
+	regs.rbp = be->rsp;
+	regs.rsi = be->rsi;
+	regs.rbx = be->rbx;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		return err_set(e, -errno, "vCPU %d: KVM_SET_REGS: %s", v->id,
+			       strerror(errno));
+	return 0;
+}
+
+void cpu_dump_regs(struct kvm_vcpu *v, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 ||
+	    ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(out, "wisp: vCPU %d: registers unavailable: %s\n",
+			v->id, strerror(errno));
+		return;
+	}
+	fprintf(out,
+		"wisp: vCPU %d registers:\n"
+		"  rip %016llx  rsp %016llx  rflags %016llx\n"
+		"  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx\n"
+		"  rsi %016llx  rdi %016llx  rbp %016llx\n"
+		"  r8  %016llx  r9  %016llx  r10 %016llx  r11 %016llx\n"
+		"  r12 %016llx  r13 %016llx  r14 %016llx  r15 %016llx\n"
+		"  cr0 %016llx  cr2 %016llx  cr3 %016llx  cr4 %016llx\n"
+		"  efer %016llx  cs %04x (base %llx)  ss %04x  "
+		"gdt %llx/%x  idt %llx/%x\n",
+		v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx,
+		r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
+		r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
+		s.cs.selector, s.cs.base, s.ss.selector, s.gdt.base,
+		s.gdt.limit, s.idt.base, s.idt.limit);
+}

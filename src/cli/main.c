@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/* The wisp command line: parses arguments into a struct vm_config and
+ * hands it to the VMM. The only place that prints a fatal error and picks
+ * the process exit code. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "vmm/vmm.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: wisp run --kernel PATH [options]\n"
+		"       wisp --help | --version\n"
+		"\n"
+		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
+		"bzImage, or 64-bit ELF) with an 8250 serial console.\n"
+		"\n"
+		"options for 'run':\n"
+		"  --kernel PATH          kernel image (required)\n"
+		"  --initrd PATH          initial ramdisk\n"
+		"  --cmdline STR          appended to the default command line:\n"
+		"                         \"%s\"\n"
+		"  --no-default-cmdline   use only --cmdline as the command line\n"
+		"  --cpus N               vCPUs (default %d)\n"
+		"  --memory MiB           guest RAM in MiB (default %d)\n"
+		"  --serial stdio|none|file:PATH\n"
+		"                         where the COM1 console goes (default stdio;\n"
+		"                         with stdio, stdin is the guest's input and a\n"
+		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
+		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
+		"  -v, --verbose          more diagnostics (twice: debug)\n"
+		"\n"
+		"exit status: 0 guest shut down or rebooted; 1 bad arguments or\n"
+		"guest images; 2 host or KVM failure; 3 guest crashed; 4 guest\n"
+		"needs hardware virtualization (PVM host); 128+N stopped by signal N.\n",
+		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB, 0xf4);
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long max,
+		      unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v == 0 || v > max) {
+		fprintf(stderr, "wisp: %s '%s': expected a number from 1 to %lu\n",
+			opt, s, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_NO_DEFAULT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_SERIAL,
+	OPT_DEBUG_EXIT,
+};
+
+static int parse_run(int argc, char **argv, struct vm_config *cfg,
+		     int *verbosity)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "no-default-cmdline", no_argument, NULL,
+		  OPT_NO_DEFAULT_CMDLINE },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long v;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL:
+			cfg->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			cfg->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline_extra = optarg;
+			break;
+		case OPT_NO_DEFAULT_CMDLINE:
+			cfg->no_default_cmdline = true;
+			break;
+		case OPT_CPUS:
+			if (parse_uint("--cpus", optarg, 4096, &v))
+				return -EINVAL;
+			cfg->cpus = (int)v;
+			break;
+		case OPT_MEMORY:
+			/* 64 TiB: far above any host; real limits are checked
+			 * against the host when memory is created. */
+			if (parse_uint("--memory", optarg, 1ul << 26, &v))
+				return -EINVAL;
+			cfg->memory_mib = v;
+			break;
+		case OPT_SERIAL:
+			if (!strcmp(optarg, "stdio")) {
+				cfg->serial = SERIAL_STDIO;
+			} else if (!strcmp(optarg, "none")) {
+				cfg->serial = SERIAL_NONE;
+			} else if (!strncmp(optarg, "file:", 5) && optarg[5]) {
+				cfg->serial = SERIAL_FILE;
+				cfg->serial_path = optarg + 5;
+			} else {
+				fprintf(stderr,
+					"wisp: --serial '%s': expected stdio, none or file:PATH\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_DEBUG_EXIT:
+			cfg->debug_exit = true;
+			break;
+		case 'v':
+			(*verbosity)++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			fprintf(stderr, "wisp: %s: missing argument\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		default:
+			fprintf(stderr, "wisp: unknown option '%s' (see wisp --help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wisp: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->kernel) {
+		fprintf(stderr, "wisp: run: --kernel PATH is required\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct vm *vm = NULL;
+	struct err e = { { 0 } };
+	int verbosity = 0, code, ret;
+
+	if (argc < 2) {
+		usage(stderr);
+		return WISP_EXIT_CONFIG;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("wisp %s\n", WISP_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "run")) {
+		fprintf(stderr, "wisp: unknown command '%s' (see wisp --help)\n",
+			argv[1]);
+		return WISP_EXIT_CONFIG;
+	}
+	vm_config_defaults(&cfg);
+	if (parse_run(argc - 1, argv + 1, &cfg, &verbosity))
+		return WISP_EXIT_CONFIG;
+	log_set_level(verbosity >= 2 ? LOG_DEBUG :
+		      verbosity == 1 ? LOG_INFO :
+				       LOG_WARN);
+
+	ret = vm_create(&cfg, &vm, &code, &e);
+	if (ret) {
+		fprintf(stderr, "wisp: %s\n", e.msg);
+		vm_destroy(vm);
+		return code;
+	}
+	code = vm_run(vm);
+	vm_destroy(vm);
+	return code;
+}

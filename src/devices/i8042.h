@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PC keyboard controller, only as far as a guest needs it to probe
+ * the controller and to reset the machine (reboot=k writes 0xfe to port
+ * 0x64, or 0xd1 then an output-port value with bit 0 clear). No keyboard
+ * or mouse is attached. A reset calls the VMM's reset callback; wisp
+ * treats a guest reset as the end of the VM.
+ *
+ * Threads: accessed from vCPU threads; guarded by lock.
+ */
+#ifndef WISP_DEVICES_I8042_H
+#define WISP_DEVICES_I8042_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+
+#define I8042_DATA_PORT 0x60
+#define I8042_CMD_PORT 0x64
+
+struct i8042 {
+	pthread_mutex_t lock;
+	void (*reset)(void *opaque);
+	void *reset_opaque;
+
+	/* Guarded by lock. */
+	uint8_t ctr; /* controller configuration byte */
+	uint8_t pending_cmd; /* command waiting for its data byte, or 0 */
+	uint8_t out[4];
+	int out_count;
+};
+
+extern const struct bus_ops i8042_data_ops, i8042_cmd_ops;
+
+void i8042_init(struct i8042 *k, void (*reset)(void *), void *opaque);
+void i8042_destroy(struct i8042 *k);
+
+#endif

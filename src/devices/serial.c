@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+#include "devices/serial.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Register offsets and bits, per the 16550A data sheet. */
+#define UART_RBR_THR 0
+#define UART_IER 1
+#define UART_IIR_FCR 2
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define UART_MSR 6
+#define UART_SCR 7
+
+#define IER_RDI 0x01
+#define IER_THRI 0x02
+#define IER_MASK 0x0f
+#define IIR_NO_INT 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFO_ENABLED 0xc0
+#define FCR_ENABLE_FIFO 0x01
+#define FCR_CLEAR_RX 0x02
+#define LCR_DLAB 0x80
+#define MCR_DTR 0x01
+#define MCR_RTS 0x02
+#define MCR_OUT1 0x04
+#define MCR_OUT2 0x08
+#define MCR_LOOP 0x10
+#define LSR_DR 0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_RI 0x40
+#define MSR_DCD 0x80
+
+void serial_init(struct serial *s, int out_fd, struct irq_line irq)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->out_fd = out_fd;
+	s->irq = irq;
+	s->mcr = MCR_OUT2;
+}
+
+void serial_destroy(struct serial *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
+
+static uint8_t iir_locked(const struct serial *s)
+{
+	uint8_t fifo = (s->fcr & FCR_ENABLE_FIFO) ? IIR_FIFO_ENABLED : 0;
+
+	if ((s->ier & IER_RDI) && s->rx_count)
+		return fifo | IIR_RDI;
+	if ((s->ier & IER_THRI) && s->thr_ipending)
+		return fifo | IIR_THRI;
+	return fifo | IIR_NO_INT;
+}
+
+/* The ISA line follows "an interrupt is pending"; with the IOAPIC pin
+ * edge-triggered, each idle→pending transition is one interrupt. */
+static void update_irq_locked(struct serial *s)
+{
+	int level = !(iir_locked(s) & IIR_NO_INT);
+
+	if (level != s->irq_level) {
+		s->irq_level = level;
+		irq_line_set(&s->irq, level);
+	}
+}
+
+static void rx_put_locked(struct serial *s, uint8_t b)
+{
+	if (s->rx_count == SERIAL_RX_SIZE) {
+		s->rx_was_full = true;
+		return;
+	}
+	s->rx[(s->rx_head + s->rx_count) % SERIAL_RX_SIZE] = b;
+	s->rx_count++;
+}
+
+static void tx_byte_locked(struct serial *s, uint8_t b)
+{
+	if (s->mcr & MCR_LOOP) {
+		rx_put_locked(s, b);
+		return;
+	}
+	if (s->out_fd < 0)
+		return;
+	for (;;) {
+		ssize_t n = write(s->out_fd, &b, 1);
+
+		if (n == 1)
+			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* A closed or broken console must not stop the guest: count
+		 * the loss, stop writing after the first hard error. */
+		s->out_errors++;
+		if (n < 0 && errno != EAGAIN)
+			s->out_fd = -1;
+		return;
+	}
+}
+
+static void serial_read(void *opaque, uint64_t off, uint8_t *data,
+			uint32_t len)
+{
+	struct serial *s = opaque;
+	bool notify = false;
+	uint8_t v = 0;
+
+	pthread_mutex_lock(&s->lock);
+	switch (off) {
+	case UART_RBR_THR:
+		if (s->lcr & LCR_DLAB) {
+			v = s->dll;
+		} else if (s->rx_count) {
+			v = s->rx[s->rx_head];
+			s->rx_head = (s->rx_head + 1) % SERIAL_RX_SIZE;
+			s->rx_count--;
+			if (s->rx_was_full &&
+			    s->rx_count <= SERIAL_RX_SIZE / 2) {
+				s->rx_was_full = false;
+				notify = true;
+			}
+		}
+		break;
+	case UART_IER:
+		v = (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+		break;
+	case UART_IIR_FCR:
+		v = iir_locked(s);
+		/* Reading IIR acknowledges a THR-empty interrupt. */
+		if ((v & 0x0f) == IIR_THRI)
+			s->thr_ipending = false;
+		break;
+	case UART_LCR:
+		v = s->lcr;
+		break;
+	case UART_MCR:
+		v = s->mcr;
+		break;
+	case UART_LSR:
+		v = LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0);
+		break;
+	case UART_MSR:
+		if (s->mcr & MCR_LOOP)
+			v = ((s->mcr & MCR_RTS) ? MSR_CTS : 0) |
+			    ((s->mcr & MCR_DTR) ? MSR_DSR : 0) |
+			    ((s->mcr & MCR_OUT1) ? MSR_RI : 0) |
+			    ((s->mcr & MCR_OUT2) ? MSR_DCD : 0);
+		else
+			v = MSR_DCD | MSR_DSR | MSR_CTS;
+		break;
+	case UART_SCR:
+		v = s->scr;
+		break;
+	}
+	update_irq_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	/* Only the first byte is a register; wider accesses read zeros. */
+	memset(data, 0, len);
+	data[0] = v;
+	if (notify && s->rx_space)
+		s->rx_space(s->rx_space_opaque);
+}
+
+static void serial_write(void *opaque, uint64_t off, const uint8_t *data,
+			 uint32_t len)
+{
+	struct serial *s = opaque;
+	uint8_t v = data[0];
+
+	pthread_mutex_lock(&s->lock);
+	switch (off) {
+	case UART_RBR_THR:
+		if (s->lcr & LCR_DLAB) {
+			s->dll = v;
+		} else {
+			tx_byte_locked(s, v);
+			s->thr_ipending = true;
+		}
+		break;
+	case UART_IER:
+		if (s->lcr & LCR_DLAB) {
+			s->dlm = v;
+		} else {
+			/* Enabling THRI with an empty THR raises it at once,
+			 * as on hardware; drivers rely on this to start
+			 * transmission. */
+			if (!(s->ier & IER_THRI) && (v & IER_THRI))
+				s->thr_ipending = true;
+			s->ier = v & IER_MASK;
+		}
+		break;
+	case UART_IIR_FCR:
+		if (v & FCR_CLEAR_RX) {
+			s->rx_head = s->rx_count = 0;
+		}
+		s->fcr = v & (FCR_ENABLE_FIFO | 0xc0);
+		break;
+	case UART_LCR:
+		s->lcr = v;
+		break;
+	case UART_MCR:
+		s->mcr = v & 0x1f;
+		break;
+	case UART_SCR:
+		s->scr = v;
+		break;
+	default: /* LSR, MSR: read-only */
+		break;
+	}
+	update_irq_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+const struct bus_ops serial_bus_ops = {
+	.read = serial_read,
+	.write = serial_write,
+};
+
+size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (n < len && s->rx_count < SERIAL_RX_SIZE)
+		rx_put_locked(s, buf[n++]);
+	if (s->rx_count == SERIAL_RX_SIZE)
+		s->rx_was_full = true;
+	update_irq_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+bool serial_rx_full(struct serial *s)
+{
+	bool full;
+
+	pthread_mutex_lock(&s->lock);
+	full = s->rx_count == SERIAL_RX_SIZE;
+	pthread_mutex_unlock(&s->lock);
+	return full;
+}

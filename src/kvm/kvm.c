@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+
+struct kvm_cap_req {
+	int cap;
+	const char *name;
+	const char *why;
+};
+
+/* Every capability wisp relies on, checked once up front so a host that
+ * lacks one fails at start with its name rather than mid-boot. */
+static const struct kvm_cap_req required_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM" },
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "TSS placement" },
+	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR",
+	  "identity map placement" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "CPUID setup" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT",
+	  "race-free vCPU stop" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "doorbells" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts" },
+	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", "SMP start-up" },
+};
+
+bool kvm_host_is_pvm(void)
+{
+	char line[4096];
+	bool hwvirt = false;
+	FILE *f;
+
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		return true;
+	f = fopen("/proc/cpuinfo", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		hwvirt = strstr(line, " vmx") || strstr(line, " svm");
+		break;
+	}
+	fclose(f);
+	return !hwvirt;
+}
+
+static int read_supported_cpuid(struct kvm *k, struct err *e)
+{
+	int n = 128;
+
+	for (;;) {
+		struct kvm_cpuid2 *c =
+			calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+
+		if (!c)
+			return err_set(e, -ENOMEM, "kvm: out of memory");
+		c->nent = n;
+		if (ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			k->supported_cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG || n >= 4096)
+			return err_set(e, -errno,
+				       "kvm: KVM_GET_SUPPORTED_CPUID: %s",
+				       strerror(errno));
+		n *= 2;
+	}
+}
+
+int kvm_open(struct kvm *k, struct err *e)
+{
+	int ret, ver;
+
+	memset(k, 0, sizeof(*k));
+	k->vm_fd = -1;
+	k->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (k->sys_fd < 0)
+		return err_set(e, -errno, "/dev/kvm: %s%s", strerror(errno),
+			       errno == ENOENT ?
+				       " (is the kvm module loaded?)" :
+			       errno == EACCES ?
+				       " (is this user in the kvm group?)" :
+				       "");
+	ver = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION) {
+		ret = err_set(e, -ENOTSUP, "/dev/kvm: API version %d, need %d",
+			      ver, KVM_API_VERSION);
+		goto err;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(*required_caps);
+	     i++) {
+		const struct kvm_cap_req *c = &required_caps[i];
+
+		if (ioctl(k->sys_fd, KVM_CHECK_EXTENSION, c->cap) <= 0) {
+			ret = err_set(e, -ENOTSUP,
+				      "/dev/kvm: missing capability %s (needed for %s)",
+				      c->name, c->why);
+			goto err;
+		}
+	}
+	k->run_size = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (k->run_size < (int)sizeof(struct kvm_run)) {
+		ret = err_set(e, -EIO, "/dev/kvm: bad vCPU mmap size %d",
+			      k->run_size);
+		goto err;
+	}
+	k->max_vcpus = ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (k->max_vcpus <= 0)
+		k->max_vcpus = ioctl(k->sys_fd, KVM_CHECK_EXTENSION,
+				     KVM_CAP_NR_VCPUS);
+	if (k->max_vcpus <= 0)
+		k->max_vcpus = 4;
+	k->pvm = kvm_host_is_pvm();
+	ret = read_supported_cpuid(k, e);
+	if (ret)
+		goto err;
+	return 0;
+err:
+	close(k->sys_fd);
+	k->sys_fd = -1;
+	return ret;
+}
+
+int kvm_create_vm(struct kvm *k, struct err *e)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+
+	k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+	if (k->vm_fd < 0)
+		return err_set(e, -errno, "kvm: KVM_CREATE_VM: %s",
+			       strerror(errno));
+	if (ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		return err_set(e, -errno, "kvm: KVM_SET_IDENTITY_MAP_ADDR: %s",
+			       strerror(errno));
+	if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) <
+	    0)
+		return err_set(e, -errno, "kvm: KVM_SET_TSS_ADDR: %s",
+			       strerror(errno));
+	if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return err_set(e, -errno, "kvm: KVM_CREATE_IRQCHIP: %s",
+			       strerror(errno));
+	if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return err_set(e, -errno, "kvm: KVM_CREATE_PIT2: %s",
+			       strerror(errno));
+	return 0;
+}
+
+int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,
+		   struct err *e)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)k->nr_slots,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return err_set(e, -errno,
+			       "kvm: memory slot %d at 0x%llx (%llu MiB): %s",
+			       k->nr_slots, (unsigned long long)gpa,
+			       (unsigned long long)(size >> 20),
+			       strerror(errno));
+	k->nr_slots++;
+	return 0;
+}
+
+int kvm_create_vcpu(struct kvm *k, int id, struct kvm_vcpu *v, struct err *e)
+{
+	v->id = id;
+	v->run = NULL;
+	v->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0)
+		return err_set(e, -errno, "kvm: vCPU %d: KVM_CREATE_VCPU: %s",
+			       id, strerror(errno));
+	v->run = mmap(NULL, (size_t)k->run_size, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		int ret = -errno;
+
+		v->run = NULL;
+		close(v->fd);
+		v->fd = -1;
+		return err_set(e, ret, "kvm: vCPU %d: mmap kvm_run: %s", id,
+			       strerror(-ret));
+	}
+	return 0;
+}
+
+void kvm_destroy_vcpu(struct kvm *k, struct kvm_vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, (size_t)k->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+int kvm_irq_line(struct kvm *k, uint32_t gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+
+	return ioctl(k->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
+void kvm_close(struct kvm *k)
+{
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	if (k->sys_fd >= 0)
+		close(k->sys_fd);
+	free(k->supported_cpuid);
+	k->supported_cpuid = NULL;
+	k->vm_fd = k->sys_fd = -1;
+}

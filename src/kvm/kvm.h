@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM boundary: /dev/kvm, the VM fd, vCPU fds and their kvm_run
+ * mappings, the capability table, memory slots and interrupt lines.
+ * Everything above this folder talks to KVM through these functions (the
+ * arch/x86 vCPU setup passes its register blocks through kvm_vcpu_ioctl).
+ *
+ * Threads: struct kvm is written during setup (before vCPU threads start)
+ * and read-only afterwards; KVM's own ioctls are thread-safe. Each struct
+ * kvm_vcpu and its kvm_run page belong to that vCPU's thread, except
+ * run->immediate_exit, which the stopping thread sets (a plain byte store
+ * that KVM reads at entry) before kicking the thread with a signal.
+ */
+#ifndef WISP_KVM_KVM_H
+#define WISP_KVM_KVM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "util/err.h"
+
+struct kvm {
+	int sys_fd;
+	int vm_fd;
+	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+	int max_vcpus;
+	bool pvm; /* host KVM is PVM (no hardware virtualization) */
+	struct kvm_cpuid2 *supported_cpuid;
+	int nr_slots;
+};
+
+struct kvm_vcpu {
+	int id;
+	int fd;
+	struct kvm_run *run;
+};
+
+/* Opens /dev/kvm, checks the API version and every capability in one
+ * table (naming the first missing one), reads the supported CPUID. */
+int kvm_open(struct kvm *k, struct err *e);
+
+/* Creates the VM with an in-kernel irqchip and PIT, TSS and identity-map
+ * addresses set. */
+int kvm_create_vm(struct kvm *k, struct err *e);
+
+int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,
+		   struct err *e);
+
+int kvm_create_vcpu(struct kvm *k, int id, struct kvm_vcpu *v,
+		    struct err *e);
+void kvm_destroy_vcpu(struct kvm *k, struct kvm_vcpu *v);
+
+/* Sets an irqchip input line (GSI) to level. Thread-safe. */
+int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
+
+void kvm_close(struct kvm *k);
+
+/* True when the host's KVM is PVM: the kvm_pvm module is loaded, or the
+ * CPU has neither vmx nor svm. */
+bool kvm_host_is_pvm(void);
+
+#endif

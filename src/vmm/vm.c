@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/cpu.h"
+#include "arch/x86/mptable.h"
+#include "boot/boot.h"
+#include "bus/bus.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "kvm/kvm.h"
+#include "mem/guest_mem.h"
+#include "util/log.h"
+#include "vmm/term.h"
+
+#define SIG_KICK SIGUSR1
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A, then 'x' quits */
+
+struct vcpu {
+	struct vm *vm;
+	struct kvm_vcpu kv;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct serial serial;
+	struct i8042 i8042;
+	struct debug_exit dbg;
+	struct boot_entry entry;
+	int ncpus;
+	struct vcpu *vcpus;
+
+	int epfd, stop_efd, sig_fd;
+	int serial_out_fd; /* owned when serial is a file */
+	bool stdin_attached; /* stdin feeds the UART (event loop only) */
+	bool stdin_polled; /* stdin in the epoll set (guarded by serial.lock
+			    * for the re-arm from a vCPU thread) */
+	bool escape_pending; /* saw Ctrl-A (event loop only) */
+
+	/* The first stop request wins: stopping goes 0 -> 1 once, and the
+	 * thread that flipped it wrote exit_code before. */
+	atomic_int stopping;
+	int exit_code;
+	/* CLOCK_MONOTONIC ns of the first port/MMIO exit, for the start-up
+	 * benchmark; written once by whichever vCPU sees it first. */
+	atomic_ullong first_io_ns;
+};
+
+void vm_config_defaults(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cpus = VM_DEFAULT_CPUS;
+	c->memory_mib = VM_DEFAULT_MEMORY_MIB;
+	c->serial = SERIAL_STDIO;
+}
+
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ull +
+	       (unsigned long long)ts.tv_nsec;
+}
+
+static void vm_request_stop(struct vm *vm, int code)
+{
+	int expected = 0;
+	uint64_t one = 1;
+
+	/* exit_code is published by the successful CAS (seq_cst), and read
+	 * by the main thread only after it saw stopping set. */
+	if (!atomic_compare_exchange_strong(&vm->stopping, &expected, -1))
+		return;
+	vm->exit_code = code;
+	atomic_store(&vm->stopping, 1);
+	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+		log_warn("stop eventfd: %s", strerror(errno));
+}
+
+static bool vm_is_stopping(struct vm *vm)
+{
+	return atomic_load(&vm->stopping) != 0;
+}
+
+/* --- device glue: the only place devices meet KVM --- */
+
+static void irq_kvm_set(void *opaque, unsigned int gsi, int level)
+{
+	struct vm *vm = opaque;
+	int ret = kvm_irq_line(&vm->kvm, gsi, level);
+
+	if (ret)
+		log_warn("irq %u: KVM_IRQ_LINE: %s", gsi, strerror(-ret));
+}
+
+static void guest_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	log_info("guest requested a reset: stopping the VM");
+	vm_request_stop(vm, WISP_EXIT_OK);
+}
+
+static void guest_debug_exit(void *opaque, uint8_t code)
+{
+	struct vm *vm = opaque;
+
+	log_info("guest wrote %u to the debug-exit port", code);
+	vm_request_stop(vm, code);
+}
+
+static void serial_has_space(void *opaque)
+{
+	struct vm *vm = opaque;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = STDIN_FILENO };
+
+	/* Called on a vCPU thread after the guest drained input: put stdin
+	 * back into the event loop (epoll_ctl is thread-safe). */
+	pthread_mutex_lock(&vm->serial.lock);
+	if (vm->stdin_attached && !vm->stdin_polled &&
+	    epoll_ctl(vm->epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0)
+		vm->stdin_polled = true;
+	pthread_mutex_unlock(&vm->serial.lock);
+}
+
+/* --- vCPU threads --- */
+
+static void crash(struct vm *vm, struct vcpu *vc, int code, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
+
+static void crash(struct vm *vm, struct vcpu *vc, int code, const char *fmt,
+		  ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (vm_is_stopping(vm))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	term_restore();
+	log_error("vCPU %d: %s", vc->kv.id, msg);
+	cpu_dump_regs(&vc->kv, stderr);
+	vm_request_stop(vm, code);
+}
+
+static void handle_io(struct vm *vm, struct kvm_run *run)
+{
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t size = run->io.size;
+
+	/* String I/O (rep outsb etc.) arrives as count back-to-back items. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			bus_write(&vm->pio, run->io.port, data, size);
+		else
+			bus_read(&vm->pio, run->io.port, data, size);
+	}
+}
+
+static void handle_mmio(struct vm *vm, struct kvm_run *run)
+{
+	uint32_t len = run->mmio.len;
+
+	if (len == 0 || len > sizeof(run->mmio.data))
+		return;
+	if (run->mmio.is_write)
+		bus_write(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+	else
+		bus_read(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+}
+
+static void internal_error(struct vm *vm, struct vcpu *vc)
+{
+	struct kvm_run *run = vc->kv.run;
+	uint32_t sub = run->internal.suberror;
+
+	if (vm->kvm.pvm) {
+		crash(vm, vc, WISP_EXIT_PVM,
+		      "KVM internal error (suberror %u). This host's /dev/kvm "
+		      "is PVM (kvm_pvm, no VT-x/AMD-V): the guest took an "
+		      "exception or interrupt that only a PVM-aware guest "
+		      "kernel can handle there, so an unmodified Linux stops "
+		      "at its first one. Boot Linux guests on a host with "
+		      "hardware virtualization, or in the nested rig: "
+		      "tests/rig/run.sh (see README).",
+		      sub);
+		return;
+	}
+	crash(vm, vc, WISP_EXIT_GUEST_CRASH, "KVM internal error (suberror %u%s)",
+	      sub, sub == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failed" :
+		   "");
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct vcpu *vc = arg;
+	struct vm *vm = vc->vm;
+	struct kvm_run *run = vc->kv.run;
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, SIG_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	while (!vm_is_stopping(vm)) {
+		if (ioctl(vc->kv.fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			crash(vm, vc, WISP_EXIT_HOST, "KVM_RUN: %s",
+			      strerror(errno));
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			if (!atomic_load_explicit(&vm->first_io_ns,
+						  memory_order_relaxed)) {
+				unsigned long long zero = 0;
+
+				atomic_compare_exchange_strong(
+					&vm->first_io_ns, &zero, now_ns());
+			}
+			handle_io(vm, run);
+			break;
+		case KVM_EXIT_MMIO:
+			handle_mmio(vm, run);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_HLT:
+			/* Only without an in-kernel LAPIC; treat as idle. */
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			crash(vm, vc, WISP_EXIT_GUEST_CRASH,
+			      "guest triple fault (KVM_EXIT_SHUTDOWN)");
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			crash(vm, vc, WISP_EXIT_GUEST_CRASH,
+			      "VM entry failed (hardware reason 0x%llx)",
+			      (unsigned long long)run->fail_entry
+				      .hardware_entry_failure_reason);
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			internal_error(vm, vc);
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
+				crash(vm, vc, WISP_EXIT_GUEST_CRASH,
+				      "guest reported a crash");
+			else
+				vm_request_stop(vm, WISP_EXIT_OK);
+			break;
+		default:
+			crash(vm, vc, WISP_EXIT_GUEST_CRASH,
+			      "unhandled KVM exit reason %u", run->exit_reason);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+/* --- building the VM --- */
+
+static int build_cmdline(const struct vm_config *cfg, char **out,
+			 struct err *e)
+{
+	const char *base = cfg->no_default_cmdline ? "" : VM_DEFAULT_CMDLINE;
+	const char *extra = cfg->cmdline_extra ? cfg->cmdline_extra : "";
+	size_t n = strlen(base) + strlen(extra) + 2;
+	char *s = malloc(n);
+
+	if (!s)
+		return err_set(e, -ENOMEM, "command line: out of memory");
+	snprintf(s, n, "%s%s%s", base, *base && *extra ? " " : "", extra);
+	*out = s;
+	return 0;
+}
+
+static int setup_console(struct vm *vm, struct err *e)
+{
+	struct irq_line irq = { irq_kvm_set, vm, SERIAL_COM1_IRQ };
+	int fd = -1;
+
+	switch (vm->cfg.serial) {
+	case SERIAL_STDIO:
+		fd = STDOUT_FILENO;
+		vm->stdin_attached = true;
+		break;
+	case SERIAL_FILE:
+		fd = open(vm->cfg.serial_path,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return err_set(e, -errno, "serial file '%s': %s",
+				       vm->cfg.serial_path, strerror(errno));
+		vm->serial_out_fd = fd;
+		break;
+	case SERIAL_NONE:
+		break;
+	}
+	serial_init(&vm->serial, fd, irq);
+	vm->serial.rx_space = serial_has_space;
+	vm->serial.rx_space_opaque = vm;
+	return 0;
+}
+
+static int register_devices(struct vm *vm, struct err *e)
+{
+	int ret;
+
+	ret = bus_register(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops,
+			   &vm->serial, "serial0");
+	if (!ret)
+		ret = bus_register(&vm->pio, I8042_DATA_PORT, 1,
+				   &i8042_data_ops, &vm->i8042, "i8042");
+	if (!ret)
+		ret = bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops,
+				   &vm->i8042, "i8042");
+	if (!ret && vm->cfg.debug_exit)
+		ret = bus_register(&vm->pio, DEBUG_EXIT_PORT, 1,
+				   &debug_exit_ops, &vm->dbg, "debug-exit");
+	if (ret)
+		return err_set(e, ret, "device registration: %s",
+			       strerror(-ret));
+	return 0;
+}
+
+static int setup_memory(struct vm *vm, int *exit_code, struct err *e)
+{
+	int ret;
+
+	*exit_code = WISP_EXIT_CONFIG;
+	ret = guest_mem_init(&vm->mem, vm->cfg.memory_mib << 20, e);
+	if (ret)
+		return ret;
+	*exit_code = WISP_EXIT_HOST;
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_mem_region *r = &vm->mem.regions[i];
+
+		ret = kvm_add_memory(&vm->kvm, r->gpa, r->size,
+				     vm->mem.host + r->offset, e);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int load_guest(struct vm *vm, struct err *e)
+{
+	char *cmdline = NULL;
+	int ret;
+
+	ret = build_cmdline(&vm->cfg, &cmdline, e);
+	if (ret)
+		return ret;
+	ret = boot_load_files(&vm->mem, vm->cfg.kernel, vm->cfg.initrd,
+			      cmdline, &vm->entry, e);
+	free(cmdline);
+	if (ret)
+		return ret;
+	ret = mptable_write(&vm->mem, vm->ncpus);
+	if (ret)
+		return err_set(e, ret, "MP table for %d vCPUs: %s", vm->ncpus,
+			       strerror(-ret));
+	return cpu_write_boot_tables(&vm->mem, &vm->entry, e);
+}
+
+static int setup_vcpus(struct vm *vm, struct err *e)
+{
+	int ret;
+
+	vm->vcpus = calloc((size_t)vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return err_set(e, -ENOMEM, "vCPUs: out of memory");
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *vc = &vm->vcpus[i];
+
+		vc->vm = vm;
+		vc->kv.fd = -1;
+		ret = kvm_create_vcpu(&vm->kvm, i, &vc->kv, e);
+		if (ret)
+			return ret;
+		ret = cpu_setup_vcpu(&vm->kvm, &vc->kv, vm->ncpus, e);
+		if (ret)
+			return ret;
+	}
+	return cpu_setup_boot_regs(&vm->vcpus[0].kv, &vm->entry, e);
+}
+
+static int setup_events(struct vm *vm, struct err *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+
+	vm->epfd = epoll_create1(EPOLL_CLOEXEC);
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	vm->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vm->epfd < 0 || vm->stop_efd < 0 || vm->sig_fd < 0)
+		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	ev.data.fd = vm->stop_efd;
+	if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->stop_efd, &ev) < 0)
+		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	ev.data.fd = vm->sig_fd;
+	if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->sig_fd, &ev) < 0)
+		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	if (vm->stdin_attached) {
+		ev.data.fd = STDIN_FILENO;
+		/* EPERM: stdin is a regular file or /dev/null, which epoll
+		 * cannot watch; the guest then simply gets no input. */
+		if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0)
+			vm->stdin_polled = true;
+		else
+			vm->stdin_attached = false;
+	}
+	return 0;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
+	      struct err *e)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int ret;
+
+	*exit_code = WISP_EXIT_HOST;
+	if (!vm)
+		return err_set(e, -ENOMEM, "out of memory");
+	vm->cfg = *cfg;
+	vm->ncpus = cfg->cpus;
+	vm->epfd = vm->stop_efd = vm->sig_fd = vm->serial_out_fd = -1;
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	vm->mem.memfd = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	i8042_init(&vm->i8042, guest_reset, vm);
+	vm->dbg = (struct debug_exit){ guest_debug_exit, vm };
+	*out = vm;
+
+	if (vm->ncpus < 1 || vm->ncpus > MPTABLE_MAX_CPUS) {
+		*exit_code = WISP_EXIT_CONFIG;
+		return err_set(e, -EINVAL, "--cpus %d: must be 1..%d",
+			       vm->ncpus, MPTABLE_MAX_CPUS);
+	}
+	ret = kvm_open(&vm->kvm, e);
+	if (ret)
+		return ret;
+	if (vm->ncpus > vm->kvm.max_vcpus) {
+		*exit_code = WISP_EXIT_CONFIG;
+		return err_set(e, -EINVAL, "--cpus %d: this host's KVM allows %d",
+			       vm->ncpus, vm->kvm.max_vcpus);
+	}
+	ret = kvm_create_vm(&vm->kvm, e);
+	if (ret)
+		return ret;
+	ret = setup_memory(vm, exit_code, e);
+	if (ret)
+		return ret;
+	*exit_code = WISP_EXIT_CONFIG;
+	ret = load_guest(vm, e);
+	if (ret)
+		return ret;
+	ret = setup_console(vm, e);
+	if (ret)
+		return ret;
+	*exit_code = WISP_EXIT_HOST;
+	ret = register_devices(vm, e);
+	if (!ret)
+		ret = setup_vcpus(vm, e);
+	if (!ret)
+		ret = setup_events(vm, e);
+	return ret;
+}
+
+/* --- the event loop --- */
+
+/* Console input with the escape sequence: Ctrl-A x stops the VM, Ctrl-A
+ * Ctrl-A sends one Ctrl-A. Only when the console is an interactive
+ * terminal; piped input passes through untouched. */
+static void forward_input(struct vm *vm, const uint8_t *buf, size_t n)
+{
+	uint8_t out[512];
+	size_t o = 0, taken;
+	bool tty = term_is_raw();
+
+	for (size_t i = 0; i < n && o < sizeof(out); i++) {
+		uint8_t c = buf[i];
+
+		if (tty && vm->escape_pending) {
+			vm->escape_pending = false;
+			if (c == 'x' || c == 'X') {
+				log_info("console escape: stopping the VM");
+				vm_request_stop(vm, WISP_EXIT_SIGNAL_BASE +
+							    SIGINT);
+				return;
+			}
+			if (c != CONSOLE_ESCAPE)
+				continue;
+		} else if (tty && c == CONSOLE_ESCAPE) {
+			vm->escape_pending = true;
+			continue;
+		}
+		out[o++] = c;
+	}
+	taken = serial_push_input(&vm->serial, out, o);
+	if (taken < o)
+		log_warn("console input: guest not reading, dropped %zu bytes",
+			 o - taken);
+}
+
+static void pause_stdin(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->serial.lock);
+	if (vm->stdin_polled) {
+		epoll_ctl(vm->epfd, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+		vm->stdin_polled = false;
+	}
+	pthread_mutex_unlock(&vm->serial.lock);
+}
+
+static void handle_stdin(struct vm *vm)
+{
+	uint8_t buf[512];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* EOF or error: the guest keeps running without input. */
+		pause_stdin(vm);
+		pthread_mutex_lock(&vm->serial.lock);
+		vm->stdin_attached = false;
+		pthread_mutex_unlock(&vm->serial.lock);
+		return;
+	}
+	forward_input(vm, buf, (size_t)n);
+	/* Stop reading while the guest has no room; the UART's rx_space
+	 * callback re-arms stdin. */
+	if (serial_rx_full(&vm->serial))
+		pause_stdin(vm);
+}
+
+static void handle_signal(struct vm *vm)
+{
+	struct signalfd_siginfo si;
+
+	while (read(vm->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("signal %u: stopping the VM", si.ssi_signo);
+		vm_request_stop(vm, WISP_EXIT_SIGNAL_BASE + (int)si.ssi_signo);
+	}
+}
+
+static void stop_vcpus(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *vc = &vm->vcpus[i];
+
+		if (!vc->started)
+			continue;
+		vc->kv.run->immediate_exit = 1;
+		pthread_kill(vc->thread, SIG_KICK);
+	}
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *vc = &vm->vcpus[i];
+
+		if (!vc->started)
+			continue;
+		/* A kick can land just before the thread re-enters KVM_RUN
+		 * and is then lost; immediate_exit covers KVM_RUN itself,
+		 * re-kicking covers the rest. Bounded: a thread stuck in a
+		 * blocking console write for 10 s is abandoned (the process
+		 * is about to exit) rather than hanging the stop. */
+		for (int tries = 0;
+		     pthread_tryjoin_np(vc->thread, NULL) == EBUSY; tries++) {
+			struct timespec ts = { 0, 1000000 };
+
+			if (tries == 10000) {
+				log_error("vCPU %d: did not stop within 10 s",
+					  i);
+				pthread_detach(vc->thread);
+				break;
+			}
+			pthread_kill(vc->thread, SIG_KICK);
+			nanosleep(&ts, NULL);
+		}
+		vc->started = false;
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	struct sigaction sa;
+	sigset_t block;
+	int ret;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigaction(SIG_KICK, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Threads inherit this mask: SIGINT/SIGTERM only via signalfd, the
+	 * kick only on vCPU threads (they unblock it themselves). */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+
+	if (vm->stdin_attached && term_raw_enter(STDIN_FILENO) == 0)
+		log_info("console: raw mode; Ctrl-A x quits");
+
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *vc = &vm->vcpus[i];
+
+		ret = pthread_create(&vc->thread, NULL, vcpu_main, vc);
+		if (ret) {
+			log_error("vCPU %d: thread: %s", i, strerror(ret));
+			vm_request_stop(vm, WISP_EXIT_HOST);
+			break;
+		}
+		vc->started = true;
+	}
+
+	while (!vm_is_stopping(vm)) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(vm->epfd, evs, 4, -1);
+
+		if (n < 0 && errno != EINTR) {
+			log_error("event loop: %s", strerror(errno));
+			vm_request_stop(vm, WISP_EXIT_HOST);
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == vm->sig_fd)
+				handle_signal(vm);
+			else if (evs[i].data.fd == STDIN_FILENO)
+				handle_stdin(vm);
+		}
+	}
+	/* Wait until the stopper has published exit_code. */
+	while (atomic_load(&vm->stopping) < 0)
+		sched_yield();
+	stop_vcpus(vm);
+	term_restore();
+	if (atomic_load(&vm->first_io_ns))
+		log_debug("first guest I/O exit at CLOCK_MONOTONIC %llu ns",
+			  (unsigned long long)atomic_load(&vm->first_io_ns));
+	return vm->exit_code;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->vcpus) {
+		stop_vcpus(vm);
+		for (int i = 0; i < vm->ncpus; i++)
+			if (vm->vcpus[i].kv.fd >= 0)
+				kvm_destroy_vcpu(&vm->kvm, &vm->vcpus[i].kv);
+		free(vm->vcpus);
+	}
+	if (vm->epfd >= 0)
+		close(vm->epfd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	if (vm->sig_fd >= 0)
+		close(vm->sig_fd);
+	if (vm->serial_out_fd >= 0)
+		close(vm->serial_out_fd);
+	serial_destroy(&vm->serial);
+	i8042_destroy(&vm->i8042);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	guest_mem_destroy(&vm->mem);
+	kvm_close(&vm->kvm);
+	term_restore();
+	free(vm);
+}

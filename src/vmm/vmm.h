@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Assembles a VM from a struct vm_config and runs it to its end.
+ *
+ * Threads (all named here):
+ *   - the main thread runs the event loop: signals (signalfd), console
+ *     input, the stop eventfd; it is the only thread that starts and joins
+ *     others and tears the VM down;
+ *   - one thread per vCPU runs KVM_RUN and dispatches port/MMIO exits to
+ *     the buses on its own stack.
+ * A VM ends when any thread calls vm_request_stop(): the first caller's
+ * exit code wins, the main loop wakes, sets immediate_exit on each vCPU
+ * and kicks it with SIGUSR1, then joins every thread.
+ */
+#ifndef WISP_VMM_VMM_H
+#define WISP_VMM_VMM_H
+
+#include "util/err.h"
+#include "vmm/config.h"
+
+/* Process exit codes, documented in the README. */
+enum wisp_exit {
+	WISP_EXIT_OK = 0, /* guest shut down or rebooted */
+	WISP_EXIT_CONFIG = 1, /* bad arguments, kernel, initrd or sizes */
+	WISP_EXIT_HOST = 2, /* /dev/kvm missing or lacking, host failure */
+	WISP_EXIT_GUEST_CRASH = 3, /* triple fault, KVM internal error, ... */
+	WISP_EXIT_PVM = 4, /* guest needs hardware virtualization (PVM host) */
+	WISP_EXIT_SIGNAL_BASE = 128, /* + signal number: SIGINT, SIGTERM */
+};
+
+struct vm;
+
+/* Builds the VM. Returns 0 or -errno; *exit_code says which class of
+ * failure (WISP_EXIT_CONFIG or WISP_EXIT_HOST), e says what. */
+int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
+	      struct err *e);
+
+/* Runs until the VM stops; returns the process exit code. */
+int vm_run(struct vm *vm);
+
+void vm_destroy(struct vm *vm);
+
+#endif
