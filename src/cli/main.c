@@ -39,7 +39,8 @@ static void usage(FILE *out)
 		"exit status: 0 guest shut down or rebooted; 1 bad arguments or\n"
 		"guest images; 2 host or KVM failure; 3 guest crashed; 4 guest\n"
 		"needs hardware virtualization (PVM host); 128+N stopped by signal N.\n",
-		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB, 0xf4);
+		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB,
+		0xf4);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned long max,
@@ -51,8 +52,9 @@ static int parse_uint(const char *opt, const char *s, unsigned long max,
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || *s == '-' || v == 0 || v > max) {
-		fprintf(stderr, "wisp: %s '%s': expected a number from 1 to %lu\n",
-			opt, s, max);
+		fprintf(stderr,
+			"wisp: %s '%s': expected a number from 1 to %lu\n", opt,
+			s, max);
 		return -EINVAL;
 	}
 	*out = v;
@@ -147,13 +149,15 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 				argv[optind - 1]);
 			return -EINVAL;
 		default:
-			fprintf(stderr, "wisp: unknown option '%s' (see wisp --help)\n",
+			fprintf(stderr,
+				"wisp: unknown option '%s' (see wisp --help)\n",
 				argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "wisp: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "wisp: unexpected argument '%s'\n",
+			argv[optind]);
 		return -EINVAL;
 	}
 	if (!cfg->kernel) {
@@ -184,7 +188,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "run")) {
-		fprintf(stderr, "wisp: unknown command '%s' (see wisp --help)\n",
+		fprintf(stderr,
+			"wisp: unknown command '%s' (see wisp --help)\n",
 			argv[1]);
 		return WISP_EXIT_CONFIG;
 	}

@@ -109,8 +109,7 @@ static void tx_byte_locked(struct serial *s, uint8_t b)
 	}
 }
 
-static void serial_read(void *opaque, uint64_t off, uint8_t *data,
-			uint32_t len)
+static void serial_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct serial *s = opaque;
 	bool notify = false;

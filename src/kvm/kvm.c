@@ -88,12 +88,11 @@ int kvm_open(struct kvm *k, struct err *e)
 	k->vm_fd = -1;
 	k->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (k->sys_fd < 0)
-		return err_set(e, -errno, "/dev/kvm: %s%s", strerror(errno),
-			       errno == ENOENT ?
-				       " (is the kvm module loaded?)" :
-			       errno == EACCES ?
-				       " (is this user in the kvm group?)" :
-				       "");
+		return err_set(
+			e, -errno, "/dev/kvm: %s%s", strerror(errno),
+			errno == ENOENT ? " (is the kvm module loaded?)" :
+			errno == EACCES ? " (is this user in the kvm group?)" :
+					  "");
 	ver = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
 	if (ver != KVM_API_VERSION) {
 		ret = err_set(e, -ENOTSUP, "/dev/kvm: API version %d, need %d",
@@ -105,9 +104,10 @@ int kvm_open(struct kvm *k, struct err *e)
 		const struct kvm_cap_req *c = &required_caps[i];
 
 		if (ioctl(k->sys_fd, KVM_CHECK_EXTENSION, c->cap) <= 0) {
-			ret = err_set(e, -ENOTSUP,
-				      "/dev/kvm: missing capability %s (needed for %s)",
-				      c->name, c->why);
+			ret = err_set(
+				e, -ENOTSUP,
+				"/dev/kvm: missing capability %s (needed for %s)",
+				c->name, c->why);
 			goto err;
 		}
 	}
@@ -119,8 +119,8 @@ int kvm_open(struct kvm *k, struct err *e)
 	}
 	k->max_vcpus = ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (k->max_vcpus <= 0)
-		k->max_vcpus = ioctl(k->sys_fd, KVM_CHECK_EXTENSION,
-				     KVM_CAP_NR_VCPUS);
+		k->max_vcpus =
+			ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (k->max_vcpus <= 0)
 		k->max_vcpus = 4;
 	k->pvm = kvm_host_is_pvm();

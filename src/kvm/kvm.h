@@ -48,8 +48,7 @@ int kvm_create_vm(struct kvm *k, struct err *e);
 int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,
 		   struct err *e);
 
-int kvm_create_vcpu(struct kvm *k, int id, struct kvm_vcpu *v,
-		    struct err *e);
+int kvm_create_vcpu(struct kvm *k, int id, struct kvm_vcpu *v, struct err *e);
 void kvm_destroy_vcpu(struct kvm *k, struct kvm_vcpu *v);
 
 /* Sets an irqchip input line (GSI) to level. Thread-safe. */

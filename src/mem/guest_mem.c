@@ -20,10 +20,11 @@ static int host_can_back(uint64_t size, struct err *e)
 		return 0;
 	total = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
 	if (size > total)
-		return err_set(e, -ENOMEM,
-			       "memory %llu MiB: the host has only %llu MiB of RAM and swap",
-			       (unsigned long long)(size >> 20),
-			       (unsigned long long)(total >> 20));
+		return err_set(
+			e, -ENOMEM,
+			"memory %llu MiB: the host has only %llu MiB of RAM and swap",
+			(unsigned long long)(size >> 20),
+			(unsigned long long)(total >> 20));
 	return 0;
 }
 
@@ -35,9 +36,10 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 	memset(m, 0, sizeof(*m));
 	m->memfd = -1;
 	if (size == 0 || (size & 0xfff))
-		return err_set(e, -EINVAL,
-			       "memory size %llu: not a non-zero multiple of 4 KiB",
-			       (unsigned long long)size);
+		return err_set(
+			e, -EINVAL,
+			"memory size %llu: not a non-zero multiple of 4 KiB",
+			(unsigned long long)size);
 	if (size > (1ULL << 46))
 		return err_set(e, -EINVAL, "memory size %llu MiB: too large",
 			       (unsigned long long)(size >> 20));
@@ -51,8 +53,10 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 		return err_set(e, -errno, "guest memory: memfd_create: %s",
 			       strerror(errno));
 	if (ftruncate(m->memfd, (off_t)size) < 0) {
-		ret = err_set(e, -errno, "guest memory: %llu MiB: ftruncate: %s",
-			      (unsigned long long)(size >> 20), strerror(errno));
+		ret = err_set(e, -errno,
+			      "guest memory: %llu MiB: ftruncate: %s",
+			      (unsigned long long)(size >> 20),
+			      strerror(errno));
 		goto err_close;
 	}
 	/* MAP_NORESERVE: pages are allocated on first touch, so a small guest
@@ -63,7 +67,8 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 	if (m->host == MAP_FAILED) {
 		m->host = NULL;
 		ret = err_set(e, -errno, "guest memory: %llu MiB: mmap: %s",
-			      (unsigned long long)(size >> 20), strerror(errno));
+			      (unsigned long long)(size >> 20),
+			      strerror(errno));
 		goto err_close;
 	}
 	m->size = size;
@@ -72,9 +77,8 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 	m->regions[0] = (struct guest_mem_region){ 0, low, 0 };
 	m->nr_regions = 1;
 	if (size > low) {
-		m->regions[1] = (struct guest_mem_region){
-			GUEST_MMIO_HOLE_END, size - low, low
-		};
+		m->regions[1] = (struct guest_mem_region){ GUEST_MMIO_HOLE_END,
+							   size - low, low };
 		m->nr_regions = 2;
 	}
 	return 0;

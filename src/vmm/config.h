@@ -14,7 +14,7 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 /* Appended to by --cmdline unless --no-default-cmdline. reboot=k makes a
  * guest reboot go through the i8042 reset that ends the VM; pci=off and
  * the i8042 options skip probes for hardware wisp does not have. */
-#define VM_DEFAULT_CMDLINE                                            \
+#define VM_DEFAULT_CMDLINE                                                \
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux " \
 	"i8042.nopnp i8042.dumbkbd"
 

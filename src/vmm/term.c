@@ -36,8 +36,8 @@ static void fatal_handler(int sig)
 
 int term_raw_enter(int fd)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
-				     SIGILL, SIGQUIT, SIGHUP };
+	static const int fatal[] = { SIGSEGV, SIGBUS,  SIGABRT, SIGFPE,
+				     SIGILL,  SIGQUIT, SIGHUP };
 	struct termios t;
 
 	if (!isatty(fd))

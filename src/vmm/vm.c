@@ -210,9 +210,9 @@ static void internal_error(struct vm *vm, struct vcpu *vc)
 		      sub);
 		return;
 	}
-	crash(vm, vc, WISP_EXIT_GUEST_CRASH, "KVM internal error (suberror %u%s)",
-	      sub, sub == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failed" :
-		   "");
+	crash(vm, vc, WISP_EXIT_GUEST_CRASH,
+	      "KVM internal error (suberror %u%s)", sub,
+	      sub == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failed" : "");
 }
 
 static void *vcpu_main(void *arg)
@@ -240,8 +240,8 @@ static void *vcpu_main(void *arg)
 						  memory_order_relaxed)) {
 				unsigned long long zero = 0;
 
-				atomic_compare_exchange_strong(
-					&vm->first_io_ns, &zero, now_ns());
+				atomic_compare_exchange_strong(&vm->first_io_ns,
+							       &zero, now_ns());
 			}
 			handle_io(vm, run);
 			break;
@@ -289,8 +289,7 @@ static void kick_handler(int sig)
 
 /* --- building the VM --- */
 
-static int build_cmdline(const struct vm_config *cfg, char **out,
-			 struct err *e)
+static int build_cmdline(const struct vm_config *cfg, char **out, struct err *e)
 {
 	const char *base = cfg->no_default_cmdline ? "" : VM_DEFAULT_CMDLINE;
 	const char *extra = cfg->cmdline_extra ? cfg->cmdline_extra : "";
@@ -380,8 +379,8 @@ static int load_guest(struct vm *vm, struct err *e)
 	ret = build_cmdline(&vm->cfg, &cmdline, e);
 	if (ret)
 		return ret;
-	ret = boot_load_files(&vm->mem, vm->cfg.kernel, vm->cfg.initrd,
-			      cmdline, &vm->entry, e);
+	ret = boot_load_files(&vm->mem, vm->cfg.kernel, vm->cfg.initrd, cmdline,
+			      &vm->entry, e);
 	free(cmdline);
 	if (ret)
 		return ret;
@@ -475,7 +474,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 		return ret;
 	if (vm->ncpus > vm->kvm.max_vcpus) {
 		*exit_code = WISP_EXIT_CONFIG;
-		return err_set(e, -EINVAL, "--cpus %d: this host's KVM allows %d",
+		return err_set(e, -EINVAL,
+			       "--cpus %d: this host's KVM allows %d",
 			       vm->ncpus, vm->kvm.max_vcpus);
 	}
 	ret = kvm_create_vm(&vm->kvm, e);
@@ -518,8 +518,8 @@ static void forward_input(struct vm *vm, const uint8_t *buf, size_t n)
 			vm->escape_pending = false;
 			if (c == 'x' || c == 'X') {
 				log_info("console escape: stopping the VM");
-				vm_request_stop(vm, WISP_EXIT_SIGNAL_BASE +
-							    SIGINT);
+				vm_request_stop(vm,
+						WISP_EXIT_SIGNAL_BASE + SIGINT);
 				return;
 			}
 			if (c != CONSOLE_ESCAPE)

@@ -8,6 +8,9 @@
  *   test=echo    read one line from the serial port, print "echo: LINE"
  *   test=fault   execute ud2 with no IDT (a triple fault on hardware KVM)
  *   test=exit=N  exit with status N
+ *   test=initrd  print the initrd's address, size and FNV-1a hash
+ *   test=mp      validate the MP table and print its processor count
+ *   test=spin    loop forever (for stop-by-signal tests)
  */
 #include <stdint.h>
 
@@ -73,10 +76,58 @@ static __attribute__((noreturn)) void done(uint8_t code)
 		;
 }
 
+static uint8_t sum(const uint8_t *p, uint32_t n)
+{
+	uint8_t s = 0;
+
+	while (n--)
+		s = (uint8_t)(s + *p++);
+	return s;
+}
+
+/* Finds the MP floating pointer where Linux looks (last KiB of base
+ * memory), checks both checksums and counts enabled processors. */
+static uint8_t check_mptable(void)
+{
+	const uint8_t *fp = (const uint8_t *)0x9fc00;
+	const uint8_t *ct, *en;
+	uint16_t count, len;
+	int cpus = 0;
+
+	if (fp[0] != '_' || fp[1] != 'M' || fp[2] != 'P' || fp[3] != '_' ||
+	    sum(fp, 16)) {
+		puts_("mp: no valid floating pointer\n");
+		return 3;
+	}
+	ct = (const uint8_t *)(uintptr_t)(*(const uint32_t *)(fp + 4));
+	len = *(const uint16_t *)(ct + 4);
+	if (ct[0] != 'P' || ct[1] != 'C' || ct[2] != 'M' || ct[3] != 'P' ||
+	    sum(ct, len)) {
+		puts_("mp: bad configuration table\n");
+		return 4;
+	}
+	count = *(const uint16_t *)(ct + 34);
+	en = ct + 44;
+	for (uint16_t i = 0; i < count && en < ct + len; i++) {
+		if (en[0] == 0) {
+			if (en[3] & 1)
+				cpus++;
+			en += 20;
+		} else {
+			en += 8;
+		}
+	}
+	puts_("mp-cpus: ");
+	putu((uint64_t)cpus);
+	puts_("\n");
+	return 0;
+}
+
 void guest_main(const uint8_t *zp) __attribute__((noreturn));
 void guest_main(const uint8_t *zp)
 {
-	const char *cmdline = (const char *)(uintptr_t)(*(const uint32_t *)(zp + 0x228));
+	const char *cmdline =
+		(const char *)(uintptr_t)(*(const uint32_t *)(zp + 0x228));
 	uint8_t nr = zp[0x1e8];
 	uint64_t ram = 0;
 	const char *p;
@@ -123,6 +174,27 @@ void guest_main(const uint8_t *zp)
 	} else if (find(cmdline, "test=fault")) {
 		puts_("faulting\n");
 		__asm__ volatile("ud2");
+	} else if (find(cmdline, "test=initrd")) {
+		uint32_t addr = *(const uint32_t *)(zp + 0x218);
+		uint32_t size = *(const uint32_t *)(zp + 0x21c);
+		const uint8_t *b = (const uint8_t *)(uintptr_t)addr;
+		uint32_t h = 2166136261u;
+
+		for (uint32_t i = 0; i < size; i++)
+			h = (h ^ b[i]) * 16777619u;
+		puts_("initrd-addr: ");
+		putu(addr);
+		puts_("\ninitrd-size: ");
+		putu(size);
+		puts_("\ninitrd-fnv1a: ");
+		putu(h);
+		puts_("\n");
+	} else if (find(cmdline, "test=mp")) {
+		done(check_mptable());
+	} else if (find(cmdline, "test=spin")) {
+		puts_("spinning\n");
+		for (;;)
+			__asm__ volatile("pause");
 	} else if ((p = find(cmdline, "test=exit="))) {
 		uint8_t code = 0;
 

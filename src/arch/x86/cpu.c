@@ -95,7 +95,8 @@ int cpu_write_boot_tables(struct guest_mem *m, const struct boot_entry *be,
 	pdpt = guest_mem_ptr(m, LAYOUT_PDPT, 4096);
 	pd = guest_mem_ptr(m, LAYOUT_PD, 4 * 4096);
 	if (!pml4 || !pdpt || !pd)
-		return err_set(e, -EFAULT, "boot page tables: outside guest RAM");
+		return err_set(e, -EFAULT,
+			       "boot page tables: outside guest RAM");
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
 	pml4[0] = LAYOUT_PDPT | 0x3;
@@ -119,11 +120,13 @@ static void cpuid_patch(struct kvm_cpuid2 *c, int id, int ncpus)
 
 		switch (en->function) {
 		case 0x1:
-			en->ebx = (en->ebx & 0x0000ffff) | ((uint32_t)id << 24) |
+			en->ebx = (en->ebx & 0x0000ffff) |
+				  ((uint32_t)id << 24) |
 				  ((uint32_t)(ncpus > 255 ? 255 : ncpus) << 16);
 			en->ecx |= 1u << 31; /* hypervisor present */
 			if (ncpus > 1)
-				en->edx |= 1u << 28; /* HTT: multi-core package */
+				en->edx |= 1u
+					   << 28; /* HTT: multi-core package */
 			break;
 		case 0x4:
 			/* Intel: cores per package - 1 in EAX[31:26]. */
@@ -247,8 +250,7 @@ static int set_fpu_lapic(struct kvm_vcpu *v, struct err *e)
 	return 0;
 }
 
-int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus,
-		   struct err *e)
+int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, struct err *e)
 {
 	int ret = set_cpuid(k, v, ncpus, e);
 
@@ -330,7 +332,7 @@ void cpu_dump_regs(struct kvm_vcpu *v, FILE *out)
 		"gdt %llx/%x  idt %llx/%x\n",
 		v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx,
 		r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
-		r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
-		s.cs.selector, s.cs.base, s.ss.selector, s.gdt.base,
-		s.gdt.limit, s.idt.base, s.idt.limit);
+		r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector,
+		s.cs.base, s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base,
+		s.idt.limit);
 }

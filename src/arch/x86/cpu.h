@@ -22,8 +22,7 @@ int cpu_write_boot_tables(struct guest_mem *m, const struct boot_entry *be,
 			  struct err *e);
 
 /* CPUID, MSRs, FPU, LAPIC for any vCPU. */
-int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus,
-		   struct err *e);
+int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, struct err *e);
 
 /* Entry registers and segments, for the boot vCPU only. */
 int cpu_setup_boot_regs(struct kvm_vcpu *v, const struct boot_entry *be,

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""End-to-end tests of wisp on the host's /dev/kvm with the freestanding
+test guest (works on PVM and on hardware KVM).
+
+usage: test_direct.py WISP GUEST_ELF CASE   (or --list)
+Each case runs wisp as a user would and checks its console output, its
+exit status and its error messages.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+WISP, GUEST = None, None
+TIMEOUT = 20
+
+
+class Fail(Exception):
+    pass
+
+
+def run(args, stdin=None, timeout=TIMEOUT):
+    p = subprocess.run([WISP] + args, input=stdin, capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+def guest(test, *extra, stdin=None):
+    return run(["run", "--kernel", GUEST, "--debug-exit",
+                "--cmdline", "test=" + test] + list(extra), stdin=stdin)
+
+
+def expect(cond, what, out="", err=""):
+    if not cond:
+        raise Fail(f"{what}\n--- stdout ---\n{out}\n--- stderr ---\n{err}")
+
+
+def value(out, key):
+    for line in out.splitlines():
+        if line.startswith(key + ": "):
+            return line[len(key) + 2:].strip()
+    raise Fail(f"no '{key}:' line in output:\n{out}")
+
+
+def case_hello():
+    rc, out, err = guest("hello")
+    expect(rc == 0, f"exit status {rc}, want 0", out, err)
+    expect("wisp-test-guest: done" in out, "guest did not finish", out, err)
+    cmd = value(out, "cmdline")
+    expect("console=ttyS0" in cmd and "reboot=k" in cmd and
+           cmd.endswith("test=hello"), f"command line '{cmd}'", out, err)
+
+
+def case_memory_e820():
+    for mib in (16, 128, 1024):
+        rc, out, err = guest("hello", "--memory", str(mib))
+        expect(rc == 0, f"--memory {mib}: exit {rc}", out, err)
+        kib = int(value(out, "e820-ram-kib"))
+        # All of RAM but the 385 KiB legacy hole [0x9fc00, 1 MiB).
+        expect(kib == mib * 1024 - 385, f"--memory {mib}: e820 RAM {kib} KiB",
+               out, err)
+
+
+def case_memory_above_4g():
+    # 3.5 GiB of RAM: the part above the MMIO hole is remapped above 4 GiB
+    # and must still be counted in e820.
+    rc, out, err = guest("hello", "--memory", "3584")
+    expect(rc == 0, f"exit {rc}", out, err)
+    kib = int(value(out, "e820-ram-kib"))
+    expect(kib == 3584 * 1024 - 385, f"e820 RAM {kib} KiB", out, err)
+
+
+def case_no_default_cmdline():
+    rc, out, err = run(["run", "--kernel", GUEST, "--debug-exit",
+                        "--no-default-cmdline", "--cmdline", "test=hello x=1"])
+    expect(rc == 0, f"exit {rc}", out, err)
+    expect(value(out, "cmdline") == "test=hello x=1", "command line", out, err)
+
+
+def case_serial_input():
+    rc, out, err = guest("echo", stdin=b"ping from the host\n")
+    expect(rc == 0, f"exit {rc}", out, err)
+    expect("echo: ping from the host" in out, "echoed line missing", out, err)
+
+
+def case_initrd():
+    data = os.urandom(300000)
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        rc, out, err = guest("initrd", "--initrd", f.name, "--memory", "64")
+    expect(rc == 0, f"exit {rc}", out, err)
+    addr = int(value(out, "initrd-addr"))
+    expect(int(value(out, "initrd-size")) == len(data), "initrd size", out, err)
+    expect(int(value(out, "initrd-fnv1a")) == h, "initrd content hash", out, err)
+    expect(addr % 4096 == 0 and addr + len(data) <= 64 << 20 and
+           addr >= 1 << 20, f"initrd placed at {addr:#x}", out, err)
+
+
+def case_smp_mptable():
+    for n in (1, 2, 4, 8):
+        rc, out, err = guest("mp", "--cpus", str(n))
+        expect(rc == 0, f"--cpus {n}: exit {rc}", out, err)
+        expect(int(value(out, "mp-cpus")) == n, f"--cpus {n}: MP table",
+               out, err)
+
+
+def case_exit_status():
+    rc, out, err = guest("exit=7")
+    expect(rc == 7, f"exit {rc}, want 7 from the debug-exit port", out, err)
+
+
+def case_guest_crash():
+    rc, out, err = guest("fault")
+    expect(rc in (3, 4), f"exit {rc}, want 3 (crash) or 4 (PVM)", out, err)
+    expect("vCPU 0" in err and "rip " in err and "cr3 " in err,
+           "no register dump on stderr", out, err)
+
+
+def case_sigterm():
+    for sig, code in ((signal.SIGTERM, 128 + 15), (signal.SIGINT, 128 + 2)):
+        p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--cpus", "2",
+                              "--debug-exit", "--cmdline", "test=spin"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+        buf = b""
+        deadline = time.time() + TIMEOUT
+        while b"spinning" not in buf and time.time() < deadline:
+            buf += os.read(p.stdout.fileno(), 4096)
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise Fail(f"{sig.name}: wisp did not stop within 10 s")
+        expect(rc == code, f"{sig.name}: exit {rc}, want {code}",
+               buf.decode(), p.stderr.read().decode())
+
+
+def case_serial_file_and_none():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "console.log")
+        rc, out, err = guest("hello", "--serial", "file:" + path)
+        expect(rc == 0 and out == "", f"exit {rc}, stdout '{out}'", out, err)
+        with open(path) as f:
+            log = f.read()
+        expect("wisp-test-guest: done" in log, "console file", log, err)
+    rc, out, err = guest("hello", "--serial", "none")
+    expect(rc == 0 and out == "", f"--serial none: exit {rc}", out, err)
+
+
+def case_bad_arguments():
+    bad = [
+        (["run"], "--kernel PATH is required"),
+        (["run", "--kernel", GUEST, "--cpus", "0"], "--cpus '0'"),
+        (["run", "--kernel", GUEST, "--cpus", "999"], "--cpus 999"),
+        (["run", "--kernel", GUEST, "--memory", "abc"], "--memory 'abc'"),
+        (["run", "--kernel", GUEST, "--serial", "tcp:1"], "--serial 'tcp:1'"),
+        (["run", "--kernel", GUEST, "--bogus"], "unknown option '--bogus'"),
+        (["run", "--kernel", "/nonexistent/vmlinux"],
+         "kernel '/nonexistent/vmlinux'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["run", "--kernel", GUEST, "--memory", "67108864"], "memory"),
+    ]
+    for args, msg in bad:
+        rc, out, err = run(args)
+        expect(rc == 1, f"{args}: exit {rc}, want 1", out, err)
+        expect(msg in err and err.startswith("wisp: "),
+               f"{args}: message should mention {msg!r}", out, err)
+
+
+def case_bad_images():
+    with tempfile.TemporaryDirectory() as d:
+        junk = os.path.join(d, "junk")
+        with open(junk, "wb") as f:
+            f.write(b"\x12\x34\x56\x78" + b"\0" * 4096)
+        rc, out, err = run(["run", "--kernel", junk])
+        expect(rc == 1 and "not an ELF or bzImage" in err and "0x" in err,
+               f"junk kernel: exit {rc}", out, err)
+        empty = os.path.join(d, "empty")
+        open(empty, "wb").close()
+        rc, out, err = run(["run", "--kernel", empty])
+        expect(rc == 1 and f"kernel '{empty}'" in err,
+               f"empty kernel: exit {rc}", out, err)
+        big = os.path.join(d, "big-initrd")
+        with open(big, "wb") as f:
+            f.truncate(40 << 20)
+        rc, out, err = run(["run", "--kernel", GUEST, "--memory", "16",
+                            "--initrd", big])
+        expect(rc == 1 and f"initrd '{big}'" in err and
+               ("fit" in err or "larger than" in err),
+               f"oversized initrd: exit {rc}", out, err)
+        rc, out, err = run(["run", "--kernel", GUEST,
+                            "--cmdline", "x" * 5000])
+        expect(rc == 1 and "command line" in err,
+               f"long command line: exit {rc}", out, err)
+
+
+def case_version_help():
+    rc, out, err = run(["--version"])
+    expect(rc == 0 and out.startswith("wisp "), "--version", out, err)
+    rc, out, err = run(["--help"])
+    expect(rc == 0 and "--kernel" in out and "exit status" in out, "--help",
+           out, err)
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+
+def main():
+    global WISP, GUEST
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(CASES))
+        return 0
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        print(__doc__, file=sys.stderr)
+        return 2
+    WISP, GUEST, name = sys.argv[1:]
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print(f"FAIL {name}: /dev/kvm is not accessible")
+        return 1
+    try:
+        CASES[name]()
+    except Fail as e:
+        print(f"FAIL {name}: {e}")
+        return 1
+    except subprocess.TimeoutExpired as e:
+        print(f"FAIL {name}: timeout: {e}")
+        return 1
+    print(f"PASS {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
