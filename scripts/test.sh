@@ -25,6 +25,14 @@ count() { # name passed failed
 
 scripts/deps.sh || { echo "deps: installation failed"; exit 1; }
 
+# Guest kernels and rig tools (cached; a no-op when up to date). The
+# direct-KVM suite uses the L2 kernel too (linux_direct).
+rig_ready=0
+if tests/rig/setup.sh; then rig_ready=1; else
+	echo "rig setup failed"
+	count rig-setup 0 1
+fi
+
 # 1. format
 fmt_bad=$(git ls-files '*.c' '*.h' | grep -v '^tests/rig/tools/' |
 	xargs clang-format --dry-run 2>&1 | grep -c 'warning:' || true)
@@ -77,7 +85,7 @@ else
 	# The rig runs a static wisp inside L1 (no libraries to carry).
 	if { [ -f build-rig/build.ninja ] ||
 		meson setup build-rig -Dstatic=true -Dtests=false; } &&
-		ninja -C build-rig >/dev/null && tests/rig/setup.sh; then
+		ninja -C build-rig >/dev/null && [ "$rig_ready" = 1 ]; then
 		tests/rig/run.sh --wisp build-rig/src/cli/wisp 2>&1 |
 			tee "$rig_log"
 	fi

@@ -3,7 +3,8 @@
  * boot_load(): probe the kernel format, validate the whole image, then copy
  * it into guest memory with the command line, the initrd and the boot
  * tables (zero page or PVH start info). Nothing is written to guest memory
- * before the image and the command line have been validated.
+ * before the image, the command line and the initrd placement have been
+ * validated.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +55,7 @@ static void load_segments(const struct boot_ctx *c,
 /* Highest 4 KiB-aligned start such that the initrd ends at or below
  * min(end of low RAM, the format's limit) and starts above the kernel. */
 static int place_initrd(const struct boot_ctx *c, const struct boot_image *img,
-			struct boot_entry *entry)
+			uint64_t *start_out)
 {
 	const struct boot_config *cfg = c->cfg;
 	const char *iname = cfg->initrd_name ? cfg->initrd_name : "initrd";
@@ -67,19 +68,19 @@ static int place_initrd(const struct boot_ctx *c, const struct boot_image *img,
 		floor = LAYOUT_HIGH_MEMORY;
 	if (cfg->initrd_size > limit ||
 	    ((limit - cfg->initrd_size) & PAGE_MASK_4K) < floor)
-		return err_set(c->e, -ENOMEM,
-			       "initrd '%s' (%llu MiB) does not fit below 0x%llx (kernel ends at 0x%llx)",
-			       iname, MIB((uint64_t)cfg->initrd_size),
-			       (unsigned long long)limit,
-			       (unsigned long long)img->kernel_end);
+		return err_set(
+			c->e, -ENOMEM,
+			"initrd '%s' (%llu MiB) does not fit below 0x%llx (kernel ends at 0x%llx)",
+			iname, MIB((uint64_t)cfg->initrd_size),
+			(unsigned long long)limit,
+			(unsigned long long)img->kernel_end);
 	start = (limit - cfg->initrd_size) & PAGE_MASK_4K;
-	if (guest_mem_write(c->m, start, cfg->initrd, cfg->initrd_size) < 0)
-		return err_set(c->e, -EFAULT,
-			       "initrd '%s': [0x%llx, +0x%zx) is outside guest RAM",
-			       iname, (unsigned long long)start,
-			       cfg->initrd_size);
-	entry->initrd_start = start;
-	entry->initrd_size = cfg->initrd_size;
+	if (!guest_mem_ptr(c->m, start, cfg->initrd_size))
+		return err_set(
+			c->e, -EFAULT,
+			"initrd '%s': [0x%llx, +0x%zx) is outside guest RAM",
+			iname, (unsigned long long)start, cfg->initrd_size);
+	*start_out = start;
 	return 0;
 }
 
@@ -95,6 +96,7 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 	const char *cmdline = cfg->cmdline ? cfg->cmdline : "";
 	struct e820_entry map[E820_MAX_ENTRIES];
 	struct boot_image img;
+	uint64_t initrd_start = 0;
 	size_t clen;
 	int nr_map, ret;
 
@@ -108,9 +110,10 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 
 	nr_map = e820_build(m, map, E820_MAX_ENTRIES);
 	if (nr_map == -EINVAL)
-		return err_set(e, -EINVAL,
-			       "guest memory: %llu KiB of low RAM is too small to boot a kernel (need at least 2 MiB)",
-			       (unsigned long long)(guest_mem_low_end(m) >> 10));
+		return err_set(
+			e, -EINVAL,
+			"guest memory: %llu KiB of low RAM is too small to boot a kernel (need at least 2 MiB)",
+			(unsigned long long)(guest_mem_low_end(m) >> 10));
 	if (nr_map < 0)
 		return err_set(e, nr_map,
 			       "guest memory: cannot build the e820 map");
@@ -126,22 +129,31 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 
 	clen = strlen(cmdline);
 	if (clen + 1 > img.cmdline_max)
-		return err_set(e, -E2BIG,
-			       "kernel '%s': command line is %zu bytes, the kernel accepts at most %llu",
-			       c.kname, clen,
-			       (unsigned long long)(img.cmdline_max - 1));
+		return err_set(
+			e, -E2BIG,
+			"kernel '%s': command line is %zu bytes, the kernel accepts at most %llu",
+			c.kname, clen,
+			(unsigned long long)(img.cmdline_max - 1));
 
-	load_segments(&c, &img);
-	if (guest_mem_write(m, LAYOUT_CMDLINE, cmdline, clen + 1) < 0)
-		return err_set(e, -EFAULT,
-			       "kernel '%s': command line at 0x%llx is outside guest RAM",
-			       c.kname, (unsigned long long)LAYOUT_CMDLINE);
-	entry->cmdline_gpa = LAYOUT_CMDLINE;
-
+	if (!guest_mem_ptr(m, LAYOUT_CMDLINE, clen + 1))
+		return err_set(
+			e, -EFAULT,
+			"kernel '%s': command line at 0x%llx is outside guest RAM",
+			c.kname, (unsigned long long)LAYOUT_CMDLINE);
 	if (cfg->initrd) {
-		ret = place_initrd(&c, &img, entry);
+		ret = place_initrd(&c, &img, &initrd_start);
 		if (ret < 0)
 			return ret;
+	}
+
+	/* Everything validated: write. */
+	load_segments(&c, &img);
+	guest_mem_write(m, LAYOUT_CMDLINE, cmdline, clen + 1);
+	entry->cmdline_gpa = LAYOUT_CMDLINE;
+	if (cfg->initrd) {
+		guest_mem_write(m, initrd_start, cfg->initrd, cfg->initrd_size);
+		entry->initrd_start = initrd_start;
+		entry->initrd_size = cfg->initrd_size;
 	}
 
 	entry->format = img.format;
@@ -205,9 +217,10 @@ static int read_file(const char *what, const char *path, uint64_t max,
 		goto out_close;
 	}
 	if ((uint64_t)st.st_size > max) {
-		ret = err_set(e, -EFBIG,
-			      "%s '%s': %llu MiB is larger than guest memory (%llu MiB)",
-			      what, path, MIB((uint64_t)st.st_size), MIB(max));
+		ret = err_set(
+			e, -EFBIG,
+			"%s '%s': %llu MiB is larger than guest memory (%llu MiB)",
+			what, path, MIB((uint64_t)st.st_size), MIB(max));
 		goto out_close;
 	}
 	buf = malloc((size_t)st.st_size);

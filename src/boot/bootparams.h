@@ -92,7 +92,7 @@ struct boot_params {
  * at 0x290): the most a loader may copy from the image. */
 #define BZ_HDR_MAX (0x290 - BZ_HDR_OFFSET)
 
-#define BP_ASSERT_AT(field, off)                                      \
+#define BP_ASSERT_AT(field, off)                                     \
 	_Static_assert(offsetof(struct boot_params, field) == (off), \
 		       #field " offset")
 BP_ASSERT_AT(ext_ramdisk_image, 0x0c0);

@@ -29,12 +29,14 @@ int pvh_write(const struct boot_ctx *c, const struct boot_entry *entry,
 	struct hvm_start_info si = { 0 };
 	uint64_t base = LAYOUT_PVH_START_INFO;
 
-	if (nr_map < 0 || PVH_MEMMAP_OFF + (uint64_t)nr_map *
-						   sizeof(struct hvm_memmap_table_entry) >
-				  PVH_AREA)
-		return err_set(c->e, -ENOSPC,
-			       "kernel '%s': %d memory map entries do not fit the PVH start info page",
-			       c->kname, nr_map);
+	if (nr_map < 0 ||
+	    PVH_MEMMAP_OFF + (uint64_t)nr_map *
+				     sizeof(struct hvm_memmap_table_entry) >
+		    PVH_AREA)
+		return err_set(
+			c->e, -ENOSPC,
+			"kernel '%s': %d memory map entries do not fit the PVH start info page",
+			c->kname, nr_map);
 
 	memset(page, 0, sizeof(page));
 	si.magic = HVM_START_MAGIC;
@@ -67,8 +69,9 @@ int pvh_write(const struct boot_ctx *c, const struct boot_entry *entry,
 	memcpy(page, &si, sizeof(si));
 
 	if (guest_mem_write(c->m, base, page, sizeof(page)) < 0)
-		return err_set(c->e, -EFAULT,
-			       "kernel '%s': PVH start info at 0x%llx is outside guest RAM",
-			       c->kname, (unsigned long long)base);
+		return err_set(
+			c->e, -EFAULT,
+			"kernel '%s': PVH start info at 0x%llx is outside guest RAM",
+			c->kname, (unsigned long long)base);
 	return 0;
 }

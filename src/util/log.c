@@ -12,6 +12,11 @@ void log_set_level(enum log_level lvl)
 	cur_level = lvl;
 }
 
+bool log_enabled(enum log_level lvl)
+{
+	return lvl <= cur_level;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	char buf[1024];

@@ -444,6 +444,22 @@ static int setup_events(struct vm *vm, struct err *e)
 	return 0;
 }
 
+/* On PVM an unmodified Linux stops at its first exception: as an
+ * internal error (reported with exit 4), or, when the exception is the
+ * bzImage decompressor's own page fault, as a silent hang. Say so before
+ * it happens. ELF64 without a PVH note is the freestanding-guest format
+ * and runs fine there. */
+static void warn_pvm(struct vm *vm)
+{
+	if (!vm->kvm.pvm || vm->entry.format == BOOT_FORMAT_ELF64)
+		return;
+	log_warn("/dev/kvm on this host is PVM (no VT-x/AMD-V): a Linux kernel "
+		 "that is not PVM-aware stops at its first exception here "
+		 "(an internal error, or a hang in the bzImage decompressor). "
+		 "Boot Linux on a host with hardware virtualization, or in the "
+		 "nested rig: tests/rig/run.sh (see README).");
+}
+
 int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 	      struct err *e)
 {
@@ -488,6 +504,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 	ret = load_guest(vm, e);
 	if (ret)
 		return ret;
+	warn_pvm(vm);
 	ret = setup_console(vm, e);
 	if (ret)
 		return ret;
@@ -668,6 +685,11 @@ int vm_run(struct vm *vm)
 		sched_yield();
 	stop_vcpus(vm);
 	term_restore();
+	/* Where was the guest when it was stopped from outside? Cheap to
+	 * print, and the first question when a guest seems hung. */
+	if (vm->exit_code >= WISP_EXIT_SIGNAL_BASE && log_enabled(LOG_DEBUG))
+		for (int i = 0; i < vm->ncpus; i++)
+			cpu_dump_regs(&vm->vcpus[i].kv, stderr);
 	if (atomic_load(&vm->first_io_ns))
 		log_debug("first guest I/O exit at CLOCK_MONOTONIC %llu ns",
 			  (unsigned long long)atomic_load(&vm->first_io_ns));
