@@ -5,6 +5,7 @@
 
 #define STS_OBF 0x01 /* output buffer full: data for the guest */
 #define STS_SYS 0x04 /* system flag: passed self test */
+#define STS_UNLOCKED 0x10 /* keyboard not inhibited by the keylock */
 
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
@@ -84,7 +85,7 @@ static void cmd_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	struct i8042 *k = opaque;
 
 	pthread_mutex_lock(&k->lock);
-	data[0] = STS_SYS | (k->out_count ? STS_OBF : 0);
+	data[0] = STS_SYS | STS_UNLOCKED | (k->out_count ? STS_OBF : 0);
 	pthread_mutex_unlock(&k->lock);
 	memset(data + 1, 0, len - 1);
 }

@@ -61,7 +61,7 @@ static void check_tables(struct guest_mem *m, int ncpus)
 	assert_memory_equal(mpc + 16, "WISPVM      ", 12);
 	count = rd16(mpc + 34);
 	assert_int_equal(rd32(mpc + 36), LAYOUT_LAPIC_ADDR);
-	assert_int_equal(count, ncpus + 1 + 1 + 15 + 2);
+	assert_int_equal(count, ncpus + 1 + 1 + 16 + 2);
 
 	p = mpc + 44;
 	for (int i = 0; i < count; i++) {
@@ -95,8 +95,8 @@ static void check_tables(struct guest_mem *m, int ncpus)
 			assert_int_equal(rd16(p + 2), 0);
 			assert_int_equal(p[4], 0);
 			assert_int_equal(p[6], ncpus);
-			assert_true(p[5] < 16 && p[5] != 2);
-			assert_int_equal(p[7], p[5] == 0 ? 2 : p[5]);
+			assert_true(p[5] < 16);
+			assert_int_equal(p[7], p[5]);
 			assert_false(pin_used[p[7]]);
 			pin_used[p[7]] = true;
 			ioints++;
@@ -119,7 +119,7 @@ static void check_tables(struct guest_mem *m, int ncpus)
 	assert_int_equal(cpus, ncpus);
 	assert_int_equal(buses, 1);
 	assert_int_equal(ioapics, 1);
-	assert_int_equal(ioints, 15);
+	assert_int_equal(ioints, 16);
 	assert_int_equal(lints, 2);
 }
 

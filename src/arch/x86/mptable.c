@@ -104,13 +104,12 @@ _Static_assert(sizeof(struct mpc_cpu) == 20, "processor entry size");
 _Static_assert(sizeof(struct mpc_bus) == 8, "bus entry size");
 _Static_assert(sizeof(struct mpc_ioapic) == 8, "ioapic entry size");
 _Static_assert(sizeof(struct mpc_intsrc) == 8, "interrupt entry size");
-/* IRQ 2 (the cascade) has no entry: 15 I/O interrupts, 2 local ones. */
+/* 16 I/O interrupt entries, 2 local ones. */
 _Static_assert(sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
 			       MPTABLE_MAX_CPUS * sizeof(struct mpc_cpu) +
 			       sizeof(struct mpc_bus) +
 			       sizeof(struct mpc_ioapic) +
-			       (MP_ISA_IRQS - 1 + 2) *
-				       sizeof(struct mpc_intsrc) <=
+			       (MP_ISA_IRQS + 2) * sizeof(struct mpc_intsrc) <=
 		       MP_AREA,
 	       "MP table does not fit its area");
 
@@ -172,9 +171,11 @@ int mptable_write(struct guest_mem *m, int ncpus)
 		};
 		MP_PUT(io);
 	}
-	/* ISA IRQs, conforming polarity/trigger (edge, active high). The PIT
-	 * (IRQ 0) is wired to pin 2, as on KVM's IOAPIC; IRQ 2, the 8259
-	 * cascade, has no pin of its own. */
+	/* ISA IRQs, conforming polarity/trigger (edge, active high), each on
+	 * the IOAPIC pin of the same number: that is KVM's default GSI
+	 * routing (GSI n -> PIC line n and IOAPIC pin n), and the in-kernel
+	 * PIT raises GSI 0. Announcing the PC's "IRQ 0 on pin 2" here would
+	 * leave Linux waiting for timer ticks on a pin nothing drives. */
 	for (int irq = 0; irq < MP_ISA_IRQS; irq++) {
 		struct mpc_intsrc is = {
 			.type = MP_ENTRY_IOINT,
@@ -183,10 +184,8 @@ int mptable_write(struct guest_mem *m, int ncpus)
 			.src_bus = 0,
 			.src_irq = (uint8_t)irq,
 			.dst_apic = (uint8_t)ncpus,
-			.dst_pin = (uint8_t)(irq == 0 ? 2 : irq),
+			.dst_pin = (uint8_t)irq,
 		};
-		if (irq == 2)
-			continue;
 		MP_PUT(is);
 	}
 	{
