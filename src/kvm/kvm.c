@@ -218,6 +218,33 @@ int kvm_irq_line(struct kvm *k, uint32_t gsi, int level)
 	return ioctl(k->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 
+int kvm_ioeventfd(struct kvm *k, uint64_t addr, uint32_t len, bool pio,
+		  bool datamatch, uint64_t value, int efd, bool deassign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = value,
+		.addr = addr,
+		.len = len,
+		.fd = efd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
+	};
+
+	return ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool deassign)
+{
+	struct kvm_irqfd f = {
+		.fd = (uint32_t)efd,
+		.gsi = gsi,
+		.flags = deassign ? KVM_IRQFD_FLAG_DEASSIGN : 0,
+	};
+
+	return ioctl(k->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;
+}
+
 void kvm_close(struct kvm *k)
 {
 	if (k->vm_fd >= 0)

@@ -54,6 +54,15 @@ void kvm_destroy_vcpu(struct kvm *k, struct kvm_vcpu *v);
 /* Sets an irqchip input line (GSI) to level. Thread-safe. */
 int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
 
+/* KVM_IOEVENTFD: a guest write of len bytes at addr (MMIO, or port I/O
+ * with pio) signals efd without leaving the kernel; with datamatch only
+ * when the value equals it. Returns 0 or -errno. */
+int kvm_ioeventfd(struct kvm *k, uint64_t addr, uint32_t len, bool pio,
+		  bool datamatch, uint64_t value, int efd, bool deassign);
+
+/* KVM_IRQFD: a write to efd injects an edge on gsi. */
+int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool deassign);
+
 void kvm_close(struct kvm *k);
 
 /* True when the host's KVM is PVM: the kvm_pvm module is loaded, or the

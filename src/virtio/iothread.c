@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/iothread.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* epoll data: queue index, or these for the stop fd and watch fds. */
+#define EV_STOP 0xffff
+#define EV_WATCH_BASE 0x10000
+
+static void *iothread_main(void *arg)
+{
+	struct virtio_iothread *t = arg;
+	struct virtio_dev *d = t->dev;
+
+	for (;;) {
+		struct epoll_event evs[VIRTIO_MAX_QUEUES + 3];
+		int n = epoll_wait(t->epfd, evs,
+				   (int)(sizeof(evs) / sizeof(evs[0])), -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("%s: I/O thread: epoll_wait: %s", d->name,
+				  strerror(errno));
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64, cnt;
+
+			if (tag == EV_STOP)
+				return NULL;
+			if (tag >= EV_WATCH_BASE) {
+				int fd = d->watch_fds[tag - EV_WATCH_BASE];
+
+				pthread_mutex_lock(&d->lock);
+				if (d->ops->fd_ready)
+					d->ops->fd_ready(d, fd);
+				pthread_mutex_unlock(&d->lock);
+				continue;
+			}
+			/* Drain the counter first: a kick that lands while
+			 * the handler runs re-arms the fd. */
+			if (read(t->kick_efd[tag], &cnt, sizeof(cnt)) < 0 &&
+			    errno != EAGAIN)
+				continue;
+			virtio_dev_kick(d, (int)tag);
+		}
+	}
+}
+
+int virtio_iothread_start(struct virtio_iothread *t, struct virtio_dev *d,
+			  const int *kick_efds, struct err *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t all, old;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->dev = d;
+	t->stop_efd = -1;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		return err_set(e, -errno, "%s: epoll: %s", d->name,
+			       strerror(errno));
+	t->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->stop_efd < 0)
+		return err_set(e, -errno, "%s: eventfd: %s", d->name,
+			       strerror(errno));
+	ev.data.u64 = EV_STOP;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_efd, &ev) < 0)
+		return err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
+			       strerror(errno));
+	for (int q = 0; q < d->nr_queues; q++) {
+		t->kick_efd[q] = kick_efds[q];
+		ev.data.u64 = (uint64_t)q;
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, kick_efds[q], &ev) < 0)
+			return err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
+				       strerror(errno));
+	}
+	for (int i = 0; i < d->nr_watch_fds; i++) {
+		ev.data.u64 = EV_WATCH_BASE + (uint64_t)i;
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, d->watch_fds[i], &ev) < 0)
+			return err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
+				       strerror(errno));
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&t->thread, NULL, iothread_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return err_set(e, -ret, "%s: I/O thread: %s", d->name,
+			       strerror(ret));
+	t->started = true;
+	return 0;
+}
+
+void virtio_iothread_stop(struct virtio_iothread *t)
+{
+	uint64_t one = 1;
+
+	if (t->started) {
+		if (write(t->stop_efd, &one, sizeof(one)) < 0)
+			log_warn("%s: I/O thread stop: %s", t->dev->name,
+				 strerror(errno));
+		pthread_join(t->thread, NULL);
+		t->started = false;
+	}
+	if (t->epfd >= 0)
+		close(t->epfd);
+	if (t->stop_efd >= 0)
+		close(t->stop_efd);
+	t->epfd = t->stop_efd = -1;
+}

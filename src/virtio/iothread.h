@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A device's I/O thread: waits on the device's doorbell eventfds (one per
+ * queue; signalled by KVM ioeventfd lanes without a VM exit, or by the
+ * transport on the exit path) and on the device's extra watch fds, and
+ * runs the device's handlers under its lock. One thread per device keeps
+ * a slow disk from delaying another device's queues.
+ */
+#ifndef WISP_VIRTIO_IOTHREAD_H
+#define WISP_VIRTIO_IOTHREAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "util/err.h"
+#include "virtio/virtio.h"
+
+struct virtio_iothread {
+	struct virtio_dev *dev;
+	int epfd, stop_efd;
+	int kick_efd[VIRTIO_MAX_QUEUES]; /* owned by the caller */
+	pthread_t thread;
+	bool started;
+};
+
+/* Starts the thread with all signals blocked (the VMM's signals go to
+ * its signalfd). kick_efds has dev->nr_queues entries. */
+int virtio_iothread_start(struct virtio_iothread *t, struct virtio_dev *d,
+			  const int *kick_efds, struct err *e);
+void virtio_iothread_stop(struct virtio_iothread *t);
+
+#endif

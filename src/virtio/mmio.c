@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/mmio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define REG_MAGIC 0x000
+#define REG_VERSION 0x004
+#define REG_DEVICE_ID 0x008
+#define REG_VENDOR_ID 0x00c
+#define REG_DEVICE_FEATURES 0x010
+#define REG_DEVICE_FEATURES_SEL 0x014
+#define REG_DRIVER_FEATURES 0x020
+#define REG_DRIVER_FEATURES_SEL 0x024
+#define REG_QUEUE_SEL 0x030
+#define REG_QUEUE_NUM_MAX 0x034
+#define REG_QUEUE_NUM 0x038
+#define REG_QUEUE_READY 0x044
+#define REG_QUEUE_NOTIFY 0x050
+#define REG_INTERRUPT_STATUS 0x060
+#define REG_INTERRUPT_ACK 0x064
+#define REG_STATUS 0x070
+#define REG_QUEUE_DESC_LOW 0x080
+#define REG_QUEUE_DESC_HIGH 0x084
+#define REG_QUEUE_DRIVER_LOW 0x090
+#define REG_QUEUE_DRIVER_HIGH 0x094
+#define REG_QUEUE_DEVICE_LOW 0x0a0
+#define REG_QUEUE_DEVICE_HIGH 0x0a4
+#define REG_SHM_SEL 0x0ac
+#define REG_SHM_LEN_LOW 0x0b0
+#define REG_SHM_LEN_HIGH 0x0b4
+#define REG_SHM_BASE_LOW 0x0b8
+#define REG_SHM_BASE_HIGH 0x0bc
+#define REG_CONFIG_GENERATION 0x0fc
+#define REG_CONFIG 0x100
+
+#define MMIO_MAGIC 0x74726976 /* "virt" */
+#define MMIO_VENDOR 0x50534957 /* "WISP" */
+
+#define INT_USED 1u
+#define INT_CONFIG 2u
+
+static uint64_t offered_features(struct virtio_dev *d)
+{
+	return d->ops->features(d) | (1ull << VIRTIO_F_VERSION_1) |
+	       (1ull << VIRTIO_F_RING_EVENT_IDX) |
+	       (1ull << VIRTIO_F_RING_INDIRECT_DESC);
+}
+
+static void transport_raise(void *opaque, bool config)
+{
+	struct virtio_mmio *t = opaque;
+	uint64_t one = 1;
+
+	atomic_fetch_or(&t->isr, config ? INT_CONFIG : INT_USED);
+	if (write(t->irq_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("%s: interrupt eventfd: %s", t->dev->name,
+			 strerror(errno));
+}
+
+static const struct virtio_transport_ops mmio_tops = {
+	.raise = transport_raise,
+};
+
+/* Device reset (Status <- 0): everything back to its initial state. */
+static void reset_locked(struct virtio_mmio *t)
+{
+	struct virtio_dev *d = t->dev;
+
+	if (d->ops->reset)
+		d->ops->reset(d);
+	for (int q = 0; q < d->nr_queues; q++) {
+		struct virtq *vq = &d->vq[q];
+
+		vq->size = 0;
+		vq->ready = false;
+		vq->desc_gpa = vq->avail_gpa = vq->used_gpa = 0;
+		virtq_reset(vq);
+	}
+	d->status = 0;
+	d->features = 0;
+	d->broken = false;
+	t->driver_features = 0;
+	t->dev_feat_sel = t->drv_feat_sel = t->queue_sel = 0;
+	atomic_store(&t->isr, 0);
+}
+
+static void write_status_locked(struct virtio_mmio *t, uint32_t v)
+{
+	struct virtio_dev *d = t->dev;
+	uint32_t old = d->status;
+
+	if (v == 0) {
+		reset_locked(t);
+		return;
+	}
+	/* FEATURES_OK sticks only for a valid subset that includes
+	 * VERSION_1; the driver reads Status back to find out. */
+	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		uint64_t offered = offered_features(d);
+
+		if ((t->driver_features & ~offered) ||
+		    !(t->driver_features & (1ull << VIRTIO_F_VERSION_1))) {
+			v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
+		} else {
+			d->features = t->driver_features;
+		}
+	}
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
+			d->status = v | VIRTIO_STATUS_FAILED;
+			return;
+		}
+		for (int q = 0; q < d->nr_queues; q++) {
+			d->vq[q].event_idx =
+				virtio_has_feature(d, VIRTIO_F_RING_EVENT_IDX);
+			d->vq[q].indirect = virtio_has_feature(
+				d, VIRTIO_F_RING_INDIRECT_DESC);
+		}
+		d->status = v | (old & VIRTIO_STATUS_NEEDS_RESET);
+		if (d->ops->activate && d->ops->activate(d) < 0)
+			virtio_dev_set_broken(d, "activation failed");
+		return;
+	}
+	/* Bits the driver may not clear stay set; NEEDS_RESET is ours. */
+	d->status = v | (old & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void queue_ready_locked(struct virtio_mmio *t, uint32_t v)
+{
+	struct virtio_dev *d = t->dev;
+	struct virtq *vq = &d->vq[t->queue_sel];
+	const char *why = NULL;
+
+	if (!v) {
+		vq->ready = false;
+		return;
+	}
+	if (vq->ready)
+		return;
+	if (vq->size == 0 || vq->size > d->queue_max[t->queue_sel]) {
+		virtio_dev_set_broken(d, "queue size above QueueNumMax");
+		return;
+	}
+	if (virtq_validate_rings(vq, &why) < 0) {
+		virtio_dev_set_broken(d, why);
+		return;
+	}
+	virtq_reset(vq);
+	vq->ready = true;
+}
+
+static void set_addr(uint64_t *a, bool high, uint32_t v)
+{
+	if (high)
+		*a = (*a & 0xffffffffull) | ((uint64_t)v << 32);
+	else
+		*a = (*a & ~0xffffffffull) | v;
+}
+
+static uint32_t reg_read_locked(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtio_dev *d = t->dev;
+	bool qvalid = t->queue_sel < (uint32_t)d->nr_queues;
+
+	switch (off) {
+	case REG_MAGIC:
+		return MMIO_MAGIC;
+	case REG_VERSION:
+		return 2;
+	case REG_DEVICE_ID:
+		return d->device_id;
+	case REG_VENDOR_ID:
+		return MMIO_VENDOR;
+	case REG_DEVICE_FEATURES:
+		if (t->dev_feat_sel > 1)
+			return 0;
+		return (uint32_t)(offered_features(d) >>
+				  (32 * t->dev_feat_sel));
+	case REG_QUEUE_NUM_MAX:
+		return qvalid ? d->queue_max[t->queue_sel] : 0;
+	case REG_QUEUE_READY:
+		return qvalid ? d->vq[t->queue_sel].ready : 0;
+	case REG_INTERRUPT_STATUS:
+		return atomic_load(&t->isr);
+	case REG_STATUS:
+		return d->status;
+	case REG_SHM_LEN_LOW:
+	case REG_SHM_LEN_HIGH:
+		return 0xffffffff; /* no shared memory regions */
+	case REG_SHM_BASE_LOW:
+	case REG_SHM_BASE_HIGH:
+		return 0xffffffff;
+	case REG_CONFIG_GENERATION:
+		return d->config_generation;
+	default:
+		return 0;
+	}
+}
+
+static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct virtio_dev *d = t->dev;
+	bool qvalid = t->queue_sel < (uint32_t)d->nr_queues;
+	struct virtq *vq = qvalid ? &d->vq[t->queue_sel] : NULL;
+	/* Queue layout registers are frozen while the queue is live, and
+	 * everything but Status is frozen after FEATURES_OK for features. */
+	bool qwritable = vq && !vq->ready;
+
+	switch (off) {
+	case REG_DEVICE_FEATURES_SEL:
+		t->dev_feat_sel = v;
+		break;
+	case REG_DRIVER_FEATURES:
+		if (d->status & VIRTIO_STATUS_FEATURES_OK)
+			break;
+		if (t->drv_feat_sel == 0)
+			t->driver_features =
+				(t->driver_features & ~0xffffffffull) | v;
+		else if (t->drv_feat_sel == 1)
+			t->driver_features =
+				(t->driver_features & 0xffffffffull) |
+				((uint64_t)v << 32);
+		break;
+	case REG_DRIVER_FEATURES_SEL:
+		t->drv_feat_sel = v;
+		break;
+	case REG_QUEUE_SEL:
+		t->queue_sel = v;
+		break;
+	case REG_QUEUE_NUM:
+		if (qwritable)
+			vq->size = v > 0xffff ? 0 : (uint16_t)v;
+		break;
+	case REG_QUEUE_READY:
+		if (vq)
+			queue_ready_locked(t, v);
+		break;
+	case REG_QUEUE_NOTIFY:
+		/* Reached only when the doorbell lane is not in the host
+		 * kernel (or the guest used another width): same effect. */
+		if (v < (uint32_t)d->nr_queues) {
+			uint64_t one = 1;
+
+			if (write(t->notify_efd[v], &one, sizeof(one)) < 0)
+				log_warn("%s: notify eventfd: %s", d->name,
+					 strerror(errno));
+		}
+		break;
+	case REG_INTERRUPT_ACK:
+		atomic_fetch_and(&t->isr, ~v);
+		break;
+	case REG_STATUS:
+		write_status_locked(t, v);
+		break;
+	case REG_QUEUE_DESC_LOW:
+	case REG_QUEUE_DESC_HIGH:
+		if (qwritable)
+			set_addr(&vq->desc_gpa, off == REG_QUEUE_DESC_HIGH, v);
+		break;
+	case REG_QUEUE_DRIVER_LOW:
+	case REG_QUEUE_DRIVER_HIGH:
+		if (qwritable)
+			set_addr(&vq->avail_gpa, off == REG_QUEUE_DRIVER_HIGH,
+				 v);
+		break;
+	case REG_QUEUE_DEVICE_LOW:
+	case REG_QUEUE_DEVICE_HIGH:
+		if (qwritable)
+			set_addr(&vq->used_gpa, off == REG_QUEUE_DEVICE_HIGH,
+				 v);
+		break;
+	default: /* read-only or unknown: ignored */
+		break;
+	}
+}
+
+static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *d = t->dev;
+
+	memset(data, 0, len);
+	pthread_mutex_lock(&d->lock);
+	if (off >= REG_CONFIG) {
+		uint64_t c = off - REG_CONFIG;
+
+		if (c < d->config_size && len <= d->config_size - c &&
+		    d->ops->config_read)
+			d->ops->config_read(d, (uint32_t)c, data, len);
+	} else if (len == 4 && !(off & 3)) {
+		uint32_t v = reg_read_locked(t, off);
+
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void mmio_write(void *opaque, uint64_t off, const uint8_t *data,
+		       uint32_t len)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *d = t->dev;
+
+	pthread_mutex_lock(&d->lock);
+	if (off >= REG_CONFIG) {
+		uint64_t c = off - REG_CONFIG;
+
+		if (c < d->config_size && len <= d->config_size - c &&
+		    d->ops->config_write)
+			d->ops->config_write(d, (uint32_t)c, data, len);
+	} else if (len == 4 && !(off & 3)) {
+		uint32_t v;
+
+		memcpy(&v, data, 4);
+		reg_write_locked(t, off, v);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+const struct bus_ops virtio_mmio_bus_ops = {
+	.read = mmio_read,
+	.write = mmio_write,
+};
+
+int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
+		       const struct virtio_mmio_host *host,
+		       struct virtio_mmio **out, struct err *e)
+{
+	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	int ret;
+
+	if (!t)
+		return err_set(e, -ENOMEM, "%s: out of memory", dev->name);
+	t->dev = dev;
+	t->base = base;
+	t->gsi = gsi;
+	t->host = *host;
+	t->irq_efd = -1;
+	t->io.epfd = t->io.stop_efd = -1;
+	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		t->notify_efd[q] = -1;
+	dev->tops = &mmio_tops;
+	dev->transport = t;
+	*out = t;
+
+	t->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->irq_efd < 0)
+		return err_set(e, -errno, "%s: eventfd: %s", dev->name,
+			       strerror(errno));
+	ret = host->add_irqfd(host->opaque, t->irq_efd, gsi);
+	if (ret)
+		return err_set(e, ret, "%s: irqfd for GSI %u: %s", dev->name,
+			       gsi, strerror(-ret));
+	for (int q = 0; q < dev->nr_queues; q++) {
+		t->notify_efd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->notify_efd[q] < 0)
+			return err_set(e, -errno, "%s: eventfd: %s", dev->name,
+				       strerror(errno));
+		t->doorbell[q] = host->add_doorbell &&
+				 host->add_doorbell(host->opaque,
+						    base + REG_QUEUE_NOTIFY, 4,
+						    (uint64_t)q,
+						    t->notify_efd[q]) == 0;
+		if (!t->doorbell[q])
+			log_info("%s: queue %d doorbell on the exit path",
+				 dev->name, q);
+	}
+	return virtio_iothread_start(&t->io, dev, t->notify_efd, e);
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *t)
+{
+	struct virtio_dev *d;
+
+	if (!t)
+		return;
+	d = t->dev;
+	virtio_iothread_stop(&t->io);
+	for (int q = 0; q < d->nr_queues; q++) {
+		if (t->notify_efd[q] < 0)
+			continue;
+		if (t->doorbell[q] && t->host.del_doorbell)
+			t->host.del_doorbell(t->host.opaque,
+					     t->base + REG_QUEUE_NOTIFY, 4,
+					     (uint64_t)q, t->notify_efd[q]);
+		close(t->notify_efd[q]);
+	}
+	if (t->irq_efd >= 0) {
+		if (t->host.del_irqfd)
+			t->host.del_irqfd(t->host.opaque, t->irq_efd, t->gsi);
+		close(t->irq_efd);
+	}
+	if (d->ops->destroy)
+		d->ops->destroy(d);
+	free(t);
+}
+
+int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len)
+{
+	return snprintf(buf, len, "virtio_mmio.device=4K@0x%llx:%u",
+			(unsigned long long)t->base, t->gsi);
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/virtio.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
+		     const struct virtio_dev_ops *ops, void *priv,
+		     struct guest_mem *mem, int nr_queues, uint16_t queue_max,
+		     uint32_t config_size)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	d->device_id = device_id;
+	d->ops = ops;
+	d->priv = priv;
+	d->mem = mem;
+	pthread_mutex_init(&d->lock, NULL);
+	d->config_size = config_size;
+	d->nr_queues = nr_queues > VIRTIO_MAX_QUEUES ? VIRTIO_MAX_QUEUES :
+						       nr_queues;
+	for (int i = 0; i < d->nr_queues; i++) {
+		d->queue_max[i] = queue_max;
+		d->vq[i].mem = mem;
+	}
+	d->watch_fds[0] = d->watch_fds[1] = -1;
+}
+
+static void raise(struct virtio_dev *d, bool config)
+{
+	if (d->tops && d->tops->raise)
+		d->tops->raise(d->transport, config);
+}
+
+void virtio_dev_notify_queue(struct virtio_dev *d, int q)
+{
+	if (q < 0 || q >= d->nr_queues)
+		return;
+	if (virtq_should_notify(&d->vq[q]))
+		raise(d, false);
+}
+
+void virtio_dev_notify_config(struct virtio_dev *d)
+{
+	d->config_generation++;
+	raise(d, true);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void virtio_dev_set_broken(struct virtio_dev *d, const char *why)
+{
+	uint64_t now = mono_ns();
+
+	if (!d->broken &&
+	    (d->last_warn_ns == 0 || now - d->last_warn_ns >= 5000000000ull)) {
+		d->last_warn_ns = now;
+		log_warn("%s: %s; device needs reset", d->name, why);
+	}
+	if (d->broken)
+		return;
+	d->broken = true;
+	/* NEEDS_RESET is only meaningful once the driver is running the
+	 * device; before DRIVER_OK the driver sees a failed negotiation. */
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	virtio_dev_notify_config(d);
+}
+
+void virtio_dev_kick(struct virtio_dev *d, int q)
+{
+	pthread_mutex_lock(&d->lock);
+	if (q >= 0 && q < d->nr_queues && !d->broken &&
+	    (d->status & VIRTIO_STATUS_DRIVER_OK) && d->vq[q].ready &&
+	    d->ops->queue_notify)
+		d->ops->queue_notify(d, q);
+	pthread_mutex_unlock(&d->lock);
+}

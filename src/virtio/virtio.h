@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio device interface: a device is a set of callbacks plus its
+ * queues, independent of the transport (virtio-mmio today) and of where it
+ * runs (in wisp, later in an IOREQ server process). Device code sees guest
+ * memory only through src/mem's checked accessors and the queue API, and
+ * signals the driver only through virtio_dev_notify_*(); it never touches
+ * KVM, the bus or the transport's registers.
+ *
+ * Threads: register accesses arrive on vCPU threads (through the
+ * transport), queue work runs on the device's I/O thread. Both hold
+ * dev->lock while they touch the device, its queues or its config.
+ */
+#ifndef WISP_VIRTIO_VIRTIO_H
+#define WISP_VIRTIO_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+#include "virtio/virtqueue.h"
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED 128
+
+/* Transport-wide feature bits. */
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* Device IDs (5). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+	/* Device-specific feature bits offered (the transport adds
+	 * VERSION_1, EVENT_IDX and INDIRECT_DESC). */
+	uint64_t (*features)(struct virtio_dev *d);
+	/* Device configuration space, bounds already checked against
+	 * config_size; len is 1, 2, 4 or 8. */
+	void (*config_read)(struct virtio_dev *d, uint32_t off, uint8_t *data,
+			    uint32_t len);
+	void (*config_write)(struct virtio_dev *d, uint32_t off,
+			     const uint8_t *data, uint32_t len);
+	/* DRIVER_OK was set: d->features holds the negotiated set. Return
+	 * -errno to refuse (the device is then marked NEEDS_RESET). */
+	int (*activate)(struct virtio_dev *d);
+	/* The driver kicked queue q (or a timer the device armed fired);
+	 * runs on the I/O thread with d->lock held. */
+	void (*queue_notify)(struct virtio_dev *d, int q);
+	/* Driver wrote 0 to Status: drop in-flight state. */
+	void (*reset)(struct virtio_dev *d);
+	/* Optional: an fd the I/O thread should watch for the device (e.g.
+	 * a rate-limit timer, console input); called with d->lock held. */
+	void (*fd_ready)(struct virtio_dev *d, int fd);
+	void (*destroy)(struct virtio_dev *d);
+};
+
+/* What a transport provides to its device. */
+struct virtio_transport_ops {
+	/* Interrupt the driver: used buffers (queue q) or config change. */
+	void (*raise)(void *transport, bool config);
+};
+
+struct virtio_dev {
+	const char *name; /* "blk0", "rng", ... for messages */
+	uint32_t device_id;
+	const struct virtio_dev_ops *ops;
+	void *priv;
+	struct guest_mem *mem;
+
+	pthread_mutex_t lock; /* guards everything below */
+	uint32_t config_size;
+	uint64_t features; /* negotiated (driver-acked & offered) */
+	uint32_t status;
+	uint32_t config_generation;
+	int nr_queues;
+	uint16_t queue_max[VIRTIO_MAX_QUEUES];
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+	bool broken; /* NEEDS_RESET set: no more queue processing */
+
+	/* Extra fds the I/O thread watches for the device (a rate-limit
+	 * timer, ...): on readiness it calls ops->fd_ready with the lock held.
+	 * Set by the device's constructor, fixed afterwards. */
+	int watch_fds[2];
+	int nr_watch_fds;
+
+	const struct virtio_transport_ops *tops;
+	void *transport;
+	/* Rate limit for the "bad chain" log line (one per 5 s). */
+	uint64_t last_warn_ns;
+};
+
+static inline bool virtio_has_feature(const struct virtio_dev *d, int bit)
+{
+	return (d->features >> bit) & 1;
+}
+
+/* Initializes the common part; nr_queues <= VIRTIO_MAX_QUEUES. */
+void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
+		     const struct virtio_dev_ops *ops, void *priv,
+		     struct guest_mem *mem, int nr_queues, uint16_t queue_max,
+		     uint32_t config_size);
+
+/* After pushing used buffers to queue q: interrupts the driver if the
+ * queue's suppression rules say so. Call with d->lock held. */
+void virtio_dev_notify_queue(struct virtio_dev *d, int q);
+
+/* Config space changed: bump the generation and interrupt. Lock held. */
+void virtio_dev_notify_config(struct virtio_dev *d);
+
+/* The device cannot go on (bad chain, backend failure): sets
+ * NEEDS_RESET, stops queue processing, sends a config interrupt and logs
+ * one rate-limited line with why. Lock held. */
+void virtio_dev_set_broken(struct virtio_dev *d, const char *why);
+
+/* Runs one queue's handler if the device is live; used by the I/O
+ * thread. Takes and releases d->lock. */
+void virtio_dev_kick(struct virtio_dev *d, int q);
+
+#endif

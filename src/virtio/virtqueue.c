@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+#include "virtio/virtqueue.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* Ring layouts (virtio 1.2, 2.7.5-2.7.8), little-endian on x86. */
+struct vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+#define AVAIL_FLAGS 0
+#define AVAIL_IDX 2
+#define AVAIL_RING 4
+#define USED_FLAGS 0
+#define USED_IDX 2
+#define USED_RING 4
+
+static uint64_t avail_size(uint16_t n)
+{
+	return 4 + 2ull * n + 2; /* flags, idx, ring[n], used_event */
+}
+
+static uint64_t used_size(uint16_t n)
+{
+	return 4 + 8ull * n +
+	       2; /* flags, idx, ring[n] {id, len}, avail_event */
+}
+
+void virtq_reset(struct virtq *vq)
+{
+	vq->last_avail = 0;
+	vq->used_idx = 0;
+	vq->signalled_used = 0;
+	vq->signalled_valid = false;
+}
+
+int virtq_validate_rings(const struct virtq *vq, const char **why)
+{
+	uint16_t n = vq->size;
+
+	if (n == 0 || n > VIRTQ_MAX_SIZE || (n & (n - 1))) {
+		*why = "queue size is not a power of two within the maximum";
+		return -EINVAL;
+	}
+	/* Alignment per 2.7: descriptors 16, avail 2, used 4. */
+	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3)) {
+		*why = "misaligned ring address";
+		return -EINVAL;
+	}
+	if (!guest_mem_ptr(vq->mem, vq->desc_gpa, 16ull * n) ||
+	    !guest_mem_ptr(vq->mem, vq->avail_gpa, avail_size(n)) ||
+	    !guest_mem_ptr(vq->mem, vq->used_gpa, used_size(n))) {
+		*why = "ring outside guest memory";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The rings were validated at QueueReady; the layout is fixed from then
+ * on, so these pointers are safe. Index reads use acquire/release
+ * ordering against the guest's own barriers. */
+static uint8_t *avail(const struct virtq *vq)
+{
+	return guest_mem_ptr(vq->mem, vq->avail_gpa, avail_size(vq->size));
+}
+
+static uint8_t *used(const struct virtq *vq)
+{
+	return guest_mem_ptr(vq->mem, vq->used_gpa, used_size(vq->size));
+}
+
+static uint16_t load16(const uint8_t *p)
+{
+	return __atomic_load_n((const uint16_t *)(const void *)p,
+			       __ATOMIC_ACQUIRE);
+}
+
+static void store16(uint8_t *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)(void *)p, v, __ATOMIC_RELEASE);
+}
+
+static int add_seg(struct virtq *vq, struct virtq_chain *c,
+		   const struct vring_desc *d, uint64_t *total,
+		   const char **why)
+{
+	struct virtq_seg *s;
+	bool write = d->flags & VIRTQ_DESC_F_WRITE;
+	int n = c->nr_read + c->nr_write;
+
+	if (n >= VIRTQ_MAX_SEGS) {
+		*why = "chain has too many buffers";
+		return -EINVAL;
+	}
+	if (!write && c->nr_write) {
+		*why = "device-readable buffer after a device-writable one";
+		return -EINVAL;
+	}
+	*total += d->len;
+	if (*total > VIRTQ_MAX_CHAIN_BYTES) {
+		*why = "chain is too long in bytes";
+		return -EINVAL;
+	}
+	s = &c->seg[n];
+	/* A zero-length buffer carries nothing; keep it out of the chain
+	 * but still count it against the length bound above. */
+	if (d->len == 0)
+		return 0;
+	s->host = guest_mem_ptr(vq->mem, d->addr, d->len);
+	if (!s->host) {
+		*why = "buffer outside guest memory";
+		return -EINVAL;
+	}
+	s->len = d->len;
+	s->write = write;
+	if (write) {
+		c->nr_write++;
+		c->write_len += d->len;
+	} else {
+		c->nr_read++;
+		c->read_len += d->len;
+	}
+	return 0;
+}
+
+static int walk_indirect(struct virtq *vq, struct virtq_chain *c,
+			 const struct vring_desc *ind, uint64_t *total,
+			 const char **why)
+{
+	const struct vring_desc *table;
+	uint32_t n, i, steps = 0;
+
+	if (!vq->indirect) {
+		*why = "indirect descriptor without INDIRECT_DESC";
+		return -EINVAL;
+	}
+	if (ind->flags & VIRTQ_DESC_F_NEXT) {
+		*why = "indirect descriptor with NEXT set";
+		return -EINVAL;
+	}
+	if (ind->len == 0 || (ind->len % sizeof(struct vring_desc))) {
+		*why = "indirect table length not a multiple of 16";
+		return -EINVAL;
+	}
+	n = ind->len / sizeof(struct vring_desc);
+	if (n > VIRTQ_MAX_SEGS) {
+		*why = "indirect table too large";
+		return -EINVAL;
+	}
+	if (ind->addr & 15) {
+		*why = "misaligned indirect table";
+		return -EINVAL;
+	}
+	table = guest_mem_ptr(vq->mem, ind->addr, ind->len);
+	if (!table) {
+		*why = "indirect table outside guest memory";
+		return -EINVAL;
+	}
+	for (i = 0;;) {
+		struct vring_desc d;
+		int ret;
+
+		/* Copy once: the guest may change the table under us. */
+		memcpy(&d, &table[i], sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			*why = "indirect descriptor inside an indirect table";
+			return -EINVAL;
+		}
+		ret = add_seg(vq, c, &d, total, why);
+		if (ret)
+			return ret;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		if (d.next >= n) {
+			*why = "indirect next index out of range";
+			return -EINVAL;
+		}
+		if (++steps >= n) {
+			*why = "loop in indirect table";
+			return -EINVAL;
+		}
+		i = d.next;
+	}
+}
+
+int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
+{
+	const struct vring_desc *table;
+	uint8_t *av = avail(vq);
+	uint16_t avail_idx, head, i;
+	uint64_t total = 0;
+	uint32_t steps = 0;
+
+	if (!av || !vq->ready) {
+		*why = "queue not ready";
+		return -EINVAL;
+	}
+	avail_idx = load16(av + AVAIL_IDX);
+	if (avail_idx == vq->last_avail)
+		return 0;
+	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size) {
+		*why = "avail index moved more than the queue size";
+		return -EINVAL;
+	}
+	head = load16(av + AVAIL_RING + 2 * (vq->last_avail % vq->size));
+	if (head >= vq->size) {
+		*why = "head descriptor index out of range";
+		return -EINVAL;
+	}
+	table = guest_mem_ptr(vq->mem, vq->desc_gpa, 16ull * vq->size);
+	c->head = head;
+	c->nr_read = c->nr_write = 0;
+	c->read_len = c->write_len = 0;
+	for (i = head;;) {
+		struct vring_desc d;
+		int ret;
+
+		memcpy(&d, &table[i], sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			/* An indirect descriptor is the whole chain
+			 * (2.7.5.3.1: no NEXT with INDIRECT). */
+			if (steps || (d.flags & VIRTQ_DESC_F_NEXT)) {
+				*why = steps ? "indirect descriptor inside a chain" :
+					       "indirect descriptor with NEXT set";
+				return -EINVAL;
+			}
+			ret = walk_indirect(vq, c, &d, &total, why);
+			if (ret)
+				return ret;
+			break;
+		}
+		ret = add_seg(vq, c, &d, &total, why);
+		if (ret)
+			return ret;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			break;
+		if (d.next >= vq->size) {
+			*why = "next descriptor index out of range";
+			return -EINVAL;
+		}
+		if (++steps >= vq->size) {
+			*why = "descriptor loop (chain longer than the queue)";
+			return -EINVAL;
+		}
+		i = d.next;
+	}
+	vq->last_avail++;
+	return 1;
+}
+
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+{
+	uint8_t *u = used(vq);
+	uint8_t *e = u + USED_RING + 8 * (vq->used_idx % vq->size);
+
+	memcpy(e, &(uint32_t){ head }, 4);
+	memcpy(e + 4, &written, 4);
+	vq->used_idx++;
+	/* The element must be visible before the index that publishes it. */
+	store16(u + USED_IDX, vq->used_idx);
+}
+
+bool virtq_should_notify(struct virtq *vq)
+{
+	uint16_t old = vq->signalled_used, new = vq->used_idx, event;
+	uint8_t *av = avail(vq);
+	bool valid = vq->signalled_valid;
+
+	/* Our used-idx store must be visible before we read the driver's
+	 * suppression state, or both sides could skip the notification. */
+	atomic_thread_fence(memory_order_seq_cst);
+	vq->signalled_used = new;
+	vq->signalled_valid = true;
+	if (!vq->event_idx)
+		return !(load16(av + AVAIL_FLAGS) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	if (!valid)
+		return true;
+	event = load16(av + AVAIL_RING + 2 * vq->size);
+	/* vring_need_event(): did used_idx cross used_event since the last
+	 * notification? */
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+void virtq_update_avail_event(struct virtq *vq)
+{
+	if (!vq->event_idx)
+		return;
+	store16(used(vq) + USED_RING + 8 * vq->size, vq->last_avail);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static uint32_t chain_copy(const struct virtq_chain *c, bool write,
+			   uint32_t off, uint8_t *buf, uint32_t len)
+{
+	int first = write ? c->nr_read : 0;
+	int last = write ? c->nr_read + c->nr_write : c->nr_read;
+	uint32_t done = 0;
+
+	for (int i = first; i < last && done < len; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint32_t n;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		n = s->len - off;
+		if (n > len - done)
+			n = len - done;
+		if (write)
+			memcpy(s->host + off, buf + done, n);
+		else
+			memcpy(buf + done, s->host + off, n);
+		done += n;
+		off = 0;
+	}
+	return done;
+}
+
+uint32_t virtq_chain_read(const struct virtq_chain *c, uint32_t off, void *dst,
+			  uint32_t len)
+{
+	return chain_copy(c, false, off, dst, len);
+}
+
+uint32_t virtq_chain_write(const struct virtq_chain *c, uint32_t off,
+			   const void *src, uint32_t len)
+{
+	return chain_copy(c, true, off, (uint8_t *)src, len);
+}

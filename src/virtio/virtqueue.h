@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueues (virtio 1.2, 2.7), device side, with
+ * VIRTIO_RING_F_EVENT_IDX and VIRTIO_RING_F_INDIRECT_DESC.
+ *
+ * Everything in the rings is written by the guest and is hostile: each
+ * chain is validated before a device sees it — descriptor indices in
+ * range, every buffer inside guest RAM (through guest_mem_ptr), lengths
+ * that do not overflow, no loops, at most VIRTQ_MAX_SEGS buffers and
+ * VIRTQ_MAX_CHAIN_BYTES in total, indirect tables well formed (a multiple
+ * of 16 bytes, not nested, not combined with NEXT), and device-readable
+ * buffers before device-writable ones. A bad chain makes virtq_pop()
+ * return -EINVAL with a reason; the caller marks the device NEEDS_RESET.
+ *
+ * Threads: a virtq is used by one thread at a time, under its device's
+ * lock (struct virtio_dev).
+ */
+#ifndef WISP_VIRTIO_VIRTQUEUE_H
+#define WISP_VIRTIO_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+
+#define VIRTQ_MAX_SIZE 32768 /* the spec's upper bound for a split ring */
+#define VIRTQ_MAX_SEGS 1024 /* buffers in one chain, indirect included */
+#define VIRTQ_MAX_CHAIN_BYTES (256u << 20)
+
+#define VIRTQ_DESC_F_NEXT 1
+#define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
+
+struct virtq {
+	/* Set by the transport from the driver's writes. */
+	uint16_t size; /* 0: not configured */
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect; /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	const struct guest_mem *mem;
+
+	/* Device-side state. */
+	uint16_t last_avail; /* next avail ring entry to consume */
+	uint16_t used_idx; /* our copy of used->idx */
+	uint16_t signalled_used; /* used_idx at the last interrupt */
+	bool signalled_valid;
+};
+
+struct virtq_seg {
+	uint8_t *host; /* checked host pointer for the whole buffer */
+	uint32_t len;
+	bool write; /* device-writable */
+};
+
+struct virtq_chain {
+	uint16_t head;
+	uint16_t nr_read, nr_write; /* readable segs first, then writable */
+	uint32_t read_len, write_len; /* byte totals */
+	struct virtq_seg seg[VIRTQ_MAX_SEGS];
+};
+
+/* Resets the device-side state (queue reset or device reset). */
+void virtq_reset(struct virtq *vq);
+
+/* Checks the ring addresses against guest RAM when the driver sets
+ * QueueReady. Returns 0 or -EINVAL with *why set. */
+int virtq_validate_rings(const struct virtq *vq, const char **why);
+
+/* Takes the next available chain. Returns 1 with *c filled, 0 when the
+ * ring is empty, -EINVAL for a malformed chain or ring (with *why). */
+int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why);
+
+/* Returns a chain to the driver with the number of bytes written. */
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
+
+/* After pushes: should the driver be interrupted? (EVENT_IDX: used_event;
+ * otherwise the NO_INTERRUPT flag). Updates the signalled state. */
+bool virtq_should_notify(struct virtq *vq);
+
+/* With EVENT_IDX, publishes avail_event = last_avail so the driver kicks
+ * again only for new buffers. No-op otherwise. */
+void virtq_update_avail_event(struct virtq *vq);
+
+/* Copy helpers over a chain's readable / writable segments. Return the
+ * number of bytes copied. */
+uint32_t virtq_chain_read(const struct virtq_chain *c, uint32_t off, void *dst,
+			  uint32_t len);
+uint32_t virtq_chain_write(const struct virtq_chain *c, uint32_t off,
+			   const void *src, uint32_t len);
+
+#endif

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: MIT
+/* The virtio-mmio transport's register file driven as a guest driver
+ * would (and as a hostile one would), with a dummy device behind it. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "virtio/mmio.h"
+
+#define BASE 0xd0000000ull
+#define DESC 0x10000ull
+#define AVAIL 0x11000ull
+#define USED 0x12000ull
+
+struct dummy {
+	struct virtio_dev dev;
+	uint8_t config[8];
+	int activated, resets, chains, destroyed;
+};
+
+static uint64_t d_features(struct virtio_dev *d)
+{
+	return 1ull << 3;
+}
+
+static void d_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data,
+			  uint32_t len)
+{
+	struct dummy *x = d->priv;
+
+	memcpy(data, x->config + off, len);
+}
+
+static void d_config_write(struct virtio_dev *d, uint32_t off,
+			   const uint8_t *data, uint32_t len)
+{
+	struct dummy *x = d->priv;
+
+	memcpy(x->config + off, data, len);
+}
+
+static int d_activate(struct virtio_dev *d)
+{
+	((struct dummy *)d->priv)->activated++;
+	return 0;
+}
+
+static void d_notify(struct virtio_dev *d, int q)
+{
+	struct dummy *x = d->priv;
+	static struct virtq_chain c;
+	const char *why;
+	int r;
+
+	while ((r = virtq_pop(&d->vq[q], &c, &why)) == 1) {
+		virtq_push(&d->vq[q], c.head, 0);
+		__atomic_add_fetch(&x->chains, 1, __ATOMIC_SEQ_CST);
+	}
+	if (r < 0)
+		virtio_dev_set_broken(d, why);
+	else
+		virtio_dev_notify_queue(d, q);
+}
+
+static void d_reset(struct virtio_dev *d)
+{
+	((struct dummy *)d->priv)->resets++;
+}
+
+static void d_destroy(struct virtio_dev *d)
+{
+	((struct dummy *)d->priv)->destroyed++;
+}
+
+static const struct virtio_dev_ops dummy_ops = {
+	.features = d_features,
+	.config_read = d_config_read,
+	.config_write = d_config_write,
+	.activate = d_activate,
+	.queue_notify = d_notify,
+	.reset = d_reset,
+	.destroy = d_destroy,
+};
+
+static int irqfds, doorbells;
+
+static int h_doorbell(void *o, uint64_t addr, uint32_t len, uint64_t dm,
+		      int efd)
+{
+	doorbells++;
+	return -ENOSYS; /* force the exit path for QueueNotify */
+}
+
+static int h_irqfd(void *o, int efd, unsigned int gsi)
+{
+	irqfds++;
+	return 0;
+}
+
+struct fixture {
+	struct guest_mem mem;
+	struct dummy x;
+	struct virtio_mmio *t;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	const struct virtio_mmio_host host = { h_doorbell, NULL, h_irqfd, NULL,
+					       NULL };
+
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(guest_mem_init(&f.mem, 4 << 20, NULL), 0);
+	virtio_dev_init(&f.x.dev, "dummy", 42, &dummy_ops, &f.x, &f.mem, 2, 16,
+			sizeof(f.x.config));
+	assert_int_equal(
+		virtio_mmio_create(&f.x.dev, BASE, 5, &host, &f.t, NULL), 0);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	virtio_mmio_destroy(f->t);
+	assert_int_equal(f->x.destroyed, 1);
+	guest_mem_destroy(&f->mem);
+	return 0;
+}
+
+static uint32_t rd(struct fixture *f, uint64_t off)
+{
+	uint32_t v;
+
+	virtio_mmio_bus_ops.read(f->t, off, (uint8_t *)&v, 4);
+	return v;
+}
+
+static void wr(struct fixture *f, uint64_t off, uint32_t v)
+{
+	virtio_mmio_bus_ops.write(f->t, off, (const uint8_t *)&v, 4);
+}
+
+static void negotiate(struct fixture *f, uint64_t feat)
+{
+	wr(f, 0x70, 0);
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, (uint32_t)feat);
+	wr(f, 0x24, 1);
+	wr(f, 0x20, (uint32_t)(feat >> 32));
+	wr(f, 0x70, 3 | 8);
+}
+
+static void setup_queue(struct fixture *f, int q, uint32_t size)
+{
+	wr(f, 0x30, (uint32_t)q);
+	wr(f, 0x38, size);
+	wr(f, 0x80, (uint32_t)DESC);
+	wr(f, 0x84, 0);
+	wr(f, 0x90, (uint32_t)AVAIL);
+	wr(f, 0x94, 0);
+	wr(f, 0xa0, (uint32_t)USED);
+	wr(f, 0xa4, 0);
+	wr(f, 0x44, 1);
+}
+
+static void test_identity(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b = 0xaa;
+
+	assert_int_equal(rd(f, 0x000), 0x74726976);
+	assert_int_equal(rd(f, 0x004), 2);
+	assert_int_equal(rd(f, 0x008), 42);
+	wr(f, 0x14, 0);
+	assert_int_equal(rd(f, 0x010), (1u << 3) | (1u << 28) | (1u << 29));
+	wr(f, 0x14, 1);
+	assert_int_equal(rd(f, 0x010), 1); /* VERSION_1 */
+	wr(f, 0x14, 7);
+	assert_int_equal(rd(f, 0x010), 0);
+	/* A byte read of a register is not a register access. */
+	virtio_mmio_bus_ops.read(f->t, 0x000, &b, 1);
+	assert_int_equal(b, 0);
+	assert_int_equal(irqfds, 1);
+	assert_true(doorbells >= 2);
+}
+
+static void test_features_need_version_1(void **state)
+{
+	struct fixture *f = *state;
+
+	negotiate(f, 1ull << 3);
+	assert_int_equal(rd(f, 0x70) & 8, 0);
+	/* Unknown bits are refused too. */
+	negotiate(f, (1ull << 32) | (1ull << 5));
+	assert_int_equal(rd(f, 0x70) & 8, 0);
+	negotiate(f, (1ull << 32) | (1ull << 3) | (1ull << 29));
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	assert_int_equal(f->x.dev.features,
+			 (1ull << 32) | (1ull << 3) | (1ull << 29));
+	/* DRIVER_OK without FEATURES_OK fails the device. */
+	negotiate(f, 1ull << 3);
+	wr(f, 0x70, 3 | 4);
+	assert_int_equal(rd(f, 0x70) & 128, 128);
+	assert_int_equal(f->x.activated, 0);
+}
+
+static void test_queue_setup_and_notify(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *m = f->mem.host;
+	uint16_t *avail = (uint16_t *)(m + AVAIL);
+	uint16_t *used = (uint16_t *)(m + USED);
+	uint64_t desc[2] = { 0x20000, 16 | (2ull << 32) };
+
+	negotiate(f, 1ull << 32);
+	wr(f, 0x30, 0);
+	assert_int_equal(rd(f, 0x34), 16);
+	setup_queue(f, 0, 8);
+	assert_int_equal(rd(f, 0x44), 1);
+	/* Frozen while ready. */
+	wr(f, 0x38, 4);
+	assert_int_equal(f->x.dev.vq[0].size, 8);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_int_equal(f->x.activated, 1);
+
+	memcpy(m + DESC, desc, sizeof(desc));
+	avail[2] = 0;
+	avail[1] = 1;
+	wr(f, 0x50, 0); /* exit-path notify: eventfd -> I/O thread */
+	for (int i = 0; i < 2000 && used[1] != 1; i++)
+		usleep(1000);
+	assert_int_equal(used[1], 1);
+	assert_int_equal(f->x.chains, 1);
+	for (int i = 0; i < 2000 && !(rd(f, 0x60) & 1); i++)
+		usleep(1000);
+	assert_int_equal(rd(f, 0x60) & 1, 1);
+	wr(f, 0x64, 1);
+	assert_int_equal(rd(f, 0x60), 0);
+	/* Out-of-range queue notify is ignored. */
+	wr(f, 0x50, 9);
+}
+
+static void test_bad_queue_setup_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	int resets;
+
+	negotiate(f, 1ull << 32);
+	resets = f->x.resets;
+	setup_queue(f, 0, 32); /* above QueueNumMax (16) */
+	assert_int_equal(rd(f, 0x44), 0);
+	assert_int_equal(rd(f, 0x70) & 64, 64);
+	assert_int_equal(rd(f, 0x60) & 2, 2); /* config interrupt */
+	/* Reset clears NEEDS_RESET and the queue. */
+	wr(f, 0x70, 0);
+	assert_int_equal(rd(f, 0x70), 0);
+	assert_int_equal(f->x.resets, resets + 1);
+	assert_int_equal(rd(f, 0x60), 0);
+
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 0, 6); /* not a power of two */
+	assert_int_equal(rd(f, 0x70) & 64, 64);
+	wr(f, 0x70, 0);
+
+	negotiate(f, 1ull << 32);
+	wr(f, 0x30, 0);
+	wr(f, 0x38, 8);
+	wr(f, 0x80, 0xfffff000); /* descriptors outside RAM */
+	wr(f, 0x90, (uint32_t)AVAIL);
+	wr(f, 0xa0, (uint32_t)USED);
+	wr(f, 0x44, 1);
+	assert_int_equal(rd(f, 0x44), 0);
+	assert_int_equal(rd(f, 0x70) & 64, 64);
+	wr(f, 0x70, 0);
+
+	/* Queue select beyond the device's queues: no effect, no crash. */
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 5, 8);
+	assert_int_equal(rd(f, 0x34), 0);
+	assert_int_equal(rd(f, 0x44), 0);
+	assert_int_equal(rd(f, 0x70) & 64, 0);
+}
+
+static void test_config_space_bounds(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t v[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, r[8];
+
+	virtio_mmio_bus_ops.write(f->t, 0x100, v, 8);
+	memset(r, 0xff, 8);
+	virtio_mmio_bus_ops.read(f->t, 0x104, r, 4);
+	assert_memory_equal(r, v + 4, 4);
+	/* Crossing the end of config space: refused, reads zero. */
+	virtio_mmio_bus_ops.read(f->t, 0x106, r, 4);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+	virtio_mmio_bus_ops.write(f->t, 0x107, v, 2);
+	assert_int_equal(f->x.config[7], 8);
+	virtio_mmio_bus_ops.read(f->t, 0xffc, r, 4);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+	assert_int_equal(rd(f, 0xfc), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_features_need_version_1,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_setup_and_notify,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_bad_queue_setup_needs_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
