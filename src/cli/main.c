@@ -25,6 +25,7 @@ static void usage(FILE *out)
 		"  --kernel PATH          kernel image (required)\n"
 		"  --initrd PATH          initial ramdisk\n"
 		"  --cmdline STR          appended to the default command line:\n"
+		"                         console=, the virtio-mmio devices, then\n"
 		"                         \"%s\"\n"
 		"  --no-default-cmdline   use only --cmdline as the command line\n"
 		"  --cpus N               vCPUs (default %d)\n"
@@ -33,6 +34,14 @@ static void usage(FILE *out)
 		"                         where the COM1 console goes (default stdio;\n"
 		"                         with stdio, stdin is the guest's input and a\n"
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
+		"  --disk path=FILE[,readonly=on][,id=NAME][,direct=on]\n"
+		"                         virtio-blk disk from a raw image (repeatable,\n"
+		"                         up to %d; writable images are locked)\n"
+		"  --rng                  virtio-rng entropy device (getrandom)\n"
+		"  --rng-rate BYTES       limit it to BYTES per second\n"
+		"  --console serial|virtio\n"
+		"                         guest console: the 8250 (ttyS0, default) or\n"
+		"                         virtio-console (hvc0) on wisp's stdio\n"
 		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
 		"  -v, --verbose          more diagnostics (twice: debug)\n"
 		"\n"
@@ -40,7 +49,7 @@ static void usage(FILE *out)
 		"guest images; 2 host or KVM failure; 3 guest crashed; 4 guest\n"
 		"needs hardware virtualization (PVM host); 128+N stopped by signal N.\n",
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB,
-		0xf4);
+		VM_MAX_DISKS, 0xf4);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned long max,
@@ -70,7 +79,82 @@ enum {
 	OPT_MEMORY,
 	OPT_SERIAL,
 	OPT_DEBUG_EXIT,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_RNG_RATE,
+	OPT_CONSOLE,
 };
+
+static bool parse_onoff(const char *opt, const char *key, const char *v,
+			bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0")) {
+		*out = false;
+		return true;
+	}
+	fprintf(stderr, "wisp: %s: %s='%s': expected on or off\n", opt, key, v);
+	return false;
+}
+
+/* path=FILE[,readonly=on][,id=NAME][,direct=on]; arg is modified in
+ * place (the strings point into argv). */
+static int parse_disk(char *arg, struct vm_config *cfg)
+{
+	struct disk_config *d;
+	char *save = NULL, *tok;
+
+	if (cfg->nr_disks == VM_MAX_DISKS) {
+		fprintf(stderr, "wisp: --disk: at most %d disks\n",
+			VM_MAX_DISKS);
+		return -EINVAL;
+	}
+	d = &cfg->disks[cfg->nr_disks];
+	memset(d, 0, sizeof(*d));
+	for (tok = strtok_r(arg, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq) {
+			fprintf(stderr,
+				"wisp: --disk: '%s': expected key=value\n",
+				tok);
+			return -EINVAL;
+		}
+		*eq = 0;
+		if (!strcmp(tok, "path") && eq[1]) {
+			d->path = eq + 1;
+		} else if (!strcmp(tok, "readonly")) {
+			if (!parse_onoff("--disk", tok, eq + 1, &d->readonly))
+				return -EINVAL;
+		} else if (!strcmp(tok, "direct")) {
+			if (!parse_onoff("--disk", tok, eq + 1, &d->direct))
+				return -EINVAL;
+		} else if (!strcmp(tok, "id") && eq[1]) {
+			if (strlen(eq + 1) > 20) {
+				fprintf(stderr,
+					"wisp: --disk: id '%s': at most 20 characters\n",
+					eq + 1);
+				return -EINVAL;
+			}
+			d->id = eq + 1;
+		} else {
+			fprintf(stderr,
+				"wisp: --disk: unknown or empty key '%s' (path, readonly, id, direct)\n",
+				tok);
+			return -EINVAL;
+		}
+	}
+	if (!d->path) {
+		fprintf(stderr, "wisp: --disk: path=FILE is required\n");
+		return -EINVAL;
+	}
+	cfg->nr_disks++;
+	return 0;
+}
 
 static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		     int *verbosity)
@@ -85,6 +169,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "rng-rate", required_argument, NULL, OPT_RNG_RATE },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -137,6 +225,31 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_DEBUG_EXIT:
 			cfg->debug_exit = true;
+			break;
+		case OPT_DISK:
+			if (parse_disk(optarg, cfg))
+				return -EINVAL;
+			break;
+		case OPT_RNG:
+			cfg->rng = true;
+			break;
+		case OPT_RNG_RATE:
+			if (parse_uint("--rng-rate", optarg, 1ul << 40, &v))
+				return -EINVAL;
+			cfg->rng = true;
+			cfg->rng_rate = v;
+			break;
+		case OPT_CONSOLE:
+			if (!strcmp(optarg, "serial")) {
+				cfg->console = CONSOLE_SERIAL;
+			} else if (!strcmp(optarg, "virtio")) {
+				cfg->console = CONSOLE_VIRTIO;
+			} else {
+				fprintf(stderr,
+					"wisp: --console '%s': expected serial or virtio\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'v':
 			(*verbosity)++;

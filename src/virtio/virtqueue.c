@@ -222,11 +222,12 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 
 		memcpy(&d, &table[i], sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-			/* An indirect descriptor is the whole chain
-			 * (2.7.5.3.1: no NEXT with INDIRECT). */
-			if (steps || (d.flags & VIRTQ_DESC_F_NEXT)) {
-				*why = steps ? "indirect descriptor inside a chain" :
-					       "indirect descriptor with NEXT set";
+			/* Zero or more direct descriptors may precede one
+			 * indirect descriptor, which ends the chain (virtio
+			 * 1.2, 2.7.5.3: no NEXT with INDIRECT). Its WRITE flag
+			 * is ignored. */
+			if (d.flags & VIRTQ_DESC_F_NEXT) {
+				*why = "indirect descriptor with NEXT set";
 				return -EINVAL;
 			}
 			ret = walk_indirect(vq, c, &d, &total, why);

@@ -11,12 +11,25 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 #define VM_DEFAULT_CPUS 1
 #define VM_DEFAULT_MEMORY_MIB 128
-/* Appended to by --cmdline unless --no-default-cmdline. reboot=k makes a
- * guest reboot go through the i8042 reset that ends the VM; pci=off and
- * the i8042 options skip probes for hardware wisp does not have. */
-#define VM_DEFAULT_CMDLINE                                                \
-	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux " \
-	"i8042.nopnp i8042.dumbkbd"
+/* Appended to by --cmdline unless --no-default-cmdline, after the
+ * console= for the selected console and the virtio-mmio device list.
+ * reboot=k makes a guest reboot go through the i8042 reset that ends the
+ * VM; pci=off and the i8042 options skip probes for hardware wisp does
+ * not have. */
+#define VM_DEFAULT_CMDLINE                                              \
+	"reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp " \
+	"i8042.dumbkbd"
+
+#define VM_MAX_DISKS 8
+
+enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+
+struct disk_config {
+	const char *path;
+	bool readonly;
+	const char *id; /* NULL: derived from the image */
+	bool direct; /* O_DIRECT */
+};
 
 struct vm_config {
 	const char *kernel;
@@ -28,6 +41,11 @@ struct vm_config {
 	enum serial_mode serial;
 	const char *serial_path; /* SERIAL_FILE */
 	bool debug_exit; /* enable the test-guest exit port */
+	enum console_mode console; /* which device is the guest's console */
+	int nr_disks;
+	struct disk_config disks[VM_MAX_DISKS];
+	bool rng; /* virtio-rng */
+	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 };
 
 void vm_config_defaults(struct vm_config *c);

@@ -24,12 +24,23 @@
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/blk/blk.h"
+#include "devices/console/console.h"
+#include "devices/rng/rng.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
 #include "util/log.h"
+#include "virtio/mmio.h"
 #include "vmm/term.h"
 
 #define SIG_KICK SIGUSR1
+
+/* virtio-mmio windows: 4 KiB each from here, in the 32-bit MMIO hole. */
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
+/* ISA lines free on wisp's machine (no RTC, FPU error, IDE or mouse),
+ * edge-triggered per the MP table, one per virtio device. */
+static const unsigned int virtio_gsis[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 };
+#define VM_MAX_VIRTIO (int)(sizeof(virtio_gsis) / sizeof(virtio_gsis[0]))
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A, then 'x' quits */
 
 struct vcpu {
@@ -48,6 +59,9 @@ struct vm {
 	struct i8042 i8042;
 	struct debug_exit dbg;
 	struct boot_entry entry;
+	struct virtio_mmio *virtio[VM_MAX_VIRTIO];
+	int nr_virtio;
+	struct virtio_dev *vconsole; /* when the console is virtio */
 	int ncpus;
 	struct vcpu *vcpus;
 
@@ -131,9 +145,20 @@ static void guest_debug_exit(void *opaque, uint8_t code)
 	vm_request_stop(vm, code);
 }
 
+static void console_has_space(struct vm *vm);
+
 static void serial_has_space(void *opaque)
 {
-	struct vm *vm = opaque;
+	console_has_space(opaque);
+}
+
+static void vconsole_has_space(void *opaque)
+{
+	console_has_space(opaque);
+}
+
+static void console_has_space(struct vm *vm)
+{
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = STDIN_FILENO };
 
 	/* Called on a vCPU thread after the guest drained input: put stdin
@@ -289,17 +314,151 @@ static void kick_handler(int sig)
 
 /* --- building the VM --- */
 
-static int build_cmdline(const struct vm_config *cfg, char **out, struct err *e)
+/* console=, the virtio-mmio device list, the defaults, then --cmdline. */
+static int build_cmdline(const struct vm *vm, char **out, struct err *e)
 {
-	const char *base = cfg->no_default_cmdline ? "" : VM_DEFAULT_CMDLINE;
-	const char *extra = cfg->cmdline_extra ? cfg->cmdline_extra : "";
-	size_t n = strlen(base) + strlen(extra) + 2;
-	char *s = malloc(n);
+	const struct vm_config *cfg = &vm->cfg;
+	size_t cap = BOOT_CMDLINE_MAX * 2, n = 0;
+	char *s = malloc(cap);
 
 	if (!s)
 		return err_set(e, -ENOMEM, "command line: out of memory");
-	snprintf(s, n, "%s%s%s", base, *base && *extra ? " " : "", extra);
+	s[0] = 0;
+	if (!cfg->no_default_cmdline) {
+		n += (size_t)snprintf(s + n, cap - n, "console=%s ",
+				      cfg->console == CONSOLE_VIRTIO ? "hvc0" :
+								       "ttyS0");
+		for (int i = 0; i < vm->nr_virtio && n < cap; i++) {
+			n += (size_t)virtio_mmio_cmdline(vm->virtio[i], s + n,
+							 cap - n);
+			if (n < cap)
+				n += (size_t)snprintf(s + n, cap - n, " ");
+		}
+		if (n < cap)
+			n += (size_t)snprintf(s + n, cap - n, "%s",
+					      VM_DEFAULT_CMDLINE);
+	}
+	if (cfg->cmdline_extra && n < cap)
+		n += (size_t)snprintf(s + n, cap - n, "%s%s", n ? " " : "",
+				      cfg->cmdline_extra);
+	if (n >= cap) {
+		free(s);
+		return err_set(e, -E2BIG, "command line: longer than %d bytes",
+			       BOOT_CMDLINE_MAX);
+	}
 	*out = s;
+	return 0;
+}
+
+/* --- virtio devices: the host glue between the transport and KVM --- */
+
+static int host_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			     uint64_t datamatch, int efd)
+{
+	struct vm *vm = opaque;
+
+	return kvm_ioeventfd(&vm->kvm, addr, len, false, true, datamatch, efd,
+			     false);
+}
+
+static int host_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			     uint64_t datamatch, int efd)
+{
+	struct vm *vm = opaque;
+
+	return kvm_ioeventfd(&vm->kvm, addr, len, false, true, datamatch, efd,
+			     true);
+}
+
+static int host_add_irqfd(void *opaque, int efd, unsigned int gsi)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irqfd(&vm->kvm, efd, gsi, false);
+}
+
+static int host_del_irqfd(void *opaque, int efd, unsigned int gsi)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irqfd(&vm->kvm, efd, gsi, true);
+}
+
+static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
+{
+	const struct virtio_mmio_host host = {
+		host_add_doorbell,
+		host_del_doorbell,
+		host_add_irqfd,
+		host_del_irqfd,
+		vm,
+	};
+	uint64_t base =
+		VIRTIO_MMIO_BASE + (uint64_t)vm->nr_virtio * VIRTIO_MMIO_SIZE;
+	struct virtio_mmio *t = NULL;
+	int ret;
+
+	if (vm->nr_virtio == VM_MAX_VIRTIO) {
+		if (d->ops->destroy)
+			d->ops->destroy(d);
+		return err_set(e, -ENOSPC,
+			       "too many virtio devices (at most %d)",
+			       VM_MAX_VIRTIO);
+	}
+	ret = virtio_mmio_create(d, base, virtio_gsis[vm->nr_virtio], &host, &t,
+				 e);
+	if (ret) {
+		virtio_mmio_destroy(t);
+		return ret;
+	}
+	vm->virtio[vm->nr_virtio++] = t;
+	ret = bus_register(&vm->mmio, base, VIRTIO_MMIO_SIZE,
+			   &virtio_mmio_bus_ops, t, d->name);
+	if (ret)
+		return err_set(e, ret, "%s: MMIO window at 0x%llx: %s", d->name,
+			       (unsigned long long)base, strerror(-ret));
+	return 0;
+}
+
+static void vconsole_has_space(void *opaque);
+
+static int setup_virtio(struct vm *vm, int *exit_code, struct err *e)
+{
+	struct virtio_dev *d;
+	int ret;
+
+	for (int i = 0; i < vm->cfg.nr_disks; i++) {
+		const struct disk_config *dc = &vm->cfg.disks[i];
+		struct blk_config bc = { dc->path, dc->readonly, dc->id,
+					 dc->direct };
+
+		*exit_code = WISP_EXIT_CONFIG;
+		ret = blk_create(&bc, &vm->mem, &d, e);
+		if (ret)
+			return ret;
+		*exit_code = WISP_EXIT_HOST;
+		ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+	}
+	if (vm->cfg.rng) {
+		struct rng_config rc = { vm->cfg.rng_rate };
+
+		ret = rng_create(&rc, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+	}
+	if (vm->cfg.console == CONSOLE_VIRTIO) {
+		ret = vconsole_create(STDOUT_FILENO, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+		vm->vconsole = d;
+		vconsole_set_rx_space_cb(d, vconsole_has_space, vm);
+	}
 	return 0;
 }
 
@@ -310,6 +469,12 @@ static int setup_console(struct vm *vm, struct err *e)
 
 	switch (vm->cfg.serial) {
 	case SERIAL_STDIO:
+		/* With a virtio console, stdio belongs to it; the 8250 stays
+		 * for the guest to find but writes nowhere. */
+		if (vm->cfg.console == CONSOLE_VIRTIO) {
+			vm->stdin_attached = true;
+			break;
+		}
 		fd = STDOUT_FILENO;
 		vm->stdin_attached = true;
 		break;
@@ -376,7 +541,7 @@ static int load_guest(struct vm *vm, struct err *e)
 	char *cmdline = NULL;
 	int ret;
 
-	ret = build_cmdline(&vm->cfg, &cmdline, e);
+	ret = build_cmdline(vm, &cmdline, e);
 	if (ret)
 		return ret;
 	ret = boot_load_files(&vm->mem, vm->cfg.kernel, vm->cfg.initrd, cmdline,
@@ -500,6 +665,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 	ret = setup_memory(vm, exit_code, e);
 	if (ret)
 		return ret;
+	ret = setup_virtio(vm, exit_code, e);
+	if (ret)
+		return ret;
 	*exit_code = WISP_EXIT_CONFIG;
 	ret = load_guest(vm, e);
 	if (ret)
@@ -522,7 +690,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 /* Console input with the escape sequence: Ctrl-A x stops the VM, Ctrl-A
  * Ctrl-A sends one Ctrl-A. Only when the console is an interactive
  * terminal; piped input passes through untouched. */
-static void forward_input(struct vm *vm, const uint8_t *buf, size_t n)
+/* Returns false when the console could not take everything. */
+static bool forward_input(struct vm *vm, const uint8_t *buf, size_t n)
 {
 	uint8_t out[512];
 	size_t o = 0, taken;
@@ -537,7 +706,7 @@ static void forward_input(struct vm *vm, const uint8_t *buf, size_t n)
 				log_info("console escape: stopping the VM");
 				vm_request_stop(vm,
 						WISP_EXIT_SIGNAL_BASE + SIGINT);
-				return;
+				return true;
 			}
 			if (c != CONSOLE_ESCAPE)
 				continue;
@@ -547,10 +716,14 @@ static void forward_input(struct vm *vm, const uint8_t *buf, size_t n)
 		}
 		out[o++] = c;
 	}
-	taken = serial_push_input(&vm->serial, out, o);
+	if (vm->vconsole)
+		taken = vconsole_push_input(vm->vconsole, out, o);
+	else
+		taken = serial_push_input(&vm->serial, out, o);
 	if (taken < o)
 		log_warn("console input: guest not reading, dropped %zu bytes",
 			 o - taken);
+	return taken == o;
 }
 
 static void pause_stdin(struct vm *vm)
@@ -578,10 +751,10 @@ static void handle_stdin(struct vm *vm)
 		pthread_mutex_unlock(&vm->serial.lock);
 		return;
 	}
-	forward_input(vm, buf, (size_t)n);
-	/* Stop reading while the guest has no room; the UART's rx_space
+	/* Stop reading while the guest has no room; the console's rx_space
 	 * callback re-arms stdin. */
-	if (serial_rx_full(&vm->serial))
+	if (!forward_input(vm, buf, (size_t)n) ||
+	    (!vm->vconsole && serial_rx_full(&vm->serial)))
 		pause_stdin(vm);
 }
 
@@ -707,6 +880,8 @@ void vm_destroy(struct vm *vm)
 				kvm_destroy_vcpu(&vm->kvm, &vm->vcpus[i].kv);
 		free(vm->vcpus);
 	}
+	for (int i = 0; i < vm->nr_virtio; i++)
+		virtio_mmio_destroy(vm->virtio[i]);
 	if (vm->epfd >= 0)
 		close(vm->epfd);
 	if (vm->stop_efd >= 0)

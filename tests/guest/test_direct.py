@@ -166,6 +166,11 @@ def case_bad_arguments():
         (["run", "--kernel", "/nonexistent/vmlinux"],
          "kernel '/nonexistent/vmlinux'"),
         (["frobnicate"], "unknown command 'frobnicate'"),
+        (["run", "--kernel", GUEST, "--disk", "readonly=on"], "path=FILE"),
+        (["run", "--kernel", GUEST, "--disk", "path=/x,bogus=1"], "bogus"),
+        (["run", "--kernel", GUEST, "--disk", "path=/nonexistent/d.img"],
+         "/nonexistent/d.img"),
+        (["run", "--kernel", GUEST, "--console", "vga"], "--console 'vga'"),
         (["run", "--kernel", GUEST, "--memory", "67108864"], "memory"),
     ]
     for args, msg in bad:
@@ -279,6 +284,75 @@ def case_terminal():
         expect(rc == want, f"{how}: exit {rc}, want {want}",
                buf.decode(), p.stderr.read().decode())
         expect(after == before, f"{how}: terminal settings not restored")
+
+
+def case_virtio_blk():
+    """The test guest's polling virtio-blk driver: doorbell through the
+    ioeventfd lane, data on the host image, flush, GET_ID, read past the
+    end refused."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(8 << 20)
+        rc, out, err = guest("blk", "--disk", f"path={img},id=wisp-disk-1")
+        expect(rc == 0, f"exit {rc}", out, err)
+        expect("virtio_mmio.device=4K@0xd0000000:5" in value(out, "cmdline"),
+               "device missing from the command line", out, err)
+        expect(value(out, "blk-capacity") == str((8 << 20) // 512),
+               "capacity", out, err)
+        for k in ("write", "read", "flush", "getid"):
+            expect(value(out, f"blk-{k}-status") == "0", f"{k} status",
+                   out, err)
+        expect(value(out, "blk-id") == "wisp-disk-1", "GET_ID", out, err)
+        expect(value(out, "blk-beyond-status") == "1",
+               "read past the end not refused with IOERR", out, err)
+        with open(img, "rb") as f:
+            f.seek(512)
+            data = f.read(512)
+        expect(data == bytes((i * 7 + 3) & 0xff for i in range(512)),
+               "sector 1 on the host image", out, err)
+
+
+def case_virtio_blk_readonly():
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "ro.img")
+        with open(img, "wb") as f:
+            f.write(b"\x5a" * (1 << 20))
+        rc, out, err = guest("blk", "--disk", f"path={img},readonly=on")
+        # The write is refused, so the read-back differs: exit 6.
+        expect(rc == 6, f"exit {rc}, want 6", out, err)
+        expect(value(out, "blk-write-status") == "1", "write not refused",
+               out, err)
+        with open(img, "rb") as f:
+            expect(f.read() == b"\x5a" * (1 << 20), "image changed", out,
+                   err)
+
+
+def case_virtio_blk_lock():
+    """Two VMs cannot open the same writable image."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "shared.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                              "--disk", f"path={img}", "--cmdline",
+                              "test=spin"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        try:
+            buf = b""
+            deadline = time.time() + TIMEOUT
+            while b"spinning" not in buf and time.time() < deadline:
+                buf += os.read(p.stdout.fileno(), 4096)
+            rc, out, err = guest("hello", "--disk", f"path={img}")
+            expect(rc == 1 and img in err and "lock" in err,
+                   f"second VM: exit {rc}", out, err)
+            rc, out, err = guest("hello", "--disk",
+                                 f"path={img},readonly=on")
+            expect(rc == 1 and "lock" in err,
+                   f"read-only open of a disk in use: exit {rc}", out, err)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
 
 
 def case_version_help():

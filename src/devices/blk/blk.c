@@ -1,0 +1,723 @@
+// SPDX-License-Identifier: MIT
+#include "devices/blk/blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define BLK_HDR_SIZE 16
+#define BLK_DWZ_SEG_SIZE 16
+#define BLK_BOUNCE_SIZE (1u << 20)
+#define BLK_MAX_DWZ_SEG                                   \
+	(BLK_MAX_DISCARD_SEG > BLK_MAX_WRITE_ZEROES_SEG ? \
+		 BLK_MAX_DISCARD_SEG :                    \
+		 BLK_MAX_WRITE_ZEROES_SEG)
+
+struct blk {
+	struct virtio_dev dev;
+	char name[64];
+	char *path; /* for messages */
+	int fd;
+	bool readonly, direct;
+	uint64_t capacity; /* 512-byte sectors */
+	uint8_t id[VIRTIO_BLK_ID_BYTES]; /* NUL-padded */
+	uint8_t config[BLK_CONFIG_SIZE];
+	/* O_DIRECT: required alignment of buffer addresses and of lengths
+	 * and file offsets. */
+	size_t mem_align, io_align;
+	uint8_t *bounce; /* BLK_BOUNCE_SIZE, aligned; lazily allocated */
+	/* Per-request scratch, used under the device lock only. */
+	struct virtq_chain chain;
+	struct iovec iov[VIRTQ_MAX_SEGS];
+	uint64_t io_errors;
+};
+
+struct dwz_seg {
+	uint64_t sector;
+	uint32_t num, flags;
+};
+
+static struct blk *to_blk(struct virtio_dev *d)
+{
+	return d->priv;
+}
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	put_le16(p, v);
+	put_le16(p + 2, v >> 16);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, v);
+	put_le32(p + 4, v >> 32);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static uint64_t blk_features(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+	uint64_t f = 1ULL << VIRTIO_BLK_F_SIZE_MAX |
+		     1ULL << VIRTIO_BLK_F_SEG_MAX |
+		     1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH;
+
+	if (b->readonly)
+		f |= 1ULL << VIRTIO_BLK_F_RO;
+	else
+		f |= 1ULL << VIRTIO_BLK_F_DISCARD |
+		     1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	return f;
+}
+
+static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data,
+			    uint32_t len)
+{
+	struct blk *b = to_blk(d);
+
+	/* The transport checked off + len <= config_size; stay safe
+	 * anyway. */
+	memset(data, 0, len);
+	if (off < sizeof(b->config))
+		memcpy(data, b->config + off,
+		       len < sizeof(b->config) - off ? len :
+						       sizeof(b->config) - off);
+}
+
+static void blk_config_write(struct virtio_dev *d, uint32_t off,
+			     const uint8_t *data, uint32_t len)
+{
+	/* Nothing is writable (no CONFIG_WCE): ignored. */
+}
+
+static int blk_activate(struct virtio_dev *d)
+{
+	return 0;
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+	/* Requests complete synchronously: nothing is in flight. */
+}
+
+static bool range_ok(const struct blk *b, uint64_t sector, uint64_t nsec)
+{
+	return sector <= b->capacity && nsec <= b->capacity - sector;
+}
+
+/* iovecs for [off, off + len) of the segments [first, first + count) of
+ * the chain. Returns the number of iovecs. */
+static int build_iov(struct blk *b, const struct virtq_chain *c, int first,
+		     int count, uint64_t off, uint64_t len)
+{
+	int n = 0;
+
+	for (int i = first; i < first + count && len; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint64_t take;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		take = s->len - off;
+		if (take > len)
+			take = len;
+		if (take) {
+			b->iov[n].iov_base = s->host + off;
+			b->iov[n].iov_len = take;
+			n++;
+		}
+		len -= take;
+		off = 0;
+	}
+	return n;
+}
+
+static bool iov_aligned(const struct blk *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if ((uintptr_t)b->iov[i].iov_base % b->mem_align ||
+		    b->iov[i].iov_len % b->io_align)
+			return false;
+	}
+	return true;
+}
+
+/* preadv/pwritev until done, EOF or an error. Returns the bytes moved or
+ * -errno if nothing moved. */
+static int64_t rw_iov(struct blk *b, bool write, struct iovec *iov, int n,
+		      uint64_t pos)
+{
+	int64_t done = 0;
+
+	while (n > 0) {
+		ssize_t r = write ? pwritev(b->fd, iov, n, (off_t)pos) :
+				    preadv(b->fd, iov, n, (off_t)pos);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return done ? done : -errno;
+		if (r == 0)
+			break; /* EOF: the file shrank under us */
+		done += r;
+		pos += (uint64_t)r;
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return done;
+}
+
+static int64_t rw_buf(struct blk *b, bool write, void *buf, size_t len,
+		      uint64_t pos)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+
+	return rw_iov(b, write, &iov, 1, pos);
+}
+
+static uint8_t *get_bounce(struct blk *b)
+{
+	if (!b->bounce) {
+		b->bounce = aligned_alloc(4096, BLK_BOUNCE_SIZE);
+		if (!b->bounce)
+			log_warn("%s: cannot allocate the bounce buffer",
+				 b->name);
+	}
+	return b->bounce;
+}
+
+/* Moves len bytes between the file at pos and the chain: IN writes the
+ * guest's writable bytes [0, len), OUT reads its readable bytes
+ * [BLK_HDR_SIZE, BLK_HDR_SIZE + len). Returns the bytes moved. */
+static uint64_t transfer(struct blk *b, const struct virtq_chain *c, bool write,
+			 uint64_t pos, uint64_t len)
+{
+	int n;
+	int64_t r;
+
+	if (write)
+		n = build_iov(b, c, 0, c->nr_read, BLK_HDR_SIZE, len);
+	else
+		n = build_iov(b, c, c->nr_read, c->nr_write, 0, len);
+
+	if (!b->direct || iov_aligned(b, n)) {
+		r = rw_iov(b, write, b->iov, n, pos);
+		return r < 0 ? 0 : (uint64_t)r;
+	}
+
+	/* O_DIRECT with a guest buffer it cannot take: bounce. */
+	uint8_t *buf = get_bounce(b);
+	uint64_t done = 0;
+
+	if (!buf)
+		return 0;
+	while (done < len) {
+		uint32_t chunk = len - done < BLK_BOUNCE_SIZE ?
+					 (uint32_t)(len - done) :
+					 BLK_BOUNCE_SIZE;
+
+		if (write) {
+			if (virtq_chain_read(c, BLK_HDR_SIZE + done, buf,
+					     chunk) != chunk)
+				break;
+			r = rw_buf(b, true, buf, chunk, pos + done);
+		} else {
+			r = rw_buf(b, false, buf, chunk, pos + done);
+			if (r > 0)
+				virtq_chain_write(c, done, buf, (uint32_t)r);
+		}
+		if (r <= 0)
+			break;
+		done += (uint64_t)r;
+		if ((uint64_t)r < chunk)
+			break;
+	}
+	return done;
+}
+
+static uint8_t do_in(struct blk *b, const struct virtq_chain *c,
+		     uint64_t sector, uint32_t *written)
+{
+	uint64_t len = c->write_len - 1;
+	uint64_t done;
+
+	if (len % BLK_SECTOR_SIZE ||
+	    !range_ok(b, sector, len / BLK_SECTOR_SIZE))
+		return VIRTIO_BLK_S_IOERR;
+	done = transfer(b, c, false, sector * BLK_SECTOR_SIZE, len);
+	*written = (uint32_t)done;
+	if (done != len) {
+		b->io_errors++;
+		return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_out(struct blk *b, const struct virtq_chain *c,
+		      uint64_t sector)
+{
+	uint64_t len = c->read_len - BLK_HDR_SIZE;
+
+	if (b->readonly || len % BLK_SECTOR_SIZE ||
+	    !range_ok(b, sector, len / BLK_SECTOR_SIZE))
+		return VIRTIO_BLK_S_IOERR;
+	if (transfer(b, c, true, sector * BLK_SECTOR_SIZE, len) != len) {
+		b->io_errors++;
+		return VIRTIO_BLK_S_IOERR;
+	}
+	/* Without FLUSH negotiated the driver expects write-through. */
+	if (!virtio_has_feature(&b->dev, VIRTIO_BLK_F_FLUSH) &&
+	    fdatasync(b->fd) < 0) {
+		b->io_errors++;
+		return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_flush(struct blk *b)
+{
+	if (b->readonly)
+		return VIRTIO_BLK_S_OK;
+	while (fdatasync(b->fd) < 0) {
+		if (errno != EINTR) {
+			b->io_errors++;
+			return VIRTIO_BLK_S_IOERR;
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_get_id(struct blk *b, const struct virtq_chain *c,
+			 uint32_t *written)
+{
+	uint32_t len = c->write_len - 1;
+
+	if (len > VIRTIO_BLK_ID_BYTES)
+		len = VIRTIO_BLK_ID_BYTES;
+	*written = virtq_chain_write(c, 0, b->id, len);
+	return VIRTIO_BLK_S_OK;
+}
+
+static int write_zeros(struct blk *b, uint64_t pos, uint64_t len)
+{
+	uint8_t *buf = get_bounce(b);
+
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0, BLK_BOUNCE_SIZE);
+	while (len) {
+		size_t chunk = len < BLK_BOUNCE_SIZE ? len : BLK_BOUNCE_SIZE;
+		int64_t r = rw_buf(b, true, buf, chunk, pos);
+
+		if (r <= 0)
+			return r < 0 ? (int)r : -EIO;
+		pos += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+static int do_fallocate(struct blk *b, int mode, uint64_t pos, uint64_t len)
+{
+	while (fallocate(b->fd, mode, (off_t)pos, (off_t)len) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static uint8_t do_discard_wz(struct blk *b, const struct virtq_chain *c,
+			     uint32_t type)
+{
+	bool discard = type == VIRTIO_BLK_T_DISCARD;
+	uint32_t max_seg = discard ? BLK_MAX_DISCARD_SEG :
+				     BLK_MAX_WRITE_ZEROES_SEG;
+	uint32_t max_sec = discard ? BLK_MAX_DISCARD_SECTORS :
+				     BLK_MAX_WRITE_ZEROES_SECTORS;
+	struct dwz_seg segs[BLK_MAX_DWZ_SEG];
+	uint32_t len = c->read_len - BLK_HDR_SIZE, nr;
+
+	if (!virtio_has_feature(&b->dev, discard ? VIRTIO_BLK_F_DISCARD :
+						   VIRTIO_BLK_F_WRITE_ZEROES))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (b->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (len == 0 || len % BLK_DWZ_SEG_SIZE)
+		return VIRTIO_BLK_S_IOERR;
+	nr = len / BLK_DWZ_SEG_SIZE;
+	if (nr > max_seg)
+		return VIRTIO_BLK_S_IOERR;
+
+	/* Copy and check every segment before touching the file. */
+	for (uint32_t i = 0; i < nr; i++) {
+		uint8_t raw[BLK_DWZ_SEG_SIZE];
+
+		virtq_chain_read(c, BLK_HDR_SIZE + i * BLK_DWZ_SEG_SIZE, raw,
+				 sizeof(raw));
+		segs[i].sector = get_le64(raw);
+		segs[i].num = get_le32(raw + 8);
+		segs[i].flags = get_le32(raw + 12);
+		if (segs[i].flags & ~(uint32_t)VIRTIO_BLK_WZ_F_UNMAP)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (discard && segs[i].flags)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (segs[i].num > max_sec ||
+		    !range_ok(b, segs[i].sector, segs[i].num))
+			return VIRTIO_BLK_S_IOERR;
+	}
+
+	for (uint32_t i = 0; i < nr; i++) {
+		uint64_t pos = segs[i].sector * BLK_SECTOR_SIZE;
+		uint64_t n = (uint64_t)segs[i].num * BLK_SECTOR_SIZE;
+		int r;
+
+		if (!n)
+			continue;
+		if (discard) {
+			r = do_fallocate(
+				b, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				pos, n);
+			/* Discard is a hint: a file system that cannot
+			 * punch holes just keeps the data. */
+			if (r == -EOPNOTSUPP)
+				r = 0;
+		} else {
+			int mode = (segs[i].flags & VIRTIO_BLK_WZ_F_UNMAP) ?
+					   FALLOC_FL_PUNCH_HOLE |
+						   FALLOC_FL_KEEP_SIZE :
+					   FALLOC_FL_ZERO_RANGE |
+						   FALLOC_FL_KEEP_SIZE;
+
+			r = do_fallocate(b, mode, pos, n);
+			if (r == -EOPNOTSUPP || r == -EINVAL)
+				r = write_zeros(b, pos, n);
+		}
+		if (r < 0) {
+			b->io_errors++;
+			return VIRTIO_BLK_S_IOERR;
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Handles one request. Returns the status byte, or -1 when the chain has
+ * no writable byte to put it in. *written: data bytes given to the
+ * guest (not counting the status). */
+static int handle_request(struct blk *b, const struct virtq_chain *c,
+			  uint32_t *written)
+{
+	uint8_t hdr[BLK_HDR_SIZE];
+	uint32_t type;
+	uint64_t sector;
+
+	*written = 0;
+	if (c->write_len == 0)
+		return -1;
+	if (c->read_len < BLK_HDR_SIZE)
+		return VIRTIO_BLK_S_IOERR;
+	virtq_chain_read(c, 0, hdr, sizeof(hdr));
+	type = get_le32(hdr);
+	sector = get_le64(hdr + 8);
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+		return do_in(b, c, sector, written);
+	case VIRTIO_BLK_T_OUT:
+		return do_out(b, c, sector);
+	case VIRTIO_BLK_T_FLUSH:
+		return do_flush(b);
+	case VIRTIO_BLK_T_GET_ID:
+		return do_get_id(b, c, written);
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return do_discard_wz(b, c, type);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+static void blk_queue_notify(struct virtio_dev *d, int q)
+{
+	struct blk *b = to_blk(d);
+	struct virtq *vq = &d->vq[q];
+	struct virtq_chain *c = &b->chain;
+	bool pushed = false, rechecked = false;
+	const char *why = NULL;
+
+	if (q != 0)
+		return;
+	for (;;) {
+		uint32_t written;
+		uint8_t st;
+		int r = virtq_pop(vq, c, &why);
+
+		if (r < 0) {
+			virtio_dev_set_broken(d, why ? why : "bad chain");
+			break;
+		}
+		if (r == 0) {
+			/* With EVENT_IDX, publish how far we got and look
+			 * once more for buffers added meanwhile. */
+			if (rechecked || !vq->event_idx)
+				break;
+			virtq_update_avail_event(vq);
+			rechecked = true;
+			continue;
+		}
+		rechecked = false;
+		r = handle_request(b, c, &written);
+		if (r < 0) {
+			virtio_dev_set_broken(
+				d, "request without a writable status byte");
+			break;
+		}
+		st = (uint8_t)r;
+		virtq_chain_write(c, c->write_len - 1, &st, 1);
+		virtq_push(vq, c->head, written + 1);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_dev_notify_queue(d, q);
+}
+
+static void blk_destroy(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->bounce);
+	free(b->path);
+	pthread_mutex_destroy(&d->lock);
+	free(b);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.features = blk_features,
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+	.activate = blk_activate,
+	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
+	.destroy = blk_destroy,
+};
+
+/* A stable id from the image's identity: "wisp" + 16 hex digits. */
+static void derive_id(struct blk *b, const struct stat *st)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over dev and ino */
+	uint64_t v[2] = { (uint64_t)st->st_dev, (uint64_t)st->st_ino };
+	char s[VIRTIO_BLK_ID_BYTES + 1];
+
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 8; j++) {
+			h ^= (v[i] >> (8 * j)) & 0xff;
+			h *= 0x100000001b3ULL;
+		}
+	}
+	snprintf(s, sizeof(s), "wisp%016llx", (unsigned long long)h);
+	memcpy(b->id, s, VIRTIO_BLK_ID_BYTES);
+}
+
+static int set_id(struct blk *b, const char *id, struct err *e)
+{
+	size_t n = strlen(id);
+
+	if (n > VIRTIO_BLK_ID_BYTES)
+		return err_set(e, -EINVAL,
+			       "disk '%s': id '%s' is longer than %d bytes",
+			       b->path, id, VIRTIO_BLK_ID_BYTES);
+	for (size_t i = 0; i < n; i++) {
+		if (id[i] < 0x20 || id[i] > 0x7e)
+			return err_set(e, -EINVAL,
+				       "disk '%s': id must be printable ASCII",
+				       b->path);
+	}
+	memset(b->id, 0, sizeof(b->id));
+	memcpy(b->id, id, n);
+	return 0;
+}
+
+static void probe_dio_align(struct blk *b)
+{
+	struct statx stx;
+
+	/* Conservative defaults; the file system may tell us better. */
+	b->mem_align = 4096;
+	b->io_align = BLK_SECTOR_SIZE;
+#ifdef STATX_DIOALIGN
+	if (statx(b->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_mem_align &&
+	    stx.stx_dio_offset_align) {
+		b->mem_align = stx.stx_dio_mem_align;
+		b->io_align = stx.stx_dio_offset_align;
+	}
+#else
+	(void)stx;
+#endif
+	if (b->io_align > BLK_SECTOR_SIZE)
+		log_warn("disk '%s': O_DIRECT needs %zu-byte aligned I/O; "
+			 "smaller guest requests will fail",
+			 b->path, b->io_align);
+}
+
+static int open_image(struct blk *b, const struct blk_config *cfg,
+		      struct stat *st, struct err *e)
+{
+	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	struct flock fl = {
+		.l_type = cfg->readonly ? F_RDLCK : F_WRLCK,
+		.l_whence = SEEK_SET,
+	};
+	uint64_t size;
+
+	if (cfg->direct)
+		flags |= O_DIRECT;
+	b->fd = open(cfg->path, flags);
+	if (b->fd < 0) {
+		if (errno == EINVAL && cfg->direct)
+			return err_set(e, -EINVAL,
+				       "disk '%s': O_DIRECT is not supported "
+				       "by its file system",
+				       cfg->path);
+		return err_set(e, -errno, "disk '%s': %s", cfg->path,
+			       strerror(errno));
+	}
+	if (fstat(b->fd, st) < 0)
+		return err_set(e, -errno, "disk '%s': fstat: %s", cfg->path,
+			       strerror(errno));
+	if (S_ISREG(st->st_mode)) {
+		size = (uint64_t)st->st_size;
+	} else if (S_ISBLK(st->st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0)
+			return err_set(e, -errno, "disk '%s': BLKGETSIZE64: %s",
+				       cfg->path, strerror(errno));
+	} else {
+		return err_set(e, -EINVAL,
+			       "disk '%s': not a regular file or block device",
+			       cfg->path);
+	}
+	if (fcntl(b->fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			return err_set(e, -EBUSY,
+				       "disk '%s': in use by another process "
+				       "(locked)",
+				       cfg->path);
+		return err_set(e, -errno, "disk '%s': lock: %s", cfg->path,
+			       strerror(errno));
+	}
+	if (size % BLK_SECTOR_SIZE)
+		log_warn("disk '%s': size %llu is not a multiple of 512; the "
+			 "last %llu bytes are not visible to the guest",
+			 cfg->path, (unsigned long long)size,
+			 (unsigned long long)(size % BLK_SECTOR_SIZE));
+	b->capacity = size / BLK_SECTOR_SIZE;
+	return 0;
+}
+
+static void fill_config(struct blk *b)
+{
+	uint8_t *c = b->config;
+
+	memset(c, 0, sizeof(b->config));
+	put_le64(c + 0, b->capacity);
+	put_le32(c + 8, BLK_SIZE_MAX);
+	put_le32(c + 12, BLK_SEG_MAX);
+	/* geometry (16) and topology (24) are not offered: zero. */
+	put_le32(c + 20, BLK_SECTOR_SIZE);
+	c[32] = 0; /* writeback: no CONFIG_WCE */
+	put_le16(c + 34, 1); /* num_queues */
+	if (!b->readonly) {
+		put_le32(c + 36, BLK_MAX_DISCARD_SECTORS);
+		put_le32(c + 40, BLK_MAX_DISCARD_SEG);
+		put_le32(c + 44, BLK_DISCARD_ALIGNMENT);
+		put_le32(c + 48, BLK_MAX_WRITE_ZEROES_SECTORS);
+		put_le32(c + 52, BLK_MAX_WRITE_ZEROES_SEG);
+		c[56] = 1; /* write_zeroes_may_unmap */
+	}
+}
+
+int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
+	       struct virtio_dev **out, struct err *e)
+{
+	struct blk *b;
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	if (!cfg->path || !*cfg->path)
+		return err_set(e, -EINVAL, "disk: no path given");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return err_set(e, -ENOMEM, "disk '%s': out of memory",
+			       cfg->path);
+	b->fd = -1;
+	b->readonly = cfg->readonly;
+	b->direct = cfg->direct;
+	b->path = strdup(cfg->path);
+	if (!b->path) {
+		free(b);
+		return err_set(e, -ENOMEM, "disk '%s': out of memory",
+			       cfg->path);
+	}
+	if (cfg->id) {
+		ret = set_id(b, cfg->id, e);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = open_image(b, cfg, &st, e);
+	if (ret < 0)
+		goto fail;
+	if (!cfg->id)
+		derive_id(b, &st);
+	if (b->direct)
+		probe_dio_align(b);
+	fill_config(b);
+	snprintf(b->name, sizeof(b->name), "virtio-blk '%s'", cfg->path);
+	virtio_dev_init(&b->dev, b->name, VIRTIO_ID_BLOCK, &blk_ops, b, mem, 1,
+			BLK_QUEUE_SIZE, BLK_CONFIG_SIZE);
+	*out = &b->dev;
+	return 0;
+
+fail:
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->path);
+	free(b);
+	return ret;
+}

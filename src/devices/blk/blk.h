@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk (virtio 1.2, 5.2) over a raw image file or block device: one
+ * request queue, synchronous preadv/pwritev on the I/O thread, FLUSH as
+ * fdatasync, DISCARD and WRITE_ZEROES as fallocate. The image is locked
+ * with an OFD lock (write lock, or read lock when read-only) so that two
+ * VMs cannot open the same writable disk.
+ *
+ * Threads: everything runs under the device's lock (struct virtio_dev).
+ */
+#ifndef WISP_DEVICES_BLK_BLK_H
+#define WISP_DEVICES_BLK_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+#include "util/err.h"
+#include "virtio/virtio.h"
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VIRTIO_BLK_WZ_F_UNMAP 1 /* discard/write-zeroes segment flag */
+#define VIRTIO_BLK_ID_BYTES 20
+
+#define BLK_SECTOR_SIZE 512
+#define BLK_QUEUE_SIZE 256
+#define BLK_CONFIG_SIZE 60
+/* Advertised limits. */
+#define BLK_SIZE_MAX (1u << 20) /* bytes per segment */
+#define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)
+#define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB */
+#define BLK_MAX_DISCARD_SEG 32
+#define BLK_DISCARD_ALIGNMENT 8 /* sectors: 4 KiB */
+#define BLK_MAX_WRITE_ZEROES_SECTORS (1u << 22)
+#define BLK_MAX_WRITE_ZEROES_SEG 32
+
+struct blk_config {
+	const char *path;
+	bool readonly;
+	const char *id; /* GET_ID string (<= 20 bytes); NULL: derived */
+	bool direct; /* O_DIRECT */
+};
+
+/* Opens and locks the image and creates the device. Errors name the file
+ * ("disk 'a.img': in use by another process (locked)"). */
+int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
+	       struct virtio_dev **out, struct err *e);
+
+#endif

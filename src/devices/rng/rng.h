@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-rng (virtio 1.2, 5.4): one queue of device-writable buffers
+ * filled from getrandom(). An optional rate limit (a token bucket holding
+ * at most one second of bytes) leaves buffers queued when the budget is
+ * spent and arms a timerfd, published in d->watch_fds[0]; the I/O thread
+ * calls ops->fd_ready(d, fd) when it fires.
+ *
+ * Threads: everything runs under the device's lock (struct virtio_dev).
+ */
+#ifndef WISP_DEVICES_RNG_RNG_H
+#define WISP_DEVICES_RNG_RNG_H
+
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+#include "util/err.h"
+#include "virtio/virtio.h"
+
+#define RNG_QUEUE_SIZE 256
+
+struct rng_config {
+	uint64_t rate_bytes_per_sec; /* 0: unlimited */
+};
+
+int rng_create(const struct rng_config *cfg, struct guest_mem *mem,
+	       struct virtio_dev **out, struct err *e);
+
+/* The rate-limit timerfd (also d->watch_fds[0]); -1 when unlimited. */
+int rng_watch_fd(struct virtio_dev *d);
+
+#endif
