@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+__thread int bus_current_cpu = -1;
+
 void bus_init(struct bus *b, const char *name)
 {
 	memset(b, 0, sizeof(*b));

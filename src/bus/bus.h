@@ -15,6 +15,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The vCPU whose exit is being dispatched on this thread, or -1 on other
+ * threads. Set by the vCPU loop; lets a forwarding range pick the vCPU's
+ * request slot without widening every callback. */
+extern __thread int bus_current_cpu;
+
 struct bus_ops {
 	/* offset is relative to the registered base; len is 1..8. */
 	void (*read)(void *opaque, uint64_t offset, uint8_t *data,

@@ -42,6 +42,10 @@ static void usage(FILE *out)
 		"  --console serial|virtio\n"
 		"                         guest console: the 8250 (ttyS0, default) or\n"
 		"                         virtio-console (hvc0) on wisp's stdio\n"
+		"  --server PATH          attach the IOREQ device server listening at\n"
+		"                         PATH (e.g. wisp-blk --socket PATH ...)\n"
+		"  --spawn-server CMD     start CMD --socket PATH and attach to it\n"
+		"                         (CMD split at spaces; up to %d servers)\n"
 		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
 		"  -v, --verbose          more diagnostics (twice: debug)\n"
 		"\n"
@@ -49,7 +53,7 @@ static void usage(FILE *out)
 		"guest images; 2 host or KVM failure; 3 guest crashed; 4 guest\n"
 		"needs hardware virtualization (PVM host); 128+N stopped by signal N.\n",
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB,
-		VM_MAX_DISKS, 0xf4);
+		VM_MAX_DISKS, VM_MAX_SERVERS, 0xf4);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned long max,
@@ -83,6 +87,8 @@ enum {
 	OPT_RNG,
 	OPT_RNG_RATE,
 	OPT_CONSOLE,
+	OPT_SERVER,
+	OPT_SPAWN_SERVER,
 };
 
 static bool parse_onoff(const char *opt, const char *key, const char *v,
@@ -173,6 +179,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "rng-rate", required_argument, NULL, OPT_RNG_RATE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "server", required_argument, NULL, OPT_SERVER },
+		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -238,6 +246,25 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 				return -EINVAL;
 			cfg->rng = true;
 			cfg->rng_rate = v;
+			break;
+		case OPT_SERVER:
+		case OPT_SPAWN_SERVER:
+			if (cfg->nr_servers == VM_MAX_SERVERS) {
+				fprintf(stderr,
+					"wisp: at most %d device servers\n",
+					VM_MAX_SERVERS);
+				return -EINVAL;
+			}
+			if (!*optarg) {
+				fprintf(stderr, "wisp: %s: empty argument\n",
+					argv[optind - 1]);
+				return -EINVAL;
+			}
+			cfg->servers[cfg->nr_servers].socket =
+				c == OPT_SERVER ? optarg : NULL;
+			cfg->servers[cfg->nr_servers].spawn =
+				c == OPT_SPAWN_SERVER ? optarg : NULL;
+			cfg->nr_servers++;
 			break;
 		case OPT_CONSOLE:
 			if (!strcmp(optarg, "serial")) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -87,6 +88,51 @@ err_close:
 	close(m->memfd);
 	m->memfd = -1;
 	return ret;
+}
+
+int guest_mem_attach(struct guest_mem *m, int memfd,
+		     const struct guest_mem_region *regions, int nr,
+		     struct err *e)
+{
+	struct stat st;
+	uint64_t end = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->memfd = -1;
+	if (nr < 1 || nr > GUEST_MEM_MAX_REGIONS)
+		return err_set(e, -EINVAL, "guest memory: %d regions", nr);
+	if (fstat(memfd, &st) < 0)
+		return err_set(e, -errno, "guest memory fd: %s",
+			       strerror(errno));
+	for (int i = 0; i < nr; i++) {
+		const struct guest_mem_region *r = &regions[i];
+
+		/* The regions tile the memfd from offset 0, in order, as
+		 * guest_mem_init lays them out; anything else is refused. */
+		if (r->size == 0 || (r->size & 0xfff) || (r->gpa & 0xfff) ||
+		    r->offset != end || r->gpa + r->size < r->gpa ||
+		    (i && r->gpa < regions[i - 1].gpa + regions[i - 1].size))
+			return err_set(e, -EINVAL,
+				       "guest memory: bad region %d", i);
+		end += r->size;
+		m->regions[i] = *r;
+	}
+	if (end > (uint64_t)st.st_size)
+		return err_set(
+			e, -EINVAL,
+			"guest memory: layout (%llu bytes) beyond the memfd (%llu)",
+			(unsigned long long)end,
+			(unsigned long long)st.st_size);
+	m->host = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (m->host == MAP_FAILED) {
+		m->host = NULL;
+		return err_set(e, -errno, "guest memory: mmap: %s",
+			       strerror(errno));
+	}
+	m->size = end;
+	m->nr_regions = nr;
+	m->memfd = memfd;
+	return 0;
 }
 
 void guest_mem_destroy(struct guest_mem *m)

@@ -47,6 +47,13 @@ struct guest_mem {
 int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e);
 void guest_mem_destroy(struct guest_mem *m);
 
+/* For a device process: maps another process's guest RAM memfd with the
+ * given layout (regions must not overlap, must lie inside the memfd, and
+ * at most GUEST_MEM_MAX_REGIONS). Takes ownership of memfd on success. */
+int guest_mem_attach(struct guest_mem *m, int memfd,
+		     const struct guest_mem_region *regions, int nr,
+		     struct err *e);
+
 /* Host pointer for [gpa, gpa+len) or NULL if any byte is outside RAM or
  * the range crosses a region boundary or overflows. len 0 is allowed
  * (returns the pointer for gpa if gpa is inside or at the end of RAM). */

@@ -21,6 +21,7 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 	"i8042.dumbkbd"
 
 #define VM_MAX_DISKS 8
+#define VM_MAX_SERVERS 4
 
 enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
@@ -44,6 +45,13 @@ struct vm_config {
 	enum console_mode console; /* which device is the guest's console */
 	int nr_disks;
 	struct disk_config disks[VM_MAX_DISKS];
+	/* IOREQ servers: attach to a running one at socket, or (spawn set)
+	 * start "spawn --socket PATH" and attach to it. */
+	int nr_servers;
+	struct server_config {
+		const char *socket;
+		const char *spawn;
+	} servers[VM_MAX_SERVERS];
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 };

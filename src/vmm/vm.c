@@ -13,7 +13,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,12 +24,14 @@
 #include "arch/x86/mptable.h"
 #include "boot/boot.h"
 #include "bus/bus.h"
+#include "bus/ioeventfd.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
 #include "devices/rng/rng.h"
+#include "ioreq/vmm.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
 #include "util/log.h"
@@ -61,7 +66,27 @@ struct vm {
 	struct boot_entry entry;
 	struct virtio_mmio *virtio[VM_MAX_VIRTIO];
 	int nr_virtio;
+	/* MMIO windows handed out (in-process devices and servers), in
+	 * order; those with announce set go on the command line. */
+	struct window {
+		uint64_t base;
+		unsigned int gsi;
+		bool announce;
+	} windows[VM_MAX_VIRTIO];
+	int nr_windows;
 	struct virtio_dev *vconsole; /* when the console is virtio */
+	/* Doorbell lanes: mirrored into KVM, else served on the exit path.
+	 * Has its own lock (lanes change when a server re-attaches). */
+	struct ioeventfd_registry ioev;
+	struct server {
+		struct ioreq_client *client;
+		int irq_efd;
+		pid_t child; /* spawned by us, else 0 */
+		char socket_path[108];
+	} servers[VM_MAX_SERVERS];
+	int nr_servers;
+	int retry_tfd; /* re-attach timer while a server is detached */
+	bool ioev_ready;
 	int ncpus;
 	struct vcpu *vcpus;
 
@@ -159,7 +184,7 @@ static void vconsole_has_space(void *opaque)
 
 static void console_has_space(struct vm *vm)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = STDIN_FILENO };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = STDIN_FILENO };
 
 	/* Called on a vCPU thread after the guest drained input: put stdin
 	 * back into the event loop (epoll_ctl is thread-safe). */
@@ -199,9 +224,14 @@ static void handle_io(struct vm *vm, struct kvm_run *run)
 
 	/* String I/O (rep outsb etc.) arrives as count back-to-back items. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
-		if (run->io.direction == KVM_EXIT_IO_OUT)
-			bus_write(&vm->pio, run->io.port, data, size);
-		else
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			uint64_t v = 0;
+
+			memcpy(&v, data, size <= 8 ? size : 8);
+			if (!ioevr_write(&vm->ioev, true, run->io.port, size,
+					 v))
+				bus_write(&vm->pio, run->io.port, data, size);
+		} else
 			bus_read(&vm->pio, run->io.port, data, size);
 	}
 }
@@ -212,9 +242,14 @@ static void handle_mmio(struct vm *vm, struct kvm_run *run)
 
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
-	if (run->mmio.is_write)
-		bus_write(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
-	else
+	if (run->mmio.is_write) {
+		uint64_t v = 0;
+
+		memcpy(&v, run->mmio.data, len);
+		if (!ioevr_write(&vm->ioev, false, run->mmio.phys_addr, len, v))
+			bus_write(&vm->mmio, run->mmio.phys_addr,
+				  run->mmio.data, len);
+	} else
 		bus_read(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 }
 
@@ -250,6 +285,7 @@ static void *vcpu_main(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	bus_current_cpu = vc->kv.id;
 
 	while (!vm_is_stopping(vm)) {
 		if (ioctl(vc->kv.fd, KVM_RUN, 0) < 0) {
@@ -328,12 +364,13 @@ static int build_cmdline(const struct vm *vm, char **out, struct err *e)
 		n += (size_t)snprintf(s + n, cap - n, "console=%s ",
 				      cfg->console == CONSOLE_VIRTIO ? "hvc0" :
 								       "ttyS0");
-		for (int i = 0; i < vm->nr_virtio && n < cap; i++) {
-			n += (size_t)virtio_mmio_cmdline(vm->virtio[i], s + n,
-							 cap - n);
-			if (n < cap)
-				n += (size_t)snprintf(s + n, cap - n, " ");
-		}
+		for (int i = 0; i < vm->nr_windows && n < cap; i++)
+			if (vm->windows[i].announce)
+				n += (size_t)snprintf(
+					s + n, cap - n,
+					"virtio_mmio.device=4K@0x%llx:%u ",
+					(unsigned long long)vm->windows[i].base,
+					vm->windows[i].gsi);
 		if (n < cap)
 			n += (size_t)snprintf(s + n, cap - n, "%s",
 					      VM_DEFAULT_CMDLINE);
@@ -357,8 +394,8 @@ static int host_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
 {
 	struct vm *vm = opaque;
 
-	return kvm_ioeventfd(&vm->kvm, addr, len, false, true, datamatch, efd,
-			     false);
+	return ioevr_assign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH, datamatch,
+			    efd);
 }
 
 static int host_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
@@ -366,8 +403,45 @@ static int host_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
 {
 	struct vm *vm = opaque;
 
-	return kvm_ioeventfd(&vm->kvm, addr, len, false, true, datamatch, efd,
-			     true);
+	return ioevr_deassign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH,
+			      datamatch, efd);
+}
+
+/* The registry mirrors each lane into KVM when KVM takes it. */
+static int kvm_lane_assign(void *opaque, uint64_t addr, uint32_t len,
+			   uint32_t flags, uint64_t datamatch, int fd)
+{
+	struct vm *vm = opaque;
+
+	return kvm_ioeventfd(&vm->kvm, addr, len, flags & IOEVR_F_PIO,
+			     flags & IOEVR_F_DATAMATCH, datamatch, fd, false);
+}
+
+static int kvm_lane_deassign(void *opaque, uint64_t addr, uint32_t len,
+			     uint32_t flags, uint64_t datamatch, int fd)
+{
+	struct vm *vm = opaque;
+
+	return kvm_ioeventfd(&vm->kvm, addr, len, flags & IOEVR_F_PIO,
+			     flags & IOEVR_F_DATAMATCH, datamatch, fd, true);
+}
+
+static int server_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			       bool datamatch, uint64_t value, int efd)
+{
+	struct vm *vm = opaque;
+
+	return ioevr_assign(&vm->ioev, addr, len,
+			    datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
+}
+
+static int server_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			       bool datamatch, uint64_t value, int efd)
+{
+	struct vm *vm = opaque;
+
+	return ioevr_deassign(&vm->ioev, addr, len,
+			      datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
 }
 
 static int host_add_irqfd(void *opaque, int efd, unsigned int gsi)
@@ -382,6 +456,24 @@ static int host_del_irqfd(void *opaque, int efd, unsigned int gsi)
 	struct vm *vm = opaque;
 
 	return kvm_irqfd(&vm->kvm, efd, gsi, true);
+}
+
+static int alloc_window(struct vm *vm, struct window **out, struct err *e)
+{
+	struct window *w;
+
+	*out = NULL;
+	if (vm->nr_windows == VM_MAX_VIRTIO)
+		return err_set(e, -ENOSPC, "too many devices (at most %d)",
+			       VM_MAX_VIRTIO);
+	w = &vm->windows[vm->nr_windows];
+	w->base =
+		VIRTIO_MMIO_BASE + (uint64_t)vm->nr_windows * VIRTIO_MMIO_SIZE;
+	w->gsi = virtio_gsis[vm->nr_windows];
+	w->announce = true;
+	vm->nr_windows++;
+	*out = w;
+	return 0;
 }
 
 static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
@@ -421,6 +513,109 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 }
 
 static void vconsole_has_space(void *opaque);
+
+/* Starts "cmd --socket path" (cmd split at spaces, no quoting) as a child
+ * that dies with us. */
+static int spawn_server(const char *cmd, const char *path, pid_t *pid,
+			struct err *e)
+{
+	char *copy = strdup(cmd), *argv[34], *save = NULL;
+	int argc = 0;
+	pid_t p;
+
+	if (!copy)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (char *t = strtok_r(copy, " ", &save); t && argc < 31;
+	     t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	if (!argc) {
+		free(copy);
+		return err_set(e, -EINVAL, "--spawn-server: empty command");
+	}
+	argv[argc++] = "--socket";
+	argv[argc++] = (char *)path;
+	argv[argc] = NULL;
+	p = fork();
+	if (p < 0) {
+		free(copy);
+		return err_set(e, -errno, "--spawn-server '%s': fork: %s", cmd,
+			       strerror(errno));
+	}
+	if (p == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execvp(argv[0], argv);
+		fprintf(stderr, "wisp: --spawn-server: %s: %s\n", argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	free(copy);
+	*pid = p;
+	return 0;
+}
+
+static int setup_servers(struct vm *vm, struct err *e)
+{
+	for (int i = 0; i < vm->cfg.nr_servers; i++) {
+		const struct server_config *sc = &vm->cfg.servers[i];
+		struct server *sv = &vm->servers[vm->nr_servers];
+		struct ioreq_client_config cc = { 0 };
+		struct window *w = NULL;
+		char name[64];
+		int ret;
+
+		sv->irq_efd = -1;
+		if (sc->spawn)
+			snprintf(sv->socket_path, sizeof(sv->socket_path),
+				 "/tmp/wisp-%d-server%d.sock", (int)getpid(),
+				 i);
+		else
+			snprintf(sv->socket_path, sizeof(sv->socket_path), "%s",
+				 sc->socket);
+		vm->nr_servers++;
+		if (sc->spawn) {
+			ret = spawn_server(sc->spawn, sv->socket_path,
+					   &sv->child, e);
+			if (ret)
+				return ret;
+		}
+		ret = alloc_window(vm, &w, e);
+		if (ret)
+			return ret;
+		sv->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (sv->irq_efd < 0)
+			return err_set(e, -errno, "server %d: eventfd: %s", i,
+				       strerror(errno));
+		ret = kvm_irqfd(&vm->kvm, sv->irq_efd, w->gsi, false);
+		if (ret)
+			return err_set(e, ret, "server %d: irqfd: %s", i,
+				       strerror(-ret));
+		snprintf(name, sizeof(name), "server '%s'", sv->socket_path);
+		cc.name = name;
+		cc.socket_path = sv->socket_path;
+		cc.nr_vcpus = vm->ncpus;
+		cc.mem = &vm->mem;
+		cc.window_base = w->base;
+		cc.window_size = VIRTIO_MMIO_SIZE;
+		cc.gsi = w->gsi;
+		cc.irq_efd = sv->irq_efd;
+		cc.host = (struct ioreq_vmm_host){ server_add_doorbell,
+						   server_del_doorbell, vm };
+		ret = ioreq_client_create(&cc, &sv->client, e);
+		if (ret)
+			return ret;
+		w->announce = ioreq_client_is_virtio(sv->client);
+		ret = bus_register(&vm->mmio, w->base, VIRTIO_MMIO_SIZE,
+				   &ioreq_window_ops, sv->client, "ioreq");
+		if (ret)
+			return err_set(e, ret, "server %d: MMIO window: %s", i,
+				       strerror(-ret));
+	}
+	return 0;
+}
 
 static int setup_virtio(struct vm *vm, int *exit_code, struct err *e)
 {
@@ -578,6 +773,21 @@ static int setup_vcpus(struct vm *vm, struct err *e)
 	return cpu_setup_boot_regs(&vm->vcpus[0].kv, &vm->entry, e);
 }
 
+/* epoll tags beyond fd numbers */
+#define TAG_SERVER (1ull << 32)
+#define TAG_RETRY (2ull << 32)
+
+static int watch_server(struct vm *vm, int i)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = TAG_SERVER + (uint64_t)i };
+	int fd = ioreq_client_fd(vm->servers[i].client);
+
+	if (fd < 0 || epoll_ctl(vm->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 static int setup_events(struct vm *vm, struct err *e)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -591,14 +801,25 @@ static int setup_events(struct vm *vm, struct err *e)
 	vm->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (vm->epfd < 0 || vm->stop_efd < 0 || vm->sig_fd < 0)
 		return err_set(e, -errno, "event loop: %s", strerror(errno));
-	ev.data.fd = vm->stop_efd;
+	ev.data.u64 = (uint64_t)vm->stop_efd;
 	if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->stop_efd, &ev) < 0)
 		return err_set(e, -errno, "event loop: %s", strerror(errno));
-	ev.data.fd = vm->sig_fd;
+	ev.data.u64 = (uint64_t)vm->sig_fd;
 	if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->sig_fd, &ev) < 0)
 		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	vm->retry_tfd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->retry_tfd < 0)
+		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	ev.data.u64 = TAG_RETRY;
+	if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->retry_tfd, &ev) < 0)
+		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	for (int i = 0; i < vm->nr_servers; i++)
+		if (watch_server(vm, i))
+			return err_set(e, -errno, "event loop: %s",
+				       strerror(errno));
 	if (vm->stdin_attached) {
-		ev.data.fd = STDIN_FILENO;
+		ev.data.u64 = STDIN_FILENO;
 		/* EPERM: stdin is a regular file or /dev/null, which epoll
 		 * cannot watch; the guest then simply gets no input. */
 		if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0)
@@ -637,6 +858,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 	vm->cfg = *cfg;
 	vm->ncpus = cfg->cpus;
 	vm->epfd = vm->stop_efd = vm->sig_fd = vm->serial_out_fd = -1;
+	vm->retry_tfd = -1;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->mem.memfd = -1;
 	bus_init(&vm->pio, "pio");
@@ -662,10 +884,24 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 	ret = kvm_create_vm(&vm->kvm, e);
 	if (ret)
 		return ret;
+	{
+		const struct ioevr_host lanes = { kvm_lane_assign,
+						  kvm_lane_deassign, vm };
+
+		ret = ioevr_init(&vm->ioev, &lanes);
+		if (ret)
+			return err_set(e, ret, "ioeventfd registry: %s",
+				       strerror(-ret));
+		vm->ioev_ready = true;
+	}
 	ret = setup_memory(vm, exit_code, e);
 	if (ret)
 		return ret;
 	ret = setup_virtio(vm, exit_code, e);
+	if (ret)
+		return ret;
+	*exit_code = WISP_EXIT_CONFIG;
+	ret = setup_servers(vm, e);
 	if (ret)
 		return ret;
 	*exit_code = WISP_EXIT_CONFIG;
@@ -686,6 +922,52 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 }
 
 /* --- the event loop --- */
+
+static void arm_retry(struct vm *vm, bool on)
+{
+	struct itimerspec it = { { 0, 200000000 }, { 0, on ? 200000000 : 0 } };
+
+	if (vm->retry_tfd >= 0)
+		timerfd_settime(vm->retry_tfd, 0, &it, NULL);
+}
+
+static void handle_server(struct vm *vm, int i)
+{
+	struct server *sv = &vm->servers[i];
+
+	ioreq_client_handle_event(sv->client);
+	if (!ioreq_client_attached(sv->client)) {
+		/* Reap a spawned server that died, then wait for it (or a
+		 * replacement) to bind the socket again. */
+		if (sv->child > 0 &&
+		    waitpid(sv->child, NULL, WNOHANG) == sv->child)
+			sv->child = 0;
+		arm_retry(vm, true);
+	}
+}
+
+static void retry_servers(struct vm *vm)
+{
+	uint64_t ticks;
+	bool waiting = false;
+
+	if (read(vm->retry_tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	for (int i = 0; i < vm->nr_servers; i++) {
+		struct server *sv = &vm->servers[i];
+
+		if (ioreq_client_attached(sv->client))
+			continue;
+		if (ioreq_client_try_attach(sv->client) == 0) {
+			log_warn("server '%s' attached again", sv->socket_path);
+			watch_server(vm, i);
+		} else {
+			waiting = true;
+		}
+	}
+	if (!waiting)
+		arm_retry(vm, false);
+}
 
 /* Console input with the escape sequence: Ctrl-A x stops the VM, Ctrl-A
  * Ctrl-A sends one Ctrl-A. Only when the console is an interactive
@@ -847,10 +1129,17 @@ int vm_run(struct vm *vm)
 			vm_request_stop(vm, WISP_EXIT_HOST);
 		}
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == vm->sig_fd)
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag == (uint64_t)vm->sig_fd)
 				handle_signal(vm);
-			else if (evs[i].data.fd == STDIN_FILENO)
+			else if (tag == STDIN_FILENO)
 				handle_stdin(vm);
+			else if (tag == TAG_RETRY)
+				retry_servers(vm);
+			else if (tag >= TAG_SERVER &&
+				 tag < TAG_SERVER + VM_MAX_SERVERS)
+				handle_server(vm, (int)(tag - TAG_SERVER));
 		}
 	}
 	/* Wait until the stopper has published exit_code. */
@@ -869,6 +1158,21 @@ int vm_run(struct vm *vm)
 	return vm->exit_code;
 }
 
+/* A spawned server gets SIGTERM and 2 s to go, then SIGKILL. */
+static void reap_child(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
@@ -880,8 +1184,25 @@ void vm_destroy(struct vm *vm)
 				kvm_destroy_vcpu(&vm->kvm, &vm->vcpus[i].kv);
 		free(vm->vcpus);
 	}
+	for (int i = 0; i < vm->nr_servers; i++) {
+		struct server *sv = &vm->servers[i];
+
+		ioreq_client_destroy(sv->client);
+		if (sv->irq_efd >= 0) {
+			kvm_irqfd(&vm->kvm, sv->irq_efd, 0, true);
+			close(sv->irq_efd);
+		}
+		if (sv->child > 0)
+			reap_child(sv->child);
+		if (sv->child > 0 || !vm->cfg.servers[i].socket)
+			unlink(sv->socket_path);
+	}
 	for (int i = 0; i < vm->nr_virtio; i++)
 		virtio_mmio_destroy(vm->virtio[i]);
+	if (vm->ioev_ready)
+		ioevr_destroy(&vm->ioev);
+	if (vm->retry_tfd >= 0)
+		close(vm->retry_tfd);
 	if (vm->epfd >= 0)
 		close(vm->epfd);
 	if (vm->stop_efd >= 0)

@@ -11,6 +11,10 @@
  *   test=initrd  print the initrd's address, size and FNV-1a hash
  *   test=mp      validate the MP table and print its processor count
  *   test=spin    loop forever (for stop-by-signal tests)
+ *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
+ *                exercise the wisp-ioreq-test server's window at base=HEX
+ *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
+ *                (rdtsc) and print cycles per operation
  *   test=blk     drive the first virtio-mmio device as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
  *                past the end (want IOERR); prints blk-* lines
@@ -190,12 +194,8 @@ static uint8_t blk_req(uint32_t type, uint64_t sector, uint32_t len, int dir)
 	return *status;
 }
 
-static uint8_t check_blk(void)
+static uint8_t check_blk_setup(void)
 {
-	uint8_t *data = (uint8_t *)REQ_DATA;
-	uint64_t cap;
-	uint8_t st;
-
 	if (*mreg(0) != 0x74726976 || *mreg(4) != 2 || *mreg(8) != 2) {
 		puts_("blk: no virtio-mmio block device at 0xd0000000\n");
 		return 3;
@@ -225,6 +225,18 @@ static uint8_t check_blk(void)
 	*mreg(0xa4) = 0;
 	*mreg(0x44) = 1;
 	*mreg(0x70) = 1 | 2 | 8 | 4; /* DRIVER_OK */
+	return 0;
+}
+
+static uint8_t check_blk(void)
+{
+	uint8_t *data = (uint8_t *)REQ_DATA;
+	uint64_t cap;
+	uint8_t st;
+
+	st = check_blk_setup();
+	if (st)
+		return st;
 	cap = *mreg(0x100) | ((uint64_t)*mreg(0x104) << 32);
 	puts_("blk-capacity: ");
 	putu(cap);
@@ -259,6 +271,147 @@ static uint8_t check_blk(void)
 	puts_("\nblk-isr: ");
 	putu(*mreg(0x60) & 1);
 	puts_("\n");
+	return 0;
+}
+
+/* --- IOREQ server tests and access benchmarks --- */
+
+static uint64_t arg_num(const char *cmdline, const char *key, uint64_t dflt)
+{
+	const char *p = find(cmdline, key);
+	uint64_t v = 0;
+	int base = 10;
+
+	if (!p)
+		return dflt;
+	p += 0;
+	while (*p && *p != '=')
+		p++;
+	if (*p)
+		p++;
+	if (p[0] == '0' && p[1] == 'x') {
+		base = 16;
+		p += 2;
+	}
+	for (;; p++) {
+		int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else
+			break;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	return v;
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static uint32_t rd32(uint64_t a)
+{
+	return *(volatile uint32_t *)a;
+}
+
+static void wr32(uint64_t a, uint32_t v)
+{
+	*(volatile uint32_t *)a = v;
+}
+
+static void print_kv(const char *k, uint64_t v)
+{
+	puts_(k);
+	puts_(": ");
+	putu(v);
+	puts_("\n");
+}
+
+#define IOT_MAGIC 0x10c0ffee
+
+static uint8_t ioreq_test(const char *cmdline)
+{
+	uint64_t base = arg_num(cmdline, "base=", 0xd0000000);
+
+	print_kv("ioreq-magic", rd32(base));
+	if (find(cmdline, "test=ioreq-order")) {
+		uint32_t n = (uint32_t)arg_num(cmdline, "n=", 1000);
+
+		for (uint32_t i = 1; i <= n; i++)
+			wr32(base + ((i & 1) ? 0x100 : 0x008), i);
+		print_kv("ioreq-errors", rd32(base + 0x18));
+		print_kv("ioreq-last", rd32(base + 0x10));
+		print_kv("ioreq-writes", rd32(base + 0x20));
+		print_kv("ioreq-posted", rd32(base + 0x30));
+	} else if (find(cmdline, "test=ioreq-read")) {
+		for (int i = 0; i < 3; i++)
+			print_kv("ioreq-counter", rd32(base + 0x28));
+	} else if (find(cmdline, "test=ioreq-fault")) {
+		print_kv("ioreq-trigger", rd32(base + 0x28));
+		for (uint32_t i = 1; i <= 8; i++)
+			wr32(base + 0x100, i);
+		wr32(base + 0x008, 9);
+		print_kv("ioreq-after", rd32(base));
+		puts_("ioreq-survived\n");
+	} else if (find(cmdline, "test=ioreq-reattach")) {
+		unsigned long spins = 0;
+
+		print_kv("ioreq-trigger", rd32(base + 0x28));
+		print_kv("ioreq-after", rd32(base));
+		while (rd32(base) != IOT_MAGIC) {
+			if (++spins > 3000000ul) {
+				puts_("ioreq-reattach: gave up\n");
+				return 9;
+			}
+		}
+		puts_("ioreq-reattached\n");
+		print_kv("ioreq-magic-again", rd32(base));
+	}
+	return 0;
+}
+
+static uint8_t bench(const char *cmdline)
+{
+	uint64_t addr = arg_num(cmdline, "addr=", 0xd0100000);
+	uint64_t n = arg_num(cmdline, "n=", 100000), t0, t1;
+	volatile uint32_t sink;
+
+	if (find(cmdline, "op=blkread")) {
+		/* 4 KiB random reads through the polling virtio-blk driver. */
+		uint64_t cap, x = 88172645463325252ull;
+
+		if (check_blk_setup())
+			return 3;
+		cap = *mreg(0x100) | ((uint64_t)*mreg(0x104) << 32);
+		t0 = rdtsc();
+		for (uint64_t i = 0; i < n; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			if (blk_req(0, (x % (cap / 8)) * 8, 4096, 2) != 0)
+				return 4;
+		}
+		t1 = rdtsc();
+	} else if (find(cmdline, "op=read")) {
+		t0 = rdtsc();
+		for (uint64_t i = 0; i < n; i++)
+			sink = rd32(addr);
+		t1 = rdtsc();
+		(void)sink;
+	} else {
+		t0 = rdtsc();
+		for (uint64_t i = 0; i < n; i++)
+			wr32(addr, 0);
+		t1 = rdtsc();
+	}
+	print_kv("bench-ops", n);
+	print_kv("bench-cycles-per-op", (t1 - t0) / (n ? n : 1));
 	return 0;
 }
 
@@ -332,6 +485,10 @@ void guest_main(const uint8_t *zp)
 		done(check_mptable());
 	} else if (find(cmdline, "test=blk")) {
 		done(check_blk());
+	} else if (find(cmdline, "test=ioreq")) {
+		done(ioreq_test(cmdline));
+	} else if (find(cmdline, "test=bench")) {
+		done(bench(cmdline));
 	} else if (find(cmdline, "test=spin")) {
 		puts_("spinning\n");
 		for (;;)

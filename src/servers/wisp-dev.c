@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wisp-blk, wisp-rng, wisp-console: wisp's virtio devices as IOREQ
+ * servers (docs/ioreq.md). The device and the virtio-mmio transport are
+ * the same code that runs inside wisp; only the glue differs: doorbells
+ * are registered with the VMM over the protocol, the interrupt eventfd
+ * comes from the VMM, and guest accesses arrive as IOREQ requests.
+ *
+ *   wisp-blk --socket PATH --disk path=FILE[,readonly=on][,id=NAME][,direct=on]
+ *   wisp-rng --socket PATH [--rate BYTES]
+ *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
+ * --persist serves one VMM after another instead of exiting when the VMM
+ * goes away.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/blk/blk.h"
+#include "devices/console/console.h"
+#include "devices/rng/rng.h"
+#include "ioreq/server.h"
+#include "virtio/mmio.h"
+
+enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE };
+
+struct opts {
+	enum kind kind;
+	const char *socket;
+	struct blk_config blk;
+	char *disk_arg;
+	uint64_t rate;
+	bool persist;
+};
+
+static int srv_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			    uint64_t datamatch, int efd)
+{
+	struct err e;
+	int ret = wisp_ioreq_add_doorbell(opaque, addr, len, true, datamatch,
+					  efd, &e);
+
+	if (ret)
+		fprintf(stderr, "%s\n", e.msg);
+	return ret;
+}
+
+/* The transport made its own interrupt eventfd; point that fd number at
+ * the VMM's irqfd-bound eventfd instead. */
+static int srv_add_irqfd(void *opaque, int efd, unsigned int gsi)
+{
+	struct wisp_ioreq_server *s = opaque;
+
+	return dup3(s->irq_efd, efd, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+static void pause_dev(void *opaque)
+{
+	pthread_mutex_lock(&((struct virtio_dev *)opaque)->lock);
+}
+
+static void resume_dev(void *opaque)
+{
+	pthread_mutex_unlock(&((struct virtio_dev *)opaque)->lock);
+}
+
+static void *stdin_pump(void *arg)
+{
+	struct virtio_dev *d = arg;
+	uint8_t buf[256];
+	ssize_t n;
+
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
+		size_t off = 0;
+
+		while (off < (size_t)n) {
+			size_t k = vconsole_push_input(d, buf + off,
+						       (size_t)n - off);
+
+			off += k;
+			if (!k)
+				usleep(10000);
+		}
+	}
+	return NULL;
+}
+
+static int parse_disk(char *arg, struct blk_config *b)
+{
+	char *save = NULL;
+
+	for (char *t = strtok_r(arg, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '=');
+
+		if (!eq)
+			return -EINVAL;
+		*eq++ = 0;
+		if (!strcmp(t, "path"))
+			b->path = eq;
+		else if (!strcmp(t, "id"))
+			b->id = eq;
+		else if (!strcmp(t, "readonly"))
+			b->readonly = !strcmp(eq, "on");
+		else if (!strcmp(t, "direct"))
+			b->direct = !strcmp(eq, "on");
+		else
+			return -EINVAL;
+	}
+	return b->path ? 0 : -EINVAL;
+}
+
+static int serve_one(const struct opts *o, int lfd, const char *prog)
+{
+	struct wisp_ioreq_server *s = NULL;
+	struct virtio_mmio *t = NULL;
+	struct virtio_dev *d = NULL;
+	pthread_t pump;
+	struct err e = { { 0 } };
+	int ret;
+
+	ret = wisp_ioreq_accept(lfd, prog, IOREQ_F_ALL, &s, &e);
+	if (ret)
+		goto out;
+	switch (o->kind) {
+	case KIND_BLK:
+		ret = blk_create(&o->blk, &s->mem, &d, &e);
+		break;
+	case KIND_RNG: {
+		struct rng_config rc = { o->rate };
+
+		ret = rng_create(&rc, &s->mem, &d, &e);
+		break;
+	}
+	case KIND_CONSOLE:
+		ret = vconsole_create(STDOUT_FILENO, &s->mem, &d, &e);
+		break;
+	}
+	if (ret)
+		goto out;
+	{
+		const struct virtio_mmio_host host = {
+			srv_add_doorbell, NULL, srv_add_irqfd, NULL, s,
+		};
+
+		ret = virtio_mmio_create(d, s->welcome.window_base,
+					 s->welcome.gsi, &host, &t, &e);
+	}
+	d = NULL; /* owned by the transport now */
+	if (ret)
+		goto out;
+	ret = wisp_ioreq_map_range(s, s->welcome.window_base, VIRTIO_MMIO_SIZE,
+				   IOREQ_RANGE_SYNC, &virtio_mmio_bus_ops, t,
+				   &e);
+	if (ret)
+		goto out;
+	s->pause = pause_dev;
+	s->resume = resume_dev;
+	s->hook_opaque = t->dev;
+	if (o->kind == KIND_CONSOLE &&
+	    pthread_create(&pump, NULL, stdin_pump, t->dev) == 0)
+		pthread_detach(pump);
+	ret = wisp_ioreq_ready(s, &e);
+	if (ret)
+		goto out;
+	fprintf(stderr, "%s: serving window 0x%llx (GSI %u)\n", prog,
+		(unsigned long long)s->welcome.window_base, s->welcome.gsi);
+	ret = wisp_ioreq_serve(s);
+	if (ret)
+		snprintf(e.msg, sizeof(e.msg), "serving: %s", strerror(-ret));
+out:
+	if (ret)
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+	if (d && d->ops->destroy)
+		d->ops->destroy(d);
+	virtio_mmio_destroy(t);
+	wisp_ioreq_close(s);
+	return ret;
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s --socket PATH [--persist] %s\n", prog,
+		!strcmp(prog, "wisp-blk") ?
+			"--disk path=FILE[,readonly=on][,id=NAME][,direct=on]" :
+		!strcmp(prog, "wisp-rng") ? "[--rate BYTES]" :
+					    "");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "persist", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { 0 };
+	const char *prog = basename(argv[0]);
+	struct err e;
+	int c, lfd, ret;
+
+	if (!strcmp(prog, "wisp-blk"))
+		o.kind = KIND_BLK;
+	else if (!strcmp(prog, "wisp-rng"))
+		o.kind = KIND_RNG;
+	else if (!strcmp(prog, "wisp-console"))
+		o.kind = KIND_CONSOLE;
+	else {
+		fprintf(stderr,
+			"%s: run as wisp-blk, wisp-rng or wisp-console\n",
+			prog);
+		return 1;
+	}
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.socket = optarg;
+			break;
+		case 'd':
+			o.disk_arg = optarg;
+			break;
+		case 'r':
+			o.rate = strtoull(optarg, NULL, 10);
+			break;
+		case 'p':
+			o.persist = true;
+			break;
+		default:
+			usage(prog);
+			return c == 'h' ? 0 : 1;
+		}
+	}
+	if (!o.socket || (o.kind == KIND_BLK &&
+			  (!o.disk_arg || parse_disk(o.disk_arg, &o.blk)))) {
+		usage(prog);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	lfd = wisp_ioreq_listen(o.socket, &e);
+	if (lfd < 0) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 1;
+	}
+	do {
+		ret = serve_one(&o, lfd, prog);
+	} while (o.persist);
+	close(lfd);
+	unlink(o.socket);
+	return ret ? 1 : 0;
+}
