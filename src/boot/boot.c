@@ -157,6 +157,9 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 	}
 
 	entry->format = img.format;
+	entry->linux_kernel =
+		img.format == BOOT_FORMAT_BZIMAGE ||
+		memmem(cfg->kernel, cfg->kernel_size, "Linux version ", 14);
 	entry->rip = img.entry;
 	entry->rsp = LAYOUT_STACK_TOP;
 	entry->kernel_start = img.kernel_start;

@@ -17,6 +17,7 @@
 #ifndef WISP_BOOT_BOOT_H
 #define WISP_BOOT_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,10 @@ struct boot_entry {
 	uint64_t kernel_start, kernel_end; /* [start, end) GPA */
 	uint64_t initrd_start, initrd_size; /* size 0: none */
 	uint64_t cmdline_gpa;
+	/* A Linux kernel (any bzImage; an ELF that carries Linux's version
+	 * banner): it needs to handle its own exceptions, which a PVM host
+	 * cannot give an unmodified kernel. */
+	bool linux_kernel;
 };
 
 /* Inputs are in-memory buffers so parsers can be unit-tested and fuzzed

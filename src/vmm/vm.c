@@ -485,20 +485,19 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 		host_del_irqfd,
 		vm,
 	};
-	uint64_t base =
-		VIRTIO_MMIO_BASE + (uint64_t)vm->nr_virtio * VIRTIO_MMIO_SIZE;
 	struct virtio_mmio *t = NULL;
+	struct window *w = NULL;
+	uint64_t base;
 	int ret;
 
-	if (vm->nr_virtio == VM_MAX_VIRTIO) {
+	ret = alloc_window(vm, &w, e);
+	if (ret) {
 		if (d->ops->destroy)
 			d->ops->destroy(d);
-		return err_set(e, -ENOSPC,
-			       "too many virtio devices (at most %d)",
-			       VM_MAX_VIRTIO);
+		return ret;
 	}
-	ret = virtio_mmio_create(d, base, virtio_gsis[vm->nr_virtio], &host, &t,
-				 e);
+	base = w->base;
+	ret = virtio_mmio_create(d, base, w->gsi, &host, &t, e);
 	if (ret) {
 		virtio_mmio_destroy(t);
 		return ret;
@@ -833,11 +832,10 @@ static int setup_events(struct vm *vm, struct err *e)
 /* On PVM an unmodified Linux stops at its first exception: as an
  * internal error (reported with exit 4), or, when the exception is the
  * bzImage decompressor's own page fault, as a silent hang. Say so before
- * it happens. ELF64 without a PVH note is the freestanding-guest format
- * and runs fine there. */
+ * it happens. Freestanding guests that take no exceptions run fine. */
 static void warn_pvm(struct vm *vm)
 {
-	if (!vm->kvm.pvm || vm->entry.format == BOOT_FORMAT_ELF64)
+	if (!vm->kvm.pvm || !vm->entry.linux_kernel)
 		return;
 	log_warn("/dev/kvm on this host is PVM (no VT-x/AMD-V): a Linux kernel "
 		 "that is not PVM-aware stops at its first exception here "

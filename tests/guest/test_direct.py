@@ -228,6 +228,44 @@ def is_pvm():
     return not any(" vmx" in l or " svm" in l for l in flags[:1])
 
 
+def case_pvh_entry():
+    """The PVH entry (32-bit protected mode, paging off, ebx = start
+    info) with a freestanding PVH guest."""
+    peer = os.path.join(os.path.dirname(GUEST), "pvh-peer.elf")
+    rc, out, err = run(["run", "--kernel", peer, "--debug-exit"])
+    expect(rc == 0 and "wisp-test-guest: up" in out, f"exit {rc}", out, err)
+    expect("PVM" not in err, "PVM warning for a guest that needs none",
+           out, err)
+
+
+def linux_vmlinux():
+    k = linux_kernel()
+    v = os.path.join(os.path.dirname(k), "vmlinux")
+    if not os.path.exists(v):
+        raise Fail(f"no vmlinux next to {k}")
+    return v
+
+
+def case_linux_direct_pvh():
+    """The project's vmlinux through its PVH entry on the host's KVM: on
+    PVM it runs until its first exception, then wisp exits 4 and says
+    why; on hardware KVM it boots (and, without an initrd, panics and
+    reboots: exit 0)."""
+    p = subprocess.run([WISP, "run", "--kernel", linux_vmlinux(), "--memory",
+                        "256"], capture_output=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    out, err = p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+    expect("Linux version" in out, "kernel printed nothing", out, err)
+    if is_pvm():
+        expect(p.returncode == 4 and "is PVM" in err and
+               "tests/rig/run.sh" in err and "rip " in err,
+               f"exit {p.returncode}, want 4 with the PVM explanation",
+               out, err)
+    else:
+        expect(p.returncode == 0, f"exit {p.returncode}", out, err)
+
+
 def case_linux_direct():
     """A real Linux bzImage on the host's KVM: on hardware KVM it boots
     (no initrd: it panics looking for a root fs and panic=1 reboots, exit

@@ -50,10 +50,17 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 
 static struct kvm_segment seg_from_gdt(uint64_t d, uint16_t index)
 {
+	uint32_t limit = (uint32_t)((d & 0xffff) | (((d >> 48) & 0xf) << 16));
+
+	/* KVM wants the limit in bytes: with G set the descriptor counts
+	 * 4 KiB pages. (Long mode ignores it; a 32-bit PVH entry does not,
+	 * and a 1 MiB limit faults on the first access to the kernel.) */
+	if ((d >> 55) & 1)
+		limit = (limit << 12) | 0xfff;
 	return (struct kvm_segment){
 		.base = (uint32_t)(((d >> 16) & 0xffffff) |
 				   (((d >> 56) & 0xff) << 24)),
-		.limit = (uint32_t)((d & 0xffff) | (((d >> 48) & 0xf) << 16)),
+		.limit = limit,
 		.selector = (uint16_t)(index * 8),
 		.type = (uint8_t)((d >> 40) & 0xf),
 		.present = (uint8_t)((d >> 47) & 1),
