@@ -1,0 +1,63 @@
+#!/bin/sh
+# /init of the L1 guest booted by bench/boot-rig.sh (busybox, PID 1).
+# For each round, runs one boot with each VMM in /rig/bench.conf, through
+# vmrun, and reports on the console:
+#   RIG-B <vmm> <round> <vmrun report...>   RIG-B-FAIL <vmm> <round> <why>
+# Never exits (PID 1): ends with poweroff -f.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+echo "RIG-L1-UP $(cut -d' ' -f1 /proc/uptime)"
+finish() {
+    echo "RIG-L1-DONE $(cut -d' ' -f1 /proc/uptime)"
+    sync; poweroff -f; sleep 1000000
+}
+for m in /lib/rig-modules/*.ko; do
+    insmod "$m" 2>/tmp/insmod.err || { echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"; finish; }
+done
+[ -c /dev/kvm ] || { echo "RIG-L1-ERROR /dev/kvm missing"; finish; }
+echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)"
+
+RUNS=5 WARMUP=1 CPUS=2 MEM=256 TMO=120 EXTRA='' VMMS="wisp qemu"
+. /rig/bench.conf
+
+bench_one() {
+    vmm=$1 round=$2
+    if [ "$vmm" = qemu ]; then
+        set -- qemu-system-x86_64 -L /usr/share/qemu \
+            -M microvm,memory-backend=mem \
+            -object memory-backend-memfd,id=mem,size=${MEM}M \
+            -accel kvm -cpu host -m "$MEM" -smp "$CPUS" \
+            -kernel /l2/bzImage -initrd /l2/initrd.gz \
+            -append "console=ttyS0 reboot=t panic=-1 $EXTRA" \
+            -nographic -no-reboot -nodefaults -serial stdio
+    else
+        set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
+            --cpus "$CPUS" --memory "$MEM" --serial stdio
+        [ -n "$EXTRA" ] && set -- "$@" --cmdline "$EXTRA"
+    fi
+    echo "RIG-B-CMD $vmm $*"
+    vmrun -o /tmp/b.log -t "$TMO" -M WISP-BENCH-INIT -s WISP-BENCH-INIT=go \
+        -- "$@" 2>/tmp/b.vmrun
+    rc=$?
+    sed "s/^vmrun: /RIG-B $vmm $round /" /tmp/b.vmrun
+    if [ "$rc" != 0 ] || ! grep -q 'mark WISP-BENCH-INIT' /tmp/b.vmrun; then
+        echo "RIG-B-FAIL $vmm $round status $rc"
+        tr -d '\r' < /tmp/b.log | tail -n 25 | sed "s/^/RIG-B-T $vmm $round /"
+    fi
+}
+
+i=1
+while [ "$i" -le "$WARMUP" ]; do
+    for v in $VMMS; do bench_one "$v" "w$i"; done
+    i=$((i + 1))
+done
+i=1
+while [ "$i" -le "$RUNS" ]; do
+    for v in $VMMS; do bench_one "$v" "$i"; done
+    i=$((i + 1))
+done
+finish

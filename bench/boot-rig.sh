@@ -1,0 +1,150 @@
+#!/bin/bash
+# bench/boot-rig.sh - boot-time and memory-overhead benchmark, wisp vs
+# qemu-system-x86_64 -M microvm, both as the L2 VMM inside the nested rig's
+# L1 (see docs/rig.md). One L1 boot; rounds alternate wisp and QEMU.
+#
+# usage: bench/boot-rig.sh [--wisp PATH] [--runs N] [--warmup N] [--cpus N]
+#                          [--memory MiB] [--cmdline EXTRA] [--only-qemu]
+#                          [--keep] [--verbose]
+#
+# Boot time = from just before fork/exec of the VMM (vmrun in L1) to the
+# moment the guest init's first line "WISP-BENCH-INIT" arrives on the VMM's
+# stdout. Same bzImage (the rig's L2 kernel), initrd, memory and vCPUs for
+# both VMMs; QEMU gets "console=ttyS0 reboot=t panic=-1", wisp its default
+# cmdline; --cmdline EXTRA is appended for both (e.g. --cmdline quiet).
+#
+# Memory overhead = VmRSS minus the resident size of the VMM's memfd
+# mappings (guest RAM: a memfd in wisp; QEMU is given
+# -object memory-backend-memfd), sampled when the init marker arrives.
+# (Not VmRSS - RssShmem: the binaries live on L1's tmpfs initramfs, so their
+# code pages count as shmem too.)
+#
+# Figures are from an emulated L1 (QEMU TCG): compare ratios, not absolute
+# times against bare metal.
+set -uo pipefail
+export RIG_PROG=boot-rig
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+WISP_ARG='' RUNS=5 WARMUP=1 CPUS=2 MEM=256 EXTRA='' KEEP=0 VMMS="wisp qemu" TMO=120
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --wisp) WISP_ARG=${2:?}; shift 2 ;;
+        --runs) RUNS=${2:?}; shift 2 ;;
+        --warmup) WARMUP=${2:?}; shift 2 ;;
+        --cpus) CPUS=${2:?}; shift 2 ;;
+        --memory) MEM=${2:?}; shift 2 ;;
+        --cmdline) EXTRA=${2?}; shift 2 ;;
+        --only-qemu) VMMS=qemu; shift ;;
+        --keep) KEEP=1; shift ;;
+        --verbose|-v) export RIG_VERBOSE=1; shift ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) rig_die "unknown argument: $1 (see --help)" ;;
+    esac
+done
+for v in RUNS WARMUP CPUS MEM; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
+done
+[ "$RUNS" -ge 1 ] || rig_die "--runs must be >= 1"
+[[ "$EXTRA" != *\'* && "$EXTRA" != *\"* ]] || rig_die "--cmdline must not contain quotes"
+
+rig_setup
+if [[ " $VMMS " == *" wisp "* ]]; then
+    WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
+    rig_log "wisp binary: $WISP"
+fi
+
+WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-bench.XXXXXX)}
+mkdir -p "$WORK"
+cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK/l1" "$WORK/l1.cpio"; }
+trap cleanup EXIT
+L1=$WORK/l1
+rm -rf "$L1"
+rig_l1_root "$L1"
+install -m 755 "$BENCH_DIR/boot-rig-l1-init.sh" "$L1/init"
+rig_l1_add_qemu "$L1"
+[ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
+mkdir -p "$L1/l2"
+cp "$L2_BZIMAGE" "$L1/l2/bzImage"
+rig_l2_initrd "$L1/l2/initrd.gz" "$BENCH_DIR/boot-rig-guest-init.sh"
+cat > "$L1/rig/bench.conf" <<EOF
+RUNS=$RUNS
+WARMUP=$WARMUP
+CPUS=$CPUS
+MEM=$MEM
+TMO=$TMO
+EXTRA='$EXTRA'
+VMMS='$VMMS'
+EOF
+rig_pack "$L1" "$WORK/l1.cpio"
+
+NVMM=$(echo $VMMS | wc -w)
+TOTAL_TMO=$(( 180 + (RUNS + WARMUP) * NVMM * TMO ))
+CONSOLE=$WORK/l1-console.log
+rig_log "kernel $L2_BZIMAGE, $CPUS vCPUs, $MEM MiB, $RUNS runs (+$WARMUP warm-up) per VMM: $VMMS"
+t0=$(date +%s.%N)
+rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
+L1_RC=$?
+rig_log "L1 finished (QEMU status $L1_RC) after $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6) s; console log: $CONSOLE"
+
+R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
+if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
+    trouble=$(rig_l1_trouble "$CONSOLE")
+    rig_log "L1 did not complete the benchmark (no RIG-L1-DONE; QEMU status $L1_RC)${trouble:+: $trouble}; L1 console tail:"
+    tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | tail -n 60 | sed 's/^/  | /' >&2
+    [ "$L1_RC" = 0 ] && L1_RC=1
+fi
+if echo "$R" | grep -q '^RIG-L1-ERROR'; then
+    rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
+fi
+echo "$R" | awk '$1 == "RIG-B-CMD" && !seen[$2]++ {sub(/^RIG-B-CMD /, ""); print "command " $0}'
+
+# Per-run table and medians (awk does the arithmetic).
+echo "$R" | awk -v vmms="$VMMS" -v runs="$RUNS" '
+function median(arr, n,    i, j, t) {
+    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
+    return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+}
+$1 == "RIG-B" && $4 == "mark" { boot[$2, $3] = $6 / 1e6 }
+$1 == "RIG-B" && $4 == "mem" {
+    for (i = 6; i <= NF; i++) { split($i, kv, "="); mem[$2, $3, kv[1]] = kv[2] }
+}
+$1 == "RIG-B" && $4 == "exit" { st[$2, $3] = $5; total[$2, $3] = $6 / 1e6 }
+$1 == "RIG-B-FAIL" { failed[$2, $3] = 1 }
+$1 == "RIG-B-T" { tl = $0; sub(/^RIG-B-T /, "", tl); tails[$2, $3] = tails[$2, $3] "  | " tl "\n" }
+END {
+    nv = split(vmms, V, " "); bad = 0
+    printf "%-5s %-5s %12s %12s %10s %10s %10s %10s %6s\n", "vmm", "run", "boot_ms", "exit_ms", "rss_kB", "shmem_kB", "memfd_kB", "own_kB", "status"
+    for (v = 1; v <= nv; v++) {
+        n = 0; nm = 0
+        for (r = 1; r <= runs; r++) {
+            k = V[v] SUBSEP r
+            guest = ((V[v], r, "MemfdRss") in mem && mem[V[v], r, "MemfdRss"] >= 0) ? mem[V[v], r, "MemfdRss"] : mem[V[v], r, "RssShmem"]
+            own = ((V[v], r, "VmRSS") in mem) ? mem[V[v], r, "VmRSS"] - guest : -1
+            printf "%-5s %-5s %12s %12s %10s %10s %10s %10s %6s\n", V[v], r,
+                (k in boot) ? sprintf("%.1f", boot[k]) : "-",
+                (k in total) ? sprintf("%.1f", total[k]) : "-",
+                ((V[v], r, "VmRSS") in mem) ? mem[V[v], r, "VmRSS"] : "-",
+                ((V[v], r, "RssShmem") in mem) ? mem[V[v], r, "RssShmem"] : "-",
+                ((V[v], r, "MemfdRss") in mem) ? mem[V[v], r, "MemfdRss"] : "-",
+                (own >= 0) ? own : "-", (k in st) ? st[k] : "?"
+            if (k in failed) { bad++; printf "%s", tails[k] > "/dev/stderr" }
+            else if (!(k in st)) bad++
+            else if (k in boot) { b[++n] = boot[k]; if (own >= 0) o[++nm] = own }
+        }
+        if (n) { mb[V[v]] = median(b, n); printf "median %-5s boot %.1f ms over %d runs", V[v], mb[V[v]], n }
+        else printf "median %-5s boot - (no successful run)", V[v]
+        if (nm) { mo[V[v]] = median(o, nm); printf ", VMM own memory (VmRSS - guest memfd RSS) %d kB\n", mo[V[v]] }
+        else printf "\n"
+        delete b; delete o
+    }
+    if (("wisp" in mb) && ("qemu" in mb) && mb["qemu"] > 0)
+        printf "ratio wisp/qemu boot %.3f\n", mb["wisp"] / mb["qemu"]
+    if (("wisp" in mo) && ("qemu" in mo) && mo["qemu"] > 0)
+        printf "ratio wisp/qemu memory %.3f\n", mo["wisp"] / mo["qemu"]
+    if (bad) { printf "boot-rig: %d run(s) failed or did not run\n", bad; exit 1 }
+}'
+rc=$?
+[ "$L1_RC" = 0 ] || { rig_log "L1 did not finish cleanly (status $L1_RC)"; rc=1; }
+[ "$KEEP" = 1 ] && rig_log "work directory kept: $WORK"
+exit $rc

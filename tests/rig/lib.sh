@@ -1,0 +1,175 @@
+# tests/rig/lib.sh - shared helpers for tests/rig/run.sh and bench/boot-rig.sh.
+# shellcheck shell=bash disable=SC2034
+# Sourced (bash). See docs/rig.md.
+
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RIG_REPO=$(cd "$RIG_DIR/../.." && pwd)
+RIG_CACHE=${WISP_CACHE:-/var/cache/wisp}
+
+rig_log() { printf '%s: %s\n' "${RIG_PROG:-rig}" "$*" >&2; }
+rig_die() { printf '%s: ERROR: %s\n' "${RIG_PROG:-rig}" "$*" >&2; exit 2; }
+
+# Run setup.sh (fast no-op when cached) and load its rig.env.
+# RIG_SKIP_SETUP=1 only loads an existing rig.env.
+rig_setup() {
+    if [ "${RIG_SKIP_SETUP:-0}" != 1 ]; then
+        "$RIG_DIR/setup.sh" || rig_die "tests/rig/setup.sh failed"
+    fi
+    [ -f "$RIG_CACHE/rig.env" ] || rig_die "$RIG_CACHE/rig.env missing: run tests/rig/setup.sh"
+    # shellcheck disable=SC1091
+    . "$RIG_CACHE/rig.env"
+}
+
+# rig_find_wisp [PATH]: print the wisp binary to use (argument, $WISP_BIN,
+# or build-rig/src/cli/wisp of this checkout).
+rig_find_wisp() {
+    local w=${1:-${WISP_BIN:-$RIG_REPO/build-rig/src/cli/wisp}}
+    [ -x "$w" ] || rig_die "wisp binary not found or not executable: $w
+  build it with: meson setup build-rig -Dstatic=true -Dtests=false && ninja -C build-rig
+  or pass --wisp PATH / WISP_BIN=PATH"
+    readlink -f "$w"
+}
+
+# rig_copy_bin ROOT BIN [DEST]: copy an executable into ROOT (at DEST, default
+# its own absolute path) with the shared libraries it needs at their own
+# absolute paths, plus libgcc_s.so.1 (glibc dlopens it; ldd does not list it).
+# rig_l1_trouble CONSOLE_LOG: one-line summary of an L1 kernel panic or soft
+# lockup in the console log (empty if none).
+rig_l1_trouble() {
+    local a b
+    a=$(tr -d '\r' < "$1" | grep -aoE '(watchdog: )?BUG: .*|general protection fault.*' | head -1)
+    b=$(tr -d '\r' < "$1" | grep -aoE 'Kernel panic - not syncing.*' | head -1)
+    printf '%s' "$a${a:+${b:+; }}$b" | cut -c1-200
+}
+
+rig_copy_bin() {
+    local root=$1 bin=$2 dest=${3:-$2} lib
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$bin" "$root$dest"
+    if ldd "$bin" >/dev/null 2>&1; then
+        for lib in $(ldd "$bin" | awk '/=> \// {print $3} /^[ \t]*\/.*ld-linux/ {print $1}'); do
+            [ -e "$root$lib" ] && continue
+            mkdir -p "$root$(dirname "$lib")"
+            cp -L "$lib" "$root$lib"
+        done
+        lib=$(gcc -print-file-name=libgcc_s.so.1 2>/dev/null)
+        [ -e "$lib" ] || lib=/lib/x86_64-linux-gnu/libgcc_s.so.1
+        if [ -e "$lib" ] && [ ! -e "$root/lib/x86_64-linux-gnu/libgcc_s.so.1" ]; then
+            mkdir -p "$root/lib/x86_64-linux-gnu"
+            cp -L "$lib" "$root/lib/x86_64-linux-gnu/libgcc_s.so.1"
+        fi
+    fi
+}
+
+# rig_busybox_root DIR: minimal busybox tree with all applet links in /bin.
+rig_busybox_root() {
+    local d=$1
+    mkdir -p "$d"/{bin,sbin,dev,proc,sys,tmp,etc,root,lib/modules}
+    cp /bin/busybox "$d/bin/busybox"
+    local a
+    for a in $(/bin/busybox --list); do
+        [ -e "$d/bin/$a" ] || ln -s busybox "$d/bin/$a"
+    done
+    [ -e "$d/dev/console" ] || mknod -m 600 "$d/dev/console" c 5 1
+    [ -e "$d/dev/null" ] || mknod -m 666 "$d/dev/null" c 1 3
+}
+
+# rig_pack DIR OUT [gzip]: newc cpio of DIR (uncompressed unless "gzip").
+rig_pack() {
+    local d=$1 out=$2
+    if [ "${3:-}" = gzip ]; then
+        (cd "$d" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0 | gzip -9n) > "$out"
+    else
+        (cd "$d" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) > "$out"
+    fi
+}
+
+# rig_l2_initrd OUT INIT_SCRIPT [MODULE.ko...]: gzip'd busybox initramfs for
+# an L2 guest; modules land in /lib/modules and are insmod'ed in the given
+# order by the init script.
+rig_l2_initrd() {
+    local out=$1 init=$2 d i=0 m; shift 2
+    d=$(mktemp -d)
+    rig_busybox_root "$d"
+    install -m 755 "$init" "$d/init"
+    for m in "$@"; do
+        i=$((i + 1))
+        cp "$m" "$d/lib/modules/$(printf '%02d' $i)-$(basename "$m")"
+    done
+    rig_pack "$d" "$out" gzip
+    rm -rf "$d"
+}
+
+# rig_module_closure MODDIR NAME...: print the .ko paths of the modules and
+# their dependencies (from modinfo), dependencies first.
+rig_module_closure() {
+    local moddir=$1; shift
+    local -A seen=()
+    _rig_mod_visit() {
+        local name=${1//-/_} path dep
+        [ -n "${seen[$name]:-}" ] && return 0
+        seen[$name]=1
+        path=$(find "$moddir/kernel" -name "$name.ko" -o -name "${name//_/-}.ko" | head -1)
+        [ -n "$path" ] || rig_die "module $name not found under $moddir"
+        for dep in $(modinfo -F depends "$path" | tr ',' ' '); do
+            _rig_mod_visit "$dep"
+        done
+        echo "$path"
+    }
+    local n
+    for n in "$@"; do _rig_mod_visit "$n"; done
+}
+
+# rig_l1_root DIR: busybox, the kvm modules (load order prefix), rig tools.
+rig_l1_root() {
+    local d=$1 m i=0
+    rig_busybox_root "$d"
+    mkdir -p "$d/lib/rig-modules" "$d/rig"
+    for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
+             arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+        i=$((i + 1))
+        cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
+    done
+    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$d/bin/"
+}
+
+# rig_l1_add_qemu DIR: qemu-system-x86_64, its libraries and the firmware
+# microvm needs, at their usual paths.
+rig_l1_add_qemu() {
+    local d=$1 f
+    rig_copy_bin "$d" /usr/bin/qemu-system-x86_64
+    mkdir -p "$d/usr/share/qemu"
+    for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do
+        cp -L "/usr/share/qemu/$f" "$d/usr/share/qemu/"
+    done
+}
+
+# rig_boot_l1 INITRAMFS CONSOLE_LOG TIMEOUT_S: boot L1 under QEMU TCG with
+# emulated SVM. softlockup_panic=1: a CPU stuck in KVM for 20+ s ends L1 at
+# once, with a backtrace (loglevel=5 shows it), instead of waiting for the
+# overall timeout (the stuck CPU also stalls vmrun's own timeout). Console goes to CONSOLE_LOG (and to stderr with RIG_VERBOSE=1).
+# Returns QEMU's status; 124 when the overall timeout killed it (the console
+# tail is then printed to stderr).
+rig_boot_l1() {
+    local initramfs=$1 log=$2 tmo=$3 rc
+    local qemu=(qemu-system-x86_64 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
+                -cpu EPYC,+svm,+npt -smp 2 -m 2048
+                -kernel "$L1_KERNEL" -initrd "$initramfs"
+                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1"
+                -display none -monitor none -serial stdio -no-reboot)
+    rig_log "booting L1 (timeout ${tmo}s): ${qemu[*]}"
+    : > "$log"
+    if [ "${RIG_VERBOSE:-0}" = 1 ]; then
+        timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null 2>&1 | tee "$log" >&2
+        rc=${PIPESTATUS[0]}
+    else
+        timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null > "$log" 2>&1
+        rc=$?
+    fi
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        rig_log "L1 QEMU killed by the overall timeout (${tmo}s); console tail:"
+        tr -d '\r' < "$log" | grep -av "TCG doesn't support" | tail -n 30 | sed 's/^/  | /' >&2
+        return 124
+    fi
+    return "$rc"
+}

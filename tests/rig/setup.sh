@@ -1,0 +1,206 @@
+#!/bin/bash
+# tests/rig/setup.sh - prepare everything the nested rig needs (see docs/rig.md).
+#
+#  * installs the Debian packages the rig uses (idempotent; `apt-get update`
+#    only when something is missing),
+#  * downloads and extracts (no install) the L1 kernel .deb and Debian's stock
+#    cloud kernel .deb, cached by package version,
+#  * builds the L2 guest kernel (tinyconfig + tests/rig/l2-kernel.config)
+#    from /usr/src/linux-source-6.1.tar.xz, cached by
+#    sha256(fragment + linux-source version + this script's BUILD_VERSION),
+#  * builds the small static helpers in tests/rig/tools (cached by hash),
+#  * writes ${WISP_CACHE}/rig.env, which run.sh and bench/boot-rig.sh source.
+#
+# A second run with unchanged inputs is a fast no-op.
+#
+# Environment: WISP_CACHE (default /var/cache/wisp), JOBS (default nproc).
+set -euo pipefail
+
+# Bump when the kernel build procedure below changes (invalidates the cache).
+BUILD_VERSION=1
+
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${WISP_CACHE:-/var/cache/wisp}
+JOBS=${JOBS:-$(nproc)}
+FRAGMENT="$RIG_DIR/l2-kernel.config"
+SRC_TARBALL=/usr/src/linux-source-6.1.tar.xz
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (installs packages, writes $CACHE)"
+mkdir -p "$CACHE"
+
+# Serialise concurrent setup runs (two engineers / CI steps).
+exec 9>"$CACHE/.setup.lock"
+if ! flock -n 9; then
+    log "another setup.sh holds $CACHE/.setup.lock; waiting"
+    flock 9
+fi
+
+# --------------------------------------------------------------- packages
+PKGS=(qemu-system-x86 busybox-static linux-source-6.1 bc flex bison
+      libelf-dev libssl-dev cpio e2fsprogs kmod gcc make libc6-dev xz-utils
+      gzip python3)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing missing packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2 || die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+        die "apt-get install ${missing[*]} failed"
+else
+    log "packages: all ${#PKGS[@]} present"
+fi
+
+# ------------------------------------------------------- kernel .deb files
+# fetch_deb META_PACKAGE -> prints the extracted directory
+fetch_deb() {
+    local meta=$1 pkg ver dir deb
+    pkg=$(apt-cache depends "$meta" 2>/dev/null |
+          awk '/Depends: linux-image-/ {print $2; exit}')
+    [ -n "$pkg" ] || {
+        # the package lists may be missing on a fresh machine
+        log "apt-cache knows no dependency of $meta; running apt-get update"
+        apt-get update -q >&2 || die "apt-get update failed"
+        pkg=$(apt-cache depends "$meta" |
+              awk '/Depends: linux-image-/ {print $2; exit}')
+    }
+    [ -n "$pkg" ] || die "cannot resolve the kernel package behind $meta"
+    ver=$(apt-cache show --no-all-versions "$pkg" |
+          awk '/^Version:/ {print $2; exit}')
+    [ -n "$ver" ] || die "no version for $pkg"
+    dir="$CACHE/debs/$pkg/$ver"
+    if [ -f "$dir/.done" ]; then
+        log "$pkg $ver: cached in $dir"
+    else
+        log "$pkg $ver: downloading and extracting into $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir/dl"
+        # let apt's sandbox user write there (avoids an "unsandboxed" warning)
+        chown _apt "$dir/dl" 2>/dev/null || true
+        (cd "$dir/dl" && apt-get download "$pkg=$ver" >&2) ||
+            die "apt-get download $pkg=$ver failed"
+        deb=$(ls "$dir"/dl/*.deb)
+        dpkg-deb -x "$deb" "$dir/root" || die "dpkg-deb -x $deb failed"
+        rm -rf "$dir/dl"
+        ls "$dir"/root/boot/vmlinuz-* >/dev/null 2>&1 ||
+            die "$pkg has no /boot/vmlinuz-*"
+        touch "$dir/.done"
+    fi
+    echo "$dir"
+}
+
+L1_DEB_DIR=$(fetch_deb linux-image-amd64)
+CLOUD_DEB_DIR=$(fetch_deb linux-image-cloud-amd64)
+L1_KERNEL=$(ls "$L1_DEB_DIR"/root/boot/vmlinuz-* | head -1)
+L1_KVER=$(basename "$L1_KERNEL" | sed 's/^vmlinuz-//')
+L1_MODDIR="$L1_DEB_DIR/root/lib/modules/$L1_KVER"
+CLOUD_KERNEL=$(ls "$CLOUD_DEB_DIR"/root/boot/vmlinuz-* | head -1)
+CLOUD_KVER=$(basename "$CLOUD_KERNEL" | sed 's/^vmlinuz-//')
+CLOUD_MODDIR="$CLOUD_DEB_DIR/root/lib/modules/$CLOUD_KVER"
+for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
+         arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+    [ -f "$L1_MODDIR/kernel/$m" ] || die "L1 module missing: $L1_MODDIR/kernel/$m"
+done
+
+# ------------------------------------------------------- L2 guest kernel
+[ -f "$FRAGMENT" ] || die "missing $FRAGMENT"
+[ -f "$SRC_TARBALL" ] || die "missing $SRC_TARBALL (package linux-source-6.1)"
+SRC_VER=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+KEY=$( { cat "$FRAGMENT"; echo "linux-source-6.1=$SRC_VER";
+         echo "build-version=$BUILD_VERSION"; } | sha256sum | cut -c1-16)
+L2_DIR="$CACHE/l2-kernel/$KEY"
+
+# check_config CONFIG FRAGMENT: every CONFIG_X=y of the fragment must be set.
+check_config() {
+    local cfg=$1 frag=$2 bad=() line sym
+    while IFS= read -r line; do
+        case "$line" in CONFIG_*=y) ;; *) continue ;; esac
+        sym=${line%%=*}
+        grep -qx "$sym=y" "$cfg" || bad+=("$sym")
+    done < "$frag"
+    if [ ${#bad[@]} -gt 0 ]; then
+        printf 'setup: ERROR: not set to y in the built config: %s\n' "${bad[@]}" >&2
+        return 1
+    fi
+}
+
+if [ -f "$L2_DIR/.done" ]; then
+    log "L2 kernel: cached in $L2_DIR (key $KEY, linux-source $SRC_VER)"
+else
+    BUILD="$CACHE/build/linux-$KEY"
+    log "L2 kernel: building (key $KEY, linux-source $SRC_VER, $JOBS jobs) in $BUILD"
+    log "  this takes ~4-5 minutes on 2 cores; log: $BUILD.log"
+    rm -rf "$BUILD" "$L2_DIR"
+    mkdir -p "$BUILD"
+    t0=$(date +%s)
+    {
+        tar -xJf "$SRC_TARBALL" -C "$BUILD" --strip-components=1 &&
+        cd "$BUILD" &&
+        make -s tinyconfig &&
+        KCONFIG_CONFIG=.config ./scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" &&
+        make -s olddefconfig &&
+        make -j"$JOBS" bzImage
+    } > "$BUILD.log" 2>&1 || {
+        tail -40 "$BUILD.log" >&2
+        die "L2 kernel build failed (full log: $BUILD.log)"
+    }
+    check_config "$BUILD/.config" "$FRAGMENT" ||
+        die "L2 kernel config is missing options from $FRAGMENT (dependencies unmet?); config: $BUILD/.config"
+    mkdir -p "$L2_DIR"
+    cp "$BUILD/arch/x86/boot/bzImage" "$BUILD/vmlinux" "$L2_DIR/"
+    cp "$BUILD/.config" "$L2_DIR/config"
+    cp "$BUILD/System.map" "$L2_DIR/"
+    cp "$FRAGMENT" "$L2_DIR/fragment.config"
+    echo "$SRC_VER" > "$L2_DIR/linux-source-version"
+    touch "$L2_DIR/.done"
+    rm -rf "$BUILD"
+    log "L2 kernel: built in $(( $(date +%s) - t0 )) s -> $L2_DIR"
+fi
+# Cheap re-check on every run (the cached config must still match).
+check_config "$L2_DIR/config" "$FRAGMENT" || die "cached L2 config in $L2_DIR is stale"
+grep -q 'Xen' <(readelf -n "$L2_DIR/vmlinux" 2>/dev/null) ||
+    die "$L2_DIR/vmlinux has no Xen/PVH ELF note (CONFIG_PVH?)"
+
+# --------------------------------------------------------- static helpers
+TOOLS_KEY=$(cat "$RIG_DIR"/tools/*.c | sha256sum | cut -c1-16)
+TOOLS_DIR="$CACHE/tools/$TOOLS_KEY"
+if [ -f "$TOOLS_DIR/.done" ]; then
+    log "tools: cached in $TOOLS_DIR"
+else
+    log "tools: building static helpers into $TOOLS_DIR"
+    rm -rf "$TOOLS_DIR"; mkdir -p "$TOOLS_DIR"
+    for c in "$RIG_DIR"/tools/*.c; do
+        gcc -static -O2 -Wall -Wextra -o "$TOOLS_DIR/$(basename "$c" .c)" "$c" ||
+            die "gcc failed on $c"
+    done
+    touch "$TOOLS_DIR/.done"
+fi
+
+# ------------------------------------------------------------- rig.env
+ENV_FILE="$CACHE/rig.env"
+cat > "$ENV_FILE.tmp" <<EOF
+# generated by tests/rig/setup.sh - do not edit
+L1_KERNEL='$L1_KERNEL'
+L1_KVER='$L1_KVER'
+L1_MODDIR='$L1_MODDIR'
+CLOUD_KERNEL='$CLOUD_KERNEL'
+CLOUD_KVER='$CLOUD_KVER'
+CLOUD_MODDIR='$CLOUD_MODDIR'
+L2_DIR='$L2_DIR'
+L2_BZIMAGE='$L2_DIR/bzImage'
+L2_VMLINUX='$L2_DIR/vmlinux'
+TOOLS_DIR='$TOOLS_DIR'
+EOF
+mv "$ENV_FILE.tmp" "$ENV_FILE"
+log "L1 kernel:    $L1_KERNEL"
+log "cloud kernel: $CLOUD_KERNEL"
+log "L2 kernel:    $L2_DIR/{bzImage,vmlinux}"
+log "tools:        $TOOLS_DIR"
+log "wrote $ENV_FILE"
