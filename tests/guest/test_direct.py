@@ -393,6 +393,143 @@ def case_virtio_blk_lock():
             p.wait(timeout=10)
 
 
+def servers_dir():
+    return os.path.join(os.path.dirname(os.path.dirname(GUEST)), "..", "src",
+                        "servers")
+
+
+def server_bin(name):
+    p = os.path.normpath(os.path.join(servers_dir(), name))
+    if not os.path.exists(p):
+        raise Fail(f"{p} not built")
+    return p
+
+
+def case_ioreq_order():
+    """Forwarded reads return the server's data; posted (ring) and
+    synchronous writes of one vCPU arrive in program order."""
+    rc, out, err = guest("ioreq-order n=3000", "--spawn-server",
+                         server_bin("wisp-ioreq-test"))
+    expect(rc == 0, f"exit {rc}", out, err)
+    expect(value(out, "ioreq-magic") == str(0x10c0ffee), "magic", out, err)
+    expect(value(out, "ioreq-errors") == "0", "writes out of order", out,
+           err)
+    expect(value(out, "ioreq-last") == "3000" and
+           value(out, "ioreq-writes") == "3000", "writes lost", out, err)
+    expect(value(out, "ioreq-posted") == "1500",
+           "posted writes did not go through the ring", out, err)
+
+
+def case_ioreq_read():
+    rc, out, err = guest("ioreq-read", "--cpus", "2", "--spawn-server",
+                         server_bin("wisp-ioreq-test"))
+    expect(rc == 0, f"exit {rc}", out, err)
+    got = [l.split(": ")[1] for l in out.splitlines()
+           if l.startswith("ioreq-counter: ")]
+    expect(got == ["1", "2", "3"], f"counter reads {got}", out, err)
+
+
+def hostile(mode, want_after="4294967295"):
+    t0 = time.time()
+    rc, out, err = guest("ioreq-fault", "--spawn-server",
+                         server_bin("wisp-ioreq-test") + " --mode " + mode)
+    expect(rc == 0, f"{mode}: exit {rc}: the VMM must survive", out, err)
+    expect("ioreq-survived" in out, f"{mode}: guest did not go on", out,
+           err)
+    expect(value(out, "ioreq-after") == want_after,
+           f"{mode}: a lost server's window must read all-ones", out, err)
+    expect("detached" in err, f"{mode}: no detach reported", out, err)
+    expect(time.time() - t0 < 15, f"{mode}: took too long", out, err)
+    return out, err
+
+
+def case_ioreq_server_noanswer():
+    out, err = hostile("noanswer")
+    expect("did not answer within" in err, "no timeout reported", out, err)
+
+
+def case_ioreq_server_badstate():
+    hostile("badstate")
+
+
+def case_ioreq_server_corrupt_ring():
+    hostile("corrupt-ring")
+
+
+def case_ioreq_server_garbage():
+    out, err = hostile("garbage")
+    expect("Protocol error" in err or "protocol" in err,
+           "garbage message not reported", out, err)
+
+
+def case_ioreq_server_crash():
+    out, err = hostile("crash")
+    expect(value(out, "ioreq-trigger") == "4294967295",
+           "read in flight at the crash must complete with all-ones",
+           out, err)
+
+
+def case_ioreq_reattach():
+    """A crashed server is replaced by a new one on the same socket and
+    wisp attaches to it again while the guest runs."""
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "t.sock")
+        first = subprocess.Popen([server_bin("wisp-ioreq-test"), "--socket",
+                                  sock, "--mode", "crash"])
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                              "--server", sock, "--cmdline",
+                              "test=ioreq-reattach"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        first.wait(timeout=20)
+        second = subprocess.Popen([server_bin("wisp-ioreq-test"), "--socket",
+                                   sock])
+        try:
+            out, err = p.communicate(timeout=30)
+        finally:
+            second.terminate()
+            second.wait(timeout=10)
+        out, err = out.decode(), err.decode()
+        expect(p.returncode == 0 and "ioreq-reattached" in out,
+               f"exit {p.returncode}", out, err)
+        expect("attached again" in err, "re-attach not reported", out, err)
+
+
+def case_ioreq_blk_out_of_process():
+    """The same virtio-blk device code served by wisp-blk in its own
+    process: doorbell lane registered through the protocol, interrupts on
+    the VMM's irqfd."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "oop.img")
+        with open(img, "wb") as f:
+            f.truncate(8 << 20)
+        rc, out, err = guest("blk", "-v", "--spawn-server",
+                             f"{server_bin('wisp-blk')} --disk "
+                             f"path={img},id=oop-disk")
+        expect(rc == 0, f"exit {rc}", out, err)
+        for k in ("write", "read", "flush", "getid"):
+            expect(value(out, f"blk-{k}-status") == "0", f"{k} status",
+                   out, err)
+        expect(value(out, "blk-id") == "oop-disk", "GET_ID", out, err)
+        expect("(1 ranges, 1 doorbells)" in err,
+               "window or doorbell lane not registered", out, err)
+        with open(img, "rb") as f:
+            f.seek(512)
+            data = f.read(512)
+        expect(data == bytes((i * 7 + 3) & 0xff for i in range(512)),
+               "sector 1 on the host image", out, err)
+
+
+def case_ioreq_server_missing():
+    rc, out, err = run(["run", "--kernel", GUEST, "--server",
+                        "/nonexistent/wisp.sock"])
+    expect(rc == 1 and "/nonexistent/wisp.sock" in err,
+           f"exit {rc}", out, err)
+
+
 def case_version_help():
     rc, out, err = run(["--version"])
     expect(rc == 0 and out.startswith("wisp "), "--version", out, err)
