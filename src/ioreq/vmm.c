@@ -47,6 +47,7 @@
 struct fwd_range {
 	uint64_t off, len; /* relative to the window */
 	uint32_t mode;
+	bool coalesced; /* registered with the host's posted queue */
 };
 
 struct doorbell {
@@ -174,6 +175,12 @@ static void free_attachment(struct ioreq_client *c)
 		close(d->efd);
 	}
 	c->nr_dbs = 0;
+	for (int i = 0; i < c->nr_ranges; i++)
+		if (c->ranges[i].coalesced && c->cfg.host.del_posted)
+			c->cfg.host.del_posted(c->cfg.host.opaque,
+					       c->cfg.window_base +
+						       c->ranges[i].off,
+					       c->ranges[i].len);
 	c->nr_ranges = 0;
 	if (c->shm)
 		munmap(c->shm, c->shm_size);
@@ -281,7 +288,12 @@ static int handle_map_range(struct ioreq_client *c,
 		if (off < r->off + r->len && r->off < off + m->len)
 			return -EEXIST;
 	}
-	c->ranges[c->nr_ranges++] = (struct fwd_range){ off, m->len, m->mode };
+	c->ranges[c->nr_ranges++] =
+		(struct fwd_range){ off, m->len, m->mode, false };
+	if (m->mode == IOREQ_RANGE_POSTED && c->cfg.host.add_posted)
+		c->ranges[c->nr_ranges - 1].coalesced =
+			c->cfg.host.add_posted(c->cfg.host.opaque, m->addr,
+					       m->len) == 0;
 	return 0;
 }
 
@@ -927,10 +939,19 @@ static void stub_write(struct ioreq_client *c, uint64_t off, uint64_t v)
 	pthread_mutex_unlock(&c->shadow_lock);
 }
 
+/* vCPU i uses slot i; other threads (the VMM's posted-write drain) the
+ * last slot, which the VMM reserves for them. */
+static int slot_of(const struct ioreq_client *c)
+{
+	int cpu = bus_current_cpu;
+
+	return cpu < 0 ? c->cfg.nr_vcpus - 1 : cpu;
+}
+
 static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct ioreq_client *c = opaque;
-	int cpu = bus_current_cpu;
+	int cpu = slot_of(c);
 	uint64_t v = ~0ull;
 
 	pthread_rwlock_rdlock(&c->lock);
@@ -952,7 +973,7 @@ static void window_write(void *opaque, uint64_t off, const uint8_t *data,
 			 uint32_t len)
 {
 	struct ioreq_client *c = opaque;
-	int cpu = bus_current_cpu;
+	int cpu = slot_of(c);
 	const struct fwd_range *r;
 	uint64_t v = 0;
 

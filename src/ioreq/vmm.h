@@ -34,13 +34,19 @@ struct ioreq_vmm_host {
 			    bool datamatch, uint64_t value, int efd);
 	int (*del_doorbell)(void *opaque, uint64_t addr, uint32_t len,
 			    bool datamatch, uint64_t value, int efd);
+	/* Optional: let guest writes to a posted range queue up in the
+	 * host kernel (KVM coalesced MMIO) instead of exiting one by one;
+	 * the VMM then drains them into the buffered ring, in order, before
+	 * it handles any other exit and at least every millisecond. */
+	int (*add_posted)(void *opaque, uint64_t addr, uint64_t len);
+	int (*del_posted)(void *opaque, uint64_t addr, uint64_t len);
 	void *opaque;
 };
 
 struct ioreq_client_config {
 	const char *name; /* for messages */
 	const char *socket_path; /* connect (and reconnect) here */
-	int nr_vcpus;
+	int nr_vcpus; /* slots; the last one is used by non-vCPU threads */
 	struct guest_mem *mem;
 	uint64_t window_base, window_size;
 	unsigned int gsi;

@@ -124,6 +124,11 @@ int kvm_open(struct kvm *k, struct err *e)
 	if (k->max_vcpus <= 0)
 		k->max_vcpus = 4;
 	k->pvm = kvm_host_is_pvm();
+	k->coalesced_page =
+		ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	if (k->coalesced_page < 0 ||
+	    (long)(k->coalesced_page + 1) * 4096 > k->run_size)
+		k->coalesced_page = 0;
 	ret = read_supported_cpuid(k, e);
 	if (ret)
 		goto err;
@@ -232,6 +237,31 @@ int kvm_ioeventfd(struct kvm *k, uint64_t addr, uint32_t len, bool pio,
 	};
 
 	return ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int kvm_coalesced_mmio(struct kvm *k, uint64_t addr, uint32_t size,
+		       bool unregister)
+{
+	struct kvm_coalesced_mmio_zone z = { .addr = addr, .size = size };
+
+	if (!k->coalesced_page)
+		return -EOPNOTSUPP;
+	return ioctl(k->vm_fd,
+		     unregister ? KVM_UNREGISTER_COALESCED_MMIO :
+				  KVM_REGISTER_COALESCED_MMIO,
+		     &z) < 0 ?
+		       -errno :
+		       0;
+}
+
+struct kvm_coalesced_mmio_ring *kvm_coalesced_ring(struct kvm *k,
+						   struct kvm_vcpu *v0)
+{
+	if (!k->coalesced_page || !v0->run)
+		return NULL;
+	return (struct kvm_coalesced_mmio_ring *)(void *)((char *)v0->run +
+							  k->coalesced_page *
+								  4096L);
 }
 
 int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool deassign)

@@ -29,6 +29,7 @@ struct kvm {
 	bool pvm; /* host KVM is PVM (no hardware virtualization) */
 	struct kvm_cpuid2 *supported_cpuid;
 	int nr_slots;
+	int coalesced_page; /* KVM_CAP_COALESCED_MMIO: page offset, 0: none */
 };
 
 struct kvm_vcpu {
@@ -59,6 +60,16 @@ int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
  * when the value equals it. Returns 0 or -errno. */
 int kvm_ioeventfd(struct kvm *k, uint64_t addr, uint32_t len, bool pio,
 		  bool datamatch, uint64_t value, int efd, bool deassign);
+
+/* KVM_(UN)REGISTER_COALESCED_MMIO: guest writes into [addr, addr+size)
+ * are appended to the VM's coalesced ring instead of exiting. */
+int kvm_coalesced_mmio(struct kvm *k, uint64_t addr, uint32_t size,
+		       bool unregister);
+
+/* The coalesced ring, inside vCPU 0's kvm_run mapping (NULL if KVM has
+ * none). Shared by all vCPUs; the caller serializes consumers. */
+struct kvm_coalesced_mmio_ring *kvm_coalesced_ring(struct kvm *k,
+						   struct kvm_vcpu *v0);
 
 /* KVM_IRQFD: a write to efd injects an edge on gsi. */
 int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool deassign);

@@ -39,6 +39,10 @@
 #include "vmm/term.h"
 
 #define SIG_KICK SIGUSR1
+/* linux/kvm.h sizes the coalesced ring with PAGE_SIZE. */
+#define COALESCED_MAX                                      \
+	((4096 - sizeof(struct kvm_coalesced_mmio_ring)) / \
+	 sizeof(struct kvm_coalesced_mmio))
 
 /* virtio-mmio windows: 4 KiB each from here, in the 32-bit MMIO hole. */
 #define VIRTIO_MMIO_BASE 0xd0000000ULL
@@ -86,6 +90,13 @@ struct vm {
 	} servers[VM_MAX_SERVERS];
 	int nr_servers;
 	int retry_tfd; /* re-attach timer while a server is detached */
+	/* KVM's coalesced-MMIO ring (posted writes to IOREQ servers): one
+	 * per VM, drained by vCPU threads before each exit and by the main
+	 * loop's flush timer, under coalesced_lock. */
+	struct kvm_coalesced_mmio_ring *coalesced;
+	pthread_mutex_t coalesced_lock;
+	atomic_int nr_posted_zones;
+	int flush_tfd;
 	bool ioev_ready;
 	int ncpus;
 	struct vcpu *vcpus;
@@ -199,6 +210,7 @@ static void console_has_space(struct vm *vm)
 
 static void crash(struct vm *vm, struct vcpu *vc, int code, const char *fmt,
 		  ...) __attribute__((format(printf, 4, 5)));
+static void flush_coalesced(struct vm *vm);
 
 static void crash(struct vm *vm, struct vcpu *vc, int code, const char *fmt,
 		  ...)
@@ -295,6 +307,7 @@ static void *vcpu_main(void *arg)
 			      strerror(errno));
 			break;
 		}
+		flush_coalesced(vm);
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			if (!atomic_load_explicit(&vm->first_io_ns,
@@ -424,6 +437,61 @@ static int kvm_lane_deassign(void *opaque, uint64_t addr, uint32_t len,
 
 	return kvm_ioeventfd(&vm->kvm, addr, len, flags & IOEVR_F_PIO,
 			     flags & IOEVR_F_DATAMATCH, datamatch, fd, true);
+}
+
+static int server_add_posted(void *opaque, uint64_t addr, uint64_t len)
+{
+	struct vm *vm = opaque;
+	int ret;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	ret = kvm_coalesced_mmio(&vm->kvm, addr, (uint32_t)len, false);
+	if (!ret)
+		atomic_fetch_add(&vm->nr_posted_zones, 1);
+	return ret;
+}
+
+static int server_del_posted(void *opaque, uint64_t addr, uint64_t len)
+{
+	struct vm *vm = opaque;
+	int ret = kvm_coalesced_mmio(&vm->kvm, addr, (uint32_t)len, true);
+
+	if (!ret)
+		atomic_fetch_sub(&vm->nr_posted_zones, 1);
+	return ret;
+}
+
+/* Posted writes KVM queued: hand them to their windows in the order the
+ * guest made them. Before any exit is handled, so a vCPU's later access
+ * to the same server cannot overtake them. */
+static void flush_coalesced(struct vm *vm)
+{
+	struct kvm_coalesced_mmio_ring *r = vm->coalesced;
+
+	if (!r || __atomic_load_n(&r->first, __ATOMIC_RELAXED) ==
+			  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->coalesced_lock);
+	for (;;) {
+		uint32_t first = r->first;
+		struct kvm_coalesced_mmio e;
+
+		if (first == __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+			break;
+		if (first >= COALESCED_MAX)
+			break; /* KVM never does this; do not index past it */
+		e = r->coalesced_mmio[first];
+		__atomic_store_n(&r->first, (first + 1) % COALESCED_MAX,
+				 __ATOMIC_RELEASE);
+		if (e.len == 0 || e.len > sizeof(e.data))
+			continue;
+		if (e.pio)
+			bus_write(&vm->pio, e.phys_addr, e.data, e.len);
+		else
+			bus_write(&vm->mmio, e.phys_addr, e.data, e.len);
+	}
+	pthread_mutex_unlock(&vm->coalesced_lock);
 }
 
 static int server_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
@@ -595,14 +663,21 @@ static int setup_servers(struct vm *vm, struct err *e)
 		snprintf(name, sizeof(name), "server '%s'", sv->socket_path);
 		cc.name = name;
 		cc.socket_path = sv->socket_path;
-		cc.nr_vcpus = vm->ncpus;
+		/* One slot per vCPU, plus one for the main thread's drain of
+		 * posted writes. */
+		cc.nr_vcpus = vm->ncpus + 1;
 		cc.mem = &vm->mem;
 		cc.window_base = w->base;
 		cc.window_size = VIRTIO_MMIO_SIZE;
 		cc.gsi = w->gsi;
 		cc.irq_efd = sv->irq_efd;
-		cc.host = (struct ioreq_vmm_host){ server_add_doorbell,
-						   server_del_doorbell, vm };
+		cc.host = (struct ioreq_vmm_host){
+			server_add_doorbell,
+			server_del_doorbell,
+			server_add_posted,
+			server_del_posted,
+			vm,
+		};
 		ret = ioreq_client_create(&cc, &sv->client, e);
 		if (ret)
 			return ret;
@@ -769,12 +844,24 @@ static int setup_vcpus(struct vm *vm, struct err *e)
 		if (ret)
 			return ret;
 	}
+	vm->coalesced = kvm_coalesced_ring(&vm->kvm, &vm->vcpus[0].kv);
 	return cpu_setup_boot_regs(&vm->vcpus[0].kv, &vm->entry, e);
 }
 
 /* epoll tags beyond fd numbers */
 #define TAG_SERVER (1ull << 32)
 #define TAG_RETRY (2ull << 32)
+#define TAG_FLUSH (3ull << 32)
+
+/* Posted writes wait in KVM's ring at most this long when no exit
+ * drains them first. */
+static void arm_flush(struct vm *vm)
+{
+	struct itimerspec it = { { 0, 1000000 }, { 0, 1000000 } };
+
+	if (vm->flush_tfd >= 0 && atomic_load(&vm->nr_posted_zones) > 0)
+		timerfd_settime(vm->flush_tfd, 0, &it, NULL);
+}
 
 static int watch_server(struct vm *vm, int i)
 {
@@ -813,6 +900,13 @@ static int setup_events(struct vm *vm, struct err *e)
 	ev.data.u64 = TAG_RETRY;
 	if (epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->retry_tfd, &ev) < 0)
 		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	vm->flush_tfd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	ev.data.u64 = TAG_FLUSH;
+	if (vm->flush_tfd < 0 ||
+	    epoll_ctl(vm->epfd, EPOLL_CTL_ADD, vm->flush_tfd, &ev) < 0)
+		return err_set(e, -errno, "event loop: %s", strerror(errno));
+	arm_flush(vm);
 	for (int i = 0; i < vm->nr_servers; i++)
 		if (watch_server(vm, i))
 			return err_set(e, -errno, "event loop: %s",
@@ -856,7 +950,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
 	vm->cfg = *cfg;
 	vm->ncpus = cfg->cpus;
 	vm->epfd = vm->stop_efd = vm->sig_fd = vm->serial_out_fd = -1;
-	vm->retry_tfd = -1;
+	vm->retry_tfd = vm->flush_tfd = -1;
+	pthread_mutex_init(&vm->coalesced_lock, NULL);
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->mem.memfd = -1;
 	bus_init(&vm->pio, "pio");
@@ -942,6 +1037,15 @@ static void handle_server(struct vm *vm, int i)
 			sv->child = 0;
 		arm_retry(vm, true);
 	}
+}
+
+static void handle_flush(struct vm *vm)
+{
+	uint64_t ticks;
+
+	if (read(vm->flush_tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	flush_coalesced(vm);
 }
 
 static void retry_servers(struct vm *vm)
@@ -1135,6 +1239,8 @@ int vm_run(struct vm *vm)
 				handle_stdin(vm);
 			else if (tag == TAG_RETRY)
 				retry_servers(vm);
+			else if (tag == TAG_FLUSH)
+				handle_flush(vm);
 			else if (tag >= TAG_SERVER &&
 				 tag < TAG_SERVER + VM_MAX_SERVERS)
 				handle_server(vm, (int)(tag - TAG_SERVER));
@@ -1201,6 +1307,9 @@ void vm_destroy(struct vm *vm)
 		ioevr_destroy(&vm->ioev);
 	if (vm->retry_tfd >= 0)
 		close(vm->retry_tfd);
+	if (vm->flush_tfd >= 0)
+		close(vm->flush_tfd);
+	pthread_mutex_destroy(&vm->coalesced_lock);
 	if (vm->epfd >= 0)
 		close(vm->epfd);
 	if (vm->stop_efd >= 0)
