@@ -398,7 +398,7 @@ static int handshake(struct ioreq_client *c, int timeout_ms, struct err *e)
 		switch (m.hdr.type) {
 		case IOREQ_MSG_MAP_RANGE:
 			ioreq_close_fds(fds, nfds);
-			ret = n == sizeof(m.range) ?
+			ret = n == sizeof(m.range) && !nfds ?
 				      handle_map_range(c, &m.range) :
 				      -EPROTO;
 			break;
@@ -414,7 +414,7 @@ static int handshake(struct ioreq_client *c, int timeout_ms, struct err *e)
 			break;
 		case IOREQ_MSG_READY:
 			ioreq_close_fds(fds, nfds);
-			if (n != sizeof(m.hdr))
+			if (n != sizeof(m.hdr) || nfds)
 				return err_set(e, -EPROTO, "%s: bad READY",
 					       c->name);
 			return 0;
@@ -685,7 +685,10 @@ int ioreq_client_remap(struct ioreq_client *c, struct err *e)
 		ret = send_mem_map(c);
 	pthread_rwlock_unlock(&c->lock);
 	if (ret) {
-		/* No answer means no promise: the server is cut off. */
+		/* No answer means no promise: the server is cut off, and may
+		 * still hold the mapping, so nothing is completed for it. */
+		if (ret != -ECONNRESET)
+			atomic_store(&c->cut_off, true);
 		detach(c, "no answer to MEM_INVALIDATE", ret == -ECONNRESET);
 		return err_set(e, ret, "%s: remap: %s", c->name,
 			       strerror(-ret));
