@@ -7,7 +7,13 @@
  *     input, the stop eventfd; it is the only thread that starts and joins
  *     others and tears the VM down;
  *   - one thread per vCPU runs KVM_RUN and dispatches port/MMIO exits to
- *     the buses on its own stack.
+ *     the buses on its own stack (forwarding to IOREQ servers included);
+ *   - one I/O thread per in-process virtio device (src/virtio/iothread.c)
+ *     runs its queue handlers when a doorbell eventfd fires.
+ * The main loop also watches IOREQ server sockets (detach on hang-up),
+ * retries detached servers every 200 ms and drains posted writes from
+ * KVM's coalesced ring every millisecond while a server has posted
+ * ranges.
  * A VM ends when any thread calls vm_request_stop(): the first caller's
  * exit code wins, the main loop wakes, sets immediate_exit on each vCPU
  * and kicks it with SIGUSR1, then joins every thread.
