@@ -22,6 +22,8 @@
  *   corrupt-ring  move the ring's tail past its head, then answer
  *   garbage       send a garbage control message, then answer
  *   crash         exit at once (a crash with the request in flight)
+ *   wrong-slot    answer in every other slot (with 0x41414141), never in
+ *                 the one that asked, then block
  */
 #include <errno.h>
 #include <getopt.h>
@@ -61,6 +63,19 @@ static void misbehave(void)
 		ioreq_send(srv->sock, junk, sizeof(junk), NULL, 0);
 	} else if (!strcmp(mode, "crash")) {
 		_exit(3);
+	} else if (!strcmp(mode, "wrong-slot")) {
+		for (int i = 0; i < srv->nr_vcpus; i++) {
+			if (__atomic_load_n(&srv->slots[i].state,
+					    __ATOMIC_ACQUIRE) !=
+			    IOREQ_STATE_NONE)
+				continue; /* the asking slot: no answer */
+			srv->slots[i].data = 0x41414141;
+			__atomic_store_n(&srv->slots[i].state,
+					 IOREQ_STATE_IORESP_READY,
+					 __ATOMIC_SEQ_CST);
+		}
+		for (;;)
+			pause();
 	}
 }
 

@@ -462,6 +462,17 @@ def case_ioreq_server_garbage():
            "garbage message not reported", out, err)
 
 
+def case_ioreq_server_wrong_slot():
+    """Answers in slots that asked nothing are ignored; the vCPU that
+    asked times out and the server is cut off (2 vCPUs, 3 slots)."""
+    rc, out, err = guest("ioreq-fault", "--cpus", "2", "--spawn-server",
+                         server_bin("wisp-ioreq-test") + " --mode wrong-slot")
+    expect(rc == 0 and "ioreq-survived" in out, f"exit {rc}", out, err)
+    expect(value(out, "ioreq-trigger") == "4294967295",
+           "a stray answer was taken", out, err)
+    expect("did not answer within" in err, "no timeout reported", out, err)
+
+
 def case_ioreq_server_crash():
     out, err = hostile("crash")
     expect(value(out, "ioreq-trigger") == "4294967295",
