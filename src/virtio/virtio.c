@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "virtio/virtio.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -72,6 +73,27 @@ void virtio_dev_set_broken(struct virtio_dev *d, const char *why)
 	 * device; before DRIVER_OK the driver sees a failed negotiation. */
 	d->status |= VIRTIO_STATUS_NEEDS_RESET;
 	virtio_dev_notify_config(d);
+}
+
+int virtio_dev_pop(struct virtio_dev *d, int q, struct virtq_chain *c)
+{
+	struct virtq *vq = &d->vq[q];
+	const char *why = NULL;
+
+	for (bool rechecked = false;;) {
+		int r = virtq_pop(vq, c, &why);
+
+		if (r < 0) {
+			virtio_dev_set_broken(d, why ? why : "bad chain");
+			return -EINVAL;
+		}
+		if (r > 0)
+			return 1;
+		if (rechecked || !vq->event_idx)
+			return 0;
+		virtq_update_avail_event(vq);
+		rechecked = true;
+	}
 }
 
 void virtio_dev_kick(struct virtio_dev *d, int q)

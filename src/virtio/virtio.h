@@ -126,6 +126,13 @@ void virtio_dev_notify_config(struct virtio_dev *d);
  * one rate-limited line with why. Lock held. */
 void virtio_dev_set_broken(struct virtio_dev *d, const char *why);
 
+/* Takes the next chain of queue q for a device's handler. Returns 1 with
+ * *c filled, 0 when the queue is empty (with EVENT_IDX it first publishes
+ * avail_event and looks once more, so a buffer added meanwhile is not
+ * missed), or -EINVAL after marking the device broken for a bad chain.
+ * Lock held. */
+int virtio_dev_pop(struct virtio_dev *d, int q, struct virtq_chain *c);
+
 /* Runs one queue's handler if the device is live; used by the I/O
  * thread. Takes and releases d->lock. */
 void virtio_dev_kick(struct virtio_dev *d, int q);

@@ -476,31 +476,14 @@ static void blk_queue_notify(struct virtio_dev *d, int q)
 	struct blk *b = to_blk(d);
 	struct virtq *vq = &d->vq[q];
 	struct virtq_chain *c = &b->chain;
-	bool pushed = false, rechecked = false;
-	const char *why = NULL;
+	bool pushed = false;
 
 	if (q != 0)
 		return;
-	for (;;) {
+	while (virtio_dev_pop(d, q, c) > 0) {
 		uint32_t written;
 		uint8_t st;
-		int r = virtq_pop(vq, c, &why);
-
-		if (r < 0) {
-			virtio_dev_set_broken(d, why ? why : "bad chain");
-			break;
-		}
-		if (r == 0) {
-			/* With EVENT_IDX, publish how far we got and look
-			 * once more for buffers added meanwhile. */
-			if (rechecked || !vq->event_idx)
-				break;
-			virtq_update_avail_event(vq);
-			rechecked = true;
-			continue;
-		}
-		rechecked = false;
-		r = handle_request(b, c, &written);
+		int r = handle_request(b, c, &written);
 		if (r < 0) {
 			virtio_dev_set_broken(
 				d, "request without a writable status byte");

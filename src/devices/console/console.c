@@ -111,26 +111,14 @@ static void rx_flush_locked(struct vconsole *vc)
 	struct virtio_dev *d = &vc->dev;
 	struct virtq *vq = &d->vq[VCONSOLE_RXQ];
 	struct virtq_chain *c = &vc->chain;
-	bool pushed = false, rechecked = false;
-	const char *why = NULL;
+	bool pushed = false;
 
-	while (vc->rx_count && rxq_live(d)) {
+	/* An empty queue (with EVENT_IDX) asks for a kick when the driver
+	 * posts more. */
+	while (vc->rx_count && rxq_live(d) &&
+	       virtio_dev_pop(d, VCONSOLE_RXQ, c) > 0) {
 		uint32_t done = 0;
-		int r = virtq_pop(vq, c, &why);
 
-		if (r < 0) {
-			virtio_dev_set_broken(d, why ? why : "bad chain");
-			break;
-		}
-		if (r == 0) {
-			/* Ask for a kick when the driver posts more. */
-			if (rechecked || !vq->event_idx)
-				break;
-			virtq_update_avail_event(vq);
-			rechecked = true;
-			continue;
-		}
-		rechecked = false;
 		if (c->nr_read) {
 			virtio_dev_set_broken(
 				d, "receive buffer is device-readable");
@@ -163,24 +151,9 @@ static void tx_locked(struct vconsole *vc)
 	struct virtio_dev *d = &vc->dev;
 	struct virtq *vq = &d->vq[VCONSOLE_TXQ];
 	struct virtq_chain *c = &vc->chain;
-	bool pushed = false, rechecked = false;
-	const char *why = NULL;
+	bool pushed = false;
 
-	for (;;) {
-		int r = virtq_pop(vq, c, &why);
-
-		if (r < 0) {
-			virtio_dev_set_broken(d, why ? why : "bad chain");
-			break;
-		}
-		if (r == 0) {
-			if (rechecked || !vq->event_idx)
-				break;
-			virtq_update_avail_event(vq);
-			rechecked = true;
-			continue;
-		}
-		rechecked = false;
+	while (virtio_dev_pop(d, VCONSOLE_TXQ, c) > 0) {
 		/* Device-writable parts of a transmit buffer are ignored. */
 		for (int i = 0; i < c->nr_read; i++)
 			out_write(vc, c->seg[i].host, c->seg[i].len);

@@ -133,15 +133,13 @@ static void rng_queue_notify(struct virtio_dev *d, int q)
 	struct rng *r = to_rng(d);
 	struct virtq *vq = &d->vq[q];
 	struct virtq_chain *c = &r->chain;
-	bool pushed = false, rechecked = false;
-	const char *why = NULL;
+	bool pushed = false;
 
 	if (q != 0 || d->broken || !vq->ready)
 		return;
 	for (;;) {
 		uint64_t budget = UINT64_MAX;
 		uint32_t written = 0;
-		int ret;
 
 		if (r->rate) {
 			refill(r);
@@ -154,19 +152,8 @@ static void rng_queue_notify(struct virtio_dev *d, int q)
 				break;
 			}
 		}
-		ret = virtq_pop(vq, c, &why);
-		if (ret < 0) {
-			virtio_dev_set_broken(d, why ? why : "bad chain");
+		if (virtio_dev_pop(d, q, c) <= 0)
 			break;
-		}
-		if (ret == 0) {
-			if (rechecked || !vq->event_idx)
-				break;
-			virtq_update_avail_event(vq);
-			rechecked = true;
-			continue;
-		}
-		rechecked = false;
 		if (c->nr_read) {
 			virtio_dev_set_broken(
 				d,
