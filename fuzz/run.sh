@@ -4,6 +4,7 @@
 # runs each for a bounded time:
 #   fuzz_boot       the kernel loaders (corpus fuzz/corpus/boot)
 #   fuzz_virtq_blk  virtqueue chain parsing and virtio-blk requests
+#   fuzz_ioreq      a hostile IOREQ server's messages to the VMM side
 #                   (corpus fuzz/corpus/virtq_blk)
 #   fuzz/run.sh [SECONDS] [BUILD_DIR]
 # SECONDS (per target) defaults to 30; BUILD_DIR to build-fuzz in the
@@ -40,6 +41,9 @@ src/boot/boot.c src/boot/bzimage.c src/boot/elf.c src/boot/pvh.c
 src/boot/zeropage.c src/arch/x86/e820.c src/arch/x86/mptable.c $common"
 virtq_blk_srcs="fuzz/fuzz_virtq_blk.c src/devices/blk/blk.c
 src/virtio/virtio.c src/virtio/virtqueue.c $common"
+
+ioreq_srcs="fuzz/fuzz_ioreq.c src/ioreq/vmm.c src/ioreq/msg.c
+src/ioreq/server.c src/virtio/virtqueue.c src/bus/bus.c $common"
 
 failed=0
 
@@ -84,4 +88,5 @@ run_target() {
 
 run_target fuzz_boot boot "$boot_srcs"
 run_target fuzz_virtq_blk virtq_blk "$virtq_blk_srcs"
+run_target fuzz_ioreq ioreq "$ioreq_srcs"
 exit "$failed"
