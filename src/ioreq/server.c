@@ -74,7 +74,7 @@ static int map_memory(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct ioreq_mem_map m;
 	struct guest_mem_region r[IOREQ_MAX_MEM_REGIONS];
-	int fd, ret;
+	int fd = -1, ret;
 
 	ret = recv_expect(s, IOREQ_MSG_MEM_MAP, &m, sizeof(m), &fd, 1, e);
 	if (ret)
