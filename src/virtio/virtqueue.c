@@ -152,10 +152,9 @@ static int walk_indirect(struct virtq *vq, struct virtq_chain *c,
 		*why = "indirect table too large";
 		return -EINVAL;
 	}
-	if (ind->addr & 15) {
-		*why = "misaligned indirect table";
-		return -EINVAL;
-	}
+	/* No alignment rule for indirect tables (only the ring's own table
+	 * is 16-byte aligned): Linux with SLOB hands out 8-byte aligned
+	 * ones. Each descriptor is copied out before use anyway. */
 	table = guest_mem_ptr(vq->mem, ind->addr, ind->len);
 	if (!table) {
 		*why = "indirect table outside guest memory";

@@ -901,6 +901,28 @@ static void put_desc(uint8_t *p, uint64_t addr, uint32_t len, uint16_t flags,
 
 /* virtio 1.2, 2.7.5.3.2: the device must handle direct descriptors
  * followed by one indirect descriptor ending the chain. */
+/* Indirect tables need no alignment (Linux's SLOB gives 8-byte ones). */
+static void test_indirect_unaligned_table(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t t = fake_alloc(&c->f, 64) + 8, data = fake_alloc(&c->f, 512);
+	uint64_t st = make_status(c);
+	uint8_t *p = fake_ptr(&c->f, data, 512), back[512];
+
+	memset(p, 0x77, 512);
+	put_desc(fake_ptr(&c->f, t, 16), make_hdr(c, VIRTIO_BLK_T_OUT, 5), 16,
+		 VIRTQ_DESC_F_NEXT, 1);
+	put_desc(fake_ptr(&c->f, t + 16, 16), data, 512, VIRTQ_DESC_F_NEXT, 2);
+	put_desc(fake_ptr(&c->f, t + 32, 16), st, 1, VIRTQ_DESC_F_WRITE, 0);
+	fake_set_desc(&c->f, 0, 0, t, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	fake_publish(&c->f, 0, 0);
+	fake_kick(&c->f, 0);
+	expect_used(c, 0, 1);
+	assert_int_equal(status_at(c, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(pread(c->fd, back, 512, 5 * 512), 512);
+	assert_memory_equal(back, p, 512);
+}
+
 static void test_direct_then_indirect(void **state)
 {
 	struct ctx *c = *state;
@@ -1087,6 +1109,7 @@ int main(void)
 		T(test_write_flush),
 		T(test_write_indirect),
 		T(test_direct_then_indirect),
+		T(test_indirect_unaligned_table),
 		T(test_get_id),
 		T(test_get_id_configured),
 		T(test_discard_write_zeroes),
