@@ -188,8 +188,6 @@ static uint32_t reg_read_locked(struct virtio_mmio *t, uint64_t off)
 		return qvalid ? d->queue_max[t->queue_sel] : 0;
 	case REG_QUEUE_READY:
 		return qvalid ? d->vq[t->queue_sel].ready : 0;
-	case REG_INTERRUPT_STATUS:
-		return atomic_load(&t->isr);
 	case REG_STATUS:
 		return d->status;
 	case REG_SHM_LEN_LOW:
@@ -243,20 +241,6 @@ static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		if (vq)
 			queue_ready_locked(t, v);
 		break;
-	case REG_QUEUE_NOTIFY:
-		/* Reached only when the doorbell lane is not in the host
-		 * kernel (or the guest used another width): same effect. */
-		if (v < (uint32_t)d->nr_queues) {
-			uint64_t one = 1;
-
-			if (write(t->notify_efd[v], &one, sizeof(one)) < 0)
-				log_warn("%s: notify eventfd: %s", d->name,
-					 strerror(errno));
-		}
-		break;
-	case REG_INTERRUPT_ACK:
-		atomic_fetch_and(&t->isr, ~v);
-		break;
 	case REG_STATUS:
 		write_status_locked(t, v);
 		break;
@@ -288,6 +272,14 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	struct virtio_dev *d = t->dev;
 
 	memset(data, 0, len);
+	/* The interrupt handler's register needs no lock: a vCPU must not
+	 * wait for the I/O thread's disk I/O to take an interrupt. */
+	if (off == REG_INTERRUPT_STATUS && len == 4) {
+		uint32_t v = atomic_load(&t->isr);
+
+		memcpy(data, &v, 4);
+		return;
+	}
 	pthread_mutex_lock(&d->lock);
 	if (off >= REG_CONFIG) {
 		uint64_t c = off - REG_CONFIG;
@@ -308,7 +300,22 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data,
 {
 	struct virtio_mmio *t = opaque;
 	struct virtio_dev *d = t->dev;
+	uint32_t v32 = 0;
 
+	/* ACK and exit-path kicks touch only atomics and eventfds. */
+	if (len == 4 && (off == REG_INTERRUPT_ACK || off == REG_QUEUE_NOTIFY)) {
+		memcpy(&v32, data, 4);
+		if (off == REG_INTERRUPT_ACK) {
+			atomic_fetch_and(&t->isr, ~v32);
+		} else if (v32 < (uint32_t)d->nr_queues) {
+			uint64_t one = 1;
+
+			if (write(t->notify_efd[v32], &one, sizeof(one)) < 0)
+				log_warn("%s: notify eventfd: %s", d->name,
+					 strerror(errno));
+		}
+		return;
+	}
 	pthread_mutex_lock(&d->lock);
 	if (off >= REG_CONFIG) {
 		uint64_t c = off - REG_CONFIG;
