@@ -45,6 +45,7 @@ rig_l1_trouble() {
 rig_copy_bin() {
     local root=$1 bin=$2 dest=${3:-$2} lib
     mkdir -p "$root$(dirname "$dest")"
+    rm -f "$root$dest"   # may be a busybox applet link: never write through it
     cp -L "$bin" "$root$dest"
     if ldd "$bin" >/dev/null 2>&1; then
         for lib in $(ldd "$bin" | awk '/=> \// {print $3} /^[ \t]*\/.*ld-linux/ {print $1}'); do
@@ -84,14 +85,23 @@ rig_pack() {
     fi
 }
 
-# rig_l2_initrd OUT INIT_SCRIPT [MODULE.ko...]: gzip'd busybox initramfs for
-# an L2 guest; modules land in /lib/modules and are insmod'ed in the given
-# order by the init script.
+# rig_l2_initrd OUT INIT_SCRIPT [--bin PATH]... [--file SRC:DEST]...
+#               [MODULE.ko...]: gzip'd busybox initramfs for an L2 guest;
+# --bin copies an executable with its libraries (rig_copy_bin), --file one
+# file; modules land in /lib/modules and are insmod'ed in the given order by
+# the init script.
 rig_l2_initrd() {
     local out=$1 init=$2 d i=0 m; shift 2
     d=$(mktemp -d)
     rig_busybox_root "$d"
     install -m 755 "$init" "$d/init"
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --bin) rig_copy_bin "$d" "$2"; shift 2 ;;
+            --file) mkdir -p "$d$(dirname "${2#*:}")"; cp -L "${2%%:*}" "$d${2#*:}"; shift 2 ;;
+            *) break ;;
+        esac
+    done
     for m in "$@"; do
         i=$((i + 1))
         cp "$m" "$d/lib/modules/$(printf '%02d' $i)-$(basename "$m")"

@@ -2,10 +2,13 @@
 # tests/rig/run.sh - boot real Linux L2 guests with wisp inside a nested L1
 # (QEMU TCG + emulated AMD SVM + Debian's kvm-amd). See docs/rig.md.
 #
-# usage: tests/rig/run.sh [--wisp PATH] [--only NAME[,NAME...]]... [--vmm wisp|qemu]
-#                         [--wisp-args ARGS] [--list] [--keep] [--verbose]
+# usage: tests/rig/run.sh [--wisp PATH] [--wisp-blk PATH] [--only NAME[,NAME...]]...
+#                         [--vmm wisp|qemu] [--wisp-args ARGS] [--list] [--keep]
+#                         [--verbose]
 #
 #   --wisp PATH   wisp binary (default: $WISP_BIN, else build-rig/src/cli/wisp)
+#   --wisp-blk PATH  the wisp-blk server for the oop-* scenarios (default:
+#                 $WISP_BLK_BIN, else ../servers/wisp-blk next to wisp)
 #   --only NAMES  run only these scenarios (repeatable, comma-separated)
 #   --wisp-args ARGS  extra arguments for `wisp run` (e.g. "-v -v"; split on
 #                 spaces)
@@ -29,37 +32,51 @@ pvh-1cpu     /l2/vmlinux       /l2/initrd.gz        1 256 90
 pvh-4cpu     /l2/vmlinux       /l2/initrd.gz        4 256 120
 bzimage-1cpu /l2/bzImage       /l2/initrd.gz        1 256 90
 bzimage-4cpu /l2/bzImage       /l2/initrd.gz        4 256 120
-stock-cloud  /l2/cloud-vmlinuz /l2/cloud-initrd.gz  1 256 180"
+stock-cloud  /l2/cloud-vmlinuz /l2/cloud-initrd.gz  1 256 180
+blk-ext4     /l2/bzImage       /l2/initrd-io.gz     2 256 120
+blk-dd       /l2/bzImage       /l2/initrd-io.gz     1 256 90
+blk-ro       /l2/bzImage       /l2/initrd-io.gz     1 256 90
+blk-two      /l2/bzImage       /l2/initrd-io.gz     1 256 90
+rng          /l2/bzImage       /l2/initrd-io.gz     1 256 90
+vconsole     /l2/bzImage       /l2/initrd-io.gz     1 256 90
+oop-blk-ext4 /l2/bzImage       /l2/initrd-io.gz     2 256 120
+oop-blk-kill /l2/bzImage       /l2/initrd-io.gz     2 256 150"
 L1_BOOT_ALLOWANCE=180   # L1 kernel + initramfs unpack + insmod under TCG
 TAIL_LINES=40
 
-WISP_ARG='' WISP_ARGS='' VMM=wisp ONLY=() KEEP=0
+WISP_ARG='' WISP_BLK_ARG='' WISP_ARGS='' VMM=wisp ONLY=() KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --wisp) WISP_ARG=${2:?--wisp needs a path}; shift 2 ;;
         --wisp=*) WISP_ARG=${1#*=}; shift ;;
+        --wisp-blk) WISP_BLK_ARG=${2:?--wisp-blk needs a path}; shift 2 ;;
         --only) IFS=, read -ra o <<< "${2:?--only needs a name}"; ONLY+=("${o[@]}"); shift 2 ;;
         --only=*) IFS=, read -ra o <<< "${1#*=}"; ONLY+=("${o[@]}"); shift ;;
         --wisp-args) WISP_ARGS=${2?}; shift 2 ;;
         --vmm) VMM=${2:?--vmm needs wisp or qemu}; shift 2 ;;
         --vmm=*) VMM=${1#*=}; shift ;;
-        --list) echo "$SCENARIOS" | awk '{printf "%-13s kernel=%s cpus=%s memory=%sMiB timeout=%ss\n", $1, $2, $4, $5, $6}'; exit 0 ;;
+        --list) echo "$SCENARIOS" | awk '{printf "%-13s kernel=%s initrd=%s cpus=%s memory=%sMiB timeout=%ss\n", $1, $2, $3, $4, $5, $6}'; exit 0 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
 case "$VMM" in wisp|qemu) ;; *) rig_die "--vmm must be wisp or qemu" ;; esac
 
-# Select scenarios.
+# Select scenarios. The oop-* scenarios need wisp's IOREQ servers: with
+# --vmm qemu they are left out (and refused by --only).
 SELECTED=$(echo "$SCENARIOS" | awk '{print $1}')
 if [ ${#ONLY[@]} -gt 0 ]; then
     for n in "${ONLY[@]}"; do
         echo "$SELECTED" | grep -qx -- "$n" ||
             rig_die "unknown scenario '$n' (known: $(echo $SELECTED))"
+        [ "$VMM" = qemu ] && [[ "$n" == oop-* ]] &&
+            rig_die "scenario '$n' tests wisp's IOREQ servers; it cannot run with --vmm qemu"
     done
     SELECTED=$(printf '%s\n' "${ONLY[@]}" | awk '!seen[$0]++')
+elif [ "$VMM" = qemu ]; then
+    SELECTED=$(echo "$SELECTED" | grep -v '^oop-')
 fi
 TABLE=$(echo "$SCENARIOS" | awk -v sel="$(echo $SELECTED)" \
     'BEGIN {n = split(sel, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1} want[$1]')
@@ -68,6 +85,12 @@ rig_setup
 if [ "$VMM" = wisp ]; then
     WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
     rig_log "wisp binary: $WISP ($(file -b "$WISP" 2>/dev/null | cut -d, -f1-2))"
+    WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
+    if echo "$TABLE" | grep -q '^oop-'; then
+        [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found or not executable: $WISP_BLK (--wisp-blk PATH; ninja -C build-rig builds it)"
+        WISP_BLK=$(readlink -f "$WISP_BLK")
+        rig_log "wisp-blk binary: $WISP_BLK"
+    fi
 fi
 
 WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-rig.XXXXXX)}
@@ -86,9 +109,17 @@ if [ "$VMM" = qemu ]; then
     rig_l1_add_qemu "$L1"
 else
     rig_copy_bin "$L1" "$WISP" /bin/wisp
+    echo "$TABLE" | grep -q '^oop-' && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
 fi
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
 rig_l2_initrd "$L1/l2/initrd.gz" "$RIG_DIR/l2-init.sh"
+if echo "$TABLE" | grep -q '/l2/initrd-io.gz'; then
+    # device scenarios: mke2fs in the guest, debugfs/e2fsck in L1
+    rig_l2_initrd "$L1/l2/initrd-io.gz" "$RIG_DIR/l2-init.sh" \
+        --bin "$(command -v mke2fs)" --file /etc/mke2fs.conf:/etc/mke2fs.conf
+    rig_copy_bin "$L1" "$(command -v debugfs)" /bin/debugfs
+    rig_copy_bin "$L1" "$(command -v e2fsck)" /bin/e2fsck
+fi
 if echo "$TABLE" | grep -q '^stock-cloud'; then
     cp "$CLOUD_KERNEL" "$L1/l2/cloud-vmlinuz"
     # virtio_mmio and its dependencies, in load order (the init script
@@ -122,6 +153,22 @@ if [ -z "$l1up" ]; then
     rig_log "L1 never reached its init; console tail:"
     tail -n 30 "$CONSOLE" | tr -d '\r' | sed 's/^/  | /' >&2
 fi
+
+# required_checks NAME: the device checks a scenario must report as passed
+# (g:KEY = guest "WISP-T-OK KEY", c:KEY = L1 "RIG-C NAME ok KEY").
+required_checks() {
+    case "$1" in
+        blk-ext4) echo g:mkfs g:mount g:write g:umount c:hello c:seq c:random c:fsck ;;
+        oop-blk-ext4) echo g:mkfs g:mount g:write g:umount c:hello c:seq c:random c:fsck ;;
+        blk-dd) echo g:write g:readback c:image-sha ;;
+        blk-ro) echo g:ro-flag g:write-refused g:read c:read-sha c:unchanged ;;
+        blk-two) echo g:write-vdb c:vda-size c:vdb-size c:vdb-data c:vda-untouched ;;
+        rng) echo g:hwrng-dev g:rng-virtio g:rng-read ;;
+        vconsole) echo g:console-hvc0 ;;
+        oop-blk-kill) echo c:server-started g:mkfs g:a-written c:killed g:io-error g:alive \
+            c:vmm-alive c:restarted g:reattached g:a-intact c:image-a c:server-exit ;;
+    esac
+}
 
 pass=0 fail=0
 while read -r name kernel initrd cpus mem tmo; do
@@ -169,7 +216,39 @@ while read -r name kernel initrd cpus mem tmo; do
                 [ "$v" = "<ping-$name>" ] || reasons+=("serial input: guest echoed '${v:-nothing}' (want '<ping-$name>')")
             fi
         fi
+        # device checks: guest (WISP-T-OK/FAIL KEY) and L1 (RIG-C NAME ok|fail KEY)
+        for k in $(required_checks "$name"); do
+            case "$k" in
+            g:*) k=${k#g:}
+                v=$(echo "$S" | awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-FAIL" && $4 == k {sub(/^RIG-M [^ ]+ [^ ]+ [^ ]+ ?/, ""); print; exit}')
+                if echo "$S" | awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-FAIL" && $4 == k {f = 1} END {exit !f}'; then
+                    reasons+=("guest: $k: $v")
+                elif ! echo "$S" | awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-OK" && $4 == k {f = 1} END {exit !f}'; then
+                    reasons+=("guest: no result for $k")
+                fi ;;
+            c:*) k=${k#c:}
+                v=$(echo "$S" | awk -v k="$k" '$1 == "RIG-C" && $3 == "fail" && $4 == k {sub(/^RIG-C [^ ]+ [^ ]+ [^ ]+ ?/, ""); print; exit}')
+                if echo "$S" | awk -v k="$k" '$1 == "RIG-C" && $3 == "fail" && $4 == k {f = 1} END {exit !f}'; then
+                    reasons+=("L1: $k: $v")
+                elif ! echo "$S" | awk -v k="$k" '$1 == "RIG-C" && $3 == "ok" && $4 == k {f = 1} END {exit !f}'; then
+                    reasons+=("L1: no result for $k")
+                fi ;;
+            esac
+        done
+        # any other failed check counts too
+        while read -r k v; do
+            [ -n "$k" ] || continue
+            [[ " $(required_checks "$name") " == *" g:$k "* || " $(required_checks "$name") " == *" c:$k "* ]] ||
+                reasons+=("$k: $v")
+        done < <(echo "$S" | awk '($1 == "RIG-M" && $3 == "WISP-T-FAIL") || ($1 == "RIG-C" && $3 == "fail") {$1 = $2 = $3 = ""; sub(/^ +/, ""); print}')
         rig_log "$name: ${ms:-?} ms in L1 (guest init at ${t_init:-?} s after VMM start), VMM status ${rc:-?}"
+        echo "$S" | awk '$1 == "RIG-M" && ($3 == "WISP-T-VAL" || $3 == "WISP-T-OK" || $3 == "WISP-T-DMESG") || ($1 == "RIG-C" && $3 == "ok")' |
+            sed "s/^RIG-[MC] [^ ]* /  $name> /" >&2
+    fi
+    if [ ${#reasons[@]} -gt 0 ]; then
+        # the VMM's (or its server's) first complaint, if any, as a hint
+        v=$(echo "$S" | awk '$1 == "RIG-L" && $3 ~ /^wisp(-blk)?:/ && tolower($0) ~ /error|fail|reset|broken|misaligned|invalid|cannot|refus/ {sub(/^RIG-L [^ ]+ /, ""); print; exit}')
+        [ -n "$v" ] && reasons+=("VMM said: $v")
     fi
     if [ ${#reasons[@]} -eq 0 ]; then
         echo "PASS $name"

@@ -40,7 +40,7 @@ fi
 
 # --------------------------------------------------------------- packages
 PKGS=(qemu-system-x86 busybox-static linux-source-6.1 bc flex bison
-      libelf-dev libssl-dev cpio e2fsprogs kmod gcc make libc6-dev xz-utils
+      libelf-dev libssl-dev cpio e2fsprogs fio kmod gcc make libc6-dev xz-utils
       gzip python3)
 
 missing=()

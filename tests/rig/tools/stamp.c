@@ -13,8 +13,10 @@ int main(int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	if (argc > 1 && strcmp(argv[1], "-m") == 0)
-		printf("%lld\n", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		printf("%lld\n",
+		       (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	else
-		printf("%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+		printf("%lld\n",
+		       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 	return 0;
 }

@@ -17,6 +17,9 @@
  *                  a newline to the command's stdin
  *   -e PREFIX      also copy each output line, "\r" removed, to stdout as
  *                  "PREFIX line" (live console for the rig's host side)
+ *   -i FIFO        also forward whatever is written into FIFO (opened
+ *                  read-write, so writers may come and go) to the command's
+ *                  stdin (lets a script talk to the guest at any time)
  *
  * The command's stdin is a pipe that stays open until the command exits
  * (so a guest console never sees EOF). At the end vmrun reports
@@ -126,7 +129,8 @@ static void sample_mem(pid_t pid, const char *mark)
 		while (fgets(line, sizeof(line), f)) {
 			unsigned long a, b;
 
-			if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, ' ')) {
+			if (sscanf(line, "%lx-%lx ", &a, &b) == 2 &&
+			    strchr(line, ' ')) {
 				in_memfd = strstr(line, " /memfd:") != NULL;
 				continue;
 			}
@@ -137,8 +141,10 @@ static void sample_mem(pid_t pid, const char *mark)
 	} else {
 		memfd = -1;
 	}
-	fprintf(stderr, "vmrun: mem %s VmRSS=%ld RssAnon=%ld RssFile=%ld "
-		"RssShmem=%ld MemfdRss=%ld\n", mark, rss, anon, file, shmem, memfd);
+	fprintf(stderr,
+		"vmrun: mem %s VmRSS=%ld RssAnon=%ld RssFile=%ld "
+		"RssShmem=%ld MemfdRss=%ld\n",
+		mark, rss, anon, file, shmem, memfd);
 }
 
 static void write_all(int fd, const char *s, size_t n)
@@ -167,8 +173,10 @@ static void report_proc(pid_t pid)
 	f = fopen(path, "r");
 	if (f) {
 		while (fgets(buf, sizeof(buf), f))
-			if (!strncmp(buf, "State:", 6) || !strncmp(buf, "Threads:", 8))
-				fprintf(stderr, "vmrun: pid %d %s", (int)pid, buf);
+			if (!strncmp(buf, "State:", 6) ||
+			    !strncmp(buf, "Threads:", 8))
+				fprintf(stderr, "vmrun: pid %d %s", (int)pid,
+					buf);
 		fclose(f);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -180,22 +188,24 @@ static void report_proc(pid_t pid)
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/comm",
+			 (int)pid, de->d_name);
 		f = fopen(tpath, "r");
 		if (f) {
 			if (fgets(comm, sizeof(comm), f))
 				comm[strcspn(comm, "\n")] = '\0';
 			fclose(f);
 		}
-		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/wchan", (int)pid, de->d_name);
+		snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/wchan",
+			 (int)pid, de->d_name);
 		f = fopen(tpath, "r");
 		if (f) {
 			if (fgets(wchan, sizeof(wchan), f))
 				wchan[strcspn(wchan, "\n")] = '\0';
 			fclose(f);
 		}
-		fprintf(stderr, "vmrun: pid %d thread %s (%s) wchan %s\n", (int)pid,
-			de->d_name, comm, wchan);
+		fprintf(stderr, "vmrun: pid %d thread %s (%s) wchan %s\n",
+			(int)pid, de->d_name, comm, wchan);
 	}
 	if (d)
 		closedir(d);
@@ -213,7 +223,8 @@ static void kill_and_reap(pid_t pid)
 			return;
 		usleep(100000);
 	}
-	fprintf(stderr, "vmrun: pid %d still there 10 s after SIGKILL\n", (int)pid);
+	fprintf(stderr, "vmrun: pid %d still there 10 s after SIGKILL\n",
+		(int)pid);
 	report_proc(pid);
 }
 
@@ -248,22 +259,38 @@ static void check_line(const char *line, pid_t pid, int in_fd)
 
 int main(int argc, char **argv)
 {
-	const char *out_path = NULL;
+	const char *out_path = NULL, *fifo_path = NULL;
 	double timeout = 0;
 	int opt, in_pipe[2], out_pipe[2], out_fd = -1, status = 0, exited = 0;
 	char line[8192];
 	size_t llen = 0;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "+o:t:m:M:s:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "+o:t:m:M:s:e:i:")) != -1) {
 		switch (opt) {
-		case 'o': out_path = optarg; break;
-		case 't': timeout = atof(optarg); break;
-		case 'm': add_rule(R_MARK, optarg); break;
-		case 'M': add_rule(R_MEM, optarg); break;
-		case 's': add_rule(R_SEND, optarg); break;
-		case 'e': echo_prefix = optarg; break;
-		default: usage();
+		case 'o':
+			out_path = optarg;
+			break;
+		case 't':
+			timeout = atof(optarg);
+			break;
+		case 'm':
+			add_rule(R_MARK, optarg);
+			break;
+		case 'M':
+			add_rule(R_MEM, optarg);
+			break;
+		case 's':
+			add_rule(R_SEND, optarg);
+			break;
+		case 'e':
+			echo_prefix = optarg;
+			break;
+		case 'i':
+			fifo_path = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind >= argc)
@@ -271,9 +298,21 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (out_path) {
-		out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		out_fd = open(out_path,
+			      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (out_fd < 0) {
-			fprintf(stderr, "vmrun: %s: %s\n", out_path, strerror(errno));
+			fprintf(stderr, "vmrun: %s: %s\n", out_path,
+				strerror(errno));
+			return 2;
+		}
+	}
+	int fifo_fd = -1;
+
+	if (fifo_path) {
+		fifo_fd = open(fifo_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fifo_fd < 0) {
+			fprintf(stderr, "vmrun: %s: %s\n", fifo_path,
+				strerror(errno));
 			return 2;
 		}
 	}
@@ -293,7 +332,8 @@ int main(int argc, char **argv)
 		dup2(out_pipe[1], 1);
 		dup2(out_pipe[1], 2);
 		execvp(argv[optind], argv + optind);
-		fprintf(stderr, "vmrun: exec %s: %s\n", argv[optind], strerror(errno));
+		fprintf(stderr, "vmrun: exec %s: %s\n", argv[optind],
+			strerror(errno));
 		_exit(127);
 	}
 	close(in_pipe[0]);
@@ -324,10 +364,21 @@ int main(int argc, char **argv)
 				wait_ms = (int)left;
 		}
 		if (out_open) {
-			struct pollfd p = { .fd = out_pipe[0], .events = POLLIN };
-			int n = poll(&p, 1, wait_ms);
+			struct pollfd pf[2] = {
+				{ .fd = out_pipe[0], .events = POLLIN },
+				{ .fd = fifo_fd, .events = POLLIN },
+			};
+			int n = poll(pf, fifo_fd >= 0 ? 2 : 1, wait_ms);
+			struct pollfd p = pf[0];
 
-			if (n > 0) {
+			if (n > 0 && fifo_fd >= 0 && (pf[1].revents & POLLIN)) {
+				char fbuf[512];
+				ssize_t fr = read(fifo_fd, fbuf, sizeof(fbuf));
+
+				if (fr > 0 && !exited)
+					write_all(in_pipe[1], fbuf, (size_t)fr);
+			}
+			if (n > 0 && p.revents) {
 				char buf[4096];
 				ssize_t r = read(out_pipe[0], buf, sizeof(buf));
 
@@ -337,13 +388,16 @@ int main(int argc, char **argv)
 					out_open = 0;
 				} else {
 					if (out_fd >= 0)
-						write_all(out_fd, buf, (size_t)r);
+						write_all(out_fd, buf,
+							  (size_t)r);
 					for (ssize_t i = 0; i < r; i++) {
 						char c = buf[i];
 
-						if (c == '\n' || llen == sizeof(line) - 1) {
+						if (c == '\n' ||
+						    llen == sizeof(line) - 1) {
 							line[llen] = '\0';
-							check_line(line, pid, in_pipe[1]);
+							check_line(line, pid,
+								   in_pipe[1]);
 							llen = 0;
 						}
 						if (c != '\n' && c != '\r')
@@ -359,7 +413,8 @@ int main(int argc, char **argv)
 		/* A grandchild may keep the pipe open: stop once the child is
 		 * gone and nothing more arrives within the poll interval. */
 		if (exited && out_open) {
-			struct pollfd p = { .fd = out_pipe[0], .events = POLLIN };
+			struct pollfd p = { .fd = out_pipe[0],
+					    .events = POLLIN };
 
 			if (poll(&p, 1, 200) <= 0)
 				out_open = 0;
@@ -369,8 +424,8 @@ int main(int argc, char **argv)
 		line[llen] = '\0';
 		check_line(line, pid, in_pipe[1]);
 	}
-	int code = WIFEXITED(status) ? WEXITSTATUS(status)
-				     : 128 + WTERMSIG(status);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) :
+				       128 + WTERMSIG(status);
 	fprintf(stderr, "vmrun: exit %d %lld\n", code, now_ns() - t0);
 	return code;
 }

@@ -1,0 +1,44 @@
+#!/bin/sh
+# /init of the L2 guest in bench/fio-rig.sh (busybox + fio, PID 1).
+# For each job named in fio_jobs= on the command line: print
+# "WISP-FIO-BEGIN job", wait for a console line (L1 samples the VMM's CPU
+# time, then answers), run fio on /dev/vda, print "WISP-FIO-END job status",
+# wait again (second sample), then print "WISP-FIO-RES job <terse line>".
+# Then reboot (wisp exits; QEMU: reboot=t + -no-reboot).
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+dmesg -n 1
+stty -echo 2>/dev/null
+echo "WISP-FIO-INIT $(cut -d' ' -f1 /proc/uptime)"
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
+RT=$(arg fio_runtime); RT=${RT:-10}
+JOBS=$(arg fio_jobs | tr ',' ' ')
+echo "WISP-FIO-DISK $(cat /sys/block/vda/size 2>/dev/null) sectors"
+for job in $JOBS; do
+    case "$job" in
+        seq-read)       a="--rw=read --bs=1M --ioengine=psync --iodepth=1" ;;
+        seq-write)      a="--rw=write --bs=1M --ioengine=psync --iodepth=1" ;;
+        rand-read)      a="--rw=randread --bs=4k --ioengine=psync --iodepth=1" ;;
+        rand-write)     a="--rw=randwrite --bs=4k --ioengine=psync --iodepth=1" ;;
+        rand-read-qd8)  a="--rw=randread --bs=4k --ioengine=libaio --iodepth=8" ;;
+        rand-write-qd8) a="--rw=randwrite --bs=4k --ioengine=libaio --iodepth=8" ;;
+        *) echo "WISP-FIO-END $job unknown-job"; continue ;;
+    esac
+    echo "WISP-FIO-BEGIN $job"
+    read -r _go
+    # shellcheck disable=SC2086
+    fio --name="$job" --filename=/dev/vda --direct=1 --time_based \
+        --runtime="$RT" --norandommap --randrepeat=0 --group_reporting \
+        --output-format=terse $a > /tmp/out 2> /tmp/err
+    rc=$?
+    echo "WISP-FIO-END $job $rc"
+    read -r _go
+    echo "WISP-FIO-RES $job $(grep '^3;' /tmp/out | head -n 1)"
+    [ "$rc" = 0 ] || sed "s/^/WISP-FIO-ERR $job /" /tmp/err | tail -n 5
+done
+echo "WISP-FIO-DONE"
+reboot -f
+sleep 1000000

@@ -1,0 +1,98 @@
+#!/bin/sh
+# /init of the L1 guest booted by bench/fio-rig.sh (busybox, PID 1).
+# For each VMM in /rig/fio.conf boots the L2 guest (fio inside) on the same
+# raw image /tmp/disk.img and samples the VMM's CPU time (/proc/PID/stat of
+# wisp, qemu-system-x86_64 and wisp-blk: utime stime guest_time, all
+# threads) around each fio job; reports on the console:
+#   RIG-F-CMD vmm command...      RIG-F-CPU vmm job begin|end pid utime stime guest
+#   RIG-F vmm <WISP-FIO-* line>   RIG-F-V vmm <vmrun report>   RIG-F-FAIL vmm why
+# Never exits (PID 1): ends with poweroff -f.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs -o size=90% tmpfs /tmp
+echo "RIG-L1-UP $(cut -d' ' -f1 /proc/uptime)"
+finish() {
+    echo "RIG-L1-DONE $(cut -d' ' -f1 /proc/uptime)"
+    sync; poweroff -f; sleep 1000000
+}
+for m in /lib/rig-modules/*.ko; do
+    insmod "$m" 2>/tmp/insmod.err || { echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"; finish; }
+done
+[ -c /dev/kvm ] || { echo "RIG-L1-ERROR /dev/kvm missing"; finish; }
+echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)"
+
+VMMS="wisp qemu" CPUS=2 MEM=256 DISK_MB=256 RUNTIME=10 JOBS=seq-read TMO=600
+. /rig/fio.conf
+IMG=/tmp/disk.img
+dd if=/dev/zero of=$IMG bs=1M count="$DISK_MB" 2>/dev/null
+echo "RIG-F-IMG $(ls -l $IMG)"
+CMDLINE="fio_runtime=$RUNTIME fio_jobs=$JOBS"
+
+# sample VMM JOB WHEN: CPU ticks of every VMM-side process
+sample() {
+    for p in $(pidof wisp qemu-system-x86_64 wisp-blk); do
+        awk -v v="$VMM" -v j="$JOB" -v w="$WHEN" -v p="$p" \
+            '{print "RIG-F-CPU", v, j, w, p, $2, $14, $15, $43}' /proc/$p/stat 2>/dev/null
+    done
+}
+# wait_for MARK: until the guest printed MARK (a whole-word match) or vmrun ended
+wait_for() {
+    while :; do
+        tr -d '\r' < /tmp/fio.log | grep -q "^$1\$" && return 0
+        kill -0 "$vpid" 2>/dev/null || return 1
+        usleep 100000
+    done
+}
+
+run_one() {
+    VMM=$1
+    case "$VMM" in
+    qemu)
+        set -- qemu-system-x86_64 -L /usr/share/qemu -M microvm -accel kvm \
+            -cpu host -m "$MEM" -smp "$CPUS" -kernel /l2/bzImage -initrd /l2/initrd.gz \
+            -append "console=ttyS0 reboot=t panic=-1 $CMDLINE" \
+            -nographic -no-reboot -nodefaults -serial stdio \
+            -drive id=d0,file=$IMG,format=raw,if=none,cache=writeback \
+            -device virtio-blk-device,drive=d0 ;;
+    wisp)
+        set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
+            --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
+            --disk path=$IMG ;;
+    wisp-oop)
+        set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
+            --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
+            --spawn-server "/bin/wisp-blk --disk path=$IMG" ;;
+    esac
+    echo "RIG-F-CMD $VMM $*"
+    rm -f /tmp/fio.in; mkfifo /tmp/fio.in
+    : > /tmp/fio.log
+    vmrun -o /tmp/fio.log -t "$TMO" -i /tmp/fio.in -- "$@" 2>/tmp/fio.vmrun &
+    vpid=$!
+    for JOB in $(echo "$JOBS" | tr ',' ' '); do
+        wait_for "WISP-FIO-BEGIN $JOB" || break
+        WHEN=begin; sample
+        echo go > /tmp/fio.in
+        # "WISP-FIO-END job status"
+        while :; do
+            tr -d '\r' < /tmp/fio.log | grep -q "^WISP-FIO-END $JOB " && break
+            kill -0 "$vpid" 2>/dev/null || break
+            usleep 100000
+        done
+        WHEN=end; sample
+        echo go > /tmp/fio.in
+    done
+    wait "$vpid"
+    rc=$?
+    tr -d '\r' < /tmp/fio.log | grep -a '^WISP-FIO' | sed "s/^/RIG-F $VMM /"
+    sed "s/^/RIG-F-V $VMM /" /tmp/fio.vmrun
+    if [ "$rc" != 0 ] || ! grep -q '^WISP-FIO-DONE' /tmp/fio.log; then
+        echo "RIG-F-FAIL $VMM status $rc"
+        tr -d '\r' < /tmp/fio.log | tail -n 30 | sed "s/^/RIG-F-T $VMM /"
+    fi
+}
+
+for v in $VMMS; do run_one "$v"; done
+finish

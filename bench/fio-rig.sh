@@ -1,0 +1,230 @@
+#!/bin/bash
+# bench/fio-rig.sh - block I/O benchmark inside the nested rig (docs/rig.md):
+# fio in the L2 guest on /dev/vda (virtio-blk, direct=1), the disk backed by
+# the same raw image in L1's tmpfs, once per VMM, all in ONE L1 boot:
+#   wisp      wisp run --disk path=IMG
+#   qemu      qemu-system-x86_64 -M microvm -accel kvm ... -drive
+#             id=d0,file=IMG,format=raw,if=none,cache=writeback
+#             -device virtio-blk-device,drive=d0
+#   wisp-oop  wisp run --spawn-server "/bin/wisp-blk --disk path=IMG"
+# Same bzImage (the rig's L2 kernel), memory and vCPUs for all.
+# (cache=writeback, and no direct=on for wisp: L1's /tmp is tmpfs, which has
+# no O_DIRECT in Linux 6.1; both VMMs therefore go through the page cache.)
+#
+# usage: bench/fio-rig.sh [--wisp PATH] [--wisp-blk PATH] [--vmms LIST]
+#                         [--runtime S] [--jobs LIST] [--cpus N] [--memory MiB]
+#                         [--disk-mb N] [--keep] [--verbose]
+#   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop (default all three)
+#   --jobs LIST   from seq-read,seq-write,rand-read,rand-write,rand-read-qd8,
+#                 rand-write-qd8 (default all; 1 MiB psync for seq-*, 4 KiB
+#                 psync qd1 for rand-*, 4 KiB libaio qd8 for *-qd8)
+#   --runtime S   seconds per fio job (default 10)
+#
+# Per job and VMM: MB/s and IOPS (fio's terse output), and the VMM's CPU
+# time per request: the delta of utime+stime (/proc/PID/stat, all threads;
+# for wisp-oop wisp + wisp-blk) between the job's start and end, divided by
+# the requests fio completed. Taken twice: "cpu" counts all CPU time of the
+# VMM process, including the vCPU threads' time in guest mode (i.e. the
+# guest's own work); "host" subtracts guest_time (field 43), leaving the
+# VMM-side cost (exits, device emulation, I/O threads, kernel work).
+# Ratios are wisp/qemu. Figures come from an emulated L1 (QEMU TCG): compare
+# ratios, not absolute values against bare metal.
+#
+# fio: Debian's binary with its small libraries; its heavy optional ones
+# (ceph, gluster, rdma, pmem, nbd: ~80 MB) are replaced by stand-ins built by
+# bench/fio-stubs.py (only fio's unused ioengines call them).
+set -uo pipefail
+export RIG_PROG=fio-rig
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+WISP_ARG='' WISP_BLK_ARG='' VMMS=wisp,qemu,wisp-oop RUNTIME=10 CPUS=2 MEM=256 DISK_MB=256 KEEP=0
+JOBS=seq-read,seq-write,rand-read,rand-write,rand-read-qd8,rand-write-qd8
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --wisp) WISP_ARG=${2:?}; shift 2 ;;
+        --wisp-blk) WISP_BLK_ARG=${2:?}; shift 2 ;;
+        --vmms) VMMS=${2:?}; shift 2 ;;
+        --jobs) JOBS=${2:?}; shift 2 ;;
+        --runtime) RUNTIME=${2:?}; shift 2 ;;
+        --cpus) CPUS=${2:?}; shift 2 ;;
+        --memory) MEM=${2:?}; shift 2 ;;
+        --disk-mb) DISK_MB=${2:?}; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        --verbose|-v) export RIG_VERBOSE=1; shift ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) rig_die "unknown argument: $1 (see --help)" ;;
+    esac
+done
+for v in RUNTIME CPUS MEM DISK_MB; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
+done
+for v in ${VMMS//,/ }; do
+    case "$v" in wisp|qemu|wisp-oop) ;; *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop)" ;; esac
+done
+for j in ${JOBS//,/ }; do
+    case "$j" in seq-read|seq-write|rand-read|rand-write|rand-read-qd8|rand-write-qd8) ;;
+        *) rig_die "unknown job '$j'" ;; esac
+done
+
+rig_setup
+command -v fio > /dev/null || rig_die "fio missing (tests/rig/setup.sh installs it)"
+if [[ ",$VMMS," == *,wisp* ]]; then
+    WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
+    rig_log "wisp binary: $WISP"
+fi
+if [[ ",$VMMS," == *,wisp-oop,* ]]; then
+    WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
+    [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found: $WISP_BLK (--wisp-blk PATH)"
+    WISP_BLK=$(readlink -f "$WISP_BLK")
+    rig_log "wisp-blk binary: $WISP_BLK"
+fi
+
+WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-fio.XXXXXX)}
+mkdir -p "$WORK"
+cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK/l1" "$WORK/l1.cpio" "$WORK/l2"; }
+trap cleanup EXIT
+
+# ---- L2 initramfs: busybox, fio with its small libraries + stand-ins
+L2=$WORK/l2
+rm -rf "$L2"
+rig_busybox_root "$L2"
+install -m 755 "$BENCH_DIR/fio-rig-guest-init.sh" "$L2/init"
+FIO=$(command -v fio)
+mkdir -p "$L2/usr/bin"
+cp -L "$FIO" "$L2/usr/bin/fio"
+HEAVY=(libgfapi.so.0 libnbd.so.0 libibverbs.so.1 librdmacm.so.1 librados.so.2
+       librbd.so.1 libpmemblk.so.1 libpmem.so.1)
+STUBS=$WORK/stubs
+python3 "$BENCH_DIR/fio-stubs.py" "$FIO" "$STUBS" "${HEAVY[@]}" 2> "$WORK/stubs.log" ||
+    { cat "$WORK/stubs.log" >&2; rig_die "building fio's stand-in libraries failed"; }
+for lib in $(readelf -d "$FIO" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+    path=$(ldd "$FIO" | awk -v l="$lib" '$1 == l {print $3}')
+    [ -n "$path" ] || rig_die "ldd does not resolve $lib"
+    mkdir -p "$L2$(dirname "$path")"
+    if [ -e "$STUBS/$lib" ]; then cp "$STUBS/$lib" "$L2$path"
+    else cp -L "$path" "$L2$path"; fi
+done
+ld=$(ldd "$FIO" | awk '/ld-linux/ {print $1}')
+mkdir -p "$L2$(dirname "$ld")"; cp -L "$ld" "$L2$ld"
+mkdir -p "$L2/lib/x86_64-linux-gnu"
+cp -L "$(gcc -print-file-name=libgcc_s.so.1)" "$L2/lib/x86_64-linux-gnu/" 2>/dev/null || true
+# the libraries' own dependencies (libnuma, libz, libaio need only libc)
+for lib in "$L2"/lib/x86_64-linux-gnu/*.so* "$L2"/usr/lib/x86_64-linux-gnu/*.so*; do
+    [ -e "$lib" ] || continue
+    for d in $(readelf -d "$lib" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+        [ -e "$L2/lib/x86_64-linux-gnu/$d" ] || [ -e "$L2/usr/lib/x86_64-linux-gnu/$d" ] ||
+            cp -L "/lib/x86_64-linux-gnu/$d" "$L2/lib/x86_64-linux-gnu/" 2>/dev/null ||
+            rig_die "fio: library $d (needed by ${lib##*/}) missing"
+    done
+done
+rig_pack "$L2" "$WORK/initrd.gz" gzip
+rig_log "L2 initramfs with fio: $(du -k "$WORK/initrd.gz" | cut -f1) kB"
+
+# ---- L1 initramfs
+L1=$WORK/l1
+rm -rf "$L1"
+rig_l1_root "$L1"
+install -m 755 "$BENCH_DIR/fio-rig-l1-init.sh" "$L1/init"
+[[ ",$VMMS," == *,qemu,* ]] && rig_l1_add_qemu "$L1"
+[ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
+[ -n "${WISP_BLK:-}" ] && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
+mkdir -p "$L1/l2"
+cp "$L2_BZIMAGE" "$L1/l2/bzImage"
+cp "$WORK/initrd.gz" "$L1/l2/initrd.gz"
+NJOBS=$(echo "${JOBS//,/ }" | wc -w)
+NVMM=$(echo "${VMMS//,/ }" | wc -w)
+TMO=$((90 + NJOBS * (RUNTIME + 40)))
+cat > "$L1/rig/fio.conf" <<CONF
+VMMS='${VMMS//,/ }'
+CPUS=$CPUS
+MEM=$MEM
+DISK_MB=$DISK_MB
+RUNTIME=$RUNTIME
+JOBS='$JOBS'
+TMO=$TMO
+CONF
+rig_pack "$L1" "$WORK/l1.cpio"
+
+TOTAL_TMO=$((180 + NVMM * TMO))
+CONSOLE=$WORK/l1-console.log
+rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image in L1 tmpfs; per-VMM timeout ${TMO}s"
+t0=$(date +%s.%N)
+rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
+L1_RC=$?
+rig_log "L1 finished (QEMU status $L1_RC) after $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6) s; console log: $CONSOLE"
+
+R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
+rc=0
+if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
+    trouble=$(rig_l1_trouble "$CONSOLE")
+    rig_log "L1 did not complete the benchmark (QEMU status $L1_RC)${trouble:+: $trouble}; L1 console tail:"
+    tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | tail -n 40 | sed 's/^/  | /' >&2
+    rc=1
+fi
+echo "$R" | grep -q '^RIG-L1-ERROR' && rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
+echo "$R" | awk '$1 == "RIG-F-CMD" {sub(/^RIG-F-CMD /, ""); print "command " $0}'
+echo "$R" | awk '$1 == "RIG-F-FAIL" || $1 == "RIG-F-T" || ($1 == "RIG-F" && $3 == "WISP-FIO-ERR")' | sed 's/^/  | /' >&2
+echo "$R" | grep -q '^RIG-F-FAIL' && rc=1
+
+echo "$R" | python3 -c '
+import sys, collections
+vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(",")
+res = {}; cpu = collections.defaultdict(dict)
+for line in sys.stdin:
+    f = line.split()
+    if f[0] == "RIG-F" and len(f) > 4 and f[2] == "WISP-FIO-RES":
+        t = " ".join(f[4:]).split(";")
+        if len(t) > 50:
+            res[(f[1], f[3])] = t
+    elif f[0] == "RIG-F-CPU" and len(f) == 9:
+        v, j, when, pid, comm = f[1:6]
+        ut, st, gt = (int(x) for x in f[6:9])
+        cpu[(v, j)].setdefault(when, {})[pid + comm] = (ut + st, gt)
+HZ = 100.0
+rows = {}
+for v in vmms:
+    for j in jobs:
+        t = res.get((v, j))
+        if not t:
+            rows[(v, j)] = None; continue
+        bs = 1024 if j.startswith("seq") else 4
+        rkb, rbw, riops = float(t[5]), float(t[6]), float(t[7])
+        wkb, wbw, wiops = float(t[46]), float(t[47]), float(t[48])
+        kb, bw, iops = (rkb + wkb), (rbw + wbw), (riops + wiops)
+        nreq = kb / bs
+        c = cpu.get((v, j), {})
+        b, e = c.get("begin", {}), c.get("end", {})
+        dcpu = sum(e[k][0] - b[k][0] for k in e if k in b) / HZ
+        dguest = sum(e[k][1] - b[k][1] for k in e if k in b) / HZ
+        ok = bool(b) and bool(e) and set(b) == set(e)
+        rows[(v, j)] = dict(mbs=bw * 1024 / 1e6, iops=iops, nreq=nreq, cpu=dcpu if ok else None,
+                            host=(dcpu - dguest) if ok else None)
+def us(x, n):
+    return "%.0f" % (x / n * 1e6) if x is not None and n else "-"
+print("%-15s %-9s %9s %9s %9s %8s %12s %12s" % ("job", "vmm", "MB/s", "IOPS", "requests", "cpu_s", "cpu_us/req", "host_us/req"))
+for j in jobs:
+    for v in vmms:
+        r = rows[(v, j)]
+        if r is None:
+            print("%-15s %-9s %9s" % (j, v, "(no result)")); continue
+        print("%-15s %-9s %9.1f %9.0f %9.0f %8s %12s %12s" % (j, v, r["mbs"], r["iops"], r["nreq"],
+              "%.2f" % r["cpu"] if r["cpu"] is not None else "-", us(r["cpu"], r["nreq"]), us(r["host"], r["nreq"])))
+if "qemu" in vmms:
+    print()
+    print("ratios vs qemu (throughput: >1 = faster than qemu; CPU per request: <1 = cheaper)")
+    print("%-15s %-14s %9s %12s %12s" % ("job", "vmm", "MB/s", "cpu/req", "host/req"))
+    for j in jobs:
+        q = rows[("qemu", j)]
+        for v in vmms:
+            r = rows[(v, j)]
+            if v == "qemu" or not r or not q: continue
+            def rat(a, b): return "%.3f" % (a / b) if a is not None and b else "-"
+            print("%-15s %-14s %9s %12s %12s" % (j, v + "/qemu", rat(r["mbs"], q["mbs"]),
+                  rat(r["cpu"] / r["nreq"] if r["cpu"] is not None and r["nreq"] else None, q["cpu"] / q["nreq"] if q["cpu"] is not None and q["nreq"] else None),
+                  rat(r["host"] / r["nreq"] if r["host"] is not None and r["nreq"] else None, q["host"] / q["nreq"] if q["host"] is not None and q["nreq"] else None)))
+missing = [k for k, r in rows.items() if r is None]
+sys.exit(1 if missing else 0)
+' "$VMMS" "$JOBS" || rc=1
+[ "$KEEP" = 1 ] && rig_log "work directory kept: $WORK"
+exit $rc
