@@ -127,24 +127,55 @@ if echo "$TABLE" | grep -q '^stock-cloud'; then
     mapfile -t CLOUD_MODS < <(rig_module_closure "$CLOUD_MODDIR" virtio_mmio)
     rig_l2_initrd "$L1/l2/cloud-initrd.gz" "$RIG_DIR/l2-init.sh" "${CLOUD_MODS[@]}"
 fi
-echo "$TABLE" > "$L1/rig/scenarios"
 [[ "$WISP_ARGS" != *\'* ]] || rig_die "--wisp-args must not contain single quotes"
 printf "VMM=%s\nTAIL_LINES=%s\nWISP_ARGS='%s'\n" "$VMM" "$TAIL_LINES" "$WISP_ARGS" > "$L1/rig/config"
-rig_pack "$L1" "$WORK/l1.cpio"
-rig_log "L1 initramfs: $WORK/l1.cpio ($(du -m "$WORK/l1.cpio" | cut -f1) MiB, built in $(echo "$(date +%s.%N) - $t_build" | bc | cut -c1-4) s)"
 rig_log "scenarios ($VMM): $(echo $SELECTED)"
 
-# ---- boot L1 once, run everything
-TOTAL_TMO=$(echo "$TABLE" | awk -v b=$L1_BOOT_ALLOWANCE '{s += $6} END {print s + b + 30}')
-CONSOLE=$WORK/l1-console.log
-t0=$(date +%s.%N)
-rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
-L1_RC=$?
-t1=$(date +%s.%N)
-rig_log "L1 QEMU exited with status $L1_RC after $(echo "$t1 - $t0" | bc | cut -c1-5) s; console log: $CONSOLE"
+# ---- boot L1 and run the scenarios; when L1 itself dies (the emulated
+# SVM under TCG occasionally panics L1's kernel), boot a fresh L1 for the
+# scenarios that did not run, and give the one L1 died in one more try.
+# A scenario whose retry also dies, or that times out, is a FAIL; a
+# retried scenario that passes says so in its PASS line.
+MAX_L1_BOOTS=4
+R_ALL="" PENDING="$TABLE" RETRIED=" " boot=0
+while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
+    boot=$((boot + 1))
+    echo "$PENDING" > "$L1/rig/scenarios"
+    rig_pack "$L1" "$WORK/l1.cpio"
+    rig_log "L1 boot $boot: initramfs $(du -m "$WORK/l1.cpio" | cut -f1) MiB, scenarios: $(echo "$PENDING" | awk '{printf "%s ", $1}')"
+    TOTAL_TMO=$(echo "$PENDING" | awk -v b=$L1_BOOT_ALLOWANCE '{s += $6} END {print s + b + 30}')
+    CONSOLE=$WORK/l1-console-$boot.log
+    t0=$(date +%s.%N)
+    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
+    L1_RC=$?
+    t1=$(date +%s.%N)
+    rig_log "L1 QEMU exited with status $L1_RC after $(echo "$t1 - $t0" | bc | cut -c1-5) s; console log: $CONSOLE"
+    RB=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
+    next=""
+    while read -r name rest; do
+        [ -n "$name" ] || continue
+        S=$(echo "$RB" | awk -v n="$name" '$2 == n')
+        if echo "$S" | grep -q '^RIG-EXIT' || [ "$L1_RC" = 124 ]; then
+            R_ALL+="$S"$'\n'
+        elif echo "$S" | grep -q '^RIG-BEGIN'; then
+            if [[ "$RETRIED" != *" $name "* ]]; then
+                rig_log "L1 died during $name (boot $boot): $(rig_l1_trouble "$CONSOLE"); retrying it once in a fresh L1"
+                RETRIED+="$name "
+                next+="$name $rest"$'\n'
+            else
+                R_ALL+="$S"$'\n'
+            fi
+        else
+            next+="$name $rest"$'\n'
+        fi
+    done <<< "$PENDING"
+    PENDING=$(echo -n "$next" | sed '/^$/d')
+    # An overall timeout ends the run: what did not finish is reported.
+    [ "$L1_RC" = 124 ] && break
+done
+R="$R_ALL$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-L1-.*')"
 
 # ---- evaluate
-R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
 l1up=$(echo "$R" | awk '$1 == "RIG-L1-UP" {print $2; exit}')
 l1kvm=$(echo "$R" | awk '$1 == "RIG-L1-KVM" {print $2; exit}')
 l1err=$(echo "$R" | awk '$1 == "RIG-L1-ERROR" {sub(/^RIG-L1-ERROR /, ""); print; exit}')
@@ -251,7 +282,11 @@ while read -r name kernel initrd cpus mem tmo; do
         [ -n "$v" ] && reasons+=("VMM said: $v")
     fi
     if [ ${#reasons[@]} -eq 0 ]; then
-        echo "PASS $name"
+        if [[ "$RETRIED" == *" $name "* ]]; then
+            echo "PASS $name (retried after an L1 crash)"
+        else
+            echo "PASS $name"
+        fi
         pass=$((pass + 1))
     else
         reason=$(printf '%s; ' "${reasons[@]}")
