@@ -22,6 +22,7 @@
 #define RING_ENTRIES 256
 #define RING_OFFSET 4096
 #define MAX_DOORBELLS 16
+#define MIN_SPIN_NS 20000ull
 #define MAX_SPIN_NS 50000ull
 #define SHADOW_QUEUES 8
 
@@ -731,12 +732,13 @@ static uint64_t spin_budget(struct ioreq_client *c)
 {
 	uint64_t ewma = atomic_load_explicit(&c->ewma_ns, memory_order_relaxed);
 
-	/* Spin for about twice the usual answer time; a server that takes
-	 * longer than the cap is not worth burning a CPU for. */
-	if (ewma == 0)
-		return MAX_SPIN_NS;
-	return ewma * 2 > MAX_SPIN_NS ? (ewma > MAX_SPIN_NS ? 0 : MAX_SPIN_NS) :
-					ewma * 2;
+	/* Spin for about twice the usual answer time, within [MIN, MAX]:
+	 * the floor keeps one slow answer (which raises the average with
+	 * its wake-up latency) from switching spinning off for good, the
+	 * cap bounds what a slow server costs us per request. */
+	if (ewma * 2 < MIN_SPIN_NS)
+		return MIN_SPIN_NS;
+	return ewma * 2 > MAX_SPIN_NS ? MAX_SPIN_NS : ewma * 2;
 }
 
 /* Returns true with *data filled (reads) once the server answered; false
