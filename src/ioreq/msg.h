@@ -11,6 +11,13 @@
 
 #include "ioreq/proto.h"
 
+/* A receive buffer for any control message outside the handshake. */
+union ioreq_msg {
+	struct ioreq_hdr hdr;
+	struct ioreq_mem_gen gen;
+	uint8_t raw[IOREQ_MAX_MSG];
+};
+
 /* Returns 0 or -errno. */
 int ioreq_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
 

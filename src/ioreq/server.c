@@ -395,11 +395,7 @@ static int remap(struct wisp_ioreq_server *s, uint32_t generation)
 
 static int control(struct wisp_ioreq_server *s)
 {
-	union {
-		struct ioreq_hdr hdr;
-		struct ioreq_mem_gen gen;
-		uint8_t raw[IOREQ_MAX_MSG];
-	} m;
+	union ioreq_msg m;
 	int fds[IOREQ_MAX_FDS], nfds, n;
 
 	n = ioreq_recv(s->sock, &m, sizeof(m), fds, IOREQ_MAX_FDS, &nfds, 0);

@@ -624,11 +624,7 @@ int ioreq_client_fd(const struct ioreq_client *c)
 
 void ioreq_client_handle_event(struct ioreq_client *c)
 {
-	union {
-		struct ioreq_hdr hdr;
-		struct ioreq_mem_gen gen;
-		uint8_t raw[IOREQ_MAX_MSG];
-	} m;
+	union ioreq_msg m;
 	int fds[IOREQ_MAX_FDS], nfds, n;
 
 	if (c->sock < 0)
@@ -655,11 +651,7 @@ int ioreq_client_remap(struct ioreq_client *c, struct err *e)
 	struct ioreq_mem_gen g = {
 		{ IOREQ_MSG_MEM_INVALIDATE, sizeof(g), 0, 0 }, 0, 0
 	};
-	union {
-		struct ioreq_hdr hdr;
-		struct ioreq_mem_gen gen;
-		uint8_t raw[IOREQ_MAX_MSG];
-	} m;
+	union ioreq_msg m;
 	int fds[IOREQ_MAX_FDS], nfds, n, ret = 0;
 
 	pthread_rwlock_wrlock(&c->lock);
