@@ -181,20 +181,10 @@ static void guest_debug_exit(void *opaque, uint8_t code)
 	vm_request_stop(vm, code);
 }
 
-static void console_has_space(struct vm *vm);
-
-static void serial_has_space(void *opaque)
+/* rx_space callback of either console (8250 or virtio). */
+static void console_has_space(void *opaque)
 {
-	console_has_space(opaque);
-}
-
-static void vconsole_has_space(void *opaque)
-{
-	console_has_space(opaque);
-}
-
-static void console_has_space(struct vm *vm)
-{
+	struct vm *vm = opaque;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = STDIN_FILENO };
 
 	/* Called on a vCPU thread after the guest drained input: put stdin
@@ -579,8 +569,6 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 	return 0;
 }
 
-static void vconsole_has_space(void *opaque);
-
 /* Starts "cmd --socket path" (cmd split at spaces, no quoting) as a child
  * that dies with us. */
 static int spawn_server(const char *cmd, const char *path, pid_t *pid,
@@ -726,7 +714,7 @@ static int setup_virtio(struct vm *vm, int *exit_code, struct err *e)
 		if (ret)
 			return ret;
 		vm->vconsole = d;
-		vconsole_set_rx_space_cb(d, vconsole_has_space, vm);
+		vconsole_set_rx_space_cb(d, console_has_space, vm);
 	}
 	return 0;
 }
@@ -759,7 +747,7 @@ static int setup_console(struct vm *vm, struct err *e)
 		break;
 	}
 	serial_init(&vm->serial, fd, irq);
-	vm->serial.rx_space = serial_has_space;
+	vm->serial.rx_space = console_has_space;
 	vm->serial.rx_space_opaque = vm;
 	return 0;
 }

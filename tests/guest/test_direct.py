@@ -45,6 +45,19 @@ def value(out, key):
     raise Fail(f"no '{key}:' line in output:\n{out}")
 
 
+def wait_spinning(p):
+    """Console output of a test=spin guest up to its "spinning" line (or
+    EOF, or TIMEOUT)."""
+    buf = b""
+    deadline = time.time() + TIMEOUT
+    while b"spinning" not in buf and time.time() < deadline:
+        chunk = os.read(p.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
 def case_hello():
     rc, out, err = guest("hello")
     expect(rc == 0, f"exit status {rc}, want 0", out, err)
@@ -129,10 +142,7 @@ def case_sigterm():
                               "--debug-exit", "--cmdline", "test=spin"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL)
-        buf = b""
-        deadline = time.time() + TIMEOUT
-        while b"spinning" not in buf and time.time() < deadline:
-            buf += os.read(p.stdout.fileno(), 4096)
+        buf = wait_spinning(p)
         p.send_signal(sig)
         try:
             rc = p.wait(timeout=10)
@@ -300,10 +310,7 @@ def case_terminal():
         p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
                               "--cmdline", "test=spin"], stdin=slave,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        buf = b""
-        deadline = time.time() + TIMEOUT
-        while b"spinning" not in buf and time.time() < deadline:
-            buf += os.read(p.stdout.fileno(), 4096)
+        buf = wait_spinning(p)
         during = termios.tcgetattr(slave)
         expect(not (during[3] & termios.ICANON) and
                not (during[3] & termios.ECHO), f"{how}: not raw while running")
@@ -377,10 +384,7 @@ def case_virtio_blk_lock():
                               "test=spin"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         try:
-            buf = b""
-            deadline = time.time() + TIMEOUT
-            while b"spinning" not in buf and time.time() < deadline:
-                buf += os.read(p.stdout.fileno(), 4096)
+            wait_spinning(p)
             rc, out, err = guest("hello", "--disk", f"path={img}")
             expect(rc == 1 and img in err and "lock" in err,
                    f"second VM: exit {rc}", out, err)
