@@ -34,7 +34,7 @@ static int bad_magic(const struct boot_ctx *c)
 
 	for (size_t i = 0; i < 4 && i < n; i++)
 		magic |= (uint32_t)b[i] << (8 * i);
-	return err_set(c->e, -EINVAL,
+	return err_config(c->e, -EINVAL,
 		       "kernel '%s': not an ELF or bzImage (bad magic 0x%08x)",
 		       c->kname, magic);
 }
@@ -68,7 +68,7 @@ static int place_initrd(const struct boot_ctx *c, const struct boot_image *img,
 		floor = LAYOUT_HIGH_MEMORY;
 	if (cfg->initrd_size > limit ||
 	    ((limit - cfg->initrd_size) & PAGE_MASK_4K) < floor)
-		return err_set(
+		return err_config(
 			c->e, -ENOMEM,
 			"initrd '%s' (%llu MiB) does not fit below 0x%llx (kernel ends at 0x%llx)",
 			iname, MIB((uint64_t)cfg->initrd_size),
@@ -76,7 +76,7 @@ static int place_initrd(const struct boot_ctx *c, const struct boot_image *img,
 			(unsigned long long)img->kernel_end);
 	start = (limit - cfg->initrd_size) & PAGE_MASK_4K;
 	if (!guest_mem_ptr(c->m, start, cfg->initrd_size))
-		return err_set(
+		return err_config(
 			c->e, -EFAULT,
 			"initrd '%s': [0x%llx, +0x%zx) is outside guest RAM",
 			iname, (unsigned long long)start, cfg->initrd_size);
@@ -103,19 +103,19 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 	memset(entry, 0, sizeof(*entry));
 	memset(&img, 0, sizeof(img));
 	if (!cfg->kernel || cfg->kernel_size == 0)
-		return err_set(e, -EINVAL, "kernel '%s': empty file", c.kname);
+		return err_config(e, -EINVAL, "kernel '%s': empty file", c.kname);
 	if (cfg->initrd && cfg->initrd_size == 0)
-		return err_set(e, -EINVAL, "initrd '%s': empty file",
+		return err_config(e, -EINVAL, "initrd '%s': empty file",
 			       cfg->initrd_name ? cfg->initrd_name : "initrd");
 
 	nr_map = e820_build(m, map, E820_MAX_ENTRIES);
 	if (nr_map == -EINVAL)
-		return err_set(
+		return err_config(
 			e, -EINVAL,
 			"guest memory: %llu KiB of low RAM is too small to boot a kernel (need at least 2 MiB)",
 			(unsigned long long)(guest_mem_low_end(m) >> 10));
 	if (nr_map < 0)
-		return err_set(e, nr_map,
+		return err_config(e, nr_map,
 			       "guest memory: cannot build the e820 map");
 
 	if (elf_probe(cfg->kernel, cfg->kernel_size))
@@ -129,14 +129,14 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 
 	clen = strlen(cmdline);
 	if (clen + 1 > img.cmdline_max)
-		return err_set(
+		return err_config(
 			e, -E2BIG,
 			"kernel '%s': command line is %zu bytes, the kernel accepts at most %llu",
 			c.kname, clen,
 			(unsigned long long)(img.cmdline_max - 1));
 
 	if (!guest_mem_ptr(m, LAYOUT_CMDLINE, clen + 1))
-		return err_set(
+		return err_config(
 			e, -EFAULT,
 			"kernel '%s': command line at 0x%llx is outside guest RAM",
 			c.kname, (unsigned long long)LAYOUT_CMDLINE);
@@ -203,24 +203,24 @@ static int read_file(const char *what, const char *path, uint64_t max,
 	*size = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_set(e, -errno, "%s '%s': %s", what, path,
+		return err_config(e, -errno, "%s '%s': %s", what, path,
 			       strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		ret = err_set(e, -errno, "%s '%s': stat: %s", what, path,
+		ret = err_config(e, -errno, "%s '%s': stat: %s", what, path,
 			      strerror(errno));
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = err_set(e, -EINVAL, "%s '%s': not a regular file", what,
+		ret = err_config(e, -EINVAL, "%s '%s': not a regular file", what,
 			      path);
 		goto out_close;
 	}
 	if (st.st_size == 0) {
-		ret = err_set(e, -EINVAL, "%s '%s': empty file", what, path);
+		ret = err_config(e, -EINVAL, "%s '%s': empty file", what, path);
 		goto out_close;
 	}
 	if ((uint64_t)st.st_size > max) {
-		ret = err_set(
+		ret = err_config(
 			e, -EFBIG,
 			"%s '%s': %llu MiB is larger than guest memory (%llu MiB)",
 			what, path, MIB((uint64_t)st.st_size), MIB(max));
@@ -228,7 +228,7 @@ static int read_file(const char *what, const char *path, uint64_t max,
 	}
 	buf = malloc((size_t)st.st_size);
 	if (!buf) {
-		ret = err_set(e, -ENOMEM, "%s '%s': cannot allocate %llu MiB",
+		ret = err_config(e, -ENOMEM, "%s '%s': cannot allocate %llu MiB",
 			      what, path, MIB((uint64_t)st.st_size));
 		goto out_close;
 	}
@@ -238,7 +238,7 @@ static int read_file(const char *what, const char *path, uint64_t max,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			ret = err_set(e, n < 0 ? -errno : -EIO,
+			ret = err_config(e, n < 0 ? -errno : -EIO,
 				      "%s '%s': read: %s", what, path,
 				      n < 0 ? strerror(errno) :
 					      "file shrank while reading");

@@ -32,13 +32,13 @@ int bzimage_parse(const struct boot_ctx *c, struct boot_image *img)
 	uint16_t version;
 
 	if (size < BZ_MAGIC_OFFSET + 6)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': truncated bzImage (%zu bytes, no protocol version)",
 			c->kname, size);
 	version = boot_le16(buf + BZ_MAGIC_OFFSET + 4);
 	if (version < 0x206)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': boot protocol %u.%02u is too old (need 2.06 or later)",
 			c->kname, version >> 8, version & 0xff);
@@ -47,13 +47,13 @@ int bzimage_parse(const struct boot_ctx *c, struct boot_image *img)
 	hdr_end = BZ_MAGIC_OFFSET + (uint64_t)buf[BZ_JUMP_OFFSET + 1];
 	need_end = version >= 0x20a ? BZ_HDR_END_210 : BZ_HDR_END_206;
 	if (size < need_end)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': truncated bzImage (%zu bytes, the protocol %u.%02u setup header needs 0x%llx)",
 			c->kname, size, version >> 8, version & 0xff,
 			(unsigned long long)need_end);
 	if (hdr_end < need_end)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': setup header ends at 0x%llx, protocol %u.%02u needs 0x%llx",
 			c->kname, (unsigned long long)hdr_end, version >> 8,
@@ -69,12 +69,12 @@ int bzimage_parse(const struct boot_ctx *c, struct boot_image *img)
 	memcpy(h, img->hdr_raw, sizeof(*h));
 
 	if (!(h->loadflags & BZ_LOADED_HIGH))
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': bzImage is not loaded high (loadflags 0x%02x lack LOADED_HIGH)",
 			c->kname, h->loadflags);
 	if (version < 0x20c || !(h->xloadflags & BZ_XLF_KERNEL_64))
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': bzImage has no 64-bit entry (protocol %u.%02u, xloadflags 0x%x lack XLF_KERNEL_64)",
 			c->kname, version >> 8, version & 0xff, h->xloadflags);
@@ -82,20 +82,20 @@ int bzimage_parse(const struct boot_ctx *c, struct boot_image *img)
 	setup_sects = h->setup_sects ? h->setup_sects : BZ_DEFAULT_SETUP_SECTS;
 	pm_off = (setup_sects + 1) * BZ_SECTOR;
 	if (pm_off >= size)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': setup_sects %llu puts the kernel at offset 0x%llx, beyond the end of the file (%zu bytes)",
 			c->kname, (unsigned long long)setup_sects,
 			(unsigned long long)pm_off, size);
 	pm_size = size - pm_off;
 	if (pm_size <= BZ_ENTRY64_OFFSET)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': protected-mode part is only %llu bytes, too small for the 64-bit entry at 0x%x",
 			c->kname, (unsigned long long)pm_size,
 			BZ_ENTRY64_OFFSET);
 	if (!guest_mem_ptr(c->m, LAYOUT_KERNEL_LOAD, pm_size))
-		return err_set(
+		return err_config(
 			c->e, -ENOMEM,
 			"kernel '%s': %llu KiB at 1 MiB do not fit in guest RAM (low RAM ends at 0x%llx)",
 			c->kname, (unsigned long long)(pm_size >> 10),
@@ -126,7 +126,7 @@ int bzimage_parse(const struct boot_ctx *c, struct boot_image *img)
 		if (rt > UINT64_MAX - h->init_size ||
 		    rt + h->init_size > low_end ||
 		    !guest_mem_ptr(c->m, rt, h->init_size))
-			return err_set(
+			return err_config(
 				c->e, -ENOMEM,
 				"kernel '%s': needs [0x%llx, +0x%x) to decompress (init_size) but low RAM ends at 0x%llx",
 				c->kname, (unsigned long long)rt, h->init_size,

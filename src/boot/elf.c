@@ -51,7 +51,7 @@ static int scan_notes(const struct boot_ctx *c, const char *what, int idx,
 		name_len = ((uint64_t)nh.n_namesz + align - 1) & ~(align - 1);
 		desc_len = ((uint64_t)nh.n_descsz + align - 1) & ~(align - 1);
 		if (name_len > len - pos || desc_len > len - pos - name_len)
-			return err_set(
+			return err_config(
 				c->e, -EINVAL,
 				"kernel '%s': %s %d: note at file offset 0x%llx is truncated (name %u, desc %u bytes)",
 				c->kname, what, idx,
@@ -71,12 +71,12 @@ static int scan_notes(const struct boot_ctx *c, const char *what, int idx,
 			*entry = boot_le32(desc) |
 				 ((uint64_t)boot_le32(desc + 4) << 32);
 			if (*entry > UINT32_MAX)
-				return err_set(
+				return err_config(
 					c->e, -EINVAL,
 					"kernel '%s': PVH entry point 0x%llx is above 4 GiB",
 					c->kname, (unsigned long long)*entry);
 		} else {
-			return err_set(
+			return err_config(
 				c->e, -EINVAL,
 				"kernel '%s': PVH entry note has a %u-byte descriptor (expected 4 or 8)",
 				c->kname, nh.n_descsz);
@@ -102,7 +102,7 @@ static int find_pvh_entry(const struct boot_ctx *c, const Elf64_Ehdr *eh,
 		if (ph.p_type != PT_NOTE)
 			continue;
 		if (!in_file(ph.p_offset, ph.p_filesz, size))
-			return err_set(
+			return err_config(
 				c->e, -EINVAL,
 				"kernel '%s': note segment %d [0x%llx, +0x%llx) is past the end of the file (%zu bytes)",
 				c->kname, i, (unsigned long long)ph.p_offset,
@@ -141,26 +141,26 @@ static int check_segment(const struct boot_ctx *c, int i, const Elf64_Phdr *ph)
 	uint64_t low_end = guest_mem_low_end(c->m);
 
 	if (ph->p_filesz > ph->p_memsz)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': segment %d: file size 0x%llx exceeds its memory size 0x%llx",
 			c->kname, i, (unsigned long long)ph->p_filesz,
 			(unsigned long long)ph->p_memsz);
 	if (!in_file(ph->p_offset, ph->p_filesz, size))
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': segment %d: file range [0x%llx, +0x%llx) is past the end of the file (%zu bytes)",
 			c->kname, i, (unsigned long long)ph->p_offset,
 			(unsigned long long)ph->p_filesz, size);
 	if (ph->p_memsz > ELF_MAX_SEGMENT ||
 	    ph->p_paddr > UINT64_MAX - ph->p_memsz)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': segment %d: absurd size 0x%llx at address 0x%llx",
 			c->kname, i, (unsigned long long)ph->p_memsz,
 			(unsigned long long)ph->p_paddr);
 	if (ph->p_paddr < LAYOUT_HIGH_MEMORY)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': segment %d at 0x%llx is below 1 MiB (reserved for boot data)",
 			c->kname, i, (unsigned long long)ph->p_paddr);
@@ -168,7 +168,7 @@ static int check_segment(const struct boot_ctx *c, int i, const Elf64_Phdr *ph)
 	 * kernel starts with paging off. */
 	if (ph->p_paddr + ph->p_memsz > low_end ||
 	    !guest_mem_ptr(c->m, ph->p_paddr, ph->p_memsz))
-		return err_set(
+		return err_config(
 			c->e, -ENOMEM,
 			"kernel '%s': segment %d [0x%llx, 0x%llx) is outside guest RAM (low RAM ends at 0x%llx)",
 			c->kname, i, (unsigned long long)ph->p_paddr,
@@ -200,7 +200,7 @@ static int collect_segments(const struct boot_ctx *c, const Elf64_Ehdr *eh,
 		if (ph.p_memsz == 0)
 			continue;
 		if (img->nr_segments == BOOT_MAX_SEGMENTS)
-			return err_set(
+			return err_config(
 				c->e, -EINVAL,
 				"kernel '%s': more than %d loadable segments",
 				c->kname, BOOT_MAX_SEGMENTS);
@@ -209,7 +209,7 @@ static int collect_segments(const struct boot_ctx *c, const Elf64_Ehdr *eh,
 
 			if (ph.p_paddr < o->paddr + o->memsz &&
 			    o->paddr < ph.p_paddr + ph.p_memsz)
-				return err_set(
+				return err_config(
 					c->e, -EINVAL,
 					"kernel '%s': segments %d and %d overlap ([0x%llx, 0x%llx) and [0x%llx, 0x%llx))",
 					c->kname, o->index, i,
@@ -232,7 +232,7 @@ static int collect_segments(const struct boot_ctx *c, const Elf64_Ehdr *eh,
 			img->kernel_end = s->paddr + s->memsz;
 	}
 	if (img->nr_segments == 0)
-		return err_set(c->e, -EINVAL,
+		return err_config(c->e, -EINVAL,
 			       "kernel '%s': ELF has no loadable segments",
 			       c->kname);
 	return 0;
@@ -256,41 +256,41 @@ int elf_parse(const struct boot_ctx *c, struct boot_image *img)
 	int ret;
 
 	if (size < sizeof(eh))
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': truncated ELF header (%zu bytes, need %zu)",
 			c->kname, size, sizeof(eh));
 	memcpy(&eh, buf, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
-		return err_set(c->e, -EINVAL,
+		return err_config(c->e, -EINVAL,
 			       "kernel '%s': not a 64-bit ELF (class %u)",
 			       c->kname, eh.e_ident[EI_CLASS]);
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': not a little-endian ELF (data encoding %u)",
 			c->kname, eh.e_ident[EI_DATA]);
 	if (eh.e_machine != EM_X86_64)
-		return err_set(c->e, -EINVAL,
+		return err_config(c->e, -EINVAL,
 			       "kernel '%s': ELF machine %u is not x86-64",
 			       c->kname, eh.e_machine);
 	if (eh.e_type != ET_EXEC)
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': ELF type %u is not an executable (ET_EXEC)",
 			c->kname, eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr))
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': ELF program header size %u (expected %zu)",
 			c->kname, eh.e_phentsize, sizeof(Elf64_Phdr));
 	if (eh.e_phnum == 0)
-		return err_set(c->e, -EINVAL,
+		return err_config(c->e, -EINVAL,
 			       "kernel '%s': ELF has no program headers",
 			       c->kname);
 	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr),
 		     size))
-		return err_set(
+		return err_config(
 			c->e, -EINVAL,
 			"kernel '%s': program headers at offset 0x%llx (%u x %zu bytes) are past the end of the file (%zu bytes)",
 			c->kname, (unsigned long long)eh.e_phoff, eh.e_phnum,
@@ -307,7 +307,7 @@ int elf_parse(const struct boot_ctx *c, struct boot_image *img)
 		img->format = BOOT_FORMAT_PVH_ELF;
 		img->entry = pvh_entry;
 		if (!in_segments(img, pvh_entry))
-			return err_set(
+			return err_config(
 				c->e, -EINVAL,
 				"kernel '%s': PVH entry point 0x%llx is not inside a loaded segment",
 				c->kname, (unsigned long long)pvh_entry);
@@ -315,7 +315,7 @@ int elf_parse(const struct boot_ctx *c, struct boot_image *img)
 		img->format = BOOT_FORMAT_ELF64;
 		img->entry = eh.e_entry;
 		if (!in_segments(img, eh.e_entry))
-			return err_set(
+			return err_config(
 				c->e, -EINVAL,
 				"kernel '%s': entry point 0x%llx is not inside a loaded segment",
 				c->kname, (unsigned long long)eh.e_entry);

@@ -33,7 +33,7 @@ int pvh_write(const struct boot_ctx *c, const struct boot_entry *entry,
 	    PVH_MEMMAP_OFF + (uint64_t)nr_map *
 				     sizeof(struct hvm_memmap_table_entry) >
 		    PVH_AREA)
-		return err_set(
+		return err_config(
 			c->e, -ENOSPC,
 			"kernel '%s': %d memory map entries do not fit the PVH start info page",
 			c->kname, nr_map);
@@ -69,7 +69,7 @@ int pvh_write(const struct boot_ctx *c, const struct boot_entry *entry,
 	memcpy(page, &si, sizeof(si));
 
 	if (guest_mem_write(c->m, base, page, sizeof(page)) < 0)
-		return err_set(
+		return err_config(
 			c->e, -EFAULT,
 			"kernel '%s': PVH start info at 0x%llx is outside guest RAM",
 			c->kname, (unsigned long long)base);

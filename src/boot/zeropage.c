@@ -53,7 +53,7 @@ int zeropage_write(const struct boot_ctx *c, const struct boot_image *img,
 	bp.ext_ramdisk_size = (uint32_t)(entry->initrd_size >> 32);
 
 	if (nr_map < 0 || nr_map > BOOT_PARAMS_E820_MAX)
-		return err_set(
+		return err_config(
 			c->e, -ENOSPC,
 			"kernel '%s': %d e820 entries do not fit the zero page",
 			c->kname, nr_map);
@@ -61,7 +61,7 @@ int zeropage_write(const struct boot_ctx *c, const struct boot_image *img,
 	memcpy(bp.e820_table, map, (size_t)nr_map * sizeof(*map));
 
 	if (guest_mem_write(c->m, LAYOUT_ZERO_PAGE, &bp, sizeof(bp)) < 0)
-		return err_set(
+		return err_config(
 			c->e, -EFAULT,
 			"kernel '%s': zero page at 0x%llx is outside guest RAM",
 			c->kname, (unsigned long long)LAYOUT_ZERO_PAGE);

@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vm *vm = NULL;
-	struct err e = { { 0 } };
+	struct err e = { 0 };
 	int verbosity = 0, code, ret;
 
 	if (argc < 2) {

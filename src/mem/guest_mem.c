@@ -21,7 +21,7 @@ static int host_can_back(uint64_t size, struct err *e)
 		return 0;
 	total = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
 	if (size > total)
-		return err_set(
+		return err_config(
 			e, -ENOMEM,
 			"memory %llu MiB: the host has only %llu MiB of RAM and swap",
 			(unsigned long long)(size >> 20),
@@ -37,12 +37,12 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 	memset(m, 0, sizeof(*m));
 	m->memfd = -1;
 	if (size == 0 || (size & 0xfff))
-		return err_set(
+		return err_config(
 			e, -EINVAL,
 			"memory size %llu: not a non-zero multiple of 4 KiB",
 			(unsigned long long)size);
 	if (size > (1ULL << 46))
-		return err_set(e, -EINVAL, "memory size %llu MiB: too large",
+		return err_config(e, -EINVAL, "memory size %llu MiB: too large",
 			       (unsigned long long)(size >> 20));
 
 	ret = host_can_back(size, e);

@@ -123,7 +123,7 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	struct virtio_mmio *t = NULL;
 	struct virtio_dev *d = NULL;
 	pthread_t pump;
-	struct err e = { { 0 } };
+	struct err e = { 0 };
 	int ret;
 
 	ret = wisp_ioreq_accept(lfd, prog, IOREQ_F_ALL, &s, &e);

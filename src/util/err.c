@@ -5,14 +5,42 @@
 #include <stdio.h>
 #include <string.h>
 
+static int vset(struct err *e, enum err_class cls, int ret, const char *fmt,
+		va_list ap)
+{
+	if (!e)
+		return ret;
+	e->cls = cls;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	return ret;
+}
+
 int err_set(struct err *e, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!e)
-		return ret;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	ret = vset(e, ERR_HOST, ret, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int err_config(struct err *e, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = vset(e, ERR_CONFIG, ret, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int err_setc(struct err *e, enum err_class cls, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = vset(e, cls, ret, fmt, ap);
 	va_end(ap);
 	return ret;
 }

@@ -29,7 +29,7 @@
 static struct guest_mem *new_mem(uint64_t size)
 {
 	struct guest_mem *m = calloc(1, sizeof(*m));
-	struct err e = { { 0 } };
+	struct err e = { 0 };
 
 	assert_non_null(m);
 	if (guest_mem_init(m, size, &e) < 0) {
@@ -920,7 +920,7 @@ static void test_load_files(void **state)
 	struct guest_mem *m = *state;
 	char kpath[] = "/tmp/wisp-test-kernel-XXXXXX";
 	struct boot_entry ent;
-	struct err e = { { 0 } };
+	struct err e = { 0 };
 	struct bz_opts o;
 	size_t n;
 	uint8_t *k;

@@ -269,7 +269,7 @@ static void fake_case(int mode, int want)
 	struct ioreq_client *c = NULL;
 	struct fake f = { -1, mode };
 	pthread_t th;
-	struct err e = { { 0 } };
+	struct err e = { 0 };
 	int irq = eventfd(0, EFD_CLOEXEC), ret;
 
 	f.lfd = wisp_ioreq_listen(sock_path, &e);

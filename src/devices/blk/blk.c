@@ -542,12 +542,12 @@ static int set_id(struct blk *b, const char *id, struct err *e)
 	size_t n = strlen(id);
 
 	if (n > VIRTIO_BLK_ID_BYTES)
-		return err_set(e, -EINVAL,
+		return err_config(e, -EINVAL,
 			       "disk '%s': id '%s' is longer than %d bytes",
 			       b->path, id, VIRTIO_BLK_ID_BYTES);
 	for (size_t i = 0; i < n; i++) {
 		if (id[i] < 0x20 || id[i] > 0x7e)
-			return err_set(e, -EINVAL,
+			return err_config(e, -EINVAL,
 				       "disk '%s': id must be printable ASCII",
 				       b->path);
 	}
@@ -594,11 +594,11 @@ static int open_image(struct blk *b, const struct blk_config *cfg,
 	b->fd = open(cfg->path, flags);
 	if (b->fd < 0) {
 		if (errno == EINVAL && cfg->direct)
-			return err_set(e, -EINVAL,
+			return err_config(e, -EINVAL,
 				       "disk '%s': O_DIRECT is not supported "
 				       "by its file system",
 				       cfg->path);
-		return err_set(e, -errno, "disk '%s': %s", cfg->path,
+		return err_config(e, -errno, "disk '%s': %s", cfg->path,
 			       strerror(errno));
 	}
 	if (fstat(b->fd, st) < 0)
@@ -611,13 +611,13 @@ static int open_image(struct blk *b, const struct blk_config *cfg,
 			return err_set(e, -errno, "disk '%s': BLKGETSIZE64: %s",
 				       cfg->path, strerror(errno));
 	} else {
-		return err_set(e, -EINVAL,
+		return err_config(e, -EINVAL,
 			       "disk '%s': not a regular file or block device",
 			       cfg->path);
 	}
 	if (fcntl(b->fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno == EAGAIN || errno == EACCES)
-			return err_set(e, -EBUSY,
+			return err_config(e, -EBUSY,
 				       "disk '%s': in use by another process "
 				       "(locked)",
 				       cfg->path);
@@ -664,7 +664,7 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 
 	*out = NULL;
 	if (!cfg->path || !*cfg->path)
-		return err_set(e, -EINVAL, "disk: no path given");
+		return err_config(e, -EINVAL, "disk: no path given");
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return err_set(e, -ENOMEM, "disk '%s': out of memory",
