@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__thread int bus_current_cpu = -1;
-
 void bus_init(struct bus *b, const char *name)
 {
 	memset(b, 0, sizeof(*b));
@@ -72,7 +70,8 @@ const struct bus_range *bus_find(const struct bus *b, uint64_t addr)
 	return NULL;
 }
 
-bool bus_read(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len)
+bool bus_read(const struct bus *b, int cpu, uint64_t addr, uint8_t *data,
+	      uint32_t len)
 {
 	const struct bus_range *r = bus_find(b, addr);
 
@@ -80,11 +79,11 @@ bool bus_read(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len)
 		memset(data, 0xff, len);
 		return r != NULL;
 	}
-	r->ops->read(r->opaque, addr - r->base, data, len);
+	r->ops->read(r->opaque, cpu, addr - r->base, data, len);
 	return true;
 }
 
-bool bus_write(const struct bus *b, uint64_t addr, const uint8_t *data,
+bool bus_write(const struct bus *b, int cpu, uint64_t addr, const uint8_t *data,
 	       uint32_t len)
 {
 	const struct bus_range *r = bus_find(b, addr);
@@ -92,6 +91,6 @@ bool bus_write(const struct bus *b, uint64_t addr, const uint8_t *data,
 	if (!r)
 		return false;
 	if (r->ops->write)
-		r->ops->write(r->opaque, addr - r->base, data, len);
+		r->ops->write(r->opaque, cpu, addr - r->base, data, len);
 	return true;
 }

@@ -15,17 +15,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The vCPU whose exit is being dispatched on this thread, or -1 on other
- * threads. Set by the vCPU loop; lets a forwarding range pick the vCPU's
- * request slot without widening every callback. */
-extern __thread int bus_current_cpu;
+/* The cpu argument of an access made by a thread that is not a vCPU
+ * (the posted-write drain, a server's buffered ring). */
+#define BUS_CPU_NONE (-1)
 
 struct bus_ops {
-	/* offset is relative to the registered base; len is 1..8. */
-	void (*read)(void *opaque, uint64_t offset, uint8_t *data,
+	/* cpu is the vCPU index whose exit is dispatched (a forwarding
+	 * range picks that vCPU's request slot), or BUS_CPU_NONE; offset is
+	 * relative to the registered base; len is 1..8. */
+	void (*read)(void *opaque, int cpu, uint64_t offset, uint8_t *data,
 		     uint32_t len);
-	void (*write)(void *opaque, uint64_t offset, const uint8_t *data,
-		      uint32_t len);
+	void (*write)(void *opaque, int cpu, uint64_t offset,
+		      const uint8_t *data, uint32_t len);
 };
 
 struct bus_range {
@@ -50,8 +51,9 @@ const struct bus_range *bus_find(const struct bus *b, uint64_t addr);
 
 /* Dispatches an access. Returns false when nothing is registered there:
  * reads then see all-ones, writes are dropped (what a PC bus does). */
-bool bus_read(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len);
-bool bus_write(const struct bus *b, uint64_t addr, const uint8_t *data,
+bool bus_read(const struct bus *b, int cpu, uint64_t addr, uint8_t *data,
+	      uint32_t len);
+bool bus_write(const struct bus *b, int cpu, uint64_t addr, const uint8_t *data,
 	       uint32_t len);
 
 #endif

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "devices/debug_exit.h"
 
-static void debug_exit_write(void *opaque, uint64_t off, const uint8_t *data,
-			     uint32_t len)
+static void debug_exit_write(void *opaque, int cpu, uint64_t off,
+			     const uint8_t *data, uint32_t len)
 {
 	struct debug_exit *d = opaque;
 

@@ -39,7 +39,8 @@ static void push_locked(struct i8042 *k, uint8_t v)
 		k->out[k->out_count++] = v;
 }
 
-static void data_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void data_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
+		      uint32_t len)
 {
 	struct i8042 *k = opaque;
 	uint8_t v = 0;
@@ -54,7 +55,7 @@ static void data_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	data[0] = v;
 }
 
-static void data_write(void *opaque, uint64_t off, const uint8_t *data,
+static void data_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		       uint32_t len)
 {
 	struct i8042 *k = opaque;
@@ -80,7 +81,8 @@ static void data_write(void *opaque, uint64_t off, const uint8_t *data,
 		k->reset(k->reset_opaque);
 }
 
-static void cmd_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void cmd_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
+		     uint32_t len)
 {
 	struct i8042 *k = opaque;
 
@@ -90,7 +92,7 @@ static void cmd_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	memset(data + 1, 0, len - 1);
 }
 
-static void cmd_write(void *opaque, uint64_t off, const uint8_t *data,
+static void cmd_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		      uint32_t len)
 {
 	struct i8042 *k = opaque;

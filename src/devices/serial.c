@@ -109,7 +109,8 @@ static void tx_byte_locked(struct serial *s, uint8_t b)
 	}
 }
 
-static void serial_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void serial_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
+			uint32_t len)
 {
 	struct serial *s = opaque;
 	bool notify = false;
@@ -171,8 +172,8 @@ static void serial_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 		s->rx_space(s->rx_space_opaque);
 }
 
-static void serial_write(void *opaque, uint64_t off, const uint8_t *data,
-			 uint32_t len)
+static void serial_write(void *opaque, int cpu, uint64_t off,
+			 const uint8_t *data, uint32_t len)
 {
 	struct serial *s = opaque;
 	uint8_t v = data[0];

@@ -269,8 +269,8 @@ static bool valid_size(uint32_t size)
 	return size == 1 || size == 2 || size == 4 || size == 8;
 }
 
-static void do_write(struct wisp_ioreq_server *s, uint64_t addr, uint32_t size,
-		     uint64_t data)
+static void do_write(struct wisp_ioreq_server *s, int cpu, uint64_t addr,
+		     uint32_t size, uint64_t data)
 {
 	const struct wisp_ioreq_range *r;
 
@@ -278,11 +278,11 @@ static void do_write(struct wisp_ioreq_server *s, uint64_t addr, uint32_t size,
 		return;
 	r = find(s, addr, size);
 	if (r && r->ops->write)
-		r->ops->write(r->opaque, addr - r->addr, (const uint8_t *)&data,
-			      size);
+		r->ops->write(r->opaque, cpu, addr - r->addr,
+			      (const uint8_t *)&data, size);
 }
 
-static uint64_t do_read(struct wisp_ioreq_server *s, uint64_t addr,
+static uint64_t do_read(struct wisp_ioreq_server *s, int cpu, uint64_t addr,
 			uint32_t size)
 {
 	const struct wisp_ioreq_range *r;
@@ -293,7 +293,8 @@ static uint64_t do_read(struct wisp_ioreq_server *s, uint64_t addr,
 	r = find(s, addr, size);
 	if (r && r->ops->read) {
 		v = 0;
-		r->ops->read(r->opaque, addr - r->addr, (uint8_t *)&v, size);
+		r->ops->read(r->opaque, cpu, addr - r->addr, (uint8_t *)&v,
+			     size);
 	}
 	return v;
 }
@@ -313,7 +314,7 @@ static int drain_ring(struct wisp_ioreq_server *s)
 	while (tail != head) {
 		struct ioreq_ring_entry en = r->entries[tail % n];
 
-		do_write(s, en.addr, en.size, en.data);
+		do_write(s, BUS_CPU_NONE, en.addr, en.size, en.data);
 		tail++;
 		__atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
 		s->handled_posted++;
@@ -346,9 +347,9 @@ static int process(struct wisp_ioreq_server *s)
 		__atomic_store_n(&sl->state, IOREQ_STATE_INPROCESS,
 				 __ATOMIC_RELAXED);
 		if (sl->dir == IOREQ_DIR_WRITE) {
-			do_write(s, sl->addr, sl->size, sl->data);
+			do_write(s, i, sl->addr, sl->size, sl->data);
 		} else {
-			v = do_read(s, sl->addr, sl->size);
+			v = do_read(s, i, sl->addr, sl->size);
 			sl->data = v;
 		}
 		__atomic_store_n(&sl->state, IOREQ_STATE_IORESP_READY,

@@ -938,17 +938,16 @@ static void stub_write(struct ioreq_client *c, uint64_t off, uint64_t v)
 
 /* vCPU i uses slot i; other threads (the VMM's posted-write drain) the
  * last slot, which the VMM reserves for them. */
-static int slot_of(const struct ioreq_client *c)
+static int slot_of(const struct ioreq_client *c, int cpu)
 {
-	int cpu = bus_current_cpu;
-
 	return cpu < 0 ? c->cfg.nr_vcpus - 1 : cpu;
 }
 
-static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void window_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
+			uint32_t len)
 {
 	struct ioreq_client *c = opaque;
-	int cpu = slot_of(c);
+	cpu = slot_of(c, cpu);
 	uint64_t v = ~0ull;
 
 	pthread_rwlock_rdlock(&c->lock);
@@ -966,11 +965,11 @@ static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	memcpy(data, &v, len);
 }
 
-static void window_write(void *opaque, uint64_t off, const uint8_t *data,
-			 uint32_t len)
+static void window_write(void *opaque, int cpu, uint64_t off,
+			 const uint8_t *data, uint32_t len)
 {
 	struct ioreq_client *c = opaque;
-	int cpu = slot_of(c);
+	cpu = slot_of(c, cpu);
 	const struct fwd_range *r;
 	uint64_t v = 0;
 

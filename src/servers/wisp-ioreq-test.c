@@ -89,7 +89,7 @@ static void seq_write(uint64_t v, bool is_posted)
 		posted++;
 }
 
-static void rd(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void rd(void *opaque, int cpu, uint64_t off, uint8_t *data, uint32_t len)
 {
 	uint64_t v = 0;
 
@@ -118,7 +118,7 @@ static void rd(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	memcpy(data, &v, len);
 }
 
-static void wr_sync(void *opaque, uint64_t off, const uint8_t *data,
+static void wr_sync(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		    uint32_t len)
 {
 	uint64_t v = 0;
@@ -128,7 +128,7 @@ static void wr_sync(void *opaque, uint64_t off, const uint8_t *data,
 		seq_write(v, false);
 }
 
-static void wr_posted(void *opaque, uint64_t off, const uint8_t *data,
+static void wr_posted(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		      uint32_t len)
 {
 	uint64_t v = 0;

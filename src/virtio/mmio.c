@@ -266,7 +266,8 @@ static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
 	}
 }
 
-static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+static void mmio_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
+		      uint32_t len)
 {
 	struct virtio_mmio *t = opaque;
 	struct virtio_dev *d = t->dev;
@@ -295,7 +296,7 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static void mmio_write(void *opaque, uint64_t off, const uint8_t *data,
+static void mmio_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		       uint32_t len)
 {
 	struct virtio_mmio *t = opaque;

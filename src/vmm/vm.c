@@ -219,7 +219,7 @@ static void crash(struct vm *vm, struct vcpu *vc, int code, const char *fmt,
 	vm_request_stop(vm, code);
 }
 
-static void handle_io(struct vm *vm, struct kvm_run *run)
+static void handle_io(struct vm *vm, int cpu, struct kvm_run *run)
 {
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	uint32_t size = run->io.size;
@@ -232,13 +232,14 @@ static void handle_io(struct vm *vm, struct kvm_run *run)
 			memcpy(&v, data, size <= 8 ? size : 8);
 			if (!ioevr_write(&vm->ioev, true, run->io.port, size,
 					 v))
-				bus_write(&vm->pio, run->io.port, data, size);
+				bus_write(&vm->pio, cpu, run->io.port, data,
+					  size);
 		} else
-			bus_read(&vm->pio, run->io.port, data, size);
+			bus_read(&vm->pio, cpu, run->io.port, data, size);
 	}
 }
 
-static void handle_mmio(struct vm *vm, struct kvm_run *run)
+static void handle_mmio(struct vm *vm, int cpu, struct kvm_run *run)
 {
 	uint32_t len = run->mmio.len;
 
@@ -249,10 +250,11 @@ static void handle_mmio(struct vm *vm, struct kvm_run *run)
 
 		memcpy(&v, run->mmio.data, len);
 		if (!ioevr_write(&vm->ioev, false, run->mmio.phys_addr, len, v))
-			bus_write(&vm->mmio, run->mmio.phys_addr,
+			bus_write(&vm->mmio, cpu, run->mmio.phys_addr,
 				  run->mmio.data, len);
 	} else
-		bus_read(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+		bus_read(&vm->mmio, cpu, run->mmio.phys_addr, run->mmio.data,
+			 len);
 }
 
 static void internal_error(struct vm *vm, struct vcpu *vc)
@@ -287,7 +289,6 @@ static void *vcpu_main(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
-	bus_current_cpu = vc->kv.id;
 
 	while (!vm_is_stopping(vm)) {
 		if (ioctl(vc->kv.fd, KVM_RUN, 0) < 0) {
@@ -307,10 +308,10 @@ static void *vcpu_main(void *arg)
 				atomic_compare_exchange_strong(&vm->first_io_ns,
 							       &zero, now_ns());
 			}
-			handle_io(vm, run);
+			handle_io(vm, vc->kv.id, run);
 			break;
 		case KVM_EXIT_MMIO:
-			handle_mmio(vm, run);
+			handle_mmio(vm, vc->kv.id, run);
 			break;
 		case KVM_EXIT_INTR:
 			break;
@@ -477,9 +478,11 @@ static void flush_coalesced(struct vm *vm)
 		if (e.len == 0 || e.len > sizeof(e.data))
 			continue;
 		if (e.pio)
-			bus_write(&vm->pio, e.phys_addr, e.data, e.len);
+			bus_write(&vm->pio, BUS_CPU_NONE, e.phys_addr, e.data,
+				  e.len);
 		else
-			bus_write(&vm->mmio, e.phys_addr, e.data, e.len);
+			bus_write(&vm->mmio, BUS_CPU_NONE, e.phys_addr, e.data,
+				  e.len);
 	}
 	pthread_mutex_unlock(&vm->coalesced_lock);
 }

@@ -14,14 +14,14 @@
 static uint64_t last_off, last_val;
 static int writes;
 
-static void r(void *o, uint64_t off, uint8_t *d, uint32_t len)
+static void r(void *o, int cpu, uint64_t off, uint8_t *d, uint32_t len)
 {
 	uint64_t v = (uintptr_t)o + off;
 
 	memcpy(d, &v, len);
 }
 
-static void w(void *o, uint64_t off, const uint8_t *d, uint32_t len)
+static void w(void *o, int cpu, uint64_t off, const uint8_t *d, uint32_t len)
 {
 	last_off = off;
 	last_val = 0;
@@ -86,19 +86,20 @@ static void test_dispatch(void **state)
 		/* The gaps between ranges belong to nobody. */
 		assert_null(bus_find(&b, (uint64_t)i * 0x20 + 0x10));
 	}
-	assert_true(bus_read(&b, 5 * 0x20 + 4, d, 4));
+	assert_true(bus_read(&b, 0, 5 * 0x20 + 4, d, 4));
 	memcpy(&v, d, 4);
 	assert_int_equal(v, (5 << 16) + 4);
-	assert_true(bus_write(&b, 7 * 0x20 + 2, (const uint8_t *)"\x2a\0", 2));
+	assert_true(
+		bus_write(&b, 0, 7 * 0x20 + 2, (const uint8_t *)"\x2a\0", 2));
 	assert_int_equal(last_off, 2);
 	assert_int_equal(last_val, 42);
 	/* Nobody there: all-ones, writes dropped. */
 	memset(d, 0, sizeof(d));
-	assert_false(bus_read(&b, 0x10000, d, 4));
+	assert_false(bus_read(&b, 0, 0x10000, d, 4));
 	memcpy(&v, d, 4);
 	assert_int_equal(v, 0xffffffff);
 	writes = 0;
-	assert_false(bus_write(&b, 0x10000, d, 4));
+	assert_false(bus_write(&b, 0, 0x10000, d, 4));
 	assert_int_equal(writes, 0);
 	bus_destroy(&b);
 }

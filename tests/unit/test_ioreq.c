@@ -27,7 +27,7 @@ static char sock_path[108];
 static struct guest_mem gmem;
 static uint64_t last_write, posted_writes;
 
-static void s_read(void *o, uint64_t off, uint8_t *d, uint32_t len)
+static void s_read(void *o, int cpu, uint64_t off, uint8_t *d, uint32_t len)
 {
 	struct wisp_ioreq_server *s = o;
 	uint64_t v = 0x1234 + off;
@@ -37,16 +37,18 @@ static void s_read(void *o, uint64_t off, uint8_t *d, uint32_t len)
 	memcpy(d, &v, len);
 }
 
-static void s_write(void *o, uint64_t off, const uint8_t *d, uint32_t len)
+static void s_write(void *o, int cpu, uint64_t off, const uint8_t *d,
+		    uint32_t len)
 {
 	last_write = 0;
 	memcpy(&last_write, d, len);
 }
 
-static void s_posted(void *o, uint64_t off, const uint8_t *d, uint32_t len)
+static void s_posted(void *o, int cpu, uint64_t off, const uint8_t *d,
+		     uint32_t len)
 {
 	posted_writes++;
-	s_write(o, off, d, len);
+	s_write(o, cpu, off, d, len);
 }
 
 static const struct bus_ops sync_ops = { s_read, s_write };
@@ -104,17 +106,20 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The vCPU the window accesses are made as. */
+static int win_cpu = BUS_CPU_NONE;
+
 static uint32_t win_read(struct ioreq_client *c, uint64_t off)
 {
 	uint32_t v;
 
-	ioreq_window_ops.read(c, off, (uint8_t *)&v, 4);
+	ioreq_window_ops.read(c, win_cpu, off, (uint8_t *)&v, 4);
 	return v;
 }
 
 static void win_write(struct ioreq_client *c, uint64_t off, uint32_t v)
 {
-	ioreq_window_ops.write(c, off, (const uint8_t *)&v, 4);
+	ioreq_window_ops.write(c, win_cpu, off, (const uint8_t *)&v, 4);
 }
 
 static void test_forwarding_and_remap(void **state)
@@ -135,7 +140,7 @@ static void test_forwarding_and_remap(void **state)
 	assert_true(ioreq_client_attached(c));
 	assert_false(ioreq_client_is_virtio(c));
 
-	bus_current_cpu = 1;
+	win_cpu = 1;
 	assert_int_equal(win_read(c, 0x10), 0x1234 + 0x10);
 	win_write(c, 0x20, 77);
 	assert_int_equal(last_write, 77);
@@ -156,7 +161,7 @@ static void test_forwarding_and_remap(void **state)
 	ioreq_client_stats(c, &st);
 	assert_true(st.sync >= 5);
 	assert_int_equal(st.posted, 1);
-	bus_current_cpu = -1;
+	win_cpu = BUS_CPU_NONE;
 
 	ioreq_client_destroy(c); /* sends BYE: the server thread returns */
 	pthread_join(th, NULL);

@@ -140,13 +140,13 @@ static uint32_t rd(struct fixture *f, uint64_t off)
 {
 	uint32_t v;
 
-	virtio_mmio_bus_ops.read(f->t, off, (uint8_t *)&v, 4);
+	virtio_mmio_bus_ops.read(f->t, 0, off, (uint8_t *)&v, 4);
 	return v;
 }
 
 static void wr(struct fixture *f, uint64_t off, uint32_t v)
 {
-	virtio_mmio_bus_ops.write(f->t, off, (const uint8_t *)&v, 4);
+	virtio_mmio_bus_ops.write(f->t, 0, off, (const uint8_t *)&v, 4);
 }
 
 static void negotiate(struct fixture *f, uint64_t feat)
@@ -188,7 +188,7 @@ static void test_identity(void **state)
 	wr(f, 0x14, 7);
 	assert_int_equal(rd(f, 0x010), 0);
 	/* A byte read of a register is not a register access. */
-	virtio_mmio_bus_ops.read(f->t, 0x000, &b, 1);
+	virtio_mmio_bus_ops.read(f->t, 0, 0x000, &b, 1);
 	assert_int_equal(b, 0);
 	assert_int_equal(irqfds, 1);
 	assert_true(doorbells >= 2);
@@ -296,16 +296,16 @@ static void test_config_space_bounds(void **state)
 	struct fixture *f = *state;
 	uint8_t v[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, r[8];
 
-	virtio_mmio_bus_ops.write(f->t, 0x100, v, 8);
+	virtio_mmio_bus_ops.write(f->t, 0, 0x100, v, 8);
 	memset(r, 0xff, 8);
-	virtio_mmio_bus_ops.read(f->t, 0x104, r, 4);
+	virtio_mmio_bus_ops.read(f->t, 0, 0x104, r, 4);
 	assert_memory_equal(r, v + 4, 4);
 	/* Crossing the end of config space: refused, reads zero. */
-	virtio_mmio_bus_ops.read(f->t, 0x106, r, 4);
+	virtio_mmio_bus_ops.read(f->t, 0, 0x106, r, 4);
 	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
-	virtio_mmio_bus_ops.write(f->t, 0x107, v, 2);
+	virtio_mmio_bus_ops.write(f->t, 0, 0x107, v, 2);
 	assert_int_equal(f->x.config[7], 8);
-	virtio_mmio_bus_ops.read(f->t, 0xffc, r, 4);
+	virtio_mmio_bus_ops.read(f->t, 0, 0xffc, r, 4);
 	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
 	assert_int_equal(rd(f, 0xfc), 0);
 }
