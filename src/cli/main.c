@@ -340,11 +340,11 @@ int main(int argc, char **argv)
 		      verbosity == 1 ? LOG_INFO :
 				       LOG_WARN);
 
-	ret = vm_create(&cfg, &vm, &code, &e);
+	ret = vm_create(&cfg, &vm, &e);
 	if (ret) {
 		fprintf(stderr, "wisp: %s\n", e.msg);
 		vm_destroy(vm);
-		return code;
+		return vm_exit_code(&e);
 	}
 	code = vm_run(vm);
 	vm_destroy(vm);

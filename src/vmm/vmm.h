@@ -36,10 +36,15 @@ enum wisp_exit {
 
 struct vm;
 
-/* Builds the VM. Returns 0 or -errno; *exit_code says which class of
- * failure (WISP_EXIT_CONFIG or WISP_EXIT_HOST), e says what. */
-int vm_create(const struct vm_config *cfg, struct vm **out, int *exit_code,
-	      struct err *e);
+/* Builds the VM. Returns 0 or -errno with e saying what failed and whose
+ * fault it is (vm_exit_code maps that to the exit status). *out is set
+ * even on failure: the caller always calls vm_destroy, which releases
+ * whatever was built. vm_create blocks SIGINT and SIGTERM in the calling
+ * thread: from then on they reach the VM through its event loop. */
+int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e);
+
+/* The process exit status for a failed vm_create (config 1, host 2). */
+int vm_exit_code(const struct err *e);
 
 /* Runs until the VM stops; returns the process exit code. */
 int vm_run(struct vm *vm);

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/devices.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/blk/blk.h"
+#include "devices/console/console.h"
+#include "devices/rng/rng.h"
+#include "util/log.h"
+#include "vmm/vm_priv.h"
+
+static void irq_kvm_set(void *opaque, unsigned int gsi, int level)
+{
+	struct vm *vm = opaque;
+	int ret = kvm_irq_line(&vm->kvm, gsi, level);
+
+	if (ret)
+		log_warn("irq %u: KVM_IRQ_LINE: %s", gsi, strerror(-ret));
+}
+
+static void guest_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	log_info("guest requested a reset: stopping the VM");
+	vm_request_stop(vm, WISP_EXIT_OK);
+}
+
+static void guest_debug_exit(void *opaque, uint8_t code)
+{
+	struct vm *vm = opaque;
+
+	log_info("guest wrote %u to the debug-exit port", code);
+	vm_request_stop(vm, code);
+}
+
+void devices_preinit(struct vm_devices *d, struct vm *vm)
+{
+	d->serial_out_fd = -1;
+	i8042_init(&d->i8042, guest_reset, vm);
+	d->dbg = (struct debug_exit){ guest_debug_exit, vm };
+}
+
+static int host_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			     uint64_t datamatch, int efd)
+{
+	struct vm *vm = opaque;
+
+	return ioevr_assign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH, datamatch,
+			    efd);
+}
+
+static int host_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			     uint64_t datamatch, int efd)
+{
+	struct vm *vm = opaque;
+
+	return ioevr_deassign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH,
+			      datamatch, efd);
+}
+
+static int host_add_irqfd(void *opaque, int efd, unsigned int gsi)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irqfd(&vm->kvm, efd, gsi, false);
+}
+
+static int host_del_irqfd(void *opaque, int efd, unsigned int gsi)
+{
+	struct vm *vm = opaque;
+
+	return kvm_irqfd(&vm->kvm, efd, gsi, true);
+}
+
+/* Consumes d: on failure it is destroyed here. */
+static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
+{
+	const struct virtio_mmio_host host = {
+		host_add_doorbell,
+		host_del_doorbell,
+		host_add_irqfd,
+		host_del_irqfd,
+		vm,
+	};
+	struct virtio_mmio *t = NULL;
+	struct window *w = NULL;
+	int ret;
+
+	ret = layout_alloc_window(&vm->layout, &w, e);
+	if (ret) {
+		if (d->ops->destroy)
+			d->ops->destroy(d);
+		return ret;
+	}
+	ret = virtio_mmio_create(d, w->base, w->gsi, &host, &t, e);
+	if (ret) {
+		virtio_mmio_destroy(t);
+		return ret;
+	}
+	vm->dev.virtio[vm->dev.nr_virtio++] = t;
+	ret = bus_register(&vm->mmio, w->base, VIRTIO_MMIO_SIZE,
+			   &virtio_mmio_bus_ops, t, d->name);
+	if (ret)
+		return err_set(e, ret, "%s: MMIO window at 0x%llx: %s", d->name,
+			       (unsigned long long)w->base, strerror(-ret));
+	return 0;
+}
+
+int devices_create_virtio(struct vm *vm, struct err *e)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	struct virtio_dev *d;
+	int ret;
+
+	for (int i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *dc = &cfg->disks[i];
+		struct blk_config bc = { dc->path, dc->readonly, dc->id,
+					 dc->direct };
+
+		ret = blk_create(&bc, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+	}
+	if (cfg->rng) {
+		struct rng_config rc = { cfg->rng_rate };
+
+		ret = rng_create(&rc, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+	}
+	if (cfg->console == CONSOLE_VIRTIO) {
+		ret = vconsole_create(STDOUT_FILENO, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+		vm->dev.vconsole = d;
+	}
+	return 0;
+}
+
+int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
+			  struct err *e)
+{
+	struct vm_devices *d = &vm->dev;
+	struct irq_line irq = { irq_kvm_set, vm, SERIAL_COM1_IRQ };
+	int fd = -1, ret;
+
+	switch (vm->cfg.serial) {
+	case SERIAL_STDIO:
+		/* With a virtio console, stdio belongs to it; the 8250 stays
+		 * for the guest to find but writes nowhere. */
+		if (vm->cfg.console != CONSOLE_VIRTIO)
+			fd = STDOUT_FILENO;
+		d->stdin_console = true;
+		break;
+	case SERIAL_FILE:
+		fd = open(vm->cfg.serial_path,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return err_config(e, -errno, "serial file '%s': %s",
+					  vm->cfg.serial_path, strerror(errno));
+		d->serial_out_fd = fd;
+		break;
+	case SERIAL_NONE:
+		break;
+	}
+	serial_init(&d->serial, fd, irq);
+	d->serial_ready = true;
+	d->serial.rx_space = rx_space;
+	d->serial.rx_space_opaque = opaque;
+	if (d->vconsole)
+		vconsole_set_rx_space_cb(d->vconsole, rx_space, opaque);
+
+	ret = bus_register(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops,
+			   &d->serial, "serial0");
+	if (!ret)
+		ret = bus_register(&vm->pio, I8042_DATA_PORT, 1,
+				   &i8042_data_ops, &d->i8042, "i8042");
+	if (!ret)
+		ret = bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops,
+				   &d->i8042, "i8042");
+	if (!ret && vm->cfg.debug_exit)
+		ret = bus_register(&vm->pio, DEBUG_EXIT_PORT, 1,
+				   &debug_exit_ops, &d->dbg, "debug-exit");
+	if (ret)
+		return err_set(e, ret, "device registration: %s",
+			       strerror(-ret));
+	return 0;
+}
+
+void devices_destroy(struct vm_devices *d)
+{
+	for (int i = 0; i < d->nr_virtio; i++)
+		virtio_mmio_destroy(d->virtio[i]);
+	d->nr_virtio = 0;
+	if (d->serial_out_fd >= 0)
+		close(d->serial_out_fd);
+	d->serial_out_fd = -1;
+	if (d->serial_ready)
+		serial_destroy(&d->serial);
+	d->serial_ready = false;
+	i8042_destroy(&d->i8042);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest's device layout: which MMIO window and interrupt line each
+ * virtio device (in process or behind an IOREQ server) gets, and how the
+ * devices are described to the guest — today the kernel command line
+ * (virtio_mmio.device=) and the MP table; ACPI tables next.
+ *
+ * Windows are 4 KiB each from VIRTIO_MMIO_BASE in the 32-bit MMIO hole;
+ * lines are the ISA lines wisp's machine leaves free, edge-triggered per
+ * the MP table, one per device.
+ *
+ * Owns: the window table (no resources to free). Main thread only.
+ */
+#ifndef WISP_VMM_LAYOUT_H
+#define WISP_VMM_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+#include "util/err.h"
+#include "vmm/config.h"
+
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
+#define LAYOUT_MAX_WINDOWS 10
+
+struct window {
+	uint64_t base;
+	unsigned int gsi;
+	bool announce; /* described to the guest as a virtio-mmio device */
+};
+
+struct layout {
+	struct window windows[LAYOUT_MAX_WINDOWS];
+	int nr_windows;
+};
+
+/* The next free window, announced by default; -ENOSPC (config class)
+ * when the machine has no more lines. */
+int layout_alloc_window(struct layout *l, struct window **out, struct err *e);
+
+/* The kernel command line: console=, one virtio_mmio.device= per
+ * announced window, the defaults, then cfg->cmdline_extra. *out is
+ * malloc'd (the caller frees it); -E2BIG (config) when too long. */
+int layout_cmdline(const struct layout *l, const struct vm_config *cfg,
+		   char **out, struct err *e);
+
+/* Tables in guest memory that describe the machine (the MP table). */
+int layout_write_tables(const struct layout *l, struct guest_mem *mem,
+			int ncpus, struct err *e);
+
+#endif

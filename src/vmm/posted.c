@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/posted.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* linux/kvm.h sizes the coalesced ring with PAGE_SIZE. */
+#define COALESCED_MAX                                      \
+	((4096 - sizeof(struct kvm_coalesced_mmio_ring)) / \
+	 sizeof(struct kvm_coalesced_mmio))
+#define FLUSH_PERIOD_NS 1000000ULL
+
+void posted_init(struct posted *p, struct kvm *kvm, const struct bus *pio,
+		 const struct bus *mmio)
+{
+	memset(p, 0, sizeof(*p));
+	p->kvm = kvm;
+	p->pio = pio;
+	p->mmio = mmio;
+	p->tfd = -1;
+	p->watch.fd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+}
+
+void posted_set_ring(struct posted *p, struct kvm_coalesced_mmio_ring *ring)
+{
+	p->ring = ring;
+}
+
+static void rearm(struct posted *p)
+{
+	loop_timer_arm(p->tfd,
+		       atomic_load(&p->nr_zones) > 0 ? FLUSH_PERIOD_NS : 0);
+}
+
+static void on_timer(void *opaque)
+{
+	struct posted *p = opaque;
+
+	loop_timer_ack(p->tfd);
+	posted_drain(p);
+}
+
+int posted_start(struct posted *p, struct event_loop *loop, struct err *e)
+{
+	int tfd = loop_timer_add(loop, &p->watch, on_timer, p);
+
+	if (tfd < 0)
+		return err_set(e, tfd, "posted writes: flush timer: %s",
+			       strerror(-tfd));
+	p->tfd = tfd;
+	rearm(p);
+	return 0;
+}
+
+int posted_add_zone(struct posted *p, uint64_t addr, uint64_t len)
+{
+	int ret;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	ret = kvm_coalesced_mmio(p->kvm, addr, (uint32_t)len, false);
+	if (!ret && atomic_fetch_add(&p->nr_zones, 1) == 0)
+		rearm(p);
+	return ret;
+}
+
+int posted_del_zone(struct posted *p, uint64_t addr, uint64_t len)
+{
+	int ret;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	ret = kvm_coalesced_mmio(p->kvm, addr, (uint32_t)len, true);
+	if (!ret && atomic_fetch_sub(&p->nr_zones, 1) == 1)
+		rearm(p);
+	return ret;
+}
+
+void posted_drain(struct posted *p)
+{
+	struct kvm_coalesced_mmio_ring *r = p->ring;
+
+	if (!r || __atomic_load_n(&r->first, __ATOMIC_RELAXED) ==
+			  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		uint32_t first = r->first;
+		struct kvm_coalesced_mmio e;
+
+		if (first == __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+			break;
+		if (first >= COALESCED_MAX)
+			break; /* KVM never does this; do not index past it */
+		e = r->coalesced_mmio[first];
+		__atomic_store_n(&r->first, (first + 1) % COALESCED_MAX,
+				 __ATOMIC_RELEASE);
+		if (e.len == 0 || e.len > sizeof(e.data))
+			continue;
+		bus_write(e.pio ? p->pio : p->mmio, BUS_CPU_NONE, e.phys_addr,
+			  e.data, e.len);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void posted_destroy(struct posted *p, struct event_loop *loop)
+{
+	if (p->tfd >= 0) {
+		loop_del(loop, &p->watch);
+		close(p->tfd);
+		p->tfd = -1;
+	}
+	pthread_mutex_destroy(&p->lock);
+}

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/servers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/mmio.h"
+
+#define RETRY_PERIOD_NS 200000000ULL
+
+void servers_init(struct servers *ss, struct kvm *kvm, struct guest_mem *mem,
+		  struct ioeventfd_registry *ioev, struct posted *posted,
+		  struct event_loop *loop, int nr_vcpus)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->kvm = kvm;
+	ss->mem = mem;
+	ss->ioev = ioev;
+	ss->posted = posted;
+	ss->loop = loop;
+	ss->nr_vcpus = nr_vcpus;
+	ss->retry_tfd = -1;
+}
+
+int servers_split_cmd(const char *cmd, char **copy, char **argv, struct err *e)
+{
+	char *save = NULL;
+	int argc = 0;
+
+	*copy = strdup(cmd);
+	if (!*copy)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (char *t = strtok_r(*copy, " ", &save); t;
+	     t = strtok_r(NULL, " ", &save)) {
+		if (argc == SPAWN_MAX_ARGS)
+			return err_config(e, -E2BIG,
+					  "--spawn-server '%s': more than %d "
+					  "words",
+					  cmd, SPAWN_MAX_ARGS);
+		argv[argc++] = t;
+	}
+	if (!argc)
+		return err_config(e, -EINVAL, "--spawn-server: empty command");
+	return argc;
+}
+
+/* Starts "cmd --socket path" as a child that dies with us. The child
+ * never prints: an exec failure travels back through a close-on-exec
+ * pipe as an errno, and the parent reports it. */
+static int spawn(const char *cmd, const char *path, pid_t *pid, struct err *e)
+{
+	char *copy = NULL, *argv[SPAWN_MAX_ARGS + 3];
+	int argc, pfd[2], child_errno = 0, ret;
+	pid_t p;
+	ssize_t n;
+
+	argc = servers_split_cmd(cmd, &copy, argv, e);
+	if (argc < 0) {
+		free(copy);
+		return argc;
+	}
+	argv[argc++] = "--socket";
+	argv[argc++] = (char *)path;
+	argv[argc] = NULL;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		ret = err_set(e, -errno, "--spawn-server '%s': pipe: %s", cmd,
+			      strerror(errno));
+		free(copy);
+		return ret;
+	}
+	p = fork();
+	if (p < 0) {
+		ret = err_set(e, -errno, "--spawn-server '%s': fork: %s", cmd,
+			      strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		free(copy);
+		return ret;
+	}
+	if (p == 0) {
+		sigset_t none;
+		int err;
+
+		close(pfd[0]);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execvp(argv[0], argv);
+		err = errno;
+		if (write(pfd[1], &err, sizeof(err)) < 0) {
+			/* Nothing else to tell: the parent sees EOF and then
+			 * the exit status. */
+		}
+		_exit(127);
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == sizeof(child_errno)) {
+		waitpid(p, NULL, 0);
+		ret = err_config(e, -child_errno, "--spawn-server: %s: %s",
+				 argv[0], strerror(child_errno));
+		free(copy);
+		return ret;
+	}
+	free(copy);
+	*pid = p;
+	return 0;
+}
+
+/* A directory only we can enter, for the sockets of spawned servers. */
+static int make_private_dir(struct servers *ss, struct err *e)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (ss->dir[0])
+		return 0;
+	if (!base || !*base || stat(base, &st) || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077))
+		base = "/tmp";
+	if (snprintf(ss->dir, sizeof(ss->dir), "%s/wisp-XXXXXX", base) >=
+	    (int)sizeof(ss->dir))
+		snprintf(ss->dir, sizeof(ss->dir), "/tmp/wisp-XXXXXX");
+	if (!mkdtemp(ss->dir)) {
+		int ret = err_set(e, -errno, "server socket directory '%s': %s",
+				  ss->dir, strerror(errno));
+
+		ss->dir[0] = 0;
+		return ret;
+	}
+	return 0;
+}
+
+static int add_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			bool datamatch, uint64_t value, int efd)
+{
+	struct servers *ss = opaque;
+
+	return ioevr_assign(ss->ioev, addr, len,
+			    datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
+}
+
+static int del_doorbell(void *opaque, uint64_t addr, uint32_t len,
+			bool datamatch, uint64_t value, int efd)
+{
+	struct servers *ss = opaque;
+
+	return ioevr_deassign(ss->ioev, addr, len,
+			      datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
+}
+
+static int add_posted(void *opaque, uint64_t addr, uint64_t len)
+{
+	struct servers *ss = opaque;
+
+	return posted_add_zone(ss->posted, addr, len);
+}
+
+static int del_posted(void *opaque, uint64_t addr, uint64_t len)
+{
+	struct servers *ss = opaque;
+
+	return posted_del_zone(ss->posted, addr, len);
+}
+
+static int create_one(struct servers *ss, int i, const struct server_config *sc,
+		      struct layout *layout, struct bus *mmio, struct err *e)
+{
+	struct vm_server *sv = &ss->s[i];
+	struct ioreq_client_config cc = { 0 };
+	struct window *w = NULL;
+	char name[160];
+	int ret;
+
+	if (sc->spawn) {
+		ret = make_private_dir(ss, e);
+		if (ret)
+			return ret;
+		snprintf(sv->socket_path, sizeof(sv->socket_path),
+			 "%s/server%d.sock", ss->dir, i);
+		ret = spawn(sc->spawn, sv->socket_path, &sv->child, e);
+		if (ret)
+			return ret;
+	} else {
+		if (strlen(sc->socket) >= sizeof(sv->socket_path))
+			return err_config(e, -ENAMETOOLONG,
+					  "--server '%s': path longer than "
+					  "%zu bytes",
+					  sc->socket,
+					  sizeof(sv->socket_path) - 1);
+		snprintf(sv->socket_path, sizeof(sv->socket_path), "%s",
+			 sc->socket);
+	}
+	ret = layout_alloc_window(layout, &w, e);
+	if (ret)
+		return ret;
+	sv->gsi = w->gsi;
+	sv->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sv->irq_efd < 0)
+		return err_set(e, -errno, "server '%s': eventfd: %s",
+			       sv->socket_path, strerror(errno));
+	ret = kvm_irqfd(ss->kvm, sv->irq_efd, w->gsi, false);
+	if (ret)
+		return err_set(e, ret, "server '%s': irqfd: %s",
+			       sv->socket_path, strerror(-ret));
+	snprintf(name, sizeof(name), "server '%s'", sv->socket_path);
+	cc.name = name;
+	cc.socket_path = sv->socket_path;
+	/* One slot per vCPU, plus one for the posted-write drain. */
+	cc.nr_vcpus = ss->nr_vcpus + 1;
+	cc.mem = ss->mem;
+	cc.window_base = w->base;
+	cc.window_size = VIRTIO_MMIO_SIZE;
+	cc.gsi = w->gsi;
+	cc.irq_efd = sv->irq_efd;
+	cc.host = (struct ioreq_vmm_host){
+		add_doorbell, del_doorbell, add_posted, del_posted, ss,
+	};
+	ret = ioreq_client_create(&cc, &sv->client, e);
+	/* Nobody serves the socket the user named: theirs to fix. */
+	if ((ret == -ENOENT || ret == -ECONNREFUSED) && e)
+		e->cls = ERR_CONFIG;
+	if (ret)
+		return ret;
+	w->announce = ioreq_client_is_virtio(sv->client);
+	ret = bus_register(mmio, w->base, VIRTIO_MMIO_SIZE, &ioreq_window_ops,
+			   sv->client, "ioreq");
+	if (ret)
+		return err_set(e, ret, "server '%s': MMIO window: %s",
+			       sv->socket_path, strerror(-ret));
+	return 0;
+}
+
+int servers_create(struct servers *ss, const struct vm_config *cfg,
+		   struct layout *layout, struct bus *mmio, struct err *e)
+{
+	for (int i = 0; i < cfg->nr_servers; i++) {
+		struct vm_server *sv = &ss->s[i];
+		int ret;
+
+		sv->irq_efd = -1;
+		sv->watch.fd = -1;
+		sv->set = ss;
+		ss->nr++;
+		ret = create_one(ss, i, &cfg->servers[i], layout, mmio, e);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void arm_retry(struct servers *ss, bool on)
+{
+	loop_timer_arm(ss->retry_tfd, on ? RETRY_PERIOD_NS : 0);
+}
+
+static void on_socket(void *opaque);
+
+static int watch(struct vm_server *sv)
+{
+	int fd = ioreq_client_fd(sv->client);
+
+	if (fd < 0)
+		return -ENOTCONN;
+	return loop_add(sv->set->loop, &sv->watch, fd, on_socket, sv);
+}
+
+static void on_socket(void *opaque)
+{
+	struct vm_server *sv = opaque;
+	struct servers *ss = sv->set;
+	int fd = sv->watch.fd;
+
+	ioreq_client_handle_event(sv->client);
+	if (ioreq_client_attached(sv->client))
+		return;
+	/* The detach closed the socket, which left the epoll set; forget
+	 * the stale fd number so a later loop_del cannot hit a reused one. */
+	if (fd >= 0 && ioreq_client_fd(sv->client) != fd)
+		sv->watch.fd = -1;
+	/* Reap a spawned server that died, then wait for it (or a
+	 * replacement) to bind the socket again. */
+	if (sv->child > 0 && waitpid(sv->child, NULL, WNOHANG) == sv->child)
+		sv->child = 0;
+	arm_retry(ss, true);
+}
+
+static void on_retry(void *opaque)
+{
+	struct servers *ss = opaque;
+	bool waiting = false;
+
+	if (!loop_timer_ack(ss->retry_tfd))
+		return;
+	for (int i = 0; i < ss->nr; i++) {
+		struct vm_server *sv = &ss->s[i];
+
+		if (ioreq_client_attached(sv->client))
+			continue;
+		if (ioreq_client_try_attach(sv->client) == 0) {
+			log_warn("server '%s' attached again", sv->socket_path);
+			if (watch(sv))
+				log_warn("server '%s': cannot watch its socket",
+					 sv->socket_path);
+		} else {
+			waiting = true;
+		}
+	}
+	if (!waiting)
+		arm_retry(ss, false);
+}
+
+int servers_start(struct servers *ss, struct err *e)
+{
+	int tfd;
+
+	if (!ss->nr)
+		return 0;
+	tfd = loop_timer_add(ss->loop, &ss->retry_watch, on_retry, ss);
+	if (tfd < 0)
+		return err_set(e, tfd, "servers: retry timer: %s",
+			       strerror(-tfd));
+	ss->retry_tfd = tfd;
+	for (int i = 0; i < ss->nr; i++) {
+		int ret = watch(&ss->s[i]);
+
+		if (ret)
+			return err_set(e, ret, "server '%s': epoll: %s",
+				       ss->s[i].socket_path, strerror(-ret));
+	}
+	return 0;
+}
+
+/* A spawned server gets SIGTERM and 2 s to go, then SIGKILL. */
+static void reap_child(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+void servers_destroy(struct servers *ss)
+{
+	if (ss->retry_tfd >= 0) {
+		loop_del(ss->loop, &ss->retry_watch);
+		close(ss->retry_tfd);
+		ss->retry_tfd = -1;
+	}
+	for (int i = 0; i < ss->nr; i++) {
+		struct vm_server *sv = &ss->s[i];
+
+		ioreq_client_destroy(sv->client);
+		sv->client = NULL;
+		if (sv->irq_efd >= 0) {
+			kvm_irqfd(ss->kvm, sv->irq_efd, sv->gsi, true);
+			close(sv->irq_efd);
+			sv->irq_efd = -1;
+		}
+		if (sv->child > 0)
+			reap_child(sv->child);
+		sv->child = 0;
+		/* The socket in our private directory is ours to remove; a
+		 * --server socket belongs to whoever started that server. */
+		if (ss->dir[0] &&
+		    !strncmp(sv->socket_path, ss->dir, strlen(ss->dir)))
+			unlink(sv->socket_path);
+	}
+	ss->nr = 0;
+	if (ss->dir[0]) {
+		rmdir(ss->dir);
+		ss->dir[0] = 0;
+	}
+}

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "arch/x86/cpu.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "vmm/term.h"
+#include "vmm/vm_priv.h"
+
+/* How long vcpus_stop waits for a thread before it abandons it. */
+#define STOP_BOUND_MS 10000
+
+static void crash(struct vcpu *vc, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void crash(struct vcpu *vc, int code, const char *fmt, ...)
+{
+	struct vm *vm = vc->vm;
+	char msg[512];
+	va_list ap;
+
+	if (vm_is_stopping(vm))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	term_restore();
+	log_error("vCPU %d: %s", vc->kv.id, msg);
+	cpu_dump_regs(&vc->kv, stderr);
+	vm_request_stop(vm, code);
+}
+
+static void handle_io(struct vm *vm, int cpu, struct kvm_run *run)
+{
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t size = run->io.size;
+
+	/* String I/O (rep outsb etc.) arrives as count back-to-back items. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			uint64_t v = 0;
+
+			memcpy(&v, data, size <= 8 ? size : 8);
+			if (!ioevr_write(&vm->ioev, true, run->io.port, size,
+					 v))
+				bus_write(&vm->pio, cpu, run->io.port, data,
+					  size);
+		} else
+			bus_read(&vm->pio, cpu, run->io.port, data, size);
+	}
+}
+
+static void handle_mmio(struct vm *vm, int cpu, struct kvm_run *run)
+{
+	uint32_t len = run->mmio.len;
+
+	if (len == 0 || len > sizeof(run->mmio.data))
+		return;
+	if (run->mmio.is_write) {
+		uint64_t v = 0;
+
+		memcpy(&v, run->mmio.data, len);
+		if (!ioevr_write(&vm->ioev, false, run->mmio.phys_addr, len, v))
+			bus_write(&vm->mmio, cpu, run->mmio.phys_addr,
+				  run->mmio.data, len);
+	} else
+		bus_read(&vm->mmio, cpu, run->mmio.phys_addr, run->mmio.data,
+			 len);
+}
+
+static void internal_error(struct vcpu *vc)
+{
+	struct kvm_run *run = vc->kv.run;
+	uint32_t sub = run->internal.suberror;
+
+	if (vc->vm->kvm.pvm) {
+		crash(vc, WISP_EXIT_PVM,
+		      "KVM internal error (suberror %u). This host's /dev/kvm "
+		      "is PVM (kvm_pvm, no VT-x/AMD-V): the guest took an "
+		      "exception or interrupt that only a PVM-aware guest "
+		      "kernel can handle there, so an unmodified Linux stops "
+		      "at its first one. Boot Linux guests on a host with "
+		      "hardware virtualization, or in the nested rig: "
+		      "tests/rig/run.sh (see README).",
+		      sub);
+		return;
+	}
+	crash(vc, WISP_EXIT_GUEST_CRASH, "KVM internal error (suberror %u%s)",
+	      sub,
+	      sub == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failed" : "");
+}
+
+/* Handles one exit (a crash stops the VM, which ends the loop). */
+static void handle_exit(struct vcpu *vc)
+{
+	struct vm *vm = vc->vm;
+	struct kvm_run *run = vc->kv.run;
+
+	posted_drain(&vm->posted);
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vm, vc->kv.id, run);
+		break;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vm, vc->kv.id, run);
+		break;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_HLT: /* only without an in-kernel LAPIC: idle */
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		crash(vc, WISP_EXIT_GUEST_CRASH,
+		      "guest triple fault (KVM_EXIT_SHUTDOWN)");
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		crash(vc, WISP_EXIT_GUEST_CRASH,
+		      "VM entry failed (hardware reason 0x%llx)",
+		      (unsigned long long)
+			      run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		internal_error(vc);
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
+			crash(vc, WISP_EXIT_GUEST_CRASH,
+			      "guest reported a crash");
+		else
+			vm_request_stop(vm, WISP_EXIT_OK);
+		break;
+	default:
+		crash(vc, WISP_EXIT_GUEST_CRASH, "unhandled KVM exit reason %u",
+		      run->exit_reason);
+		break;
+	}
+}
+
+/* false: KVM_RUN failed (reported); EINTR/EAGAIN count as success with
+ * no exit to handle (*exited false). */
+static bool run_once(struct vcpu *vc, bool *exited)
+{
+	*exited = false;
+	if (ioctl(vc->kv.fd, KVM_RUN, 0) == 0) {
+		*exited = true;
+		return true;
+	}
+	if (errno == EINTR || errno == EAGAIN)
+		return true;
+	crash(vc, WISP_EXIT_HOST, "KVM_RUN: %s", strerror(errno));
+	return false;
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct vcpu *vc = arg;
+	struct vm *vm = vc->vm;
+	sigset_t kick;
+	bool exited;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, SIG_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	/* The first run stands apart so the start-up stamp costs the hot
+	 * loop nothing. */
+	if (vm_is_stopping(vm) || !run_once(vc, &exited))
+		return NULL;
+	if (exited) {
+		if (vc->kv.id == 0)
+			vc->first_exit_ns = now_ns();
+		handle_exit(vc);
+	}
+	while (!vm_is_stopping(vm)) {
+		if (!run_once(vc, &exited))
+			break;
+		if (exited)
+			handle_exit(vc);
+	}
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+void vcpus_install_kick(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigaction(SIG_KICK, &sa, NULL);
+}
+
+int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
+		 const struct boot_entry *entry, struct err *e)
+{
+	int ret;
+
+	vs->v = calloc((size_t)n, sizeof(*vs->v));
+	if (!vs->v)
+		return err_set(e, -ENOMEM, "vCPUs: out of memory");
+	vs->n = n;
+	for (int i = 0; i < n; i++)
+		vs->v[i].kv.fd = -1;
+	for (int i = 0; i < n; i++) {
+		struct vcpu *vc = &vs->v[i];
+
+		vc->vm = vm;
+		ret = kvm_create_vcpu(&vm->kvm, i, &vc->kv, e);
+		if (ret)
+			return ret;
+		ret = cpu_setup_vcpu(&vm->kvm, &vc->kv, n, e);
+		if (ret)
+			return ret;
+	}
+	return cpu_setup_boot_regs(&vs->v[0].kv, entry, e);
+}
+
+int vcpus_start(struct vcpus *vs, struct err *e)
+{
+	for (int i = 0; i < vs->n; i++) {
+		struct vcpu *vc = &vs->v[i];
+		int ret = pthread_create(&vc->thread, NULL, vcpu_main, vc);
+
+		if (ret)
+			return err_set(e, -ret, "vCPU %d: thread: %s", i,
+				       strerror(ret));
+		vc->started = true;
+	}
+	return 0;
+}
+
+void vcpus_stop(struct vcpus *vs)
+{
+	uint64_t deadline = now_ms() + STOP_BOUND_MS;
+
+	for (int i = 0; i < vs->n; i++) {
+		struct vcpu *vc = &vs->v[i];
+
+		if (!vc->started)
+			continue;
+		vc->kv.run->immediate_exit = 1;
+		pthread_kill(vc->thread, SIG_KICK);
+	}
+	for (int i = 0; i < vs->n; i++) {
+		struct vcpu *vc = &vs->v[i];
+
+		if (!vc->started)
+			continue;
+		/* A kick can land just before the thread re-enters KVM_RUN
+		 * and is then lost; immediate_exit covers KVM_RUN itself,
+		 * re-kicking covers the rest. One bound for all threads. */
+		while (pthread_tryjoin_np(vc->thread, NULL) == EBUSY) {
+			struct timespec ts = { 0, 1000000 };
+
+			if (now_ms() >= deadline) {
+				log_error("vCPU %d: did not stop within %d s; "
+					  "leaving its state allocated",
+					  i, STOP_BOUND_MS / 1000);
+				pthread_detach(vc->thread);
+				vc->leaked = true;
+				break;
+			}
+			pthread_kill(vc->thread, SIG_KICK);
+			nanosleep(&ts, NULL);
+		}
+		vc->started = false;
+	}
+}
+
+void vcpus_destroy(struct vcpus *vs, struct kvm *kvm)
+{
+	bool leaked = false;
+
+	if (!vs->v)
+		return;
+	vcpus_stop(vs);
+	for (int i = 0; i < vs->n; i++)
+		leaked |= vs->v[i].leaked;
+	/* A thread that never returned may still read its kvm_run and the
+	 * VM: keep all of it (the process is about to exit). */
+	if (leaked)
+		return;
+	for (int i = 0; i < vs->n; i++)
+		if (vs->v[i].kv.fd >= 0)
+			kvm_destroy_vcpu(kvm, &vs->v[i].kv);
+	free(vs->v);
+	vs->v = NULL;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct vm: what one VM is made of, one member per job, each job in its
+ * own file (vm.c create/run/destroy and the stop state, vcpu.c, loop.c,
+ * console_in.c, layout.c, devices.c, servers.c, posted.c). Private to
+ * src/vmm.
+ */
+#ifndef WISP_VMM_VM_PRIV_H
+#define WISP_VMM_VM_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "boot/boot.h"
+#include "bus/bus.h"
+#include "bus/ioeventfd.h"
+#include "kvm/kvm.h"
+#include "mem/guest_mem.h"
+#include "vmm/console_in.h"
+#include "vmm/devices.h"
+#include "vmm/layout.h"
+#include "vmm/loop.h"
+#include "vmm/posted.h"
+#include "vmm/servers.h"
+#include "vmm/vcpu.h"
+#include "vmm/vmm.h"
+
+struct vm {
+	struct vm_config cfg;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct bus pio, mmio; /* fixed before vCPUs start: no lock */
+	/* Doorbell lanes: mirrored into KVM, else served on the exit path.
+	 * Has its own lock (lanes change when a server re-attaches). */
+	struct ioeventfd_registry ioev;
+	bool ioev_ready;
+	struct layout layout;
+	struct vm_devices dev;
+	struct console_in con;
+	bool con_ready;
+	struct servers servers;
+	struct posted posted;
+	struct vcpus vcpus;
+	struct event_loop loop;
+	struct boot_entry entry;
+
+	/* The first stop request wins: stopping goes 0 -> -1 -> 1 once,
+	 * and the thread that flipped it wrote exit_code in between. */
+	atomic_int stopping;
+	int exit_code;
+};
+
+/* Any thread: ask the VM to stop with this exit code (first one wins). */
+void vm_request_stop(struct vm *vm, int code);
+bool vm_is_stopping(struct vm *vm);
+
+#endif
