@@ -553,6 +553,57 @@ def case_version_help():
            out, err)
 
 
+# --- the VMM's handling of IOREQ servers it spawns or attaches (src/vmm) ---
+
+def case_spawn_private_dir():
+    """A spawned server listens in a directory only wisp's user can
+    enter (not at a predictable /tmp path), removed with the VM."""
+    with tempfile.TemporaryDirectory() as d:
+        rec = os.path.join(d, "record")
+        script = os.path.join(d, "srv.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    f"echo \"$2\" > {rec}\n"
+                    f"stat -c '%a %u %F' \"$(dirname \"$2\")\" >> {rec}\n"
+                    f"exec {server_bin('wisp-ioreq-test')} \"$@\"\n")
+        os.chmod(script, 0o755)
+        rc, out, err = guest("ioreq-read", "--cpus", "2", "--spawn-server",
+                             script)
+        expect(rc == 0, f"exit {rc}", out, err)
+        with open(rec) as f:
+            path, st = f.read().splitlines()[:2]
+        mode, uid, kind = st.split(" ", 2)
+        expect(mode == "700" and uid == str(os.geteuid()) and
+               kind == "directory",
+               f"socket directory of {path}: mode {mode} uid {uid} {kind}",
+               out, err)
+        base = os.path.basename(os.path.dirname(path))
+        expect(base.startswith("wisp-") and str(os.getpid()) not in base,
+               f"socket directory name {base}", out, err)
+        expect(not os.path.exists(os.path.dirname(path)),
+               "socket directory left behind", out, err)
+
+
+def case_spawn_errors():
+    """Exec failures are reported once, by wisp itself; extra words are
+    refused, not dropped."""
+    rc, out, err = guest("hello", "--spawn-server", "/nonexistent/wisp-srv")
+    expect(rc == 1 and err.count("/nonexistent/wisp-srv") == 1 and
+           "No such file" in err, f"exec failure: exit {rc}", out, err)
+    cmd = server_bin("wisp-ioreq-test") + " -x" * 40
+    rc, out, err = guest("hello", "--spawn-server", cmd)
+    expect(rc == 1 and "more than 32 words" in err,
+           f"41 words: exit {rc}", out, err)
+
+
+def case_server_path_too_long():
+    """A --server path that does not fit sun_path is refused, not cut."""
+    path = "/tmp/" + "s" * 120 + ".sock"
+    rc, out, err = guest("hello", "--server", path)
+    expect(rc == 1 and "longer than 107 bytes" in err, f"exit {rc}", out,
+           err)
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 
