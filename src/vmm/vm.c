@@ -1101,6 +1101,12 @@ static bool forward_input(struct vm *vm, const uint8_t *buf, size_t n)
 	return taken == o;
 }
 
+static bool console_rx_paused(struct vm *vm)
+{
+	return vm->vconsole ? vconsole_rx_paused(vm->vconsole) :
+			      serial_rx_paused(&vm->serial);
+}
+
 static void pause_stdin(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->serial.lock);
@@ -1109,6 +1115,10 @@ static void pause_stdin(struct vm *vm)
 		vm->stdin_polled = false;
 	}
 	pthread_mutex_unlock(&vm->serial.lock);
+	/* The guest may have made room between push_input and the DEL; its
+	 * rx_space callback then found stdin still polled and did nothing. */
+	if (!console_rx_paused(vm))
+		console_has_space(vm);
 }
 
 static void handle_stdin(struct vm *vm)
@@ -1120,16 +1130,15 @@ static void handle_stdin(struct vm *vm)
 		return;
 	if (n <= 0) {
 		/* EOF or error: the guest keeps running without input. */
-		pause_stdin(vm);
 		pthread_mutex_lock(&vm->serial.lock);
 		vm->stdin_attached = false;
 		pthread_mutex_unlock(&vm->serial.lock);
+		pause_stdin(vm);
 		return;
 	}
 	/* Stop reading while the guest has no room; the console's rx_space
 	 * callback re-arms stdin. */
-	if (!forward_input(vm, buf, (size_t)n) ||
-	    (!vm->vconsole && serial_rx_full(&vm->serial)))
+	if (!forward_input(vm, buf, (size_t)n) || console_rx_paused(vm))
 		pause_stdin(vm);
 }
 

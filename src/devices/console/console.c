@@ -262,6 +262,17 @@ void vconsole_set_rx_space_cb(struct virtio_dev *d, void (*cb)(void *),
 	pthread_mutex_unlock(&d->lock);
 }
 
+bool vconsole_rx_paused(struct virtio_dev *d)
+{
+	struct vconsole *vc = to_vc(d);
+	bool paused;
+
+	pthread_mutex_lock(&d->lock);
+	paused = vc->rx_was_full;
+	pthread_mutex_unlock(&d->lock);
+	return paused;
+}
+
 uint64_t vconsole_out_dropped(struct virtio_dev *d)
 {
 	struct vconsole *vc = to_vc(d);

@@ -21,6 +21,7 @@
 #ifndef WISP_DEVICES_CONSOLE_CONSOLE_H
 #define WISP_DEVICES_CONSOLE_CONSOLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,11 @@ size_t vconsole_push_input(struct virtio_dev *d, const uint8_t *buf,
  * everything. */
 void vconsole_set_rx_space_cb(struct virtio_dev *d, void (*cb)(void *),
 			      void *opaque);
+
+/* True while a push_input could not take everything and the rx-space
+ * callback has not run yet: the caller pauses its input, then re-checks
+ * this (the callback may have run before the pause took effect). */
+bool vconsole_rx_paused(struct virtio_dev *d);
 
 /* Output bytes dropped because out_fd failed (for tests, diagnostics). */
 uint64_t vconsole_out_dropped(struct virtio_dev *d);
