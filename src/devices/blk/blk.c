@@ -300,12 +300,6 @@ static uint8_t do_out(struct blk *b, const struct virtq_chain *c,
 		b->io_errors++;
 		return VIRTIO_BLK_S_IOERR;
 	}
-	/* Without FLUSH negotiated the driver expects write-through. */
-	if (!virtio_has_feature(&b->dev, VIRTIO_BLK_F_FLUSH) &&
-	    fdatasync(b->fd) < 0) {
-		b->io_errors++;
-		return VIRTIO_BLK_S_IOERR;
-	}
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -444,6 +438,7 @@ static int handle_request(struct blk *b, const struct virtq_chain *c,
 	uint8_t hdr[BLK_HDR_SIZE];
 	uint32_t type;
 	uint64_t sector;
+	uint8_t st;
 
 	*written = 0;
 	if (c->write_len == 0)
@@ -458,17 +453,26 @@ static int handle_request(struct blk *b, const struct virtq_chain *c,
 	case VIRTIO_BLK_T_IN:
 		return do_in(b, c, sector, written);
 	case VIRTIO_BLK_T_OUT:
-		return do_out(b, c, sector);
+		st = do_out(b, c, sector);
+		break;
 	case VIRTIO_BLK_T_FLUSH:
 		return do_flush(b);
 	case VIRTIO_BLK_T_GET_ID:
 		return do_get_id(b, c, written);
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return do_discard_wz(b, c, type);
+		st = do_discard_wz(b, c, type);
+		break;
 	default:
 		return VIRTIO_BLK_S_UNSUPP;
 	}
+	/* The one durability rule for every request that changes the image:
+	 * without FLUSH the driver cannot ask for durability later, so the
+	 * device is write-through and syncs before completing. */
+	if (st == VIRTIO_BLK_S_OK &&
+	    !virtio_has_feature(&b->dev, VIRTIO_BLK_F_FLUSH))
+		st = do_flush(b);
+	return st;
 }
 
 static void blk_queue_notify(struct virtio_dev *d, int q)

@@ -6,6 +6,11 @@
  * with an OFD lock (write lock, or read lock when read-only) so that two
  * VMs cannot open the same writable disk.
  *
+ * Durability: with FLUSH negotiated, writes are write-back until a FLUSH
+ * request. Without it, every request that changes the image (OUT,
+ * DISCARD, WRITE_ZEROES) is synced before it completes, and a failed
+ * sync completes it with IOERR.
+ *
  * Threads: everything runs under the device's lock (struct virtio_dev).
  */
 #ifndef WISP_DEVICES_BLK_BLK_H
