@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -752,10 +753,49 @@ static void test_open_errors(void **state)
 	fake_init(&f);
 	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -ENOENT);
 	assert_non_null(strstr(e.msg, "disk '/nonexistent/wisp.img'"));
+	assert_int_equal(e.cls, ERR_CONFIG);
+	assert_null(d);
 	cfg.path = "/tmp";
 	cfg.readonly = true;
 	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "not a regular file"));
+	assert_int_equal(e.cls, ERR_CONFIG);
+	cfg.path = "";
+	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
+	assert_int_equal(e.cls, ERR_CONFIG);
+	fake_destroy(&f);
+}
+
+/* Running out of fds is the host's problem, not a wrong path. */
+static void test_open_host_error(void **state)
+{
+	struct fake_driver f;
+	struct blk_config cfg = { 0 };
+	struct virtio_dev *d;
+	struct rlimit old, low;
+	struct err e;
+	char path[PATH_MAX];
+	int fd, ret, held[1024], nheld = 0;
+
+	(void)state;
+	fake_init(&f);
+	fd = fake_make_image(path, 4096);
+	cfg.path = path;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd + 1; /* no fd above the image's is free */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nheld < 1024 && (held[nheld] = dup(fd)) >= 0)
+		nheld++;
+	ret = blk_create(&cfg, &f.mem, &d, &e);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	while (nheld)
+		close(held[--nheld]);
+	assert_int_equal(ret, -EMFILE);
+	assert_int_equal(e.cls, ERR_HOST);
+	assert_null(d);
+	close(fd);
+	unlink(path);
 	fake_destroy(&f);
 }
 
@@ -1219,6 +1259,7 @@ int main(void)
 		TP(test_no_interrupt_flag),
 		T(test_lock_conflict),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_open_host_error),
 		cmocka_unit_test(test_odd_size),
 		cmocka_unit_test(test_direct),
 		T(test_bad_head_index),

@@ -65,8 +65,15 @@ struct blk_config {
 	bool direct; /* O_DIRECT */
 };
 
-/* Opens and locks the image and creates the device. Errors name the file
- * ("disk 'a.img': in use by another process (locked)"). */
+/* Opens and locks the image and creates the device. cfg is not kept: path
+ * and id are copied. On success *out belongs to the caller, who releases
+ * it with (*out)->ops->destroy (which closes the image) or hands it to a
+ * transport. On failure *out is NULL and nothing is left open.
+ *
+ * Errors name the file ("disk 'a.img': in use by another process
+ * (locked)") and are ERR_CONFIG when the user can fix them (no path, a
+ * missing or unreadable file, a directory, a locked image, a bad id,
+ * O_DIRECT unsupported) and ERR_HOST otherwise (memory, fstat, ioctl). */
 int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
 

@@ -192,7 +192,7 @@ static void vc_queue_notify(struct virtio_dev *d, int q)
 
 static void vc_destroy(struct virtio_dev *d)
 {
-	pthread_mutex_destroy(&d->lock);
+	virtio_dev_fini(d);
 	free(to_vc(d));
 }
 

@@ -40,6 +40,12 @@
 #define VCONSOLE_RXQ 0
 #define VCONSOLE_TXQ 1
 
+/* out_fd stays the caller's, on success and on failure: the device writes
+ * to it until destroyed, never closes it, and expects it O_NONBLOCK (a
+ * blocking fd stalls the I/O thread, with the device lock held, on a slow
+ * reader). On success *out belongs to the caller, released with
+ * (*out)->ops->destroy or handed to a transport; on failure *out is NULL.
+ * Fails only for lack of memory (a host error). */
 int vconsole_create(int out_fd, struct guest_mem *mem, struct virtio_dev **out,
 		    struct err *e);
 
