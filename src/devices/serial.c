@@ -2,10 +2,10 @@
 #include "devices/serial.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "devices/outfd.h"
 
 /* Register offsets and bits, per the 16550A data sheet. */
 #define UART_RBR_THR 0
@@ -45,7 +45,7 @@ void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
 	s->out_fd = out_fd;
-	s->out_nonblock = out_fd >= 0 && (fcntl(out_fd, F_GETFL) & O_NONBLOCK);
+	s->out_chunk = outfd_chunk(out_fd);
 	s->irq = irq;
 	s->mcr = MCR_OUT2;
 }
@@ -88,33 +88,18 @@ static void rx_put_locked(struct serial *s, uint8_t b)
 	s->rx_count++;
 }
 
-/* A blocking fd is written one byte at a time and only when poll() says
- * that byte fits: a pipe or terminal with room takes at least one byte
- * without blocking. */
-static bool out_writable_locked(const struct serial *s)
-{
-	struct pollfd p = { .fd = s->out_fd, .events = POLLOUT };
-
-	if (s->out_nonblock)
-		return true;
-	while (poll(&p, 1, 0) < 0) {
-		if (errno != EINTR)
-			return false;
-	}
-	return p.revents & (POLLOUT | POLLERR | POLLHUP);
-}
-
 /* Writes as much of the backlog as the fd takes without blocking. */
 static void tx_flush_locked(struct serial *s)
 {
-	while (s->tx_count && s->out_fd >= 0 && out_writable_locked(s)) {
+	while (s->tx_count && s->out_fd >= 0) {
 		size_t len = SERIAL_TX_SIZE - s->tx_head;
 		ssize_t n;
 
 		if (len > s->tx_count)
 			len = s->tx_count;
-		if (!s->out_nonblock)
-			len = 1;
+		len = outfd_room(s->out_fd, s->out_chunk, len);
+		if (!len)
+			return;
 		n = write(s->out_fd, s->tx + s->tx_head, len);
 		if (n > 0) {
 			s->tx_head = (s->tx_head + (size_t)n) % SERIAL_TX_SIZE;

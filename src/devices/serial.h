@@ -17,8 +17,8 @@
  *
  * Output: the vCPU writes THR with the device lock held, so the write
  * path never blocks. The owner should make out_fd O_NONBLOCK; for an fd
- * that is not, each byte is written only after poll() says it will not
- * block. Bytes the fd cannot take wait in a SERIAL_TX_SIZE backlog that
+ * that is not, writes are limited to what poll() says fits (outfd.h).
+ * Bytes the fd cannot take wait in a SERIAL_TX_SIZE backlog that
  * is retried on every register access; beyond it they are dropped and
  * counted (serial_out_dropped()). LSR.THRE is clear while the backlog is
  * full, so a polling driver waits for room as on a slow line; the THR
@@ -60,7 +60,7 @@ struct serial {
 	bool rx_was_full; /* rx_space owed once there is room */
 	uint8_t tx[SERIAL_TX_SIZE]; /* output the fd could not take yet */
 	size_t tx_head, tx_count;
-	bool out_nonblock; /* out_fd is O_NONBLOCK: no poll() needed */
+	size_t out_chunk; /* outfd_chunk(out_fd) */
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_ipending; /* THR-empty interrupt latched until IIR read */
 	int irq_level;

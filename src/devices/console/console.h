@@ -16,7 +16,8 @@
  * out_fd is not owned: destroy does not close it.
  *
  * Threads: queue work on the I/O thread, input from the event loop, config
- * writes from vCPU threads; all under d->lock.
+ * writes from vCPU threads; all under d->lock, so output never blocks
+ * (devices/outfd.h) and what a slow reader cannot take is dropped.
  */
 #ifndef WISP_DEVICES_CONSOLE_CONSOLE_H
 #define WISP_DEVICES_CONSOLE_CONSOLE_H
@@ -41,9 +42,8 @@
 #define VCONSOLE_TXQ 1
 
 /* out_fd stays the caller's, on success and on failure: the device writes
- * to it until destroyed, never closes it, and expects it O_NONBLOCK (a
- * blocking fd stalls the I/O thread, with the device lock held, on a slow
- * reader). On success *out belongs to the caller, released with
+ * to it until destroyed and never closes it. It should be O_NONBLOCK; a
+ * blocking one is written only as far as poll() says fits. On success *out belongs to the caller, released with
  * (*out)->ops->destroy or handed to a transport; on failure *out is NULL.
  * Fails only for lack of memory (a host error). */
 int vconsole_create(int out_fd, struct guest_mem *mem, struct virtio_dev **out,
