@@ -115,6 +115,7 @@ static void tx_flush_locked(struct serial *s)
 		s->out_dropped += s->tx_count;
 		s->tx_count = 0;
 		s->out_fd = -1;
+		s->out_broken = true;
 	}
 }
 
@@ -125,7 +126,8 @@ static void tx_byte_locked(struct serial *s, uint8_t b)
 		return;
 	}
 	if (s->out_fd < 0) {
-		s->out_dropped++;
+		/* No console is not a loss; a broken one is. */
+		s->out_dropped += s->out_broken;
 		return;
 	}
 	tx_flush_locked(s);

@@ -61,6 +61,7 @@ struct serial {
 	uint8_t tx[SERIAL_TX_SIZE]; /* output the fd could not take yet */
 	size_t tx_head, tx_count;
 	size_t out_chunk; /* outfd_chunk(out_fd) */
+	bool out_broken; /* out_fd was dropped after a hard error */
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_ipending; /* THR-empty interrupt latched until IIR read */
 	int irq_level;

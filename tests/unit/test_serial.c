@@ -246,6 +246,12 @@ static void test_broken_console(void **state)
 	assert_true(reg_read(&s, LSR) & LSR_THRE);
 	serial_destroy(&s);
 	close(p[1]);
+	/* No console at all (--serial none) discards without counting. */
+	init(&s, -1);
+	reg_write(&s, RBR, 'x');
+	assert_int_equal(serial_out_dropped(&s), 0);
+	assert_true(reg_read(&s, LSR) & LSR_THRE);
+	serial_destroy(&s);
 }
 
 int main(void)
