@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/devopts.h"
 #include "util/log.h"
 #include "vmm/vmm.h"
 
@@ -34,9 +35,10 @@ static void usage(FILE *out)
 		"                         where the COM1 console goes (default stdio;\n"
 		"                         with stdio, stdin is the guest's input and a\n"
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
-		"  --disk path=FILE[,readonly=on][,id=NAME][,direct=on]\n"
+		"  --disk path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]\n"
 		"                         virtio-blk disk from a raw image (repeatable,\n"
-		"                         up to %d; writable images are locked)\n"
+		"                         up to %d; writable images are locked; NAME:\n"
+		"                         up to 20 printable characters)\n"
 		"  --rng                  virtio-rng entropy device (getrandom)\n"
 		"  --rng-rate BYTES       limit it to BYTES per second\n"
 		"  --console serial|virtio\n"
@@ -56,22 +58,11 @@ static void usage(FILE *out)
 		VM_MAX_DISKS, VM_MAX_SERVERS, 0xf4);
 }
 
-static int parse_uint(const char *opt, const char *s, unsigned long max,
-		      unsigned long *out)
+/* Prints a parse error the way main() prints any other. */
+static int bad_arg(const struct err *e)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v == 0 || v > max) {
-		fprintf(stderr,
-			"wisp: %s '%s': expected a number from 1 to %lu\n", opt,
-			s, max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	fprintf(stderr, "wisp: %s\n", e->msg);
+	return -EINVAL;
 }
 
 enum {
@@ -91,74 +82,25 @@ enum {
 	OPT_SPAWN_SERVER,
 };
 
-static bool parse_onoff(const char *opt, const char *key, const char *v,
-			bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1")) {
-		*out = true;
-		return true;
-	}
-	if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0")) {
-		*out = false;
-		return true;
-	}
-	fprintf(stderr, "wisp: %s: %s='%s': expected on or off\n", opt, key, v);
-	return false;
-}
-
-/* path=FILE[,readonly=on][,id=NAME][,direct=on]; arg is modified in
- * place (the strings point into argv). */
+/* The option string is split in place: the strings point into argv. */
 static int parse_disk(char *arg, struct vm_config *cfg)
 {
-	struct disk_config *d;
-	char *save = NULL, *tok;
+	struct devopts_disk d;
+	struct err e = { 0 };
 
 	if (cfg->nr_disks == VM_MAX_DISKS) {
 		fprintf(stderr, "wisp: --disk: at most %d disks\n",
 			VM_MAX_DISKS);
 		return -EINVAL;
 	}
-	d = &cfg->disks[cfg->nr_disks];
-	memset(d, 0, sizeof(*d));
-	for (tok = strtok_r(arg, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-
-		if (!eq) {
-			fprintf(stderr,
-				"wisp: --disk: '%s': expected key=value\n",
-				tok);
-			return -EINVAL;
-		}
-		*eq = 0;
-		if (!strcmp(tok, "path") && eq[1]) {
-			d->path = eq + 1;
-		} else if (!strcmp(tok, "readonly")) {
-			if (!parse_onoff("--disk", tok, eq + 1, &d->readonly))
-				return -EINVAL;
-		} else if (!strcmp(tok, "direct")) {
-			if (!parse_onoff("--disk", tok, eq + 1, &d->direct))
-				return -EINVAL;
-		} else if (!strcmp(tok, "id") && eq[1]) {
-			if (strlen(eq + 1) > 20) {
-				fprintf(stderr,
-					"wisp: --disk: id '%s': at most 20 characters\n",
-					eq + 1);
-				return -EINVAL;
-			}
-			d->id = eq + 1;
-		} else {
-			fprintf(stderr,
-				"wisp: --disk: unknown or empty key '%s' (path, readonly, id, direct)\n",
-				tok);
-			return -EINVAL;
-		}
-	}
-	if (!d->path) {
-		fprintf(stderr, "wisp: --disk: path=FILE is required\n");
-		return -EINVAL;
-	}
-	cfg->nr_disks++;
+	if (devopts_parse_disk("--disk", arg, &d, &e))
+		return bad_arg(&e);
+	cfg->disks[cfg->nr_disks++] = (struct disk_config){
+		.path = d.path,
+		.readonly = d.readonly,
+		.id = d.id,
+		.direct = d.direct,
+	};
 	return 0;
 }
 
@@ -185,7 +127,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long v;
+	struct err e = { 0 };
+	uint64_t v;
 	int c;
 
 	optind = 1;
@@ -205,15 +148,17 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			cfg->no_default_cmdline = true;
 			break;
 		case OPT_CPUS:
-			if (parse_uint("--cpus", optarg, 4096, &v))
-				return -EINVAL;
+			if (devopts_parse_u64("--cpus", optarg, 1, 4096, &v,
+					      &e))
+				return bad_arg(&e);
 			cfg->cpus = (int)v;
 			break;
 		case OPT_MEMORY:
 			/* 64 TiB: far above any host; real limits are checked
 			 * against the host when memory is created. */
-			if (parse_uint("--memory", optarg, 1ul << 26, &v))
-				return -EINVAL;
+			if (devopts_parse_u64("--memory", optarg, 1, 1ull << 26,
+					      &v, &e))
+				return bad_arg(&e);
 			cfg->memory_mib = v;
 			break;
 		case OPT_SERIAL:
@@ -242,8 +187,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			cfg->rng = true;
 			break;
 		case OPT_RNG_RATE:
-			if (parse_uint("--rng-rate", optarg, 1ul << 40, &v))
-				return -EINVAL;
+			if (devopts_parse_rng_rate("--rng-rate", optarg, &v,
+						   &e))
+				return bad_arg(&e);
 			cfg->rng = true;
 			cfg->rng_rate = v;
 			break;

@@ -34,6 +34,8 @@ struct i8042 {
 
 extern const struct bus_ops i8042_data_ops, i8042_cmd_ops;
 
+/* Cannot fail and owns nothing but its lock; reset(opaque) is called on a
+ * vCPU thread with the lock dropped. i8042_destroy() releases the lock. */
 void i8042_init(struct i8042 *k, void (*reset)(void *), void *opaque);
 void i8042_destroy(struct i8042 *k);
 

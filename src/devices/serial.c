@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/outfd.h"
+
 /* Register offsets and bits, per the 16550A data sheet. */
 #define UART_RBR_THR 0
 #define UART_IER 1
@@ -43,6 +45,7 @@ void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
 	s->out_fd = out_fd;
+	s->out_chunk = outfd_chunk(out_fd);
 	s->irq = irq;
 	s->mcr = MCR_OUT2;
 }
@@ -85,28 +88,56 @@ static void rx_put_locked(struct serial *s, uint8_t b)
 	s->rx_count++;
 }
 
+/* Writes as much of the backlog as the fd takes without blocking. */
+static void tx_flush_locked(struct serial *s)
+{
+	while (s->tx_count && s->out_fd >= 0) {
+		size_t len = SERIAL_TX_SIZE - s->tx_head;
+		ssize_t n;
+
+		if (len > s->tx_count)
+			len = s->tx_count;
+		len = outfd_room(s->out_fd, s->out_chunk, len);
+		if (!len)
+			return;
+		n = write(s->out_fd, s->tx + s->tx_head, len);
+		if (n > 0) {
+			s->tx_head = (s->tx_head + (size_t)n) % SERIAL_TX_SIZE;
+			s->tx_count -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* A closed or broken console must not stop the guest: drop
+		 * the backlog and write nothing more. */
+		s->out_dropped += s->tx_count;
+		s->tx_count = 0;
+		s->out_fd = -1;
+		s->out_broken = true;
+	}
+}
+
 static void tx_byte_locked(struct serial *s, uint8_t b)
 {
 	if (s->mcr & MCR_LOOP) {
 		rx_put_locked(s, b);
 		return;
 	}
-	if (s->out_fd < 0)
-		return;
-	for (;;) {
-		ssize_t n = write(s->out_fd, &b, 1);
-
-		if (n == 1)
-			return;
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* A closed or broken console must not stop the guest: count
-		 * the loss, stop writing after the first hard error. */
-		s->out_errors++;
-		if (n < 0 && errno != EAGAIN)
-			s->out_fd = -1;
+	if (s->out_fd < 0) {
+		/* No console is not a loss; a broken one is. */
+		s->out_dropped += s->out_broken;
 		return;
 	}
+	tx_flush_locked(s);
+	if (s->tx_count == SERIAL_TX_SIZE) {
+		s->out_dropped++;
+		return;
+	}
+	s->tx[(s->tx_head + s->tx_count) % SERIAL_TX_SIZE] = b;
+	s->tx_count++;
+	tx_flush_locked(s);
 }
 
 static void serial_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
@@ -148,7 +179,15 @@ static void serial_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 		v = s->mcr;
 		break;
 	case UART_LSR:
-		v = LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0);
+		/* Polling drivers read LSR while they wait for THRE: the
+		 * moment to retry the backlog. TEMT follows THRE because the
+		 * backlog is the host's buffering, not a busy shift
+		 * register. */
+		tx_flush_locked(s);
+		if (s->tx_count < SERIAL_TX_SIZE)
+			v |= LSR_THRE | LSR_TEMT;
+		if (s->rx_count)
+			v |= LSR_DR;
 		break;
 	case UART_MSR:
 		if (s->mcr & MCR_LOOP)
@@ -176,6 +215,7 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 			 const uint8_t *data, uint32_t len)
 {
 	struct serial *s = opaque;
+	bool notify = false;
 	uint8_t v = data[0];
 
 	pthread_mutex_lock(&s->lock);
@@ -203,6 +243,10 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 	case UART_IIR_FCR:
 		if (v & FCR_CLEAR_RX) {
 			s->rx_head = s->rx_count = 0;
+			/* An emptied buffer is room like any other: whoever
+			 * paused on it is owed the wake-up. */
+			notify = s->rx_was_full;
+			s->rx_was_full = false;
 		}
 		s->fcr = v & (FCR_ENABLE_FIFO | 0xc0);
 		break;
@@ -220,6 +264,8 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 	}
 	update_irq_locked(s);
 	pthread_mutex_unlock(&s->lock);
+	if (notify && s->rx_space)
+		s->rx_space(s->rx_space_opaque);
 }
 
 const struct bus_ops serial_bus_ops = {
@@ -241,12 +287,22 @@ size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len)
 	return n;
 }
 
-bool serial_rx_full(struct serial *s)
+bool serial_rx_paused(struct serial *s)
 {
-	bool full;
+	bool paused;
 
 	pthread_mutex_lock(&s->lock);
-	full = s->rx_count == SERIAL_RX_SIZE;
+	paused = s->rx_was_full;
 	pthread_mutex_unlock(&s->lock);
-	return full;
+	return paused;
+}
+
+uint64_t serial_out_dropped(struct serial *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->out_dropped;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

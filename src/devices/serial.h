@@ -5,7 +5,26 @@
  * serial_push_input() into a receive buffer the guest drains through RBR.
  * The FIFO is larger than a real 16550's so that a pasted line is not
  * lost while the guest is slow; when it is full the VMM stops reading its
- * input until serial_rx_space() reports room again.
+ * input until the rx_space callback reports room again.
+ *
+ * Input flow control, without a lost wake-up: after serial_push_input()
+ * filled the buffer, serial_rx_paused() is true until the guest makes
+ * room (reading RBR down to half, or an FCR receive-FIFO reset); that
+ * transition clears it and calls rx_space exactly once. The caller pauses
+ * its input and then re-checks serial_rx_paused(): if the guest made room
+ * in between (the callback ran while input was still being read), the
+ * re-check sees false and the caller resumes itself.
+ *
+ * Output: the vCPU writes THR with the device lock held, so the write
+ * path never blocks. The owner should make out_fd O_NONBLOCK; for an fd
+ * that is not, writes are limited to what poll() says fits (outfd.h).
+ * Bytes the fd cannot take wait in a SERIAL_TX_SIZE backlog that
+ * is retried on every register access; beyond it they are dropped and
+ * counted (serial_out_dropped()). LSR.THRE is clear while the backlog is
+ * full, so a polling driver waits for room as on a slow line; the THR
+ * interrupt is still raised after each write so an interrupt-driven
+ * driver never stalls waiting for an event only the host could produce.
+ * After a hard error (EPIPE, EIO, ...) the fd is not written again.
  *
  * Threads: register accesses come from vCPU threads, input from the event
  * loop; all state below the lock is guarded by it.
@@ -24,11 +43,12 @@
 #define SERIAL_COM1_BASE 0x3f8
 #define SERIAL_COM1_IRQ 4
 #define SERIAL_RX_SIZE 4096
+#define SERIAL_TX_SIZE 4096
 
 struct serial {
 	pthread_mutex_t lock;
 	struct irq_line irq;
-	int out_fd; /* -1: output discarded */
+	int out_fd; /* -1: output discarded; not owned */
 	/* Called (with the lock dropped) when the guest drained the receive
 	 * buffer to half after it had been full. */
 	void (*rx_space)(void *opaque);
@@ -37,20 +57,34 @@ struct serial {
 	/* Guarded by lock. */
 	uint8_t rx[SERIAL_RX_SIZE];
 	size_t rx_head, rx_count;
-	bool rx_was_full;
+	bool rx_was_full; /* rx_space owed once there is room */
+	uint8_t tx[SERIAL_TX_SIZE]; /* output the fd could not take yet */
+	size_t tx_head, tx_count;
+	size_t out_chunk; /* outfd_chunk(out_fd) */
+	bool out_broken; /* out_fd was dropped after a hard error */
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_ipending; /* THR-empty interrupt latched until IIR read */
 	int irq_level;
-	uint64_t out_errors;
+	uint64_t out_dropped;
 };
 
 extern const struct bus_ops serial_bus_ops;
 
+/* Cannot fail. out_fd (or -1) stays the caller's: serial_destroy() does
+ * not close it, and the caller keeps it open until then. The caller sets
+ * rx_space/rx_space_opaque before the guest runs. */
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
+/* Releases the lock; backlogged output that was never written is lost. */
 void serial_destroy(struct serial *s);
 
-/* Queues guest input; returns how many bytes were taken (0 when full). */
+/* Queues guest input; returns how many bytes were taken (fewer than len
+ * when the buffer filled up; then serial_rx_paused() is true). */
 size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len);
-bool serial_rx_full(struct serial *s);
+/* True while the buffer is full and the rx_space callback is still owed:
+ * the caller's input should stay paused. See the flow-control rule
+ * above. */
+bool serial_rx_paused(struct serial *s);
+/* Output bytes dropped (fd full beyond the backlog, or broken). */
+uint64_t serial_out_dropped(struct serial *s);
 
 #endif

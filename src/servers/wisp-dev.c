@@ -6,7 +6,8 @@
  * are registered with the VMM over the protocol, the interrupt eventfd
  * comes from the VMM, and guest accesses arrive as IOREQ requests.
  *
- *   wisp-blk --socket PATH --disk path=FILE[,readonly=on][,id=NAME][,direct=on]
+ *   wisp-blk --socket PATH --disk path=FILE[,readonly=on|off][,id=NAME]
+ *            [,direct=on|off]
  *   wisp-rng --socket PATH [--rate BYTES]
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
  * --persist serves one VMM after another instead of exiting when the VMM
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/devopts.h"
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
 #include "devices/rng/rng.h"
@@ -92,29 +94,21 @@ static void *stdin_pump(void *arg)
 	return NULL;
 }
 
-static int parse_disk(char *arg, struct blk_config *b)
+/* The same parser as wisp run's --disk: one meaning for every front end. */
+static int parse_disk(char *arg, struct blk_config *b, struct err *e)
 {
-	char *save = NULL;
+	struct devopts_disk d;
+	int ret = devopts_parse_disk("--disk", arg, &d, e);
 
-	for (char *t = strtok_r(arg, ",", &save); t;
-	     t = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(t, '=');
-
-		if (!eq)
-			return -EINVAL;
-		*eq++ = 0;
-		if (!strcmp(t, "path"))
-			b->path = eq;
-		else if (!strcmp(t, "id"))
-			b->id = eq;
-		else if (!strcmp(t, "readonly"))
-			b->readonly = !strcmp(eq, "on");
-		else if (!strcmp(t, "direct"))
-			b->direct = !strcmp(eq, "on");
-		else
-			return -EINVAL;
-	}
-	return b->path ? 0 : -EINVAL;
+	if (ret)
+		return ret;
+	*b = (struct blk_config){
+		.path = d.path,
+		.readonly = d.readonly,
+		.id = d.id,
+		.direct = d.direct,
+	};
+	return 0;
 }
 
 static int serve_one(const struct opts *o, int lfd, const char *prog)
@@ -189,7 +183,8 @@ static void usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s --socket PATH [--persist] %s\n", prog,
 		!strcmp(prog, "wisp-blk") ?
-			"--disk path=FILE[,readonly=on][,id=NAME][,direct=on]" :
+			"--disk path=FILE[,readonly=on|off][,id=NAME]"
+			"[,direct=on|off]" :
 		!strcmp(prog, "wisp-rng") ? "[--rate BYTES]" :
 					    "");
 }
@@ -227,10 +222,30 @@ int main(int argc, char **argv)
 			o.socket = optarg;
 			break;
 		case 'd':
+			if (o.kind != KIND_BLK || o.disk_arg) {
+				fprintf(stderr, "%s: --disk: %s\n", prog,
+					o.disk_arg ? "given twice" :
+						     "only for wisp-blk");
+				return 1;
+			}
 			o.disk_arg = optarg;
+			if (parse_disk(o.disk_arg, &o.blk, &e)) {
+				fprintf(stderr, "%s: %s\n", prog, e.msg);
+				return 1;
+			}
 			break;
 		case 'r':
-			o.rate = strtoull(optarg, NULL, 10);
+			if (o.kind != KIND_RNG) {
+				fprintf(stderr,
+					"%s: --rate: only for wisp-rng\n",
+					prog);
+				return 1;
+			}
+			if (devopts_parse_rng_rate("--rate", optarg, &o.rate,
+						   &e)) {
+				fprintf(stderr, "%s: %s\n", prog, e.msg);
+				return 1;
+			}
 			break;
 		case 'p':
 			o.persist = true;
@@ -240,8 +255,12 @@ int main(int argc, char **argv)
 			return c == 'h' ? 0 : 1;
 		}
 	}
-	if (!o.socket || (o.kind == KIND_BLK &&
-			  (!o.disk_arg || parse_disk(o.disk_arg, &o.blk)))) {
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
+			argv[optind]);
+		return 1;
+	}
+	if (!o.socket || (o.kind == KIND_BLK && !o.disk_arg)) {
 		usage(prog);
 		return 1;
 	}

@@ -29,6 +29,11 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 	d->watch_fds[0] = d->watch_fds[1] = -1;
 }
 
+void virtio_dev_fini(struct virtio_dev *d)
+{
+	pthread_mutex_destroy(&d->lock);
+}
+
 static void raise(struct virtio_dev *d, bool config)
 {
 	if (d->tops && d->tops->raise)

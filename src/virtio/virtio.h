@@ -114,6 +114,11 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 		     struct guest_mem *mem, int nr_queues, uint16_t queue_max,
 		     uint32_t config_size);
 
+/* Undoes virtio_dev_init (destroys d->lock). The device's ops->destroy
+ * calls it before freeing the memory that holds d, so the layer that
+ * initialises the common part also tears it down. */
+void virtio_dev_fini(struct virtio_dev *d);
+
 /* After pushing used buffers to queue q: interrupts the driver if the
  * queue's suppression rules say so. Call with d->lock held. */
 void virtio_dev_notify_queue(struct virtio_dev *d, int q);

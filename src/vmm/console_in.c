@@ -50,17 +50,28 @@ void console_in_space(void *opaque)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static bool rx_paused(struct console_in *c)
+{
+	return c->vconsole ? vconsole_rx_paused(c->vconsole) :
+			     serial_rx_paused(c->serial);
+}
+
 /* force: EOF, stop reading whatever the device said. */
 static void pause_stdin(struct console_in *c, bool force)
 {
 	pthread_mutex_lock(&c->lock);
+	if (force)
+		c->attached = false;
 	if (c->polled && (force || !c->space_seen)) {
 		loop_del(c->loop, &c->watch);
 		c->polled = false;
 	}
-	if (force)
-		c->attached = false;
 	pthread_mutex_unlock(&c->lock);
+	/* The device owes an rx-space callback only while it is paused; if
+	 * it made room in between, resume here instead of waiting for a
+	 * callback that already ran. */
+	if (!force && !rx_paused(c))
+		console_in_space(c);
 }
 
 /* Returns false when the console could not take everything. */
@@ -122,8 +133,7 @@ static void handle_stdin(void *opaque)
 	pthread_mutex_unlock(&c->lock);
 	/* Stop reading while the guest has no room; the console's rx-space
 	 * callback re-arms stdin. */
-	if (!forward_input(c, buf, (size_t)n) ||
-	    (!c->vconsole && serial_rx_full(c->serial)))
+	if (!forward_input(c, buf, (size_t)n) || rx_paused(c))
 		pause_stdin(c, false);
 }
 

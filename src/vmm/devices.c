@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "devices/blk/blk.h"
@@ -40,6 +42,7 @@ static void guest_debug_exit(void *opaque, uint8_t code)
 void devices_preinit(struct vm_devices *d, struct vm *vm)
 {
 	d->serial_out_fd = -1;
+	d->console_out_fd = STDOUT_FILENO;
 	i8042_init(&d->i8042, guest_reset, vm);
 	d->dbg = (struct debug_exit){ guest_debug_exit, vm };
 }
@@ -110,6 +113,31 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 	return 0;
 }
 
+/* A console must never block a vCPU on a slow reader: give the devices
+ * a non-blocking description of their own where fd 1 can be reopened
+ * (pipes, FIFOs, terminals). Sockets and files keep fd 1 (the devices
+ * poll before writing to anything that is not O_NONBLOCK). */
+static int console_out(struct vm_devices *d)
+{
+	struct stat st;
+	int fd;
+
+	if (d->console_out_owned)
+		return d->console_out_fd;
+	/* Reopening /dev/ptmx would make a new terminal, not this one. */
+	if (fstat(STDOUT_FILENO, &st) < 0 ||
+	    !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) ||
+	    (S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 2)))
+		return STDOUT_FILENO;
+	fd = open("/proc/self/fd/1",
+		  O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return STDOUT_FILENO;
+	d->console_out_fd = fd;
+	d->console_out_owned = true;
+	return fd;
+}
+
 int devices_create_virtio(struct vm *vm, struct err *e)
 {
 	const struct vm_config *cfg = &vm->cfg;
@@ -137,7 +165,7 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 			return ret;
 	}
 	if (cfg->console == CONSOLE_VIRTIO) {
-		ret = vconsole_create(STDOUT_FILENO, &vm->mem, &d, e);
+		ret = vconsole_create(console_out(&vm->dev), &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, e);
 		if (ret)
@@ -159,7 +187,7 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 		/* With a virtio console, stdio belongs to it; the 8250 stays
 		 * for the guest to find but writes nowhere. */
 		if (vm->cfg.console != CONSOLE_VIRTIO)
-			fd = STDOUT_FILENO;
+			fd = console_out(d);
 		d->stdin_console = true;
 		break;
 	case SERIAL_FILE:
@@ -208,5 +236,9 @@ void devices_destroy(struct vm_devices *d)
 	if (d->serial_ready)
 		serial_destroy(&d->serial);
 	d->serial_ready = false;
+	if (d->console_out_owned)
+		close(d->console_out_fd);
+	d->console_out_owned = false;
+	d->console_out_fd = STDOUT_FILENO;
 	i8042_destroy(&d->i8042);
 }

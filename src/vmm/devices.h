@@ -8,7 +8,8 @@
  * device models meet KVM; devices themselves never include a KVM header.
  *
  * Owns: the transports (and through them the virtio devices), the
- * serial output file when --serial file: is used.
+ * serial output file when --serial file: is used, the console's private
+ * stdout description.
  * Main thread (create/destroy); devices run on vCPU and I/O threads.
  */
 #ifndef WISP_VMM_DEVICES_H
@@ -30,6 +31,12 @@ struct vm_devices {
 	int nr_virtio;
 	struct virtio_dev *vconsole; /* when the console is virtio */
 	int serial_out_fd; /* owned when serial is a file */
+	/* wisp's stdout for the guest console: a private non-blocking open
+	 * of fd 1 when it is a pipe or terminal (owned), else fd 1 itself.
+	 * O_NONBLOCK then never reaches the description the shell and
+	 * stderr share. */
+	int console_out_fd;
+	bool console_out_owned;
 	bool stdin_console; /* wisp's stdin feeds the guest's console */
 	bool serial_ready;
 };

@@ -3,6 +3,7 @@
  * global binding, refcounts and notifiers, and the host-wide registry
  * across threads and processes (including a holder killed with SIGKILL). */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -347,7 +348,7 @@ static void test_registry_reclaim_after_crash(void **state)
 /* Several processes allocating at once never share an ID. */
 static void test_registry_concurrent_processes(void **state)
 {
-	enum { NPROC = 4, EACH = 40, RANGE = 120 };
+	enum { NPROC = 4, EACH = 40, RANGE = 170 };
 	int pfd[2], n = 0, st;
 	uint32_t ids[NPROC * EACH], got;
 	static uint8_t seen[RANGE + 1];
@@ -384,9 +385,16 @@ static void test_registry_concurrent_processes(void **state)
 		}
 	}
 	close(pfd[1]);
-	while (n < NPROC * EACH &&
-	       read(pfd[0], &got, sizeof(got)) == sizeof(got))
+	/* Bounded: a child that failed leaves the others holding the pipe
+	 * open, so wait with a deadline rather than for EOF. */
+	while (n < NPROC * EACH) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+
+		if (poll(&p, 1, 10000) != 1 ||
+		    read(pfd[0], &got, sizeof(got)) != sizeof(got))
+			break;
 		ids[n++] = got;
+	}
 	for (int i = 0; i < NPROC; i++) {
 		kill(pids[i], SIGKILL);
 		waitpid(pids[i], &st, 0);

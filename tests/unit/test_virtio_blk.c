@@ -13,7 +13,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "devices/blk/blk.h"
@@ -22,6 +24,25 @@
 #define IMG_SIZE (1ULL << 20) /* 2048 sectors */
 #define QSIZE 16
 #define WANT_ALL (~0ULL)
+
+/* Test seam: this definition replaces libc's for the whole test binary,
+ * device code included, so a test can see which requests were made
+ * durable and make durability fail. */
+static int nr_syncs;
+static int sync_errno; /* fdatasync fails with it ... */
+static int sync_fails; /* ... this many times (-1: always) */
+
+int fdatasync(int fd)
+{
+	nr_syncs++;
+	if (sync_fails) {
+		if (sync_fails > 0)
+			sync_fails--;
+		errno = sync_errno;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 struct ctx {
 	struct fake_driver f;
@@ -60,6 +81,12 @@ static int setup_ro(void **state)
 	return 0;
 }
 
+static int setup_noflush(void **state)
+{
+	*state = setup_common(false, WANT_ALL & ~(1ULL << VIRTIO_BLK_F_FLUSH));
+	return 0;
+}
+
 static int setup_plain(void **state)
 {
 	/* No EVENT_IDX, no INDIRECT_DESC. */
@@ -72,6 +99,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
+	sync_fails = 0;
 	fake_destroy(&c->f);
 	close(c->fd);
 	unlink(c->path);
@@ -472,6 +500,74 @@ static void test_discard_write_zeroes(void **state)
 	file_unchanged(c);
 }
 
+/* Without FLUSH the driver has no way to ask for durability, so every
+ * request that changes the image is durable before it completes: OUT,
+ * DISCARD and WRITE_ZEROES alike. With FLUSH negotiated none of them
+ * syncs on its own. */
+static void durability(struct ctx *c, int expect)
+{
+	uint64_t data = fake_alloc(&c->f, 512);
+	uint64_t sec[1] = { 40 };
+	uint32_t num[1] = { 8 }, fl[1] = { 0 };
+	static const uint32_t types[] = { VIRTIO_BLK_T_OUT,
+					  VIRTIO_BLK_T_DISCARD,
+					  VIRTIO_BLK_T_WRITE_ZEROES };
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		bool out = types[i] == VIRTIO_BLK_T_OUT;
+		uint64_t g = out ? data : make_dwz(c, 1, sec, num, fl);
+
+		nr_syncs = 0;
+		assert_int_equal(one_req(c, types[i], 40, g, out ? 512 : 16,
+					 false, 1),
+				 VIRTIO_BLK_S_OK);
+		if (nr_syncs != expect)
+			fail_msg("request type %u: %d fdatasync calls, want %d",
+				 types[i], nr_syncs, expect);
+	}
+	/* Reads change nothing and never sync. */
+	nr_syncs = 0;
+	assert_int_equal(one_req(c, VIRTIO_BLK_T_IN, 0, data, 512, true, 513),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(nr_syncs, 0);
+}
+
+static void test_write_through_noflush(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t sec[1] = { 40 };
+	uint32_t num[1] = { 8 }, fl[1] = { 0 };
+
+	durability(c, 1);
+	/* A failed sync fails the request: the guest must not believe the
+	 * data is safe. */
+	sync_errno = EIO;
+	sync_fails = -1;
+	assert_int_equal(one_req(c, VIRTIO_BLK_T_DISCARD, 0,
+				 make_dwz(c, 1, sec, num, fl), 16, false, 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_req(c, VIRTIO_BLK_T_WRITE_ZEROES, 0,
+				 make_dwz(c, 1, sec, num, fl), 16, false, 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(one_req(c, VIRTIO_BLK_T_OUT, 40,
+				 fake_alloc(&c->f, 512), 512, false, 1),
+			 VIRTIO_BLK_S_IOERR);
+	/* EINTR is retried, not reported: two of them, then success. */
+	sync_errno = EINTR;
+	sync_fails = 2;
+	nr_syncs = 0;
+	assert_int_equal(one_req(c, VIRTIO_BLK_T_WRITE_ZEROES, 0,
+				 make_dwz(c, 1, sec, num, fl), 16, false, 1),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(nr_syncs, 3);
+	sync_fails = 0;
+}
+
+static void test_writeback_with_flush(void **state)
+{
+	durability(*state, 0);
+}
+
 static void test_readonly(void **state)
 {
 	struct ctx *c = *state;
@@ -657,10 +753,49 @@ static void test_open_errors(void **state)
 	fake_init(&f);
 	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -ENOENT);
 	assert_non_null(strstr(e.msg, "disk '/nonexistent/wisp.img'"));
+	assert_int_equal(e.cls, ERR_CONFIG);
+	assert_null(d);
 	cfg.path = "/tmp";
 	cfg.readonly = true;
 	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "not a regular file"));
+	assert_int_equal(e.cls, ERR_CONFIG);
+	cfg.path = "";
+	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
+	assert_int_equal(e.cls, ERR_CONFIG);
+	fake_destroy(&f);
+}
+
+/* Running out of fds is the host's problem, not a wrong path. */
+static void test_open_host_error(void **state)
+{
+	struct fake_driver f;
+	struct blk_config cfg = { 0 };
+	struct virtio_dev *d;
+	struct rlimit old, low;
+	struct err e;
+	char path[PATH_MAX];
+	int fd, ret, held[1024], nheld = 0;
+
+	(void)state;
+	fake_init(&f);
+	fd = fake_make_image(path, 4096);
+	cfg.path = path;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd + 1; /* no fd above the image's is free */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nheld < 1024 && (held[nheld] = dup(fd)) >= 0)
+		nheld++;
+	ret = blk_create(&cfg, &f.mem, &d, &e);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	while (nheld)
+		close(held[--nheld]);
+	assert_int_equal(ret, -EMFILE);
+	assert_int_equal(e.cls, ERR_HOST);
+	assert_null(d);
+	close(fd);
+	unlink(path);
 	fake_destroy(&f);
 }
 
@@ -1113,6 +1248,9 @@ int main(void)
 		T(test_get_id),
 		T(test_get_id_configured),
 		T(test_discard_write_zeroes),
+		cmocka_unit_test_setup_teardown(test_write_through_noflush,
+						setup_noflush, teardown),
+		T(test_writeback_with_flush),
 		cmocka_unit_test_setup_teardown(test_readonly, setup_ro,
 						teardown),
 		T(test_request_errors),
@@ -1121,6 +1259,7 @@ int main(void)
 		TP(test_no_interrupt_flag),
 		T(test_lock_conflict),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_open_host_error),
 		cmocka_unit_test(test_odd_size),
 		cmocka_unit_test(test_direct),
 		T(test_bad_head_index),

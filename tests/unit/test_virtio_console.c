@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +29,30 @@ struct ctx {
 	int space_calls;
 };
 
-static int setup(void **state)
+static struct ctx *setup_pipe(int flags)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	struct virtio_dev *d;
 	struct err e;
 
 	assert_non_null(c);
-	assert_int_equal(pipe2(c->pipe, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(pipe2(c->pipe, flags | O_CLOEXEC), 0);
 	fake_init(&c->f);
 	assert_int_equal(vconsole_create(c->pipe[1], &c->f.mem, &d, &e), 0);
 	fake_attach(&c->f, d, ~0ULL, QSIZE);
-	*state = c;
+	return c;
+}
+
+static int setup(void **state)
+{
+	*state = setup_pipe(O_NONBLOCK);
+	return 0;
+}
+
+/* The owner left the fd blocking (as wisp's stdout is today). */
+static int setup_blocking(void **state)
+{
+	*state = setup_pipe(0);
 	return 0;
 }
 
@@ -206,14 +219,17 @@ static void test_input_full(void **state)
 			 VCONSOLE_RX_SIZE);
 	assert_int_equal(vconsole_push_input(c->f.d, in, 1), 0);
 	assert_int_equal(c->space_calls, 0);
+	assert_true(vconsole_rx_paused(c->f.d));
 	/* Only a quarter drained: no callback yet. */
 	g[0] = add_in(c, 1024);
 	fake_kick(&c->f, RXQ);
 	assert_int_equal(c->space_calls, 0);
+	assert_true(vconsole_rx_paused(c->f.d));
 	/* Drained to empty: one callback, which pushes one byte. */
 	g[1] = add_in(c, 3072);
 	fake_kick(&c->f, RXQ);
 	assert_int_equal(c->space_calls, 1);
+	assert_false(vconsole_rx_paused(c->f.d));
 	g[2] = add_in(c, 16);
 	fake_kick(&c->f, RXQ);
 	assert_int_equal(c->space_calls, 1);
@@ -290,6 +306,54 @@ static void test_output_full_pipe(void **state)
 	expect_pipe(c, "ok");
 }
 
+struct kicker {
+	struct fake_driver *f;
+	volatile int done;
+};
+
+static void *kick_tx(void *arg)
+{
+	struct kicker *k = arg;
+
+	fake_kick(k->f, TXQ);
+	k->done = 1;
+	return NULL;
+}
+
+/* A blocking pipe nobody reads: the I/O thread holds the device lock
+ * while it writes, so the write must return (dropping what does not fit)
+ * instead of sleeping until a reader shows up. */
+static void test_output_stalled_blocking(void **state)
+{
+	struct ctx *c = *state;
+	static char big[200000];
+	uint64_t g = fake_alloc(&c->f, sizeof(big));
+	struct fake_buf b = { g, sizeof(big), false };
+	struct kicker k = { &c->f, 0 };
+	uint32_t id, len;
+	pthread_t t;
+	char buf[4096];
+
+	memset(fake_ptr(&c->f, g, sizeof(big)), 'q', sizeof(big));
+	fake_add_chain(&c->f, TXQ, &b, 1);
+	assert_int_equal(pthread_create(&t, NULL, kick_tx, &k), 0);
+	for (int i = 0; i < 2000 && !k.done; i++)
+		usleep(1000);
+	if (!k.done)
+		fail_msg("virtio-console output blocked on a full pipe");
+	pthread_join(t, NULL);
+	assert_true(fake_get_used(&c->f, TXQ, &id, &len));
+	assert_true(vconsole_out_dropped(c->f.d) > 0);
+	assert_true(vconsole_out_dropped(c->f.d) < sizeof(big));
+	/* Once the reader catches up, output flows again. */
+	assert_int_equal(fcntl(c->pipe[0], F_SETFL, O_NONBLOCK), 0);
+	while (read(c->pipe[0], buf, sizeof(buf)) > 0)
+		;
+	add_out(c, "ok");
+	fake_kick(&c->f, TXQ);
+	expect_pipe(c, "ok");
+}
+
 static void test_rx_readable_buffer(void **state)
 {
 	struct ctx *c = *state;
@@ -333,6 +397,8 @@ int main(void)
 		T(test_input_before_driver_ok),
 		T(test_output_closed),
 		T(test_output_full_pipe),
+		cmocka_unit_test_setup_teardown(test_output_stalled_blocking,
+						setup_blocking, teardown),
 		T(test_rx_readable_buffer),
 		T(test_tx_bad_chain),
 	};

@@ -300,12 +300,6 @@ static uint8_t do_out(struct blk *b, const struct virtq_chain *c,
 		b->io_errors++;
 		return VIRTIO_BLK_S_IOERR;
 	}
-	/* Without FLUSH negotiated the driver expects write-through. */
-	if (!virtio_has_feature(&b->dev, VIRTIO_BLK_F_FLUSH) &&
-	    fdatasync(b->fd) < 0) {
-		b->io_errors++;
-		return VIRTIO_BLK_S_IOERR;
-	}
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -444,6 +438,7 @@ static int handle_request(struct blk *b, const struct virtq_chain *c,
 	uint8_t hdr[BLK_HDR_SIZE];
 	uint32_t type;
 	uint64_t sector;
+	uint8_t st;
 
 	*written = 0;
 	if (c->write_len == 0)
@@ -458,17 +453,26 @@ static int handle_request(struct blk *b, const struct virtq_chain *c,
 	case VIRTIO_BLK_T_IN:
 		return do_in(b, c, sector, written);
 	case VIRTIO_BLK_T_OUT:
-		return do_out(b, c, sector);
+		st = do_out(b, c, sector);
+		break;
 	case VIRTIO_BLK_T_FLUSH:
 		return do_flush(b);
 	case VIRTIO_BLK_T_GET_ID:
 		return do_get_id(b, c, written);
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return do_discard_wz(b, c, type);
+		st = do_discard_wz(b, c, type);
+		break;
 	default:
 		return VIRTIO_BLK_S_UNSUPP;
 	}
+	/* The one durability rule for every request that changes the image:
+	 * without FLUSH the driver cannot ask for durability later, so the
+	 * device is write-through and syncs before completing. */
+	if (st == VIRTIO_BLK_S_OK &&
+	    !virtio_has_feature(&b->dev, VIRTIO_BLK_F_FLUSH))
+		st = do_flush(b);
+	return st;
 }
 
 static void blk_queue_notify(struct virtio_dev *d, int q)
@@ -506,7 +510,7 @@ static void blk_destroy(struct virtio_dev *d)
 		close(b->fd);
 	free(b->bounce);
 	free(b->path);
-	pthread_mutex_destroy(&d->lock);
+	virtio_dev_fini(d);
 	free(b);
 }
 
@@ -543,13 +547,14 @@ static int set_id(struct blk *b, const char *id, struct err *e)
 
 	if (n > VIRTIO_BLK_ID_BYTES)
 		return err_config(e, -EINVAL,
-			       "disk '%s': id '%s' is longer than %d bytes",
-			       b->path, id, VIRTIO_BLK_ID_BYTES);
+				  "disk '%s': id '%s' is longer than %d bytes",
+				  b->path, id, VIRTIO_BLK_ID_BYTES);
 	for (size_t i = 0; i < n; i++) {
 		if (id[i] < 0x20 || id[i] > 0x7e)
-			return err_config(e, -EINVAL,
-				       "disk '%s': id must be printable ASCII",
-				       b->path);
+			return err_config(
+				e, -EINVAL,
+				"disk '%s': id must be printable ASCII",
+				b->path);
 	}
 	memset(b->id, 0, sizeof(b->id));
 	memcpy(b->id, id, n);
@@ -579,6 +584,30 @@ static void probe_dio_align(struct blk *b)
 			 b->path, b->io_align);
 }
 
+/* What the user can fix (a wrong path, permissions, a read-only file
+ * system for a writable disk) versus what the host ran out of. */
+static enum err_class open_err_class(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EACCES:
+	case EPERM:
+	case EISDIR:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case EROFS:
+	case ETXTBSY:
+	case ENXIO:
+	case ENODEV:
+	case EFBIG:
+	case EOVERFLOW:
+		return ERR_CONFIG;
+	default:
+		return ERR_HOST;
+	}
+}
+
 static int open_image(struct blk *b, const struct blk_config *cfg,
 		      struct stat *st, struct err *e)
 {
@@ -594,12 +623,13 @@ static int open_image(struct blk *b, const struct blk_config *cfg,
 	b->fd = open(cfg->path, flags);
 	if (b->fd < 0) {
 		if (errno == EINVAL && cfg->direct)
-			return err_config(e, -EINVAL,
-				       "disk '%s': O_DIRECT is not supported "
-				       "by its file system",
-				       cfg->path);
-		return err_config(e, -errno, "disk '%s': %s", cfg->path,
-			       strerror(errno));
+			return err_config(
+				e, -EINVAL,
+				"disk '%s': O_DIRECT is not supported "
+				"by its file system",
+				cfg->path);
+		return err_setc(e, open_err_class(errno), -errno,
+				"disk '%s': %s", cfg->path, strerror(errno));
 	}
 	if (fstat(b->fd, st) < 0)
 		return err_set(e, -errno, "disk '%s': fstat: %s", cfg->path,
@@ -611,16 +641,18 @@ static int open_image(struct blk *b, const struct blk_config *cfg,
 			return err_set(e, -errno, "disk '%s': BLKGETSIZE64: %s",
 				       cfg->path, strerror(errno));
 	} else {
-		return err_config(e, -EINVAL,
-			       "disk '%s': not a regular file or block device",
-			       cfg->path);
+		return err_config(
+			e, -EINVAL,
+			"disk '%s': not a regular file or block device",
+			cfg->path);
 	}
 	if (fcntl(b->fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno == EAGAIN || errno == EACCES)
-			return err_config(e, -EBUSY,
-				       "disk '%s': in use by another process "
-				       "(locked)",
-				       cfg->path);
+			return err_config(
+				e, -EBUSY,
+				"disk '%s': in use by another process "
+				"(locked)",
+				cfg->path);
 		return err_set(e, -errno, "disk '%s': lock: %s", cfg->path,
 			       strerror(errno));
 	}

@@ -6,6 +6,11 @@
  * with an OFD lock (write lock, or read lock when read-only) so that two
  * VMs cannot open the same writable disk.
  *
+ * Durability: with FLUSH negotiated, writes are write-back until a FLUSH
+ * request. Without it, every request that changes the image (OUT,
+ * DISCARD, WRITE_ZEROES) is synced before it completes, and a failed
+ * sync completes it with IOERR.
+ *
  * Threads: everything runs under the device's lock (struct virtio_dev).
  */
 #ifndef WISP_DEVICES_BLK_BLK_H
@@ -60,8 +65,15 @@ struct blk_config {
 	bool direct; /* O_DIRECT */
 };
 
-/* Opens and locks the image and creates the device. Errors name the file
- * ("disk 'a.img': in use by another process (locked)"). */
+/* Opens and locks the image and creates the device. cfg is not kept: path
+ * and id are copied. On success *out belongs to the caller, who releases
+ * it with (*out)->ops->destroy (which closes the image) or hands it to a
+ * transport. On failure *out is NULL and nothing is left open.
+ *
+ * Errors name the file ("disk 'a.img': in use by another process
+ * (locked)") and are ERR_CONFIG when the user can fix them (no path, a
+ * missing or unreadable file, a directory, a locked image, a bad id,
+ * O_DIRECT unsupported) and ERR_HOST otherwise (memory, fstat, ioctl). */
 int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/outfd.h"
 #include "util/log.h"
 
 #define CFG_EMERG_WR 8
@@ -13,6 +14,7 @@
 struct vconsole {
 	struct virtio_dev dev;
 	int out_fd; /* -1 after a hard error */
+	size_t out_chunk; /* outfd_chunk(out_fd) */
 	void (*rx_space)(void *opaque);
 	void *rx_space_opaque;
 
@@ -60,7 +62,13 @@ static void out_write(struct vconsole *vc, const uint8_t *buf, size_t len)
 			vc->out_dropped += len;
 			return;
 		}
-		n = write(vc->out_fd, buf, len);
+		n = (ssize_t)outfd_room(vc->out_fd, vc->out_chunk, len);
+		if (n == 0) {
+			/* A slow reader: drop rather than hold the lock. */
+			vc->out_dropped += len;
+			return;
+		}
+		n = write(vc->out_fd, buf, (size_t)n);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -192,7 +200,7 @@ static void vc_queue_notify(struct virtio_dev *d, int q)
 
 static void vc_destroy(struct virtio_dev *d)
 {
-	pthread_mutex_destroy(&d->lock);
+	virtio_dev_fini(d);
 	free(to_vc(d));
 }
 
@@ -216,6 +224,7 @@ int vconsole_create(int out_fd, struct guest_mem *mem, struct virtio_dev **out,
 	if (!vc)
 		return err_set(e, -ENOMEM, "virtio-console: out of memory");
 	vc->out_fd = out_fd;
+	vc->out_chunk = outfd_chunk(out_fd);
 	virtio_dev_init(&vc->dev, "virtio-console", VIRTIO_ID_CONSOLE, &vc_ops,
 			vc, mem, 2, VCONSOLE_QUEUE_SIZE, VCONSOLE_CONFIG_SIZE);
 	*out = &vc->dev;
@@ -260,6 +269,17 @@ void vconsole_set_rx_space_cb(struct virtio_dev *d, void (*cb)(void *),
 	vc->rx_space = cb;
 	vc->rx_space_opaque = opaque;
 	pthread_mutex_unlock(&d->lock);
+}
+
+bool vconsole_rx_paused(struct virtio_dev *d)
+{
+	struct vconsole *vc = to_vc(d);
+	bool paused;
+
+	pthread_mutex_lock(&d->lock);
+	paused = vc->rx_was_full;
+	pthread_mutex_unlock(&d->lock);
+	return paused;
 }
 
 uint64_t vconsole_out_dropped(struct virtio_dev *d)

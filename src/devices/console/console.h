@@ -16,11 +16,13 @@
  * out_fd is not owned: destroy does not close it.
  *
  * Threads: queue work on the I/O thread, input from the event loop, config
- * writes from vCPU threads; all under d->lock.
+ * writes from vCPU threads; all under d->lock, so output never blocks
+ * (devices/outfd.h) and what a slow reader cannot take is dropped.
  */
 #ifndef WISP_DEVICES_CONSOLE_CONSOLE_H
 #define WISP_DEVICES_CONSOLE_CONSOLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +41,11 @@
 #define VCONSOLE_RXQ 0
 #define VCONSOLE_TXQ 1
 
+/* out_fd stays the caller's, on success and on failure: the device writes
+ * to it until destroyed and never closes it. It should be O_NONBLOCK; a
+ * blocking one is written only as far as poll() says fits. On success *out belongs to the caller, released with
+ * (*out)->ops->destroy or handed to a transport; on failure *out is NULL.
+ * Fails only for lack of memory (a host error). */
 int vconsole_create(int out_fd, struct guest_mem *mem, struct virtio_dev **out,
 		    struct err *e);
 
@@ -52,6 +59,11 @@ size_t vconsole_push_input(struct virtio_dev *d, const uint8_t *buf,
  * everything. */
 void vconsole_set_rx_space_cb(struct virtio_dev *d, void (*cb)(void *),
 			      void *opaque);
+
+/* True while a push_input could not take everything and the rx-space
+ * callback has not run yet: the caller pauses its input, then re-checks
+ * this (the callback may have run before the pause took effect). */
+bool vconsole_rx_paused(struct virtio_dev *d);
 
 /* Output bytes dropped because out_fd failed (for tests, diagnostics). */
 uint64_t vconsole_out_dropped(struct virtio_dev *d);

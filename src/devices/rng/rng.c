@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/time.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 /* When the bucket is empty, wait until this many bytes are available (or
@@ -32,14 +33,6 @@ struct rng {
 static struct rng *to_rng(struct virtio_dev *d)
 {
 	return d->priv;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
 static void refill(struct rng *r)
@@ -209,7 +202,7 @@ static void rng_destroy(struct virtio_dev *d)
 
 	if (r->watch_fd >= 0)
 		close(r->watch_fd);
-	pthread_mutex_destroy(&d->lock);
+	virtio_dev_fini(d);
 	free(r);
 }
 

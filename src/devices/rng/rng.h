@@ -23,6 +23,10 @@ struct rng_config {
 	uint64_t rate_bytes_per_sec; /* 0: unlimited */
 };
 
+/* cfg (NULL: unlimited) is not kept. On success *out belongs to the
+ * caller, released with (*out)->ops->destroy or handed to a transport; on
+ * failure *out is NULL and nothing is left allocated. Failures are host
+ * errors (memory, timerfd); every 64-bit rate is valid. */
 int rng_create(const struct rng_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
 

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+#include "config/devopts.h"
+
+#include <errno.h>
+#include <string.h>
+
+int devopts_parse_u64(const char *opt, const char *s, uint64_t min,
+		      uint64_t max, uint64_t *out, struct err *e)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	/* By hand rather than strtoull, which accepts leading spaces, '+'
+	 * and a '-' that wraps around. */
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned int d = (unsigned int)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			break;
+		v = v * 10 + d;
+	}
+	if (p == s || *p || v < min || v > max)
+		return err_config(
+			e, -EINVAL,
+			"%s '%s': expected a number from %llu to %llu", opt, s,
+			(unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+int devopts_parse_rng_rate(const char *opt, const char *s, uint64_t *out,
+			   struct err *e)
+{
+	return devopts_parse_u64(opt, s, 1, DEVOPTS_RNG_RATE_MAX, out, e);
+}
+
+static int parse_onoff(const char *opt, const char *key, const char *v,
+		       bool *out, struct err *e)
+{
+	if (!strcmp(v, "on")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(v, "off")) {
+		*out = false;
+		return 0;
+	}
+	return err_config(e, -EINVAL, "%s: %s='%s': expected on or off", opt,
+			  key, v);
+}
+
+static int check_id(const char *opt, const char *id, struct err *e)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > DEVOPTS_DISK_ID_MAX)
+		return err_config(e, -EINVAL,
+				  "%s: id='%s': expected 1 to %d characters",
+				  opt, id, DEVOPTS_DISK_ID_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (id[i] < 0x20 || id[i] > 0x7e)
+			return err_config(e, -EINVAL,
+					  "%s: id: expected printable ASCII",
+					  opt);
+	}
+	return 0;
+}
+
+enum { K_PATH, K_READONLY, K_ID, K_DIRECT, NR_KEYS };
+
+static const char *const keys[NR_KEYS] = { "path", "readonly", "id", "direct" };
+
+int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
+		       struct err *e)
+{
+	struct devopts_disk d = { 0 };
+	unsigned int seen = 0;
+	char *item = arg;
+	int ret;
+
+	for (;;) {
+		char *comma = strchr(item, ',');
+		char *eq;
+		int k;
+
+		if (comma)
+			*comma = 0;
+		if (!*item)
+			return err_config(e, -EINVAL,
+					  "%s: empty item (a stray ',')", opt);
+		eq = strchr(item, '=');
+		if (!eq)
+			return err_config(e, -EINVAL,
+					  "%s: '%s': expected key=value", opt,
+					  item);
+		*eq++ = 0;
+		for (k = 0; k < NR_KEYS && strcmp(item, keys[k]); k++)
+			;
+		if (k == NR_KEYS)
+			return err_config(
+				e, -EINVAL,
+				"%s: unknown key '%s' (expected path, "
+				"readonly, id or direct)",
+				opt, item);
+		if (seen & (1u << k))
+			return err_config(e, -EINVAL, "%s: '%s' given twice",
+					  opt, item);
+		seen |= 1u << k;
+		switch (k) {
+		case K_PATH:
+			if (!*eq)
+				return err_config(e, -EINVAL,
+						  "%s: path= is empty", opt);
+			d.path = eq;
+			ret = 0;
+			break;
+		case K_READONLY:
+			ret = parse_onoff(opt, item, eq, &d.readonly, e);
+			break;
+		case K_ID:
+			ret = check_id(opt, eq, e);
+			d.id = eq;
+			break;
+		default:
+			ret = parse_onoff(opt, item, eq, &d.direct, e);
+			break;
+		}
+		if (ret)
+			return ret;
+		if (!comma)
+			break;
+		item = comma + 1;
+	}
+	if (!d.path)
+		return err_config(e, -EINVAL, "%s: path=FILE is required", opt);
+	*out = d;
+	return 0;
+}

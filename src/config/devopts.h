@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device options, parsed once and strictly for every front end: `wisp
+ * run` and the device servers (wisp-blk, wisp-rng) call these and nothing
+ * else, so an option means the same everywhere. Anything not exactly
+ * understood is refused with an ERR_CONFIG message that names the option,
+ * the key and the bad value; nothing is guessed or silently defaulted.
+ */
+#ifndef WISP_CONFIG_DEVOPTS_H
+#define WISP_CONFIG_DEVOPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* The virtio-blk GET_ID string is 20 bytes (VIRTIO_BLK_ID_BYTES). */
+#define DEVOPTS_DISK_ID_MAX 20
+/* 1 TiB/s: far above what getrandom() delivers, so it never limits by
+ * accident; the device's token bucket handles any 64-bit rate. */
+#define DEVOPTS_RNG_RATE_MAX (1ULL << 40)
+
+struct devopts_disk {
+	const char *path;
+	const char *id; /* NULL: not given (the device derives one) */
+	bool readonly;
+	bool direct; /* O_DIRECT */
+};
+
+/*
+ * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]", as given to
+ * option opt (for messages, e.g. "--disk"). Keys may come in any order,
+ * each at most once; path is required and non-empty (a path cannot
+ * contain ','); values of readonly and direct are exactly "on" or "off";
+ * id is 1 to DEVOPTS_DISK_ID_MAX printable ASCII characters.
+ *
+ * arg is split in place and the strings in *out point into it, so it must
+ * outlive *out (argv does). On failure returns -EINVAL, *out is untouched
+ * and arg may be partly split.
+ */
+int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
+		       struct err *e);
+
+/* A decimal unsigned integer from min to max: digits only (no sign,
+ * spaces, suffix or base prefix), no overflow. Returns 0 or -EINVAL;
+ * *out is set only on success. */
+int devopts_parse_u64(const char *opt, const char *s, uint64_t min,
+		      uint64_t max, uint64_t *out, struct err *e);
+
+/* virtio-rng rate limit in bytes per second, 1..DEVOPTS_RNG_RATE_MAX
+ * (omit the option for no limit). */
+int devopts_parse_rng_rate(const char *opt, const char *s, uint64_t *out,
+			   struct err *e);
+
+#endif

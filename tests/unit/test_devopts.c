@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/* The shared device-option parser: well-formed options in every accepted
+ * shape, and malformed ones refused with an ERR_CONFIG message that names
+ * the option and the bad part. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/devopts.h"
+#include "devices/blk/blk.h"
+
+_Static_assert(DEVOPTS_DISK_ID_MAX == VIRTIO_BLK_ID_BYTES,
+	       "the parser's id limit is the device's");
+
+static int disk(const char *s, struct devopts_disk *d, struct err *e)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	memset(e, 0, sizeof(*e));
+	return devopts_parse_disk("--disk", buf, d, e);
+}
+
+static void test_disk_ok(void **state)
+{
+	struct devopts_disk d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(disk("path=a.img", &d, &e), 0);
+	assert_string_equal(d.path, "a.img");
+	assert_null(d.id);
+	assert_false(d.readonly);
+	assert_false(d.direct);
+
+	assert_int_equal(
+		disk("readonly=on,id=disk-1,path=/x/y=z,direct=on", &d, &e), 0);
+	assert_string_equal(d.path, "/x/y=z");
+	assert_string_equal(d.id, "disk-1");
+	assert_true(d.readonly);
+	assert_true(d.direct);
+
+	assert_int_equal(disk("path=b,readonly=off,direct=off", &d, &e), 0);
+	assert_false(d.readonly);
+	assert_false(d.direct);
+
+	assert_int_equal(disk("path=c,id=12345678901234567890", &d, &e), 0);
+	assert_string_equal(d.id, "12345678901234567890");
+}
+
+/* Each malformed input is refused as a config error whose message
+ * contains want. */
+static void refused(const char *arg, const char *want)
+{
+	struct devopts_disk d = { .path = "untouched" };
+	struct err e;
+
+	if (disk(arg, &d, &e) != -EINVAL)
+		fail_msg("'%s' was accepted", arg);
+	assert_int_equal(e.cls, ERR_CONFIG);
+	if (!strstr(e.msg, want) || strncmp(e.msg, "--disk", 6))
+		fail_msg("'%s': message '%s' lacks '%s'", arg, e.msg, want);
+	assert_string_equal(d.path, "untouched");
+}
+
+static void test_disk_refused(void **state)
+{
+	(void)state;
+	/* The silent readonly=yes -> false of the old server parser. */
+	refused("path=a,readonly=yes", "readonly='yes': expected on or off");
+	refused("path=a,readonly=true", "readonly='true'");
+	refused("path=a,readonly=1", "readonly='1'");
+	refused("path=a,readonly=ON", "readonly='ON'");
+	refused("path=a,readonly=", "readonly=''");
+	refused("path=a,direct=no", "direct='no'");
+	refused("path=a,cache=none", "unknown key 'cache'");
+	refused("path=a,Path=b", "unknown key 'Path'");
+	refused("path=a,path=b", "'path' given twice");
+	refused("path=a,readonly=on,readonly=off", "'readonly' given twice");
+	refused("path=a,id=x,id=y", "'id' given twice");
+	refused("path=", "path= is empty");
+	refused("", "empty item");
+	refused("path=a,", "empty item");
+	refused(",path=a", "empty item");
+	refused("path=a,,id=x", "empty item");
+	refused("readonly=on", "path=FILE is required");
+	refused("a.img", "'a.img': expected key=value");
+	refused("path=a,readonly", "'readonly': expected key=value");
+	refused("path=a,id=", "id='': expected 1 to 20");
+	refused("path=a,id=123456789012345678901", "expected 1 to 20");
+	refused("path=a,id=tab\there", "printable ASCII");
+	refused("path=a,=x", "unknown key ''");
+}
+
+static void test_uint(void **state)
+{
+	uint64_t v = 7;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(devopts_parse_u64("--n", "0", 0, 10, &v, &e), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(devopts_parse_u64("--n", "18446744073709551615", 0,
+					   UINT64_MAX, &v, &e),
+			 0);
+	assert_true(v == UINT64_MAX);
+	static const char *const bad[] = {
+		"",
+		" 1",
+		"1 ",
+		"+1",
+		"-1",
+		"0x10",
+		"1k",
+		"1.5",
+		"abc",
+		"18446744073709551616",
+		"99999999999999999999999",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 7;
+		memset(&e, 0, sizeof(e));
+		if (devopts_parse_u64("--n", bad[i], 0, UINT64_MAX, &v, &e) !=
+		    -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_int_equal(v, 7);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		assert_non_null(strstr(e.msg, "--n '"));
+	}
+	assert_int_equal(devopts_parse_u64("--n", "11", 0, 10, &v, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "--n '11': expected a number from 0 to 10");
+	assert_int_equal(devopts_parse_u64("--n", "4", 5, 10, &v, &e), -EINVAL);
+}
+
+static void test_rng_rate(void **state)
+{
+	uint64_t v = 0;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(devopts_parse_rng_rate("--rate", "1", &v, &e), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(
+		devopts_parse_rng_rate("--rate", "1099511627776", &v, &e), 0);
+	assert_true(v == DEVOPTS_RNG_RATE_MAX);
+	/* 0 would mean "unlimited" inside the device: not a rate. */
+	assert_int_equal(devopts_parse_rng_rate("--rate", "0", &v, &e),
+			 -EINVAL);
+	assert_int_equal(devopts_parse_rng_rate("--rate", "1099511627777", &v,
+						&e),
+			 -EINVAL);
+	assert_int_equal(devopts_parse_rng_rate("--rate", "abc", &v, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "--rate 'abc': expected a number from 1 to "
+				   "1099511627776");
+	assert_int_equal(e.cls, ERR_CONFIG);
+	assert_int_equal(devopts_parse_rng_rate("--rate", "-1", &v, &e),
+			 -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_disk_ok),
+		cmocka_unit_test(test_disk_refused),
+		cmocka_unit_test(test_uint),
+		cmocka_unit_test(test_rng_rate),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
