@@ -77,13 +77,14 @@ run_one() {
         WHEN=end; sample
         echo go > /tmp/fio.in
         # the job's figures go out as soon as it finished, so a later job
-        # (or L1) failing cannot take them along
-        wait_prefix "WISP-FIO-RES $JOB " &&
+        # (or L1) failing cannot take them along; RES-END follows the
+        # complete RES line
+        wait_for "WISP-FIO-RES-END $JOB" &&
             tr -d '\r' < /tmp/fio.log | grep -a "^WISP-FIO-RES $JOB " | head -n 1 | sed "s/^/RIG-F $VMM /"
     done
     wait "$vpid"
     rc=$?
-    tr -d '\r' < /tmp/fio.log | grep -a '^WISP-FIO' | grep -av '^WISP-FIO-RES' | sed "s/^/RIG-F $VMM /"
+    tr -d '\r' < /tmp/fio.log | grep -a '^WISP-FIO' | grep -av '^WISP-FIO-RES ' | sed "s/^/RIG-F $VMM /"
     sed "s/^/RIG-F-V $VMM /" /tmp/fio.vmrun
     if [ "$rc" != 0 ] || ! grep -q '^WISP-FIO-DONE' /tmp/fio.log; then
         echo "RIG-F-FAIL $VMM status $rc"

@@ -4,7 +4,8 @@
 #   2. ASan+UBSan build: cmocka unit tests and direct-KVM tests
 #   3. optimized build: the same tests
 #   4. libFuzzer targets, each for a bounded time (fuzz/run.sh)
-#   5. the nested rig: real Linux guests under wisp (tests/rig)
+#   5. the rig's self-test (tests/rig/selftest.sh: its verdicts on scripted
+#      L1 consoles), then the nested rig: real Linux guests under wisp
 # Every stage prints "== STAGE: N passed, N failed, N skipped"; the last
 # line is "N passed, N failed, N skipped" over everything.
 #
@@ -193,7 +194,23 @@ else
 	count fuzz "$p" "$f" 0
 fi
 
-# 5
+# 5. the rig's own judging, without an L1 (seconds; runs even when the rig
+# itself is disabled), then the rig
+if [ "$rig_ready" = 1 ]; then
+	rc=0
+	tests/rig/selftest.sh >"$top/build-rig-selftest.log" 2>&1 || rc=$?
+	grep -E '^(PASS|FAIL) ' "$top/build-rig-selftest.log" | grep -v '^PASS' || true
+	p=$(grep -c '^PASS ' "$top/build-rig-selftest.log" || true)
+	f=$(grep -c '^FAIL ' "$top/build-rig-selftest.log" || true)
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		tail -20 "$top/build-rig-selftest.log"
+		f=1
+	fi
+	count rig-selftest "$p" "$f" 0
+else
+	echo "rig-selftest: not run, the rig setup failed"
+	count rig-selftest 0 1 0
+fi
 if [ "${WISP_SKIP_RIG:-0}" = 1 ]; then
 	echo "== rig: not run (disabled by WISP_SKIP_RIG=1), not counted"
 	disabled+=(rig)
