@@ -4,25 +4,14 @@
 # vmrun, and reports on the console:
 #   RIG-B <vmm> <round> <vmrun report...>   RIG-B-FAIL <vmm> <round> <why>
 # Never exits (PID 1): ends with poweroff -f.
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-echo "RIG-L1-UP $(cut -d' ' -f1 /proc/uptime)"
-finish() {
-    echo "RIG-L1-DONE $(cut -d' ' -f1 /proc/uptime)"
-    sync; poweroff -f; sleep 1000000
-}
-for m in /lib/rig-modules/*.ko; do
-    insmod "$m" 2>/tmp/insmod.err || { echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"; finish; }
-done
-[ -c /dev/kvm ] || { echo "RIG-L1-ERROR /dev/kvm missing"; finish; }
-echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)"
+. /rig/l1-common.sh   # mounts, KVM, finish()
 
-RUNS=5 WARMUP=1 CPUS=2 MEM=256 TMO=120 EXTRA='' VMMS="wisp qemu"
+RUNS=5 WARMUP=1 CPUS=2 MEM=256 TMO=120 EXTRA='' VMMS="wisp qemu" CMDLINE=
 . /rig/bench.conf
+# CMDLINE (from boot-rig.sh) goes to both VMMs as the whole kernel command
+# line (wisp: --no-default-cmdline); only reboot= differs, because each VMM
+# ends the VM on a different reboot method: wisp on the i8042 reset
+# (reboot=k), QEMU microvm (no i8042) on a triple fault with -no-reboot.
 
 bench_one() {
     vmm=$1 round=$2
@@ -32,12 +21,12 @@ bench_one() {
             -object memory-backend-memfd,id=mem,size=${MEM}M \
             -accel kvm -cpu host -m "$MEM" -smp "$CPUS" \
             -kernel /l2/bzImage -initrd /l2/initrd.gz \
-            -append "console=ttyS0 reboot=t panic=-1 $EXTRA" \
+            -append "$CMDLINE reboot=t" \
             -nographic -no-reboot -nodefaults -serial stdio
     else
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
-            --cpus "$CPUS" --memory "$MEM" --serial stdio
-        [ -n "$EXTRA" ] && set -- "$@" --cmdline "$EXTRA"
+            --cpus "$CPUS" --memory "$MEM" --serial stdio \
+            --no-default-cmdline --cmdline "$CMDLINE reboot=k"
     fi
     echo "RIG-B-CMD $vmm $*"
     vmrun -o /tmp/b.log -t "$TMO" -M WISP-BENCH-INIT -s WISP-BENCH-INIT=go \

@@ -10,8 +10,13 @@
 # Boot time = from just before fork/exec of the VMM (vmrun in L1) to the
 # moment the guest init's first line "WISP-BENCH-INIT" arrives on the VMM's
 # stdout. Same bzImage (the rig's L2 kernel), initrd, memory and vCPUs for
-# both VMMs; QEMU gets "console=ttyS0 reboot=t panic=-1", wisp its default
-# cmdline; --cmdline EXTRA is appended for both (e.g. --cmdline quiet).
+# both VMMs, and the same kernel command line (printed as "cmdline ..."):
+# wisp's defaults ("console=ttyS0 panic=-1 pci=off i8042.noaux i8042.nomux
+# i8042.nopnp i8042.dumbkbd", given with --no-default-cmdline) plus
+# --cmdline EXTRA (e.g. --cmdline quiet), for QEMU with -append. The one
+# difference is reboot=, which each VMM needs to end the VM: wisp reboot=k
+# (i8042 reset), QEMU microvm reboot=t (triple fault, -no-reboot); neither
+# VMM adds a device description (no virtio devices in this benchmark).
 #
 # Memory overhead = VmRSS minus the resident size of the VMM's memfd
 # mappings (guest RAM: a memfd in wisp; QEMU is given
@@ -67,6 +72,7 @@ rig_l1_add_qemu "$L1"
 mkdir -p "$L1/l2"
 cp "$L2_BZIMAGE" "$L1/l2/bzImage"
 rig_l2_initrd "$L1/l2/initrd.gz" "$BENCH_DIR/boot-rig-guest-init.sh"
+CMDLINE="console=ttyS0 panic=-1 pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd${EXTRA:+ $EXTRA}"
 cat > "$L1/rig/bench.conf" <<EOF
 RUNS=$RUNS
 WARMUP=$WARMUP
@@ -75,6 +81,7 @@ MEM=$MEM
 TMO=$TMO
 EXTRA='$EXTRA'
 VMMS='$VMMS'
+CMDLINE='$CMDLINE'
 EOF
 rig_pack "$L1" "$WORK/l1.cpio"
 
@@ -97,6 +104,7 @@ fi
 if echo "$R" | grep -q '^RIG-L1-ERROR'; then
     rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 fi
+echo "cmdline (both VMMs): $CMDLINE; plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
 echo "$R" | awk '$1 == "RIG-B-CMD" && !seen[$2]++ {sub(/^RIG-B-CMD /, ""); print "command " $0}'
 
 # Per-run table and medians (awk does the arithmetic).

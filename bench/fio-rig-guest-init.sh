@@ -3,7 +3,8 @@
 # For each job named in fio_jobs= on the command line: print
 # "WISP-FIO-BEGIN job", wait for a console line (L1 samples the VMM's CPU
 # time, then answers), run fio on /dev/vda, print "WISP-FIO-END job status",
-# wait again (second sample), then print "WISP-FIO-RES job <terse line>".
+# wait again (second sample), then print "WISP-FIO-RES job <terse line>"
+# and "WISP-FIO-RES-END job".
 # Then reboot (wisp exits; QEMU: reboot=t + -no-reboot).
 export PATH=/bin:/sbin:/usr/bin
 mount -t proc proc /proc
@@ -38,6 +39,8 @@ for job in $JOBS; do
     read -r _go
     echo "WISP-FIO-RES $job $(grep '^3;' /tmp/out | head -n 1)"
     [ "$rc" = 0 ] || sed "s/^/WISP-FIO-ERR $job /" /tmp/err | tail -n 5
+    # L1 copies the (long) result line once this follows it
+    echo "WISP-FIO-RES-END $job"
 done
 echo "WISP-FIO-DONE"
 reboot -f

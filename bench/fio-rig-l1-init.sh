@@ -7,22 +7,8 @@
 #   RIG-F-CMD vmm command...      RIG-F-CPU vmm job begin|end pid utime stime guest
 #   RIG-F vmm <WISP-FIO-* line>   RIG-F-V vmm <vmrun report>   RIG-F-FAIL vmm why
 # Never exits (PID 1): ends with poweroff -f.
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs -o size=90% tmpfs /tmp
-echo "RIG-L1-UP $(cut -d' ' -f1 /proc/uptime)"
-finish() {
-    echo "RIG-L1-DONE $(cut -d' ' -f1 /proc/uptime)"
-    sync; poweroff -f; sleep 1000000
-}
-for m in /lib/rig-modules/*.ko; do
-    insmod "$m" 2>/tmp/insmod.err || { echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"; finish; }
-done
-[ -c /dev/kvm ] || { echo "RIG-L1-ERROR /dev/kvm missing"; finish; }
-echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)"
+L1_TMPFS_OPTS=size=90%
+. /rig/l1-common.sh   # mounts, KVM, finish()
 
 VMMS="wisp qemu" CPUS=2 MEM=256 DISK_MB=256 RUNTIME=10 JOBS=seq-read TMO=600
 . /rig/fio.conf
@@ -30,6 +16,8 @@ IMG=/tmp/disk.img
 dd if=/dev/zero of=$IMG bs=1M count="$DISK_MB" 2>/dev/null
 echo "RIG-F-IMG $(ls -l $IMG)"
 CMDLINE="fio_runtime=$RUNTIME fio_jobs=$JOBS"
+# the unit of utime/stime/guest_time in /proc/PID/stat
+echo "RIG-F-HZ $(stamp -t)"
 
 # sample VMM JOB WHEN: CPU ticks of every VMM-side process
 sample() {
@@ -42,6 +30,15 @@ sample() {
 wait_for() {
     while :; do
         tr -d '\r' < /tmp/fio.log | grep -q "^$1\$" && return 0
+        kill -0 "$vpid" 2>/dev/null || return 1
+        usleep 100000
+    done
+}
+
+# wait_prefix PREFIX: until a line starting with PREFIX arrived or vmrun ended
+wait_prefix() {
+    while :; do
+        tr -d '\r' < /tmp/fio.log | grep -q "^$1" && return 0
         kill -0 "$vpid" 2>/dev/null || return 1
         usleep 100000
     done
@@ -76,17 +73,18 @@ run_one() {
         WHEN=begin; sample
         echo go > /tmp/fio.in
         # "WISP-FIO-END job status"
-        while :; do
-            tr -d '\r' < /tmp/fio.log | grep -q "^WISP-FIO-END $JOB " && break
-            kill -0 "$vpid" 2>/dev/null || break
-            usleep 100000
-        done
+        wait_prefix "WISP-FIO-END $JOB " || break
         WHEN=end; sample
         echo go > /tmp/fio.in
+        # the job's figures go out as soon as it finished, so a later job
+        # (or L1) failing cannot take them along; RES-END follows the
+        # complete RES line
+        wait_for "WISP-FIO-RES-END $JOB" &&
+            tr -d '\r' < /tmp/fio.log | grep -a "^WISP-FIO-RES $JOB " | head -n 1 | sed "s/^/RIG-F $VMM /"
     done
     wait "$vpid"
     rc=$?
-    tr -d '\r' < /tmp/fio.log | grep -a '^WISP-FIO' | sed "s/^/RIG-F $VMM /"
+    tr -d '\r' < /tmp/fio.log | grep -a '^WISP-FIO' | grep -av '^WISP-FIO-RES ' | sed "s/^/RIG-F $VMM /"
     sed "s/^/RIG-F-V $VMM /" /tmp/fio.vmrun
     if [ "$rc" != 0 ] || ! grep -q '^WISP-FIO-DONE' /tmp/fio.log; then
         echo "RIG-F-FAIL $VMM status $rc"

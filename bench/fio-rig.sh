@@ -171,8 +171,10 @@ echo "$R" | python3 -c '
 import sys, collections
 vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(",")
 res = {}; cpu = collections.defaultdict(dict)
-for line in sys.stdin:
+lines = sys.stdin.read().splitlines()
+for line in lines:
     f = line.split()
+    if not f: continue
     if f[0] == "RIG-F" and len(f) > 4 and f[2] == "WISP-FIO-RES":
         t = " ".join(f[4:]).split(";")
         if len(t) > 50:
@@ -181,7 +183,12 @@ for line in sys.stdin:
         v, j, when, pid, comm = f[1:6]
         ut, st, gt = (int(x) for x in f[6:9])
         cpu[(v, j)].setdefault(when, {})[pid + comm] = (ut + st, gt)
-HZ = 100.0
+hz = [l.split()[1] for l in lines if l.startswith("RIG-F-HZ ")]
+if not hz or not hz[0].isdigit() or int(hz[0]) <= 0:
+    print("fio-rig: L1 did not report its clock tick (RIG-F-HZ): CPU times not computed", file=sys.stderr)
+    HZ = None
+else:
+    HZ = float(hz[0])
 rows = {}
 for v in vmms:
     for j in jobs:
@@ -195,9 +202,9 @@ for v in vmms:
         nreq = kb / bs
         c = cpu.get((v, j), {})
         b, e = c.get("begin", {}), c.get("end", {})
-        dcpu = sum(e[k][0] - b[k][0] for k in e if k in b) / HZ
-        dguest = sum(e[k][1] - b[k][1] for k in e if k in b) / HZ
-        ok = bool(b) and bool(e) and set(b) == set(e)
+        ok = bool(b) and bool(e) and set(b) == set(e) and HZ is not None
+        dcpu = sum(e[k][0] - b[k][0] for k in e if k in b) / HZ if ok else 0
+        dguest = sum(e[k][1] - b[k][1] for k in e if k in b) / HZ if ok else 0
         rows[(v, j)] = dict(mbs=bw * 1024 / 1e6, iops=iops, nreq=nreq, cpu=dcpu if ok else None,
                             host=(dcpu - dguest) if ok else None)
 def us(x, n):
@@ -224,7 +231,7 @@ if "qemu" in vmms:
                   rat(r["cpu"] / r["nreq"] if r["cpu"] is not None and r["nreq"] else None, q["cpu"] / q["nreq"] if q["cpu"] is not None and q["nreq"] else None),
                   rat(r["host"] / r["nreq"] if r["host"] is not None and r["nreq"] else None, q["host"] / q["nreq"] if q["host"] is not None and q["nreq"] else None)))
 missing = [k for k, r in rows.items() if r is None]
-sys.exit(1 if missing else 0)
+sys.exit(1 if missing or HZ is None else 0)
 ' "$VMMS" "$JOBS" || rc=1
 [ "$KEEP" = 1 ] && rig_log "work directory kept: $WORK"
 exit $rc

@@ -1,18 +1,17 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Builds the libFuzzer targets with clang (libFuzzer + ASan + UBSan) and
-# runs each for a bounded time:
-#   fuzz_boot       the kernel loaders (corpus fuzz/corpus/boot)
-#   fuzz_virtq_blk  virtqueue chain parsing and virtio-blk requests
-#   fuzz_ioreq      a hostile IOREQ server's messages to the VMM side
-#                   (corpus fuzz/corpus/virtq_blk)
+# Builds the libFuzzer targets of fuzz/meson.build (meson setup -Dfuzz=true
+# with CC=clang: libFuzzer + ASan + UBSan, the libraries instrumented too)
+# and runs each for a bounded time:
 #   fuzz/run.sh [SECONDS] [BUILD_DIR]
 # SECONDS (per target) defaults to 30; BUILD_DIR to build-fuzz in the
 # repository root (a relative BUILD_DIR is taken from the current
-# directory). The committed seeds are read only; new inputs go to
-# BUILD_DIR/corpus-NAME, crash artifacts to BUILD_DIR/NAME-*. Prints one
-# result line per target; exits non-zero if a build fails or a fuzzer
-# finds a crash, leak or timeout.
+# directory). The targets are the executables fuzz/meson.build defines;
+# each reads the committed seeds fuzz/corpus/NAME (NAME without "fuzz_")
+# read-only, new inputs go to BUILD_DIR/corpus-NAME, crash artifacts to
+# BUILD_DIR/NAME-*. Prints "fuzz: targets: NAME..." and one result line per
+# target ("NAME: OK ..." or "NAME: FAILED ..."); exits non-zero if the build
+# fails or a fuzzer finds a crash, leak or timeout.
 set -eu
 
 secs=${1:-30}
@@ -32,45 +31,58 @@ case $secs in
 	;;
 esac
 
-cc=${CC:-clang}
-mkdir -p "$out"
 cd "$root"
-common="src/mem/guest_mem.c src/util/err.c src/util/log.c"
-boot_srcs="fuzz/fuzz_boot.c
-src/boot/boot.c src/boot/bzimage.c src/boot/elf.c src/boot/pvh.c
-src/boot/zeropage.c src/arch/x86/e820.c src/arch/x86/mptable.c $common"
-virtq_blk_srcs="fuzz/fuzz_virtq_blk.c src/devices/blk/blk.c
-src/virtio/virtio.c src/virtio/virtqueue.c $common"
-
-ioreq_srcs="fuzz/fuzz_ioreq.c src/ioreq/vmm.c src/ioreq/msg.c
-src/ioreq/server.c src/virtio/virtqueue.c src/bus/bus.c $common"
+mkdir -p "$out"
+if [ -f "$out/build.ninja" ]; then
+	setup="meson configure $out -Dfuzz=true -Dtests=false"
+else
+	setup="meson setup $out -Dfuzz=true -Dtests=false"
+fi
+# shellcheck disable=SC2086 # $setup is a word list without spaces in words
+if ! CC=${CC:-clang} $setup >"$out.setup.log" 2>&1; then
+	cat "$out.setup.log" >&2
+	echo "fuzz: $setup failed (see $out.setup.log)"
+	exit 1
+fi
+# the targets: executables defined in fuzz/meson.build
+targets=$(meson introspect "$out" --targets | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["type"] == "executable" and t["defined_in"].endswith("/fuzz/meson.build"):
+        print(t["name"], t["filename"][0])
+')
+if [ -z "$targets" ]; then
+	echo "fuzz: no targets in fuzz/meson.build"
+	exit 1
+fi
+# only the fuzzers and what they link (the rest of the tree is not built
+# with clang here)
+# shellcheck disable=SC2046 # one word per executable
+if ! ninja -C "$out" -j2 $(echo "$targets" | while read -r _n f; do
+	echo "${f#"$out"/}"
+done) >"$out/build.log" 2>&1; then
+	tail -n 40 "$out/build.log" >&2
+	echo "fuzz: BUILD FAILED (see $out/build.log)"
+	exit 1
+fi
+# shellcheck disable=SC2046 # one line of names
+echo "fuzz: targets:" $(echo "$targets" | cut -d' ' -f1)
 
 failed=0
-
-# run_target NAME CORPUS SRCS
+# run_target NAME EXE
 run_target() {
 	name=$1
-	corpus=$2
-	srcs=$3
+	exe=$2
 	log=$out/$name.log
-	mkdir -p "$out/corpus-$corpus"
-	# shellcheck disable=SC2086 # $srcs is a word list
-	if ! "$cc" -std=gnu17 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra \
-		-Werror -Wno-unused-parameter \
-		-fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined -pthread -o "$out/$name" \
-		$srcs >"$out/build-$name.log" 2>&1; then
-		cat "$out/build-$name.log" >&2
-		echo "$name: BUILD FAILED (see $out/build-$name.log)"
-		failed=1
-		return
-	fi
+	seeds=fuzz/corpus/${name#fuzz_}
+	[ -d "$seeds" ] || seeds=
+	mkdir -p "$out/corpus-$name"
 	rc=0
-	"$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	# shellcheck disable=SC2086 # $seeds is empty or one directory
+	"$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 \
 		-artifact_prefix="$out/$name-" \
-		"$out/corpus-$corpus" "fuzz/corpus/$corpus" >"$log" 2>&1 ||
-		rc=$?
+		"$out/corpus-$name" $seeds >"$log" 2>&1 || rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" |
 		tail -n 1)
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | sed 's/cov: //')
@@ -82,11 +94,18 @@ run_target() {
 		failed=1
 		return
 	fi
-	echo "$name: OK, ${runs:-?} runs in ${secs}s, cov ${cov:-?}," \
+	if [ -z "$runs" ] || [ "$runs" = 0 ]; then
+		echo "$name: FAILED: no executed inputs reported; log $log"
+		failed=1
+		return
+	fi
+	echo "$name: OK, $runs runs in ${secs}s, cov ${cov:-?}," \
 		"no crashes (log $log)"
 }
 
-run_target fuzz_boot boot "$boot_srcs"
-run_target fuzz_virtq_blk virtq_blk "$virtq_blk_srcs"
-run_target fuzz_ioreq ioreq "$ioreq_srcs"
+while read -r name exe; do
+	run_target "$name" "$exe"
+done <<EOF
+$targets
+EOF
 exit "$failed"

@@ -30,9 +30,6 @@ rig_find_wisp() {
     readlink -f "$w"
 }
 
-# rig_copy_bin ROOT BIN [DEST]: copy an executable into ROOT (at DEST, default
-# its own absolute path) with the shared libraries it needs at their own
-# absolute paths, plus libgcc_s.so.1 (glibc dlopens it; ldd does not list it).
 # rig_l1_trouble CONSOLE_LOG: one-line summary of an L1 kernel panic or soft
 # lockup in the console log (empty if none).
 rig_l1_trouble() {
@@ -42,6 +39,9 @@ rig_l1_trouble() {
     printf '%s' "$a${a:+${b:+; }}$b" | cut -c1-200
 }
 
+# rig_copy_bin ROOT BIN [DEST]: copy an executable into ROOT (at DEST, default
+# its own absolute path) with the shared libraries it needs at their own
+# absolute paths, plus libgcc_s.so.1 (glibc dlopens it; ldd does not list it).
 rig_copy_bin() {
     local root=$1 bin=$2 dest=${3:-$2} lib
     mkdir -p "$root$(dirname "$dest")"
@@ -130,11 +130,14 @@ rig_module_closure() {
     for n in "$@"; do _rig_mod_visit "$n"; done
 }
 
-# rig_l1_root DIR: busybox, the kvm modules (load order prefix), rig tools.
+# rig_l1_root DIR: busybox, the kvm modules (load order prefix), rig tools,
+# and the common prologue of every L1 /init as /rig/l1-common.sh (mounts,
+# KVM; see l1-common.sh).
 rig_l1_root() {
     local d=$1 m i=0
     rig_busybox_root "$d"
     mkdir -p "$d/lib/rig-modules" "$d/rig"
+    install -m 644 "$RIG_DIR/l1-common.sh" "$d/rig/l1-common.sh"
     for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
              arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
         i=$((i + 1))
@@ -182,4 +185,39 @@ rig_boot_l1() {
         return 124
     fi
     return "$rc"
+}
+
+# rig_scenarios: one line per scenario folder tests/rig/scenarios/NAME/,
+# "name kernel initrd cpus memory timeout vmms needs" (vmms and needs
+# comma-separated, needs "-" when empty), from its params file; dies on a
+# malformed one.
+rig_scenarios() {
+    local d n line
+    for d in "$RIG_DIR"/scenarios/*/; do
+        n=$(basename "$d")
+        [ -f "$d/params" ] || rig_die "scenario $n: no params file in $d"
+        line=$(
+            KERNEL='' INITRD='' CPUS='' MEM='' TIMEOUT='' VMMS='wisp qemu' NEEDS='' CONSOLE=serial
+            # shellcheck disable=SC1091
+            . "$d/params" || exit 1
+            case "$KERNEL" in vmlinux|bzImage|cloud-vmlinuz) ;; *) echo "KERNEL='$KERNEL' (vmlinux, bzImage or cloud-vmlinuz)"; exit 1 ;; esac
+            case "$INITRD" in base|io|cloud) ;; *) echo "INITRD='$INITRD' (base, io or cloud)"; exit 1 ;; esac
+            case "$CONSOLE" in serial|virtio) ;; *) echo "CONSOLE='$CONSOLE' (serial or virtio)"; exit 1 ;; esac
+            for v in CPUS MEM TIMEOUT; do
+                [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$v='${!v}' is not a positive number"; exit 1; }
+            done
+            for v in $VMMS; do
+                case "$v" in wisp|qemu) ;; *) echo "VMMS names '$v' (wisp, qemu)"; exit 1 ;; esac
+            done
+            [ -z "$NEEDS" ] || [ "$NEEDS" = wisp-blk ] || { echo "NEEDS='$NEEDS' (wisp-blk)"; exit 1; }
+            v=${VMMS// /,} x=${NEEDS// /,}
+            echo "$n $KERNEL $INITRD $CPUS $MEM $TIMEOUT $v ${x:--}"
+        ) || rig_die "scenario $n: bad params: $line"
+        echo "$line"
+    done
+}
+
+# rig_scenario_desc NAME: the first comment line of the scenario's params.
+rig_scenario_desc() {
+    sed -n '1s/^# *//p' "$RIG_DIR/scenarios/$1/params"
 }

@@ -26,21 +26,10 @@ set -uo pipefail
 export RIG_PROG=rig
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# name kernel(in L1) initrd(in L1) cpus memory(MiB) timeout(s)
-SCENARIOS="\
-pvh-1cpu     /l2/vmlinux       /l2/initrd.gz        1 256 90
-pvh-4cpu     /l2/vmlinux       /l2/initrd.gz        4 256 120
-bzimage-1cpu /l2/bzImage       /l2/initrd.gz        1 256 90
-bzimage-4cpu /l2/bzImage       /l2/initrd.gz        4 256 120
-stock-cloud  /l2/cloud-vmlinuz /l2/cloud-initrd.gz  1 256 180
-blk-ext4     /l2/bzImage       /l2/initrd-io.gz     2 256 120
-blk-dd       /l2/bzImage       /l2/initrd-io.gz     1 256 90
-blk-ro       /l2/bzImage       /l2/initrd-io.gz     1 256 90
-blk-two      /l2/bzImage       /l2/initrd-io.gz     1 256 90
-rng          /l2/bzImage       /l2/initrd-io.gz     1 256 90
-vconsole     /l2/bzImage       /l2/initrd-io.gz     1 256 90
-oop-blk-ext4 /l2/bzImage       /l2/initrd-io.gz     2 256 120
-oop-blk-kill /l2/bzImage       /l2/initrd-io.gz     2 256 150"
+# The scenarios: one folder each under tests/rig/scenarios/ (docs/rig.md,
+# "Adding a scenario"). rig_scenarios prints one line per scenario:
+# name kernel initrd cpus memory(MiB) timeout(s) vmms needs
+SCENARIOS=$(rig_scenarios) || exit 2
 L1_BOOT_ALLOWANCE=180   # L1 kernel + initramfs unpack + insmod under TCG
 TAIL_LINES=40
 
@@ -55,7 +44,10 @@ while [ $# -gt 0 ]; do
         --wisp-args) WISP_ARGS=${2?}; shift 2 ;;
         --vmm) VMM=${2:?--vmm needs wisp or qemu}; shift 2 ;;
         --vmm=*) VMM=${1#*=}; shift ;;
-        --list) echo "$SCENARIOS" | awk '{printf "%-13s kernel=%s initrd=%s cpus=%s memory=%sMiB timeout=%ss\n", $1, $2, $3, $4, $5, $6}'; exit 0 ;;
+        --list) while read -r n k i c m t v x; do
+                    printf '%-13s kernel=%s initrd=%s cpus=%s memory=%sMiB timeout=%ss vmm=%s  %s\n' \
+                        "$n" "$k" "$i" "$c" "$m" "$t" "$v" "$(rig_scenario_desc "$n")"
+                done <<< "$SCENARIOS"; exit 0 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
         -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -64,29 +56,33 @@ while [ $# -gt 0 ]; do
 done
 case "$VMM" in wisp|qemu) ;; *) rig_die "--vmm must be wisp or qemu" ;; esac
 
-# Select scenarios. The oop-* scenarios need wisp's IOREQ servers: with
-# --vmm qemu they are left out (and refused by --only).
+# Select scenarios. A scenario runs with the VMMs its params list in VMMS
+# (the oop-* ones test wisp's IOREQ servers: wisp only): with --vmm qemu
+# the others are left out (and refused by --only).
 SELECTED=$(echo "$SCENARIOS" | awk '{print $1}')
+runs_with() { echo "$SCENARIOS" | awk -v n="$1" -v v="$VMM" '$1 == n {exit !index("," $7 ",", "," v ",")}'; }
 if [ ${#ONLY[@]} -gt 0 ]; then
     for n in "${ONLY[@]}"; do
         echo "$SELECTED" | grep -qx -- "$n" ||
             rig_die "unknown scenario '$n' (known: $(echo $SELECTED))"
-        [ "$VMM" = qemu ] && [[ "$n" == oop-* ]] &&
-            rig_die "scenario '$n' tests wisp's IOREQ servers; it cannot run with --vmm qemu"
+        runs_with "$n" ||
+            rig_die "scenario '$n' cannot run with --vmm $VMM (its params: VMMS=$(echo "$SCENARIOS" | awk -v n="$n" '$1 == n {print $7}'))"
     done
     SELECTED=$(printf '%s\n' "${ONLY[@]}" | awk '!seen[$0]++')
-elif [ "$VMM" = qemu ]; then
-    SELECTED=$(echo "$SELECTED" | grep -v '^oop-')
+else
+    SELECTED=$(for n in $SELECTED; do runs_with "$n" && echo "$n"; done)
 fi
 TABLE=$(echo "$SCENARIOS" | awk -v sel="$(echo $SELECTED)" \
     'BEGIN {n = split(sel, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1} want[$1]')
+needs() { echo "$TABLE" | awk -v k="$1" '{n = split($8, a, ","); for (i = 1; i <= n; i++) if (a[i] == k) f = 1} END {exit !f}'; }
+uses() { echo "$TABLE" | awk -v c="$1" -v v="$2" '$c == v {f = 1} END {exit !f}'; }
 
 rig_setup
 if [ "$VMM" = wisp ]; then
     WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
     rig_log "wisp binary: $WISP ($(file -b "$WISP" 2>/dev/null | cut -d, -f1-2))"
     WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
-    if echo "$TABLE" | grep -q '^oop-'; then
+    if needs wisp-blk; then
         [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found or not executable: $WISP_BLK (--wisp-blk PATH; ninja -C build-rig builds it)"
         WISP_BLK=$(readlink -f "$WISP_BLK")
         rig_log "wisp-blk binary: $WISP_BLK"
@@ -105,46 +101,45 @@ rm -rf "$L1"
 rig_l1_root "$L1"
 mkdir -p "$L1/l2"
 install -m 755 "$RIG_DIR/l1-init.sh" "$L1/init"
+# every scenario folder (a scenario may source a sibling's files)
+cp -r "$RIG_DIR/scenarios" "$L1/rig/scenarios"
 if [ "$VMM" = qemu ]; then
     rig_l1_add_qemu "$L1"
 else
     rig_copy_bin "$L1" "$WISP" /bin/wisp
-    echo "$TABLE" | grep -q '^oop-' && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
+    needs wisp-blk && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
 fi
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
-rig_l2_initrd "$L1/l2/initrd.gz" "$RIG_DIR/l2-init.sh"
-if echo "$TABLE" | grep -q '/l2/initrd-io.gz'; then
+# the scenarios' guest parts, in every L2 initramfs
+L2_PARTS=()
+for f in "$RIG_DIR"/scenarios/*/l2.sh; do
+    [ -e "$f" ] && L2_PARTS+=(--file "$f:/rig/scenarios/$(basename "$(dirname "$f")")/l2.sh")
+done
+uses 3 base && rig_l2_initrd "$L1/l2/initrd-base.gz" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}"
+if uses 3 io; then
     # device scenarios: mke2fs in the guest, debugfs/e2fsck in L1
-    rig_l2_initrd "$L1/l2/initrd-io.gz" "$RIG_DIR/l2-init.sh" \
+    rig_l2_initrd "$L1/l2/initrd-io.gz" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}" \
         --bin "$(command -v mke2fs)" --file /etc/mke2fs.conf:/etc/mke2fs.conf
     rig_copy_bin "$L1" "$(command -v debugfs)" /bin/debugfs
     rig_copy_bin "$L1" "$(command -v e2fsck)" /bin/e2fsck
 fi
-if echo "$TABLE" | grep -q '^stock-cloud'; then
+if uses 2 cloud-vmlinuz || uses 3 cloud; then
     cp "$CLOUD_KERNEL" "$L1/l2/cloud-vmlinuz"
     # virtio_mmio and its dependencies, in load order (the init script
     # insmods them and reports WISP-MODULE; not needed to reach init).
     mapfile -t CLOUD_MODS < <(rig_module_closure "$CLOUD_MODDIR" virtio_mmio)
-    rig_l2_initrd "$L1/l2/cloud-initrd.gz" "$RIG_DIR/l2-init.sh" "${CLOUD_MODS[@]}"
+    rig_l2_initrd "$L1/l2/initrd-cloud.gz" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}" "${CLOUD_MODS[@]}"
 fi
 [[ "$WISP_ARGS" != *\'* ]] || rig_die "--wisp-args must not contain single quotes"
 printf "VMM=%s\nTAIL_LINES=%s\nWISP_ARGS='%s'\n" "$VMM" "$TAIL_LINES" "$WISP_ARGS" > "$L1/rig/config"
 rig_log "scenarios ($VMM): $(echo $SELECTED)"
 
-# required_checks NAME: the device checks a scenario must report as passed
-# (g:KEY = guest "WISP-T-OK KEY", c:KEY = L1 "RIG-C NAME ok KEY").
+# required_checks NAME: the checks a scenario must report as passed, from
+# its `checks` file (g:KEY = guest "WISP-T-OK KEY", c:KEY = L1
+# "RIG-C NAME ok KEY").
 required_checks() {
-    case "$1" in
-        blk-ext4) echo g:mkfs g:mount g:write g:umount c:hello c:seq c:random c:fsck ;;
-        oop-blk-ext4) echo g:mkfs g:mount g:write g:umount c:hello c:seq c:random c:fsck ;;
-        blk-dd) echo g:write g:readback c:image-sha ;;
-        blk-ro) echo g:ro-flag g:write-refused g:read c:read-sha c:unchanged ;;
-        blk-two) echo g:write-vdb c:vda-size c:vdb-size c:vdb-data c:vda-untouched ;;
-        rng) echo g:hwrng-dev g:rng-virtio g:rng-read ;;
-        vconsole) echo g:console-hvc0 ;;
-        oop-blk-kill) echo c:server-started g:mkfs g:a-written c:killed g:io-error g:alive \
-            c:vmm-alive c:restarted g:reattached g:a-intact c:image-a c:server-exit ;;
-    esac
+    local f=$RIG_DIR/scenarios/$1/checks
+    [ -f "$f" ] && sed 's/#.*//' "$f" | tr -s ' \t\n' ' '
 }
 
 # judge NAME KERNEL INITRD CPUS MEM TMO: sets S (the scenario's lines
@@ -152,6 +147,9 @@ required_checks() {
 judge() {
     local name=$1 kernel=$2 initrd=$3 cpus=$4 mem=$5 tmo=$6
     S=$(echo "$R" | awk -v n="$name" '$2 == n')
+    # the L1 boot the scenario last ran in (or the last one)
+    local CONSOLE=${SC_CONSOLE[$name]:-$CONSOLE} L1_RC=${SC_RC[$name]:-$L1_RC}
+    local TOTAL_TMO=${SC_TMO[$name]:-$TOTAL_TMO}
     # m KEY: value after a guest marker; has KEY: whether the marker was seen
     m() { echo "$S" | awk -v k="$1" '$1 == "RIG-M" && $3 == k {sub(/^RIG-M [^ ]+ [^ ]+ ?/, ""); print; exit}'; }
     has() { echo "$S" | awk -v k="$1" '$1 == "RIG-M" && $3 == k {f = 1; exit} END {exit !f}'; }
@@ -230,16 +228,18 @@ judge() {
     fi
 }
 
-# ---- boot L1 and run the scenarios; when L1 itself dies (the emulated
-# SVM under TCG occasionally panics L1's kernel), boot a fresh L1 for the
-# scenarios that did not run, and give the one L1 died in one more try.
-# A scenario whose retry also dies, or that times out, is a FAIL; a
-# retried scenario that passes says so in its PASS line.
+# ---- boot L1 and run the scenarios. Only the rig's own failure, L1 dying
+# (its kernel panicked or its QEMU ended) during a scenario, reruns that
+# scenario, once, in a fresh L1 boot, together with the scenarios that did
+# not run yet (at most MAX_L1_BOOTS boots). A scenario that ran to its end
+# is judged on that run alone: a failure (timeout, VMM status, a check) is
+# a FAIL, never retried into a pass.
 MAX_L1_BOOTS=4
-R_ALL="" PENDING="$TABLE" RETRIED=" " FIRST_FAIL="" boot=0
+declare -A SC_CONSOLE=() SC_RC=() SC_TMO=() FIRST_RUN=()
+R_ALL="" PENDING="$TABLE" boot=0
 while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
     boot=$((boot + 1))
-    echo "$PENDING" > "$L1/rig/scenarios"
+    echo "$PENDING" | awk '{print $1}' > "$L1/rig/run-list"
     rig_pack "$L1" "$WORK/l1.cpio"
     rig_log "L1 boot $boot: initramfs $(du -m "$WORK/l1.cpio" | cut -f1) MiB, scenarios: $(echo "$PENDING" | awk '{printf "%s ", $1}')"
     TOTAL_TMO=$(echo "$PENDING" | awk -v b=$L1_BOOT_ALLOWANCE '{s += $6} END {print s + b + 30}')
@@ -254,31 +254,21 @@ while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
     while read -r name rest; do
         [ -n "$name" ] || continue
         S=$(echo "$RB" | awk -v n="$name" '$2 == n')
-        if echo "$S" | grep -q '^RIG-EXIT'; then
-            # The emulated nesting is flaky (docs/rig.md): a scenario that
-            # fails gets one more run in the next L1 boot, and its PASS
-            # line then says so and why the first run failed.
-            R="$RB" l1err=""
-            judge "$name" $rest 2>/dev/null
-            if [ ${#reasons[@]} -gt 0 ] && [[ "$RETRIED" != *" $name "* ]]; then
-                rig_log "$name failed in boot $boot ($(printf '%s; ' "${reasons[@]}" | cut -c1-300)); retrying it once"
-                RETRIED+="$name "
-                FIRST_FAIL+="$name: $(printf '%s; ' "${reasons[@]}" | cut -c1-200)"$'\n'
-                next+="$name $rest"$'\n'
-            else
-                R_ALL+="$S"$'\n'
-            fi
-        elif [ "$L1_RC" = 124 ]; then
+        started=0; echo "$S" | grep -q '^RIG-BEGIN' && started=1
+        if [ "$started" = 1 ] || [ "$L1_RC" = 124 ]; then
+            SC_CONSOLE[$name]=$CONSOLE SC_RC[$name]=$L1_RC SC_TMO[$name]=$TOTAL_TMO
+        fi
+        if [ "$started" = 1 ] && ! echo "$S" | grep -q '^RIG-EXIT' &&
+            [ "$L1_RC" != 124 ] && [ -z "${FIRST_RUN[$name]:-}" ]; then
+            trouble=$(rig_l1_trouble "$CONSOLE")
+            FIRST_RUN[$name]="L1 died during it (QEMU status $L1_RC)${trouble:+: $trouble}"
+            rig_log "$name (boot $boot): ${FIRST_RUN[$name]}; L1 console tail:"
+            tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | grep -av '^RIG-L ' |
+                tail -n 40 | sed 's/^/  | /' >&2
+            rig_log "rerunning $name once in a fresh L1"
+            next+="$name $rest"$'\n'
+        elif [ "$started" = 1 ] || [ "$L1_RC" = 124 ]; then
             R_ALL+="$S"$'\n'
-        elif echo "$S" | grep -q '^RIG-BEGIN'; then
-            if [[ "$RETRIED" != *" $name "* ]]; then
-                rig_log "L1 died during $name (boot $boot): $(rig_l1_trouble "$CONSOLE"); retrying it once in a fresh L1"
-                RETRIED+="$name "
-                FIRST_FAIL+="$name: L1 died during it"$'\n'
-                next+="$name $rest"$'\n'
-            else
-                R_ALL+="$S"$'\n'
-            fi
         else
             next+="$name $rest"$'\n'
         fi
@@ -300,19 +290,19 @@ if [ -z "$l1up" ]; then
 fi
 
 pass=0 fail=0
-while read -r name kernel initrd cpus mem tmo; do
+while read -r name kernel initrd cpus mem tmo _vmms _needs; do
     [ -n "$name" ] || continue
     judge "$name" "$kernel" "$initrd" "$cpus" "$mem" "$tmo"
     if [ ${#reasons[@]} -eq 0 ]; then
-        if [[ "$RETRIED" == *" $name "* ]]; then
-            why=$(echo "$FIRST_FAIL" | awk -v n="$name:" '$1 == n {sub(/^[^ ]+ /, ""); print; exit}')
-            echo "PASS $name (on its second run; the first: ${why%; })"
+        if [ -n "${FIRST_RUN[$name]:-}" ]; then
+            echo "PASS $name (rerun in a fresh L1; its first run: ${FIRST_RUN[$name]})"
         else
             echo "PASS $name"
         fi
         pass=$((pass + 1))
     else
         reason=$(printf '%s; ' "${reasons[@]}")
+        [ -n "${FIRST_RUN[$name]:-}" ] && reason+="(this was its rerun; its first run: ${FIRST_RUN[$name]})"
         echo "FAIL $name: ${reason%; }"
         fail=$((fail + 1))
         if echo "$S" | grep -q '^RIG-L'; then

@@ -1,0 +1,38 @@
+# tests/rig/l1-common.sh - the prologue of every L1 /init (tests/rig,
+# bench/boot-rig, bench/fio-rig, scripts/demo), sourced by busybox sh as PID 1.
+# rig_l1_root installs it as /rig/l1-common.sh.
+#
+# Mounts proc, sysfs, devtmpfs and a tmpfs on /tmp (options from
+# L1_TMPFS_OPTS, set before sourcing), loads the KVM modules from
+# /lib/rig-modules in their file-name order and checks /dev/kvm. Prints
+#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime>   RIG-L1-ERROR <why>
+# and defines finish(): "RIG-L1-DONE <uptime>", then poweroff. PID 1 must
+# never exit (the L1 kernel would panic), so nothing here uses `set -e` and
+# finish() ends in an endless sleep. On an error the prologue calls finish:
+# the caller's code after the `.` never runs without KVM.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs ${L1_TMPFS_OPTS:+-o "$L1_TMPFS_OPTS"} tmpfs /tmp
+echo "RIG-L1-UP $(cut -d' ' -f1 /proc/uptime)"
+
+finish() {
+    echo "RIG-L1-DONE $(cut -d' ' -f1 /proc/uptime)"
+    sync
+    poweroff -f
+    sleep 1000000
+}
+
+for m in /lib/rig-modules/*.ko; do
+    if ! insmod "$m" 2>/tmp/insmod.err; then
+        echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"
+        finish
+    fi
+done
+if [ ! -c /dev/kvm ]; then
+    echo "RIG-L1-ERROR /dev/kvm missing after loading kvm-amd"
+    finish
+fi
+echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)"

@@ -1,0 +1,83 @@
+#!/bin/bash
+# tests/rig/selftest.sh - tests of run.sh's own judging, without an L1: a
+# stand-in qemu-system-x86_64 early in PATH prints a scripted L1 console
+# (RIG-* lines), and each case checks run.sh's verdict lines and status.
+# Needs the cache of tests/rig/setup.sh (run.sh still packs an initramfs).
+# Prints "PASS case" / "FAIL case: why" per case, then
+# "rig-selftest: N passed, N failed"; exit status 1 if any failed.
+set -uo pipefail
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+T=$(mktemp -d /tmp/wisp-rig-selftest.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+cat > "$T/qemu-system-x86_64" <<'FAKE'
+#!/bin/bash
+n=$(cat "$FAKE_DIR/count" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$FAKE_DIR/count"
+# run NAME [STATUS]: the generic markers of a good run
+run() {
+    echo "RIG-BEGIN $1"
+    echo "RIG-M $1 WISP-INIT-RAN"; echo "RIG-M $1 WISP-CPUS 1"; echo "RIG-M $1 WISP-MEMTOTAL 240000"
+    echo "RIG-M $1 WISP-CMDLINE console=ttyS0 rigtoken=$1-7f3a rigtest=$1"; echo "RIG-M $1 WISP-READY"
+    echo "RIG-M $1 WISP-ECHO <ping-$1>"
+}
+end() { echo "RIG-EXIT $1 ${2:-0} 1000"; echo "RIG-END $1"; }
+panic() { echo "RIG-BEGIN $1"; echo "Kernel panic - not syncing: selftest"; exit 0; }
+echo "RIG-L1-UP 1.0"; echo "RIG-L1-KVM 2.0"
+case "$FAKE_MODE.$n" in
+    fail-once.1) run bzimage-1cpu; end bzimage-1cpu 1; run pvh-1cpu; end pvh-1cpu ;;
+    fail-once.2) run bzimage-1cpu; end bzimage-1cpu ;;   # must never be asked for
+    l1-death.1) run bzimage-1cpu; end bzimage-1cpu; panic pvh-1cpu ;;
+    l1-death.2) run pvh-1cpu; end pvh-1cpu ;;
+    l1-death-fail.1) panic pvh-1cpu ;;
+    l1-death-fail.2) run pvh-1cpu; end pvh-1cpu 1 ;;
+    # what the old vconsole check accepted: hvc0 listed, nothing else
+    vconsole-listed.1) run vconsole; echo "RIG-M vconsole WISP-T-OK console-hvc0 active consoles: hvc0"; end vconsole ;;
+    # rng without the second read / the comparison
+    rng-one-read.1) run rng; for k in hwrng-dev rng-virtio rng-read-1; do echo "RIG-M rng WISP-T-OK $k"; done; end rng ;;
+esac
+echo "RIG-L1-DONE 9.0"
+FAKE
+chmod +x "$T/qemu-system-x86_64"
+
+pass=0 fail=0
+# case NAME ONLY EXPECTED_STATUS EXPECTED_BOOTS PATTERN...: every PATTERN
+# (an extended regex) must match a line of run.sh's stdout
+case_() {
+    local name=$1 only=$2 want_rc=$3 want_boots=$4 out rc boots p why=""
+    shift 4
+    rm -f "$T/count"
+    out=$(PATH="$T:$PATH" FAKE_DIR=$T FAKE_MODE=$name RIG_SKIP_SETUP=1 RIG_WORK=$T/work \
+        "$RIG_DIR/run.sh" --wisp /bin/true --only "$only" 2> "$T/$name.err")
+    rc=$?
+    boots=$(cat "$T/count" 2>/dev/null || echo 0)
+    [ "$rc" = "$want_rc" ] || why+="status $rc (want $want_rc); "
+    [ "$boots" = "$want_boots" ] || why+="$boots L1 boots (want $want_boots); "
+    for p in "$@"; do
+        echo "$out" | grep -qE -- "$p" || why+="no line matching '$p'; "
+    done
+    if [ -z "$why" ]; then echo "PASS $name"; pass=$((pass + 1))
+    else
+        echo "FAIL $name: ${why%; }"
+        echo "$out" | sed 's/^/  | /'
+        tail -n 5 "$T/$name.err" | sed 's/^/  ! /'
+        fail=$((fail + 1))
+    fi
+}
+
+# a scenario that failed on its own is a FAIL, not rerun into a pass
+case_ fail-once bzimage-1cpu,pvh-1cpu 1 1 \
+    '^FAIL bzimage-1cpu: VMM exit status 1' '^PASS pvh-1cpu$' '^rig: 1 passed, 1 failed$'
+# an L1 death reruns the scenario once, and the PASS line says so
+case_ l1-death bzimage-1cpu,pvh-1cpu 0 2 \
+    '^PASS bzimage-1cpu$' '^PASS pvh-1cpu \(rerun in a fresh L1; its first run: L1 died during it .*Kernel panic' \
+    '^rig: 2 passed, 0 failed$'
+# a rerun that fails shows both runs
+case_ l1-death-fail pvh-1cpu 1 2 \
+    '^FAIL pvh-1cpu: VMM exit status 1.*this was its rerun; its first run: L1 died during it'
+# the checks files: hvc0 merely listed, or one rng read, is not a pass
+case_ vconsole-listed vconsole 1 1 \
+    '^FAIL vconsole: .*guest: no result for hvc0-dev.*L1: no result for hvc0-output.*L1: no result for hvc0-input'
+case_ rng-one-read rng 1 1 '^FAIL rng: guest: no result for rng-read-2; guest: no result for rng-differ'
+
+echo "rig-selftest: $pass passed, $fail failed"
+[ "$fail" = 0 ]
