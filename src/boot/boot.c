@@ -34,9 +34,10 @@ static int bad_magic(const struct boot_ctx *c)
 
 	for (size_t i = 0; i < 4 && i < n; i++)
 		magic |= (uint32_t)b[i] << (8 * i);
-	return err_config(c->e, -EINVAL,
-		       "kernel '%s': not an ELF or bzImage (bad magic 0x%08x)",
-		       c->kname, magic);
+	return err_config(
+		c->e, -EINVAL,
+		"kernel '%s': not an ELF or bzImage (bad magic 0x%08x)",
+		c->kname, magic);
 }
 
 static void load_segments(const struct boot_ctx *c,
@@ -103,10 +104,12 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 	memset(entry, 0, sizeof(*entry));
 	memset(&img, 0, sizeof(img));
 	if (!cfg->kernel || cfg->kernel_size == 0)
-		return err_config(e, -EINVAL, "kernel '%s': empty file", c.kname);
+		return err_config(e, -EINVAL, "kernel '%s': empty file",
+				  c.kname);
 	if (cfg->initrd && cfg->initrd_size == 0)
 		return err_config(e, -EINVAL, "initrd '%s': empty file",
-			       cfg->initrd_name ? cfg->initrd_name : "initrd");
+				  cfg->initrd_name ? cfg->initrd_name :
+						     "initrd");
 
 	nr_map = e820_build(m, map, E820_MAX_ENTRIES);
 	if (nr_map == -EINVAL)
@@ -116,7 +119,7 @@ int boot_load(struct guest_mem *m, const struct boot_config *cfg,
 			(unsigned long long)(guest_mem_low_end(m) >> 10));
 	if (nr_map < 0)
 		return err_config(e, nr_map,
-			       "guest memory: cannot build the e820 map");
+				  "guest memory: cannot build the e820 map");
 
 	if (elf_probe(cfg->kernel, cfg->kernel_size))
 		ret = elf_parse(&c, &img);
@@ -204,15 +207,15 @@ static int read_file(const char *what, const char *path, uint64_t max,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_config(e, -errno, "%s '%s': %s", what, path,
-			       strerror(errno));
+				  strerror(errno));
 	if (fstat(fd, &st) < 0) {
 		ret = err_config(e, -errno, "%s '%s': stat: %s", what, path,
-			      strerror(errno));
+				 strerror(errno));
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = err_config(e, -EINVAL, "%s '%s': not a regular file", what,
-			      path);
+		ret = err_config(e, -EINVAL, "%s '%s': not a regular file",
+				 what, path);
 		goto out_close;
 	}
 	if (st.st_size == 0) {
@@ -228,8 +231,9 @@ static int read_file(const char *what, const char *path, uint64_t max,
 	}
 	buf = malloc((size_t)st.st_size);
 	if (!buf) {
-		ret = err_config(e, -ENOMEM, "%s '%s': cannot allocate %llu MiB",
-			      what, path, MIB((uint64_t)st.st_size));
+		ret = err_config(e, -ENOMEM,
+				 "%s '%s': cannot allocate %llu MiB", what,
+				 path, MIB((uint64_t)st.st_size));
 		goto out_close;
 	}
 	while (done < (size_t)st.st_size) {
@@ -239,9 +243,9 @@ static int read_file(const char *what, const char *path, uint64_t max,
 			continue;
 		if (n <= 0) {
 			ret = err_config(e, n < 0 ? -errno : -EIO,
-				      "%s '%s': read: %s", what, path,
-				      n < 0 ? strerror(errno) :
-					      "file shrank while reading");
+					 "%s '%s': read: %s", what, path,
+					 n < 0 ? strerror(errno) :
+						 "file shrank while reading");
 			free(buf);
 			goto out_close;
 		}

@@ -233,8 +233,8 @@ static int collect_segments(const struct boot_ctx *c, const Elf64_Ehdr *eh,
 	}
 	if (img->nr_segments == 0)
 		return err_config(c->e, -EINVAL,
-			       "kernel '%s': ELF has no loadable segments",
-			       c->kname);
+				  "kernel '%s': ELF has no loadable segments",
+				  c->kname);
 	return 0;
 }
 
@@ -263,8 +263,8 @@ int elf_parse(const struct boot_ctx *c, struct boot_image *img)
 	memcpy(&eh, buf, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
 		return err_config(c->e, -EINVAL,
-			       "kernel '%s': not a 64-bit ELF (class %u)",
-			       c->kname, eh.e_ident[EI_CLASS]);
+				  "kernel '%s': not a 64-bit ELF (class %u)",
+				  c->kname, eh.e_ident[EI_CLASS]);
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
 		return err_config(
 			c->e, -EINVAL,
@@ -272,8 +272,8 @@ int elf_parse(const struct boot_ctx *c, struct boot_image *img)
 			c->kname, eh.e_ident[EI_DATA]);
 	if (eh.e_machine != EM_X86_64)
 		return err_config(c->e, -EINVAL,
-			       "kernel '%s': ELF machine %u is not x86-64",
-			       c->kname, eh.e_machine);
+				  "kernel '%s': ELF machine %u is not x86-64",
+				  c->kname, eh.e_machine);
 	if (eh.e_type != ET_EXEC)
 		return err_config(
 			c->e, -EINVAL,
@@ -286,8 +286,8 @@ int elf_parse(const struct boot_ctx *c, struct boot_image *img)
 			c->kname, eh.e_phentsize, sizeof(Elf64_Phdr));
 	if (eh.e_phnum == 0)
 		return err_config(c->e, -EINVAL,
-			       "kernel '%s': ELF has no program headers",
-			       c->kname);
+				  "kernel '%s': ELF has no program headers",
+				  c->kname);
 	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr),
 		     size))
 		return err_config(

@@ -43,7 +43,7 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 			(unsigned long long)size);
 	if (size > (1ULL << 46))
 		return err_config(e, -EINVAL, "memory size %llu MiB: too large",
-			       (unsigned long long)(size >> 20));
+				  (unsigned long long)(size >> 20));
 
 	ret = host_can_back(size, e);
 	if (ret < 0)

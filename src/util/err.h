@@ -33,8 +33,8 @@ int err_config(struct err *e, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* The same with an explicit class. */
-int err_setc(struct err *e, enum err_class cls, int ret, const char *fmt,
-	     ...) __attribute__((format(printf, 4, 5)));
+int err_setc(struct err *e, enum err_class cls, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Prefixes the existing message: "kernel 'x': " + old message. The class
  * is kept. */
