@@ -129,6 +129,10 @@ int kvm_open(struct kvm *k, struct err *e)
 	if (k->coalesced_page < 0 ||
 	    (long)(k->coalesced_page + 1) * 4096 > k->run_size)
 		k->coalesced_page = 0;
+	k->tsc_deadline = ioctl(k->sys_fd, KVM_CHECK_EXTENSION,
+				KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	k->get_tsc_khz =
+		ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_GET_TSC_KHZ) > 0;
 	ret = read_supported_cpuid(k, e);
 	if (ret)
 		goto err;

@@ -30,6 +30,8 @@ struct kvm {
 	struct kvm_cpuid2 *supported_cpuid;
 	int nr_slots;
 	int coalesced_page; /* KVM_CAP_COALESCED_MMIO: page offset, 0: none */
+	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
+	bool get_tsc_khz; /* KVM_CAP_GET_TSC_KHZ */
 };
 
 struct kvm_vcpu {
