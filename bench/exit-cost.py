@@ -7,7 +7,8 @@ over ROUNDS rounds, the two VMMs interleaved within each round so host
 noise (a PVM host's especially) hits both alike.
 
   mmio exit   unclaimed MMIO: KVM_EXIT_MMIO, back to KVM_RUN
-              minimal: bench/minkvm --mode mmio
+              minimal: bench/minkvm --mode mmio, on the main thread and
+                       (--thread) on a second thread as in wisp
               wisp:    test guest, test=bench op=write addr=0xd0100000
   doorbell    a KVM ioeventfd lane with a thread consuming the eventfd
               minimal: bench/minkvm --mode ioeventfd (a blocked read())
@@ -26,26 +27,45 @@ import sys
 import tempfile
 
 
-def minkvm(build, mode, n):
-    p = subprocess.run([os.path.join(build, "bench/minkvm"), "--mode", mode,
-                        "--n", str(n)], capture_output=True, timeout=300)
+class Done:
+    def __init__(self, rc, out, err, utime):
+        self.returncode, self.stdout, self.stderr = rc, out, err
+        self.utime = utime
+
+
+def run(cmd):
+    """Runs cmd; also returns its user CPU time (all threads, the guest's
+    own time included: Linux accounts guest time as user time)."""
+    with tempfile.TemporaryFile() as o, tempfile.TemporaryFile() as e:
+        p = subprocess.Popen(cmd, stdout=o, stderr=e,
+                             stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        o.seek(0)
+        e.seek(0)
+        return Done(p.returncode, o.read(), e.read(), ru.ru_utime)
+
+
+def minkvm(build, mode, n, thread=False):
+    p = run([os.path.join(build, "bench/minkvm"), "--mode", mode, "--n",
+             str(n)] + (["--thread"] if thread else []))
     m = re.search(rb"cycles/op=(\d+) tsc_khz=(-?\d+)", p.stdout)
     if p.returncode or not m:
         raise SystemExit(f"minkvm {mode} failed ({p.returncode}): "
                          f"{p.stdout!r} {p.stderr!r}")
-    return int(m.group(1)), int(m.group(2))
+    return int(m.group(1)), int(m.group(2)), p.utime
 
 
 def wisp(build, args, addr, n):
     cmd = [os.path.join(build, "src/cli/wisp"), "run", "--kernel",
            os.path.join(build, "tests/guest/test-guest.elf"), "--debug-exit",
            "--cmdline", f"test=bench op=write n={n} addr={addr}"] + args
-    p = subprocess.run(cmd, capture_output=True, timeout=300)
+    p = run(cmd)
     m = re.search(rb"bench-cycles-per-op: (\d+)", p.stdout)
     if p.returncode or not m:
         raise SystemExit(f"wisp failed ({p.returncode}): {p.stdout!r} "
                          f"{p.stderr!r}")
-    return int(m.group(1))
+    return int(m.group(1)), p.utime
 
 
 def main():
@@ -59,15 +79,27 @@ def main():
     with open(img, "wb") as f:
         f.truncate(1 << 20)
     disk = ["--disk", f"path={img}"]
-    res = {k: [] for k in ("min mmio", "wisp mmio", "min door", "wisp door")}
+    keys = ("min mmio", "thr mmio", "wisp mmio", "min door", "wisp door")
+    res = {k: [] for k in keys}
+    user = {k: [] for k in keys}
     khz = 0
     try:
         for _ in range(a.rounds):
-            c, khz = minkvm(a.build, "mmio", a.n)
+            c, khz, u = minkvm(a.build, "mmio", a.n)
             res["min mmio"].append(c)
-            res["wisp mmio"].append(wisp(a.build, [], "0xd0100000", a.n))
-            res["wisp door"].append(wisp(a.build, disk, "0xd0000050", a.n))
-            res["min door"].append(minkvm(a.build, "ioeventfd", a.n)[0])
+            user["min mmio"].append(u)
+            c, _, u = minkvm(a.build, "mmio", a.n, thread=True)
+            res["thr mmio"].append(c)
+            user["thr mmio"].append(u)
+            c, u = wisp(a.build, [], "0xd0100000", a.n)
+            res["wisp mmio"].append(c)
+            user["wisp mmio"].append(u)
+            c, u = wisp(a.build, disk, "0xd0000050", a.n)
+            res["wisp door"].append(c)
+            user["wisp door"].append(u)
+            c, _, u = minkvm(a.build, "ioeventfd", a.n)
+            res["min door"].append(c)
+            user["min door"].append(u)
     finally:
         os.unlink(img)
         os.rmdir(tmp)
@@ -84,6 +116,19 @@ def main():
         w = statistics.median(res[f"wisp {key}"])
         print(f"{'mmio exit' if key == 'mmio' else 'doorbell':12}"
               f"{lo:9.0f} cyc{ns(lo)}{w:9.0f} cyc{ns(w)}{w / lo:10.3f}")
+        if key == "mmio":
+            t = statistics.median(res["thr mmio"])
+            print(f"{' (thread)':12}{t:9.0f} cyc{ns(t)}{w:9.0f} cyc{ns(w)}"
+                  f"{w / t:10.3f}")
+    # User CPU time per write: the part of an exit a VMM's own code adds
+    # (the kernel's and the PVM host's share is system time), far less
+    # noisy than the round trip on a shared host. It includes each
+    # process's start-up, spread over N writes.
+    print(f"{'user CPU/op':12}" + "".join(
+        f"{statistics.median(user[f'{w} {k}']) * 1e9 / a.n:17.0f} ns  "
+        for k in ("mmio",) for w in ("min", "wisp")) +
+        f"  (mmio; wisp - min = "
+        f"{(statistics.median(user['wisp mmio']) - statistics.median(user['min mmio'])) * 1e9 / a.n:.0f} ns)")
     print("per-round cycles: " + "; ".join(
         f"{k}: {' '.join(str(x) for x in v)}" for k, v in res.items()))
     return 0

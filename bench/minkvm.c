@@ -12,7 +12,8 @@
  *   ioeventfd  a KVM_IOEVENTFD lane at addr, drained by a consumer thread
  *              blocked in read(): no userspace exit per write
  *
- * usage: minkvm [--mode mmio|ioeventfd] [--n N] [--addr HEX]
+ * usage: minkvm [--mode mmio|ioeventfd] [--n N] [--addr HEX] [--thread]
+ *   --thread   run the vCPU on a second thread, as wisp does
  * prints: minkvm mode=M n=N cycles/op=C tsc_khz=K ns/op=T
  *                host-ns/exit=H (mmio: wall time of the KVM_RUN loop)
  * exit status: 0, or 1 with a message on stderr.
@@ -159,6 +160,41 @@ static void set_cpuid(int sys, int vcpu)
 	free(c);
 }
 
+struct loop {
+	int vcpu;
+	struct kvm_run *run;
+	uint64_t exits, t0, t1;
+	int ret;
+};
+
+/* KVM_RUN until the guest's report; counts the MMIO exits. */
+static void *run_loop(void *arg)
+{
+	struct loop *l = arg;
+
+	for (;;) {
+		if (ioctl(l->vcpu, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			die("KVM_RUN");
+		}
+		if (l->run->exit_reason == KVM_EXIT_MMIO) {
+			if (l->exits++ == 0)
+				l->t0 = now_ns();
+			continue;
+		}
+		if (l->run->exit_reason == KVM_EXIT_IO &&
+		    l->run->io.port == REPORT_PORT)
+			break;
+		fprintf(stderr, "minkvm: unexpected exit reason %u\n",
+			l->run->exit_reason);
+		l->ret = 1;
+		return NULL;
+	}
+	l->t1 = now_ns();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = "mmio";
@@ -170,18 +206,21 @@ int main(int argc, char **argv)
 	struct kvm_regs regs;
 	pthread_t thr;
 	uint8_t *mem;
-	bool ioev;
+	struct loop lp = { 0 };
+	bool ioev, threaded = false;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--mode") && i + 1 < argc)
 			mode = argv[++i];
 		else if (!strcmp(argv[i], "--n") && i + 1 < argc)
 			n = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--thread"))
+			threaded = true;
 		else if (!strcmp(argv[i], "--addr") && i + 1 < argc)
 			addr = strtoull(argv[++i], NULL, 16);
 		else {
 			fprintf(stderr, "usage: minkvm [--mode mmio|ioeventfd] "
-					"[--n N] [--addr HEX]\n");
+					"[--n N] [--addr HEX] [--thread]\n");
 			return 1;
 		}
 	}
@@ -238,25 +277,22 @@ int main(int argc, char **argv)
 			die("pthread_create");
 	}
 
-	for (;;) {
-		if (ioctl(vcpu, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			die("KVM_RUN");
-		}
-		if (run->exit_reason == KVM_EXIT_MMIO) {
-			if (exits++ == 0)
-				t0 = now_ns();
-			continue;
-		}
-		if (run->exit_reason == KVM_EXIT_IO &&
-		    run->io.port == REPORT_PORT)
-			break;
-		fprintf(stderr, "minkvm: unexpected exit reason %u\n",
-			run->exit_reason);
-		return 1;
-	}
-	t1 = now_ns();
+	lp.vcpu = vcpu;
+	lp.run = run;
+	if (threaded) {
+		/* As a VMM with a main loop runs it: on its own thread. */
+		pthread_t vt;
+
+		if (pthread_create(&vt, NULL, run_loop, &lp) ||
+		    pthread_join(vt, NULL))
+			die("vCPU thread");
+	} else
+		run_loop(&lp);
+	if (lp.ret)
+		return lp.ret;
+	exits = lp.exits;
+	t0 = lp.t0;
+	t1 = lp.t1;
 	if (ioctl(vcpu, KVM_GET_REGS, &regs) < 0)
 		die("KVM_GET_REGS");
 	if (!ioev && exits != n) {
