@@ -18,6 +18,8 @@
 
 /* How long vcpus_stop waits for a thread before it abandons it. */
 #define STOP_BOUND_MS 10000
+/* How often it re-kicks a thread that has not returned yet. */
+#define KICK_EVERY_NS 1000000ull
 
 static void crash(struct vcpu *vc, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -242,7 +244,7 @@ int vcpus_start(struct vcpus *vs, struct err *e)
 
 void vcpus_stop(struct vcpus *vs)
 {
-	uint64_t deadline = now_ms() + STOP_BOUND_MS;
+	uint64_t deadline_ns = now_ns() + STOP_BOUND_MS * 1000000ull;
 
 	for (int i = 0; i < vs->n; i++) {
 		struct vcpu *vc = &vs->v[i];
@@ -259,11 +261,24 @@ void vcpus_stop(struct vcpus *vs)
 			continue;
 		/* A kick can land just before the thread re-enters KVM_RUN
 		 * and is then lost; immediate_exit covers KVM_RUN itself,
-		 * re-kicking covers the rest. One bound for all threads. */
-		while (pthread_tryjoin_np(vc->thread, NULL) == EBUSY) {
-			struct timespec ts = { 0, 1000000 };
+		 * re-kicking every millisecond covers the rest. The join
+		 * returns as soon as the thread ends (a try-join and a 1 ms
+		 * sleep cost every exit a millisecond). One bound for all
+		 * threads. */
+		for (;;) {
+			uint64_t now = now_ns(), until = now + KICK_EVERY_NS;
+			struct timespec ts;
+			int ret;
 
-			if (now_ms() >= deadline) {
+			if (until > deadline_ns)
+				until = deadline_ns;
+			ts.tv_sec = (time_t)(until / 1000000000u);
+			ts.tv_nsec = (long)(until % 1000000000u);
+			ret = pthread_clockjoin_np(vc->thread, NULL,
+						   CLOCK_MONOTONIC, &ts);
+			if (ret != ETIMEDOUT)
+				break;
+			if (now_ns() >= deadline_ns) {
 				log_error("vCPU %d: did not stop within %d s; "
 					  "leaving its state allocated",
 					  i, STOP_BOUND_MS / 1000);
@@ -272,7 +287,6 @@ void vcpus_stop(struct vcpus *vs)
 				break;
 			}
 			pthread_kill(vc->thread, SIG_KICK);
-			nanosleep(&ts, NULL);
 		}
 		vc->started = false;
 	}
