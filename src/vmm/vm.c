@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "arch/x86/cpu.h"
+#include "ioreq/proto.h"
 #include "util/log.h"
 #include "vmm/term.h"
 
@@ -182,6 +183,11 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 		return err_config(e, -EINVAL, "--cpus %d: must be 1..%d%s",
 				  cfg->cpus, layout_max_cpus(cfg),
 				  cfg->acpi ? "" : " with --acpi off");
+	/* A server has a request slot per vCPU plus one (servers.c). */
+	if (cfg->nr_servers && cfg->cpus + 1 > IOREQ_MAX_VCPUS)
+		return err_config(e, -EINVAL,
+				  "--cpus %d: with IOREQ servers at most %d",
+				  cfg->cpus, IOREQ_MAX_VCPUS - 1);
 	ret = loop_init(&vm->loop, on_signal, vm, e);
 	if (ret)
 		return ret;

@@ -729,6 +729,9 @@ def case_acpi_bad_arguments():
         (["--shutdown-timeout", "-1"], "--shutdown-timeout '-1'"),
         (["--shutdown-timeout", "3601"], "--shutdown-timeout '3601'"),
         (["--shutdown-timeout", "x"], "--shutdown-timeout 'x'"),
+        # An IOREQ server has one request slot per vCPU plus one.
+        (["--cpus", "32", "--server", "/nonexistent.sock"],
+         "--cpus 32: with IOREQ servers at most 31"),
     ]
     with tempfile.TemporaryDirectory() as d:
         img = os.path.join(d, "disk.img")
