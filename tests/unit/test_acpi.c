@@ -401,6 +401,20 @@ static void test_dsdt_devices(void **state)
 					  "Device */"));
 		assert_non_null(strstr(d, "\"PNP0C0C\" /* Power Button "
 					  "Device */"));
+		/* COM1: a HW-reduced guest maps IRQ 4 only from here. */
+		p = strstr(d, "Device (COM1)");
+		assert_non_null(p);
+		assert_non_null(strstr(p, "\"PNP0501\""));
+		assert_non_null(
+			strstr(p, "IO (Decode16,\n"
+				  "                    0x03F8,             "
+				  "// Range Minimum\n"
+				  "                    0x03F8,"));
+		assert_non_null(strstr(p, "0x08,               // Length"));
+		assert_non_null(
+			strstr(p, "IRQNoFlags ()\n                    {4}"));
+		assert_true(strstr(p, "{4}") < strstr(p, "Device ("
+							 "PWRB)"));
 		assert_non_null(strstr(d, "Method (_EVT, 1, NotSerialized)"));
 		assert_non_null(strstr(d, "Notify (\\_SB.PWRB, 0x80)"));
 		assert_non_null(strstr(d, "Name (\\_S5, Package (0x02)"));
@@ -642,6 +656,13 @@ static void test_aml_errors(void **state)
 	aml_res_init(&r);
 	for (int i = 0; i < 40; i++)
 		aml_res_memory32_fixed(&r, 0, 0x1000, true);
+	aml_res_emit(&a, &r);
+	assert_int_equal(aml_finish(&a), -E2BIG);
+	aml_release(&a);
+
+	aml_init(&a);
+	aml_res_init(&r);
+	aml_res_irq_noflags(&r, 16);
 	aml_res_emit(&a, &r);
 	assert_int_equal(aml_finish(&a), -E2BIG);
 	aml_release(&a);

@@ -143,7 +143,7 @@ static int check_config(const struct acpi_config *c, struct err *e)
 				  "pins 0..%d",
 				  c->ged_gsi, ACPI_IOAPIC_PINS - 1);
 	/* Lines the machine itself uses: the PIT, the cascade, COM1. */
-	gsi_used[0] = gsi_used[2] = gsi_used[4] = true;
+	gsi_used[0] = gsi_used[2] = gsi_used[ACPI_COM1_IRQ] = true;
 	if (gsi_used[c->ged_gsi])
 		return err_config(e, -EBUSY,
 				  "ACPI: GED interrupt %u is already in use",
@@ -186,6 +186,19 @@ static void dsdt_body(struct aml *a, const struct acpi_config *c)
 	char name[16];
 
 	aml_scope(a, "\\_SB");
+	/* COM1. With HW_REDUCED_ACPI Linux has no legacy PIC and maps no
+	 * ISA IRQ by itself: without this device the 8250 driver never gets
+	 * IRQ 4 and user space cannot write to ttyS0. */
+	aml_device(a, "COM1");
+	aml_name_string(a, "_HID", "PNP0501");
+	aml_name_int(a, "_UID", 1);
+	aml_res_init(&r);
+	aml_res_io(&r, ACPI_COM1_PORT, ACPI_COM1_PORT, 1, 8);
+	aml_res_irq_noflags(&r, ACPI_COM1_IRQ);
+	aml_name(a, "_CRS");
+	aml_res_emit(a, &r);
+	aml_close(a);
+
 	for (int i = 0; i < c->nr_devices; i++) {
 		const struct acpi_mmio_dev *d = &c->devices[i];
 

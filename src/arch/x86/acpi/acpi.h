@@ -9,7 +9,9 @@
  *   XSDT -> FADT (revision 6, HW_REDUCED_ACPI, sleep control/status and
  *   reset registers in wisp's PM ports) and MADT (a local APIC per vCPU,
  *   the IOAPIC, IRQ0 -> GSI0 as the in-kernel PIT raises it, LINT1 NMI);
- *   FADT -> DSDT: one LNRO0005 (virtio-mmio) device per window with its
+ *   FADT -> DSDT: COM1 (PNP0501, its ports and IRQ 4: a HW-reduced
+ *   guest maps no ISA IRQ it is not told about), one LNRO0005
+ *   (virtio-mmio) device per window with its
  *   Memory32Fixed and edge-triggered Interrupt, a GED (ACPI0013) whose
  *   interrupt notifies a PNP0C0C power button, and \_S5.
  *
@@ -35,6 +37,9 @@
 #define ACPI_MAX_DEVICES 16
 /* The in-kernel IOAPIC has 24 pins. */
 #define ACPI_IOAPIC_PINS 24
+/* The 8250 at COM1 (devices/serial.h), described in the DSDT. */
+#define ACPI_COM1_PORT 0x3f8
+#define ACPI_COM1_IRQ 4
 
 /* The PM port block (src/devices/acpi_pm.c): one byte each. */
 #define ACPI_PM_PORT 0x600

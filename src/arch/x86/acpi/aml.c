@@ -28,6 +28,7 @@
 #define AML_RETURN_OP 0xa4
 
 #define RES_END_TAG 0x79
+#define RES_IRQ_NOFLAGS 0x22 /* small item 0x04, length 2 */
 #define RES_IO 0x47 /* small item 0x08, length 7 */
 #define RES_MEMORY32_FIXED 0x86
 #define RES_EXT_INTERRUPT 0x89
@@ -379,6 +380,18 @@ void aml_res_interrupt(struct aml_res *r, uint32_t gsi, bool edge,
 			 (shared ? 8 : 0));
 	d[4] = 1; /* one interrupt number */
 	le32(d + 5, gsi);
+	res_put(r, d, sizeof(d));
+}
+
+void aml_res_irq_noflags(struct aml_res *r, unsigned int irq)
+{
+	uint8_t d[3] = { RES_IRQ_NOFLAGS };
+
+	if (irq > 15) {
+		r->overflow = true; /* reported as an error by aml_res_emit */
+		return;
+	}
+	le16(d + 1, (uint16_t)(1u << irq));
 	res_put(r, d, sizeof(d));
 }
 

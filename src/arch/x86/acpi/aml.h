@@ -84,6 +84,9 @@ void aml_res_memory32_fixed(struct aml_res *r, uint32_t base, uint32_t len,
 /* Extended interrupt descriptor, one GSI, resource consumer. */
 void aml_res_interrupt(struct aml_res *r, uint32_t gsi, bool edge,
 		       bool active_low, bool shared);
+/* IRQNoFlags(){irq}: the small ISA descriptor (edge, active high,
+ * exclusive), irq 0..15. */
+void aml_res_irq_noflags(struct aml_res *r, unsigned int irq);
 /* IO descriptor with 16-bit decode. */
 void aml_res_io(struct aml_res *r, uint16_t min, uint16_t max, uint8_t align,
 		uint8_t len);
