@@ -339,7 +339,8 @@ def case_virtio_blk():
         img = os.path.join(d, "disk.img")
         with open(img, "wb") as f:
             f.truncate(8 << 20)
-        rc, out, err = guest("blk", "--disk", f"path={img},id=wisp-disk-1")
+        rc, out, err = guest("blk", "--acpi", "off",
+                             "--disk", f"path={img},id=wisp-disk-1")
         expect(rc == 0, f"exit {rc}", out, err)
         expect("virtio_mmio.device=4K@0xd0000000:5" in value(out, "cmdline"),
                "device missing from the command line", out, err)
@@ -602,6 +603,202 @@ def case_server_path_too_long():
     rc, out, err = guest("hello", "--server", path)
     expect(rc == 1 and "longer than 107 bytes" in err, f"exit {rc}", out,
            err)
+# --- ACPI (issue 8): tables, the three RSDP routes, power, graceful stop ---
+
+ACPI_GPA = 0xe0000
+VIRTIO_GSIS = (5, 6, 7, 9, 10, 11, 12, 13, 14, 15)
+
+
+def acpi_lines(out, key):
+    return [line[len(key) + 2:].strip() for line in out.splitlines()
+            if line.startswith(key + ": ")]
+
+
+def case_acpi_rsdp_routes():
+    """The RSDP through the zero page and through the 0xE0000 scan (the
+    test guest), and through PVH start_info.rsdp_paddr (pvh-acpi.elf);
+    with --acpi off none of them finds one."""
+    for route in ("zp", "scan"):
+        rc, out, err = guest(f"acpi route={route}", "--cpus", "2")
+        expect(rc == 0, f"route {route}: exit {rc}", out, err)
+        expect(int(value(out, "acpi-rsdp-zp")) == ACPI_GPA and
+               int(value(out, "acpi-rsdp-scan")) == ACPI_GPA,
+               f"route {route}: RSDP addresses", out, err)
+        expect(acpi_lines(out, "acpi-table") == ["FACP", "APIC"],
+               f"route {route}: XSDT entries", out, err)
+        expect(value(out, "acpi-hw-reduced") == "1", "HW_REDUCED", out, err)
+    pvh = os.path.join(os.path.dirname(GUEST), "pvh-acpi.elf")
+    rc, out, err = run(["run", "--kernel", pvh, "--debug-exit"])
+    expect(rc == 0 and "pvh-rsdp: ok" in out, f"PVH route: exit {rc}",
+           out, err)
+    rc, out, err = run(["run", "--kernel", pvh, "--debug-exit",
+                        "--acpi", "off"])
+    expect(rc == 0 and "pvh-rsdp: none" in out,
+           f"PVH --acpi off: exit {rc}", out, err)
+    rc, out, err = guest("acpi route=zp", "--acpi", "off")
+    expect(rc == 10 and value(out, "acpi-rsdp-zp") == "0" and
+           value(out, "acpi-rsdp-scan") == "0",
+           f"--acpi off: exit {rc}, want 10 (no RSDP)", out, err)
+
+
+def case_acpi_madt_cpus():
+    """The MADT has one enabled local APIC per vCPU, up to 64; the MP
+    table stays while it can hold them (32)."""
+    for n in (1, 2, 8, 32, 33, 64):
+        rc, out, err = guest("acpi route=scan", "--cpus", str(n))
+        expect(rc == 0, f"--cpus {n}: exit {rc}", out, err)
+        expect(int(value(out, "acpi-cpus")) == n, f"--cpus {n}: MADT",
+               out, err)
+        expect(value(out, "acpi-ioapics") == "1" and
+               int(value(out, "acpi-ioapic-addr")) == 0xfec00000,
+               f"--cpus {n}: IOAPIC", out, err)
+        expect(acpi_lines(out, "acpi-iso") == ["0 0"],
+               f"--cpus {n}: interrupt source overrides", out, err)
+    for n in (4, 32):
+        rc, out, err = guest("mp", "--cpus", str(n))
+        expect(rc == 0 and int(value(out, "mp-cpus")) == n,
+               f"--cpus {n}: MP table next to ACPI", out, err)
+    rc, out, err = guest("mp", "--cpus", "33")
+    expect(rc == 3 and "mp: no valid floating pointer" in out,
+           "--cpus 33: an MP table that cannot hold the vCPUs", out, err)
+
+
+def case_acpi_dsdt_devices():
+    """One LNRO0005 per virtio device, window and edge GSI as wisp wired
+    them, none on the command line; up to all ten windows."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        for ndisks, extra in ((0, []), (2, ["--rng"]),
+                              (8, ["--rng", "--console", "virtio"])):
+            log = os.path.join(d, "console.log")
+            args = ["--serial", "file:" + log] + extra
+            for _ in range(ndisks):
+                args += ["--disk", f"path={img},readonly=on"]
+            rc, _, err = guest("acpi route=zp", *args, stdin=b"")
+            with open(log) as f:
+                out = f.read()
+            n = ndisks + ("--rng" in extra) + ("virtio" in extra)
+            expect(rc == 0, f"{n} devices: exit {rc}", out, err)
+            want = [f"{0xd0000000 + 0x1000 * i} 4096 {VIRTIO_GSIS[i]} "
+                    "edge high" for i in range(n)]
+            expect(acpi_lines(out, "acpi-dev") == want,
+                   f"{n} devices: DSDT resources, want {want}", out, err)
+            expect("virtio_mmio" not in value(out, "cmdline"),
+                   f"{n} devices: described twice (command line)", out, err)
+            expect(value(out, "acpi-s5") == "5", "_S5", out, err)
+
+
+def case_acpi_poweroff_and_reset():
+    """S5 through the FADT's sleep control register and a write to its
+    reset register each end wisp with 0."""
+    for act, said in (("s5", "entering S5"), ("reset", "acpi: reset")):
+        rc, out, err = guest(f"acpi route=zp act={act}", "--cpus", "2")
+        expect(rc == 0 and said in out and "still running" not in out,
+               f"act={act}: exit {rc}, want 0", out, err)
+
+
+def wisp_spawn(test, *extra):
+    return subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                             "--cmdline", "test=" + test] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+
+
+def wait_for(p, marker):
+    buf = b""
+    deadline = time.time() + TIMEOUT
+    while marker not in buf and time.time() < deadline:
+        chunk = os.read(p.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def stop_with(p, signals, gap=0.2, limit=15):
+    t0 = time.time()
+    for i, sig in enumerate(signals):
+        if i:
+            time.sleep(gap)
+        p.send_signal(sig)
+    try:
+        rc = p.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise Fail(f"wisp did not stop within {limit} s")
+    out = p.stdout.read().decode(errors="replace")
+    err = p.stderr.read().decode(errors="replace")
+    return rc, time.time() - t0, out, err
+
+
+def case_acpi_sigterm_button():
+    """SIGTERM presses the power button: a guest that polls the GED
+    status sees it, clears it and enters S5, and wisp exits 0."""
+    p = wisp_spawn("acpi route=zp act=ged")
+    buf = wait_for(p, b"ged-waiting")
+    expect(b"ged-waiting" in buf, "guest never waited", buf.decode())
+    rc, dt, out, err = stop_with(p, [signal.SIGTERM])
+    out = buf.decode() + out
+    expect(rc == 0, f"exit {rc}, want 0 (guest powered off)", out, err)
+    expect("ged-cleared: 1" in out and "entering S5" in out,
+           "guest did not see and clear the button", out, err)
+    expect(dt < 3, f"took {dt:.1f} s", out, err)
+
+
+def case_acpi_sigterm_timeout():
+    """A guest that ignores the button: wisp stops it after
+    --shutdown-timeout and exits 143; a second signal, SIGINT, --acpi off
+    and --shutdown-timeout 0 stop at once."""
+    p = wisp_spawn("spin", "--shutdown-timeout", "1")
+    wait_for(p, b"spinning")
+    rc, dt, out, err = stop_with(p, [signal.SIGTERM])
+    expect(rc == 143 and 0.9 <= dt < 4, f"exit {rc} after {dt:.2f} s, "
+           "want 143 after about 1 s", out, err)
+    expect("did not power off within 1 s" in err, "no message", out, err)
+    for extra, sigs, code in (
+            ([], [signal.SIGTERM, signal.SIGTERM], 143),
+            ([], [signal.SIGINT], 130),
+            (["--acpi", "off"], [signal.SIGTERM], 143),
+            (["--shutdown-timeout", "0"], [signal.SIGTERM], 143)):
+        p = wisp_spawn("spin", *extra)
+        wait_for(p, b"spinning")
+        rc, dt, out, err = stop_with(p, sigs)
+        expect(rc == code and dt < 2, f"{extra} {[s.name for s in sigs]}: "
+               f"exit {rc} after {dt:.2f} s, want {code} at once", out, err)
+
+
+def case_acpi_bad_arguments():
+    bad = [
+        (["--cpus", "65"], "--cpus 65: must be 1..64"),
+        (["--cpus", "33", "--acpi", "off"], "1..32 with --acpi off"),
+        (["--acpi", "maybe"], "--acpi"),
+        (["--shutdown-timeout", "-1"], "--shutdown-timeout '-1'"),
+        (["--shutdown-timeout", "3601"], "--shutdown-timeout '3601'"),
+        (["--shutdown-timeout", "x"], "--shutdown-timeout 'x'"),
+        # An IOREQ server has one request slot per vCPU plus one.
+        (["--cpus", "32", "--server", "/nonexistent.sock"],
+         "--cpus 32: with IOREQ servers at most 31"),
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        disks = []
+        for _ in range(8):
+            disks += ["--disk", f"path={img},readonly=on"]
+        # Ten windows: eight disks, the rng, the console; one more
+        # device than windows is refused before anything runs.
+        bad.append((disks + ["--rng", "--console", "virtio", "--server",
+                             os.path.join(d, "none.sock")],
+                    "too many virtio devices"))
+        for args, msg in bad:
+            rc, out, err = run(["run", "--kernel", GUEST] + args)
+            expect(rc == 1, f"{args}: exit {rc}, want 1", out, err)
+            expect(msg in err and err.startswith("wisp: "),
+                   f"{args}: message should mention {msg!r}", out, err)
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
