@@ -240,17 +240,17 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			}
 			break;
 		case OPT_ACPI:
-			if (!parse_onoff("--acpi", "value", optarg, &cfg->acpi))
-				return -EINVAL;
+			if (devopts_parse_onoff("--acpi", optarg, &cfg->acpi,
+						&e))
+				return bad_arg(&e);
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			/* 0 is allowed: SIGTERM stops at once. */
-			if (strcmp(optarg, "0") &&
-			    parse_uint("--shutdown-timeout", optarg,
-				       VM_MAX_SHUTDOWN_TIMEOUT_S, &v))
-				return -EINVAL;
-			cfg->shutdown_timeout_s =
-				strcmp(optarg, "0") ? (unsigned int)v : 0;
+			if (devopts_parse_u64("--shutdown-timeout", optarg, 0,
+					      VM_MAX_SHUTDOWN_TIMEOUT_S, &v,
+					      &e))
+				return bad_arg(&e);
+			cfg->shutdown_timeout_s = (unsigned int)v;
 			break;
 		case 'v':
 			(*verbosity)++;
