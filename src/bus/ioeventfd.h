@@ -55,10 +55,13 @@ struct ioeventfd_lane {
  * Threads: lanes are assigned and deassigned at run time from any thread
  * (e.g. when a guest driver enables a queue), and ioevr_write() runs on
  * vCPU threads. Every entry point takes `lock`, which guards all fields
- * below; ioevr_write() signals the eventfd with it held, so a lane's fd is
- * never written after ioevr_deassign() returns. The host callbacks (an
- * ioctl) also run under it, stalling concurrent exit-path lookups for
- * their duration.
+ * below. ioevr_write() looks the lane up under the lock, records its fd
+ * in inflight[] and signals it after unlocking (the eventfd may belong to
+ * a hostile server, and every PIO/MMIO exit takes this lock); the signal
+ * is bounded (util/efd.h). ioevr_deassign() waits (on `idle`) until no
+ * write of that fd is in flight, so a lane's fd is never written after
+ * ioevr_deassign() returns. The host callbacks (an ioctl) run under the
+ * lock, stalling concurrent exit-path lookups for their duration.
  *
  * lanes[] is sorted by (pio, addr); lanes at one address keep assignment
  * order. A write is looked up by binary search plus a scan of the lanes
@@ -66,8 +69,12 @@ struct ioeventfd_lane {
  * collisions over all lanes of the address space (O(n)) and inserts with
  * memmove (O(n)).
  */
+#define IOEVR_MAX_INFLIGHT 64 /* concurrent exit-path signals */
+
 struct ioeventfd_registry {
 	pthread_mutex_t lock;
+	pthread_cond_t idle; /* an inflight[] entry was released */
+	int inflight[IOEVR_MAX_INFLIGHT]; /* fds being signalled, -1 free */
 	struct ioeventfd_lane *lanes;
 	int nr, cap;
 	struct ioevr_host host; /* all NULL without a host */
