@@ -100,6 +100,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 		reset_locked(t);
 		return;
 	}
+	/* Only a reset clears Status bits (virtio 1.2, 2.1): a driver that
+	 * drops FEATURES_OK does not reopen negotiation, so the features
+	 * fixed at FEATURES_OK stay (3.1.1). */
+	v |= old & ~(uint32_t)VIRTIO_STATUS_FAILED;
 	/* FEATURES_OK sticks only for a valid subset that includes
 	 * VERSION_1; the driver reads Status back to find out. */
 	if ((v & VIRTIO_STATUS_FEATURES_OK) &&

@@ -310,6 +310,38 @@ static void test_config_space_bounds(void **state)
 	assert_int_equal(rd(f, 0xfc), 0);
 }
 
+/* virtio 1.2, 2.1 and 3.1.1: after FEATURES_OK the device does not take
+ * feature changes; clearing Status bits other than by a reset does not
+ * reopen negotiation. */
+static void test_features_frozen_without_reset(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t first = (1ull << 32) | (1ull << 3);
+
+	negotiate(f, first);
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	assert_true(f->x.dev.features == first);
+	/* Status without FEATURES_OK, new features, FEATURES_OK again. */
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, 1u << 28);
+	wr(f, 0x24, 1);
+	wr(f, 0x20, 1);
+	wr(f, 0x70, 3 | 8);
+	assert_true(f->x.dev.features == first);
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	/* The same after DRIVER_OK. */
+	wr(f, 0x70, 3 | 8 | 4);
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, 0);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_true(f->x.dev.features == first);
+	/* A reset reopens negotiation. */
+	negotiate(f, (1ull << 32) | (1ull << 28));
+	assert_true(f->x.dev.features == ((1ull << 32) | (1ull << 28)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +352,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_bad_queue_setup_needs_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_features_frozen_without_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
 						teardown),
 	};
