@@ -35,15 +35,17 @@ esac
 cc=${CC:-clang}
 mkdir -p "$out"
 cd "$root"
-common="src/mem/guest_mem.c src/util/err.c src/util/log.c"
+common="src/mem/guest_mem.c src/util/err.c src/util/log.c src/util/efd.c"
 boot_srcs="fuzz/fuzz_boot.c
 src/boot/boot.c src/boot/bzimage.c src/boot/elf.c src/boot/pvh.c
 src/boot/zeropage.c src/arch/x86/e820.c src/arch/x86/mptable.c $common"
 virtq_blk_srcs="fuzz/fuzz_virtq_blk.c src/devices/blk/blk.c
 src/virtio/virtio.c src/virtio/virtqueue.c $common"
 
-ioreq_srcs="fuzz/fuzz_ioreq.c src/ioreq/vmm.c src/ioreq/msg.c
-src/ioreq/server.c src/virtio/virtqueue.c src/bus/bus.c $common"
+ioreq_srcs="fuzz/fuzz_ioreq.c src/ioreq/client_attach.c
+src/ioreq/client_forward.c src/ioreq/client_detach.c src/ioreq/msg.c
+src/ioreq/server.c src/virtio/virtqueue.c src/virtio/standin.c
+src/virtio/inflight_blk.c src/bus/bus.c src/bus/ioeventfd.c $common"
 
 failed=0
 

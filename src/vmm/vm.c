@@ -31,7 +31,7 @@
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
 #include "devices/rng/rng.h"
-#include "ioreq/vmm.h"
+#include "ioreq/client.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
 #include "util/log.h"
@@ -393,24 +393,6 @@ static int build_cmdline(const struct vm *vm, char **out, struct err *e)
 
 /* --- virtio devices: the host glue between the transport and KVM --- */
 
-static int host_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			     uint64_t datamatch, int efd)
-{
-	struct vm *vm = opaque;
-
-	return ioevr_assign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH, datamatch,
-			    efd);
-}
-
-static int host_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			     uint64_t datamatch, int efd)
-{
-	struct vm *vm = opaque;
-
-	return ioevr_deassign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH,
-			      datamatch, efd);
-}
-
 /* The registry mirrors each lane into KVM when KVM takes it. */
 static int kvm_lane_assign(void *opaque, uint64_t addr, uint32_t len,
 			   uint32_t flags, uint64_t datamatch, int fd)
@@ -487,24 +469,6 @@ static void flush_coalesced(struct vm *vm)
 	pthread_mutex_unlock(&vm->coalesced_lock);
 }
 
-static int server_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			       bool datamatch, uint64_t value, int efd)
-{
-	struct vm *vm = opaque;
-
-	return ioevr_assign(&vm->ioev, addr, len,
-			    datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
-}
-
-static int server_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			       bool datamatch, uint64_t value, int efd)
-{
-	struct vm *vm = opaque;
-
-	return ioevr_deassign(&vm->ioev, addr, len,
-			      datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
-}
-
 static int host_add_irqfd(void *opaque, int efd, unsigned int gsi)
 {
 	struct vm *vm = opaque;
@@ -539,13 +503,8 @@ static int alloc_window(struct vm *vm, struct window **out, struct err *e)
 
 static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 {
-	const struct virtio_mmio_host host = {
-		host_add_doorbell,
-		host_del_doorbell,
-		host_add_irqfd,
-		host_del_irqfd,
-		vm,
-	};
+	const struct virtio_irq_host irq = { host_add_irqfd, host_del_irqfd,
+					     vm };
 	struct virtio_mmio *t = NULL;
 	struct window *w = NULL;
 	uint64_t base;
@@ -558,7 +517,7 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 		return ret;
 	}
 	base = w->base;
-	ret = virtio_mmio_create(d, base, w->gsi, &host, &t, e);
+	ret = virtio_mmio_create(d, base, w->gsi, &vm->ioev, &irq, &t, e);
 	if (ret) {
 		virtio_mmio_destroy(t);
 		return ret;
@@ -662,13 +621,9 @@ static int setup_servers(struct vm *vm, struct err *e)
 		cc.window_size = VIRTIO_MMIO_SIZE;
 		cc.gsi = w->gsi;
 		cc.irq_efd = sv->irq_efd;
-		cc.host = (struct ioreq_vmm_host){
-			server_add_doorbell,
-			server_del_doorbell,
-			server_add_posted,
-			server_del_posted,
-			vm,
-		};
+		cc.doorbells = &vm->ioev;
+		cc.posted = (struct ioreq_posted_host){ server_add_posted,
+							server_del_posted, vm };
 		ret = ioreq_client_create(&cc, &sv->client, e);
 		if (ret)
 			return ret;
