@@ -108,6 +108,8 @@ struct lib_server {
 	volatile bool release; /* the test is done with it */
 };
 
+static uint32_t queue_num_max = 256; /* what the device announces */
+
 static uint32_t virtio_reg(uint64_t off)
 {
 	switch (off) {
@@ -120,7 +122,7 @@ static uint32_t virtio_reg(uint64_t off)
 	case 0x00c:
 		return 0x50534957;
 	case 0x034:
-		return 256; /* QueueNumMax */
+		return queue_num_max;
 	default:
 		return 0;
 	}
@@ -590,43 +592,146 @@ static void build_long_chains(void)
 	}
 }
 
-static void test_disconnect_with_huge_queue(void **state)
+/* Sets up queues 0..nq-1 of size num through the window (as a driver
+ * would, reading QueueNumMax first), with the rings of build_*(). */
+static void setup_queues(struct ioreq_client *c, int nq, uint32_t num)
 {
-	struct lib_server ls = { .virtio = true, .serve = true };
-	struct ioreq_client_config cfg;
-	struct access a = { 0 };
-	struct err e;
-	pthread_t th;
-	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	lib_server_start(&ls, &th);
-	cfg = client_cfg(irq);
-	assert_int_equal(ioreq_client_create(&cfg, &a.c, &e), 0);
-	build_long_chains();
-	/* A driver that asks for 32768 entries where the device offers
-	 * 256, on every queue the client shadows. */
-	assert_int_equal(win_read(a.c, 0, 0x008), 2);
-	for (uint32_t q = 0; q < 8; q++) {
-		win_write(a.c, 0, 0x030, q);
-		assert_int_equal(win_read(a.c, 0, 0x034), 256);
-		win_write(a.c, 0, 0x038, Q_SIZE);
-		win_write(a.c, 0, 0x080, (uint32_t)Q_DESC);
-		win_write(a.c, 0, 0x090, (uint32_t)Q_AVAIL(q));
-		win_write(a.c, 0, 0x0a0, (uint32_t)Q_USED(q));
-		win_write(a.c, 0, 0x044, 1);
+	assert_int_equal(win_read(c, 0, 0x008), 2);
+	for (uint32_t q = 0; q < (uint32_t)nq; q++) {
+		win_write(c, 0, 0x030, q);
+		assert_int_equal(win_read(c, 0, 0x034), queue_num_max);
+		win_write(c, 0, 0x038, num);
+		win_write(c, 0, 0x080, (uint32_t)Q_DESC);
+		win_write(c, 0, 0x090, (uint32_t)Q_AVAIL(q));
+		win_write(c, 0, 0x0a0, (uint32_t)Q_USED(q));
+		win_write(c, 0, 0x044, 1);
 	}
-	shutdown(ls.s->sock, SHUT_RDWR);
+}
+
+static uint16_t used_idx(int q)
+{
+	uint16_t v;
+
+	memcpy(&v, gmem.host + Q_USED(q) + 2, 2);
+	return v;
+}
+
+/* The server goes away; returns how long the client took to handle it
+ * (the test fails if it takes longer than 20 s). */
+static uint64_t disconnect(struct lib_server *ls, pthread_t th,
+			   struct ioreq_client *c)
+{
+	struct access a = { .c = c };
+
+	shutdown(ls->s->sock, SHUT_RDWR);
 	pthread_join(th, NULL);
 	assert_true(run_bounded(detach_thread, &a, 20000));
 	print_message("disconnect handled in %llu ms\n",
 		      (unsigned long long)a.ms);
-	assert_false(ioreq_client_attached(a.c));
-	assert_true(a.ms < 200);
+	assert_false(ioreq_client_attached(c));
+	wisp_ioreq_close(ls->s);
+	close(ls->lfd);
+	return a.ms;
+}
+
+static void test_disconnect_with_huge_queue(void **state)
+{
+	struct lib_server ls = { .virtio = true, .serve = true };
+	struct ioreq_client_config cfg;
+	struct ioreq_client *c;
+	struct err e;
+	pthread_t th;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	queue_num_max = 256;
+	lib_server_start(&ls, &th);
+	cfg = client_cfg(irq);
+	assert_int_equal(ioreq_client_create(&cfg, &c, &e), 0);
+	build_long_chains();
+	/* A driver that asks for 32768 entries where the device offers
+	 * 256, on every queue the client shadows. */
+	setup_queues(c, 8, Q_SIZE);
+	assert_true(disconnect(&ls, th, c) < 200);
+	/* Nothing was completed on a queue the device never accepted. */
+	for (int q = 0; q < 8; q++)
+		assert_int_equal(used_idx(q), 0);
 	/* The stand-in still answers for the device. */
-	assert_int_equal(win_read(a.c, 0, 0x070) & 0x40, 0x40);
-	ioreq_client_destroy(a.c);
-	wisp_ioreq_close(ls.s);
-	close(ls.lfd);
+	assert_int_equal(win_read(c, 0, 0x070) & 0x40, 0x40);
+	ioreq_client_destroy(c);
+	close(irq);
+}
+
+/* A device that does offer 32768 entries: the walk stops at its budget. */
+static void test_disconnect_budget(void **state)
+{
+	struct lib_server ls = { .virtio = true, .serve = true };
+	struct ioreq_client_config cfg;
+	struct ioreq_client *c;
+	struct err e;
+	pthread_t th;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), failed = 0;
+
+	queue_num_max = Q_SIZE;
+	lib_server_start(&ls, &th);
+	cfg = client_cfg(irq);
+	assert_int_equal(ioreq_client_create(&cfg, &c, &e), 0);
+	build_long_chains();
+	setup_queues(c, 8, Q_SIZE);
+	assert_true(disconnect(&ls, th, c) < 300);
+	for (int q = 0; q < 8; q++)
+		failed += used_idx(q);
+	print_message("%d requests failed\n", failed);
+	assert_true(failed > 0 && failed < 8 * Q_SIZE);
+	ioreq_client_destroy(c);
+	queue_num_max = 256;
+	close(irq);
+}
+
+/* The ordinary case: a blk server dies with three requests in flight;
+ * each completes with VIRTIO_BLK_S_IOERR in its status byte. */
+static void test_disconnect_fails_inflight(void **state)
+{
+	struct lib_server ls = { .virtio = true, .serve = true };
+	struct ioreq_client_config cfg;
+	struct ioreq_client *c;
+	struct err e;
+	pthread_t th;
+	uint8_t *m = gmem.host;
+	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	queue_num_max = 256;
+	lib_server_start(&ls, &th);
+	cfg = client_cfg(irq);
+	assert_int_equal(ioreq_client_create(&cfg, &c, &e), 0);
+	memset(m + Q_DESC, 0, 16 * 16);
+	for (int r = 0; r < 3; r++) {
+		/* header (device-readable) -> status (device-writable) */
+		uint64_t hdr = Q_BUF + 64 * r, st = Q_BUF + 64 * r + 16;
+		uint32_t hl = 16, sl = 1;
+		uint16_t f0 = 1, f1 = 2, next = (uint16_t)(2 * r + 1);
+		uint8_t *d = m + Q_DESC + 32 * r;
+
+		memcpy(d, &hdr, 8);
+		memcpy(d + 8, &hl, 4);
+		memcpy(d + 12, &f0, 2);
+		memcpy(d + 14, &next, 2);
+		memcpy(d + 16, &st, 8);
+		memcpy(d + 24, &sl, 4);
+		memcpy(d + 28, &f1, 2);
+		m[st] = 0xff;
+		memcpy(m + Q_AVAIL(0) + 4 + 2 * r, &(uint16_t){ 2 * r }, 2);
+	}
+	memset(m + Q_AVAIL(0), 0, 2);
+	memcpy(m + Q_AVAIL(0) + 2, &(uint16_t){ 3 }, 2);
+	memset(m + Q_USED(0), 0, 4);
+	setup_queues(c, 1, 16);
+	disconnect(&ls, th, c);
+	assert_int_equal(used_idx(0), 3);
+	for (int r = 0; r < 3; r++)
+		assert_int_equal(m[Q_BUF + 64 * r + 16], 1);
+	/* Used buffers and a configuration change are pending. */
+	assert_int_equal(win_read(c, 0, 0x060), 3);
+	ioreq_client_destroy(c);
 	close(irq);
 }
 
@@ -712,6 +817,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bye_to_deaf_server),
 		cmocka_unit_test(test_reattach_does_not_block_vcpus),
 		cmocka_unit_test(test_disconnect_with_huge_queue),
+		cmocka_unit_test(test_disconnect_budget),
+		cmocka_unit_test(test_disconnect_fails_inflight),
 		cmocka_unit_test(test_long_socket_path),
 		cmocka_unit_test(test_peer_of_other_uid),
 	};
