@@ -93,7 +93,7 @@ static ssize_t bounded_rw(int fd, uint64_t *v, int write_it)
 	struct itimerspec arm = { .it_value = { 0, EFD_BLOCK_BOUND_MS *
 							   1000000L } };
 	struct itimerspec off = { 0 };
-	timer_t *t;
+	timer_t *t = NULL;
 	ssize_t n;
 	int ret, err;
 
@@ -131,6 +131,21 @@ int efd_signal(int fd)
 	n = bounded_rw(fd, &one, 1);
 	if (n < 0)
 		return (int)n;
+	return n == sizeof(one) ? 0 : -EIO;
+}
+
+int efd_signal_private(int fd)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	do
+		n = write(fd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
 	return n == sizeof(one) ? 0 : -EIO;
 }
 
