@@ -109,7 +109,8 @@ int ioevr_assign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
  * flags is optional. The same argument checks as ioevr_assign come first
  * (-EINVAL, -EBADF); no such lane: -ENOENT. For an in-kernel lane
  * host->deassign is called first; if it fails, the lane stays and its
- * error is returned.
+ * error is returned. Returns only once no ioevr_write() is signalling
+ * fd (each such signal is bounded), so the caller may close fd then.
  */
 int ioevr_deassign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
 		   uint32_t flags, uint64_t datamatch, int fd);
@@ -119,8 +120,11 @@ int ioevr_deassign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
  * bytes in host byte order, as KVM reads them) at addr. If a lane matches
  * (same space and address; lane len 0 or equal to len; wildcard or value
  * truncated to len bytes equal to the lane's), its eventfd gets 1 added
- * and true is returned: the write is consumed. The collision rules allow
- * at most one matching lane. len 0 or > 8 never matches.
+ * and true is returned: the write is consumed. The signal is bounded (an
+ * eventfd its other owner filled or made blocking loses the signal after
+ * at most EFD_BLOCK_BOUND_MS, logged once) and made without the lock.
+ * The collision rules allow at most one matching lane. len 0 or > 8
+ * never matches.
  */
 bool ioevr_write(struct ioeventfd_registry *r, bool pio, uint64_t addr,
 		 uint32_t len, uint64_t value);
