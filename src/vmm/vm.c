@@ -589,9 +589,15 @@ static int setup_servers(struct vm *vm, struct err *e)
 			snprintf(sv->socket_path, sizeof(sv->socket_path),
 				 "/tmp/wisp-%d-server%d.sock", (int)getpid(),
 				 i);
-		else
-			snprintf(sv->socket_path, sizeof(sv->socket_path), "%s",
-				 sc->socket);
+		else if (snprintf(sv->socket_path, sizeof(sv->socket_path),
+				  "%s",
+				  sc->socket) >= (int)sizeof(sv->socket_path))
+			/* Cut, it would name another socket. */
+			return err_config(e, -ENAMETOOLONG,
+					  "--server '%s': %zu bytes, a unix "
+					  "socket path has at most %zu",
+					  sc->socket, strlen(sc->socket),
+					  sizeof(sv->socket_path) - 1);
 		vm->nr_servers++;
 		if (sc->spawn) {
 			ret = spawn_server(sc->spawn, sv->socket_path,
