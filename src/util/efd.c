@@ -173,7 +173,9 @@ int64_t efd_drain(int fd)
 	} else if (n < 0) {
 		return errno == EAGAIN ? 0 : -errno;
 	}
-	return n == sizeof(v) ? (int64_t)(v & INT64_MAX) : -EIO;
+	if (n != sizeof(v))
+		return -EIO;
+	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 int efd_wait(int fd, uint64_t deadline_ns)

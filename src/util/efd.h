@@ -32,7 +32,8 @@ int efd_signal(int fd);
 int efd_signal_private(int fd);
 
 /* Reads and resets the counter without blocking: returns its value (0 if
- * it was 0) or -errno. */
+ * it was 0; a peer's value above INT64_MAX reads as INT64_MAX) or
+ * -errno. */
 int64_t efd_drain(int fd);
 
 /* Waits until fd is readable or the CLOCK_MONOTONIC deadline (now_ns()
