@@ -42,11 +42,14 @@ struct opts {
 	bool persist;
 };
 
-static int srv_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			    uint64_t datamatch, int efd)
+/* The doorbell registry's backend in a server process: a lane becomes
+ * an ADD_DOORBELL to the VMM (which puts it into its own registry). */
+static int srv_lane_assign(void *opaque, uint64_t addr, uint32_t len,
+			   uint32_t flags, uint64_t datamatch, int efd)
 {
 	struct err e;
-	int ret = wisp_ioreq_add_doorbell(opaque, addr, len, true, datamatch,
+	int ret = wisp_ioreq_add_doorbell(opaque, addr, len,
+					  flags & IOEVR_F_DATAMATCH, datamatch,
 					  efd, &e);
 
 	if (ret)
@@ -116,6 +119,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	struct wisp_ioreq_server *s = NULL;
 	struct virtio_mmio *t = NULL;
 	struct virtio_dev *d = NULL;
+	struct ioeventfd_registry lanes;
+	bool lanes_ok = false;
 	pthread_t pump;
 	struct err e = { 0 };
 	int ret;
@@ -140,14 +145,21 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	if (ret)
 		goto out;
 	{
-		const struct virtio_mmio_host host = {
-			srv_add_doorbell, NULL, srv_add_irqfd, NULL, s,
-		};
+		const struct ioevr_host host = { srv_lane_assign, NULL, s };
+		const struct virtio_irq_host irq = { srv_add_irqfd, NULL, s };
 
+		ret = ioevr_init(&lanes, &host);
+		if (ret) {
+			snprintf(e.msg, sizeof(e.msg), "doorbells: %s",
+				 strerror(-ret));
+			goto out;
+		}
+		lanes_ok = true;
 		ret = virtio_mmio_create(d, s->welcome.window_base,
-					 s->welcome.gsi, &host, &t, &e);
+					 s->welcome.gsi, &lanes, &irq, &t, &e);
 	}
-	d = NULL; /* owned by the transport now */
+	if (t)
+		d = NULL; /* owned by the transport now */
 	if (ret)
 		goto out;
 	ret = wisp_ioreq_map_range(s, s->welcome.window_base, VIRTIO_MMIO_SIZE,
@@ -175,6 +187,8 @@ out:
 	if (d && d->ops->destroy)
 		d->ops->destroy(d);
 	virtio_mmio_destroy(t);
+	if (lanes_ok)
+		ioevr_destroy(&lanes);
 	wisp_ioreq_close(s);
 	return ret;
 }

@@ -596,13 +596,6 @@ def case_spawn_errors():
     expect(rc == 1 and "more than 32 words" in err,
            f"41 words: exit {rc}", out, err)
 
-
-def case_server_path_too_long():
-    """A --server path that does not fit sun_path is refused, not cut."""
-    path = "/tmp/" + "s" * 120 + ".sock"
-    rc, out, err = guest("hello", "--server", path)
-    expect(rc == 1 and "longer than 107 bytes" in err, f"exit {rc}", out,
-           err)
 # --- ACPI (issue 8): tables, the three RSDP routes, power, graceful stop ---
 
 ACPI_GPA = 0xe0000
@@ -799,6 +792,49 @@ def case_acpi_bad_arguments():
             expect(rc == 1, f"{args}: exit {rc}, want 1", out, err)
             expect(msg in err and err.startswith("wisp: "),
                    f"{args}: message should mention {msg!r}", out, err)
+
+
+# --- IOREQ boundary (issue 7): the VMM refuses servers it must not trust.
+
+def case_ioreq_server_path_too_long():
+    """A --server path that does not fit a unix socket address is a
+    config error naming the path, not a silently shortened other path."""
+    path = "/tmp/" + "s" * 150 + ".sock"
+    rc, out, err = run(["run", "--kernel", GUEST, "--server", path])
+    expect(rc == 1 and path in err and "bytes" in err, f"exit {rc}", out,
+           err)
+
+
+def case_ioreq_server_other_uid():
+    """A server listening as another user (not root) is refused before
+    it gets guest RAM (SO_PEERCRED)."""
+    if os.geteuid() != 0:
+        raise Fail("needs root to start a server as uid 65534")
+    d = tempfile.mkdtemp(prefix="wisp-peer-")
+    os.chmod(d, 0o777)
+    sock = os.path.join(d, "s.sock")
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    srv = subprocess.Popen([server_bin("wisp-ioreq-test"), "--socket", sock],
+                           preexec_fn=as_nobody, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        rc, out, err = run(["run", "--kernel", GUEST, "--server", sock])
+    finally:
+        srv.kill()
+        srv.wait()
+        if os.path.exists(sock):
+            os.unlink(sock)
+        os.rmdir(d)
+    expect(rc != 0 and "uid 65534" in err and sock in err, f"exit {rc}",
+           out, err)
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

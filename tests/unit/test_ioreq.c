@@ -19,7 +19,7 @@
 
 #include "ioreq/msg.h"
 #include "ioreq/server.h"
-#include "ioreq/vmm.h"
+#include "ioreq/client.h"
 
 #define WIN 0xd0000000ull
 

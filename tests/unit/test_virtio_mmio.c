@@ -91,11 +91,13 @@ static const struct virtio_dev_ops dummy_ops = {
 
 static int irqfds, doorbells;
 
-static int h_doorbell(void *o, uint64_t addr, uint32_t len, uint64_t dm,
-		      int efd)
+/* The registry's host refuses every lane: kicks reach the register
+ * file, which forwards them to the queue's eventfd. */
+static int h_assign(void *o, uint64_t addr, uint32_t len, uint32_t flags,
+		    uint64_t dm, int efd)
 {
 	doorbells++;
-	return -ENOSYS; /* force the exit path for QueueNotify */
+	return -ENOSYS;
 }
 
 static int h_irqfd(void *o, int efd, unsigned int gsi)
@@ -106,6 +108,7 @@ static int h_irqfd(void *o, int efd, unsigned int gsi)
 
 struct fixture {
 	struct guest_mem mem;
+	struct ioeventfd_registry ioev;
 	struct dummy x;
 	struct virtio_mmio *t;
 };
@@ -113,15 +116,17 @@ struct fixture {
 static int setup(void **state)
 {
 	static struct fixture f;
-	const struct virtio_mmio_host host = { h_doorbell, NULL, h_irqfd, NULL,
-					       NULL };
+	const struct ioevr_host lanes = { h_assign, NULL, NULL };
+	const struct virtio_irq_host irq = { h_irqfd, NULL, NULL };
 
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(guest_mem_init(&f.mem, 4 << 20, NULL), 0);
+	assert_int_equal(ioevr_init(&f.ioev, &lanes), 0);
 	virtio_dev_init(&f.x.dev, "dummy", 42, &dummy_ops, &f.x, &f.mem, 2, 16,
 			sizeof(f.x.config));
-	assert_int_equal(
-		virtio_mmio_create(&f.x.dev, BASE, 5, &host, &f.t, NULL), 0);
+	assert_int_equal(virtio_mmio_create(&f.x.dev, BASE, 5, &f.ioev, &irq,
+					    &f.t, NULL),
+			 0);
 	*state = &f;
 	return 0;
 }
@@ -132,6 +137,8 @@ static int teardown(void **state)
 
 	virtio_mmio_destroy(f->t);
 	assert_int_equal(f->x.destroyed, 1);
+	assert_int_equal(ioevr_count(&f->ioev), 0);
+	ioevr_destroy(&f->ioev);
 	guest_mem_destroy(&f->mem);
 	return 0;
 }
@@ -310,6 +317,38 @@ static void test_config_space_bounds(void **state)
 	assert_int_equal(rd(f, 0xfc), 0);
 }
 
+/* virtio 1.2, 2.1 and 3.1.1: after FEATURES_OK the device does not take
+ * feature changes; clearing Status bits other than by a reset does not
+ * reopen negotiation. */
+static void test_features_frozen_without_reset(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t first = (1ull << 32) | (1ull << 3);
+
+	negotiate(f, first);
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	assert_true(f->x.dev.features == first);
+	/* Status without FEATURES_OK, new features, FEATURES_OK again. */
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, 1u << 28);
+	wr(f, 0x24, 1);
+	wr(f, 0x20, 1);
+	wr(f, 0x70, 3 | 8);
+	assert_true(f->x.dev.features == first);
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	/* The same after DRIVER_OK. */
+	wr(f, 0x70, 3 | 8 | 4);
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, 0);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_true(f->x.dev.features == first);
+	/* A reset reopens negotiation. */
+	negotiate(f, (1ull << 32) | (1ull << 28));
+	assert_true(f->x.dev.features == ((1ull << 32) | (1ull << 28)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +359,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_bad_queue_setup_needs_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_features_frozen_without_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
 						teardown),
 	};
