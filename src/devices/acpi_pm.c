@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "arch/x86/acpi/acpi.h"
+#include "devices/acpi_pm_regs.h"
 
 void acpi_pm_init(struct acpi_pm *pm, void (*poweroff)(void *),
 		  void (*reset)(void *), void *opaque, struct irq_line ged)

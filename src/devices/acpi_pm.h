@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hardware-reduced ACPI power registers the FADT points at (one port
- * each, from ACPI_PM_PORT, see arch/x86/acpi/acpi.h):
+ * each, from ACPI_PM_PORT, see devices/acpi_pm_regs.h):
  *   sleep control  SLP_EN with SLP_TYP 5 (\_S5) powers off;
  *                  other sleep types are not offered and are ignored;
  *   sleep status   reads 0 (the machine never wakes from sleep);
