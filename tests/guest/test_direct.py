@@ -244,6 +244,14 @@ def case_pvh_entry():
     peer = os.path.join(os.path.dirname(GUEST), "pvh-peer.elf")
     rc, out, err = run(["run", "--kernel", peer, "--debug-exit"])
     expect(rc == 0 and "wisp-test-guest: up" in out, f"exit {rc}", out, err)
+    # The guest reads CR0 and ebx itself at its 32-bit entry point.
+    expect(value(out, "pvh-paging") == "off", "paging on at the PVH entry",
+           out, err)
+    # wisp's layout puts hvm_start_info at 0x6000 (arch/x86/layout.h).
+    expect(value(out, "pvh-ebx") == "0x00006000",
+           "ebx is not the start_info address", out, err)
+    expect(value(out, "pvh-start-info") == "magic ok",
+           "ebx does not point at an hvm_start_info", out, err)
     expect("PVM" not in err, "PVM warning for a guest that needs none",
            out, err)
 
@@ -397,13 +405,13 @@ def case_virtio_blk_lock():
             p.wait(timeout=10)
 
 
-def servers_dir():
-    return os.path.join(os.path.dirname(os.path.dirname(GUEST)), "..", "src",
-                        "servers")
-
-
 def server_bin(name):
-    p = os.path.normpath(os.path.join(servers_dir(), name))
+    """A server binary in the build tree: the device servers are in
+    src/servers, the test server in tests/servers."""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(GUEST)))
+    sub = ("tests", "servers") if name == "wisp-ioreq-test" else \
+        ("src", "servers")
+    p = os.path.normpath(os.path.join(build, *sub, name))
     if not os.path.exists(p):
         raise Fail(f"{p} not built")
     return p
@@ -421,6 +429,12 @@ def case_ioreq_order():
     expect(value(out, "ioreq-last") == "3000" and
            value(out, "ioreq-writes") == "3000", "writes lost", out, err)
     expect(value(out, "ioreq-posted") == "1500",
+           "writes to the posted range lost", out, err)
+    # The server counts by the path a write took (ring entry or slot),
+    # not by address: posted writes must all have used the ring (it
+    # holds one entry at a time here, so it never overflows to a slot).
+    expect(value(out, "ioreq-posted-ring") == "1500" and
+           value(out, "ioreq-posted-slot") == "0",
            "posted writes did not go through the ring", out, err)
 
 
@@ -531,6 +545,11 @@ def case_ioreq_blk_out_of_process():
         expect(value(out, "blk-id") == "oop-disk", "GET_ID", out, err)
         expect("(1 ranges, 1 doorbells)" in err,
                "window or doorbell lane not registered", out, err)
+        # Four requests were served, and not one kick reached the
+        # server's window: they all went through the doorbell lane.
+        expect("wisp-blk: done:" in err and
+               "; 0 QueueNotify writes reached the window" in err,
+               "QueueNotify did not go through the doorbell lane", out, err)
         with open(img, "rb") as f:
             f.seek(512)
             data = f.read(512)
