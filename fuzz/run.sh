@@ -5,7 +5,9 @@
 #   fuzz_boot       the kernel loaders (corpus fuzz/corpus/boot)
 #   fuzz_virtq_blk  virtqueue chain parsing and virtio-blk requests
 #   fuzz_ioreq      a hostile IOREQ server's messages to the VMM side
-#                   (corpus fuzz/corpus/virtq_blk)
+#                   (corpus fuzz/corpus/ioreq)
+#   fuzz_ioreq_server  a hostile VMM's messages and shared memory against
+#                   the server library (corpus fuzz/corpus/ioreq_server)
 #   fuzz/run.sh [SECONDS] [BUILD_DIR]
 # SECONDS (per target) defaults to 30; BUILD_DIR to build-fuzz in the
 # repository root (a relative BUILD_DIR is taken from the current
@@ -44,6 +46,9 @@ src/virtio/virtio.c src/virtio/virtqueue.c $common"
 
 ioreq_srcs="fuzz/fuzz_ioreq.c src/ioreq/vmm.c src/ioreq/msg.c
 src/ioreq/server.c src/virtio/virtqueue.c src/bus/bus.c $common"
+
+ioreq_server_srcs="fuzz/fuzz_ioreq_server.c src/ioreq/server.c
+src/ioreq/msg.c $common"
 
 failed=0
 
@@ -89,4 +94,5 @@ run_target() {
 run_target fuzz_boot boot "$boot_srcs"
 run_target fuzz_virtq_blk virtq_blk "$virtq_blk_srcs"
 run_target fuzz_ioreq ioreq "$ioreq_srcs"
+run_target fuzz_ioreq_server ioreq_server "$ioreq_server_srcs"
 exit "$failed"
