@@ -138,7 +138,9 @@ static int recv_expect(struct wisp_ioreq_server *s, uint32_t type, void *buf,
 	if (n <= 0)
 		return err_set(e, n ? n : -ECONNRESET,
 			       "ioreq: waiting for %s: %s", msg_name(type),
-			       n ? strerror(-n) : "the VMM disconnected");
+			       n == -EPROTO ? "malformed packet (size or fds)" :
+			       n	    ? strerror(-n) :
+					      "the VMM disconnected");
 	if (h->type != type || (size_t)n != size || nfds != want_fds) {
 		ioreq_close_fds(tmp, nfds);
 		return err_set(
@@ -329,7 +331,9 @@ int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 	if (n <= 0) {
 		ret = err_set(e, n ? n : -ECONNRESET,
 			      "ioreq: waiting for WELCOME: %s",
-			      n ? strerror(-n) : "the VMM disconnected");
+			      n == -EPROTO ? "malformed packet (size or fds)" :
+			      n		   ? strerror(-n) :
+					     "the VMM disconnected");
 		goto fail;
 	}
 	ret = check_welcome(s, features, n, nfds, e);
