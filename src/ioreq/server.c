@@ -148,7 +148,8 @@ static int recv_expect(struct wisp_ioreq_server *s, uint32_t type, void *buf,
 			"ioreq: expected %s (%zu bytes, %d fds), got type %u (%d bytes, %d fds)",
 			msg_name(type), size, want_fds, h->type, n, nfds);
 	}
-	memcpy(fds, tmp, sizeof(int) * (size_t)nfds);
+	if (want_fds)
+		memcpy(fds, tmp, sizeof(int) * (size_t)nfds);
 	return 0;
 }
 
