@@ -179,6 +179,29 @@ static int check_memfd(int fd, uint64_t size, const char *what, bool *sealed,
 	return 0;
 }
 
+/* An eventfd: the server polls, drains and signals these, and a FIFO or
+ * socket in their place could block the device's own writes. Anonymous
+ * inodes have no file type bits; /proc, when mounted, names the kind. */
+static int check_eventfd(int fd, const char *what, int i, struct err *e)
+{
+	char link[64], target[32] = "";
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(e, -errno, "ioreq: %s fd %d: %s", what, i,
+			       strerror(errno));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n > 0)
+		target[n] = 0;
+	if ((st.st_mode & S_IFMT) ||
+	    (n > 0 && strcmp(target, "anon_inode:[eventfd]")))
+		return err_set(e, -EPROTO, "ioreq: %s fd %d is not an eventfd",
+			       what, i);
+	return 0;
+}
+
 static int map_memory(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct ioreq_mem_map m;
@@ -348,6 +371,11 @@ int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 	s->nr_vcpus = (int)s->welcome.nr_vcpus;
 	for (int i = 0; i < s->nr_vcpus; i++)
 		s->resp_efd[i] = fds[3 + i];
+	for (int i = 1; i < nfds; i++) {
+		ret = check_eventfd(fds[i], "WELCOME", i, e);
+		if (ret)
+			goto fail;
+	}
 	ret = check_memfd(s->shm_fd, s->welcome.shared_size, "shared page",
 			  &s->shm_sealed, e);
 	if (ret)

@@ -42,6 +42,7 @@ struct scenario {
 	uint32_t ring_entries;
 	uint32_t features;
 	int shm_kind; /* 0 memfd, 1 pipe, 2 eventfd */
+	bool wake_is_pipe; /* a pipe where the wake eventfd belongs */
 	uint64_t ram_size, ram_file_size;
 	uint32_t nr_regions;
 	/* After the handshake, with the shared page mapped at v->shm. */
@@ -165,6 +166,14 @@ static void fake_vmm(struct scenario *sc)
 	fds[0] = shm;
 	fds[1] = eventfd(0, EFD_CLOEXEC);
 	sc->wake = fds[2] = eventfd(0, EFD_CLOEXEC);
+	if (sc->wake_is_pipe) {
+		int p[2];
+
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		close(sc->wake);
+		sc->wake = fds[2] = p[0];
+		close(p[1]);
+	}
 	for (int i = 0; i < sc->nr_resp_fds; i++)
 		sc->resp[i] = fds[3 + i] = eventfd(0, EFD_CLOEXEC);
 	ioreq_send(s, &w, sizeof(w), fds, 3 + sc->nr_resp_fds);
@@ -342,6 +351,14 @@ static void test_shm_not_a_file(void **state)
 	expect_refused(&sc, -EPROTO, "shared page");
 	sc.shm_kind = 2;
 	expect_refused(&sc, -EPROTO, "shared page");
+}
+
+static void test_wake_not_an_eventfd(void **state)
+{
+	struct scenario sc = good();
+
+	sc.wake_is_pipe = true;
+	expect_refused(&sc, -EPROTO, "not an eventfd");
 }
 
 static void test_nr_vcpus(void **state)
@@ -532,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_ring_misaligned),
 		cmocka_unit_test(test_shm_smaller_than_announced),
 		cmocka_unit_test(test_shm_not_a_file),
+		cmocka_unit_test(test_wake_not_an_eventfd),
 		cmocka_unit_test(test_nr_vcpus),
 		cmocka_unit_test(test_ram_smaller_than_layout),
 		cmocka_unit_test(test_ring_head_beyond),
