@@ -353,6 +353,8 @@ static uint8_t ioreq_test(const char *cmdline)
 		print_kv("ioreq-last", rd32(base + 0x10));
 		print_kv("ioreq-writes", rd32(base + 0x20));
 		print_kv("ioreq-posted", rd32(base + 0x30));
+		print_kv("ioreq-posted-ring", rd32(base + 0x38));
+		print_kv("ioreq-posted-slot", rd32(base + 0x40));
 	} else if (find(cmdline, "test=ioreq-read")) {
 		for (int i = 0; i < 3; i++)
 			print_kv("ioreq-counter", rd32(base + 0x28));

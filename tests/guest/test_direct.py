@@ -6,8 +6,11 @@ usage: test_direct.py WISP GUEST_ELF CASE   (or --list)
 Each case runs wisp as a user would and checks its console output, its
 exit status and its error messages.
 """
+import fcntl
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -244,6 +247,14 @@ def case_pvh_entry():
     peer = os.path.join(os.path.dirname(GUEST), "pvh-peer.elf")
     rc, out, err = run(["run", "--kernel", peer, "--debug-exit"])
     expect(rc == 0 and "wisp-test-guest: up" in out, f"exit {rc}", out, err)
+    # The guest reads CR0 and ebx itself at its 32-bit entry point.
+    expect(value(out, "pvh-paging") == "off", "paging on at the PVH entry",
+           out, err)
+    # wisp's layout puts hvm_start_info at 0x6000 (arch/x86/layout.h).
+    expect(value(out, "pvh-ebx") == "0x00006000",
+           "ebx is not the start_info address", out, err)
+    expect(value(out, "pvh-start-info") == "magic ok",
+           "ebx does not point at an hvm_start_info", out, err)
     expect("PVM" not in err, "PVM warning for a guest that needs none",
            out, err)
 
@@ -398,13 +409,13 @@ def case_virtio_blk_lock():
             p.wait(timeout=10)
 
 
-def servers_dir():
-    return os.path.join(os.path.dirname(os.path.dirname(GUEST)), "..", "src",
-                        "servers")
-
-
 def server_bin(name):
-    p = os.path.normpath(os.path.join(servers_dir(), name))
+    """A server binary in the build tree: the device servers are in
+    src/servers, the test server in tests/servers."""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(GUEST)))
+    sub = ("tests", "servers") if name == "wisp-ioreq-test" else \
+        ("src", "servers")
+    p = os.path.normpath(os.path.join(build, *sub, name))
     if not os.path.exists(p):
         raise Fail(f"{p} not built")
     return p
@@ -422,6 +433,12 @@ def case_ioreq_order():
     expect(value(out, "ioreq-last") == "3000" and
            value(out, "ioreq-writes") == "3000", "writes lost", out, err)
     expect(value(out, "ioreq-posted") == "1500",
+           "writes to the posted range lost", out, err)
+    # The server counts by the path a write took (ring entry or slot),
+    # not by address: posted writes must all have used the ring (it
+    # holds one entry at a time here, so it never overflows to a slot).
+    expect(value(out, "ioreq-posted-ring") == "1500" and
+           value(out, "ioreq-posted-slot") == "0",
            "posted writes did not go through the ring", out, err)
 
 
@@ -532,11 +549,112 @@ def case_ioreq_blk_out_of_process():
         expect(value(out, "blk-id") == "oop-disk", "GET_ID", out, err)
         expect("(1 ranges, 1 doorbells)" in err,
                "window or doorbell lane not registered", out, err)
+        # Four requests were served, and not one kick reached the
+        # server's window: they all went through the doorbell lane.
+        expect("wisp-blk: done:" in err and
+               "; 0 QueueNotify writes reached the window" in err,
+               "QueueNotify did not go through the doorbell lane", out, err)
         with open(img, "rb") as f:
             f.seek(512)
             data = f.read(512)
         expect(data == bytes((i * 7 + 3) & 0xff for i in range(512)),
                "sector 1 on the host image", out, err)
+
+
+# --- a hostile VMM against the device servers (no KVM involved) ---
+
+IOREQ_MAGIC = 0x51524f49
+
+
+def fake_vmm(sock, shared_size=4096, shm_size=4096, ring_offset=2048,
+             ring_entries=8, nr_vcpus=2, ram=1 << 20):
+    """Plays the VMM for a server listening on sock: answers HELLO with a
+    handcrafted WELCOME and MEM_MAP, ACKs the server's ranges and lanes,
+    then wakes it once. Returns the socket (the caller closes it)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    for _ in range(200):
+        try:
+            s.connect(sock)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.01)
+    s.recv(512)  # HELLO
+    seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW  # as wisp seals them
+    shm = os.memfd_create("fake-shm", os.MFD_ALLOW_SEALING)
+    os.ftruncate(shm, shm_size)
+    fcntl.fcntl(shm, fcntl.F_ADD_SEALS, seals)
+    mem = os.memfd_create("fake-ram", os.MFD_ALLOW_SEALING)
+    os.ftruncate(mem, ram)
+    fcntl.fcntl(mem, fcntl.F_ADD_SEALS, seals)
+    efds = [os.eventfd(0) for _ in range(2 + nr_vcpus)]
+    welcome = struct.pack("<4I4IQQIIQQ", 16, 72, 0, 0, IOREQ_MAGIC, 1, 7,
+                          nr_vcpus, shared_size, ring_offset, ring_entries,
+                          5, 0xd0000000, 0x1000)
+    socket.send_fds(s, [welcome], [shm] + efds)
+    mem_map = struct.pack("<4III", 17, 120, 0, 0, 1, 1) + \
+        struct.pack("<QQQ", 0, ram, 0) + bytes(72)
+    socket.send_fds(s, [mem_map], [mem])
+    for fd in [shm, mem] + efds[:1] + efds[2:]:
+        os.close(fd)
+    try:
+        while True:
+            msg, fds, _, _ = socket.recv_fds(s, 512, 4)
+            for fd in fds:
+                os.close(fd)
+            if len(msg) < 16:
+                break
+            typ, _, seq, _ = struct.unpack("<4I", msg[:16])
+            if typ in (2, 3):  # MAP_RANGE, ADD_DOORBELL
+                s.send(struct.pack("<4IiI", 19, 24, seq, 0, 0, 0))
+            else:  # READY (or anything else): serving starts
+                break
+        os.eventfd_write(efds[1], 1)  # the wake eventfd
+    except (OSError, socket.timeout):
+        pass  # the server refused the handshake and hung up
+    os.close(efds[1])
+    return s
+
+
+def hostile_vmm_case(what, want, **layout):
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "blk.sock")
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        p = subprocess.Popen([server_bin("wisp-blk"), "--socket", sock,
+                              "--disk", f"path={img}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+        s = fake_vmm(sock, **layout)
+        try:
+            out, err = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            raise Fail(f"{what}: wisp-blk hung on a hostile VMM")
+        finally:
+            s.close()
+        out, err = out.decode(errors="replace"), err.decode(errors="replace")
+        expect(p.returncode == 1, f"{what}: wisp-blk exit {p.returncode}, "
+               "want 1 (a signal is negative)", out, err)
+        expect(err.startswith("wisp-blk: ") and want in err,
+               f"{what}: no message naming {want!r}", out, err)
+
+
+def case_ioreq_server_hostile_vmm():
+    """A device server facing a hostile VMM exits 1 with a message: a
+    WELCOME whose ring offset wraps (a SEGV in the ring drain once), a
+    shared memfd smaller than announced (a SIGBUS once), no vCPUs,
+    more fds than a packet may carry."""
+    hostile_vmm_case("ring offset -128", "ring at",
+                     ring_offset=(1 << 64) - 128)
+    hostile_vmm_case("short shared memfd", "shared page", shm_size=0)
+    hostile_vmm_case("0 vCPUs", "WELCOME for 0 vCPUs", nr_vcpus=0)
+    hostile_vmm_case("33 vCPUs", "malformed", nr_vcpus=33)
+
+
+# --- end of the hostile-VMM block ---
 
 
 def case_ioreq_server_missing():

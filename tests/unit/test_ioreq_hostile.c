@@ -164,7 +164,7 @@ static void *lib_server_thread(void *arg)
 	if (ls->hook)
 		ls->hook(s, ls);
 	if (ls->serve)
-		wisp_ioreq_serve(s);
+		wisp_ioreq_serve(s, NULL);
 	else
 		while (!ls->release)
 			usleep(10000);
@@ -816,7 +816,7 @@ static void test_peer_of_other_uid(void **state)
 		if (wisp_ioreq_accept(lfd, "other", IOREQ_F_BUFFERED_RING, &s,
 				      &e) == 0 &&
 		    wisp_ioreq_ready(s, &e) == 0)
-			wisp_ioreq_serve(s);
+			wisp_ioreq_serve(s, NULL);
 		_exit(0);
 	}
 	close(go[1]);
