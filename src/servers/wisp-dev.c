@@ -198,7 +198,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		goto out;
 	{
 		const struct ioevr_host host = { srv_lane_assign, NULL, s };
-		const struct virtio_irq_host irq = { srv_add_irqfd, NULL, s };
+		const struct virtio_irq_host irq = { srv_add_irqfd, NULL, s,
+						     true };
 
 		ret = ioevr_init(&lanes, &host);
 		if (ret) {

@@ -26,10 +26,11 @@ static void transport_raise(void *opaque, bool config)
 
 	atomic_fetch_or(&t->isr, config ? VIRTIO_MMIO_INT_CONFIG :
 					  VIRTIO_MMIO_INT_VRING);
-	/* Interrupts are the device's hot path: a plain write. Inside wisp
-	 * the fd is private; in a server process it is the VMM's, which
-	 * the server trusts with its guest anyway. */
-	ret = efd_signal_private(t->irq_efd);
+	/* Interrupts are the device's hot path: inside wisp the fd is
+	 * private and one plain write does; in a server process it is the
+	 * VMM's, which must not be able to block the device with it. */
+	ret = t->irq.shared ? efd_signal(t->irq_efd) :
+			      efd_signal_private(t->irq_efd);
 	if (ret && ret != -EAGAIN)
 		log_warn("%s: interrupt eventfd: %s", t->dev->name,
 			 strerror(-ret));

@@ -34,6 +34,10 @@ struct virtio_irq_host {
 	int (*add_irqfd)(void *opaque, int efd, unsigned int gsi);
 	int (*del_irqfd)(void *opaque, int efd, unsigned int gsi);
 	void *opaque;
+	/* The interrupt eventfd's open file description is shared with
+	 * another process (a server's, with its VMM): that peer can clear
+	 * O_NONBLOCK or fill the counter, so every signal is bounded. */
+	bool shared;
 };
 
 struct virtio_mmio {

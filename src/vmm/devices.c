@@ -64,8 +64,8 @@ static int host_del_irqfd(void *opaque, int efd, unsigned int gsi)
 /* Consumes d: on failure it is destroyed here. */
 static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 {
-	const struct virtio_irq_host irq = { host_add_irqfd, host_del_irqfd,
-					     vm };
+	const struct virtio_irq_host irq = { host_add_irqfd, host_del_irqfd, vm,
+					     false };
 	struct virtio_mmio *t = NULL;
 	struct window *w = NULL;
 	int ret;

@@ -2,11 +2,13 @@
 /* The virtio-mmio transport's register file driven as a guest driver
  * would (and as a hostile one would), with a dummy device behind it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,7 +119,7 @@ static int setup(void **state)
 {
 	static struct fixture f;
 	const struct ioevr_host lanes = { h_assign, NULL, NULL };
-	const struct virtio_irq_host irq = { h_irqfd, NULL, NULL };
+	const struct virtio_irq_host irq = { h_irqfd, NULL, NULL, false };
 
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(guest_mem_init(&f.mem, 4 << 20, NULL), 0);
@@ -349,6 +351,53 @@ static void test_features_frozen_without_reset(void **state)
 	assert_true(f->x.dev.features == ((1ull << 32) | (1ull << 28)));
 }
 
+/* A server's interrupt eventfd is its VMM's description (dup3): a VMM
+ * that clears O_NONBLOCK and fills the counter must not block the
+ * device's interrupt forever. */
+static int peer_efd = -1;
+
+static int h_irqfd_shared(void *o, int efd, unsigned int gsi)
+{
+	return dup3(peer_efd, efd, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+static void test_shared_irq_bounded(void **state)
+{
+	const struct ioevr_host lanes = { h_assign, NULL, NULL };
+	const struct virtio_irq_host irq = { h_irqfd_shared, NULL, NULL, true };
+	uint64_t full = 0xfffffffffffffffeULL;
+	struct ioeventfd_registry ioev;
+	struct guest_mem mem;
+	struct dummy x;
+	struct virtio_mmio *t = NULL;
+	struct timespec a, b;
+	double ms;
+
+	memset(&x, 0, sizeof(x));
+	peer_efd = eventfd(0, EFD_CLOEXEC); /* blocking, as a peer set it */
+	assert_true(peer_efd >= 0);
+	assert_int_equal(write(peer_efd, &full, 8), 8);
+	assert_int_equal(guest_mem_init(&mem, 4 << 20, NULL), 0);
+	assert_int_equal(ioevr_init(&ioev, &lanes), 0);
+	virtio_dev_init(&x.dev, "dummy", 42, &dummy_ops, &x, &mem, 2, 16,
+			sizeof(x.config));
+	assert_int_equal(
+		virtio_mmio_create(&x.dev, BASE, 5, &ioev, &irq, &t, NULL), 0);
+	/* Before the fix this write blocked for good: alarm() ends it. */
+	alarm(10);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	virtio_dev_notify_config(&x.dev);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	alarm(0);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	assert_true(ms < 1000);
+	virtio_mmio_destroy(t);
+	ioevr_destroy(&ioev);
+	guest_mem_destroy(&mem);
+	close(peer_efd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +412,7 @@ int main(void)
 			test_features_frozen_without_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
 						teardown),
+		cmocka_unit_test(test_shared_irq_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
