@@ -39,9 +39,21 @@ struct vcpu {
 	uint64_t first_exit_ns;
 };
 
+/* PATCH /vm Paused: every vCPU parks (outside KVM_RUN, its last exit
+ * completed) until resumed. */
+struct vcpu_pause {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* parked changed, or want cleared */
+	bool threads_up; /* vcpus_start has started them all */
+	bool want;
+	int parked;
+	uint64_t since_ns, total_ns; /* time spent paused */
+};
+
 struct vcpus {
 	struct vcpu *v;
 	int n;
+	struct vcpu_pause pause;
 };
 
 /* Creates n vCPUs and sets up their registers; vCPU 0 gets the boot
@@ -53,6 +65,18 @@ int vcpus_start(struct vcpus *vs, struct err *e);
 /* Returns when every started thread has returned or was abandoned. */
 void vcpus_stop(struct vcpus *vs);
 void vcpus_destroy(struct vcpus *vs, struct kvm *kvm);
+/* Parks every vCPU at an instruction boundary (out of KVM_RUN, any
+ * pending I/O completed) and returns when all are parked, or -ETIMEDOUT
+ * after bound_ms (then they are resumed again) with e set; -ESHUTDOWN if
+ * the VM stops meanwhile. Any thread but a vCPU's. */
+int vcpus_pause(struct vcpus *vs, int bound_ms, struct err *e);
+void vcpus_resume(struct vcpus *vs);
+/* Called by a vCPU thread after KVM_RUN returned without an exit: parks
+ * it while a pause is wanted. */
+void vcpu_park(struct vcpu *vc);
+void vcpu_pause_init(struct vcpu_pause *p);
+void vcpu_pause_destroy(struct vcpu_pause *p);
+
 /* Installs the (empty) SIG_KICK handler; once per process. */
 void vcpus_install_kick(void);
 

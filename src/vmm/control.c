@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/control.h"
+
+#include <pthread.h>
+
+#include "util/time.h"
+#include "vmm/vm_priv.h"
+
+int vm_pause(struct vm *vm, struct err *e)
+{
+	return vcpus_pause(&vm->vcpus, VM_PAUSE_BOUND_MS, e);
+}
+
+void vm_resume(struct vm *vm)
+{
+	vcpus_resume(&vm->vcpus);
+}
+
+void vm_get_stats(struct vm *vm, struct vm_stats *s)
+{
+	struct vcpu_pause *p = &vm->vcpus.pause;
+
+	s->vcpus = vm->vcpus.n;
+	pthread_mutex_lock(&p->lock);
+	s->paused_ns = p->total_ns + (p->want ? now_ns() - p->since_ns : 0);
+	pthread_mutex_unlock(&p->lock);
+	/* Written by vCPU 0 before its first exit is handled; 0 until
+	 * then. A torn read is impossible for an aligned 64-bit store. */
+	s->first_exit_ns = __atomic_load_n(&vm->vcpus.v[0].first_exit_ns,
+					   __ATOMIC_RELAXED);
+}
