@@ -11,6 +11,9 @@
  *   test=initrd  print the initrd's address, size and FNV-1a hash
  *   test=mp      validate the MP table and print its processor count
  *   test=spin    loop forever (for stop-by-signal tests)
+ *   test=tick    loop forever on port I/O, printing "tick N" every 2000
+ *                reads (for pause/resume tests: the count stops, then
+ *                goes on)
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
@@ -81,6 +84,19 @@ static __attribute__((noreturn)) void done(uint8_t code)
 	outb(DEBUG_EXIT, code);
 	for (;;)
 		;
+}
+
+/* Port I/O, not compute: on PVM a compute loop runs slowly, and every
+ * read here is an exit, so the ticks stop while the vCPU is parked. */
+static __attribute__((noreturn)) void tick(void)
+{
+	for (uint64_t n = 0;; n++) {
+		for (int i = 0; i < 2000; i++)
+			(void)inb(COM1 + 5);
+		puts_("tick ");
+		putu(n);
+		puts_("\n");
+	}
 }
 
 static uint8_t sum(const uint8_t *p, uint32_t n)
@@ -489,6 +505,8 @@ void guest_main(const uint8_t *zp)
 		done(ioreq_test(cmdline));
 	} else if (find(cmdline, "test=bench")) {
 		done(bench(cmdline));
+	} else if (find(cmdline, "test=tick")) {
+		tick();
 	} else if (find(cmdline, "test=spin")) {
 		puts_("spinning\n");
 		for (;;)
