@@ -94,8 +94,18 @@ void api_destroy(struct api *a)
 
 static char *fault(const char *msg)
 {
-	json_t *j = json_pack("{s:s}", "fault_message", msg);
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char clean[sizeof(((struct err *)0)->msg)];
+	json_t *j;
+	char *s;
+	size_t i;
+
+	/* Messages quote the request's path, which need not be UTF-8 (JSON
+	 * strings must be): keep printable ASCII only. */
+	for (i = 0; msg[i] && i < sizeof(clean) - 1; i++)
+		clean[i] = msg[i] >= 0x20 && msg[i] < 0x7f ? msg[i] : '?';
+	clean[i] = 0;
+	j = json_pack("{s:s}", "fault_message", clean);
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
 	return s;
