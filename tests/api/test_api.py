@@ -600,6 +600,52 @@ def case_disconnects():
         w.close()
 
 
+def raw_request(path, data):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(path)
+    s.sendall(data)
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        resp += chunk
+    head, _, body = resp.partition(b"\r\n\r\n")
+    m = re.search(rb"Content-Length: (\d+)", head, re.I)
+    while m and len(body) < int(m.group(1)):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    s.close()
+    return head, body
+
+
+def case_non_utf8_path():
+    # A path that is not UTF-8 is quoted in the fault message, which must
+    # still be a JSON string (it was an empty 404 before).
+    w = Wisp()
+    try:
+        for method, path in ((b"GET", b"/\xbd\xff"),
+                             (b"PUT", b"/drives/\xc3"),
+                             (b"DELETE", b"/x\x01y")):
+            head, body = raw_request(
+                w.sock, method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            expect(head.split(b" ")[1] in (b"400", b"404", b"405"),
+                   f"{path!r}: {head[:40]!r}")
+            try:
+                j = json.loads(body)
+            except ValueError:
+                raise Fail(f"{method!r} {path!r}: body {body!r} is not JSON")
+            expect(isinstance(j.get("fault_message"), str),
+                   f"{path!r}: {j}")
+        w.ok("GET", "/", want=200)
+    finally:
+        w.close()
+
+
 def case_socket_safety():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "s")
