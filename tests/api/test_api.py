@@ -442,6 +442,51 @@ def case_bad_bodies():
         w.close()
 
 
+def case_drive_reaches_guest():
+    """A drive set through the API is the guest's virtio-blk disk, with
+    drive_id as its GET_ID serial and is_read_only honoured."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(8 << 20)
+        w = Wisp()
+        try:
+            boot(w, "blk")
+            w.ok("PUT", "/drives/data_1", {"drive_id": "data_1",
+                                           "path_on_host": img,
+                                           "is_root_device": False})
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            rc = w.wait()
+            out = w.stdout()
+            expect(rc == 0 and "blk-id: data_1" in out and
+                   "blk-capacity: %d" % ((8 << 20) // 512) in out,
+                   f"exit {rc}: {out}\n{w.stderr()}")
+            with open(img, "rb") as f:
+                f.seek(512)
+                data = f.read(512)
+            expect(data == bytes((i * 7 + 3) & 0xff for i in range(512)),
+                   "sector 1 not written on the host image")
+        finally:
+            w.close()
+        with open(img, "wb") as f:
+            f.write(b"\x5a" * (1 << 20))
+        w = Wisp()
+        try:
+            boot(w, "blk")
+            w.ok("PUT", "/drives/ro", {"path_on_host": img,
+                                       "is_root_device": False,
+                                       "is_read_only": True})
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            rc = w.wait()
+            # The write is refused, so the read-back differs: exit 6.
+            expect(rc == 6 and "blk-write-status: 1" in w.stdout(),
+                   f"read-only drive: exit {rc}: {w.stdout()}")
+            with open(img, "rb") as f:
+                expect(f.read() == b"\x5a" * (1 << 20), "image changed")
+        finally:
+            w.close()
+
+
 def case_after_start():
     w = Wisp()
     try:
