@@ -130,15 +130,39 @@ static int op_pause(void *opaque, bool pause, struct err *e)
 
 static void op_metrics(void *opaque, void *obj)
 {
+	static const char *const kinds[] = VM_EXIT_KIND_NAMES;
 	struct front *f = opaque;
-	struct vm_stats s;
+	struct vm_stats *s = malloc(sizeof(*s));
+	json_t *vcpus;
 
-	vm_get_stats(f->vm, &s);
+	if (!s)
+		return;
+	vm_get_stats(f->vm, s);
 	json_object_set_new(
 		obj, "vmm",
-		json_pack("{s:i, s:I, s:I}", "vcpus", s.vcpus, "paused_ms",
-			  (json_int_t)(s.paused_ns / 1000000), "first_exit_ns",
-			  (json_int_t)s.first_exit_ns));
+		json_pack("{s:i, s:I, s:I}", "vcpus", s->vcpus, "paused_ms",
+			  (json_int_t)(s->paused_ns / 1000000), "first_exit_ns",
+			  (json_int_t)s->first_exit_ns));
+	/* Firecracker's "vcpu" section uses exit_* names too, summed over
+	 * vCPUs; wisp adds the per-vCPU arrays. */
+	vcpus = json_object();
+	for (int k = 0; k < VM_EXIT_KINDS; k++) {
+		json_t *per = json_array();
+		uint64_t sum = 0;
+		char key[48];
+
+		for (int i = 0; i < s->vcpus && i < VM_STATS_MAX_VCPUS; i++) {
+			sum += s->exits[i][k];
+			json_array_append_new(
+				per, json_integer((json_int_t)s->exits[i][k]));
+		}
+		json_object_set_new(vcpus, kinds[k],
+				    json_integer((json_int_t)sum));
+		snprintf(key, sizeof(key), "%s_per_vcpu", kinds[k]);
+		json_object_set_new(vcpus, key, per);
+	}
+	json_object_set_new(obj, "vcpu", vcpus);
+	free(s);
 }
 
 static const struct api_ops ops = { op_start, op_pause, op_metrics };

@@ -26,6 +26,11 @@ void vm_get_stats(struct vm *vm, struct vm_stats *s)
 	pthread_mutex_unlock(&p->lock);
 	/* Written by vCPU 0 before its first exit is handled; 0 until
 	 * then. A torn read is impossible for an aligned 64-bit store. */
+	_Static_assert(VM_EXIT_KINDS == VCPU_EXIT_NR, "exit kinds");
+	for (int i = 0; i < vm->vcpus.n && i < VM_STATS_MAX_VCPUS; i++)
+		for (int k = 0; k < VM_EXIT_KINDS; k++)
+			s->exits[i][k] = __atomic_load_n(
+				&vm->vcpus.v[i].exits[k], __ATOMIC_RELAXED);
 	s->first_exit_ns = __atomic_load_n(&vm->vcpus.v[0].first_exit_ns,
 					   __ATOMIC_RELAXED);
 }

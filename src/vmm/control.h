@@ -21,8 +21,19 @@
 int vm_pause(struct vm *vm, struct err *e);
 void vm_resume(struct vm *vm);
 
+/* The kinds of enum vcpu_exit_kind, in order, for the metrics. */
+#define VM_EXIT_KIND_NAMES                                                  \
+	{                                                                   \
+		"exit_io_in", "exit_io_out", "exit_mmio_read",              \
+			"exit_mmio_write", "exit_interrupted", "exit_other" \
+	}
+#define VM_EXIT_KINDS 6
+#define VM_STATS_MAX_VCPUS 32
+
 struct vm_stats {
 	int vcpus;
+	/* Per vCPU (the first VM_STATS_MAX_VCPUS), by kind. */
+	uint64_t exits[VM_STATS_MAX_VCPUS][VM_EXIT_KINDS];
 	uint64_t paused_ns; /* total time spent paused */
 	uint64_t first_exit_ns; /* CLOCK_MONOTONIC of vCPU 0's first exit */
 };

@@ -105,6 +105,7 @@ static void handle_exit(struct vcpu *vc)
 	struct vm *vm = vc->vm;
 	struct kvm_run *run = vc->kv.run;
 
+	vcpu_count_exit(vc, run);
 	posted_drain(&vm->posted);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
@@ -181,10 +182,12 @@ static void *vcpu_main(void *arg)
 	while (!vm_is_stopping(vm)) {
 		if (!run_once(vc, &exited))
 			break;
-		if (exited)
+		if (exited) {
 			handle_exit(vc);
-		else
+		} else {
+			vcpu_count_exit(vc, NULL);
 			vcpu_park(vc);
+		}
 	}
 	return NULL;
 }
@@ -437,4 +440,24 @@ void vcpus_resume(struct vcpus *vs)
 	p->want = false;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+void vcpu_count_exit(struct vcpu *vc, const struct kvm_run *run)
+{
+	enum vcpu_exit_kind k = VCPU_EXIT_OTHER;
+	uint64_t *c;
+
+	if (!run)
+		k = VCPU_EXIT_INTR;
+	else if (run->exit_reason == KVM_EXIT_IO)
+		k = run->io.direction == KVM_EXIT_IO_OUT ? VCPU_EXIT_IO_OUT :
+							   VCPU_EXIT_IO_IN;
+	else if (run->exit_reason == KVM_EXIT_MMIO)
+		k = run->mmio.is_write ? VCPU_EXIT_MMIO_WRITE :
+					 VCPU_EXIT_MMIO_READ;
+	else if (run->exit_reason == KVM_EXIT_INTR)
+		k = VCPU_EXIT_INTR;
+	c = &vc->exits[k];
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
 }

@@ -28,6 +28,16 @@
 
 struct vm;
 
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO_IN,
+	VCPU_EXIT_IO_OUT,
+	VCPU_EXIT_MMIO_READ,
+	VCPU_EXIT_MMIO_WRITE,
+	VCPU_EXIT_INTR, /* KVM_RUN interrupted: a kick, a pause, a stop */
+	VCPU_EXIT_OTHER,
+	VCPU_EXIT_NR
+};
+
 struct vcpu {
 	struct vm *vm;
 	struct kvm_vcpu kv;
@@ -37,6 +47,9 @@ struct vcpu {
 	/* CLOCK_MONOTONIC ns of this vCPU's first exit (vCPU 0 only), for
 	 * the start-up benchmark; written by the vCPU before its loop. */
 	uint64_t first_exit_ns;
+	/* Exits by kind, for the metrics: written by this vCPU only
+	 * (relaxed load and store, no locked instruction), read by any. */
+	uint64_t exits[VCPU_EXIT_NR];
 };
 
 /* PATCH /vm Paused: every vCPU parks (outside KVM_RUN, its last exit
@@ -75,6 +88,8 @@ void vcpus_resume(struct vcpus *vs);
  * it while a pause is wanted. */
 void vcpu_park(struct vcpu *vc);
 void vcpu_pause_init(struct vcpu_pause *p);
+/* Counts one exit (or, with run NULL, an interrupted KVM_RUN). */
+void vcpu_count_exit(struct vcpu *vc, const struct kvm_run *run);
 void vcpu_pause_destroy(struct vcpu_pause *p);
 
 /* Installs the (empty) SIG_KICK handler; once per process. */

@@ -829,18 +829,32 @@ def case_metrics_and_logger():
             w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
             w.wait_out(r"tick 2\n")
             w.ok("PATCH", "/vm", {"state": "Paused"})
-            time.sleep(0.2)
+            # Paused: two lines, the exit counters stand still.
+            for _ in range(2):
+                w.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+                time.sleep(0.2)
             w.ok("PATCH", "/vm", {"state": "Resumed"})
+            n = ticks(w)[-1]
+            w.wait_out(r"tick %d\n" % (n + 2))
             w.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
             with open(mpath) as f:
                 lines = f.read().splitlines()
-            expect(len(lines) == 2, f"{len(lines)} metrics lines")
-            m = json.loads(lines[1])
-            expect(m["put_api_requests"]["actions_count"] == 4 and
+            expect(len(lines) == 4, f"{len(lines)} metrics lines")
+            p1, p2, m = (json.loads(x) for x in lines[1:])
+            expect(m["put_api_requests"]["actions_count"] == 6 and
                    m["patch_api_requests"]["vm_count"] == 2 and
                    m["vmm"]["vcpus"] == 1 and
-                   m["vmm"]["paused_ms"] >= 150 and
+                   m["vmm"]["paused_ms"] >= 300 and
                    m["vmm"]["first_exit_ns"] > 0, f"after start: {m}")
+            # The tick guest reads the UART status 2000 times per tick.
+            io1, io2, io3 = (x["vcpu"]["exit_io_in"] for x in (p1, p2, m))
+            expect(io1 == io2 and io1 >= 2000 * 3,
+                   f"exits while paused: {io1} -> {io2}")
+            expect(io3 >= io2 + 2000 and
+                   m["vcpu"]["exit_io_in_per_vcpu"] == [io3] and
+                   m["vcpu"]["exit_io_out"] > 0 and
+                   p1["vcpu"]["exit_interrupted"] >= 1,
+                   f"exits after resume: {io1} {io2} {io3} {p1['vcpu']}")
             w.stop()
             with open(lpath) as f:
                 log = f.read()
