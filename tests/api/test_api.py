@@ -487,6 +487,32 @@ def case_drive_reaches_guest():
             w.close()
 
 
+def case_ioreq_server():
+    """wisp's own PUT /ioreq-servers/{id}: the guest's forwarded reads are
+    answered by the spawned server."""
+    srv = os.path.normpath(os.path.join(os.path.dirname(GUEST), "..", "..",
+                                        "src", "servers", "wisp-ioreq-test"))
+    expect(os.path.exists(srv), f"{srv} not built")
+    w = Wisp()
+    try:
+        w.bad("PUT", "/ioreq-servers/s1", {}, says="exactly one")
+        w.bad("PUT", "/ioreq-servers/s1", {"socket": "/a", "spawn": "b"},
+              says="exactly one")
+        w.bad("PUT", "/ioreq-servers/s1", {"spawn": 5}, says="spawn")
+        w.ok("PUT", "/ioreq-servers/s1", {"spawn": srv})
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["ioreq-servers"] == [{"id": "s1", "socket": None,
+                                       "spawn": srv}], f"stored: {j}")
+        boot(w, "ioreq-read", vcpu_count=2, mem_size_mib=64)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        rc = w.wait()
+        got = re.findall(r"ioreq-counter: (\d+)", w.stdout())
+        expect(rc == 0 and got == ["1", "2", "3"],
+               f"exit {rc}, counter reads {got}\n{w.stdout()}\n{w.stderr()}")
+    finally:
+        w.close()
+
+
 def case_after_start():
     w = Wisp()
     try:
