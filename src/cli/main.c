@@ -17,7 +17,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: wisp run --kernel PATH [options]\n"
-		"       wisp --api-sock PATH [--config-file FILE] (see --api-sock --help)\n"
+		"       wisp --api-sock PATH [--config-file FILE] (wisp --api-sock PATH --help)\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
