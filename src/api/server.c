@@ -140,20 +140,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		if (!r)
 			return MHD_NO;
 		*con_cls = r;
-		/* Refuse a declared oversize body before reading it. */
+		/* A declared oversize body is answered before it is read;
+		 * the daemon then closes the connection. */
 		cl = MHD_lookup_connection_value(
 			c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > API_BODY_LIMIT)
+		if (cl && strtoull(cl, NULL, 10) > API_BODY_LIMIT) {
 			r->too_big = true;
+			return reply(c, 413, too_big_body());
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		size_t n = *upload_size;
 
 		*upload_size = 0;
-		if (r->too_big || r->len + n > API_BODY_LIMIT) {
-			r->too_big = true;
+		if (r->too_big)
 			return MHD_YES;
+		/* A chunked body that grew too large: an answer would only
+		 * go out after the whole body, so drop the connection. */
+		if (r->len + n > API_BODY_LIMIT) {
+			log_info("api: a chunked body over %d bytes: closing",
+				 API_BODY_LIMIT);
+			return MHD_NO;
 		}
 		{
 			char *nb = realloc(r->body, r->len + n + 1);
@@ -168,7 +176,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	if (r->too_big)
-		return reply(c, 413, too_big_body());
+		return MHD_YES; /* answered already */
 	status = api_handle(s->api, method, url, r->body, r->len, &resp);
 	return reply(c, status, resp);
 }

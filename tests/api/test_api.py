@@ -619,6 +619,41 @@ def case_concurrent_clients():
         w.close()
 
 
+def case_connection_limit():
+    """16 silent clients take every connection: a 17th waits in the
+    listen backlog (it is not served, and the server holds nothing for
+    it) and is served as soon as a slot frees."""
+    w = Wisp()
+    try:
+        idle = []
+        for _ in range(16):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(w.sock)
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            idle.append(s)
+        time.sleep(0.3)
+        extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        extra.settimeout(2)
+        extra.connect(w.sock)
+        extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            got = extra.recv(100)
+        except socket.timeout:
+            got = None
+        expect(got is None, f"17th connection answered: {got!r}")
+        idle.pop().close()
+        extra.settimeout(5)
+        got = extra.recv(100)
+        expect(got.startswith(b"HTTP/1.1 200"),
+               f"17th connection after a slot freed: {got!r}")
+        extra.close()
+        for s in idle:
+            s.close()
+        w.ok("GET", "/", want=200)
+    finally:
+        w.close()
+
+
 def case_disconnects():
     w = Wisp()
     try:
@@ -651,6 +686,35 @@ def case_disconnects():
         s.close()
         expect(not resp.startswith(b"HTTP/1.1 200"),
                f"100 KB header accepted: {resp[:100]!r}")
+        # Oversize bodies are not read to their end: a declared one gets
+        # 413 at once, a chunked one loses its connection at the limit.
+        for head in (b"Content-Length: 1000000000\r\n",
+                     b"Transfer-Encoding: chunked\r\n"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.connect(w.sock)
+            s.sendall(b"PUT /boot-source HTTP/1.1\r\nHost: x\r\n" + head +
+                      b"\r\n")
+            chunk = b"a" * 65536
+            if b"chunked" in head:
+                chunk = b"10000\r\n" + chunk + b"\r\n"
+            sent = 0
+            try:
+                while sent < 8 << 20:
+                    s.sendall(chunk)
+                    sent += 65536
+            except OSError:
+                pass
+            try:
+                resp = s.recv(4096)
+            except OSError:
+                resp = b""
+            s.close()
+            expect(sent < 8 << 20, f"{head!r}: the server read {sent} bytes "
+                   "of an oversize body")
+            expect(b"chunked" in head or resp.startswith(b"HTTP/1.1 413"),
+                   f"{head!r}: answer {resp[:60]!r}")
+        w.ok("GET", "/", want=200)
         # A client that goes silent is dropped after the idle timeout.
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(20)
