@@ -52,6 +52,7 @@ struct front {
 	struct err start_err;
 	struct vm *vm; /* set once vm_create succeeded */
 	bool quit; /* the metrics thread stops */
+	bool exiting; /* no InstanceStart will be served any more */
 };
 
 static void usage(FILE *out)
@@ -101,6 +102,10 @@ static int op_start(void *opaque, const struct vm_config *cfg, struct err *e)
 		return ret;
 	}
 	pthread_mutex_lock(&f->lock);
+	if (f->exiting) {
+		pthread_mutex_unlock(&f->lock);
+		return err_set(e, -ECANCELED, "InstanceStart: wisp is exiting");
+	}
 	f->pending = cfg;
 	f->start_done = false;
 	if (write(f->start_efd, &one, sizeof(one)) != sizeof(one)) {
@@ -411,6 +416,17 @@ int api_main(int argc, char **argv)
 	vm_destroy(f->vm);
 	f->vm = NULL;
 out:
+	/* An InstanceStart that raced with a signal must not wait for a
+	 * main thread that is leaving (the server's stop waits for it). */
+	pthread_mutex_lock(&f->lock);
+	f->exiting = true;
+	if (!f->start_done && f->pending) {
+		f->start_ret = err_set(&f->start_err, -ECANCELED,
+				       "InstanceStart: wisp is exiting");
+		f->start_done = true;
+	}
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
 	api_server_stop(srv);
 	if (metrics_up) {
 		pthread_mutex_lock(&f->lock);

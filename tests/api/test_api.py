@@ -551,6 +551,29 @@ def case_after_start():
         w.close()
 
 
+def case_signal_races_start():
+    """SIGTERM at the moment InstanceStart arrives: wisp ends either way
+    (before, the exiting main thread could wait forever for the HTTP
+    thread, which waited for the main thread to build the VM)."""
+    for i in range(40):
+        w = Wisp()
+        try:
+            boot(w, "tick")
+            c = UnixHTTP(w.sock)
+            c.connect()
+            body = json.dumps({"action_type": "InstanceStart"})
+            c.sock.sendall(("PUT /actions HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: %d\r\n\r\n%s" %
+                            (len(body), body)).encode())
+            time.sleep((i % 8) * 0.0005)
+            w.p.send_signal(signal.SIGTERM)
+            rc = w.wait(10)
+            c.close()
+            expect(rc == 143, f"round {i}: exit {rc}\n{w.stderr()}")
+        finally:
+            w.close()
+
+
 def case_pause_resume():
     w = Wisp()
     try:
