@@ -312,10 +312,18 @@ static int do_action(struct api *a, json_t *body, struct err *e)
 		return start_locked(a, e);
 	if (!strcmp(act, "FlushMetrics"))
 		return flush_locked(a, e);
-	if (!strcmp(act, "SendCtrlAltDel"))
-		return err_config(e, -EOPNOTSUPP,
-				  "SendCtrlAltDel: not supported yet (wisp's "
-				  "i8042 has no keyboard to send it through)");
+	if (!strcmp(act, "SendCtrlAltDel")) {
+		if (a->state == API_NOT_STARTED)
+			return err_config(e, -EINVAL, POST_BOOT_ONLY);
+		if (a->state == API_STOPPED)
+			return err_config(e, -EINVAL,
+					  "SendCtrlAltDel: the microVM has "
+					  "stopped");
+		if (!a->ops->ctrl_alt_del)
+			return err_config(e, -EOPNOTSUPP,
+					  "SendCtrlAltDel: not supported");
+		return a->ops->ctrl_alt_del(a->opaque, e);
+	}
 	return err_config(e, -EINVAL,
 			  "actions: field 'action_type': '%s' is not "
 			  "InstanceStart, SendCtrlAltDel or FlushMetrics",

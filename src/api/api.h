@@ -35,6 +35,8 @@ struct api_ops {
 	int (*start)(void *opaque, const struct vm_config *cfg, struct err *e);
 	/* PATCH /vm: 0, or -errno with e set (the VM keeps its state). */
 	int (*pause)(void *opaque, bool pause, struct err *e);
+	/* SendCtrlAltDel: 0, or -errno with e set. */
+	int (*ctrl_alt_del)(void *opaque, struct err *e);
 	/* FlushMetrics: add the VMM's own counters to the metrics object
 	 * (may be NULL). */
 	void (*metrics)(void *opaque, void *json_object);

@@ -170,7 +170,15 @@ static void op_metrics(void *opaque, void *obj)
 	free(s);
 }
 
-static const struct api_ops ops = { op_start, op_pause, op_metrics };
+static int op_ctrl_alt_del(void *opaque, struct err *e)
+{
+	struct front *f = opaque;
+
+	return vm_send_ctrl_alt_del(f->vm, e);
+}
+
+static const struct api_ops ops = { op_start, op_pause, op_ctrl_alt_del,
+				    op_metrics };
 
 static void *metrics_main(void *arg)
 {

@@ -16,6 +16,17 @@ void vm_resume(struct vm *vm)
 	vcpus_resume(&vm->vcpus);
 }
 
+int vm_send_ctrl_alt_del(struct vm *vm, struct err *e)
+{
+	int ret = i8042_ctrl_alt_del(&vm->dev.i8042);
+
+	if (ret)
+		return err_config(e, ret,
+				  "SendCtrlAltDel: the guest's keyboard is "
+				  "disabled or has not read the last keys");
+	return 0;
+}
+
 void vm_get_stats(struct vm *vm, struct vm_stats *s)
 {
 	struct vcpu_pause *p = &vm->vcpus.pause;

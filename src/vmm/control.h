@@ -21,6 +21,11 @@
 int vm_pause(struct vm *vm, struct err *e);
 void vm_resume(struct vm *vm);
 
+/* Types Ctrl+Alt+Del on the i8042 keyboard (Firecracker's
+ * SendCtrlAltDel). -EBUSY with e set when the guest has not read the
+ * last one or disabled its keyboard. */
+int vm_send_ctrl_alt_del(struct vm *vm, struct err *e);
+
 /* The kinds of enum vcpu_exit_kind, in order, for the metrics. */
 #define VM_EXIT_KIND_NAMES                                                  \
 	{                                                                   \

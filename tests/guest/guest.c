@@ -11,6 +11,8 @@
  *   test=initrd  print the initrd's address, size and FNV-1a hash
  *   test=mp      validate the MP table and print its processor count
  *   test=spin    loop forever (for stop-by-signal tests)
+ *   test=kbd     print "kbd-ready", poll the i8042 for 4 keyboard bytes
+ *                and print them in hex ("kbd: 1d 38 e0 53")
  *   test=tick    loop forever on port I/O, printing "tick N" every 2000
  *                reads (for pause/resume tests: the count stops, then
  *                goes on)
@@ -84,6 +86,26 @@ static __attribute__((noreturn)) void done(uint8_t code)
 	outb(DEBUG_EXIT, code);
 	for (;;)
 		;
+}
+
+/* Polls, with interrupts off: the bytes are what the VMM typed. */
+static void kbd(void)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	puts_("kbd-ready\n");
+	puts_("kbd:");
+	for (int n = 0; n < 4; n++) {
+		uint8_t v;
+
+		while (!(inb(0x64) & 1))
+			;
+		v = inb(0x60);
+		putc_(' ');
+		putc_(hex[v >> 4]);
+		putc_(hex[v & 15]);
+	}
+	puts_("\n");
 }
 
 /* Port I/O, not compute: on PVM a compute loop runs slowly, and every
@@ -505,6 +527,8 @@ void guest_main(const uint8_t *zp)
 		done(ioreq_test(cmdline));
 	} else if (find(cmdline, "test=bench")) {
 		done(bench(cmdline));
+	} else if (find(cmdline, "test=kbd")) {
+		kbd();
 	} else if (find(cmdline, "test=tick")) {
 		tick();
 	} else if (find(cmdline, "test=spin")) {
