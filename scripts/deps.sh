@@ -5,6 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libcmocka-dev
+      libmicrohttpd-dev libjansson-dev
       clang clang-format libclang-rt-14-dev acpica-tools)
 
 missing=()

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/api_main.h"
 #include "config/devopts.h"
 #include "util/log.h"
 #include "vmm/vmm.h"
@@ -17,6 +18,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: wisp run --kernel PATH [options]\n"
+		"       wisp --api-sock PATH [--config-file FILE] (wisp --api-sock PATH --help)\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
@@ -300,6 +302,19 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("wisp %s\n", WISP_VERSION);
 		return 0;
+	}
+	if (!strncmp(argv[1], "--api-sock", 10) ||
+	    !strncmp(argv[1], "--config-file", 13) ||
+	    !strcmp(argv[1], "--no-api")) {
+#ifdef WISP_API
+		return api_main(argc, argv);
+#else
+		fprintf(stderr,
+			"wisp: %s: built without the API (meson "
+			"-Dapi=enabled)\n",
+			argv[1]);
+		return WISP_EXIT_CONFIG;
+#endif
 	}
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr,

@@ -191,6 +191,7 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 
 	ret = bus_register(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops,
 			   &d->serial, "serial0");
+	d->i8042.irq = (struct irq_line){ irq_kvm_set, vm, I8042_KBD_IRQ };
 	if (!ret)
 		ret = bus_register(&vm->pio, I8042_DATA_PORT, 1,
 				   &i8042_data_ops, &d->i8042, "i8042");

@@ -17,16 +17,6 @@
 #include "util/log.h"
 #include "vmm/term.h"
 
-void vm_config_defaults(struct vm_config *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->cpus = VM_DEFAULT_CPUS;
-	c->memory_mib = VM_DEFAULT_MEMORY_MIB;
-	c->serial = SERIAL_STDIO;
-	c->acpi = true;
-	c->shutdown_timeout_s = VM_DEFAULT_SHUTDOWN_TIMEOUT_S;
-}
-
 int vm_exit_code(const struct err *e)
 {
 	switch (e->cls) {

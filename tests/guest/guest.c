@@ -15,6 +15,11 @@
  *                the zero page or the 0xE0000 scan, walk XSDT, MADT,
  *                FADT and DSDT and print what they say; then enter S5,
  *                reset, or wait for the power button and enter S5
+ *   test=kbd     print "kbd-ready", poll the i8042 for 4 keyboard bytes
+ *                and print them in hex ("kbd: 1d 38 e0 53")
+ *   test=tick    loop forever on port I/O, printing "tick N" every 2000
+ *                reads (for pause/resume tests: the count stops, then
+ *                goes on)
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
@@ -85,6 +90,39 @@ static __attribute__((noreturn)) void done(uint8_t code)
 	outb(DEBUG_EXIT, code);
 	for (;;)
 		;
+}
+
+/* Polls, with interrupts off: the bytes are what the VMM typed. */
+static void kbd(void)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	puts_("kbd-ready\n");
+	puts_("kbd:");
+	for (int n = 0; n < 4; n++) {
+		uint8_t v;
+
+		while (!(inb(0x64) & 1))
+			;
+		v = inb(0x60);
+		putc_(' ');
+		putc_(hex[v >> 4]);
+		putc_(hex[v & 15]);
+	}
+	puts_("\n");
+}
+
+/* Port I/O, not compute: on PVM a compute loop runs slowly, and every
+ * read here is an exit, so the ticks stop while the vCPU is parked. */
+static __attribute__((noreturn)) void tick(void)
+{
+	for (uint64_t n = 0;; n++) {
+		for (int i = 0; i < 2000; i++)
+			(void)inb(COM1 + 5);
+		puts_("tick ");
+		putu(n);
+		puts_("\n");
+	}
 }
 
 static uint8_t sum(const uint8_t *p, uint32_t n)
@@ -698,6 +736,10 @@ void guest_main(const uint8_t *zp)
 		done(ioreq_test(cmdline));
 	} else if (find(cmdline, "test=bench")) {
 		done(bench(cmdline));
+	} else if (find(cmdline, "test=kbd")) {
+		kbd();
+	} else if (find(cmdline, "test=tick")) {
+		tick();
 	} else if (find(cmdline, "test=spin")) {
 		puts_("spinning\n");
 		for (;;)
