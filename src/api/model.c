@@ -847,6 +847,9 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 	size_t n;
 
 	vm_config_defaults(c);
+	/* Firecracker's SIGTERM ends the VMM at once; an orchestrator that
+	 * wants a graceful stop sends SendCtrlAltDel first. Keep that. */
+	c->shutdown_timeout_s = 0;
 	if (!m->kernel)
 		return err_config(e, -EINVAL,
 				  "InstanceStart: no boot source (PUT "

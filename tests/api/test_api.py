@@ -513,7 +513,7 @@ def case_ioreq_server():
     """wisp's own PUT /ioreq-servers/{id}: the guest's forwarded reads are
     answered by the spawned server."""
     srv = os.path.normpath(os.path.join(os.path.dirname(GUEST), "..", "..",
-                                        "src", "servers", "wisp-ioreq-test"))
+                                        "tests", "servers", "wisp-ioreq-test"))
     expect(os.path.exists(srv), f"{srv} not built")
     w = Wisp()
     try:

@@ -594,7 +594,10 @@ def fake_vmm(sock, shared_size=4096, shm_size=4096, ring_offset=2048,
     socket.send_fds(s, [welcome], [shm] + efds)
     mem_map = struct.pack("<4III", 17, 120, 0, 0, 1, 1) + \
         struct.pack("<QQQ", 0, ram, 0) + bytes(72)
-    socket.send_fds(s, [mem_map], [mem])
+    try:
+        socket.send_fds(s, [mem_map], [mem])
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server refused the WELCOME already and hung up
     for fd in [shm, mem] + efds[:1] + efds[2:]:
         os.close(fd)
     try:
