@@ -82,10 +82,17 @@ void posted_drain(struct posted *p)
 {
 	struct kvm_coalesced_mmio_ring *r = p->ring;
 
-	if (!r || __atomic_load_n(&r->first, __ATOMIC_RELAXED) ==
-			  __atomic_load_n(&r->last, __ATOMIC_ACQUIRE))
+	if (!r)
+		return;
+	/* The ring can look empty while another thread is still handing
+	 * the entries it took to their windows; a vCPU that went on would
+	 * let its next access overtake them, so it waits for that drain. */
+	if (__atomic_load_n(&r->first, __ATOMIC_SEQ_CST) ==
+		    __atomic_load_n(&r->last, __ATOMIC_SEQ_CST) &&
+	    !atomic_load(&p->draining))
 		return;
 	pthread_mutex_lock(&p->lock);
+	atomic_store(&p->draining, 1);
 	for (;;) {
 		uint32_t first = r->first;
 		struct kvm_coalesced_mmio e;
@@ -96,12 +103,13 @@ void posted_drain(struct posted *p)
 			break; /* KVM never does this; do not index past it */
 		e = r->coalesced_mmio[first];
 		__atomic_store_n(&r->first, (first + 1) % COALESCED_MAX,
-				 __ATOMIC_RELEASE);
+				 __ATOMIC_SEQ_CST);
 		if (e.len == 0 || e.len > sizeof(e.data))
 			continue;
 		bus_write(e.pio ? p->pio : p->mmio, BUS_CPU_NONE, e.phys_addr,
 			  e.data, e.len);
 	}
+	atomic_store(&p->draining, 0);
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -27,6 +27,10 @@ struct posted {
 	const struct bus *pio, *mmio;
 	struct kvm_coalesced_mmio_ring *ring; /* NULL: not supported */
 	pthread_mutex_t lock; /* serializes drains */
+	/* Set (under lock) while a drainer has taken entries off the ring
+	 * and not yet handed them all to the bus: another thread that sees
+	 * an empty ring then waits for it instead of overtaking it. */
+	atomic_int draining;
 	atomic_int nr_zones;
 	int tfd;
 	struct loop_watch watch;
