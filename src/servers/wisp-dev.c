@@ -7,7 +7,7 @@
  * comes from the VMM, and guest accesses arrive as IOREQ requests.
  *
  *   wisp-blk --socket PATH --disk path=FILE[,readonly=on|off][,id=NAME]
- *            [,direct=on|off]
+ *            [,direct=on|off][,engine=sync|uring]
  *   wisp-rng --socket PATH [--rate BYTES]
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
  * --persist serves one VMM after another instead of exiting when the VMM
@@ -107,6 +107,7 @@ static int parse_disk(char *arg, struct blk_config *b, struct err *e)
 		.readonly = d.readonly,
 		.id = d.id,
 		.direct = d.direct,
+		.engine = (enum blk_engine_kind)d.engine,
 	};
 	return 0;
 }
@@ -184,7 +185,7 @@ static void usage(const char *prog)
 	fprintf(stderr, "usage: %s --socket PATH [--persist] %s\n", prog,
 		!strcmp(prog, "wisp-blk") ?
 			"--disk path=FILE[,readonly=on|off][,id=NAME]"
-			"[,direct=on|off]" :
+			"[,direct=on|off][,engine=sync|uring]" :
 		!strcmp(prog, "wisp-rng") ? "[--rate BYTES]" :
 					    "");
 }
