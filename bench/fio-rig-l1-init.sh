@@ -21,7 +21,7 @@ for m in /lib/fio-modules/*.ko; do
         { echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"; finish; }
 done
 dd if=/dev/zero of=/tmp/ext4.img bs=1M count=$((DISK_MB + 64)) 2>/dev/null
-mke2fs -q -F -t ext4 -E lazy_itable_init=0,lazy_journal_init=0 /tmp/ext4.img 2>/tmp/mkfs.err ||
+/opt/e2fsprogs/mke2fs -q -F -t ext4 -E lazy_itable_init=0,lazy_journal_init=0 /tmp/ext4.img 2>/tmp/mkfs.err ||
     { echo "RIG-L1-ERROR mke2fs: $(cat /tmp/mkfs.err)"; finish; }
 mkdir -p /mnt
 LOOP=$(losetup -f)

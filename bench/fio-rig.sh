@@ -132,13 +132,14 @@ install -m 755 "$BENCH_DIR/fio-rig-l1-init.sh" "$L1/init"
 # modules in load order, and the host's mke2fs
 mkdir -p "$L1/lib/fio-modules"
 i=0
-for m in $(rig_module_closure "$L1_MODDIR" loop ext4); do
+# crc32c_generic: ext4 asks the crypto API for crc32c (no modinfo link)
+for m in $(rig_module_closure "$L1_MODDIR" loop crc32c_generic ext4); do
     i=$((i + 1))
     cp "$m" "$L1/lib/fio-modules/$(printf '%02d' $i)-$(basename "$m")"
 done
 MKE2FS=$(command -v mke2fs || echo /sbin/mke2fs)
 [ -x "$MKE2FS" ] || rig_die "mke2fs missing (e2fsprogs)"
-rig_copy_bin "$L1" "$MKE2FS" /bin/mke2fs
+rig_copy_bin "$L1" "$MKE2FS" /opt/e2fsprogs/mke2fs  # not busybox's (no ext4)
 [ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
 [ -n "${WISP_BLK:-}" ] && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
 mkdir -p "$L1/l2"
