@@ -65,7 +65,13 @@ static int srv_add_irqfd(void *opaque, int efd, unsigned int gsi)
 
 static void pause_dev(void *opaque)
 {
-	pthread_mutex_lock(&((struct virtio_dev *)opaque)->lock);
+	struct virtio_dev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	/* The disk's requests in flight point into the mapping about to
+	 * go. */
+	if (d->device_id == VIRTIO_ID_BLOCK)
+		blk_quiesce(d);
 }
 
 static void resume_dev(void *opaque)

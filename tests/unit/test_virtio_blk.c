@@ -1470,6 +1470,28 @@ static void test_inflight_queue_disable(void **state)
 	untouched(c, &fl);
 }
 
+/* Before a guest memory remap (wisp-blk's pause hook) every request in
+ * flight is completed, in one batch with one interrupt, even while the
+ * hold seam would keep them. */
+static void test_inflight_quiesce(void **state)
+{
+	struct ctx *c = *state;
+	struct flight fl;
+
+	submit_held_reads(c, &fl);
+	pthread_mutex_lock(&c->f.d->lock);
+	blk_quiesce(c->f.d);
+	pthread_mutex_unlock(&c->f.d->lock);
+	assert_int_equal(blk_test_inflight(c->f.d, NULL), 0);
+	assert_int_equal(fake_used_idx(&c->f, 0), NR_FLIGHT);
+	assert_int_equal(c->f.irqs, 1);
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		assert_int_equal(status_at(c, fl.st[i]), VIRTIO_BLK_S_OK);
+		assert_memory_equal(fake_ptr(&c->f, fl.data[i], 4096),
+				    c->orig + (uint64_t)i * 4096, 4096);
+	}
+}
+
 /* A server disconnect tears the device down with requests in flight:
  * each is reaped once (ASan sees no leak or use after free) and nothing
  * is written to guest memory afterwards. */
@@ -1666,6 +1688,7 @@ int main(void)
 		TB(test_inflight_reset),
 		TB(test_inflight_queue_disable),
 		TB(test_inflight_teardown),
+		TB(test_inflight_quiesce),
 		TB(test_inflight_flush_order),
 		cmocka_unit_test(test_uring_refused_fallback),
 	};

@@ -1124,6 +1124,32 @@ fail:
 	return ret;
 }
 
+void blk_quiesce(struct virtio_dev *d)
+{
+	struct blk *b = to_blk(d);
+	uint64_t start = now_ns();
+	bool pushed = false;
+
+	if (b->inflight && b->en->ops->submit(b->en) < 0)
+		log_warn("%s: quiesce: submitting queued requests failed",
+			 b->name);
+	while (b->inflight && now_ns() - start < BLK_DRAIN_TIMEOUT_NS) {
+		if (reap(b, 100000000ull, &pushed) < 0)
+			break;
+	}
+	if (b->inflight) {
+		/* Their status pointers may not survive the remap: drop them
+		 * when they complete rather than write through them. */
+		log_error("%s: %u requests still in flight after %llu s before "
+			  "a guest memory remap; dropping them",
+			  b->name, b->inflight,
+			  BLK_DRAIN_TIMEOUT_NS / 1000000000ull);
+		b->epoch++;
+	}
+	if (pushed)
+		virtio_dev_notify_queue(d, 0);
+}
+
 const char *blk_engine_name(struct virtio_dev *d)
 {
 	return to_blk(d)->en->name;

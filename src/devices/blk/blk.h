@@ -98,6 +98,12 @@ struct blk_config {
 int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
 
+/* Completes every request in flight (waiting at most 10 s for the kernel)
+ * before guest memory is unmapped or remapped: requests hold host
+ * pointers into it. Call with d->lock held; the lock then keeps new
+ * requests out until the caller releases it. */
+void blk_quiesce(struct virtio_dev *d);
+
 /* "uring" or "sync": the engine blk_create chose. */
 const char *blk_engine_name(struct virtio_dev *d);
 

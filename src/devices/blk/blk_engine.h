@@ -45,13 +45,13 @@ struct blk_engine_stats {
 };
 
 struct blk_engine_ops {
-	/* Queues a read or write of iov (n entries, kept valid by the
-	 * caller until the completion is reaped; the engine may change the
-	 * entries) at pos. -EAGAIN: no room until completions are reaped.
+	/* Queues a read or write of iov (n entries, kept valid and
+	 * unchanged by the caller until the completion is reaped; the
+	 * engine does not change them either) at pos. -EAGAIN: no room until completions are reaped.
 	 * A short result is possible (EOF, a signal): the caller finishes
 	 * the rest. */
 	int (*rw)(struct blk_engine *en, bool write, bool dsync,
-		  struct iovec *iov, int n, uint64_t pos, uint64_t tag);
+		  const struct iovec *iov, int n, uint64_t pos, uint64_t tag);
 	/* Queues fdatasync, ordered after everything queued before. */
 	int (*flush)(struct blk_engine *en, uint64_t tag);
 	/* Hands what was queued to the kernel. */

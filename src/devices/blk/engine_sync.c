@@ -12,6 +12,10 @@ struct sync_engine {
 	struct blk_engine en;
 	unsigned int depth, head, count;
 	struct blk_cqe *done; /* depth entries, a ring */
+	/* rw_all advances through a copy: the caller's iovecs stay as they
+	 * were, so it can finish a short transfer from them. */
+	struct iovec *scratch;
+	int scratch_cap;
 };
 
 static struct sync_engine *to_sync(struct blk_engine *en)
@@ -71,14 +75,24 @@ static int64_t rw_all(int fd, bool write, struct iovec *iov, int n,
 }
 
 static int sync_rw(struct blk_engine *en, bool write, bool dsync,
-		   struct iovec *iov, int n, uint64_t pos, uint64_t tag)
+		   const struct iovec *iov, int n, uint64_t pos, uint64_t tag)
 {
 	struct sync_engine *s = to_sync(en);
 	int64_t r;
 
 	if (s->count == s->depth)
 		return -EAGAIN;
-	r = rw_all(en->fd, write, iov, n, pos);
+	if (n > s->scratch_cap) {
+		struct iovec *v = realloc(s->scratch, sizeof(*v) * (size_t)n);
+
+		if (!v)
+			return -ENOMEM;
+		s->scratch = v;
+		s->scratch_cap = n;
+	}
+	if (n)
+		memcpy(s->scratch, iov, sizeof(*iov) * (size_t)n);
+	r = rw_all(en->fd, write, s->scratch, n, pos);
 	if (write) {
 		en->stats.writes++;
 		/* Durable before it completes: a failed sync fails it. */
@@ -131,6 +145,7 @@ static void sync_destroy(struct blk_engine *en)
 	struct sync_engine *s = to_sync(en);
 
 	free(s->done);
+	free(s->scratch);
 	free(s);
 }
 

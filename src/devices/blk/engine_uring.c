@@ -41,7 +41,7 @@ static struct io_uring_sqe *get_sqe(struct uring_engine *u)
 }
 
 static int uring_rw(struct blk_engine *en, bool write, bool dsync,
-		    struct iovec *iov, int n, uint64_t pos, uint64_t tag)
+		    const struct iovec *iov, int n, uint64_t pos, uint64_t tag)
 {
 	struct uring_engine *u = to_uring(en);
 	struct io_uring_sqe *sqe = get_sqe(u);
