@@ -59,7 +59,8 @@ def main():
         f.write(os.urandom(1 << 20) * 64)  # 64 MiB, really allocated
 
     disk = ["--disk", f"path={img}"]
-    iot = ["--spawn-server", os.path.join(srv, "wisp-ioreq-test")]
+    iot = ["--spawn-server", os.path.join(a.build, "tests/servers",
+                                          "wisp-ioreq-test")]
     W = "test=bench op=write n={n} addr={addr}"
     cases = [
         ("exit (VMM thread)", disk, W.format(n=a.n, addr="0xd0000064")),

@@ -19,11 +19,12 @@
 
 #include "ioreq/msg.h"
 #include "ioreq/server.h"
-#include "ioreq/vmm.h"
+#include "ioreq/client.h"
 
 static char path[108];
 static int lfd = -1;
 static struct guest_mem mem;
+static struct ioeventfd_registry lanes;
 
 struct feed {
 	const uint8_t *d;
@@ -91,8 +92,9 @@ static void *feeder(void *arg)
 	return NULL;
 }
 
-static int dummy_doorbell(void *o, uint64_t a, uint32_t l, bool dm, uint64_t v,
-			  int fd)
+/* The doorbell registry's host refuses some lanes, as KVM may. */
+static int dummy_lane(void *o, uint64_t a, uint32_t l, uint32_t flags,
+		      uint64_t v, int fd)
 {
 	return (a & 8) ? -EEXIST : 0;
 }
@@ -112,6 +114,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lfd = wisp_ioreq_listen(path, &e);
 		if (lfd < 0 || guest_mem_init(&mem, 1 << 20, &e))
 			__builtin_trap();
+		{
+			const struct ioevr_host h = { dummy_lane, NULL, NULL };
+
+			if (ioevr_init(&lanes, &h))
+				__builtin_trap();
+		}
 	}
 	irq = eventfd(0, EFD_CLOEXEC);
 	cfg.name = "fuzz";
@@ -124,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.irq_efd = irq;
 	cfg.timeout_ms = 100;
 	cfg.connect_timeout_ms = 100;
-	cfg.host.add_doorbell = dummy_doorbell;
+	cfg.doorbells = &lanes;
 	pthread_create(&th, NULL, feeder, &f);
 	if (ioreq_client_create(&cfg, &c, &e) == 0) {
 		/* Attached: a hang-up must detach it cleanly. */

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libcmocka-dev
-      clang clang-format libclang-rt-14-dev liburing-dev)
+      libmicrohttpd-dev libjansson-dev
+      clang clang-format libclang-rt-14-dev acpica-tools liburing-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

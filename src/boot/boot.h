@@ -88,4 +88,10 @@ int boot_load_files(struct guest_mem *m, const char *kernel_path,
 		    const char *initrd_path, const char *cmdline,
 		    struct boot_entry *entry, struct err *e);
 
+/* Tells the loaded kernel where the ACPI RSDP is: boot_params'
+ * acpi_rsdp_addr for the 64-bit entry, hvm_start_info.rsdp_paddr for
+ * PVH. Call after boot_load(). */
+int boot_set_rsdp(struct guest_mem *m, const struct boot_entry *entry,
+		  uint64_t rsdp, struct err *e);
+
 #endif

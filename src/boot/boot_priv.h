@@ -87,6 +87,8 @@ int zeropage_write(const struct boot_ctx *c, const struct boot_image *img,
 
 /* Writes hvm_start_info, module list and memory map at
  * LAYOUT_PVH_START_INFO. */
+/* hvm_start_info.rsdp_paddr of the start info pvh_write() wrote. */
+int pvh_set_rsdp(struct guest_mem *m, uint64_t rsdp);
 int pvh_write(const struct boot_ctx *c, const struct boot_entry *entry,
 	      const struct e820_entry *map, int nr_map);
 

@@ -6,6 +6,7 @@
  * copy.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "arch/x86/layout.h"
@@ -74,4 +75,15 @@ int pvh_write(const struct boot_ctx *c, const struct boot_entry *entry,
 			"kernel '%s': PVH start info at 0x%llx is outside guest RAM",
 			c->kname, (unsigned long long)base);
 	return 0;
+}
+
+int pvh_set_rsdp(struct guest_mem *m, uint64_t rsdp)
+{
+	return guest_mem_write(m,
+			       LAYOUT_PVH_START_INFO +
+				       offsetof(struct hvm_start_info,
+						rsdp_paddr),
+			       &rsdp, sizeof(rsdp)) < 0 ?
+		       -EFAULT :
+		       0;
 }

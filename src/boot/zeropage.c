@@ -12,6 +12,7 @@
 #define BZ_BOOT_FLAG 0xaa55
 #define ELF64_HDR_VERSION 0x20c
 #define ELF64_KERNEL_ALIGN 0x1000000
+#define BP_ACPI_RSDP_ADDR 0x070 /* u64, boot protocol 2.14+ */
 
 /* For an ELF kernel there is no header to copy: build the fields a loader
  * would find in a protocol 2.12 bzImage. */
@@ -65,5 +66,21 @@ int zeropage_write(const struct boot_ctx *c, const struct boot_image *img,
 			c->e, -EFAULT,
 			"kernel '%s': zero page at 0x%llx is outside guest RAM",
 			c->kname, (unsigned long long)LAYOUT_ZERO_PAGE);
+	return 0;
+}
+
+int boot_set_rsdp(struct guest_mem *m, const struct boot_entry *entry,
+		  uint64_t rsdp, struct err *e)
+{
+	int ret = entry->mode == BOOT_ENTRY_PVH32 ?
+			  pvh_set_rsdp(m, rsdp) :
+			  (guest_mem_write(m,
+					   LAYOUT_ZERO_PAGE + BP_ACPI_RSDP_ADDR,
+					   &rsdp, sizeof(rsdp)) < 0 ?
+				   -EFAULT :
+				   0);
+
+	if (ret)
+		return err_set(e, ret, "RSDP address: boot data outside RAM");
 	return 0;
 }

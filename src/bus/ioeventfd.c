@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/efd.h"
 #include "util/log.h"
 
 int ioevr_init(struct ioeventfd_registry *r, const struct ioevr_host *host)
@@ -17,8 +18,26 @@ int ioevr_init(struct ioeventfd_registry *r, const struct ioevr_host *host)
 	memset(r, 0, sizeof(*r));
 	if (host)
 		r->host = *host;
+	for (int i = 0; i < IOEVR_MAX_INFLIGHT; i++)
+		r->inflight[i] = -1;
 	ret = pthread_mutex_init(&r->lock, NULL);
-	return ret ? -ret : 0;
+	if (ret)
+		return -ret;
+	ret = pthread_cond_init(&r->idle, NULL);
+	if (ret) {
+		pthread_mutex_destroy(&r->lock);
+		return -ret;
+	}
+	return 0;
+}
+
+/* Whether an exit-path signal of fd is under way (lock held). */
+static bool fd_inflight(const struct ioeventfd_registry *r, int fd)
+{
+	for (int i = 0; i < IOEVR_MAX_INFLIGHT; i++)
+		if (r->inflight[i] == fd)
+			return true;
+	return false;
 }
 
 void ioevr_destroy(struct ioeventfd_registry *r)
@@ -26,6 +45,7 @@ void ioevr_destroy(struct ioeventfd_registry *r)
 	free(r->lanes);
 	r->lanes = NULL;
 	r->nr = r->cap = 0;
+	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->lock);
 }
 
@@ -196,6 +216,10 @@ int ioevr_deassign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
 					       datamatch, fd);
 		if (!ret)
 			remove_lane(r, i);
+		/* A write that found the lane before it went may still be
+		 * signalling fd; the caller closes fd after we return. */
+		while (!ret && fd_inflight(r, fd))
+			pthread_cond_wait(&r->idle, &r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;
@@ -260,29 +284,24 @@ static bool lane_matches(const struct ioeventfd_lane *l, uint32_t len,
 	return (value & mask) == l->value;
 }
 
-static void signal_lane(struct ioeventfd_registry *r,
-			const struct ioeventfd_lane *l)
+static void report_signal_failure(struct ioeventfd_registry *r, int fd,
+				  uint64_t addr, int err)
 {
-	uint64_t one = 1;
-	ssize_t n;
-
-	do
-		n = write(l->fd, &one, sizeof(one));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(one) && !r->signal_failure_logged) {
-		r->signal_failure_logged = true;
-		log_warn("ioeventfd: signalling fd %d for 0x%llx failed: %s "
-			 "(logged once)",
-			 l->fd, (unsigned long long)l->addr,
-			 n < 0 ? strerror(errno) : "short write");
-	}
+	/* Racy flag: at worst the one warning is printed twice. */
+	if (r->signal_failure_logged)
+		return;
+	r->signal_failure_logged = true;
+	log_warn("ioeventfd: signalling fd %d for 0x%llx failed: %s "
+		 "(logged once)",
+		 fd, (unsigned long long)addr,
+		 err == -EAGAIN ? "counter full or fd made blocking" :
+				  strerror(-err));
 }
 
 bool ioevr_write(struct ioeventfd_registry *r, bool pio, uint64_t addr,
 		 uint32_t len, uint64_t value)
 {
-	bool hit = false;
-	int i;
+	int i, fd = -1, slot = -1, ret;
 
 	if (!len || len > 8)
 		return false;
@@ -291,13 +310,36 @@ bool ioevr_write(struct ioeventfd_registry *r, bool pio, uint64_t addr,
 	     i < r->nr && r->lanes[i].pio == pio && r->lanes[i].addr == addr;
 	     i++) {
 		if (lane_matches(&r->lanes[i], len, value)) {
-			signal_lane(r, &r->lanes[i]);
-			hit = true;
+			fd = r->lanes[i].fd;
 			break;
 		}
 	}
+	if (fd < 0) {
+		pthread_mutex_unlock(&r->lock);
+		return false;
+	}
+	for (i = 0; i < IOEVR_MAX_INFLIGHT && slot < 0; i++)
+		if (r->inflight[i] < 0)
+			slot = i;
+	if (slot < 0) {
+		/* More concurrent exits than slots: signal under the lock
+		 * (still bounded by efd_signal). */
+		ret = efd_signal(fd);
+		pthread_mutex_unlock(&r->lock);
+		if (ret)
+			report_signal_failure(r, fd, addr, ret);
+		return true;
+	}
+	r->inflight[slot] = fd;
 	pthread_mutex_unlock(&r->lock);
-	return hit;
+	ret = efd_signal(fd);
+	pthread_mutex_lock(&r->lock);
+	r->inflight[slot] = -1;
+	pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+	if (ret)
+		report_signal_failure(r, fd, addr, ret);
+	return true;
 }
 
 bool ioevr_in_kernel(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,

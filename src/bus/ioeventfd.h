@@ -55,10 +55,13 @@ struct ioeventfd_lane {
  * Threads: lanes are assigned and deassigned at run time from any thread
  * (e.g. when a guest driver enables a queue), and ioevr_write() runs on
  * vCPU threads. Every entry point takes `lock`, which guards all fields
- * below; ioevr_write() signals the eventfd with it held, so a lane's fd is
- * never written after ioevr_deassign() returns. The host callbacks (an
- * ioctl) also run under it, stalling concurrent exit-path lookups for
- * their duration.
+ * below. ioevr_write() looks the lane up under the lock, records its fd
+ * in inflight[] and signals it after unlocking (the eventfd may belong to
+ * a hostile server, and every PIO/MMIO exit takes this lock); the signal
+ * is bounded (util/efd.h). ioevr_deassign() waits (on `idle`) until no
+ * write of that fd is in flight, so a lane's fd is never written after
+ * ioevr_deassign() returns. The host callbacks (an ioctl) run under the
+ * lock, stalling concurrent exit-path lookups for their duration.
  *
  * lanes[] is sorted by (pio, addr); lanes at one address keep assignment
  * order. A write is looked up by binary search plus a scan of the lanes
@@ -66,8 +69,12 @@ struct ioeventfd_lane {
  * collisions over all lanes of the address space (O(n)) and inserts with
  * memmove (O(n)).
  */
+#define IOEVR_MAX_INFLIGHT 64 /* concurrent exit-path signals */
+
 struct ioeventfd_registry {
 	pthread_mutex_t lock;
+	pthread_cond_t idle; /* an inflight[] entry was released */
+	int inflight[IOEVR_MAX_INFLIGHT]; /* fds being signalled, -1 free */
 	struct ioeventfd_lane *lanes;
 	int nr, cap;
 	struct ioevr_host host; /* all NULL without a host */
@@ -102,7 +109,8 @@ int ioevr_assign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
  * flags is optional. The same argument checks as ioevr_assign come first
  * (-EINVAL, -EBADF); no such lane: -ENOENT. For an in-kernel lane
  * host->deassign is called first; if it fails, the lane stays and its
- * error is returned.
+ * error is returned. Returns only once no ioevr_write() is signalling
+ * fd (each such signal is bounded), so the caller may close fd then.
  */
 int ioevr_deassign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
 		   uint32_t flags, uint64_t datamatch, int fd);
@@ -112,8 +120,11 @@ int ioevr_deassign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
  * bytes in host byte order, as KVM reads them) at addr. If a lane matches
  * (same space and address; lane len 0 or equal to len; wildcard or value
  * truncated to len bytes equal to the lane's), its eventfd gets 1 added
- * and true is returned: the write is consumed. The collision rules allow
- * at most one matching lane. len 0 or > 8 never matches.
+ * and true is returned: the write is consumed. The signal is bounded (an
+ * eventfd its other owner filled or made blocking loses the signal after
+ * at most EFD_BLOCK_BOUND_MS, logged once) and made without the lock.
+ * The collision rules allow at most one matching lane. len 0 or > 8
+ * never matches.
  */
 bool ioevr_write(struct ioeventfd_registry *r, bool pio, uint64_t addr,
 		 uint32_t len, uint64_t value);

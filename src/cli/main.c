@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/api_main.h"
 #include "config/devopts.h"
 #include "util/log.h"
 #include "vmm/vmm.h"
@@ -17,6 +18,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: wisp run --kernel PATH [options]\n"
+		"       wisp --api-sock PATH [--config-file FILE] (wisp --api-sock PATH --help)\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
@@ -26,10 +28,12 @@ static void usage(FILE *out)
 		"  --kernel PATH          kernel image (required)\n"
 		"  --initrd PATH          initial ramdisk\n"
 		"  --cmdline STR          appended to the default command line:\n"
-		"                         console=, the virtio-mmio devices, then\n"
+		"                         console=, the virtio-mmio devices (with\n"
+		"                         --acpi off), then\n"
 		"                         \"%s\"\n"
 		"  --no-default-cmdline   use only --cmdline as the command line\n"
-		"  --cpus N               vCPUs (default %d)\n"
+		"  --cpus N               vCPUs (default %d; up to 64, 32 with\n"
+		"                         --acpi off)\n"
 		"  --memory MiB           guest RAM in MiB (default %d)\n"
 		"  --serial stdio|none|file:PATH\n"
 		"                         where the COM1 console goes (default stdio;\n"
@@ -49,14 +53,22 @@ static void usage(FILE *out)
 		"                         PATH (e.g. wisp-blk --socket PATH ...)\n"
 		"  --spawn-server CMD     start CMD --socket PATH and attach to it\n"
 		"                         (CMD split at spaces; up to %d servers)\n"
+		"  --acpi on|off          describe the machine by ACPI tables (default\n"
+		"                         on) or by the MP table and virtio_mmio.device=\n"
+		"                         on the command line (off)\n"
+		"  --shutdown-timeout S   SIGTERM presses the ACPI power button and\n"
+		"                         waits S seconds for the guest to power off\n"
+		"                         (default %d; 0: stop at once)\n"
 		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
 		"  -v, --verbose          more diagnostics (twice: debug)\n"
 		"\n"
 		"exit status: 0 guest shut down or rebooted; 1 bad arguments or\n"
 		"guest images; 2 host or KVM failure; 3 guest crashed; 4 guest\n"
-		"needs hardware virtualization (PVM host); 128+N stopped by signal N.\n",
+		"needs hardware virtualization (PVM host); 128+N stopped by signal N\n"
+		"(a SIGTERM the guest answers by powering off: 0).\n",
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB,
-		VM_MAX_DISKS, VM_MAX_SERVERS, 0xf4);
+		VM_MAX_DISKS, VM_MAX_SERVERS, VM_DEFAULT_SHUTDOWN_TIMEOUT_S,
+		0xf4);
 }
 
 /* Prints a parse error the way main() prints any other. */
@@ -81,6 +93,8 @@ enum {
 	OPT_CONSOLE,
 	OPT_SERVER,
 	OPT_SPAWN_SERVER,
+	OPT_ACPI,
+	OPT_SHUTDOWN_TIMEOUT,
 };
 
 /* The option string is split in place: the strings point into argv. */
@@ -125,6 +139,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
+		{ "acpi", required_argument, NULL, OPT_ACPI },
+		{ "shutdown-timeout", required_argument, NULL,
+		  OPT_SHUTDOWN_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -226,6 +243,19 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 				return -EINVAL;
 			}
 			break;
+		case OPT_ACPI:
+			if (devopts_parse_onoff("--acpi", optarg, &cfg->acpi,
+						&e))
+				return bad_arg(&e);
+			break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			/* 0 is allowed: SIGTERM stops at once. */
+			if (devopts_parse_u64("--shutdown-timeout", optarg, 0,
+					      VM_MAX_SHUTDOWN_TIMEOUT_S, &v,
+					      &e))
+				return bad_arg(&e);
+			cfg->shutdown_timeout_s = (unsigned int)v;
+			break;
 		case 'v':
 			(*verbosity)++;
 			break;
@@ -274,6 +304,19 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("wisp %s\n", WISP_VERSION);
 		return 0;
+	}
+	if (!strncmp(argv[1], "--api-sock", 10) ||
+	    !strncmp(argv[1], "--config-file", 13) ||
+	    !strcmp(argv[1], "--no-api")) {
+#ifdef WISP_API
+		return api_main(argc, argv);
+#else
+		fprintf(stderr,
+			"wisp: %s: built without the API (meson "
+			"-Dapi=enabled)\n",
+			argv[1]);
+		return WISP_EXIT_CONFIG;
+#endif
 	}
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr,

@@ -49,6 +49,16 @@ static int parse_onoff(const char *opt, const char *key, const char *v,
 			  key, v);
 }
 
+int devopts_parse_onoff(const char *opt, const char *s, bool *out,
+			struct err *e)
+{
+	if (!strcmp(s, "on") || !strcmp(s, "off")) {
+		*out = !strcmp(s, "on");
+		return 0;
+	}
+	return err_config(e, -EINVAL, "%s '%s': expected on or off", opt, s);
+}
+
 static int check_id(const char *opt, const char *id, struct err *e)
 {
 	size_t n = strlen(id);

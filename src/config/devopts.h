@@ -57,6 +57,10 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 int devopts_parse_u64(const char *opt, const char *s, uint64_t min,
 		      uint64_t max, uint64_t *out, struct err *e);
 
+/* "on" or "off", nothing else. */
+int devopts_parse_onoff(const char *opt, const char *s, bool *out,
+			struct err *e);
+
 /* virtio-rng rate limit in bytes per second, 1..DEVOPTS_RNG_RATE_MAX
  * (omit the option for no limit). */
 int devopts_parse_rng_rate(const char *opt, const char *s, uint64_t *out,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "devices/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define STS_OBF 0x01 /* output buffer full: data for the guest */
@@ -18,6 +19,10 @@
 #define CMD_KBD_ENABLE 0xae
 #define CMD_WRITE_OUTPUT 0xd1
 #define CMD_PULSE_RESET 0xfe
+
+#define CTR_KBD_INT 0x01 /* interrupt on keyboard data */
+#define CTR_KBD_OFF 0x10 /* keyboard clock disabled */
+#define CTR_XLATE 0x40 /* translate to scan code set 1 */
 
 void i8042_init(struct i8042 *k, void (*reset)(void *), void *opaque)
 {
@@ -44,15 +49,22 @@ static void data_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 {
 	struct i8042 *k = opaque;
 	uint8_t v = 0;
+	bool more;
 
 	pthread_mutex_lock(&k->lock);
 	if (k->out_count) {
 		v = k->out[0];
 		memmove(k->out, k->out + 1, (size_t)--k->out_count);
 	}
+	more = k->out_count && (k->ctr & CTR_KBD_INT);
 	pthread_mutex_unlock(&k->lock);
 	memset(data, 0, len);
 	data[0] = v;
+	/* One byte per interrupt, as the guest's handler reads them. */
+	if (more) {
+		irq_line_set(&k->irq, 1);
+		irq_line_set(&k->irq, 0);
+	}
 }
 
 static void data_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
@@ -141,3 +153,28 @@ static void cmd_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 const struct bus_ops i8042_data_ops = { .read = data_read,
 					.write = data_write };
 const struct bus_ops i8042_cmd_ops = { .read = cmd_read, .write = cmd_write };
+
+int i8042_ctrl_alt_del(struct i8042 *k)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53 };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71 };
+	const uint8_t *codes;
+	bool irq;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->out_count + (int)sizeof(set1) > (int)sizeof(k->out) ||
+	    (k->ctr & CTR_KBD_OFF)) {
+		pthread_mutex_unlock(&k->lock);
+		return -EBUSY;
+	}
+	codes = k->ctr & CTR_XLATE ? set1 : set2;
+	for (size_t i = 0; i < sizeof(set1); i++)
+		push_locked(k, codes[i]);
+	irq = k->ctr & CTR_KBD_INT;
+	pthread_mutex_unlock(&k->lock);
+	if (irq) {
+		irq_line_set(&k->irq, 1);
+		irq_line_set(&k->irq, 0);
+	}
+	return 0;
+}

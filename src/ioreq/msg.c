@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int ioreq_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
+#include "util/time.h"
+
+static int send_flags(int sock, const void *msg, size_t len, const int *fds,
+		      int nfds, int flags)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * IOREQ_MAX_FDS)];
 	struct iovec iov = { (void *)msg, len };
@@ -30,11 +33,36 @@ int ioreq_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	}
 	do {
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EIO;
+}
+
+int ioreq_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
+{
+	return send_flags(sock, msg, len, fds, nfds, 0);
+}
+
+int ioreq_send_by(int sock, const void *msg, size_t len, const int *fds,
+		  int nfds, uint64_t deadline_ns)
+{
+	for (;;) {
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+		uint64_t now;
+		int ret = send_flags(sock, msg, len, fds, nfds, MSG_DONTWAIT);
+
+		if (ret != -EAGAIN)
+			return ret;
+		now = now_ns();
+		if (now >= deadline_ns)
+			return -ETIMEDOUT;
+		ret = poll(&p, 1,
+			   (int)((deadline_ns - now + 999999) / 1000000));
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+	}
 }
 
 void ioreq_close_fds(int *fds, int n)

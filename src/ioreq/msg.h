@@ -18,8 +18,14 @@ union ioreq_msg {
 	uint8_t raw[IOREQ_MAX_MSG];
 };
 
-/* Returns 0 or -errno. */
+/* Returns 0 or -errno. Blocks while the peer's queue is full: only for a
+ * peer that is trusted to read (the server library's side). */
 int ioreq_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
+
+/* The same, but never waits past deadline_ns (now_ns() time; a deadline
+ * already passed means "only if there is room now"): -ETIMEDOUT then. */
+int ioreq_send_by(int sock, const void *msg, size_t len, const int *fds,
+		  int nfds, uint64_t deadline_ns);
 
 /* Waits up to timeout_ms (-1: forever) for one message. Returns its size
  * (>= sizeof(struct ioreq_hdr)), 0 on orderly shutdown by the peer,

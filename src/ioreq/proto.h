@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The IOREQ protocol: wire format shared by the VMM side (ioreq/vmm.c)
+ * The IOREQ protocol: wire format shared by the VMM side (ioreq/client_*.c)
  * and the server library (ioreq/server.c). docs/ioreq.md is the normative
  * description; this header is its C rendering. All integers are
  * little-endian; structures are packed to the sizes asserted below.

@@ -2,27 +2,28 @@
 #include "ioreq/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ioreq/msg.h"
+#include "util/time.h"
 
-#define CTRL_TIMEOUT_MS 5000
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#define DEFAULT_TIMEOUT_MS 5000
+#define MAX_SHARED_SIZE (16u << 20)
+#define MAX_RING_ENTRIES (1u << 16)
+/* The ring header holds atomics the VMM and the server share: keep it on
+ * its own cache lines (and naturally aligned, which atomics require). */
+#define RING_ALIGN 64
 
 int wisp_ioreq_listen(const char *path, struct err *e)
 {
@@ -47,26 +48,164 @@ int wisp_ioreq_listen(const char *path, struct err *e)
 	return fd;
 }
 
+/* --- bounded I/O on what the VMM controls --- */
+
+/* Sends one message, waiting at most timeout_ms for room: a VMM that
+ * stops reading cannot hold the server in sendmsg(). Only this thread
+ * queues messages to the VMM, so room seen by poll() stays room. */
+static int send_msg(struct wisp_ioreq_server *s, const void *msg, size_t len,
+		    const int *fds, int nfds, struct err *e)
+{
+	const struct ioreq_hdr *h = msg;
+	struct pollfd p = { s->sock, POLLOUT, 0 };
+	int r;
+
+	do {
+		r = poll(&p, 1, s->timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return err_set(e, -ETIMEDOUT,
+			       "ioreq: message %u: the VMM reads nothing",
+			       h->type);
+	if (r < 0)
+		return err_set(e, -errno, "ioreq: message %u: poll: %s",
+			       h->type, strerror(errno));
+	r = ioreq_send(s->sock, msg, len, fds, nfds);
+	if (r)
+		return err_set(e, r, "ioreq: message %u: %s", h->type,
+			       strerror(-r));
+	return 0;
+}
+
+/* Empties an eventfd without ever blocking: the VMM shares the open file
+ * description and may have cleared O_NONBLOCK on it. */
+static int efd_drain(int fd)
+{
+	uint64_t v;
+	struct iovec iov = { &v, sizeof(v) };
+	ssize_t n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+
+	return n < 0 && errno != EAGAIN && errno != EINTR ? -errno : 0;
+}
+
+/* Adds 1 to an eventfd the VMM reads. A write only blocks when the
+ * counter is at its maximum, which poll() reports as not writable, so
+ * the wait for room is bounded by timeout_ms. (RWF_NOWAIT is not
+ * supported for eventfd writes.) A VMM that fills the counter in the
+ * instant between the poll and the write can still stall the write
+ * until it reads: it stalls only itself. */
+static int efd_signal(struct wisp_ioreq_server *s, int fd)
+{
+	struct pollfd p = { fd, POLLOUT, 0 };
+	uint64_t one = 1;
+	int r;
+
+	do {
+		r = poll(&p, 1, s->timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (r < 0)
+		return -errno;
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
+static const char *msg_name(uint32_t type)
+{
+	switch (type) {
+	case IOREQ_MSG_WELCOME:
+		return "WELCOME";
+	case IOREQ_MSG_MEM_MAP:
+		return "MEM_MAP";
+	case IOREQ_MSG_ACK:
+		return "ACK";
+	default:
+		return "message";
+	}
+}
+
+/* Receives exactly one message of type and size with want_fds fds. */
 static int recv_expect(struct wisp_ioreq_server *s, uint32_t type, void *buf,
 		       size_t size, int *fds, int want_fds, struct err *e)
 {
 	int tmp[IOREQ_MAX_FDS], nfds,
 		n = ioreq_recv(s->sock, buf, size, tmp, IOREQ_MAX_FDS, &nfds,
-			       CTRL_TIMEOUT_MS);
+			       s->timeout_ms);
 	const struct ioreq_hdr *h = buf;
 
 	if (n <= 0)
 		return err_set(e, n ? n : -ECONNRESET,
-			       "ioreq: waiting for message %u: %s", type,
-			       n ? strerror(-n) : "disconnected");
+			       "ioreq: waiting for %s: %s", msg_name(type),
+			       n == -EPROTO ? "malformed packet (size or fds)" :
+			       n	    ? strerror(-n) :
+					      "the VMM disconnected");
 	if (h->type != type || (size_t)n != size || nfds != want_fds) {
 		ioreq_close_fds(tmp, nfds);
 		return err_set(
 			e, -EPROTO,
-			"ioreq: expected message %u (%zu bytes, %d fds), got %u (%d bytes, %d fds)",
-			type, size, want_fds, h->type, n, nfds);
+			"ioreq: expected %s (%zu bytes, %d fds), got type %u (%d bytes, %d fds)",
+			msg_name(type), size, want_fds, h->type, n, nfds);
 	}
-	memcpy(fds, tmp, sizeof(int) * (size_t)nfds);
+	if (want_fds)
+		memcpy(fds, tmp, sizeof(int) * (size_t)nfds);
+	return 0;
+}
+
+/* A memfd or regular file of at least size bytes; *sealed: it cannot
+ * shrink any more. */
+static int check_memfd(int fd, uint64_t size, const char *what, bool *sealed,
+		       struct err *e)
+{
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(e, -errno, "ioreq: %s fd: %s", what,
+			       strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(e, -EPROTO,
+			       "ioreq: %s fd is not a memfd or file (mode 0%o)",
+			       what, (unsigned int)st.st_mode);
+	if ((uint64_t)st.st_size < size)
+		return err_set(
+			e, -EPROTO,
+			"ioreq: %s: announced %llu bytes, the memfd has %llu",
+			what, (unsigned long long)size,
+			(unsigned long long)st.st_size);
+	/* Unsealed, the VMM could shrink it after this check and fault
+	 * every access the server makes (SIGBUS): refuse it. */
+	seals = fcntl(fd, F_GET_SEALS);
+	*sealed = seals >= 0 && (seals & F_SEAL_SHRINK);
+	if (!*sealed)
+		return err_set(e, -EPROTO,
+			       "ioreq: %s memfd is not sealed against "
+			       "shrinking (F_SEAL_SHRINK)",
+			       what);
+	return 0;
+}
+
+/* An eventfd: the server polls, drains and signals these, and a FIFO or
+ * socket in their place could block the device's own writes. Anonymous
+ * inodes have no file type bits; /proc, when mounted, names the kind. */
+static int check_eventfd(int fd, const char *what, int i, struct err *e)
+{
+	char link[64], target[32] = "";
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(e, -errno, "ioreq: %s fd %d: %s", what, i,
+			       strerror(errno));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n > 0)
+		target[n] = 0;
+	if ((st.st_mode & S_IFMT) ||
+	    (n > 0 && strcmp(target, "anon_inode:[eventfd]")))
+		return err_set(e, -EPROTO, "ioreq: %s fd %d is not an eventfd",
+			       what, i);
 	return 0;
 }
 
@@ -74,6 +213,7 @@ static int map_memory(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct ioreq_mem_map m;
 	struct guest_mem_region r[IOREQ_MAX_MEM_REGIONS];
+	uint64_t end = 0;
 	int fd = -1, ret;
 
 	ret = recv_expect(s, IOREQ_MSG_MEM_MAP, &m, sizeof(m), &fd, 1, e);
@@ -81,60 +221,155 @@ static int map_memory(struct wisp_ioreq_server *s, struct err *e)
 		return ret;
 	if (m.nr_regions < 1 || m.nr_regions > IOREQ_MAX_MEM_REGIONS ||
 	    m.nr_regions > GUEST_MEM_MAX_REGIONS) {
-		close(fd);
-		return err_set(e, -EPROTO, "ioreq: MEM_MAP with %u regions",
-			       m.nr_regions);
+		ret = err_set(e, -EPROTO, "ioreq: MEM_MAP with %u regions",
+			      m.nr_regions);
+		goto fail;
 	}
-	for (uint32_t i = 0; i < m.nr_regions; i++)
+	for (uint32_t i = 0; i < m.nr_regions; i++) {
 		r[i] = (struct guest_mem_region){ m.regions[i].gpa,
 						  m.regions[i].size,
 						  m.regions[i].offset };
+		/* guest_mem_attach checks the tiling; the sum must not wrap
+		 * before it does. */
+		if (r[i].size > UINT64_MAX - end) {
+			ret = err_set(
+				e, -EPROTO,
+				"ioreq: MEM_MAP region %u: size overflows", i);
+			goto fail;
+		}
+		end += r[i].size;
+	}
+	ret = check_memfd(fd, end, "guest memory", &s->mem_sealed, e);
+	if (ret)
+		goto fail;
 	ret = guest_mem_attach(&s->mem, fd, r, (int)m.nr_regions, e);
 	if (ret)
-		close(fd);
+		goto fail;
+	return 0;
+fail:
+	close(fd);
 	return ret;
 }
 
-int wisp_ioreq_accept(int listen_fd, const char *name, uint32_t features,
-		      struct wisp_ioreq_server **out, struct err *e)
+/* Checks a WELCOME against what was asked and the fds that came with it;
+ * every sum is computed so that it cannot wrap. */
+static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
+			 int nfds, struct err *e)
+{
+	const struct ioreq_welcome *w = &s->welcome;
+	uint64_t slots, ring_bytes;
+
+	if (n != sizeof(*w) || w->hdr.type != IOREQ_MSG_WELCOME)
+		return err_set(
+			e, -EPROTO,
+			"ioreq: expected WELCOME, got type %u (%d bytes)",
+			w->hdr.type, n);
+	if (w->magic != IOREQ_MAGIC || w->version != IOREQ_VERSION)
+		return err_set(e, -EPROTO,
+			       "ioreq: WELCOME with magic 0x%x version %u",
+			       w->magic, w->version);
+	if (w->features & ~asked)
+		return err_set(
+			e, -EPROTO,
+			"ioreq: WELCOME grants features 0x%x, asked 0x%x",
+			w->features, asked);
+	if (w->nr_vcpus < 1 || w->nr_vcpus > IOREQ_MAX_VCPUS ||
+	    nfds != 3 + (int)w->nr_vcpus)
+		return err_set(e, -EPROTO,
+			       "ioreq: WELCOME for %u vCPUs with %d fds",
+			       w->nr_vcpus, nfds);
+	if (w->window_size == 0 ||
+	    w->window_base + w->window_size < w->window_base)
+		return err_set(e, -EPROTO,
+			       "ioreq: WELCOME window 0x%llx+0x%llx",
+			       (unsigned long long)w->window_base,
+			       (unsigned long long)w->window_size);
+	slots = (uint64_t)w->nr_vcpus * sizeof(struct ioreq_slot);
+	if (w->shared_size < slots || w->shared_size > MAX_SHARED_SIZE)
+		return err_set(
+			e, -EPROTO,
+			"ioreq: WELCOME shared page of %llu bytes for %u slots",
+			(unsigned long long)w->shared_size, w->nr_vcpus);
+	if (!w->ring_offset)
+		return 0;
+	if (!(w->features & IOREQ_F_BUFFERED_RING) || w->ring_entries == 0 ||
+	    w->ring_entries > MAX_RING_ENTRIES ||
+	    (w->ring_entries & (w->ring_entries - 1)))
+		return err_set(
+			e, -EPROTO,
+			"ioreq: WELCOME ring of %u entries (features 0x%x)",
+			w->ring_entries, w->features);
+	ring_bytes =
+		sizeof(struct ioreq_ring) +
+		(uint64_t)w->ring_entries * sizeof(struct ioreq_ring_entry);
+	if (w->ring_offset < slots || w->ring_offset % RING_ALIGN ||
+	    w->ring_offset > w->shared_size ||
+	    ring_bytes > w->shared_size - w->ring_offset)
+		return err_set(
+			e, -EPROTO,
+			"ioreq: WELCOME ring at %llu (%llu bytes) outside the shared page (%llu bytes, slots end at %llu)",
+			(unsigned long long)w->ring_offset,
+			(unsigned long long)ring_bytes,
+			(unsigned long long)w->shared_size,
+			(unsigned long long)slots);
+	return 0;
+}
+
+static struct wisp_ioreq_server *server_new(int sock, const char *name)
 {
 	struct wisp_ioreq_server *s = calloc(1, sizeof(*s));
-	struct ioreq_hello h = { 0 };
-	int fds[IOREQ_MAX_FDS], nfds = 0, n, ret;
 
-	*out = NULL;
 	if (!s)
-		return err_set(e, -ENOMEM, "ioreq: out of memory");
+		return NULL;
+	s->sock = sock;
 	s->shm_fd = s->wake_efd = s->irq_efd = -1;
 	s->mem.memfd = -1;
 	for (int i = 0; i < IOREQ_MAX_VCPUS; i++)
 		s->resp_efd[i] = -1;
 	s->spin_ns = 50000;
+	s->timeout_ms = DEFAULT_TIMEOUT_MS;
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	s->sock = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (s->sock < 0) {
-		ret = err_set(e, -errno, "ioreq: accept: %s", strerror(errno));
-		goto fail;
+	s->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->stop_efd < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
+			 struct wisp_ioreq_server **out, struct err *e)
+{
+	struct wisp_ioreq_server *s = server_new(sock, name);
+	struct ioreq_hello h = { 0 };
+	int fds[IOREQ_MAX_FDS], nfds = 0, n, ret;
+
+	*out = NULL;
+	if (!s) {
+		close(sock);
+		return err_set(e, -ENOMEM, "ioreq: %s", strerror(errno));
 	}
 	h.hdr = (struct ioreq_hdr){ IOREQ_MSG_HELLO, sizeof(h), 0, 0 };
 	h.magic = IOREQ_MAGIC;
 	h.version = IOREQ_VERSION;
 	h.features = features;
 	snprintf(h.name, sizeof(h.name), "%s", name);
-	ret = ioreq_send(s->sock, &h, sizeof(h), NULL, 0);
-	if (ret) {
-		err_set(e, ret, "ioreq: HELLO: %s", strerror(-ret));
+	ret = send_msg(s, &h, sizeof(h), NULL, 0, e);
+	if (ret)
+		goto fail;
+	n = ioreq_recv(s->sock, &s->welcome, sizeof(s->welcome), fds,
+		       IOREQ_MAX_FDS, &nfds, s->timeout_ms);
+	if (n <= 0) {
+		ret = err_set(e, n ? n : -ECONNRESET,
+			      "ioreq: waiting for WELCOME: %s",
+			      n == -EPROTO ? "malformed packet (size or fds)" :
+			      n		   ? strerror(-n) :
+					     "the VMM disconnected");
 		goto fail;
 	}
-	n = ioreq_recv(s->sock, &s->welcome, sizeof(s->welcome), fds,
-		       IOREQ_MAX_FDS, &nfds, CTRL_TIMEOUT_MS);
-	if (n != sizeof(s->welcome) ||
-	    s->welcome.hdr.type != IOREQ_MSG_WELCOME ||
-	    s->welcome.magic != IOREQ_MAGIC || s->welcome.nr_vcpus < 1 ||
-	    s->welcome.nr_vcpus > IOREQ_MAX_VCPUS ||
-	    nfds != 3 + (int)s->welcome.nr_vcpus) {
+	ret = check_welcome(s, features, n, nfds, e);
+	if (ret) {
 		ioreq_close_fds(fds, nfds);
-		ret = err_set(e, n < 0 ? n : -EPROTO, "ioreq: bad WELCOME");
 		goto fail;
 	}
 	s->shm_fd = fds[0];
@@ -143,33 +378,34 @@ int wisp_ioreq_accept(int listen_fd, const char *name, uint32_t features,
 	s->nr_vcpus = (int)s->welcome.nr_vcpus;
 	for (int i = 0; i < s->nr_vcpus; i++)
 		s->resp_efd[i] = fds[3 + i];
-	/* The shared page must hold the slots and the ring it announces. */
-	if (s->welcome.shared_size < (uint64_t)s->nr_vcpus * 64 ||
-	    s->welcome.shared_size > (16u << 20) ||
-	    (s->welcome.ring_offset &&
-	     (s->welcome.ring_entries == 0 ||
-	      (s->welcome.ring_entries & (s->welcome.ring_entries - 1)) ||
-	      s->welcome.ring_offset < (uint64_t)s->nr_vcpus * 64 ||
-	      s->welcome.ring_offset + sizeof(struct ioreq_ring) +
-			      (uint64_t)s->welcome.ring_entries *
-				      sizeof(struct ioreq_ring_entry) >
-		      s->welcome.shared_size))) {
-		ret = err_set(e, -EPROTO,
-			      "ioreq: WELCOME layout is inconsistent");
-		goto fail;
+	for (int i = 1; i < nfds; i++) {
+		ret = check_eventfd(fds[i], "WELCOME", i, e);
+		if (ret)
+			goto fail;
 	}
+	ret = check_memfd(s->shm_fd, s->welcome.shared_size, "shared page",
+			  &s->shm_sealed, e);
+	if (ret)
+		goto fail;
 	s->shm = mmap(NULL, s->welcome.shared_size, PROT_READ | PROT_WRITE,
 		      MAP_SHARED, s->shm_fd, 0);
 	if (s->shm == MAP_FAILED) {
 		s->shm = NULL;
-		ret = err_set(e, -errno, "ioreq: shared page: %s",
+		ret = err_set(e, -errno, "ioreq: shared page: mmap: %s",
 			      strerror(errno));
 		goto fail;
 	}
 	s->slots = (struct ioreq_slot *)(void *)s->shm;
-	if (s->welcome.ring_offset)
+	if (s->welcome.ring_offset) {
 		s->ring = (struct ioreq_ring *)(void *)(s->shm +
 							s->welcome.ring_offset);
+		/* Consume from where the producer says it starts; from here
+		 * on only our own copy counts. */
+		s->ring_tail =
+			__atomic_load_n(&s->ring->head, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&s->ring->tail, s->ring_tail,
+				 __ATOMIC_RELEASE);
+	}
 	ret = map_memory(s, e);
 	if (ret)
 		goto fail;
@@ -180,6 +416,17 @@ fail:
 	return ret;
 }
 
+int wisp_ioreq_accept(int listen_fd, const char *name, uint32_t features,
+		      struct wisp_ioreq_server **out, struct err *e)
+{
+	int sock = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	*out = NULL;
+	if (sock < 0)
+		return err_set(e, -errno, "ioreq: accept: %s", strerror(errno));
+	return wisp_ioreq_handshake(sock, name, features, out, e);
+}
+
 static int request(struct wisp_ioreq_server *s, void *msg, size_t len, int fd,
 		   struct err *e)
 {
@@ -188,15 +435,20 @@ static int request(struct wisp_ioreq_server *s, void *msg, size_t len, int fd,
 	int ret;
 
 	h->seq = ++s->seq;
-	ret = ioreq_send(s->sock, msg, len, fd >= 0 ? &fd : NULL, fd >= 0);
+	ret = send_msg(s, msg, len, fd >= 0 ? &fd : NULL, fd >= 0, e);
 	if (!ret)
 		ret = recv_expect(s, IOREQ_MSG_ACK, &a, sizeof(a), NULL, 0, e);
-	else
-		err_set(e, ret, "ioreq: send: %s", strerror(-ret));
 	if (ret)
 		return ret;
 	if (a.hdr.seq != h->seq)
-		return err_set(e, -EPROTO, "ioreq: ACK for the wrong request");
+		return err_set(e, -EPROTO,
+			       "ioreq: ACK for request %u, expected %u",
+			       a.hdr.seq, h->seq);
+	/* Only a negative errno is a status: anything else would be
+	 * handed to the caller as success or as a bogus code. */
+	if (a.status > 0 || a.status < -4095)
+		return err_set(e, -EPROTO, "ioreq: ACK with status %d",
+			       a.status);
 	if (a.status)
 		return err_set(e, a.status, "ioreq: the VMM refused: %s",
 			       strerror(-a.status));
@@ -244,9 +496,8 @@ int wisp_ioreq_add_doorbell(struct wisp_ioreq_server *s, uint64_t addr,
 int wisp_ioreq_ready(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct ioreq_hdr h = { IOREQ_MSG_READY, sizeof(h), ++s->seq, 0 };
-	int ret = ioreq_send(s->sock, &h, sizeof(h), NULL, 0);
 
-	return ret ? err_set(e, ret, "ioreq: READY: %s", strerror(-ret)) : 0;
+	return send_msg(s, &h, sizeof(h), NULL, 0, e);
 }
 
 /* --- serving --- */
@@ -299,23 +550,35 @@ static uint64_t do_read(struct wisp_ioreq_server *s, int cpu, uint64_t addr,
 	return v;
 }
 
-static int drain_ring(struct wisp_ioreq_server *s)
+/* Each field of shared memory is read once, into a local: the VMM may
+ * change it at any moment, and a second read could see another value
+ * than the one that was checked. */
+#define SHARED_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static int drain_ring(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct ioreq_ring *r = s->ring;
-	uint32_t n = s->welcome.ring_entries, tail, head;
+	uint32_t n = s->welcome.ring_entries, tail = s->ring_tail, head;
 	int done = 0;
 
 	if (!r)
 		return 0;
-	tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 	if (head - tail > n)
-		return -EPROTO; /* the VMM never publishes more than fits */
+		return err_set(
+			e, -EPROTO,
+			"ioreq: ring head %u is %u entries past tail %u (ring of %u)",
+			head, head - tail, tail, n);
 	while (tail != head) {
-		struct ioreq_ring_entry en = r->entries[tail % n];
+		/* n is a power of two kept privately: always in range. */
+		struct ioreq_ring_entry *en = &r->entries[tail & (n - 1)];
+		uint64_t addr = SHARED_LOAD(en->addr),
+			 data = SHARED_LOAD(en->data);
+		uint32_t size = SHARED_LOAD(en->size);
 
-		do_write(s, BUS_CPU_NONE, en.addr, en.size, en.data);
+		do_write(s, BUS_CPU_NONE, addr, size, data);
 		tail++;
+		s->ring_tail = tail;
 		__atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
 		s->handled_posted++;
 		done++;
@@ -323,15 +586,17 @@ static int drain_ring(struct wisp_ioreq_server *s)
 	return done;
 }
 
-static int process(struct wisp_ioreq_server *s)
+static int process(struct wisp_ioreq_server *s, struct err *e)
 {
-	int done = drain_ring(s);
+	int done = drain_ring(s, e);
 
 	if (done < 0)
 		return done;
 	for (int i = 0; i < s->nr_vcpus; i++) {
 		struct ioreq_slot *sl = &s->slots[i];
-		uint64_t v;
+		uint64_t addr, data;
+		uint32_t size;
+		uint8_t dir;
 		int r;
 
 		if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) !=
@@ -340,26 +605,38 @@ static int process(struct wisp_ioreq_server *s)
 		/* Posted writes this vCPU made before this request are in
 		 * the ring already (published before the slot): run them
 		 * first so the device sees program order. */
-		r = drain_ring(s);
+		r = drain_ring(s, e);
 		if (r < 0)
 			return r;
 		done += r;
 		__atomic_store_n(&sl->state, IOREQ_STATE_INPROCESS,
 				 __ATOMIC_RELAXED);
-		if (sl->dir == IOREQ_DIR_WRITE) {
-			do_write(s, i, sl->addr, sl->size, sl->data);
+		addr = SHARED_LOAD(sl->addr);
+		size = SHARED_LOAD(sl->size);
+		dir = SHARED_LOAD(sl->dir);
+		if (dir == IOREQ_DIR_WRITE) {
+			data = SHARED_LOAD(sl->data);
+			do_write(s, i, addr, size, data);
 		} else {
-			v = do_read(s, i, sl->addr, sl->size);
-			sl->data = v;
+			/* A read, or a direction that does not exist: the
+			 * answer of an unclaimed address. */
+			data = dir == IOREQ_DIR_READ ?
+				       do_read(s, i, addr, size) :
+				       ~0ull;
+			__atomic_store_n(&sl->data, data, __ATOMIC_RELAXED);
 		}
 		__atomic_store_n(&sl->state, IOREQ_STATE_IORESP_READY,
 				 __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&sl->vmm_polling, __ATOMIC_SEQ_CST)) {
-			uint64_t one = 1;
-
-			if (write(s->resp_efd[i], &one, sizeof(one)) < 0 &&
-			    errno != EAGAIN)
-				return -errno;
+			r = efd_signal(s, s->resp_efd[i]);
+			if (r)
+				return err_set(
+					e, r,
+					"ioreq: slot %d response eventfd: %s",
+					i,
+					r == -ETIMEDOUT ?
+						"full, the VMM does not read it" :
+						strerror(-r));
 		}
 		s->handled_sync++;
 		done++;
@@ -375,26 +652,27 @@ static void set_polling(struct wisp_ioreq_server *s, uint32_t v)
 
 /* MEM_INVALIDATE: stop the device's other threads, unmap, confirm, wait
  * for the new layout, map it, resume. */
-static int remap(struct wisp_ioreq_server *s, uint32_t generation)
+static int remap(struct wisp_ioreq_server *s, uint32_t generation,
+		 struct err *e)
 {
 	struct ioreq_mem_gen g = { { IOREQ_MSG_MEM_UNMAPPED, sizeof(g), 0, 0 },
 				   generation,
 				   0 };
-	struct err e;
 	int ret;
 
 	if (s->pause)
 		s->pause(s->hook_opaque);
 	guest_mem_destroy(&s->mem);
-	ret = ioreq_send(s->sock, &g, sizeof(g), NULL, 0);
+	ret = send_msg(s, &g, sizeof(g), NULL, 0, e);
 	if (!ret)
-		ret = map_memory(s, &e);
+		ret = map_memory(s, e);
 	if (s->resume)
 		s->resume(s->hook_opaque);
 	return ret;
 }
 
-static int control(struct wisp_ioreq_server *s)
+/* One control message: 1 to go on, 0 for BYE or a hang-up, -errno. */
+static int control(struct wisp_ioreq_server *s, struct err *e)
 {
 	union ioreq_msg m;
 	int fds[IOREQ_MAX_FDS], nfds, n;
@@ -403,30 +681,53 @@ static int control(struct wisp_ioreq_server *s)
 	if (n == -ETIMEDOUT || n == -EAGAIN)
 		return 1;
 	ioreq_close_fds(fds, nfds);
-	if (n <= 0)
-		return n == 0 || n == -ECONNRESET ? 0 : n;
+	if (n == 0 || n == -ECONNRESET)
+		return 0;
+	if (n < 0)
+		return err_set(e, n, "ioreq: control message: %s",
+			       strerror(-n));
+	if (nfds)
+		return err_set(e, -EPROTO,
+			       "ioreq: control message %u with %d fds",
+			       m.hdr.type, nfds);
 	switch (m.hdr.type) {
 	case IOREQ_MSG_BYE:
+		if (n != sizeof(m.hdr))
+			break;
 		return 0;
 	case IOREQ_MSG_MEM_INVALIDATE:
 		if (n != sizeof(m.gen))
-			return -EPROTO;
-		n = remap(s, m.gen.generation);
+			break;
+		n = remap(s, m.gen.generation, e);
 		return n ? n : 1;
 	default:
-		return -EPROTO;
+		return err_set(
+			e, -EPROTO,
+			"ioreq: unexpected control message %u (%d bytes)",
+			m.hdr.type, n);
 	}
+	return err_set(e, -EPROTO, "ioreq: control message %u of %d bytes",
+		       m.hdr.type, n);
 }
 
-int wisp_ioreq_serve(struct wisp_ioreq_server *s)
+static bool stopping(struct wisp_ioreq_server *s)
+{
+	return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+}
+
+int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 {
 	uint64_t idle_since = now_ns();
 
 	for (;;) {
-		struct pollfd p[2] = { { s->sock, POLLIN, 0 },
-				       { s->wake_efd, POLLIN, 0 } };
-		int n = process(s);
+		struct pollfd p[3] = { { s->sock, POLLIN, 0 },
+				       { s->wake_efd, POLLIN, 0 },
+				       { s->stop_efd, POLLIN, 0 } };
+		int n;
 
+		if (stopping(s))
+			return err_set(e, -EINTR, "ioreq: stopped");
+		n = process(s, e);
 		if (n < 0)
 			return n;
 		if (n > 0) {
@@ -443,30 +744,51 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s)
 		set_polling(s, 0);
 		/* Re-check after clearing the flag: a request published while
 		 * the VMM still saw us polling came without a wake-up. */
-		n = process(s);
+		n = process(s, e);
 		if (n < 0)
 			return n;
 		if (n > 0) {
 			idle_since = now_ns();
 			continue;
 		}
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			return -errno;
+		/* Waiting for the next request has no bound: an idle guest
+		 * sends none. A VMM that goes away hangs the socket up. */
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			return err_set(e, -errno, "ioreq: poll: %s",
+				       strerror(errno));
 		if (p[1].revents & POLLIN) {
-			uint64_t v;
-
-			if (read(s->wake_efd, &v, sizeof(v)) < 0 &&
-			    errno != EAGAIN)
-				return -errno;
+			n = efd_drain(s->wake_efd);
+			if (n)
+				return err_set(e, n, "ioreq: wake eventfd: %s",
+					       strerror(-n));
 		}
+		if (p[1].revents & (POLLERR | POLLNVAL))
+			return err_set(e, -EPROTO,
+				       "ioreq: the wake eventfd is unusable");
 		if (p[0].revents) {
-			int r = control(s);
+			int r = control(s, e);
 
 			if (r <= 0)
 				return r;
 		}
 		idle_since = now_ns();
 	}
+}
+
+void wisp_ioreq_stop(struct wisp_ioreq_server *s)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	/* Our own non-blocking eventfd: at worst EAGAIN, then it is set. */
+	n = write(s->stop_efd, &one, sizeof(one));
+	(void)n;
+}
+
+bool wisp_ioreq_sealed(const struct wisp_ioreq_server *s)
+{
+	return s->shm_sealed && s->mem_sealed;
 }
 
 void wisp_ioreq_close(struct wisp_ioreq_server *s)
@@ -487,5 +809,7 @@ void wisp_ioreq_close(struct wisp_ioreq_server *s)
 			close(s->resp_efd[i]);
 	if (s->sock >= 0)
 		close(s->sock);
+	if (s->stop_efd >= 0)
+		close(s->stop_efd);
 	free(s);
 }

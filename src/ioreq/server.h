@@ -5,12 +5,27 @@
  * code: a server gets guest RAM, request slots, the buffered ring and its
  * interrupt eventfd from the VMM, registers the ranges it serves (with
  * the same struct bus_ops a device uses inside wisp) and doorbell lanes,
- * and runs wisp_ioreq_serve() until the VMM goes away.
+ * and runs wisp_ioreq_serve() until the VMM goes away. This header and
+ * what it includes (the wire format, the guest-memory accessors, struct
+ * bus_ops, struct err) are the library's whole interface; it links with
+ * libwisp-ioreq-proto, libwisp-mem and libwisp-util only
+ * (tests/unit/test_ioreq_link.c).
+ *
+ * The VMM is not trusted: every size and offset it announces is checked
+ * against the fds it passes (fstat), the shared page and the ring are
+ * indexed only through values the library keeps privately, and every
+ * wait on the VMM (messages, its eventfds) is bounded by timeout_ms. A
+ * broken or hostile VMM makes the calls below fail with -EPROTO or
+ * -ETIMEDOUT and a message, never crash or hang the server. One residual
+ * hazard is the VMM shrinking a memfd after the checks: that raises
+ * SIGBUS on the next access unless the memfd carries F_SEAL_SHRINK;
+ * wisp_ioreq_sealed() tells which case a server is in.
  *
  * Threads: one thread calls wisp_ioreq_serve(); range callbacks run on it.
  * A device's own threads (e.g. a virtio I/O thread) may run concurrently
  * and must lock what they share with the callbacks; the pause/resume
  * hooks bracket a guest-memory remap so those threads stay out of it.
+ * wisp_ioreq_stop() may be called from any thread or a signal handler.
  */
 #ifndef WISP_IOREQ_SERVER_H
 #define WISP_IOREQ_SERVER_H
@@ -51,7 +66,17 @@ struct wisp_ioreq_server {
 	void (*pause)(void *opaque); /* guest RAM about to be unmapped */
 	void (*resume)(void *opaque); /* guest RAM mapped again */
 	void *hook_opaque;
+	int timeout_ms; /* bound of every wait on the VMM (default 5000) */
+	/* Counters of what was served: slot requests (reads and writes)
+	 * and ring entries (posted writes). */
 	uint64_t handled_sync, handled_posted;
+
+	/* Private state: the ring consumer's position (the copy in shared
+	 * memory is only published, never read back), the stop request. */
+	uint32_t ring_tail;
+	int stop_efd;
+	int stop;
+	bool shm_sealed, mem_sealed;
 };
 
 /* Creates a listening SOCK_SEQPACKET socket at path (a stale socket file
@@ -59,9 +84,18 @@ struct wisp_ioreq_server {
 int wisp_ioreq_listen(const char *path, struct err *e);
 
 /* Accepts one VMM connection and runs the handshake up to guest RAM being
- * mapped: HELLO (name, features) -> WELCOME -> MEM_MAP. */
+ * mapped: HELLO (name, features) -> WELCOME -> MEM_MAP. The wait for a
+ * connection is unbounded (a server waits for its VMM); the handshake is
+ * bounded. On failure *out is NULL and nothing is left open except
+ * listen_fd (which the caller always keeps). */
 int wisp_ioreq_accept(int listen_fd, const char *name, uint32_t features,
 		      struct wisp_ioreq_server **out, struct err *e);
+
+/* The same handshake on an already connected SOCK_SEQPACKET socket (a
+ * socketpair end or an inherited fd). Takes ownership of sock, also on
+ * failure. */
+int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
+			 struct wisp_ioreq_server **out, struct err *e);
 
 /* Before wisp_ioreq_ready(): forward [addr, addr+len) of the assigned
  * window to ops (offsets relative to addr); mode IOREQ_RANGE_SYNC or
@@ -78,9 +112,18 @@ int wisp_ioreq_add_doorbell(struct wisp_ioreq_server *s, uint64_t addr,
 
 int wisp_ioreq_ready(struct wisp_ioreq_server *s, struct err *e);
 
-/* Serves requests until the VMM says BYE or disconnects (returns 0) or
- * breaks the protocol (-EPROTO). */
-int wisp_ioreq_serve(struct wisp_ioreq_server *s);
+/* Serves requests until the VMM says BYE or disconnects (returns 0),
+ * wisp_ioreq_stop() is called (-EINTR), or the VMM breaks the protocol
+ * (-EPROTO) or stops answering within timeout_ms (-ETIMEDOUT); e says
+ * which. */
+int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e);
+
+/* Makes wisp_ioreq_serve() return -EINTR soon. Async-signal-safe. */
+void wisp_ioreq_stop(struct wisp_ioreq_server *s);
+
+/* Whether the VMM sealed the shared page and guest RAM against
+ * shrinking (F_SEAL_SHRINK): only then can it not provoke a SIGBUS. */
+bool wisp_ioreq_sealed(const struct wisp_ioreq_server *s);
 
 void wisp_ioreq_close(struct wisp_ioreq_server *s);
 

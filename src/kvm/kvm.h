@@ -30,6 +30,9 @@ struct kvm {
 	struct kvm_cpuid2 *supported_cpuid;
 	int nr_slots;
 	int coalesced_page; /* KVM_CAP_COALESCED_MMIO: page offset, 0: none */
+	bool irqchip; /* in-kernel irqchip and PIT created */
+	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
+	bool get_tsc_khz; /* KVM_CAP_GET_TSC_KHZ */
 };
 
 struct kvm_vcpu {
@@ -42,8 +45,10 @@ struct kvm_vcpu {
  * table (naming the first missing one), reads the supported CPUID. */
 int kvm_open(struct kvm *k, struct err *e);
 
-/* Creates the VM with an in-kernel irqchip and PIT, TSS and identity-map
- * addresses set. */
+/* Creates the VM with its TSS and identity-map addresses set. The
+ * in-kernel irqchip and PIT follow on the first call that needs them
+ * (kvm_create_vcpu, kvm_irqfd, kvm_irq_line), so memory slots added
+ * before that are cheap: add guest RAM first. */
 int kvm_create_vm(struct kvm *k, struct err *e);
 
 int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,

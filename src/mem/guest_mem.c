@@ -2,6 +2,7 @@
 #include "mem/guest_mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -49,7 +50,8 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 	if (ret < 0)
 		return ret;
 
-	m->memfd = memfd_create("wisp-guest-ram", MFD_CLOEXEC);
+	m->memfd =
+		memfd_create("wisp-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (m->memfd < 0)
 		return err_set(e, -errno, "guest memory: memfd_create: %s",
 			       strerror(errno));
@@ -57,6 +59,15 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 		ret = err_set(e, -errno,
 			      "guest memory: %llu MiB: ftruncate: %s",
 			      (unsigned long long)(size >> 20),
+			      strerror(errno));
+		goto err_close;
+	}
+	/* Device servers get this fd: one that shrank it would make every
+	 * access of ours to the lost pages a SIGBUS. The size is final;
+	 * the contents stay writable (servers DMA into guest RAM). */
+	if (fcntl(m->memfd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		ret = err_set(e, -errno, "guest memory: sealing the memfd: %s",
 			      strerror(errno));
 		goto err_close;
 	}

@@ -41,7 +41,9 @@ struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 };
 
-/* Creates the memfd, sizes it, maps it. size must be a non-zero multiple
+/* Creates the memfd, sizes it, seals its size (F_SEAL_SHRINK, F_SEAL_GROW,
+ * F_SEAL_SEAL: a device process that gets the fd cannot resize it), maps
+ * it. size must be a non-zero multiple
  * of 4 KiB. On failure returns -errno with a message in e (e.g. the host
  * cannot back the size). */
 int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e);

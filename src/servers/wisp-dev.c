@@ -12,6 +12,12 @@
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
  * --persist serves one VMM after another instead of exiting when the VMM
  * goes away.
+ *
+ * Exit: 0 when the VMM said BYE or hung up (or SIGTERM stopped serving),
+ * 1 with a message on stderr when the VMM broke the protocol, stopped
+ * answering, or (SIGBUS) shrank shared memory under the server. At the
+ * end of each connection one line says what was served, including how
+ * many QueueNotify writes reached the window instead of a doorbell lane.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,11 +48,58 @@ struct opts {
 	bool persist;
 };
 
-static int srv_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			    uint64_t datamatch, int efd)
+/* The connection being served, for the SIGTERM handler. */
+static struct wisp_ioreq_server *volatile current;
+static volatile sig_atomic_t terminated;
+/* QueueNotify writes that came as window writes: a doorbell lane that
+ * works keeps this at 0 (the kick goes to the eventfd in the kernel). */
+static uint64_t notify_in_window;
+
+static void on_term(int sig)
+{
+	terminated = 1;
+	if (current)
+		wisp_ioreq_stop(current);
+	else
+		_exit(128 + sig); /* waiting for a VMM: nothing to finish */
+}
+
+/* Only a VMM shrinking guest RAM or the shared page (unsealed memfds)
+ * can make an access fault; say so instead of dying silently. */
+static void on_sigbus(int sig)
+{
+	static const char m[] = "wisp-dev: SIGBUS: shared memory shrank under "
+				"the server (a broken or hostile VMM)\n";
+	ssize_t n = write(STDERR_FILENO, m, sizeof(m) - 1);
+
+	(void)n;
+	_exit(1);
+}
+
+static void window_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
+			uint32_t len)
+{
+	virtio_mmio_bus_ops.read(opaque, cpu, off, data, len);
+}
+
+static void window_write(void *opaque, int cpu, uint64_t off,
+			 const uint8_t *data, uint32_t len)
+{
+	if (off == VIRTIO_MMIO_QUEUE_NOTIFY)
+		notify_in_window++;
+	virtio_mmio_bus_ops.write(opaque, cpu, off, data, len);
+}
+
+static const struct bus_ops window_ops = { window_read, window_write };
+
+/* The doorbell registry's backend in a server process: a lane becomes
+ * an ADD_DOORBELL to the VMM (which puts it into its own registry). */
+static int srv_lane_assign(void *opaque, uint64_t addr, uint32_t len,
+			   uint32_t flags, uint64_t datamatch, int efd)
 {
 	struct err e;
-	int ret = wisp_ioreq_add_doorbell(opaque, addr, len, true, datamatch,
+	int ret = wisp_ioreq_add_doorbell(opaque, addr, len,
+					  flags & IOEVR_F_DATAMATCH, datamatch,
 					  efd, &e);
 
 	if (ret)
@@ -123,6 +176,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	struct wisp_ioreq_server *s = NULL;
 	struct virtio_mmio *t = NULL;
 	struct virtio_dev *d = NULL;
+	struct ioeventfd_registry lanes;
+	bool lanes_ok = false;
 	pthread_t pump;
 	struct err e = { 0 };
 	int ret;
@@ -130,6 +185,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	ret = wisp_ioreq_accept(lfd, prog, IOREQ_F_ALL, &s, &e);
 	if (ret)
 		goto out;
+	current = s;
+	notify_in_window = 0;
 	switch (o->kind) {
 	case KIND_BLK:
 		ret = blk_create(&o->blk, &s->mem, &d, &e);
@@ -147,19 +204,26 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	if (ret)
 		goto out;
 	{
-		const struct virtio_mmio_host host = {
-			srv_add_doorbell, NULL, srv_add_irqfd, NULL, s,
-		};
+		const struct ioevr_host host = { srv_lane_assign, NULL, s };
+		const struct virtio_irq_host irq = { srv_add_irqfd, NULL, s,
+						     true };
 
+		ret = ioevr_init(&lanes, &host);
+		if (ret) {
+			snprintf(e.msg, sizeof(e.msg), "doorbells: %s",
+				 strerror(-ret));
+			goto out;
+		}
+		lanes_ok = true;
 		ret = virtio_mmio_create(d, s->welcome.window_base,
-					 s->welcome.gsi, &host, &t, &e);
+					 s->welcome.gsi, &lanes, &irq, &t, &e);
 	}
-	d = NULL; /* owned by the transport now */
+	if (t)
+		d = NULL; /* owned by the transport now */
 	if (ret)
 		goto out;
 	ret = wisp_ioreq_map_range(s, s->welcome.window_base, VIRTIO_MMIO_SIZE,
-				   IOREQ_RANGE_SYNC, &virtio_mmio_bus_ops, t,
-				   &e);
+				   IOREQ_RANGE_SYNC, &window_ops, t, &e);
 	if (ret)
 		goto out;
 	s->pause = pause_dev;
@@ -173,15 +237,33 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		goto out;
 	fprintf(stderr, "%s: serving window 0x%llx (GSI %u)\n", prog,
 		(unsigned long long)s->welcome.window_base, s->welcome.gsi);
-	ret = wisp_ioreq_serve(s);
-	if (ret)
-		snprintf(e.msg, sizeof(e.msg), "serving: %s", strerror(-ret));
+	ret = wisp_ioreq_serve(s, &e);
+	if (ret == -EINTR && terminated)
+		ret = 0;
+	fprintf(stderr,
+		"%s: %s: %llu requests, %llu posted writes; %llu QueueNotify writes reached the window\n",
+		prog, ret ? "VMM failed" : "done",
+		(unsigned long long)s->handled_sync,
+		(unsigned long long)s->handled_posted,
+		(unsigned long long)notify_in_window);
 out:
 	if (ret)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
 	if (d && d->ops->destroy)
 		d->ops->destroy(d);
 	virtio_mmio_destroy(t);
+	{
+		sigset_t term, old;
+
+		/* The handler must not see a server being freed. */
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &term, &old);
+		current = NULL;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (lanes_ok)
+		ioevr_destroy(&lanes);
 	wisp_ioreq_close(s);
 	return ret;
 }
@@ -272,6 +354,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGBUS, on_sigbus);
+	{
+		struct sigaction sa = { .sa_handler = on_term };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	lfd = wisp_ioreq_listen(o.socket, &e);
 	if (lfd < 0) {
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
@@ -279,7 +368,7 @@ int main(int argc, char **argv)
 	}
 	do {
 		ret = serve_one(&o, lfd, prog);
-	} while (o.persist);
+	} while (o.persist && !terminated);
 	close(lfd);
 	unlink(o.socket);
 	return ret ? 1 : 0;

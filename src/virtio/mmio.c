@@ -8,43 +8,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util/efd.h"
 #include "util/log.h"
-
-#define REG_MAGIC 0x000
-#define REG_VERSION 0x004
-#define REG_DEVICE_ID 0x008
-#define REG_VENDOR_ID 0x00c
-#define REG_DEVICE_FEATURES 0x010
-#define REG_DEVICE_FEATURES_SEL 0x014
-#define REG_DRIVER_FEATURES 0x020
-#define REG_DRIVER_FEATURES_SEL 0x024
-#define REG_QUEUE_SEL 0x030
-#define REG_QUEUE_NUM_MAX 0x034
-#define REG_QUEUE_NUM 0x038
-#define REG_QUEUE_READY 0x044
-#define REG_QUEUE_NOTIFY 0x050
-#define REG_INTERRUPT_STATUS 0x060
-#define REG_INTERRUPT_ACK 0x064
-#define REG_STATUS 0x070
-#define REG_QUEUE_DESC_LOW 0x080
-#define REG_QUEUE_DESC_HIGH 0x084
-#define REG_QUEUE_DRIVER_LOW 0x090
-#define REG_QUEUE_DRIVER_HIGH 0x094
-#define REG_QUEUE_DEVICE_LOW 0x0a0
-#define REG_QUEUE_DEVICE_HIGH 0x0a4
-#define REG_SHM_SEL 0x0ac
-#define REG_SHM_LEN_LOW 0x0b0
-#define REG_SHM_LEN_HIGH 0x0b4
-#define REG_SHM_BASE_LOW 0x0b8
-#define REG_SHM_BASE_HIGH 0x0bc
-#define REG_CONFIG_GENERATION 0x0fc
-#define REG_CONFIG 0x100
-
-#define MMIO_MAGIC 0x74726976 /* "virt" */
-#define MMIO_VENDOR 0x50534957 /* "WISP" */
-
-#define INT_USED 1u
-#define INT_CONFIG 2u
+#include "virtio/mmio_regs.h"
 
 static uint64_t offered_features(struct virtio_dev *d)
 {
@@ -56,12 +22,18 @@ static uint64_t offered_features(struct virtio_dev *d)
 static void transport_raise(void *opaque, bool config)
 {
 	struct virtio_mmio *t = opaque;
-	uint64_t one = 1;
+	int ret;
 
-	atomic_fetch_or(&t->isr, config ? INT_CONFIG : INT_USED);
-	if (write(t->irq_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	atomic_fetch_or(&t->isr, config ? VIRTIO_MMIO_INT_CONFIG :
+					  VIRTIO_MMIO_INT_VRING);
+	/* Interrupts are the device's hot path: inside wisp the fd is
+	 * private and one plain write does; in a server process it is the
+	 * VMM's, which must not be able to block the device with it. */
+	ret = t->irq.shared ? efd_signal(t->irq_efd) :
+			      efd_signal_private(t->irq_efd);
+	if (ret && ret != -EAGAIN)
 		log_warn("%s: interrupt eventfd: %s", t->dev->name,
-			 strerror(errno));
+			 strerror(-ret));
 }
 
 static const struct virtio_transport_ops mmio_tops = {
@@ -100,6 +72,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 		reset_locked(t);
 		return;
 	}
+	/* Only a reset clears Status bits (virtio 1.2, 2.1): a driver that
+	 * drops FEATURES_OK does not reopen negotiation, so the features
+	 * fixed at FEATURES_OK stay (3.1.1). */
+	v |= old & ~(uint32_t)VIRTIO_STATUS_FAILED;
 	/* FEATURES_OK sticks only for a valid subset that includes
 	 * VERSION_1; the driver reads Status back to find out. */
 	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
@@ -171,32 +147,32 @@ static uint32_t reg_read_locked(struct virtio_mmio *t, uint64_t off)
 	bool qvalid = t->queue_sel < (uint32_t)d->nr_queues;
 
 	switch (off) {
-	case REG_MAGIC:
-		return MMIO_MAGIC;
-	case REG_VERSION:
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
 		return 2;
-	case REG_DEVICE_ID:
+	case VIRTIO_MMIO_DEVICE_ID:
 		return d->device_id;
-	case REG_VENDOR_ID:
-		return MMIO_VENDOR;
-	case REG_DEVICE_FEATURES:
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
 		if (t->dev_feat_sel > 1)
 			return 0;
 		return (uint32_t)(offered_features(d) >>
 				  (32 * t->dev_feat_sel));
-	case REG_QUEUE_NUM_MAX:
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return qvalid ? d->queue_max[t->queue_sel] : 0;
-	case REG_QUEUE_READY:
+	case VIRTIO_MMIO_QUEUE_READY:
 		return qvalid ? d->vq[t->queue_sel].ready : 0;
-	case REG_STATUS:
+	case VIRTIO_MMIO_STATUS:
 		return d->status;
-	case REG_SHM_LEN_LOW:
-	case REG_SHM_LEN_HIGH:
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
 		return 0xffffffff; /* no shared memory regions */
-	case REG_SHM_BASE_LOW:
-	case REG_SHM_BASE_HIGH:
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
 		return 0xffffffff;
-	case REG_CONFIG_GENERATION:
+	case VIRTIO_MMIO_CONFIG_GENERATION:
 		return d->config_generation;
 	default:
 		return 0;
@@ -213,10 +189,10 @@ static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
 	bool qwritable = vq && !vq->ready;
 
 	switch (off) {
-	case REG_DEVICE_FEATURES_SEL:
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
 		t->dev_feat_sel = v;
 		break;
-	case REG_DRIVER_FEATURES:
+	case VIRTIO_MMIO_DRIVER_FEATURES:
 		if (d->status & VIRTIO_STATUS_FEATURES_OK)
 			break;
 		if (t->drv_feat_sel == 0)
@@ -227,39 +203,40 @@ static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
 				(t->driver_features & 0xffffffffull) |
 				((uint64_t)v << 32);
 		break;
-	case REG_DRIVER_FEATURES_SEL:
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
 		t->drv_feat_sel = v;
 		break;
-	case REG_QUEUE_SEL:
+	case VIRTIO_MMIO_QUEUE_SEL:
 		t->queue_sel = v;
 		break;
-	case REG_QUEUE_NUM:
+	case VIRTIO_MMIO_QUEUE_NUM:
 		if (qwritable)
 			vq->size = v > 0xffff ? 0 : (uint16_t)v;
 		break;
-	case REG_QUEUE_READY:
+	case VIRTIO_MMIO_QUEUE_READY:
 		if (vq)
 			queue_ready_locked(t, v);
 		break;
-	case REG_STATUS:
+	case VIRTIO_MMIO_STATUS:
 		write_status_locked(t, v);
 		break;
-	case REG_QUEUE_DESC_LOW:
-	case REG_QUEUE_DESC_HIGH:
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
 		if (qwritable)
-			set_addr(&vq->desc_gpa, off == REG_QUEUE_DESC_HIGH, v);
+			set_addr(&vq->desc_gpa,
+				 off == VIRTIO_MMIO_QUEUE_DESC_HIGH, v);
 		break;
-	case REG_QUEUE_DRIVER_LOW:
-	case REG_QUEUE_DRIVER_HIGH:
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
 		if (qwritable)
-			set_addr(&vq->avail_gpa, off == REG_QUEUE_DRIVER_HIGH,
-				 v);
+			set_addr(&vq->avail_gpa,
+				 off == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, v);
 		break;
-	case REG_QUEUE_DEVICE_LOW:
-	case REG_QUEUE_DEVICE_HIGH:
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
 		if (qwritable)
-			set_addr(&vq->used_gpa, off == REG_QUEUE_DEVICE_HIGH,
-				 v);
+			set_addr(&vq->used_gpa,
+				 off == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, v);
 		break;
 	default: /* read-only or unknown: ignored */
 		break;
@@ -275,15 +252,15 @@ static void mmio_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 	memset(data, 0, len);
 	/* The interrupt handler's register needs no lock: a vCPU must not
 	 * wait for the I/O thread's disk I/O to take an interrupt. */
-	if (off == REG_INTERRUPT_STATUS && len == 4) {
+	if (off == VIRTIO_MMIO_INTERRUPT_STATUS && len == 4) {
 		uint32_t v = atomic_load(&t->isr);
 
 		memcpy(data, &v, 4);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
-	if (off >= REG_CONFIG) {
-		uint64_t c = off - REG_CONFIG;
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		uint64_t c = off - VIRTIO_MMIO_CONFIG;
 
 		if (c < d->config_size && len <= d->config_size - c &&
 		    d->ops->config_read)
@@ -304,22 +281,23 @@ static void mmio_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 	uint32_t v32 = 0;
 
 	/* ACK and exit-path kicks touch only atomics and eventfds. */
-	if (len == 4 && (off == REG_INTERRUPT_ACK || off == REG_QUEUE_NOTIFY)) {
+	if (len == 4 && (off == VIRTIO_MMIO_INTERRUPT_ACK ||
+			 off == VIRTIO_MMIO_QUEUE_NOTIFY)) {
 		memcpy(&v32, data, 4);
-		if (off == REG_INTERRUPT_ACK) {
+		if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
 			atomic_fetch_and(&t->isr, ~v32);
 		} else if (v32 < (uint32_t)d->nr_queues) {
-			uint64_t one = 1;
+			int ret = efd_signal_private(t->notify_efd[v32]);
 
-			if (write(t->notify_efd[v32], &one, sizeof(one)) < 0)
+			if (ret && ret != -EAGAIN)
 				log_warn("%s: notify eventfd: %s", d->name,
-					 strerror(errno));
+					 strerror(-ret));
 		}
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
-	if (off >= REG_CONFIG) {
-		uint64_t c = off - REG_CONFIG;
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		uint64_t c = off - VIRTIO_MMIO_CONFIG;
 
 		if (c < d->config_size && len <= d->config_size - c &&
 		    d->ops->config_write)
@@ -339,18 +317,21 @@ const struct bus_ops virtio_mmio_bus_ops = {
 };
 
 int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
-		       const struct virtio_mmio_host *host,
+		       struct ioeventfd_registry *doorbells,
+		       const struct virtio_irq_host *irq,
 		       struct virtio_mmio **out, struct err *e)
 {
 	struct virtio_mmio *t = calloc(1, sizeof(*t));
 	int ret;
 
+	*out = NULL;
 	if (!t)
 		return err_set(e, -ENOMEM, "%s: out of memory", dev->name);
 	t->dev = dev;
 	t->base = base;
 	t->gsi = gsi;
-	t->host = *host;
+	t->doorbells = doorbells;
+	t->irq = *irq;
 	t->irq_efd = -1;
 	t->io.epfd = t->io.stop_efd = -1;
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
@@ -363,7 +344,7 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 	if (t->irq_efd < 0)
 		return err_set(e, -errno, "%s: eventfd: %s", dev->name,
 			       strerror(errno));
-	ret = host->add_irqfd(host->opaque, t->irq_efd, gsi);
+	ret = irq->add_irqfd(irq->opaque, t->irq_efd, gsi);
 	if (ret)
 		return err_set(e, ret, "%s: irqfd for GSI %u: %s", dev->name,
 			       gsi, strerror(-ret));
@@ -372,11 +353,11 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 		if (t->notify_efd[q] < 0)
 			return err_set(e, -errno, "%s: eventfd: %s", dev->name,
 				       strerror(errno));
-		t->doorbell[q] = host->add_doorbell &&
-				 host->add_doorbell(host->opaque,
-						    base + REG_QUEUE_NOTIFY, 4,
-						    (uint64_t)q,
-						    t->notify_efd[q]) == 0;
+		t->doorbell[q] = doorbells &&
+				 ioevr_assign(doorbells,
+					      base + VIRTIO_MMIO_QUEUE_NOTIFY,
+					      4, IOEVR_F_DATAMATCH, (uint64_t)q,
+					      t->notify_efd[q]) == 0;
 		if (!t->doorbell[q])
 			log_info("%s: queue %d doorbell on the exit path",
 				 dev->name, q);
@@ -395,15 +376,16 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 	for (int q = 0; q < d->nr_queues; q++) {
 		if (t->notify_efd[q] < 0)
 			continue;
-		if (t->doorbell[q] && t->host.del_doorbell)
-			t->host.del_doorbell(t->host.opaque,
-					     t->base + REG_QUEUE_NOTIFY, 4,
-					     (uint64_t)q, t->notify_efd[q]);
+		if (t->doorbell[q])
+			ioevr_deassign(t->doorbells,
+				       t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4,
+				       IOEVR_F_DATAMATCH, (uint64_t)q,
+				       t->notify_efd[q]);
 		close(t->notify_efd[q]);
 	}
 	if (t->irq_efd >= 0) {
-		if (t->host.del_irqfd)
-			t->host.del_irqfd(t->host.opaque, t->irq_efd, t->gsi);
+		if (t->irq.del_irqfd)
+			t->irq.del_irqfd(t->irq.opaque, t->irq_efd, t->gsi);
 		close(t->irq_efd);
 	}
 	if (d->ops->destroy)

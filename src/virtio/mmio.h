@@ -7,8 +7,11 @@
  * is forwarded to the same eventfd. Interrupts go out through one eventfd
  * (bound to the GSI with KVM irqfd by the host glue).
  *
- * The transport knows nothing about KVM: the VMM passes host callbacks to
- * register doorbells and interrupt fds.
+ * The transport knows nothing about KVM: doorbells are lanes in the
+ * ioeventfd registry it is given (bus/ioeventfd.h), whose host backend is
+ * KVM inside wisp and an IOREQ ADD_DOORBELL message in a server process;
+ * the interrupt eventfd is bound to its line through struct
+ * virtio_irq_host.
  *
  * Threads: register accesses on vCPU threads, raise() on the I/O thread;
  * both under dev->lock, except isr, which is atomic.
@@ -20,31 +23,29 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "bus/ioeventfd.h"
 #include "util/err.h"
 #include "virtio/iothread.h"
+#include "virtio/mmio_regs.h"
 #include "virtio/virtio.h"
 
-#define VIRTIO_MMIO_SIZE 0x1000
-#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
-
-struct virtio_mmio_host {
-	/* Route 4-byte writes of datamatch at addr to efd in the host
-	 * kernel. May fail (-errno): the exit path then handles it. */
-	int (*add_doorbell)(void *opaque, uint64_t addr, uint32_t len,
-			    uint64_t datamatch, int efd);
-	int (*del_doorbell)(void *opaque, uint64_t addr, uint32_t len,
-			    uint64_t datamatch, int efd);
+struct virtio_irq_host {
 	/* Deliver a write to efd as an edge on gsi. Required. */
 	int (*add_irqfd)(void *opaque, int efd, unsigned int gsi);
 	int (*del_irqfd)(void *opaque, int efd, unsigned int gsi);
 	void *opaque;
+	/* The interrupt eventfd's open file description is shared with
+	 * another process (a server's, with its VMM): that peer can clear
+	 * O_NONBLOCK or fill the counter, so every signal is bounded. */
+	bool shared;
 };
 
 struct virtio_mmio {
 	struct virtio_dev *dev;
 	uint64_t base;
 	unsigned int gsi;
-	struct virtio_mmio_host host;
+	struct ioeventfd_registry *doorbells; /* may be NULL */
+	struct virtio_irq_host irq;
 
 	/* Guarded by dev->lock. */
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
@@ -53,16 +54,22 @@ struct virtio_mmio {
 	atomic_uint isr; /* bit 0: used buffer, bit 1: config change */
 	int irq_efd;
 	int notify_efd[VIRTIO_MAX_QUEUES];
-	bool doorbell[VIRTIO_MAX_QUEUES]; /* lane registered in the host */
+	bool doorbell[VIRTIO_MAX_QUEUES]; /* lane in the registry */
 	struct virtio_iothread io;
 };
 
 extern const struct bus_ops virtio_mmio_bus_ops;
 
 /* Binds dev to a window at base and line gsi, creates its eventfds,
- * registers doorbells and the irqfd, starts its I/O thread. */
+ * adds a doorbell lane per queue to doorbells (NULL: kicks reach the
+ * register file), binds the irqfd, starts its I/O thread.
+ * Ownership: once *out is set, the transport owns dev and
+ * virtio_mmio_destroy(*out) destroys it, also after a failure (the caller
+ * must call it then). If allocation fails, *out stays NULL and dev is
+ * still the caller's. */
 int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
-		       const struct virtio_mmio_host *host,
+		       struct ioeventfd_registry *doorbells,
+		       const struct virtio_irq_host *irq,
 		       struct virtio_mmio **out, struct err *e);
 /* Stops the I/O thread, unregisters, closes fds, destroys the device. */
 void virtio_mmio_destroy(struct virtio_mmio *t);

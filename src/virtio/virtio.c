@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/time.h"
 
 void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 		     const struct virtio_dev_ops *ops, void *priv,
@@ -54,17 +55,9 @@ void virtio_dev_notify_config(struct virtio_dev *d)
 	raise(d, true);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void virtio_dev_set_broken(struct virtio_dev *d, const char *why)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = now_ns();
 
 	if (!d->broken &&
 	    (d->last_warn_ns == 0 || now - d->last_warn_ns >= 5000000000ull)) {

@@ -11,6 +11,11 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 #define VM_DEFAULT_CPUS 1
 #define VM_DEFAULT_MEMORY_MIB 128
+/* Below the 10 s Docker gives between SIGTERM and SIGKILL (Kubernetes 30 s),
+ * so wisp still tears the VM down itself; a small guest powers off in
+ * well under a second. */
+#define VM_DEFAULT_SHUTDOWN_TIMEOUT_S 5
+#define VM_MAX_SHUTDOWN_TIMEOUT_S 3600
 /* Appended to by --cmdline unless --no-default-cmdline, after the
  * console= for the selected console and the virtio-mmio device list.
  * reboot=k makes a guest reboot go through the i8042 reset that ends the
@@ -55,6 +60,12 @@ struct vm_config {
 	} servers[VM_MAX_SERVERS];
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
+	/* ACPI tables describe the machine (default); off: the MP table
+	 * and virtio_mmio.device= on the command line. */
+	bool acpi;
+	/* SIGTERM presses the ACPI power button and waits this long for
+	 * the guest to power off; 0 stops at once. */
+	unsigned int shutdown_timeout_s;
 };
 
 void vm_config_defaults(struct vm_config *c);

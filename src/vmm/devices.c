@@ -47,24 +47,6 @@ void devices_preinit(struct vm_devices *d, struct vm *vm)
 	d->dbg = (struct debug_exit){ guest_debug_exit, vm };
 }
 
-static int host_add_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			     uint64_t datamatch, int efd)
-{
-	struct vm *vm = opaque;
-
-	return ioevr_assign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH, datamatch,
-			    efd);
-}
-
-static int host_del_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			     uint64_t datamatch, int efd)
-{
-	struct vm *vm = opaque;
-
-	return ioevr_deassign(&vm->ioev, addr, len, IOEVR_F_DATAMATCH,
-			      datamatch, efd);
-}
-
 static int host_add_irqfd(void *opaque, int efd, unsigned int gsi)
 {
 	struct vm *vm = opaque;
@@ -82,13 +64,8 @@ static int host_del_irqfd(void *opaque, int efd, unsigned int gsi)
 /* Consumes d: on failure it is destroyed here. */
 static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 {
-	const struct virtio_mmio_host host = {
-		host_add_doorbell,
-		host_del_doorbell,
-		host_add_irqfd,
-		host_del_irqfd,
-		vm,
-	};
+	const struct virtio_irq_host irq = { host_add_irqfd, host_del_irqfd, vm,
+					     false };
 	struct virtio_mmio *t = NULL;
 	struct window *w = NULL;
 	int ret;
@@ -99,9 +76,13 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 			d->ops->destroy(d);
 		return ret;
 	}
-	ret = virtio_mmio_create(d, w->base, w->gsi, &host, &t, e);
+	ret = virtio_mmio_create(d, w->base, w->gsi, &vm->ioev, &irq, &t, e);
 	if (ret) {
-		virtio_mmio_destroy(t);
+		/* With a transport it owns d; without one d is still ours. */
+		if (t)
+			virtio_mmio_destroy(t);
+		else if (d->ops->destroy)
+			d->ops->destroy(d);
 		return ret;
 	}
 	vm->dev.virtio[vm->dev.nr_virtio++] = t;
@@ -211,6 +192,7 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 
 	ret = bus_register(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops,
 			   &d->serial, "serial0");
+	d->i8042.irq = (struct irq_line){ irq_kvm_set, vm, I8042_KBD_IRQ };
 	if (!ret)
 		ret = bus_register(&vm->pio, I8042_DATA_PORT, 1,
 				   &i8042_data_ops, &d->i8042, "i8042");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/x86/acpi/acpi.h"
 #include "arch/x86/mptable.h"
 #include "boot/boot.h"
 #include "virtio/mmio.h"
@@ -48,7 +49,7 @@ int layout_cmdline(const struct layout *l, const struct vm_config *cfg,
 		n += (size_t)snprintf(s + n, cap - n, "console=%s ",
 				      cfg->console == CONSOLE_VIRTIO ? "hvc0" :
 								       "ttyS0");
-		for (int i = 0; i < l->nr_windows && n < cap; i++)
+		for (int i = 0; i < l->nr_windows && n < cap && !cfg->acpi; i++)
 			if (l->windows[i].announce)
 				n += (size_t)snprintf(
 					s + n, cap - n,
@@ -72,14 +73,55 @@ int layout_cmdline(const struct layout *l, const struct vm_config *cfg,
 	return 0;
 }
 
-int layout_write_tables(const struct layout *l, struct guest_mem *mem,
-			int ncpus, struct err *e)
+int layout_max_cpus(const struct vm_config *cfg)
 {
-	int ret = mptable_write(mem, ncpus);
+	return cfg->acpi ? ACPI_MAX_CPUS : MPTABLE_MAX_CPUS;
+}
 
-	(void)l;
+static int write_acpi(const struct layout *l, struct guest_mem *mem,
+		      const struct vm_config *cfg,
+		      const struct boot_entry *entry, struct err *e)
+{
+	struct acpi_mmio_dev devs[LAYOUT_MAX_WINDOWS];
+	struct acpi_config ac = { .ncpus = cfg->cpus,
+				  .devices = devs,
+				  .ged_gsi = LAYOUT_GED_GSI };
+	struct acpi_blob blob;
+	int ret;
+
+	for (int i = 0; i < l->nr_windows; i++)
+		if (l->windows[i].announce)
+			devs[ac.nr_devices++] =
+				(struct acpi_mmio_dev){ l->windows[i].base,
+							VIRTIO_MMIO_SIZE,
+							l->windows[i].gsi };
+	ret = acpi_build(&ac, ACPI_TABLES_GPA, &blob, e);
 	if (ret)
-		return err_set(e, ret, "MP table for %d vCPUs: %s", ncpus,
+		return ret;
+	if (guest_mem_write(mem, ACPI_TABLES_GPA, blob.buf, blob.len) < 0)
+		ret = err_set(e, -EFAULT,
+			      "ACPI tables at 0x%llx: outside guest RAM",
+			      (unsigned long long)ACPI_TABLES_GPA);
+	free(blob.buf);
+	if (!ret)
+		ret = boot_set_rsdp(mem, entry, ACPI_TABLES_GPA + blob.rsdp, e);
+	return ret;
+}
+
+int layout_write_tables(const struct layout *l, struct guest_mem *mem,
+			const struct vm_config *cfg,
+			const struct boot_entry *entry, struct err *e)
+{
+	int ret;
+
+	if (cfg->acpi) {
+		ret = write_acpi(l, mem, cfg, entry, e);
+		if (ret || cfg->cpus > MPTABLE_MAX_CPUS)
+			return ret;
+	}
+	ret = mptable_write(mem, cfg->cpus);
+	if (ret)
+		return err_set(e, ret, "MP table for %d vCPUs: %s", cfg->cpus,
 			       strerror(-ret));
 	return 0;
 }

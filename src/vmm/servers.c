@@ -145,24 +145,6 @@ static int make_private_dir(struct servers *ss, struct err *e)
 	return 0;
 }
 
-static int add_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			bool datamatch, uint64_t value, int efd)
-{
-	struct servers *ss = opaque;
-
-	return ioevr_assign(ss->ioev, addr, len,
-			    datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
-}
-
-static int del_doorbell(void *opaque, uint64_t addr, uint32_t len,
-			bool datamatch, uint64_t value, int efd)
-{
-	struct servers *ss = opaque;
-
-	return ioevr_deassign(ss->ioev, addr, len,
-			      datamatch ? IOEVR_F_DATAMATCH : 0, value, efd);
-}
-
 static int add_posted(void *opaque, uint64_t addr, uint64_t len)
 {
 	struct servers *ss = opaque;
@@ -227,9 +209,8 @@ static int create_one(struct servers *ss, int i, const struct server_config *sc,
 	cc.window_size = VIRTIO_MMIO_SIZE;
 	cc.gsi = w->gsi;
 	cc.irq_efd = sv->irq_efd;
-	cc.host = (struct ioreq_vmm_host){
-		add_doorbell, del_doorbell, add_posted, del_posted, ss,
-	};
+	cc.doorbells = ss->ioev;
+	cc.posted = (struct ioreq_posted_host){ add_posted, del_posted, ss };
 	ret = ioreq_client_create(&cc, &sv->client, e);
 	/* Nobody serves the socket the user named: theirs to fix. */
 	if ((ret == -ENOENT || ret == -ECONNREFUSED) && e)

@@ -22,7 +22,7 @@
 
 #include "bus/bus.h"
 #include "bus/ioeventfd.h"
-#include "ioreq/vmm.h"
+#include "ioreq/client.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
 #include "vmm/config.h"

@@ -18,6 +18,8 @@
 
 /* How long vcpus_stop waits for a thread before it abandons it. */
 #define STOP_BOUND_MS 10000
+/* How often it re-kicks a thread that has not returned yet. */
+#define KICK_EVERY_NS 1000000ull
 
 static void crash(struct vcpu *vc, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -105,6 +107,7 @@ static void handle_exit(struct vcpu *vc)
 	struct vm *vm = vc->vm;
 	struct kvm_run *run = vc->kv.run;
 
+	vcpu_count_exit(vc, run);
 	posted_drain(&vm->posted);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
@@ -181,8 +184,12 @@ static void *vcpu_main(void *arg)
 	while (!vm_is_stopping(vm)) {
 		if (!run_once(vc, &exited))
 			break;
-		if (exited)
+		if (exited) {
 			handle_exit(vc);
+		} else {
+			vcpu_count_exit(vc, NULL);
+			vcpu_park(vc);
+		}
 	}
 	return NULL;
 }
@@ -209,6 +216,7 @@ int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
 	vs->v = calloc((size_t)n, sizeof(*vs->v));
 	if (!vs->v)
 		return err_set(e, -ENOMEM, "vCPUs: out of memory");
+	vcpu_pause_init(&vs->pause);
 	vs->n = n;
 	for (int i = 0; i < n; i++)
 		vs->v[i].kv.fd = -1;
@@ -226,6 +234,8 @@ int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
 	return cpu_setup_boot_regs(&vs->v[0].kv, entry, e);
 }
 
+static void mark_started(struct vcpus *vs);
+
 int vcpus_start(struct vcpus *vs, struct err *e)
 {
 	for (int i = 0; i < vs->n; i++) {
@@ -237,12 +247,13 @@ int vcpus_start(struct vcpus *vs, struct err *e)
 				       strerror(ret));
 		vc->started = true;
 	}
+	mark_started(vs);
 	return 0;
 }
 
 void vcpus_stop(struct vcpus *vs)
 {
-	uint64_t deadline = now_ms() + STOP_BOUND_MS;
+	uint64_t deadline_ns = now_ns() + STOP_BOUND_MS * 1000000ull;
 
 	for (int i = 0; i < vs->n; i++) {
 		struct vcpu *vc = &vs->v[i];
@@ -259,11 +270,24 @@ void vcpus_stop(struct vcpus *vs)
 			continue;
 		/* A kick can land just before the thread re-enters KVM_RUN
 		 * and is then lost; immediate_exit covers KVM_RUN itself,
-		 * re-kicking covers the rest. One bound for all threads. */
-		while (pthread_tryjoin_np(vc->thread, NULL) == EBUSY) {
-			struct timespec ts = { 0, 1000000 };
+		 * re-kicking every millisecond covers the rest. The join
+		 * returns as soon as the thread ends (a try-join and a 1 ms
+		 * sleep cost every exit a millisecond). One bound for all
+		 * threads. */
+		for (;;) {
+			uint64_t now = now_ns(), until = now + KICK_EVERY_NS;
+			struct timespec ts;
+			int ret;
 
-			if (now_ms() >= deadline) {
+			if (until > deadline_ns)
+				until = deadline_ns;
+			ts.tv_sec = (time_t)(until / 1000000000u);
+			ts.tv_nsec = (long)(until % 1000000000u);
+			ret = pthread_clockjoin_np(vc->thread, NULL,
+						   CLOCK_MONOTONIC, &ts);
+			if (ret != ETIMEDOUT)
+				break;
+			if (now_ns() >= deadline_ns) {
 				log_error("vCPU %d: did not stop within %d s; "
 					  "leaving its state allocated",
 					  i, STOP_BOUND_MS / 1000);
@@ -272,7 +296,6 @@ void vcpus_stop(struct vcpus *vs)
 				break;
 			}
 			pthread_kill(vc->thread, SIG_KICK);
-			nanosleep(&ts, NULL);
 		}
 		vc->started = false;
 	}
@@ -294,6 +317,161 @@ void vcpus_destroy(struct vcpus *vs, struct kvm *kvm)
 	for (int i = 0; i < vs->n; i++)
 		if (vs->v[i].kv.fd >= 0)
 			kvm_destroy_vcpu(kvm, &vs->v[i].kv);
+	vcpu_pause_destroy(&vs->pause);
 	free(vs->v);
 	vs->v = NULL;
+}
+
+void vcpu_pause_init(struct vcpu_pause *p)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* vcpus_start is done: from here on started[] and thread are stable for
+ * a pauser that saw this under the lock. */
+static void mark_started(struct vcpus *vs)
+{
+	pthread_mutex_lock(&vs->pause.lock);
+	vs->pause.threads_up = true;
+	pthread_cond_broadcast(&vs->pause.cond);
+	pthread_mutex_unlock(&vs->pause.lock);
+}
+
+void vcpu_pause_destroy(struct vcpu_pause *p)
+{
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static int cond_wait_ms(struct vcpu_pause *p, long ms)
+{
+	struct timespec ts;
+
+	deadline_in(&ts, ms);
+	return pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+}
+
+void vcpu_park(struct vcpu *vc)
+{
+	struct vcpu_pause *p = &vc->vm->vcpus.pause;
+
+	pthread_mutex_lock(&p->lock);
+	if (!p->want) {
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
+	/* Tells a kvmclock guest it was stopped on purpose, so its soft
+	 * lockup watchdog does not fire on resume; EINVAL when the guest
+	 * has no kvmclock. */
+	ioctl(vc->kv.fd, KVM_KVMCLOCK_CTRL, 0);
+	p->parked++;
+	pthread_cond_broadcast(&p->cond);
+	/* A stop does not go through the pause state: look at it now and
+	 * then (it also kicks, which does not reach a parked thread). */
+	while (p->want && !vm_is_stopping(vc->vm))
+		cond_wait_ms(p, 50);
+	p->parked--;
+	/* Under the lock: a new pause sets immediate_exit only after it
+	 * set want, so it cannot be cleared behind its back. A stop racing
+	 * with this is re-kicked by vcpus_stop every 1 ms. */
+	if (!vm_is_stopping(vc->vm))
+		vc->kv.run->immediate_exit = 0;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int vcpus_pause(struct vcpus *vs, int bound_ms, struct err *e)
+{
+	struct vcpu_pause *p = &vs->pause;
+	uint64_t deadline = now_ms() + (uint64_t)bound_ms;
+	int want = vs->n, ret = 0;
+
+	/* InstanceStart returns before vm_run starts the threads. */
+	pthread_mutex_lock(&p->lock);
+	while (!p->threads_up && !vm_is_stopping(vs->v[0].vm) &&
+	       now_ms() < deadline)
+		cond_wait_ms(p, 5);
+	p->want = true;
+	pthread_mutex_unlock(&p->lock);
+	/* immediate_exit makes the next (or current, once kicked) KVM_RUN
+	 * complete what the last exit left pending and return EINTR at an
+	 * instruction boundary; the vCPU then parks itself. */
+	for (int i = 0; i < vs->n; i++)
+		if (vs->v[i].started) {
+			vs->v[i].kv.run->immediate_exit = 1;
+			pthread_kill(vs->v[i].thread, SIG_KICK);
+		}
+	pthread_mutex_lock(&p->lock);
+	while (p->parked < want) {
+		if (vm_is_stopping(vs->v[0].vm)) {
+			ret = err_set(e, -ESHUTDOWN,
+				      "pause: the VM is stopping");
+			break;
+		}
+		if (now_ms() >= deadline) {
+			ret = err_set(e, -ETIMEDOUT,
+				      "pause: %d of %d vCPUs stopped within "
+				      "%d ms (one is busy in a device)",
+				      p->parked, want, bound_ms);
+			break;
+		}
+		cond_wait_ms(p, 5);
+	}
+	if (ret) {
+		p->want = false;
+		pthread_cond_broadcast(&p->cond);
+	} else {
+		p->since_ns = now_ns();
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+void vcpus_resume(struct vcpus *vs)
+{
+	struct vcpu_pause *p = &vs->pause;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->want)
+		p->total_ns += now_ns() - p->since_ns;
+	p->want = false;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void vcpu_count_exit(struct vcpu *vc, const struct kvm_run *run)
+{
+	enum vcpu_exit_kind k = VCPU_EXIT_OTHER;
+	uint64_t *c;
+
+	if (!run)
+		k = VCPU_EXIT_INTR;
+	else if (run->exit_reason == KVM_EXIT_IO)
+		k = run->io.direction == KVM_EXIT_IO_OUT ? VCPU_EXIT_IO_OUT :
+							   VCPU_EXIT_IO_IN;
+	else if (run->exit_reason == KVM_EXIT_MMIO)
+		k = run->mmio.is_write ? VCPU_EXIT_MMIO_WRITE :
+					 VCPU_EXIT_MMIO_READ;
+	else if (run->exit_reason == KVM_EXIT_INTR)
+		k = VCPU_EXIT_INTR;
+	c = &vc->exits[k];
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
 }

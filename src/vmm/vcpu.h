@@ -28,6 +28,16 @@
 
 struct vm;
 
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO_IN,
+	VCPU_EXIT_IO_OUT,
+	VCPU_EXIT_MMIO_READ,
+	VCPU_EXIT_MMIO_WRITE,
+	VCPU_EXIT_INTR, /* KVM_RUN interrupted: a kick, a pause, a stop */
+	VCPU_EXIT_OTHER,
+	VCPU_EXIT_NR
+};
+
 struct vcpu {
 	struct vm *vm;
 	struct kvm_vcpu kv;
@@ -37,11 +47,26 @@ struct vcpu {
 	/* CLOCK_MONOTONIC ns of this vCPU's first exit (vCPU 0 only), for
 	 * the start-up benchmark; written by the vCPU before its loop. */
 	uint64_t first_exit_ns;
+	/* Exits by kind, for the metrics: written by this vCPU only
+	 * (relaxed load and store, no locked instruction), read by any. */
+	uint64_t exits[VCPU_EXIT_NR];
+};
+
+/* PATCH /vm Paused: every vCPU parks (outside KVM_RUN, its last exit
+ * completed) until resumed. */
+struct vcpu_pause {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* parked changed, or want cleared */
+	bool threads_up; /* vcpus_start has started them all */
+	bool want;
+	int parked;
+	uint64_t since_ns, total_ns; /* time spent paused */
 };
 
 struct vcpus {
 	struct vcpu *v;
 	int n;
+	struct vcpu_pause pause;
 };
 
 /* Creates n vCPUs and sets up their registers; vCPU 0 gets the boot
@@ -53,6 +78,20 @@ int vcpus_start(struct vcpus *vs, struct err *e);
 /* Returns when every started thread has returned or was abandoned. */
 void vcpus_stop(struct vcpus *vs);
 void vcpus_destroy(struct vcpus *vs, struct kvm *kvm);
+/* Parks every vCPU at an instruction boundary (out of KVM_RUN, any
+ * pending I/O completed) and returns when all are parked, or -ETIMEDOUT
+ * after bound_ms (then they are resumed again) with e set; -ESHUTDOWN if
+ * the VM stops meanwhile. Any thread but a vCPU's. */
+int vcpus_pause(struct vcpus *vs, int bound_ms, struct err *e);
+void vcpus_resume(struct vcpus *vs);
+/* Called by a vCPU thread after KVM_RUN returned without an exit: parks
+ * it while a pause is wanted. */
+void vcpu_park(struct vcpu *vc);
+void vcpu_pause_init(struct vcpu_pause *p);
+/* Counts one exit (or, with run NULL, an interrupted KVM_RUN). */
+void vcpu_count_exit(struct vcpu *vc, const struct kvm_run *run);
+void vcpu_pause_destroy(struct vcpu_pause *p);
+
 /* Installs the (empty) SIG_KICK handler; once per process. */
 void vcpus_install_kick(void);
 

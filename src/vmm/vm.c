@@ -13,17 +13,9 @@
 #include <unistd.h>
 
 #include "arch/x86/cpu.h"
-#include "arch/x86/mptable.h"
+#include "ioreq/proto.h"
 #include "util/log.h"
 #include "vmm/term.h"
-
-void vm_config_defaults(struct vm_config *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->cpus = VM_DEFAULT_CPUS;
-	c->memory_mib = VM_DEFAULT_MEMORY_MIB;
-	c->serial = SERIAL_STDIO;
-}
 
 int vm_exit_code(const struct err *e)
 {
@@ -60,6 +52,9 @@ static void on_signal(void *opaque, int signo)
 {
 	struct vm *vm = opaque;
 
+	/* A first SIGTERM may ask the guest to power off (power.h). */
+	if (power_signal(&vm->power, signo))
+		return;
 	log_info("signal %d: stopping the VM", signo);
 	vm_request_stop(vm, WISP_EXIT_SIGNAL_BASE + signo);
 }
@@ -118,7 +113,8 @@ static int load_guest(struct vm *vm, struct err *e)
 	free(cmdline);
 	if (ret)
 		return ret;
-	ret = layout_write_tables(&vm->layout, &vm->mem, vm->cfg.cpus, e);
+	ret = layout_write_tables(&vm->layout, &vm->mem, &vm->cfg, &vm->entry,
+				  e);
 	if (ret)
 		return ret;
 	return cpu_write_boot_tables(&vm->mem, &vm->entry, e);
@@ -150,6 +146,7 @@ static void preinit(struct vm *vm, const struct vm_config *cfg)
 	bus_init(&vm->mmio, "mmio");
 	loop_preinit(&vm->loop);
 	devices_preinit(&vm->dev, vm);
+	power_preinit(&vm->power, vm);
 	posted_init(&vm->posted, &vm->kvm, &vm->pio, &vm->mmio);
 	servers_init(&vm->servers, &vm->kvm, &vm->mem, &vm->ioev, &vm->posted,
 		     &vm->loop, cfg->cpus);
@@ -172,9 +169,15 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 		return err_set(e, -ENOMEM, "out of memory");
 	preinit(vm, cfg);
 
-	if (cfg->cpus < 1 || cfg->cpus > MPTABLE_MAX_CPUS)
-		return err_config(e, -EINVAL, "--cpus %d: must be 1..%d",
-				  cfg->cpus, MPTABLE_MAX_CPUS);
+	if (cfg->cpus < 1 || cfg->cpus > layout_max_cpus(cfg))
+		return err_config(e, -EINVAL, "--cpus %d: must be 1..%d%s",
+				  cfg->cpus, layout_max_cpus(cfg),
+				  cfg->acpi ? "" : " with --acpi off");
+	/* A server has a request slot per vCPU plus one (servers.c). */
+	if (cfg->nr_servers && cfg->cpus + 1 > IOREQ_MAX_VCPUS)
+		return err_config(e, -EINVAL,
+				  "--cpus %d: with IOREQ servers at most %d",
+				  cfg->cpus, IOREQ_MAX_VCPUS - 1);
 	ret = loop_init(&vm->loop, on_signal, vm, e);
 	if (ret)
 		return ret;
@@ -213,6 +216,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 			on_escape, vm);
 	vm->con_ready = true;
 	ret = devices_create_legacy(vm, console_in_space, &vm->con, e);
+	if (!ret)
+		ret = power_create(&vm->power, e);
 	if (ret)
 		return ret;
 	vm->con.attached = vm->dev.stdin_console;
@@ -282,6 +287,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->con_ready)
 		console_in_destroy(&vm->con);
 	devices_destroy(&vm->dev);
+	power_destroy(&vm->power);
 	if (vm->ioev_ready)
 		ioevr_destroy(&vm->ioev);
 	loop_destroy(&vm->loop);

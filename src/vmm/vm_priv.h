@@ -21,6 +21,7 @@
 #include "vmm/layout.h"
 #include "vmm/loop.h"
 #include "vmm/posted.h"
+#include "vmm/power.h"
 #include "vmm/servers.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm.h"
@@ -40,6 +41,7 @@ struct vm {
 	bool con_ready;
 	struct servers servers;
 	struct posted posted;
+	struct power power; /* ACPI PM ports, power button, stop timer */
 	struct vcpus vcpus;
 	struct event_loop loop;
 	struct boot_entry entry;

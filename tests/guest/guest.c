@@ -11,6 +11,15 @@
  *   test=initrd  print the initrd's address, size and FNV-1a hash
  *   test=mp      validate the MP table and print its processor count
  *   test=spin    loop forever (for stop-by-signal tests)
+ *   test=acpi    route=zp|scan [act=s5|reset|ged]: find the RSDP through
+ *                the zero page or the 0xE0000 scan, walk XSDT, MADT,
+ *                FADT and DSDT and print what they say; then enter S5,
+ *                reset, or wait for the power button and enter S5
+ *   test=kbd     print "kbd-ready", poll the i8042 for 4 keyboard bytes
+ *                and print them in hex ("kbd: 1d 38 e0 53")
+ *   test=tick    loop forever on port I/O, printing "tick N" every 2000
+ *                reads (for pause/resume tests: the count stops, then
+ *                goes on)
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
@@ -83,6 +92,39 @@ static __attribute__((noreturn)) void done(uint8_t code)
 	outb(DEBUG_EXIT, code);
 	for (;;)
 		;
+}
+
+/* Polls, with interrupts off: the bytes are what the VMM typed. */
+static void kbd(void)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	puts_("kbd-ready\n");
+	puts_("kbd:");
+	for (int n = 0; n < 4; n++) {
+		uint8_t v;
+
+		while (!(inb(0x64) & 1))
+			;
+		v = inb(0x60);
+		putc_(' ');
+		putc_(hex[v >> 4]);
+		putc_(hex[v & 15]);
+	}
+	puts_("\n");
+}
+
+/* Port I/O, not compute: on PVM a compute loop runs slowly, and every
+ * read here is an exit, so the ticks stop while the vCPU is parked. */
+static __attribute__((noreturn)) void tick(void)
+{
+	for (uint64_t n = 0;; n++) {
+		for (int i = 0; i < 2000; i++)
+			(void)inb(COM1 + 5);
+		puts_("tick ");
+		putu(n);
+		puts_("\n");
+	}
 }
 
 static uint8_t sum(const uint8_t *p, uint32_t n)
@@ -381,6 +423,8 @@ static uint8_t ioreq_test(const char *cmdline)
 		print_kv("ioreq-last", rd32(base + 0x10));
 		print_kv("ioreq-writes", rd32(base + 0x20));
 		print_kv("ioreq-posted", rd32(base + 0x30));
+		print_kv("ioreq-posted-ring", rd32(base + 0x38));
+		print_kv("ioreq-posted-slot", rd32(base + 0x40));
 	} else if (find(cmdline, "test=ioreq-read")) {
 		for (int i = 0; i < 3; i++)
 			print_kv("ioreq-counter", rd32(base + 0x28));
@@ -444,6 +488,207 @@ static uint8_t bench(const char *cmdline)
 	}
 	print_kv("bench-ops", n);
 	print_kv("bench-cycles-per-op", (t1 - t0) / (n ? n : 1));
+	return 0;
+}
+
+/* --- ACPI: the tables wisp wrote, found the ways Linux finds them --- */
+
+#define ACPI_GED_STS_PORT 0x603 /* wisp's GED status (devices/acpi_pm.h) */
+
+static uint64_t rd64p(const uint8_t *p)
+{
+	return *(const uint32_t *)p | (uint64_t)(*(const uint32_t *)(p + 4))
+					      << 32;
+}
+
+static int same(const uint8_t *p, const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (p[i] != (uint8_t)s[i])
+			return 0;
+	return 1;
+}
+
+static int rsdp_valid(const uint8_t *r)
+{
+	return same(r, "RSD PTR ", 8) && !sum(r, 20) && r[15] >= 2 &&
+	       *(const uint32_t *)(r + 20) == 36 && !sum(r, 36);
+}
+
+/* The legacy route: 16-byte steps through the BIOS area. */
+static const uint8_t *rsdp_scan(void)
+{
+	for (uint64_t a = 0xe0000; a < 0x100000; a += 16)
+		if (rsdp_valid((const uint8_t *)a))
+			return (const uint8_t *)a;
+	return 0;
+}
+
+/* A table at a, if it has signature sig, a sane length and checksum. */
+static const uint8_t *table_at(uint64_t a, const char *sig)
+{
+	const uint8_t *t = (const uint8_t *)a;
+	uint32_t len;
+
+	if (!a || a >= 0x100000000ull)
+		return 0;
+	len = *(const uint32_t *)(t + 4);
+	if (len < 36 || len > 0x10000 || !same(t, sig, 4) || sum(t, len))
+		return 0;
+	return t;
+}
+
+static void acpi_madt(const uint8_t *m)
+{
+	uint32_t len = *(const uint32_t *)(m + 4);
+	int cpus = 0, ioapics = 0;
+
+	for (const uint8_t *e = m + 44; e + 2 <= m + len && e[1] >= 2;
+	     e += e[1]) {
+		if (e[0] == 0 && (*(const uint32_t *)(e + 4) & 1))
+			cpus++;
+		if (e[0] == 1) {
+			ioapics++;
+			print_kv("acpi-ioapic-addr",
+				 *(const uint32_t *)(e + 4));
+		}
+		if (e[0] == 2) {
+			puts_("acpi-iso: ");
+			putu(e[3]);
+			puts_(" ");
+			putu(*(const uint32_t *)(e + 4));
+			puts_("\n");
+		}
+	}
+	print_kv("acpi-cpus", (uint64_t)cpus);
+	print_kv("acpi-ioapics", (uint64_t)ioapics);
+}
+
+/* Looks for the next small pattern after p in the DSDT. */
+static const uint8_t *after(const uint8_t *p, const uint8_t *end,
+			    const char *pat, int n)
+{
+	for (; p + n <= end; p++)
+		if (same(p, pat, n))
+			return p;
+	return 0;
+}
+
+/* Each LNRO0005 device with the Memory32Fixed and the extended interrupt
+ * descriptor that follow it; \_S5's SLP_TYPa. */
+static int acpi_dsdt(const uint8_t *d, uint8_t *s5)
+{
+	const uint8_t *end = d + *(const uint32_t *)(d + 4), *p = d + 36, *q;
+	int devs = 0;
+
+	while ((p = after(p, end, "LNRO0005", 9))) {
+		const uint8_t *mem = after(p, end, "\x86\x09\x00", 3);
+		const uint8_t *irq = mem ? after(mem, end, "\x89\x06\x00", 3) :
+					   0;
+
+		if (!irq)
+			return 0;
+		puts_("acpi-dev: ");
+		putu(*(const uint32_t *)(mem + 4));
+		puts_(" ");
+		putu(*(const uint32_t *)(mem + 8));
+		puts_(" ");
+		putu(*(const uint32_t *)(irq + 5));
+		puts_(irq[3] & 2 ? " edge" : " level");
+		puts_(irq[3] & 4 ? " low\n" : " high\n");
+		devs++;
+		p = irq;
+	}
+	print_kv("acpi-devices", (uint64_t)devs);
+	/* Name(\_S5, Package(n) { SLP_TYPa, ... }) */
+	q = after(d + 36, end, "_S5_\x12", 5);
+	if (!q || q[5] >= 0x40)
+		return 0;
+	q += 7; /* PkgLength (one byte), NumElements */
+	*s5 = q[0] == 0x0a ? q[1] : q[0] <= 1 ? q[0] : 0xff;
+	print_kv("acpi-s5", *s5);
+	return 1;
+}
+
+static uint8_t acpi_test(const uint8_t *zp, const char *cmdline)
+{
+	uint64_t zp_rsdp = rd64p(zp + 0x70);
+	const uint8_t *scan = rsdp_scan(), *r, *x, *f = 0, *m = 0, *d;
+	uint32_t n;
+	uint16_t sleep_ctl, reset_port;
+	uint8_t s5 = 0xff;
+
+	print_kv("acpi-rsdp-zp", zp_rsdp);
+	print_kv("acpi-rsdp-scan", (uint64_t)(uintptr_t)scan);
+	r = find(cmdline, "route=scan") ? scan : (const uint8_t *)zp_rsdp;
+	if (!r || !rsdp_valid(r)) {
+		puts_("acpi: no valid RSDP\n");
+		return 10;
+	}
+	x = table_at(rd64p(r + 24), "XSDT");
+	if (!x) {
+		puts_("acpi: bad XSDT\n");
+		return 11;
+	}
+	n = (*(const uint32_t *)(x + 4) - 36) / 8;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *t = (const uint8_t *)rd64p(x + 36 + 8 * i);
+
+		if (table_at((uint64_t)(uintptr_t)t, "FACP"))
+			f = t;
+		else if (table_at((uint64_t)(uintptr_t)t, "APIC"))
+			m = t;
+		else {
+			puts_("acpi: bad table in the XSDT\n");
+			return 12;
+		}
+		puts_("acpi-table: ");
+		putc_((char)t[0]);
+		putc_((char)t[1]);
+		putc_((char)t[2]);
+		putc_((char)t[3]);
+		puts_("\n");
+	}
+	if (!f || !m || f[8] != 6) {
+		puts_("acpi: no FADT rev 6 or no MADT\n");
+		return 13;
+	}
+	acpi_madt(m);
+	print_kv("acpi-hw-reduced", (*(const uint32_t *)(f + 112) >> 20) & 1);
+	/* Generic address structures: System I/O, 8 bits. */
+	if (f[244] != 1 || f[245] != 8 || f[116] != 1 || f[117] != 8) {
+		puts_("acpi: sleep/reset registers not 8-bit ports\n");
+		return 14;
+	}
+	sleep_ctl = (uint16_t)rd64p(f + 248);
+	reset_port = (uint16_t)rd64p(f + 120);
+	print_kv("acpi-sleep-ctl", sleep_ctl);
+	print_kv("acpi-reset-reg", reset_port);
+	d = table_at(rd64p(f + 140), "DSDT");
+	if (!d || !acpi_dsdt(d, &s5) || s5 > 7) {
+		puts_("acpi: bad DSDT\n");
+		return 15;
+	}
+	if (find(cmdline, "act=ged")) {
+		/* What a guest without interrupts does for the button. */
+		puts_("ged-waiting\n");
+		while (!(inb(ACPI_GED_STS_PORT) & 1))
+			__asm__ volatile("pause");
+		outb(ACPI_GED_STS_PORT, 1);
+		print_kv("ged-cleared", !(inb(ACPI_GED_STS_PORT) & 1));
+	}
+	if (find(cmdline, "act=s5") || find(cmdline, "act=ged")) {
+		puts_("acpi: entering S5\n");
+		outb(sleep_ctl, (uint8_t)(s5 << 2 | 0x20));
+		puts_("acpi: still running after S5\n");
+		return 20;
+	}
+	if (find(cmdline, "act=reset")) {
+		puts_("acpi: reset\n");
+		outb(reset_port, f[128]);
+		puts_("acpi: still running after reset\n");
+		return 21;
+	}
 	return 0;
 }
 
@@ -513,6 +758,8 @@ void guest_main(const uint8_t *zp)
 		puts_("\ninitrd-fnv1a: ");
 		putu(h);
 		puts_("\n");
+	} else if (find(cmdline, "test=acpi")) {
+		done(acpi_test(zp, cmdline));
 	} else if (find(cmdline, "test=mp")) {
 		done(check_mptable());
 	} else if (find(cmdline, "test=blkflush")) {
@@ -523,6 +770,10 @@ void guest_main(const uint8_t *zp)
 		done(ioreq_test(cmdline));
 	} else if (find(cmdline, "test=bench")) {
 		done(bench(cmdline));
+	} else if (find(cmdline, "test=kbd")) {
+		kbd();
+	} else if (find(cmdline, "test=tick")) {
+		tick();
 	} else if (find(cmdline, "test=spin")) {
 		puts_("spinning\n");
 		for (;;)

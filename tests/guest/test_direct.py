@@ -6,8 +6,11 @@ usage: test_direct.py WISP GUEST_ELF CASE   (or --list)
 Each case runs wisp as a user would and checks its console output, its
 exit status and its error messages.
 """
+import fcntl
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -248,6 +251,14 @@ def case_pvh_entry():
     peer = os.path.join(os.path.dirname(GUEST), "pvh-peer.elf")
     rc, out, err = run(["run", "--kernel", peer, "--debug-exit"])
     expect(rc == 0 and "wisp-test-guest: up" in out, f"exit {rc}", out, err)
+    # The guest reads CR0 and ebx itself at its 32-bit entry point.
+    expect(value(out, "pvh-paging") == "off", "paging on at the PVH entry",
+           out, err)
+    # wisp's layout puts hvm_start_info at 0x6000 (arch/x86/layout.h).
+    expect(value(out, "pvh-ebx") == "0x00006000",
+           "ebx is not the start_info address", out, err)
+    expect(value(out, "pvh-start-info") == "magic ok",
+           "ebx does not point at an hvm_start_info", out, err)
     expect("PVM" not in err, "PVM warning for a guest that needs none",
            out, err)
 
@@ -343,7 +354,8 @@ def case_virtio_blk():
         img = os.path.join(d, "disk.img")
         with open(img, "wb") as f:
             f.truncate(8 << 20)
-        rc, out, err = guest("blk", "--disk", f"path={img},id=wisp-disk-1")
+        rc, out, err = guest("blk", "--acpi", "off",
+                             "--disk", f"path={img},id=wisp-disk-1")
         expect(rc == 0, f"exit {rc}", out, err)
         expect("virtio_mmio.device=4K@0xd0000000:5" in value(out, "cmdline"),
                "device missing from the command line", out, err)
@@ -401,13 +413,13 @@ def case_virtio_blk_lock():
             p.wait(timeout=10)
 
 
-def servers_dir():
-    return os.path.join(os.path.dirname(os.path.dirname(GUEST)), "..", "src",
-                        "servers")
-
-
 def server_bin(name):
-    p = os.path.normpath(os.path.join(servers_dir(), name))
+    """A server binary in the build tree: the device servers are in
+    src/servers, the test server in tests/servers."""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(GUEST)))
+    sub = ("tests", "servers") if name == "wisp-ioreq-test" else \
+        ("src", "servers")
+    p = os.path.normpath(os.path.join(build, *sub, name))
     if not os.path.exists(p):
         raise Fail(f"{p} not built")
     return p
@@ -425,6 +437,12 @@ def case_ioreq_order():
     expect(value(out, "ioreq-last") == "3000" and
            value(out, "ioreq-writes") == "3000", "writes lost", out, err)
     expect(value(out, "ioreq-posted") == "1500",
+           "writes to the posted range lost", out, err)
+    # The server counts by the path a write took (ring entry or slot),
+    # not by address: posted writes must all have used the ring (it
+    # holds one entry at a time here, so it never overflows to a slot).
+    expect(value(out, "ioreq-posted-ring") == "1500" and
+           value(out, "ioreq-posted-slot") == "0",
            "posted writes did not go through the ring", out, err)
 
 
@@ -535,11 +553,115 @@ def case_ioreq_blk_out_of_process():
         expect(value(out, "blk-id") == "oop-disk", "GET_ID", out, err)
         expect("(1 ranges, 1 doorbells)" in err,
                "window or doorbell lane not registered", out, err)
+        # Four requests were served, and not one kick reached the
+        # server's window: they all went through the doorbell lane.
+        expect("wisp-blk: done:" in err and
+               "; 0 QueueNotify writes reached the window" in err,
+               "QueueNotify did not go through the doorbell lane", out, err)
         with open(img, "rb") as f:
             f.seek(512)
             data = f.read(512)
         expect(data == bytes((i * 7 + 3) & 0xff for i in range(512)),
                "sector 1 on the host image", out, err)
+
+
+# --- a hostile VMM against the device servers (no KVM involved) ---
+
+IOREQ_MAGIC = 0x51524f49
+
+
+def fake_vmm(sock, shared_size=4096, shm_size=4096, ring_offset=2048,
+             ring_entries=8, nr_vcpus=2, ram=1 << 20):
+    """Plays the VMM for a server listening on sock: answers HELLO with a
+    handcrafted WELCOME and MEM_MAP, ACKs the server's ranges and lanes,
+    then wakes it once. Returns the socket (the caller closes it)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    for _ in range(200):
+        try:
+            s.connect(sock)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            time.sleep(0.01)
+    s.recv(512)  # HELLO
+    seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW  # as wisp seals them
+    shm = os.memfd_create("fake-shm", os.MFD_ALLOW_SEALING)
+    os.ftruncate(shm, shm_size)
+    fcntl.fcntl(shm, fcntl.F_ADD_SEALS, seals)
+    mem = os.memfd_create("fake-ram", os.MFD_ALLOW_SEALING)
+    os.ftruncate(mem, ram)
+    fcntl.fcntl(mem, fcntl.F_ADD_SEALS, seals)
+    efds = [os.eventfd(0) for _ in range(2 + nr_vcpus)]
+    welcome = struct.pack("<4I4IQQIIQQ", 16, 72, 0, 0, IOREQ_MAGIC, 1, 7,
+                          nr_vcpus, shared_size, ring_offset, ring_entries,
+                          5, 0xd0000000, 0x1000)
+    socket.send_fds(s, [welcome], [shm] + efds)
+    mem_map = struct.pack("<4III", 17, 120, 0, 0, 1, 1) + \
+        struct.pack("<QQQ", 0, ram, 0) + bytes(72)
+    try:
+        socket.send_fds(s, [mem_map], [mem])
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server refused the WELCOME already and hung up
+    for fd in [shm, mem] + efds[:1] + efds[2:]:
+        os.close(fd)
+    try:
+        while True:
+            msg, fds, _, _ = socket.recv_fds(s, 512, 4)
+            for fd in fds:
+                os.close(fd)
+            if len(msg) < 16:
+                break
+            typ, _, seq, _ = struct.unpack("<4I", msg[:16])
+            if typ in (2, 3):  # MAP_RANGE, ADD_DOORBELL
+                s.send(struct.pack("<4IiI", 19, 24, seq, 0, 0, 0))
+            else:  # READY (or anything else): serving starts
+                break
+        os.eventfd_write(efds[1], 1)  # the wake eventfd
+    except (OSError, socket.timeout):
+        pass  # the server refused the handshake and hung up
+    os.close(efds[1])
+    return s
+
+
+def hostile_vmm_case(what, want, **layout):
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "blk.sock")
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        p = subprocess.Popen([server_bin("wisp-blk"), "--socket", sock,
+                              "--disk", f"path={img}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+        s = fake_vmm(sock, **layout)
+        try:
+            out, err = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            raise Fail(f"{what}: wisp-blk hung on a hostile VMM")
+        finally:
+            s.close()
+        out, err = out.decode(errors="replace"), err.decode(errors="replace")
+        expect(p.returncode == 1, f"{what}: wisp-blk exit {p.returncode}, "
+               "want 1 (a signal is negative)", out, err)
+        expect(err.startswith("wisp-blk: ") and want in err,
+               f"{what}: no message naming {want!r}", out, err)
+
+
+def case_ioreq_server_hostile_vmm():
+    """A device server facing a hostile VMM exits 1 with a message: a
+    WELCOME whose ring offset wraps (a SEGV in the ring drain once), a
+    shared memfd smaller than announced (a SIGBUS once), no vCPUs,
+    more fds than a packet may carry."""
+    hostile_vmm_case("ring offset -128", "ring at",
+                     ring_offset=(1 << 64) - 128)
+    hostile_vmm_case("short shared memfd", "shared page", shm_size=0)
+    hostile_vmm_case("0 vCPUs", "WELCOME for 0 vCPUs", nr_vcpus=0)
+    hostile_vmm_case("33 vCPUs", "malformed", nr_vcpus=33)
+
+
+# --- end of the hostile-VMM block ---
 
 
 def case_ioreq_server_missing():
@@ -599,13 +721,245 @@ def case_spawn_errors():
     expect(rc == 1 and "more than 32 words" in err,
            f"41 words: exit {rc}", out, err)
 
+# --- ACPI (issue 8): tables, the three RSDP routes, power, graceful stop ---
 
-def case_server_path_too_long():
-    """A --server path that does not fit sun_path is refused, not cut."""
-    path = "/tmp/" + "s" * 120 + ".sock"
-    rc, out, err = guest("hello", "--server", path)
-    expect(rc == 1 and "longer than 107 bytes" in err, f"exit {rc}", out,
+ACPI_GPA = 0xe0000
+VIRTIO_GSIS = (5, 6, 7, 9, 10, 11, 12, 13, 14, 15)
+
+
+def acpi_lines(out, key):
+    return [line[len(key) + 2:].strip() for line in out.splitlines()
+            if line.startswith(key + ": ")]
+
+
+def case_acpi_rsdp_routes():
+    """The RSDP through the zero page and through the 0xE0000 scan (the
+    test guest), and through PVH start_info.rsdp_paddr (pvh-acpi.elf);
+    with --acpi off none of them finds one."""
+    for route in ("zp", "scan"):
+        rc, out, err = guest(f"acpi route={route}", "--cpus", "2")
+        expect(rc == 0, f"route {route}: exit {rc}", out, err)
+        expect(int(value(out, "acpi-rsdp-zp")) == ACPI_GPA and
+               int(value(out, "acpi-rsdp-scan")) == ACPI_GPA,
+               f"route {route}: RSDP addresses", out, err)
+        expect(acpi_lines(out, "acpi-table") == ["FACP", "APIC"],
+               f"route {route}: XSDT entries", out, err)
+        expect(value(out, "acpi-hw-reduced") == "1", "HW_REDUCED", out, err)
+    pvh = os.path.join(os.path.dirname(GUEST), "pvh-acpi.elf")
+    rc, out, err = run(["run", "--kernel", pvh, "--debug-exit"])
+    expect(rc == 0 and "pvh-rsdp: ok" in out, f"PVH route: exit {rc}",
+           out, err)
+    rc, out, err = run(["run", "--kernel", pvh, "--debug-exit",
+                        "--acpi", "off"])
+    expect(rc == 0 and "pvh-rsdp: none" in out,
+           f"PVH --acpi off: exit {rc}", out, err)
+    rc, out, err = guest("acpi route=zp", "--acpi", "off")
+    expect(rc == 10 and value(out, "acpi-rsdp-zp") == "0" and
+           value(out, "acpi-rsdp-scan") == "0",
+           f"--acpi off: exit {rc}, want 10 (no RSDP)", out, err)
+
+
+def case_acpi_madt_cpus():
+    """The MADT has one enabled local APIC per vCPU, up to 64; the MP
+    table stays while it can hold them (32)."""
+    for n in (1, 2, 8, 32, 33, 64):
+        rc, out, err = guest("acpi route=scan", "--cpus", str(n))
+        expect(rc == 0, f"--cpus {n}: exit {rc}", out, err)
+        expect(int(value(out, "acpi-cpus")) == n, f"--cpus {n}: MADT",
+               out, err)
+        expect(value(out, "acpi-ioapics") == "1" and
+               int(value(out, "acpi-ioapic-addr")) == 0xfec00000,
+               f"--cpus {n}: IOAPIC", out, err)
+        expect(acpi_lines(out, "acpi-iso") == ["0 0"],
+               f"--cpus {n}: interrupt source overrides", out, err)
+    for n in (4, 32):
+        rc, out, err = guest("mp", "--cpus", str(n))
+        expect(rc == 0 and int(value(out, "mp-cpus")) == n,
+               f"--cpus {n}: MP table next to ACPI", out, err)
+    rc, out, err = guest("mp", "--cpus", "33")
+    expect(rc == 3 and "mp: no valid floating pointer" in out,
+           "--cpus 33: an MP table that cannot hold the vCPUs", out, err)
+
+
+def case_acpi_dsdt_devices():
+    """One LNRO0005 per virtio device, window and edge GSI as wisp wired
+    them, none on the command line; up to all ten windows."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        for ndisks, extra in ((0, []), (2, ["--rng"]),
+                              (8, ["--rng", "--console", "virtio"])):
+            log = os.path.join(d, "console.log")
+            args = ["--serial", "file:" + log] + extra
+            for _ in range(ndisks):
+                args += ["--disk", f"path={img},readonly=on"]
+            rc, _, err = guest("acpi route=zp", *args, stdin=b"")
+            with open(log) as f:
+                out = f.read()
+            n = ndisks + ("--rng" in extra) + ("virtio" in extra)
+            expect(rc == 0, f"{n} devices: exit {rc}", out, err)
+            want = [f"{0xd0000000 + 0x1000 * i} 4096 {VIRTIO_GSIS[i]} "
+                    "edge high" for i in range(n)]
+            expect(acpi_lines(out, "acpi-dev") == want,
+                   f"{n} devices: DSDT resources, want {want}", out, err)
+            expect("virtio_mmio" not in value(out, "cmdline"),
+                   f"{n} devices: described twice (command line)", out, err)
+            expect(value(out, "acpi-s5") == "5", "_S5", out, err)
+
+
+def case_acpi_poweroff_and_reset():
+    """S5 through the FADT's sleep control register and a write to its
+    reset register each end wisp with 0."""
+    for act, said in (("s5", "entering S5"), ("reset", "acpi: reset")):
+        rc, out, err = guest(f"acpi route=zp act={act}", "--cpus", "2")
+        expect(rc == 0 and said in out and "still running" not in out,
+               f"act={act}: exit {rc}, want 0", out, err)
+
+
+def wisp_spawn(test, *extra):
+    return subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                             "--cmdline", "test=" + test] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+
+
+def wait_for(p, marker):
+    buf = b""
+    deadline = time.time() + TIMEOUT
+    while marker not in buf and time.time() < deadline:
+        chunk = os.read(p.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def stop_with(p, signals, gap=0.2, limit=15):
+    t0 = time.time()
+    for i, sig in enumerate(signals):
+        if i:
+            time.sleep(gap)
+        p.send_signal(sig)
+    try:
+        rc = p.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise Fail(f"wisp did not stop within {limit} s")
+    out = p.stdout.read().decode(errors="replace")
+    err = p.stderr.read().decode(errors="replace")
+    return rc, time.time() - t0, out, err
+
+
+def case_acpi_sigterm_button():
+    """SIGTERM presses the power button: a guest that polls the GED
+    status sees it, clears it and enters S5, and wisp exits 0."""
+    p = wisp_spawn("acpi route=zp act=ged")
+    buf = wait_for(p, b"ged-waiting")
+    expect(b"ged-waiting" in buf, "guest never waited", buf.decode())
+    rc, dt, out, err = stop_with(p, [signal.SIGTERM])
+    out = buf.decode() + out
+    expect(rc == 0, f"exit {rc}, want 0 (guest powered off)", out, err)
+    expect("ged-cleared: 1" in out and "entering S5" in out,
+           "guest did not see and clear the button", out, err)
+    expect(dt < 3, f"took {dt:.1f} s", out, err)
+
+
+def case_acpi_sigterm_timeout():
+    """A guest that ignores the button: wisp stops it after
+    --shutdown-timeout and exits 143; a second signal, SIGINT, --acpi off
+    and --shutdown-timeout 0 stop at once."""
+    p = wisp_spawn("spin", "--shutdown-timeout", "1")
+    wait_for(p, b"spinning")
+    rc, dt, out, err = stop_with(p, [signal.SIGTERM])
+    expect(rc == 143 and 0.9 <= dt < 4, f"exit {rc} after {dt:.2f} s, "
+           "want 143 after about 1 s", out, err)
+    expect("did not power off within 1 s" in err, "no message", out, err)
+    for extra, sigs, code in (
+            ([], [signal.SIGTERM, signal.SIGTERM], 143),
+            ([], [signal.SIGINT], 130),
+            (["--acpi", "off"], [signal.SIGTERM], 143),
+            (["--shutdown-timeout", "0"], [signal.SIGTERM], 143)):
+        p = wisp_spawn("spin", *extra)
+        wait_for(p, b"spinning")
+        rc, dt, out, err = stop_with(p, sigs)
+        expect(rc == code and dt < 2, f"{extra} {[s.name for s in sigs]}: "
+               f"exit {rc} after {dt:.2f} s, want {code} at once", out, err)
+
+
+def case_acpi_bad_arguments():
+    bad = [
+        (["--cpus", "65"], "--cpus 65: must be 1..64"),
+        (["--cpus", "33", "--acpi", "off"], "1..32 with --acpi off"),
+        (["--acpi", "maybe"], "--acpi"),
+        (["--shutdown-timeout", "-1"], "--shutdown-timeout '-1'"),
+        (["--shutdown-timeout", "3601"], "--shutdown-timeout '3601'"),
+        (["--shutdown-timeout", "x"], "--shutdown-timeout 'x'"),
+        # An IOREQ server has one request slot per vCPU plus one.
+        (["--cpus", "32", "--server", "/nonexistent.sock"],
+         "--cpus 32: with IOREQ servers at most 31"),
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        disks = []
+        for _ in range(8):
+            disks += ["--disk", f"path={img},readonly=on"]
+        # Ten windows: eight disks, the rng, the console; one more
+        # device than windows is refused before anything runs.
+        bad.append((disks + ["--rng", "--console", "virtio", "--server",
+                             os.path.join(d, "none.sock")],
+                    "too many virtio devices"))
+        for args, msg in bad:
+            rc, out, err = run(["run", "--kernel", GUEST] + args)
+            expect(rc == 1, f"{args}: exit {rc}, want 1", out, err)
+            expect(msg in err and err.startswith("wisp: "),
+                   f"{args}: message should mention {msg!r}", out, err)
+
+
+# --- IOREQ boundary (issue 7): the VMM refuses servers it must not trust.
+
+def case_ioreq_server_path_too_long():
+    """A --server path that does not fit a unix socket address is a
+    config error naming the path, not a silently shortened other path."""
+    path = "/tmp/" + "s" * 150 + ".sock"
+    rc, out, err = run(["run", "--kernel", GUEST, "--server", path])
+    expect(rc == 1 and path in err and "bytes" in err, f"exit {rc}", out,
            err)
+
+
+def case_ioreq_server_other_uid():
+    """A server listening as another user (not root) is refused before
+    it gets guest RAM (SO_PEERCRED)."""
+    if os.geteuid() != 0:
+        raise Fail("needs root to start a server as uid 65534")
+    d = tempfile.mkdtemp(prefix="wisp-peer-")
+    os.chmod(d, 0o777)
+    sock = os.path.join(d, "s.sock")
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    srv = subprocess.Popen([server_bin("wisp-ioreq-test"), "--socket", sock],
+                           preexec_fn=as_nobody, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        rc, out, err = run(["run", "--kernel", GUEST, "--server", sock])
+    finally:
+        srv.kill()
+        srv.wait()
+        if os.path.exists(sock):
+            os.unlink(sock)
+        os.rmdir(d)
+    expect(rc != 0 and "uid 65534" in err and sock in err, f"exit {rc}",
+           out, err)
 
 
 def flush_then_kill(extra):

@@ -163,6 +163,26 @@ static void test_uint(void **state)
 	assert_int_equal(devopts_parse_u64("--n", "4", 5, 10, &v, &e), -EINVAL);
 }
 
+static void test_onoff(void **state)
+{
+	const char *bad[] = { "", "yes", "true", "1", "ON", "on ", "of" };
+	struct err e = { 0 };
+	bool v = false;
+
+	assert_int_equal(devopts_parse_onoff("--acpi", "on", &v, &e), 0);
+	assert_true(v);
+	assert_int_equal(devopts_parse_onoff("--acpi", "off", &v, &e), 0);
+	assert_false(v);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = true;
+		assert_int_equal(devopts_parse_onoff("--acpi", bad[i], &v, &e),
+				 -EINVAL);
+		assert_true(v); /* untouched */
+		assert_int_equal(e.cls, ERR_CONFIG);
+		assert_non_null(strstr(e.msg, "--acpi"));
+	}
+}
+
 static void test_rng_rate(void **state)
 {
 	uint64_t v = 0;
@@ -197,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_disk_refused),
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_rng_rate),
+		cmocka_unit_test(test_onoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

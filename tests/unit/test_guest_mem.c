@@ -8,7 +8,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mem/guest_mem.h"
 
@@ -92,12 +94,38 @@ static void test_two_regions(void **state)
 	guest_mem_destroy(&m);
 }
 
+/* A device process gets the memfd: it must not be able to resize it
+ * (a shrink would SIGBUS wisp), while the RAM stays writable for DMA. */
+static void test_memfd_sealed(void **state)
+{
+	struct guest_mem m;
+	uint64_t v = 0x55aa, back = 0;
+	int seals;
+
+	assert_int_equal(guest_mem_init(&m, 1 << 20, NULL), 0);
+	seals = fcntl(m.memfd, F_GET_SEALS);
+	assert_true(seals >= 0);
+	assert_int_equal(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	assert_int_equal(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE), 0);
+	assert_int_equal(ftruncate(m.memfd, 0), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(m.memfd, 2 << 20), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(fcntl(m.memfd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	assert_int_equal(guest_mem_write(&m, (1 << 20) - 8, &v, 8), 0);
+	assert_int_equal(guest_mem_read(&m, (1 << 20) - 8, &back, 8), 0);
+	assert_true(back == v);
+	guest_mem_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_two_regions),
+		cmocka_unit_test(test_memfd_sealed),
 	};
 
 	return cmocka_run_group_tests_name("guest_mem", tests, NULL, NULL);

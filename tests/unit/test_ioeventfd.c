@@ -12,10 +12,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus/ioeventfd.h"
+#include "util/time.h"
 
 #define DM IOEVR_F_DATAMATCH
 #define PIO IOEVR_F_PIO
@@ -741,6 +744,83 @@ static void test_concurrent(void **state)
 	assert_int_equal(ioevr_count(&f->r), 0);
 }
 
+/* --- a lane whose eventfd a server made blocking and full --- */
+
+struct blocked_write {
+	struct ioeventfd_registry *r;
+	bool hit;
+	uint64_t ms;
+	atomic_bool done;
+};
+
+static void *blocked_writer(void *arg)
+{
+	struct blocked_write *b = arg;
+	uint64_t t0 = now_ns();
+
+	b->hit = ioevr_write(b->r, false, 0x1000, 4, 1);
+	b->ms = (now_ns() - t0) / 1000000;
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+struct other_lane {
+	struct fix *f;
+	bool ok;
+	atomic_bool done;
+};
+
+static void *other_lane_main(void *arg)
+{
+	struct other_lane *o = arg;
+
+	o->ok = ioevr_assign(&o->f->r, 0x2000, 4, DM, 1, o->f->efd[1]) == 0 &&
+		ioevr_write(&o->f->r, false, 0x2000, 4, 1);
+	atomic_store(&o->done, true);
+	return NULL;
+}
+
+static void test_write_to_blocking_full_eventfd(void **state)
+{
+	struct fix *f = *state;
+	struct blocked_write b = { .r = &f->r };
+	struct other_lane o = { .f = f };
+	uint64_t full = 0xfffffffffffffffeull, t0, ms;
+	pthread_t t, t2;
+	int i;
+
+	/* The server shares the fd's open file description: it can clear
+	 * O_NONBLOCK and fill the counter, so a plain write(2) blocks. */
+	assert_int_equal(fcntl(f->efd[0], F_SETFL, 0), 0);
+	assert_int_equal(write(f->efd[0], &full, 8), 8);
+	assert_int_equal(ioevr_assign(&f->r, 0x1000, 4, DM, 1, f->efd[0]), 0);
+	assert_int_equal(pthread_create(&t, NULL, blocked_writer, &b), 0);
+	usleep(20000);
+	/* Every PIO/MMIO exit takes the registry lock: another lane must
+	 * stay usable while that write is stuck. */
+	t0 = now_ns();
+	assert_int_equal(pthread_create(&t2, NULL, other_lane_main, &o), 0);
+	for (i = 0; i < 2000 && !atomic_load(&o.done); i++)
+		usleep(1000);
+	ms = (now_ns() - t0) / 1000000;
+	print_message("other lane took %llu ms\n", (unsigned long long)ms);
+	assert_true(atomic_load(&o.done)); /* else: stuck behind the lock */
+	pthread_join(t2, NULL);
+	assert_true(o.ok);
+	assert_true(ms < 50);
+	for (i = 0; i < 200 && !atomic_load(&b.done); i++)
+		usleep(10000);
+	assert_true(atomic_load(&b.done));
+	pthread_join(t, NULL);
+	print_message("the full lane's write returned after %llu ms\n",
+		      (unsigned long long)b.ms);
+	/* Consumed (the guest's write went to its lane), not delivered. */
+	assert_true(b.hit);
+	assert_true(b.ms < 500);
+	assert_int_equal(drain(f->efd[1]), 1);
+	assert_int_equal(ioevr_deassign(&f->r, 0x1000, 4, DM, 1, f->efd[0]), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TH(fn) cmocka_unit_test_setup_teardown(fn, setup_host, teardown)
 
@@ -776,6 +856,7 @@ int main(void)
 		TH(test_host_deassign_fails),
 		T(test_many_lanes),
 		T(test_concurrent),
+		T(test_write_to_blocking_full_eventfd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@
 
 #include "ioreq/msg.h"
 #include "ioreq/server.h"
-#include "ioreq/vmm.h"
+#include "ioreq/client.h"
 
 #define WIN 0xd0000000ull
 
@@ -69,7 +69,7 @@ static void *server_thread(void *arg)
 	    !wisp_ioreq_map_range(s, WIN + 0x100, 0x100, IOREQ_RANGE_POSTED,
 				  &posted_ops, s, &e) &&
 	    !wisp_ioreq_ready(s, &e))
-		wisp_ioreq_serve(s);
+		wisp_ioreq_serve(s, &e);
 	wisp_ioreq_close(s);
 	return NULL;
 }

@@ -2,11 +2,13 @@
 /* The virtio-mmio transport's register file driven as a guest driver
  * would (and as a hostile one would), with a dummy device behind it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,11 +93,13 @@ static const struct virtio_dev_ops dummy_ops = {
 
 static int irqfds, doorbells;
 
-static int h_doorbell(void *o, uint64_t addr, uint32_t len, uint64_t dm,
-		      int efd)
+/* The registry's host refuses every lane: kicks reach the register
+ * file, which forwards them to the queue's eventfd. */
+static int h_assign(void *o, uint64_t addr, uint32_t len, uint32_t flags,
+		    uint64_t dm, int efd)
 {
 	doorbells++;
-	return -ENOSYS; /* force the exit path for QueueNotify */
+	return -ENOSYS;
 }
 
 static int h_irqfd(void *o, int efd, unsigned int gsi)
@@ -106,6 +110,7 @@ static int h_irqfd(void *o, int efd, unsigned int gsi)
 
 struct fixture {
 	struct guest_mem mem;
+	struct ioeventfd_registry ioev;
 	struct dummy x;
 	struct virtio_mmio *t;
 };
@@ -113,15 +118,17 @@ struct fixture {
 static int setup(void **state)
 {
 	static struct fixture f;
-	const struct virtio_mmio_host host = { h_doorbell, NULL, h_irqfd, NULL,
-					       NULL };
+	const struct ioevr_host lanes = { h_assign, NULL, NULL };
+	const struct virtio_irq_host irq = { h_irqfd, NULL, NULL, false };
 
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(guest_mem_init(&f.mem, 4 << 20, NULL), 0);
+	assert_int_equal(ioevr_init(&f.ioev, &lanes), 0);
 	virtio_dev_init(&f.x.dev, "dummy", 42, &dummy_ops, &f.x, &f.mem, 2, 16,
 			sizeof(f.x.config));
-	assert_int_equal(
-		virtio_mmio_create(&f.x.dev, BASE, 5, &host, &f.t, NULL), 0);
+	assert_int_equal(virtio_mmio_create(&f.x.dev, BASE, 5, &f.ioev, &irq,
+					    &f.t, NULL),
+			 0);
 	*state = &f;
 	return 0;
 }
@@ -132,6 +139,8 @@ static int teardown(void **state)
 
 	virtio_mmio_destroy(f->t);
 	assert_int_equal(f->x.destroyed, 1);
+	assert_int_equal(ioevr_count(&f->ioev), 0);
+	ioevr_destroy(&f->ioev);
 	guest_mem_destroy(&f->mem);
 	return 0;
 }
@@ -310,6 +319,85 @@ static void test_config_space_bounds(void **state)
 	assert_int_equal(rd(f, 0xfc), 0);
 }
 
+/* virtio 1.2, 2.1 and 3.1.1: after FEATURES_OK the device does not take
+ * feature changes; clearing Status bits other than by a reset does not
+ * reopen negotiation. */
+static void test_features_frozen_without_reset(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t first = (1ull << 32) | (1ull << 3);
+
+	negotiate(f, first);
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	assert_true(f->x.dev.features == first);
+	/* Status without FEATURES_OK, new features, FEATURES_OK again. */
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, 1u << 28);
+	wr(f, 0x24, 1);
+	wr(f, 0x20, 1);
+	wr(f, 0x70, 3 | 8);
+	assert_true(f->x.dev.features == first);
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	/* The same after DRIVER_OK. */
+	wr(f, 0x70, 3 | 8 | 4);
+	wr(f, 0x70, 3);
+	wr(f, 0x24, 0);
+	wr(f, 0x20, 0);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_true(f->x.dev.features == first);
+	/* A reset reopens negotiation. */
+	negotiate(f, (1ull << 32) | (1ull << 28));
+	assert_true(f->x.dev.features == ((1ull << 32) | (1ull << 28)));
+}
+
+/* A server's interrupt eventfd is its VMM's description (dup3): a VMM
+ * that clears O_NONBLOCK and fills the counter must not block the
+ * device's interrupt forever. */
+static int peer_efd = -1;
+
+static int h_irqfd_shared(void *o, int efd, unsigned int gsi)
+{
+	return dup3(peer_efd, efd, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+static void test_shared_irq_bounded(void **state)
+{
+	const struct ioevr_host lanes = { h_assign, NULL, NULL };
+	const struct virtio_irq_host irq = { h_irqfd_shared, NULL, NULL, true };
+	uint64_t full = 0xfffffffffffffffeULL;
+	struct ioeventfd_registry ioev;
+	struct guest_mem mem;
+	struct dummy x;
+	struct virtio_mmio *t = NULL;
+	struct timespec a, b;
+	double ms;
+
+	memset(&x, 0, sizeof(x));
+	peer_efd = eventfd(0, EFD_CLOEXEC); /* blocking, as a peer set it */
+	assert_true(peer_efd >= 0);
+	assert_int_equal(write(peer_efd, &full, 8), 8);
+	assert_int_equal(guest_mem_init(&mem, 4 << 20, NULL), 0);
+	assert_int_equal(ioevr_init(&ioev, &lanes), 0);
+	virtio_dev_init(&x.dev, "dummy", 42, &dummy_ops, &x, &mem, 2, 16,
+			sizeof(x.config));
+	assert_int_equal(
+		virtio_mmio_create(&x.dev, BASE, 5, &ioev, &irq, &t, NULL), 0);
+	/* Before the fix this write blocked for good: alarm() ends it. */
+	alarm(10);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	virtio_dev_notify_config(&x.dev);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	alarm(0);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	assert_true(ms < 1000);
+	virtio_mmio_destroy(t);
+	ioevr_destroy(&ioev);
+	guest_mem_destroy(&mem);
+	close(peer_efd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,8 +408,11 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_bad_queue_setup_needs_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_features_frozen_without_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
 						teardown),
+		cmocka_unit_test(test_shared_irq_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

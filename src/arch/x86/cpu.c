@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "arch/x86/cpu.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,77 +115,248 @@ int cpu_write_boot_tables(struct guest_mem *m, const struct boot_entry *be,
 	return 0;
 }
 
-/* Per-vCPU CPUID: KVM's supported set with this vCPU's APIC ID and a
- * topology of ncpus single-threaded cores in one package. */
-static void cpuid_patch(struct kvm_cpuid2 *c, int id, int ncpus)
-{
-	unsigned int shift = 0;
+#define CPUID_VENDOR_AMD_EBX 0x68747541 /* "Auth" */
+#define CPUID_VENDOR_HYGON_EBX 0x6f677948 /* "Hygo" */
 
+#define CPUID1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID1_ECX_HYPERVISOR (1u << 31)
+#define CPUID1_EDX_HTT (1u << 28)
+
+/* KVM's paravirtual features whose MSRs and hypercalls the kernel
+ * handles on its own with an in-kernel irqchip. Left out: MSI_EXT_DEST_ID
+ * (needs a split irqchip; the in-kernel IOAPIC has 8-bit destinations),
+ * HC_MAP_GPA_RANGE (exits to userspace, which wisp does not serve) and
+ * MIGRATION_CONTROL (a userspace MSR). */
+#define KVM_PV_IN_KERNEL                                                   \
+	((1u << 0) /* CLOCKSOURCE */ | (1u << 1) /* NOP_IO_DELAY */ |      \
+	 (1u << 3) /* CLOCKSOURCE2 */ | (1u << 4) /* ASYNC_PF */ |         \
+	 (1u << 5) /* STEAL_TIME */ | (1u << 6) /* PV_EOI */ |             \
+	 (1u << 7) /* PV_UNHALT */ | (1u << 9) /* PV_TLB_FLUSH */ |        \
+	 (1u << 10) /* ASYNC_PF_VMEXIT */ | (1u << 11) /* PV_SEND_IPI */ | \
+	 (1u << 12) /* POLL_CONTROL */ | (1u << 13) /* PV_SCHED_YIELD */ | \
+	 (1u << 14) /* ASYNC_PF_INT */ | (1u << 24) /* CLOCKSOURCE_STABLE */)
+
+#define KVM_LEAF_SIGNATURE 0x40000000
+#define KVM_LEAF_FEATURES 0x40000001
+#define KVM_LEAF_TIMING 0x40000010
+/* KVM's emulated LAPIC timer counts at 1 GHz (one bus cycle per ns). */
+#define KVM_APIC_BUS_KHZ 1000000u
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn,
+					   uint32_t index)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn &&
+		    (!(c->entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     c->entries[i].index == index))
+			return &c->entries[i];
+	return NULL;
+}
+
+/* The entry for (fn, index), appended if missing; the caller sized the
+ * table for every append. */
+static struct kvm_cpuid_entry2 *cpuid_get(struct kvm_cpuid2 *c, uint32_t fn,
+					  uint32_t index, bool indexed)
+{
+	struct kvm_cpuid_entry2 *en = cpuid_find(c, fn, index);
+
+	if (en)
+		return en;
+	en = &c->entries[c->nent++];
+	memset(en, 0, sizeof(*en));
+	en->function = fn;
+	en->index = index;
+	en->flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+	return en;
+}
+
+static void cpuid_remove(struct kvm_cpuid2 *c, uint32_t fn)
+{
+	uint32_t j = 0;
+
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function != fn)
+			c->entries[j++] = c->entries[i];
+	c->nent = j;
+}
+
+/* Leaf 0xb, levels SMT (one thread per core), core (ncpus cores in one
+ * package) and the invalid level that ends the enumeration. KVM reports
+ * only subleaf 0, and a guest that finds no core level counts every vCPU
+ * as its own package. */
+static void cpuid_topology(struct kvm_cpuid2 *c, int id, int ncpus,
+			   unsigned int shift)
+{
+	struct kvm_cpuid_entry2 *en;
+
+	cpuid_remove(c, 0xb);
+	en = cpuid_get(c, 0xb, 0, true);
+	en->eax = 0;
+	en->ebx = 1;
+	en->ecx = (1u << 8) | 0;
+	en->edx = (uint32_t)id;
+	en = cpuid_get(c, 0xb, 1, true);
+	en->eax = shift;
+	en->ebx = (uint32_t)ncpus;
+	en->ecx = (2u << 8) | 1;
+	en->edx = (uint32_t)id;
+	en = cpuid_get(c, 0xb, 2, true);
+	en->eax = en->ebx = 0;
+	en->ecx = 2;
+	en->edx = (uint32_t)id;
+	/* Leaf 0x1f would take precedence and adds nothing without dies. */
+	cpuid_remove(c, 0x1f);
+}
+
+/* Cache sharing in a deterministic-cache leaf (0x4 Intel, 0x8000001d
+ * AMD; both put the level in EAX[7:5] and "IDs sharing it - 1" in
+ * EAX[25:14]): L1 and L2 private to a core, L3 shared by the package. */
+static uint32_t cache_sharing(uint32_t eax, unsigned int shift)
+{
+	uint32_t level = (eax >> 5) & 7;
+	uint32_t share = level >= 3 ? (1u << shift) - 1 : 0;
+
+	return (eax & ~(0xfffu << 14)) | ((share & 0xfff) << 14);
+}
+
+struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported,
+			       const struct cpuid_host *host, int id, int ncpus)
+{
+	/* Appended at most: 0xb x3, brand x3, 0x40000010. */
+	uint32_t cap = supported->nent + 8;
+	struct kvm_cpuid2 *c;
+	struct kvm_cpuid_entry2 *en, *l0, *ext;
+	unsigned int shift = 0;
+	bool amd;
+
+	if (ncpus < 1 || id < 0 || id >= ncpus)
+		return NULL;
+	c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
+	if (!c)
+		return NULL;
+	c->nent = supported->nent;
+	memcpy(c->entries, supported->entries,
+	       supported->nent * sizeof(c->entries[0]));
 	while ((1 << shift) < ncpus)
 		shift++;
-	for (uint32_t i = 0; i < c->nent; i++) {
-		struct kvm_cpuid_entry2 *en = &c->entries[i];
+	l0 = cpuid_find(c, 0, 0);
+	amd = l0 && (l0->ebx == CPUID_VENDOR_AMD_EBX ||
+		     l0->ebx == CPUID_VENDOR_HYGON_EBX);
 
+	for (uint32_t i = 0; i < c->nent; i++) {
+		en = &c->entries[i];
 		switch (en->function) {
 		case 0x1:
 			en->ebx = (en->ebx & 0x0000ffff) |
 				  ((uint32_t)id << 24) |
 				  ((uint32_t)(ncpus > 255 ? 255 : ncpus) << 16);
-			en->ecx |= 1u << 31; /* hypervisor present */
+			en->ecx |= CPUID1_ECX_HYPERVISOR;
+			/* KVM emulates the TSC-deadline mode in the
+			 * in-kernel LAPIC but leaves the bit to the VMM;
+			 * without it Linux calibrates the LAPIC timer. */
+			if (host->tsc_deadline)
+				en->ecx |= CPUID1_ECX_TSC_DEADLINE;
 			if (ncpus > 1)
-				en->edx |= 1u
-					   << 28; /* HTT: multi-core package */
+				en->edx |= CPUID1_EDX_HTT;
+			else
+				en->edx &= ~CPUID1_EDX_HTT;
 			break;
 		case 0x4:
-			/* Intel: cores per package - 1 in EAX[31:26]. */
-			en->eax = (en->eax & 0x03ffffff) |
-				  ((uint32_t)(ncpus - 1) << 26);
+			if (!(en->eax & 0x1f))
+				break; /* no more caches */
+			en->eax = (cache_sharing(en->eax, shift) & 0x03ffffff) |
+				  ((((1u << shift) - 1) & 0x3f) << 26);
 			break;
-		case 0xb:
-		case 0x1f:
-			en->edx = (uint32_t)id;
-			if (en->index == 0) {
-				en->eax = 0; /* one thread per core */
-				en->ebx = 1;
-				en->ecx = (1u << 8) | 0;
-			} else if (en->index == 1) {
-				en->eax = shift;
-				en->ebx = (uint32_t)ncpus;
-				en->ecx = (2u << 8) | 1;
-			} else {
-				en->eax = en->ebx = 0;
-				en->ecx = en->index;
-			}
+		case 0x8000001d:
+			if (en->eax & 0x1f)
+				en->eax = cache_sharing(en->eax, shift);
 			break;
 		case 0x80000008:
 			/* AMD: NC = cores - 1, ApicIdCoreIdSize. */
-			en->ecx = (en->ecx & ~0xf0ffu) | (shift << 12) |
-				  (uint32_t)(ncpus - 1);
+			if (amd)
+				en->ecx = (en->ecx & ~0xf0ffu) | (shift << 12) |
+					  (uint32_t)(ncpus - 1);
 			break;
 		case 0x8000001e:
 			en->eax = (uint32_t)id;
 			en->ebx = (uint32_t)id & 0xff; /* core id, 1 thread */
 			en->ecx = 0;
 			break;
+		case KVM_LEAF_FEATURES:
+			en->eax &= KVM_PV_IN_KERNEL;
+			en->edx = 0; /* hints: no dedicated pCPUs promised */
+			break;
 		default:
 			break;
 		}
+	}
+	if (cpuid_find(c, 0xb, 0) && l0 && l0->eax >= 0xb)
+		cpuid_topology(c, id, ncpus, shift);
+	else
+		cpuid_remove(c, 0x1f);
+
+	/* KVM zeroes the brand string; QEMU's -cpu host passes the host's,
+	 * and so does wisp (Linux names the CPU by it). */
+	ext = cpuid_find(c, 0x80000000, 0);
+	if (ext && ext->eax >= 0x80000004 && host->brand[0]) {
+		for (uint32_t f = 0; f < 3; f++) {
+			en = cpuid_get(c, 0x80000002 + f, 0, false);
+			en->eax = host->brand[f * 4 + 0];
+			en->ebx = host->brand[f * 4 + 1];
+			en->ecx = host->brand[f * 4 + 2];
+			en->edx = host->brand[f * 4 + 3];
+		}
+	}
+
+	/* The TSC and LAPIC timer frequencies (the leaf VMware defined and
+	 * KVM guests read where they trust it), so no guest has to
+	 * calibrate either. */
+	en = cpuid_find(c, KVM_LEAF_SIGNATURE, 0);
+	if (en && host->tsc_khz) {
+		if (en->eax < KVM_LEAF_TIMING)
+			en->eax = KVM_LEAF_TIMING;
+		en = cpuid_get(c, KVM_LEAF_TIMING, 0, false);
+		en->eax = host->tsc_khz;
+		en->ebx = KVM_APIC_BUS_KHZ;
+		en->ecx = en->edx = 0;
+	}
+	return c;
+}
+
+void cpuid_host_read(struct cpuid_host *h)
+{
+	unsigned int a, b, c, d;
+
+	memset(h, 0, sizeof(*h));
+	if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000004)
+		return;
+	for (unsigned int f = 0; f < 3; f++) {
+		__get_cpuid(0x80000002 + f, &a, &b, &c, &d);
+		h->brand[f * 4 + 0] = a;
+		h->brand[f * 4 + 1] = b;
+		h->brand[f * 4 + 2] = c;
+		h->brand[f * 4 + 3] = d;
 	}
 }
 
 static int set_cpuid(struct kvm *k, struct kvm_vcpu *v, int ncpus,
 		     struct err *e)
 {
-	const struct kvm_cpuid2 *s = k->supported_cpuid;
-	size_t sz = sizeof(*s) + s->nent * sizeof(s->entries[0]);
-	struct kvm_cpuid2 *c = malloc(sz);
-	int ret = 0;
+	struct cpuid_host host;
+	struct kvm_cpuid2 *c;
+	int ret = 0, khz;
 
+	cpuid_host_read(&host);
+	host.tsc_deadline = k->tsc_deadline;
+	if (k->get_tsc_khz) {
+		khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+		if (khz > 0)
+			host.tsc_khz = (uint32_t)khz;
+	}
+	c = cpuid_build(k->supported_cpuid, &host, v->id, ncpus);
 	if (!c)
 		return err_set(e, -ENOMEM, "vCPU %d: CPUID: out of memory",
 			       v->id);
-	memcpy(c, s, sz);
-	cpuid_patch(c, v->id, ncpus);
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
 		ret = err_set(e, -errno, "vCPU %d: KVM_SET_CPUID2: %s", v->id,
 			      strerror(errno));

@@ -10,6 +10,8 @@
 #ifndef WISP_ARCH_X86_CPU_H
 #define WISP_ARCH_X86_CPU_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "boot/boot.h"
@@ -20,6 +22,28 @@
  * needs. Call once after boot_load(). */
 int cpu_write_boot_tables(struct guest_mem *m, const struct boot_entry *be,
 			  struct err *e);
+
+/* What the CPUID table takes from outside KVM's supported set. */
+struct cpuid_host {
+	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER (in-kernel LAPIC) */
+	uint32_t tsc_khz; /* KVM_GET_TSC_KHZ; 0: unknown */
+	uint32_t brand[12]; /* host leaves 0x80000002-4; all 0: none */
+};
+
+/* Fills h from the host CPU (the brand string); the rest stays 0. */
+void cpuid_host_read(struct cpuid_host *h);
+
+/*
+ * vCPU id's CPUID from KVM_GET_SUPPORTED_CPUID's table: its APIC ID, a
+ * topology of ncpus single-threaded cores in one package (leaves 0x1,
+ * 0x4, 0xb, 0x80000008, 0x8000001d/e), TSC-deadline, the host's brand
+ * string, only the KVM PV features served in-kernel, and the TSC
+ * frequency leaf 0x40000010. Pure: returns a new table the caller frees,
+ * or NULL (out of memory, or id not in [0, ncpus)).
+ */
+struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported,
+			       const struct cpuid_host *host, int id,
+			       int ncpus);
 
 /* CPUID, MSRs, FPU, LAPIC for any vCPU. */
 int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, struct err *e);

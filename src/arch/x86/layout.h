@@ -15,6 +15,8 @@
  *   0x9fc00  MP floating pointer + configuration table (last KiB of base
  *            memory, where Linux scans for it)
  *   0xa0000-0xfffff  reserved (legacy VGA/ROM hole), not RAM in e820
+ *   0xe0000  ACPI tables, RSDP first (where the legacy scan starts;
+ *            see acpi/acpi.h)
  *   0x100000 kernel (bzImage protected-mode part; ELF segments where their
  *            p_paddr says)
  */

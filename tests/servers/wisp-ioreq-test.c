@@ -9,7 +9,9 @@
  *   0x010 R   last sequenced value       0x018 R  sequence errors
  *   0x020 R   sequenced writes seen      0x028 R  read counter (+1 per read;
  *             the trigger for --mode misbehaviour)
- *   0x030 R   posted writes seen
+ *   0x030 R   posted writes seen (writes to the posted range)
+ *   0x038 R   of those, how many came through the buffered ring
+ *   0x040 R   of those, how many came through a synchronous slot
  *   0x100 W   sequenced write, posted range [0x100, 0x200)
  * A sequenced write must carry last+1; anything else counts an error, so
  * the guest can check that posted and synchronous writes arrive in its
@@ -40,7 +42,7 @@
 
 static struct wisp_ioreq_server *srv;
 static const char *mode = "normal";
-static uint64_t last, errors, writes, posted, reads;
+static uint64_t last, errors, writes, posted, posted_ring, posted_slot, reads;
 
 static void misbehave(void)
 {
@@ -79,14 +81,21 @@ static void misbehave(void)
 	}
 }
 
-static void seq_write(uint64_t v, bool is_posted)
+/* cpu tells the path: the library passes BUS_CPU_NONE for ring entries
+ * and the slot index for synchronous requests. */
+static void seq_write(uint64_t v, bool is_posted, int cpu)
 {
 	if (v != last + 1)
 		errors++;
 	last = v;
 	writes++;
-	if (is_posted)
+	if (is_posted) {
 		posted++;
+		if (cpu == BUS_CPU_NONE)
+			posted_ring++;
+		else
+			posted_slot++;
+	}
 }
 
 static void rd(void *opaque, int cpu, uint64_t off, uint8_t *data, uint32_t len)
@@ -114,6 +123,12 @@ static void rd(void *opaque, int cpu, uint64_t off, uint8_t *data, uint32_t len)
 	case 0x030:
 		v = posted;
 		break;
+	case 0x038:
+		v = posted_ring;
+		break;
+	case 0x040:
+		v = posted_slot;
+		break;
 	}
 	memcpy(data, &v, len);
 }
@@ -125,7 +140,7 @@ static void wr_sync(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 
 	memcpy(&v, data, len);
 	if (off == 0x008)
-		seq_write(v, false);
+		seq_write(v, false, cpu);
 }
 
 static void wr_posted(void *opaque, int cpu, uint64_t off, const uint8_t *data,
@@ -135,7 +150,7 @@ static void wr_posted(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 
 	memcpy(&v, data, len);
 	if (off == 0)
-		seq_write(v, true);
+		seq_write(v, true, cpu);
 }
 
 static const struct bus_ops sync_ops = { .read = rd, .write = wr_sync };
@@ -188,11 +203,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wisp-ioreq-test: %s\n", e.msg);
 		return 1;
 	}
-	ret = wisp_ioreq_serve(srv);
+	ret = wisp_ioreq_serve(srv, &e);
 	fprintf(stderr,
 		"wisp-ioreq-test: done (%s): %llu sync, %llu posted, %llu sequence errors\n",
-		ret ? strerror(-ret) : "VMM gone",
-		(unsigned long long)srv->handled_sync,
+		ret ? e.msg : "VMM gone", (unsigned long long)srv->handled_sync,
 		(unsigned long long)srv->handled_posted,
 		(unsigned long long)errors);
 	wisp_ioreq_close(srv);

@@ -1,0 +1,1015 @@
+// SPDX-License-Identifier: MIT
+#include "api/model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/log.h"
+
+enum ftype { F_STR, F_INT, F_BOOL, F_OBJ };
+
+struct field {
+	const char *name;
+	enum ftype type;
+	bool required;
+};
+
+static const char *const type_names[] = {
+	[F_STR] = "a string",
+	[F_INT] = "an integer",
+	[F_BOOL] = "a boolean",
+	[F_OBJ] = "an object",
+};
+
+static bool type_ok(json_t *v, enum ftype t)
+{
+	switch (t) {
+	case F_STR:
+		return json_is_string(v);
+	case F_INT:
+		return json_is_integer(v);
+	case F_BOOL:
+		return json_is_boolean(v);
+	case F_OBJ:
+		return json_is_object(v);
+	}
+	return false;
+}
+
+/* The one gate every body goes through: an object, no field outside the
+ * list, every listed field of its type (null counts as absent, as in
+ * Firecracker), every required one present. */
+static int check_object(json_t *o, const char *what, const struct field *f,
+			struct err *e)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return err_config(e, -EINVAL, "%s: expected a JSON object",
+				  what);
+	json_object_foreach(o, key, v)
+	{
+		const struct field *k;
+
+		for (k = f; k->name; k++)
+			if (!strcmp(k->name, key))
+				break;
+		if (!k->name)
+			return err_config(e, -EINVAL, "%s: unknown field '%s'",
+					  what, key);
+		if (json_is_null(v) && !k->required)
+			continue;
+		if (!type_ok(v, k->type))
+			return err_config(e, -EINVAL,
+					  "%s: field '%s': expected %s", what,
+					  key, type_names[k->type]);
+	}
+	for (; f->name; f++) {
+		v = json_object_get(o, f->name);
+		if (f->required && (!v || json_is_null(v)))
+			return err_config(e, -EINVAL, "%s: missing field '%s'",
+					  what, f->name);
+	}
+	return 0;
+}
+
+/* The field, or NULL when absent or null. */
+static json_t *get(json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+
+	return v && !json_is_null(v) ? v : NULL;
+}
+
+static const char *get_str(json_t *o, const char *name)
+{
+	json_t *v = get(o, name);
+
+	return v ? json_string_value(v) : NULL;
+}
+
+static bool get_bool(json_t *o, const char *name, bool dflt)
+{
+	json_t *v = get(o, name);
+
+	return v ? json_is_true(v) : dflt;
+}
+
+/* Strings with a NUL inside would be cut silently by every consumer. */
+static int check_str(json_t *o, const char *what, const char *name,
+		     bool nonempty, struct err *e)
+{
+	json_t *v = get(o, name);
+
+	if (!v)
+		return 0;
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return err_config(e, -EINVAL, "%s: field '%s': contains a NUL",
+				  what, name);
+	if (nonempty && !json_string_length(v))
+		return err_config(e, -EINVAL, "%s: field '%s': empty", what,
+				  name);
+	return 0;
+}
+
+static int dup_opt(char **dst, const char *s)
+{
+	char *c = NULL;
+
+	if (s) {
+		c = strdup(s);
+		if (!c)
+			return -ENOMEM;
+	}
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+static int oom(struct err *e)
+{
+	return err_set(e, -ENOMEM, "out of memory");
+}
+
+/* Firecracker's resource ids: 1..64 of [A-Za-z0-9_]. */
+static int check_id(const char *what, const char *id, struct err *e)
+{
+	size_t n = strlen(id);
+
+	if (n < 1 || n > 64)
+		return err_config(e, -EINVAL,
+				  "%s: id '%.64s': 1 to 64 characters", what,
+				  id);
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!(c == '_' || (c >= '0' && c <= '9') ||
+		      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			return err_config(e, -EINVAL,
+					  "%s: id '%s': only letters, digits "
+					  "and '_'",
+					  what, id);
+	}
+	return 0;
+}
+
+/* The body's id field must match the URL's; config files carry it only
+ * in the body. */
+static int body_id(const char *what, const char *field, const char *url_id,
+		   json_t *body, const char **out, struct err *e)
+{
+	const char *b = get_str(body, field);
+
+	if (url_id && b && strcmp(url_id, b))
+		return err_config(e, -EINVAL,
+				  "%s: the id in the path ('%s') does not "
+				  "match the body's %s ('%s')",
+				  what, url_id, field, b);
+	*out = url_id ? url_id : b;
+	if (!*out)
+		return err_config(e, -EINVAL, "%s: missing field '%s'", what,
+				  field);
+	return check_id(what, *out, e);
+}
+
+void model_init(struct model *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->vcpu_count = VM_DEFAULT_CPUS;
+	m->mem_size_mib = VM_DEFAULT_MEMORY_MIB;
+}
+
+static void drive_free(struct model_drive *d)
+{
+	free(d->id);
+	free(d->path);
+	free(d->partuuid);
+	memset(d, 0, sizeof(*d));
+}
+
+static void iface_free(struct model_iface *i)
+{
+	free(i->id);
+	free(i->host_dev_name);
+	free(i->guest_mac);
+	memset(i, 0, sizeof(*i));
+}
+
+static void server_free(struct model_server *s)
+{
+	free(s->id);
+	free(s->socket);
+	free(s->spawn);
+	memset(s, 0, sizeof(*s));
+}
+
+void model_free(struct model *m)
+{
+	free(m->kernel);
+	free(m->boot_args);
+	free(m->initrd);
+	for (int i = 0; i < m->nr_drives; i++)
+		drive_free(&m->drives[i]);
+	for (int i = 0; i < m->nr_ifaces; i++)
+		iface_free(&m->ifaces[i]);
+	for (int i = 0; i < m->nr_servers; i++)
+		server_free(&m->servers[i]);
+	free(m->vsock_uds);
+	free(m->log_path);
+	free(m->log_level);
+	free(m->metrics_path);
+	free(m->cmdline);
+	model_init(m);
+}
+
+int model_put_boot_source(struct model *m, json_t *body, struct err *e)
+{
+	static const struct field f[] = {
+		{ "kernel_image_path", F_STR, true },
+		{ "boot_args", F_STR, false },
+		{ "initrd_path", F_STR, false },
+		{ NULL, 0, false },
+	};
+	char *k = NULL, *a = NULL, *i = NULL;
+	int ret;
+
+	ret = check_object(body, "boot-source", f, e);
+	if (!ret)
+		ret = check_str(body, "boot-source", "kernel_image_path", true,
+				e);
+	if (!ret)
+		ret = check_str(body, "boot-source", "boot_args", false, e);
+	if (!ret)
+		ret = check_str(body, "boot-source", "initrd_path", true, e);
+	if (ret)
+		return ret;
+	if (dup_opt(&k, get_str(body, "kernel_image_path")) ||
+	    dup_opt(&a, get_str(body, "boot_args")) ||
+	    dup_opt(&i, get_str(body, "initrd_path"))) {
+		free(k);
+		free(a);
+		free(i);
+		return oom(e);
+	}
+	free(m->kernel);
+	free(m->boot_args);
+	free(m->initrd);
+	m->kernel = k;
+	m->boot_args = a;
+	m->initrd = i;
+	return 0;
+}
+
+int model_put_machine(struct model *m, json_t *body, bool partial,
+		      struct err *e)
+{
+	const struct field f[] = {
+		{ "vcpu_count", F_INT, !partial },
+		{ "mem_size_mib", F_INT, !partial },
+		{ "smt", F_BOOL, false },
+		{ "track_dirty_pages", F_BOOL, false },
+		{ "cpu_template", F_STR, false },
+		{ "huge_pages", F_STR, false },
+		{ NULL, 0, false },
+	};
+	const char *s;
+	json_t *v;
+	int ret;
+
+	ret = check_object(body, "machine-config", f, e);
+	if (ret)
+		return ret;
+	v = get(body, "vcpu_count");
+	if (v && (json_integer_value(v) < 1 ||
+		  json_integer_value(v) > MODEL_MAX_VCPUS))
+		return err_config(e, -EINVAL,
+				  "machine-config: field 'vcpu_count': %lld is "
+				  "not in 1..%d",
+				  (long long)json_integer_value(v),
+				  MODEL_MAX_VCPUS);
+	v = get(body, "mem_size_mib");
+	/* The same ceiling as --memory; the host's limit is checked when
+	 * memory is created. */
+	if (v &&
+	    (json_integer_value(v) < 1 || json_integer_value(v) > (1ll << 26)))
+		return err_config(e, -EINVAL,
+				  "machine-config: field 'mem_size_mib': %lld "
+				  "is not in 1..%lld",
+				  (long long)json_integer_value(v), 1ll << 26);
+	/* Accepted only where wisp does what was asked. */
+	if (get_bool(body, "smt", false))
+		return err_config(e, -EINVAL,
+				  "machine-config: field 'smt': SMT topology "
+				  "is not supported yet (use false)");
+	if (get_bool(body, "track_dirty_pages", false))
+		return err_config(e, -EINVAL,
+				  "machine-config: field 'track_dirty_pages': "
+				  "dirty page tracking is not supported yet");
+	s = get_str(body, "cpu_template");
+	if (s && strcmp(s, "None"))
+		return err_config(e, -EINVAL,
+				  "machine-config: field 'cpu_template': '%s' "
+				  "is not supported (only \"None\")",
+				  s);
+	s = get_str(body, "huge_pages");
+	if (s && strcmp(s, "None"))
+		return err_config(e, -EINVAL,
+				  "machine-config: field 'huge_pages': '%s' is "
+				  "not supported yet (only \"None\")",
+				  s);
+	if (!partial) {
+		m->vcpu_count = VM_DEFAULT_CPUS;
+		m->mem_size_mib = VM_DEFAULT_MEMORY_MIB;
+	}
+	if ((v = get(body, "vcpu_count")))
+		m->vcpu_count = (int)json_integer_value(v);
+	if ((v = get(body, "mem_size_mib")))
+		m->mem_size_mib = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static const struct field rate_limiter_fields[] = {
+	{ "bandwidth", F_OBJ, false },
+	{ "ops", F_OBJ, false },
+	{ NULL, 0, false },
+};
+
+static const struct field bucket_fields[] = {
+	{ "size", F_INT, true },
+	{ "refill_time", F_INT, true },
+	{ "one_time_burst", F_INT, false },
+	{ NULL, 0, false },
+};
+
+static struct model_drive *find_drive(struct model *m, const char *id)
+{
+	for (int i = 0; i < m->nr_drives; i++)
+		if (!strcmp(m->drives[i].id, id))
+			return &m->drives[i];
+	return NULL;
+}
+
+int model_put_drive(struct model *m, const char *url_id, json_t *body,
+		    struct err *e)
+{
+	static const struct field f[] = {
+		{ "drive_id", F_STR, false },
+		{ "path_on_host", F_STR, false },
+		{ "is_root_device", F_BOOL, true },
+		{ "is_read_only", F_BOOL, false },
+		{ "partuuid", F_STR, false },
+		{ "cache_type", F_STR, false },
+		{ "io_engine", F_STR, false },
+		{ "rate_limiter", F_OBJ, false },
+		{ "socket", F_STR, false },
+		{ NULL, 0, false },
+	};
+	struct model_drive nd = { 0 }, *old;
+	const char *id, *s;
+	int ret;
+
+	ret = check_object(body, "drive", f, e);
+	if (!ret)
+		ret = body_id("drive", "drive_id", url_id, body, &id, e);
+	if (!ret)
+		ret = check_str(body, "drive", "path_on_host", true, e);
+	if (!ret)
+		ret = check_str(body, "drive", "partuuid", true, e);
+	if (ret)
+		return ret;
+	if (get(body, "socket"))
+		return err_config(e, -EINVAL,
+				  "drive '%s': field 'socket': vhost-user-blk "
+				  "is not supported",
+				  id);
+	if (!get(body, "path_on_host"))
+		return err_config(e, -EINVAL,
+				  "drive '%s': missing field 'path_on_host'",
+				  id);
+	if (get(body, "rate_limiter"))
+		return err_config(e, -EINVAL,
+				  "drive '%s': field 'rate_limiter': block "
+				  "rate limiting is not supported yet",
+				  id);
+	s = get_str(body, "cache_type");
+	if (s && strcmp(s, "Unsafe") && strcmp(s, "Writeback"))
+		return err_config(e, -EINVAL,
+				  "drive '%s': field 'cache_type': '%s' is not "
+				  "Unsafe or Writeback",
+				  id, s);
+	nd.writeback = s && !strcmp(s, "Writeback");
+	s = get_str(body, "io_engine");
+	if (s && strcmp(s, "Sync"))
+		return err_config(e, -EINVAL,
+				  "drive '%s': field 'io_engine': '%s' is not "
+				  "supported (only \"Sync\")",
+				  id, s);
+	nd.root = get_bool(body, "is_root_device", false);
+	nd.read_only = get_bool(body, "is_read_only", false);
+	old = find_drive(m, id);
+	for (int i = 0; i < m->nr_drives; i++)
+		if (nd.root && m->drives[i].root && &m->drives[i] != old)
+			return err_config(e, -EINVAL,
+					  "drive '%s': drive '%s' is already "
+					  "the root device",
+					  id, m->drives[i].id);
+	if (!old && m->nr_drives == MODEL_MAX_DRIVES)
+		return err_config(e, -EINVAL, "drive '%s': at most %d drives",
+				  id, MODEL_MAX_DRIVES);
+	if (dup_opt(&nd.id, id) ||
+	    dup_opt(&nd.path, get_str(body, "path_on_host")) ||
+	    dup_opt(&nd.partuuid, get_str(body, "partuuid"))) {
+		drive_free(&nd);
+		return oom(e);
+	}
+	snprintf(nd.serial, sizeof(nd.serial), "%s", id);
+	if (old)
+		drive_free(old);
+	else
+		old = &m->drives[m->nr_drives++];
+	*old = nd;
+	return 0;
+}
+
+int model_patch_drive(struct model *m, const char *url_id, json_t *body,
+		      struct err *e)
+{
+	static const struct field f[] = {
+		{ "drive_id", F_STR, true },
+		{ "path_on_host", F_STR, false },
+		{ "rate_limiter", F_OBJ, false },
+		{ NULL, 0, false },
+	};
+	const char *id;
+	int ret = check_object(body, "drive", f, e);
+
+	if (!ret)
+		ret = body_id("drive", "drive_id", url_id, body, &id, e);
+	if (ret)
+		return ret;
+	if (!find_drive(m, id))
+		return err_config(e, -ENOENT, "drive '%s': no such drive", id);
+	return err_config(e, -EOPNOTSUPP,
+			  "drive '%s': updating a drive after start is not "
+			  "supported yet",
+			  id);
+}
+
+/* A token bucket as bytes per second; ops buckets and bursts are not
+ * something the rng's limiter has. */
+static int parse_bandwidth(json_t *rl, const char *what, uint64_t *size,
+			   uint64_t *refill_ms, struct err *e)
+{
+	json_t *b, *v;
+	int ret;
+
+	ret = check_object(rl, what, rate_limiter_fields, e);
+	if (ret)
+		return ret;
+	if (get(rl, "ops"))
+		return err_config(e, -EINVAL,
+				  "%s: field 'ops': an ops bucket is not "
+				  "supported (only bandwidth)",
+				  what);
+	b = get(rl, "bandwidth");
+	if (!b)
+		return 0;
+	ret = check_object(b, what, bucket_fields, e);
+	if (ret)
+		return ret;
+	v = get(b, "one_time_burst");
+	if (v && json_integer_value(v) != 0)
+		return err_config(e, -EINVAL,
+				  "%s: field 'one_time_burst': not supported "
+				  "yet (use 0)",
+				  what);
+	if (json_integer_value(get(b, "size")) < 0 ||
+	    json_integer_value(get(b, "refill_time")) < 0)
+		return err_config(e, -EINVAL,
+				  "%s: bandwidth size and refill_time must not "
+				  "be negative",
+				  what);
+	*size = (uint64_t)json_integer_value(get(b, "size"));
+	*refill_ms = (uint64_t)json_integer_value(get(b, "refill_time"));
+	/* Firecracker: a zero size or refill time means no limit. */
+	if (!*size || !*refill_ms)
+		*size = *refill_ms = 0;
+	else if (*size > (1ull << 40))
+		return err_config(e, -EINVAL,
+				  "%s: bandwidth size %llu is above %llu", what,
+				  (unsigned long long)*size, 1ull << 40);
+	return 0;
+}
+
+int model_put_entropy(struct model *m, json_t *body, struct err *e)
+{
+	static const struct field f[] = {
+		{ "rate_limiter", F_OBJ, false },
+		{ NULL, 0, false },
+	};
+	uint64_t size = 0, refill = 0;
+	json_t *rl;
+	int ret = check_object(body, "entropy", f, e);
+
+	if (ret)
+		return ret;
+	rl = get(body, "rate_limiter");
+	if (rl) {
+		ret = parse_bandwidth(rl, "entropy: rate_limiter", &size,
+				      &refill, e);
+		if (ret)
+			return ret;
+	}
+	m->entropy = true;
+	m->entropy_size = size;
+	m->entropy_refill_ms = refill;
+	return 0;
+}
+
+static int check_mac(const char *s)
+{
+	/* xx:xx:xx:xx:xx:xx */
+	if (strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 17; i++) {
+		char c = s[i];
+
+		if (i % 3 == 2 ?
+			    c != ':' :
+			    !((c >= '0' && c <= '9') ||
+			      (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int model_put_iface(struct model *m, const char *url_id, json_t *body,
+		    struct err *e)
+{
+	static const struct field f[] = {
+		{ "iface_id", F_STR, false },
+		{ "host_dev_name", F_STR, true },
+		{ "guest_mac", F_STR, false },
+		{ "mtu", F_INT, false },
+		{ "rx_rate_limiter", F_OBJ, false },
+		{ "tx_rate_limiter", F_OBJ, false },
+		{ NULL, 0, false },
+	};
+	struct model_iface ni = { 0 }, *old = NULL;
+	const char *id, *mac;
+	json_t *v;
+	int ret;
+
+	ret = check_object(body, "network interface", f, e);
+	if (!ret)
+		ret = body_id("network interface", "iface_id", url_id, body,
+			      &id, e);
+	if (!ret)
+		ret = check_str(body, "network interface", "host_dev_name",
+				true, e);
+	if (ret)
+		return ret;
+	mac = get_str(body, "guest_mac");
+	if (mac && check_mac(mac))
+		return err_config(e, -EINVAL,
+				  "network interface '%s': field 'guest_mac': "
+				  "'%s' is not xx:xx:xx:xx:xx:xx",
+				  id, mac);
+	v = get(body, "mtu");
+	if (v && (json_integer_value(v) < 68 || json_integer_value(v) > 65535))
+		return err_config(e, -EINVAL,
+				  "network interface '%s': field 'mtu': %lld "
+				  "is not in 68..65535",
+				  id, (long long)json_integer_value(v));
+	if (get(body, "rx_rate_limiter") || get(body, "tx_rate_limiter"))
+		return err_config(e, -EINVAL,
+				  "network interface '%s': rate limiters are "
+				  "not supported yet",
+				  id);
+	for (int i = 0; i < m->nr_ifaces; i++)
+		if (!strcmp(m->ifaces[i].id, id))
+			old = &m->ifaces[i];
+	if (!old && m->nr_ifaces == MODEL_MAX_IFACES)
+		return err_config(e, -EINVAL,
+				  "network interface '%s': at most %d", id,
+				  MODEL_MAX_IFACES);
+	if (dup_opt(&ni.id, id) ||
+	    dup_opt(&ni.host_dev_name, get_str(body, "host_dev_name")) ||
+	    dup_opt(&ni.guest_mac, mac)) {
+		iface_free(&ni);
+		return oom(e);
+	}
+	ni.mtu = v ? json_integer_value(v) : 0;
+	if (old)
+		iface_free(old);
+	else
+		old = &m->ifaces[m->nr_ifaces++];
+	*old = ni;
+	return 0;
+}
+
+int model_patch_iface(struct model *m, const char *url_id, json_t *body,
+		      struct err *e)
+{
+	static const struct field f[] = {
+		{ "iface_id", F_STR, true },
+		{ "rx_rate_limiter", F_OBJ, false },
+		{ "tx_rate_limiter", F_OBJ, false },
+		{ NULL, 0, false },
+	};
+	const char *id;
+	int ret = check_object(body, "network interface", f, e);
+
+	if (!ret)
+		ret = body_id("network interface", "iface_id", url_id, body,
+			      &id, e);
+	if (ret)
+		return ret;
+	return err_config(e, -EOPNOTSUPP,
+			  "network interface '%s': networking is not "
+			  "supported yet",
+			  id);
+}
+
+int model_put_vsock(struct model *m, json_t *body, struct err *e)
+{
+	static const struct field f[] = {
+		{ "guest_cid", F_INT, true },
+		{ "uds_path", F_STR, true },
+		{ "vsock_id", F_STR, false },
+		{ NULL, 0, false },
+	};
+	char *uds = NULL;
+	json_t *v;
+	int ret = check_object(body, "vsock", f, e);
+
+	if (!ret)
+		ret = check_str(body, "vsock", "uds_path", true, e);
+	if (ret)
+		return ret;
+	v = get(body, "guest_cid");
+	if (json_integer_value(v) < 3 || json_integer_value(v) > UINT32_MAX)
+		return err_config(e, -EINVAL,
+				  "vsock: field 'guest_cid': %lld is not in "
+				  "3..%u",
+				  (long long)json_integer_value(v), UINT32_MAX);
+	if (dup_opt(&uds, get_str(body, "uds_path")))
+		return oom(e);
+	free(m->vsock_uds);
+	m->vsock_uds = uds;
+	m->vsock_cid = json_integer_value(v);
+	m->vsock = true;
+	return 0;
+}
+
+int model_put_server(struct model *m, const char *url_id, json_t *body,
+		     struct err *e)
+{
+	static const struct field f[] = {
+		{ "id", F_STR, false },
+		{ "socket", F_STR, false },
+		{ "spawn", F_STR, false },
+		{ NULL, 0, false },
+	};
+	struct model_server ns = { 0 }, *old = NULL;
+	const char *id;
+	int ret;
+
+	ret = check_object(body, "ioreq server", f, e);
+	if (!ret)
+		ret = body_id("ioreq server", "id", url_id, body, &id, e);
+	if (!ret)
+		ret = check_str(body, "ioreq server", "socket", true, e);
+	if (!ret)
+		ret = check_str(body, "ioreq server", "spawn", true, e);
+	if (ret)
+		return ret;
+	if (!get(body, "socket") == !get(body, "spawn"))
+		return err_config(e, -EINVAL,
+				  "ioreq server '%s': exactly one of 'socket' "
+				  "and 'spawn' is required",
+				  id);
+	for (int i = 0; i < m->nr_servers; i++)
+		if (!strcmp(m->servers[i].id, id))
+			old = &m->servers[i];
+	if (!old && m->nr_servers == MODEL_MAX_SERVERS)
+		return err_config(e, -EINVAL, "ioreq server '%s': at most %d",
+				  id, MODEL_MAX_SERVERS);
+	if (dup_opt(&ns.id, id) ||
+	    dup_opt(&ns.socket, get_str(body, "socket")) ||
+	    dup_opt(&ns.spawn, get_str(body, "spawn"))) {
+		server_free(&ns);
+		return oom(e);
+	}
+	if (old)
+		server_free(old);
+	else
+		old = &m->servers[m->nr_servers++];
+	*old = ns;
+	return 0;
+}
+
+int model_put_logger(struct model *m, json_t *body, int *level, struct err *e)
+{
+	static const struct field f[] = {
+		{ "level", F_STR, false },
+		{ "log_path", F_STR, false },
+		{ "show_level", F_BOOL, false },
+		{ "show_log_origin", F_BOOL, false },
+		{ "module", F_STR, false },
+		{ NULL, 0, false },
+	};
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+		{ "Error", LOG_ERROR }, { "Warning", LOG_WARN },
+		{ "Warn", LOG_WARN },	{ "Info", LOG_INFO },
+		{ "Debug", LOG_DEBUG }, { "Trace", LOG_DEBUG },
+		{ "Off", -1 },
+	};
+	const char *s;
+	char *p = NULL, *l = NULL;
+	int ret = check_object(body, "logger", f, e);
+
+	if (!ret)
+		ret = check_str(body, "logger", "log_path", true, e);
+	if (ret)
+		return ret;
+	*level = LOG_INFO; /* Firecracker's default */
+	s = get_str(body, "level");
+	if (s) {
+		size_t i;
+
+		for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+			if (!strcasecmp(levels[i].name, s))
+				break;
+		if (i == sizeof(levels) / sizeof(levels[0]))
+			return err_config(e, -EINVAL,
+					  "logger: field 'level': '%s' is not "
+					  "Error, Warning, Info, Debug, Trace "
+					  "or Off",
+					  s);
+		*level = levels[i].level;
+		if (*level < 0)
+			return err_config(e, -EINVAL,
+					  "logger: field 'level': 'Off' is not "
+					  "supported yet (Error is the "
+					  "quietest)");
+	}
+	if (get_bool(body, "show_level", false) ||
+	    get_bool(body, "show_log_origin", false) || get(body, "module"))
+		return err_config(e, -EINVAL,
+				  "logger: show_level, show_log_origin and "
+				  "module are not supported yet");
+	if (dup_opt(&p, get_str(body, "log_path")) || dup_opt(&l, s)) {
+		free(p);
+		return oom(e);
+	}
+	free(m->log_path);
+	free(m->log_level);
+	m->log_path = p;
+	m->log_level = l;
+	return 0;
+}
+
+int model_put_metrics(struct model *m, json_t *body, struct err *e)
+{
+	static const struct field f[] = {
+		{ "metrics_path", F_STR, true },
+		{ "emit_id", F_BOOL, false },
+		{ "properties", F_OBJ, false },
+		{ NULL, 0, false },
+	};
+	char *p = NULL;
+	int ret = check_object(body, "metrics", f, e);
+
+	if (!ret)
+		ret = check_str(body, "metrics", "metrics_path", true, e);
+	if (ret)
+		return ret;
+	if (get_bool(body, "emit_id", false) || get(body, "properties"))
+		return err_config(e, -EINVAL,
+				  "metrics: emit_id and properties are not "
+				  "supported yet");
+	if (dup_opt(&p, get_str(body, "metrics_path")))
+		return oom(e);
+	free(m->metrics_path);
+	m->metrics_path = p;
+	return 0;
+}
+
+int model_parse_vm_state(json_t *body, bool *pause, struct err *e)
+{
+	static const struct field f[] = {
+		{ "state", F_STR, true },
+		{ NULL, 0, false },
+	};
+	const char *s;
+	int ret = check_object(body, "vm", f, e);
+
+	if (ret)
+		return ret;
+	s = get_str(body, "state");
+	if (!strcmp(s, "Paused"))
+		*pause = true;
+	else if (!strcmp(s, "Resumed"))
+		*pause = false;
+	else
+		return err_config(e, -EINVAL,
+				  "vm: field 'state': '%s' is not Paused or "
+				  "Resumed",
+				  s);
+	return 0;
+}
+
+int model_parse_action(json_t *body, const char **action, struct err *e)
+{
+	static const struct field f[] = {
+		{ "action_type", F_STR, true },
+		{ NULL, 0, false },
+	};
+	int ret = check_object(body, "actions", f, e);
+
+	if (ret)
+		return ret;
+	*action = get_str(body, "action_type");
+	return 0;
+}
+
+int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
+{
+	const struct model_drive *root = NULL;
+	size_t n;
+
+	vm_config_defaults(c);
+	/* Firecracker's SIGTERM ends the VMM at once; an orchestrator that
+	 * wants a graceful stop sends SendCtrlAltDel first. Keep that. */
+	c->shutdown_timeout_s = 0;
+	if (!m->kernel)
+		return err_config(e, -EINVAL,
+				  "InstanceStart: no boot source (PUT "
+				  "/boot-source with kernel_image_path first)");
+	c->kernel = m->kernel;
+	c->initrd = m->initrd;
+	c->cpus = m->vcpu_count;
+	c->memory_mib = m->mem_size_mib;
+	/* The root device is vda, as in Firecracker; the rest follow in the
+	 * order they were added. */
+	for (int i = 0; i < m->nr_drives; i++)
+		if (m->drives[i].root)
+			root = &m->drives[i];
+	c->nr_disks = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < m->nr_drives; i++) {
+			const struct model_drive *d = &m->drives[i];
+			struct disk_config *dc;
+
+			if ((d == root) != (pass == 0))
+				continue;
+			dc = &c->disks[c->nr_disks++];
+			dc->path = d->path;
+			dc->readonly = d->read_only;
+			dc->id = d->serial;
+		}
+	free(m->cmdline);
+	m->cmdline = NULL;
+	n = (m->boot_args ? strlen(m->boot_args) : 0) +
+	    (root && root->partuuid ? strlen(root->partuuid) : 0) + 32;
+	if (m->boot_args || root) {
+		m->cmdline = malloc(n);
+		if (!m->cmdline)
+			return oom(e);
+		if (!root)
+			snprintf(m->cmdline, n, "%s", m->boot_args);
+		else if (root->partuuid)
+			snprintf(m->cmdline, n, "%s%sroot=PARTUUID=%s %s",
+				 m->boot_args ? m->boot_args : "",
+				 m->boot_args ? " " : "", root->partuuid,
+				 root->read_only ? "ro" : "rw");
+		else
+			snprintf(m->cmdline, n, "%s%sroot=/dev/vda %s",
+				 m->boot_args ? m->boot_args : "",
+				 m->boot_args ? " " : "",
+				 root->read_only ? "ro" : "rw");
+	}
+	c->cmdline_extra = m->cmdline;
+	c->rng = m->entropy;
+	if (m->entropy && m->entropy_refill_ms)
+		c->rng_rate = m->entropy_size * 1000 / m->entropy_refill_ms;
+	if (m->entropy && m->entropy_refill_ms && !c->rng_rate)
+		c->rng_rate = 1; /* below 1 B/s: the slowest wisp has */
+	c->nr_servers = m->nr_servers;
+	for (int i = 0; i < m->nr_servers; i++) {
+		c->servers[i].socket = m->servers[i].socket;
+		c->servers[i].spawn = m->servers[i].spawn;
+	}
+	return 0;
+}
+
+static json_t *jstr_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *model_machine_json(const struct model *m)
+{
+	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count",
+			 m->vcpu_count, "mem_size_mib",
+			 (json_int_t)m->mem_size_mib, "smt", 0,
+			 "track_dirty_pages", 0, "huge_pages", "None");
+}
+
+static json_t *drive_json(const struct model_drive *d)
+{
+	json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}", "drive_id",
+			      d->id, "path_on_host", d->path, "is_root_device",
+			      d->root, "is_read_only", d->read_only,
+			      "cache_type",
+			      d->writeback ? "Writeback" : "Unsafe",
+			      "io_engine", "Sync");
+
+	if (j && d->partuuid)
+		json_object_set_new(j, "partuuid", json_string(d->partuuid));
+	return j;
+}
+
+json_t *model_json(const struct model *m)
+{
+	json_t *j = json_object(), *a;
+
+	if (!j)
+		return NULL;
+	if (m->kernel)
+		json_object_set_new(
+			j, "boot-source",
+			json_pack("{s:s, s:o, s:o}", "kernel_image_path",
+				  m->kernel, "boot_args",
+				  jstr_or_null(m->boot_args), "initrd_path",
+				  jstr_or_null(m->initrd)));
+	else
+		json_object_set_new(j, "boot-source", json_null());
+	json_object_set_new(j, "machine-config", model_machine_json(m));
+	a = json_array();
+	for (int i = 0; i < m->nr_drives; i++)
+		json_array_append_new(a, drive_json(&m->drives[i]));
+	json_object_set_new(j, "drives", a);
+	a = json_array();
+	for (int i = 0; i < m->nr_ifaces; i++) {
+		const struct model_iface *f = &m->ifaces[i];
+		json_t *o = json_pack("{s:s, s:s}", "iface_id", f->id,
+				      "host_dev_name", f->host_dev_name);
+
+		if (o && f->guest_mac)
+			json_object_set_new(o, "guest_mac",
+					    json_string(f->guest_mac));
+		if (o && f->mtu)
+			json_object_set_new(o, "mtu", json_integer(f->mtu));
+		json_array_append_new(a, o);
+	}
+	json_object_set_new(j, "network-interfaces", a);
+	if (m->vsock)
+		json_object_set_new(j, "vsock",
+				    json_pack("{s:I, s:s}", "guest_cid",
+					      (json_int_t)m->vsock_cid,
+					      "uds_path", m->vsock_uds));
+	else
+		json_object_set_new(j, "vsock", json_null());
+	if (!m->entropy)
+		json_object_set_new(j, "entropy", json_null());
+	else if (m->entropy_refill_ms)
+		json_object_set_new(
+			j, "entropy",
+			json_pack("{s:{s:{s:I, s:I}}}", "rate_limiter",
+				  "bandwidth", "size",
+				  (json_int_t)m->entropy_size, "refill_time",
+				  (json_int_t)m->entropy_refill_ms));
+	else
+		json_object_set_new(j, "entropy", json_object());
+	json_object_set_new(j, "logger",
+			    m->log_path || m->log_level ?
+				    json_pack("{s:o, s:o}", "log_path",
+					      jstr_or_null(m->log_path),
+					      "level",
+					      jstr_or_null(m->log_level)) :
+				    json_null());
+	json_object_set_new(j, "metrics",
+			    m->metrics_path ? json_pack("{s:s}", "metrics_path",
+							m->metrics_path) :
+					      json_null());
+	a = json_array();
+	for (int i = 0; i < m->nr_servers; i++) {
+		const struct model_server *s = &m->servers[i];
+
+		json_array_append_new(
+			a, json_pack("{s:s, s:o, s:o}", "id", s->id, "socket",
+				     jstr_or_null(s->socket), "spawn",
+				     jstr_or_null(s->spawn)));
+	}
+	json_object_set_new(j, "ioreq-servers", a);
+	return j;
+}

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Firecracker-style front end: wisp --api-sock PATH [--config-file
+ * FILE] [--no-api]. The configuration arrives through the API (or the
+ * file) and fills the same struct vm_config as "wisp run".
+ *
+ * Threads: the main thread waits for InstanceStart, then builds the VM
+ * (vm_create) and runs it (vm_run) as "wisp run" does; the HTTP server's
+ * thread serves requests throughout and hands InstanceStart to the main
+ * thread; a metrics thread flushes every 60 s. The process ends when the
+ * VM does, with its exit code.
+ */
+#include "cli/api_main.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "api/config_file.h"
+#include "api/server.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "vmm/control.h"
+#include "vmm/vcpu.h"
+#include "vmm/vmm.h"
+
+#define METRICS_PERIOD_S 60
+
+struct front {
+	struct api api;
+	pthread_t main_thread;
+	bool debug_exit;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* InstanceStart handed from the API thread to the main thread. */
+	int start_efd;
+	const struct vm_config *pending;
+	bool start_done;
+	int start_ret;
+	struct err start_err;
+	struct vm *vm; /* set once vm_create succeeded */
+	bool quit; /* the metrics thread stops */
+	bool exiting; /* no InstanceStart will be served any more */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: wisp --api-sock PATH [--config-file FILE] [options]\n"
+		"       wisp --no-api --config-file FILE [options]\n"
+		"\n"
+		"Serve Firecracker's REST API on a unix socket created at PATH\n"
+		"(mode 0600) and run the VM it configures; with --config-file,\n"
+		"boot from a Firecracker JSON config file at once.\n"
+		"\n"
+		"  --api-sock PATH        where to create the API socket\n"
+		"  --config-file FILE     configure from FILE and start the VM\n"
+		"  --no-api               no API socket (needs --config-file)\n"
+		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
+		"  -v, --verbose          more diagnostics (twice: debug)\n",
+		0xf4);
+}
+
+static struct vm_config with_front(struct front *f, const struct vm_config *cfg)
+{
+	struct vm_config c = *cfg;
+
+	c.debug_exit = f->debug_exit;
+	return c;
+}
+
+/* On the API thread (api lock held): hand the config to the main thread
+ * and wait for vm_create's verdict. vm_create is wisp's own code and
+ * bounded by the host; no timeout here. */
+static int op_start(void *opaque, const struct vm_config *cfg, struct err *e)
+{
+	struct front *f = opaque;
+	uint64_t one = 1;
+	int ret;
+
+	if (pthread_equal(pthread_self(), f->main_thread)) {
+		/* --config-file: the main thread starts the VM itself. */
+		struct vm_config c = with_front(f, cfg);
+
+		ret = vm_create(&c, &f->vm, e);
+		if (ret) {
+			vm_destroy(f->vm);
+			f->vm = NULL;
+		}
+		return ret;
+	}
+	pthread_mutex_lock(&f->lock);
+	if (f->exiting) {
+		pthread_mutex_unlock(&f->lock);
+		return err_set(e, -ECANCELED, "InstanceStart: wisp is exiting");
+	}
+	f->pending = cfg;
+	f->start_done = false;
+	if (write(f->start_efd, &one, sizeof(one)) != sizeof(one)) {
+		pthread_mutex_unlock(&f->lock);
+		return err_set(e, -errno, "InstanceStart: eventfd: %s",
+			       strerror(errno));
+	}
+	while (!f->start_done)
+		pthread_cond_wait(&f->cond, &f->lock);
+	ret = f->start_ret;
+	if (ret)
+		*e = f->start_err;
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+
+static int op_pause(void *opaque, bool pause, struct err *e)
+{
+	struct front *f = opaque;
+
+	if (!pause) {
+		vm_resume(f->vm);
+		return 0;
+	}
+	return vm_pause(f->vm, e);
+}
+
+static void op_metrics(void *opaque, void *obj)
+{
+	static const char *const kinds[] = VM_EXIT_KIND_NAMES;
+	struct front *f = opaque;
+	struct vm_stats *s = malloc(sizeof(*s));
+	json_t *vcpus;
+
+	if (!s)
+		return;
+	vm_get_stats(f->vm, s);
+	json_object_set_new(
+		obj, "vmm",
+		json_pack("{s:i, s:I, s:I}", "vcpus", s->vcpus, "paused_ms",
+			  (json_int_t)(s->paused_ns / 1000000), "first_exit_ns",
+			  (json_int_t)s->first_exit_ns));
+	/* Firecracker's "vcpu" section uses exit_* names too, summed over
+	 * vCPUs; wisp adds the per-vCPU arrays. */
+	vcpus = json_object();
+	for (int k = 0; k < VM_EXIT_KINDS; k++) {
+		json_t *per = json_array();
+		uint64_t sum = 0;
+		char key[48];
+
+		for (int i = 0; i < s->vcpus && i < VM_STATS_MAX_VCPUS; i++) {
+			sum += s->exits[i][k];
+			json_array_append_new(
+				per, json_integer((json_int_t)s->exits[i][k]));
+		}
+		json_object_set_new(vcpus, kinds[k],
+				    json_integer((json_int_t)sum));
+		snprintf(key, sizeof(key), "%s_per_vcpu", kinds[k]);
+		json_object_set_new(vcpus, key, per);
+	}
+	json_object_set_new(obj, "vcpu", vcpus);
+	free(s);
+}
+
+static int op_ctrl_alt_del(void *opaque, struct err *e)
+{
+	struct front *f = opaque;
+
+	return vm_send_ctrl_alt_del(f->vm, e);
+}
+
+static const struct api_ops ops = { op_start, op_pause, op_ctrl_alt_del,
+				    op_metrics };
+
+static void *metrics_main(void *arg)
+{
+	struct front *f = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->quit) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += METRICS_PERIOD_S;
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) !=
+			    ETIMEDOUT ||
+		    f->quit)
+			continue;
+		pthread_mutex_unlock(&f->lock);
+		{
+			struct err e = { 0 };
+			int ret = api_flush_metrics(&f->api, &e);
+
+			/* -ENOENT: no metrics file configured. */
+			if (ret && ret != -ENOENT)
+				log_warn("%s", e.msg);
+		}
+		pthread_mutex_lock(&f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+static int open_sigfd(void)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	return signalfd(-1, &s, SFD_CLOEXEC);
+}
+
+/* The main thread before InstanceStart: waits for it or a signal.
+ * Returns 0 once the VM exists (f->vm), else the process exit code. */
+static int wait_for_start(struct front *f)
+{
+	for (;;) {
+		struct pollfd p[2];
+		struct vm_config c;
+		struct err e = { 0 };
+		uint64_t v;
+		int sfd = open_sigfd(), ret;
+
+		if (sfd < 0) {
+			fprintf(stderr, "wisp: signalfd: %s\n",
+				strerror(errno));
+			return WISP_EXIT_HOST;
+		}
+		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = f->start_efd, .events = POLLIN };
+		do
+			ret = poll(p, 2, -1);
+		while (ret < 0 && errno == EINTR);
+		if (ret < 0 || (p[0].revents & POLLIN)) {
+			struct signalfd_siginfo si = { 0 };
+			ssize_t n = read(sfd, &si, sizeof(si));
+
+			close(sfd);
+			if (ret < 0 || n != sizeof(si))
+				return WISP_EXIT_HOST;
+			log_info("signal %u before InstanceStart: exiting",
+				 si.ssi_signo);
+			return WISP_EXIT_SIGNAL_BASE + (int)si.ssi_signo;
+		}
+		/* The VM's own loop takes the signals from here on. */
+		close(sfd);
+		if (read(f->start_efd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		pthread_mutex_lock(&f->lock);
+		c = with_front(f, f->pending);
+		pthread_mutex_unlock(&f->lock);
+		ret = vm_create(&c, &f->vm, &e);
+		if (ret) {
+			vm_destroy(f->vm);
+			f->vm = NULL;
+		}
+		pthread_mutex_lock(&f->lock);
+		f->start_ret = ret;
+		f->start_err = e;
+		f->start_done = true;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		if (!ret)
+			return 0;
+	}
+}
+
+static int parse(int argc, char **argv, const char **sock, const char **file,
+		 bool *no_api, struct front *f)
+{
+	enum { OPT_SOCK = 256, OPT_FILE, OPT_NO_API, OPT_DEBUG_EXIT };
+	static const struct option opts[] = {
+		{ "api-sock", required_argument, NULL, OPT_SOCK },
+		{ "config-file", required_argument, NULL, OPT_FILE },
+		{ "no-api", no_argument, NULL, OPT_NO_API },
+		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int verbosity = 0, c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOCK:
+			*sock = optarg;
+			break;
+		case OPT_FILE:
+			*file = optarg;
+			break;
+		case OPT_NO_API:
+			*no_api = true;
+			break;
+		case OPT_DEBUG_EXIT:
+			f->debug_exit = true;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			fprintf(stderr, "wisp: %s: missing argument\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		default:
+			fprintf(stderr,
+				"wisp: unknown option '%s' (see wisp --api-sock --help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wisp: unexpected argument '%s'\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (*no_api && *sock) {
+		fprintf(stderr,
+			"wisp: --no-api and --api-sock exclude each other\n");
+		return -EINVAL;
+	}
+	if (*no_api && !*file) {
+		fprintf(stderr, "wisp: --no-api needs --config-file FILE\n");
+		return -EINVAL;
+	}
+	if (!*no_api && !*sock) {
+		fprintf(stderr,
+			"wisp: --api-sock PATH is required (or --no-api with --config-file)\n");
+		return -EINVAL;
+	}
+	log_set_level(verbosity >= 2 ? LOG_DEBUG :
+		      verbosity == 1 ? LOG_INFO :
+				       LOG_WARN);
+	return 0;
+}
+
+int api_main(int argc, char **argv)
+{
+	const char *sock = NULL, *file = NULL;
+	struct api_server *srv = NULL;
+	pthread_t metrics_thread;
+	bool no_api = false, metrics_up = false;
+	struct front *f = calloc(1, sizeof(*f));
+	struct err e = { 0 };
+	sigset_t block;
+	int code;
+
+	if (!f) {
+		fprintf(stderr, "wisp: out of memory\n");
+		return WISP_EXIT_HOST;
+	}
+	f->start_efd = -1;
+	if (parse(argc, argv, &sock, &file, &no_api, f)) {
+		free(f);
+		return WISP_EXIT_CONFIG;
+	}
+	f->main_thread = pthread_self();
+	pthread_mutex_init(&f->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&f->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	api_init(&f->api, &ops, f);
+	/* Before any thread exists, so every thread inherits the mask:
+	 * signals reach the main thread's signalfd (and later the VM's),
+	 * never the default action on the HTTP thread. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	code = WISP_EXIT_HOST;
+	f->start_efd = eventfd(0, EFD_CLOEXEC);
+	if (f->start_efd < 0) {
+		fprintf(stderr, "wisp: eventfd: %s\n", strerror(errno));
+		goto out;
+	}
+	if (pthread_create(&metrics_thread, NULL, metrics_main, f)) {
+		fprintf(stderr, "wisp: cannot start the metrics thread\n");
+		goto out;
+	}
+	metrics_up = true;
+	if (!no_api && api_server_start(&srv, sock, &f->api, &e)) {
+		fprintf(stderr, "wisp: %s\n", e.msg);
+		code = vm_exit_code(&e);
+		goto out;
+	}
+	if (srv)
+		log_debug("api: accepting on '%s' at CLOCK_MONOTONIC %llu ns",
+			  sock, (unsigned long long)now_ns());
+	if (file) {
+		if (api_config_file_load(&f->api, file, &e) ||
+		    api_start(&f->api, &e)) {
+			fprintf(stderr, "wisp: %s\n", e.msg);
+			code = vm_exit_code(&e);
+			goto out;
+		}
+	} else {
+		code = wait_for_start(f);
+		if (code)
+			goto out;
+	}
+	code = vm_run(f->vm);
+	/* No request may use the VM from here on: api_set_stopped waits
+	 * for one in flight (a pause is bounded). */
+	api_set_stopped(&f->api);
+	vm_destroy(f->vm);
+	f->vm = NULL;
+out:
+	/* An InstanceStart that raced with a signal must not wait for a
+	 * main thread that is leaving (the server's stop waits for it). */
+	pthread_mutex_lock(&f->lock);
+	f->exiting = true;
+	if (!f->start_done && f->pending) {
+		f->start_ret = err_set(&f->start_err, -ECANCELED,
+				       "InstanceStart: wisp is exiting");
+		f->start_done = true;
+	}
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	api_server_stop(srv);
+	if (metrics_up) {
+		pthread_mutex_lock(&f->lock);
+		f->quit = true;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		pthread_join(metrics_thread, NULL);
+	}
+	if (f->start_efd >= 0)
+		close(f->start_efd);
+	api_destroy(&f->api);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	return code;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMM side of the IOREQ protocol (docs/ioreq.md), the client of a
+ * device-model process (an IOREQ server): connects to it, gives it guest
+ * RAM, a request slot per vCPU, a buffered ring for posted writes and its
+ * interrupt eventfd, and forwards the guest's accesses to the server's
+ * window.
+ *
+ * Nothing here trusts the server: the client checks the peer's
+ * credentials, reads only a slot's state and data from shared memory,
+ * validates every control message, bounds every wait on the server
+ * (answers, sends, eventfds it shares), and when the server misbehaves,
+ * hangs or goes away it stops forwarding: in-flight reads complete with
+ * all-ones, a virtio-mmio window is then answered by the stand-in device
+ * (virtio/standin.h: NEEDS_RESET and a configuration interrupt), and the
+ * VM keeps running. A restarted server can attach again on the socket.
+ *
+ * Files: client_attach.c (connect, peer check, handshake, shared memory,
+ * create, re-attach, remap), client_forward.c (slots, posted ring, the
+ * window's bus ops, statistics), client_detach.c (control-socket events,
+ * detach to the stand-in, destroy). client_priv.h holds the shared state.
+ *
+ * No KVM here: doorbell lanes go into the ioeventfd registry it is given,
+ * posted ranges through struct ioreq_posted_host.
+ *
+ * Threads: forwarding runs on vCPU threads (shared lock on the client);
+ * attach, detach, remap and destroy on the main thread. Attaching
+ * prepares a new attachment without the lock and swaps it in under the
+ * exclusive lock; detaching swaps it out the same way.
+ */
+#ifndef WISP_IOREQ_CLIENT_H
+#define WISP_IOREQ_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bus/bus.h"
+#include "bus/ioeventfd.h"
+#include "mem/guest_mem.h"
+#include "util/err.h"
+
+/* Optional: let guest writes to a posted range queue up in the host
+ * kernel (KVM coalesced MMIO) instead of exiting one by one; the VMM then
+ * drains them into the buffered ring, in order, before it handles any
+ * other exit and at least every millisecond. */
+struct ioreq_posted_host {
+	int (*add_posted)(void *opaque, uint64_t addr, uint64_t len);
+	int (*del_posted)(void *opaque, uint64_t addr, uint64_t len);
+	void *opaque;
+};
+
+struct ioreq_client_config {
+	const char *name; /* for messages */
+	const char *socket_path; /* connect (and reconnect) here */
+	int nr_vcpus; /* slots; the last one is used by non-vCPU threads */
+	struct guest_mem *mem;
+	uint64_t window_base, window_size;
+	unsigned int gsi;
+	int irq_efd; /* irqfd-bound; the client dups it */
+	/* The server's doorbell lanes go here (NULL: doorbells refused). */
+	struct ioeventfd_registry *doorbells;
+	struct ioreq_posted_host posted; /* all NULL: no coalescing */
+	int timeout_ms; /* bounded wait for an answer (0: 2000) */
+	int connect_timeout_ms; /* first attach (0: 5000) */
+	uint32_t features; /* offered (0: IOREQ_F_ALL) */
+	/* The uid the server must run as (SO_PEERCRED); 0: wisp's own
+	 * effective uid. A root peer is always accepted. */
+	uid_t server_uid;
+};
+
+struct ioreq_client;
+
+/* Connects and completes the handshake (the server's READY), both within
+ * connect_timeout_ms. A socket path that does not fit a unix socket
+ * address is a config error (-ENAMETOOLONG); a peer of another uid is
+ * refused (-EACCES). On failure *out is NULL and nothing is kept. */
+int ioreq_client_create(const struct ioreq_client_config *cfg,
+			struct ioreq_client **out, struct err *e);
+/* Says BYE (without waiting for room on the socket), unregisters and
+ * frees everything. */
+void ioreq_client_destroy(struct ioreq_client *c);
+
+/* The window's bus ops (opaque = the client). */
+extern const struct bus_ops ioreq_window_ops;
+
+/* Event-loop integration: the control socket (-1 while detached), to be
+ * polled for input/hang-up; call handle_event when it fires. */
+int ioreq_client_fd(const struct ioreq_client *c);
+void ioreq_client_handle_event(struct ioreq_client *c);
+/* While detached: try to attach again (returns 0 when attached). The
+ * handshake runs without the lock vCPUs take, within 2 s. */
+int ioreq_client_try_attach(struct ioreq_client *c);
+bool ioreq_client_attached(const struct ioreq_client *c);
+/* The server announced a virtio-mmio device in its window. */
+bool ioreq_client_is_virtio(const struct ioreq_client *c);
+
+/* Asks the server to drop its guest RAM mapping and waits (timeout_ms)
+ * for its answer (or its disconnect), then maps the (new) layout again.
+ * Main thread. */
+int ioreq_client_remap(struct ioreq_client *c, struct err *e);
+
+struct ioreq_stats {
+	uint64_t sync, posted, ring_full, timeouts, spins_hit, blocks;
+};
+void ioreq_client_stats(const struct ioreq_client *c, struct ioreq_stats *s);
+
+#endif

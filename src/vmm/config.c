@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+/* Alone in its file so the API's JSON mapping (and its fuzzer) can use
+ * the defaults without linking the VMM. */
+#include "vmm/config.h"
+
+#include <string.h>
+
+void vm_config_defaults(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cpus = VM_DEFAULT_CPUS;
+	c->memory_mib = VM_DEFAULT_MEMORY_MIB;
+	c->serial = SERIAL_STDIO;
+	c->acpi = true;
+	c->shutdown_timeout_s = VM_DEFAULT_SHUTDOWN_TIMEOUT_S;
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/control.h"
+
+#include <pthread.h>
+
+#include "util/time.h"
+#include "vmm/vm_priv.h"
+
+int vm_pause(struct vm *vm, struct err *e)
+{
+	return vcpus_pause(&vm->vcpus, VM_PAUSE_BOUND_MS, e);
+}
+
+void vm_resume(struct vm *vm)
+{
+	vcpus_resume(&vm->vcpus);
+}
+
+int vm_send_ctrl_alt_del(struct vm *vm, struct err *e)
+{
+	int ret = i8042_ctrl_alt_del(&vm->dev.i8042);
+
+	if (ret)
+		return err_config(e, ret,
+				  "SendCtrlAltDel: the guest's keyboard is "
+				  "disabled or has not read the last keys");
+	return 0;
+}
+
+void vm_get_stats(struct vm *vm, struct vm_stats *s)
+{
+	struct vcpu_pause *p = &vm->vcpus.pause;
+
+	s->vcpus = vm->vcpus.n;
+	pthread_mutex_lock(&p->lock);
+	s->paused_ns = p->total_ns + (p->want ? now_ns() - p->since_ns : 0);
+	pthread_mutex_unlock(&p->lock);
+	/* Written by vCPU 0 before its first exit is handled; 0 until
+	 * then. A torn read is impossible for an aligned 64-bit store. */
+	_Static_assert(VM_EXIT_KINDS == VCPU_EXIT_NR, "exit kinds");
+	for (int i = 0; i < vm->vcpus.n && i < VM_STATS_MAX_VCPUS; i++)
+		for (int k = 0; k < VM_EXIT_KINDS; k++)
+			s->exits[i][k] = __atomic_load_n(
+				&vm->vcpus.v[i].exits[k], __ATOMIC_RELAXED);
+	s->first_exit_ns = __atomic_load_n(&vm->vcpus.v[0].first_exit_ns,
+					   __ATOMIC_RELAXED);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control of a running VM from another thread (the API's): pause, resume
+ * and counters. Valid between vm_create's success and vm_destroy; the
+ * caller makes sure no call is in flight when it destroys the VM.
+ */
+#ifndef WISP_VMM_CONTROL_H
+#define WISP_VMM_CONTROL_H
+
+#include <stdint.h>
+
+#include "util/err.h"
+#include "vmm/vmm.h"
+
+/* How long vm_pause waits for every vCPU to leave KVM_RUN. */
+#define VM_PAUSE_BOUND_MS 2000
+
+/* Every vCPU out of KVM_RUN at an instruction boundary, parked; 0, or
+ * -ETIMEDOUT / -ESHUTDOWN with e set and the VM running as before. I/O
+ * threads are not quiesced (yet). */
+int vm_pause(struct vm *vm, struct err *e);
+void vm_resume(struct vm *vm);
+
+/* Types Ctrl+Alt+Del on the i8042 keyboard (Firecracker's
+ * SendCtrlAltDel). -EBUSY with e set when the guest has not read the
+ * last one or disabled its keyboard. */
+int vm_send_ctrl_alt_del(struct vm *vm, struct err *e);
+
+/* The kinds of enum vcpu_exit_kind, in order, for the metrics. */
+#define VM_EXIT_KIND_NAMES                                                  \
+	{                                                                   \
+		"exit_io_in", "exit_io_out", "exit_mmio_read",              \
+			"exit_mmio_write", "exit_interrupted", "exit_other" \
+	}
+#define VM_EXIT_KINDS 6
+#define VM_STATS_MAX_VCPUS 32
+
+struct vm_stats {
+	int vcpus;
+	/* Per vCPU (the first VM_STATS_MAX_VCPUS), by kind. */
+	uint64_t exits[VM_STATS_MAX_VCPUS][VM_EXIT_KINDS];
+	uint64_t paused_ns; /* total time spent paused */
+	uint64_t first_exit_ns; /* CLOCK_MONOTONIC of vCPU 0's first exit */
+};
+
+void vm_get_stats(struct vm *vm, struct vm_stats *s);
+
+#endif

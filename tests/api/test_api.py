@@ -1,0 +1,1060 @@
+#!/usr/bin/env python3
+"""Tests of wisp's Firecracker-compatible API (wisp --api-sock) and
+--config-file on the host's /dev/kvm with the freestanding test guest.
+
+usage: test_api.py WISP GUEST_ELF CASE   (or --list)
+Each case starts wisp, talks HTTP/1.1 to its unix socket with
+http.client, and checks status codes, bodies, the guest's console output
+and wisp's exit status.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+WISP, GUEST = None, None
+TIMEOUT = 20
+
+
+class Fail(Exception):
+    pass
+
+
+def expect(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout=TIMEOUT):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Wisp:
+    """A wisp --api-sock process; its stdout (the guest's console) and
+    stderr are collected by reader threads."""
+
+    def __init__(self, extra=(), api=True, cwd=None):
+        self.dir = tempfile.TemporaryDirectory()
+        self.sock = os.path.join(self.dir.name, "api.sock")
+        args = [WISP]
+        if api:
+            args += ["--api-sock", self.sock]
+        args += list(extra) + ["--debug-exit"]
+        self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.out, self.err = b"", b""
+        self.lock = threading.Lock()
+        self.readers = [threading.Thread(target=self._read, args=(f, i),
+                                         daemon=True)
+                        for i, f in enumerate((self.p.stdout, self.p.stderr))]
+        for t in self.readers:
+            t.start()
+        if api:
+            self.wait_socket()
+
+    def _read(self, f, which):
+        while True:
+            chunk = os.read(f.fileno(), 65536)
+            if not chunk:
+                return
+            with self.lock:
+                if which == 0:
+                    self.out += chunk
+                else:
+                    self.err += chunk
+
+    def stdout(self):
+        with self.lock:
+            return self.out.decode(errors="replace")
+
+    def stderr(self):
+        with self.lock:
+            return self.err.decode(errors="replace")
+
+    def wait_socket(self):
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise Fail(f"wisp exited with {self.p.returncode}:\n"
+                           f"{self.stderr()}")
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.sock)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.005)
+        raise Fail("API socket never accepted")
+
+    def req(self, method, path, body=None, raw=None):
+        """(status, parsed JSON body or None)."""
+        c = UnixHTTP(self.sock)
+        data = raw if raw is not None else \
+            (json.dumps(body) if body is not None else None)
+        headers = {"Content-Type": "application/json",
+                   "Accept": "application/json"}
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        text = r.read()
+        c.close()
+        try:
+            j = json.loads(text) if text else None
+        except ValueError:
+            raise Fail(f"{method} {path}: body is not JSON: {text!r}")
+        return r.status, j
+
+    def ok(self, method, path, body=None, want=204):
+        st, j = self.req(method, path, body)
+        expect(st == want, f"{method} {path} {body}: status {st}, want "
+               f"{want}: {j}\n--- stderr ---\n{self.stderr()}")
+        return j
+
+    def bad(self, method, path, body=None, raw=None, want=400, says=None):
+        st, j = self.req(method, path, body, raw)
+        expect(st == want, f"{method} {path} {body or raw!r}: status {st}, "
+               f"want {want}: {j}")
+        expect(isinstance(j, dict) and isinstance(j.get("fault_message"),
+                                                   str),
+               f"{method} {path}: no fault_message in {j}")
+        if says:
+            expect(says in j["fault_message"],
+                   f"{method} {path} {body or raw!r}: fault_message "
+                   f"{j['fault_message']!r} should mention {says!r}")
+        return j["fault_message"]
+
+    def wait_out(self, pattern, timeout=TIMEOUT):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.stdout()):
+                return
+            if self.p.poll() is not None:
+                time.sleep(0.1)
+                if re.search(pattern, self.stdout()):
+                    return
+                break
+            time.sleep(0.01)
+        raise Fail(f"no {pattern!r} on the console\n--- stdout ---\n"
+                   f"{self.stdout()[-2000:]}\n--- stderr ---\n"
+                   f"{self.stderr()}")
+
+    def wait(self, timeout=TIMEOUT):
+        try:
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise Fail(f"wisp did not exit within {timeout} s\n"
+                       f"{self.stderr()}")
+        for t in self.readers:
+            t.join(5)
+        return rc
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        return self.wait(10)
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.dir.cleanup()
+
+
+def boot(w, test, **mc):
+    w.ok("PUT", "/boot-source", {"kernel_image_path": GUEST,
+                                 "boot_args": "test=" + test})
+    if mc:
+        w.ok("PUT", "/machine-config", mc)
+
+
+def ticks(w):
+    return [int(x) for x in re.findall(r"tick (\d+)\n", w.stdout())]
+
+
+def case_lifecycle():
+    w = Wisp()
+    try:
+        j = w.ok("GET", "/", want=200)
+        expect(j["state"] == "Not started" and j["app_name"] == "wisp" and
+               j["id"] and j["vmm_version"], f"GET / {j}")
+        j = w.ok("GET", "/machine-config", want=200)
+        expect(j["vcpu_count"] == 1 and j["mem_size_mib"] == 128,
+               f"default machine-config {j}")
+        boot(w, "exit=7", vcpu_count=2, mem_size_mib=64)
+        w.ok("PATCH", "/machine-config", {"mem_size_mib": 96})
+        j = w.ok("GET", "/machine-config", want=200)
+        expect(j["vcpu_count"] == 2 and j["mem_size_mib"] == 96,
+               f"after PATCH {j}")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        rc = w.wait()
+        expect(rc == 7, f"exit {rc}, want 7 (the guest's)\n{w.stderr()}")
+        out = w.stdout()
+        expect("wisp-test-guest: up" in out, f"guest output: {out}")
+        kib = int(re.search(r"e820-ram-kib: (\d+)", out).group(1))
+        expect(kib == 96 * 1024 - 385, f"e820 RAM {kib} KiB, want 96 MiB")
+        expect(not os.path.exists(w.sock), "socket left behind at exit")
+    finally:
+        w.close()
+
+
+def case_running_state_and_sigterm():
+    w = Wisp()
+    try:
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 3\n")
+        j = w.ok("GET", "/", want=200)
+        expect(j["state"] == "Running", f"GET / after start: {j}")
+        rc = w.stop()
+        expect(rc == 128 + 15, f"SIGTERM: exit {rc}")
+    finally:
+        w.close()
+
+
+def case_config_file():
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "vm.json")
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": GUEST,
+                                       "boot_args": "test=hello"},
+                       "machine-config": {"vcpu_count": 1,
+                                          "mem_size_mib": 48},
+                       "drives": [], "network-interfaces": []}, f)
+        # --no-api: boots at once, no socket.
+        w = Wisp(["--no-api", "--config-file", cfg], api=False)
+        try:
+            rc = w.wait()
+            expect(rc == 0, f"--no-api: exit {rc}\n{w.stderr()}")
+            out = w.stdout()
+            expect("wisp-test-guest: done" in out and
+                   "e820-ram-kib: %d" % (48 * 1024 - 385) in out and
+                   "test=hello" in out, f"--no-api: guest output {out}")
+        finally:
+            w.close()
+        # With the API: the VM runs, the API still answers and refuses
+        # pre-boot changes.
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": GUEST,
+                                       "boot_args": "test=tick"}}, f)
+        w = Wisp(["--config-file", cfg])
+        try:
+            w.wait_out(r"tick 2\n")
+            j = w.ok("GET", "/", want=200)
+            expect(j["state"] == "Running", f"GET / {j}")
+            j = w.ok("GET", "/vm/config", want=200)
+            expect(j["boot-source"]["boot_args"] == "test=tick",
+                   f"/vm/config {j}")
+            w.bad("PUT", "/boot-source", {"kernel_image_path": GUEST},
+                  says="after starting")
+        finally:
+            w.stop()
+            w.close()
+        # Bad files: exit 1, message names the file and the field.
+        bad = [
+            ("{", "invalid JSON"),
+            ('{"boot-source": {"kernel_image_path": 5}}',
+             "kernel_image_path"),
+            ('{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, '
+             '"bogus": 1}, "boot-source": {"kernel_image_path": "%s"}}'
+             % GUEST, "bogus"),
+            ('{"frobs": []}', "frobs"),
+            ('{"drives": {}}', "drives"),
+            ('{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}',
+             "no boot source"),
+        ]
+        for text, msg in bad:
+            with open(cfg, "w") as f:
+                f.write(text)
+            w = Wisp(["--no-api", "--config-file", cfg], api=False)
+            try:
+                rc = w.wait()
+                err = w.stderr()
+                expect(rc == 1 and msg in err and cfg in err or
+                       (rc == 1 and msg in err and msg == "no boot source"),
+                       f"config {text!r}: exit {rc}, stderr {err!r}")
+            finally:
+                w.close()
+        w = Wisp(["--no-api", "--config-file", "/nonexistent.json"],
+                 api=False)
+        try:
+            rc = w.wait()
+            expect(rc == 1 and "/nonexistent.json" in w.stderr(),
+                   f"missing file: exit {rc} {w.stderr()}")
+        finally:
+            w.close()
+
+
+def case_bad_bodies():
+    w = Wisp()
+    try:
+        # Invalid JSON, wrong top-level type, empty body.
+        for ep in ("/boot-source", "/machine-config", "/drives/d1",
+                   "/entropy", "/logger", "/metrics", "/actions",
+                   "/network-interfaces/eth0", "/vsock"):
+            w.bad("PUT", ep, raw='{"a": ', says="invalid JSON")
+            w.bad("PUT", ep, raw="", says="invalid JSON")
+            w.bad("PUT", ep, raw="[1, 2]", says="object")
+            w.bad("PUT", ep, raw='{"a": 1, "a": 2}', says="invalid JSON")
+        w.bad("PATCH", "/vm", raw="nope", says="invalid JSON")
+        # Unknown fields, wrong types, missing fields: named.
+        cases = [
+            ("/boot-source", {"kernel_image_path": GUEST, "x": 1}, "'x'"),
+            ("/boot-source", {"kernel_image_path": 1}, "kernel_image_path"),
+            ("/boot-source", {"boot_args": "a"}, "kernel_image_path"),
+            ("/boot-source", {"kernel_image_path": ""}, "kernel_image_path"),
+            ("/boot-source", {"kernel_image_path": "a\u0000b"}, "NUL"),
+            ("/machine-config", {"vcpu_count": 1}, "mem_size_mib"),
+            ("/machine-config", {"vcpu_count": "1", "mem_size_mib": 64},
+             "vcpu_count"),
+            ("/machine-config", {"vcpu_count": 1.5, "mem_size_mib": 64},
+             "vcpu_count"),
+            ("/machine-config", {"vcpu_count": 0, "mem_size_mib": 64},
+             "vcpu_count"),
+            ("/machine-config", {"vcpu_count": 33, "mem_size_mib": 64},
+             "vcpu_count"),
+            ("/machine-config", {"vcpu_count": 1, "mem_size_mib": -1},
+             "mem_size_mib"),
+            ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 2**70},
+             "invalid JSON"),
+            ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64,
+                                 "smt": True}, "smt"),
+            ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64,
+                                 "smt": 1}, "smt"),
+            ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64,
+                                 "cpu_template": "T2"}, "cpu_template"),
+            ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x"},
+             "is_root_device"),
+            ("/drives/d1", {"drive_id": "d1", "is_root_device": False},
+             "path_on_host"),
+            ("/drives/d1", {"drive_id": "d2", "path_on_host": "/x",
+                            "is_root_device": False}, "does not match"),
+            ("/drives/d%20x", {"path_on_host": "/x",
+                               "is_root_device": False}, "id"),
+            ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x",
+                            "is_root_device": "yes"}, "is_root_device"),
+            ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x",
+                            "is_root_device": False,
+                            "cache_type": "Fast"}, "cache_type"),
+            ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x",
+                            "is_root_device": False,
+                            "io_engine": "Async"}, "io_engine"),
+            ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x",
+                            "is_root_device": False, "rate_limiter":
+                            {"bandwidth": {"size": 1, "refill_time": 1}}},
+             "rate_limiter"),
+            ("/entropy", {"rate_limiter": {"bandwidth": {"size": 1}}},
+             "refill_time"),
+            ("/entropy", {"rate_limiter": {"ops": {"size": 1,
+                                                   "refill_time": 1}}},
+             "ops"),
+            ("/entropy", {"rate": 5}, "'rate'"),
+            ("/logger", {"level": "Loud"}, "level"),
+            ("/logger", {"log_path": "/nonexistent/log"}, "/nonexistent/log"),
+            ("/metrics", {}, "metrics_path"),
+            ("/metrics", {"metrics_path": "/nonexistent/m"}, "/nonexistent/m"),
+            ("/actions", {}, "action_type"),
+            ("/actions", {"action_type": "Reboot"}, "action_type"),
+            ("/actions", {"action_type": "InstanceStart", "x": 1}, "'x'"),
+            ("/network-interfaces/eth0", {"iface_id": "eth0"},
+             "host_dev_name"),
+            ("/network-interfaces/eth0", {"host_dev_name": "tap0",
+                                          "guest_mac": "zz"}, "guest_mac"),
+            ("/vsock", {"guest_cid": 2, "uds_path": "/tmp/v"}, "guest_cid"),
+            ("/vsock", {"uds_path": "/tmp/v"}, "guest_cid"),
+            ("/snapshot/create", {"snapshot_path": "a", "mem_file_path": "b"},
+             "not supported"),
+            ("/snapshot/load", {"snapshot_path": "a"}, "not supported"),
+        ]
+        for ep, body, msg in cases:
+            w.bad("PUT", ep, body, says=msg)
+        w.bad("PATCH", "/vm", {"state": "Paused"}, says="before starting")
+        w.bad("PATCH", "/vm", {"state": "Sleeping"}, says="state")
+        w.bad("PATCH", "/vm", {}, says="state")
+        w.bad("PATCH", "/drives/d1", {"drive_id": "d1"}, says="drive")
+        # Unknown paths and methods.
+        w.bad("GET", "/nothing", want=404)
+        w.bad("GET", "/drives", want=404)
+        w.bad("GET", "/drives/a/b", want=404)
+        w.bad("DELETE", "/boot-source", want=405)
+        w.bad("GET", "/boot-source", want=405)
+        w.bad("PATCH", "/actions", {"action_type": "FlushMetrics"}, want=405)
+        w.bad("POST", "/actions", {"action_type": "FlushMetrics"}, want=405)
+        # A body over the limit: 413, and the server goes on.
+        # The server may answer and close before the client has sent it
+        # all: read the answer after a broken pipe too.
+        big = ('{"boot_args": "' + "a" * 70000 +
+               '", "kernel_image_path": "x"}').encode()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        s.connect(w.sock)
+        try:
+            s.sendall(b"PUT /boot-source HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(big) + big)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        resp = b""
+        try:
+            while b"}" not in resp:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                resp += chunk
+        except ConnectionResetError:
+            pass
+        s.close()
+        expect(resp.startswith(b"HTTP/1.1 413") and b"larger than" in resp,
+               f"huge body: {resp[:200]!r}")
+        # Nothing bad was applied: the model is as it started.
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["boot-source"] is None and j["drives"] == [] and
+               j["machine-config"]["vcpu_count"] == 1 and
+               j["entropy"] is None and j["vsock"] is None,
+               f"a refused request changed the config: {j}")
+        # Good bodies of each resource are stored and shown.
+        with tempfile.NamedTemporaryFile() as img:
+            img.write(b"\0" * 65536)
+            img.flush()
+            w.ok("PUT", "/drives/rootfs", {"drive_id": "rootfs",
+                                           "path_on_host": img.name,
+                                           "is_root_device": True,
+                                           "is_read_only": True,
+                                           "cache_type": "Writeback",
+                                           "io_engine": "Sync"})
+            w.bad("PUT", "/drives/other", {"path_on_host": img.name,
+                                           "is_root_device": True},
+                  says="root device")
+            w.ok("PUT", "/network-interfaces/eth0",
+                 {"iface_id": "eth0", "host_dev_name": "tap0",
+                  "guest_mac": "AA:FC:00:00:00:01"})
+            w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+            w.ok("PUT", "/entropy", {"rate_limiter": {"bandwidth": {
+                "size": 1000, "refill_time": 100}}})
+            j = w.ok("GET", "/vm/config", want=200)
+            expect(j["drives"][0]["drive_id"] == "rootfs" and
+                   j["drives"][0]["is_read_only"] is True and
+                   j["network-interfaces"][0]["host_dev_name"] == "tap0" and
+                   j["vsock"]["guest_cid"] == 3 and
+                   j["entropy"]["rate_limiter"]["bandwidth"]["size"] == 1000,
+                   f"stored config {j}")
+            # The root drive becomes vda with root= on the command line.
+            boot(w, "hello")
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            rc = w.wait()
+            out = w.stdout()
+            expect(rc == 0 and "root=/dev/vda ro" in out,
+                   f"exit {rc}, command line {out}\n{w.stderr()}")
+    finally:
+        w.close()
+
+
+def case_drive_reaches_guest():
+    """A drive set through the API is the guest's virtio-blk disk, with
+    drive_id as its GET_ID serial and is_read_only honoured."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(8 << 20)
+        w = Wisp()
+        try:
+            boot(w, "blk")
+            w.ok("PUT", "/drives/data_1", {"drive_id": "data_1",
+                                           "path_on_host": img,
+                                           "is_root_device": False})
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            rc = w.wait()
+            out = w.stdout()
+            expect(rc == 0 and "blk-id: data_1" in out and
+                   "blk-capacity: %d" % ((8 << 20) // 512) in out,
+                   f"exit {rc}: {out}\n{w.stderr()}")
+            with open(img, "rb") as f:
+                f.seek(512)
+                data = f.read(512)
+            expect(data == bytes((i * 7 + 3) & 0xff for i in range(512)),
+                   "sector 1 not written on the host image")
+        finally:
+            w.close()
+        with open(img, "wb") as f:
+            f.write(b"\x5a" * (1 << 20))
+        w = Wisp()
+        try:
+            boot(w, "blk")
+            w.ok("PUT", "/drives/ro", {"path_on_host": img,
+                                       "is_root_device": False,
+                                       "is_read_only": True})
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            rc = w.wait()
+            # The write is refused, so the read-back differs: exit 6.
+            expect(rc == 6 and "blk-write-status: 1" in w.stdout(),
+                   f"read-only drive: exit {rc}: {w.stdout()}")
+            with open(img, "rb") as f:
+                expect(f.read() == b"\x5a" * (1 << 20), "image changed")
+        finally:
+            w.close()
+
+
+def case_ioreq_server():
+    """wisp's own PUT /ioreq-servers/{id}: the guest's forwarded reads are
+    answered by the spawned server."""
+    srv = os.path.normpath(os.path.join(os.path.dirname(GUEST), "..", "..",
+                                        "tests", "servers", "wisp-ioreq-test"))
+    expect(os.path.exists(srv), f"{srv} not built")
+    w = Wisp()
+    try:
+        w.bad("PUT", "/ioreq-servers/s1", {}, says="exactly one")
+        w.bad("PUT", "/ioreq-servers/s1", {"socket": "/a", "spawn": "b"},
+              says="exactly one")
+        w.bad("PUT", "/ioreq-servers/s1", {"spawn": 5}, says="spawn")
+        w.ok("PUT", "/ioreq-servers/s1", {"spawn": srv})
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["ioreq-servers"] == [{"id": "s1", "socket": None,
+                                       "spawn": srv}], f"stored: {j}")
+        boot(w, "ioreq-read", vcpu_count=2, mem_size_mib=64)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        rc = w.wait()
+        got = re.findall(r"ioreq-counter: (\d+)", w.stdout())
+        expect(rc == 0 and got == ["1", "2", "3"],
+               f"exit {rc}, counter reads {got}\n{w.stdout()}\n{w.stderr()}")
+    finally:
+        w.close()
+
+
+def case_after_start():
+    w = Wisp()
+    try:
+        # A failing start is reported with vm_create's message and can be
+        # retried.
+        w.ok("PUT", "/boot-source", {"kernel_image_path": "/nonexistent/k"})
+        w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
+              says="/nonexistent/k")
+        j = w.ok("GET", "/", want=200)
+        expect(j["state"] == "Not started", f"after a failed start: {j}")
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 1\n")
+        for ep, body in (
+                ("/boot-source", {"kernel_image_path": GUEST}),
+                ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
+                ("/drives/d1", {"path_on_host": GUEST,
+                                "is_root_device": False}),
+                ("/entropy", {}),
+                ("/vsock", {"guest_cid": 3, "uds_path": "/tmp/x"}),
+                ("/network-interfaces/e", {"host_dev_name": "t"}),
+                ("/logger", {"level": "Info"}),
+                ("/metrics", {"metrics_path": "/dev/null"})):
+            w.bad("PUT", ep, body, says="after starting")
+        w.bad("PATCH", "/machine-config", {"vcpu_count": 2},
+              says="after starting")
+        w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
+              says="already")
+        w.ok("GET", "/machine-config", want=200)
+        w.ok("GET", "/vm/config", want=200)
+        expect(w.p.poll() is None, "wisp exited")
+        expect(w.stop() == 143, "SIGTERM exit")
+    finally:
+        w.close()
+
+
+def case_signal_races_start():
+    """SIGTERM at the moment InstanceStart arrives: wisp ends either way
+    (before, the exiting main thread could wait forever for the HTTP
+    thread, which waited for the main thread to build the VM)."""
+    for i in range(40):
+        w = Wisp()
+        try:
+            boot(w, "tick")
+            c = UnixHTTP(w.sock)
+            c.connect()
+            body = json.dumps({"action_type": "InstanceStart"})
+            c.sock.sendall(("PUT /actions HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: %d\r\n\r\n%s" %
+                            (len(body), body)).encode())
+            time.sleep((i % 8) * 0.0005)
+            w.p.send_signal(signal.SIGTERM)
+            rc = w.wait(10)
+            c.close()
+            expect(rc == 143, f"round {i}: exit {rc}\n{w.stderr()}")
+        finally:
+            w.close()
+
+
+def case_ctrl_alt_del():
+    """SendCtrlAltDel types Ctrl, Alt, Delete on the i8042 keyboard (scan
+    code set 1: the controller translates, as the guest left it)."""
+    w = Wisp()
+    try:
+        boot(w, "kbd")
+        w.bad("PUT", "/actions", {"action_type": "SendCtrlAltDel"},
+              says="before starting")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"kbd-ready\n")
+        w.ok("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+        rc = w.wait()
+        expect(rc == 0 and "kbd: 1d 38 e0 53\n" in w.stdout(),
+               f"exit {rc}, guest saw: {w.stdout()}")
+    finally:
+        w.close()
+    # Keys the guest does not read pile up only to the buffer's size.
+    w = Wisp()
+    try:
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 1\n")
+        for _ in range(4):
+            w.ok("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+        w.bad("PUT", "/actions", {"action_type": "SendCtrlAltDel"},
+              says="has not read")
+        expect(w.stop() == 143, "SIGTERM")
+    finally:
+        w.close()
+
+
+def case_pause_resume():
+    w = Wisp()
+    try:
+        boot(w, "tick", vcpu_count=2, mem_size_mib=64)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 5\n")
+        for rnd in range(3):
+            w.ok("PATCH", "/vm", {"state": "Paused"})
+            j = w.ok("GET", "/", want=200)
+            expect(j["state"] == "Paused", f"GET / while paused: {j}")
+            # Output already in the pipe may still arrive; then nothing.
+            time.sleep(0.3)
+            before = ticks(w)
+            time.sleep(1.0)
+            after = ticks(w)
+            expect(before == after, f"round {rnd}: ticks went on while "
+                   f"paused: {before[-1:]} -> {after[-1:]}")
+            w.ok("PATCH", "/vm", {"state": "Paused"})  # idempotent
+            w.ok("PATCH", "/vm", {"state": "Resumed"})
+            last = after[-1] if after else -1
+            w.wait_out(r"tick %d\n" % (last + 3))
+            j = w.ok("GET", "/", want=200)
+            expect(j["state"] == "Running", f"GET / resumed: {j}")
+        w.ok("PATCH", "/vm", {"state": "Resumed"})  # idempotent
+        # A paused VM still stops on SIGTERM.
+        w.ok("PATCH", "/vm", {"state": "Paused"})
+        expect(w.stop() == 143, "SIGTERM while paused")
+    finally:
+        w.close()
+
+
+def case_concurrent_clients():
+    w = Wisp()
+    errors = []
+
+    def client(n):
+        try:
+            for i in range(25):
+                st, j = w.req("PUT", "/machine-config",
+                              {"vcpu_count": 1 + (n + i) % 4,
+                               "mem_size_mib": 64})
+                if st != 204:
+                    errors.append(f"client {n}: PUT {st} {j}")
+                st, j = w.req("GET", "/machine-config")
+                if st != 200 or not 1 <= j["vcpu_count"] <= 4:
+                    errors.append(f"client {n}: GET {st} {j}")
+        except Exception as e:  # noqa: BLE001 - reported as a failure
+            errors.append(f"client {n}: {e!r}")
+
+    try:
+        # An idle client holding a connection does not block the others.
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        idle.connect(w.sock)
+        idle.sendall(b"PUT /machine-config HTTP/1.1\r\nHost: x\r\n")
+        ts = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        t0 = time.time()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        expect(not errors, "\n".join(errors[:10]))
+        expect(time.time() - t0 < 30, "400 requests took over 30 s")
+        idle.close()
+        w.ok("GET", "/", want=200)
+    finally:
+        w.close()
+
+
+def case_connection_limit():
+    """16 silent clients take every connection: a 17th waits in the
+    listen backlog (it is not served, and the server holds nothing for
+    it) and is served as soon as a slot frees."""
+    w = Wisp()
+    try:
+        idle = []
+        for _ in range(16):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(w.sock)
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            idle.append(s)
+        time.sleep(0.3)
+        extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        extra.settimeout(2)
+        extra.connect(w.sock)
+        extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            got = extra.recv(100)
+        except socket.timeout:
+            got = None
+        expect(got is None, f"17th connection answered: {got!r}")
+        idle.pop().close()
+        extra.settimeout(5)
+        got = extra.recv(100)
+        expect(got.startswith(b"HTTP/1.1 200"),
+               f"17th connection after a slot freed: {got!r}")
+        extra.close()
+        for s in idle:
+            s.close()
+        w.ok("GET", "/", want=200)
+    finally:
+        w.close()
+
+
+def case_disconnects():
+    w = Wisp()
+    try:
+        # Mid-body, mid-headers, and right after connecting.
+        for data in (b"PUT /boot-source HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"kernel_ima",
+                     b"PUT /boot-source HTTP/1.1\r\nHost: x\r\nConte",
+                     b"", b"GARBAGE\r\n\r\n"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(w.sock)
+            if data:
+                s.sendall(data)
+            s.close()
+        w.ok("GET", "/", want=200)
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["boot-source"] is None, f"a cut request was applied: {j}")
+        # Headers over the limit are refused, not buffered.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        s.connect(w.sock)
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                      b"a" * 100000 + b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            resp = s.recv(4096)
+        except ConnectionResetError:
+            resp = b""
+        s.close()
+        expect(not resp.startswith(b"HTTP/1.1 200"),
+               f"100 KB header accepted: {resp[:100]!r}")
+        # Oversize bodies are not read to their end: a declared one gets
+        # 413 at once, a chunked one loses its connection at the limit.
+        for head in (b"Content-Length: 1000000000\r\n",
+                     b"Transfer-Encoding: chunked\r\n"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.connect(w.sock)
+            s.sendall(b"PUT /boot-source HTTP/1.1\r\nHost: x\r\n" + head +
+                      b"\r\n")
+            chunk = b"a" * 65536
+            if b"chunked" in head:
+                chunk = b"10000\r\n" + chunk + b"\r\n"
+            sent = 0
+            try:
+                while sent < 8 << 20:
+                    s.sendall(chunk)
+                    sent += 65536
+            except OSError:
+                pass
+            try:
+                resp = s.recv(4096)
+            except OSError:
+                resp = b""
+            s.close()
+            expect(sent < 8 << 20, f"{head!r}: the server read {sent} bytes "
+                   "of an oversize body")
+            expect(b"chunked" in head or resp.startswith(b"HTTP/1.1 413"),
+                   f"{head!r}: answer {resp[:60]!r}")
+        w.ok("GET", "/", want=200)
+        # A client that goes silent is dropped after the idle timeout.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(w.sock)
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        t0 = time.time()
+        try:
+            got = s.recv(4096)
+        except ConnectionResetError:
+            got = b""
+        waited = time.time() - t0
+        s.close()
+        expect(not got.startswith(b"HTTP/1.1 200") and 5 < waited < 19,
+               f"idle client: got {got[:60]!r} after {waited:.1f} s")
+        w.ok("GET", "/", want=200)
+        expect(w.p.poll() is None, "wisp died")
+    finally:
+        w.close()
+
+
+def raw_request(path, data):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(path)
+    s.sendall(data)
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        resp += chunk
+    head, _, body = resp.partition(b"\r\n\r\n")
+    m = re.search(rb"Content-Length: (\d+)", head, re.I)
+    while m and len(body) < int(m.group(1)):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    s.close()
+    return head, body
+
+
+def case_non_utf8_path():
+    # A path that is not UTF-8 is quoted in the fault message, which must
+    # still be a JSON string (it was an empty 404 before).
+    w = Wisp()
+    try:
+        for method, path in ((b"GET", b"/\xbd\xff"),
+                             (b"PUT", b"/drives/\xc3"),
+                             (b"DELETE", b"/x\x01y")):
+            head, body = raw_request(
+                w.sock, method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            expect(head.split(b" ")[1] in (b"400", b"404", b"405"),
+                   f"{path!r}: {head[:40]!r}")
+            try:
+                j = json.loads(body)
+            except ValueError:
+                raise Fail(f"{method!r} {path!r}: body {body!r} is not JSON")
+            expect(isinstance(j.get("fault_message"), str),
+                   f"{path!r}: {j}")
+        w.ok("GET", "/", want=200)
+    finally:
+        w.close()
+
+
+def case_socket_safety():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "s")
+        # A regular file is never removed.
+        with open(path, "w") as f:
+            f.write("keep")
+        p = subprocess.run([WISP, "--api-sock", path], capture_output=True,
+                           timeout=TIMEOUT)
+        expect(p.returncode == 1 and b"not a socket" in p.stderr,
+               f"regular file: exit {p.returncode} {p.stderr!r}")
+        expect(open(path).read() == "keep", "regular file was changed")
+        os.unlink(path)
+        # A stale socket (nobody listening) is replaced.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.close()
+        w = Wisp(["--api-sock", path], api=False)
+        w.sock = path
+        try:
+            w.wait_socket()
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            expect(mode == 0o600, f"socket mode {oct(mode)}, want 0600")
+            w.ok("GET", "/", want=200)
+            # A live socket is refused.
+            p = subprocess.run([WISP, "--api-sock", path],
+                               capture_output=True, timeout=TIMEOUT)
+            expect(p.returncode == 1 and b"listening" in p.stderr,
+                   f"live socket: exit {p.returncode} {p.stderr!r}")
+            w.ok("GET", "/", want=200)
+            # Another user is refused (SO_PEERCRED); needs root to be one.
+            if os.geteuid() == 0:
+                r, wr = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(r)
+                    res = b"?"
+                    try:
+                        os.setgid(65534)
+                        os.setuid(65534)
+                        c = socket.socket(socket.AF_UNIX,
+                                          socket.SOCK_STREAM)
+                        c.settimeout(10)
+                        # The socket is 0600: connect itself fails...
+                        try:
+                            c.connect(path)
+                            res = b"connected"
+                        except PermissionError:
+                            res = b"denied"
+                    finally:
+                        os.write(wr, res)
+                        os._exit(0)
+                os.close(wr)
+                res = os.read(r, 100)
+                os.waitpid(pid, 0)
+                expect(res == b"denied", f"another user: {res!r}")
+                # ...and with the file mode opened up, the peer check
+                # drops the connection without an answer.
+                os.chmod(path, 0o666)
+                os.chmod(d, 0o755)
+                r, wr = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(r)
+                    res = b"?"
+                    try:
+                        os.setgid(65534)
+                        os.setuid(65534)
+                        c = socket.socket(socket.AF_UNIX,
+                                          socket.SOCK_STREAM)
+                        c.settimeout(10)
+                        c.connect(path)
+                        try:
+                            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                            res = c.recv(100) or b"closed"
+                        except (ConnectionResetError, BrokenPipeError):
+                            res = b"closed"
+                    finally:
+                        os.write(wr, res)
+                        os._exit(0)
+                os.close(wr)
+                res = os.read(r, 100)
+                os.waitpid(pid, 0)
+                expect(res == b"closed", f"peer check: got {res!r}")
+                w.ok("GET", "/", want=200)
+            expect(w.stop() == 143, "SIGTERM before start")
+        finally:
+            w.close()
+        expect(not os.path.exists(path), "socket left behind")
+        # Bad paths.
+        p = subprocess.run([WISP, "--api-sock", "/" + "a" * 200],
+                           capture_output=True, timeout=TIMEOUT)
+        expect(p.returncode == 1 and b"longer than" in p.stderr,
+               f"long path: {p.returncode} {p.stderr!r}")
+        p = subprocess.run([WISP, "--no-api"], capture_output=True,
+                           timeout=TIMEOUT)
+        expect(p.returncode == 1 and b"--config-file" in p.stderr,
+               f"--no-api alone: {p.returncode} {p.stderr!r}")
+
+
+def case_metrics_and_logger():
+    w = Wisp()
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            mpath = os.path.join(d, "metrics")
+            lpath = os.path.join(d, "log")
+            open(mpath, "w").close()
+            open(lpath, "w").close()
+            w.bad("PUT", "/actions", {"action_type": "FlushMetrics"},
+                  says="not initialized")
+            w.ok("PUT", "/logger", {"log_path": lpath, "level": "Debug"})
+            w.ok("PUT", "/metrics", {"metrics_path": mpath})
+            w.bad("PUT", "/metrics", {"metrics_path": mpath},
+                  says="already")
+            for _ in range(3):
+                w.ok("PUT", "/boot-source", {"kernel_image_path": GUEST,
+                                             "boot_args": "test=tick"})
+            w.bad("PUT", "/boot-source", {"kernel_image_path": 3})
+            for _ in range(2):
+                w.ok("GET", "/machine-config", want=200)
+            w.bad("GET", "/nowhere", want=404)
+            w.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+            with open(mpath) as f:
+                lines = f.read().splitlines()
+            expect(len(lines) == 1, f"{len(lines)} metrics lines")
+            m = json.loads(lines[0])
+            put, get = m["put_api_requests"], m["get_api_requests"]
+            expect(put["boot_source_count"] == 4 and
+                   put["boot_source_fails"] == 1 and
+                   put["metrics_count"] == 2 and put["metrics_fails"] == 1 and
+                   put["logger_count"] == 1 and
+                   put["actions_count"] == 2 and put["actions_fails"] == 1 and
+                   get["machine_cfg_count"] == 2 and
+                   m["api_server"]["bad_requests"] == 1 and
+                   m["utc_timestamp_ms"] > 1.6e12,
+                   f"metrics line: {m}")
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            w.wait_out(r"tick 2\n")
+            w.ok("PATCH", "/vm", {"state": "Paused"})
+            # Paused: two lines, the exit counters stand still.
+            for _ in range(2):
+                w.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+                time.sleep(0.2)
+            w.ok("PATCH", "/vm", {"state": "Resumed"})
+            n = ticks(w)[-1]
+            w.wait_out(r"tick %d\n" % (n + 2))
+            w.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+            with open(mpath) as f:
+                lines = f.read().splitlines()
+            expect(len(lines) == 4, f"{len(lines)} metrics lines")
+            p1, p2, m = (json.loads(x) for x in lines[1:])
+            expect(m["put_api_requests"]["actions_count"] == 6 and
+                   m["patch_api_requests"]["vm_count"] == 2 and
+                   m["vmm"]["vcpus"] == 1 and
+                   m["vmm"]["paused_ms"] >= 300 and
+                   m["vmm"]["first_exit_ns"] > 0, f"after start: {m}")
+            # The tick guest reads the UART status 2000 times per tick.
+            io1, io2, io3 = (x["vcpu"]["exit_io_in"] for x in (p1, p2, m))
+            expect(io1 == io2 and io1 >= 2000 * 3,
+                   f"exits while paused: {io1} -> {io2}")
+            expect(io3 >= io2 + 2000 and
+                   m["vcpu"]["exit_io_in_per_vcpu"] == [io3] and
+                   m["vcpu"]["exit_io_out"] > 0 and
+                   p1["vcpu"]["exit_interrupted"] >= 1,
+                   f"exits after resume: {io1} {io2} {io3} {p1['vcpu']}")
+            w.stop()
+            with open(lpath) as f:
+                log = f.read()
+            expect("ELF64" in log and "signal 15" in log,
+                   f"log file: {log!r}")
+            expect("ELF64" not in w.stderr(), "log also went to stderr")
+    finally:
+        w.close()
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+
+def main():
+    global WISP, GUEST
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(CASES))
+        return 0
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        print(__doc__, file=sys.stderr)
+        return 2
+    WISP, GUEST, name = sys.argv[1:]
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print(f"FAIL {name}: /dev/kvm is not accessible")
+        return 1
+    try:
+        CASES[name]()
+    except Fail as e:
+        print(f"FAIL {name}: {e}")
+        return 1
+    except subprocess.TimeoutExpired as e:
+        print(f"FAIL {name}: timeout: {e}")
+        return 1
+    print(f"PASS {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
