@@ -7,14 +7,14 @@
  * EVENT_IDX-aware interrupt per batch; FLUSH is fdatasync ordered after
  * every earlier write; DISCARD, WRITE_ZEROES, GET_ID and O_DIRECT
  * requests whose buffers need a bounce run synchronously on the I/O
- * thread. The image is locked
- * with an OFD lock (write lock, or read lock when read-only) so that two
- * VMs cannot open the same writable disk.
+ * thread. The image is locked with an OFD lock (write lock, or read lock
+ * when read-only) so that two VMs cannot open the same writable disk.
  *
  * Durability: with FLUSH negotiated, writes are write-back until a FLUSH
  * request. Without it, every request that changes the image (OUT,
- * DISCARD, WRITE_ZEROES) is synced before it completes, and a failed
- * sync completes it with IOERR.
+ * DISCARD, WRITE_ZEROES) is synced before it completes (an OUT through
+ * io_uring is an RWF_DSYNC write), and a failed sync completes it with
+ * IOERR.
  *
  * In flight: a reset or teardown waits (at most 10 s) until the kernel is
  * done with every request handed to it and drops them, so no read lands
