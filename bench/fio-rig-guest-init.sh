@@ -26,6 +26,8 @@ for job in $JOBS; do
         rand-write)     a="--rw=randwrite --bs=4k --ioengine=psync --iodepth=1" ;;
         rand-read-qd8)  a="--rw=randread --bs=4k --ioengine=libaio --iodepth=8" ;;
         rand-write-qd8) a="--rw=randwrite --bs=4k --ioengine=libaio --iodepth=8" ;;
+        rand-read-qd32)  a="--rw=randread --bs=4k --ioengine=libaio --iodepth=32" ;;
+        rand-write-qd32) a="--rw=randwrite --bs=4k --ioengine=libaio --iodepth=32" ;;
         *) echo "WISP-FIO-END $job unknown-job"; continue ;;
     esac
     echo "WISP-FIO-BEGIN $job"

@@ -1,9 +1,10 @@
 #!/bin/sh
 # /init of the L1 guest booted by bench/fio-rig.sh (busybox, PID 1).
 # For each VMM in /rig/fio.conf boots the L2 guest (fio inside) on the same
-# raw image /tmp/disk.img and samples the VMM's CPU time (/proc/PID/stat of
-# wisp, qemu-system-x86_64 and wisp-blk: utime stime guest_time, all
-# threads) around each fio job; reports on the console:
+# raw image /mnt/disk.img (ext4 on a loop device) and samples the VMM's
+# CPU time (/proc/PID/stat of wisp, qemu-system-x86_64 and wisp-blk: utime
+# stime guest_time, all threads) around each fio job; reports on the
+# console:
 #   RIG-F-CMD vmm command...      RIG-F-CPU vmm job begin|end pid utime stime guest
 #   RIG-F vmm <WISP-FIO-* line>   RIG-F-V vmm <vmrun report>   RIG-F-FAIL vmm why
 # Never exits (PID 1): ends with poweroff -f.
@@ -12,9 +13,27 @@ L1_TMPFS_OPTS=size=90%
 
 VMMS="wisp qemu" CPUS=2 MEM=256 DISK_MB=256 RUNTIME=10 JOBS=seq-read TMO=600
 . /rig/fio.conf
-IMG=/tmp/disk.img
-dd if=/dev/zero of=$IMG bs=1M count="$DISK_MB" 2>/dev/null
-echo "RIG-F-IMG $(ls -l $IMG)"
+# The image on ext4 on a loop device: a file system with O_DIRECT, so
+# that every VMM opens it uncached (tmpfs has no O_DIRECT). Anything
+# missing ends the run: a silent fallback would measure something else.
+for m in /lib/fio-modules/*.ko; do
+    insmod "$m" 2>/tmp/insmod.err ||
+        { echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"; finish; }
+done
+dd if=/dev/zero of=/tmp/ext4.img bs=1M count=$((DISK_MB + 64)) 2>/dev/null
+/opt/e2fsprogs/mke2fs -q -F -t ext4 -E lazy_itable_init=0,lazy_journal_init=0 /tmp/ext4.img 2>/tmp/mkfs.err ||
+    { echo "RIG-L1-ERROR mke2fs: $(cat /tmp/mkfs.err)"; finish; }
+mkdir -p /mnt
+LOOP=$(losetup -f)
+losetup "$LOOP" /tmp/ext4.img 2>/tmp/loop.err ||
+    { echo "RIG-L1-ERROR losetup: $(cat /tmp/loop.err)"; finish; }
+mount -t ext4 "$LOOP" /mnt 2>/tmp/mount.err ||
+    { echo "RIG-L1-ERROR mount ext4: $(cat /tmp/mount.err)"; finish; }
+IMG=/mnt/disk.img
+dd if=/dev/zero of=$IMG bs=1M count="$DISK_MB" conv=fsync 2>/dev/null
+dd if=$IMG of=/dev/null bs=4k count=1 iflag=direct 2>/tmp/dio.err ||
+    { echo "RIG-L1-ERROR O_DIRECT read of $IMG: $(cat /tmp/dio.err)"; finish; }
+echo "RIG-F-IMG $(ls -l $IMG) on $(grep ' /mnt ' /proc/mounts)"
 CMDLINE="fio_runtime=$RUNTIME fio_jobs=$JOBS"
 # the unit of utime/stime/guest_time in /proc/PID/stat
 echo "RIG-F-HZ $(stamp -t)"
@@ -52,16 +71,16 @@ run_one() {
             -cpu host -m "$MEM" -smp "$CPUS" -kernel /l2/bzImage -initrd /l2/initrd.gz \
             -append "console=ttyS0 reboot=t panic=-1 $CMDLINE" \
             -nographic -no-reboot -nodefaults -serial stdio \
-            -drive id=d0,file=$IMG,format=raw,if=none,cache=writeback \
+            -drive id=d0,file=$IMG,format=raw,if=none,cache=none,aio=io_uring \
             -device virtio-blk-device,drive=d0 ;;
     wisp)
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
             --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
-            --disk path=$IMG ;;
+            --disk path=$IMG,direct=on ;;
     wisp-oop)
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
             --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
-            --spawn-server "/bin/wisp-blk --disk path=$IMG" ;;
+            --spawn-server "/bin/wisp-blk --disk path=$IMG,direct=on" ;;
     esac
     echo "RIG-F-CMD $VMM $*"
     rm -f /tmp/fio.in; mkfifo /tmp/fio.in

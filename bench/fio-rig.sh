@@ -1,23 +1,24 @@
 #!/bin/bash
 # bench/fio-rig.sh - block I/O benchmark inside the nested rig (docs/rig.md):
 # fio in the L2 guest on /dev/vda (virtio-blk, direct=1), the disk backed by
-# the same raw image in L1's tmpfs, once per VMM, all in ONE L1 boot:
-#   wisp      wisp run --disk path=IMG
+# the same raw image once per VMM, all in ONE L1 boot. The image lives on
+# ext4 on a loop device in L1 (its backing file in L1's tmpfs), so O_DIRECT
+# works and every VMM bypasses L1's page cache for the image:
+#   wisp      wisp run --disk path=IMG,direct=on
 #   qemu      qemu-system-x86_64 -M microvm -accel kvm ... -drive
-#             id=d0,file=IMG,format=raw,if=none,cache=writeback
+#             id=d0,file=IMG,format=raw,if=none,cache=none,aio=io_uring
 #             -device virtio-blk-device,drive=d0
-#   wisp-oop  wisp run --spawn-server "/bin/wisp-blk --disk path=IMG"
+#   wisp-oop  wisp run --spawn-server "/bin/wisp-blk --disk path=IMG,direct=on"
 # Same bzImage (the rig's L2 kernel), memory and vCPUs for all.
-# (cache=writeback, and no direct=on for wisp: L1's /tmp is tmpfs, which has
-# no O_DIRECT in Linux 6.1; both VMMs therefore go through the page cache.)
 #
 # usage: bench/fio-rig.sh [--wisp PATH] [--wisp-blk PATH] [--vmms LIST]
 #                         [--runtime S] [--jobs LIST] [--cpus N] [--memory MiB]
 #                         [--disk-mb N] [--keep] [--verbose]
 #   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop (default all three)
 #   --jobs LIST   from seq-read,seq-write,rand-read,rand-write,rand-read-qd8,
-#                 rand-write-qd8 (default all; 1 MiB psync for seq-*, 4 KiB
-#                 psync qd1 for rand-*, 4 KiB libaio qd8 for *-qd8)
+#                 rand-write-qd8,rand-read-qd32,rand-write-qd32 (default all;
+#                 1 MiB psync for seq-*, 4 KiB psync qd1 for rand-read and
+#                 rand-write, 4 KiB libaio at depth 8 or 32 for *-qd8/*-qd32)
 #   --runtime S   seconds per fio job (default 10)
 #
 # Per job and VMM: MB/s and IOPS (fio's terse output), and the VMM's CPU
@@ -27,8 +28,8 @@
 # VMM process, including the vCPU threads' time in guest mode (i.e. the
 # guest's own work); "host" subtracts guest_time (field 43), leaving the
 # VMM-side cost (exits, device emulation, I/O threads, kernel work).
-# Ratios are wisp/qemu. Figures come from an emulated L1 (QEMU TCG): compare
-# ratios, not absolute values against bare metal.
+# Ratios are wisp/qemu, and wisp-oop/wisp. Figures come from an emulated L1
+# (QEMU TCG): compare ratios, not absolute values against bare metal.
 #
 # fio: Debian's binary with its small libraries; its heavy optional ones
 # (ceph, gluster, rdma, pmem, nbd: ~80 MB) are replaced by stand-ins built by
@@ -39,7 +40,7 @@ export RIG_PROG=fio-rig
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 WISP_ARG='' WISP_BLK_ARG='' VMMS=wisp,qemu,wisp-oop RUNTIME=10 CPUS=2 MEM=256 DISK_MB=256 KEEP=0
-JOBS=seq-read,seq-write,rand-read,rand-write,rand-read-qd8,rand-write-qd8
+JOBS=seq-read,seq-write,rand-read,rand-write,rand-read-qd8,rand-write-qd8,rand-read-qd32,rand-write-qd32
 while [ $# -gt 0 ]; do
     case "$1" in
         --wisp) WISP_ARG=${2:?}; shift 2 ;;
@@ -52,7 +53,7 @@ while [ $# -gt 0 ]; do
         --disk-mb) DISK_MB=${2:?}; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -63,7 +64,7 @@ for v in ${VMMS//,/ }; do
     case "$v" in wisp|qemu|wisp-oop) ;; *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop)" ;; esac
 done
 for j in ${JOBS//,/ }; do
-    case "$j" in seq-read|seq-write|rand-read|rand-write|rand-read-qd8|rand-write-qd8) ;;
+    case "$j" in seq-read|seq-write|rand-read|rand-write|rand-read-qd8|rand-write-qd8|rand-read-qd32|rand-write-qd32) ;;
         *) rig_die "unknown job '$j'" ;; esac
 done
 
@@ -127,6 +128,18 @@ rm -rf "$L1"
 rig_l1_root "$L1"
 install -m 755 "$BENCH_DIR/fio-rig-l1-init.sh" "$L1/init"
 [[ ",$VMMS," == *,qemu,* ]] && rig_l1_add_qemu "$L1"
+# ext4 on a loop device for the image (O_DIRECT; tmpfs has none): the
+# modules in load order, and the host's mke2fs
+mkdir -p "$L1/lib/fio-modules"
+i=0
+# crc32c_generic: ext4 asks the crypto API for crc32c (no modinfo link)
+for m in $(rig_module_closure "$L1_MODDIR" loop crc32c_generic ext4); do
+    i=$((i + 1))
+    cp "$m" "$L1/lib/fio-modules/$(printf '%02d' $i)-$(basename "$m")"
+done
+MKE2FS=$(command -v mke2fs || echo /sbin/mke2fs)
+[ -x "$MKE2FS" ] || rig_die "mke2fs missing (e2fsprogs)"
+rig_copy_bin "$L1" "$MKE2FS" /opt/e2fsprogs/mke2fs  # not busybox's (no ext4)
 [ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
 [ -n "${WISP_BLK:-}" ] && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
 mkdir -p "$L1/l2"
@@ -148,7 +161,7 @@ rig_pack "$L1" "$WORK/l1.cpio"
 
 TOTAL_TMO=$((180 + NVMM * TMO))
 CONSOLE=$WORK/l1-console.log
-rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image in L1 tmpfs; per-VMM timeout ${TMO}s"
+rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s"
 t0=$(date +%s.%N)
 rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
 L1_RC=$?
@@ -230,6 +243,17 @@ if "qemu" in vmms:
             print("%-15s %-14s %9s %12s %12s" % (j, v + "/qemu", rat(r["mbs"], q["mbs"]),
                   rat(r["cpu"] / r["nreq"] if r["cpu"] is not None and r["nreq"] else None, q["cpu"] / q["nreq"] if q["cpu"] is not None and q["nreq"] else None),
                   rat(r["host"] / r["nreq"] if r["host"] is not None and r["nreq"] else None, q["host"] / q["nreq"] if q["host"] is not None and q["nreq"] else None)))
+if "wisp" in vmms and "wisp-oop" in vmms:
+    print()
+    print("out of process vs in process (throughput: >1 = faster in its own process)")
+    print("%-15s %-14s %9s %12s %12s" % ("job", "vmm", "MB/s", "cpu/req", "host/req"))
+    for j in jobs:
+        a, b = rows[("wisp-oop", j)], rows[("wisp", j)]
+        if not a or not b: continue
+        def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
+        def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
+        print("%-15s %-14s %9s %12s %12s" % (j, "wisp-oop/wisp", rat(a["mbs"], b["mbs"]),
+              rat(per(a, "cpu"), per(b, "cpu")), rat(per(a, "host"), per(b, "host"))))
 missing = [k for k, r in rows.items() if r is None]
 sys.exit(1 if missing or HZ is None else 0)
 ' "$VMMS" "$JOBS" || rc=1

@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libcmocka-dev
       libmicrohttpd-dev libjansson-dev
-      clang clang-format libclang-rt-14-dev acpica-tools)
+      clang clang-format libclang-rt-14-dev acpica-tools liburing-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -40,6 +40,7 @@ static void usage(FILE *out)
 		"                         with stdio, stdin is the guest's input and a\n"
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
 		"  --disk path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]\n"
+		"         [,engine=sync|uring]\n"
 		"                         virtio-blk disk from a raw image (repeatable,\n"
 		"                         up to %d; writable images are locked; NAME:\n"
 		"                         up to 20 printable characters)\n"
@@ -114,6 +115,7 @@ static int parse_disk(char *arg, struct vm_config *cfg)
 		.readonly = d.readonly,
 		.id = d.id,
 		.direct = d.direct,
+		.engine = d.engine,
 	};
 	return 0;
 }

@@ -76,9 +76,25 @@ static int check_id(const char *opt, const char *id, struct err *e)
 	return 0;
 }
 
-enum { K_PATH, K_READONLY, K_ID, K_DIRECT, NR_KEYS };
+enum { K_PATH, K_READONLY, K_ID, K_DIRECT, K_ENGINE, NR_KEYS };
 
-static const char *const keys[NR_KEYS] = { "path", "readonly", "id", "direct" };
+static const char *const keys[NR_KEYS] = { "path", "readonly", "id", "direct",
+					   "engine" };
+
+static int parse_engine(const char *opt, const char *v,
+			enum devopts_engine *out, struct err *e)
+{
+	if (!strcmp(v, "sync")) {
+		*out = DEVOPTS_ENGINE_SYNC;
+		return 0;
+	}
+	if (!strcmp(v, "uring")) {
+		*out = DEVOPTS_ENGINE_URING;
+		return 0;
+	}
+	return err_config(e, -EINVAL, "%s: engine='%s': expected sync or uring",
+			  opt, v);
+}
 
 int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 		       struct err *e)
@@ -110,7 +126,7 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 			return err_config(
 				e, -EINVAL,
 				"%s: unknown key '%s' (expected path, "
-				"readonly, id or direct)",
+				"readonly, id, direct or engine)",
 				opt, item);
 		if (seen & (1u << k))
 			return err_config(e, -EINVAL, "%s: '%s' given twice",
@@ -131,8 +147,11 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 			ret = check_id(opt, eq, e);
 			d.id = eq;
 			break;
-		default:
+		case K_DIRECT:
 			ret = parse_onoff(opt, item, eq, &d.direct, e);
+			break;
+		default:
+			ret = parse_engine(opt, eq, &d.engine, e);
 			break;
 		}
 		if (ret)

@@ -20,19 +20,29 @@
  * accident; the device's token bucket handles any 64-bit rate. */
 #define DEVOPTS_RNG_RATE_MAX (1ULL << 40)
 
+/* virtio-blk I/O engine; the values are blk.h's enum blk_engine_kind. */
+enum devopts_engine {
+	DEVOPTS_ENGINE_AUTO, /* not given: io_uring, else synchronous */
+	DEVOPTS_ENGINE_SYNC,
+	DEVOPTS_ENGINE_URING,
+};
+
 struct devopts_disk {
 	const char *path;
 	const char *id; /* NULL: not given (the device derives one) */
 	bool readonly;
 	bool direct; /* O_DIRECT */
+	enum devopts_engine engine;
 };
 
 /*
- * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]", as given to
+ * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]
+ * [,engine=sync|uring]", as given to
  * option opt (for messages, e.g. "--disk"). Keys may come in any order,
  * each at most once; path is required and non-empty (a path cannot
  * contain ','); values of readonly and direct are exactly "on" or "off";
- * id is 1 to DEVOPTS_DISK_ID_MAX printable ASCII characters.
+ * id is 1 to DEVOPTS_DISK_ID_MAX printable ASCII characters; engine is
+ * exactly "sync" or "uring" (omitted: DEVOPTS_ENGINE_AUTO).
  *
  * arg is split in place and the strings in *out point into it, so it must
  * outlive *out (argv does). On failure returns -EINVAL, *out is untouched

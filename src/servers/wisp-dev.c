@@ -7,7 +7,7 @@
  * comes from the VMM, and guest accesses arrive as IOREQ requests.
  *
  *   wisp-blk --socket PATH --disk path=FILE[,readonly=on|off][,id=NAME]
- *            [,direct=on|off]
+ *            [,direct=on|off][,engine=sync|uring]
  *   wisp-rng --socket PATH [--rate BYTES]
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
  * --persist serves one VMM after another instead of exiting when the VMM
@@ -118,7 +118,13 @@ static int srv_add_irqfd(void *opaque, int efd, unsigned int gsi)
 
 static void pause_dev(void *opaque)
 {
-	pthread_mutex_lock(&((struct virtio_dev *)opaque)->lock);
+	struct virtio_dev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	/* The disk's requests in flight point into the mapping about to
+	 * go. */
+	if (d->device_id == VIRTIO_ID_BLOCK)
+		blk_quiesce(d);
 }
 
 static void resume_dev(void *opaque)
@@ -160,6 +166,7 @@ static int parse_disk(char *arg, struct blk_config *b, struct err *e)
 		.readonly = d.readonly,
 		.id = d.id,
 		.direct = d.direct,
+		.engine = (enum blk_engine_kind)d.engine,
 	};
 	return 0;
 }
@@ -266,7 +273,7 @@ static void usage(const char *prog)
 	fprintf(stderr, "usage: %s --socket PATH [--persist] %s\n", prog,
 		!strcmp(prog, "wisp-blk") ?
 			"--disk path=FILE[,readonly=on|off][,id=NAME]"
-			"[,direct=on|off]" :
+			"[,direct=on|off][,engine=sync|uring]" :
 		!strcmp(prog, "wisp-rng") ? "[--rate BYTES]" :
 					    "");
 }

@@ -35,6 +35,7 @@ struct disk_config {
 	bool readonly;
 	const char *id; /* NULL: derived from the image */
 	bool direct; /* O_DIRECT */
+	int engine; /* enum devopts_engine */
 };
 
 struct vm_config {

@@ -128,7 +128,8 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	for (int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *dc = &cfg->disks[i];
 		struct blk_config bc = { dc->path, dc->readonly, dc->id,
-					 dc->direct };
+					 dc->direct,
+					 (enum blk_engine_kind)dc->engine };
 
 		ret = blk_create(&bc, &vm->mem, &d, e);
 		if (!ret)

@@ -24,6 +24,8 @@
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
  *                (rdtsc) and print cycles per operation
+ *   test=blkflush 64 writes and a FLUSH, then spin (test_direct.py kills
+ *                wisp and checks the image)
  *   test=blk     drive the first virtio-mmio device as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
  *                past the end (want IOERR); prints blk-* lines
@@ -314,6 +316,36 @@ static uint8_t check_blk(void)
 	putu(*mreg(0x60) & 1);
 	puts_("\n");
 	return 0;
+}
+
+/* test=blkflush: 64 writes of 4 KiB (sectors 0..511, byte i of sector s
+ * is s * 31 + i), then FLUSH; prints the statuses, "blk-flushed" once the
+ * FLUSH completed, and spins: the test kills wisp at that point and reads
+ * the image. */
+static void check_blk_flush(void)
+{
+	uint8_t *data = (uint8_t *)REQ_DATA;
+	uint8_t st, bad = 0;
+
+	if (check_blk_setup()) {
+		puts_("blk-flush-setup: failed\n");
+		return;
+	}
+	for (uint64_t r = 0; r < 64; r++) {
+		for (int i = 0; i < 4096; i++)
+			data[i] = (uint8_t)((r * 8 + (uint64_t)i / 512) * 31 +
+					    (uint64_t)i % 512);
+		st = blk_req(1, r * 8, 4096, 1);
+		if (st)
+			bad = st;
+	}
+	puts_("blk-writes-status: ");
+	putu(bad);
+	puts_("\nblk-flush-status: ");
+	putu(blk_req(4, 0, 0, 0));
+	puts_("\nblk-flushed\n");
+	for (;;)
+		__asm__ volatile("pause");
 }
 
 /* --- IOREQ server tests and access benchmarks --- */
@@ -730,6 +762,8 @@ void guest_main(const uint8_t *zp)
 		done(acpi_test(zp, cmdline));
 	} else if (find(cmdline, "test=mp")) {
 		done(check_mptable());
+	} else if (find(cmdline, "test=blkflush")) {
+		check_blk_flush();
 	} else if (find(cmdline, "test=blk")) {
 		done(check_blk());
 	} else if (find(cmdline, "test=ioreq")) {

@@ -165,7 +165,8 @@ rig_l1_add_qemu() {
 # tail is then printed to stderr).
 rig_boot_l1() {
     local initramfs=$1 log=$2 tmo=$3 rc
-    local qemu=(qemu-system-x86_64 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
+    local qemu=("${L1_QEMU:-qemu-system-x86_64}" -L "${L1_QEMU_DATA:-/usr/share/qemu}"
+                -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
                 -cpu EPYC,+svm,+npt -smp 2 -m 2048
                 -kernel "$L1_KERNEL" -initrd "$initramfs"
                 -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1"

@@ -13,7 +13,9 @@
 #
 # A second run with unchanged inputs is a fast no-op.
 #
-# Environment: WISP_CACHE (default /var/cache/wisp), JOBS (default nproc).
+# Environment: WISP_CACHE (default /var/cache/wisp), JOBS (default nproc),
+# RIG_L1_QEMU (10: QEMU 10 from bookworm-backports as L1; default: the
+# system's qemu-system-x86).
 set -euo pipefail
 
 # Bump when the kernel build procedure below changes (invalidates the cache).
@@ -183,6 +185,55 @@ else
     touch "$TOOLS_DIR/.done"
 fi
 
+# ------------------------------------------------ L1 QEMU (RIG_L1_QEMU)
+# RIG_L1_QEMU=10: QEMU from bookworm-backports as L1 (docs/rig.md, "The L1
+# QEMU"), extracted without installing: its own apt lists under the cache
+# (the system's sources stay as they are), the three packages of one
+# version unpacked into $CACHE/qemu-l1/VERSION, run with bookworm's
+# libraries and -L for its firmware. Default: Debian's qemu-system-x86.
+L1_QEMU=qemu-system-x86_64 L1_QEMU_DATA=/usr/share/qemu L1_QEMU_VERSION=system
+case "${RIG_L1_QEMU:-system}" in
+system|7) ;;
+10)
+    BP=$CACHE/apt-backports
+    mkdir -p "$BP/lists/partial"
+    echo "deb http://deb.debian.org/debian bookworm-backports main" > "$BP/sources.list"
+    apt_bp=(-o "Dir::Etc::SourceList=$BP/sources.list" -o "Dir::Etc::SourceParts=$BP/none"
+            -o "Dir::State::Lists=$BP/lists")
+    # madison, not show: the installed 7.2 would be the "candidate"
+    bp_ver() { apt-cache "${apt_bp[@]}" madison qemu-system-x86 2>/dev/null |
+               awk -F' *[|] *' '$3 ~ /bookworm-backports/ {print $2; exit}'; }
+    ver=$(bp_ver)
+    if [ -z "$ver" ]; then
+        log "bookworm-backports package lists missing; fetching them into $BP"
+        apt-get "${apt_bp[@]}" update -q >&2 || die "apt-get update (bookworm-backports) failed"
+        ver=$(bp_ver)
+    fi
+    case "$ver" in 1:10.*|10.*) ;; *) die "bookworm-backports offers qemu-system-x86 '$ver', not 10.x" ;; esac
+    dir=$CACHE/qemu-l1/${ver//:/_}
+    if [ -f "$dir/.done" ]; then
+        log "L1 QEMU $ver: cached in $dir"
+    else
+        log "L1 QEMU $ver: downloading qemu-system-x86, -common, -data from bookworm-backports"
+        rm -rf "$dir"; mkdir -p "$dir/debs" "$dir/root"
+        ( cd "$dir/debs" && apt-get "${apt_bp[@]}" download -q \
+            "qemu-system-x86=$ver" "qemu-system-common=$ver" "qemu-system-data=$ver" >&2 ) ||
+            die "apt-get download of QEMU $ver failed"
+        for deb in "$dir"/debs/*.deb; do
+            dpkg-deb -x "$deb" "$dir/root" || die "dpkg-deb -x $deb failed"
+        done
+        "$dir/root/usr/bin/qemu-system-x86_64" -L "$dir/root/usr/share/qemu" --version >&2 ||
+            die "QEMU $ver does not run with this system's libraries"
+        rm -rf "$dir/debs"
+        touch "$dir/.done"
+    fi
+    L1_QEMU=$dir/root/usr/bin/qemu-system-x86_64
+    L1_QEMU_DATA=$dir/root/usr/share/qemu
+    L1_QEMU_VERSION=$ver
+    ;;
+*) die "RIG_L1_QEMU='$RIG_L1_QEMU': expected 10 or system" ;;
+esac
+
 # ------------------------------------------------------------- rig.env
 ENV_FILE="$CACHE/rig.env"
 cat > "$ENV_FILE.tmp" <<EOF
@@ -197,10 +248,14 @@ L2_DIR='$L2_DIR'
 L2_BZIMAGE='$L2_DIR/bzImage'
 L2_VMLINUX='$L2_DIR/vmlinux'
 TOOLS_DIR='$TOOLS_DIR'
+L1_QEMU='$L1_QEMU'
+L1_QEMU_DATA='$L1_QEMU_DATA'
+L1_QEMU_VERSION='$L1_QEMU_VERSION'
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 log "L1 kernel:    $L1_KERNEL"
 log "cloud kernel: $CLOUD_KERNEL"
 log "L2 kernel:    $L2_DIR/{bzImage,vmlinux}"
 log "tools:        $TOOLS_DIR"
+log "L1 QEMU:      $L1_QEMU ($L1_QEMU_VERSION)"
 log "wrote $ENV_FILE"

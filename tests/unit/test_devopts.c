@@ -54,6 +54,25 @@ static void test_disk_ok(void **state)
 	assert_string_equal(d.id, "12345678901234567890");
 }
 
+/* engine=: omitted means automatic; the values are the device's. */
+static void test_disk_engine(void **state)
+{
+	struct devopts_disk d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(disk("path=a", &d, &e), 0);
+	assert_int_equal(d.engine, DEVOPTS_ENGINE_AUTO);
+	assert_int_equal(d.engine, BLK_ENGINE_AUTO);
+	assert_int_equal(disk("engine=sync,path=a", &d, &e), 0);
+	assert_int_equal(d.engine, DEVOPTS_ENGINE_SYNC);
+	assert_int_equal(d.engine, BLK_ENGINE_SYNC);
+	assert_int_equal(disk("path=a,direct=on,engine=uring", &d, &e), 0);
+	assert_int_equal(d.engine, DEVOPTS_ENGINE_URING);
+	assert_int_equal(d.engine, BLK_ENGINE_URING);
+	assert_true(d.direct);
+}
+
 /* Each malformed input is refused as a config error whose message
  * contains want. */
 static void refused(const char *arg, const char *want)
@@ -96,6 +115,11 @@ static void test_disk_refused(void **state)
 	refused("path=a,id=123456789012345678901", "expected 1 to 20");
 	refused("path=a,id=tab\there", "printable ASCII");
 	refused("path=a,=x", "unknown key ''");
+	refused("path=a,engine=aio", "engine='aio': expected sync or uring");
+	refused("path=a,engine=", "engine=''");
+	refused("path=a,engine=URING", "engine='URING'");
+	refused("path=a,engine=auto", "engine='auto'");
+	refused("path=a,engine=sync,engine=uring", "'engine' given twice");
 }
 
 static void test_uint(void **state)
@@ -189,6 +213,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_ok),
+		cmocka_unit_test(test_disk_engine),
 		cmocka_unit_test(test_disk_refused),
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_rng_rate),

@@ -15,10 +15,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "devices/blk/blk.h"
+#include "devices/blk/blk_engine.h"
 #include "fake_driver.h"
 
 #define IMG_SIZE (1ULL << 20) /* 2048 sectors */
@@ -44,6 +49,32 @@ int fdatasync(int fd)
 	return (int)syscall(SYS_fdatasync, fd);
 }
 
+/* Every test runs once per engine (main). */
+static enum blk_engine_kind engine;
+
+static int create(const struct blk_config *cfg, struct guest_mem *mem,
+		  struct virtio_dev **d, struct err *e)
+{
+	struct blk_config c = *cfg;
+	int ret;
+
+	c.engine = engine;
+	ret = blk_create(&c, mem, d, e);
+	if (!ret)
+		assert_string_equal(blk_engine_name(*d),
+				    engine == BLK_ENGINE_SYNC ? "sync" :
+								"uring");
+	return ret;
+}
+
+/* A kick, then whatever the engine has in flight completed (the I/O
+ * thread would reap the uring engine's eventfd). */
+static void kick(struct fake_driver *f)
+{
+	fake_kick(f, 0);
+	assert_int_equal(blk_test_settle(f->d, 5000000000ull), 0);
+}
+
 struct ctx {
 	struct fake_driver f;
 	char path[PATH_MAX];
@@ -64,7 +95,7 @@ static struct ctx *setup_common(bool readonly, uint64_t want)
 	fake_init(&c->f);
 	cfg.path = c->path;
 	cfg.readonly = readonly;
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), 0);
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), 0);
 	fake_attach(&c->f, d, want, QSIZE);
 	return c;
 }
@@ -173,7 +204,7 @@ static uint8_t one_req(struct ctx *c, uint32_t type, uint64_t sector,
 	uint64_t st = make_status(c);
 	uint16_t head = add_req(c, type, sector, data, len, data_write, st);
 
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	assert_false(c->f.d->broken);
 	expect_used(c, head, used_len);
 	return status_at(c, st);
@@ -273,7 +304,7 @@ static void test_read_scattered(void **state)
 
 	tail[512] = 0xee;
 	head = fake_add_chain(&c->f, 0, bufs, 4);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	expect_used(c, head, 1025);
 	assert_int_equal(tail[512], VIRTIO_BLK_S_OK);
 	assert_memory_equal(fake_ptr(&c->f, a, 100), c->orig + 100 * 512, 100);
@@ -295,7 +326,7 @@ static void test_write_flush(void **state)
 	/* Two requests in one batch: one interrupt. */
 	h1 = add_req(c, VIRTIO_BLK_T_OUT, 10, data, 1024, false, st1);
 	h2 = add_req(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, st2);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	expect_used(c, h1, 1);
 	expect_used(c, h2, 1);
 	assert_int_equal(status_at(c, st1), VIRTIO_BLK_S_OK);
@@ -322,7 +353,7 @@ static void test_write_indirect(void **state)
 
 	memset(p, 0x5a, 512);
 	head = fake_add_indirect(&c->f, 0, bufs, 3);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	expect_used(c, head, 1);
 	assert_int_equal(status_at(c, st), VIRTIO_BLK_S_OK);
 	assert_int_equal(pread(c->fd, back, 512, 7 * 512), 512);
@@ -348,7 +379,7 @@ static void test_get_id(void **state)
 	 * second guest so the queues are independent. */
 	fake_destroy(&c->f);
 	fake_init(&c->f);
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d2, &e), 0);
+	assert_int_equal(create(&cfg, &c->f.mem, &d2, &e), 0);
 	fake_attach(&c->f, d2, WANT_ALL, QSIZE);
 	data = fake_alloc(&c->f, 20);
 	assert_int_equal(one_req(c, VIRTIO_BLK_T_GET_ID, 0, data, 20, true, 21),
@@ -369,7 +400,7 @@ static void test_get_id_configured(void **state)
 	/* Replace the fixture's device (it holds the write lock). */
 	fake_destroy(&c->f);
 	fake_init(&c->f);
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), 0);
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), 0);
 	fake_attach(&c->f, d, WANT_ALL, QSIZE);
 	uint64_t data = fake_alloc(&c->f, 20);
 
@@ -382,7 +413,7 @@ static void test_get_id_configured(void **state)
 	fake_init(&f);
 	cfg.id = "abcdefghijklmnopqrstu";
 	cfg.readonly = true;
-	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
+	assert_int_equal(create(&cfg, &f.mem, &d, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "20 bytes"));
 	fake_destroy(&f);
 }
@@ -504,6 +535,27 @@ static void test_discard_write_zeroes(void **state)
  * request that changes the image is durable before it completes: OUT,
  * DISCARD and WRITE_ZEROES alike. With FLUSH negotiated none of them
  * syncs on its own. */
+/* Sync points the device asked for: fdatasync calls (both engines, and
+ * the synchronous DISCARD/WRITE_ZEROES path) plus what the uring engine
+ * put in its ring: RWF_DSYNC writes and IORING_OP_FSYNC entries. */
+static int durable_ops(struct ctx *c)
+{
+	const struct blk_engine_stats *st = blk_test_stats(c->f.d);
+
+	if (engine == BLK_ENGINE_SYNC)
+		return nr_syncs;
+	return nr_syncs + (int)(st->dsync_writes + st->flushes);
+}
+
+static void reset_durable_ops(struct ctx *c)
+{
+	struct blk_engine_stats *st =
+		(struct blk_engine_stats *)blk_test_stats(c->f.d);
+
+	nr_syncs = 0;
+	st->dsync_writes = st->flushes = 0;
+}
+
 static void durability(struct ctx *c, int expect)
 {
 	uint64_t data = fake_alloc(&c->f, 512);
@@ -517,19 +569,19 @@ static void durability(struct ctx *c, int expect)
 		bool out = types[i] == VIRTIO_BLK_T_OUT;
 		uint64_t g = out ? data : make_dwz(c, 1, sec, num, fl);
 
-		nr_syncs = 0;
+		reset_durable_ops(c);
 		assert_int_equal(one_req(c, types[i], 40, g, out ? 512 : 16,
 					 false, 1),
 				 VIRTIO_BLK_S_OK);
-		if (nr_syncs != expect)
-			fail_msg("request type %u: %d fdatasync calls, want %d",
-				 types[i], nr_syncs, expect);
+		if (durable_ops(c) != expect)
+			fail_msg("request type %u: %d sync points, want %d",
+				 types[i], durable_ops(c), expect);
 	}
 	/* Reads change nothing and never sync. */
-	nr_syncs = 0;
+	reset_durable_ops(c);
 	assert_int_equal(one_req(c, VIRTIO_BLK_T_IN, 0, data, 512, true, 513),
 			 VIRTIO_BLK_S_OK);
-	assert_int_equal(nr_syncs, 0);
+	assert_int_equal(durable_ops(c), 0);
 }
 
 static void test_write_through_noflush(void **state)
@@ -549,6 +601,10 @@ static void test_write_through_noflush(void **state)
 	assert_int_equal(one_req(c, VIRTIO_BLK_T_WRITE_ZEROES, 0,
 				 make_dwz(c, 1, sec, num, fl), 16, false, 1),
 			 VIRTIO_BLK_S_IOERR);
+	/* The uring engine's write-through is one RWF_DSYNC write: its
+	 * failure comes back as the completion's result. */
+	if (engine == BLK_ENGINE_URING)
+		blk_test_inject(c->f.d, -EIO, 1);
 	assert_int_equal(one_req(c, VIRTIO_BLK_T_OUT, 40,
 				 fake_alloc(&c->f, 512), 512, false, 1),
 			 VIRTIO_BLK_S_IOERR);
@@ -639,7 +695,7 @@ static void test_request_errors(void **state)
 		};
 		uint16_t head = fake_add_chain(&c->f, 0, b, 2);
 
-		fake_kick(&c->f, 0);
+		kick(&c->f);
 		expect_used(c, head, 1);
 		assert_int_equal(status_at(c, st), VIRTIO_BLK_S_IOERR);
 	}
@@ -666,7 +722,7 @@ static void test_zero_length_descs(void **state)
 	};
 	uint16_t head = fake_add_chain(&c->f, 0, b, 5);
 
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	assert_false(c->f.d->broken);
 	expect_used(c, head, 513);
 	assert_int_equal(status_at(c, st), VIRTIO_BLK_S_OK);
@@ -719,12 +775,12 @@ static void test_lock_conflict(void **state)
 
 	/* The fixture's device holds the write lock. */
 	memset(&e, 0, sizeof(e));
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), -EBUSY);
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), -EBUSY);
 	assert_null(d);
 	assert_non_null(strstr(e.msg, c->path));
 	assert_non_null(strstr(e.msg, "in use by another process (locked)"));
 	cfg.readonly = true;
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), -EBUSY);
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), -EBUSY);
 
 	/* After it is gone: two read-only opens share, a writer is
 	 * refused. */
@@ -732,13 +788,13 @@ static void test_lock_conflict(void **state)
 	fake_init(&c->f);
 	struct virtio_dev *r1, *r2;
 
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &r1, &e), 0);
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &r2, &e), 0);
+	assert_int_equal(create(&cfg, &c->f.mem, &r1, &e), 0);
+	assert_int_equal(create(&cfg, &c->f.mem, &r2, &e), 0);
 	cfg.readonly = false;
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), -EBUSY);
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), -EBUSY);
 	r1->ops->destroy(r1);
 	r2->ops->destroy(r2);
-	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), 0);
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), 0);
 	fake_attach(&c->f, d, WANT_ALL, QSIZE);
 }
 
@@ -751,17 +807,17 @@ static void test_open_errors(void **state)
 
 	(void)state;
 	fake_init(&f);
-	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -ENOENT);
+	assert_int_equal(create(&cfg, &f.mem, &d, &e), -ENOENT);
 	assert_non_null(strstr(e.msg, "disk '/nonexistent/wisp.img'"));
 	assert_int_equal(e.cls, ERR_CONFIG);
 	assert_null(d);
 	cfg.path = "/tmp";
 	cfg.readonly = true;
-	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
+	assert_int_equal(create(&cfg, &f.mem, &d, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "not a regular file"));
 	assert_int_equal(e.cls, ERR_CONFIG);
 	cfg.path = "";
-	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), -EINVAL);
+	assert_int_equal(create(&cfg, &f.mem, &d, &e), -EINVAL);
 	assert_int_equal(e.cls, ERR_CONFIG);
 	fake_destroy(&f);
 }
@@ -787,7 +843,7 @@ static void test_open_host_error(void **state)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 	while (nheld < 1024 && (held[nheld] = dup(fd)) >= 0)
 		nheld++;
-	ret = blk_create(&cfg, &f.mem, &d, &e);
+	ret = create(&cfg, &f.mem, &d, &e);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	while (nheld)
 		close(held[--nheld]);
@@ -811,7 +867,7 @@ static void test_odd_size(void **state)
 
 	(void)state;
 	fake_init(&f);
-	assert_int_equal(blk_create(&cfg, &f.mem, &d, &e), 0);
+	assert_int_equal(create(&cfg, &f.mem, &d, &e), 0);
 	d->ops->config_read(d, 0, (uint8_t *)&cap, 8);
 	assert_int_equal(cap, 1);
 	f.d = d;
@@ -836,7 +892,7 @@ static void test_direct(void **state)
 
 	(void)state;
 	fake_init(&f);
-	ret = blk_create(&cfg, &f.mem, &d, &e);
+	ret = create(&cfg, &f.mem, &d, &e);
 	if (ret == -EINVAL) {
 		close(fd);
 		unlink(path);
@@ -859,7 +915,7 @@ static void test_direct(void **state)
 	b[1] = (struct fake_buf){ un, 1024, false };
 	b[2] = (struct fake_buf){ st, 1, true };
 	fake_add_chain(&f, 0, b, 3);
-	fake_kick(&f, 0);
+	kick(&f);
 	assert_true(fake_get_used(&f, 0, &id, &len));
 	assert_int_equal(*(uint8_t *)fake_ptr(&f, st, 1), VIRTIO_BLK_S_OK);
 	assert_int_equal(pread(fd, back, 1024, 4 * 512), 1024);
@@ -870,7 +926,7 @@ static void test_direct(void **state)
 	b[0] = (struct fake_buf){ hdr, 16, false };
 	b[1] = (struct fake_buf){ al, 1024, true };
 	fake_add_chain(&f, 0, b, 3);
-	fake_kick(&f, 0);
+	kick(&f);
 	assert_true(fake_get_used(&f, 0, &id, &len));
 	assert_int_equal(len, 1025);
 	assert_memory_equal(fake_ptr(&f, al, 1024), back, 1024);
@@ -878,7 +934,7 @@ static void test_direct(void **state)
 	/* Unaligned read. */
 	b[1] = (struct fake_buf){ un, 512, true };
 	fake_add_chain(&f, 0, b, 3);
-	fake_kick(&f, 0);
+	kick(&f);
 	assert_true(fake_get_used(&f, 0, &id, &len));
 	assert_int_equal(len, 513);
 	assert_memory_equal(fake_ptr(&f, un, 512), back, 512);
@@ -895,13 +951,13 @@ static void expect_broken(struct ctx *c)
 	uint16_t used = fake_used_idx(&c->f, 0);
 	uint64_t data = fake_alloc(&c->f, 512), st = make_status(c);
 
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	assert_true(fake_broken(&c->f));
 	assert_int_equal(c->f.config_irqs, 1);
 	assert_int_equal(fake_used_idx(&c->f, 0), used);
 	/* A broken device ignores further kicks, even for a good request. */
 	add_req(c, VIRTIO_BLK_T_OUT, 0, data, 512, false, st);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	assert_int_equal(fake_used_idx(&c->f, 0), used);
 	assert_int_equal(status_at(c, st), 0xee);
 	file_unchanged(c);
@@ -1051,7 +1107,7 @@ static void test_indirect_unaligned_table(void **state)
 	put_desc(fake_ptr(&c->f, t + 32, 16), st, 1, VIRTQ_DESC_F_WRITE, 0);
 	fake_set_desc(&c->f, 0, 0, t, 48, VIRTQ_DESC_F_INDIRECT, 0);
 	fake_publish(&c->f, 0, 0);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	expect_used(c, 0, 1);
 	assert_int_equal(status_at(c, st), VIRTIO_BLK_S_OK);
 	assert_int_equal(pread(c->fd, back, 512, 5 * 512), 512);
@@ -1072,7 +1128,7 @@ static void test_direct_then_indirect(void **state)
 		      VIRTQ_DESC_F_NEXT, 1);
 	fake_set_desc(&c->f, 0, 1, t, 32, VIRTQ_DESC_F_INDIRECT, 0);
 	fake_publish(&c->f, 0, 0);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	expect_used(c, 0, 1);
 	assert_int_equal(status_at(c, st), VIRTIO_BLK_S_OK);
 	assert_int_equal(pread(c->fd, back, 512, 3 * 512), 512);
@@ -1222,7 +1278,7 @@ static void test_good_then_bad(void **state)
 	uint16_t head = add_req(c, VIRTIO_BLK_T_IN, 2, data, 512, true, st);
 
 	fake_publish(&c->f, 0, QSIZE + 1);
-	fake_kick(&c->f, 0);
+	kick(&c->f);
 	expect_used(c, head, 513);
 	assert_int_equal(status_at(c, st), VIRTIO_BLK_S_OK);
 	assert_true(fake_broken(&c->f));
@@ -1230,7 +1286,352 @@ static void test_good_then_bad(void **state)
 	assert_int_equal(c->f.config_irqs, 1);
 }
 
+/* ---- many requests in flight ---- */
+
+static uint8_t c_orig_sector0[512];
+
+#define NR_FLIGHT 32
+#define QSIZE_BIG 128
+
+static int setup_big(void **state)
+{
+	struct ctx *c = setup_common(false, WANT_ALL);
+
+	/* Re-attach with a queue deep enough for NR_FLIGHT 3-descriptor
+	 * requests. */
+	fake_attach(&c->f, c->f.d, WANT_ALL, QSIZE_BIG);
+	*state = c;
+	return 0;
+}
+
+struct flight {
+	uint16_t head[NR_FLIGHT];
+	uint64_t data[NR_FLIGHT], st[NR_FLIGHT];
+};
+
+/* NR_FLIGHT 4 KiB reads of distinct sectors, kicked once, held in the
+ * engine. */
+static void submit_held_reads(struct ctx *c, struct flight *fl)
+{
+	blk_test_hold(c->f.d, true);
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		fl->data[i] = fake_alloc(&c->f, 4096);
+		fl->st[i] = make_status(c);
+		fl->head[i] = add_req(c, VIRTIO_BLK_T_IN, (uint64_t)i * 8,
+				      fl->data[i], 4096, true, fl->st[i]);
+	}
+	fake_kick(&c->f, 0);
+	assert_false(c->f.d->broken);
+	assert_int_equal(blk_test_inflight(c->f.d, NULL), NR_FLIGHT);
+	assert_int_equal(fake_used_idx(&c->f, 0), 0);
+	assert_int_equal(c->f.irqs, 0);
+}
+
+/* Guest memory a completion could write: data, status bytes, the used
+ * ring. Filled with a sentinel the device must leave alone. */
+static void poison(struct ctx *c, struct flight *fl)
+{
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		memset(fake_ptr(&c->f, fl->data[i], 4096), 0x5a, 4096);
+		*(uint8_t *)fake_ptr(&c->f, fl->st[i], 1) = 0xee;
+	}
+	memset(fake_ptr(&c->f, c->f.q[0].used, 4 + 8 * QSIZE_BIG), 0x5a,
+	       4 + 8 * QSIZE_BIG);
+}
+
+static void untouched(struct ctx *c, struct flight *fl)
+{
+	uint8_t *u = fake_ptr(&c->f, c->f.q[0].used, 4 + 8 * QSIZE_BIG);
+
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		uint8_t *d = fake_ptr(&c->f, fl->data[i], 4096);
+
+		for (int j = 0; j < 4096; j++)
+			if (d[j] != 0x5a)
+				fail_msg("request %d: data byte %d written "
+					 "after the reset",
+					 i, j);
+		assert_int_equal(status_at(c, fl->st[i]), 0xee);
+	}
+	for (int j = 0; j < 4 + 8 * QSIZE_BIG; j++)
+		if (u[j] != 0x5a)
+			fail_msg("used ring byte %d written after the reset",
+				 j);
+}
+
+/* Every request completes exactly once, with its own data, and the whole
+ * batch costs one interrupt (EVENT_IDX: used_event is 0). */
+static void test_inflight_complete_once(void **state)
+{
+	struct ctx *c = *state;
+	struct flight fl;
+	int seen[QSIZE_BIG] = { 0 };
+	uint32_t id, len;
+
+	submit_held_reads(c, &fl);
+	blk_test_hold(c->f.d, false);
+	assert_int_equal(blk_test_settle(c->f.d, 5000000000ull), 0);
+	assert_int_equal(fake_used_idx(&c->f, 0), NR_FLIGHT);
+	assert_int_equal(c->f.irqs, 1);
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		assert_true(fake_get_used(&c->f, 0, &id, &len));
+		assert_true(id < QSIZE_BIG);
+		seen[id]++;
+		assert_int_equal(len, 4097);
+	}
+	assert_false(fake_get_used(&c->f, 0, &id, &len));
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		assert_int_equal(seen[fl.head[i]], 1);
+		assert_int_equal(status_at(c, fl.st[i]), VIRTIO_BLK_S_OK);
+		assert_memory_equal(fake_ptr(&c->f, fl.data[i], 4096),
+				    c->orig + (uint64_t)i * 4096, 4096);
+	}
+	/* A second settle finds nothing: no double completion. */
+	assert_int_equal(blk_test_settle(c->f.d, 100000000ull), 0);
+	assert_int_equal(fake_used_idx(&c->f, 0), NR_FLIGHT);
+}
+
+/* What the transport does on Status <- 0 (mmio.c reset_locked), for the
+ * queue the fake driver set up. */
+static void transport_reset(struct ctx *c)
+{
+	struct virtio_dev *d = c->f.d;
+
+	pthread_mutex_lock(&d->lock);
+	d->ops->reset(d);
+	d->vq[0].ready = false;
+	virtq_reset(&d->vq[0]);
+	d->status = 0;
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* A reset with requests in flight returns only when the kernel is done
+ * with them; nothing the completions could write is written after it. */
+static void test_inflight_reset(void **state)
+{
+	struct ctx *c = *state;
+	struct flight fl;
+	uint64_t dropped;
+
+	submit_held_reads(c, &fl);
+	transport_reset(c);
+	assert_int_equal(blk_test_inflight(c->f.d, &dropped), 0);
+	assert_int_equal(dropped, NR_FLIGHT);
+	poison(c, &fl);
+	blk_test_hold(c->f.d, false);
+	blk_test_settle(c->f.d, 100000000ull);
+	c->f.d->ops->fd_ready(c->f.d, c->f.d->watch_fds[0]);
+	untouched(c, &fl);
+	assert_int_equal(c->f.irqs, 0);
+	/* The device works again after the driver sets it up anew. */
+	c->f.q[0] = (struct fake_queue){ 0 };
+	fake_attach(&c->f, c->f.d, WANT_ALL, QSIZE_BIG);
+	assert_int_equal(one_req(c, VIRTIO_BLK_T_IN, 0, fake_alloc(&c->f, 512),
+				 512, true, 513),
+			 VIRTIO_BLK_S_OK);
+}
+
+/* QueueReady <- 0 does not reach the device: the requests of the old
+ * ring are dropped when they complete, never pushed into it, and never
+ * into the ring the driver sets up next. */
+static void test_inflight_queue_disable(void **state)
+{
+	struct ctx *c = *state;
+	struct virtio_dev *d = c->f.d;
+	struct flight fl;
+	uint64_t dropped;
+
+	submit_held_reads(c, &fl);
+	pthread_mutex_lock(&d->lock);
+	d->vq[0].ready = false;
+	pthread_mutex_unlock(&d->lock);
+	blk_test_hold(d, false);
+	assert_int_equal(blk_test_settle(d, 5000000000ull), 0);
+	assert_int_equal(blk_test_inflight(d, &dropped), 0);
+	assert_int_equal(dropped, NR_FLIGHT);
+	for (int i = 0; i < NR_FLIGHT; i++)
+		assert_int_equal(status_at(c, fl.st[i]), 0xee);
+	assert_int_equal(fake_used_idx(&c->f, 0), 0);
+
+	/* Disabled and re-enabled before the completions arrive. */
+	c->f.q[0] = (struct fake_queue){ 0 };
+	fake_attach(&c->f, d, WANT_ALL, QSIZE_BIG);
+	submit_held_reads(c, &fl);
+	pthread_mutex_lock(&d->lock);
+	d->vq[0].ready = false;
+	virtq_reset(&d->vq[0]);
+	d->vq[0].ready = true;
+	pthread_mutex_unlock(&d->lock);
+	c->f.q[0].avail_idx = c->f.q[0].used_seen = c->f.q[0].next_desc = 0;
+	fake_set_avail_idx(&c->f, 0, 0);
+	poison(c, &fl);
+	blk_test_hold(d, false);
+	assert_int_equal(blk_test_settle(d, 5000000000ull), 0);
+	untouched(c, &fl);
+}
+
+/* Before a guest memory remap (wisp-blk's pause hook) every request in
+ * flight is completed, in one batch with one interrupt, even while the
+ * hold seam would keep them. */
+static void test_inflight_quiesce(void **state)
+{
+	struct ctx *c = *state;
+	struct flight fl;
+
+	submit_held_reads(c, &fl);
+	pthread_mutex_lock(&c->f.d->lock);
+	blk_quiesce(c->f.d);
+	pthread_mutex_unlock(&c->f.d->lock);
+	assert_int_equal(blk_test_inflight(c->f.d, NULL), 0);
+	assert_int_equal(fake_used_idx(&c->f, 0), NR_FLIGHT);
+	assert_int_equal(c->f.irqs, 1);
+	for (int i = 0; i < NR_FLIGHT; i++) {
+		assert_int_equal(status_at(c, fl.st[i]), VIRTIO_BLK_S_OK);
+		assert_memory_equal(fake_ptr(&c->f, fl.data[i], 4096),
+				    c->orig + (uint64_t)i * 4096, 4096);
+	}
+}
+
+/* A server disconnect tears the device down with requests in flight:
+ * each is reaped once (ASan sees no leak or use after free) and nothing
+ * is written to guest memory afterwards. */
+static void test_inflight_teardown(void **state)
+{
+	struct ctx *c = *state;
+	struct flight fl;
+
+	submit_held_reads(c, &fl);
+	c->f.d->ops->destroy(c->f.d);
+	c->f.d = NULL;
+	poison(c, &fl);
+	usleep(20000);
+	untouched(c, &fl);
+}
+
+/* Writes and a FLUSH in one batch: the flush is ordered after the writes
+ * (IOSQE_IO_DRAIN), completes last, and is one fsync of the engine's own
+ * kind (IORING_OP_FSYNC for uring, fdatasync for sync). */
+static void test_inflight_flush_order(void **state)
+{
+	struct ctx *c = *state;
+	const struct blk_engine_stats *st = blk_test_stats(c->f.d);
+	uint64_t flushes = st->flushes;
+	uint16_t fh, head[8];
+	uint64_t s[8], fst = make_status(c);
+	uint32_t id, len;
+	uint8_t back[512];
+
+	nr_syncs = 0;
+	for (int i = 0; i < 8; i++) {
+		uint64_t g = fake_alloc(&c->f, 512);
+
+		memset(fake_ptr(&c->f, g, 512), 0x30 + i, 512);
+		s[i] = make_status(c);
+		head[i] = add_req(c, VIRTIO_BLK_T_OUT, 100 + (uint64_t)i, g,
+				  512, false, s[i]);
+	}
+	fh = add_req(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, fst);
+	kick(&c->f);
+	for (int i = 0; i < 9; i++) {
+		assert_true(fake_get_used(&c->f, 0, &id, &len));
+		if (i == 8)
+			assert_int_equal(id, fh);
+		else
+			assert_int_not_equal(id, fh);
+	}
+	assert_int_equal(status_at(c, fst), VIRTIO_BLK_S_OK);
+	assert_int_equal(st->flushes - flushes, 1);
+	assert_int_equal(nr_syncs, engine == BLK_ENGINE_SYNC ? 1 : 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(status_at(c, s[i]), VIRTIO_BLK_S_OK);
+		assert_int_equal(pread(c->fd, back, 512, (100 + i) * 512), 512);
+		assert_int_equal(back[0], 0x30 + i);
+		(void)head[i];
+	}
+}
+
+/* io_uring refused the way seccomp refuses it (EPERM from io_uring_setup,
+ * in a child so the filter does not outlive the test): the automatic
+ * choice falls back to synchronous I/O that works, engine=uring is a
+ * config error that says why. */
+static int child_fallback(void)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fp = { sizeof(prog) / sizeof(prog[0]), prog };
+	struct fake_driver f;
+	char path[PATH_MAX];
+	int fd = fake_make_image(path, IMG_SIZE);
+	struct blk_config cfg = { .path = path };
+	struct virtio_dev *d;
+	struct err e = { 0 };
+	int ret = 10;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp))
+		goto out;
+	fake_init(&f);
+	ret = 11;
+	cfg.engine = BLK_ENGINE_URING;
+	if (blk_create(&cfg, &f.mem, &d, &e) != -EPERM || e.cls != ERR_CONFIG ||
+	    !strstr(e.msg, "engine=uring") || !strstr(e.msg, "not permitted"))
+		goto out_mem;
+	ret = 12;
+	cfg.engine = BLK_ENGINE_AUTO;
+	if (blk_create(&cfg, &f.mem, &d, &e) ||
+	    strcmp(blk_engine_name(d), "sync"))
+		goto out_mem;
+	fake_attach(&f, d, WANT_ALL, QSIZE);
+	{
+		uint64_t hdr = fake_alloc(&f, 16), data = fake_alloc(&f, 512);
+		uint64_t st = fake_alloc(&f, 1);
+		struct fake_buf b[3] = { { hdr, 16, false },
+					 { data, 512, true },
+					 { st, 1, true } };
+		uint32_t id, len;
+
+		fake_add_chain(&f, 0, b, 3);
+		fake_kick(&f, 0);
+		ret = 13;
+		if (!fake_get_used(&f, 0, &id, &len) || len != 513 ||
+		    *(uint8_t *)fake_ptr(&f, st, 1) != VIRTIO_BLK_S_OK ||
+		    memcmp(fake_ptr(&f, data, 512), c_orig_sector0, 512))
+			goto out_mem;
+	}
+	ret = 0;
+out_mem:
+	fake_destroy(&f);
+out:
+	close(fd);
+	unlink(path);
+	return ret;
+}
+
+static void test_uring_refused_fallback(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	for (int i = 0; i < 512; i++)
+		c_orig_sector0[i] = fake_pattern((uint64_t)i);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_fallback());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		fail_msg("child failed at step %d", WEXITSTATUS(status));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_rw, teardown)
+#define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_big, teardown)
 #define TP(fn) cmocka_unit_test_setup_teardown(fn, setup_plain, teardown)
 
 int main(void)
@@ -1283,7 +1684,21 @@ int main(void)
 		T(test_huge_total),
 		T(test_avail_idx_jump),
 		T(test_good_then_bad),
+		TB(test_inflight_complete_once),
+		TB(test_inflight_reset),
+		TB(test_inflight_queue_disable),
+		TB(test_inflight_teardown),
+		TB(test_inflight_quiesce),
+		TB(test_inflight_flush_order),
+		cmocka_unit_test(test_uring_refused_fallback),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed;
+
+	engine = BLK_ENGINE_SYNC;
+	failed = cmocka_run_group_tests_name("engine=sync", tests, NULL, NULL);
+	engine = BLK_ENGINE_URING;
+	failed +=
+		cmocka_run_group_tests_name("engine=uring", tests, NULL, NULL);
+	return failed;
 }

@@ -1,17 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-blk (virtio 1.2, 5.2) over a raw image file or block device: one
- * request queue, synchronous preadv/pwritev on the I/O thread, FLUSH as
- * fdatasync, DISCARD and WRITE_ZEROES as fallocate. The image is locked
- * with an OFD lock (write lock, or read lock when read-only) so that two
- * VMs cannot open the same writable disk.
+ * request queue; IN, OUT and FLUSH go through an I/O engine
+ * (blk_engine.h: io_uring with many requests in flight, or synchronous
+ * I/O), completions are batched into the used ring with one
+ * EVENT_IDX-aware interrupt per batch; FLUSH is fdatasync ordered after
+ * every earlier write; DISCARD, WRITE_ZEROES, GET_ID and O_DIRECT
+ * requests whose buffers need a bounce run synchronously on the I/O
+ * thread. The image is locked with an OFD lock (write lock, or read lock
+ * when read-only) so that two VMs cannot open the same writable disk.
  *
  * Durability: with FLUSH negotiated, writes are write-back until a FLUSH
  * request. Without it, every request that changes the image (OUT,
- * DISCARD, WRITE_ZEROES) is synced before it completes, and a failed
- * sync completes it with IOERR.
+ * DISCARD, WRITE_ZEROES) is synced before it completes (an OUT through
+ * io_uring is an RWF_DSYNC write), and a failed sync completes it with
+ * IOERR.
  *
- * Threads: everything runs under the device's lock (struct virtio_dev).
+ * In flight: a reset or teardown waits (at most 10 s) until the kernel is
+ * done with every request handed to it and drops them, so no read lands
+ * in guest memory and no status or used entry is written afterwards. A
+ * queue reset or disable found later (the ring indices moved under the
+ * device) drops the requests of the old ring the same way when they
+ * complete.
+ *
+ * Threads: everything runs under the device's lock (struct virtio_dev);
+ * completions are reaped on the I/O thread (the engine's eventfd is a
+ * watch fd) or right after submission.
  */
 #ifndef WISP_DEVICES_BLK_BLK_H
 #define WISP_DEVICES_BLK_BLK_H
@@ -58,11 +72,18 @@
 #define BLK_MAX_WRITE_ZEROES_SECTORS (1u << 22)
 #define BLK_MAX_WRITE_ZEROES_SEG 32
 
+enum blk_engine_kind {
+	BLK_ENGINE_AUTO, /* io_uring, synchronous I/O where unavailable */
+	BLK_ENGINE_SYNC,
+	BLK_ENGINE_URING, /* io_uring or fail */
+};
+
 struct blk_config {
 	const char *path;
 	bool readonly;
 	const char *id; /* GET_ID string (<= 20 bytes); NULL: derived */
 	bool direct; /* O_DIRECT */
+	enum blk_engine_kind engine;
 };
 
 /* Opens and locks the image and creates the device. cfg is not kept: path
@@ -76,5 +97,14 @@ struct blk_config {
  * O_DIRECT unsupported) and ERR_HOST otherwise (memory, fstat, ioctl). */
 int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
+
+/* Completes every request in flight (waiting at most 10 s for the kernel)
+ * before guest memory is unmapped or remapped: requests hold host
+ * pointers into it. Call with d->lock held; the lock then keeps new
+ * requests out until the caller releases it. */
+void blk_quiesce(struct virtio_dev *d);
+
+/* "uring" or "sync": the engine blk_create chose. */
+const char *blk_engine_name(struct virtio_dev *d);
 
 #endif
