@@ -116,6 +116,8 @@ static void queue_ready_locked(struct virtio_mmio *t, uint32_t v)
 	const char *why = NULL;
 
 	if (!v) {
+		if (vq->ready && d->ops->queue_disable)
+			d->ops->queue_disable(d, (int)t->queue_sel);
 		vq->ready = false;
 		return;
 	}

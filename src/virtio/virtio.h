@@ -62,6 +62,11 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_dev *d, int q);
 	/* Driver wrote 0 to Status: drop in-flight state. */
 	void (*reset)(struct virtio_dev *d);
+	/* Optional: the driver wrote 0 to QueueReady of ready queue q. The
+	 * driver may reuse that queue's buffers once the write returns, so
+	 * a device with requests in flight waits for them here (and
+	 * completes none into the old ring). Called with d->lock held. */
+	void (*queue_disable)(struct virtio_dev *d, int q);
 	/* Optional: an fd the I/O thread should watch for the device (e.g.
 	 * a rate-limit timer, console input); called with d->lock held. */
 	void (*fd_ready)(struct virtio_dev *d, int fd);

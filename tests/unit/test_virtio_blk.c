@@ -1470,6 +1470,32 @@ static void test_inflight_queue_disable(void **state)
 	untouched(c, &fl);
 }
 
+/* QueueReady <- 0 through the transport (ops->queue_disable): when the
+ * write returns nothing is in flight, and the buffers the driver may now
+ * reuse are never written by the old requests. */
+static void test_inflight_queue_disable_op(void **state)
+{
+	struct ctx *c = *state;
+	struct virtio_dev *d = c->f.d;
+	struct flight fl;
+	uint64_t dropped;
+
+	submit_held_reads(c, &fl);
+	assert_non_null(d->ops->queue_disable);
+	pthread_mutex_lock(&d->lock);
+	d->ops->queue_disable(d, 0);
+	d->vq[0].ready = false;
+	pthread_mutex_unlock(&d->lock);
+	assert_int_equal(blk_test_inflight(d, &dropped), 0);
+	assert_int_equal(dropped, NR_FLIGHT);
+	assert_int_equal(fake_used_idx(&c->f, 0), 0);
+	poison(c, &fl);
+	blk_test_hold(d, false);
+	blk_test_settle(d, 100000000ull);
+	d->ops->fd_ready(d, d->watch_fds[0]);
+	untouched(c, &fl);
+}
+
 /* Before a guest memory remap (wisp-blk's pause hook) every request in
  * flight is completed, in one batch with one interrupt, even while the
  * hold seam would keep them. */
@@ -1687,6 +1713,7 @@ int main(void)
 		TB(test_inflight_complete_once),
 		TB(test_inflight_reset),
 		TB(test_inflight_queue_disable),
+		TB(test_inflight_queue_disable_op),
 		TB(test_inflight_teardown),
 		TB(test_inflight_quiesce),
 		TB(test_inflight_flush_order),

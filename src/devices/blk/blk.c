@@ -170,6 +170,15 @@ static int blk_activate(struct virtio_dev *d)
 
 static void drain(struct blk *b, const char *why);
 
+/* QueueReady <- 0: the guest may reuse the buffers of requests in
+ * flight as soon as the register write returns, so wait for them as on
+ * a reset (their completions are dropped: the epoch moved). */
+static void blk_queue_disable(struct virtio_dev *d, int q)
+{
+	if (q == 0)
+		drain(to_blk(d), "queue disable");
+}
+
 static void blk_reset(struct virtio_dev *d)
 {
 	/* The driver may reuse every buffer once the reset is done. */
@@ -875,6 +884,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.queue_disable = blk_queue_disable,
 	.fd_ready = blk_fd_ready,
 	.destroy = blk_destroy,
 };
