@@ -7,13 +7,38 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/time.h"
 
-/* epoll data: queue index, or these for the stop fd and watch fds. */
+/* epoll data: queue index, or these for the control and watch fds. */
 #define EV_STOP 0xffff
+#define EV_PAUSE 0xfffe
 #define EV_WATCH_BASE 0x10000
+
+static void park(struct virtio_iothread *t)
+{
+	struct virtio_dev *d = t->dev;
+	uint64_t cnt;
+
+	if (read(t->pause_efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		log_warn("%s: I/O thread pause: %s", d->name, strerror(errno));
+	pthread_mutex_lock(&d->lock);
+	if (d->ops->quiesce)
+		d->ops->quiesce(d);
+	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_lock(&t->pm);
+	if (t->pause_req) {
+		t->parked = true;
+		pthread_cond_broadcast(&t->pc);
+		while (t->pause_req && !t->stopping)
+			pthread_cond_wait(&t->pc, &t->pm);
+		t->parked = false;
+	}
+	pthread_mutex_unlock(&t->pm);
+}
 
 static void *iothread_main(void *arg)
 {
@@ -37,6 +62,10 @@ static void *iothread_main(void *arg)
 
 			if (tag == EV_STOP)
 				return NULL;
+			if (tag == EV_PAUSE) {
+				park(t);
+				continue;
+			}
 			if (tag >= EV_WATCH_BASE) {
 				int fd = d->watch_fds[tag - EV_WATCH_BASE];
 
@@ -65,7 +94,9 @@ int virtio_iothread_start(struct virtio_iothread *t, struct virtio_dev *d,
 
 	memset(t, 0, sizeof(*t));
 	t->dev = d;
-	t->stop_efd = -1;
+	t->stop_efd = t->pause_efd = -1;
+	pthread_mutex_init(&t->pm, NULL);
+	pthread_cond_init(&t->pc, NULL);
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epfd < 0)
 		return err_set(e, -errno, "%s: epoll: %s", d->name,
@@ -76,6 +107,14 @@ int virtio_iothread_start(struct virtio_iothread *t, struct virtio_dev *d,
 			       strerror(errno));
 	ev.data.u64 = EV_STOP;
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_efd, &ev) < 0)
+		return err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
+			       strerror(errno));
+	t->pause_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->pause_efd < 0)
+		return err_set(e, -errno, "%s: eventfd: %s", d->name,
+			       strerror(errno));
+	ev.data.u64 = EV_PAUSE;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->pause_efd, &ev) < 0)
 		return err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
 			       strerror(errno));
 	for (int q = 0; q < d->nr_queues; q++) {
@@ -107,6 +146,11 @@ void virtio_iothread_stop(struct virtio_iothread *t)
 	uint64_t one = 1;
 
 	if (t->started) {
+		/* A parked thread waits on the condition, not on epoll. */
+		pthread_mutex_lock(&t->pm);
+		t->stopping = true;
+		pthread_cond_broadcast(&t->pc);
+		pthread_mutex_unlock(&t->pm);
 		if (write(t->stop_efd, &one, sizeof(one)) < 0)
 			log_warn("%s: I/O thread stop: %s", t->dev->name,
 				 strerror(errno));
@@ -117,5 +161,60 @@ void virtio_iothread_stop(struct virtio_iothread *t)
 		close(t->epfd);
 	if (t->stop_efd >= 0)
 		close(t->stop_efd);
-	t->epfd = t->stop_efd = -1;
+	if (t->pause_efd >= 0)
+		close(t->pause_efd);
+	if (t->dev) {
+		pthread_mutex_destroy(&t->pm);
+		pthread_cond_destroy(&t->pc);
+	}
+	t->epfd = t->stop_efd = t->pause_efd = -1;
+	t->dev = NULL;
+}
+
+int virtio_iothread_pause(struct virtio_iothread *t, int timeout_ms)
+{
+	uint64_t one = 1, deadline;
+	int ret = 0;
+
+	if (!t->started)
+		return 0;
+	pthread_mutex_lock(&t->pm);
+	t->pause_req = true;
+	pthread_mutex_unlock(&t->pm);
+	if (write(t->pause_efd, &one, sizeof(one)) < 0)
+		log_warn("%s: I/O thread pause: %s", t->dev->name,
+			 strerror(errno));
+	deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	pthread_mutex_lock(&t->pm);
+	while (!t->parked && ret == 0) {
+		struct timespec ts;
+		uint64_t left = deadline > now_ns() ? deadline - now_ns() : 0;
+
+		if (!left) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000ULL);
+		ts.tv_nsec += (long)(left % 1000000000ULL);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&t->pc, &t->pm, &ts);
+	}
+	if (ret)
+		t->pause_req = false;
+	pthread_mutex_unlock(&t->pm);
+	return ret;
+}
+
+void virtio_iothread_resume(struct virtio_iothread *t)
+{
+	if (!t->started)
+		return;
+	pthread_mutex_lock(&t->pm);
+	t->pause_req = false;
+	pthread_cond_broadcast(&t->pc);
+	pthread_mutex_unlock(&t->pm);
 }

@@ -17,10 +17,16 @@
 
 struct virtio_iothread {
 	struct virtio_dev *dev;
-	int epfd, stop_efd;
+	int epfd, stop_efd, pause_efd;
 	int kick_efd[VIRTIO_MAX_QUEUES]; /* owned by the caller */
 	pthread_t thread;
 	bool started;
+	/* Pausing (a VM pause, a snapshot): guarded by pm. The thread
+	 * parks outside the device lock, so console input and register
+	 * reads from other threads go on. */
+	pthread_mutex_t pm;
+	pthread_cond_t pc;
+	bool pause_req, parked, stopping;
 };
 
 /* Starts the thread with all signals blocked (the VMM's signals go to
@@ -28,5 +34,13 @@ struct virtio_iothread {
 int virtio_iothread_start(struct virtio_iothread *t, struct virtio_dev *d,
 			  const int *kick_efds, struct err *e);
 void virtio_iothread_stop(struct virtio_iothread *t);
+
+/* Parks the thread between two handler runs after the device's quiesce
+ * op (requests in flight completed or dropped): when this returns 0 the
+ * device touches neither guest memory nor its backend until resume.
+ * Waits at most timeout_ms for the thread (-ETIMEDOUT: not paused, the
+ * thread runs on). A thread not started is trivially paused. */
+int virtio_iothread_pause(struct virtio_iothread *t, int timeout_ms);
+void virtio_iothread_resume(struct virtio_iothread *t);
 
 #endif

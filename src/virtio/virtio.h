@@ -62,6 +62,10 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_dev *d, int q);
 	/* Driver wrote 0 to Status: drop in-flight state. */
 	void (*reset)(struct virtio_dev *d);
+	/* Optional: complete or drop every request in flight, so that until
+	 * the next queue_notify the device touches neither guest memory nor
+	 * its backend (a VM pause, a snapshot). Called with d->lock held. */
+	void (*quiesce)(struct virtio_dev *d);
 	/* Optional: the driver wrote 0 to QueueReady of ready queue q. The
 	 * driver may reuse that queue's buffers once the write returns, so
 	 * a device with requests in flight waits for them here (and

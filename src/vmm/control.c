@@ -6,13 +6,35 @@
 #include "util/time.h"
 #include "vmm/vm_priv.h"
 
+/* vCPUs first (no new kicks), then each device's I/O thread, which
+ * completes or drops what is in flight before it parks. */
 int vm_pause(struct vm *vm, struct err *e)
 {
-	return vcpus_pause(&vm->vcpus, VM_PAUSE_BOUND_MS, e);
+	int ret = vcpus_pause(&vm->vcpus, VM_PAUSE_BOUND_MS, e);
+
+	if (ret)
+		return ret;
+	for (int i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_mmio *t = vm->dev.virtio[i];
+
+		ret = virtio_iothread_pause(&t->io, VM_PAUSE_BOUND_MS);
+		if (ret) {
+			while (i-- > 0)
+				virtio_iothread_resume(&vm->dev.virtio[i]->io);
+			vcpus_resume(&vm->vcpus);
+			return err_set(e, ret,
+				       "pause: %s: I/O thread did not stop "
+				       "within %d ms",
+				       t->dev->name, VM_PAUSE_BOUND_MS);
+		}
+	}
+	return 0;
 }
 
 void vm_resume(struct vm *vm)
 {
+	for (int i = 0; i < vm->dev.nr_virtio; i++)
+		virtio_iothread_resume(&vm->dev.virtio[i]->io);
 	vcpus_resume(&vm->vcpus);
 }
 

@@ -15,9 +15,10 @@
 /* How long vm_pause waits for every vCPU to leave KVM_RUN. */
 #define VM_PAUSE_BOUND_MS 2000
 
-/* Every vCPU out of KVM_RUN at an instruction boundary, parked; 0, or
- * -ETIMEDOUT / -ESHUTDOWN with e set and the VM running as before. I/O
- * threads are not quiesced (yet). */
+/* Every vCPU out of KVM_RUN at an instruction boundary, parked, then
+ * every virtio device's I/O thread parked after its requests in flight
+ * completed (ops->quiesce); 0, or -ETIMEDOUT / -ESHUTDOWN with e set and
+ * the VM running as before. Each step waits at most VM_PAUSE_BOUND_MS. */
 int vm_pause(struct vm *vm, struct err *e);
 void vm_resume(struct vm *vm);
 

@@ -259,6 +259,52 @@ static void test_queue_setup_and_notify(void **state)
 	wr(f, 0x50, 9);
 }
 
+static int quiesced;
+
+static void d_quiesce(struct virtio_dev *d)
+{
+	quiesced++;
+}
+
+/* A paused I/O thread quiesces its device, then runs no handler until
+ * it is resumed; kicks made meanwhile are served after. */
+static void test_iothread_pause(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *m = f->mem.host;
+	uint16_t *avail = (uint16_t *)(m + AVAIL);
+	uint16_t *used = (uint16_t *)(m + USED);
+	uint64_t desc[2] = { 0x20000, 16 | (2ull << 32) };
+	static struct virtio_dev_ops ops;
+
+	ops = dummy_ops;
+	ops.quiesce = d_quiesce;
+	f->x.dev.ops = &ops;
+	quiesced = 0;
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_int_equal(virtio_iothread_pause(&f->t->io, 2000), 0);
+	assert_int_equal(quiesced, 1);
+	memcpy(m + DESC, desc, sizeof(desc));
+	avail[2] = 0;
+	avail[1] = 1;
+	wr(f, 0x50, 0);
+	usleep(200000);
+	assert_int_equal(used[1], 0);
+	assert_int_equal(f->x.chains, 0);
+	/* A register read still works while the thread is parked. */
+	assert_int_equal(rd(f, 0x44), 1);
+	virtio_iothread_resume(&f->t->io);
+	for (int i = 0; i < 2000 && used[1] != 1; i++)
+		usleep(1000);
+	assert_int_equal(used[1], 1);
+	assert_int_equal(f->x.chains, 1);
+	/* Paused again, then destroyed while parked (teardown). */
+	assert_int_equal(virtio_iothread_pause(&f->t->io, 2000), 0);
+	f->x.dev.ops = &dummy_ops;
+}
+
 static void test_bad_queue_setup_needs_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -413,6 +459,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
 						teardown),
 		cmocka_unit_test(test_shared_irq_bounded),
+		cmocka_unit_test_setup_teardown(test_iothread_pause, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

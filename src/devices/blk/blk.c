@@ -885,6 +885,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.queue_disable = blk_queue_disable,
+	.quiesce = blk_quiesce,
 	.fd_ready = blk_fd_ready,
 	.destroy = blk_destroy,
 };
