@@ -3,6 +3,13 @@
 # wait for one console line (sent by vmrun after it sampled the VMM's memory),
 # then reboot (wisp: exit 0; QEMU: reboot=t + -no-reboot).
 echo "WISP-BENCH-INIT"
+# The guest's own view: its uptime when init ran, and the boot lines that
+# tell where time went (CPU model, TSC-deadline timer, the calibration
+# between "Calibrating delay loop" and "smpboot: CPU0").
+read -r up _ < /proc/uptime
+echo "WISP-BENCH-UPTIME $up"
+/bin/busybox dmesg | /bin/busybox grep -E 'TSC deadline|Calibrating delay|smpboot: CPU0|smpboot: Total|tsc: Detected|APIC timer' |
+    /bin/busybox sed 's/^/WISP-BENCH-DMESG /'
 read -r _line
 /bin/busybox reboot -f
 /bin/busybox sleep 1000000

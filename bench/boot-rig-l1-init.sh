@@ -33,6 +33,10 @@ bench_one() {
         -- "$@" 2>/tmp/b.vmrun
     rc=$?
     sed "s/^vmrun: /RIG-B $vmm $round /" /tmp/b.vmrun
+    tr -d '\r' < /tmp/b.log | grep '^WISP-BENCH-UPTIME ' | head -1 |
+        sed "s/^WISP-BENCH-UPTIME /RIG-B $vmm $round uptime /"
+    tr -d '\r' < /tmp/b.log | grep '^WISP-BENCH-DMESG ' |
+        sed "s/^WISP-BENCH-DMESG /RIG-B-D $vmm $round /"
     if [ "$rc" != 0 ] || ! grep -q 'mark WISP-BENCH-INIT' /tmp/b.vmrun; then
         echo "RIG-B-FAIL $vmm $round status $rc"
         tr -d '\r' < /tmp/b.log | tail -n 25 | sed "s/^/RIG-B-T $vmm $round /"

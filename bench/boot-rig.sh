@@ -105,6 +105,8 @@ if echo "$R" | grep -q '^RIG-L1-ERROR'; then
     rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 fi
 echo "cmdline (both VMMs): $CMDLINE; plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
+# The guest's boot lines of each VMM's first measured run, side by side.
+echo "$R" | awk '$1 == "RIG-B-D" && $3 == "1" {l = $0; sub(/^RIG-B-D [^ ]+ 1 /, "", l); print "dmesg " $2 ": " l}' 
 echo "$R" | awk '$1 == "RIG-B-CMD" && !seen[$2]++ {sub(/^RIG-B-CMD /, ""); print "command " $0}'
 
 # Per-run table and medians (awk does the arithmetic).
@@ -118,6 +120,7 @@ $1 == "RIG-B" && $4 == "mem" {
     for (i = 6; i <= NF; i++) { split($i, kv, "="); mem[$2, $3, kv[1]] = kv[2] }
 }
 $1 == "RIG-B" && $4 == "exit" { st[$2, $3] = $5; total[$2, $3] = $6 / 1e6 }
+$1 == "RIG-B" && $4 == "uptime" { up[$2, $3] = $5 * 1000 }
 $1 == "RIG-B-FAIL" { failed[$2, $3] = 1 }
 $1 == "RIG-B-T" { tl = $0; sub(/^RIG-B-T /, "", tl); tails[$2, $3] = tails[$2, $3] "  | " tl "\n" }
 END {
@@ -140,6 +143,10 @@ END {
             else if (!(k in st)) bad++
             else if (k in boot) { b[++n] = boot[k]; if (own >= 0) o[++nm] = own }
         }
+        nu = 0
+        for (r = 1; r <= runs; r++) if ((V[v], r) in up && !((V[v], r) in failed)) u[++nu] = up[V[v], r]
+        if (nu) { mu[V[v]] = median(u, nu); printf "median %-5s guest uptime at init %.0f ms over %d runs\n", V[v], mu[V[v]], nu }
+        delete u
         if (n) { mb[V[v]] = median(b, n); printf "median %-5s boot %.1f ms over %d runs", V[v], mb[V[v]], n }
         else printf "median %-5s boot - (no successful run)", V[v]
         if (nm) { mo[V[v]] = median(o, nm); printf ", VMM own memory (VmRSS - guest memfd RSS) %d kB\n", mo[V[v]] }
@@ -148,6 +155,8 @@ END {
     }
     if (("wisp" in mb) && ("qemu" in mb) && mb["qemu"] > 0)
         printf "ratio wisp/qemu boot %.3f\n", mb["wisp"] / mb["qemu"]
+    if (("wisp" in mu) && ("qemu" in mu) && mu["qemu"] > 0)
+        printf "ratio wisp/qemu guest uptime at init %.3f\n", mu["wisp"] / mu["qemu"]
     if (("wisp" in mo) && ("qemu" in mo) && mo["qemu"] > 0)
         printf "ratio wisp/qemu memory %.3f\n", mo["wisp"] / mo["qemu"]
     if (bad) { printf "boot-rig: %d run(s) failed or did not run\n", bad; exit 1 }
