@@ -485,9 +485,14 @@ static void blk_queue_notify(struct virtio_dev *d, int q)
 	if (q != 0)
 		return;
 	while (virtio_dev_pop(d, q, c) > 0) {
-		uint32_t written;
+		uint32_t written = 0;
 		uint8_t st;
-		int r = handle_request(b, c, &written);
+		/* A buffer the IOMMU refused: the request fails without
+		 * touching the image (the status byte lands if its own
+		 * buffer is mapped). */
+		int r = c->dma_fault ?
+				(c->write_len ? VIRTIO_BLK_S_IOERR : -1) :
+				handle_request(b, c, &written);
 		if (r < 0) {
 			virtio_dev_set_broken(
 				d, "request without a writable status byte");
@@ -726,6 +731,7 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	snprintf(b->name, sizeof(b->name), "virtio-blk '%s'", cfg->path);
 	virtio_dev_init(&b->dev, b->name, VIRTIO_ID_BLOCK, &blk_ops, b, mem, 1,
 			BLK_QUEUE_SIZE, BLK_CONFIG_SIZE);
+	b->dev.dma_fault_aware = true;
 	*out = &b->dev;
 	return 0;
 
