@@ -101,6 +101,8 @@ int iova_space_unmap(struct iova_space *s, uint64_t start, uint64_t last,
 	for (j = i; j < s->nr && s->maps[j].start <= last; j++)
 		if (s->maps[j].last > last)
 			return -ERANGE;
+	if (j == i)
+		return 0; /* nothing in the range (maps may still be NULL) */
 	memmove(&s->maps[i], &s->maps[j],
 		(size_t)(s->nr - j) * sizeof(*s->maps));
 	s->nr -= j - i;

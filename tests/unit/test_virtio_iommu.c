@@ -434,6 +434,9 @@ static void test_unmap_split(void **state)
 	struct ctx *c = *state;
 
 	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	/* A domain that never had a mapping (found by the fuzzer: a
+	 * memmove on the space's NULL storage). */
+	assert_int_equal(unmap(c, 1, 0, UINT64_MAX), VIRTIO_IOMMU_S_OK);
 	assert_int_equal(map(c, 1, 0x10000, 0x13fff, 0x100000, R),
 			 VIRTIO_IOMMU_S_OK);
 	assert_int_equal(map(c, 1, 0x20000, 0x20fff, 0x200000, R),
