@@ -76,9 +76,10 @@ static int check_id(const char *opt, const char *id, struct err *e)
 	return 0;
 }
 
-enum { K_PATH, K_READONLY, K_ID, K_DIRECT, NR_KEYS };
+enum { K_PATH, K_READONLY, K_ID, K_DIRECT, K_IOMMU, NR_KEYS };
 
-static const char *const keys[NR_KEYS] = { "path", "readonly", "id", "direct" };
+static const char *const keys[NR_KEYS] = { "path", "readonly", "id", "direct",
+					   "iommu" };
 
 int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 		       struct err *e)
@@ -110,7 +111,7 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 			return err_config(
 				e, -EINVAL,
 				"%s: unknown key '%s' (expected path, "
-				"readonly, id or direct)",
+				"readonly, id, direct or iommu)",
 				opt, item);
 		if (seen & (1u << k))
 			return err_config(e, -EINVAL, "%s: '%s' given twice",
@@ -131,6 +132,13 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 			ret = check_id(opt, eq, e);
 			d.id = eq;
 			break;
+		case K_IOMMU: {
+			bool on = true;
+
+			ret = parse_onoff(opt, item, eq, &on, e);
+			d.no_iommu = !on;
+			break;
+		}
 		default:
 			ret = parse_onoff(opt, item, eq, &d.direct, e);
 			break;

@@ -25,13 +25,16 @@ struct devopts_disk {
 	const char *id; /* NULL: not given (the device derives one) */
 	bool readonly;
 	bool direct; /* O_DIRECT */
+	bool no_iommu; /* iommu=off: not behind the VM's --iommu */
 };
 
 /*
- * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]", as given to
+ * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off][,iommu=on|off]",
+ * as given to
  * option opt (for messages, e.g. "--disk"). Keys may come in any order,
  * each at most once; path is required and non-empty (a path cannot
- * contain ','); values of readonly and direct are exactly "on" or "off";
+ * contain ','); values of readonly, direct and iommu are exactly "on" or
+ * "off" (iommu defaults to on: behind the IOMMU when the VM has one);
  * id is 1 to DEVOPTS_DISK_ID_MAX printable ASCII characters.
  *
  * arg is split in place and the strings in *out point into it, so it must

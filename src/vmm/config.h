@@ -35,6 +35,7 @@ struct disk_config {
 	bool readonly;
 	const char *id; /* NULL: derived from the image */
 	bool direct; /* O_DIRECT */
+	bool no_iommu; /* iommu=off: not behind --iommu */
 };
 
 struct vm_config {
@@ -62,6 +63,9 @@ struct vm_config {
 	/* ACPI tables describe the machine (default); off: the MP table
 	 * and virtio_mmio.device= on the command line. */
 	bool acpi;
+	/* A virtio-iommu (needs ACPI: the VIOT) with every other in-process
+	 * virtio device behind it, except disks with iommu=off. */
+	bool iommu;
 	/* SIGTERM presses the ACPI power button and waits this long for
 	 * the guest to power off; 0 stops at once. */
 	unsigned int shutdown_timeout_s;
