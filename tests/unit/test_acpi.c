@@ -865,6 +865,43 @@ static void test_layout_writes_tables(void **state)
 		}
 }
 
+/* --iommu's layout: the IOMMU's window and the translated ones reach the
+ * VIOT (endpoint ID = window index); an untranslated window does not. */
+static void test_layout_viot(void **state)
+{
+	struct guest_mem m;
+	struct layout l = { 0 };
+	struct vm_config cfg;
+	struct boot_entry entry = { .mode = BOOT_ENTRY_LONG64 };
+	struct window *w;
+	struct err e = { 0 };
+	const uint8_t *x, *t;
+
+	(void)state;
+	assert_int_equal(guest_mem_init(&m, 16 << 20, &e), 0);
+	vm_config_defaults(&cfg);
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	w->iommu = true;
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	w->translated = true;
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	w->translated = true;
+	assert_int_equal(layout_write_tables(&l, &m, &cfg, &entry, &e), 0);
+	x = guest_mem_ptr(&m, rd64(guest_mem_ptr(&m, ACPI_TABLES_GPA + 24, 8)),
+			  36 + 24);
+	assert_int_equal(rd32(x + 4), 36 + 24);
+	t = guest_mem_ptr(&m, rd64(x + 52), 48 + 16 + 2 * 24);
+	assert_memory_equal(t, "VIOT", 4);
+	assert_int_equal(t[36], 3);
+	assert_int_equal(rd64(t + 48 + 8), 0xd0000000ULL);
+	assert_int_equal(rd32(t + 64 + 4), 1);
+	assert_int_equal(rd64(t + 64 + 8), 0xd0001000ULL);
+	assert_int_equal(rd32(t + 88 + 4), 3);
+	assert_int_equal(rd64(t + 88 + 8), 0xd0003000ULL);
+	guest_mem_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_fadt_iasl),
 		cmocka_unit_test(test_viot_layout),
 		cmocka_unit_test(test_viot_refused),
+		cmocka_unit_test(test_layout_viot),
 		cmocka_unit_test(test_madt_per_cpu_count),
 		cmocka_unit_test(test_dsdt_devices),
 		cmocka_unit_test(test_dsdt_acpiexec),
