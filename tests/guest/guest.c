@@ -18,7 +18,8 @@
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
- *                (rdtsc) and print cycles per operation
+ *                (rdtsc) and print cycles per operation; blkread with
+ *                iommu=map|strict runs behind --iommu
  *   test=blk     drive the first virtio-mmio device (or the one at
  *                blkbase=HEX) as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
@@ -394,13 +395,13 @@ static uint8_t iommu_unmap(uint32_t domain, uint64_t iova, uint64_t last)
 	return iommu_req(28);
 }
 
-static uint8_t check_iommu(void)
+/* The IOMMU in window 0 up, one eventq buffer offered, the disk in
+ * window 1 (endpoint 1) attached to domain 1 with its rings, header and
+ * status mapped at IOVA = GPA; prints iommu-attach/map-status. */
+static uint8_t iommu_init(void)
 {
 	volatile struct desc *ed = (volatile struct desc *)EVQ_DESC;
 	volatile uint16_t *eavail = (volatile uint16_t *)EVQ_AVAIL;
-	volatile uint16_t *eused = (volatile uint16_t *)EVQ_USED;
-	volatile uint8_t *data = (volatile uint8_t *)REQ_DATA;
-	const volatile uint8_t *ev = (const volatile uint8_t *)EVQ_BUF;
 	uint8_t st;
 
 	if (*ireg(0) != 0x74726976 || *ireg(8) != 23) {
@@ -431,16 +432,30 @@ static uint8_t check_iommu(void)
 	*ireg(0x50) = 1;
 
 	puts_("iommu-attach-status: ");
-	putu(iommu_attach(1, 1));
-	/* Rings, header and status at IOVA = GPA; data at DATA_IOVA. */
+	st = iommu_attach(1, 1);
+	putu(st);
 	puts_("\niommu-map-status: ");
-	st = iommu_map(1, RING_DESC, REQ_HDR + 0xfff, RING_DESC, 3);
+	st |= iommu_map(1, RING_DESC, REQ_HDR + 0xfff, RING_DESC, 3);
 	st |= iommu_map(1, REQ_STATUS, REQ_STATUS + 0xfff, REQ_STATUS, 3);
-	st |= iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA, 3);
 	putu(st);
 	puts_("\n");
-
 	blk_base = VMMIO + 0x1000;
+	return st ? 7 : 0;
+}
+
+static uint8_t check_iommu(void)
+{
+	volatile uint16_t *eused = (volatile uint16_t *)EVQ_USED;
+	volatile uint8_t *data = (volatile uint8_t *)REQ_DATA;
+	const volatile uint8_t *ev = (const volatile uint8_t *)EVQ_BUF;
+	uint8_t st;
+
+	st = iommu_init();
+	if (st)
+		return st;
+	/* The data buffer at DATA_IOVA, not at its GPA. */
+	if (iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA, 3))
+		return 7;
 	st = blk_setup(1);
 	if (st)
 		return st;
@@ -601,10 +616,23 @@ static uint8_t bench(const char *cmdline)
 	volatile uint32_t sink;
 
 	if (find(cmdline, "op=blkread")) {
-		/* 4 KiB random reads through the polling virtio-blk driver. */
+		/* 4 KiB random reads through the polling virtio-blk driver;
+		 * iommu=map: the disk behind --iommu with the buffer mapped
+		 * once, iommu=strict: MAP and UNMAP around every read. */
 		uint64_t cap, x = 88172645463325252ull;
+		int iommu = find(cmdline, "iommu=") != 0;
+		int strict = find(cmdline, "iommu=strict") != 0;
 
-		if (check_blk_setup())
+		if (iommu) {
+			if (iommu_init())
+				return 3;
+			data_addr = DATA_IOVA;
+			if (!strict &&
+			    iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA,
+				      3))
+				return 3;
+		}
+		if (blk_setup(iommu))
 			return 3;
 		cap = *mreg(0x100) | ((uint64_t)*mreg(0x104) << 32);
 		t0 = rdtsc();
@@ -612,7 +640,13 @@ static uint8_t bench(const char *cmdline)
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
+			if (strict && iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff,
+						REQ_DATA, 2))
+				return 4;
 			if (blk_req(0, (x % (cap / 8)) * 8, 4096, 2) != 0)
+				return 4;
+			if (strict &&
+			    iommu_unmap(1, DATA_IOVA, DATA_IOVA + 0xfff))
 				return 4;
 		}
 		t1 = rdtsc();
