@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "devices/blk/blk.h"
+#include "devices/rng/rng.h"
 #include "devices/iommu/viommu.h"
 #include "fake_driver.h"
 
@@ -813,6 +814,123 @@ static void test_blk_request_unmapped(void **state)
 	assert_false(fake_broken(&c->bf));
 }
 
+/* A device that uses every segment's host pointer, as rng and console
+ * do, and does not say it handles DMA faults: it must never see a chain
+ * with a refused buffer. */
+struct toucher {
+	struct virtio_dev dev;
+	struct virtq_chain chain;
+	int chains;
+};
+
+static uint64_t t_features(struct virtio_dev *d)
+{
+	return 0;
+}
+
+static void t_notify(struct virtio_dev *d, int q)
+{
+	struct toucher *t = d->priv;
+
+	while (virtio_dev_pop(d, q, &t->chain) > 0) {
+		for (int i = 0; i < t->chain.nr_read + t->chain.nr_write; i++)
+			memset(t->chain.seg[i].host, 0x5a, t->chain.seg[i].len);
+		t->chains++;
+		virtq_push(&d->vq[q], t->chain.head, t->chain.write_len);
+	}
+	virtio_dev_notify_queue(d, q);
+}
+
+static int t_activate(struct virtio_dev *d)
+{
+	return 0;
+}
+
+static void t_destroy(struct virtio_dev *d)
+{
+	virtio_dev_fini(d);
+	free(d->priv);
+}
+
+static const struct virtio_dev_ops toucher_ops = {
+	.features = t_features,
+	.activate = t_activate,
+	.queue_notify = t_notify,
+	.destroy = t_destroy,
+};
+
+static void test_unaware_device(void **state)
+{
+	struct ctx *c = *state;
+	struct toucher *t = calloc(1, sizeof(*t));
+	uint32_t id, len;
+	struct fake_buf b[2] = { { BUF_IOVA, 64, true },
+				 { BUF_IOVA + 0x10000, 64, true } };
+
+	assert_non_null(t);
+	virtio_dev_init(&t->dev, "toucher", 99, &toucher_ops, t, &c->f.mem, 1,
+			QSIZE, 0);
+	virtio_dev_set_dma(&t->dev, c->dma[2]);
+	assert_int_equal(attach(c, 3, 3, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 3, EP_QUEUES, EP_QUEUES + 0xffff, EP_QUEUES,
+			     RW),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 3, BUF_IOVA, BUF_IOVA + 0xfff, BUF_GPA, W),
+			 VIRTIO_IOMMU_S_OK);
+	fake_init_shared(&c->bf, &c->f, EP_QUEUES, EP_HEAP);
+	fake_attach(&c->bf, &t->dev, ~0ULL, QSIZE);
+	c->have_blk = true;
+	/* Mapped then unmapped buffer: given back with 0 bytes, the device
+	 * never sees it, nothing written. */
+	memset(fake_ptr(&c->f, BUF_GPA, 64), 0, 64);
+	fake_add_chain(&c->bf, 0, b, 2);
+	fake_kick(&c->bf, 0);
+	assert_true(fake_get_used(&c->bf, 0, &id, &len));
+	assert_int_equal(len, 0);
+	assert_int_equal(t->chains, 0);
+	assert_false(fake_broken(&c->bf));
+	/* The next, all mapped, is the device's. */
+	fake_add_chain(&c->bf, 0, b, 1);
+	fake_kick(&c->bf, 0);
+	assert_true(fake_get_used(&c->bf, 0, &id, &len));
+	assert_int_equal(len, 64);
+	assert_int_equal(t->chains, 1);
+	assert_int_equal(*(uint8_t *)fake_ptr(&c->f, BUF_GPA, 1), 0x5a);
+}
+
+/* rng behind the IOMMU: a buffer the IOMMU refuses comes back with 0
+ * bytes and the device goes on; a mapped one is filled. */
+static void test_rng_fault(void **state)
+{
+	struct ctx *c = *state;
+	struct virtio_dev *d;
+	struct err e;
+	uint32_t id, len;
+	struct fake_buf b = { BUF_IOVA, 64, true };
+
+	assert_int_equal(rng_create(NULL, &c->f.mem, &d, &e), 0);
+	virtio_dev_set_dma(d, c->dma[1]);
+	assert_int_equal(attach(c, 2, 2, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 2, EP_QUEUES, EP_QUEUES + 0xffff, EP_QUEUES,
+			     RW),
+			 VIRTIO_IOMMU_S_OK);
+	fake_init_shared(&c->bf, &c->f, EP_QUEUES, EP_HEAP);
+	fake_attach(&c->bf, d, ~0ULL, QSIZE);
+	c->have_blk = true;
+	fake_add_chain(&c->bf, 0, &b, 1);
+	fake_kick(&c->bf, 0);
+	assert_true(fake_get_used(&c->bf, 0, &id, &len));
+	assert_int_equal(len, 0);
+	assert_false(fake_broken(&c->bf));
+	assert_int_equal(stats(c).faults, 1);
+	assert_int_equal(map(c, 2, BUF_IOVA, BUF_IOVA + 0xfff, BUF_GPA, W),
+			 VIRTIO_IOMMU_S_OK);
+	fake_add_chain(&c->bf, 0, &b, 1);
+	fake_kick(&c->bf, 0);
+	assert_true(fake_get_used(&c->bf, 0, &id, &len));
+	assert_int_equal(len, 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -843,6 +961,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_blk_request_unmapped,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rng_fault, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unaware_device, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
