@@ -41,6 +41,7 @@ static void usage(FILE *out)
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
 		"  --disk path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]\n"
 		"         [,engine=sync|uring]\n"
+		"         [,iommu=on|off]\n"
 		"                         virtio-blk disk from a raw image (repeatable,\n"
 		"                         up to %d; writable images are locked; NAME:\n"
 		"                         up to 20 printable characters)\n"
@@ -53,6 +54,9 @@ static void usage(FILE *out)
 		"                         PATH (e.g. wisp-blk --socket PATH ...)\n"
 		"  --spawn-server CMD     start CMD --socket PATH and attach to it\n"
 		"                         (CMD split at spaces; up to %d servers)\n"
+		"  --iommu                a virtio-iommu (ACPI VIOT) with every other\n"
+		"                         virtio device behind it (a disk with\n"
+		"                         iommu=off stays outside)\n"
 		"  --acpi on|off          describe the machine by ACPI tables (default\n"
 		"                         on) or by the MP table and virtio_mmio.device=\n"
 		"                         on the command line (off)\n"
@@ -95,6 +99,7 @@ enum {
 	OPT_SPAWN_SERVER,
 	OPT_ACPI,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_IOMMU,
 };
 
 /* The option string is split in place: the strings point into argv. */
@@ -116,6 +121,7 @@ static int parse_disk(char *arg, struct vm_config *cfg)
 		.id = d.id,
 		.direct = d.direct,
 		.engine = d.engine,
+		.no_iommu = d.no_iommu,
 	};
 	return 0;
 }
@@ -140,6 +146,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
 		{ "acpi", required_argument, NULL, OPT_ACPI },
+		{ "iommu", no_argument, NULL, OPT_IOMMU },
 		{ "shutdown-timeout", required_argument, NULL,
 		  OPT_SHUTDOWN_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -247,6 +254,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			if (devopts_parse_onoff("--acpi", optarg, &cfg->acpi,
 						&e))
 				return bad_arg(&e);
+			break;
+		case OPT_IOMMU:
+			cfg->iommu = true;
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			/* 0 is allowed: SIGTERM stops at once. */

@@ -76,10 +76,10 @@ static int check_id(const char *opt, const char *id, struct err *e)
 	return 0;
 }
 
-enum { K_PATH, K_READONLY, K_ID, K_DIRECT, K_ENGINE, NR_KEYS };
+enum { K_PATH, K_READONLY, K_ID, K_DIRECT, K_ENGINE, K_IOMMU, NR_KEYS };
 
-static const char *const keys[NR_KEYS] = { "path", "readonly", "id", "direct",
-					   "engine" };
+static const char *const keys[NR_KEYS] = { "path",   "readonly", "id",
+					   "direct", "engine",   "iommu" };
 
 static int parse_engine(const char *opt, const char *v,
 			enum devopts_engine *out, struct err *e)
@@ -126,7 +126,7 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 			return err_config(
 				e, -EINVAL,
 				"%s: unknown key '%s' (expected path, "
-				"readonly, id, direct or engine)",
+				"readonly, id, direct, engine or iommu)",
 				opt, item);
 		if (seen & (1u << k))
 			return err_config(e, -EINVAL, "%s: '%s' given twice",
@@ -150,6 +150,13 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 		case K_DIRECT:
 			ret = parse_onoff(opt, item, eq, &d.direct, e);
 			break;
+		case K_IOMMU: {
+			bool on = true;
+
+			ret = parse_onoff(opt, item, eq, &on, e);
+			d.no_iommu = !on;
+			break;
+		}
 		default:
 			ret = parse_engine(opt, eq, &d.engine, e);
 			break;

@@ -33,14 +33,16 @@ struct devopts_disk {
 	bool readonly;
 	bool direct; /* O_DIRECT */
 	enum devopts_engine engine;
+	bool no_iommu; /* iommu=off: not behind the VM's --iommu */
 };
 
 /*
  * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]
- * [,engine=sync|uring]", as given to
+ * [,engine=sync|uring][,iommu=on|off]", as given to
  * option opt (for messages, e.g. "--disk"). Keys may come in any order,
  * each at most once; path is required and non-empty (a path cannot
- * contain ','); values of readonly and direct are exactly "on" or "off";
+ * contain ','); values of readonly, direct and iommu are exactly "on" or
+ * "off" (iommu defaults to on: behind the IOMMU when the VM has one);
  * id is 1 to DEVOPTS_DISK_ID_MAX printable ASCII characters; engine is
  * exactly "sync" or "uring" (omitted: DEVOPTS_ENGINE_AUTO).
  *

@@ -16,7 +16,8 @@ static uint64_t offered_features(struct virtio_dev *d)
 {
 	return d->ops->features(d) | (1ull << VIRTIO_F_VERSION_1) |
 	       (1ull << VIRTIO_F_RING_EVENT_IDX) |
-	       (1ull << VIRTIO_F_RING_INDIRECT_DESC);
+	       (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
+	       (d->dma ? 1ull << VIRTIO_F_ACCESS_PLATFORM : 0);
 }
 
 static void transport_raise(void *opaque, bool config)
@@ -82,8 +83,12 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
 		uint64_t offered = offered_features(d);
 
+		/* Behind an IOMMU the device can only use translated
+		 * addresses, so a driver that would give it GPAs fails. */
 		if ((t->driver_features & ~offered) ||
-		    !(t->driver_features & (1ull << VIRTIO_F_VERSION_1))) {
+		    !(t->driver_features & (1ull << VIRTIO_F_VERSION_1)) ||
+		    (d->dma && !(t->driver_features &
+				 (1ull << VIRTIO_F_ACCESS_PLATFORM)))) {
 			v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
 		} else {
 			d->features = t->driver_features;

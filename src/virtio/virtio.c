@@ -30,6 +30,13 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 	d->watch_fds[0] = d->watch_fds[1] = -1;
 }
 
+void virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma)
+{
+	d->dma = dma;
+	for (int i = 0; i < d->nr_queues; i++)
+		d->vq[i].dma = dma;
+}
+
 void virtio_dev_fini(struct virtio_dev *d)
 {
 	pthread_mutex_destroy(&d->lock);
@@ -84,6 +91,13 @@ int virtio_dev_pop(struct virtio_dev *d, int q, struct virtq_chain *c)
 		if (r < 0) {
 			virtio_dev_set_broken(d, why ? why : "bad chain");
 			return -EINVAL;
+		}
+		if (r > 0 && c->dma_fault && !d->dma_fault_aware) {
+			/* The request fails: no byte moved, the fault is on
+			 * the IOMMU's event queue. */
+			virtq_push(vq, c->head, 0);
+			virtio_dev_notify_queue(d, q);
+			continue;
 		}
 		if (r > 0)
 			return 1;

@@ -33,12 +33,14 @@
 #define VIRTIO_F_RING_INDIRECT_DESC 28
 #define VIRTIO_F_RING_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
 
 /* Device IDs (5). */
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_IOMMU 23
 
 #define VIRTIO_MAX_QUEUES 8
 
@@ -106,6 +108,14 @@ struct virtio_dev {
 	int watch_fds[2];
 	int nr_watch_fds;
 
+	/* Behind an IOMMU (virtio_dev_set_dma): the transport offers and
+	 * requires VIRTIO_F_ACCESS_PLATFORM and every queue translates. */
+	const struct virtq_dma *dma;
+	/* The device fails a request whose buffers did not translate itself
+	 * (virtq_chain.dma_fault); otherwise virtio_dev_pop completes such a
+	 * chain with 0 bytes and goes on. Set by the constructor. */
+	bool dma_fault_aware;
+
 	const struct virtio_transport_ops *tops;
 	void *transport;
 	/* Rate limit for the "bad chain" log line (one per 5 s). */
@@ -122,6 +132,11 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 		     const struct virtio_dev_ops *ops, void *priv,
 		     struct guest_mem *mem, int nr_queues, uint16_t queue_max,
 		     uint32_t config_size);
+
+/* Puts the device behind an IOMMU: dma (NULL: none) is used by every
+ * queue from now on and must outlive the device. Call before the
+ * transport is created. */
+void virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma);
 
 /* Undoes virtio_dev_init (destroys d->lock). The device's ops->destroy
  * calls it before freeing the memory that holds d, so the layer that
@@ -144,7 +159,8 @@ void virtio_dev_set_broken(struct virtio_dev *d, const char *why);
  * *c filled, 0 when the queue is empty (with EVENT_IDX it first publishes
  * avail_event and looks once more, so a buffer added meanwhile is not
  * missed), or -EINVAL after marking the device broken for a bad chain.
- * Lock held. */
+ * A chain whose buffers did not translate (dma) is returned with
+ * c->dma_fault only to a dma_fault_aware device. Lock held. */
 int virtio_dev_pop(struct virtio_dev *d, int q, struct virtq_chain *c);
 
 /* Runs one queue's handler if the device is live; used by the I/O

@@ -31,8 +31,39 @@ static uint64_t used_size(uint16_t n)
 	       2; /* flags, idx, ring[n] {id, len}, avail_event */
 }
 
+/* Host pointer for the device's access to [addr, addr + len). addr is a
+ * GPA, or with vq->dma an IOVA that must translate, with the access's
+ * permission, to one contiguous GPA range (a ring or an indirect table is
+ * one object; it may still span adjacent mappings). */
+static void *dma_ptr(const struct virtq *vq, uint64_t addr, uint64_t len,
+		     bool write)
+{
+	uint64_t first = 0, done = 0;
+
+	if (!vq->dma)
+		return guest_mem_ptr(vq->mem, addr, len);
+	if (len == 0 || addr + len - 1 < addr)
+		return NULL;
+	while (done < len) {
+		uint64_t gpa, n;
+
+		if (vq->dma->translate(vq->dma->opaque, addr + done, len - done,
+				       write, &gpa, &n) < 0 ||
+		    n == 0 || n > len - done)
+			return NULL;
+		if (done == 0)
+			first = gpa;
+		else if (gpa != first + done)
+			return NULL;
+		done += n;
+	}
+	return guest_mem_ptr(vq->mem, first, len);
+}
+
 void virtq_reset(struct virtq *vq)
 {
+	vq->desc_host = NULL;
+	vq->avail_host = vq->used_host = NULL;
 	vq->last_avail = 0;
 	vq->used_idx = 0;
 	vq->signalled_used = 0;
@@ -52,9 +83,9 @@ int virtq_validate_rings(const struct virtq *vq, const char **why)
 		*why = "misaligned ring address";
 		return -EINVAL;
 	}
-	if (!guest_mem_ptr(vq->mem, vq->desc_gpa, 16ull * n) ||
-	    !guest_mem_ptr(vq->mem, vq->avail_gpa, avail_size(n)) ||
-	    !guest_mem_ptr(vq->mem, vq->used_gpa, used_size(n))) {
+	if (!dma_ptr(vq, vq->desc_gpa, 16ull * n, false) ||
+	    !dma_ptr(vq, vq->avail_gpa, avail_size(n), false) ||
+	    !dma_ptr(vq, vq->used_gpa, used_size(n), true)) {
 		*why = "ring outside guest memory";
 		return -EINVAL;
 	}
@@ -66,11 +97,15 @@ int virtq_validate_rings(const struct virtq *vq, const char **why)
  * ordering against the guest's own barriers. */
 static uint8_t *avail(const struct virtq *vq)
 {
+	if (vq->dma)
+		return vq->avail_host;
 	return guest_mem_ptr(vq->mem, vq->avail_gpa, avail_size(vq->size));
 }
 
 static uint8_t *used(const struct virtq *vq)
 {
+	if (vq->dma)
+		return vq->used_host;
 	return guest_mem_ptr(vq->mem, vq->used_gpa, used_size(vq->size));
 }
 
@@ -83,6 +118,64 @@ static uint16_t load16(const uint8_t *p)
 static void store16(uint8_t *p, uint16_t v)
 {
 	__atomic_store_n((uint16_t *)(void *)p, v, __ATOMIC_RELEASE);
+}
+
+static void push_seg(struct virtq_chain *c, uint8_t *host, uint32_t len,
+		     bool write)
+{
+	struct virtq_seg *s = &c->seg[c->nr_read + c->nr_write];
+
+	s->host = host;
+	s->len = len;
+	s->write = write;
+	if (write) {
+		c->nr_write++;
+		c->write_len += len;
+	} else {
+		c->nr_read++;
+		c->read_len += len;
+	}
+}
+
+/* A buffer behind the IOMMU: one segment per contiguous GPA piece (a
+ * buffer may span several mappings). A piece that does not translate
+ * becomes one host-NULL segment for the rest of the buffer and marks the
+ * chain; a piece that translates to something outside RAM is a bad
+ * chain, as without the IOMMU. */
+static int add_dma_segs(struct virtq *vq, struct virtq_chain *c,
+			const struct vring_desc *d, const char **why)
+{
+	bool write = d->flags & VIRTQ_DESC_F_WRITE;
+	uint32_t done = 0;
+
+	if (d->addr + d->len - 1 < d->addr) {
+		*why = "buffer address wraps";
+		return -EINVAL;
+	}
+	while (done < d->len) {
+		uint64_t gpa, n;
+		uint8_t *host = NULL;
+
+		if (c->nr_read + c->nr_write >= VIRTQ_MAX_SEGS) {
+			*why = "chain has too many buffers";
+			return -EINVAL;
+		}
+		if (vq->dma->translate(vq->dma->opaque, d->addr + done,
+				       d->len - done, write, &gpa, &n) < 0 ||
+		    n == 0 || n > d->len - done) {
+			c->dma_fault = true;
+			push_seg(c, NULL, d->len - done, write);
+			return 0;
+		}
+		host = guest_mem_ptr(vq->mem, gpa, n);
+		if (!host) {
+			*why = "buffer translates outside guest memory";
+			return -EINVAL;
+		}
+		push_seg(c, host, (uint32_t)n, write);
+		done += (uint32_t)n;
+	}
+	return 0;
 }
 
 static int add_seg(struct virtq *vq, struct virtq_chain *c,
@@ -106,25 +199,19 @@ static int add_seg(struct virtq *vq, struct virtq_chain *c,
 		*why = "chain is too long in bytes";
 		return -EINVAL;
 	}
-	s = &c->seg[n];
 	/* A zero-length buffer carries nothing; keep it out of the chain
 	 * but still count it against the length bound above. */
 	if (d->len == 0)
 		return 0;
+	if (vq->dma)
+		return add_dma_segs(vq, c, d, why);
+	s = &c->seg[n];
 	s->host = guest_mem_ptr(vq->mem, d->addr, d->len);
 	if (!s->host) {
 		*why = "buffer outside guest memory";
 		return -EINVAL;
 	}
-	s->len = d->len;
-	s->write = write;
-	if (write) {
-		c->nr_write++;
-		c->write_len += d->len;
-	} else {
-		c->nr_read++;
-		c->read_len += d->len;
-	}
+	push_seg(c, s->host, d->len, write);
 	return 0;
 }
 
@@ -155,7 +242,7 @@ static int walk_indirect(struct virtq *vq, struct virtq_chain *c,
 	/* No alignment rule for indirect tables (only the ring's own table
 	 * is 16-byte aligned): Linux with SLOB hands out 8-byte aligned
 	 * ones. Each descriptor is copied out before use anyway. */
-	table = guest_mem_ptr(vq->mem, ind->addr, ind->len);
+	table = dma_ptr(vq, ind->addr, ind->len, false);
 	if (!table) {
 		*why = "indirect table outside guest memory";
 		return -EINVAL;
@@ -187,14 +274,34 @@ static int walk_indirect(struct virtq *vq, struct virtq_chain *c,
 	}
 }
 
+/* With dma: translates the rings again (the driver may have unmapped
+ * them since QueueReady). */
+static int refresh_rings(struct virtq *vq, const char **why)
+{
+	uint16_t n = vq->size;
+
+	vq->desc_host = dma_ptr(vq, vq->desc_gpa, 16ull * n, false);
+	vq->avail_host = dma_ptr(vq, vq->avail_gpa, avail_size(n), false);
+	vq->used_host = dma_ptr(vq, vq->used_gpa, used_size(n), true);
+	if (vq->desc_host && vq->avail_host && vq->used_host)
+		return 0;
+	vq->desc_host = NULL;
+	vq->avail_host = vq->used_host = NULL;
+	*why = "ring address not mapped for the device";
+	return -EINVAL;
+}
+
 int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 {
 	const struct vring_desc *table;
-	uint8_t *av = avail(vq);
+	uint8_t *av;
 	uint16_t avail_idx, head, i;
 	uint64_t total = 0;
 	uint32_t steps = 0;
 
+	if (vq->dma && vq->ready && refresh_rings(vq, why) < 0)
+		return -EINVAL;
+	av = avail(vq);
 	if (!av || !vq->ready) {
 		*why = "queue not ready";
 		return -EINVAL;
@@ -211,8 +318,11 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 		*why = "head descriptor index out of range";
 		return -EINVAL;
 	}
-	table = guest_mem_ptr(vq->mem, vq->desc_gpa, 16ull * vq->size);
+	table = vq->dma ?
+			(const void *)vq->desc_host :
+			guest_mem_ptr(vq->mem, vq->desc_gpa, 16ull * vq->size);
 	c->head = head;
+	c->dma_fault = false;
 	c->nr_read = c->nr_write = 0;
 	c->read_len = c->write_len = 0;
 	for (i = head;;) {
@@ -256,8 +366,11 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 {
 	uint8_t *u = used(vq);
-	uint8_t *e = u + USED_RING + 8 * (vq->used_idx % vq->size);
+	uint8_t *e;
 
+	if (!u)
+		return;
+	e = u + USED_RING + 8 * (vq->used_idx % vq->size);
 	memcpy(e, &(uint32_t){ head }, 4);
 	memcpy(e + 4, &written, 4);
 	vq->used_idx++;
@@ -271,6 +384,8 @@ bool virtq_should_notify(struct virtq *vq)
 	uint8_t *av = avail(vq);
 	bool valid = vq->signalled_valid;
 
+	if (!av)
+		return false;
 	/* Our used-idx store must be visible before we read the driver's
 	 * suppression state, or both sides could skip the notification. */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -288,7 +403,7 @@ bool virtq_should_notify(struct virtq *vq)
 
 void virtq_update_avail_event(struct virtq *vq)
 {
-	if (!vq->event_idx)
+	if (!vq->event_idx || !used(vq))
 		return;
 	store16(used(vq) + USED_RING + 8 * vq->size, vq->last_avail);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -312,6 +427,8 @@ static uint32_t chain_copy(const struct virtq_chain *c, bool write,
 		n = s->len - off;
 		if (n > len - done)
 			n = len - done;
+		if (!s->host) /* a faulted DMA segment: nothing moves */
+			break;
 		if (write)
 			memcpy(s->host + off, buf + done, n);
 		else

@@ -33,6 +33,19 @@
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define VIRTQ_USED_F_NO_NOTIFY 1
 
+/* DMA translation for a device behind an IOMMU (src/devices/iommu). With
+ * it, every address the driver gives the device (ring addresses included)
+ * is an IOVA: translate() maps [iova, iova + len) for a read or a write
+ * access to the GPA of its first contiguous piece, *gpa and *plen (1 to
+ * len bytes), or returns -EFAULT when some byte is unmapped or lacks the
+ * permission (the translator records the fault). Queues without it use
+ * GPAs and pay one NULL test per access. */
+struct virtq_dma {
+	int (*translate)(void *opaque, uint64_t iova, uint64_t len, bool write,
+			 uint64_t *gpa, uint64_t *plen);
+	void *opaque;
+};
+
 struct virtq {
 	/* Set by the transport from the driver's writes. */
 	uint16_t size; /* 0: not configured */
@@ -41,12 +54,18 @@ struct virtq {
 	bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect; /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	const struct guest_mem *mem;
+	const struct virtq_dma *dma; /* NULL: addresses are GPAs */
 
 	/* Device-side state. */
 	uint16_t last_avail; /* next avail ring entry to consume */
 	uint16_t used_idx; /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last interrupt */
 	bool signalled_valid;
+	/* With dma: the rings' host pointers, translated again by every
+	 * virtq_pop (NULL until the first one and after a reset), so an
+	 * UNMAP of a ring stops the queue at the next chain. */
+	const uint8_t *desc_host;
+	uint8_t *avail_host, *used_host;
 };
 
 struct virtq_seg {
@@ -57,6 +76,11 @@ struct virtq_seg {
 
 struct virtq_chain {
 	uint16_t head;
+	/* A buffer did not translate (dma only): its segment has host NULL
+	 * and the copy helpers skip it. The device fails the request (blk:
+	 * IOERR), or virtio_dev_pop completes it with 0 bytes for a device
+	 * that does not say it handles this (virtio_dev.dma_fault_aware). */
+	bool dma_fault;
 	uint16_t nr_read, nr_write; /* readable segs first, then writable */
 	uint32_t read_len, write_len; /* byte totals */
 	struct virtq_seg seg[VIRTQ_MAX_SEGS];
@@ -65,8 +89,8 @@ struct virtq_chain {
 /* Resets the device-side state (queue reset or device reset). */
 void virtq_reset(struct virtq *vq);
 
-/* Checks the ring addresses against guest RAM when the driver sets
- * QueueReady. Returns 0 or -EINVAL with *why set. */
+/* Checks the ring addresses against guest RAM (through vq->dma, if set)
+ * when the driver sets QueueReady. Returns 0 or -EINVAL with *why set. */
 int virtq_validate_rings(const struct virtq *vq, const char **why);
 
 /* Takes the next available chain. Returns 1 with *c filled, 0 when the

@@ -36,6 +36,7 @@ struct disk_config {
 	const char *id; /* NULL: derived from the image */
 	bool direct; /* O_DIRECT */
 	int engine; /* enum devopts_engine */
+	bool no_iommu; /* iommu=off: not behind --iommu */
 };
 
 struct vm_config {
@@ -63,6 +64,9 @@ struct vm_config {
 	/* ACPI tables describe the machine (default); off: the MP table
 	 * and virtio_mmio.device= on the command line. */
 	bool acpi;
+	/* A virtio-iommu (needs ACPI: the VIOT) with every other in-process
+	 * virtio device behind it, except disks with iommu=off. */
+	bool iommu;
 	/* SIGTERM presses the ACPI power button and waits this long for
 	 * the guest to power off; 0 stops at once. */
 	unsigned int shutdown_timeout_s;

@@ -10,6 +10,7 @@
 
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
+#include "devices/iommu/viommu.h"
 #include "devices/rng/rng.h"
 #include "util/log.h"
 #include "vmm/vm_priv.h"
@@ -61,8 +62,13 @@ static int host_del_irqfd(void *opaque, int efd, unsigned int gsi)
 	return kvm_irqfd(&vm->kvm, efd, gsi, true);
 }
 
-/* Consumes d: on failure it is destroyed here. */
-static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
+enum iommu_role { IOMMU_NONE, IOMMU_SELF, IOMMU_BEHIND };
+
+/* Consumes d: on failure it is destroyed here. IOMMU_BEHIND puts d
+ * behind the VM's virtio-iommu, if there is one, as the endpoint whose ID
+ * is its window's index. */
+static int attach_virtio(struct vm *vm, struct virtio_dev *d,
+			 enum iommu_role role, struct err *e)
 {
 	const struct virtio_irq_host irq = { host_add_irqfd, host_del_irqfd, vm,
 					     false };
@@ -71,11 +77,23 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d, struct err *e)
 	int ret;
 
 	ret = layout_alloc_window(&vm->layout, &w, e);
+	if (!ret && role == IOMMU_BEHIND && vm->dev.iommu) {
+		const struct virtq_dma *dma;
+
+		ret = viommu_add_endpoint(vm->dev.iommu,
+					  (uint32_t)(w - vm->layout.windows),
+					  &dma, e);
+		if (!ret) {
+			virtio_dev_set_dma(d, dma);
+			w->translated = true;
+		}
+	}
 	if (ret) {
 		if (d->ops->destroy)
 			d->ops->destroy(d);
 		return ret;
 	}
+	w->iommu = role == IOMMU_SELF;
 	ret = virtio_mmio_create(d, w->base, w->gsi, &vm->ioev, &irq, &t, e);
 	if (ret) {
 		/* With a transport it owns d; without one d is still ours. */
@@ -125,6 +143,22 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	struct virtio_dev *d;
 	int ret;
 
+	if (cfg->iommu) {
+		if (!cfg->acpi)
+			return err_config(e, -EINVAL,
+					  "--iommu: the guest finds the IOMMU "
+					  "through the ACPI VIOT, which --acpi "
+					  "off leaves out");
+		ret = viommu_create(NULL, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, IOMMU_SELF, e);
+		if (ret)
+			return ret;
+		vm->dev.iommu = d;
+		if (cfg->nr_servers)
+			log_warn("--iommu: the IOREQ servers' devices are not "
+				 "behind the IOMMU (not supported yet)");
+	}
 	for (int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *dc = &cfg->disks[i];
 		struct blk_config bc = { dc->path, dc->readonly, dc->id,
@@ -133,7 +167,9 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 
 		ret = blk_create(&bc, &vm->mem, &d, e);
 		if (!ret)
-			ret = attach_virtio(vm, d, e);
+			ret = attach_virtio(
+				vm, d, dc->no_iommu ? IOMMU_NONE : IOMMU_BEHIND,
+				e);
 		if (ret)
 			return ret;
 	}
@@ -142,14 +178,14 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 
 		ret = rng_create(&rc, &vm->mem, &d, e);
 		if (!ret)
-			ret = attach_virtio(vm, d, e);
+			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
 		if (ret)
 			return ret;
 	}
 	if (cfg->console == CONSOLE_VIRTIO) {
 		ret = vconsole_create(console_out(&vm->dev), &vm->mem, &d, e);
 		if (!ret)
-			ret = attach_virtio(vm, d, e);
+			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
 		if (ret)
 			return ret;
 		vm->dev.vconsole = d;
@@ -210,9 +246,11 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 
 void devices_destroy(struct vm_devices *d)
 {
-	for (int i = 0; i < d->nr_virtio; i++)
+	/* Newest first: the IOMMU (first) outlives its endpoints. */
+	for (int i = d->nr_virtio - 1; i >= 0; i--)
 		virtio_mmio_destroy(d->virtio[i]);
 	d->nr_virtio = 0;
+	d->iommu = NULL;
 	if (d->serial_out_fd >= 0)
 		close(d->serial_out_fd);
 	d->serial_out_fd = -1;

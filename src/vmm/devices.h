@@ -7,6 +7,11 @@
  * ioeventfd registry, interrupts through irqfd. This is the only place
  * device models meet KVM; devices themselves never include a KVM header.
  *
+ * With --iommu the virtio-iommu gets the first window and every later
+ * in-process virtio device (but a disk with iommu=off) is its endpoint;
+ * transports are destroyed in reverse order, so the IOMMU outlives the
+ * devices that translate through it. IOREQ servers are not behind it.
+ *
  * Owns: the transports (and through them the virtio devices), the
  * serial output file when --serial file: is used, the console's private
  * stdout description.
@@ -30,6 +35,7 @@ struct vm_devices {
 	struct virtio_mmio *virtio[LAYOUT_MAX_WINDOWS];
 	int nr_virtio;
 	struct virtio_dev *vconsole; /* when the console is virtio */
+	struct virtio_dev *iommu; /* --iommu; its transport owns it */
 	int serial_out_fd; /* owned when serial is a file */
 	/* wisp's stdout for the guest console: a private non-blocking open
 	 * of fd 1 when it is a pipe or terminal (owned), else fd 1 itself.

@@ -83,6 +83,8 @@ static int write_acpi(const struct layout *l, struct guest_mem *mem,
 		      const struct boot_entry *entry, struct err *e)
 {
 	struct acpi_mmio_dev devs[LAYOUT_MAX_WINDOWS];
+	struct acpi_viot_endpoint eps[LAYOUT_MAX_WINDOWS];
+	struct acpi_viot viot = { .endpoints = eps };
 	struct acpi_config ac = { .ncpus = cfg->cpus,
 				  .devices = devs,
 				  .ged_gsi = LAYOUT_GED_GSI };
@@ -95,6 +97,16 @@ static int write_acpi(const struct layout *l, struct guest_mem *mem,
 				(struct acpi_mmio_dev){ l->windows[i].base,
 							VIRTIO_MMIO_SIZE,
 							l->windows[i].gsi };
+	for (int i = 0; i < l->nr_windows; i++) {
+		if (l->windows[i].iommu) {
+			viot.iommu_base = l->windows[i].base;
+			ac.viot = &viot;
+		} else if (l->windows[i].translated) {
+			eps[viot.nr_endpoints++] =
+				(struct acpi_viot_endpoint){ l->windows[i].base,
+							     (uint32_t)i };
+		}
+	}
 	ret = acpi_build(&ac, ACPI_TABLES_GPA, &blob, e);
 	if (ret)
 		return ret;

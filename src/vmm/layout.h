@@ -13,7 +13,9 @@
  * Windows are 4 KiB each from VIRTIO_MMIO_BASE in the 32-bit MMIO hole;
  * lines are the ISA lines wisp's machine leaves free, edge-triggered per
  * the MP table and the DSDT, one per device. The ACPI power button's
- * GED has IOAPIC pin 16, above the ISA lines.
+ * GED has IOAPIC pin 16, above the ISA lines. With --iommu the ACPI
+ * tables add a VIOT: the IOMMU's window and the windows it translates,
+ * endpoint ID = window index.
  *
  * Owns: the window table (no resources to free). Main thread only.
  */
@@ -36,6 +38,9 @@ struct window {
 	uint64_t base;
 	unsigned int gsi;
 	bool announce; /* described to the guest as a virtio-mmio device */
+	/* --iommu: the window of the virtio-iommu, or one it translates
+	 * (its endpoint ID is the window's index); both go in the VIOT. */
+	bool iommu, translated;
 };
 
 struct layout {

@@ -23,12 +23,20 @@
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
- *                (rdtsc) and print cycles per operation
+ *                (rdtsc) and print cycles per operation; blkread with
+ *                iommu=map|strict runs behind --iommu
  *   test=blkflush 64 writes and a FLUSH, then spin (test_direct.py kills
  *                wisp and checks the image)
- *   test=blk     drive the first virtio-mmio device as a virtio-blk disk
+ *   test=blk     drive the first virtio-mmio device (or the one at
+ *                blkbase=HEX) as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
  *                past the end (want IOERR); prints blk-* lines
+ *   test=iommu   with --iommu and one disk: drive the virtio-iommu in
+ *                the first window, attach the disk (second window,
+ *                endpoint 1), map its rings and a data IOVA, read into
+ *                it, read into an unmapped IOVA (want IOERR and a fault
+ *                record), unmap and read again (want IOERR); iommu-*
+ *                lines
  */
 #include <stdint.h>
 
@@ -192,9 +200,14 @@ struct desc {
 	uint16_t flags, next;
 };
 
+/* The blk driver's window and data buffer address (an IOVA behind the
+ * IOMMU). */
+static uint64_t blk_base = VMMIO;
+static uint64_t data_addr = REQ_DATA;
+
 static volatile uint32_t *mreg(uint32_t off)
 {
-	return (volatile uint32_t *)(VMMIO + off);
+	return (volatile uint32_t *)(blk_base + off);
 }
 
 static uint16_t avail_idx;
@@ -218,7 +231,7 @@ static uint8_t blk_req(uint32_t type, uint64_t sector, uint32_t len, int dir)
 	d[n] = (struct desc){ REQ_HDR, 16, 1, (uint16_t)(n + 1) };
 	n++;
 	if (dir) {
-		d[n] = (struct desc){ REQ_DATA, len,
+		d[n] = (struct desc){ data_addr, len,
 				      (uint16_t)(1 | (dir == 2 ? 2 : 0)),
 				      (uint16_t)(n + 1) };
 		n++;
@@ -238,16 +251,18 @@ static uint8_t blk_req(uint32_t type, uint64_t sector, uint32_t len, int dir)
 	return *status;
 }
 
-static uint8_t check_blk_setup(void)
+/* platform: accept VIRTIO_F_ACCESS_PLATFORM (the disk is behind an
+ * IOMMU; every address it is given is an IOVA). */
+static uint8_t blk_setup(int platform)
 {
 	if (*mreg(0) != 0x74726976 || *mreg(4) != 2 || *mreg(8) != 2) {
-		puts_("blk: no virtio-mmio block device at 0xd0000000\n");
+		puts_("blk: no virtio-mmio block device\n");
 		return 3;
 	}
 	*mreg(0x70) = 0; /* reset */
 	*mreg(0x70) = 1 | 2; /* ACKNOWLEDGE | DRIVER */
 	*mreg(0x24) = 1; /* DriverFeaturesSel: high word */
-	*mreg(0x20) = 1; /* VERSION_1 */
+	*mreg(0x20) = 1 | (platform ? 2 : 0); /* VERSION_1, ACCESS_PLATFORM */
 	*mreg(0x24) = 0;
 	*mreg(0x20) = 1u << 9; /* FLUSH */
 	*mreg(0x70) = 1 | 2 | 8;
@@ -270,6 +285,11 @@ static uint8_t check_blk_setup(void)
 	*mreg(0x44) = 1;
 	*mreg(0x70) = 1 | 2 | 8 | 4; /* DRIVER_OK */
 	return 0;
+}
+
+static uint8_t check_blk_setup(void)
+{
+	return blk_setup(0);
 }
 
 static uint8_t check_blk(void)
@@ -346,6 +366,215 @@ static void check_blk_flush(void)
 	puts_("\nblk-flushed\n");
 	for (;;)
 		__asm__ volatile("pause");
+}
+
+/* --- a polling virtio-iommu driver, and the disk behind it --- */
+
+#define IOMMU_DESC 0x500000ul
+#define IOMMU_AVAIL 0x501000ul
+#define IOMMU_USED 0x502000ul
+#define IOMMU_REQ 0x503000ul
+#define IOMMU_RESP 0x503800ul
+#define EVQ_DESC 0x504000ul
+#define EVQ_AVAIL 0x505000ul
+#define EVQ_USED 0x506000ul
+#define EVQ_BUF 0x507000ul
+#define DATA_IOVA 0x10000000ul
+#define UNMAPPED_IOVA 0x20000000ul
+
+static volatile uint32_t *ireg(uint32_t off)
+{
+	return (volatile uint32_t *)(VMMIO + off);
+}
+
+static uint16_t iommu_avail;
+
+static void iommu_queue(int q, uint64_t desc, uint64_t avail, uint64_t used)
+{
+	*ireg(0x30) = (uint32_t)q;
+	*ireg(0x38) = QSZ;
+	*ireg(0x80) = (uint32_t)desc;
+	*ireg(0x84) = 0;
+	*ireg(0x90) = (uint32_t)avail;
+	*ireg(0x94) = 0;
+	*ireg(0xa0) = (uint32_t)used;
+	*ireg(0xa4) = 0;
+	*ireg(0x44) = 1;
+}
+
+/* One request of rlen bytes at IOMMU_REQ; returns the tail's status or
+ * 0xff on timeout. */
+static uint8_t iommu_req(uint32_t rlen)
+{
+	volatile struct desc *d = (volatile struct desc *)IOMMU_DESC;
+	volatile uint16_t *avail = (volatile uint16_t *)IOMMU_AVAIL;
+	volatile uint16_t *used = (volatile uint16_t *)IOMMU_USED;
+	volatile uint8_t *resp = (volatile uint8_t *)IOMMU_RESP;
+
+	resp[0] = 0xee;
+	d[0] = (struct desc){ IOMMU_REQ, rlen, 1, 1 };
+	d[1] = (struct desc){ IOMMU_RESP, 4, 2, 0 };
+	avail[2 + iommu_avail % QSZ] = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	avail[1] = ++iommu_avail;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	*ireg(0x50) = 0;
+	for (unsigned long spin = 0; used[1] != iommu_avail; spin++) {
+		if (spin > 2000000000ul)
+			return 0xff;
+		__asm__ volatile("pause");
+	}
+	return resp[0];
+}
+
+static uint8_t iommu_attach(uint32_t domain, uint32_t ep)
+{
+	uint32_t *r = (uint32_t *)IOMMU_REQ;
+
+	for (int i = 0; i < 5; i++)
+		r[i] = 0;
+	r[0] = 1; /* ATTACH */
+	r[1] = domain;
+	r[2] = ep;
+	return iommu_req(20);
+}
+
+static uint8_t iommu_map(uint32_t domain, uint64_t iova, uint64_t last,
+			 uint64_t gpa, uint32_t flags)
+{
+	uint32_t *r = (uint32_t *)IOMMU_REQ;
+
+	r[0] = 3; /* MAP */
+	r[1] = domain;
+	*(uint64_t *)(r + 2) = iova;
+	*(uint64_t *)(r + 4) = last;
+	*(uint64_t *)(r + 6) = gpa;
+	r[8] = flags;
+	return iommu_req(36);
+}
+
+static uint8_t iommu_unmap(uint32_t domain, uint64_t iova, uint64_t last)
+{
+	uint32_t *r = (uint32_t *)IOMMU_REQ;
+
+	r[0] = 4; /* UNMAP */
+	r[1] = domain;
+	*(uint64_t *)(r + 2) = iova;
+	*(uint64_t *)(r + 4) = last;
+	r[6] = 0;
+	return iommu_req(28);
+}
+
+/* The IOMMU in window 0 up, one eventq buffer offered, the disk in
+ * window 1 (endpoint 1) attached to domain 1 with its rings, header and
+ * status mapped at IOVA = GPA; prints iommu-attach/map-status. */
+static uint8_t iommu_init(void)
+{
+	volatile struct desc *ed = (volatile struct desc *)EVQ_DESC;
+	volatile uint16_t *eavail = (volatile uint16_t *)EVQ_AVAIL;
+	uint8_t st;
+
+	if (*ireg(0) != 0x74726976 || *ireg(8) != 23) {
+		puts_("iommu: no virtio-iommu at 0xd0000000\n");
+		return 3;
+	}
+	for (unsigned long a = IOMMU_DESC; a < EVQ_BUF + 0x1000; a += 8)
+		*(volatile uint64_t *)a = 0;
+	*ireg(0x70) = 0;
+	*ireg(0x70) = 1 | 2;
+	*ireg(0x24) = 1;
+	*ireg(0x20) = 1; /* VERSION_1 */
+	*ireg(0x24) = 0;
+	*ireg(0x20) = 1u << 2; /* MAP_UNMAP; no bypass */
+	*ireg(0x70) = 1 | 2 | 8;
+	if (!(*ireg(0x70) & 8)) {
+		puts_("iommu: FEATURES_OK refused\n");
+		return 4;
+	}
+	iommu_queue(0, IOMMU_DESC, IOMMU_AVAIL, IOMMU_USED);
+	iommu_queue(1, EVQ_DESC, EVQ_AVAIL, EVQ_USED);
+	*ireg(0x70) = 1 | 2 | 8 | 4;
+	/* One event buffer, offered up front. */
+	ed[0] = (struct desc){ EVQ_BUF, 64, 2, 0 };
+	eavail[2] = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	eavail[1] = 1;
+	*ireg(0x50) = 1;
+
+	puts_("iommu-attach-status: ");
+	st = iommu_attach(1, 1);
+	putu(st);
+	puts_("\niommu-map-status: ");
+	st |= iommu_map(1, RING_DESC, REQ_HDR + 0xfff, RING_DESC, 3);
+	st |= iommu_map(1, REQ_STATUS, REQ_STATUS + 0xfff, REQ_STATUS, 3);
+	putu(st);
+	puts_("\n");
+	blk_base = VMMIO + 0x1000;
+	return st ? 7 : 0;
+}
+
+static uint8_t check_iommu(void)
+{
+	volatile uint16_t *eused = (volatile uint16_t *)EVQ_USED;
+	volatile uint8_t *data = (volatile uint8_t *)REQ_DATA;
+	const volatile uint8_t *ev = (const volatile uint8_t *)EVQ_BUF;
+	uint8_t st;
+
+	st = iommu_init();
+	if (st)
+		return st;
+	/* The data buffer at DATA_IOVA, not at its GPA. */
+	if (iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA, 3))
+		return 7;
+	st = blk_setup(1);
+	if (st)
+		return st;
+	data_addr = DATA_IOVA;
+	for (int i = 0; i < 512; i++)
+		data[i] = (uint8_t)(i * 5 + 1);
+	puts_("iommu-write-status: ");
+	putu(blk_req(1, 1, 512, 1));
+	for (int i = 0; i < 512; i++)
+		data[i] = 0;
+	puts_("\niommu-read-status: ");
+	putu(blk_req(0, 1, 512, 2));
+	puts_("\niommu-readback: ");
+	st = 0;
+	for (int i = 0; i < 512; i++)
+		if (data[i] != (uint8_t)(i * 5 + 1))
+			st = 1;
+	puts_(st ? "mismatch" : "ok");
+
+	for (int i = 0; i < 512; i++)
+		data[i] = 0;
+	data_addr = UNMAPPED_IOVA;
+	puts_("\niommu-unmapped-status: ");
+	putu(blk_req(0, 1, 512, 2));
+	for (unsigned long spin = 0; eused[1] != 1 && spin < 100000000ul;
+	     spin++)
+		__asm__ volatile("pause");
+	puts_("\niommu-fault-events: ");
+	putu(eused[1]);
+	puts_("\niommu-fault-reason: ");
+	putu(ev[0]);
+	puts_("\niommu-fault-endpoint: ");
+	putu(*(const volatile uint32_t *)(ev + 8));
+	puts_("\niommu-fault-address: ");
+	putu(*(const volatile uint64_t *)(ev + 16));
+	puts_("\niommu-data-untouched: ");
+	st = 0;
+	for (int i = 0; i < 512; i++)
+		if (data[i])
+			st = 1;
+	puts_(st ? "no" : "yes");
+
+	puts_("\niommu-unmap-status: ");
+	putu(iommu_unmap(1, DATA_IOVA, DATA_IOVA + 0xfff));
+	data_addr = DATA_IOVA;
+	puts_("\niommu-after-unmap-status: ");
+	putu(blk_req(0, 1, 512, 2));
+	puts_("\n");
+	return 0;
 }
 
 /* --- IOREQ server tests and access benchmarks --- */
@@ -459,10 +688,23 @@ static uint8_t bench(const char *cmdline)
 	volatile uint32_t sink;
 
 	if (find(cmdline, "op=blkread")) {
-		/* 4 KiB random reads through the polling virtio-blk driver. */
+		/* 4 KiB random reads through the polling virtio-blk driver;
+		 * iommu=map: the disk behind --iommu with the buffer mapped
+		 * once, iommu=strict: MAP and UNMAP around every read. */
 		uint64_t cap, x = 88172645463325252ull;
+		int iommu = find(cmdline, "iommu=") != 0;
+		int strict = find(cmdline, "iommu=strict") != 0;
 
-		if (check_blk_setup())
+		if (iommu) {
+			if (iommu_init())
+				return 3;
+			data_addr = DATA_IOVA;
+			if (!strict &&
+			    iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA,
+				      3))
+				return 3;
+		}
+		if (blk_setup(iommu))
 			return 3;
 		cap = *mreg(0x100) | ((uint64_t)*mreg(0x104) << 32);
 		t0 = rdtsc();
@@ -470,7 +712,13 @@ static uint8_t bench(const char *cmdline)
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
+			if (strict && iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff,
+						REQ_DATA, 2))
+				return 4;
 			if (blk_req(0, (x % (cap / 8)) * 8, 4096, 2) != 0)
+				return 4;
+			if (strict &&
+			    iommu_unmap(1, DATA_IOVA, DATA_IOVA + 0xfff))
 				return 4;
 		}
 		t1 = rdtsc();
@@ -764,7 +1012,10 @@ void guest_main(const uint8_t *zp)
 		done(check_mptable());
 	} else if (find(cmdline, "test=blkflush")) {
 		check_blk_flush();
+	} else if (find(cmdline, "test=iommu")) {
+		done(check_iommu());
 	} else if (find(cmdline, "test=blk")) {
+		blk_base = arg_num(cmdline, "blkbase=", VMMIO);
 		done(check_blk());
 	} else if (find(cmdline, "test=ioreq")) {
 		done(ioreq_test(cmdline));

@@ -36,6 +36,16 @@ void fake_init(struct fake_driver *f)
 	f->heap = FAKE_HEAP_START;
 }
 
+void fake_init_shared(struct fake_driver *f, const struct fake_driver *owner,
+		      uint64_t queue_base, uint64_t heap)
+{
+	memset(f, 0, sizeof(*f));
+	f->mem = owner->mem;
+	f->shared_mem = true;
+	f->queue_base = queue_base;
+	f->heap = heap;
+}
+
 void fake_attach(struct fake_driver *f, struct virtio_dev *d, uint64_t want,
 		 uint16_t qsize)
 {
@@ -54,7 +64,10 @@ void fake_attach(struct fake_driver *f, struct virtio_dev *d, uint64_t want,
 	for (int q = 0; q < d->nr_queues; q++) {
 		struct fake_queue *fq = &f->q[q];
 		struct virtq *vq = &d->vq[q];
-		uint64_t base = QUEUE_AREA * (uint64_t)(q + 1);
+		uint64_t base =
+			f->queue_base ?
+				f->queue_base + QUEUE_AREA * (uint64_t)q :
+				QUEUE_AREA * (uint64_t)(q + 1);
 
 		assert_true(qsize <= d->queue_max[q] && qsize <= 256);
 		fq->size = qsize;
@@ -82,7 +95,8 @@ void fake_destroy(struct fake_driver *f)
 	if (f->d && f->d->ops->destroy)
 		f->d->ops->destroy(f->d);
 	f->d = NULL;
-	guest_mem_destroy(&f->mem);
+	if (!f->shared_mem)
+		guest_mem_destroy(&f->mem);
 }
 
 uint64_t fake_alloc(struct fake_driver *f, uint64_t len)

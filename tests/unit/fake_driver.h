@@ -31,6 +31,8 @@ struct fake_driver {
 	int irqs, config_irqs;
 	uint64_t heap;
 	struct fake_queue q[VIRTIO_MAX_QUEUES];
+	uint64_t queue_base; /* GPA of queue 0's area; 0: the default */
+	bool shared_mem; /* mem belongs to another fake_driver */
 };
 
 struct fake_buf {
@@ -40,6 +42,11 @@ struct fake_buf {
 };
 
 void fake_init(struct fake_driver *f);
+/* A second driver in the same guest (two devices that share RAM, e.g. an
+ * IOMMU and its endpoint): its queues from queue_base, its heap from heap.
+ * owner must be destroyed after f. */
+void fake_init_shared(struct fake_driver *f, const struct fake_driver *owner,
+		      uint64_t queue_base, uint64_t heap);
 /* Negotiates want & offered, sets up every queue with qsize entries,
  * activates and sets DRIVER_OK. */
 void fake_attach(struct fake_driver *f, struct virtio_dev *d, uint64_t want,

@@ -181,7 +181,7 @@ static void build(int ncpus, int ndev, struct acpi_blob *b)
 	static struct acpi_mmio_dev devs[ACPI_MAX_DEVICES];
 	static const unsigned int gsis[] = { 5,	 6,  7,	 9,  10, 11, 12, 13,
 					     14, 15, 17, 18, 19, 20, 21, 22 };
-	struct acpi_config c = { ncpus, ndev, devs, 16 };
+	struct acpi_config c = { ncpus, ndev, devs, 16, NULL };
 	struct err e = { 0 };
 
 	for (int i = 0; i < ndev; i++)
@@ -253,6 +253,61 @@ static void test_xsdt_iasl(void **state)
 		 (unsigned long long)(GPA + b.madt));
 	assert_non_null(strstr(d, want));
 	free(d);
+	free(b.buf);
+}
+
+/* With an IOMMU: the XSDT's third entry and the VIOT's nodes, byte by
+ * byte (this iasl, 20200925, predates the VIOT and only dumps it raw):
+ * node count and offset, the virtio-mmio IOMMU node, then one MMIO
+ * endpoint node per translated window whose output node is the IOMMU's
+ * offset. */
+static void test_viot_layout(void **state)
+{
+	static struct acpi_mmio_dev devs[3] = {
+		{ 0xd0000000ULL, 0x1000, 5 },
+		{ 0xd0001000ULL, 0x1000, 6 },
+		{ 0xd0002000ULL, 0x1000, 7 },
+	};
+	static const struct acpi_viot_endpoint eps[2] = {
+		{ 0xd0000000ULL, 0 },
+		{ 0xd0001000ULL, 1 },
+	};
+	const struct acpi_viot v = { 0xd0002000ULL, 2, eps };
+	struct acpi_config c = { 1, 3, devs, 16, &v };
+	struct acpi_blob b;
+	struct err e = { 0 };
+	const uint8_t *x, *t, *n;
+
+	(void)state;
+	assert_int_equal(acpi_build(&c, GPA, &b, &e), 0);
+	x = b.buf + b.xsdt;
+	assert_int_equal(rd32(x + 4), 36 + 3 * 8);
+	assert_int_equal(rd64(x + 52), GPA + b.viot);
+	assert_int_equal(sum(x, rd32(x + 4)), 0);
+	t = b.buf + b.viot;
+	check_header(t, "VIOT", 0);
+	assert_int_equal(rd32(t + 4), 48 + 16 + 2 * 24);
+	assert_true(b.viot + rd32(t + 4) <= b.len);
+	assert_int_equal(t[36] | t[37] << 8, 3); /* node count */
+	assert_int_equal(t[38] | t[39] << 8, 48); /* first node */
+	n = t + 48;
+	assert_int_equal(n[0], 4); /* virtio-mmio IOMMU */
+	assert_int_equal(n[2] | n[3] << 8, 16);
+	assert_int_equal(rd64(n + 8), 0xd0002000ULL);
+	for (int i = 0; i < 2; i++) {
+		n = t + 64 + 24 * i;
+		assert_int_equal(n[0], 2); /* MMIO endpoint */
+		assert_int_equal(n[2] | n[3] << 8, 24);
+		assert_int_equal(rd32(n + 4), (uint32_t)i);
+		assert_int_equal(rd64(n + 8), 0xd0000000ULL + 0x1000ULL * i);
+		assert_int_equal(n[16] | n[17] << 8, 48);
+	}
+	/* Without an IOMMU: two XSDT entries, no VIOT. */
+	free(b.buf);
+	c.viot = NULL;
+	assert_int_equal(acpi_build(&c, GPA, &b, &e), 0);
+	assert_int_equal(b.viot, 0);
+	assert_int_equal(rd32(b.buf + b.xsdt + 4), 36 + 2 * 8);
 	free(b.buf);
 }
 
@@ -474,7 +529,7 @@ static void expect_refused(const struct acpi_config *c, const char *msg)
 static void test_hostile_configs(void **state)
 {
 	struct acpi_mmio_dev devs[ACPI_MAX_DEVICES + 1];
-	struct acpi_config c = { 1, 0, devs, 16 };
+	struct acpi_config c = { 1, 0, devs, 16, NULL };
 
 	(void)state;
 	for (int i = 0; i <= ACPI_MAX_DEVICES; i++)
@@ -526,6 +581,33 @@ static void test_hostile_configs(void **state)
 		assert_int_equal(acpi_build(&c, GPA, &b, &e), 0);
 		free(b.buf);
 	}
+}
+
+static void test_viot_refused(void **state)
+{
+	static struct acpi_mmio_dev devs[2] = {
+		{ 0xd0000000ULL, 0x1000, 5 },
+		{ 0xd0001000ULL, 0x1000, 6 },
+	};
+	struct acpi_viot_endpoint eps[2] = {
+		{ 0xd0000000ULL, 0 },
+		{ 0xd0000000ULL, 1 },
+	};
+	struct acpi_viot v = { 0xd0005000ULL, 1, eps };
+	struct acpi_config c = { 1, 2, devs, 16, &v };
+
+	(void)state;
+	expect_refused(&c, "IOMMU at 0xd0005000");
+	v.iommu_base = 0xd0001000ULL;
+	eps[0].base = 0xd0009000ULL;
+	expect_refused(&c, "endpoint 0 at 0xd0009000");
+	eps[0].base = 0xd0001000ULL; /* the IOMMU itself */
+	expect_refused(&c, "not a translated window");
+	eps[0].base = 0xd0000000ULL;
+	v.nr_endpoints = 2;
+	expect_refused(&c, "named twice");
+	v.nr_endpoints = -1;
+	expect_refused(&c, "-1 endpoints");
 }
 
 /* PkgLength encodings at each size boundary, read back by iasl from a
@@ -783,12 +865,52 @@ static void test_layout_writes_tables(void **state)
 		}
 }
 
+/* --iommu's layout: the IOMMU's window and the translated ones reach the
+ * VIOT (endpoint ID = window index); an untranslated window does not. */
+static void test_layout_viot(void **state)
+{
+	struct guest_mem m;
+	struct layout l = { 0 };
+	struct vm_config cfg;
+	struct boot_entry entry = { .mode = BOOT_ENTRY_LONG64 };
+	struct window *w;
+	struct err e = { 0 };
+	const uint8_t *x, *t;
+
+	(void)state;
+	assert_int_equal(guest_mem_init(&m, 16 << 20, &e), 0);
+	vm_config_defaults(&cfg);
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	w->iommu = true;
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	w->translated = true;
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	assert_int_equal(layout_alloc_window(&l, &w, &e), 0);
+	w->translated = true;
+	assert_int_equal(layout_write_tables(&l, &m, &cfg, &entry, &e), 0);
+	x = guest_mem_ptr(&m, rd64(guest_mem_ptr(&m, ACPI_TABLES_GPA + 24, 8)),
+			  36 + 24);
+	assert_int_equal(rd32(x + 4), 36 + 24);
+	t = guest_mem_ptr(&m, rd64(x + 52), 48 + 16 + 2 * 24);
+	assert_memory_equal(t, "VIOT", 4);
+	assert_int_equal(t[36], 3);
+	assert_int_equal(rd64(t + 48 + 8), 0xd0000000ULL);
+	assert_int_equal(rd32(t + 64 + 4), 1);
+	assert_int_equal(rd64(t + 64 + 8), 0xd0001000ULL);
+	assert_int_equal(rd32(t + 88 + 4), 3);
+	assert_int_equal(rd64(t + 88 + 8), 0xd0003000ULL);
+	guest_mem_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_xsdt_iasl),
 		cmocka_unit_test(test_fadt_iasl),
+		cmocka_unit_test(test_viot_layout),
+		cmocka_unit_test(test_viot_refused),
+		cmocka_unit_test(test_layout_viot),
 		cmocka_unit_test(test_madt_per_cpu_count),
 		cmocka_unit_test(test_dsdt_devices),
 		cmocka_unit_test(test_dsdt_acpiexec),

@@ -122,6 +122,25 @@ static void test_disk_refused(void **state)
 	refused("path=a,engine=sync,engine=uring", "'engine' given twice");
 }
 
+/* iommu=: on by default (behind the VM's IOMMU when it has one), off
+ * leaves the disk out; strict like the other on/off keys. */
+static void test_disk_iommu(void **state)
+{
+	struct devopts_disk d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(disk("path=a", &d, &e), 0);
+	assert_false(d.no_iommu);
+	assert_int_equal(disk("path=a,iommu=off", &d, &e), 0);
+	assert_true(d.no_iommu);
+	assert_int_equal(disk("iommu=on,path=a", &d, &e), 0);
+	assert_false(d.no_iommu);
+	refused("path=a,iommu=no", "iommu='no': expected on or off");
+	refused("path=a,iommu=", "iommu=''");
+	refused("path=a,iommu=off,iommu=on", "'iommu' given twice");
+}
+
 static void test_uint(void **state)
 {
 	uint64_t v = 7;
@@ -215,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_disk_ok),
 		cmocka_unit_test(test_disk_engine),
 		cmocka_unit_test(test_disk_refused),
+		cmocka_unit_test(test_disk_iommu),
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_rng_rate),
 		cmocka_unit_test(test_onoff),

@@ -223,6 +223,41 @@ static void test_features_need_version_1(void **state)
 	assert_int_equal(f->x.activated, 0);
 }
 
+static int xlate_calls;
+
+static int identity(void *opaque, uint64_t iova, uint64_t len, bool write,
+		    uint64_t *gpa, uint64_t *plen)
+{
+	xlate_calls++;
+	*gpa = iova;
+	*plen = len;
+	return 0;
+}
+
+static void test_access_platform(void **state)
+{
+	struct fixture *f = *state;
+	static const struct virtq_dma dma = { identity, NULL };
+	uint64_t base = (1ull << 32) | (1ull << 3);
+
+	/* Not behind an IOMMU: bit 33 is not offered. */
+	wr(f, 0x14, 1);
+	assert_int_equal(rd(f, 0x010) & 2, 0);
+	virtio_dev_set_dma(&f->x.dev, &dma);
+	assert_int_equal(rd(f, 0x010) & 2, 2);
+	/* Behind it, a driver that would hand out GPAs is refused. */
+	negotiate(f, base);
+	assert_int_equal(rd(f, 0x70) & 8, 0);
+	negotiate(f, base | (1ull << 33));
+	assert_int_equal(rd(f, 0x70) & 8, 8);
+	/* The ring addresses go through the translation. */
+	xlate_calls = 0;
+	setup_queue(f, 0, 16);
+	assert_int_equal(rd(f, 0x44), 1);
+	assert_true(xlate_calls >= 3);
+	virtio_dev_set_dma(&f->x.dev, NULL);
+}
+
 static void test_queue_setup_and_notify(void **state)
 {
 	struct fixture *f = *state;
@@ -448,6 +483,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_platform, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_features_need_version_1,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_setup_and_notify,

@@ -809,12 +809,16 @@ static void blk_queue_notify(struct virtio_dev *d, int q)
 		return;
 	check_queue(b);
 	while (virtio_dev_pop(d, q, c) > 0) {
-		uint32_t written;
+		uint32_t written = 0;
 		uint8_t st;
 		int r;
 
 		b->popped = vq->last_avail;
-		r = handle_request(b, c, &written);
+		/* A buffer the IOMMU refused: the request fails without
+		 * touching the image (the status byte lands if its own
+		 * buffer is mapped). */
+		r = c->dma_fault ? (c->write_len ? VIRTIO_BLK_S_IOERR : -1) :
+				   handle_request(b, c, &written);
 		if (r < 0) {
 			virtio_dev_set_broken(
 				d, "request without a writable status byte");
@@ -1124,6 +1128,7 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 		b->dev.watch_fds[0] = b->en->event_fd;
 		b->dev.nr_watch_fds = 1;
 	}
+	b->dev.dma_fault_aware = true;
 	*out = &b->dev;
 	return 0;
 

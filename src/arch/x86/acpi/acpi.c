@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "arch/x86/acpi/aml.h"
+#include "arch/x86/acpi/viot.h"
 #include "arch/x86/layout.h"
 
 #define HDR_LEN 36
 #define RSDP_LEN 36
 #define RSDP_V1_LEN 20
-#define XSDT_ENTRIES 2 /* FADT, MADT */
-#define XSDT_LEN (HDR_LEN + 8 * XSDT_ENTRIES)
+#define XSDT_ENTRIES 2 /* FADT, MADT (and the VIOT with an IOMMU) */
+#define XSDT_LEN(c) (HDR_LEN + 8 * (XSDT_ENTRIES + ((c)->viot ? 1 : 0)))
 #define FADT_LEN 276
 #define FADT_REV 6
 #define MADT_REV 5 /* ACPI 6.3 */
@@ -124,6 +125,49 @@ static void gas_io8(uint8_t *p, uint16_t port)
 	put64(p + 4, port);
 }
 
+static bool is_window(const struct acpi_config *c, uint64_t base)
+{
+	for (int i = 0; i < c->nr_devices; i++)
+		if (c->devices[i].base == base)
+			return true;
+	return false;
+}
+
+static int check_viot(const struct acpi_config *c, struct err *e)
+{
+	const struct acpi_viot *v = c->viot;
+
+	if (!v)
+		return 0;
+	if (!is_window(c, v->iommu_base))
+		return err_config(e, -EINVAL,
+				  "ACPI: VIOT: IOMMU at 0x%llx is not a "
+				  "virtio-mmio window",
+				  (unsigned long long)v->iommu_base);
+	if (v->nr_endpoints < 0 || v->nr_endpoints >= ACPI_MAX_DEVICES)
+		return err_config(e, -ENOSPC,
+				  "ACPI: VIOT: %d endpoints, at most %d",
+				  v->nr_endpoints, ACPI_MAX_DEVICES - 1);
+	for (int i = 0; i < v->nr_endpoints; i++) {
+		const struct acpi_viot_endpoint *p = &v->endpoints[i];
+
+		if (!is_window(c, p->base) || p->base == v->iommu_base)
+			return err_config(e, -EINVAL,
+					  "ACPI: VIOT: endpoint %u at 0x%llx "
+					  "is not a translated window",
+					  p->id, (unsigned long long)p->base);
+		for (int j = 0; j < i; j++)
+			if (v->endpoints[j].base == p->base ||
+			    v->endpoints[j].id == p->id)
+				return err_config(
+					e, -EBUSY,
+					"ACPI: VIOT: endpoint %u at 0x%llx "
+					"named twice",
+					p->id, (unsigned long long)p->base);
+	}
+	return 0;
+}
+
 static int check_config(const struct acpi_config *c, struct err *e)
 {
 	bool gsi_used[ACPI_IOAPIC_PINS] = { false };
@@ -177,7 +221,7 @@ static int check_config(const struct acpi_config *c, struct err *e)
 					i, (unsigned long long)d->base, j);
 		}
 	}
-	return 0;
+	return check_viot(c, e);
 }
 
 static void dsdt_body(struct aml *a, const struct acpi_config *c)
@@ -343,10 +387,14 @@ int acpi_build(const struct acpi_config *c, uint64_t gpa, struct acpi_blob *out,
 
 	out->rsdp = 0;
 	out->xsdt = align16(RSDP_LEN);
-	out->fadt = align16(out->xsdt + XSDT_LEN);
+	out->fadt = align16(out->xsdt + XSDT_LEN(c));
 	out->madt = align16(out->fadt + FADT_LEN);
 	out->dsdt = align16(out->madt + madt_len);
 	off = out->dsdt + a.len;
+	if (c->viot) {
+		out->viot = align16(off);
+		off = out->viot + viot_len(c->viot);
+	}
 	if (off > ACPI_TABLES_MAX) {
 		aml_release(&a);
 		memset(out, 0, sizeof(*out));
@@ -371,11 +419,20 @@ int acpi_build(const struct acpi_config *c, uint64_t gpa, struct acpi_blob *out,
 	write_madt(b + out->madt, (uint32_t)madt_len, c);
 	write_fadt(b + out->fadt, gpa + out->dsdt);
 
+	if (c->viot) {
+		t = b + out->viot;
+		header(t, "VIOT", (uint32_t)viot_len(c->viot), VIOT_REV);
+		viot_body(t, c->viot);
+		seal(t, (uint32_t)viot_len(c->viot));
+	}
+
 	t = b + out->xsdt;
-	header(t, "XSDT", XSDT_LEN, XSDT_REV);
+	header(t, "XSDT", XSDT_LEN(c), XSDT_REV);
 	put64(t + HDR_LEN, gpa + out->fadt);
 	put64(t + HDR_LEN + 8, gpa + out->madt);
-	seal(t, XSDT_LEN);
+	if (c->viot)
+		put64(t + HDR_LEN + 16, gpa + out->viot);
+	seal(t, XSDT_LEN(c));
 
 	t = b + out->rsdp;
 	memcpy(t, "RSD PTR ", 8);

@@ -13,7 +13,8 @@
  *   guest maps no ISA IRQ it is not told about), one LNRO0005
  *   (virtio-mmio) device per window with its
  *   Memory32Fixed and edge-triggered Interrupt, a GED (ACPI0013) whose
- *   interrupt notifies a PNP0C0C power button, and \_S5.
+ *   interrupt notifies a PNP0C0C power button, and \_S5; with an IOMMU,
+ *   XSDT -> VIOT (viot.h).
  *
  * No KVM and no guest memory here: unit tests build the blob and feed
  * each table to iasl.
@@ -52,11 +53,25 @@ struct acpi_mmio_dev {
 	unsigned int gsi; /* edge-triggered, active high */
 };
 
+/* A virtio-iommu on virtio-mmio and the windows it translates (VIOT):
+ * every base must be one of the devices' windows. */
+struct acpi_viot_endpoint {
+	uint64_t base; /* the endpoint's virtio-mmio window */
+	uint32_t id; /* its endpoint ID in the IOMMU's requests */
+};
+
+struct acpi_viot {
+	uint64_t iommu_base; /* the virtio-iommu's window */
+	int nr_endpoints;
+	const struct acpi_viot_endpoint *endpoints;
+};
+
 struct acpi_config {
 	int ncpus; /* APIC IDs 0..ncpus-1 */
 	int nr_devices;
 	const struct acpi_mmio_dev *devices;
 	unsigned int ged_gsi; /* the power button's GED line */
+	const struct acpi_viot *viot; /* NULL: no IOMMU, no VIOT */
 };
 
 /* Offsets of each table in the blob, for tests and the guest. */
@@ -64,6 +79,7 @@ struct acpi_blob {
 	uint8_t *buf; /* malloc'd, len bytes; the caller frees it */
 	size_t len;
 	size_t rsdp, xsdt, fadt, madt, dsdt;
+	size_t viot; /* 0: none */
 };
 
 /*
@@ -71,7 +87,8 @@ struct acpi_blob {
  * error naming the limit: ncpus outside 1..ACPI_MAX_CPUS, more than
  * ACPI_MAX_DEVICES devices, a device outside the 32-bit space or with a
  * zero size, overlapping windows, a GSI outside the IOAPIC or used
- * twice. On failure out->buf is NULL.
+ * twice, a VIOT whose IOMMU or endpoint is not one of the windows (or is
+ * named twice). On failure out->buf is NULL.
  */
 int acpi_build(const struct acpi_config *c, uint64_t gpa, struct acpi_blob *out,
 	       struct err *e);
