@@ -6,6 +6,8 @@ echo "WISP-BENCH-INIT"
 # The guest's own view: its uptime when init ran, and the boot lines that
 # tell where time went (CPU model, TSC-deadline timer, the calibration
 # between "Calibrating delay loop" and "smpboot: CPU0").
+/bin/busybox mkdir -p /proc
+/bin/busybox mount -t proc proc /proc 2>/dev/null
 read -r up _ < /proc/uptime
 echo "WISP-BENCH-UPTIME $up"
 /bin/busybox dmesg | /bin/busybox grep -E 'TSC deadline|Calibrating delay|smpboot: CPU0|smpboot: Total|tsc: Detected|APIC timer' |
