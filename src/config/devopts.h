@@ -56,4 +56,25 @@ int devopts_parse_onoff(const char *opt, const char *s, bool *out,
 int devopts_parse_rng_rate(const char *opt, const char *s, uint64_t *out,
 			   struct err *e);
 
+/* Linux interface names are at most IFNAMSIZ - 1 = 15 bytes. */
+#define DEVOPTS_IFNAME_MAX 15
+
+struct devopts_net {
+	const char *tap;
+	const char *id; /* NULL: not given */
+	uint8_t mac[6];
+	bool has_mac;
+};
+
+/*
+ * "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME]" for option opt (e.g.
+ * "--net"). Keys in any order, each at most once; tap is required: 1 to
+ * DEVOPTS_IFNAME_MAX printable characters without spaces, '/' or ':',
+ * not "." or ".."; mac is six two-digit hex pairs separated by ':', not
+ * multicast and not all zeroes; id as for disks. Same ownership and
+ * failure rules as devopts_parse_disk.
+ */
+int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
+		      struct err *e);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
+#include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "util/log.h"
 #include "vmm/vm_priv.h"
@@ -131,6 +132,17 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 					 dc->direct };
 
 		ret = blk_create(&bc, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, e);
+		if (ret)
+			return ret;
+	}
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct vm_net_config *nc = &cfg->nets[i];
+		struct net_config c = { nc->tap, nc->id, { 0 }, nc->has_mac };
+
+		memcpy(c.mac, nc->mac, 6);
+		ret = net_create(&c, &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, e);
 		if (ret)
