@@ -41,9 +41,11 @@ static void usage(FILE *out)
 		"                         virtio-blk disk from a raw image (repeatable,\n"
 		"                         up to %d; writable images are locked; NAME:\n"
 		"                         up to 20 printable characters)\n"
-		"  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME]\n"
+		"  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME][,rx-rate=BYTES]\n"
+		"        [,tx-rate=BYTES]\n"
 		"                         virtio-net on the existing tap NAME\n"
-		"                         (repeatable, up to %d; default mac: random)\n"
+		"                         (repeatable, up to %d; default mac: random;\n"
+		"                         rates in bytes per second)\n"
 		"  --rng                  virtio-rng entropy device (getrandom)\n"
 		"  --rng-rate BYTES       limit it to BYTES per second\n"
 		"  --console serial|virtio\n"
@@ -136,6 +138,8 @@ static int parse_net(char *arg, struct vm_config *cfg)
 	cfg->nets[cfg->nr_nets].id = n.id;
 	memcpy(cfg->nets[cfg->nr_nets].mac, n.mac, 6);
 	cfg->nets[cfg->nr_nets].has_mac = n.has_mac;
+	cfg->nets[cfg->nr_nets].rx_rate = n.rx_rate;
+	cfg->nets[cfg->nr_nets].tx_rate = n.tx_rate;
 	cfg->nr_nets++;
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "config/devopts.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 int devopts_parse_u64(const char *opt, const char *s, uint64_t min,
@@ -148,9 +149,10 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 }
 
 /* --net: kept apart from the disk parser above, with its own key table. */
-enum { N_TAP, N_MAC, N_ID, NR_NET_KEYS };
+enum { N_TAP, N_MAC, N_ID, N_RX_RATE, N_TX_RATE, NR_NET_KEYS };
 
-static const char *const net_keys[NR_NET_KEYS] = { "tap", "mac", "id" };
+static const char *const net_keys[NR_NET_KEYS] = { "tap", "mac", "id",
+						   "rx-rate", "tx-rate" };
 
 static int hexval(char c)
 {
@@ -235,7 +237,7 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 		if (k == NR_NET_KEYS)
 			return err_config(e, -EINVAL,
 					  "%s: unknown key '%s' (expected tap, "
-					  "mac or id)",
+					  "mac, id, rx-rate or tx-rate)",
 					  opt, item);
 		if (seen & (1u << k))
 			return err_config(e, -EINVAL, "%s: '%s' given twice",
@@ -250,10 +252,19 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 			ret = parse_mac(opt, eq, d.mac, e);
 			d.has_mac = true;
 			break;
-		default:
+		case N_ID:
 			ret = check_id(opt, eq, e);
 			d.id = eq;
 			break;
+		default: {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: %s", opt, item);
+			ret = devopts_parse_u64(
+				what, eq, 1, DEVOPTS_NET_RATE_MAX,
+				k == N_RX_RATE ? &d.rx_rate : &d.tx_rate, e);
+			break;
+		}
 		}
 		if (ret)
 			return ret;

@@ -290,7 +290,9 @@ int main(int argc, char **argv)
 			}
 			o.net = (struct net_config){ .tap = n.tap,
 						     .id = n.id,
-						     .has_mac = n.has_mac };
+						     .has_mac = n.has_mac,
+						     .rx_rate = n.rx_rate,
+						     .tx_rate = n.tx_rate };
 			memcpy(o.net.mac, n.mac, 6);
 			break;
 		}

@@ -65,6 +65,7 @@ struct vm_config {
 		const char *id; /* NULL: the tap name */
 		uint8_t mac[6];
 		bool has_mac; /* false: random */
+		uint64_t rx_rate, tx_rate; /* bytes/s, 0: unlimited */
 	} nets[VM_MAX_NETS];
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */

@@ -139,7 +139,11 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	}
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		const struct vm_net_config *nc = &cfg->nets[i];
-		struct net_config c = { nc->tap, nc->id, { 0 }, nc->has_mac };
+		struct net_config c = { .tap = nc->tap,
+					.id = nc->id,
+					.has_mac = nc->has_mac,
+					.rx_rate = nc->rx_rate,
+					.tx_rate = nc->tx_rate };
 
 		memcpy(c.mac, nc->mac, 6);
 		ret = net_create(&c, &vm->mem, &d, e);

@@ -214,6 +214,11 @@ static void test_net_ok(void **state)
 	assert_memory_equal(d.mac,
 			    ((uint8_t[]){ 2, 0xab, 0xcd, 0, 0x10, 0xfe }), 6);
 	assert_int_equal(net("tap=123456789012345", &d, &e), 0);
+	assert_int_equal(d.rx_rate, 0);
+	assert_int_equal(
+		net("tx-rate=1000,tap=t,rx-rate=1099511627776", &d, &e), 0);
+	assert_int_equal(d.tx_rate, 1000);
+	assert_int_equal(d.rx_rate, 1ULL << 40);
 }
 
 static void net_refused(const char *arg, const char *want)
@@ -252,6 +257,11 @@ static void test_net_refused(void **state)
 	net_refused("tap=t0,mac=02:00:00:00:00:0g", "six hex pairs");
 	net_refused("tap=t0,mac=2:00:00:00:00:01", "six hex pairs");
 	net_refused("tap=t0,id=", "1 to 20 characters");
+	net_refused("tap=t0,rx-rate=0",
+		    "rx-rate '0': expected a number from 1");
+	net_refused("tap=t0,tx-rate=1k", "tx-rate '1k': expected a number");
+	net_refused("tap=t0,tx-rate=1099511627777", "expected a number");
+	net_refused("tap=t0,rx-rate=1,rx-rate=2", "'rx-rate' given twice");
 }
 
 int main(void)

@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include "devices/net/net.h"
+#include "devices/net/ratelimit.h"
 #include "fake_driver.h"
+#include "util/time.h"
 
 #define QSIZE 16
 #define ALL_FEATURES (~0ULL)
@@ -41,10 +43,10 @@ struct ctx {
 	int peer; /* the backend's side of the "tap" */
 };
 
-static struct ctx *setup(uint64_t want, uint16_t qsize)
+static struct ctx *setup_cfg(const struct net_config *cfg, uint64_t want,
+			     uint16_t qsize)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
-	struct net_config cfg = { .tap = "test0" };
 	struct virtio_dev *d;
 	struct err e;
 	int sv[2];
@@ -57,10 +59,17 @@ static struct ctx *setup(uint64_t want, uint16_t qsize)
 				    0, sv),
 			 0);
 	c->peer = sv[1];
-	assert_int_equal(net_create_fd(&cfg, sv[0], false, &c->f.mem, &d, &e),
+	assert_int_equal(net_create_fd(cfg, sv[0], false, &c->f.mem, &d, &e),
 			 0);
 	fake_attach(&c->f, d, want, qsize);
 	return c;
+}
+
+static struct ctx *setup(uint64_t want, uint16_t qsize)
+{
+	struct net_config cfg = { .tap = "test0" };
+
+	return setup_cfg(&cfg, want, qsize);
 }
 
 static void done(struct ctx *c)
@@ -676,6 +685,147 @@ static void test_rx_bad_chains(void **state)
 	done(c);
 }
 
+#define MS 1000000ULL
+
+/* The bucket's arithmetic on a controlled clock. */
+static void test_token_bucket(void **state)
+{
+	struct token_bucket tb;
+
+	(void)state;
+	tb_init(&tb, 0, 0, 0, 0);
+	assert_int_equal(tb_consume(&tb, UINT64_MAX, 0), 0);
+
+	/* 1000 tokens per 100 ms, starting full. */
+	tb_init(&tb, 1000, 0, 100, 0);
+	assert_int_equal(tb_available(&tb, 0), 1000);
+	assert_int_equal(tb_consume(&tb, 600, 0), 0);
+	assert_int_equal(tb_available(&tb, 0), 400);
+	/* 600 more need 200 more tokens: 20 ms. */
+	assert_int_equal(tb_consume(&tb, 600, 0), 20 * MS);
+	assert_int_equal(tb_available(&tb, 0), 400);
+	assert_true(tb_consume(&tb, 600, 20 * MS - 1) > 0);
+	assert_int_equal(tb_consume(&tb, 600, 20 * MS), 0);
+	assert_int_equal(tb_available(&tb, 20 * MS), 0);
+	/* Refill caps at the size. */
+	assert_int_equal(tb_available(&tb, 10000 * MS), 1000);
+
+	/* Larger than the bucket: passes only from full, then owes the
+	 * excess (2500 - 1000 = 1500 tokens = 150 ms before anything). */
+	assert_int_equal(tb_consume(&tb, 2500, 10000 * MS), 0);
+	assert_int_equal(tb_available(&tb, 10000 * MS), 0);
+	assert_int_equal(tb_consume(&tb, 1, 10000 * MS), 150 * MS + 100000);
+	assert_true(tb_consume(&tb, 2500, 10100 * MS) > 0);
+	assert_int_equal(tb_consume(&tb, 2500, 10250 * MS), 0);
+
+	/* A one-time burst is spent first and never comes back. */
+	tb_init(&tb, 100, 500, 1000, 0);
+	assert_int_equal(tb_available(&tb, 0), 600);
+	assert_int_equal(tb_consume(&tb, 450, 0), 0);
+	assert_int_equal(tb_consume(&tb, 150, 0), 0);
+	assert_int_equal(tb_available(&tb, 0), 0);
+	assert_int_equal(tb_available(&tb, 5000 * MS), 100);
+}
+
+static bool wait_timer(struct ctx *c, int ms)
+{
+	struct pollfd p = { c->f.d->watch_fds[1], POLLIN, 0 };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+static void timer_ready(struct ctx *c)
+{
+	struct virtio_dev *d = c->f.d;
+
+	pthread_mutex_lock(&d->lock);
+	d->ops->fd_ready(d, d->watch_fds[1]);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* tx at 20000 B/s (a bucket of 20000): three 8000-byte frames, the third
+ * waits in the ring, not dropped, and goes when the timerfd fires about
+ * 200 ms later. */
+static void test_tx_rate_limit(void **state)
+{
+	struct net_config cfg = { .tap = "t", .tx_rate = 20000 };
+	struct ctx *c = setup_cfg(&cfg, ALL_FEATURES, QSIZE);
+	static uint8_t buf[NET_HDR_SIZE + 8000];
+	uint32_t id, len;
+	uint64_t t0;
+
+	(void)state;
+	assert_int_equal(c->f.d->nr_watch_fds, 2);
+	for (unsigned int i = 0; i < 3; i++)
+		tx_split(c, &(struct virtio_net_hdr){ 0 }, 8000, i);
+	t0 = now_ns();
+	fake_kick(&c->f, NET_TXQ);
+	assert_true(fake_get_used(&c->f, NET_TXQ, &id, &len));
+	assert_true(fake_get_used(&c->f, NET_TXQ, &id, &len));
+	assert_false(fake_get_used(&c->f, NET_TXQ, &id, &len));
+	assert_int_equal(stats(c).tx_frames, 2);
+	assert_int_equal(stats(c).tx_throttled, 1);
+	/* Another kick while over budget changes nothing. */
+	fake_kick(&c->f, NET_TXQ);
+	assert_int_equal(stats(c).tx_frames, 2);
+	assert_true(wait_timer(c, 2000));
+	assert_true(now_ns() - t0 >= 150 * MS);
+	timer_ready(c);
+	assert_true(fake_get_used(&c->f, NET_TXQ, &id, &len));
+	assert_int_equal(stats(c).tx_frames, 3);
+	assert_int_equal(stats(c).tx_dropped, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(peer_recv(c, buf, sizeof(buf)),
+				 NET_HDR_SIZE + 8000);
+	done(c);
+}
+
+/* rx at 20000 B/s: the frame over budget is held, the tap unwatched, and
+ * it is delivered once (charged once) when the timer fires. */
+static void test_rx_rate_limit(void **state)
+{
+	struct net_config cfg = { .tap = "t", .rx_rate = 20000 };
+	struct ctx *c = setup_cfg(&cfg, ALL_FEATURES, QSIZE);
+	uint64_t g;
+	uint32_t id, len;
+
+	(void)state;
+	for (int i = 0; i < 8; i++)
+		rx_buf(c, &g, 4096);
+	fake_kick(&c->f, NET_RXQ);
+	for (unsigned int i = 0; i < 3; i++)
+		peer_send(c, &(struct virtio_net_hdr){ 0 }, 8000, i);
+	tap_ready(c);
+	assert_int_equal(stats(c).rx_frames, 2);
+	assert_int_equal(stats(c).rx_throttled, 1);
+	assert_false(net_rx_polling(c->f.d));
+	assert_false(watch_readable(c));
+	assert_true(wait_timer(c, 2000));
+	timer_ready(c);
+	assert_int_equal(stats(c).rx_frames, 3);
+	assert_int_equal(stats(c).rx_dropped, 0);
+	assert_true(net_rx_polling(c->f.d));
+	for (int i = 0; i < 6; i++)
+		assert_true(fake_get_used(&c->f, NET_RXQ, &id, &len));
+	done(c);
+
+	/* A frame held for lack of buffers is charged once, not again
+	 * when it is finally delivered: two 8000-byte frames fit 20000. */
+	c = setup_cfg(&cfg, ALL_FEATURES, QSIZE);
+	peer_send(c, &(struct virtio_net_hdr){ 0 }, 8000, 1);
+	tap_ready(c);
+	assert_int_equal(stats(c).rx_held, 1);
+	for (int i = 0; i < 4; i++)
+		rx_buf(c, &g, 4096);
+	fake_kick(&c->f, NET_RXQ);
+	assert_int_equal(stats(c).rx_frames, 1);
+	peer_send(c, &(struct virtio_net_hdr){ 0 }, 8000, 2);
+	tap_ready(c);
+	assert_int_equal(stats(c).rx_frames, 2);
+	assert_int_equal(stats(c).rx_throttled, 0);
+	done(c);
+}
+
 /* A real tap in a private network namespace: the device opens it,
  * sets the vnet header size and the offloads, and frames cross it both
  * ways (seen and injected through an AF_PACKET socket on the tap). */
@@ -826,6 +976,9 @@ int main(void)
 		cmocka_unit_test(test_rx_hold_without_polling),
 		cmocka_unit_test(test_rx_hostile_backend),
 		cmocka_unit_test(test_rx_bad_chains),
+		cmocka_unit_test(test_token_bucket),
+		cmocka_unit_test(test_tx_rate_limit),
+		cmocka_unit_test(test_rx_rate_limit),
 		cmocka_unit_test(test_real_tap),
 	};
 

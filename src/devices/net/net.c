@@ -13,9 +13,11 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "devices/net/ratelimit.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -47,6 +49,11 @@ struct net {
 	uint32_t rx_len; /* a frame held in rxbuf (header included), or 0 */
 	uint8_t *txbuf; /* bounce buffer for chains with too many buffers */
 	struct net_stats st;
+	/* Rate limits: the buckets and the timerfd that ends a wait. */
+	struct token_bucket rx_tb, tx_tb;
+	int timer_fd; /* -1 without limits */
+	uint64_t timer_deadline; /* 0: not armed */
+	bool rx_paid; /* the held frame's tokens are already taken */
 	uint64_t last_err_ns; /* rate limit for backend error lines */
 	struct virtq_chain first, chain;
 };
@@ -175,6 +182,23 @@ static void rx_arm(struct net *n, bool on)
 		return;
 	}
 	n->polling = on;
+}
+
+/* Arms the timer for wait_ns from now unless it fires earlier already. */
+static void arm_timer(struct net *n, uint64_t wait_ns)
+{
+	uint64_t now = now_ns(), when = now + wait_ns;
+	struct itimerspec its = { 0 };
+
+	if (n->timer_deadline && n->timer_deadline <= when)
+		return;
+	its.it_value.tv_sec = (time_t)(wait_ns / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(wait_ns % 1000000000ULL);
+	if (timerfd_settime(n->timer_fd, 0, &its, NULL) < 0) {
+		log_warn("%s: timerfd_settime: %s", n->name, strerror(errno));
+		return;
+	}
+	n->timer_deadline = when;
 }
 
 static int set_offloads(struct net *n, unsigned int o)
@@ -354,6 +378,20 @@ static void rx_process(struct net *n)
 				break;
 			}
 		}
+		if (!n->rx_paid) {
+			uint64_t wait = tb_consume(
+				&n->rx_tb, n->rx_len - NET_HDR_SIZE, now_ns());
+
+			if (wait) {
+				/* Over budget: keep the frame, stop reading
+				 * the tap, and come back on the timer. */
+				n->st.rx_throttled++;
+				rx_arm(n, false);
+				arm_timer(n, wait);
+				break;
+			}
+			n->rx_paid = true;
+		}
 		r = rx_deliver(n);
 		if (r < 0) {
 			rx_arm(n, false);
@@ -372,6 +410,7 @@ static void rx_process(struct net *n)
 			pushed = true;
 		}
 		n->rx_len = 0;
+		n->rx_paid = false;
 		rx_arm(n, true);
 	}
 	if (pushed)
@@ -448,6 +487,20 @@ static void tx_process(struct net *n)
 				d, "tx buffer with device-writable parts");
 			break;
 		}
+		if (n->chain.read_len > NET_HDR_SIZE) {
+			uint64_t wait = tb_consume(
+				&n->tx_tb, n->chain.read_len - NET_HDR_SIZE,
+				now_ns());
+
+			if (wait) {
+				/* Over budget: the chain goes back to the
+				 * ring until the timer fires. */
+				unpop(vq, 1);
+				n->st.tx_throttled++;
+				arm_timer(n, wait);
+				break;
+			}
+		}
 		tx_one(n, &n->chain);
 		virtq_push(vq, n->chain.head, 0);
 		pushed = true;
@@ -519,6 +572,17 @@ static void net_fd_ready(struct virtio_dev *d, int fd)
 	/* A wakeup that raced with rx_arm(false) is stale. */
 	if (fd == n->epfd && n->polling)
 		rx_process(n);
+	if (fd == n->timer_fd && n->timer_fd >= 0) {
+		uint64_t ticks;
+
+		if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+			log_warn("%s: timerfd: %s", n->name, strerror(errno));
+		n->timer_deadline = 0;
+		if (d->broken || !(d->status & VIRTIO_STATUS_DRIVER_OK))
+			return;
+		tx_process(n);
+		rx_process(n);
+	}
 }
 
 static void net_reset(struct virtio_dev *d)
@@ -527,6 +591,7 @@ static void net_reset(struct virtio_dev *d)
 
 	rx_arm(n, false);
 	n->rx_len = 0;
+	n->rx_paid = false;
 	/* Frames queued in the tap for the old driver are stale but
 	 * harmless: the next driver sees them as ordinary traffic. */
 	if (set_offloads(n, 0))
@@ -539,6 +604,8 @@ static void net_destroy(struct virtio_dev *d)
 
 	close(n->epfd);
 	close(n->fd);
+	if (n->timer_fd >= 0)
+		close(n->timer_fd);
 	free(n->rxbuf);
 	free(n->txbuf);
 	virtio_dev_fini(d);
@@ -572,12 +639,24 @@ int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 	}
 	n->fd = fd;
 	n->is_tap = is_tap;
+	n->timer_fd = -1;
 	snprintf(n->name, sizeof(n->name), "virtio-net %s", label);
 	n->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (n->epfd < 0) {
 		ret = err_set(e, -errno, "%s: epoll_create1: %s", n->name,
 			      strerror(errno));
 		goto fail;
+	}
+	tb_init(&n->rx_tb, cfg->rx_rate, 0, 1000, now_ns());
+	tb_init(&n->tx_tb, cfg->tx_rate, 0, 1000, now_ns());
+	if (cfg->rx_rate || cfg->tx_rate) {
+		n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_CLOEXEC | TFD_NONBLOCK);
+		if (n->timer_fd < 0) {
+			ret = err_set(e, -errno, "%s: timerfd_create: %s",
+				      n->name, strerror(errno));
+			goto fail;
+		}
 	}
 	n->rxbuf = malloc(RXBUF_SIZE);
 	n->txbuf = malloc(NET_MAX_FRAME);
@@ -600,11 +679,17 @@ int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 			NET_QUEUE_SIZE, NET_CONFIG_SIZE);
 	n->dev.watch_fds[0] = n->epfd;
 	n->dev.nr_watch_fds = 1;
+	if (n->timer_fd >= 0) {
+		n->dev.watch_fds[1] = n->timer_fd;
+		n->dev.nr_watch_fds = 2;
+	}
 	*out = &n->dev;
 	return 0;
 fail:
 	if (n->epfd >= 0)
 		close(n->epfd);
+	if (n->timer_fd >= 0)
+		close(n->timer_fd);
 	close(fd);
 	free(n->rxbuf);
 	free(n->txbuf);

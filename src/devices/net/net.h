@@ -13,6 +13,10 @@
  * A frame read while the ring is empty is held, the tap is dropped from
  * the set, and the next rx kick delivers the held frame and re-arms it.
  *
+ * With rx_rate / tx_rate, a frame over budget waits (the tx chain stays
+ * in the ring, the rx frame stays held and the tap unwatched) and a
+ * timerfd, d->watch_fds[1], resumes the queue when the bucket allows it.
+ *
  * Hostile input from the guest (headers with unnegotiated offloads, bad
  * checksum offsets, frames larger than NET_MAX_FRAME, chains too short
  * for a header, rx buffers too small) is dropped and counted; chains
@@ -90,12 +94,16 @@ struct net_config {
 	const char *id; /* for messages; NULL: the tap name */
 	uint8_t mac[6];
 	bool has_mac; /* false: a random locally administered address */
+	/* Bandwidth limits in bytes per second (frame bytes, header not
+	 * counted), each a token bucket holding one second; 0: none. */
+	uint64_t rx_rate, tx_rate;
 };
 
 struct net_stats {
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped, tx_errors;
 	uint64_t rx_held; /* frames held because the ring was empty */
+	uint64_t rx_throttled, tx_throttled; /* waits on a rate limit */
 };
 
 /* Opens cfg->tap through /dev/net/tun and creates the device. cfg is
