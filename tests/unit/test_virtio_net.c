@@ -610,6 +610,11 @@ static void test_rx_hostile_backend(void **state)
 					  .gso_type = VIRTIO_NET_HDR_GSO_TCPV6,
 					  .gso_size = 1400 },
 		1500, 0);
+	peer_send(c,
+		  &(struct virtio_net_hdr){
+			  .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+			  .gso_type = VIRTIO_NET_HDR_GSO_TCPV4 },
+		  1500, 0);
 	peer_send(c, &(struct virtio_net_hdr){ .flags = 0x40 }, 100, 0);
 	peer_send(c,
 		  &(struct virtio_net_hdr){ .flags =
@@ -619,10 +624,27 @@ static void test_rx_hostile_backend(void **state)
 	peer_send(c, &(struct virtio_net_hdr){ 0 }, 10, 0);
 	peer_send(c, &(struct virtio_net_hdr){ 0 }, 64, 8);
 	tap_ready(c);
-	assert_int_equal(stats(c).rx_dropped, 6);
+	assert_int_equal(stats(c).rx_dropped, 7);
 	expect_used(c, NET_RXQ, head, NET_HDR_SIZE + 64);
 	assert_false(fake_broken(&c->f));
 	free(big);
+	done(c);
+
+	/* A GRO'd frame the kernel verified: GSO with DATA_VALID instead of
+	 * NEEDS_CSUM is passed on as is. */
+	c = setup(ALL_FEATURES, QSIZE);
+	head = rx_buf(c, &g, 4000);
+	fake_kick(&c->f, NET_RXQ);
+	peer_send(
+		c,
+		&(struct virtio_net_hdr){ .flags = VIRTIO_NET_HDR_F_DATA_VALID,
+					  .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+					  .hdr_len = 66,
+					  .gso_size = 1448 },
+		2962, 0);
+	tap_ready(c);
+	expect_used(c, NET_RXQ, head, NET_HDR_SIZE + 2962);
+	assert_int_equal(stats(c).rx_dropped, 0);
 	done(c);
 
 	/* Without GUEST_CSUM the kernel's DATA_VALID is not passed on. */

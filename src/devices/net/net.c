@@ -82,6 +82,7 @@ unsigned int net_tap_offloads(uint64_t f)
 struct hdr_rules {
 	uint8_t flags_ok;
 	int csum, tso4, tso6, ecn, ufo; /* feature bits */
+	bool gso_needs_csum;
 };
 
 static const char *check_hdr(const struct virtio_net_hdr *h, uint64_t f,
@@ -121,8 +122,11 @@ static const char *check_hdr(const struct virtio_net_hdr *h, uint64_t f,
 		return "GSO type not negotiated";
 	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !((f >> r->ecn) & 1))
 		return "GSO ECN not negotiated";
-	/* Segmentation needs the checksum to be finished per segment. */
-	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+	/* Segmentation needs the checksum to be finished per segment: a
+	 * guest always asks for it. The kernel may hand over a GRO'd
+	 * super-frame whose checksums were verified (DATA_VALID) instead,
+	 * which Linux drivers accept. */
+	if (r->gso_needs_csum && !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
 		return "GSO without NEEDS_CSUM";
 	if (h->gso_size == 0)
 		return "GSO with a zero segment size";
@@ -135,9 +139,13 @@ const char *net_check_tx_hdr(const struct virtio_net_hdr *h, uint64_t f,
 			     uint32_t len)
 {
 	static const struct hdr_rules tx = {
-		VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_F_CSUM,
-		VIRTIO_NET_F_HOST_TSO4,	     VIRTIO_NET_F_HOST_TSO6,
-		VIRTIO_NET_F_HOST_ECN,	     VIRTIO_NET_F_HOST_UFO,
+		VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		VIRTIO_NET_F_CSUM,
+		VIRTIO_NET_F_HOST_TSO4,
+		VIRTIO_NET_F_HOST_TSO6,
+		VIRTIO_NET_F_HOST_ECN,
+		VIRTIO_NET_F_HOST_UFO,
+		true,
 	};
 
 	return check_hdr(h, f, len, &tx);
@@ -153,6 +161,7 @@ const char *net_check_rx_hdr(const struct virtio_net_hdr *h, uint64_t f,
 		VIRTIO_NET_F_GUEST_TSO6,
 		VIRTIO_NET_F_GUEST_ECN,
 		VIRTIO_NET_F_GUEST_UFO,
+		false,
 	};
 
 	return check_hdr(h, f, len, &rx);
