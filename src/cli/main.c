@@ -45,6 +45,11 @@ static void usage(FILE *out)
 		"                         virtio-blk disk from a raw image (repeatable,\n"
 		"                         up to %d; writable images are locked; NAME:\n"
 		"                         up to 20 printable characters)\n"
+		"  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME][,rx-rate=BYTES]\n"
+		"        [,tx-rate=BYTES]\n"
+		"                         virtio-net on the existing tap NAME\n"
+		"                         (repeatable, up to %d; default mac: random;\n"
+		"                         rates in bytes per second)\n"
 		"  --rng                  virtio-rng entropy device (getrandom)\n"
 		"  --rng-rate BYTES       limit it to BYTES per second\n"
 		"  --console serial|virtio\n"
@@ -71,8 +76,8 @@ static void usage(FILE *out)
 		"needs hardware virtualization (PVM host); 128+N stopped by signal N\n"
 		"(a SIGTERM the guest answers by powering off: 0).\n",
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB,
-		VM_MAX_DISKS, VM_MAX_SERVERS, VM_DEFAULT_SHUTDOWN_TIMEOUT_S,
-		0xf4);
+		VM_MAX_DISKS, VM_MAX_NETS, VM_MAX_SERVERS,
+		VM_DEFAULT_SHUTDOWN_TIMEOUT_S, 0xf4);
 }
 
 /* Prints a parse error the way main() prints any other. */
@@ -100,6 +105,7 @@ enum {
 	OPT_ACPI,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_IOMMU,
+	OPT_NET,
 };
 
 /* The option string is split in place: the strings point into argv. */
@@ -126,6 +132,28 @@ static int parse_disk(char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+static int parse_net(char *arg, struct vm_config *cfg)
+{
+	struct devopts_net n;
+	struct err e = { 0 };
+
+	if (cfg->nr_nets == VM_MAX_NETS) {
+		fprintf(stderr, "wisp: --net: at most %d network devices\n",
+			VM_MAX_NETS);
+		return -EINVAL;
+	}
+	if (devopts_parse_net("--net", arg, &n, &e))
+		return bad_arg(&e);
+	cfg->nets[cfg->nr_nets].tap = n.tap;
+	cfg->nets[cfg->nr_nets].id = n.id;
+	memcpy(cfg->nets[cfg->nr_nets].mac, n.mac, 6);
+	cfg->nets[cfg->nr_nets].has_mac = n.has_mac;
+	cfg->nets[cfg->nr_nets].rx_rate = n.rx_rate;
+	cfg->nets[cfg->nr_nets].tx_rate = n.tx_rate;
+	cfg->nr_nets++;
+	return 0;
+}
+
 static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		     int *verbosity)
 {
@@ -140,6 +168,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "serial", required_argument, NULL, OPT_SERIAL },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "rng-rate", required_argument, NULL, OPT_RNG_RATE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
@@ -207,6 +236,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_DISK:
 			if (parse_disk(optarg, cfg))
+				return -EINVAL;
+			break;
+		case OPT_NET:
+			if (parse_net(optarg, cfg))
 				return -EINVAL;
 			break;
 		case OPT_RNG:

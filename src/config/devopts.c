@@ -2,6 +2,7 @@
 #include "config/devopts.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 int devopts_parse_u64(const char *opt, const char *s, uint64_t min,
@@ -169,6 +170,136 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 	}
 	if (!d.path)
 		return err_config(e, -EINVAL, "%s: path=FILE is required", opt);
+	*out = d;
+	return 0;
+}
+
+/* --net: kept apart from the disk parser above, with its own key table. */
+enum { N_TAP, N_MAC, N_ID, N_RX_RATE, N_TX_RATE, NR_NET_KEYS };
+
+static const char *const net_keys[NR_NET_KEYS] = { "tap", "mac", "id",
+						   "rx-rate", "tx-rate" };
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int parse_mac(const char *opt, const char *s, uint8_t mac[6],
+		     struct err *e)
+{
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		int hi = hexval(p[0]), lo = hi < 0 ? -1 : hexval(p[1]);
+
+		if (hi < 0 || lo < 0 || p[2] != (i == 5 ? 0 : ':'))
+			return err_config(e, -EINVAL,
+					  "%s: mac='%s': expected six hex "
+					  "pairs like 02:00:00:00:00:01",
+					  opt, s);
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (mac[0] & 1)
+		return err_config(e, -EINVAL,
+				  "%s: mac='%s': a multicast address", opt, s);
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return err_config(e, -EINVAL, "%s: mac='%s': all zeroes", opt,
+				  s);
+	return 0;
+}
+
+static int check_ifname(const char *opt, const char *s, struct err *e)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > DEVOPTS_IFNAME_MAX || !strcmp(s, ".") ||
+	    !strcmp(s, ".."))
+		return err_config(e, -EINVAL,
+				  "%s: tap='%s': expected an interface name of "
+				  "1 to %d characters",
+				  opt, s, DEVOPTS_IFNAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '/' || s[i] == ':')
+			return err_config(e, -EINVAL,
+					  "%s: tap='%s': no spaces, '/' or ':' "
+					  "in an interface name",
+					  opt, s);
+	}
+	return 0;
+}
+
+int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
+		      struct err *e)
+{
+	struct devopts_net d = { 0 };
+	unsigned int seen = 0;
+	char *item = arg;
+	int ret;
+
+	for (;;) {
+		char *comma = strchr(item, ',');
+		char *eq;
+		int k;
+
+		if (comma)
+			*comma = 0;
+		if (!*item)
+			return err_config(e, -EINVAL,
+					  "%s: empty item (a stray ',')", opt);
+		eq = strchr(item, '=');
+		if (!eq)
+			return err_config(e, -EINVAL,
+					  "%s: '%s': expected key=value", opt,
+					  item);
+		*eq++ = 0;
+		for (k = 0; k < NR_NET_KEYS && strcmp(item, net_keys[k]); k++)
+			;
+		if (k == NR_NET_KEYS)
+			return err_config(e, -EINVAL,
+					  "%s: unknown key '%s' (expected tap, "
+					  "mac, id, rx-rate or tx-rate)",
+					  opt, item);
+		if (seen & (1u << k))
+			return err_config(e, -EINVAL, "%s: '%s' given twice",
+					  opt, item);
+		seen |= 1u << k;
+		switch (k) {
+		case N_TAP:
+			ret = check_ifname(opt, eq, e);
+			d.tap = eq;
+			break;
+		case N_MAC:
+			ret = parse_mac(opt, eq, d.mac, e);
+			d.has_mac = true;
+			break;
+		case N_ID:
+			ret = check_id(opt, eq, e);
+			d.id = eq;
+			break;
+		default: {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: %s", opt, item);
+			ret = devopts_parse_u64(
+				what, eq, 1, DEVOPTS_NET_RATE_MAX,
+				k == N_RX_RATE ? &d.rx_rate : &d.tx_rate, e);
+			break;
+		}
+		}
+		if (ret)
+			return ret;
+		if (!comma)
+			break;
+		item = comma + 1;
+	}
+	if (!d.tap)
+		return err_config(e, -EINVAL, "%s: tap=NAME is required", opt);
 	*out = d;
 	return 0;
 }

@@ -68,4 +68,30 @@ int devopts_parse_onoff(const char *opt, const char *s, bool *out,
 int devopts_parse_rng_rate(const char *opt, const char *s, uint64_t *out,
 			   struct err *e);
 
+/* Linux interface names are at most IFNAMSIZ - 1 = 15 bytes. */
+#define DEVOPTS_IFNAME_MAX 15
+/* 1 TiB/s, as for the rng: never limits by accident. */
+#define DEVOPTS_NET_RATE_MAX (1ULL << 40)
+
+struct devopts_net {
+	const char *tap;
+	const char *id; /* NULL: not given */
+	uint8_t mac[6];
+	bool has_mac;
+	uint64_t rx_rate, tx_rate; /* bytes per second, 0: not given */
+};
+
+/*
+ * "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME][,rx-rate=BYTES]
+ * [,tx-rate=BYTES]" for option opt (e.g.
+ * "--net"). Keys in any order, each at most once; tap is required: 1 to
+ * DEVOPTS_IFNAME_MAX printable characters without spaces, '/' or ':',
+ * not "." or ".."; mac is six two-digit hex pairs separated by ':', not
+ * multicast and not all zeroes; id as for disks; the rates are bytes per
+ * second, 1 to DEVOPTS_NET_RATE_MAX. Same ownership and
+ * failure rules as devopts_parse_disk.
+ */
+int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
+		      struct err *e);
+
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * wisp-blk, wisp-rng, wisp-console: wisp's virtio devices as IOREQ
+ * wisp-blk, wisp-rng, wisp-console, wisp-net: wisp's virtio devices as IOREQ
  * servers (docs/ioreq.md). The device and the virtio-mmio transport are
  * the same code that runs inside wisp; only the glue differs: doorbells
  * are registered with the VMM over the protocol, the interrupt eventfd
@@ -10,6 +10,7 @@
  *            [,direct=on|off][,engine=sync|uring]
  *   wisp-rng --socket PATH [--rate BYTES]
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
+ *   wisp-net --socket PATH --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME]
  * --persist serves one VMM after another instead of exiting when the VMM
  * goes away.
  *
@@ -33,11 +34,12 @@
 #include "config/devopts.h"
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
+#include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "ioreq/server.h"
 #include "virtio/mmio.h"
 
-enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE };
+enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
 
 struct opts {
 	enum kind kind;
@@ -45,6 +47,7 @@ struct opts {
 	struct blk_config blk;
 	char *disk_arg;
 	uint64_t rate;
+	struct net_config net;
 	bool persist;
 };
 
@@ -200,6 +203,9 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	case KIND_CONSOLE:
 		ret = vconsole_create(STDOUT_FILENO, &s->mem, &d, &e);
 		break;
+	case KIND_NET:
+		ret = net_create(&o->net, &s->mem, &d, &e);
+		break;
 	}
 	if (ret)
 		goto out;
@@ -274,8 +280,12 @@ static void usage(const char *prog)
 		!strcmp(prog, "wisp-blk") ?
 			"--disk path=FILE[,readonly=on|off][,id=NAME]"
 			"[,direct=on|off][,engine=sync|uring]" :
-		!strcmp(prog, "wisp-rng") ? "[--rate BYTES]" :
-					    "");
+		!strcmp(prog, "wisp-rng") ?
+			"[--rate BYTES]" :
+		!strcmp(prog, "wisp-net") ?
+			"--net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]"
+			"[,id=NAME]" :
+			"");
 }
 
 int main(int argc, char **argv)
@@ -284,6 +294,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "net", required_argument, NULL, 'n' },
 		{ "persist", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -299,9 +310,12 @@ int main(int argc, char **argv)
 		o.kind = KIND_RNG;
 	else if (!strcmp(prog, "wisp-console"))
 		o.kind = KIND_CONSOLE;
+	else if (!strcmp(prog, "wisp-net"))
+		o.kind = KIND_NET;
 	else {
 		fprintf(stderr,
-			"%s: run as wisp-blk, wisp-rng or wisp-console\n",
+			"%s: run as wisp-blk, wisp-rng, wisp-console or "
+			"wisp-net\n",
 			prog);
 		return 1;
 	}
@@ -336,6 +350,27 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'n': {
+			struct devopts_net n;
+
+			if (o.kind != KIND_NET || o.net.tap) {
+				fprintf(stderr, "%s: --net: %s\n", prog,
+					o.net.tap ? "given twice" :
+						    "only for wisp-net");
+				return 1;
+			}
+			if (devopts_parse_net("--net", optarg, &n, &e)) {
+				fprintf(stderr, "%s: %s\n", prog, e.msg);
+				return 1;
+			}
+			o.net = (struct net_config){ .tap = n.tap,
+						     .id = n.id,
+						     .has_mac = n.has_mac,
+						     .rx_rate = n.rx_rate,
+						     .tx_rate = n.tx_rate };
+			memcpy(o.net.mac, n.mac, 6);
+			break;
+		}
 		case 'p':
 			o.persist = true;
 			break;
@@ -349,7 +384,8 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 1;
 	}
-	if (!o.socket || (o.kind == KIND_BLK && !o.disk_arg)) {
+	if (!o.socket || (o.kind == KIND_BLK && !o.disk_arg) ||
+	    (o.kind == KIND_NET && !o.net.tap)) {
 		usage(prog);
 		return 1;
 	}

@@ -27,6 +27,7 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 #define VM_MAX_DISKS 8
 #define VM_MAX_SERVERS 4
+#define VM_MAX_NETS 4
 
 enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
@@ -59,6 +60,15 @@ struct vm_config {
 		const char *socket;
 		const char *spawn;
 	} servers[VM_MAX_SERVERS];
+	/* virtio-net devices on existing taps (--net). */
+	int nr_nets;
+	struct vm_net_config {
+		const char *tap;
+		const char *id; /* NULL: the tap name */
+		uint8_t mac[6];
+		bool has_mac; /* false: random */
+		uint64_t rx_rate, tx_rate; /* bytes/s, 0: unlimited */
+	} nets[VM_MAX_NETS];
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 	/* ACPI tables describe the machine (default); off: the MP table

@@ -11,6 +11,7 @@
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
 #include "devices/iommu/viommu.h"
+#include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "util/log.h"
 #include "vmm/vm_priv.h"
@@ -170,6 +171,21 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 			ret = attach_virtio(
 				vm, d, dc->no_iommu ? IOMMU_NONE : IOMMU_BEHIND,
 				e);
+		if (ret)
+			return ret;
+	}
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct vm_net_config *nc = &cfg->nets[i];
+		struct net_config c = { .tap = nc->tap,
+					.id = nc->id,
+					.has_mac = nc->has_mac,
+					.rx_rate = nc->rx_rate,
+					.tx_rate = nc->tx_rate };
+
+		memcpy(c.mac, nc->mac, 6);
+		ret = net_create(&c, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
 		if (ret)
 			return ret;
 	}

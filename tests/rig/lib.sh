@@ -143,7 +143,7 @@ rig_l1_root() {
         i=$((i + 1))
         cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
     done
-    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$d/bin/"
+    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$d/bin/"
 }
 
 # rig_l1_add_qemu DIR: qemu-system-x86_64, its libraries and the firmware

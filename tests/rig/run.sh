@@ -101,6 +101,8 @@ rm -rf "$L1"
 rig_l1_root "$L1"
 mkdir -p "$L1/l2"
 install -m 755 "$RIG_DIR/l1-init.sh" "$L1/init"
+# the tap driver, for the net scenarios to insmod (not loaded by default)
+cp "$L1_MODDIR/kernel/drivers/net/tun.ko" "$L1/lib/tun.ko"
 # every scenario folder (a scenario may source a sibling's files)
 cp -r "$RIG_DIR/scenarios" "$L1/rig/scenarios"
 if [ "$VMM" = qemu ]; then

@@ -228,6 +228,85 @@ static void test_rng_rate(void **state)
 			 -EINVAL);
 }
 
+/* --net: the tap name, mac and id, and everything that must be refused
+ * with a message naming the option and the bad part. */
+static int net(const char *s, struct devopts_net *d, struct err *e)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	return devopts_parse_net("--net", buf, d, e);
+}
+
+static void test_net_ok(void **state)
+{
+	struct devopts_net d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(net("tap=tap0", &d, &e), 0);
+	assert_string_equal(d.tap, "tap0");
+	assert_null(d.id);
+	assert_false(d.has_mac);
+	assert_int_equal(net("id=eth-a,mac=02:aB:cd:00:10:fe,tap=wisp-tap-15ch",
+			     &d, &e),
+			 0);
+	assert_string_equal(d.tap, "wisp-tap-15ch");
+	assert_string_equal(d.id, "eth-a");
+	assert_true(d.has_mac);
+	assert_memory_equal(d.mac,
+			    ((uint8_t[]){ 2, 0xab, 0xcd, 0, 0x10, 0xfe }), 6);
+	assert_int_equal(net("tap=123456789012345", &d, &e), 0);
+	assert_int_equal(d.rx_rate, 0);
+	assert_int_equal(
+		net("tx-rate=1000,tap=t,rx-rate=1099511627776", &d, &e), 0);
+	assert_int_equal(d.tx_rate, 1000);
+	assert_int_equal(d.rx_rate, 1ULL << 40);
+}
+
+static void net_refused(const char *arg, const char *want)
+{
+	struct devopts_net d = { .tap = "untouched" };
+	struct err e;
+
+	if (net(arg, &d, &e) != -EINVAL)
+		fail_msg("'%s' was accepted", arg);
+	assert_int_equal(e.cls, ERR_CONFIG);
+	if (!strstr(e.msg, want) || strncmp(e.msg, "--net", 5))
+		fail_msg("'%s': message '%s' lacks '%s'", arg, e.msg, want);
+	assert_string_equal(d.tap, "untouched");
+}
+
+static void test_net_refused(void **state)
+{
+	(void)state;
+	net_refused("", "empty item");
+	net_refused("mac=02:00:00:00:00:01", "tap=NAME is required");
+	net_refused("tap=", "1 to 15 characters");
+	net_refused("tap=1234567890123456", "1 to 15 characters");
+	net_refused("tap=..", "1 to 15 characters");
+	net_refused("tap=a b", "no spaces");
+	net_refused("tap=a/b", "no spaces");
+	net_refused("tap=a:1", "no spaces");
+	net_refused("tap=t0,tap=t1", "'tap' given twice");
+	net_refused("tap=t0,", "empty item");
+	net_refused("tap=t0,vhost=on", "unknown key 'vhost'");
+	net_refused("tap=t0,mac", "expected key=value");
+	net_refused("tap=t0,mac=01:00:00:00:00:01", "multicast");
+	net_refused("tap=t0,mac=00:00:00:00:00:00", "all zeroes");
+	net_refused("tap=t0,mac=02:00:00:00:00", "six hex pairs");
+	net_refused("tap=t0,mac=02:00:00:00:00:011", "six hex pairs");
+	net_refused("tap=t0,mac=02-00-00-00-00-01", "six hex pairs");
+	net_refused("tap=t0,mac=02:00:00:00:00:0g", "six hex pairs");
+	net_refused("tap=t0,mac=2:00:00:00:00:01", "six hex pairs");
+	net_refused("tap=t0,id=", "1 to 20 characters");
+	net_refused("tap=t0,rx-rate=0",
+		    "rx-rate '0': expected a number from 1");
+	net_refused("tap=t0,tx-rate=1k", "tx-rate '1k': expected a number");
+	net_refused("tap=t0,tx-rate=1099511627777", "expected a number");
+	net_refused("tap=t0,rx-rate=1,rx-rate=2", "'rx-rate' given twice");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +317,8 @@ int main(void)
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_rng_rate),
 		cmocka_unit_test(test_onoff),
+		cmocka_unit_test(test_net_ok),
+		cmocka_unit_test(test_net_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
