@@ -80,7 +80,7 @@ static int check_id(const char *opt, const char *id, struct err *e)
 enum { K_PATH, K_READONLY, K_ID, K_DIRECT, K_ENGINE, K_IOMMU, NR_KEYS };
 
 static const char *const keys[NR_KEYS] = { "path",   "readonly", "id",
-					   "direct", "engine",   "iommu" };
+					   "direct", "engine",	 "iommu" };
 
 static int parse_engine(const char *opt, const char *v,
 			enum devopts_engine *out, struct err *e)
