@@ -221,11 +221,14 @@ else
 	: >"$rig_log"
 	rc=0
 	want=$(tests/rig/run.sh --list 2>/dev/null | grep -c . || true)
-	# The rig runs a static wisp inside L1 (no libraries to carry).
+	# The rig runs a static wisp inside L1 (no libraries to carry); the
+	# api-* scenarios add the release build's dynamic wisp-api with its
+	# libraries (the API's libraries do not link statically).
 	if { [ -f build-rig/build.ninja ] ||
 		meson setup build-rig -Dstatic=true -Dtests=false; } &&
 		ninja -C build-rig >/dev/null && [ "$rig_ready" = 1 ]; then
-		tests/rig/run.sh --wisp build-rig/src/cli/wisp 2>&1 |
+		tests/rig/run.sh --wisp build-rig/src/cli/wisp \
+			--wisp-api build/src/cli/wisp-api 2>&1 |
 			tee "$rig_log" || rc=$?
 	else
 		rc=2

@@ -7,7 +7,8 @@
  * Threads: the main thread waits for InstanceStart, then builds the VM
  * (vm_create) and runs it (vm_run) as "wisp run" does; the HTTP server's
  * thread serves requests throughout and hands InstanceStart to the main
- * thread; a metrics thread flushes every 60 s. The process ends when the
+ * thread; a metrics thread flushes every 60 s (WISP_METRICS_PERIOD_MS,
+ * for tests). The process ends when the
  * VM does, with its exit code.
  */
 #include "cli/api_main.h"
@@ -36,7 +37,10 @@
 #include "vmm/vcpu.h"
 #include "vmm/vmm.h"
 
-#define METRICS_PERIOD_S 60
+#define METRICS_PERIOD_MS 60000
+/* Tests only: Firecracker's API has no field for the period, and a test
+ * cannot wait minutes for lines. */
+#define METRICS_PERIOD_ENV "WISP_METRICS_PERIOD_MS"
 
 struct front {
 	struct api api;
@@ -52,6 +56,7 @@ struct front {
 	struct err start_err;
 	struct vm *vm; /* set once vm_create succeeded */
 	bool quit; /* the metrics thread stops */
+	uint64_t metrics_period_ms;
 	bool exiting; /* no InstanceStart will be served any more */
 };
 
@@ -133,6 +138,104 @@ static int op_pause(void *opaque, bool pause, struct err *e)
 	return vm_pause(f->vm, e);
 }
 
+static json_t *latency_json(const uint64_t *buckets)
+{
+	static const uint64_t bound_us[] = BLK_LAT_BOUNDS_US;
+	json_t *h = json_object();
+	char key[32];
+
+	for (int k = 0; k < BLK_LAT_BUCKETS; k++) {
+		if (k < BLK_LAT_BUCKETS - 1)
+			snprintf(key, sizeof(key), "le_%llu",
+				 (unsigned long long)bound_us[k]);
+		else
+			snprintf(key, sizeof(key), "gt_%llu",
+				 (unsigned long long)bound_us[k - 1]);
+		json_object_set_new(h, key,
+				    json_integer((json_int_t)buckets[k]));
+	}
+	return h;
+}
+
+static json_t *blk_json(const struct blk_stats *b)
+{
+	json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "read_count", (json_int_t)b->read_count,
+			      "read_bytes", (json_int_t)b->read_bytes,
+			      "write_count", (json_int_t)b->write_count,
+			      "write_bytes", (json_int_t)b->write_bytes,
+			      "flush_count", (json_int_t)b->flush_count,
+			      "execute_fails", (json_int_t)b->execute_fails,
+			      "invalid_reqs_count",
+			      (json_int_t)b->invalid_reqs_count);
+
+	if (j)
+		json_object_set_new(j, "latency_us",
+				    latency_json(b->latency_us));
+	return j;
+}
+
+/* Firecracker's layout: "block" sums every drive, "block_<drive_id>"
+ * is one drive; "entropy" as Firecracker's; "vconsole" and
+ * "ioreq_servers" are wisp's own. */
+static void devices_metrics(const struct vm_stats *s, json_t *obj)
+{
+	struct blk_stats sum = { 0 };
+
+	for (int i = 0; i < s->nr_disks; i++) {
+		const struct blk_stats *b = &s->disks[i].st;
+		char key[64];
+
+		sum.read_count += b->read_count;
+		sum.read_bytes += b->read_bytes;
+		sum.write_count += b->write_count;
+		sum.write_bytes += b->write_bytes;
+		sum.flush_count += b->flush_count;
+		sum.execute_fails += b->execute_fails;
+		sum.invalid_reqs_count += b->invalid_reqs_count;
+		for (int k = 0; k < BLK_LAT_BUCKETS; k++)
+			sum.latency_us[k] += b->latency_us[k];
+		snprintf(key, sizeof(key), "block_%s", s->disks[i].id);
+		json_object_set_new(obj, key, blk_json(b));
+	}
+	if (s->nr_disks)
+		json_object_set_new(obj, "block", blk_json(&sum));
+	if (s->has_rng)
+		json_object_set_new(
+			obj, "entropy",
+			json_pack("{s:I, s:I, s:I}", "entropy_bytes",
+				  (json_int_t)s->rng.entropy_bytes,
+				  "entropy_event_count",
+				  (json_int_t)s->rng.entropy_event_count,
+				  "host_rng_fails",
+				  (json_int_t)s->rng.host_rng_fails));
+	if (s->has_vconsole)
+		json_object_set_new(
+			obj, "vconsole",
+			json_pack("{s:I, s:I, s:I}", "in_bytes",
+				  (json_int_t)s->vconsole.in_bytes, "out_bytes",
+				  (json_int_t)s->vconsole.out_bytes,
+				  "out_dropped_bytes",
+				  (json_int_t)s->vconsole.out_dropped_bytes));
+	if (s->nr_servers) {
+		json_t *a = json_array();
+
+		for (int i = 0; i < s->nr_servers; i++) {
+			const struct ioreq_stats *st = &s->servers[i].st;
+
+			json_array_append_new(
+				a,
+				json_pack("{s:s, s:I, s:I, s:I, s:I}", "socket",
+					  s->servers[i].socket, "round_trips",
+					  (json_int_t)st->sync, "posted",
+					  (json_int_t)st->posted, "timeouts",
+					  (json_int_t)st->timeouts, "ring_full",
+					  (json_int_t)st->ring_full));
+		}
+		json_object_set_new(obj, "ioreq_servers", a);
+	}
+}
+
 static void op_metrics(void *opaque, void *obj)
 {
 	static const char *const kinds[] = VM_EXIT_KIND_NAMES;
@@ -167,6 +270,7 @@ static void op_metrics(void *opaque, void *obj)
 		json_object_set_new(vcpus, key, per);
 	}
 	json_object_set_new(obj, "vcpu", vcpus);
+	devices_metrics(s, obj);
 	free(s);
 }
 
@@ -188,7 +292,12 @@ static void *metrics_main(void *arg)
 	pthread_mutex_lock(&f->lock);
 	while (!f->quit) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += METRICS_PERIOD_S;
+		ts.tv_sec += (time_t)(f->metrics_period_ms / 1000);
+		ts.tv_nsec += (long)(f->metrics_period_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
 		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) !=
 			    ETIMEDOUT ||
 		    f->quit)
@@ -206,6 +315,30 @@ static void *metrics_main(void *arg)
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
+}
+
+/* 0, or -EINVAL with a message when the test-only variable is set to
+ * something other than 1..3600000. */
+static int metrics_period(uint64_t *ms)
+{
+	const char *v = getenv(METRICS_PERIOD_ENV);
+	unsigned long long n;
+	char *end;
+
+	*ms = METRICS_PERIOD_MS;
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || n < 1 || n > 3600000) {
+		fprintf(stderr,
+			"wisp: %s='%s': not a period in milliseconds "
+			"(1..3600000)\n",
+			METRICS_PERIOD_ENV, v);
+		return -EINVAL;
+	}
+	*ms = n;
+	return 0;
 }
 
 static int open_sigfd(void)
@@ -362,7 +495,8 @@ int api_main(int argc, char **argv)
 		return WISP_EXIT_HOST;
 	}
 	f->start_efd = -1;
-	if (parse(argc, argv, &sock, &file, &no_api, f)) {
+	if (parse(argc, argv, &sock, &file, &no_api, f) ||
+	    metrics_period(&f->metrics_period_ms)) {
 		free(f);
 		return WISP_EXIT_CONFIG;
 	}
@@ -418,6 +552,15 @@ int api_main(int argc, char **argv)
 			goto out;
 	}
 	code = vm_run(f->vm);
+	/* As Firecracker, a last line when the VM ends: what the guest did
+	 * since the last flush is not lost (-ENOENT: no metrics file). */
+	{
+		struct err me = { 0 };
+		int ret = api_flush_metrics(&f->api, &me);
+
+		if (ret && ret != -ENOENT)
+			log_warn("%s", me.msg);
+	}
 	/* No request may use the VM from here on: api_set_stopped waits
 	 * for one in flight (a pause is bounded). */
 	api_set_stopped(&f->api);

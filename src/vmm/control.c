@@ -2,6 +2,8 @@
 #include "vmm/control.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "util/time.h"
 #include "vmm/vm_priv.h"
@@ -49,6 +51,60 @@ int vm_send_ctrl_alt_del(struct vm *vm, struct err *e)
 	return 0;
 }
 
+/* The transports and the servers are fixed between vm_create and
+ * vm_destroy, so walking them needs no lock. */
+static void get_device_stats(struct vm *vm, struct vm_stats *s)
+{
+	s->nr_disks = 0;
+	s->has_rng = s->has_vconsole = false;
+	for (int i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *d = vm->dev.virtio[i]->dev;
+
+		switch (d->device_id) {
+		case VIRTIO_ID_BLOCK: {
+			int k = s->nr_disks;
+			const char *id;
+
+			if (k >= VM_MAX_DISKS)
+				break;
+			/* Disks are created in the configuration's order. */
+			id = k < vm->cfg.nr_disks ? vm->cfg.disks[k].id : NULL;
+			if (id)
+				snprintf(s->disks[k].id, sizeof(s->disks[k].id),
+					 "%s", id);
+			else
+				snprintf(s->disks[k].id, sizeof(s->disks[k].id),
+					 "blk%d", k);
+			blk_get_stats(d, &s->disks[k].st);
+			s->nr_disks++;
+			break;
+		}
+		case VIRTIO_ID_RNG:
+			rng_get_stats(d, &s->rng);
+			s->has_rng = true;
+			break;
+		case VIRTIO_ID_CONSOLE:
+			vconsole_get_stats(d, &s->vconsole);
+			s->has_vconsole = true;
+			break;
+		default:
+			break;
+		}
+	}
+	s->nr_servers = 0;
+	for (int i = 0; i < vm->servers.nr && i < VM_MAX_SERVERS; i++) {
+		const struct vm_server *sv = &vm->servers.s[i];
+		int k = s->nr_servers;
+
+		if (!sv->client)
+			continue;
+		snprintf(s->servers[k].socket, sizeof(s->servers[k].socket),
+			 "%s", sv->socket_path);
+		ioreq_client_stats(sv->client, &s->servers[k].st);
+		s->nr_servers++;
+	}
+}
+
 void vm_get_stats(struct vm *vm, struct vm_stats *s)
 {
 	struct vcpu_pause *p = &vm->vcpus.pause;
@@ -66,4 +122,5 @@ void vm_get_stats(struct vm *vm, struct vm_stats *s)
 				&vm->vcpus.v[i].exits[k], __ATOMIC_RELAXED);
 	s->first_exit_ns = __atomic_load_n(&vm->vcpus.v[0].first_exit_ns,
 					   __ATOMIC_RELAXED);
+	get_device_stats(vm, s);
 }

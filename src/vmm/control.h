@@ -9,7 +9,12 @@
 
 #include <stdint.h>
 
+#include "devices/blk/blk.h"
+#include "devices/console/console.h"
+#include "devices/rng/rng.h"
+#include "ioreq/client.h"
 #include "util/err.h"
+#include "vmm/config.h"
 #include "vmm/vmm.h"
 
 /* How long vm_pause waits for every vCPU to leave KVM_RUN. */
@@ -42,8 +47,25 @@ struct vm_stats {
 	uint64_t exits[VM_STATS_MAX_VCPUS][VM_EXIT_KINDS];
 	uint64_t paused_ns; /* total time spent paused */
 	uint64_t first_exit_ns; /* CLOCK_MONOTONIC of vCPU 0's first exit */
+	/* The virtio devices, in the configuration's order. */
+	int nr_disks;
+	struct {
+		char id[32]; /* the disk's id (drive_id, cut to 20), or blkN */
+		struct blk_stats st;
+	} disks[VM_MAX_DISKS];
+	bool has_rng, has_vconsole;
+	struct rng_stats rng;
+	struct vconsole_stats vconsole;
+	/* IOREQ servers: sync = round trips a vCPU waited for. */
+	int nr_servers;
+	struct {
+		char socket[108];
+		struct ioreq_stats st;
+	} servers[VM_MAX_SERVERS];
 };
 
+/* Reads the counters without any lock a vCPU or an I/O thread takes on
+ * its hot path (each counter is a relaxed atomic); s is filled whole. */
 void vm_get_stats(struct vm *vm, struct vm_stats *s);
 
 #endif

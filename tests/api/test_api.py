@@ -48,7 +48,7 @@ class Wisp:
     """A wisp --api-sock process; its stdout (the guest's console) and
     stderr are collected by reader threads."""
 
-    def __init__(self, extra=(), api=True, cwd=None):
+    def __init__(self, extra=(), api=True, cwd=None, env=None):
         self.dir = tempfile.TemporaryDirectory()
         self.sock = os.path.join(self.dir.name, "api.sock")
         args = [WISP]
@@ -57,7 +57,8 @@ class Wisp:
         args += list(extra) + ["--debug-exit"]
         self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+                                  stderr=subprocess.PIPE,
+                                  env=dict(os.environ, **(env or {})))
         self.out, self.err = b"", b""
         self.lock = threading.Lock()
         self.readers = [threading.Thread(target=self._read, args=(f, i),
@@ -471,18 +472,37 @@ def case_drive_reaches_guest():
         img = os.path.join(d, "disk.img")
         with open(img, "wb") as f:
             f.truncate(8 << 20)
+        mpath = os.path.join(d, "metrics")
+        open(mpath, "w").close()
         w = Wisp()
         try:
             boot(w, "blk")
             w.ok("PUT", "/drives/data_1", {"drive_id": "data_1",
                                            "path_on_host": img,
                                            "is_root_device": False})
+            w.ok("PUT", "/metrics", {"metrics_path": mpath})
             w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
             rc = w.wait()
             out = w.stdout()
             expect(rc == 0 and "blk-id: data_1" in out and
                    "blk-capacity: %d" % ((8 << 20) // 512) in out,
                    f"exit {rc}: {out}\n{w.stderr()}")
+            # The line written when the VM ended counts exactly what the
+            # guest's driver did: OUT and IN of sector 1, a FLUSH, GET_ID
+            # and an IN past the end (IOERR): five completed requests.
+            with open(mpath) as f:
+                lines = f.read().splitlines()
+            expect(len(lines) == 1, f"{len(lines)} metrics lines")
+            m = json.loads(lines[0])
+            b = m.get("block_data_1")
+            want = {"read_count": 1, "read_bytes": 512, "write_count": 1,
+                    "write_bytes": 512, "flush_count": 1,
+                    "execute_fails": 1, "invalid_reqs_count": 0}
+            expect(b is not None and
+                   {k: b[k] for k in want} == want and
+                   sum(b["latency_us"].values()) == 5 and
+                   len(b["latency_us"]) == 7 and
+                   m["block"] == b, f"block metrics: {m}")
             with open(img, "rb") as f:
                 f.seek(512)
                 data = f.read(512)
@@ -526,11 +546,22 @@ def case_ioreq_server():
         expect(j["ioreq-servers"] == [{"id": "s1", "socket": None,
                                        "spawn": srv}], f"stored: {j}")
         boot(w, "ioreq-read", vcpu_count=2, mem_size_mib=64)
+        mpath = os.path.join(w.dir.name, "metrics")
+        open(mpath, "w").close()
+        w.ok("PUT", "/metrics", {"metrics_path": mpath})
         w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
         rc = w.wait()
         got = re.findall(r"ioreq-counter: (\d+)", w.stdout())
         expect(rc == 0 and got == ["1", "2", "3"],
                f"exit {rc}, counter reads {got}\n{w.stdout()}\n{w.stderr()}")
+        # The magic and three counter reads of the window: each a round
+        # trip a vCPU waited for.
+        with open(mpath) as f:
+            m = json.loads(f.read().splitlines()[-1])
+        srvs = m.get("ioreq_servers")
+        expect(isinstance(srvs, list) and len(srvs) == 1 and
+               srvs[0]["round_trips"] == 4 and srvs[0]["timeouts"] == 0,
+               f"ioreq metrics: {m}")
     finally:
         w.close()
 
@@ -1027,6 +1058,58 @@ def case_metrics_and_logger():
             expect("ELF64" not in w.stderr(), "log also went to stderr")
     finally:
         w.close()
+
+
+def case_metrics_periodic():
+    """Lines arrive on the timer alone (the period shortened through the
+    test-only WISP_METRICS_PERIOD_MS), and count the guest's 64 writes
+    and its FLUSH while it runs; a bad period is refused at start."""
+    p = subprocess.run([WISP, "--api-sock", "/nonexistent/s"],
+                       env=dict(os.environ, WISP_METRICS_PERIOD_MS="0"),
+                       capture_output=True, timeout=TIMEOUT)
+    expect(p.returncode == 1 and b"WISP_METRICS_PERIOD_MS" in p.stderr,
+           f"period 0: {p.returncode} {p.stderr!r}")
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(4 << 20)
+        mpath = os.path.join(d, "metrics")
+        open(mpath, "w").close()
+        w = Wisp(env={"WISP_METRICS_PERIOD_MS": "200"})
+        try:
+            boot(w, "blkflush")
+            w.ok("PUT", "/drives/d0", {"drive_id": "d0", "path_on_host": img,
+                                       "is_root_device": False})
+            w.ok("PUT", "/metrics", {"metrics_path": mpath})
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            w.wait_out(r"blk-flushed\n")
+            t0 = time.time()
+            deadline = t0 + TIMEOUT
+            lines = []
+            while time.time() < deadline:
+                with open(mpath) as f:
+                    lines = [json.loads(x) for x in f.read().splitlines()]
+                if sum(1 for m in lines if "block_d0" in m and
+                       m["block_d0"]["flush_count"] == 1) >= 3:
+                    break
+                time.sleep(0.05)
+            elapsed = time.time() - t0
+            done = [m for m in lines if "block_d0" in m and
+                    m["block_d0"]["flush_count"] == 1]
+            expect(len(done) >= 3, f"{len(lines)} lines in {elapsed:.1f} s")
+            b = done[-1]["block_d0"]
+            expect(b["write_count"] == 64 and b["write_bytes"] == 64 * 4096
+                   and b["read_count"] == 0 and b["execute_fails"] == 0,
+                   f"block_d0 {b}")
+            ts = [m["utc_timestamp_ms"] for m in done[-3:]]
+            gaps = [y - x for x, y in zip(ts, ts[1:])]
+            expect(all(150 <= g <= 2000 for g in gaps),
+                   f"gaps between lines {gaps} ms, want about 200")
+            # Nobody asked for a flush: only the timer wrote.
+            expect(done[-1]["put_api_requests"]["actions_count"] == 1,
+                   f"actions: {done[-1]['put_api_requests']}")
+        finally:
+            w.close()
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

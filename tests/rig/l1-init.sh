@@ -69,7 +69,7 @@ run_scenario() {
     input="ping-$name"
     log=/tmp/$name.log
     img=/tmp/$name.img img2=/tmp/$name-2.img
-    VMM_EXTRA='' SPAWN='' ndisk=0
+    VMM_EXTRA='' SPAWN='' VMM_CMD='' ndisk=0
     # the hooks; a scenario's l1.sh redefines those it needs
     scenario_pre() { :; }
     scenario_during() { :; }
@@ -99,6 +99,10 @@ run_scenario() {
         [ "$CONSOLE" = virtio ] && set -- "$@" --console virtio
         [ -n "$SPAWN" ] && set -- "$@" --spawn-server "$SPAWN"
     fi
+    # A scenario's own VMM command (scenario_pre sets VMM_CMD), e.g. wisp
+    # --api-sock, configured from scenario_during.
+    # shellcheck disable=SC2086 # split on purpose (no spaces in the words)
+    [ -n "$VMM_CMD" ] && set -- $VMM_CMD
     # shellcheck disable=SC2086 # split on purpose (no spaces in the words)
     set -- "$@" $VMM_EXTRA
     echo "RIG-V $name command: $*"

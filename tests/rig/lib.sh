@@ -144,6 +144,8 @@ rig_l1_root() {
         cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
     done
     cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$d/bin/"
+    # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
+    cp "$TOOLS_DIR/ucurl" "$d/bin/curl"
 }
 
 # rig_l1_add_qemu DIR: qemu-system-x86_64, its libraries and the firmware
@@ -210,7 +212,9 @@ rig_scenarios() {
             for v in $VMMS; do
                 case "$v" in wisp|qemu) ;; *) echo "VMMS names '$v' (wisp, qemu)"; exit 1 ;; esac
             done
-            [ -z "$NEEDS" ] || [ "$NEEDS" = wisp-blk ] || { echo "NEEDS='$NEEDS' (wisp-blk)"; exit 1; }
+            for v in $NEEDS; do
+                case "$v" in wisp-blk|wisp-api) ;; *) echo "NEEDS names '$v' (wisp-blk, wisp-api)"; exit 1 ;; esac
+            done
             v=${VMMS// /,} x=${NEEDS// /,}
             echo "$n $KERNEL $INITRD $CPUS $MEM $TIMEOUT $v ${x:--}"
         ) || rig_die "scenario $n: bad params: $line"

@@ -2,13 +2,16 @@
 # tests/rig/run.sh - boot real Linux L2 guests with wisp inside a nested L1
 # (QEMU TCG + emulated AMD SVM + Debian's kvm-amd). See docs/rig.md.
 #
-# usage: tests/rig/run.sh [--wisp PATH] [--wisp-blk PATH] [--only NAME[,NAME...]]...
+# usage: tests/rig/run.sh [--wisp PATH] [--wisp-blk PATH] [--wisp-api PATH]
+#                         [--only NAME[,NAME...]]...
 #                         [--vmm wisp|qemu] [--wisp-args ARGS] [--list] [--keep]
 #                         [--verbose]
 #
 #   --wisp PATH   wisp binary (default: $WISP_BIN, else build-rig/src/cli/wisp)
 #   --wisp-blk PATH  the wisp-blk server for the oop-* scenarios (default:
 #                 $WISP_BLK_BIN, else ../servers/wisp-blk next to wisp)
+#   --wisp-api PATH  the API front end for the api-* scenarios, a dynamic
+#                 build (default: $WISP_API_BIN, else wisp-api next to wisp)
 #   --only NAMES  run only these scenarios (repeatable, comma-separated)
 #   --wisp-args ARGS  extra arguments for `wisp run` (e.g. "-v -v"; split on
 #                 spaces)
@@ -33,12 +36,13 @@ SCENARIOS=$(rig_scenarios) || exit 2
 L1_BOOT_ALLOWANCE=180   # L1 kernel + initramfs unpack + insmod under TCG
 TAIL_LINES=40
 
-WISP_ARG='' WISP_BLK_ARG='' WISP_ARGS='' VMM=wisp ONLY=() KEEP=0
+WISP_ARG='' WISP_BLK_ARG='' WISP_API_ARG='' WISP_ARGS='' VMM=wisp ONLY=() KEEP=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --wisp) WISP_ARG=${2:?--wisp needs a path}; shift 2 ;;
         --wisp=*) WISP_ARG=${1#*=}; shift ;;
         --wisp-blk) WISP_BLK_ARG=${2:?--wisp-blk needs a path}; shift 2 ;;
+        --wisp-api) WISP_API_ARG=${2:?--wisp-api needs a path}; shift 2 ;;
         --only) IFS=, read -ra o <<< "${2:?--only needs a name}"; ONLY+=("${o[@]}"); shift 2 ;;
         --only=*) IFS=, read -ra o <<< "${1#*=}"; ONLY+=("${o[@]}"); shift ;;
         --wisp-args) WISP_ARGS=${2?}; shift 2 ;;
@@ -87,6 +91,14 @@ if [ "$VMM" = wisp ]; then
         WISP_BLK=$(readlink -f "$WISP_BLK")
         rig_log "wisp-blk binary: $WISP_BLK"
     fi
+    # The static wisp has no API (docs/api.md, "Build"): it execs the
+    # wisp-api next to it, a dynamic build, copied with its libraries.
+    WISP_API=${WISP_API_ARG:-${WISP_API_BIN:-$(dirname "$WISP")/wisp-api}}
+    if needs wisp-api; then
+        [ -x "$WISP_API" ] || rig_die "wisp-api not found or not executable: $WISP_API (--wisp-api PATH: a dynamic build's src/cli/wisp-api)"
+        WISP_API=$(readlink -f "$WISP_API")
+        rig_log "wisp-api binary: $WISP_API"
+    fi
 fi
 
 WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-rig.XXXXXX)}
@@ -110,6 +122,7 @@ if [ "$VMM" = qemu ]; then
 else
     rig_copy_bin "$L1" "$WISP" /bin/wisp
     needs wisp-blk && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
+    needs wisp-api && rig_copy_bin "$L1" "$WISP_API" /bin/wisp-api
 fi
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
 # the scenarios' guest parts, in every L2 initramfs

@@ -705,6 +705,22 @@ static void test_request_errors(void **state)
 	assert_false(c->f.d->broken);
 	assert_int_equal(c->f.config_irqs, 0);
 	file_unchanged(c);
+	/* The metrics count what the guest was told. */
+	{
+		struct blk_stats st;
+		uint64_t n = 0;
+
+		blk_get_stats(c->f.d, &st);
+		assert_int_equal(st.execute_fails, 8);
+		assert_int_equal(st.invalid_reqs_count, 2);
+		assert_int_equal(st.read_count, 1);
+		assert_int_equal(st.read_bytes, 0);
+		assert_int_equal(st.write_count, 0);
+		assert_int_equal(st.write_bytes, 0);
+		for (int k = 0; k < BLK_LAT_BUCKETS; k++)
+			n += st.latency_us[k];
+		assert_int_equal(n, 11);
+	}
 }
 
 /* Zero-length descriptors are skipped by the queue layer: the request is
@@ -1429,6 +1445,15 @@ static void test_inflight_reset(void **state)
 	assert_int_equal(one_req(c, VIRTIO_BLK_T_IN, 0, fake_alloc(&c->f, 512),
 				 512, true, 513),
 			 VIRTIO_BLK_S_OK);
+	/* The dropped reads were never answered: not counted. */
+	{
+		struct blk_stats st;
+
+		blk_get_stats(c->f.d, &st);
+		assert_int_equal(st.read_count, 1);
+		assert_int_equal(st.read_bytes, 512);
+		assert_int_equal(st.execute_fails, 0);
+	}
 }
 
 /* QueueReady <- 0 does not reach the device: the requests of the old

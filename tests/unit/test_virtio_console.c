@@ -134,6 +134,14 @@ static void test_output(void **state)
 	assert_true(fake_get_used(&c->f, TXQ, &id, &len));
 	assert_int_equal(id, h2);
 	assert_int_equal(c->f.irqs, 1);
+	{
+		struct vconsole_stats st;
+
+		vconsole_get_stats(c->f.d, &st);
+		assert_int_equal(st.out_bytes, 17);
+		assert_int_equal(st.out_dropped_bytes, 0);
+		assert_int_equal(st.in_bytes, 0);
+	}
 }
 
 static void test_emerg_write(void **state)
@@ -165,6 +173,13 @@ static void test_input_posted(void **state)
 	assert_int_equal(len, 4);
 	assert_memory_equal(fake_ptr(&c->f, b, 4), "89AB", 4);
 	assert_int_equal(c->f.irqs, 1);
+	{
+		struct vconsole_stats st;
+
+		vconsole_get_stats(c->f.d, &st);
+		assert_int_equal(st.in_bytes, 12);
+		assert_int_equal(st.out_bytes, 0);
+	}
 }
 
 static void test_input_held(void **state)
@@ -280,6 +295,13 @@ static void test_output_closed(void **state)
 	assert_int_equal(vconsole_out_dropped(c->f.d), 13);
 	c->f.d->ops->config_write(c->f.d, 8, (const uint8_t *)"e", 1);
 	assert_int_equal(vconsole_out_dropped(c->f.d), 14);
+	{
+		struct vconsole_stats st;
+
+		vconsole_get_stats(c->f.d, &st);
+		assert_int_equal(st.out_dropped_bytes, 14);
+		assert_int_equal(st.out_bytes, 0);
+	}
 }
 
 static void test_output_full_pipe(void **state)

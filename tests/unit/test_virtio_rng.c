@@ -88,6 +88,14 @@ static void test_fill(void **state)
 	assert_false(constant(fake_ptr(f, c2, 24), 24));
 	assert_memory_not_equal(fake_ptr(f, a, 64), fake_ptr(f, b, 64), 64);
 	assert_false(f->d->broken);
+	{
+		struct rng_stats st;
+
+		rng_get_stats(f->d, &st);
+		assert_int_equal(st.entropy_bytes, 64 + 128 + 1024);
+		assert_int_equal(st.entropy_event_count, 3);
+		assert_int_equal(st.host_rng_fails, 0);
+	}
 	done(f);
 }
 

@@ -15,6 +15,7 @@
 
 #include "config/devopts.h"
 #include "devices/blk/blk_engine.h"
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -42,6 +43,7 @@ struct blk_req {
 	uint16_t head;
 	uint32_t epoch; /* b->epoch when queued: stale after a reset */
 	uint8_t *status; /* the chain's last writable byte */
+	uint64_t start_ns; /* popped from the ring, for the latency */
 	uint64_t pos, len;
 	int niov, iov_cap;
 	struct iovec *iov; /* data buffers in guest memory */
@@ -63,7 +65,9 @@ struct blk {
 	/* Per-request scratch, used under the device lock only. */
 	struct virtq_chain chain;
 	struct iovec iov[VIRTQ_MAX_SEGS];
+	uint64_t t0; /* when the request being handled was popped */
 	uint64_t io_errors;
+	struct blk_stats st;
 
 	/* The engine and the requests in flight in it. */
 	struct blk_engine *en;
@@ -516,6 +520,36 @@ static void commit_req(struct blk *b, struct blk_req *r,
 	r->head = c->head;
 	r->epoch = b->epoch;
 	r->status = status_ptr(c);
+	r->start_ns = b->t0;
+}
+
+/* One completed request into the metrics: where its status byte is
+ * written, so what is counted is what the guest was told. */
+static void account(struct blk *b, uint32_t type, uint8_t st, uint64_t bytes,
+		    uint64_t start_ns)
+{
+	static const uint64_t bound_us[] = BLK_LAT_BOUNDS_US;
+	uint64_t us = (now_ns() - start_ns) / 1000;
+	size_t k = 0;
+
+	if (st == VIRTIO_BLK_S_OK) {
+		if (type == VIRTIO_BLK_T_IN) {
+			counter_add(&b->st.read_count, 1);
+			counter_add(&b->st.read_bytes, bytes);
+		} else if (type == VIRTIO_BLK_T_OUT) {
+			counter_add(&b->st.write_count, 1);
+			counter_add(&b->st.write_bytes, bytes);
+		} else if (type == VIRTIO_BLK_T_FLUSH) {
+			counter_add(&b->st.flush_count, 1);
+		}
+	} else if (st == VIRTIO_BLK_S_UNSUPP) {
+		counter_add(&b->st.invalid_reqs_count, 1);
+	} else {
+		counter_add(&b->st.execute_fails, 1);
+	}
+	while (k < sizeof(bound_us) / sizeof(bound_us[0]) && us > bound_us[k])
+		k++;
+	counter_add(&b->st.latency_us[k], 1);
 }
 
 static void put_req(struct blk *b, struct blk_req *r)
@@ -617,12 +651,15 @@ static int handle_request(struct blk *b, const struct virtq_chain *c,
 	uint32_t type;
 	uint64_t sector;
 	uint8_t st;
+	int r;
 
 	*written = 0;
 	if (c->write_len == 0)
 		return -1;
-	if (c->read_len < BLK_HDR_SIZE)
+	if (c->read_len < BLK_HDR_SIZE) {
+		account(b, UINT32_MAX, VIRTIO_BLK_S_IOERR, 0, b->t0);
 		return VIRTIO_BLK_S_IOERR;
+	}
 	virtq_chain_read(c, 0, hdr, sizeof(hdr));
 	type = get_le32(hdr);
 	sector = get_le64(hdr + 8);
@@ -630,24 +667,38 @@ static int handle_request(struct blk *b, const struct virtq_chain *c,
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		return start_rw(b, c, type, sector, written);
+		r = start_rw(b, c, type, sector, written);
+		if (r != BLK_ASYNC)
+			account(b, type, (uint8_t)r,
+				type == VIRTIO_BLK_T_IN ?
+					*written :
+					c->read_len - BLK_HDR_SIZE,
+				b->t0);
+		return r;
 	case VIRTIO_BLK_T_FLUSH:
-		return start_flush(b, c);
+		r = start_flush(b, c);
+		if (r != BLK_ASYNC)
+			account(b, type, (uint8_t)r, 0, b->t0);
+		return r;
 	case VIRTIO_BLK_T_GET_ID:
-		return do_get_id(b, c, written);
+		st = do_get_id(b, c, written);
+		break;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		st = do_discard_wz(b, c, type);
+		/* The one durability rule for every request that changes the
+		 * image: without FLUSH the driver cannot ask for durability
+		 * later, so the device is write-through and syncs before
+		 * completing (OUT through the engine: a dsync write, see
+		 * start_rw). */
+		if (st == VIRTIO_BLK_S_OK && write_through(b))
+			st = do_flush(b);
 		break;
 	default:
-		return VIRTIO_BLK_S_UNSUPP;
+		st = VIRTIO_BLK_S_UNSUPP;
+		break;
 	}
-	/* The one durability rule for every request that changes the image:
-	 * without FLUSH the driver cannot ask for durability later, so the
-	 * device is write-through and syncs before completing (OUT through
-	 * the engine: a dsync write, see start_rw). */
-	if (st == VIRTIO_BLK_S_OK && write_through(b))
-		st = do_flush(b);
+	account(b, type, st, 0, b->t0);
 	return st;
 }
 
@@ -737,6 +788,11 @@ static bool complete_one(struct blk *b, const struct blk_cqe *cq)
 	}
 	if (st != VIRTIO_BLK_S_OK)
 		b->io_errors++;
+	account(b, r->type, st,
+		r->type == VIRTIO_BLK_T_IN			     ? written :
+		r->type == VIRTIO_BLK_T_OUT && st == VIRTIO_BLK_S_OK ? r->len :
+								       0,
+		r->start_ns);
 	*r->status = st;
 	virtq_push(&b->dev.vq[0], r->head, written + 1);
 	put_req(b, r);
@@ -814,6 +870,7 @@ static void blk_queue_notify(struct virtio_dev *d, int q)
 		int r;
 
 		b->popped = vq->last_avail;
+		b->t0 = now_ns();
 		/* A buffer the IOMMU refused: the request fails without
 		 * touching the image (the status byte lands if its own
 		 * buffer is mapped). */
@@ -1222,4 +1279,19 @@ unsigned int blk_test_inflight(struct virtio_dev *d, uint64_t *dropped)
 		*dropped = to_blk(d)->dropped;
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+void blk_get_stats(struct virtio_dev *d, struct blk_stats *s)
+{
+	struct blk *b = to_blk(d);
+
+	s->read_count = counter_get(&b->st.read_count);
+	s->write_count = counter_get(&b->st.write_count);
+	s->read_bytes = counter_get(&b->st.read_bytes);
+	s->write_bytes = counter_get(&b->st.write_bytes);
+	s->flush_count = counter_get(&b->st.flush_count);
+	s->execute_fails = counter_get(&b->st.execute_fails);
+	s->invalid_reqs_count = counter_get(&b->st.invalid_reqs_count);
+	for (int k = 0; k < BLK_LAT_BUCKETS; k++)
+		s->latency_us[k] = counter_get(&b->st.latency_us[k]);
 }

@@ -104,6 +104,30 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
  * requests out until the caller releases it. */
 void blk_quiesce(struct virtio_dev *d);
 
+/* Latency buckets (pop from the ring to the status byte written), by
+ * upper bound in microseconds; the last bucket has none. */
+#define BLK_LAT_BOUNDS_US                             \
+	{                                             \
+		10, 100, 1000, 10000, 100000, 1000000 \
+	}
+#define BLK_LAT_BUCKETS 7
+
+/* Per completed request, Firecracker's "block" names where it has them;
+ * counted under d->lock where the status byte is written (relaxed, one
+ * writer: util/counter.h). Stale completions dropped after a reset are
+ * not counted (the guest never saw them). */
+struct blk_stats {
+	uint64_t read_count, read_bytes; /* IN completed OK */
+	uint64_t write_count, write_bytes; /* OUT completed OK */
+	uint64_t flush_count; /* FLUSH completed OK */
+	uint64_t execute_fails; /* any request completed with IOERR */
+	uint64_t invalid_reqs_count; /* completed UNSUPP (unknown type) */
+	uint64_t latency_us[BLK_LAT_BUCKETS]; /* every completed request */
+};
+
+/* Any thread, without d->lock: each counter is read whole. */
+void blk_get_stats(struct virtio_dev *d, struct blk_stats *s);
+
 /* "uring" or "sync": the engine blk_create chose. */
 const char *blk_engine_name(struct virtio_dev *d);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "devices/outfd.h"
+#include "util/counter.h"
 #include "util/log.h"
 
 #define CFG_EMERG_WR 8
@@ -23,7 +24,7 @@ struct vconsole {
 	size_t rx_head, rx_count;
 	bool rx_was_full;
 	struct virtq_chain chain;
-	uint64_t out_dropped;
+	struct vconsole_stats st;
 };
 
 static struct vconsole *to_vc(struct virtio_dev *d)
@@ -59,13 +60,13 @@ static void out_write(struct vconsole *vc, const uint8_t *buf, size_t len)
 		ssize_t n;
 
 		if (vc->out_fd < 0) {
-			vc->out_dropped += len;
+			counter_add(&vc->st.out_dropped_bytes, len);
 			return;
 		}
 		n = (ssize_t)outfd_room(vc->out_fd, vc->out_chunk, len);
 		if (n == 0) {
 			/* A slow reader: drop rather than hold the lock. */
-			vc->out_dropped += len;
+			counter_add(&vc->st.out_dropped_bytes, len);
 			return;
 		}
 		n = write(vc->out_fd, buf, (size_t)n);
@@ -74,7 +75,7 @@ static void out_write(struct vconsole *vc, const uint8_t *buf, size_t len)
 		if (n <= 0) {
 			int err = n < 0 ? errno : EIO;
 
-			vc->out_dropped += len;
+			counter_add(&vc->st.out_dropped_bytes, len);
 			if (err != EAGAIN && err != EWOULDBLOCK) {
 				log_warn("%s: output: %s; dropping further "
 					 "output",
@@ -83,6 +84,7 @@ static void out_write(struct vconsole *vc, const uint8_t *buf, size_t len)
 			}
 			return;
 		}
+		counter_add(&vc->st.out_bytes, (uint64_t)n);
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -145,6 +147,7 @@ static void rx_flush_locked(struct vconsole *vc)
 			vc->rx_head = (vc->rx_head + n) % VCONSOLE_RX_SIZE;
 			vc->rx_count -= n;
 		}
+		counter_add(&vc->st.in_bytes, done);
 		virtq_push(vq, c->head, done);
 		pushed = true;
 	}
@@ -288,7 +291,16 @@ uint64_t vconsole_out_dropped(struct virtio_dev *d)
 	uint64_t n;
 
 	pthread_mutex_lock(&d->lock);
-	n = vc->out_dropped;
+	n = vc->st.out_dropped_bytes;
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+void vconsole_get_stats(struct virtio_dev *d, struct vconsole_stats *s)
+{
+	struct vconsole *vc = to_vc(d);
+
+	s->in_bytes = counter_get(&vc->st.in_bytes);
+	s->out_bytes = counter_get(&vc->st.out_bytes);
+	s->out_dropped_bytes = counter_get(&vc->st.out_dropped_bytes);
 }

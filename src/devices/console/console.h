@@ -68,4 +68,14 @@ bool vconsole_rx_paused(struct virtio_dev *d);
 /* Output bytes dropped because out_fd failed (for tests, diagnostics). */
 uint64_t vconsole_out_dropped(struct virtio_dev *d);
 
+/* Counted where the bytes move, under d->lock (util/counter.h). */
+struct vconsole_stats {
+	uint64_t in_bytes; /* input delivered into the guest's buffers */
+	uint64_t out_bytes; /* guest output written to out_fd */
+	uint64_t out_dropped_bytes; /* guest output dropped (see above) */
+};
+
+/* Any thread, without d->lock: each counter is read whole. */
+void vconsole_get_stats(struct virtio_dev *d, struct vconsole_stats *s);
+
 #endif

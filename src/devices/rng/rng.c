@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/counter.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -27,7 +28,7 @@ struct rng {
 	int watch_fd; /* timerfd, -1 when unlimited */
 	bool timer_armed;
 	struct virtq_chain chain;
-	uint64_t bytes_served;
+	struct rng_stats st;
 };
 
 static struct rng *to_rng(struct virtio_dev *d)
@@ -159,6 +160,7 @@ static void rng_queue_notify(struct virtio_dev *d, int q)
 			if (n > budget)
 				n = (uint32_t)budget;
 			if (fill(c->seg[i].host, n) < 0) {
+				counter_add(&r->st.host_rng_fails, 1);
 				log_warn("%s: getrandom: %s", d->name,
 					 strerror(errno));
 				break;
@@ -168,7 +170,8 @@ static void rng_queue_notify(struct virtio_dev *d, int q)
 		}
 		if (r->rate)
 			r->tokens -= (unsigned __int128)written * NSEC_PER_SEC;
-		r->bytes_served += written;
+		counter_add(&r->st.entropy_bytes, written);
+		counter_add(&r->st.entropy_event_count, 1);
 		virtq_push(vq, c->head, written);
 		pushed = true;
 	}
@@ -256,4 +259,13 @@ int rng_create(const struct rng_config *cfg, struct guest_mem *mem,
 int rng_watch_fd(struct virtio_dev *d)
 {
 	return to_rng(d)->watch_fd;
+}
+
+void rng_get_stats(struct virtio_dev *d, struct rng_stats *s)
+{
+	struct rng *r = to_rng(d);
+
+	s->entropy_bytes = counter_get(&r->st.entropy_bytes);
+	s->entropy_event_count = counter_get(&r->st.entropy_event_count);
+	s->host_rng_fails = counter_get(&r->st.host_rng_fails);
 }

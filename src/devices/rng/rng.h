@@ -30,6 +30,17 @@ struct rng_config {
 int rng_create(const struct rng_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
 
+/* Firecracker's "entropy" names; counted under d->lock where the
+ * buffers are filled (util/counter.h). */
+struct rng_stats {
+	uint64_t entropy_bytes; /* given to the guest */
+	uint64_t entropy_event_count; /* buffers completed */
+	uint64_t host_rng_fails; /* getrandom() failed */
+};
+
+/* Any thread, without d->lock: each counter is read whole. */
+void rng_get_stats(struct virtio_dev *d, struct rng_stats *s);
+
 /* The rate-limit timerfd (also d->watch_fds[0]); -1 when unlimited. */
 int rng_watch_fd(struct virtio_dev *d);
 
