@@ -18,6 +18,7 @@
 #include "arch/x86/mptable.h"
 #include "boot/boot.h"
 #include "mem/guest_mem.h"
+#include "util/le.h"
 
 #define FUZZ_MEM (32ULL << 20)
 
@@ -31,12 +32,6 @@ static struct guest_mem mem;
 			abort();                                         \
 		}                                                        \
 	} while (0)
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 static void check_entry(const struct boot_config *cfg,
 			const struct boot_entry *ent)

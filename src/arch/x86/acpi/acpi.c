@@ -11,6 +11,7 @@
 #include "arch/x86/acpi/aml.h"
 #include "arch/x86/acpi/viot.h"
 #include "arch/x86/layout.h"
+#include "util/le.h"
 
 #define HDR_LEN 36
 #define RSDP_LEN 36
@@ -69,24 +70,6 @@
 #define CREATOR_REV 1
 
 #define GED_NOTIFY_POWER 0x80 /* button pressed (4.8.3.1.1) */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
