@@ -97,42 +97,60 @@ static int parse_engine(const char *opt, const char *v,
 			  opt, v);
 }
 
+/* Takes the next item of a comma-separated key=value list at *cursor
+ * (split in place), looks its key up in keys[] and refuses an empty item,
+ * a missing '=', an unknown key and a key given twice. Returns the key's
+ * index with *value set and *cursor moved on (NULL after the last item),
+ * or -EINVAL with e set. */
+static int next_kv(const char *opt, char **cursor, const char *const *keys,
+		   int nkeys, const char *expected, unsigned int *seen,
+		   char **value, struct err *e)
+{
+	char *item = *cursor, *comma = strchr(item, ','), *eq;
+	int k;
+
+	if (comma)
+		*comma = 0;
+	*cursor = comma ? comma + 1 : NULL;
+	if (!*item)
+		return err_config(e, -EINVAL, "%s: empty item (a stray ',')",
+				  opt);
+	eq = strchr(item, '=');
+	if (!eq)
+		return err_config(e, -EINVAL, "%s: '%s': expected key=value",
+				  opt, item);
+	*eq++ = 0;
+	for (k = 0; k < nkeys && strcmp(item, keys[k]); k++)
+		;
+	if (k == nkeys)
+		return err_config(e, -EINVAL,
+				  "%s: unknown key '%s' (expected %s)", opt,
+				  item, expected);
+	if (*seen & (1u << k))
+		return err_config(e, -EINVAL, "%s: '%s' given twice", opt,
+				  item);
+	*seen |= 1u << k;
+	*value = eq;
+	return k;
+}
+
 int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 		       struct err *e)
 {
 	struct devopts_disk d = { 0 };
 	unsigned int seen = 0;
-	char *item = arg;
+	char *cur = arg;
 	int ret;
 
-	for (;;) {
-		char *comma = strchr(item, ',');
+	while (cur) {
 		char *eq;
-		int k;
+		int k = next_kv(opt, &cur, keys, NR_KEYS,
+				"path, readonly, id, direct, engine or iommu",
+				&seen, &eq, e);
+		const char *item = k >= 0 ? keys[k] : NULL;
 
-		if (comma)
-			*comma = 0;
-		if (!*item)
-			return err_config(e, -EINVAL,
-					  "%s: empty item (a stray ',')", opt);
-		eq = strchr(item, '=');
-		if (!eq)
-			return err_config(e, -EINVAL,
-					  "%s: '%s': expected key=value", opt,
-					  item);
-		*eq++ = 0;
-		for (k = 0; k < NR_KEYS && strcmp(item, keys[k]); k++)
-			;
-		if (k == NR_KEYS)
-			return err_config(
-				e, -EINVAL,
-				"%s: unknown key '%s' (expected path, "
-				"readonly, id, direct, engine or iommu)",
-				opt, item);
-		if (seen & (1u << k))
-			return err_config(e, -EINVAL, "%s: '%s' given twice",
-					  opt, item);
-		seen |= 1u << k;
+		if (k < 0)
+			return k;
 		switch (k) {
 		case K_PATH:
 			if (!*eq)
@@ -164,9 +182,6 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 		}
 		if (ret)
 			return ret;
-		if (!comma)
-			break;
-		item = comma + 1;
 	}
 	if (!d.path)
 		return err_config(e, -EINVAL, "%s: path=FILE is required", opt);
@@ -239,36 +254,18 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 {
 	struct devopts_net d = { 0 };
 	unsigned int seen = 0;
-	char *item = arg;
+	char *cur = arg;
 	int ret;
 
-	for (;;) {
-		char *comma = strchr(item, ',');
+	while (cur) {
 		char *eq;
-		int k;
+		int k = next_kv(opt, &cur, net_keys, NR_NET_KEYS,
+				"tap, mac, id, rx-rate or tx-rate", &seen, &eq,
+				e);
+		const char *item = k >= 0 ? net_keys[k] : NULL;
 
-		if (comma)
-			*comma = 0;
-		if (!*item)
-			return err_config(e, -EINVAL,
-					  "%s: empty item (a stray ',')", opt);
-		eq = strchr(item, '=');
-		if (!eq)
-			return err_config(e, -EINVAL,
-					  "%s: '%s': expected key=value", opt,
-					  item);
-		*eq++ = 0;
-		for (k = 0; k < NR_NET_KEYS && strcmp(item, net_keys[k]); k++)
-			;
-		if (k == NR_NET_KEYS)
-			return err_config(e, -EINVAL,
-					  "%s: unknown key '%s' (expected tap, "
-					  "mac, id, rx-rate or tx-rate)",
-					  opt, item);
-		if (seen & (1u << k))
-			return err_config(e, -EINVAL, "%s: '%s' given twice",
-					  opt, item);
-		seen |= 1u << k;
+		if (k < 0)
+			return k;
 		switch (k) {
 		case N_TAP:
 			ret = check_ifname(opt, eq, e);
@@ -294,9 +291,6 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 		}
 		if (ret)
 			return ret;
-		if (!comma)
-			break;
-		item = comma + 1;
 	}
 	if (!d.tap)
 		return err_config(e, -EINVAL, "%s: tap=NAME is required", opt);
