@@ -40,10 +40,17 @@ void vm_resume(struct vm *vm)
 	vcpus_resume(&vm->vcpus);
 }
 
+/* With ACPI the FADT says there is no 8042, so a Linux guest never reads
+ * the keyboard: the power button is what reaches it. The keys are typed
+ * as well, for guests that poll the i8042 (and for --acpi off). */
 int vm_send_ctrl_alt_del(struct vm *vm, struct err *e)
 {
 	int ret = i8042_ctrl_alt_del(&vm->dev.i8042);
 
+	if (vm->power.attached) {
+		acpi_pm_press_power(&vm->power.pm);
+		return 0;
+	}
 	if (ret)
 		return err_config(e, ret,
 				  "SendCtrlAltDel: the guest's keyboard is "
