@@ -50,9 +50,9 @@ static const struct route routes[] = {
 	{ "/snapshot/load", false, EP_SNAPSHOT, P, "snapshot" },
 	{ "/version", false, EP_VERSION, G, "vmm_version" },
 	{ "/ioreq-servers", true, EP_IOREQ, P, "ioreq_server" },
+	{ "/iommu", false, EP_IOMMU, P, "iommu" },
 	/* Firecracker resources wisp does not have (yet): 400, not 404,
 	 * so a client learns it is the feature that is missing. */
-	{ "/iommu", false, EP_UNSUPPORTED, G | P | A, "unsupported" },
 	{ "/balloon", false, EP_UNSUPPORTED, G | P | A, "unsupported" },
 	{ "/balloon/statistics", false, EP_UNSUPPORTED, G | P | A,
 	  "unsupported" },
@@ -375,6 +375,7 @@ static bool pre_boot_resource(enum api_ep ep)
 	case EP_METRICS:
 	case EP_VSOCK:
 	case EP_IOREQ:
+	case EP_IOMMU:
 		return true;
 	default:
 		return false;
@@ -458,6 +459,9 @@ static int dispatch(struct api *a, const struct route *r, enum api_method m,
 		break;
 	case EP_ENTROPY:
 		ret = model_put_entropy(&a->m, body, e);
+		break;
+	case EP_IOMMU:
+		ret = model_put_iommu(&a->m, body, e);
 		break;
 	case EP_LOGGER:
 		ret = put_logger(a, body, e);

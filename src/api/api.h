@@ -59,6 +59,7 @@ enum api_ep {
 	EP_SNAPSHOT,
 	EP_VERSION,
 	EP_IOREQ,
+	EP_IOMMU,
 	EP_UNSUPPORTED,
 	EP_NR
 };

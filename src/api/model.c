@@ -505,6 +505,27 @@ static int parse_bandwidth(json_t *rl, const char *what, uint64_t *size,
 	return 0;
 }
 
+int model_put_iommu(struct model *m, json_t *body, struct err *e)
+{
+	static const struct field f[] = {
+		{ "enabled", F_BOOL, true },
+		{ NULL, 0, false },
+	};
+	int ret = check_object(body, "iommu", f, e);
+
+	if (ret)
+		return ret;
+	m->iommu = json_is_true(get(body, "enabled"));
+	return 0;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' :
+	       c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+				      c - 'A' + 10;
+}
+
 int model_put_entropy(struct model *m, json_t *body, struct err *e)
 {
 	static const struct field f[] = {
@@ -903,6 +924,32 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 		c->rng_rate = m->entropy_size * 1000 / m->entropy_refill_ms;
 	if (m->entropy && m->entropy_refill_ms && !c->rng_rate)
 		c->rng_rate = 1; /* below 1 B/s: the slowest wisp has */
+	c->iommu = m->iommu;
+	/* Network interfaces are virtio-net devices on their taps. */
+	if (m->nr_ifaces > VM_MAX_NETS)
+		return err_config(e, -EINVAL,
+				  "InstanceStart: %d network interfaces, at "
+				  "most %d",
+				  m->nr_ifaces, VM_MAX_NETS);
+	c->nr_nets = m->nr_ifaces;
+	for (int i = 0; i < m->nr_ifaces; i++) {
+		const struct model_iface *f = &m->ifaces[i];
+		struct vm_net_config *nc = &c->nets[i];
+
+		if (f->mtu)
+			return err_config(e, -EINVAL,
+					  "network interface '%s': field 'mtu' "
+					  "is not supported yet",
+					  f->id);
+		nc->tap = f->host_dev_name;
+		nc->id = f->id;
+		nc->has_mac = f->guest_mac != NULL;
+		/* Checked as xx:xx:xx:xx:xx:xx when it was PUT. */
+		for (int b = 0; f->guest_mac && b < 6; b++)
+			nc->mac[b] =
+				(uint8_t)(hexval(f->guest_mac[3 * b]) << 4 |
+					  hexval(f->guest_mac[3 * b + 1]));
+	}
 	c->nr_servers = m->nr_servers;
 	for (int i = 0; i < m->nr_servers; i++) {
 		c->servers[i].socket = m->servers[i].socket;
@@ -972,6 +1019,8 @@ json_t *model_json(const struct model *m)
 		json_array_append_new(a, o);
 	}
 	json_object_set_new(j, "network-interfaces", a);
+	json_object_set_new(j, "iommu",
+			    json_pack("{s:b}", "enabled", m->iommu));
 	if (m->vsock)
 		json_object_set_new(j, "vsock",
 				    json_pack("{s:I, s:s}", "guest_cid",

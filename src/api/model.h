@@ -65,6 +65,7 @@ struct model {
 	uint64_t entropy_size, entropy_refill_ms;
 	int nr_ifaces;
 	struct model_iface ifaces[MODEL_MAX_IFACES];
+	bool iommu; /* PUT /iommu: a virtio-iommu with every device behind */
 	bool vsock;
 	int64_t vsock_cid;
 	char *vsock_uds;
@@ -98,6 +99,8 @@ int model_put_iface(struct model *m, const char *id, json_t *body,
 int model_patch_iface(struct model *m, const char *id, json_t *body,
 		      struct err *e);
 int model_put_vsock(struct model *m, json_t *body, struct err *e);
+/* wisp's own PUT /iommu {"enabled": bool} (--iommu). */
+int model_put_iommu(struct model *m, json_t *body, struct err *e);
 int model_put_server(struct model *m, const char *id, json_t *body,
 		     struct err *e);
 /* Parses a Logger body: *level is one of LOG_ERROR..LOG_DEBUG or -1 for

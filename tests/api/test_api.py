@@ -441,16 +441,12 @@ def case_bad_bodies():
             w.bad("PUT", "/drives/other", {"path_on_host": img.name,
                                            "is_root_device": True},
                   says="root device")
-            w.ok("PUT", "/network-interfaces/eth0",
-                 {"iface_id": "eth0", "host_dev_name": "tap0",
-                  "guest_mac": "AA:FC:00:00:00:01"})
             w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
             w.ok("PUT", "/entropy", {"rate_limiter": {"bandwidth": {
                 "size": 1000, "refill_time": 100}}})
             j = w.ok("GET", "/vm/config", want=200)
             expect(j["drives"][0]["drive_id"] == "rootfs" and
                    j["drives"][0]["is_read_only"] is True and
-                   j["network-interfaces"][0]["host_dev_name"] == "tap0" and
                    j["vsock"]["guest_cid"] == 3 and
                    j["entropy"]["rate_limiter"]["bandwidth"]["size"] == 1000,
                    f"stored config {j}")
@@ -623,6 +619,27 @@ def case_signal_races_start():
             expect(rc == 143, f"round {i}: exit {rc}\n{w.stderr()}")
         finally:
             w.close()
+
+
+def case_network_interface_is_a_device():
+    """A network interface is a virtio-net device on its tap: stored and
+    shown before start, and a tap that does not exist fails InstanceStart
+    with a message naming it (no network is created by this test)."""
+    w = Wisp()
+    try:
+        boot(w, "hello")
+        w.ok("PUT", "/network-interfaces/eth0",
+             {"iface_id": "eth0", "host_dev_name": "wisp-no-such-tap",
+              "guest_mac": "AA:FC:00:00:00:01"})
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["network-interfaces"][0]["host_dev_name"] ==
+               "wisp-no-such-tap", f"stored config {j}")
+        w.ok("PUT", "/iommu", {"enabled": False})
+        w.bad("PUT", "/iommu", {"enabled": "yes"}, says="enabled")
+        w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
+              says="wisp-no-such-tap")
+    finally:
+        w.close()
 
 
 def case_ctrl_alt_del():

@@ -169,6 +169,53 @@ static void test_entropy_rate(void **state)
 	model_free(&m);
 }
 
+/* Network interfaces become virtio-net devices on their taps, MAC
+ * parsed; PUT /iommu puts the devices behind a virtio-iommu. */
+static void test_ifaces_and_iommu(void **state)
+{
+	struct model m;
+	struct vm_config c;
+	struct err e = { 0 };
+
+	(void)state;
+	model_init(&m);
+	PUT(model_put_boot_source(&m, b_, &e),
+	    "{\"kernel_image_path\": \"/k\"}");
+	assert_int_equal(
+		PUT(model_put_iface(&m, "eth0", b_, &e),
+		    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap7\", "
+		    "\"guest_mac\": \"AA:fc:00:00:00:0b\"}"),
+		0);
+	assert_int_equal(PUT(model_put_iface(&m, "eth1", b_, &e),
+			     "{\"iface_id\": \"eth1\", "
+			     "\"host_dev_name\": \"tap8\"}"),
+			 0);
+	assert_int_equal(
+		PUT(model_put_iommu(&m, b_, &e), "{\"enabled\": true}"), 0);
+	assert_int_equal(model_to_vm_config(&m, &c, &e), 0);
+	assert_true(c.iommu);
+	assert_int_equal(c.nr_nets, 2);
+	assert_string_equal(c.nets[0].tap, "tap7");
+	assert_string_equal(c.nets[0].id, "eth0");
+	assert_true(c.nets[0].has_mac);
+	assert_int_equal(c.nets[0].mac[0], 0xaa);
+	assert_int_equal(c.nets[0].mac[1], 0xfc);
+	assert_int_equal(c.nets[0].mac[5], 0x0b);
+	assert_false(c.nets[1].has_mac);
+	/* Wrong types and unknown fields of /iommu are refused. */
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e), "{\"enabled\": 1}"),
+			 -EINVAL);
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e), "{\"on\": true}"),
+			 -EINVAL);
+	/* An MTU wisp cannot honour is refused at start, not ignored. */
+	PUT(model_put_iface(&m, "eth1", b_, &e),
+	    "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap8\", "
+	    "\"mtu\": 1400}");
+	assert_int_equal(model_to_vm_config(&m, &c, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "mtu"));
+	model_free(&m);
+}
+
 static int no_start(void *o, const struct vm_config *c, struct err *e)
 {
 	(void)o;
@@ -218,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_partuuid_root),
 		cmocka_unit_test(test_machine_put_and_patch),
 		cmocka_unit_test(test_entropy_rate),
+		cmocka_unit_test(test_ifaces_and_iommu),
 		cmocka_unit_test(test_config_file_atomic_on_typo),
 	};
 
