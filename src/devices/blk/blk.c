@@ -233,36 +233,10 @@ static bool iov_aligned(const struct blk *b, const struct iovec *iov, int n)
 	return true;
 }
 
-/* preadv/pwritev until done, EOF or an error. Returns the bytes moved or
- * -errno if nothing moved. */
 static int64_t rw_iov(struct blk *b, bool write, struct iovec *iov, int n,
 		      uint64_t pos)
 {
-	int64_t done = 0;
-
-	while (n > 0) {
-		ssize_t r = write ? pwritev(b->fd, iov, n, (off_t)pos) :
-				    preadv(b->fd, iov, n, (off_t)pos);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return done ? done : -errno;
-		if (r == 0)
-			break; /* EOF: the file shrank under us */
-		done += r;
-		pos += (uint64_t)r;
-		while (n > 0 && (size_t)r >= iov->iov_len) {
-			r -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + r;
-			iov->iov_len -= (size_t)r;
-		}
-	}
-	return done;
+	return blk_rw_all(b->fd, write, iov, n, pos);
 }
 
 static int64_t rw_buf(struct blk *b, bool write, void *buf, size_t len,

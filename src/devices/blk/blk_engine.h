@@ -85,6 +85,11 @@ int blk_engine_uring_create(int fd, unsigned int depth, struct blk_engine **out,
 int blk_engine_sync_create(int fd, unsigned int depth, struct blk_engine **out,
 			   struct err *e);
 
+/* preadv/pwritev at pos until everything moved, EOF or an error,
+ * advancing through iov (which it modifies): the bytes moved, or -errno
+ * if nothing moved. Shared by the sync engine and blk.c's own paths. */
+int64_t blk_rw_all(int fd, bool write, struct iovec *iov, int n, uint64_t pos);
+
 /* Test seams for tests/unit (they take the device's lock). */
 struct virtio_dev;
 const struct blk_engine_stats *blk_test_stats(struct virtio_dev *d);

@@ -12,7 +12,7 @@ struct sync_engine {
 	struct blk_engine en;
 	unsigned int depth, head, count;
 	struct blk_cqe *done; /* depth entries, a ring */
-	/* rw_all advances through a copy: the caller's iovecs stay as they
+	/* blk_rw_all advances through a copy: the caller's iovecs stay as they
 	 * were, so it can finish a short transfer from them. */
 	struct iovec *scratch;
 	int scratch_cap;
@@ -42,10 +42,7 @@ static int64_t datasync(int fd)
 	return 0;
 }
 
-/* preadv/pwritev until done, EOF or an error: bytes moved, or -errno if
- * nothing moved. */
-static int64_t rw_all(int fd, bool write, struct iovec *iov, int n,
-		      uint64_t pos)
+int64_t blk_rw_all(int fd, bool write, struct iovec *iov, int n, uint64_t pos)
 {
 	int64_t done = 0;
 
@@ -92,7 +89,7 @@ static int sync_rw(struct blk_engine *en, bool write, bool dsync,
 	}
 	if (n)
 		memcpy(s->scratch, iov, sizeof(*iov) * (size_t)n);
-	r = rw_all(en->fd, write, s->scratch, n, pos);
+	r = blk_rw_all(en->fd, write, s->scratch, n, pos);
 	if (write) {
 		en->stats.writes++;
 		/* Durable before it completes: a failed sync fails it. */
