@@ -143,7 +143,7 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 	int ret;
 
 	while (cur) {
-		char *eq;
+		char *eq = NULL;
 		int k = next_kv(opt, &cur, keys, NR_KEYS,
 				"path, readonly, id, direct, engine or iommu",
 				&seen, &eq, e);
@@ -258,7 +258,7 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 	int ret;
 
 	while (cur) {
-		char *eq;
+		char *eq = NULL;
 		int k = next_kv(opt, &cur, net_keys, NR_NET_KEYS,
 				"tap, mac, id, rx-rate or tx-rate", &seen, &eq,
 				e);
