@@ -20,12 +20,12 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from cases import Fail, run_main  # noqa: E402
+
 WISP, GUEST = None, None
 TIMEOUT = 20
-
-
-class Fail(Exception):
-    pass
 
 
 def expect(cond, what):
@@ -1147,32 +1147,5 @@ def case_metrics_periodic():
             w.close()
 
 
-CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
-
-
-def main():
-    global WISP, GUEST
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return 0
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        print(__doc__, file=sys.stderr)
-        return 2
-    WISP, GUEST, name = sys.argv[1:]
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        print(f"FAIL {name}: /dev/kvm is not accessible")
-        return 1
-    try:
-        CASES[name]()
-    except Fail as e:
-        print(f"FAIL {name}: {e}")
-        return 1
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL {name}: timeout: {e}")
-        return 1
-    print(f"PASS {name}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(globals(), __doc__))
