@@ -89,8 +89,14 @@ static int connect_socket(struct ioreq_client *c, uint64_t deadline,
 		/* A server being started has not bound its socket yet. */
 		if ((err != ENOENT && err != ECONNREFUSED) ||
 		    now_ns() >= deadline)
-			return err_set(e, -err, "%s: server socket '%s': %s",
-				       c->name, c->path, strerror(err));
+			/* Nobody serves the socket the user named: theirs
+			 * to fix; anything else is the host's. */
+			return err_setc(e,
+					err == ENOENT || err == ECONNREFUSED ?
+						ERR_CONFIG :
+						ERR_HOST,
+					-err, "%s: server socket '%s': %s",
+					c->name, c->path, strerror(err));
 		usleep(10000);
 	}
 }

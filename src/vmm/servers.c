@@ -212,9 +212,6 @@ static int create_one(struct servers *ss, int i, const struct server_config *sc,
 	cc.doorbells = ss->ioev;
 	cc.posted = (struct ioreq_posted_host){ add_posted, del_posted, ss };
 	ret = ioreq_client_create(&cc, &sv->client, e);
-	/* Nobody serves the socket the user named: theirs to fix. */
-	if ((ret == -ENOENT || ret == -ECONNREFUSED) && e)
-		e->cls = ERR_CONFIG;
 	if (ret)
 		return ret;
 	w->announce = ioreq_client_is_virtio(sv->client);
