@@ -65,6 +65,8 @@ static void usage(FILE *out)
 		"  --acpi on|off          describe the machine by ACPI tables (default\n"
 		"                         on) or by the MP table and virtio_mmio.device=\n"
 		"                         on the command line (off)\n"
+		"  --async-pf on|off      offer KVM's asynchronous page faults in\n"
+		"                         CPUID 0x40000001 (default on)\n"
 		"  --shutdown-timeout S   SIGTERM presses the ACPI power button and\n"
 		"                         waits S seconds for the guest to power off\n"
 		"                         (default %d; 0: stop at once)\n"
@@ -103,6 +105,7 @@ enum {
 	OPT_SERVER,
 	OPT_SPAWN_SERVER,
 	OPT_ACPI,
+	OPT_ASYNC_PF,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_IOMMU,
 	OPT_NET,
@@ -175,6 +178,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
 		{ "acpi", required_argument, NULL, OPT_ACPI },
+		{ "async-pf", required_argument, NULL, OPT_ASYNC_PF },
 		{ "iommu", no_argument, NULL, OPT_IOMMU },
 		{ "shutdown-timeout", required_argument, NULL,
 		  OPT_SHUTDOWN_TIMEOUT },
@@ -286,6 +290,11 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		case OPT_ACPI:
 			if (devopts_parse_onoff("--acpi", optarg, &cfg->acpi,
 						&e))
+				return bad_arg(&e);
+			break;
+		case OPT_ASYNC_PF:
+			if (devopts_parse_onoff("--async-pf", optarg,
+						&cfg->async_pf, &e))
 				return bad_arg(&e);
 			break;
 		case OPT_IOMMU:

@@ -12,5 +12,6 @@ void vm_config_defaults(struct vm_config *c)
 	c->memory_mib = VM_DEFAULT_MEMORY_MIB;
 	c->serial = SERIAL_STDIO;
 	c->acpi = true;
+	c->async_pf = true;
 	c->shutdown_timeout_s = VM_DEFAULT_SHUTDOWN_TIMEOUT_S;
 }

@@ -74,6 +74,9 @@ struct vm_config {
 	/* ACPI tables describe the machine (default); off: the MP table
 	 * and virtio_mmio.device= on the command line. */
 	bool acpi;
+	/* KVM's asynchronous page faults offered in CPUID 0x40000001
+	 * (default); off leaves ASYNC_PF, ASYNC_PF_VMEXIT, ASYNC_PF_INT out. */
+	bool async_pf;
 	/* A virtio-iommu (needs ACPI: the VIOT) with every other in-process
 	 * virtio device behind it, except disks with iommu=off. */
 	bool iommu;

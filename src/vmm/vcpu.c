@@ -227,7 +227,7 @@ int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
 		ret = kvm_create_vcpu(&vm->kvm, i, &vc->kv, e);
 		if (ret)
 			return ret;
-		ret = cpu_setup_vcpu(&vm->kvm, &vc->kv, n, e);
+		ret = cpu_setup_vcpu(&vm->kvm, &vc->kv, n, vm->cfg.async_pf, e);
 		if (ret)
 			return ret;
 	}

@@ -31,6 +31,8 @@
  *                blkbase=HEX) as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
  *                past the end (want IOERR); prints blk-* lines
+ *   test=cpuid   print the hypervisor leaves: "kvm-sig: KVMKVMKVM" and
+ *                "kvm-features: N" (CPUID 0x40000001 EAX, decimal)
  *   test=iommu   with --iommu and one disk: drive the virtio-iommu in
  *                the first window, attach the disk (second window,
  *                endpoint 1), map its rings and a data IOVA, read into
@@ -1025,6 +1027,27 @@ void guest_main(const uint8_t *zp)
 		kbd();
 	} else if (find(cmdline, "test=tick")) {
 		tick();
+	} else if (find(cmdline, "test=cpuid")) {
+		uint32_t a, b, c, d;
+		char sig[13];
+
+		__asm__ volatile("cpuid"
+				 : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+				 : "a"(0x40000000u), "c"(0u));
+		for (int i = 0; i < 4; i++) {
+			sig[i] = (char)(b >> (8 * i));
+			sig[4 + i] = (char)(c >> (8 * i));
+			sig[8 + i] = (char)(d >> (8 * i));
+		}
+		sig[12] = 0;
+		puts_("kvm-sig: ");
+		puts_(sig);
+		puts_("\nkvm-features: ");
+		__asm__ volatile("cpuid"
+				 : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+				 : "a"(0x40000001u), "c"(0u));
+		putu(a);
+		puts_("\n");
 	} else if (find(cmdline, "test=spin")) {
 		puts_("spinning\n");
 		for (;;)

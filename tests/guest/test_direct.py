@@ -70,6 +70,27 @@ def case_hello():
            cmd.endswith("test=hello"), f"command line '{cmd}'", out, err)
 
 
+def case_cpuid_async_pf():
+    """CPUID 0x40000001 as the guest sees it: KVM's signature, async PF
+    (bit 4), its nested delivery (10) and the page-ready interrupt (14)
+    by default; --async-pf off drops exactly those three bits."""
+    apf = (1 << 4) | (1 << 10) | (1 << 14)
+    rc, out, err = guest("cpuid")
+    expect(rc == 0, f"exit status {rc}", out, err)
+    expect(value(out, "kvm-sig") == "KVMKVMKVM", "signature", out, err)
+    on = int(value(out, "kvm-features"))
+    rc, out, err = guest("cpuid", "--async-pf", "off")
+    expect(rc == 0, f"exit status {rc} with --async-pf off", out, err)
+    off = int(value(out, "kvm-features"))
+    # What KVM offers through PVM may lack ASYNC_PF_VMEXIT; the others
+    # are KVM's on every 6.x host.
+    expect(on & (1 << 4) and on & (1 << 14),
+           f"features {on:#x}: async PF not offered", out, err)
+    expect(off == on & ~apf, f"off {off:#x}, on {on:#x}", out, err)
+    rc, out, err = guest("cpuid", "--async-pf", "maybe")
+    expect(rc != 0 and "--async-pf" in err, "bad value accepted", out, err)
+
+
 def case_memory_e820():
     for mib in (16, 128, 1024):
         rc, out, err = guest("hello", "--memory", str(mib))

@@ -235,6 +235,25 @@ static void test_pv_features_and_timing(void **state)
 	free(c);
 }
 
+/* Async PF (4), its nested delivery (10) and the page-ready interrupt
+ * (14) are offered by default; no_async_pf drops exactly those three. */
+static void test_async_pf_switch(void **state)
+{
+	struct cpuid_host h = { 0 };
+	struct kvm_cpuid2 *c = build_intel(&h, 0, 1);
+	uint32_t on = get(c, 0x40000001, 0)->eax, off;
+	const uint32_t apf = (1u << 4) | (1u << 10) | (1u << 14);
+
+	free(c);
+	assert_int_equal(on & apf, apf);
+	h.no_async_pf = true;
+	c = build_intel(&h, 0, 1);
+	off = get(c, 0x40000001, 0)->eax;
+	free(c);
+	assert_int_equal(off & apf, 0);
+	assert_int_equal(off, on & ~apf);
+}
+
 static void test_bad_ids_refused(void **state)
 {
 	struct cpuid_host h = { 0 };
@@ -255,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_amd_topology),
 		cmocka_unit_test(test_brand_string),
 		cmocka_unit_test(test_pv_features_and_timing),
+		cmocka_unit_test(test_async_pf_switch),
 		cmocka_unit_test(test_bad_ids_refused),
 	};
 

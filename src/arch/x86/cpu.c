@@ -136,6 +136,10 @@ int cpu_write_boot_tables(struct guest_mem *m, const struct boot_entry *be,
 	 (1u << 12) /* POLL_CONTROL */ | (1u << 13) /* PV_SCHED_YIELD */ | \
 	 (1u << 14) /* ASYNC_PF_INT */ | (1u << 24) /* CLOCKSOURCE_STABLE */)
 
+/* Asynchronous page faults: the #PF-based "not present" notification,
+ * its delivery to a nested guest, and the "page ready" interrupt. */
+#define KVM_PV_ASYNC_PF ((1u << 4) | (1u << 10) | (1u << 14))
+
 #define KVM_LEAF_SIGNATURE 0x40000000
 #define KVM_LEAF_FEATURES 0x40000001
 #define KVM_LEAF_TIMING 0x40000010
@@ -284,6 +288,8 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported,
 			break;
 		case KVM_LEAF_FEATURES:
 			en->eax &= KVM_PV_IN_KERNEL;
+			if (host->no_async_pf)
+				en->eax &= ~KVM_PV_ASYNC_PF;
 			en->edx = 0; /* hints: no dedicated pCPUs promised */
 			break;
 		default:
@@ -340,7 +346,7 @@ void cpuid_host_read(struct cpuid_host *h)
 }
 
 static int set_cpuid(struct kvm *k, struct kvm_vcpu *v, int ncpus,
-		     struct err *e)
+		     bool async_pf, struct err *e)
 {
 	struct cpuid_host host;
 	struct kvm_cpuid2 *c;
@@ -348,6 +354,7 @@ static int set_cpuid(struct kvm *k, struct kvm_vcpu *v, int ncpus,
 
 	cpuid_host_read(&host);
 	host.tsc_deadline = k->tsc_deadline;
+	host.no_async_pf = !async_pf;
 	if (k->get_tsc_khz) {
 		khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 		if (khz > 0)
@@ -429,9 +436,10 @@ static int set_fpu_lapic(struct kvm_vcpu *v, struct err *e)
 	return 0;
 }
 
-int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, struct err *e)
+int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, bool async_pf,
+		   struct err *e)
 {
-	int ret = set_cpuid(k, v, ncpus, e);
+	int ret = set_cpuid(k, v, ncpus, async_pf, e);
 
 	if (!ret)
 		ret = set_msrs(v, e);

@@ -28,6 +28,7 @@ struct cpuid_host {
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER (in-kernel LAPIC) */
 	uint32_t tsc_khz; /* KVM_GET_TSC_KHZ; 0: unknown */
 	uint32_t brand[12]; /* host leaves 0x80000002-4; all 0: none */
+	bool no_async_pf; /* the user turned async page faults off */
 };
 
 /* Fills h from the host CPU (the brand string); the rest stays 0. */
@@ -45,8 +46,10 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported,
 			       const struct cpuid_host *host, int id,
 			       int ncpus);
 
-/* CPUID, MSRs, FPU, LAPIC for any vCPU. */
-int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, struct err *e);
+/* CPUID, MSRs, FPU, LAPIC for any vCPU. async_pf false leaves the
+ * asynchronous page fault features out of leaf 0x40000001. */
+int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, bool async_pf,
+		   struct err *e);
 
 /* Entry registers and segments, for the boot vCPU only. */
 int cpu_setup_boot_regs(struct kvm_vcpu *v, const struct boot_entry *be,
