@@ -382,6 +382,67 @@ static bool pre_boot_resource(enum api_ep ep)
 	}
 }
 
+/* Firecracker's rules: create while Paused, load instead of
+ * InstanceStart and before any boot resource is configured. */
+static bool boot_configured(const struct model *m)
+{
+	return m->kernel || m->boot_args || m->initrd || m->nr_drives ||
+	       m->nr_ifaces || m->entropy || m->vsock || m->nr_servers ||
+	       m->iommu;
+}
+
+static int do_snapshot(struct api *a, const struct route *r, json_t *body,
+		       struct err *e)
+{
+	int ret;
+
+	if (!strcmp(r->path, "/snapshot/create")) {
+		struct api_snapshot_create c;
+
+		ret = api_parse_snapshot_create(body, &c, e);
+		if (ret)
+			return ret;
+		if (a->state != API_PAUSED)
+			return err_config(e, -EINVAL,
+					  "snapshot/create: the microVM must "
+					  "be paused (PATCH /vm Paused) first");
+		if (!a->ops || !a->ops->snapshot_create)
+			return err_config(e, -EOPNOTSUPP,
+					  "snapshot/create: not supported");
+		return a->ops->snapshot_create(a->opaque, &c, e);
+	}
+	{
+		struct api_snapshot_load l;
+
+		ret = api_parse_snapshot_load(body, &l, e);
+		if (ret)
+			return ret;
+		if (a->state != API_NOT_STARTED)
+			return err_config(e, -EINVAL,
+					  "snapshot/load: loading a snapshot "
+					  "is not allowed after the microVM "
+					  "started");
+		if (boot_configured(&a->m))
+			return err_config(e, -EINVAL,
+					  "snapshot/load: loading a snapshot "
+					  "is not allowed after configuring "
+					  "boot-specific resources");
+		if (l.enable_diff)
+			return err_config(e, -EOPNOTSUPP,
+					  "snapshot/load: "
+					  "enable_diff_snapshots: Diff "
+					  "snapshots are not supported yet");
+		if (!a->ops || !a->ops->snapshot_load)
+			return err_config(e, -EOPNOTSUPP,
+					  "snapshot/load: not supported");
+		ret = a->ops->snapshot_load(a->opaque, &l, e);
+		if (ret)
+			return ret;
+		a->state = l.resume ? API_RUNNING : API_PAUSED;
+		return 0;
+	}
+}
+
 /* One request on a matched route; returns the status, *resp as for
  * api_handle. */
 static int dispatch(struct api *a, const struct route *r, enum api_method m,
@@ -424,11 +485,8 @@ static int dispatch(struct api *a, const struct route *r, enum api_method m,
 		err_config(e, -EOPNOTSUPP, "%s: not supported yet", r->path);
 		return 400;
 	}
-	if (r->ep == EP_SNAPSHOT) {
-		err_config(e, -EOPNOTSUPP,
-			   "%s: snapshots are not supported yet", r->path);
-		return 400;
-	}
+	if (r->ep == EP_SNAPSHOT)
+		return do_snapshot(a, r, body, e) ? 400 : 204;
 	if (a->state != API_NOT_STARTED &&
 	    (pre_boot_resource(r->ep) ||
 	     (m == M_PUT && (r->ep == EP_DRIVES || r->ep == EP_NET)))) {

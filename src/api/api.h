@@ -29,6 +29,20 @@
 
 enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED, API_STOPPED };
 
+/* PUT /snapshot/create and /snapshot/load (snapshot.c); the strings
+ * point into the request's JSON and live for the op's call. */
+struct api_snapshot_create {
+	bool diff; /* snapshot_type Diff (else Full) */
+	const char *snapshot_path, *mem_path;
+};
+
+struct api_snapshot_load {
+	const char *snapshot_path;
+	const char *mem_path; /* mem_backend.backend_path or mem_file_path */
+	bool uffd; /* backend_type Uffd (else File) */
+	bool enable_diff, resume;
+};
+
 struct api_ops {
 	/* InstanceStart: build the VM from cfg (valid while the api lives)
 	 * and start running it; 0, or -errno with e set. */
@@ -40,6 +54,14 @@ struct api_ops {
 	/* FlushMetrics: add the VMM's own counters to the metrics object
 	 * (may be NULL). */
 	void (*metrics)(void *opaque, void *json_object);
+	/* PUT /snapshot/create on a paused VM; PUT /snapshot/load instead
+	 * of InstanceStart (the VM then exists, paused unless r->resume).
+	 * 0, or -errno with e set. */
+	int (*snapshot_create)(void *opaque,
+			       const struct api_snapshot_create *r,
+			       struct err *e);
+	int (*snapshot_load)(void *opaque, const struct api_snapshot_load *r,
+			     struct err *e);
 };
 
 /* Endpoints as counted in the metrics. */
@@ -97,6 +119,13 @@ int api_start(struct api *a, struct err *e);
 
 /* The VM has ended: nothing may use the VM any more. */
 void api_set_stopped(struct api *a);
+
+/* The snapshot bodies (strict: unknown fields, wrong types, missing
+ * paths refused with e set). */
+int api_parse_snapshot_create(json_t *body, struct api_snapshot_create *r,
+			      struct err *e);
+int api_parse_snapshot_load(json_t *body, struct api_snapshot_load *r,
+			    struct err *e);
 
 /* Writes one metrics line (FlushMetrics, and the 60 s timer). -errno
  * when no metrics file is set or the write failed. */

@@ -34,6 +34,7 @@
 #include "util/log.h"
 #include "util/time.h"
 #include "vmm/control.h"
+#include "vmm/snapshot.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm.h"
 
@@ -51,6 +52,7 @@ struct front {
 	/* InstanceStart handed from the API thread to the main thread. */
 	int start_efd;
 	const struct vm_config *pending;
+	const struct api_snapshot_load *pending_load; /* instead of pending */
 	bool start_done;
 	int start_ret;
 	struct err start_err;
@@ -89,10 +91,12 @@ static struct vm_config with_front(struct front *f, const struct vm_config *cfg)
 /* On the API thread (api lock held): hand the config to the main thread
  * and wait for vm_create's verdict. vm_create is wisp's own code and
  * bounded by the host; no timeout here. */
+static int hand_to_main(struct front *f, const struct vm_config *cfg,
+			const struct api_snapshot_load *load, struct err *e);
+
 static int op_start(void *opaque, const struct vm_config *cfg, struct err *e)
 {
 	struct front *f = opaque;
-	uint64_t one = 1;
 	int ret;
 
 	if (pthread_equal(pthread_self(), f->main_thread)) {
@@ -106,12 +110,46 @@ static int op_start(void *opaque, const struct vm_config *cfg, struct err *e)
 		}
 		return ret;
 	}
+	return hand_to_main(f, cfg, NULL, e);
+}
+
+/* PUT /snapshot/load: the main thread builds the VM from the snapshot
+ * as it would for InstanceStart. */
+static int op_snapshot_load(void *opaque, const struct api_snapshot_load *r,
+			    struct err *e)
+{
+	struct front *f = opaque;
+
+	if (pthread_equal(pthread_self(), f->main_thread))
+		return err_config(e, -EINVAL,
+				  "snapshot/load: not from a config file");
+	return hand_to_main(f, NULL, r, e);
+}
+
+static int op_snapshot_create(void *opaque, const struct api_snapshot_create *r,
+			      struct err *e)
+{
+	struct front *f = opaque;
+	struct vm_snapshot_req q = { r->diff ? VM_SNAPSHOT_DIFF :
+					       VM_SNAPSHOT_FULL,
+				     r->snapshot_path, r->mem_path };
+
+	return vm_snapshot_create(f->vm, &q, e);
+}
+
+static int hand_to_main(struct front *f, const struct vm_config *cfg,
+			const struct api_snapshot_load *load, struct err *e)
+{
+	uint64_t one = 1;
+	int ret;
+
 	pthread_mutex_lock(&f->lock);
 	if (f->exiting) {
 		pthread_mutex_unlock(&f->lock);
 		return err_set(e, -ECANCELED, "InstanceStart: wisp is exiting");
 	}
 	f->pending = cfg;
+	f->pending_load = load;
 	f->start_done = false;
 	if (write(f->start_efd, &one, sizeof(one)) != sizeof(one)) {
 		pthread_mutex_unlock(&f->lock);
@@ -281,8 +319,9 @@ static int op_ctrl_alt_del(void *opaque, struct err *e)
 	return vm_send_ctrl_alt_del(f->vm, e);
 }
 
-static const struct api_ops ops = { op_start, op_pause, op_ctrl_alt_del,
-				    op_metrics };
+static const struct api_ops ops = { op_start,		op_pause,
+				    op_ctrl_alt_del,	op_metrics,
+				    op_snapshot_create, op_snapshot_load };
 
 static void *metrics_main(void *arg)
 {
@@ -357,6 +396,7 @@ static int wait_for_start(struct front *f)
 {
 	for (;;) {
 		struct pollfd p[2];
+		const struct api_snapshot_load *load;
 		struct vm_config c;
 		struct err e = { 0 };
 		uint64_t v;
@@ -388,9 +428,21 @@ static int wait_for_start(struct front *f)
 		if (read(f->start_efd, &v, sizeof(v)) != sizeof(v))
 			continue;
 		pthread_mutex_lock(&f->lock);
-		c = with_front(f, f->pending);
+		load = f->pending_load;
+		if (!load)
+			c = with_front(f, f->pending);
 		pthread_mutex_unlock(&f->lock);
-		ret = vm_create(&c, &f->vm, &e);
+		if (load) {
+			struct vm_restore_req rq = { load->snapshot_path,
+						     load->mem_path,
+						     load->uffd ? VM_MEM_UFFD :
+								  VM_MEM_FILE,
+						     !load->resume };
+
+			ret = vm_restore(&rq, &f->vm, &e);
+		} else {
+			ret = vm_create(&c, &f->vm, &e);
+		}
 		if (ret) {
 			vm_destroy(f->vm);
 			f->vm = NULL;

@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/snapshot_client.h"
 #include "config/devopts.h"
 #include "util/log.h"
+#include "vmm/snapshot.h"
 #include "vmm/vmm.h"
 
 static void usage(FILE *out)
@@ -19,6 +21,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: wisp run --kernel PATH [options]\n"
 		"       wisp --api-sock PATH [--config-file FILE] (wisp --api-sock PATH --help)\n"
+		"       wisp restore --snapshot FILE --mem FILE [--mem-backend file|uffd]\n"
+		"       wisp snapshot --api-sock PATH --snapshot FILE --mem FILE [--resume]\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
@@ -365,6 +369,93 @@ static int exec_api(char **argv)
 	return WISP_EXIT_CONFIG;
 }
 
+/* wisp restore: the VM's configuration is in the state file. */
+static int parse_restore(int argc, char **argv, struct vm_restore_req *r,
+			 int *verbosity)
+{
+	enum { OPT_SNAP = 256, OPT_MEM, OPT_BACKEND };
+	static const struct option opts[] = {
+		{ "snapshot", required_argument, NULL, OPT_SNAP },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "mem-backend", required_argument, NULL, OPT_BACKEND },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SNAP:
+			r->snapshot_path = optarg;
+			break;
+		case OPT_MEM:
+			r->mem_path = optarg;
+			break;
+		case OPT_BACKEND:
+			if (!strcmp(optarg, "file")) {
+				r->backend = VM_MEM_FILE;
+			} else if (!strcmp(optarg, "uffd")) {
+				r->backend = VM_MEM_UFFD;
+			} else {
+				fprintf(stderr,
+					"wisp: --mem-backend '%s': file or "
+					"uffd\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'v':
+			(*verbosity)++;
+			break;
+		case ':':
+			fprintf(stderr, "wisp: %s: missing argument\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		default:
+			fprintf(stderr,
+				"wisp: restore: unknown option '%s' (see wisp "
+				"--help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wisp: unexpected argument '%s'\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (!r->snapshot_path || !r->mem_path) {
+		fprintf(stderr,
+			"wisp: restore needs --snapshot FILE and --mem FILE\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int restore_main(int argc, char **argv)
+{
+	struct vm_restore_req r = { 0 };
+	struct vm *vm = NULL;
+	struct err e = { 0 };
+	int verbosity = 0, code;
+
+	if (parse_restore(argc, argv, &r, &verbosity))
+		return WISP_EXIT_CONFIG;
+	log_set_level(verbosity >= 2 ? LOG_DEBUG :
+		      verbosity == 1 ? LOG_INFO :
+				       LOG_WARN);
+	if (vm_restore(&r, &vm, &e)) {
+		fprintf(stderr, "wisp: %s\n", e.msg);
+		vm_destroy(vm);
+		return vm_exit_code(&e);
+	}
+	code = vm_run(vm);
+	vm_destroy(vm);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -389,6 +480,10 @@ int main(int argc, char **argv)
 	    !strncmp(argv[1], "--config-file", 13) ||
 	    !strcmp(argv[1], "--no-api"))
 		return exec_api(argv);
+	if (!strcmp(argv[1], "restore"))
+		return restore_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "snapshot"))
+		return snapshot_client_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr,
 			"wisp: unknown command '%s' (see wisp --help)\n",

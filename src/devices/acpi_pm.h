@@ -23,6 +23,8 @@
 
 #include "bus/bus.h"
 #include "devices/irq.h"
+#include "util/err.h"
+#include "util/ser.h"
 
 struct acpi_pm {
 	void (*poweroff)(void *opaque);
@@ -38,5 +40,10 @@ void acpi_pm_press_power(struct acpi_pm *pm);
 
 /* Registered at ACPI_PM_PORT for ACPI_PM_LEN ports. */
 extern const struct bus_ops acpi_pm_ops;
+
+/* Snapshot (acpi_pm_state.c): the GED status. */
+void acpi_pm_save(struct acpi_pm *pm, struct ser_w *w);
+int acpi_pm_load(struct acpi_pm *pm, const uint8_t *p, uint64_t len,
+		 struct err *e);
 
 #endif

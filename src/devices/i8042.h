@@ -20,6 +20,8 @@
 
 #include "bus/bus.h"
 #include "devices/irq.h"
+#include "util/err.h"
+#include "util/ser.h"
 
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT 0x64
@@ -48,5 +50,9 @@ void i8042_destroy(struct i8042 *k);
  * the guest left translation on, else set 2) as keyboard data. Any
  * thread. -EBUSY when the guest has not read the previous bytes. */
 int i8042_ctrl_alt_del(struct i8042 *k);
+
+/* Snapshot (i8042_state.c). */
+void i8042_save(struct i8042 *k, struct ser_w *w);
+int i8042_load(struct i8042 *k, const uint8_t *p, uint64_t len, struct err *e);
 
 #endif

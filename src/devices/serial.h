@@ -39,6 +39,8 @@
 
 #include "bus/bus.h"
 #include "devices/irq.h"
+#include "util/err.h"
+#include "util/ser.h"
 
 #define SERIAL_COM1_BASE 0x3f8
 #define SERIAL_COM1_IRQ 4
@@ -86,5 +88,12 @@ size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len);
 bool serial_rx_paused(struct serial *s);
 /* Output bytes dropped (fd full beyond the backlog, or broken). */
 uint64_t serial_out_dropped(struct serial *s);
+
+/* Snapshot (serial_state.c): registers, line level, buffered input and
+ * output. load checks the payload before it changes anything and drives
+ * the line to the saved level. */
+void serial_save(struct serial *s, struct ser_w *w);
+int serial_load(struct serial *s, const uint8_t *p, uint64_t len,
+		struct err *e);
 
 #endif

@@ -25,6 +25,7 @@
 #include "bus/bus.h"
 #include "bus/ioeventfd.h"
 #include "util/err.h"
+#include "util/ser.h"
 #include "virtio/iothread.h"
 #include "virtio/mmio_regs.h"
 #include "virtio/virtio.h"
@@ -73,6 +74,18 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 		       struct virtio_mmio **out, struct err *e);
 /* Stops the I/O thread, unregisters, closes fds, destroys the device. */
 void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* Snapshot (mmio_state.c): the transport's registers and the device's
+ * queues. save takes dev->lock; the device must be quiesced. load
+ * checks the whole payload (device ID, queue count and sizes, rings
+ * inside RAM) before it changes anything, then activates a device the
+ * driver had set DRIVER_OK on; config-class error if the payload does
+ * not fit this device. resignal kicks every ready queue once (kicks lost
+ * around the snapshot). */
+void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w);
+int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
+		     struct err *e);
+void virtio_mmio_resignal(struct virtio_mmio *t);
 
 /* "virtio_mmio.device=4K@0x...:gsi" for the kernel command line. */
 int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len);

@@ -13,6 +13,7 @@
 #include "devices/iommu/viommu.h"
 #include "devices/net/net.h"
 #include "devices/rng/rng.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "vmm/vm_priv.h"
 
@@ -278,4 +279,104 @@ void devices_destroy(struct vm_devices *d)
 	d->console_out_owned = false;
 	d->console_out_fd = STDOUT_FILENO;
 	i8042_destroy(&d->i8042);
+}
+
+/* Every device with state, one line each; the order is the file's. */
+enum dev_kind { DK_SERIAL, DK_I8042, DK_ACPI_PM, DK_VIRTIO };
+
+struct dev_state {
+	const char *name;
+	enum dev_kind kind;
+	void *dev;
+};
+
+static int dev_states(struct vm *vm, struct dev_state *s)
+{
+	int n = 0;
+
+	s[n++] = (struct dev_state){ "serial0", DK_SERIAL, &vm->dev.serial };
+	s[n++] = (struct dev_state){ "i8042", DK_I8042, &vm->dev.i8042 };
+	if (vm->power.attached)
+		s[n++] = (struct dev_state){ "acpi_pm", DK_ACPI_PM,
+					     &vm->power.pm };
+	for (int i = 0; i < vm->dev.nr_virtio; i++)
+		s[n++] = (struct dev_state){ vm->dev.virtio[i]->dev->name,
+					     DK_VIRTIO, vm->dev.virtio[i] };
+	return n;
+}
+
+#define MAX_DEV_STATES (3 + LAYOUT_MAX_WINDOWS)
+
+void devices_save(struct vm *vm, struct snap_writer *sw)
+{
+	struct dev_state s[MAX_DEV_STATES];
+	int n = dev_states(vm, s);
+
+	for (int i = 0; i < n; i++) {
+		snap_section_begin(sw, SNAP_SEC_DEVICE);
+		ser_str(&sw->w, s[i].name);
+		switch (s[i].kind) {
+		case DK_SERIAL:
+			serial_save(s[i].dev, &sw->w);
+			break;
+		case DK_I8042:
+			i8042_save(s[i].dev, &sw->w);
+			break;
+		case DK_ACPI_PM:
+			acpi_pm_save(s[i].dev, &sw->w);
+			break;
+		case DK_VIRTIO:
+			virtio_mmio_save(s[i].dev, &sw->w);
+			break;
+		}
+		snap_section_end(sw);
+	}
+}
+
+int devices_load(struct vm *vm, const struct snap_file *f, struct err *e)
+{
+	struct dev_state s[MAX_DEV_STATES];
+	int n = dev_states(vm, s), pos = 0, ret = 0;
+
+	for (int i = 0; i < n && !ret; i++) {
+		const struct snap_section *sec =
+			snap_next(f, &pos, SNAP_SEC_DEVICE);
+		struct ser_r r;
+		const char *name;
+		const uint8_t *p;
+		uint64_t len;
+
+		if (!sec)
+			return err_config(e, -EINVAL,
+					  "snapshot: no state for device %s",
+					  s[i].name);
+		r = (struct ser_r){ sec->data, (size_t)sec->len, 0, false };
+		name = deser_str(&r, 64);
+		if (r.fail || !name || strcmp(name, s[i].name))
+			return err_config(e, -EINVAL,
+					  "snapshot: device %d is '%s', this "
+					  "VM has %s there",
+					  i, name ? name : "?", s[i].name);
+		p = sec->data + r.off;
+		len = sec->len - r.off;
+		switch (s[i].kind) {
+		case DK_SERIAL:
+			ret = serial_load(s[i].dev, p, len, e);
+			break;
+		case DK_I8042:
+			ret = i8042_load(s[i].dev, p, len, e);
+			break;
+		case DK_ACPI_PM:
+			ret = acpi_pm_load(s[i].dev, p, len, e);
+			break;
+		case DK_VIRTIO:
+			ret = virtio_mmio_load(s[i].dev, p, len, e);
+			break;
+		}
+	}
+	if (!ret && snap_next(f, &pos, SNAP_SEC_DEVICE))
+		return err_config(e, -EINVAL,
+				  "snapshot: state for more devices than this "
+				  "VM has");
+	return ret;
 }

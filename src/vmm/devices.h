@@ -57,4 +57,13 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 			  struct err *e);
 void devices_destroy(struct vm_devices *d);
 
+/* Snapshot: one SNAP_SEC_DEVICE section per device (its name, then the
+ * device's own payload), in a fixed order. load takes them in the same
+ * order, checks each name, and has each device check its payload before
+ * it changes anything. */
+struct snap_writer;
+struct snap_file;
+void devices_save(struct vm *vm, struct snap_writer *sw);
+int devices_load(struct vm *vm, const struct snap_file *f, struct err *e);
+
 #endif

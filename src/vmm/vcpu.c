@@ -231,7 +231,7 @@ int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
 		if (ret)
 			return ret;
 	}
-	return cpu_setup_boot_regs(&vs->v[0].kv, entry, e);
+	return entry ? cpu_setup_boot_regs(&vs->v[0].kv, entry, e) : 0;
 }
 
 static void mark_started(struct vcpus *vs);
@@ -442,6 +442,19 @@ int vcpus_pause(struct vcpus *vs, int bound_ms, struct err *e)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return ret;
+}
+
+void vcpus_start_parked(struct vcpus *vs)
+{
+	struct vcpu_pause *p = &vs->pause;
+
+	pthread_mutex_lock(&p->lock);
+	p->want = true;
+	p->since_ns = now_ns();
+	pthread_mutex_unlock(&p->lock);
+	/* The first KVM_RUN returns at once; the loop then parks. */
+	for (int i = 0; i < vs->n; i++)
+		vs->v[i].kv.run->immediate_exit = 1;
 }
 
 void vcpus_resume(struct vcpus *vs)

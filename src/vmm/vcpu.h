@@ -70,7 +70,8 @@ struct vcpus {
 };
 
 /* Creates n vCPUs and sets up their registers; vCPU 0 gets the boot
- * entry. On failure the created ones stay for vcpus_destroy. */
+ * entry (NULL: no entry registers, a restore sets them). On failure the
+ * created ones stay for vcpus_destroy. */
 int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
 		 const struct boot_entry *entry, struct err *e);
 /* Starts a thread per vCPU; on failure the VM is asked to stop. */
@@ -84,6 +85,9 @@ void vcpus_destroy(struct vcpus *vs, struct kvm *kvm);
  * the VM stops meanwhile. Any thread but a vCPU's. */
 int vcpus_pause(struct vcpus *vs, int bound_ms, struct err *e);
 void vcpus_resume(struct vcpus *vs);
+/* Before vcpus_start: the vCPUs start parked, as after vcpus_pause (a
+ * VM restored with resume_vm false); vcpus_resume lets them run. */
+void vcpus_start_parked(struct vcpus *vs);
 /* Called by a vCPU thread after KVM_RUN returned without an exit: parks
  * it while a pause is wanted. */
 void vcpu_park(struct vcpu *vc);

@@ -14,6 +14,7 @@
 
 #include "arch/x86/cpu.h"
 #include "ioreq/proto.h"
+#include "snapshot/mem_restore.h"
 #include "util/log.h"
 #include "vmm/term.h"
 
@@ -159,15 +160,11 @@ static void preinit(struct vm *vm, const struct vm_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 }
 
-int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
+/* A VM from cfg; with vm->rs set, restored from a snapshot instead of
+ * booting a kernel. */
+static int build(struct vm *vm, const struct vm_config *cfg, struct err *e)
 {
-	struct vm *vm = calloc(1, sizeof(*vm));
 	int ret;
-
-	*out = vm;
-	if (!vm)
-		return err_set(e, -ENOMEM, "out of memory");
-	preinit(vm, cfg);
 
 	if (cfg->cpus < 1 || cfg->cpus > layout_max_cpus(cfg))
 		return err_config(e, -EINVAL, "--cpus %d: must be 1..%d%s",
@@ -202,12 +199,15 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 		vm->ioev_ready = true;
 	}
 	ret = setup_memory(vm, e);
+	if (!ret && vm->rs)
+		ret = snapshot_restore_memory(vm, e);
 	if (!ret)
 		ret = devices_create_virtio(vm, e);
 	if (!ret)
 		ret = servers_create(&vm->servers, cfg, &vm->layout, &vm->mmio,
 				     e);
-	if (!ret)
+	/* A restored guest's kernel, tables and command line are in RAM. */
+	if (!ret && !vm->rs)
 		ret = load_guest(vm, e);
 	if (ret)
 		return ret;
@@ -221,7 +221,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 	if (ret)
 		return ret;
 	vm->con.attached = vm->dev.stdin_console;
-	ret = vcpus_create(&vm->vcpus, vm, cfg->cpus, &vm->entry, e);
+	ret = vcpus_create(&vm->vcpus, vm, cfg->cpus,
+			   vm->rs ? NULL : &vm->entry, e);
+	if (!ret && vm->rs)
+		ret = snapshot_restore_state(vm, e);
 	if (ret)
 		return ret;
 	posted_set_ring(&vm->posted,
@@ -235,6 +238,32 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 	return 0;
 }
 
+int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	*out = vm;
+	if (!vm)
+		return err_set(e, -ENOMEM, "out of memory");
+	preinit(vm, cfg);
+	return build(vm, cfg, e);
+}
+
+int vm_create_restored(const struct vm_config *cfg, struct vm_restore_state *rs,
+		       struct vm **out, struct err *e)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	*out = vm;
+	if (!vm) {
+		snapshot_restore_free(rs);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	preinit(vm, cfg);
+	vm->rs = rs;
+	return build(vm, cfg, e);
+}
+
 int vm_run(struct vm *vm)
 {
 	struct err e = { 0 };
@@ -243,6 +272,8 @@ int vm_run(struct vm *vm)
 	signal(SIGPIPE, SIG_IGN);
 	if (vm->con.attached && term_raw_enter(STDIN_FILENO) == 0)
 		log_info("console: raw mode; Ctrl-A x quits");
+	if (vm->rs)
+		snapshot_restore_start(vm);
 	if (vcpus_start(&vm->vcpus, &e)) {
 		log_error("%s", e.msg);
 		vm_request_stop(vm, WISP_EXIT_HOST);
@@ -293,8 +324,10 @@ void vm_destroy(struct vm *vm)
 	loop_destroy(&vm->loop);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	snap_mem_restore_stop(vm->mem_restore);
 	guest_mem_destroy(&vm->mem);
 	kvm_close(&vm->kvm);
 	term_restore();
+	snapshot_restore_free(vm->rs);
 	free(vm);
 }

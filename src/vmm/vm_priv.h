@@ -50,10 +50,28 @@ struct vm {
 	 * and the thread that flipped it wrote exit_code in between. */
 	atomic_int stopping;
 	int exit_code;
+
+	/* Restored from a snapshot (snapshot.c): the decoded state file
+	 * (cfg's strings live in it) and guest RAM's backend. NULL for a
+	 * VM that boots. */
+	struct vm_restore_state *rs;
+	struct snap_mem_restore *mem_restore;
 };
 
 /* Any thread: ask the VM to stop with this exit code (first one wins). */
 void vm_request_stop(struct vm *vm, int code);
 bool vm_is_stopping(struct vm *vm);
+
+/* snapshot.c's steps inside vm_create_restored (vm.c), in this order:
+ * guest RAM from the memory file once it is mapped; the saved state into
+ * the VM, vCPUs and devices once they exist; kvmclock, queue re-signals
+ * and the paused start just before the vCPUs start. */
+struct vm_restore_state;
+int vm_create_restored(const struct vm_config *cfg, struct vm_restore_state *rs,
+		       struct vm **out, struct err *e);
+int snapshot_restore_memory(struct vm *vm, struct err *e);
+int snapshot_restore_state(struct vm *vm, struct err *e);
+void snapshot_restore_start(struct vm *vm);
+void snapshot_restore_free(struct vm_restore_state *rs);
 
 #endif

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+#include "snapshot/config_state.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#define STR_MAX 4096
+
+void snap_config_save(const struct vm_config *c, struct ser_w *w)
+{
+	ser_str(w, c->kernel);
+	ser_str(w, c->initrd);
+	ser_str(w, c->cmdline_extra);
+	ser_u8(w, c->no_default_cmdline);
+	ser_u32(w, (uint32_t)c->cpus);
+	ser_u64(w, c->memory_mib);
+	ser_u32(w, (uint32_t)c->serial);
+	ser_str(w, c->serial_path);
+	ser_u8(w, c->debug_exit);
+	ser_u32(w, (uint32_t)c->console);
+	ser_u32(w, (uint32_t)c->nr_disks);
+	for (int i = 0; i < c->nr_disks; i++) {
+		const struct disk_config *d = &c->disks[i];
+
+		ser_str(w, d->path);
+		ser_u8(w, d->readonly);
+		ser_str(w, d->id);
+		ser_u8(w, d->direct);
+		ser_u32(w, (uint32_t)d->engine);
+		ser_u8(w, d->no_iommu);
+	}
+	ser_u32(w, (uint32_t)c->nr_servers);
+	for (int i = 0; i < c->nr_servers; i++) {
+		ser_str(w, c->servers[i].socket);
+		ser_str(w, c->servers[i].spawn);
+	}
+	ser_u32(w, (uint32_t)c->nr_nets);
+	for (int i = 0; i < c->nr_nets; i++) {
+		const struct vm_net_config *n = &c->nets[i];
+
+		ser_str(w, n->tap);
+		ser_str(w, n->id);
+		ser_bytes(w, n->mac, 6);
+		ser_u8(w, n->has_mac);
+		ser_u64(w, n->rx_rate);
+		ser_u64(w, n->tx_rate);
+	}
+	ser_u8(w, c->rng);
+	ser_u64(w, c->rng_rate);
+	ser_u8(w, c->acpi);
+	ser_u8(w, c->iommu);
+	ser_u32(w, c->shutdown_timeout_s);
+}
+
+int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
+		       struct err *e)
+{
+	struct ser_r r = { p, (size_t)len, 0, false };
+	uint32_t v;
+
+	memset(c, 0, sizeof(*c));
+	c->kernel = deser_str(&r, STR_MAX);
+	c->initrd = deser_str(&r, STR_MAX);
+	c->cmdline_extra = deser_str(&r, STR_MAX);
+	c->no_default_cmdline = deser_bool(&r);
+	v = deser_u32(&r);
+	if (v < 1 || v > 64)
+		r.fail = true;
+	c->cpus = (int)v;
+	c->memory_mib = deser_u64(&r);
+	if (c->memory_mib == 0 || c->memory_mib > (1ull << 22))
+		r.fail = true;
+	v = deser_u32(&r);
+	if (v > SERIAL_FILE)
+		r.fail = true;
+	c->serial = (enum serial_mode)v;
+	c->serial_path = deser_str(&r, STR_MAX);
+	if (c->serial == SERIAL_FILE && !c->serial_path)
+		r.fail = true;
+	c->debug_exit = deser_bool(&r);
+	v = deser_u32(&r);
+	if (v > CONSOLE_VIRTIO)
+		r.fail = true;
+	c->console = (enum console_mode)v;
+	v = deser_u32(&r);
+	if (v > VM_MAX_DISKS)
+		r.fail = true;
+	c->nr_disks = r.fail ? 0 : (int)v;
+	for (int i = 0; i < c->nr_disks; i++) {
+		struct disk_config *d = &c->disks[i];
+
+		d->path = deser_str(&r, STR_MAX);
+		d->readonly = deser_bool(&r);
+		d->id = deser_str(&r, STR_MAX);
+		d->direct = deser_bool(&r);
+		v = deser_u32(&r);
+		if (v > 8 || !d->path)
+			r.fail = true;
+		d->engine = (int)v;
+		d->no_iommu = deser_bool(&r);
+	}
+	v = deser_u32(&r);
+	if (v > VM_MAX_SERVERS)
+		r.fail = true;
+	c->nr_servers = r.fail ? 0 : (int)v;
+	for (int i = 0; i < c->nr_servers; i++) {
+		c->servers[i].socket = deser_str(&r, STR_MAX);
+		c->servers[i].spawn = deser_str(&r, STR_MAX);
+		if (!c->servers[i].socket && !c->servers[i].spawn)
+			r.fail = true;
+	}
+	v = deser_u32(&r);
+	if (v > VM_MAX_NETS)
+		r.fail = true;
+	c->nr_nets = r.fail ? 0 : (int)v;
+	for (int i = 0; i < c->nr_nets; i++) {
+		struct vm_net_config *n = &c->nets[i];
+		const uint8_t *mac;
+
+		n->tap = deser_str(&r, STR_MAX);
+		n->id = deser_str(&r, STR_MAX);
+		mac = ser_r_take(&r, 6);
+		if (mac)
+			memcpy(n->mac, mac, 6);
+		n->has_mac = deser_bool(&r);
+		n->rx_rate = deser_u64(&r);
+		n->tx_rate = deser_u64(&r);
+		if (!n->tap)
+			r.fail = true;
+	}
+	c->rng = deser_bool(&r);
+	c->rng_rate = deser_u64(&r);
+	c->acpi = deser_bool(&r);
+	c->iommu = deser_bool(&r);
+	c->shutdown_timeout_s = deser_u32(&r);
+	if (c->shutdown_timeout_s > VM_MAX_SHUTDOWN_TIMEOUT_S)
+		r.fail = true;
+	if (!deser_done(&r))
+		return err_config(e, -EINVAL,
+				  "snapshot: configuration section malformed");
+	return 0;
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+#include "snapshot/mem_dump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int write_range(int fd, const uint8_t *host, off_t off, off_t end,
+		       const char *path, struct err *e)
+{
+	while (off < end) {
+		ssize_t n = pwrite(fd, host + off, (size_t)(end - off), off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_set(e, n < 0 ? -errno : -EIO,
+				       "memory file '%s': write: %s", path,
+				       n < 0 ? strerror(errno) : "no progress");
+		off += n;
+	}
+	return 0;
+}
+
+int snap_mem_dump(int memfd, const uint8_t *host, uint64_t size,
+		  const char *path, uint64_t *written, struct err *e)
+{
+	off_t pos = 0, end = (off_t)size;
+	int fd, ret = 0;
+
+	*written = 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_config(e, -errno, "memory file '%s': %s", path,
+				  strerror(errno));
+	if (ftruncate(fd, end) < 0) {
+		ret = err_set(e, -errno, "memory file '%s': ftruncate: %s",
+			      path, strerror(errno));
+		goto out;
+	}
+	while (pos < end) {
+		off_t data = lseek(memfd, pos, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			/* No SEEK_DATA: the whole rest, holes and all. */
+			data = pos;
+			hole = end;
+		} else {
+			hole = lseek(memfd, data, SEEK_HOLE);
+			if (hole < 0 || hole > end)
+				hole = end;
+		}
+		ret = write_range(fd, host, data, hole, path, e);
+		if (ret)
+			goto out;
+		*written += (uint64_t)(hole - data);
+		pos = hole;
+	}
+out:
+	if (close(fd) < 0 && !ret)
+		ret = err_set(e, -errno, "memory file '%s': close: %s", path,
+			      strerror(errno));
+	return ret;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The snapshot's memory file: a plain image of the guest-RAM memfd
+ * (file offset = memfd offset), written sparse: only the memfd's data
+ * ranges (SEEK_DATA/SEEK_HOLE) are written, so RAM the guest never
+ * touched costs no disk and no time.
+ */
+#ifndef WISP_SNAPSHOT_MEM_DUMP_H
+#define WISP_SNAPSHOT_MEM_DUMP_H
+
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* Writes [0, size) of memfd, mapped at host, to a new file at path
+ * (replaced if it exists). *written is the number of data bytes. */
+int snap_mem_dump(int memfd, const uint8_t *host, uint64_t size,
+		  const char *path, uint64_t *written, struct err *e);
+
+#endif

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+/* The virtio-mmio transport's snapshot state: its registers, the
+ * device's negotiated state and each queue's addresses and indices. The
+ * device must be quiesced (no request in flight): what is in a ring and
+ * not yet popped is in guest RAM, which the snapshot has. */
+#include <errno.h>
+#include <string.h>
+
+#include "util/efd.h"
+#include "util/log.h"
+#include "virtio/mmio.h"
+
+#define STATE_VERSION 1
+
+void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w)
+{
+	struct virtio_dev *d = t->dev;
+
+	pthread_mutex_lock(&d->lock);
+	ser_u32(w, STATE_VERSION);
+	ser_u32(w, d->device_id);
+	ser_u32(w, (uint32_t)d->nr_queues);
+	ser_u32(w, t->dev_feat_sel);
+	ser_u32(w, t->drv_feat_sel);
+	ser_u32(w, t->queue_sel);
+	ser_u64(w, t->driver_features);
+	ser_u32(w, atomic_load(&t->isr));
+	ser_u64(w, d->features);
+	ser_u32(w, d->status);
+	ser_u32(w, d->config_generation);
+	ser_u8(w, d->broken);
+	for (int q = 0; q < d->nr_queues; q++) {
+		const struct virtq *vq = &d->vq[q];
+
+		ser_u16(w, vq->size);
+		ser_u8(w, vq->ready);
+		ser_u64(w, vq->desc_gpa);
+		ser_u64(w, vq->avail_gpa);
+		ser_u64(w, vq->used_gpa);
+		ser_u8(w, vq->event_idx);
+		ser_u8(w, vq->indirect);
+		ser_u16(w, vq->last_avail);
+		ser_u16(w, vq->used_idx);
+		ser_u16(w, vq->signalled_used);
+		ser_u8(w, vq->signalled_valid);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
+		     struct err *e)
+{
+	struct virtio_dev *d = t->dev;
+	struct ser_r r = { p, (size_t)len, 0, false };
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+	uint32_t id, nq, dfs, drfs, qs, isr, status, gen;
+	uint64_t drv_feat, feat;
+	bool broken;
+	const char *why = "malformed";
+
+	if (deser_u32(&r) != STATE_VERSION)
+		r.fail = true;
+	id = deser_u32(&r);
+	nq = deser_u32(&r);
+	if (r.fail || id != d->device_id || nq != (uint32_t)d->nr_queues)
+		return err_config(e, -EINVAL,
+				  "snapshot: %s: device %u with %u queues in "
+				  "the file, %u with %d here",
+				  d->name, id, nq, d->device_id, d->nr_queues);
+	dfs = deser_u32(&r);
+	drfs = deser_u32(&r);
+	qs = deser_u32(&r);
+	drv_feat = deser_u64(&r);
+	isr = deser_u32(&r);
+	feat = deser_u64(&r);
+	status = deser_u32(&r);
+	gen = deser_u32(&r);
+	broken = deser_bool(&r);
+	for (uint32_t q = 0; q < nq; q++) {
+		vq[q] = d->vq[q];
+		virtq_reset(&vq[q]);
+		vq[q].size = deser_u16(&r);
+		vq[q].ready = deser_bool(&r);
+		vq[q].desc_gpa = deser_u64(&r);
+		vq[q].avail_gpa = deser_u64(&r);
+		vq[q].used_gpa = deser_u64(&r);
+		vq[q].event_idx = deser_bool(&r);
+		vq[q].indirect = deser_bool(&r);
+		vq[q].last_avail = deser_u16(&r);
+		vq[q].used_idx = deser_u16(&r);
+		vq[q].signalled_used = deser_u16(&r);
+		vq[q].signalled_valid = deser_bool(&r);
+		if (vq[q].size > d->queue_max[q]) {
+			r.fail = true;
+			why = "queue size above its maximum";
+		}
+		/* The rings must be inside this VM's RAM, as when the
+		 * driver set QueueReady. */
+		if (!r.fail && vq[q].ready &&
+		    (vq[q].size == 0 || virtq_validate_rings(&vq[q], &why)))
+			r.fail = true;
+	}
+	if (!deser_done(&r) || isr > 3 || status > 0xff || (feat & ~drv_feat))
+		return err_config(e, -EINVAL,
+				  "snapshot: %s: transport state %s", d->name,
+				  why);
+	pthread_mutex_lock(&d->lock);
+	t->dev_feat_sel = dfs;
+	t->drv_feat_sel = drfs;
+	t->queue_sel = qs;
+	t->driver_features = drv_feat;
+	atomic_store(&t->isr, isr);
+	d->features = feat;
+	d->status = status;
+	d->config_generation = gen;
+	d->broken = broken;
+	for (uint32_t q = 0; q < nq; q++)
+		d->vq[q] = vq[q];
+	/* The device sets up what DRIVER_OK means to it (as when the
+	 * driver wrote it). */
+	if ((status & VIRTIO_STATUS_DRIVER_OK) && !broken && d->ops->activate &&
+	    d->ops->activate(d) < 0)
+		virtio_dev_set_broken(d, "activation after restore failed");
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+void virtio_mmio_resignal(struct virtio_mmio *t)
+{
+	struct virtio_dev *d = t->dev;
+
+	/* A kick the guest made just before the snapshot may not have
+	 * been seen: the device looks at every live queue once. An extra
+	 * look at an empty queue costs nothing. */
+	for (int q = 0; q < d->nr_queues; q++) {
+		bool ready;
+
+		pthread_mutex_lock(&d->lock);
+		ready = d->vq[q].ready;
+		pthread_mutex_unlock(&d->lock);
+		if (ready && t->notify_efd[q] >= 0) {
+			int ret = efd_signal_private(t->notify_efd[q]);
+
+			if (ret && ret != -EAGAIN)
+				log_warn("%s: queue %d: re-signal: %s", d->name,
+					 q, strerror(-ret));
+		}
+	}
+}

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/* Snapshot create and restore: puts the state file's sections in order
+ * and hands each to the code that owns that state (src/snapshot for the
+ * format, KVM and memory; devices.c for the devices). */
+#include "vmm/snapshot.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "snapshot/config_state.h"
+#include "snapshot/format.h"
+#include "snapshot/kvm_state.h"
+#include "snapshot/mem_dump.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "vmm/vm_priv.h"
+
+#include "snapshot/mem_restore.h"
+
+/* Everything a restore needs, decoded from the state file before the VM
+ * is built. cfg's strings point into buf. */
+struct vm_restore_state {
+	uint8_t *buf;
+	size_t len;
+	struct snap_file f;
+	struct vm_config cfg;
+	struct snap_vm_state vmst;
+	struct snap_vcpu_state *vcpu; /* cfg.cpus of them */
+	int nr_vcpu;
+	uint64_t mem_size;
+	struct vm_restore_req req;
+};
+
+const struct vm_config *vm_get_config(const struct vm *vm)
+{
+	return &vm->cfg;
+}
+
+static bool all_parked(struct vm *vm)
+{
+	struct vcpu_pause *p = &vm->vcpus.pause;
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	ok = p->want && p->parked == vm->vcpus.n;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
+			  struct err *e)
+{
+	if (r->type == VM_SNAPSHOT_DIFF)
+		return err_config(e, -ENOTSUP,
+				  "snapshot: Diff snapshots are not supported "
+				  "yet (use Full)");
+	if (vm->cfg.iommu)
+		return err_config(e, -ENOTSUP,
+				  "snapshot: a VM with --iommu cannot be saved "
+				  "yet (the virtio-iommu's domains are not in "
+				  "the snapshot)");
+	if (vm->cfg.nr_nets)
+		return err_config(e, -ENOTSUP,
+				  "snapshot: a VM with virtio-net cannot be "
+				  "saved yet");
+	if (!all_parked(vm))
+		return err_config(e, -EBUSY,
+				  "snapshot: the VM must be paused first");
+	return 0;
+}
+
+static int save_state(struct vm *vm, struct snap_writer *sw, struct err *e)
+{
+	uint32_t *msrs = NULL, nr_msrs = 0;
+	int ret;
+
+	snap_section_begin(sw, SNAP_SEC_CONFIG);
+	snap_config_save(&vm->cfg, &sw->w);
+	snap_section_end(sw);
+	snap_section_begin(sw, SNAP_SEC_VM);
+	ret = snap_vm_save(vm->kvm.vm_fd, &sw->w, e);
+	snap_section_end(sw);
+	if (ret)
+		return ret;
+	ret = snap_msr_list(vm->kvm.sys_fd, &msrs, &nr_msrs, e);
+	if (ret)
+		return ret;
+	for (int i = 0; i < vm->vcpus.n && !ret; i++) {
+		snap_section_begin(sw, SNAP_SEC_VCPU);
+		ret = snap_vcpu_save(vm->vcpus.v[i].kv.fd, vm->kvm.vm_fd,
+				     (uint32_t)i, msrs, nr_msrs, &sw->w, e);
+		snap_section_end(sw);
+	}
+	free(msrs);
+	if (ret)
+		return ret;
+	devices_save(vm, sw);
+	snap_section_begin(sw, SNAP_SEC_MEMORY);
+	ser_u64(&sw->w, vm->mem.size);
+	snap_section_end(sw);
+	return snap_writer_finish(sw, e);
+}
+
+int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
+		       struct err *e)
+{
+	struct snap_writer sw;
+	uint64_t t0 = now_ns(), t1, data = 0;
+	int ret = check_saveable(vm, r, e);
+
+	if (ret)
+		return ret;
+	if (!r->snapshot_path || !r->mem_path)
+		return err_config(e, -EINVAL,
+				  "snapshot: snapshot_path and mem_file_path "
+				  "are required");
+	snap_writer_init(&sw);
+	ret = save_state(vm, &sw, e);
+	if (!ret)
+		ret = snap_mem_dump(vm->mem.memfd, vm->mem.host, vm->mem.size,
+				    r->mem_path, &data, e);
+	t1 = now_ns();
+	if (!ret)
+		ret = snap_write_file(r->snapshot_path, sw.w.p, sw.w.len, e);
+	if (!ret)
+		log_info("snapshot: %zu bytes of state, %llu MiB of %llu MiB "
+			 "RAM written in %.3f ms (memory %.3f ms)",
+			 sw.w.len, (unsigned long long)(data >> 20),
+			 (unsigned long long)(vm->mem.size >> 20),
+			 (double)(now_ns() - t0) / 1e6,
+			 (double)(t1 - t0) / 1e6);
+	snap_writer_free(&sw);
+	return ret;
+}
+
+void snapshot_restore_free(struct vm_restore_state *rs)
+{
+	if (!rs)
+		return;
+	for (int i = 0; i < rs->nr_vcpu; i++)
+		snap_vcpu_state_free(&rs->vcpu[i]);
+	free(rs->vcpu);
+	free(rs->buf);
+	free(rs);
+}
+
+/* Everything but the devices' payloads (checked by each device before it
+ * changes anything) is decoded and checked here, before the VM exists. */
+static int decode(struct vm_restore_state *rs, struct err *e)
+{
+	const struct snap_section *s;
+	int pos = 0, ret;
+
+	ret = snap_read_file(rs->req.snapshot_path, &rs->buf, &rs->len, e);
+	if (ret)
+		return ret;
+	ret = snap_parse(&rs->f, rs->buf, rs->len, e);
+	if (ret)
+		return ret;
+	s = snap_next(&rs->f, &pos, SNAP_SEC_CONFIG);
+	if (!s)
+		return err_config(e, -EINVAL, "snapshot: no configuration");
+	ret = snap_config_decode(&rs->cfg, s->data, s->len, e);
+	if (ret)
+		return ret;
+	if (rs->cfg.iommu || rs->cfg.nr_nets)
+		return err_config(e, -EINVAL,
+				  "snapshot: names --iommu or virtio-net, "
+				  "which snapshots cannot hold");
+	pos = 0;
+	s = snap_next(&rs->f, &pos, SNAP_SEC_VM);
+	if (!s)
+		return err_config(e, -EINVAL, "snapshot: no VM section");
+	ret = snap_vm_decode(&rs->vmst, s->data, s->len, e);
+	if (ret)
+		return ret;
+	rs->vcpu = calloc((size_t)rs->cfg.cpus, sizeof(*rs->vcpu));
+	if (!rs->vcpu)
+		return err_set(e, -ENOMEM, "restore: out of memory");
+	pos = 0;
+	while ((s = snap_next(&rs->f, &pos, SNAP_SEC_VCPU))) {
+		struct snap_vcpu_state *v;
+
+		if (rs->nr_vcpu >= rs->cfg.cpus)
+			return err_config(e, -EINVAL,
+					  "snapshot: more vCPU sections than "
+					  "its %d vCPUs",
+					  rs->cfg.cpus);
+		v = &rs->vcpu[rs->nr_vcpu];
+		ret = snap_vcpu_decode(v, s->data, s->len, e);
+		if (ret)
+			return ret;
+		rs->nr_vcpu++;
+		if (v->id != (uint32_t)rs->nr_vcpu - 1)
+			return err_config(e, -EINVAL,
+					  "snapshot: vCPU section %d has id %u",
+					  rs->nr_vcpu - 1, v->id);
+	}
+	if (rs->nr_vcpu != rs->cfg.cpus)
+		return err_config(e, -EINVAL,
+				  "snapshot: %d vCPU sections for %d vCPUs",
+				  rs->nr_vcpu, rs->cfg.cpus);
+	pos = 0;
+	s = snap_next(&rs->f, &pos, SNAP_SEC_MEMORY);
+	if (!s || s->len != 8)
+		return err_config(e, -EINVAL,
+				  "snapshot: memory section missing or "
+				  "malformed");
+	rs->mem_size = le64(s->data);
+	if (rs->mem_size != rs->cfg.memory_mib << 20)
+		return err_config(e, -EINVAL,
+				  "snapshot: %llu bytes of RAM for a %llu MiB "
+				  "VM",
+				  (unsigned long long)rs->mem_size,
+				  (unsigned long long)rs->cfg.memory_mib);
+	return 0;
+}
+
+int vm_restore(const struct vm_restore_req *r, struct vm **out, struct err *e)
+{
+	struct vm_restore_state *rs = calloc(1, sizeof(*rs));
+	int ret;
+
+	*out = NULL;
+	if (!rs)
+		return err_set(e, -ENOMEM, "restore: out of memory");
+	rs->req = *r;
+	if (!r->snapshot_path || !r->mem_path) {
+		snapshot_restore_free(rs);
+		return err_config(e, -EINVAL,
+				  "restore: a snapshot and a memory path are "
+				  "required");
+	}
+	ret = decode(rs, e);
+	if (ret) {
+		snapshot_restore_free(rs);
+		return ret;
+	}
+	/* From here on the VM owns rs (and cfg's strings in its buffer). */
+	return vm_create_restored(&rs->cfg, rs, out, e);
+}
+
+int snapshot_restore_memory(struct vm *vm, struct err *e)
+{
+	struct vm_restore_state *rs = vm->rs;
+	enum snap_mem_backend b =
+		rs->req.backend == VM_MEM_UFFD ? SNAP_MEM_UFFD : SNAP_MEM_FILE;
+
+	return snap_mem_restore_start(&vm->mem_restore, b, rs->req.mem_path,
+				      vm->mem.memfd, vm->mem.host,
+				      (size_t)vm->mem.size,
+				      vm->cfg.nr_servers > 0, e);
+}
+
+int snapshot_restore_state(struct vm *vm, struct err *e)
+{
+	struct vm_restore_state *rs = vm->rs;
+	int ret;
+
+	ret = snap_vm_apply(vm->kvm.sys_fd, vm->kvm.vm_fd, &rs->vmst, e);
+	for (int i = 0; !ret && i < vm->vcpus.n; i++)
+		ret = snap_vcpu_apply(vm->vcpus.v[i].kv.fd, vm->kvm.vm_fd,
+				      &rs->vcpu[i], e);
+	if (!ret)
+		ret = devices_load(vm, &rs->f, e);
+	return ret;
+}
+
+void snapshot_restore_start(struct vm *vm)
+{
+	/* The guest was stopped on purpose: a kvmclock guest's watchdogs
+	 * must not count the time it was away (EINVAL without kvmclock). */
+	for (int i = 0; i < vm->vcpus.n; i++)
+		ioctl(vm->vcpus.v[i].kv.fd, KVM_KVMCLOCK_CTRL, 0);
+	for (int i = 0; i < vm->dev.nr_virtio; i++)
+		virtio_mmio_resignal(vm->dev.virtio[i]);
+	if (vm->rs->req.paused)
+		vcpus_start_parked(&vm->vcpus);
+}
