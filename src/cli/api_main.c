@@ -437,7 +437,7 @@ static int wait_for_start(struct front *f)
 						     load->mem_path,
 						     load->uffd ? VM_MEM_UFFD :
 								  VM_MEM_FILE,
-						     !load->resume };
+						     !load->resume, NULL };
 
 			ret = vm_restore(&rq, &f->vm, &e);
 		} else {

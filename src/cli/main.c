@@ -21,7 +21,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: wisp run --kernel PATH [options]\n"
 		"       wisp --api-sock PATH [--config-file FILE] (wisp --api-sock PATH --help)\n"
-		"       wisp restore --snapshot FILE --mem FILE [--mem-backend file|uffd]\n"
+		"       wisp restore --snapshot FILE --mem FILE|SOCKET\n"
+		"                    [--mem-backend file|uffd] [--uffd-fallback FILE]\n"
 		"       wisp snapshot --api-sock PATH --snapshot FILE --mem FILE [--resume]\n"
 		"       wisp --help | --version\n"
 		"\n"
@@ -373,11 +374,12 @@ static int exec_api(char **argv)
 static int parse_restore(int argc, char **argv, struct vm_restore_req *r,
 			 int *verbosity)
 {
-	enum { OPT_SNAP = 256, OPT_MEM, OPT_BACKEND };
+	enum { OPT_SNAP = 256, OPT_MEM, OPT_BACKEND, OPT_UFFD_FALLBACK };
 	static const struct option opts[] = {
 		{ "snapshot", required_argument, NULL, OPT_SNAP },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "mem-backend", required_argument, NULL, OPT_BACKEND },
+		{ "uffd-fallback", required_argument, NULL, OPT_UFFD_FALLBACK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -392,6 +394,9 @@ static int parse_restore(int argc, char **argv, struct vm_restore_req *r,
 			break;
 		case OPT_MEM:
 			r->mem_path = optarg;
+			break;
+		case OPT_UFFD_FALLBACK:
+			r->uffd_fallback = optarg;
 			break;
 		case OPT_BACKEND:
 			if (!strcmp(optarg, "file")) {

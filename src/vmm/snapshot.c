@@ -242,16 +242,29 @@ int vm_restore(const struct vm_restore_req *r, struct vm **out, struct err *e)
 	return vm_create_restored(&rs->cfg, rs, out, e);
 }
 
+/* The uffd handler failed and nothing can serve the missing pages: the
+ * vCPUs waiting on them would wait for ever (the monitor logged why). */
+static void mem_failed(void *ctx, const char *msg)
+{
+	vm_request_stop(ctx, WISP_EXIT_HOST);
+}
+
 int snapshot_restore_memory(struct vm *vm, struct err *e)
 {
 	struct vm_restore_state *rs = vm->rs;
 	enum snap_mem_backend b =
 		rs->req.backend == VM_MEM_UFFD ? SNAP_MEM_UFFD : SNAP_MEM_FILE;
+	int ret;
 
-	return snap_mem_restore_start(&vm->mem_restore, b, rs->req.mem_path,
-				      vm->mem.memfd, vm->mem.host,
-				      (size_t)vm->mem.size,
-				      vm->cfg.nr_servers > 0, e);
+	ret = snap_mem_restore_start(&vm->mem_restore, b, rs->req.mem_path,
+				     vm->mem.memfd, vm->mem.host,
+				     (size_t)vm->mem.size,
+				     vm->cfg.nr_servers > 0, e);
+	if (ret)
+		return ret;
+	return snap_mem_restore_set_fallback(vm->mem_restore,
+					     rs->req.uffd_fallback, mem_failed,
+					     vm, e);
 }
 
 int snapshot_restore_state(struct vm *vm, struct err *e)

@@ -43,6 +43,10 @@ struct vm_restore_req {
 	const char *mem_path; /* File: the memory file; Uffd: the socket */
 	enum vm_mem_backend backend;
 	bool paused; /* start with every vCPU parked (resume_vm false) */
+	/* Uffd: the memory file wisp copies the missing pages in from when
+	 * the handler dies or stops reading faults; NULL: the VM stops
+	 * then (exit status 2). */
+	const char *uffd_fallback;
 };
 
 /* Builds a VM from a snapshot, as vm_create builds one from a config:

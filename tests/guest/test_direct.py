@@ -7,7 +7,10 @@ Each case runs wisp as a user would and checks its console output, its
 exit status and its error messages.
 """
 import fcntl
+import json
 import os
+import re
+import select
 import signal
 import socket
 import struct
@@ -440,6 +443,148 @@ def server_bin(name):
     if not os.path.exists(p):
         raise Fail(f"{p} not built")
     return p
+
+
+def tick_snapshot(d):
+    """Boots test=tick through the API in d, snapshots it with wisp
+    snapshot (pause + PUT /snapshot/create), kills wisp; returns the
+    state and memory paths and the last tick printed before."""
+    cfg = os.path.join(d, "cfg.json")
+    with open(cfg, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": GUEST,
+                                   "boot_args": "test=tick"},
+                   "machine-config": {"vcpu_count": 1,
+                                      "mem_size_mib": 64}}, f)
+    api = os.path.join(d, "api.sock")
+    st, mem = os.path.join(d, "state"), os.path.join(d, "mem")
+    p = subprocess.Popen([WISP, "--api-sock", api, "--config-file", cfg],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    try:
+        ticks_above(p, 3)
+        rc, out, err = run(["snapshot", "--api-sock", api, "--snapshot", st,
+                            "--mem", mem])
+        expect(rc == 0, f"wisp snapshot: exit {rc}", out, err)
+        p.kill()
+        seen = p.buf + p.stdout.read()
+        last = max(int(x) for x in re.findall(rb"tick (\d+)\n", seen))
+    finally:
+        p.kill()
+        p.wait()
+    return st, mem, last
+
+
+def ticks_above(p, n):
+    """Reads p's console until a "tick M" line with M > n; returns M (a
+    Fail when the console ends or TIMEOUT passes first)."""
+    if not hasattr(p, "buf"):
+        p.buf = b""
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        got = [int(x) for x in re.findall(rb"tick (\d+)\n", p.buf)]
+        if got and max(got) > n:
+            return min(x for x in got if x > n)
+        r, _, _ = select.select([p.stdout], [], [], 0.5)
+        if not r:
+            continue
+        chunk = os.read(p.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        p.buf += chunk
+    raise Fail(f"no tick above {n}:\n{p.buf.decode(errors='replace')}")
+
+
+def restore(st, where, *extra):
+    return subprocess.Popen([WISP, "restore", "--snapshot", st, "--mem",
+                             where] + list(extra), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def start_uffd(d, mem, *extra):
+    sock = os.path.join(d, "uffd.sock")
+    h = subprocess.Popen([server_bin("wisp-uffd"), "--socket", sock,
+                          "--mem", mem] + list(extra),
+                         stderr=subprocess.PIPE)
+    deadline = time.time() + TIMEOUT
+    while not os.path.exists(sock) and time.time() < deadline:
+        time.sleep(0.01)
+    return h, sock
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        raise Fail("wisp did not stop on SIGINT")
+    return p.returncode, err.decode(errors="replace")
+
+
+def case_snapshot_restore_file_and_uffd():
+    """A test=tick guest snapshotted, its wisp killed, restored in new
+    processes with the File backend (twice: clones) and through
+    wisp-uffd: the count goes on from where it was (the counter lives in
+    guest RAM), and the handler served faults and prefetched."""
+    with tempfile.TemporaryDirectory() as d:
+        st, mem, last = tick_snapshot(d)
+        for _ in range(2):
+            p = restore(st, mem)
+            first = ticks_above(p, 0)
+            ticks_above(p, first + 3)
+            rc, err = stop(p)
+            expect(first >= last and first < last + 50,
+                   f"File restore: first tick {first}, snapshot at {last}",
+                   "", err)
+        h, sock = start_uffd(d, mem, "--delay-us", "20")
+        p = restore(st, sock, "--mem-backend", "uffd")
+        first = ticks_above(p, 0)
+        ticks_above(p, first + 3)
+        rc, err = stop(p)
+        expect(first >= last and first < last + 50,
+               f"Uffd restore: first tick {first}, snapshot at {last}", "",
+               err)
+        herr = h.communicate(timeout=TIMEOUT)[1].decode(errors="replace")
+        expect(h.returncode == 0, f"wisp-uffd exit {h.returncode}", "",
+               herr)
+        m = re.search(r"(\d+) faults served .* (\d+) pages prefetched",
+                      herr)
+        expect(m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1,
+               "wisp-uffd served nothing", "", herr)
+
+
+def case_snapshot_uffd_handler_killed():
+    """kill -9 of wisp-uffd (200 ms per page, no prefetch) right after a
+    restore: with --uffd-fallback wisp copies the missing pages in from
+    the memory file and the guest counts on."""
+    with tempfile.TemporaryDirectory() as d:
+        st, mem, last = tick_snapshot(d)
+        h, sock = start_uffd(d, mem, "--delay-us", "200000",
+                             "--no-prefetch")
+        p = restore(st, sock, "--mem-backend", "uffd", "--uffd-fallback",
+                    mem)
+        time.sleep(0.5)
+        h.kill()
+        h.wait()
+        first = ticks_above(p, 0)
+        ticks_above(p, first + 3)
+        rc, err = stop(p)
+        expect(first >= last, f"first tick {first}, snapshot at {last}", "",
+               err)
+        expect("serving the missing guest pages from the memory file" in err
+               and "takeover done" in err, "no takeover reported", "", err)
+        # A fallback file of the wrong size is refused up front.
+        bad = os.path.join(d, "short")
+        with open(bad, "wb") as f:
+            f.truncate(4096)
+        h, sock = start_uffd(d, mem)
+        rc, out, err = run(["restore", "--snapshot", st, "--mem", sock,
+                            "--mem-backend", "uffd", "--uffd-fallback", bad])
+        h.kill()
+        h.wait()
+        expect(rc == 1 and "short" in err and "guest RAM has" in err,
+               f"short fallback: exit {rc}", out, err)
 
 
 def case_ioreq_order():
