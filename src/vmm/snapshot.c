@@ -262,9 +262,8 @@ int snapshot_restore_memory(struct vm *vm, struct err *e)
 				     vm->cfg.nr_servers > 0, e);
 	if (ret)
 		return ret;
-	return snap_mem_restore_set_fallback(vm->mem_restore,
-					     rs->req.uffd_fallback, mem_failed,
-					     vm, e);
+	return snap_mem_restore_set_fallback(
+		vm->mem_restore, rs->req.uffd_fallback, mem_failed, vm, e);
 }
 
 int snapshot_restore_state(struct vm *vm, struct err *e)
