@@ -65,6 +65,15 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with virtio-net cannot be "
 				  "saved yet");
+	/* A state file is data: it must not carry a command to run. */
+	for (int i = 0; i < vm->cfg.nr_servers; i++)
+		if (vm->cfg.servers[i].spawn)
+			return err_config(
+				e, -ENOTSUP,
+				"snapshot: a VM with --spawn-server "
+				"cannot be saved (the state file would "
+				"carry a command to run); attach the "
+				"server with --server instead");
 	if (!all_parked(vm))
 		return err_config(e, -EBUSY,
 				  "snapshot: the VM must be paused first");
@@ -169,6 +178,12 @@ static int decode(struct vm_restore_state *rs, struct err *e)
 		return err_config(e, -EINVAL,
 				  "snapshot: names --iommu or virtio-net, "
 				  "which snapshots cannot hold");
+	for (int i = 0; i < rs->cfg.nr_servers; i++)
+		if (rs->cfg.servers[i].spawn)
+			return err_config(e, -EINVAL,
+					  "snapshot: names a server command to "
+					  "spawn, which a state file may not "
+					  "carry");
 	pos = 0;
 	s = snap_next(&rs->f, &pos, SNAP_SEC_VM);
 	if (!s)

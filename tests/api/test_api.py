@@ -1432,5 +1432,29 @@ def case_snapshot_api_rules():
         d.cleanup()
 
 
+def case_snapshot_spawn_refused():
+    """A VM with a spawned IOREQ server is not saved: the state file
+    would carry a command line for the restore to run."""
+    srv = os.path.normpath(os.path.join(os.path.dirname(GUEST), "..", "..",
+                                        "tests", "servers", "wisp-ioreq-test"))
+    d = tempfile.TemporaryDirectory()
+    w = Wisp()
+    try:
+        w.ok("PUT", "/ioreq-servers/s1", {"spawn": srv})
+        boot(w, "tick", vcpu_count=1, mem_size_mib=64)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 3\n")
+        w.ok("PATCH", "/vm", {"state": "Paused"})
+        st = os.path.join(d.name, "s.state")
+        w.bad("PUT", "/snapshot/create",
+              {"snapshot_path": st,
+               "mem_file_path": os.path.join(d.name, "s.mem")},
+              says="--spawn-server")
+        expect(not os.path.exists(st), "a refused create wrote a file")
+    finally:
+        w.close()
+        d.cleanup()
+
+
 if __name__ == "__main__":
     sys.exit(run_main(globals(), __doc__))
