@@ -15,6 +15,7 @@
 #include "snapshot/mem_dump.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "vmm/control.h"
 #include "vmm/vm_priv.h"
 
 #include "snapshot/mem_restore.h"
@@ -289,8 +290,20 @@ void snapshot_restore_start(struct vm *vm)
 	 * must not count the time it was away (EINVAL without kvmclock). */
 	for (int i = 0; i < vm->vcpus.n; i++)
 		ioctl(vm->vcpus.v[i].kv.fd, KVM_KVMCLOCK_CTRL, 0);
+	/* Paused as vm_pause leaves a VM: the devices' threads parked too
+	 * (a snapshot of it must not see them work); the kicks below then
+	 * wait for the resume. */
+	if (vm->rs->req.paused) {
+		vcpus_start_parked(&vm->vcpus);
+		for (int i = 0; i < vm->dev.nr_virtio; i++) {
+			struct virtio_mmio *t = vm->dev.virtio[i];
+
+			if (virtio_iothread_pause(&t->io, VM_PAUSE_BOUND_MS))
+				log_warn("%s: I/O thread did not park within "
+					 "%d ms",
+					 t->dev->name, VM_PAUSE_BOUND_MS);
+		}
+	}
 	for (int i = 0; i < vm->dev.nr_virtio; i++)
 		virtio_mmio_resignal(vm->dev.virtio[i]);
-	if (vm->rs->req.paused)
-		vcpus_start_parked(&vm->vcpus);
 }

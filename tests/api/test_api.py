@@ -1412,6 +1412,12 @@ def case_snapshot_api_rules():
                f"a paused restore ran: {w2.stdout()[-200:]}")
         w2.bad("PUT", "/actions", {"action_type": "InstanceStart"},
                says="started")
+        # A snapshot of the restored, still paused VM: a second
+        # generation restores too.
+        st2 = os.path.join(d.name, "g2.state")
+        mem2 = os.path.join(d.name, "g2.mem")
+        w2.ok("PUT", "/snapshot/create",
+              {"snapshot_path": st2, "mem_file_path": mem2})
         w2.ok("PATCH", "/vm", {"state": "Resumed"})
         w2.wait_out(r"tick 20\n")
         nums = tick_numbers(w2.stdout())
@@ -1420,10 +1426,17 @@ def case_snapshot_api_rules():
                f"restored ticks start at {nums[0]}")
         consecutive(nums, "restored via the API")
 
-        # resume_vm true: running at once.
+        # resume_vm true: running at once; from the second generation.
         w3 = Wisp()
-        w3.ok("PUT", "/snapshot/load", dict(load, resume_vm=True))
+        w3.ok("PUT", "/snapshot/load",
+              dict(load, resume_vm=True, snapshot_path=st2,
+                   mem_backend={"backend_type": "File",
+                                "backend_path": mem2}))
         w3.wait_out(r"tick 20\n")
+        nums3 = tick_numbers(w3.stdout())
+        expect(nums3[0] == nums[0], f"second generation starts at "
+               f"{nums3[0]}, the first at {nums[0]}")
+        consecutive(nums3, "second generation")
     finally:
         w.close()
         for x in (w2, w3):
