@@ -34,11 +34,6 @@ struct vm_restore_state {
 	struct vm_restore_req req;
 };
 
-const struct vm_config *vm_get_config(const struct vm *vm)
-{
-	return &vm->cfg;
-}
-
 static bool all_parked(struct vm *vm)
 {
 	struct vcpu_pause *p = &vm->vcpus.pause;
