@@ -226,8 +226,12 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 		d->stdin_console = true;
 		break;
 	case SERIAL_FILE:
+		/* A restored VM appends: the path came from a state file,
+		 * which must not be able to empty a file. */
 		fd = open(vm->cfg.serial_path,
-			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			  O_WRONLY | O_CREAT | O_CLOEXEC |
+				  (vm->rs ? O_APPEND : O_TRUNC),
+			  0644);
 		if (fd < 0)
 			return err_config(e, -errno, "serial file '%s': %s",
 					  vm->cfg.serial_path, strerror(errno));

@@ -15,6 +15,7 @@
 #include "snapshot/mem_dump.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "vmm/control.h"
 #include "vmm/vm_priv.h"
 
 #include "snapshot/mem_restore.h"
@@ -32,11 +33,6 @@ struct vm_restore_state {
 	uint64_t mem_size;
 	struct vm_restore_req req;
 };
-
-const struct vm_config *vm_get_config(const struct vm *vm)
-{
-	return &vm->cfg;
-}
 
 static bool all_parked(struct vm *vm)
 {
@@ -65,6 +61,15 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with virtio-net cannot be "
 				  "saved yet");
+	/* A state file is data: it must not carry a command to run. */
+	for (int i = 0; i < vm->cfg.nr_servers; i++)
+		if (vm->cfg.servers[i].spawn)
+			return err_config(
+				e, -ENOTSUP,
+				"snapshot: a VM with --spawn-server "
+				"cannot be saved (the state file would "
+				"carry a command to run); attach the "
+				"server with --server instead");
 	if (!all_parked(vm))
 		return err_config(e, -EBUSY,
 				  "snapshot: the VM must be paused first");
@@ -169,6 +174,12 @@ static int decode(struct vm_restore_state *rs, struct err *e)
 		return err_config(e, -EINVAL,
 				  "snapshot: names --iommu or virtio-net, "
 				  "which snapshots cannot hold");
+	for (int i = 0; i < rs->cfg.nr_servers; i++)
+		if (rs->cfg.servers[i].spawn)
+			return err_config(e, -EINVAL,
+					  "snapshot: names a server command to "
+					  "spawn, which a state file may not "
+					  "carry");
 	pos = 0;
 	s = snap_next(&rs->f, &pos, SNAP_SEC_VM);
 	if (!s)
@@ -286,8 +297,20 @@ void snapshot_restore_start(struct vm *vm)
 	 * must not count the time it was away (EINVAL without kvmclock). */
 	for (int i = 0; i < vm->vcpus.n; i++)
 		ioctl(vm->vcpus.v[i].kv.fd, KVM_KVMCLOCK_CTRL, 0);
+	/* Paused as vm_pause leaves a VM: the devices' threads parked too
+	 * (a snapshot of it must not see them work); the kicks below then
+	 * wait for the resume. */
+	if (vm->rs->req.paused) {
+		vcpus_start_parked(&vm->vcpus);
+		for (int i = 0; i < vm->dev.nr_virtio; i++) {
+			struct virtio_mmio *t = vm->dev.virtio[i];
+
+			if (virtio_iothread_pause(&t->io, VM_PAUSE_BOUND_MS))
+				log_warn("%s: I/O thread did not park within "
+					 "%d ms",
+					 t->dev->name, VM_PAUSE_BOUND_MS);
+		}
+	}
 	for (int i = 0; i < vm->dev.nr_virtio; i++)
 		virtio_mmio_resignal(vm->dev.virtio[i]);
-	if (vm->rs->req.paused)
-		vcpus_start_parked(&vm->vcpus);
 }

@@ -56,8 +56,4 @@ struct vm_restore_req {
  * run; vm_run then runs the restored VM. */
 int vm_restore(const struct vm_restore_req *r, struct vm **out, struct err *e);
 
-/* The configuration the VM was built from (a restored VM's comes from
- * its state file; valid until vm_destroy). */
-const struct vm_config *vm_get_config(const struct vm *vm);
-
 #endif

@@ -19,7 +19,8 @@
  *                and print them in hex ("kbd: 1d 38 e0 53")
  *   test=tick    loop forever on port I/O, printing "tick N" every 2000
  *                reads (for pause/resume tests: the count stops, then
- *                goes on)
+ *                goes on); touch=MiB first writes that much RAM from
+ *                16 MiB up
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
@@ -27,6 +28,8 @@
  *                iommu=map|strict runs behind --iommu
  *   test=blkflush 64 writes and a FLUSH, then spin (test_direct.py kills
  *                wisp and checks the image)
+ *   test=blkloop n=N  N 4 KiB writes with progress lines, then read
+ *                back and verified (for snapshots taken during I/O)
  *   test=blk     drive the first virtio-mmio device (or the one at
  *                blkbase=HEX) as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
@@ -368,6 +371,55 @@ static void check_blk_flush(void)
 	puts_("\nblk-flushed\n");
 	for (;;)
 		__asm__ volatile("pause");
+}
+
+static uint64_t arg_num(const char *cmdline, const char *key, uint64_t dflt);
+
+/* test=blkloop n=N: N writes of 4 KiB (request r at sector r * 8, byte
+ * i is (r * 7 + i) mod 251), "blkloop R" every 64, then every block read
+ * back and compared; "blkloop-verify: ok" (or the first bad request)
+ * and exit 0 (or 1). A snapshot taken in the middle and restored in a
+ * new wisp must finish the same way: the disk and the guest's progress
+ * agree. */
+static uint8_t blk_loop(uint64_t n)
+{
+	uint8_t *data = (uint8_t *)REQ_DATA;
+
+	if (check_blk_setup()) {
+		puts_("blkloop-setup: failed\n");
+		return 2;
+	}
+	for (uint64_t r = 0; r < n; r++) {
+		uint8_t st;
+
+		for (int i = 0; i < 4096; i++)
+			data[i] = (uint8_t)((r * 7 + (uint64_t)i) % 251);
+		st = blk_req(1, r * 8, 4096, 1);
+		if (st) {
+			puts_("blkloop-write-status: ");
+			putu(st);
+			puts_("\n");
+			return 1;
+		}
+		if (r % 64 == 0) {
+			puts_("blkloop ");
+			putu(r);
+			puts_("\n");
+		}
+	}
+	for (uint64_t r = 0; r < n; r++) {
+		if (blk_req(0, r * 8, 4096, 2))
+			return 1;
+		for (int i = 0; i < 4096; i++)
+			if (data[i] != (uint8_t)((r * 7 + (uint64_t)i) % 251)) {
+				puts_("blkloop-verify: bad at ");
+				putu(r);
+				puts_("\n");
+				return 1;
+			}
+	}
+	puts_("blkloop-verify: ok\n");
+	return 0;
 }
 
 /* --- a polling virtio-iommu driver, and the disk behind it --- */
@@ -1012,6 +1064,8 @@ void guest_main(const uint8_t *zp)
 		done(acpi_test(zp, cmdline));
 	} else if (find(cmdline, "test=mp")) {
 		done(check_mptable());
+	} else if (find(cmdline, "test=blkloop")) {
+		done(blk_loop(arg_num(cmdline, "n=", 1024)));
 	} else if (find(cmdline, "test=blkflush")) {
 		check_blk_flush();
 	} else if (find(cmdline, "test=iommu")) {
@@ -1026,6 +1080,12 @@ void guest_main(const uint8_t *zp)
 	} else if (find(cmdline, "test=kbd")) {
 		kbd();
 	} else if (find(cmdline, "test=tick")) {
+		/* touch=MiB: dirty that much RAM from 16 MiB up first (a
+		 * snapshot's memory file then holds it). */
+		uint64_t touch = arg_num(cmdline, "touch=", 0) << 20;
+
+		for (uint64_t a = 16u << 20; a < (16u << 20) + touch; a += 4096)
+			*(volatile uint64_t *)a = a;
 		tick();
 	} else if (find(cmdline, "test=cpuid")) {
 		uint32_t a, b, c, d;
