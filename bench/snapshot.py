@@ -13,9 +13,13 @@ touched little RAM and for one that wrote TOUCH MiB of it first
                                   restored guest's first I/O exit
                                   (wisp's own CLOCK_MONOTONIC stamp, -vv)
   load->204                       the load request's round trip
+  load->first exit (Uffd)         the same through wisp-uffd (no delay,
+                                  prefetching), started before the load
+                                  (--backend Uffd or both)
 Goal (issue 11): restore under 5 ms.
 
-usage: snapshot.py [--runs N] [--touch MiB] BUILD_DIR
+usage: snapshot.py [--runs N] [--touch MiB] [--backend File|Uffd|both]
+                   BUILD_DIR
 """
 import argparse
 import http.client
@@ -110,14 +114,34 @@ def make_snapshot(wisp, guest, d, touch):
     return t1 - t0, st, mem
 
 
-def restore_once(wisp, st, mem, d):
+def start_uffd(wisp, mem, d):
+    """wisp-uffd (next to wisp in the build) serving mem on a socket."""
+    path = os.path.join(d, "uffd.sock")
+    binary = os.path.join(os.path.dirname(os.path.dirname(wisp)), "servers",
+                          "wisp-uffd")
+    h = subprocess.Popen([binary, "--socket", path, "--mem", mem],
+                         stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while not os.path.exists(path):
+        if time.time() > deadline or h.poll() is not None:
+            h.kill()
+            raise RuntimeError("wisp-uffd never listened")
+        time.sleep(0.0005)
+    return h, path
+
+
+def restore_once(wisp, st, mem, d, backend="File"):
     sock = os.path.join(d, "dst.sock")
+    h = None
+    where = mem
+    if backend == "Uffd":
+        h, where = start_uffd(wisp, mem, d)
     p = start_api(wisp, sock)
     try:
         t0 = time.monotonic_ns()
         req(sock, "PUT", "/snapshot/load",
             {"snapshot_path": st,
-             "mem_backend": {"backend_type": "File", "backend_path": mem},
+             "mem_backend": {"backend_type": backend, "backend_path": where},
              "resume_vm": True})
         t1 = time.monotonic_ns()
         wait_tick(p)
@@ -129,6 +153,12 @@ def restore_once(wisp, st, mem, d):
             p.wait()
         if os.path.exists(sock):
             os.unlink(sock)
+        if h:
+            try:
+                h.wait(timeout=10)  # it ends when wisp hangs up
+            except subprocess.TimeoutExpired:
+                h.kill()
+                h.wait()
     err = err.decode(errors="replace")
     m = re.search(r"first guest I/O exit at CLOCK_MONOTONIC (\d+) ns", err)
     if not m:
@@ -149,6 +179,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--touch", type=int, default=128)
+    ap.add_argument("--backend", choices=("File", "Uffd", "both"),
+                    default="File")
     ap.add_argument("build")
     a = ap.parse_args()
     wisp = os.path.join(a.build, "src/cli/wisp")
@@ -156,7 +188,10 @@ def main():
     print(f"wisp snapshots, {MEM_MIB} MiB guest, {a.runs} runs "
           f"(median [min, max]):")
     for touch in (0, a.touch):
-        creates, firsts, loads = [], [], []
+        backends = ("File", "Uffd") if a.backend == "both" else (a.backend,)
+        creates = []
+        firsts = {b: [] for b in backends}
+        loads = {b: [] for b in backends}
         disk = 0
         for _ in range(a.runs):
             with tempfile.TemporaryDirectory() as d:
@@ -164,14 +199,16 @@ def main():
                 creates.append(c)
                 disk = os.stat(mem).st_blocks * 512
                 restore_once(wisp, st, mem, d)  # warm the page cache
-                f, l = restore_once(wisp, st, mem, d)
-                firsts.append(f)
-                loads.append(l)
+                for b in backends:
+                    f, l = restore_once(wisp, st, mem, d, b)
+                    firsts[b].append(f)
+                    loads[b].append(l)
         print(f" guest wrote {touch} MiB before the snapshot:")
         print(f"  {'create (PUT /snapshot/create)':32} {stats(creates)}")
         print(f"  {'memory file on disk':32} {disk / 2**20:8.1f} MiB")
-        print(f"  {'load->first exit (File)':32} {stats(firsts)}")
-        print(f"  {'load->204':32} {stats(loads)}")
+        for b in backends:
+            print(f"  {'load->first exit (' + b + ')':32} {stats(firsts[b])}")
+            print(f"  {'load->204 (' + b + ')':32} {stats(loads[b])}")
     return 0
 
 

@@ -91,6 +91,13 @@ if [ "$VMM" = wisp ]; then
         WISP_BLK=$(readlink -f "$WISP_BLK")
         rig_log "wisp-blk binary: $WISP_BLK"
     fi
+    # The uffd page-fault handler next to wisp (the snapshot-uffd scenario).
+    WISP_UFFD=${WISP_UFFD_BIN:-$(dirname "$WISP")/../servers/wisp-uffd}
+    if needs wisp-uffd; then
+        [ -x "$WISP_UFFD" ] || rig_die "wisp-uffd not found or not executable: $WISP_UFFD (WISP_UFFD_BIN; ninja -C build-rig builds it)"
+        WISP_UFFD=$(readlink -f "$WISP_UFFD")
+        rig_log "wisp-uffd binary: $WISP_UFFD"
+    fi
     # The static wisp has no API (docs/api.md, "Build"): it execs the
     # wisp-api next to it, a dynamic build, copied with its libraries.
     WISP_API=${WISP_API_ARG:-${WISP_API_BIN:-$(dirname "$WISP")/wisp-api}}
@@ -123,6 +130,7 @@ else
     rig_copy_bin "$L1" "$WISP" /bin/wisp
     needs wisp-blk && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
     needs wisp-api && rig_copy_bin "$L1" "$WISP_API" /bin/wisp-api
+    needs wisp-uffd && rig_copy_bin "$L1" "$WISP_UFFD" /bin/wisp-uffd
 fi
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
 # the scenarios' guest parts, in every L2 initramfs
