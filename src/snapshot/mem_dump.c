@@ -2,10 +2,42 @@
 #include "snapshot/mem_dump.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+static bool zero_page(const uint8_t *p)
+{
+	static const uint8_t zero[4096];
+
+	return !memcmp(p, zero, sizeof(zero));
+}
+
+static int write_range(int fd, const uint8_t *host, off_t off, off_t end,
+		       const char *path, struct err *e);
+
+/* No memfd to ask for its data ranges: the non-zero pages, in runs. */
+static int write_nonzero(int fd, const uint8_t *host, off_t end,
+			 const char *path, uint64_t *written, struct err *e)
+{
+	for (off_t off = 0; off < end;) {
+		off_t run = off;
+		int ret;
+
+		while (run < end && !zero_page(host + run))
+			run += 4096;
+		if (run > off) {
+			ret = write_range(fd, host, off, run, path, e);
+			if (ret)
+				return ret;
+			*written += (uint64_t)(run - off);
+		}
+		off = run + 4096;
+	}
+	return 0;
+}
 
 static int write_range(int fd, const uint8_t *host, off_t off, off_t end,
 		       const char *path, struct err *e)
@@ -38,6 +70,10 @@ int snap_mem_dump(int memfd, const uint8_t *host, uint64_t size,
 	if (ftruncate(fd, end) < 0) {
 		ret = err_set(e, -errno, "memory file '%s': ftruncate: %s",
 			      path, strerror(errno));
+		goto out;
+	}
+	if (memfd < 0) {
+		ret = write_nonzero(fd, host, end, path, written, e);
 		goto out;
 	}
 	while (pos < end) {

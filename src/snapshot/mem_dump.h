@@ -13,7 +13,10 @@
 #include "util/err.h"
 
 /* Writes [0, size) of memfd, mapped at host, to a new file at path
- * (replaced if it exists). *written is the number of data bytes. */
+ * (replaced if it exists). *written is the number of data bytes.
+ * memfd -1: guest RAM is not the memfd's pages (mem_restore.h,
+ * snap_mem_restore_private); every page of host is read and the all-zero
+ * ones are left as holes. */
 int snap_mem_dump(int memfd, const uint8_t *host, uint64_t size,
 		  const char *path, uint64_t *written, struct err *e);
 

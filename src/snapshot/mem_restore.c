@@ -149,9 +149,10 @@ int snap_mem_restore_start(struct snap_mem_restore **out,
 	r->uffd = r->sock = r->pidfd = r->stop_efd = r->fb_fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 
-	if (b == SNAP_MEM_FILE)
+	if (b == SNAP_MEM_FILE) {
 		ret = file_start(path, memfd, hva, len, need_shared, e);
-	else
+		r->private_map = !ret && !need_shared;
+	} else
 		ret = snap_uffd_start(r, path, e);
 	if (ret) {
 		snap_mem_restore_stop(r);
@@ -168,6 +169,11 @@ int snap_mem_restore_set_fallback(struct snap_mem_restore *r,
 	if (!r || r->backend != SNAP_MEM_UFFD)
 		return 0;
 	return snap_uffd_set_fallback(r, mem_path, fail, ctx, e);
+}
+
+bool snap_mem_restore_private(const struct snap_mem_restore *r)
+{
+	return r && r->private_map;
 }
 
 void snap_mem_restore_get_stats(struct snap_mem_restore *r,

@@ -87,6 +87,11 @@ int snap_mem_restore_set_fallback(struct snap_mem_restore *r,
 				  const char *mem_path, snap_mem_fail_fn fail,
 				  void *ctx, struct err *e);
 
+/* True when guest RAM is no longer the memfd's pages (a File restore
+ * without need_shared put the private file mapping over it): a snapshot
+ * of this VM must read guest RAM through the mapping. NULL: false. */
+bool snap_mem_restore_private(const struct snap_mem_restore *r);
+
 /* Counters for tests and the benchmark. */
 struct snap_mem_restore_stats {
 	bool handler_failed; /* the monitor saw the handler die or stall */

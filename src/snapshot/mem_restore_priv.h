@@ -12,6 +12,7 @@
 
 struct snap_mem_restore {
 	enum snap_mem_backend backend;
+	bool private_map; /* File backend, mapped MAP_PRIVATE over guest RAM */
 	uint8_t *hva;
 	size_t len;
 	/* Uffd backend. */

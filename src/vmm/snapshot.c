@@ -124,8 +124,11 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 	snap_writer_init(&sw);
 	ret = save_state(vm, &sw, e);
 	if (!ret)
-		ret = snap_mem_dump(vm->mem.memfd, vm->mem.host, vm->mem.size,
-				    r->mem_path, &data, e);
+		ret = snap_mem_dump(snap_mem_restore_private(vm->mem_restore) ?
+					    -1 :
+					    vm->mem.memfd,
+				    vm->mem.host, vm->mem.size, r->mem_path,
+				    &data, e);
 	t1 = now_ns();
 	if (!ret)
 		ret = snap_write_file(r->snapshot_path, sw.w.p, sw.w.len, e);
