@@ -264,7 +264,7 @@ int vm_run(struct vm *vm)
 	 * print, and the first question when a guest seems hung. */
 	if (vm->exit_code >= WISP_EXIT_SIGNAL_BASE && log_enabled(LOG_DEBUG))
 		for (int i = 0; i < vm->vcpus.n; i++)
-			cpu_dump_regs(&vm->vcpus.v[i].kv, stderr);
+			cpu_dump_regs(&vm->vcpus.v[i].kv, LOG_DEBUG);
 	if (vm->vcpus.n && vm->vcpus.v[0].first_exit_ns)
 		log_debug("first guest I/O exit at CLOCK_MONOTONIC %llu ns",
 			  (unsigned long long)vm->vcpus.v[0].first_exit_ns);

@@ -1095,6 +1095,223 @@ def case_metrics_and_logger():
         w.close()
 
 
+TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+# A logger line: UTC time to the ns, [wisp:THREAD(:LEVEL)(:FILE:LINE)] msg
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{9}) "
+                      r"\[wisp:([^:\]]+)((?::[^\]]*)?)\] (.*)$")
+LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
+
+
+def parse_log(text, show_level, show_origin, t0, t1):
+    """The logger's lines as (level, file, line, message); fails on a line
+    that does not parse, a stamp outside [t0, t1] (host UTC), a field
+    missing or present against the configuration, an origin that is not
+    in the tree."""
+    out = []
+    expect(not text or text.endswith("\n"),
+           f"log does not end a line: {text[-200:]!r}")
+    for ln in text.splitlines():
+        m = LOG_LINE.match(ln)
+        expect(m, f"log line does not parse: {ln!r}")
+        ts = time.mktime(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) \
+            - time.timezone + int(m.group(2)) / 1e9
+        expect(t0 - 1 <= ts <= t1 + 1,
+               f"stamp {ts:.3f} outside the run [{t0:.3f}, {t1:.3f}]: {ln!r}")
+        fields = m.group(4)[1:].split(":") if m.group(4) else []
+        level = fil = num = None
+        if show_level:
+            expect(fields and fields[0] in LEVELS, f"no level in {ln!r}")
+            level = fields.pop(0)
+        if show_origin:
+            expect(len(fields) == 2 and fields[1].isdigit(),
+                   f"no origin in {ln!r}")
+            fil, num = fields[0], int(fields[1])
+            expect(fil.startswith("src/") and
+                   os.path.isfile(os.path.join(TREE, fil)) and
+                   0 < num <= len(open(os.path.join(TREE, fil)).readlines()),
+                   f"origin {fil}:{num} is not a line in the tree: {ln!r}")
+            fields = []
+        expect(not fields, f"fields not asked for in {ln!r} (show_level "
+               f"{show_level}, show_log_origin {show_origin})")
+        out.append((level, fil, num, m.group(5)))
+    return out
+
+
+def logged_run(logger, extra_stop=None, fifo=False):
+    """Runs the tick guest to tick 2, pauses and resumes it, stops it with
+    SIGTERM, with PUT /logger `logger` (log_path added: a file, or a FIFO
+    read by a thread); returns (log text, t0, t1, stderr)."""
+    with tempfile.TemporaryDirectory() as d:
+        lpath = os.path.join(d, "log")
+        chunks, rd = [], None
+        if fifo:
+            os.mkfifo(lpath)
+            # A reader first: wisp opens the FIFO non-blocking.
+            rfd = os.open(lpath, os.O_RDONLY | os.O_NONBLOCK)
+            os.set_blocking(rfd, True)
+            # Our own writer until wisp ends, so that the reader sees
+            # EOF only once wisp's end closed too.
+            hold = os.open(lpath, os.O_WRONLY)
+
+            def reader():
+                while True:
+                    c = os.read(rfd, 65536)
+                    if not c:
+                        return
+                    chunks.append(c)
+            rd = threading.Thread(target=reader, daemon=True)
+            rd.start()
+        else:
+            open(lpath, "w").close()
+        t0 = time.time()
+        w = Wisp()
+        try:
+            w.ok("PUT", "/logger", dict(logger, log_path=lpath))
+            boot(w, "tick")
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            w.wait_out(r"tick 2\n")
+            w.ok("PATCH", "/vm", {"state": "Paused"})
+            w.ok("PATCH", "/vm", {"state": "Resumed"})
+            expect(w.stop() == 143, "SIGTERM exit")
+            t1 = time.time()
+            err = w.stderr()
+        finally:
+            w.close()
+        if fifo:
+            os.close(hold)
+            rd.join(10)
+            expect(not rd.is_alive(), "the FIFO's writer never closed")
+            os.close(rfd)
+            text = b"".join(chunks).decode()
+        else:
+            with open(lpath) as f:
+                text = f.read()
+    return text, t0, t1, err
+
+
+def norm(msg):
+    """A message with its numbers (times, addresses) taken out."""
+    return re.sub(r"[0-9a-f]*[0-9][0-9a-f]*", "N", msg)
+
+
+def case_logger_fields():
+    """PUT /logger's show_level and show_log_origin add exactly their
+    fields to each timestamped line; the messages are those stderr gets
+    without a logger (-v -v), and stderr gets none of them."""
+    # The same run without a logger, at Debug: what stderr says.
+    w = Wisp(["-v", "-v"])
+    try:
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 2\n")
+        w.ok("PATCH", "/vm", {"state": "Paused"})
+        w.ok("PATCH", "/vm", {"state": "Resumed"})
+        expect(w.stop() == 143, "SIGTERM exit")
+        # All but the line before any PUT /logger could be done.
+        plain = [ln[len("wisp: "):] for ln in w.stderr().splitlines()
+                 if ln.startswith("wisp: ") and
+                 not ln.startswith("wisp: api: accepting on")]
+    finally:
+        w.close()
+    expect(any("ELF64" in x for x in plain) and
+           any("signal 15" in x for x in plain),
+           f"stderr without a logger: {plain}")
+    for sl in (False, True):
+        for so in (False, True):
+            text, t0, t1, err = logged_run({"level": "Debug",
+                                            "show_level": sl,
+                                            "show_log_origin": so})
+            lines = parse_log(text, sl, so, t0, t1)
+            msgs = sorted(norm(m) for _, _, _, m in lines)
+            expect(msgs == sorted(norm(x) for x in plain),
+                   f"show_level {sl} show_log_origin {so}: logged "
+                   f"{msgs}, stderr without a logger said {plain}")
+            expect("wisp: " not in err and "ELF64" not in err,
+                   f"stderr still gets the messages: {err!r}")
+            if sl:
+                got = {lv for lv, _, _, m in lines}
+                expect({"INFO", "DEBUG"} <= got and
+                       all(lv == "INFO" for lv, _, _, m in lines
+                           if "signal 15" in m),
+                       f"levels {got}: {lines}")
+            if so:
+                expect(any(f == "src/vmm/vm.c" for _, f, _, m in lines
+                           if "signal 15" in m), f"origins: {lines}")
+
+
+def case_logger_level_and_module():
+    """level drops what is less severe; module keeps only the lines of
+    one subsystem (src/<module>/); a bad module or level is refused and
+    changes nothing."""
+    by_level = {}
+    for lv in ("Error", "Warning", "Info", "Debug", "Off"):
+        text, t0, t1, _ = logged_run({"level": lv, "show_level": True})
+        by_level[lv] = [x[0] for x in parse_log(text, True, False, t0, t1)]
+    expect(by_level["Error"] == [] and by_level["Warning"] == [] and
+           by_level["Off"] == [], f"quiet levels logged: {by_level}")
+    expect(by_level["Info"] and set(by_level["Info"]) == {"INFO"},
+           f"Info: {by_level['Info']}")
+    expect("DEBUG" in by_level["Debug"] and
+           by_level["Debug"].count("INFO") == len(by_level["Info"]),
+           f"Debug: {by_level['Debug']} (Info: {by_level['Info']})")
+    text, t0, t1, _ = logged_run({"level": "Debug", "show_log_origin": True,
+                                  "module": "vmm"})
+    lines = parse_log(text, False, True, t0, t1)
+    expect(lines and all(f.startswith("src/vmm/") for _, f, _, _ in lines),
+           f"module vmm: {lines}")
+    text, t0, t1, _ = logged_run({"level": "Debug", "show_log_origin": True,
+                                  "module": "boot"})
+    lines = parse_log(text, False, True, t0, t1)
+    expect(lines and all(f.startswith("src/boot/") for _, f, _, _ in lines)
+           and any("ELF64" in m for _, _, _, m in lines),
+           f"module boot: {lines}")
+    w = Wisp()
+    try:
+        for body, says in (({"module": "../vmm"}, "module"),
+                           ({"module": ""}, "module"),
+                           ({"module": 3}, "module"),
+                           ({"show_level": "yes"}, "show_level"),
+                           ({"show_log_origin": 1}, "show_log_origin"),
+                           ({"level": "Verbose"}, "level")):
+            w.bad("PUT", "/logger", body, says=says)
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["logger"] is None, f"refused bodies changed {j['logger']}")
+        w.ok("PUT", "/logger", {"level": "Warning", "show_level": True,
+                                "module": "devices/blk"})
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["logger"] == {"log_path": None, "level": "Warning",
+                               "show_level": True, "show_log_origin": False,
+                               "module": "devices/blk"},
+               f"/vm/config logger: {j['logger']}")
+    finally:
+        w.close()
+
+
+def case_logger_fifo():
+    """A FIFO as log_path gets the same parseable lines; with no reader
+    the PUT is refused (a FIFO nobody reads cannot be opened
+    non-blocking) and stderr keeps the messages."""
+    text, t0, t1, _ = logged_run({"level": "Info", "show_level": True,
+                                  "show_log_origin": True}, fifo=True)
+    lines = parse_log(text, True, True, t0, t1)
+    expect(any("signal 15" in m and lv == "INFO" and f == "src/vmm/vm.c"
+               for lv, f, _, m in lines), f"FIFO lines: {lines}")
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        w = Wisp(["-v"])
+        try:
+            w.bad("PUT", "/logger", {"log_path": fifo}, says=fifo)
+            boot(w, "tick")
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            w.wait_out(r"tick 1\n")
+            expect(w.stop() == 143, "SIGTERM exit")
+            expect("wisp: signal 15" in w.stderr(),
+                   f"stderr after a refused logger: {w.stderr()!r}")
+        finally:
+            w.close()
+
+
 def case_metrics_periodic():
     """Lines arrive on the timer alone (the period shortened through the
     test-only WISP_METRICS_PERIOD_MS), and count the guest's 64 writes
