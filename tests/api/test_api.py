@@ -820,6 +820,38 @@ def case_pause_clock():
         w.close()
 
 
+def case_state_dump_signal():
+    """SIGUSR1 never ends wisp --api-sock: before InstanceStart it waits
+    (blocked in every thread) and the VM's loop dumps once the VM runs;
+    while it runs, and while paused, it dumps at once."""
+    w = Wisp()
+    try:
+        w.p.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        expect(w.p.poll() is None, f"SIGUSR1 before start ended wisp: "
+               f"{w.p.returncode} {w.stderr()}")
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 1\n")
+        deadline = time.time() + TIMEOUT
+        while "state dump end" not in w.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        expect("state dump (SIGUSR1): 1 vCPUs" in w.stderr(),
+               f"no dump after start: {w.stderr()}")
+        w.ok("PATCH", "/vm", {"state": "Paused"})
+        w.p.send_signal(signal.SIGUSR1)
+        deadline = time.time() + TIMEOUT
+        while w.stderr().count("state dump end") < 2 and \
+                time.time() < deadline:
+            time.sleep(0.05)
+        expect("1 vCPUs (paused)" in w.stderr(),
+               f"no dump while paused: {w.stderr()}")
+        w.ok("PATCH", "/vm", {"state": "Resumed"})
+        expect(w.stop() == 143, "SIGTERM exit")
+    finally:
+        w.close()
+
+
 def case_concurrent_clients():
     w = Wisp()
     errors = []
