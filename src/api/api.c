@@ -78,7 +78,6 @@ void api_init(struct api *a, const struct api_ops *ops, void *opaque)
 	a->ops = ops;
 	a->opaque = opaque;
 	a->metrics_fd = -1;
-	a->log_fd = -1;
 	a->start_ns = now_ns();
 }
 
@@ -87,8 +86,6 @@ void api_destroy(struct api *a)
 	model_free(&a->m);
 	if (a->metrics_fd >= 0)
 		close(a->metrics_fd);
-	if (a->log_fd >= 0)
-		close(a->log_fd);
 	pthread_mutex_destroy(&a->lock);
 }
 
@@ -139,31 +136,43 @@ static int open_sink(const char *what, const char *path, struct err *e)
 	return fd;
 }
 
+/* Parsed into a scratch model first: a body refused here, or a path
+ * that cannot be opened, changes nothing. */
 static int put_logger(struct api *a, json_t *body, struct err *e)
 {
-	int level, fd = -1, ret;
+	struct log_sink sink = { .fd = -1 };
+	struct model t;
+	int level, ret;
 
-	ret = model_put_logger(&a->m, body, &level, e);
+	model_init(&t);
+	ret = model_put_logger(&t, body, &level, e);
 	if (ret)
-		return ret;
-	if (a->m.log_path) {
-		fd = open_sink("logger", a->m.log_path, e);
-		if (fd < 0)
-			return fd;
-		/* The same messages as on stderr, now in the file: log.c
-		 * writes to fd 2. */
-		if (dup2(fd, STDERR_FILENO) < 0) {
-			ret = err_set(e, -errno, "logger: '%s': dup2: %s",
-				      a->m.log_path, strerror(errno));
-			close(fd);
-			return ret;
+		goto out;
+	if (t.log_path) {
+		sink.fd = open_sink("logger", t.log_path, e);
+		if (sink.fd < 0) {
+			ret = sink.fd;
+			goto out;
 		}
-		if (a->log_fd >= 0)
-			close(a->log_fd);
-		a->log_fd = fd;
 	}
+	sink.show_level = t.log_show_level;
+	sink.show_origin = t.log_show_origin;
+	snprintf(sink.module, sizeof(sink.module), "%s", t.log_module);
+	/* From here on the messages that went to stderr go to the sink. */
+	log_set_sink(&sink);
 	log_set_level((enum log_level)level);
-	return 0;
+	free(a->m.log_path);
+	free(a->m.log_level);
+	a->m.logger = true;
+	a->m.log_path = t.log_path;
+	a->m.log_level = t.log_level;
+	t.log_path = t.log_level = NULL;
+	a->m.log_show_level = t.log_show_level;
+	a->m.log_show_origin = t.log_show_origin;
+	memcpy(a->m.log_module, t.log_module, sizeof(a->m.log_module));
+out:
+	model_free(&t);
+	return ret;
 }
 
 static int put_metrics(struct api *a, json_t *body, struct err *e)

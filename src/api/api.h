@@ -96,7 +96,6 @@ struct api {
 	const struct api_ops *ops;
 	void *opaque;
 	int metrics_fd; /* -1: PUT /metrics not done */
-	int log_fd; /* -1: stderr as it was */
 	uint64_t start_ns;
 	uint64_t requests[EP_NR][M_NR], fails[EP_NR][M_NR];
 	uint64_t bad_requests; /* unknown path or method, unparsable */

@@ -751,14 +751,16 @@ int model_put_logger(struct model *m, json_t *body, int *level, struct err *e)
 		{ "Error", LOG_ERROR }, { "Warning", LOG_WARN },
 		{ "Warn", LOG_WARN },	{ "Info", LOG_INFO },
 		{ "Debug", LOG_DEBUG }, { "Trace", LOG_DEBUG },
-		{ "Off", -1 },
+		{ "Off", LOG_OFF },
 	};
-	const char *s;
+	const char *s, *mod;
 	char *p = NULL, *l = NULL;
 	int ret = check_object(body, "logger", f, e);
 
 	if (!ret)
 		ret = check_str(body, "logger", "log_path", true, e);
+	if (!ret)
+		ret = check_str(body, "logger", "module", true, e);
 	if (ret)
 		return ret;
 	*level = LOG_INFO; /* Firecracker's default */
@@ -776,24 +778,34 @@ int model_put_logger(struct model *m, json_t *body, int *level, struct err *e)
 					  "or Off",
 					  s);
 		*level = levels[i].level;
-		if (*level < 0)
-			return err_config(e, -EINVAL,
-					  "logger: field 'level': 'Off' is not "
-					  "supported yet (Error is the "
-					  "quietest)");
 	}
-	if (get_bool(body, "show_level", false) ||
-	    get_bool(body, "show_log_origin", false) || get(body, "module"))
-		return err_config(e, -EINVAL,
-				  "logger: show_level, show_log_origin and "
-				  "module are not supported yet");
+	mod = get_str(body, "module");
+	if (mod) {
+		size_t n = strlen(mod);
+
+		/* A folder under src/: what log.c matches the origin with. */
+		if (!n || n >= sizeof(m->log_module) ||
+		    strspn(mod, "abcdefghijklmnopqrstuvwxyz0123456789_/") !=
+			    n ||
+		    mod[0] == '/' || mod[n - 1] == '/' || strstr(mod, "//"))
+			return err_config(e, -EINVAL,
+					  "logger: field 'module': '%s' is not "
+					  "a wisp subsystem (a folder under "
+					  "src/, e.g. \"virtio\" or "
+					  "\"devices/blk\")",
+					  mod);
+	}
 	if (dup_opt(&p, get_str(body, "log_path")) || dup_opt(&l, s)) {
 		free(p);
 		return oom(e);
 	}
 	free(m->log_path);
 	free(m->log_level);
+	m->logger = true;
 	m->log_path = p;
+	m->log_show_level = get_bool(body, "show_level", false);
+	m->log_show_origin = get_bool(body, "show_log_origin", false);
+	snprintf(m->log_module, sizeof(m->log_module), "%s", mod ? mod : "");
 	m->log_level = l;
 	return 0;
 }
@@ -1039,13 +1051,17 @@ json_t *model_json(const struct model *m)
 				  (json_int_t)m->entropy_refill_ms));
 	else
 		json_object_set_new(j, "entropy", json_object());
-	json_object_set_new(j, "logger",
-			    m->log_path || m->log_level ?
-				    json_pack("{s:o, s:o}", "log_path",
-					      jstr_or_null(m->log_path),
-					      "level",
-					      jstr_or_null(m->log_level)) :
-				    json_null());
+	json_object_set_new(
+		j, "logger",
+		m->logger ? json_pack("{s:o, s:o, s:b, s:b, s:o}", "log_path",
+				      jstr_or_null(m->log_path), "level",
+				      jstr_or_null(m->log_level), "show_level",
+				      m->log_show_level, "show_log_origin",
+				      m->log_show_origin, "module",
+				      m->log_module[0] ?
+					      json_string(m->log_module) :
+					      json_null()) :
+			    json_null());
 	json_object_set_new(j, "metrics",
 			    m->metrics_path ? json_pack("{s:s}", "metrics_path",
 							m->metrics_path) :

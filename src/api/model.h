@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/log.h"
 #include "vmm/config.h"
 
 #define MODEL_MAX_DRIVES VM_MAX_DISKS
@@ -73,8 +74,12 @@ struct model {
 	struct model_server servers[MODEL_MAX_SERVERS];
 	/* Logger and metrics: applied by the caller (api.c), kept here so
 	 * GET /vm/config shows them. */
+	bool logger; /* PUT /logger seen */
 	char *log_path; /* NULL: stderr */
 	char *log_level; /* NULL: not set */
+	bool log_show_level, log_show_origin;
+	/* "": every subsystem; else a folder under src/. */
+	char log_module[LOG_MODULE_MAX];
 	char *metrics_path;
 	/* Built by model_to_vm_config: boot_args plus the root= option. */
 	char *cmdline;
@@ -103,8 +108,9 @@ int model_put_vsock(struct model *m, json_t *body, struct err *e);
 int model_put_iommu(struct model *m, json_t *body, struct err *e);
 int model_put_server(struct model *m, const char *id, json_t *body,
 		     struct err *e);
-/* Parses a Logger body: *level is one of LOG_ERROR..LOG_DEBUG or -1 for
- * Off; stores path and level strings in the model. */
+/* Parses a Logger body: *level is one of LOG_ERROR..LOG_DEBUG or LOG_OFF;
+ * stores path, level, show_level, show_log_origin and module in the
+ * model (the caller builds the log sink from them). */
 int model_put_logger(struct model *m, json_t *body, int *level, struct err *e);
 int model_put_metrics(struct model *m, json_t *body, struct err *e);
 /* PATCH /vm: *pause true for "Paused", false for "Resumed". */

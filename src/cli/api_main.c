@@ -569,6 +569,7 @@ int api_main(int argc, char **argv)
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGUSR1); /* pending until the VM's loop dumps */
 	sigaddset(&block, SIG_KICK);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -592,9 +593,11 @@ int api_main(int argc, char **argv)
 		log_debug("api: accepting on '%s' at CLOCK_MONOTONIC %llu ns",
 			  sock, (unsigned long long)now_ns());
 	if (file) {
+		/* Through the log: the file's logger section may have
+		 * set a sink already. */
 		if (api_config_file_load(&f->api, file, &e) ||
 		    api_start(&f->api, &e)) {
-			fprintf(stderr, "wisp: %s\n", e.msg);
+			log_error("%s", e.msg);
 			code = vm_exit_code(&e);
 			goto out;
 		}

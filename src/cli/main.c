@@ -75,6 +75,10 @@ static void usage(FILE *out)
 		"  --shutdown-timeout S   SIGTERM presses the ACPI power button and\n"
 		"                         waits S seconds for the guest to power off\n"
 		"                         (default %d; 0: stop at once)\n"
+		"  --watchdog S           log a state dump (vCPU exits, virtio queue\n"
+		"                         indices, interrupt status, I/O threads)\n"
+		"                         when nothing moved for S seconds; SIGUSR1\n"
+		"                         dumps at any time\n"
 		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
 		"  -v, --verbose          more diagnostics (twice: debug)\n"
 		"\n"
@@ -112,6 +116,7 @@ enum {
 	OPT_ACPI,
 	OPT_ASYNC_PF,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_WATCHDOG,
 	OPT_IOMMU,
 	OPT_NET,
 };
@@ -187,6 +192,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "iommu", no_argument, NULL, OPT_IOMMU },
 		{ "shutdown-timeout", required_argument, NULL,
 		  OPT_SHUTDOWN_TIMEOUT },
+		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -312,6 +318,12 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 					      &e))
 				return bad_arg(&e);
 			cfg->shutdown_timeout_s = (unsigned int)v;
+			break;
+		case OPT_WATCHDOG:
+			if (devopts_parse_u64("--watchdog", optarg, 1,
+					      VM_MAX_WATCHDOG_S, &v, &e))
+				return bad_arg(&e);
+			cfg->watchdog_s = (unsigned int)v;
 			break;
 		case 'v':
 			(*verbosity)++;

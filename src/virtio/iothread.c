@@ -14,9 +14,9 @@
 #include "util/time.h"
 
 /* epoll data: queue index, or these for the control and watch fds. */
-#define EV_STOP 0xffff
-#define EV_PAUSE 0xfffe
-#define EV_WATCH_BASE 0x10000
+#define EV_STOP IOT_TAG_STOP
+#define EV_PAUSE IOT_TAG_PAUSE
+#define EV_WATCH_BASE IOT_TAG_WATCH_BASE
 
 static void park(struct virtio_iothread *t)
 {
@@ -47,9 +47,13 @@ static void *iothread_main(void *arg)
 
 	for (;;) {
 		struct epoll_event evs[VIRTIO_MAX_QUEUES + 3];
-		int n = epoll_wait(t->epfd, evs,
-				   (int)(sizeof(evs) / sizeof(evs[0])), -1);
+		int n;
 
+		__atomic_store_n(&t->busy_ns, 0, __ATOMIC_RELAXED);
+		n = epoll_wait(t->epfd, evs,
+			       (int)(sizeof(evs) / sizeof(evs[0])), -1);
+		__atomic_store_n(&t->busy_ns, now_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&t->wakeups, t->wakeups + 1, __ATOMIC_RELAXED);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -60,6 +64,8 @@ static void *iothread_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64, cnt;
 
+			__atomic_store_n(&t->busy_tag, (uint32_t)tag,
+					 __ATOMIC_RELAXED);
 			if (tag == EV_STOP)
 				return NULL;
 			if (tag == EV_PAUSE) {

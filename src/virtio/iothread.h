@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/err.h"
 #include "virtio/virtio.h"
@@ -27,7 +28,18 @@ struct virtio_iothread {
 	pthread_mutex_t pm;
 	pthread_cond_t pc;
 	bool pause_req, parked, stopping;
+	/* For the state dump and the watchdog (virtio/dump.h): written by
+	 * the thread alone with relaxed stores, read by any. busy_ns is
+	 * the CLOCK_MONOTONIC time the current wake-up began, 0 while the
+	 * thread waits in epoll; busy_tag what it is serving (a queue
+	 * index, or IOT_TAG_*). */
+	uint64_t wakeups, busy_ns;
+	uint32_t busy_tag;
 };
+
+#define IOT_TAG_STOP 0xffff
+#define IOT_TAG_PAUSE 0xfffe
+#define IOT_TAG_WATCH_BASE 0x10000
 
 /* Starts the thread with all signals blocked (the VMM's signals go to
  * its signalfd). kick_efds has dev->nr_queues entries. */

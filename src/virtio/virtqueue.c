@@ -120,6 +120,26 @@ static void store16(uint8_t *p, uint16_t v)
 	__atomic_store_n((uint16_t *)(void *)p, v, __ATOMIC_RELEASE);
 }
 
+bool virtq_peek(const struct virtq *vq, struct virtq_rings *r)
+{
+	const uint8_t *a, *u;
+	uint16_t n = vq->size;
+
+	if (!vq->ready || !n)
+		return false;
+	a = avail(vq);
+	u = used(vq);
+	if (!a || !u)
+		return false;
+	r->avail_flags = load16(a);
+	r->avail_idx = load16(a + 2);
+	r->used_event = load16(a + 4 + 2u * n);
+	r->used_flags = load16(u);
+	r->used_idx = load16(u + 2);
+	r->avail_event = load16(u + 4 + 8u * n);
+	return true;
+}
+
 static void push_seg(struct virtq_chain *c, uint8_t *host, uint32_t len,
 		     bool write)
 {

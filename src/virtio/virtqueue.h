@@ -108,6 +108,15 @@ bool virtq_should_notify(struct virtq *vq);
  * again only for new buffers. No-op otherwise. */
 void virtq_update_avail_event(struct virtq *vq);
 
+/* The driver's side of the rings as guest memory holds it now, for the
+ * state dump: false when they are not reachable (queue not ready, or
+ * not mapped behind an IOMMU). Caller holds the device lock. */
+struct virtq_rings {
+	uint16_t avail_flags, avail_idx, used_event;
+	uint16_t used_flags, used_idx, avail_event;
+};
+bool virtq_peek(const struct virtq *vq, struct virtq_rings *r);
+
 /* Copy helpers over a chain's readable / writable segments. Return the
  * number of bytes copied. */
 uint32_t virtq_chain_read(const struct virtq_chain *c, uint32_t off, void *dst,

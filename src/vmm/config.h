@@ -16,6 +16,7 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
  * well under a second. */
 #define VM_DEFAULT_SHUTDOWN_TIMEOUT_S 5
 #define VM_MAX_SHUTDOWN_TIMEOUT_S 3600
+#define VM_MAX_WATCHDOG_S 3600
 /* Appended to by --cmdline unless --no-default-cmdline, after the
  * console= for the selected console and the virtio-mmio device list.
  * reboot=k makes a guest reboot go through the i8042 reset that ends the
@@ -83,6 +84,9 @@ struct vm_config {
 	/* SIGTERM presses the ACPI power button and waits this long for
 	 * the guest to power off; 0 stops at once. */
 	unsigned int shutdown_timeout_s;
+	/* Log a state dump when no vCPU exited and no I/O thread woke for
+	 * this long (vmm/watchdog.h); 0: off (SIGUSR1 dumps either way). */
+	unsigned int watchdog_s;
 };
 
 void vm_config_defaults(struct vm_config *c);

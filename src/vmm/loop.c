@@ -57,6 +57,7 @@ int loop_init(struct event_loop *l, void (*on_signal)(void *, int),
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1); /* the state dump (watchdog.h) */
 	l->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (l->sig_fd < 0)
 		return err_set(e, -errno, "event loop: signalfd: %s",

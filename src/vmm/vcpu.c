@@ -37,7 +37,7 @@ static void crash(struct vcpu *vc, int code, const char *fmt, ...)
 	va_end(ap);
 	term_restore();
 	log_error("vCPU %d: %s", vc->kv.id, msg);
-	cpu_dump_regs(&vc->kv, stderr);
+	cpu_dump_regs(&vc->kv, LOG_ERROR);
 	vm_request_stop(vm, code);
 }
 

@@ -17,6 +17,7 @@
 #define WISP_VMM_VCPU_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -24,7 +25,9 @@
 #include "kvm/kvm.h"
 #include "util/err.h"
 
-#define SIG_KICK SIGUSR1
+/* A real-time signal: SIGUSR1 is the user's (a state dump, watchdog.h),
+ * and util/efd.c has SIGRTMIN + 3. */
+#define SIG_KICK (SIGRTMIN + 2)
 
 struct vm;
 

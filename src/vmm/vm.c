@@ -53,6 +53,10 @@ static void on_signal(void *opaque, int signo)
 {
 	struct vm *vm = opaque;
 
+	if (signo == SIGUSR1) {
+		vm_dump_state(vm, "SIGUSR1");
+		return;
+	}
 	/* A first SIGTERM may ask the guest to power off (power.h). */
 	if (power_signal(&vm->power, signo))
 		return;
@@ -146,6 +150,7 @@ static void preinit(struct vm *vm, const struct vm_config *cfg)
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	loop_preinit(&vm->loop);
+	watchdog_preinit(&vm->wd);
 	devices_preinit(&vm->dev, vm);
 	power_preinit(&vm->power, vm);
 	posted_init(&vm->posted, &vm->kvm, &vm->pio, &vm->mmio);
@@ -156,6 +161,7 @@ static void preinit(struct vm *vm, const struct vm_config *cfg)
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIG_KICK);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 }
@@ -235,7 +241,7 @@ static int build(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	if (ret)
 		return ret;
 	console_in_start(&vm->con);
-	return 0;
+	return watchdog_start(vm, e);
 }
 
 int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
@@ -295,7 +301,7 @@ int vm_run(struct vm *vm)
 	 * print, and the first question when a guest seems hung. */
 	if (vm->exit_code >= WISP_EXIT_SIGNAL_BASE && log_enabled(LOG_DEBUG))
 		for (int i = 0; i < vm->vcpus.n; i++)
-			cpu_dump_regs(&vm->vcpus.v[i].kv, stderr);
+			cpu_dump_regs(&vm->vcpus.v[i].kv, LOG_DEBUG);
 	if (vm->vcpus.n && vm->vcpus.v[0].first_exit_ns)
 		log_debug("first guest I/O exit at CLOCK_MONOTONIC %llu ns",
 			  (unsigned long long)vm->vcpus.v[0].first_exit_ns);
@@ -319,6 +325,7 @@ void vm_destroy(struct vm *vm)
 		console_in_destroy(&vm->con);
 	devices_destroy(&vm->dev);
 	power_destroy(&vm->power);
+	watchdog_destroy(&vm->wd);
 	if (vm->ioev_ready)
 		ioevr_destroy(&vm->ioev);
 	loop_destroy(&vm->loop);

@@ -2,7 +2,7 @@
 /*
  * struct vm: what one VM is made of, one member per job, each job in its
  * own file (vm.c create/run/destroy and the stop state, vcpu.c, loop.c,
- * console_in.c, layout.c, devices.c, servers.c, posted.c). Private to
+ * console_in.c, layout.c, devices.c, servers.c, posted.c, watchdog.c). Private to
  * src/vmm.
  */
 #ifndef WISP_VMM_VM_PRIV_H
@@ -25,6 +25,7 @@
 #include "vmm/servers.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmm.h"
+#include "vmm/watchdog.h"
 
 struct vm {
 	struct vm_config cfg;
@@ -45,6 +46,7 @@ struct vm {
 	struct vcpus vcpus;
 	struct event_loop loop;
 	struct boot_entry entry;
+	struct watchdog wd; /* SIGUSR1 dumps, --watchdog */
 
 	/* The first stop request wins: stopping goes 0 -> -1 -> 1 once,
 	 * and the thread that flipped it wrote exit_code in between. */

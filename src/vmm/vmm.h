@@ -16,7 +16,7 @@
  * ranges.
  * A VM ends when any thread calls vm_request_stop(): the first caller's
  * exit code wins, the main loop wakes, sets immediate_exit on each vCPU
- * and kicks it with SIGUSR1, then joins every thread.
+ * and kicks it with SIG_KICK (vcpu.h), then joins every thread.
  */
 #ifndef WISP_VMM_VMM_H
 #define WISP_VMM_VMM_H

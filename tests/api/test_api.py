@@ -722,6 +722,136 @@ def case_pause_resume():
         w.close()
 
 
+class ClockWatch:
+    """Stamps each of the clock guest's lines with the host's
+    CLOCK_REALTIME when it appears on wisp's stdout (polled every 2 ms)."""
+
+    def __init__(self, w):
+        self.w, self.seen, self.lines = w, 0, []
+
+    def poll(self, secs):
+        end = time.time() + secs
+        while True:
+            out = self.w.stdout()
+            t = time.time()
+            done = out.rfind("\n") + 1
+            for ln in out[self.seen:done].splitlines():
+                self.lines.append((t, ln))
+            self.seen = done
+            if t >= end:
+                return
+            time.sleep(0.002)
+
+    def clocks(self, kind="clock"):
+        return [(t, int(ln.split()[1])) for t, ln in self.lines
+                if ln.startswith(kind + " ")]
+
+
+def case_pause_clock():
+    """Across a pause (3 s, twice) the guest's kvmclock goes on with the
+    host's clock, neither frozen nor jumping: the guest's realtime (KVM's
+    wall clock + kvmclock) stays within 0.25 s of the host's before, between
+    and after the pauses (median per stretch; no line ahead), and moves
+    across each pause as the host's does; the guest sees PVCLOCK_GUEST_STOPPED (KVM_KVMCLOCK_CTRL, what
+    keeps a Linux guest's soft-lockup watchdog quiet) once after each
+    pause and never without one."""
+    pause_s, bound = 3.0, 0.25
+    w = Wisp()
+    try:
+        boot(w, "clock")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"clock-wall \d+ \d+\n")
+        m = re.search(r"clock-wall (\d+) (\d+)\n", w.stdout())
+        wall = int(m.group(1)) + int(m.group(2)) / 1e9
+        cw = ClockWatch(w)
+        cw.poll(1.0)
+        before = cw.clocks()
+        expect(len(before) >= 5, f"{len(before)} clock lines in 1 s")
+        expect(not cw.clocks("clock-stopped"),
+               f"stopped flag without a pause: {cw.lines}")
+        marks = []
+        for rnd in range(2):
+            n0 = len(cw.clocks())
+            w.ok("PATCH", "/vm", {"state": "Paused"})
+            cw.poll(0.2)  # lines already in the pipe
+            n1 = len(cw.clocks())
+            cw.poll(pause_s)
+            expect(len(cw.clocks()) == n1,
+                   f"round {rnd}: clock lines while paused")
+            w.ok("PATCH", "/vm", {"state": "Resumed"})
+            cw.poll(1.0)
+            expect(len(cw.clocks()) > n1 + 5,
+                   f"round {rnd}: {len(cw.clocks()) - n1} lines after "
+                   "resume")
+            marks.append((n0, n1))
+            expect(len(cw.clocks("clock-stopped")) == rnd + 1,
+                   f"round {rnd}: stopped flags "
+                   f"{cw.clocks('clock-stopped')} (want one per pause)")
+        # Guest realtime minus host realtime at each line's arrival. A
+        # line's own latency only makes it negative (ms), but the line
+        # being printed when the pause came carries a time from before
+        # it and arrives after: one outlier per pause, so each stretch
+        # between pauses is judged by its median. A frozen clock would
+        # put every line after a pause pause_s behind, a jumping one
+        # ahead; no line may be ahead.
+        cl = cw.clocks()
+        offs = [(wall + ns / 1e9) - t for t, ns in cl]
+        cuts = [0] + [n1 for _, n1 in marks] + [len(offs)]
+        meds = []
+        for a, b in zip(cuts, cuts[1:]):
+            seg = sorted(offs[a:b])
+            meds.append(seg[len(seg) // 2])
+        expect(all(abs(m) < bound for m in meds) and max(offs) < bound,
+               f"guest realtime - host realtime: medians "
+               f"{[round(m, 3) for m in meds]} s between the pauses, "
+               f"max {max(offs):+.3f} s (bound {bound} s); per line: "
+               f"{[round(x, 3) for x in offs]}")
+        for n0, n1 in marks:
+            # The second line after the resume was timed after it.
+            (ta, ga), (tb, gb) = cl[n1 - 1], cl[n1 + 1]
+            expect(abs((gb - ga) / 1e9 - (tb - ta)) < bound,
+                   f"across the pause the guest's clock moved "
+                   f"{(gb - ga) / 1e9:.3f} s, the host's {tb - ta:.3f} s")
+        print(f"clock: median offsets {[round(m, 4) for m in meds]} s, "
+              f"range {min(offs):+.4f}..{max(offs):+.4f} s over "
+              f"{len(offs)} lines, 2 pauses of {pause_s} s")
+        expect(w.stop() == 143, "SIGTERM")
+    finally:
+        w.close()
+
+
+def case_state_dump_signal():
+    """SIGUSR1 never ends wisp --api-sock: before InstanceStart it waits
+    (blocked in every thread) and the VM's loop dumps once the VM runs;
+    while it runs, and while paused, it dumps at once."""
+    w = Wisp()
+    try:
+        w.p.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        expect(w.p.poll() is None, f"SIGUSR1 before start ended wisp: "
+               f"{w.p.returncode} {w.stderr()}")
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 1\n")
+        deadline = time.time() + TIMEOUT
+        while "state dump end" not in w.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        expect("state dump (SIGUSR1): 1 vCPUs" in w.stderr(),
+               f"no dump after start: {w.stderr()}")
+        w.ok("PATCH", "/vm", {"state": "Paused"})
+        w.p.send_signal(signal.SIGUSR1)
+        deadline = time.time() + TIMEOUT
+        while w.stderr().count("state dump end") < 2 and \
+                time.time() < deadline:
+            time.sleep(0.05)
+        expect("1 vCPUs (paused)" in w.stderr(),
+               f"no dump while paused: {w.stderr()}")
+        w.ok("PATCH", "/vm", {"state": "Resumed"})
+        expect(w.stop() == 143, "SIGTERM exit")
+    finally:
+        w.close()
+
+
 def case_concurrent_clients():
     w = Wisp()
     errors = []
@@ -1093,6 +1223,226 @@ def case_metrics_and_logger():
             expect("ELF64" not in w.stderr(), "log also went to stderr")
     finally:
         w.close()
+
+
+TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+# A logger line: UTC time to the ns, [wisp:THREAD(:LEVEL)(:FILE:LINE)] msg
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{9}) "
+                      r"\[wisp:([^:\]]+)((?::[^\]]*)?)\] (.*)$")
+LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
+
+
+def parse_log(text, show_level, show_origin, t0, t1):
+    """The logger's lines as (level, file, line, message); fails on a line
+    that does not parse, a stamp outside [t0, t1] (host UTC), a field
+    missing or present against the configuration, an origin that is not
+    in the tree."""
+    out = []
+    expect(not text or text.endswith("\n"),
+           f"log does not end a line: {text[-200:]!r}")
+    for ln in text.splitlines():
+        m = LOG_LINE.match(ln)
+        expect(m, f"log line does not parse: {ln!r}")
+        ts = time.mktime(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) \
+            - time.timezone + int(m.group(2)) / 1e9
+        expect(t0 - 1 <= ts <= t1 + 1,
+               f"stamp {ts:.3f} outside the run [{t0:.3f}, {t1:.3f}]: {ln!r}")
+        fields = m.group(4)[1:].split(":") if m.group(4) else []
+        level = fil = num = None
+        if show_level:
+            expect(fields and fields[0] in LEVELS, f"no level in {ln!r}")
+            level = fields.pop(0)
+        if show_origin:
+            expect(len(fields) == 2 and fields[1].isdigit(),
+                   f"no origin in {ln!r}")
+            fil, num = fields[0], int(fields[1])
+            expect(fil.startswith("src/") and
+                   os.path.isfile(os.path.join(TREE, fil)) and
+                   0 < num <= len(open(os.path.join(TREE, fil)).readlines()),
+                   f"origin {fil}:{num} is not a line in the tree: {ln!r}")
+            fields = []
+        expect(not fields, f"fields not asked for in {ln!r} (show_level "
+               f"{show_level}, show_log_origin {show_origin})")
+        out.append((level, fil, num, m.group(5)))
+    return out
+
+
+def logged_run(logger, extra_stop=None, fifo=False):
+    """Runs the tick guest to tick 2, pauses and resumes it, stops it with
+    SIGTERM, with PUT /logger `logger` (log_path added: a file, or a FIFO
+    read by a thread); returns (log text, t0, t1, stderr)."""
+    with tempfile.TemporaryDirectory() as d:
+        lpath = os.path.join(d, "log")
+        chunks, rd = [], None
+        if fifo:
+            os.mkfifo(lpath)
+            # A reader first: wisp opens the FIFO non-blocking.
+            rfd = os.open(lpath, os.O_RDONLY | os.O_NONBLOCK)
+            os.set_blocking(rfd, True)
+            # Our own writer until wisp ends, so that the reader sees
+            # EOF only once wisp's end closed too.
+            hold = os.open(lpath, os.O_WRONLY)
+
+            def reader():
+                while True:
+                    c = os.read(rfd, 65536)
+                    if not c:
+                        return
+                    chunks.append(c)
+            rd = threading.Thread(target=reader, daemon=True)
+            rd.start()
+        else:
+            open(lpath, "w").close()
+        t0 = time.time()
+        w = Wisp()
+        try:
+            w.ok("PUT", "/logger", dict(logger, log_path=lpath))
+            boot(w, "tick")
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            w.wait_out(r"tick 2\n")
+            w.ok("PATCH", "/vm", {"state": "Paused"})
+            w.ok("PATCH", "/vm", {"state": "Resumed"})
+            expect(w.stop() == 143, "SIGTERM exit")
+            t1 = time.time()
+            err = w.stderr()
+        finally:
+            w.close()
+        if fifo:
+            os.close(hold)
+            rd.join(10)
+            expect(not rd.is_alive(), "the FIFO's writer never closed")
+            os.close(rfd)
+            text = b"".join(chunks).decode()
+        else:
+            with open(lpath) as f:
+                text = f.read()
+    return text, t0, t1, err
+
+
+def norm(msg):
+    """A message with its numbers (times, addresses) taken out."""
+    return re.sub(r"[0-9a-f]*[0-9][0-9a-f]*", "N", msg)
+
+
+def case_logger_fields():
+    """PUT /logger's show_level and show_log_origin add exactly their
+    fields to each timestamped line; the messages are those stderr gets
+    without a logger (-v -v), and stderr gets none of them."""
+    # The same run without a logger, at Debug: what stderr says.
+    w = Wisp(["-v", "-v"])
+    try:
+        boot(w, "tick")
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 2\n")
+        w.ok("PATCH", "/vm", {"state": "Paused"})
+        w.ok("PATCH", "/vm", {"state": "Resumed"})
+        expect(w.stop() == 143, "SIGTERM exit")
+        # All but the line before any PUT /logger could be done.
+        plain = [ln[len("wisp: "):] for ln in w.stderr().splitlines()
+                 if ln.startswith("wisp: ") and
+                 not ln.startswith("wisp: api: accepting on")]
+    finally:
+        w.close()
+    expect(any("ELF64" in x for x in plain) and
+           any("signal 15" in x for x in plain),
+           f"stderr without a logger: {plain}")
+    for sl in (False, True):
+        for so in (False, True):
+            text, t0, t1, err = logged_run({"level": "Debug",
+                                            "show_level": sl,
+                                            "show_log_origin": so})
+            lines = parse_log(text, sl, so, t0, t1)
+            # "api: accepting" is logged by the main thread once the
+            # socket listens: it may come before or after the PUT.
+            msgs = sorted(norm(m) for _, _, _, m in lines
+                          if not m.startswith("api: accepting on"))
+            expect(msgs == sorted(norm(x) for x in plain),
+                   f"show_level {sl} show_log_origin {so}: logged "
+                   f"{msgs}, stderr without a logger said {plain}")
+            expect("wisp: " not in err and "ELF64" not in err,
+                   f"stderr still gets the messages: {err!r}")
+            if sl:
+                got = {lv for lv, _, _, m in lines}
+                expect({"INFO", "DEBUG"} <= got and
+                       all(lv == "INFO" for lv, _, _, m in lines
+                           if "signal 15" in m),
+                       f"levels {got}: {lines}")
+            if so:
+                expect(any(f == "src/vmm/vm.c" for _, f, _, m in lines
+                           if "signal 15" in m), f"origins: {lines}")
+
+
+def case_logger_level_and_module():
+    """level drops what is less severe; module keeps only the lines of
+    one subsystem (src/<module>/); a bad module or level is refused and
+    changes nothing."""
+    by_level = {}
+    for lv in ("Error", "Warning", "Info", "Debug", "Off"):
+        text, t0, t1, _ = logged_run({"level": lv, "show_level": True})
+        by_level[lv] = [x[0] for x in parse_log(text, True, False, t0, t1)]
+    expect(by_level["Error"] == [] and by_level["Warning"] == [] and
+           by_level["Off"] == [], f"quiet levels logged: {by_level}")
+    expect(by_level["Info"] and set(by_level["Info"]) == {"INFO"},
+           f"Info: {by_level['Info']}")
+    expect("DEBUG" in by_level["Debug"] and
+           by_level["Debug"].count("INFO") == len(by_level["Info"]),
+           f"Debug: {by_level['Debug']} (Info: {by_level['Info']})")
+    text, t0, t1, _ = logged_run({"level": "Debug", "show_log_origin": True,
+                                  "module": "vmm"})
+    lines = parse_log(text, False, True, t0, t1)
+    expect(lines and all(f.startswith("src/vmm/") for _, f, _, _ in lines),
+           f"module vmm: {lines}")
+    text, t0, t1, _ = logged_run({"level": "Debug", "show_log_origin": True,
+                                  "module": "boot"})
+    lines = parse_log(text, False, True, t0, t1)
+    expect(lines and all(f.startswith("src/boot/") for _, f, _, _ in lines)
+           and any("ELF64" in m for _, _, _, m in lines),
+           f"module boot: {lines}")
+    w = Wisp()
+    try:
+        for body, says in (({"module": "../vmm"}, "module"),
+                           ({"module": ""}, "module"),
+                           ({"module": 3}, "module"),
+                           ({"show_level": "yes"}, "show_level"),
+                           ({"show_log_origin": 1}, "show_log_origin"),
+                           ({"level": "Verbose"}, "level")):
+            w.bad("PUT", "/logger", body, says=says)
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["logger"] is None, f"refused bodies changed {j['logger']}")
+        w.ok("PUT", "/logger", {"level": "Warning", "show_level": True,
+                                "module": "devices/blk"})
+        j = w.ok("GET", "/vm/config", want=200)
+        expect(j["logger"] == {"log_path": None, "level": "Warning",
+                               "show_level": True, "show_log_origin": False,
+                               "module": "devices/blk"},
+               f"/vm/config logger: {j['logger']}")
+    finally:
+        w.close()
+
+
+def case_logger_fifo():
+    """A FIFO as log_path gets the same parseable lines; with no reader
+    the PUT is refused (a FIFO nobody reads cannot be opened
+    non-blocking) and stderr keeps the messages."""
+    text, t0, t1, _ = logged_run({"level": "Info", "show_level": True,
+                                  "show_log_origin": True}, fifo=True)
+    lines = parse_log(text, True, True, t0, t1)
+    expect(any("signal 15" in m and lv == "INFO" and f == "src/vmm/vm.c"
+               for lv, f, _, m in lines), f"FIFO lines: {lines}")
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        w = Wisp(["-v"])
+        try:
+            w.bad("PUT", "/logger", {"log_path": fifo}, says=fifo)
+            boot(w, "tick")
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            w.wait_out(r"tick 1\n")
+            expect(w.stop() == 143, "SIGTERM exit")
+            expect("wisp: signal 15" in w.stderr(),
+                   f"stderr after a refused logger: {w.stderr()!r}")
+        finally:
+            w.close()
 
 
 def case_metrics_periodic():

@@ -21,6 +21,11 @@
  *                reads (for pause/resume tests: the count stops, then
  *                goes on); touch=MiB first writes that much RAM from
  *                16 MiB up
+ *   test=clock   enable kvmclock (KVM's CPUID leaves, MSRs 0x4b564d00/01),
+ *                print "clock-wall SEC NSEC", then forever "clock NS" every
+ *                50 ms of kvmclock time, and "clock-stopped NS" when KVM
+ *                set PVCLOCK_GUEST_STOPPED (which it then clears, as
+ *                Linux's watchdog does)
  *   test=ioreq-order|ioreq-read|ioreq-fault|ioreq-reattach
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
@@ -742,6 +747,109 @@ static void print_kv(const char *k, uint64_t v)
 	puts_("\n");
 }
 
+/* kvmclock as KVM documents it (Documentation/virt/kvm/x86/msr.rst): the
+ * host keeps a pvclock_vcpu_time_info at the address written to
+ * MSR_KVM_SYSTEM_TIME_NEW; ns = system_time + (tsc - tsc_timestamp)
+ * scaled by tsc_shift and the 32.32 multiplier. */
+struct pvclock {
+	uint32_t version, pad0;
+	uint64_t tsc_timestamp, system_time;
+	uint32_t mul;
+	int8_t shift;
+	uint8_t flags;
+	uint8_t pad[2];
+};
+struct pvwall {
+	uint32_t version, sec, nsec;
+};
+#define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+#define PVCLOCK_GUEST_STOPPED 2
+static volatile struct pvclock pvti __attribute__((aligned(64)));
+static volatile struct pvwall pvwall __attribute__((aligned(64)));
+
+static void cpuid(uint32_t leaf, uint32_t r[4])
+{
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(0));
+}
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr"
+			 :
+			 : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+			 : "memory");
+}
+
+/* The version is odd while the host updates the struct. */
+static uint64_t pv_ns(uint8_t *flags)
+{
+	uint32_t v;
+	uint64_t ns;
+
+	do {
+		uint64_t d;
+
+		v = pvti.version;
+		__asm__ volatile("" ::: "memory");
+		d = rdtsc() - pvti.tsc_timestamp;
+		d = pvti.shift >= 0 ? d << pvti.shift : d >> -pvti.shift;
+		ns = pvti.system_time +
+		     (uint64_t)(((unsigned __int128)d * pvti.mul) >> 32);
+		*flags = pvti.flags;
+		__asm__ volatile("" ::: "memory");
+	} while ((v & 1) || v != pvti.version);
+	return ns;
+}
+
+static uint8_t clock_test(void)
+{
+	uint32_t r[4];
+	uint64_t next;
+	uint8_t f;
+
+	cpuid(0x40000000, r);
+	if (r[1] != 0x4b4d564b || r[2] != 0x564b4d56 || r[3] != 0x4d) {
+		puts_("clock: no KVM CPUID leaves\n");
+		return 3;
+	}
+	cpuid(0x40000001, r);
+	if (!(r[0] & (1u << 3))) {
+		puts_("clock: no KVM_FEATURE_CLOCKSOURCE2\n");
+		return 3;
+	}
+	wrmsr(MSR_KVM_WALL_CLOCK_NEW, (uint64_t)(uintptr_t)&pvwall);
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint64_t)(uintptr_t)&pvti | 1);
+	puts_("clock-wall ");
+	putu(pvwall.sec);
+	puts_(" ");
+	putu(pvwall.nsec);
+	puts_("\n");
+	next = pv_ns(&f);
+	for (;;) {
+		uint64_t ns = pv_ns(&f);
+
+		if (f & PVCLOCK_GUEST_STOPPED) {
+			/* Only the guest clears it (KVM keeps it set in
+			 * every later update until then). */
+			__atomic_fetch_and(&pvti.flags,
+					   (uint8_t)~PVCLOCK_GUEST_STOPPED,
+					   __ATOMIC_SEQ_CST);
+			puts_("clock-stopped ");
+			putu(ns);
+			puts_("\n");
+		}
+		if (ns < next)
+			continue;
+		puts_("clock ");
+		putu(ns);
+		puts_("\n");
+		next = ns + 50000000;
+	}
+}
+
 #define IOT_MAGIC 0x10c0ffee
 
 static uint8_t ioreq_test(const char *cmdline)
@@ -1094,6 +1202,8 @@ void guest_main(const uint8_t *zp)
 		puts_("echo: ");
 		puts_(line);
 		puts_("\n");
+	} else if (find(cmdline, "test=clock")) {
+		done(clock_test());
 	} else if (find(cmdline, "test=fault")) {
 		puts_("faulting\n");
 		__asm__ volatile("ud2");

@@ -1050,6 +1050,109 @@ def case_acpi_sigterm_timeout():
                f"exit {rc} after {dt:.2f} s, want {code} at once", out, err)
 
 
+def spawn_logged(test, d, *extra):
+    """wisp run with stderr to a file in d (read while it runs)."""
+    err = open(os.path.join(d, "stderr"), "w+")
+    p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                          "--shutdown-timeout", "0", "--cmdline",
+                          "test=" + test] + list(extra),
+                         stdout=subprocess.PIPE, stderr=err,
+                         stdin=subprocess.DEVNULL)
+    return p, err
+
+
+def read_err(err):
+    err.seek(0)
+    return err.read()
+
+
+def wait_err(err, what, secs):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if what in read_err(err):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def case_watchdog():
+    """--watchdog 1: a guest that stops exiting (test=blkflush spins
+    after its 65 requests) gets one state dump, whose queue line says
+    what the guest did (avail.idx 65 = last_avail = used.idx); SIGUSR1
+    dumps again at once and the VM runs on; a guest that keeps exiting
+    (test=tick) gets none."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(4 << 20)
+        p, err = spawn_logged("blkflush", d, "--disk", "path=" + img,
+                              "--watchdog", "1")
+        try:
+            out = wait_for(p, b"blk-flushed").decode()
+            t0 = time.time()
+            expect(wait_err(err, "state dump end", 5),
+                   "no watchdog dump within 5 s of the guest going quiet",
+                   out, read_err(err))
+            dt = time.time() - t0
+            e = read_err(err)
+            expect("state dump (watchdog: nothing moved for 1 s)" in e and
+                   dt < 2.5, f"dump after {dt:.2f} s", out, e)
+            # The polling guest never acknowledges the interrupt.
+            expect("q0: size 8 avail.idx 65 last_avail 65 (pending 0) "
+                   "used.idx 65 (ours 65) signalled 65" in e and
+                   "status 0xf features" in e and
+                   "interrupt status 0x1" in e and
+                   "I/O thread: waiting for a kick (last served" in e and
+                   "vCPU 0: exits io_in" in e,
+                   "the dump does not show the guest's 65 requests", out, e)
+            time.sleep(2.5)
+            e = read_err(err)
+            expect(e.count("state dump (") == 1,
+                   "more than one dump for one stall", out, e)
+            p.send_signal(signal.SIGUSR1)
+            expect(wait_err(err, "state dump (SIGUSR1)", 5),
+                   "no dump on SIGUSR1", out, read_err(err))
+            time.sleep(0.5)
+            expect(p.poll() is None, "SIGUSR1 ended wisp", out,
+                   read_err(err))
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(timeout=10)
+            e = read_err(err)
+            expect(rc == 143 and e.count("state dump end") == 2,
+                   f"exit {rc}, {e.count('state dump end')} dumps", out, e)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            err.close()
+        p, err = spawn_logged("tick", d, "--watchdog", "1")
+        try:
+            out = wait_for(p, b"tick 1\n").decode()
+            time.sleep(3)
+            e = read_err(err)
+            expect("state dump" not in e, "a guest that keeps exiting got "
+                   "a watchdog dump", out, e)
+            # The vCPU thread, busy exiting, never takes SIGUSR1 (its
+            # kick is another signal): each one is a dump.
+            for n in range(1, 4):
+                p.send_signal(signal.SIGUSR1)
+                deadline = time.time() + 5
+                while read_err(err).count("state dump (SIGUSR1)") < n and \
+                        time.time() < deadline:
+                    time.sleep(0.05)
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(timeout=10)
+            e = read_err(err)
+            expect(rc == 143 and e.count("state dump (SIGUSR1)") == 3,
+                   f"exit {rc}, {e.count('state dump (SIGUSR1)')} dumps for "
+                   "3 SIGUSR1", out, e)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            err.close()
+
+
 def case_acpi_bad_arguments():
     bad = [
         (["--cpus", "65"], "--cpus 65: must be 1..64"),

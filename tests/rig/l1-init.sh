@@ -107,8 +107,13 @@ run_scenario() {
     set -- "$@" $VMM_EXTRA
     echo "RIG-V $name command: $*"
     rm -f "/tmp/$name.in"; mkfifo "/tmp/$name.in"
+    # wisp dumps its state (queues, interrupts, I/O threads) on SIGUSR1
+    # (10): sent at the timeout, before the kill, so a hang is explained.
+    dump=
+    [ "$VMM" = qemu ] || dump="-d 10"
     t0=$(stamp -m)
-    vmrun -o "$log" -e "RIG-L $name" -t "$tmo" -m WISP-INIT-RAN -m WISP-READY \
+    # shellcheck disable=SC2086 # $dump is empty or two words
+    vmrun $dump -o "$log" -e "RIG-L $name" -t "$tmo" -m WISP-INIT-RAN -m WISP-READY \
         -s "WISP-READY=$input" -i "/tmp/$name.in" -- "$@" 2>"/tmp/$name.vmrun" &
     vpid=$!
     scenario_during

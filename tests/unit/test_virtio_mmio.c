@@ -3,6 +3,7 @@
  * would (and as a hostile one would), with a dummy device behind it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 
 #include "util/le.h"
+#include "util/log.h"
+#include "virtio/dump.h"
 #include "virtio/mmio.h"
 
 #define BASE 0xd0000000ull
@@ -525,6 +528,102 @@ static void test_snapshot_state(void **state)
 	free(w.p);
 }
 
+/* The log, captured: a pipe as the sink. */
+static int log_pipe[2] = { -1, -1 };
+
+static void capture_log(void)
+{
+	struct log_sink sink = { .fd = -1 };
+
+	if (log_pipe[0] < 0) {
+		assert_int_equal(pipe2(log_pipe, O_NONBLOCK | O_CLOEXEC), 0);
+		sink.fd = log_pipe[1];
+		log_set_sink(&sink);
+		log_set_level(LOG_DEBUG);
+	}
+}
+
+/* Everything logged since the last call. */
+static const char *logged(void)
+{
+	static char buf[16384];
+	ssize_t n = read(log_pipe[0], buf, sizeof(buf) - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static void assert_has(const char *text, const char *want)
+{
+	if (!strstr(text, want))
+		fail_msg("no '%s' in the dump:\n%s", want, text);
+}
+
+/* The state dump shows both sides of each ring and what the I/O thread
+ * does: work the driver made available that a parked thread did not
+ * take, then the same queue drained, and a held device lock reported
+ * within the bound instead of waited for. */
+static void test_state_dump(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *m = f->mem.host;
+	uint16_t *avail = (uint16_t *)(m + AVAIL);
+	uint16_t *used = (uint16_t *)(m + USED);
+	uint64_t desc[4] = { 0x20000, 16 | (2ull << 32), 0x20100,
+			     16 | (2ull << 32) };
+	struct timespec a, b;
+	const char *t;
+	uint64_t p0;
+	double ms;
+
+	capture_log();
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_int_equal(virtio_iothread_pause(&f->t->io, 2000), 0);
+	(void)logged();
+	memcpy(m + DESC, desc, sizeof(desc));
+	avail[2] = 0;
+	avail[3] = 1;
+	avail[1] = 2;
+	wr(f, 0x50, 0);
+	virtio_mmio_dump(f->t, LOG_WARN);
+	t = logged();
+	assert_has(t, "dummy: at 0xd0000000 gsi 5: status 0xf");
+	assert_has(t, "dummy: q0: size 8 avail.idx 2 last_avail 0 (pending 2) "
+		      "used.idx 0 (ours 0)");
+	assert_has(t, "dummy: q1: not ready");
+	assert_has(t, "dummy: I/O thread: parked (paused)");
+	assert_has(t, "interrupt status 0\n");
+	p0 = virtio_mmio_progress(f->t);
+	virtio_iothread_resume(&f->t->io);
+	for (int i = 0; i < 2000 && used[1] != 2; i++)
+		usleep(1000);
+	assert_int_equal(used[1], 2);
+	/* The thread woke for the pause's end and the kick at least. */
+	assert_true(virtio_mmio_progress(f->t) > p0);
+	virtio_mmio_dump(f->t, LOG_WARN);
+	t = logged();
+	assert_has(t, "dummy: q0: size 8 avail.idx 2 last_avail 2 (pending 0) "
+		      "used.idx 2 (ours 2)");
+	assert_has(t, "interrupt status 0x1");
+	assert_has(t, "dummy: I/O thread: waiting for a kick (last served "
+		      "queue 0)");
+	/* A handler that holds the lock (stuck in its backend). */
+	pthread_mutex_lock(&f->x.dev.lock);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	virtio_mmio_dump(f->t, LOG_WARN);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	pthread_mutex_unlock(&f->x.dev.lock);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	t = logged();
+	assert_has(t, "dummy: at 0xd0000000 gsi 5: device lock held for over "
+		      "100 ms");
+	assert_has(t, "dummy: I/O thread: waiting for a kick");
+	assert_true(ms >= 90 && ms < 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +644,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test(test_shared_irq_bounded),
 		cmocka_unit_test_setup_teardown(test_iothread_pause, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_state_dump, setup,
 						teardown),
 	};
 

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 
 #include "arch/x86/layout.h"
+#include "util/log.h"
 
 #define X86_CR0_PE (1ULL << 0)
 #define X86_CR0_ET (1ULL << 4)
@@ -496,30 +497,43 @@ int cpu_setup_boot_regs(struct kvm_vcpu *v, const struct boot_entry *be,
 	return 0;
 }
 
-void cpu_dump_regs(struct kvm_vcpu *v, FILE *out)
+/* One log line per row, so a log sink's lines each carry their stamp. */
+void cpu_dump_regs(struct kvm_vcpu *v, enum log_level lvl)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
 
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 ||
 	    ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
-		fprintf(out, "wisp: vCPU %d: registers unavailable: %s\n",
-			v->id, strerror(errno));
+		log_msg(lvl, "vCPU %d: registers unavailable: %s", v->id,
+			strerror(errno));
 		return;
 	}
-	fprintf(out,
-		"wisp: vCPU %d registers:\n"
-		"  rip %016llx  rsp %016llx  rflags %016llx\n"
-		"  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx\n"
-		"  rsi %016llx  rdi %016llx  rbp %016llx\n"
-		"  r8  %016llx  r9  %016llx  r10 %016llx  r11 %016llx\n"
-		"  r12 %016llx  r13 %016llx  r14 %016llx  r15 %016llx\n"
-		"  cr0 %016llx  cr2 %016llx  cr3 %016llx  cr4 %016llx\n"
-		"  efer %016llx  cs %04x (base %llx)  ss %04x  "
-		"gdt %llx/%x  idt %llx/%x\n",
-		v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx,
-		r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
-		r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector,
-		s.cs.base, s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base,
-		s.idt.limit);
+	log_msg(lvl,
+		"vCPU %d registers: rip %016llx  rsp %016llx  "
+		"rflags %016llx",
+		v->id, r.rip, r.rsp, r.rflags);
+	log_msg(lvl,
+		"vCPU %d   rax %016llx  rbx %016llx  rcx %016llx  "
+		"rdx %016llx",
+		v->id, r.rax, r.rbx, r.rcx, r.rdx);
+	log_msg(lvl, "vCPU %d   rsi %016llx  rdi %016llx  rbp %016llx", v->id,
+		r.rsi, r.rdi, r.rbp);
+	log_msg(lvl,
+		"vCPU %d   r8  %016llx  r9  %016llx  r10 %016llx  "
+		"r11 %016llx",
+		v->id, r.r8, r.r9, r.r10, r.r11);
+	log_msg(lvl,
+		"vCPU %d   r12 %016llx  r13 %016llx  r14 %016llx  "
+		"r15 %016llx",
+		v->id, r.r12, r.r13, r.r14, r.r15);
+	log_msg(lvl,
+		"vCPU %d   cr0 %016llx  cr2 %016llx  cr3 %016llx  "
+		"cr4 %016llx",
+		v->id, s.cr0, s.cr2, s.cr3, s.cr4);
+	log_msg(lvl,
+		"vCPU %d   efer %016llx  cs %04x (base %llx)  ss %04x  "
+		"gdt %llx/%x  idt %llx/%x",
+		v->id, s.efer, s.cs.selector, s.cs.base, s.ss.selector,
+		s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
 }

@@ -12,11 +12,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "boot/boot.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
+#include "util/log.h"
 
 /* Writes the GDT and (for long mode) the page tables the entry mode
  * needs. Call once after boot_load(). */
@@ -55,7 +55,7 @@ int cpu_setup_vcpu(struct kvm *k, struct kvm_vcpu *v, int ncpus, bool async_pf,
 int cpu_setup_boot_regs(struct kvm_vcpu *v, const struct boot_entry *be,
 			struct err *e);
 
-/* Prints the vCPU's registers (for crash reports). */
-void cpu_dump_regs(struct kvm_vcpu *v, FILE *out);
+/* Logs the vCPU's registers at lvl (for crash reports). */
+void cpu_dump_regs(struct kvm_vcpu *v, enum log_level lvl);
 
 #endif

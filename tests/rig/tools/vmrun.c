@@ -7,6 +7,8 @@
  *
  *   -o FILE        write the command's stdout+stderr to FILE (default: discard)
  *   -t SECONDS     timeout: SIGKILL the command, report, exit 124
+ *   -d SIGNO       at the timeout, first send signal SIGNO (wisp: SIGUSR1, a
+ *                  state dump) and keep logging its output for 2 s more
  *   -m MARK        report "vmrun: mark MARK <ns>" (ns since just before fork)
  *                  the first time an output line contains MARK
  *   -M MARK        like -m, then also sample the command's memory from
@@ -69,8 +71,9 @@ static long long now_ns(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vmrun [-o FILE] [-t SEC] [-m MARK] [-M MARK] "
-			"[-s MARK=LINE] -- COMMAND [ARGS...]\n");
+	fprintf(stderr,
+		"usage: vmrun [-o FILE] [-t SEC] [-d SIGNO] [-m MARK] [-M MARK] "
+		"[-s MARK=LINE] -- COMMAND [ARGS...]\n");
 	exit(2);
 }
 
@@ -261,18 +264,22 @@ int main(int argc, char **argv)
 {
 	const char *out_path = NULL, *fifo_path = NULL;
 	double timeout = 0;
+	int dump_sig = 0;
 	int opt, in_pipe[2], out_pipe[2], out_fd = -1, status = 0, exited = 0;
 	char line[8192];
 	size_t llen = 0;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "+o:t:m:M:s:e:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "+o:t:d:m:M:s:e:i:")) != -1) {
 		switch (opt) {
 		case 'o':
 			out_path = optarg;
 			break;
 		case 't':
 			timeout = atof(optarg);
+			break;
+		case 'd':
+			dump_sig = atoi(optarg);
 			break;
 		case 'm':
 			add_rule(R_MARK, optarg);
@@ -348,6 +355,17 @@ int main(int argc, char **argv)
 		if (deadline) {
 			long long left = (deadline - now_ns()) / 1000000;
 
+			if (left <= 0 && dump_sig > 0 && !exited) {
+				/* The dump reaches the log before the kill. */
+				fprintf(stderr,
+					"vmrun: timeout %g: signal %d for a "
+					"state dump\n",
+					timeout, dump_sig);
+				kill(pid, dump_sig);
+				dump_sig = 0;
+				deadline = now_ns() + 2000000000LL;
+				continue;
+			}
 			if (left <= 0) {
 				if (llen) {
 					line[llen] = '\0';

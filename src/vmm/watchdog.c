@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+#include "vmm/watchdog.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/time.h"
+#include "virtio/dump.h"
+#include "vmm/vm_priv.h"
+
+bool stall_check(struct stall *s, uint64_t progress, uint64_t now_ns,
+		 uint64_t limit_ns)
+{
+	if (!s->started || progress != s->last) {
+		s->started = true;
+		s->last = progress;
+		s->since_ns = now_ns;
+		s->reported = false;
+		return false;
+	}
+	if (s->reported || now_ns - s->since_ns < limit_ns)
+		return false;
+	s->reported = true;
+	return true;
+}
+
+void stall_reset(struct stall *s)
+{
+	s->started = false;
+}
+
+/* kvm_run is shared with the kernel and written by the vCPU's own
+ * thread: a racy read, good enough to say where a vCPU last was. */
+static void vcpu_lines(struct vm *vm)
+{
+	static const char *const kinds[VCPU_EXIT_NR] = {
+		"io_in",      "io_out",	     "mmio_read",
+		"mmio_write", "interrupted", "other",
+	};
+
+	for (int i = 0; i < vm->vcpus.n; i++) {
+		struct vcpu *vc = &vm->vcpus.v[i];
+		volatile struct kvm_run *run = vc->kv.run;
+		char buf[256];
+		size_t n = 0;
+
+		for (int k = 0; k < VCPU_EXIT_NR; k++) {
+			int r = snprintf(
+				buf + n, sizeof(buf) - n, " %s %llu", kinds[k],
+				(unsigned long long)__atomic_load_n(
+					&vc->exits[k], __ATOMIC_RELAXED));
+
+			if (r > 0 && (size_t)r < sizeof(buf) - n)
+				n += (size_t)r;
+		}
+		if (!run)
+			log_warn("vCPU %d: exits%s", i, buf);
+		else if (run->exit_reason == KVM_EXIT_IO)
+			log_warn("vCPU %d: exits%s; last exit: port %s %#x", i,
+				 buf,
+				 run->io.direction == KVM_EXIT_IO_OUT ? "out" :
+									"in",
+				 run->io.port);
+		else if (run->exit_reason == KVM_EXIT_MMIO)
+			log_warn("vCPU %d: exits%s; last exit: mmio %s %#llx",
+				 i, buf, run->mmio.is_write ? "write" : "read",
+				 (unsigned long long)run->mmio.phys_addr);
+		else
+			/* 0 (KVM_EXIT_UNKNOWN): no exit yet, or back in
+			 * KVM_RUN, which resets it on entry. */
+			log_warn("vCPU %d: exits%s; kvm_run.exit_reason %u", i,
+				 buf, run->exit_reason);
+	}
+}
+
+static void server_lines(struct vm *vm)
+{
+	for (int i = 0; i < vm->servers.nr; i++) {
+		const struct vm_server *sv = &vm->servers.s[i];
+		struct ioreq_stats st;
+
+		if (!sv->client) {
+			log_warn("server %s: not attached", sv->socket_path);
+			continue;
+		}
+		ioreq_client_stats(sv->client, &st);
+		log_warn("server %s: round trips %llu posted %llu timeouts "
+			 "%llu ring_full %llu",
+			 sv->socket_path, (unsigned long long)st.sync,
+			 (unsigned long long)st.posted,
+			 (unsigned long long)st.timeouts,
+			 (unsigned long long)st.ring_full);
+	}
+}
+
+static bool paused(struct vm *vm)
+{
+	struct vcpu_pause *p = &vm->vcpus.pause;
+	bool want;
+
+	pthread_mutex_lock(&p->lock);
+	want = p->want;
+	pthread_mutex_unlock(&p->lock);
+	return want;
+}
+
+void vm_dump_state(struct vm *vm, const char *why)
+{
+	log_warn("state dump (%s): %d vCPUs%s, %d virtio devices, %d IOREQ "
+		 "servers",
+		 why, vm->vcpus.n, paused(vm) ? " (paused)" : "",
+		 vm->dev.nr_virtio, vm->servers.nr);
+	vcpu_lines(vm);
+	for (int i = 0; i < vm->dev.nr_virtio; i++)
+		virtio_mmio_dump(vm->dev.virtio[i], LOG_WARN);
+	server_lines(vm);
+	log_warn("state dump end");
+}
+
+static uint64_t progress(struct vm *vm)
+{
+	uint64_t p = 0;
+
+	for (int i = 0; i < vm->vcpus.n; i++)
+		for (int k = 0; k < VCPU_EXIT_NR; k++)
+			p += __atomic_load_n(&vm->vcpus.v[i].exits[k],
+					     __ATOMIC_RELAXED);
+	for (int i = 0; i < vm->dev.nr_virtio; i++)
+		p += virtio_mmio_progress(vm->dev.virtio[i]);
+	return p;
+}
+
+static void on_tick(void *opaque)
+{
+	struct vm *vm = opaque;
+	struct watchdog *w = &vm->wd;
+	char why[64];
+
+	if (!loop_timer_ack(w->tfd))
+		return;
+	if (paused(vm)) {
+		stall_reset(&w->st);
+		return;
+	}
+	if (!stall_check(&w->st, progress(vm), now_ns(), w->limit_ns))
+		return;
+	snprintf(why, sizeof(why), "watchdog: nothing moved for %u s",
+		 vm->cfg.watchdog_s);
+	vm_dump_state(vm, why);
+}
+
+void watchdog_preinit(struct watchdog *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->tfd = -1;
+}
+
+int watchdog_start(struct vm *vm, struct err *e)
+{
+	struct watchdog *w = &vm->wd;
+	uint64_t period;
+
+	if (!vm->cfg.watchdog_s)
+		return 0;
+	w->limit_ns = vm->cfg.watchdog_s * 1000000000ULL;
+	w->tfd = loop_timer_add(&vm->loop, &w->watch, on_tick, vm);
+	if (w->tfd < 0) {
+		int ret = w->tfd;
+
+		w->tfd = -1;
+		return err_set(e, ret, "watchdog: timerfd: %s", strerror(-ret));
+	}
+	/* Samples four times per period: a stall is reported between S and
+	 * 1.25 S after the last movement. */
+	period = w->limit_ns / 4;
+	loop_timer_arm(w->tfd, period);
+	return 0;
+}
+
+void watchdog_destroy(struct watchdog *w)
+{
+	if (w->tfd >= 0)
+		close(w->tfd);
+	w->tfd = -1;
+}

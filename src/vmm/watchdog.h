@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hang reports: vm_dump_state logs every vCPU's exit counters and last
+ * exit, every virtio device's queues, interrupt status and I/O thread
+ * (virtio/dump.h) and every IOREQ server's counters. The main loop runs
+ * it on SIGUSR1, and with --watchdog S when nothing moved for S seconds
+ * (no vCPU exit to wisp, no I/O thread woke up, the VM not paused).
+ * Owns its timerfd; reads the rest of the VM without taking the vCPUs'
+ * locks (a device lock is taken with a bound).
+ */
+#ifndef WISP_VMM_WATCHDOG_H
+#define WISP_VMM_WATCHDOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "vmm/loop.h"
+
+/* The stall detector, apart so it can be tested without a VM. */
+struct stall {
+	uint64_t last, since_ns;
+	bool started, reported;
+};
+
+/* One sample of the progress counter at now_ns: true once per stall,
+ * when the counter has not changed for at least limit_ns. A change
+ * re-arms it. */
+bool stall_check(struct stall *s, uint64_t progress, uint64_t now_ns,
+		 uint64_t limit_ns);
+/* A paused VM moves nothing on purpose: the stall starts afresh. */
+void stall_reset(struct stall *s);
+
+struct watchdog {
+	int tfd; /* -1: off */
+	struct loop_watch watch;
+	struct stall st;
+	uint64_t limit_ns;
+};
+
+struct vm;
+
+/* Logs the VM's state, at LOG_WARN, headed by why. Main thread. */
+void vm_dump_state(struct vm *vm, const char *why);
+
+void watchdog_preinit(struct watchdog *w);
+/* Starts the timer when vm->cfg.watchdog_s is set; else nothing. */
+int watchdog_start(struct vm *vm, struct err *e);
+void watchdog_destroy(struct watchdog *w);
+
+#endif
