@@ -43,6 +43,13 @@
 struct virtq_dma {
 	int (*translate)(void *opaque, uint64_t iova, uint64_t len, bool write,
 			 uint64_t *gpa, uint64_t *plen);
+	/* Optional: a chain taken from the ring keeps its translated host
+	 * pointers until it is pushed back; begin() (at virtq_pop) returns
+	 * a token (1 or 2) that end() gets back (at virtq_push, or at a
+	 * reset for chains never pushed), so the translator can make an
+	 * UNMAP wait for the requests still using its mappings. */
+	int (*begin)(void *opaque);
+	void (*end)(void *opaque, int token);
 	void *opaque;
 };
 
@@ -66,6 +73,11 @@ struct virtq {
 	 * UNMAP of a ring stops the queue at the next chain. */
 	const uint8_t *desc_host;
 	uint8_t *avail_host, *used_host;
+	/* With dma->begin: the token of each head taken and not pushed yet
+	 * (0: none), dma_tok_n (the queue's maximum size) entries, owned
+	 * by the device (virtio_dev_set_dma). */
+	uint8_t *dma_tok;
+	uint32_t dma_tok_n;
 };
 
 struct virtq_seg {
@@ -86,7 +98,8 @@ struct virtq_chain {
 	struct virtq_seg seg[VIRTQ_MAX_SEGS];
 };
 
-/* Resets the device-side state (queue reset or device reset). */
+/* Resets the device-side state (queue reset or device reset). Chains
+ * taken and not pushed are ended (struct virtq_dma.end). */
 void virtq_reset(struct virtq *vq);
 
 /* Checks the ring addresses against guest RAM (through vq->dma, if set)

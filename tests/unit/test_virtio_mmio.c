@@ -237,7 +237,7 @@ static int identity(void *opaque, uint64_t iova, uint64_t len, bool write,
 static void test_access_platform(void **state)
 {
 	struct fixture *f = *state;
-	static const struct virtq_dma dma = { identity, NULL };
+	static const struct virtq_dma dma = { .translate = identity };
 	uint64_t base = (1ull << 32) | (1ull << 3);
 
 	/* Not behind an IOMMU: bit 33 is not offered. */
