@@ -204,6 +204,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct err *e)
 	ret = setup_memory(vm, e);
 	if (!ret)
 		ret = devices_create_virtio(vm, e);
+	/* With --iommu the servers' devices go behind it too. */
+	vm->servers.iommu = vm->dev.iommu;
 	if (!ret)
 		ret = servers_create(&vm->servers, cfg, &vm->layout, &vm->mmio,
 				     e);
