@@ -8,8 +8,8 @@
  * and runs wisp_ioreq_serve() until the VMM goes away. This header and
  * what it includes (the wire format, the guest-memory accessors, struct
  * bus_ops, struct err) are the library's whole interface; it links with
- * libwisp-ioreq-proto, libwisp-mem and libwisp-util only
- * (tests/unit/test_ioreq_link.c).
+ * libwisp-ioreq-proto, libwisp-mem, libwisp-iommu (the IOMMU table and
+ * in-flight tracking) and libwisp-util only (tests/unit/test_ioreq_link.c).
  *
  * The VMM is not trusted: every size and offset it announces is checked
  * against the fds it passes (fstat), the shared page and the ring are
