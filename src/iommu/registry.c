@@ -9,16 +9,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* root: /run/wisp; anyone else: their runtime directory, or a directory
- * of their own in /tmp. Every process of a user finds the same file. */
+/* root: /run/wisp; anyone else: their runtime directory; either way, when
+ * that is missing or read-only (a minimal root file system without /run),
+ * a directory of their own in /tmp. Every process of a user finds the
+ * same file, as each looks in the same order. */
 static int default_path(char *buf, size_t size, struct err *e)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	char dir[200];
 
-	if (geteuid() == 0)
+	if (geteuid() == 0 && access("/run", W_OK) == 0)
 		snprintf(dir, sizeof(dir), "/run/wisp");
-	else if (xdg && xdg[0] == '/' && strlen(xdg) < 150)
+	else if (geteuid() != 0 && xdg && xdg[0] == '/' && strlen(xdg) < 150 &&
+		 access(xdg, W_OK) == 0)
 		snprintf(dir, sizeof(dir), "%s/wisp", xdg);
 	else
 		snprintf(dir, sizeof(dir), "/tmp/wisp-%u", (unsigned)geteuid());
