@@ -11,6 +11,7 @@
 #include "iommu/iova.h"
 #include "iommu/registry.h"
 #include "util/log.h"
+#include "util/time.h"
 #include "util/le.h"
 
 #define REQ_Q 0
@@ -18,6 +19,8 @@
 #define EP_CACHE 4
 /* How long a removal waits for the endpoint's requests in flight. */
 #define DRAIN_MS 1000
+/* How long a remote endpoint's replay of a domain may take in all. */
+#define REPLAY_BUDGET_NS 2000000000ull
 
 struct viommu;
 
@@ -524,6 +527,7 @@ static int remote_apply(struct viommu *v, struct viommu_ep *ep,
 			const struct effect *ef)
 {
 	const struct viommu_remote_ops *o = ep->remote;
+	uint64_t t0 = now_ns();
 	uint32_t mode;
 	int ret;
 
@@ -541,12 +545,17 @@ static int remote_apply(struct viommu *v, struct viommu_ep *ep,
 				    VIOMMU_EP_BLOCK;
 		ret = o->reset(ep->remote_opaque, ef->seq, mode);
 		/* The device lock is held: no request changes the domain's
-		 * table while it is walked without xlate_lock. */
+		 * table while it is walked without xlate_lock. Each answer
+		 * is bounded, and so is the whole replay: a server that
+		 * answers slowly gets the request failed, and at worst
+		 * lacks mappings (its device's DMA then faults). */
 		for (uint32_t i = 0; !ret && mode == VIOMMU_EP_TRANSLATE &&
 				     i < ef->dom->space.nr;
 		     i++) {
 			const struct iova_map *m = &ef->dom->space.maps[i];
 
+			if (now_ns() - t0 > REPLAY_BUDGET_NS)
+				return -ETIMEDOUT;
 			ret = o->map(ep->remote_opaque, ef->seq, m->start,
 				     m->last, m->phys,
 				     m->perm & (IOVA_PERM_READ |
