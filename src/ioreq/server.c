@@ -1096,10 +1096,14 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 			continue;
 		}
 		if (now_ns() - idle_since < s->spin_ns) {
-			/* Polling: the VMM skips the wake-up eventfd. */
+			/* Polling: the VMM skips the wake-up eventfd. The
+			 * IOMMU channel too: the guest's UNMAP waits for our
+			 * answer, and a strict-mode guest sends two per I/O. */
+			struct pollfd q[2] = { p[0], p[3] };
+
 			set_polling(s, 1);
 			__builtin_ia32_pause();
-			if (poll(p, 1, 0) <= 0)
+			if (poll(q, s->iommu ? 2 : 1, 0) <= 0)
 				continue;
 		}
 		set_polling(s, 0);
