@@ -261,8 +261,8 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 			e, -EPROTONOSUPPORT,
 			"%s: server '%s' (IOREQ version %u) does not translate "
 			"DMA (no IOREQ_F_IOMMU) and cannot be put behind "
-			"--iommu: refused (update it, or give its --server "
-			"iommu=off)",
+			"--iommu: refused (update the server, or run the VM "
+			"without --iommu)",
 			c->name, a->server_name, m.hello.version);
 
 	ret = make_shared(c, a, e);

@@ -1076,6 +1076,17 @@ def case_virtio_iommu_server():
     iommu_case(True)
 
 
+def case_virtio_iommu_server_refused():
+    """Behind --iommu a server that does not translate (wisp-ioreq-test
+    asks for no IOREQ_F_IOMMU) is refused with a message naming the
+    feature, and the VM does not start."""
+    rc, out, err = guest("iommu", "--iommu", "--spawn-server",
+                         server_bin("wisp-ioreq-test"))
+    expect(rc == 1 and "IOREQ_F_IOMMU" in err and "refused" in err,
+           f"exit {rc}", out, err)
+    expect("iommu-" not in out, "the guest ran", out, err)
+
+
 def case_virtio_iommu_off():
     """--iommu needs the ACPI VIOT; a disk behind the IOMMU refuses a
     driver that does not accept ACCESS_PLATFORM, one with iommu=off
