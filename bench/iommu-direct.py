@@ -14,7 +14,7 @@ wait4()'s rusage. Six setups:
                    extra requests, and for oop their round trips to the
                    server
 
-Per setup the median of RUNS runs; host CPU per read is the difference
+Per setup the median of RUNS runs (the setups interleaved); host CPU per read is the difference
 between a run of N and one of N/10 reads, divided by the reads between
 (boot and teardown cancel out). The polling driver spins while it waits,
 so host CPU per read includes the vCPU's waiting: it is close to the
@@ -74,19 +74,21 @@ def main():
     modes = {"none": ([], ""), "map": (["--iommu"], " iommu=map"),
              "strict": (["--iommu"], " iommu=strict")}
     n1 = max(a.n // 10, 200)
-    res = {}
-    for w, wargs in where.items():
-        for mode, (margs, mcmd) in modes.items():
-            cyc, cpu = [], []
-            for _ in range(a.runs):
+    cyc = {(w, m): [] for w in where for m in modes}
+    cpu = {(w, m): [] for w in where for m in modes}
+    # Runs outermost: a change of the machine's load during the bench
+    # hits every setup alike.
+    for _ in range(a.runs):
+        for w, wargs in where.items():
+            for mode, (margs, mcmd) in modes.items():
                 c2, t2 = run_cpu(wisp, guest, wargs + margs,
                                  f"test=bench op=blkread n={a.n}{mcmd}")
                 _, t1 = run_cpu(wisp, guest, wargs + margs,
                                 f"test=bench op=blkread n={n1}{mcmd}")
-                cyc.append(c2)
-                cpu.append((t2 - t1) / (a.n - n1))
-            res[(w, mode)] = (statistics.median(cyc),
-                              statistics.median(cpu))
+                cyc[(w, mode)].append(c2)
+                cpu[(w, mode)].append((t2 - t1) / (a.n - n1))
+    res = {k: (statistics.median(cyc[k]), statistics.median(cpu[k]))
+           for k in cyc}
     print(f"virtio-iommu cost per 4 KiB read, direct KVM (pvm: "
           f"{os.path.exists('/sys/module/kvm_pvm')}), median of {a.runs} "
           f"runs of {a.n} reads (CPU: minus {n1})")

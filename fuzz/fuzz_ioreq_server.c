@@ -103,7 +103,7 @@ static void *device(void *arg)
 		uint64_t iova = d->probe[k % 4], gpa, n;
 		int tok = wisp_ioreq_dma_begin(d->s);
 
-		if (wisp_ioreq_translate(d->s, iova, 1 + (iova & 0x1fff),
+		if (wisp_ioreq_translate(d->s, tok, iova, 1 + (iova & 0x1fff),
 					 iova & 1, &gpa, &n) == 0 &&
 		    (n == 0 || n > 1 + (iova & 0x1fff)))
 			__builtin_trap();

@@ -268,8 +268,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&iova, req + 8, 8);
 			memcpy(&tlen, req + 16, 8);
 			tlen = tlen % 0x10000 + 1;
-			r = x->translate(x->opaque, iova, tlen, ctl & 4, &gpa,
-					 &plen);
+			r = x->translate(x->opaque, 0, iova, tlen, ctl & 4,
+					 &gpa, &plen);
 			CHECK(r == 0 || r == -EFAULT);
 			if (r == 0)
 				CHECK(plen >= 1 && plen <= tlen);

@@ -367,7 +367,7 @@ static int iommu_init(struct wisp_ioreq_server *s, struct err *e)
 	if (!io)
 		return err_set(e, -ENOMEM, "ioreq: IOMMU: out of memory");
 	io->fault_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ret = io->fault_efd < 0 ? -errno : dma_inflight_init(&io->infl);
+	ret = io->fault_efd < 0 ? -errno : dma_inflight_init(&io->infl, 0);
 	if (ret) {
 		if (io->fault_efd >= 0)
 			close(io->fault_efd);
@@ -822,8 +822,8 @@ static void iommu_fault(struct wisp_ioreq_server *s, uint64_t iova, bool wr)
 	(void)n;
 }
 
-int wisp_ioreq_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
-			 uint64_t *gpa, uint64_t *plen)
+int wisp_ioreq_translate(void *opaque, int token, uint64_t iova, uint64_t len,
+			 bool write, uint64_t *gpa, uint64_t *plen)
 {
 	struct wisp_ioreq_server *s = opaque;
 	struct wisp_ioreq_iommu *io = s->iommu;
@@ -860,6 +860,10 @@ int wisp_ioreq_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
 	}
 	if (ret)
 		iommu_fault(s, iova, write);
+	else
+		/* Under the table's lock: an UNMAP applied after this
+		 * finds the range recorded and waits for the request. */
+		dma_inflight_record(&io->infl, token, iova, iova + (*plen - 1));
 	pthread_mutex_unlock(&io->lock);
 	return ret;
 }
@@ -933,7 +937,9 @@ static int32_t iommu_unmap(struct wisp_ioreq_iommu *io,
 	if (!ret)
 		io->st.unmaps++;
 	pthread_mutex_unlock(&io->lock);
-	return ret ? ret : dma_inflight_drain(&io->infl, IOMMU_DRAIN_MS);
+	return ret ? ret :
+		     dma_inflight_drain(&io->infl, m->iova, m->last,
+					IOMMU_DRAIN_MS);
 }
 
 static int32_t iommu_reset(struct wisp_ioreq_iommu *io,
@@ -947,7 +953,7 @@ static int32_t iommu_reset(struct wisp_ioreq_iommu *io,
 	io->mode = m->mode;
 	io->st.resets++;
 	pthread_mutex_unlock(&io->lock);
-	return dma_inflight_drain(&io->infl, IOMMU_DRAIN_MS);
+	return dma_inflight_drain(&io->infl, 0, UINT64_MAX, IOMMU_DRAIN_MS);
 }
 
 /* Sends on the IOMMU channel, bounded like send_msg. */

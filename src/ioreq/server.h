@@ -132,9 +132,11 @@ bool wisp_ioreq_sealed(const struct wisp_ioreq_server *s);
  * IOREQ_F_IOMMU (version 2): the VMM put the device behind an IOMMU.
  * Every guest address the device is given is then an IOVA; the device's
  * queues translate through wisp_ioreq_translate() (the signature of
- * struct virtq_dma's translate, opaque = s), and bracket each request
- * with wisp_ioreq_dma_begin()/end() so that an IOMMU_UNMAP is answered
- * only once no request still uses a removed mapping. The table is kept
+ * struct virtq_dma's translate, opaque = s; token: the request's, from
+ * wisp_ioreq_dma_begin(), or 0 for a translation whose result is not
+ * kept), and bracket each request with wisp_ioreq_dma_begin()/end() so
+ * that an IOMMU_UNMAP is answered only once no request still uses a
+ * removed mapping. The table is kept
  * by wisp_ioreq_serve() from the VMM's IOMMU_MAP/UNMAP/RESET; it starts
  * empty and blocking. A refused DMA returns -EFAULT and is reported to
  * the VMM (IOMMU_FAULT, at most 16 waiting; more are counted). Without
@@ -142,8 +144,8 @@ bool wisp_ioreq_sealed(const struct wisp_ioreq_server *s);
  * Thread-safe: called from the device's threads.
  */
 bool wisp_ioreq_iommu(const struct wisp_ioreq_server *s);
-int wisp_ioreq_translate(void *s, uint64_t iova, uint64_t len, bool write,
-			 uint64_t *gpa, uint64_t *plen);
+int wisp_ioreq_translate(void *s, int token, uint64_t iova, uint64_t len,
+			 bool write, uint64_t *gpa, uint64_t *plen);
 int wisp_ioreq_dma_begin(void *s);
 void wisp_ioreq_dma_end(void *s, int token);
 

@@ -48,7 +48,8 @@ int virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma)
 		d->vq[i].dma = dma;
 		if (!dma || !dma->begin || !dma->end)
 			continue;
-		d->vq[i].dma_tok = calloc(d->queue_max[i], 1);
+		d->vq[i].dma_tok =
+			calloc(d->queue_max[i], sizeof(*d->vq[i].dma_tok));
 		if (!d->vq[i].dma_tok) {
 			free_tokens(d);
 			d->dma = NULL;

@@ -47,8 +47,9 @@ static void *dma_ptr(const struct virtq *vq, uint64_t addr, uint64_t len,
 	while (done < len) {
 		uint64_t gpa, n;
 
-		if (vq->dma->translate(vq->dma->opaque, addr + done, len - done,
-				       write, &gpa, &n) < 0 ||
+		if (vq->dma->translate(vq->dma->opaque, vq->cur_tok,
+				       addr + done, len - done, write, &gpa,
+				       &n) < 0 ||
 		    n == 0 || n > len - done)
 			return NULL;
 		if (done == 0)
@@ -168,8 +169,9 @@ static int add_dma_segs(struct virtq *vq, struct virtq_chain *c,
 			*why = "chain has too many buffers";
 			return -EINVAL;
 		}
-		if (vq->dma->translate(vq->dma->opaque, d->addr + done,
-				       d->len - done, write, &gpa, &n) < 0 ||
+		if (vq->dma->translate(vq->dma->opaque, vq->cur_tok,
+				       d->addr + done, d->len - done, write,
+				       &gpa, &n) < 0 ||
 		    n == 0 || n > d->len - done) {
 			c->dma_fault = true;
 			push_seg(c, NULL, d->len - done, write);
@@ -312,7 +314,9 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 	if (!vq->dma_tok)
 		return pop(vq, c, why);
 	tok = vq->dma->begin(vq->dma->opaque);
+	vq->cur_tok = tok;
 	ret = pop(vq, c, why);
+	vq->cur_tok = 0;
 	if (ret <= 0) {
 		vq->dma->end(vq->dma->opaque, tok);
 		return ret;
@@ -326,7 +330,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 	}
 	if (vq->dma_tok[c->head])
 		vq->dma->end(vq->dma->opaque, vq->dma_tok[c->head]);
-	vq->dma_tok[c->head] = (uint8_t)tok;
+	vq->dma_tok[c->head] = (int16_t)tok;
 	return ret;
 }
 

@@ -39,15 +39,19 @@
  * access to the GPA of its first contiguous piece, *gpa and *plen (1 to
  * len bytes), or returns -EFAULT when some byte is unmapped or lacks the
  * permission (the translator records the fault). Queues without it use
- * GPAs and pay one NULL test per access. */
+ * GPAs and pay one NULL test per access.
+ *
+ * Optional begin/end: a chain taken from the ring keeps the host pointers
+ * its translations gave until it is pushed back. virtq_pop calls begin()
+ * before the chain's first translation and passes the token it returned
+ * to each of the chain's translations (token 0: a translation outside a
+ * chain, whose result is not kept, e.g. the ring check at QueueReady);
+ * virtq_push (or a queue reset, for chains never pushed) calls end(). So
+ * the translator knows which IOVAs each request in flight still uses,
+ * and an UNMAP can wait for exactly those requests. */
 struct virtq_dma {
-	int (*translate)(void *opaque, uint64_t iova, uint64_t len, bool write,
-			 uint64_t *gpa, uint64_t *plen);
-	/* Optional: a chain taken from the ring keeps its translated host
-	 * pointers until it is pushed back; begin() (at virtq_pop) returns
-	 * a token (1 or 2) that end() gets back (at virtq_push, or at a
-	 * reset for chains never pushed), so the translator can make an
-	 * UNMAP wait for the requests still using its mappings. */
+	int (*translate)(void *opaque, int token, uint64_t iova, uint64_t len,
+			 bool write, uint64_t *gpa, uint64_t *plen);
 	int (*begin)(void *opaque);
 	void (*end)(void *opaque, int token);
 	void *opaque;
@@ -75,9 +79,11 @@ struct virtq {
 	uint8_t *avail_host, *used_host;
 	/* With dma->begin: the token of each head taken and not pushed yet
 	 * (0: none), dma_tok_n (the queue's maximum size) entries, owned
-	 * by the device (virtio_dev_set_dma). */
-	uint8_t *dma_tok;
+	 * by the device (virtio_dev_set_dma); the token of the chain being
+	 * taken (0 outside virtq_pop). */
+	int16_t *dma_tok;
 	uint32_t dma_tok_n;
+	int cur_tok;
 };
 
 struct virtq_seg {

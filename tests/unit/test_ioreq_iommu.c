@@ -157,7 +157,7 @@ static int srv_xlate(struct srv *v, uint64_t iova, uint64_t len, bool w,
 		     uint64_t *gpa, uint64_t *plen)
 {
 	uint64_t g = 0, n = 0;
-	int r = wisp_ioreq_translate(v->s, iova, len, w, &g, &n);
+	int r = wisp_ioreq_translate(v->s, 0, iova, len, w, &g, &n);
 
 	if (gpa)
 		*gpa = g;
@@ -260,6 +260,9 @@ static void test_end_to_end(void **state)
 	/* A request of the server's device in flight holds the UNMAP's
 	 * answer, so the VMM's call (and the guest's UNMAP) waits. */
 	tok = wisp_ioreq_dma_begin(v.s);
+	assert_int_equal(wisp_ioreq_translate(v.s, tok, 0x20010, 16, false,
+					      &gpa, &n),
+			 0);
 	u.c = c;
 	assert_int_equal(pthread_create(&ut, NULL, unmap_thread, &u), 0);
 	usleep(150000);
@@ -317,7 +320,14 @@ static void test_server_drain_timeout(void **state)
 	assert_int_equal(ioreq_client_create(&cfg, &c, &e), 0);
 	while (!atomic_load(&v.ready))
 		usleep(1000);
-	wisp_ioreq_dma_begin(v.s); /* never ended */
+	{
+		uint64_t gpa, n;
+		int tok = wisp_ioreq_dma_begin(v.s); /* never ended */
+
+		assert_int_equal(wisp_ioreq_translate(v.s, tok, 0x10000, 8,
+						      false, &gpa, &n),
+				 0);
+	}
 	t0 = now_ns();
 	assert_int_equal(ioreq_client_iommu_unmap(c, 1, 0x10000, 0x10fff),
 			 -ETIMEDOUT);
@@ -375,8 +385,8 @@ static void test_not_behind_iommu(void **state)
 	while (!atomic_load(&v.ready))
 		usleep(1000);
 	assert_false(wisp_ioreq_iommu(v.s));
-	assert_int_equal(wisp_ioreq_translate(v.s, 0x5000, 8, true, &gpa, &n),
-			 0);
+	assert_int_equal(
+		wisp_ioreq_translate(v.s, 0, 0x5000, 8, true, &gpa, &n), 0);
 	assert_int_equal(gpa, 0x5000);
 	assert_int_equal(n, 8);
 	/* Nobody to tell. */
@@ -927,7 +937,7 @@ static void test_server_hostile_fields(void **state)
 	{
 		uint64_t gpa, n;
 
-		assert_int_equal(wisp_ioreq_translate(v.s,
+		assert_int_equal(wisp_ioreq_translate(v.s, 0,
 						      0xffffffffffffff00ull,
 						      0x100, false, &gpa, &n),
 				 0);
@@ -950,7 +960,7 @@ static void test_server_hostile_fields(void **state)
 	{
 		uint64_t gpa, n;
 
-		assert_int_equal(wisp_ioreq_translate(v.s, 0x10008, 8, false,
+		assert_int_equal(wisp_ioreq_translate(v.s, 0, 0x10008, 8, false,
 						      &gpa, &n),
 				 0);
 		assert_int_equal(gpa, 0x2008);

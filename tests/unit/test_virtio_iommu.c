@@ -194,13 +194,22 @@ static int unmap(struct ctx *c, uint32_t dom, uint64_t start, uint64_t last)
 	return send(c, r, sizeof(r), 4, NULL);
 }
 
+/* Endpoint 1's translation for the request with token tok. */
+static int xtok(struct ctx *c, int tok, uint64_t iova, uint64_t len)
+{
+	const struct virtq_dma *d = c->dma[0];
+	uint64_t g, n;
+
+	return d->translate(d->opaque, tok, iova, len, true, &g, &n);
+}
+
 /* Translation as endpoint ep's device sees it. */
 static int xlate(struct ctx *c, uint32_t ep, uint64_t iova, uint64_t len,
 		 bool write, uint64_t *gpa, uint64_t *plen)
 {
 	const struct virtq_dma *d = c->dma[ep - 1];
 	uint64_t g = 0, n = 0;
-	int ret = d->translate(d->opaque, iova, len, write, &g, &n);
+	int ret = d->translate(d->opaque, 0, iova, len, write, &g, &n);
 
 	if (gpa)
 		*gpa = g;
@@ -972,13 +981,17 @@ static void inflight_case(struct ctx *c, int kind)
 	const struct virtq_dma *d = c->dma[0];
 	struct bg_req r = { .c = c, .kind = kind };
 	pthread_t th;
-	int tok;
+	int tok, other;
 
 	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
 	assert_int_equal(map(c, 1, 0x40000, 0x40fff, 0x300000, RW),
 			 VIRTIO_IOMMU_S_OK);
+	/* A request that translated into the mapping, and one that
+	 * translated elsewhere (an unmapped IOVA: it recorded nothing). */
 	tok = d->begin(d->opaque);
-	assert_int_equal(xlate(c, 1, 0x40000, 16, true, NULL, NULL), 0);
+	other = d->begin(d->opaque);
+	assert_int_equal(xtok(c, tok, 0x40000, 16), 0);
+	assert_int_equal(xtok(c, other, 0x90000, 16), -EFAULT);
 	assert_int_equal(pthread_create(&th, NULL, bg_thread, &r), 0);
 	/* The table changes first (the request can no longer translate
 	 * through what goes), then the removal waits for it. */
@@ -987,13 +1000,15 @@ static void inflight_case(struct ctx *c, int kind)
 		usleep(2000);
 	assert_int_equal(xlate(c, 1, 0x40000, 16, true, NULL, NULL), -EFAULT);
 	usleep(100000);
-	/* A request that begins now does not hold the removal ... */
+	/* A request that begins now does not hold the removal, nor does
+	 * the one that never used the mapping ... */
 	d->end(d->opaque, d->begin(d->opaque));
 	usleep(50000);
-	/* ... the one from before does. */
+	/* ... the one that used it does. */
 	assert_false(atomic_load(&r.done));
 	d->end(d->opaque, tok);
 	pthread_join(th, NULL);
+	d->end(d->opaque, other);
 	assert_int_equal(r.status, VIRTIO_IOMMU_S_OK);
 	assert_int_equal(stats(c).drain_timeouts, 0);
 }
@@ -1013,6 +1028,45 @@ static void test_attach_waits_inflight(void **state)
 	inflight_case(*state, 2);
 }
 
+/* An UNMAP waits only for the requests that use its range: a strict-mode
+ * guest unmaps each finished request's buffer while others are in
+ * flight, and must not wait for them. A request that used more ranges
+ * than a slot holds counts as using everything. */
+static void test_unmap_waits_only_for_users(void **state)
+{
+	struct ctx *c = *state;
+	const struct virtq_dma *d = c->dma[0];
+	uint64_t t0;
+	int a, b, big;
+
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(map(c, 1, 0x40000 + 0x2000 * i,
+				     0x40fff + 0x2000 * i,
+				     0x300000 + 0x1000 * i, RW),
+				 VIRTIO_IOMMU_S_OK);
+	a = d->begin(d->opaque);
+	b = d->begin(d->opaque);
+	assert_int_equal(xtok(c, a, 0x40000, 16), 0);
+	assert_int_equal(xtok(c, b, 0x42000, 16), 0);
+	t0 = now_ns();
+	assert_int_equal(unmap(c, 1, 0x44000, 0x44fff), VIRTIO_IOMMU_S_OK);
+	assert_true(now_ns() - t0 < 500000000ull);
+	d->end(d->opaque, a);
+	assert_int_equal(unmap(c, 1, 0x40000, 0x40fff), VIRTIO_IOMMU_S_OK);
+	/* b still holds 0x42000: that UNMAP times out. */
+	assert_int_equal(unmap(c, 1, 0x42000, 0x42fff), VIRTIO_IOMMU_S_DEVERR);
+	d->end(d->opaque, b);
+	/* Five separate ranges in one request: more than a slot keeps. */
+	big = d->begin(d->opaque);
+	for (uint64_t i = 3; i < 8; i++)
+		assert_int_equal(xtok(c, big, 0x40000 + 0x2000 * i, 16), 0);
+	assert_int_equal(unmap(c, 1, 0x46000, 0x46fff), VIRTIO_IOMMU_S_DEVERR);
+	d->end(d->opaque, big);
+	assert_int_equal(unmap(c, 1, 0x48000, 0x48fff), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(stats(c).drain_timeouts, 2);
+}
+
 /* A request that never completes: the UNMAP gives up after its bound and
  * fails (DEVERR: the guest must not reuse the memory), the mapping is
  * gone from the table anyway, and the next removal is not held by the
@@ -1030,6 +1084,8 @@ static void test_unmap_inflight_timeout(void **state)
 	assert_int_equal(map(c, 1, 0x50000, 0x50fff, 0x310000, RW),
 			 VIRTIO_IOMMU_S_OK);
 	tok = d->begin(d->opaque);
+	assert_int_equal(xtok(c, tok, 0x40000, 16), 0);
+	assert_int_equal(xtok(c, tok, 0x50000, 16), 0);
 	t0 = now_ns();
 	assert_int_equal(unmap(c, 1, 0x40000, 0x40fff), VIRTIO_IOMMU_S_DEVERR);
 	assert_true(now_ns() - t0 >= 900000000ull);
@@ -1057,11 +1113,11 @@ struct count_dma {
 
 static struct count_dma counter;
 
-static int cnt_translate(void *o, uint64_t iova, uint64_t len, bool w,
+static int cnt_translate(void *o, int tok, uint64_t iova, uint64_t len, bool w,
 			 uint64_t *gpa, uint64_t *plen)
 {
-	return counter.inner->translate(counter.inner->opaque, iova, len, w,
-					gpa, plen);
+	return counter.inner->translate(counter.inner->opaque, tok, iova, len,
+					w, gpa, plen);
 }
 
 static int cnt_begin(void *o)
@@ -1465,6 +1521,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_waits_inflight,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap_inflight_timeout,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_waits_only_for_users,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_virtq_brackets_chains,
 						setup, teardown),

@@ -225,8 +225,8 @@ static void test_features_need_version_1(void **state)
 
 static int xlate_calls;
 
-static int identity(void *opaque, uint64_t iova, uint64_t len, bool write,
-		    uint64_t *gpa, uint64_t *plen)
+static int identity(void *opaque, int token, uint64_t iova, uint64_t len,
+		    bool write, uint64_t *gpa, uint64_t *plen)
 {
 	xlate_calls++;
 	*gpa = iova;

@@ -230,8 +230,8 @@ static const struct iova_map *lookup(struct viommu_ep *ep, uint64_t iova)
 	return m;
 }
 
-static int ep_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
-			uint64_t *gpa, uint64_t *plen)
+static int ep_translate(void *opaque, int token, uint64_t iova, uint64_t len,
+			bool write, uint64_t *gpa, uint64_t *plen)
 {
 	struct viommu_ep *ep = opaque;
 	struct viommu *v = ep->v;
@@ -247,7 +247,7 @@ static int ep_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
 	    (ep->domain && ep->domain->bypass)) {
 		*gpa = iova;
 		*plen = len;
-		goto out;
+		goto record;
 	}
 	f.endpoint = ep->id;
 	f.flags = write ? VIRTIO_IOMMU_FAULT_F_WRITE :
@@ -268,6 +268,10 @@ static int ep_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
 	*gpa = m->phys + (iova - m->start);
 	/* Bytes left in this mapping, without overflowing at 2^64. */
 	*plen = m->last - iova >= len - 1 ? len : m->last - iova + 1;
+record:
+	/* Under xlate_lock, like the table: a removal that changes the
+	 * table after this sees the range recorded. */
+	dma_inflight_record(&ep->infl, token, iova, iova + (*plen - 1));
 out:
 	if (ret)
 		queue_fault(v, &f);
@@ -582,8 +586,14 @@ static int propagate(struct viommu *v, const struct effect *ef)
 		uint32_t bit = 1u << i;
 		int r = 0;
 
+		/* UNMAP: the requests that use its range; the others
+		 * (ATTACH, DETACH, a mode change) took everything away. */
 		if ((ef->local_mask & bit) && ef->kind != EF_MAP &&
-		    dma_inflight_drain(&v->ep[i].infl, DRAIN_MS) < 0) {
+		    dma_inflight_drain(&v->ep[i].infl,
+				       ef->kind == EF_UNMAP ? ef->start : 0,
+				       ef->kind == EF_UNMAP ? ef->last :
+							      UINT64_MAX,
+				       DRAIN_MS) < 0) {
 			r = -ETIMEDOUT;
 			v->drain_timeouts++;
 			log_warn("virtio-iommu: endpoint %u: requests still in "
@@ -1000,7 +1010,7 @@ int viommu_add_endpoint(struct virtio_dev *iommu, uint32_t id,
 		goto out;
 	}
 	*free_ep = (struct viommu_ep){ .v = v, .id = id };
-	ret = dma_inflight_init(&free_ep->infl);
+	ret = dma_inflight_init(&free_ep->infl, 0);
 	if (ret) {
 		err_set(e, ret, "virtio-iommu: endpoint %u: %s", id,
 			strerror(-ret));
