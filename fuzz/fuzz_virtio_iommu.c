@@ -86,8 +86,13 @@ static int srv_map(void *o, uint64_t seq, uint64_t start, uint64_t last,
 
 	if (r)
 		return r;
-	CHECK(srv.mode == VIOMMU_EP_TRANSLATE);
 	CHECK((perm & ~(IOVA_PERM_READ | IOVA_PERM_WRITE)) == 0);
+	/* Only after a failed reset can the IOMMU think us translated when
+	 * we are not; a server refuses the MAP then (the guest: DEVERR). */
+	if (srv.mode != VIOMMU_EP_TRANSLATE) {
+		CHECK(srv.diverged);
+		return -EINVAL;
+	}
 	r = iova_space_map(&srv.space, start, last, gpa, perm);
 	CHECK(r == 0 || srv.diverged);
 	return r;
