@@ -81,6 +81,17 @@ run_one() {
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
             --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
             --spawn-server "/bin/wisp-blk --disk path=$IMG,direct=on" ;;
+    wisp-iommu-strict | wisp-iommu-lazy)
+        strict=1; [ "$VMM" = wisp-iommu-lazy ] && strict=0
+        set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
+            --cpus "$CPUS" --memory "$MEM" --serial stdio \
+            --cmdline "$CMDLINE iommu.strict=$strict" --iommu \
+            --disk path=$IMG,direct=on ;;
+    wisp-oop-iommu)
+        set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
+            --cpus "$CPUS" --memory "$MEM" --serial stdio \
+            --cmdline "$CMDLINE iommu.strict=0" --iommu \
+            --spawn-server "/bin/wisp-blk --disk path=$IMG,direct=on" ;;
     esac
     echo "RIG-F-CMD $VMM $*"
     rm -f /tmp/fio.in; mkfifo /tmp/fio.in

@@ -9,12 +9,18 @@
 #             id=d0,file=IMG,format=raw,if=none,cache=none,aio=io_uring
 #             -device virtio-blk-device,drive=d0
 #   wisp-oop  wisp run --spawn-server "/bin/wisp-blk --disk path=IMG,direct=on"
+#   wisp-iommu-strict, wisp-iommu-lazy
+#             wisp with --iommu (the disk behind the virtio-iommu), the
+#             guest booted with iommu.strict=1 or iommu.strict=0
+#   wisp-oop-iommu
+#             wisp-oop with --iommu, iommu.strict=0 (wisp-blk translates)
 # Same bzImage (the rig's L2 kernel), memory and vCPUs for all.
 #
 # usage: bench/fio-rig.sh [--wisp PATH] [--wisp-blk PATH] [--vmms LIST]
 #                         [--runtime S] [--jobs LIST] [--cpus N] [--memory MiB]
 #                         [--disk-mb N] [--keep] [--verbose]
-#   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop (default all three)
+#   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop,wisp-iommu-strict,
+#                 wisp-iommu-lazy,wisp-oop-iommu (default wisp,qemu,wisp-oop)
 #   --jobs LIST   from seq-read,seq-write,rand-read,rand-write,rand-read-qd8,
 #                 rand-write-qd8,rand-read-qd32,rand-write-qd32 (default all;
 #                 1 MiB psync for seq-*, 4 KiB psync qd1 for rand-read and
@@ -28,7 +34,9 @@
 # VMM process, including the vCPU threads' time in guest mode (i.e. the
 # guest's own work); "host" subtracts guest_time (field 43), leaving the
 # VMM-side cost (exits, device emulation, I/O threads, kernel work).
-# Ratios are wisp/qemu, and wisp-oop/wisp. Figures come from an emulated L1
+# Ratios are wisp/qemu, wisp-oop/wisp, and each IOMMU variant against the
+# same setup without the IOMMU (wisp-iommu-*/wisp, wisp-oop-iommu/wisp-oop).
+# Figures come from an emulated L1
 # (QEMU TCG): compare ratios, not absolute values against bare metal.
 #
 # fio: Debian's binary with its small libraries; its heavy optional ones
@@ -61,7 +69,8 @@ for v in RUNTIME CPUS MEM DISK_MB; do
     [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
 done
 for v in ${VMMS//,/ }; do
-    case "$v" in wisp|qemu|wisp-oop) ;; *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop)" ;; esac
+    case "$v" in wisp|qemu|wisp-oop|wisp-iommu-strict|wisp-iommu-lazy|wisp-oop-iommu) ;;
+        *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop, wisp-iommu-strict, wisp-iommu-lazy, wisp-oop-iommu)" ;; esac
 done
 for j in ${JOBS//,/ }; do
     case "$j" in seq-read|seq-write|rand-read|rand-write|rand-read-qd8|rand-write-qd8|rand-read-qd32|rand-write-qd32) ;;
@@ -74,7 +83,7 @@ if [[ ",$VMMS," == *,wisp* ]]; then
     WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
     rig_log "wisp binary: $WISP"
 fi
-if [[ ",$VMMS," == *,wisp-oop,* ]]; then
+if [[ ",$VMMS," == *,wisp-oop* ]]; then
     WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
     [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found: $WISP_BLK (--wisp-blk PATH)"
     WISP_BLK=$(readlink -f "$WISP_BLK")
@@ -254,6 +263,20 @@ if "wisp" in vmms and "wisp-oop" in vmms:
         def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
         print("%-15s %-14s %9s %12s %12s" % (j, "wisp-oop/wisp", rat(a["mbs"], b["mbs"]),
               rat(per(a, "cpu"), per(b, "cpu")), rat(per(a, "host"), per(b, "host"))))
+pairs = [(v, "wisp") for v in ("wisp-iommu-strict", "wisp-iommu-lazy")] + [("wisp-oop-iommu", "wisp-oop")]
+pairs = [(a, b) for a, b in pairs if a in vmms and b in vmms]
+if pairs:
+    print()
+    print("behind the IOMMU vs without (IOPS: >1 = faster with it; CPU per request: <1 = cheaper)")
+    print("%-15s %-26s %9s %12s %12s" % ("job", "vmm", "IOPS", "cpu/req", "host/req"))
+    for j in jobs:
+        for a, b in pairs:
+            x, y = rows[(a, j)], rows[(b, j)]
+            if not x or not y: continue
+            def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
+            def rat(p, q): return "%.3f" % (p / q) if p is not None and q else "-"
+            print("%-15s %-26s %9s %12s %12s" % (j, a + "/" + b, rat(x["iops"], y["iops"]),
+                  rat(per(x, "cpu"), per(y, "cpu")), rat(per(x, "host"), per(y, "host"))))
 missing = [k for k, r in rows.items() if r is None]
 sys.exit(1 if missing or HZ is None else 0)
 ' "$VMMS" "$JOBS" || rc=1

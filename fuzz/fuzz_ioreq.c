@@ -3,15 +3,22 @@
  * libFuzzer target: a hostile IOREQ server talking to wisp's VMM side.
  * The input is the server's half of the conversation: records of
  * {u8 flags, u16 len, len bytes}, each sent as one packet (flags bit 0:
- * attach an eventfd; bit 1: attach 40 fds). If the input starts with
- * 'H', a valid HELLO goes first so the fuzzer reaches the handshake's
- * later states quickly. The VMM side must fail cleanly or attach; it
- * must never crash, leak fds or block longer than its bounds.
+ * attach an eventfd; bit 1: attach 40 fds; bit 2: send it on the IOMMU
+ * channel instead of the control socket). If the input starts with 'H', a
+ * valid HELLO goes first so the fuzzer reaches the handshake's later
+ * states quickly; with 'I' the device is behind the IOMMU (the VMM's
+ * snapshot has two mappings), a valid HELLO goes first and the feeder
+ * takes the IOMMU channel from WELCOME, so the records can answer the
+ * snapshot and later changes (IOMMU_DONE) or report faults. The VMM side
+ * must fail cleanly or attach; it must never crash, leak fds or block
+ * longer than its bounds.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -29,7 +36,34 @@ static struct ioeventfd_registry lanes;
 struct feed {
 	const uint8_t *d;
 	size_t n;
+	bool iommu;
 };
+
+static int snap(void *o, uint32_t *mode, struct ioreq_iommu_map **maps,
+		uint32_t *nr, uint64_t *seq)
+{
+	*maps = calloc(2, sizeof(**maps));
+	if (!*maps)
+		return -ENOMEM;
+	(*maps)[0] = (struct ioreq_iommu_map){ .iova = 0x1000,
+					       .last = 0x1fff,
+					       .gpa = 0x2000,
+					       .perm = IOREQ_IOMMU_READ };
+	(*maps)[1] = (struct ioreq_iommu_map){ .iova = 0x8000,
+					       .last = 0xffff,
+					       .gpa = 0x10000,
+					       .perm = IOREQ_IOMMU_WRITE };
+	*nr = 2;
+	*mode = IOREQ_IOMMU_TRANSLATE;
+	*seq = 7;
+	return 0;
+}
+
+static void on_fault(void *o, uint64_t iova, uint32_t flags)
+{
+	if (flags != IOREQ_IOMMU_READ && flags != IOREQ_IOMMU_WRITE)
+		__builtin_trap(); /* the client checks before it reports */
+}
 
 static void send_raw(int s, const void *p, size_t n, int nfds)
 {
@@ -61,11 +95,30 @@ static void *feeder(void *arg)
 {
 	struct feed *f = arg;
 	const uint8_t *p = f->d, *end = f->d + f->n;
-	int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), chan = -1;
 
 	if (s < 0)
 		return NULL;
-	if (p < end && *p == 'H') {
+	if (p < end && *p == 'I') {
+		struct ioreq_hello h = { { IOREQ_MSG_HELLO, sizeof(h), 0, 0 },
+					 IOREQ_MAGIC,
+					 IOREQ_VERSION,
+					 IOREQ_F_ALL,
+					 0,
+					 "fuzz" };
+		uint8_t buf[IOREQ_MAX_MSG];
+		int fds[IOREQ_MAX_FDS], nfds = 0;
+
+		send_raw(s, &h, sizeof(h), 0);
+		if (ioreq_recv(s, buf, sizeof(buf), fds, IOREQ_MAX_FDS, &nfds,
+			       200) > 0 &&
+		    nfds > 3) {
+			chan = fds[nfds - 1];
+			nfds--;
+		}
+		ioreq_close_fds(fds, nfds);
+		p++;
+	} else if (p < end && *p == 'H') {
 		struct ioreq_hello h = { { IOREQ_MSG_HELLO, sizeof(h), 0, 0 },
 					 IOREQ_MAGIC,
 					 IOREQ_VERSION,
@@ -84,11 +137,14 @@ static void *feeder(void *arg)
 		p += 3;
 		if (len > (size_t)(end - p))
 			len = (size_t)(end - p);
-		send_raw(s, p, len, (flags & 2) ? 40 : (flags & 1));
+		send_raw((flags & 4) && chan >= 0 ? chan : s, p, len,
+			 (flags & 2) ? 40 : (flags & 1));
 		p += len;
 	}
 	usleep(1000); /* let the VMM read before it sees EOF */
 	close(s);
+	if (chan >= 0)
+		close(chan);
 	return NULL;
 }
 
@@ -103,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ioreq_client_config cfg = { 0 };
 	struct ioreq_client *c = NULL;
-	struct feed f = { data, size };
+	struct feed f = { data, size, size && data[0] == 'I' };
 	struct err e;
 	pthread_t th;
 	int irq;
@@ -133,9 +189,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.timeout_ms = 100;
 	cfg.connect_timeout_ms = 100;
 	cfg.doorbells = &lanes;
+	if (f.iommu)
+		cfg.iommu = (struct ioreq_iommu_host){ snap, on_fault, NULL };
 	pthread_create(&th, NULL, feeder, &f);
 	if (ioreq_client_create(&cfg, &c, &e) == 0) {
-		/* Attached: a hang-up must detach it cleanly. */
+		/* Attached: changes the feeder's records answer (or not, or
+		 * wrongly); an old one the snapshot holds is not sent. */
+		if (f.iommu) {
+			ioreq_client_iommu_map(c, 8, 0x20000, 0x20fff, 0x3000,
+					       IOREQ_IOMMU_READ);
+			ioreq_client_iommu_unmap(c, 9, 0x1000, 0x1fff);
+			ioreq_client_iommu_reset(c, 10, IOREQ_IOMMU_BYPASS);
+			if (ioreq_client_iommu_unmap(c, 3, 0, ~0ull))
+				__builtin_trap();
+		}
+		/* A hang-up must detach it cleanly. */
+		ioreq_client_handle_event(c);
 		ioreq_client_handle_event(c);
 		ioreq_client_destroy(c);
 	} else if (!e.msg[0]) {

@@ -10,7 +10,13 @@
  *   op 1: {u16 off, u8 n (<= 24), n bytes} store into the shared page while the
  *         server runs (ring head, slot states, entries...)
  *   op 2: write the wake eventfd
- *   op 3: give the server a moment
+ *   op 3: give the server a moment; with op bit 4: {u16 len, len bytes}
+ *         one packet on the IOMMU channel (op bit 5: + 1 fd), and the
+ *         answers waiting there are read
+ * WELCOME granting IOREQ_F_IOMMU (a fuzzed feature byte) carries one more
+ * fd, chosen by the header's last byte: the IOMMU channel (a socketpair
+ * end), none, an eventfd or a stream socket. The server also translates a
+ * few fuzzed addresses from another thread, as a device would.
  * The VMM then hangs up. The server must fail with a message or serve;
  * it must never crash, hang or leak an fd.
  */
@@ -78,7 +84,34 @@ static int open_fds(void)
 struct server_arg {
 	int sock;
 	int ret;
+	uint64_t probe[4]; /* addresses a "device" thread translates */
 };
+
+struct dev_arg {
+	struct wisp_ioreq_server *s;
+	const uint64_t *probe;
+	volatile int stop;
+};
+
+/* A device thread: translations and in-flight brackets racing with the
+ * table changes the serving thread applies. */
+static void *device(void *arg)
+{
+	struct dev_arg *d = arg;
+
+	for (int k = 0; !d->stop && k < 200; k++) {
+		uint64_t iova = d->probe[k % 4], gpa, n;
+		int tok = wisp_ioreq_dma_begin(d->s);
+
+		if (wisp_ioreq_translate(d->s, tok, iova, 1 + (iova & 0x1fff),
+					 iova & 1, &gpa, &n) == 0 &&
+		    (n == 0 || n > 1 + (iova & 0x1fff)))
+			__builtin_trap();
+		wisp_ioreq_dma_end(d->s, tok);
+		usleep(10);
+	}
+	return NULL;
+}
 
 static void *server(void *arg)
 {
@@ -105,7 +138,17 @@ static void *server(void *arg)
 	s->nr_ranges = 2;
 	wisp_ioreq_ready(s, &e);
 	e.msg[0] = 0;
-	a->ret = wisp_ioreq_serve(s, &e);
+	{
+		struct dev_arg d = { s, a->probe, 0 };
+		pthread_t dt;
+		bool dev = wisp_ioreq_iommu(s) &&
+			   pthread_create(&dt, NULL, device, &d) == 0;
+
+		a->ret = wisp_ioreq_serve(s, &e);
+		d.stop = 1;
+		if (dev)
+			pthread_join(dt, NULL);
+	}
 	if (a->ret && !e.msg[0])
 		__builtin_trap();
 	wisp_ioreq_close(s);
@@ -131,7 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct server_arg a;
 	uint8_t *shm = MAP_FAILED;
 	int sv[2], fds[IOREQ_MAX_FDS], nfds, shm_fd, ram_fd, probe, flags,
-		nresp, efd[3 + IOREQ_MAX_VCPUS];
+		nresp, efd[4 + IOREQ_MAX_VCPUS], ch[2] = { -1, -1 }, nefd,
+						 chan_kind;
 	uint64_t shm_real, ram_real;
 	uint8_t hello[IOREQ_MAX_MSG];
 	pthread_t th;
@@ -172,6 +216,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			m.regions[0].size = ram_real;
 		}
 	}
+	chan_kind = (int)take(&in, 1) % 4;
+	for (int i = 0; i < 4; i++)
+		a.probe[i] = take(&in, 3) << 4;
 	if (in.p - data < 64)
 		in.p = data + 64 < in.end ? data + 64 : in.end;
 
@@ -205,7 +252,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	efd[0] = shm_fd;
 	for (int i = 1; i < 3 + nresp; i++)
 		efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ioreq_send(sv[1], &w, sizeof(w), efd, 3 + nresp);
+	nefd = 3 + nresp;
+	if (w.features & IOREQ_F_IOMMU) {
+		/* 0: the real channel; 1: none; 2: an eventfd; 3: a stream
+		 * socket. */
+		if (chan_kind == 0 || chan_kind == 3) {
+			if (socketpair(AF_UNIX,
+				       (chan_kind ? SOCK_STREAM :
+						    SOCK_SEQPACKET) |
+					       SOCK_CLOEXEC,
+				       0, ch) < 0)
+				__builtin_trap();
+			efd[nefd++] = ch[1];
+		} else if (chan_kind == 2) {
+			ch[1] = eventfd(0, EFD_CLOEXEC);
+			efd[nefd++] = ch[1];
+		}
+	}
+	ioreq_send(sv[1], &w, sizeof(w), efd, nefd);
+	if (ch[1] >= 0)
+		close(ch[1]); /* the server has its own */
 	ioreq_send(sv[1], &m, sizeof(m), &ram_fd, 1);
 
 	while (in.end - in.p >= 1) {
@@ -249,12 +315,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		default:
+			if ((op & 16) && ch[0] >= 0) {
+				size_t len = (size_t)take(&in, 2) %
+					     (IOREQ_MAX_MSG + 32);
+				uint8_t buf[IOREQ_MAX_MSG + 32] = { 0 };
+				int rfds[IOREQ_MAX_FDS], rn;
+
+				if (len > (size_t)(in.end - in.p))
+					len = (size_t)(in.end - in.p);
+				memcpy(buf, in.p, len);
+				in.p += len;
+				if (op & 32)
+					ioreq_send(ch[0], buf, len, &ram_fd, 1);
+				else
+					send(ch[0], buf, len,
+					     MSG_DONTWAIT | MSG_NOSIGNAL);
+				while (ioreq_recv(ch[0], buf, sizeof(buf), rfds,
+						  IOREQ_MAX_FDS, &rn, 0) > 0)
+					ioreq_close_fds(rfds, rn);
+				break;
+			}
 			usleep(50);
 			break;
 		}
 	}
 	usleep(200);
 	close(sv[1]); /* the VMM goes away: serving ends */
+	if (ch[0] >= 0)
+		close(ch[0]);
 	pthread_join(th, NULL);
 	for (int i = 1; i < 3 + nresp; i++)
 		close(efd[i]);

@@ -9,11 +9,17 @@
  * a tail (the device must answer with 0 bytes), bits 4-7 pick an endpoint
  * that then translates the request's bytes 8-15 as an IOVA.
  *
+ * Endpoint NR_EP is remote (an IOREQ server's device): its ops keep a
+ * shadow table as a server would; ctl bit 3 makes the next of them fail
+ * (-ENOSPC), as a server with a full table or a slow device would.
+ *
  * Checks: every answered request has a status the spec defines (0-8) or
  * 0 bytes without a tail; the device never breaks (a well-formed chain
  * is never a ring error); the quotas hold (domains, mapped entries);
- * a translation returns 1..len bytes or -EFAULT; after a device reset
- * nothing is left (no domain, no mapping).
+ * a translation returns 1..len bytes or -EFAULT; the remote endpoint's
+ * changes come numbered in order, and while none failed its shadow
+ * table and mode are exactly what the IOMMU's snapshot says; after a
+ * device reset nothing is left (no domain, no mapping).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,6 +29,7 @@
 #include <string.h>
 
 #include "devices/iommu/viommu.h"
+#include "iommu/iova.h"
 #include "mem/guest_mem.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -51,6 +58,97 @@
 	} while (0)
 
 static struct guest_mem mem;
+
+/* The remote endpoint's "server". */
+static struct {
+	struct iova_space space;
+	uint32_t mode;
+	uint64_t last_seq;
+	bool fail_next, diverged;
+} srv;
+
+static int srv_result(uint64_t seq)
+{
+	CHECK(seq >= srv.last_seq);
+	srv.last_seq = seq;
+	if (srv.fail_next) {
+		srv.fail_next = false;
+		srv.diverged = true;
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static int srv_map(void *o, uint64_t seq, uint64_t start, uint64_t last,
+		   uint64_t gpa, uint32_t perm)
+{
+	int r = srv_result(seq);
+
+	if (r)
+		return r;
+	CHECK((perm & ~(IOVA_PERM_READ | IOVA_PERM_WRITE)) == 0);
+	/* Only after a failed reset can the IOMMU think us translated when
+	 * we are not; a server refuses the MAP then (the guest: DEVERR). */
+	if (srv.mode != VIOMMU_EP_TRANSLATE) {
+		CHECK(srv.diverged);
+		return -EINVAL;
+	}
+	r = iova_space_map(&srv.space, start, last, gpa, perm);
+	CHECK(r == 0 || srv.diverged);
+	return r;
+}
+
+static int srv_unmap(void *o, uint64_t seq, uint64_t start, uint64_t last)
+{
+	int r = srv_result(seq);
+
+	if (r)
+		return r;
+	r = iova_space_unmap(&srv.space, start, last, NULL);
+	CHECK(r == 0 || srv.diverged);
+	return r;
+}
+
+static int srv_reset(void *o, uint64_t seq, uint32_t mode)
+{
+	int r = srv_result(seq);
+
+	if (r)
+		return r;
+	CHECK(mode <= VIOMMU_EP_TRANSLATE);
+	iova_space_fini(&srv.space);
+	iova_space_init(&srv.space, 1u << 16, NULL);
+	srv.mode = mode;
+	/* What follows (the domain's mappings) makes it whole again. */
+	srv.diverged = false;
+	return 0;
+}
+
+static const struct viommu_remote_ops srv_ops = { srv_map, srv_unmap,
+						  srv_reset };
+
+/* While nothing failed, the shadow is the IOMMU's view. */
+static void check_remote(struct virtio_dev *d)
+{
+	struct iova_map *maps;
+	uint32_t mode, nr;
+	uint64_t seq;
+
+	CHECK(viommu_snapshot(d, NR_EP, &mode, &maps, &nr, &seq) == 0);
+	CHECK(seq >= srv.last_seq);
+	if (!srv.diverged) {
+		CHECK(mode == srv.mode);
+		CHECK(nr == srv.space.nr);
+		for (uint32_t i = 0; i < nr; i++)
+			CHECK(maps[i].start == srv.space.maps[i].start &&
+			      maps[i].last == srv.space.maps[i].last &&
+			      maps[i].phys == srv.space.maps[i].phys &&
+			      (maps[i].perm &
+			       (IOVA_PERM_READ | IOVA_PERM_WRITE)) ==
+				      srv.space.maps[i].perm);
+	}
+	free(maps);
+}
 
 static void no_raise(void *transport, bool config)
 {
@@ -99,6 +197,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(viommu_create(&cfg, &mem, &d, &e) == 0);
 	for (uint32_t i = 0; i < NR_EP; i++)
 		CHECK(viommu_add_endpoint(d, i, &dma[i], &e) == 0);
+	iova_space_fini(&srv.space);
+	iova_space_init(&srv.space, 1u << 16, NULL);
+	srv.mode = VIOMMU_EP_BLOCK;
+	srv.last_seq = 0;
+	srv.fail_next = srv.diverged = false;
+	CHECK(viommu_add_remote_endpoint(d, NR_EP, &srv_ops, NULL, &e) == 0);
 	d->tops = &tops;
 	d->features = d->ops->features(d) | 1ULL << VIRTIO_F_VERSION_1;
 	for (int q = 0; q < 2; q++) {
@@ -136,6 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* readable, then writable (either may be empty) */
 		set_desc(0, REQ_GPA, len, wlen ? VIRTQ_DESC_F_NEXT : 0, 1);
 		set_desc(1, RESP_GPA, wlen, VIRTQ_DESC_F_WRITE, 0);
+		srv.fail_next = ctl & 8;
 		put16(AVAIL_GPA + 4 + 2ULL * (avail % QSIZE), len ? 0 : 1);
 		avail++;
 		put16(AVAIL_GPA + 2, avail);
@@ -157,6 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		viommu_get_stats(d, &st);
 		CHECK(st.domains <= MAX_DOMAINS);
 		CHECK(st.mappings <= MAX_TOTAL);
+		srv.fail_next = false;
+		check_remote(d);
 
 		{
 			const struct virtq_dma *x = dma[(ctl >> 4) % NR_EP];
@@ -166,8 +273,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&iova, req + 8, 8);
 			memcpy(&tlen, req + 16, 8);
 			tlen = tlen % 0x10000 + 1;
-			r = x->translate(x->opaque, iova, tlen, ctl & 4, &gpa,
-					 &plen);
+			r = x->translate(x->opaque, 0, iova, tlen, ctl & 4,
+					 &gpa, &plen);
 			CHECK(r == 0 || r == -EFAULT);
 			if (r == 0)
 				CHECK(plen >= 1 && plen <= tlen);
@@ -176,6 +283,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d->ops->reset(d);
 	viommu_get_stats(d, &st);
 	CHECK(st.domains == 0 && st.mappings == 0);
+	check_remote(d);
+	CHECK(srv.diverged || srv.space.nr == 0);
 	d->ops->destroy(d);
 	return 0;
 }

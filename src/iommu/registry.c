@@ -3,22 +3,48 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* root: /run/wisp; anyone else: their runtime directory; either way, when
+ * that is missing or read-only (a minimal root file system without /run),
+ * a directory of their own in /tmp. Every process of a user finds the
+ * same file, as each looks in the same order. */
+static int default_path(char *buf, size_t size, struct err *e)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char dir[200];
+
+	if (geteuid() == 0 && access("/run", W_OK) == 0)
+		snprintf(dir, sizeof(dir), "/run/wisp");
+	else if (geteuid() != 0 && xdg && xdg[0] == '/' && strlen(xdg) < 150 &&
+		 access(xdg, W_OK) == 0)
+		snprintf(dir, sizeof(dir), "%s/wisp", xdg);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/wisp-%u", (unsigned)geteuid());
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "IOASID registry: %s: %s", dir,
+			       strerror(errno));
+	snprintf(buf, size, "%s/ioasid", dir);
+	return 0;
+}
+
 int ioasid_registry_open(struct ioasid_registry *r, const char *path,
 			 struct err *e)
 {
+	char def[256];
 	struct stat st;
+	int ret;
 
 	r->fd = -1;
 	if (!path) {
-		path = IOASID_REGISTRY_DEFAULT;
-		if (mkdir("/run/wisp", 0700) < 0 && errno != EEXIST)
-			return err_set(e, -errno,
-				       "IOASID registry: /run/wisp: %s",
-				       strerror(errno));
+		ret = default_path(def, sizeof(def), e);
+		if (ret)
+			return ret;
+		path = def;
 	}
 	r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (r->fd < 0)

@@ -8,7 +8,11 @@
  * cleanup pass or stale state.
  *
  * The file holds no data (it stays empty; locks beyond EOF are valid).
- * Default path: /run/wisp/ioasid (the directory is created 0700).
+ * Default path: /run/wisp/ioasid for root, else
+ * $XDG_RUNTIME_DIR/wisp/ioasid or /tmp/wisp-UID/ioasid (the directory is
+ * created 0700; the file must be a regular file of the caller's uid).
+ * IDs are unique among the processes of one user (and root's); the
+ * users' ranges are separate, which is all an emulated IOMMU needs.
  *
  * Owns: the registry fd. Thread-safe (OFD locks are per open file
  * description; callers serialize through struct ioasid_sys).
@@ -20,13 +24,12 @@
 
 #include "util/err.h"
 
-#define IOASID_REGISTRY_DEFAULT "/run/wisp/ioasid"
-
 struct ioasid_registry {
 	int fd;
 };
 
-/* Opens (creating) the registry file at path (NULL: the default). */
+/* Opens (creating) the registry file at path (NULL: the default). On
+ * failure r->fd is -1 and nothing is left open. */
 int ioasid_registry_open(struct ioasid_registry *r, const char *path,
 			 struct err *e);
 void ioasid_registry_close(struct ioasid_registry *r);

@@ -18,7 +18,9 @@
  * Files: client_attach.c (connect, peer check, handshake, shared memory,
  * create, re-attach, remap), client_forward.c (slots, posted ring, the
  * window's bus ops, statistics), client_detach.c (control-socket events,
- * detach to the stand-in, destroy). client_priv.h holds the shared state.
+ * detach to the stand-in, destroy), client_iommu.c (the IOMMU channel:
+ * the snapshot at attach, map/unmap/reset). client_priv.h holds the
+ * shared state.
  *
  * No KVM here: doorbell lanes go into the ioeventfd registry it is given,
  * posted ranges through struct ioreq_posted_host.
@@ -37,6 +39,7 @@
 
 #include "bus/bus.h"
 #include "bus/ioeventfd.h"
+#include "ioreq/proto.h"
 #include "mem/guest_mem.h"
 #include "util/err.h"
 
@@ -47,6 +50,24 @@
 struct ioreq_posted_host {
 	int (*add_posted)(void *opaque, uint64_t addr, uint64_t len);
 	int (*del_posted)(void *opaque, uint64_t addr, uint64_t len);
+	void *opaque;
+};
+
+/* The device is behind the VM's IOMMU (docs/ioreq.md, "The IOMMU"): the
+ * server must speak version 2 and take IOREQ_F_IOMMU, or it is refused
+ * (it would use the guest's IOVAs as guest-physical addresses). */
+struct ioreq_iommu_host {
+	/* The endpoint's state now, for a server that (re)attaches: its
+	 * mode (IOREQ_IOMMU_*), its mappings (only iova, last, gpa and
+	 * perm are used; *maps is malloc'd, the caller frees it) and the
+	 * number of the last change it reflects (see ioreq_client_iommu_*).
+	 * Called on the attaching thread; 0 or -errno. */
+	int (*snapshot)(void *opaque, uint32_t *mode,
+			struct ioreq_iommu_map **maps, uint32_t *nr,
+			uint64_t *seq);
+	/* The server's device had a DMA refused (IOMMU_FAULT); main
+	 * thread. flags: IOREQ_IOMMU_READ or IOREQ_IOMMU_WRITE. */
+	void (*fault)(void *opaque, uint64_t iova, uint32_t flags);
 	void *opaque;
 };
 
@@ -67,6 +88,8 @@ struct ioreq_client_config {
 	/* The uid the server must run as (SO_PEERCRED); 0: wisp's own
 	 * effective uid. A root peer is always accepted. */
 	uid_t server_uid;
+	/* snapshot set: behind the IOMMU (IOREQ_F_IOMMU required). */
+	struct ioreq_iommu_host iommu;
 };
 
 struct ioreq_client;
@@ -99,6 +122,25 @@ bool ioreq_client_is_virtio(const struct ioreq_client *c);
  * for its answer (or its disconnect), then maps the (new) layout again.
  * Main thread. */
 int ioreq_client_remap(struct ioreq_client *c, struct err *e);
+
+/*
+ * Behind the IOMMU: tell the server about a change of the endpoint's
+ * translation, and wait (timeout_ms) for its IOMMU_DONE, which it sends
+ * once no request of its device uses what was removed. seq numbers the
+ * changes (increasing); one that the server's last snapshot already
+ * reflects is skipped. While no server is attached there is nobody to
+ * tell: 0 (the next attachment starts from a snapshot). Returns the
+ * server's status (0 or -errno); a server that does not answer in time
+ * or breaks the protocol is cut off (its window becomes the NEEDS_RESET
+ * stand-in) and the call returns -ETIMEDOUT or -EPROTO. Any thread but
+ * the main one's event handling; calls are serialized.
+ */
+int ioreq_client_iommu_map(struct ioreq_client *c, uint64_t seq, uint64_t iova,
+			   uint64_t last, uint64_t gpa, uint32_t perm);
+int ioreq_client_iommu_unmap(struct ioreq_client *c, uint64_t seq,
+			     uint64_t iova, uint64_t last);
+int ioreq_client_iommu_reset(struct ioreq_client *c, uint64_t seq,
+			     uint32_t mode);
 
 struct ioreq_stats {
 	uint64_t sync, posted, ring_full, timeouts, spins_hit, blocks;

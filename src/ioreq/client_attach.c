@@ -229,7 +229,7 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 		uint8_t raw[IOREQ_MAX_MSG];
 	} m;
 	struct ioreq_welcome w = { 0 };
-	int fds[IOREQ_MAX_FDS], nfds, n, ret;
+	int fds[IOREQ_MAX_FDS], nfds, n, ret, iommu_peer = -1;
 
 	n = ioreq_recv(a->sock, &m, sizeof(m), fds, IOREQ_MAX_FDS, &nfds,
 		       ms_left(deadline));
@@ -240,21 +240,48 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 	if (m.hdr.type != IOREQ_MSG_HELLO || n != sizeof(m.hello) ||
 	    m.hello.magic != IOREQ_MAGIC)
 		return err_set(e, -EPROTO, "%s: bad HELLO", c->name);
-	if (m.hello.version != IOREQ_VERSION)
+	if (m.hello.version < IOREQ_VERSION_MIN)
 		return err_set(e, -EPROTONOSUPPORT,
-			       "%s: server speaks version %u, wisp %u", c->name,
-			       m.hello.version, IOREQ_VERSION);
+			       "%s: server speaks version %u, wisp %u to %u",
+			       c->name, m.hello.version, IOREQ_VERSION_MIN,
+			       IOREQ_VERSION);
 	memcpy(a->server_name, m.hello.name, sizeof(a->server_name));
 	a->server_name[sizeof(a->server_name) - 1] = 0;
+	/* A newer server talks our version; an older one its own. */
+	a->version = m.hello.version < IOREQ_VERSION ? m.hello.version :
+						       IOREQ_VERSION;
 	a->features = m.hello.features & c->cfg.features;
+	if (a->version < 2 || !c->cfg.iommu.snapshot)
+		a->features &= ~IOREQ_F_IOMMU;
+	/* Behind the IOMMU the guest hands the device IOVAs: a server that
+	 * cannot translate them would use them as guest-physical
+	 * addresses, outside the confinement the guest asked for. */
+	if (c->cfg.iommu.snapshot && !(a->features & IOREQ_F_IOMMU))
+		return err_config(
+			e, -EPROTONOSUPPORT,
+			"%s: server '%s' (IOREQ version %u) does not translate "
+			"DMA (no IOREQ_F_IOMMU) and cannot be put behind "
+			"--iommu: refused (update the server, or run the VM "
+			"without --iommu)",
+			c->name, a->server_name, m.hello.version);
 
 	ret = make_shared(c, a, e);
 	if (ret)
 		return ret;
+	if (a->features & IOREQ_F_IOMMU) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) <
+		    0)
+			return err_set(e, -errno, "%s: IOMMU channel: %s",
+				       c->name, strerror(errno));
+		a->iommu_sock = sv[0];
+		iommu_peer = sv[1];
+	}
 	w.hdr.type = IOREQ_MSG_WELCOME;
 	w.hdr.len = sizeof(w);
 	w.magic = IOREQ_MAGIC;
-	w.version = IOREQ_VERSION;
+	w.version = a->version;
 	w.features = a->features;
 	w.nr_vcpus = (uint32_t)c->cfg.nr_vcpus;
 	w.shared_size = a->shm_size;
@@ -270,8 +297,13 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 	fds[2] = a->wake_efd;
 	for (int i = 0; i < c->cfg.nr_vcpus; i++)
 		fds[3 + i] = a->resp_efd[i];
-	ret = ioreq_send_by(a->sock, &w, sizeof(w), fds, 3 + c->cfg.nr_vcpus,
-			    deadline);
+	nfds = 3 + c->cfg.nr_vcpus;
+	if (iommu_peer >= 0)
+		fds[nfds++] = iommu_peer;
+	ret = ioreq_send_by(a->sock, &w, sizeof(w), fds, nfds, deadline);
+	/* The server has its own reference now (or never will). */
+	if (iommu_peer >= 0)
+		close(iommu_peer);
 	if (!ret)
 		ret = send_mem_map(c, a->sock, deadline);
 	if (ret)
@@ -339,6 +371,14 @@ static int handshake(struct ioreq_client *c, struct ioreq_attachment *a,
 		case IOREQ_MSG_MEM_UNMAPPED:
 			ioreq_close_fds(fds, nfds);
 			continue;
+		case IOREQ_MSG_IOMMU_FAULT:
+			ioreq_close_fds(fds, nfds);
+			/* Not attached yet: nothing to report it for. */
+			if (nfds || !(a->features & IOREQ_F_IOMMU) ||
+			    n != sizeof(struct ioreq_iommu_fault))
+				return err_set(e, -EPROTO,
+					       "%s: bad IOMMU_FAULT", c->name);
+			continue;
 		default:
 			ioreq_close_fds(fds, nfds);
 			return err_set(e, -EPROTO,
@@ -364,7 +404,7 @@ static struct ioreq_attachment *new_attachment(void)
 
 	if (!a)
 		return NULL;
-	a->sock = a->shm_fd = a->wake_efd = -1;
+	a->sock = a->shm_fd = a->wake_efd = a->iommu_sock = -1;
 	for (int i = 0; i < IOREQ_MAX_VCPUS; i++)
 		a->resp_efd[i] = -1;
 	return a;
@@ -404,10 +444,22 @@ int ioreq_client_attach(struct ioreq_client *c, int timeout_ms, struct err *e)
 	}
 	/* The handshake gets its own bound: a spawned server may have used
 	 * most of the first one to start. */
-	ret = handshake(c, a, deadline_in(timeout_ms), e);
+	deadline = deadline_in(timeout_ms);
+	ret = handshake(c, a, deadline, e);
 	if (ret) {
 		ioreq_attachment_free(c, a);
 		return ret;
+	}
+	/* From the snapshot to the publication no IOMMU change may pass:
+	 * it would reach neither the snapshot nor the new server. */
+	pthread_mutex_lock(&c->iommu_lock);
+	if (a->features & IOREQ_F_IOMMU) {
+		ret = ioreq_client_iommu_replay(c, a, deadline, e);
+		if (ret) {
+			pthread_mutex_unlock(&c->iommu_lock);
+			ioreq_attachment_free(c, a);
+			return ret;
+		}
 	}
 	pthread_rwlock_wrlock(&c->lock);
 	c->att = a;
@@ -415,6 +467,7 @@ int ioreq_client_attach(struct ioreq_client *c, int timeout_ms, struct err *e)
 	atomic_store(&c->cut_off, false);
 	atomic_store(&c->dead, false);
 	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_unlock(&c->iommu_lock);
 	virtio_standin_attached(&c->standin);
 	add_posted(c, a);
 	log_info("%s: server '%s' attached (%d ranges, %d doorbells)", c->name,
@@ -456,12 +509,14 @@ int ioreq_client_create(const struct ioreq_client_config *cfg,
 	c->cfg.socket_path = c->path;
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->ring_lock, NULL);
+	pthread_mutex_init(&c->iommu_lock, NULL);
 	atomic_store(&c->dead, true);
 	c->irq_efd = -1;
 	ret = virtio_standin_init(&c->standin);
 	if (ret) {
 		pthread_rwlock_destroy(&c->lock);
 		pthread_mutex_destroy(&c->ring_lock);
+		pthread_mutex_destroy(&c->iommu_lock);
 		free(c);
 		return err_set(e, ret, "%s: %s", cfg->name, strerror(-ret));
 	}
@@ -524,6 +579,10 @@ int ioreq_client_remap(struct ioreq_client *c, struct err *e)
 		if (m.hdr.type == IOREQ_MSG_MEM_UNMAPPED &&
 		    n == sizeof(m.gen) && m.gen.generation == g.generation)
 			break;
+		/* A fault its device reported meanwhile. */
+		if (m.hdr.type == IOREQ_MSG_IOMMU_FAULT && !nfds &&
+		    ioreq_client_iommu_fault(c, &m, n) == 0)
+			continue;
 		ret = -EPROTO;
 	}
 	if (!ret)

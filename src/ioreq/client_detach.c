@@ -48,6 +48,8 @@ void ioreq_attachment_free(struct ioreq_client *c, struct ioreq_attachment *a)
 			close(a->resp_efd[i]);
 	if (a->sock >= 0)
 		close(a->sock);
+	if (a->iommu_sock >= 0)
+		close(a->iommu_sock);
 	free(a);
 }
 
@@ -124,6 +126,9 @@ void ioreq_client_handle_event(struct ioreq_client *c)
 	}
 	if (m.hdr.type == IOREQ_MSG_MEM_UNMAPPED && n == sizeof(m.gen))
 		return; /* late answer to an invalidation we gave up on */
+	if (m.hdr.type == IOREQ_MSG_IOMMU_FAULT && !nfds &&
+	    ioreq_client_iommu_fault(c, &m, n) == 0)
+		return;
 	ioreq_client_detach(c, "protocol violation", false);
 }
 
@@ -146,5 +151,6 @@ void ioreq_client_destroy(struct ioreq_client *c)
 	virtio_standin_destroy(&c->standin);
 	pthread_rwlock_destroy(&c->lock);
 	pthread_mutex_destroy(&c->ring_lock);
+	pthread_mutex_destroy(&c->iommu_lock);
 	free(c);
 }

@@ -48,6 +48,12 @@ struct ioreq_attachment {
 	int nr_ranges;
 	struct doorbell dbs[MAX_DOORBELLS];
 	int nr_dbs;
+	uint32_t version; /* negotiated */
+	/* IOREQ_F_IOMMU: our end of the IOMMU channel, the change number
+	 * the server's snapshot reflected, the channel's message counter. */
+	int iommu_sock;
+	uint64_t iommu_seq;
+	uint32_t iommu_msg;
 };
 
 struct ioreq_client {
@@ -65,6 +71,10 @@ struct ioreq_client {
 	 * behind its back. */
 	atomic_bool cut_off;
 	pthread_mutex_t ring_lock; /* producers of the buffered ring */
+	/* Serializes the IOMMU channel: held by ioreq_client_iommu_* and by
+	 * an attach from its snapshot until the attachment is published, so
+	 * no change falls between the two. Taken before lock. */
+	pthread_mutex_t iommu_lock;
 	uint32_t mem_generation; /* main thread */
 
 	int irq_efd; /* our dup, kept across attachments */
@@ -83,6 +93,14 @@ int ioreq_client_attach(struct ioreq_client *c, int timeout_ms, struct err *e);
  * unmaps and closes everything, frees it. */
 void ioreq_attachment_free(struct ioreq_client *c, struct ioreq_attachment *a);
 void ioreq_client_detach(struct ioreq_client *c, const char *why, bool gone);
+/* client_iommu.c: with IOREQ_F_IOMMU, brings a new attachment's server
+ * to the endpoint's state (iommu_lock held) before it is published. */
+int ioreq_client_iommu_replay(struct ioreq_client *c,
+			      struct ioreq_attachment *a, uint64_t deadline,
+			      struct err *e);
+/* An IOMMU_FAULT from the server (main thread): 0 or -EPROTO. */
+int ioreq_client_iommu_fault(struct ioreq_client *c, const void *msg, int n);
+
 /* client_forward.c: a vCPU gives up on the server (timeout, corruption):
  * mark it dead and cut off and hang up, so the main loop detaches. */
 void ioreq_client_cut_off(struct ioreq_client *c, struct ioreq_attachment *a);

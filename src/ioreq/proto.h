@@ -14,17 +14,27 @@
 #include <stdint.h>
 
 #define IOREQ_MAGIC 0x51524f49u /* "IORQ" */
-#define IOREQ_VERSION 1
+/* Version 2 adds IOREQ_F_IOMMU and its messages. A version-2 peer talks
+ * to a version-1 peer at version 1 (WELCOME carries min of both), where
+ * IOREQ_F_IOMMU does not exist. */
+#define IOREQ_VERSION 2
+#define IOREQ_VERSION_MIN 1
 
 /* Feature bits negotiated in HELLO: the VMM offers, the server answers
  * with the subset it uses. */
 #define IOREQ_F_BUFFERED_RING (1u << 0) /* posted writes through the ring */
 #define IOREQ_F_DOORBELLS (1u << 1) /* server-owned ioeventfd lanes */
 #define IOREQ_F_VIRTIO_MMIO (1u << 2) /* window is a virtio-mmio device */
-#define IOREQ_F_ALL \
-	(IOREQ_F_BUFFERED_RING | IOREQ_F_DOORBELLS | IOREQ_F_VIRTIO_MMIO)
+/* Version 2: the device's DMA goes through an IOMMU; the server
+ * translates every guest address it is given through the table that
+ * IOMMU_MAP/UNMAP/RESET keep, sent on the IOMMU channel (WELCOME's last
+ * fd). */
+#define IOREQ_F_IOMMU (1u << 3)
+#define IOREQ_F_ALL                                                        \
+	(IOREQ_F_BUFFERED_RING | IOREQ_F_DOORBELLS | IOREQ_F_VIRTIO_MMIO | \
+	 IOREQ_F_IOMMU)
 
-#define IOREQ_MAX_FDS (3 + IOREQ_MAX_VCPUS)
+#define IOREQ_MAX_FDS (4 + IOREQ_MAX_VCPUS)
 #define IOREQ_MAX_MSG 512
 #define IOREQ_MAX_VCPUS 32
 #define IOREQ_MAX_RANGES 16
@@ -37,12 +47,19 @@ enum ioreq_msg_type {
 	IOREQ_MSG_ADD_DOORBELL = 3, /* + 1 fd: an ioeventfd lane */
 	IOREQ_MSG_READY = 4, /* ranges and lanes done; start forwarding */
 	IOREQ_MSG_MEM_UNMAPPED = 5, /* ack of MEM_INVALIDATE */
+	IOREQ_MSG_IOMMU_FAULT = 6, /* control socket: a DMA was refused */
+	IOREQ_MSG_IOMMU_DONE = 7, /* IOMMU channel: an IOMMU_* is applied */
 	/* VMM -> server */
 	IOREQ_MSG_WELCOME = 16, /* answer to HELLO; fds: see below */
 	IOREQ_MSG_MEM_MAP = 17, /* + 1 fd: guest RAM memfd and its layout */
 	IOREQ_MSG_MEM_INVALIDATE = 18, /* drop your guest RAM mappings */
 	IOREQ_MSG_ACK = 19, /* result of MAP_RANGE / ADD_DOORBELL */
 	IOREQ_MSG_BYE = 20, /* VMM is going away */
+	/* VMM -> server, on the IOMMU channel; each answered by
+	 * IOMMU_DONE with the same seq before the next is sent. */
+	IOREQ_MSG_IOMMU_MAP = 21, /* add [iova, last] -> gpa */
+	IOREQ_MSG_IOMMU_UNMAP = 22, /* remove the mappings inside a range */
+	IOREQ_MSG_IOMMU_RESET = 23, /* drop every mapping; set the mode */
 };
 
 struct ioreq_hdr {
@@ -63,7 +80,8 @@ struct ioreq_hello {
 };
 
 /*
- * WELCOME: the VMM's answer, with 3 + nr_vcpus fds in this order:
+ * WELCOME: the VMM's answer, with 3 + nr_vcpus fds (+ 1 with
+ * IOREQ_F_IOMMU) in this order:
  *   [0] the shared page memfd (slots, then the buffered ring), mapped
  *       MAP_SHARED with size shared_size;
  *   [1] the interrupt eventfd for the device's line (irqfd-bound):
@@ -71,12 +89,15 @@ struct ioreq_hello {
  *   [2] the server's wake eventfd: the VMM writes it after publishing a
  *       request (any slot) or ring entries;
  *   [3 + i] slot i's response eventfd: the server writes it after
- *       setting slot i to IORESP_READY (unless vmm_polling is set).
+ *       setting slot i to IORESP_READY (unless vmm_polling is set);
+ *   [3 + nr_vcpus] with IOREQ_F_IOMMU: the IOMMU channel, a connected
+ *       SOCK_SEQPACKET socket carrying IOMMU_MAP/UNMAP/RESET and their
+ *       IOMMU_DONE answers.
  */
 struct ioreq_welcome {
 	struct ioreq_hdr hdr;
 	uint32_t magic;
-	uint32_t version;
+	uint32_t version; /* min(the server's, the VMM's) */
 	uint32_t features; /* negotiated: offered & asked */
 	uint32_t nr_vcpus; /* slots in the shared page */
 	uint64_t shared_size;
@@ -85,6 +106,55 @@ struct ioreq_welcome {
 	uint32_t gsi; /* the device's interrupt line */
 	uint64_t window_base; /* the device's assigned MMIO window */
 	uint64_t window_size;
+};
+
+/* IOMMU_MAP: [iova, last] (inclusive, page-aligned) translates to
+ * [gpa, gpa + last - iova] with perm (IOREQ_IOMMU_READ/WRITE). */
+#define IOREQ_IOMMU_READ 1u
+#define IOREQ_IOMMU_WRITE 2u
+struct ioreq_iommu_map {
+	struct ioreq_hdr hdr;
+	uint64_t iova;
+	uint64_t last;
+	uint64_t gpa;
+	uint32_t perm;
+	uint32_t reserved;
+};
+
+/* IOMMU_UNMAP: every mapping inside [iova, last] goes; the server answers
+ * only once no request of its device still uses one of them. */
+struct ioreq_iommu_unmap {
+	struct ioreq_hdr hdr;
+	uint64_t iova;
+	uint64_t last;
+};
+
+/* IOMMU_RESET: the table is emptied (waiting as for UNMAP) and the
+ * device's DMA is then blocked, untranslated, or translated. */
+#define IOREQ_IOMMU_BLOCK 0 /* no domain: every DMA fails */
+#define IOREQ_IOMMU_BYPASS 1 /* addresses are GPAs */
+#define IOREQ_IOMMU_TRANSLATE 2 /* through the (new, empty) table */
+struct ioreq_iommu_reset {
+	struct ioreq_hdr hdr;
+	uint32_t mode;
+	uint32_t reserved;
+};
+
+/* IOMMU_DONE: the answer to one IOMMU_* (hdr.seq echoed); status 0 or a
+ * negative errno (the change could not be made or vouched for). */
+struct ioreq_iommu_done {
+	struct ioreq_hdr hdr;
+	int32_t status;
+	uint32_t reserved;
+};
+
+/* IOMMU_FAULT (server -> VMM, control socket): the device's DMA to iova
+ * was refused (flags: IOREQ_IOMMU_READ/WRITE, the access). */
+struct ioreq_iommu_fault {
+	struct ioreq_hdr hdr;
+	uint64_t iova;
+	uint32_t flags;
+	uint32_t reserved;
 };
 
 struct ioreq_mem_region {
@@ -217,6 +287,11 @@ _Static_assert(sizeof(struct ioreq_mem_map) == 24 + 24 * IOREQ_MAX_MEM_REGIONS,
 _Static_assert(sizeof(struct ioreq_map_range) == 40, "map_range");
 _Static_assert(sizeof(struct ioreq_add_doorbell) == 48, "add_doorbell");
 _Static_assert(sizeof(struct ioreq_slot) == 64, "slot");
+_Static_assert(sizeof(struct ioreq_iommu_map) == 48, "iommu_map");
+_Static_assert(sizeof(struct ioreq_iommu_unmap) == 32, "iommu_unmap");
+_Static_assert(sizeof(struct ioreq_iommu_reset) == 24, "iommu_reset");
+_Static_assert(sizeof(struct ioreq_iommu_done) == 24, "iommu_done");
+_Static_assert(sizeof(struct ioreq_iommu_fault) == 32, "iommu_fault");
 _Static_assert(sizeof(struct ioreq_ring_entry) == 32, "ring entry");
 _Static_assert(sizeof(struct ioreq_ring) == 128, "ring header");
 

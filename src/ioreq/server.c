@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "iommu/inflight.h"
+#include "iommu/iova.h"
 #include "ioreq/msg.h"
 #include "util/time.h"
 
@@ -24,6 +27,28 @@
 /* The ring header holds atomics the VMM and the server share: keep it on
  * its own cache lines (and naturally aligned, which atomics require). */
 #define RING_ALIGN 64
+/* What a VMM can make the server hold in its IOMMU table (the VMM's own
+ * per-domain limit is lower), and how long an UNMAP may wait for the
+ * device's requests in flight: below the VMM's 2 s bound on the answer,
+ * so a slow disk is reported as a failed UNMAP, not a silent server. */
+#define IOMMU_MAX_MAPS 65536
+#define IOMMU_DRAIN_MS 1000
+#define IOMMU_MAX_FAULTS 16
+#define IOMMU_PAGE 4096ull
+
+struct wisp_ioreq_iommu {
+	pthread_mutex_t lock; /* mode, space, faults */
+	uint32_t mode; /* IOREQ_IOMMU_* */
+	struct iova_space space;
+	struct dma_inflight infl;
+	struct {
+		uint64_t iova;
+		uint32_t flags;
+	} faults[IOMMU_MAX_FAULTS];
+	unsigned int nr_faults;
+	int fault_efd; /* device threads -> the serving thread */
+	struct wisp_ioreq_iommu_stats st;
+};
 
 int wisp_ioreq_listen(const char *path, struct err *e)
 {
@@ -264,7 +289,8 @@ static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
 			e, -EPROTO,
 			"ioreq: expected WELCOME, got type %u (%d bytes)",
 			w->hdr.type, n);
-	if (w->magic != IOREQ_MAGIC || w->version != IOREQ_VERSION)
+	if (w->magic != IOREQ_MAGIC || w->version < IOREQ_VERSION_MIN ||
+	    w->version > IOREQ_VERSION)
 		return err_set(e, -EPROTO,
 			       "ioreq: WELCOME with magic 0x%x version %u",
 			       w->magic, w->version);
@@ -273,8 +299,14 @@ static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
 			e, -EPROTO,
 			"ioreq: WELCOME grants features 0x%x, asked 0x%x",
 			w->features, asked);
+	/* Version 1 has no IOMMU: a VMM granting it there is broken. */
+	if (w->version < 2 && (w->features & IOREQ_F_IOMMU))
+		return err_set(e, -EPROTO,
+			       "ioreq: WELCOME version %u grants the IOMMU",
+			       w->version);
 	if (w->nr_vcpus < 1 || w->nr_vcpus > IOREQ_MAX_VCPUS ||
-	    nfds != 3 + (int)w->nr_vcpus)
+	    nfds != 3 + (int)w->nr_vcpus +
+			    ((w->features & IOREQ_F_IOMMU) ? 1 : 0))
 		return err_set(e, -EPROTO,
 			       "ioreq: WELCOME for %u vCPUs with %d fds",
 			       w->nr_vcpus, nfds);
@@ -315,6 +347,51 @@ static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
 	return 0;
 }
 
+/* The IOMMU channel must be what the protocol says: a connected
+ * SOCK_SEQPACKET socket (a pipe or a stream socket would break the
+ * one-message-per-packet rule under us). */
+static int iommu_init(struct wisp_ioreq_server *s, struct err *e)
+{
+	struct wisp_ioreq_iommu *io;
+	struct stat st;
+	int type = 0, ret;
+	socklen_t len = sizeof(type);
+
+	if (fstat(s->iommu_sock, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(s->iommu_sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_SEQPACKET)
+		return err_set(e, -EPROTO,
+			       "ioreq: WELCOME's IOMMU channel is not a "
+			       "SOCK_SEQPACKET socket");
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return err_set(e, -ENOMEM, "ioreq: IOMMU: out of memory");
+	io->fault_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ret = io->fault_efd < 0 ? -errno : dma_inflight_init(&io->infl, 0);
+	if (ret) {
+		if (io->fault_efd >= 0)
+			close(io->fault_efd);
+		free(io);
+		return err_set(e, ret, "ioreq: IOMMU: %s", strerror(-ret));
+	}
+	pthread_mutex_init(&io->lock, NULL);
+	io->mode = IOREQ_IOMMU_BLOCK;
+	iova_space_init(&io->space, IOMMU_MAX_MAPS, NULL);
+	s->iommu = io;
+	return 0;
+}
+
+static void iommu_free(struct wisp_ioreq_iommu *io)
+{
+	if (!io)
+		return;
+	iova_space_fini(&io->space);
+	dma_inflight_destroy(&io->infl);
+	pthread_mutex_destroy(&io->lock);
+	close(io->fault_efd);
+	free(io);
+}
+
 static struct wisp_ioreq_server *server_new(int sock, const char *name)
 {
 	struct wisp_ioreq_server *s = calloc(1, sizeof(*s));
@@ -322,7 +399,7 @@ static struct wisp_ioreq_server *server_new(int sock, const char *name)
 	if (!s)
 		return NULL;
 	s->sock = sock;
-	s->shm_fd = s->wake_efd = s->irq_efd = -1;
+	s->shm_fd = s->wake_efd = s->irq_efd = s->iommu_sock = -1;
 	s->mem.memfd = -1;
 	for (int i = 0; i < IOREQ_MAX_VCPUS; i++)
 		s->resp_efd[i] = -1;
@@ -378,6 +455,13 @@ int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 	s->nr_vcpus = (int)s->welcome.nr_vcpus;
 	for (int i = 0; i < s->nr_vcpus; i++)
 		s->resp_efd[i] = fds[3 + i];
+	if (s->welcome.features & IOREQ_F_IOMMU) {
+		s->iommu_sock = fds[3 + s->nr_vcpus];
+		nfds--;
+		ret = iommu_init(s, e);
+		if (ret)
+			goto fail;
+	}
 	for (int i = 1; i < nfds; i++) {
 		ret = check_eventfd(fds[i], "WELCOME", i, e);
 		if (ret)
@@ -710,6 +794,276 @@ static int control(struct wisp_ioreq_server *s, struct err *e)
 		       m.hdr.type, n);
 }
 
+/* --- the IOMMU table --- */
+
+bool wisp_ioreq_iommu(const struct wisp_ioreq_server *s)
+{
+	return s->iommu != NULL;
+}
+
+/* Device threads: a refused DMA, for the serving thread to report. */
+static void iommu_fault(struct wisp_ioreq_server *s, uint64_t iova, bool wr)
+{
+	struct wisp_ioreq_iommu *io = s->iommu;
+	uint64_t one = 1;
+	ssize_t n;
+
+	io->st.faults++;
+	if (io->nr_faults == IOMMU_MAX_FAULTS) {
+		io->st.faults_dropped++;
+		return;
+	}
+	io->faults[io->nr_faults].iova = iova;
+	io->faults[io->nr_faults].flags = wr ? IOREQ_IOMMU_WRITE :
+					       IOREQ_IOMMU_READ;
+	io->nr_faults++;
+	/* Our own non-blocking eventfd: at worst EAGAIN, then it is set. */
+	n = write(io->fault_efd, &one, sizeof(one));
+	(void)n;
+}
+
+int wisp_ioreq_translate(void *opaque, int token, uint64_t iova, uint64_t len,
+			 bool write, uint64_t *gpa, uint64_t *plen)
+{
+	struct wisp_ioreq_server *s = opaque;
+	struct wisp_ioreq_iommu *io = s->iommu;
+	uint32_t need = write ? IOVA_PERM_WRITE : IOVA_PERM_READ;
+	const struct iova_map *m;
+	int ret = 0;
+
+	if (!io) {
+		*gpa = iova;
+		*plen = len;
+		return len ? 0 : -EFAULT;
+	}
+	if (len == 0)
+		return -EFAULT;
+	pthread_mutex_lock(&io->lock);
+	switch (io->mode) {
+	case IOREQ_IOMMU_BYPASS:
+		*gpa = iova;
+		*plen = len;
+		break;
+	case IOREQ_IOMMU_TRANSLATE:
+		m = iova_space_find(&io->space, iova);
+		if (!m || !(m->perm & need)) {
+			ret = -EFAULT;
+			break;
+		}
+		*gpa = m->phys + (iova - m->start);
+		/* Bytes left in this mapping, without overflowing at 2^64. */
+		*plen = m->last - iova >= len - 1 ? len : m->last - iova + 1;
+		break;
+	default:
+		ret = -EFAULT;
+		break;
+	}
+	if (ret)
+		iommu_fault(s, iova, write);
+	else
+		/* Under the table's lock: an UNMAP applied after this
+		 * finds the range recorded and waits for the request. */
+		dma_inflight_record(&io->infl, token, iova, iova + (*plen - 1));
+	pthread_mutex_unlock(&io->lock);
+	return ret;
+}
+
+int wisp_ioreq_dma_begin(void *opaque)
+{
+	struct wisp_ioreq_server *s = opaque;
+
+	return s->iommu ? dma_inflight_begin(&s->iommu->infl) : 0;
+}
+
+void wisp_ioreq_dma_end(void *opaque, int token)
+{
+	struct wisp_ioreq_server *s = opaque;
+
+	if (s->iommu)
+		dma_inflight_end(&s->iommu->infl, token);
+}
+
+void wisp_ioreq_iommu_stats(struct wisp_ioreq_server *s,
+			    struct wisp_ioreq_iommu_stats *st)
+{
+	*st = (struct wisp_ioreq_iommu_stats){ 0 };
+	if (!s->iommu)
+		return;
+	pthread_mutex_lock(&s->iommu->lock);
+	*st = s->iommu->st;
+	st->mappings = s->iommu->space.nr;
+	pthread_mutex_unlock(&s->iommu->lock);
+}
+
+/* IOMMU_MAP: the VMM checked the guest's request; we check it again
+ * (the VMM is not trusted either) and answer with the table's verdict. */
+static int32_t iommu_map(struct wisp_ioreq_iommu *io,
+			 const struct ioreq_iommu_map *m)
+{
+	uint32_t perm = 0;
+	int ret;
+
+	if ((m->perm & ~(IOREQ_IOMMU_READ | IOREQ_IOMMU_WRITE)) ||
+	    m->reserved || m->last < m->iova ||
+	    ((m->iova | m->gpa | (m->last + 1)) & (IOMMU_PAGE - 1)))
+		return -EINVAL;
+	if (m->perm & IOREQ_IOMMU_READ)
+		perm |= IOVA_PERM_READ;
+	if (m->perm & IOREQ_IOMMU_WRITE)
+		perm |= IOVA_PERM_WRITE;
+	pthread_mutex_lock(&io->lock);
+	ret = io->mode == IOREQ_IOMMU_TRANSLATE ?
+		      iova_space_map(&io->space, m->iova, m->last, m->gpa,
+				     perm) :
+		      -EINVAL;
+	if (!ret)
+		io->st.maps++;
+	pthread_mutex_unlock(&io->lock);
+	return ret;
+}
+
+/* IOMMU_UNMAP and IOMMU_RESET: change the table, then wait for every
+ * request that may still use what was removed; only then is the change
+ * true for the device, and only then is it confirmed. */
+static int32_t iommu_unmap(struct wisp_ioreq_iommu *io,
+			   const struct ioreq_iommu_unmap *m)
+{
+	int ret;
+
+	if (m->last < m->iova)
+		return -EINVAL;
+	pthread_mutex_lock(&io->lock);
+	ret = iova_space_unmap(&io->space, m->iova, m->last, NULL);
+	if (!ret)
+		io->st.unmaps++;
+	pthread_mutex_unlock(&io->lock);
+	return ret ? ret :
+		     dma_inflight_drain(&io->infl, m->iova, m->last,
+					IOMMU_DRAIN_MS);
+}
+
+static int32_t iommu_reset(struct wisp_ioreq_iommu *io,
+			   const struct ioreq_iommu_reset *m)
+{
+	if (m->mode > IOREQ_IOMMU_TRANSLATE || m->reserved)
+		return -EINVAL;
+	pthread_mutex_lock(&io->lock);
+	iova_space_fini(&io->space);
+	iova_space_init(&io->space, IOMMU_MAX_MAPS, NULL);
+	io->mode = m->mode;
+	io->st.resets++;
+	pthread_mutex_unlock(&io->lock);
+	return dma_inflight_drain(&io->infl, 0, UINT64_MAX, IOMMU_DRAIN_MS);
+}
+
+/* Sends on the IOMMU channel, bounded like send_msg. */
+static int iommu_send(struct wisp_ioreq_server *s, const void *msg, size_t len,
+		      struct err *e)
+{
+	struct pollfd p = { s->iommu_sock, POLLOUT, 0 };
+	int r;
+
+	do {
+		r = poll(&p, 1, s->timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return err_set(e, -ETIMEDOUT,
+			       "ioreq: IOMMU_DONE: the VMM reads nothing");
+	if (r < 0)
+		return err_set(e, -errno, "ioreq: IOMMU channel: poll: %s",
+			       strerror(errno));
+	r = ioreq_send(s->iommu_sock, msg, len, NULL, 0);
+	return r ? err_set(e, r, "ioreq: IOMMU channel: %s", strerror(-r)) : 0;
+}
+
+/* One message on the IOMMU channel: 1 to go on, 0 for a hang-up, -errno
+ * for a protocol error. */
+static int iommu_message(struct wisp_ioreq_server *s, struct err *e)
+{
+	union {
+		struct ioreq_hdr hdr;
+		struct ioreq_iommu_map map;
+		struct ioreq_iommu_unmap unmap;
+		struct ioreq_iommu_reset reset;
+		uint8_t raw[IOREQ_MAX_MSG];
+	} m;
+	struct ioreq_iommu_done d = { { IOREQ_MSG_IOMMU_DONE, sizeof(d), 0, 0 },
+				      0,
+				      0 };
+	int fds[IOREQ_MAX_FDS], nfds, n;
+
+	n = ioreq_recv(s->iommu_sock, &m, sizeof(m), fds, IOREQ_MAX_FDS, &nfds,
+		       0);
+	if (n == -ETIMEDOUT || n == -EAGAIN)
+		return 1;
+	ioreq_close_fds(fds, nfds);
+	if (n == 0 || n == -ECONNRESET)
+		return 0;
+	if (n < 0)
+		return err_set(e, n, "ioreq: IOMMU channel: %s", strerror(-n));
+	if (nfds)
+		return err_set(e, -EPROTO,
+			       "ioreq: IOMMU message %u with %d fds",
+			       m.hdr.type, nfds);
+	switch (m.hdr.type) {
+	case IOREQ_MSG_IOMMU_MAP:
+		if (n != sizeof(m.map))
+			goto bad_size;
+		d.status = iommu_map(s->iommu, &m.map);
+		break;
+	case IOREQ_MSG_IOMMU_UNMAP:
+		if (n != sizeof(m.unmap))
+			goto bad_size;
+		d.status = iommu_unmap(s->iommu, &m.unmap);
+		break;
+	case IOREQ_MSG_IOMMU_RESET:
+		if (n != sizeof(m.reset))
+			goto bad_size;
+		d.status = iommu_reset(s->iommu, &m.reset);
+		break;
+	default:
+		return err_set(e, -EPROTO,
+			       "ioreq: unexpected IOMMU message %u (%d bytes)",
+			       m.hdr.type, n);
+	}
+	d.hdr.seq = m.hdr.seq;
+	n = iommu_send(s, &d, sizeof(d), e);
+	return n ? n : 1;
+bad_size:
+	return err_set(e, -EPROTO, "ioreq: IOMMU message %u of %d bytes",
+		       m.hdr.type, n);
+}
+
+/* Faults the device's threads recorded go to the VMM (control socket). */
+static int iommu_report(struct wisp_ioreq_server *s, struct err *e)
+{
+	struct wisp_ioreq_iommu *io = s->iommu;
+	struct ioreq_iommu_fault f[IOMMU_MAX_FAULTS];
+	unsigned int n;
+	uint64_t v;
+	ssize_t r = read(io->fault_efd, &v, sizeof(v));
+
+	(void)r;
+	pthread_mutex_lock(&io->lock);
+	n = io->nr_faults;
+	for (unsigned int i = 0; i < n; i++)
+		f[i] = (struct ioreq_iommu_fault){
+			{ IOREQ_MSG_IOMMU_FAULT, sizeof(f[i]), 0, 0 },
+			io->faults[i].iova,
+			io->faults[i].flags,
+			0,
+		};
+	io->nr_faults = 0;
+	pthread_mutex_unlock(&io->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		int ret = send_msg(s, &f[i], sizeof(f[i]), NULL, 0, e);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static bool stopping(struct wisp_ioreq_server *s)
 {
 	return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
@@ -718,11 +1072,15 @@ static bool stopping(struct wisp_ioreq_server *s)
 int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 {
 	uint64_t idle_since = now_ns();
+	unsigned int busy = 0;
 
 	for (;;) {
-		struct pollfd p[3] = { { s->sock, POLLIN, 0 },
+		struct pollfd p[5] = { { s->sock, POLLIN, 0 },
 				       { s->wake_efd, POLLIN, 0 },
-				       { s->stop_efd, POLLIN, 0 } };
+				       { s->stop_efd, POLLIN, 0 },
+				       { s->iommu_sock, POLLIN, 0 },
+				       { s->iommu ? s->iommu->fault_efd : -1,
+					 POLLIN, 0 } };
 		int n;
 
 		if (stopping(s))
@@ -732,13 +1090,26 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 			return n;
 		if (n > 0) {
 			idle_since = now_ns();
+			/* A guest that keeps the slots busy must not starve
+			 * the IOMMU channel: the VMM's UNMAP waits on it. */
+			if (s->iommu && ++busy % 32 == 0 &&
+			    poll(&p[3], 1, 0) > 0) {
+				int r = iommu_message(s, e);
+
+				if (r <= 0)
+					return r;
+			}
 			continue;
 		}
 		if (now_ns() - idle_since < s->spin_ns) {
-			/* Polling: the VMM skips the wake-up eventfd. */
+			/* Polling: the VMM skips the wake-up eventfd. The
+			 * IOMMU channel too: the guest's UNMAP waits for our
+			 * answer, and a strict-mode guest sends two per I/O. */
+			struct pollfd q[2] = { p[0], p[3] };
+
 			set_polling(s, 1);
 			__builtin_ia32_pause();
-			if (poll(p, 1, 0) <= 0)
+			if (poll(q, s->iommu ? 2 : 1, 0) <= 0)
 				continue;
 		}
 		set_polling(s, 0);
@@ -753,9 +1124,20 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 		}
 		/* Waiting for the next request has no bound: an idle guest
 		 * sends none. A VMM that goes away hangs the socket up. */
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		if (poll(p, s->iommu ? 5 : 3, -1) < 0 && errno != EINTR)
 			return err_set(e, -errno, "ioreq: poll: %s",
 				       strerror(errno));
+		if (s->iommu && p[3].revents) {
+			int r = iommu_message(s, e);
+
+			if (r <= 0)
+				return r;
+		}
+		if (s->iommu && (p[4].revents & POLLIN)) {
+			n = iommu_report(s, e);
+			if (n)
+				return n;
+		}
 		if (p[1].revents & POLLIN) {
 			n = efd_drain(s->wake_efd);
 			if (n)
@@ -811,5 +1193,8 @@ void wisp_ioreq_close(struct wisp_ioreq_server *s)
 		close(s->sock);
 	if (s->stop_efd >= 0)
 		close(s->stop_efd);
+	if (s->iommu_sock >= 0)
+		close(s->iommu_sock);
+	iommu_free(s->iommu);
 	free(s);
 }

@@ -8,8 +8,8 @@
  * and runs wisp_ioreq_serve() until the VMM goes away. This header and
  * what it includes (the wire format, the guest-memory accessors, struct
  * bus_ops, struct err) are the library's whole interface; it links with
- * libwisp-ioreq-proto, libwisp-mem and libwisp-util only
- * (tests/unit/test_ioreq_link.c).
+ * libwisp-ioreq-proto, libwisp-mem, libwisp-iommu (the IOMMU table and
+ * in-flight tracking) and libwisp-util only (tests/unit/test_ioreq_link.c).
  *
  * The VMM is not trusted: every size and offset it announces is checked
  * against the fds it passes (fstat), the shared page and the ring are
@@ -77,6 +77,9 @@ struct wisp_ioreq_server {
 	int stop_efd;
 	int stop;
 	bool shm_sealed, mem_sealed;
+	/* IOREQ_F_IOMMU: the IOMMU channel and the translation table. */
+	int iommu_sock;
+	struct wisp_ioreq_iommu *iommu;
 };
 
 /* Creates a listening SOCK_SEQPACKET socket at path (a stale socket file
@@ -124,6 +127,34 @@ void wisp_ioreq_stop(struct wisp_ioreq_server *s);
 /* Whether the VMM sealed the shared page and guest RAM against
  * shrinking (F_SEAL_SHRINK): only then can it not provoke a SIGBUS. */
 bool wisp_ioreq_sealed(const struct wisp_ioreq_server *s);
+
+/*
+ * IOREQ_F_IOMMU (version 2): the VMM put the device behind an IOMMU.
+ * Every guest address the device is given is then an IOVA; the device's
+ * queues translate through wisp_ioreq_translate() (the signature of
+ * struct virtq_dma's translate, opaque = s; token: the request's, from
+ * wisp_ioreq_dma_begin(), or 0 for a translation whose result is not
+ * kept), and bracket each request with wisp_ioreq_dma_begin()/end() so
+ * that an IOMMU_UNMAP is answered only once no request still uses a
+ * removed mapping. The table is kept
+ * by wisp_ioreq_serve() from the VMM's IOMMU_MAP/UNMAP/RESET; it starts
+ * empty and blocking. A refused DMA returns -EFAULT and is reported to
+ * the VMM (IOMMU_FAULT, at most 16 waiting; more are counted). Without
+ * the feature translate() is the identity and begin/end do nothing.
+ * Thread-safe: called from the device's threads.
+ */
+bool wisp_ioreq_iommu(const struct wisp_ioreq_server *s);
+int wisp_ioreq_translate(void *s, int token, uint64_t iova, uint64_t len,
+			 bool write, uint64_t *gpa, uint64_t *plen);
+int wisp_ioreq_dma_begin(void *s);
+void wisp_ioreq_dma_end(void *s, int token);
+
+struct wisp_ioreq_iommu_stats {
+	uint64_t maps, unmaps, resets, faults, faults_dropped;
+	uint32_t mappings;
+};
+void wisp_ioreq_iommu_stats(struct wisp_ioreq_server *s,
+			    struct wisp_ioreq_iommu_stats *st);
 
 void wisp_ioreq_close(struct wisp_ioreq_server *s);
 

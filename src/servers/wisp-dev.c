@@ -180,6 +180,7 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	struct virtio_mmio *t = NULL;
 	struct virtio_dev *d = NULL;
 	struct ioeventfd_registry lanes;
+	struct virtq_dma dma;
 	bool lanes_ok = false;
 	pthread_t pump;
 	struct err e = { 0 };
@@ -209,6 +210,18 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	}
 	if (ret)
 		goto out;
+	/* Behind the VMM's IOMMU: the same device code, translating every
+	 * address through the table the VMM keeps in this process. */
+	dma = (struct virtq_dma){ wisp_ioreq_translate, wisp_ioreq_dma_begin,
+				  wisp_ioreq_dma_end, s };
+	if (wisp_ioreq_iommu(s)) {
+		ret = virtio_dev_set_dma(d, &dma);
+		if (ret) {
+			snprintf(e.msg, sizeof(e.msg), "IOMMU: %s",
+				 strerror(-ret));
+			goto out;
+		}
+	}
 	{
 		const struct ioevr_host host = { srv_lane_assign, NULL, s };
 		const struct virtio_irq_host irq = { srv_add_irqfd, NULL, s,
@@ -252,6 +265,18 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		(unsigned long long)s->handled_sync,
 		(unsigned long long)s->handled_posted,
 		(unsigned long long)notify_in_window);
+	if (wisp_ioreq_iommu(s)) {
+		struct wisp_ioreq_iommu_stats st;
+
+		wisp_ioreq_iommu_stats(s, &st);
+		fprintf(stderr,
+			"%s: IOMMU: %llu maps, %llu unmaps, %llu resets, %llu faults (%llu not reported), %u mappings left\n",
+			prog, (unsigned long long)st.maps,
+			(unsigned long long)st.unmaps,
+			(unsigned long long)st.resets,
+			(unsigned long long)st.faults,
+			(unsigned long long)st.faults_dropped, st.mappings);
+	}
 out:
 	if (ret)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);

@@ -2,6 +2,7 @@
 #include "virtio/virtio.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,15 +31,40 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 	d->watch_fds[0] = d->watch_fds[1] = -1;
 }
 
-void virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma)
+static void free_tokens(struct virtio_dev *d)
 {
+	for (int i = 0; i < d->nr_queues; i++) {
+		free(d->vq[i].dma_tok);
+		d->vq[i].dma_tok = NULL;
+		d->vq[i].dma_tok_n = 0;
+	}
+}
+
+int virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma)
+{
+	free_tokens(d);
 	d->dma = dma;
-	for (int i = 0; i < d->nr_queues; i++)
+	for (int i = 0; i < d->nr_queues; i++) {
 		d->vq[i].dma = dma;
+		if (!dma || !dma->begin || !dma->end)
+			continue;
+		d->vq[i].dma_tok =
+			calloc(d->queue_max[i], sizeof(*d->vq[i].dma_tok));
+		if (!d->vq[i].dma_tok) {
+			free_tokens(d);
+			d->dma = NULL;
+			for (int k = 0; k < d->nr_queues; k++)
+				d->vq[k].dma = NULL;
+			return -ENOMEM;
+		}
+		d->vq[i].dma_tok_n = d->queue_max[i];
+	}
+	return 0;
 }
 
 void virtio_dev_fini(struct virtio_dev *d)
 {
+	free_tokens(d);
 	pthread_mutex_destroy(&d->lock);
 }
 

@@ -144,8 +144,10 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 
 /* Puts the device behind an IOMMU: dma (NULL: none) is used by every
  * queue from now on and must outlive the device. Call before the
- * transport is created. */
-void virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma);
+ * transport is created. With dma->begin/end each queue gets a table of
+ * the chains in flight (freed by virtio_dev_fini); -ENOMEM: none could
+ * be allocated and the device is left without dma. */
+int virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma);
 
 /* Undoes virtio_dev_init (destroys d->lock). The device's ops->destroy
  * calls it before freeing the memory that holds d, so the layer that

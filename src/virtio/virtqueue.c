@@ -47,8 +47,9 @@ static void *dma_ptr(const struct virtq *vq, uint64_t addr, uint64_t len,
 	while (done < len) {
 		uint64_t gpa, n;
 
-		if (vq->dma->translate(vq->dma->opaque, addr + done, len - done,
-				       write, &gpa, &n) < 0 ||
+		if (vq->dma->translate(vq->dma->opaque, vq->cur_tok,
+				       addr + done, len - done, write, &gpa,
+				       &n) < 0 ||
 		    n == 0 || n > len - done)
 			return NULL;
 		if (done == 0)
@@ -62,6 +63,14 @@ static void *dma_ptr(const struct virtq *vq, uint64_t addr, uint64_t len,
 
 void virtq_reset(struct virtq *vq)
 {
+	/* Chains the device never pushed: their host pointers die with the
+	 * reset (the device dropped or completed them before). */
+	if (vq->dma_tok)
+		for (uint32_t i = 0; i < vq->dma_tok_n; i++)
+			if (vq->dma_tok[i]) {
+				vq->dma->end(vq->dma->opaque, vq->dma_tok[i]);
+				vq->dma_tok[i] = 0;
+			}
 	vq->desc_host = NULL;
 	vq->avail_host = vq->used_host = NULL;
 	vq->last_avail = 0;
@@ -180,8 +189,9 @@ static int add_dma_segs(struct virtq *vq, struct virtq_chain *c,
 			*why = "chain has too many buffers";
 			return -EINVAL;
 		}
-		if (vq->dma->translate(vq->dma->opaque, d->addr + done,
-				       d->len - done, write, &gpa, &n) < 0 ||
+		if (vq->dma->translate(vq->dma->opaque, vq->cur_tok,
+				       d->addr + done, d->len - done, write,
+				       &gpa, &n) < 0 ||
 		    n == 0 || n > d->len - done) {
 			c->dma_fault = true;
 			push_seg(c, NULL, d->len - done, write);
@@ -311,7 +321,40 @@ static int refresh_rings(struct virtq *vq, const char **why)
 	return -EINVAL;
 }
 
+static int pop(struct virtq *vq, struct virtq_chain *c, const char **why);
+
+/* With in-flight tracking the token is taken before the first
+ * translation: an UNMAP that completes after it waits for this chain,
+ * one that completed before it is already in the table we translate
+ * through. */
 int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
+{
+	int tok, ret;
+
+	if (!vq->dma_tok)
+		return pop(vq, c, why);
+	tok = vq->dma->begin(vq->dma->opaque);
+	vq->cur_tok = tok;
+	ret = pop(vq, c, why);
+	vq->cur_tok = 0;
+	if (ret <= 0) {
+		vq->dma->end(vq->dma->opaque, tok);
+		return ret;
+	}
+	/* A driver that offers a head still in flight breaks the ring
+	 * rules; keep the counts balanced (it only defeats the wait for
+	 * its own older request). */
+	if (c->head >= vq->dma_tok_n) {
+		vq->dma->end(vq->dma->opaque, tok);
+		return ret;
+	}
+	if (vq->dma_tok[c->head])
+		vq->dma->end(vq->dma->opaque, vq->dma_tok[c->head]);
+	vq->dma_tok[c->head] = (int16_t)tok;
+	return ret;
+}
+
+static int pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 {
 	const struct vring_desc *table;
 	uint8_t *av;
@@ -396,6 +439,11 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	vq->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	store16(u + USED_IDX, vq->used_idx);
+	/* Only after the last write through the chain's translations. */
+	if (vq->dma_tok && head < vq->dma_tok_n && vq->dma_tok[head]) {
+		vq->dma->end(vq->dma->opaque, vq->dma_tok[head]);
+		vq->dma_tok[head] = 0;
+	}
 }
 
 bool virtq_should_notify(struct virtq *vq)

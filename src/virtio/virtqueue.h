@@ -39,10 +39,21 @@
  * access to the GPA of its first contiguous piece, *gpa and *plen (1 to
  * len bytes), or returns -EFAULT when some byte is unmapped or lacks the
  * permission (the translator records the fault). Queues without it use
- * GPAs and pay one NULL test per access. */
+ * GPAs and pay one NULL test per access.
+ *
+ * Optional begin/end: a chain taken from the ring keeps the host pointers
+ * its translations gave until it is pushed back. virtq_pop calls begin()
+ * before the chain's first translation and passes the token it returned
+ * to each of the chain's translations (token 0: a translation outside a
+ * chain, whose result is not kept, e.g. the ring check at QueueReady);
+ * virtq_push (or a queue reset, for chains never pushed) calls end(). So
+ * the translator knows which IOVAs each request in flight still uses,
+ * and an UNMAP can wait for exactly those requests. */
 struct virtq_dma {
-	int (*translate)(void *opaque, uint64_t iova, uint64_t len, bool write,
-			 uint64_t *gpa, uint64_t *plen);
+	int (*translate)(void *opaque, int token, uint64_t iova, uint64_t len,
+			 bool write, uint64_t *gpa, uint64_t *plen);
+	int (*begin)(void *opaque);
+	void (*end)(void *opaque, int token);
 	void *opaque;
 };
 
@@ -66,6 +77,13 @@ struct virtq {
 	 * UNMAP of a ring stops the queue at the next chain. */
 	const uint8_t *desc_host;
 	uint8_t *avail_host, *used_host;
+	/* With dma->begin: the token of each head taken and not pushed yet
+	 * (0: none), dma_tok_n (the queue's maximum size) entries, owned
+	 * by the device (virtio_dev_set_dma); the token of the chain being
+	 * taken (0 outside virtq_pop). */
+	int16_t *dma_tok;
+	uint32_t dma_tok_n;
+	int cur_tok;
 };
 
 struct virtq_seg {
@@ -86,7 +104,8 @@ struct virtq_chain {
 	struct virtq_seg seg[VIRTQ_MAX_SEGS];
 };
 
-/* Resets the device-side state (queue reset or device reset). */
+/* Resets the device-side state (queue reset or device reset). Chains
+ * taken and not pushed are ended (struct virtq_dma.end). */
 void virtq_reset(struct virtq *vq);
 
 /* Checks the ring addresses against guest RAM (through vq->dma, if set)

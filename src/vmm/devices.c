@@ -86,9 +86,13 @@ static int attach_virtio(struct vm *vm, struct virtio_dev *d,
 					  (uint32_t)(w - vm->layout.windows),
 					  &dma, e);
 		if (!ret) {
-			virtio_dev_set_dma(d, dma);
-			w->translated = true;
+			ret = virtio_dev_set_dma(d, dma);
+			if (ret)
+				err_set(e, ret, "%s: in-flight table: %s",
+					d->name, strerror(-ret));
 		}
+		if (!ret)
+			w->translated = true;
 	}
 	if (ret) {
 		if (d->ops->destroy)
@@ -151,15 +155,16 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 					  "--iommu: the guest finds the IOMMU "
 					  "through the ACPI VIOT, which --acpi "
 					  "off leaves out");
-		ret = viommu_create(NULL, &vm->mem, &d, e);
+		/* Global IDs from the host-wide registry: two VMs never
+		 * share one, a crashed VM's come back. */
+		const struct viommu_config vc = { .host_registry = true };
+
+		ret = viommu_create(&vc, &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, IOMMU_SELF, e);
 		if (ret)
 			return ret;
 		vm->dev.iommu = d;
-		if (cfg->nr_servers)
-			log_warn("--iommu: the IOREQ servers' devices are not "
-				 "behind the IOMMU (not supported yet)");
 	}
 	for (int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *dc = &cfg->disks[i];

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/iommu/viommu.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 
@@ -31,6 +32,104 @@ void servers_init(struct servers *ss, struct kvm *kvm, struct guest_mem *mem,
 	ss->loop = loop;
 	ss->nr_vcpus = nr_vcpus;
 	ss->retry_tfd = -1;
+	pthread_mutex_init(&ss->iommu_lock, NULL);
+}
+
+/* ---- Behind the IOMMU: the remote endpoint's ops -------------------- */
+
+static uint32_t wire_perm(uint32_t perm)
+{
+	return (perm & IOVA_PERM_READ ? IOREQ_IOMMU_READ : 0) |
+	       (perm & IOVA_PERM_WRITE ? IOREQ_IOMMU_WRITE : 0);
+}
+
+static uint32_t wire_mode(uint32_t mode)
+{
+	return mode == VIOMMU_EP_BYPASS	   ? IOREQ_IOMMU_BYPASS :
+	       mode == VIOMMU_EP_TRANSLATE ? IOREQ_IOMMU_TRANSLATE :
+					     IOREQ_IOMMU_BLOCK;
+}
+
+static int ep_map(void *opaque, uint64_t seq, uint64_t start, uint64_t last,
+		  uint64_t gpa, uint32_t perm)
+{
+	struct vm_server *sv = opaque;
+	int ret = 0;
+
+	pthread_mutex_lock(&sv->set->iommu_lock);
+	if (sv->client)
+		ret = ioreq_client_iommu_map(sv->client, seq, start, last, gpa,
+					     wire_perm(perm));
+	pthread_mutex_unlock(&sv->set->iommu_lock);
+	return ret;
+}
+
+static int ep_unmap(void *opaque, uint64_t seq, uint64_t start, uint64_t last)
+{
+	struct vm_server *sv = opaque;
+	int ret = 0;
+
+	pthread_mutex_lock(&sv->set->iommu_lock);
+	if (sv->client)
+		ret = ioreq_client_iommu_unmap(sv->client, seq, start, last);
+	pthread_mutex_unlock(&sv->set->iommu_lock);
+	return ret;
+}
+
+static int ep_reset(void *opaque, uint64_t seq, uint32_t mode)
+{
+	struct vm_server *sv = opaque;
+	int ret = 0;
+
+	pthread_mutex_lock(&sv->set->iommu_lock);
+	if (sv->client)
+		ret = ioreq_client_iommu_reset(sv->client, seq,
+					       wire_mode(mode));
+	pthread_mutex_unlock(&sv->set->iommu_lock);
+	return ret;
+}
+
+static const struct viommu_remote_ops remote_ops = { ep_map, ep_unmap,
+						     ep_reset };
+
+/* The client's attach (main thread): where the new server starts. */
+static int ep_snapshot(void *opaque, uint32_t *mode,
+		       struct ioreq_iommu_map **out, uint32_t *nr,
+		       uint64_t *seq)
+{
+	struct vm_server *sv = opaque;
+	struct iova_map *maps;
+	uint32_t m;
+	int ret = viommu_snapshot(sv->set->iommu, sv->endpoint, &m, &maps, nr,
+				  seq);
+
+	*out = NULL;
+	if (ret)
+		return ret;
+	*mode = wire_mode(m);
+	if (*nr) {
+		*out = calloc(*nr, sizeof(**out));
+		if (!*out) {
+			free(maps);
+			return -ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < *nr; i++) {
+		(*out)[i].iova = maps[i].start;
+		(*out)[i].last = maps[i].last;
+		(*out)[i].gpa = maps[i].phys;
+		(*out)[i].perm = wire_perm(maps[i].perm);
+	}
+	free(maps);
+	return 0;
+}
+
+static void ep_fault(void *opaque, uint64_t iova, uint32_t flags)
+{
+	struct vm_server *sv = opaque;
+
+	viommu_report_fault(sv->set->iommu, sv->endpoint, iova,
+			    flags & IOREQ_IOMMU_WRITE);
 }
 
 int servers_split_cmd(const char *cmd, char **copy, char **argv, struct err *e)
@@ -190,6 +289,17 @@ static int create_one(struct servers *ss, int i, const struct server_config *sc,
 	ret = layout_alloc_window(layout, &w, e);
 	if (ret)
 		return ret;
+	if (ss->iommu) {
+		/* The endpoint ID is the window's index, as the VIOT says. */
+		sv->endpoint = (uint32_t)(w - layout->windows);
+		ret = viommu_add_remote_endpoint(ss->iommu, sv->endpoint,
+						 &remote_ops, sv, e);
+		if (ret)
+			return ret;
+		w->translated = true;
+		cc.iommu =
+			(struct ioreq_iommu_host){ ep_snapshot, ep_fault, sv };
+	}
 	sv->gsi = w->gsi;
 	sv->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sv->irq_efd < 0)
@@ -211,7 +321,9 @@ static int create_one(struct servers *ss, int i, const struct server_config *sc,
 	cc.irq_efd = sv->irq_efd;
 	cc.doorbells = ss->ioev;
 	cc.posted = (struct ioreq_posted_host){ add_posted, del_posted, ss };
+	pthread_mutex_lock(&ss->iommu_lock);
 	ret = ioreq_client_create(&cc, &sv->client, e);
+	pthread_mutex_unlock(&ss->iommu_lock);
 	if (ret)
 		return ret;
 	w->announce = ioreq_client_is_virtio(sv->client);
@@ -347,9 +459,15 @@ void servers_destroy(struct servers *ss)
 	}
 	for (int i = 0; i < ss->nr; i++) {
 		struct vm_server *sv = &ss->s[i];
+		struct ioreq_client *c;
 
-		ioreq_client_destroy(sv->client);
+		/* The IOMMU's thread may be telling this client about a
+		 * change: it finishes first, and then finds no client. */
+		pthread_mutex_lock(&ss->iommu_lock);
+		c = sv->client;
 		sv->client = NULL;
+		pthread_mutex_unlock(&ss->iommu_lock);
+		ioreq_client_destroy(c);
 		if (sv->irq_efd >= 0) {
 			kvm_irqfd(ss->kvm, sv->irq_efd, sv->gsi, true);
 			close(sv->irq_efd);

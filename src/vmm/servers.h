@@ -11,13 +11,19 @@
  * (the client does, SO_PEERCRED). A spawned server is stopped with the
  * VM: SIGTERM, 2 s, then SIGKILL.
  *
+ * With --iommu every server's window is an endpoint of the virtio-iommu
+ * (a remote one: the server translates, fed over the IOREQ protocol's
+ * IOMMU channel); a server without IOREQ_F_IOMMU is refused.
+ *
  * Owns: the clients, the irq eventfds, the children, the private
  * directory, the retry timer. Main thread only (vCPUs reach the clients
- * through the bus).
+ * through the bus, the IOMMU's thread through the remote-endpoint ops
+ * under iommu_lock).
  */
 #ifndef WISP_VMM_SERVERS_H
 #define WISP_VMM_SERVERS_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "bus/bus.h"
@@ -25,6 +31,7 @@
 #include "ioreq/client.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
+#include "virtio/virtio.h"
 #include "vmm/config.h"
 #include "vmm/layout.h"
 #include "vmm/loop.h"
@@ -34,6 +41,7 @@
 
 struct vm_server {
 	struct ioreq_client *client;
+	uint32_t endpoint; /* behind the IOMMU: its endpoint ID */
 	int irq_efd;
 	unsigned int gsi;
 	pid_t child; /* spawned by us, else 0 */
@@ -54,6 +62,12 @@ struct servers {
 	char dir[64]; /* private socket directory, "" when none */
 	int retry_tfd;
 	struct loop_watch retry_watch;
+	/* The VM's virtio-iommu (set before servers_create; NULL: none):
+	 * every server's device goes behind it. iommu_lock keeps a client
+	 * from being destroyed under the IOMMU's thread telling it about a
+	 * change. */
+	struct virtio_dev *iommu;
+	pthread_mutex_t iommu_lock;
 };
 
 void servers_init(struct servers *ss, struct kvm *kvm, struct guest_mem *mem,

@@ -209,6 +209,8 @@ static int build(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		ret = snapshot_restore_memory(vm, e);
 	if (!ret)
 		ret = devices_create_virtio(vm, e);
+	/* With --iommu the servers' devices go behind it too. */
+	vm->servers.iommu = vm->dev.iommu;
 	if (!ret)
 		ret = servers_create(&vm->servers, cfg, &vm->layout, &vm->mmio,
 				     e);

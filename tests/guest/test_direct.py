@@ -820,7 +820,9 @@ def case_ioreq_server_hostile_vmm():
                      ring_offset=(1 << 64) - 128)
     hostile_vmm_case("short shared memfd", "shared page", shm_size=0)
     hostile_vmm_case("0 vCPUs", "WELCOME for 0 vCPUs", nr_vcpus=0)
-    hostile_vmm_case("33 vCPUs", "malformed", nr_vcpus=33)
+    # 3 + 34 fds: one more than IOREQ_MAX_FDS (4 + 32, the IOMMU channel
+    # included).
+    hostile_vmm_case("34 vCPUs", "malformed", nr_vcpus=34)
 
 
 # --- end of the hostile-VMM block ---
@@ -1291,18 +1293,30 @@ def case_virtio_blk_flush_kill_direct():
     flush_then_kill(["--disk", "path=IMG,direct=on"])
 
 
-def case_virtio_iommu():
+def iommu_case(server):
     """--iommu: the test guest drives the virtio-iommu (window 0), attaches
     the disk (window 1, endpoint 1), maps its rings and a data IOVA, writes
     and reads through it; a read into an unmapped IOVA fails with IOERR,
     leaves the buffer alone and puts a MAPPING fault for that address on
-    the eventq; after UNMAP the old IOVA fails too."""
+    the eventq; after UNMAP the old IOVA fails too. With server the disk
+    is wisp-blk in its own process, translating through the table the
+    IOREQ protocol's IOMMU channel keeps there."""
     with tempfile.TemporaryDirectory() as d:
         img = os.path.join(d, "disk.img")
         with open(img, "wb") as f:
             f.truncate(1 << 20)
-        rc, out, err = guest("iommu", "--iommu", "--disk", f"path={img}")
+        disk = (["--spawn-server",
+                 f"{server_bin('wisp-blk')} --disk path={img}"] if server
+                else ["--disk", f"path={img}"])
+        rc, out, err = guest("iommu", "-v", "--iommu", *disk)
         expect(rc == 0, f"exit {rc}", out, err)
+        if server:
+            # The server translated: it took the MAPs and UNMAPs and
+            # refused the unmapped IOVA itself.
+            expect("wisp-blk: IOMMU: " in err and
+                   re.search(r"IOMMU: [1-9]\d* maps, [1-9]\d* unmaps, "
+                             r"\d+ resets, [1-9]\d* faults", err),
+                   "wisp-blk's IOMMU counters", out, err)
         for k, want in (("attach-status", "0"), ("map-status", "0"),
                         ("write-status", "0"), ("read-status", "0"),
                         ("readback", "ok"), ("unmapped-status", "1"),
@@ -1319,6 +1333,26 @@ def case_virtio_iommu():
             data = f.read(512)
         expect(data == bytes((i * 5 + 1) & 0xff for i in range(512)),
                "sector 1 on the host image", out, err)
+
+
+def case_virtio_iommu():
+    iommu_case(False)
+
+
+def case_virtio_iommu_server():
+    """The same, with the disk out of process (wisp-blk)."""
+    iommu_case(True)
+
+
+def case_virtio_iommu_server_refused():
+    """Behind --iommu a server that does not translate (wisp-ioreq-test
+    asks for no IOREQ_F_IOMMU) is refused with a message naming the
+    feature, and the VM does not start."""
+    rc, out, err = guest("iommu", "--iommu", "--spawn-server",
+                         server_bin("wisp-ioreq-test"))
+    expect(rc == 1 and "IOREQ_F_IOMMU" in err and "refused" in err,
+           f"exit {rc}", out, err)
+    expect("iommu-" not in out, "the guest ran", out, err)
 
 
 def case_virtio_iommu_off():

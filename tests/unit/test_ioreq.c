@@ -204,7 +204,7 @@ static void *fake_thread(void *arg)
 	if (f->mode == F_BAD_MAGIC)
 		h.magic = 0xdeadbeef;
 	if (f->mode == F_BAD_VERSION)
-		h.version = 99;
+		h.version = 0; /* below IOREQ_VERSION_MIN */
 	if (f->mode == F_SILENT) {
 		usleep(800000);
 		close(s);

@@ -194,13 +194,22 @@ static int unmap(struct ctx *c, uint32_t dom, uint64_t start, uint64_t last)
 	return send(c, r, sizeof(r), 4, NULL);
 }
 
+/* Endpoint 1's translation for the request with token tok. */
+static int xtok(struct ctx *c, int tok, uint64_t iova, uint64_t len)
+{
+	const struct virtq_dma *d = c->dma[0];
+	uint64_t g, n;
+
+	return d->translate(d->opaque, tok, iova, len, true, &g, &n);
+}
+
 /* Translation as endpoint ep's device sees it. */
 static int xlate(struct ctx *c, uint32_t ep, uint64_t iova, uint64_t len,
 		 bool write, uint64_t *gpa, uint64_t *plen)
 {
 	const struct virtq_dma *d = c->dma[ep - 1];
 	uint64_t g = 0, n = 0;
-	int ret = d->translate(d->opaque, iova, len, write, &g, &n);
+	int ret = d->translate(d->opaque, 0, iova, len, write, &g, &n);
 
 	if (gpa)
 		*gpa = g;
@@ -931,6 +940,546 @@ static void test_rng_fault(void **state)
 	assert_int_equal(len, 64);
 }
 
+/* ---- Requests in flight ---------------------------------------------- */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "iommu/registry.h"
+#include "util/time.h"
+
+struct bg_req {
+	struct ctx *c;
+	int kind; /* 0 UNMAP, 1 DETACH, 2 ATTACH elsewhere */
+	int status;
+	atomic_bool done;
+};
+
+static void *bg_thread(void *arg)
+{
+	struct bg_req *r = arg;
+
+	if (r->kind == 0)
+		r->status = unmap(r->c, 1, 0x40000, 0x40fff);
+	else if (r->kind == 1)
+		r->status = detach(r->c, 1, 1);
+	else
+		r->status = attach(r->c, 2, 1, 0);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/* A device request that took its translations before the UNMAP (begin()
+ * at virtq_pop) holds the UNMAP until it completes (end() at virtq_push):
+ * the guest may reuse the memory only when no DMA can still reach it.
+ * The same for DETACH and for an ATTACH that moves the endpoint. */
+static void inflight_case(struct ctx *c, int kind)
+{
+	const struct virtq_dma *d = c->dma[0];
+	struct bg_req r = { .c = c, .kind = kind };
+	pthread_t th;
+	int tok, other;
+
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, 0x40000, 0x40fff, 0x300000, RW),
+			 VIRTIO_IOMMU_S_OK);
+	/* A request that translated into the mapping, and one that
+	 * translated elsewhere (an unmapped IOVA: it recorded nothing). */
+	tok = d->begin(d->opaque);
+	other = d->begin(d->opaque);
+	assert_int_equal(xtok(c, tok, 0x40000, 16), 0);
+	assert_int_equal(xtok(c, other, 0x90000, 16), -EFAULT);
+	assert_int_equal(pthread_create(&th, NULL, bg_thread, &r), 0);
+	/* The table changes first (the request can no longer translate
+	 * through what goes), then the removal waits for it. */
+	for (int i = 0;
+	     i < 500 && xlate(c, 1, 0x40000, 16, true, NULL, NULL) == 0; i++)
+		usleep(2000);
+	assert_int_equal(xlate(c, 1, 0x40000, 16, true, NULL, NULL), -EFAULT);
+	usleep(100000);
+	/* A request that begins now does not hold the removal, nor does
+	 * the one that never used the mapping ... */
+	d->end(d->opaque, d->begin(d->opaque));
+	usleep(50000);
+	/* ... the one that used it does. */
+	assert_false(atomic_load(&r.done));
+	d->end(d->opaque, tok);
+	pthread_join(th, NULL);
+	d->end(d->opaque, other);
+	assert_int_equal(r.status, VIRTIO_IOMMU_S_OK);
+	assert_int_equal(stats(c).drain_timeouts, 0);
+}
+
+static void test_unmap_waits_inflight(void **state)
+{
+	inflight_case(*state, 0);
+}
+
+static void test_detach_waits_inflight(void **state)
+{
+	inflight_case(*state, 1);
+}
+
+static void test_attach_waits_inflight(void **state)
+{
+	inflight_case(*state, 2);
+}
+
+/* An UNMAP waits only for the requests that use its range: a strict-mode
+ * guest unmaps each finished request's buffer while others are in
+ * flight, and must not wait for them. A request that used more ranges
+ * than a slot holds counts as using everything. */
+static void test_unmap_waits_only_for_users(void **state)
+{
+	struct ctx *c = *state;
+	const struct virtq_dma *d = c->dma[0];
+	uint64_t t0;
+	int a, b, big;
+
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(map(c, 1, 0x40000 + 0x2000 * i,
+				     0x40fff + 0x2000 * i,
+				     0x300000 + 0x1000 * i, RW),
+				 VIRTIO_IOMMU_S_OK);
+	a = d->begin(d->opaque);
+	b = d->begin(d->opaque);
+	assert_int_equal(xtok(c, a, 0x40000, 16), 0);
+	assert_int_equal(xtok(c, b, 0x42000, 16), 0);
+	t0 = now_ns();
+	assert_int_equal(unmap(c, 1, 0x44000, 0x44fff), VIRTIO_IOMMU_S_OK);
+	assert_true(now_ns() - t0 < 500000000ull);
+	d->end(d->opaque, a);
+	assert_int_equal(unmap(c, 1, 0x40000, 0x40fff), VIRTIO_IOMMU_S_OK);
+	/* b still holds 0x42000: that UNMAP times out. */
+	assert_int_equal(unmap(c, 1, 0x42000, 0x42fff), VIRTIO_IOMMU_S_DEVERR);
+	d->end(d->opaque, b);
+	/* Five separate ranges in one request: more than a slot keeps. */
+	big = d->begin(d->opaque);
+	for (uint64_t i = 3; i < 8; i++)
+		assert_int_equal(xtok(c, big, 0x40000 + 0x2000 * i, 16), 0);
+	assert_int_equal(unmap(c, 1, 0x46000, 0x46fff), VIRTIO_IOMMU_S_DEVERR);
+	d->end(d->opaque, big);
+	assert_int_equal(unmap(c, 1, 0x48000, 0x48fff), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(stats(c).drain_timeouts, 2);
+}
+
+/* A request that never completes: the UNMAP gives up after its bound and
+ * fails (DEVERR: the guest must not reuse the memory), the mapping is
+ * gone from the table anyway, and the next removal is not held by the
+ * stuck request forever. */
+static void test_unmap_inflight_timeout(void **state)
+{
+	struct ctx *c = *state;
+	const struct virtq_dma *d = c->dma[0];
+	uint64_t t0;
+	int tok;
+
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, 0x40000, 0x40fff, 0x300000, RW),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, 0x50000, 0x50fff, 0x310000, RW),
+			 VIRTIO_IOMMU_S_OK);
+	tok = d->begin(d->opaque);
+	assert_int_equal(xtok(c, tok, 0x40000, 16), 0);
+	assert_int_equal(xtok(c, tok, 0x50000, 16), 0);
+	t0 = now_ns();
+	assert_int_equal(unmap(c, 1, 0x40000, 0x40fff), VIRTIO_IOMMU_S_DEVERR);
+	assert_true(now_ns() - t0 >= 900000000ull);
+	assert_true(now_ns() - t0 < 3000000000ull);
+	assert_int_equal(stats(c).drain_timeouts, 1);
+	assert_int_equal(xlate(c, 1, 0x40000, 16, false, NULL, NULL), -EFAULT);
+	/* Unmapping nothing waits for nothing. */
+	assert_int_equal(unmap(c, 1, 0x60000, 0x60fff), VIRTIO_IOMMU_S_OK);
+	d->end(d->opaque, tok);
+	assert_int_equal(unmap(c, 1, 0x50000, 0x50fff), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(stats(c).drain_timeouts, 1);
+	/* Tokens that were never handed out are ignored. */
+	d->end(d->opaque, 0);
+	d->end(d->opaque, 7);
+}
+
+/* virtq_pop/virtq_push bracket each chain with begin/end: a blk read
+ * behind the IOMMU leaves nothing in flight, and a reset ends what was
+ * never pushed. */
+struct count_dma {
+	struct virtq_dma dma;
+	const struct virtq_dma *inner;
+	int begins, ends, open;
+};
+
+static struct count_dma counter;
+
+static int cnt_translate(void *o, int tok, uint64_t iova, uint64_t len, bool w,
+			 uint64_t *gpa, uint64_t *plen)
+{
+	return counter.inner->translate(counter.inner->opaque, tok, iova, len,
+					w, gpa, plen);
+}
+
+static int cnt_begin(void *o)
+{
+	counter.begins++;
+	counter.open++;
+	return counter.inner->begin(counter.inner->opaque);
+}
+
+static void cnt_end(void *o, int tok)
+{
+	counter.ends++;
+	counter.open--;
+	counter.inner->end(counter.inner->opaque, tok);
+}
+
+static void test_virtq_brackets_chains(void **state)
+{
+	struct ctx *c = *state;
+	struct blk_config cfg = { 0 };
+	struct virtio_dev *d;
+	struct err e;
+	uint32_t used;
+
+	counter = (struct count_dma){
+		{ cnt_translate, cnt_begin, cnt_end, NULL }, c->dma[0], 0, 0, 0
+	};
+	c->img_fd = fake_make_image(c->path, IMG_SIZE);
+	cfg.path = c->path;
+	assert_int_equal(blk_create(&cfg, &c->f.mem, &d, &e), 0);
+	assert_int_equal(virtio_dev_set_dma(d, &counter.dma), 0);
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, EP_QUEUES, EP_QUEUES + 0xffff, EP_QUEUES,
+			     RW),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, EP_HEAP, EP_HEAP + 0xfffff, EP_HEAP, RW),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, BUF_IOVA, BUF_IOVA + 0xfff, BUF_GPA, RW),
+			 VIRTIO_IOMMU_S_OK);
+	fake_init_shared(&c->bf, &c->f, EP_QUEUES, EP_HEAP);
+	fake_attach(&c->bf, d, ~0ULL, QSIZE);
+	c->have_blk = true;
+	assert_int_equal(blk_read(c, BUF_IOVA, &used), 0);
+	assert_true(counter.begins >= 1);
+	assert_int_equal(counter.open, 0);
+	/* A chain taken and not pushed (virtq_pop by hand), then a device
+	 * reset: the reset ends it. */
+	{
+		struct virtq_chain *ch = calloc(1, sizeof(*ch));
+		const char *why;
+		uint64_t hdr = fake_alloc(&c->bf, 16);
+		struct fake_buf b = { hdr, 16, false };
+
+		assert_non_null(ch);
+		fake_add_chain(&c->bf, 0, &b, 1);
+		pthread_mutex_lock(&d->lock);
+		assert_int_equal(virtq_pop(&d->vq[0], ch, &why), 1);
+		pthread_mutex_unlock(&d->lock);
+		assert_int_equal(counter.open, 1);
+		pthread_mutex_lock(&d->lock);
+		virtq_reset(&d->vq[0]);
+		pthread_mutex_unlock(&d->lock);
+		assert_int_equal(counter.open, 0);
+		free(ch);
+	}
+}
+
+/* ---- A remote endpoint (a device server keeps its own table) ---------- */
+
+#define REMOTE_EP 10
+
+struct remote_call {
+	char op; /* 'm', 'u', 'r' */
+	uint64_t seq, start, last, gpa;
+	uint32_t perm_or_mode;
+};
+
+static struct {
+	struct remote_call calls[64];
+	int n;
+	int fail_map, fail_unmap; /* next call returns this */
+} rem;
+
+static void rec(char op, uint64_t seq, uint64_t a, uint64_t b, uint64_t g,
+		uint32_t x)
+{
+	assert_true(rem.n < 64);
+	rem.calls[rem.n++] = (struct remote_call){ op, seq, a, b, g, x };
+}
+
+static int rm_map(void *o, uint64_t seq, uint64_t start, uint64_t last,
+		  uint64_t gpa, uint32_t perm)
+{
+	int r = rem.fail_map;
+
+	assert_ptr_equal(o, &rem);
+	rem.fail_map = 0;
+	rec('m', seq, start, last, gpa, perm);
+	return r;
+}
+
+static int rm_unmap(void *o, uint64_t seq, uint64_t start, uint64_t last)
+{
+	int r = rem.fail_unmap;
+
+	rem.fail_unmap = 0;
+	rec('u', seq, start, last, 0, 0);
+	return r;
+}
+
+static int rm_reset(void *o, uint64_t seq, uint32_t mode)
+{
+	rec('r', seq, 0, 0, 0, mode);
+	return 0;
+}
+
+static const struct viommu_remote_ops rm_ops = { rm_map, rm_unmap, rm_reset };
+
+static int setup_remote(void **state)
+{
+	struct ctx *c;
+	struct err e;
+
+	setup(state);
+	c = *state;
+	memset(&rem, 0, sizeof(rem));
+	assert_int_equal(viommu_add_remote_endpoint(c->iommu, REMOTE_EP,
+						    &rm_ops, &rem, &e),
+			 0);
+	assert_int_equal(viommu_add_remote_endpoint(c->iommu, REMOTE_EP,
+						    &rm_ops, &rem, &e),
+			 -EEXIST);
+	return 0;
+}
+
+static void test_remote_endpoint(void **state)
+{
+	struct ctx *c = *state;
+	struct iova_map *maps;
+	uint32_t mode, nr, flags, ep;
+	uint64_t seq, addr, ev;
+	uint8_t reason;
+
+	/* Not attached: blocked, nothing mapped, no change yet. */
+	assert_int_equal(viommu_snapshot(c->iommu, REMOTE_EP, &mode, &maps, &nr,
+					 &seq),
+			 0);
+	assert_int_equal(mode, VIOMMU_EP_BLOCK);
+	assert_int_equal(nr, 0);
+	assert_null(maps);
+	assert_int_equal(viommu_snapshot(c->iommu, 99, &mode, &maps, &nr, &seq),
+			 -ENOENT);
+
+	/* ATTACH: the server resets to an empty translated table. */
+	assert_int_equal(attach(c, 1, REMOTE_EP, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.n, 1);
+	assert_int_equal(rem.calls[0].op, 'r');
+	assert_int_equal(rem.calls[0].perm_or_mode, VIOMMU_EP_TRANSLATE);
+	/* MAP and UNMAP go through, numbered in order. */
+	assert_int_equal(map(c, 1, 0x40000, 0x41fff, 0x300000, RW),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.calls[1].op, 'm');
+	assert_int_equal(rem.calls[1].start, 0x40000);
+	assert_int_equal(rem.calls[1].last, 0x41fff);
+	assert_int_equal(rem.calls[1].gpa, 0x300000);
+	assert_int_equal(rem.calls[1].perm_or_mode,
+			 IOVA_PERM_READ | IOVA_PERM_WRITE);
+	assert_true(rem.calls[1].seq > rem.calls[0].seq);
+	assert_int_equal(map(c, 1, 0x50000, 0x50fff, 0x310000, R),
+			 VIRTIO_IOMMU_S_OK);
+	/* The snapshot a reconnecting server starts from. */
+	assert_int_equal(viommu_snapshot(c->iommu, REMOTE_EP, &mode, &maps, &nr,
+					 &seq),
+			 0);
+	assert_int_equal(mode, VIOMMU_EP_TRANSLATE);
+	assert_int_equal(nr, 2);
+	assert_int_equal(maps[1].start, 0x50000);
+	assert_int_equal(maps[1].perm, IOVA_PERM_READ);
+	assert_int_equal(seq, rem.calls[2].seq);
+	free(maps);
+	assert_int_equal(unmap(c, 1, 0x50000, 0x50fff), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.calls[3].op, 'u');
+	assert_int_equal(rem.calls[3].start, 0x50000);
+	/* An UNMAP of nothing has nothing to confirm. */
+	assert_int_equal(unmap(c, 1, 0x90000, 0x90fff), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.n, 4);
+
+	/* The server refuses a MAP (its table is full): NOMEM, and the
+	 * mapping is withdrawn everywhere, the server included. */
+	rem.fail_map = -ENOSPC;
+	assert_int_equal(map(c, 1, 0x60000, 0x60fff, 0x320000, RW),
+			 VIRTIO_IOMMU_S_NOMEM);
+	assert_int_equal(rem.calls[5].op, 'u');
+	assert_int_equal(rem.calls[5].start, 0x60000);
+	assert_int_equal(viommu_snapshot(c->iommu, REMOTE_EP, &mode, &maps, &nr,
+					 &seq),
+			 0);
+	assert_int_equal(nr, 1);
+	free(maps);
+	/* It does not answer an UNMAP: DEVERR (it cannot vouch that its
+	 * device is done with the memory), the mapping is gone here. */
+	rem.fail_unmap = -ETIMEDOUT;
+	assert_int_equal(unmap(c, 1, 0x40000, 0x41fff), VIRTIO_IOMMU_S_DEVERR);
+	assert_int_equal(stats(c).remote_errors, 2);
+	assert_int_equal(stats(c).mappings, 0);
+
+	/* Moving to a domain that has mappings replays them after the
+	 * reset; a bypass domain and a DETACH are resets. */
+	assert_int_equal(attach(c, 2, 2, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 2, 0x70000, 0x70fff, 0x330000, W),
+			 VIRTIO_IOMMU_S_OK);
+	rem.n = 0;
+	assert_int_equal(attach(c, 2, REMOTE_EP, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.n, 2);
+	assert_int_equal(rem.calls[0].op, 'r');
+	assert_int_equal(rem.calls[1].op, 'm');
+	assert_int_equal(rem.calls[1].start, 0x70000);
+	assert_int_equal(rem.calls[1].perm_or_mode, IOVA_PERM_WRITE);
+	/* ... and the MAPs of another endpoint's domain reach it too. */
+	assert_int_equal(map(c, 2, 0x80000, 0x80fff, 0x340000, RW),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.calls[2].op, 'm');
+	assert_int_equal(detach(c, 2, REMOTE_EP), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.calls[3].op, 'r');
+	assert_int_equal(rem.calls[3].perm_or_mode, VIOMMU_EP_BLOCK);
+	assert_int_equal(attach(c, 5, REMOTE_EP, VIRTIO_IOMMU_ATTACH_F_BYPASS),
+			 VIRTIO_IOMMU_S_OK);
+	assert_int_equal(rem.calls[4].op, 'r');
+	assert_int_equal(rem.calls[4].perm_or_mode, VIOMMU_EP_BYPASS);
+	/* Unattached endpoints follow the bypass field. */
+	assert_int_equal(detach(c, 5, REMOTE_EP), VIRTIO_IOMMU_S_OK);
+	c->iommu->ops->config_write(c->iommu, 36, (const uint8_t[]){ 1 }, 1);
+	assert_int_equal(rem.calls[6].op, 'r');
+	assert_int_equal(rem.calls[6].perm_or_mode, VIOMMU_EP_BYPASS);
+	c->iommu->ops->config_write(c->iommu, 36, (const uint8_t[]){ 0 }, 1);
+	assert_int_equal(rem.calls[7].perm_or_mode, VIOMMU_EP_BLOCK);
+
+	/* Its server's faults become fault records like a local one's. */
+	assert_int_equal(attach(c, 2, REMOTE_EP, 0), VIRTIO_IOMMU_S_OK);
+	ev = event_buf(c);
+	viommu_report_fault(c->iommu, REMOTE_EP, 0xdead000, true);
+	assert_true(next_fault(c, ev, &reason, &flags, &ep, &addr));
+	assert_int_equal(reason, VIRTIO_IOMMU_FAULT_R_MAPPING);
+	assert_int_equal(ep, REMOTE_EP);
+	assert_int_equal(addr, 0xdead000);
+	assert_int_equal(flags, VIRTIO_IOMMU_FAULT_F_WRITE |
+					VIRTIO_IOMMU_FAULT_F_ADDRESS);
+	/* Not a remote endpoint, or none at all: ignored. */
+	viommu_report_fault(c->iommu, 1, 0x1000, false);
+	viommu_report_fault(c->iommu, 77, 0x1000, false);
+	assert_int_equal(stats(c).faults, 1);
+
+	/* A device reset puts it back to blocked. */
+	rem.n = 0;
+	c->iommu->ops->reset(c->iommu);
+	assert_int_equal(rem.n, 1);
+	assert_int_equal(rem.calls[0].op, 'r');
+	assert_int_equal(rem.calls[0].perm_or_mode, VIOMMU_EP_BLOCK);
+}
+
+/* ---- Global IDs from the host-wide registry --------------------------- */
+
+static char reg_path[PATH_MAX];
+
+/* One VM's IOMMU on the shared registry, endpoints 1..4 each attached to
+ * its own domain 0..3; their global IDs in g. */
+static struct ctx *registry_vm(uint32_t g[4])
+{
+	struct viommu_config cfg = { .host_registry = true,
+				     .registry_path = reg_path };
+	struct ctx *x = calloc(1, sizeof(*x));
+	struct err e;
+
+	if (!x)
+		return NULL;
+	x->img_fd = -1;
+	fake_init(&x->f);
+	if (viommu_create(&cfg, &x->f.mem, &x->iommu, &e))
+		return NULL;
+	for (uint32_t i = 0; i < 4; i++)
+		if (viommu_add_endpoint(x->iommu, i + 1, &x->dma[i], &e))
+			return NULL;
+	fake_attach(&x->f, x->iommu, ~0ULL, QSIZE);
+	for (uint32_t i = 0; i < 4; i++)
+		if (attach(x, i, i + 1, 0) != VIRTIO_IOMMU_S_OK ||
+		    viommu_domain_global(x->iommu, i, &g[i]))
+			return NULL;
+	return x;
+}
+
+static void registry_vm_free(struct ctx *x)
+{
+	fake_destroy(&x->f);
+	free(x);
+}
+
+/* Two VMs (two IOMMUs on one registry, as two wisp processes would be)
+ * never get the same global ID for their domains, even for the same
+ * guest domain ID; another process holding IDs keeps them until it
+ * dies, and then they are free again (SIGKILL: no cleanup ran). */
+static void test_registry_two_vms(void **state)
+{
+	struct ctx *a, *b;
+	struct ioasid_registry probe;
+	uint32_t g1[4], g2[4], gchild[4];
+	int pfd[2];
+	struct err e;
+	pid_t pid;
+
+	snprintf(reg_path, sizeof(reg_path), "/tmp/wisp-viommu-reg-%d",
+		 (int)getpid());
+	unlink(reg_path);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Another wisp process with its VM. */
+		uint32_t g[4];
+
+		if (!registry_vm(g) || write(pfd[1], g, sizeof(g)) != sizeof(g))
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], gchild, sizeof(gchild)),
+			 (ssize_t)sizeof(gchild));
+	close(pfd[0]);
+	a = registry_vm(g1);
+	b = registry_vm(g2);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int i = 0; i < 4; i++) {
+		/* Global IDs live above the guest's domain range. */
+		assert_true(g1[i] > 1023 && g2[i] > 1023 && gchild[i] > 1023);
+		for (int k = 0; k < 4; k++) {
+			assert_true(g1[i] != g2[k]);
+			assert_true(g1[i] != gchild[k]);
+			assert_true(g2[i] != gchild[k]);
+		}
+	}
+	/* The child's IDs are held while it lives ... */
+	assert_int_equal(ioasid_registry_open(&probe, reg_path, &e), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ioasid_registry_claim(&probe, gchild[i]),
+				 -EBUSY);
+	/* ... and free once it is killed. */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ioasid_registry_claim(&probe, gchild[i]), 0);
+	ioasid_registry_close(&probe);
+	/* A VM that goes away releases its IDs too. */
+	registry_vm_free(a);
+	assert_int_equal(ioasid_registry_open(&probe, reg_path, &e), 0);
+	assert_int_equal(ioasid_registry_claim(&probe, g1[0]), 0);
+	assert_int_equal(ioasid_registry_claim(&probe, g2[0]), -EBUSY);
+	ioasid_registry_close(&probe);
+	registry_vm_free(b);
+	unlink(reg_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -964,6 +1513,22 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rng_fault, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unaware_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_waits_inflight,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_waits_inflight,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_waits_inflight,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_inflight_timeout,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_waits_only_for_users,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtq_brackets_chains,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remote_endpoint,
+						setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(test_registry_two_vms, setup,
 						teardown),
 	};
 

@@ -231,8 +231,8 @@ static void test_features_need_version_1(void **state)
 
 static int xlate_calls;
 
-static int identity(void *opaque, uint64_t iova, uint64_t len, bool write,
-		    uint64_t *gpa, uint64_t *plen)
+static int identity(void *opaque, int token, uint64_t iova, uint64_t len,
+		    bool write, uint64_t *gpa, uint64_t *plen)
 {
 	xlate_calls++;
 	*gpa = iova;
@@ -243,7 +243,7 @@ static int identity(void *opaque, uint64_t iova, uint64_t len, bool write,
 static void test_access_platform(void **state)
 {
 	struct fixture *f = *state;
-	static const struct virtq_dma dma = { identity, NULL };
+	static const struct virtq_dma dma = { .translate = identity };
 	uint64_t base = (1ull << 32) | (1ull << 3);
 
 	/* Not behind an IOMMU: bit 33 is not offered. */

@@ -4,15 +4,24 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "iommu/inflight.h"
 #include "iommu/iova.h"
+#include "iommu/registry.h"
 #include "util/log.h"
+#include "util/time.h"
 #include "util/le.h"
 #include "util/ser.h"
 
 #define REQ_Q 0
 #define EVENT_Q 1
 #define EP_CACHE 4
+/* How long a removal waits for the endpoint's requests in flight. */
+#define DRAIN_MS 1000
+/* How long a remote endpoint's replay of a domain may take in all. */
+#define REPLAY_BUDGET_NS 2000000000ull
 
 struct viommu;
 
@@ -29,6 +38,10 @@ struct viommu_ep {
 	bool used;
 	struct viommu_domain *domain; /* NULL: not attached */
 	struct virtq_dma dma;
+	struct dma_inflight infl; /* in-process: requests in flight */
+	/* Out of process: its server keeps its own table (NULL: local). */
+	const struct viommu_remote_ops *remote;
+	void *remote_opaque;
 	/* Copies of recently used mappings; cleared by every request that
 	 * changes what the endpoint sees, before it completes. */
 	struct iova_map cache[EP_CACHE];
@@ -60,6 +73,33 @@ struct viommu {
 	struct viommu_fault pending[VIOMMU_MAX_PENDING_FAULTS];
 	unsigned pend_head, pend_nr;
 	uint64_t faults, faults_dropped;
+	/* Numbers the changes remote endpoints are told about (their
+	 * snapshots say up to which one they are current). */
+	uint64_t seq;
+	uint64_t drain_timeouts, remote_errors;
+
+	/* Fault delivery from a thread that found the device lock taken:
+	 * the I/O thread (watch fd) delivers them. */
+	int fault_efd;
+	struct ioasid_registry registry;
+	bool have_registry;
+};
+
+/* What a request changed for which endpoints, applied after xlate_lock
+ * is dropped (waits and round trips must not hold it: translations take
+ * it). The device lock stays held, so no other request changes a domain
+ * meanwhile. */
+enum effect_kind { EF_NONE, EF_MAP, EF_UNMAP, EF_RESET };
+struct effect {
+	enum effect_kind kind;
+	uint32_t local_mask, remote_mask; /* endpoint slots */
+	uint64_t start, last, phys;
+	uint32_t perm;
+	/* EF_RESET: every endpoint in remote_mask goes to this endpoint
+	 * state: a domain (mappings replayed), bypass, or blocked. */
+	struct viommu_domain *dom;
+	bool bypass;
+	uint64_t seq;
 };
 
 static struct viommu *to_v(struct virtio_dev *d)
@@ -144,6 +184,34 @@ static void deliver_faults_locked(struct viommu *v)
 		virtio_dev_notify_queue(d, EVENT_Q);
 }
 
+/* Delivers pending faults now if the device lock is free, else leaves
+ * them to the I/O thread: an endpoint thread must never wait for the
+ * IOMMU's lock, which the IOMMU holds while it waits for the endpoint's
+ * requests to drain. */
+static void kick_faults(struct viommu *v)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (pthread_mutex_trylock(&v->dev.lock) == 0) {
+		deliver_faults_locked(v);
+		pthread_mutex_unlock(&v->dev.lock);
+		return;
+	}
+	/* Non-blocking and ours: at worst EAGAIN, and then it is set. */
+	n = write(v->fault_efd, &one, sizeof(one));
+	(void)n;
+}
+
+static void viommu_fd_ready(struct virtio_dev *d, int fd)
+{
+	uint64_t val;
+	ssize_t n = read(fd, &val, sizeof(val));
+
+	(void)n;
+	deliver_faults_locked(to_v(d));
+}
+
 /* ---- Translation (endpoint threads) ---------------------------------- */
 
 static const struct iova_map *lookup(struct viommu_ep *ep, uint64_t iova)
@@ -163,8 +231,8 @@ static const struct iova_map *lookup(struct viommu_ep *ep, uint64_t iova)
 	return m;
 }
 
-static int ep_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
-			uint64_t *gpa, uint64_t *plen)
+static int ep_translate(void *opaque, int token, uint64_t iova, uint64_t len,
+			bool write, uint64_t *gpa, uint64_t *plen)
 {
 	struct viommu_ep *ep = opaque;
 	struct viommu *v = ep->v;
@@ -180,7 +248,7 @@ static int ep_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
 	    (ep->domain && ep->domain->bypass)) {
 		*gpa = iova;
 		*plen = len;
-		goto out;
+		goto record;
 	}
 	f.endpoint = ep->id;
 	f.flags = write ? VIRTIO_IOMMU_FAULT_F_WRITE :
@@ -201,16 +269,27 @@ static int ep_translate(void *opaque, uint64_t iova, uint64_t len, bool write,
 	*gpa = m->phys + (iova - m->start);
 	/* Bytes left in this mapping, without overflowing at 2^64. */
 	*plen = m->last - iova >= len - 1 ? len : m->last - iova + 1;
+record:
+	/* Under xlate_lock, like the table: a removal that changes the
+	 * table after this sees the range recorded. */
+	dma_inflight_record(&ep->infl, token, iova, iova + (*plen - 1));
 out:
 	if (ret)
 		queue_fault(v, &f);
 	pthread_mutex_unlock(&v->xlate_lock);
-	if (ret) {
-		pthread_mutex_lock(&v->dev.lock);
-		deliver_faults_locked(v);
-		pthread_mutex_unlock(&v->dev.lock);
-	}
+	if (ret)
+		kick_faults(v);
 	return ret;
+}
+
+static int ep_begin(void *opaque)
+{
+	return dma_inflight_begin(&((struct viommu_ep *)opaque)->infl);
+}
+
+static void ep_end(void *opaque, int token)
+{
+	dma_inflight_end(&((struct viommu_ep *)opaque)->infl, token);
 }
 
 /* ---- Domains --------------------------------------------------------- */
@@ -257,7 +336,38 @@ static void ep_detach(struct viommu *v, struct viommu_ep *ep)
 	ioasid_put(v->set, dom->global);
 }
 
-static uint8_t do_attach(struct viommu *v, const uint8_t *r)
+/* The endpoints that see dom, split by where their table lives. */
+static void eps_of(struct viommu *v, const struct viommu_domain *dom,
+		   struct effect *ef)
+{
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++) {
+		struct viommu_ep *ep = &v->ep[i];
+
+		if (!ep->used || ep->domain != dom)
+			continue;
+		if (ep->remote)
+			ef->remote_mask |= 1u << i;
+		else
+			ef->local_mask |= 1u << i;
+	}
+}
+
+/* ep now sees what ep->domain (or, unattached, bypass_now) says. */
+static void ep_changed(struct viommu *v, struct viommu_ep *ep,
+		       struct effect *ef)
+{
+	int i = (int)(ep - v->ep);
+
+	ef->kind = EF_RESET;
+	ef->dom = ep->domain;
+	ef->bypass = ep->domain ? ep->domain->bypass : v->bypass_now;
+	if (ep->remote)
+		ef->remote_mask |= 1u << i;
+	else
+		ef->local_mask |= 1u << i;
+}
+
+static uint8_t do_attach(struct viommu *v, const uint8_t *r, struct effect *ef)
 {
 	uint32_t domain = le32(r + 4), endpoint = le32(r + 8);
 	uint32_t flags = le32(r + 12);
@@ -310,10 +420,11 @@ static uint8_t do_attach(struct viommu *v, const uint8_t *r)
 	ep_detach(v, ep);
 	ep->domain = dom;
 	cache_clear(ep);
+	ep_changed(v, ep, ef);
 	return VIRTIO_IOMMU_S_OK;
 }
 
-static uint8_t do_detach(struct viommu *v, const uint8_t *r)
+static uint8_t do_detach(struct viommu *v, const uint8_t *r, struct effect *ef)
 {
 	uint32_t domain = le32(r + 4), endpoint = le32(r + 8);
 	struct viommu_ep *ep;
@@ -326,10 +437,11 @@ static uint8_t do_detach(struct viommu *v, const uint8_t *r)
 	if (!ep->domain || ep->domain->id != domain)
 		return VIRTIO_IOMMU_S_INVAL;
 	ep_detach(v, ep);
+	ep_changed(v, ep, ef);
 	return VIRTIO_IOMMU_S_OK;
 }
 
-static uint8_t do_map(struct viommu *v, const uint8_t *r)
+static uint8_t do_map(struct viommu *v, const uint8_t *r, struct effect *ef)
 {
 	uint32_t domain = le32(r + 4), flags = le32(r + 32);
 	uint64_t start = le64(r + 8), last = le64(r + 16), phys = le64(r + 24);
@@ -365,6 +477,13 @@ static uint8_t do_map(struct viommu *v, const uint8_t *r)
 		perm |= IOVA_PERM_MMIO;
 	switch (iova_space_map(&dom->space, start, last, phys, perm)) {
 	case 0:
+		*ef = (struct effect){ .kind = EF_MAP,
+				       .start = start,
+				       .last = last,
+				       .phys = phys,
+				       .perm = perm,
+				       .dom = dom };
+		eps_of(v, dom, ef);
 		return VIRTIO_IOMMU_S_OK;
 	case -EEXIST:
 		return VIRTIO_IOMMU_S_INVAL;
@@ -377,11 +496,12 @@ static uint8_t do_map(struct viommu *v, const uint8_t *r)
 	}
 }
 
-static uint8_t do_unmap(struct viommu *v, const uint8_t *r)
+static uint8_t do_unmap(struct viommu *v, const uint8_t *r, struct effect *ef)
 {
 	uint32_t domain = le32(r + 4);
 	uint64_t start = le64(r + 8), last = le64(r + 16);
 	struct viommu_domain *dom;
+	uint32_t removed = 0;
 	int ret;
 
 	dom = find_domain(v, domain);
@@ -389,13 +509,114 @@ static uint8_t do_unmap(struct viommu *v, const uint8_t *r)
 		return VIRTIO_IOMMU_S_NOENT;
 	if (dom->bypass || last < start)
 		return VIRTIO_IOMMU_S_INVAL;
-	ret = iova_space_unmap(&dom->space, start, last, NULL);
+	ret = iova_space_unmap(&dom->space, start, last, &removed);
 	if (ret == -ERANGE)
 		return VIRTIO_IOMMU_S_RANGE;
 	if (ret < 0)
 		return VIRTIO_IOMMU_S_INVAL;
 	invalidate(v, dom);
+	/* Nothing removed: no request can be using it. */
+	if (removed) {
+		*ef = (struct effect){ .kind = EF_UNMAP,
+				       .start = start,
+				       .last = last,
+				       .dom = dom };
+		eps_of(v, dom, ef);
+	}
 	return VIRTIO_IOMMU_S_OK;
+}
+
+/* ---- Making a change true for the endpoints (xlate_lock dropped) ------ */
+
+static int remote_apply(struct viommu *v, struct viommu_ep *ep,
+			const struct effect *ef)
+{
+	const struct viommu_remote_ops *o = ep->remote;
+	uint64_t t0 = now_ns();
+	uint32_t mode;
+	int ret;
+
+	switch (ef->kind) {
+	case EF_MAP:
+		return o->map(ep->remote_opaque, ef->seq, ef->start, ef->last,
+			      ef->phys,
+			      ef->perm & (IOVA_PERM_READ | IOVA_PERM_WRITE));
+	case EF_UNMAP:
+		return o->unmap(ep->remote_opaque, ef->seq, ef->start,
+				ef->last);
+	case EF_RESET:
+		mode = ef->bypass ? VIOMMU_EP_BYPASS :
+		       ef->dom	  ? VIOMMU_EP_TRANSLATE :
+				    VIOMMU_EP_BLOCK;
+		ret = o->reset(ep->remote_opaque, ef->seq, mode);
+		/* The device lock is held: no request changes the domain's
+		 * table while it is walked without xlate_lock. Each answer
+		 * is bounded, and so is the whole replay: a server that
+		 * answers slowly gets the request failed, and at worst
+		 * lacks mappings (its device's DMA then faults). */
+		for (uint32_t i = 0; !ret && mode == VIOMMU_EP_TRANSLATE &&
+				     i < ef->dom->space.nr;
+		     i++) {
+			const struct iova_map *m = &ef->dom->space.maps[i];
+
+			if (now_ns() - t0 > REPLAY_BUDGET_NS)
+				return -ETIMEDOUT;
+			ret = o->map(ep->remote_opaque, ef->seq, m->start,
+				     m->last, m->phys,
+				     m->perm & (IOVA_PERM_READ |
+						IOVA_PERM_WRITE));
+		}
+		return ret;
+	default:
+		return 0;
+	}
+}
+
+/* Waits for the local endpoints' requests that may use what was removed
+ * and tells the remote ones (each confirms the same). Device lock held,
+ * xlate_lock not. 0, or the first failure (-ETIMEDOUT: a device did not
+ * complete its requests in time; else the server's answer or lack of
+ * one). */
+static int propagate(struct viommu *v, const struct effect *ef)
+{
+	int ret = 0;
+
+	if (ef->kind == EF_NONE)
+		return 0;
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++) {
+		uint32_t bit = 1u << i;
+		int r = 0;
+
+		/* UNMAP: the requests that use its range; the others
+		 * (ATTACH, DETACH, a mode change) took everything away. */
+		if ((ef->local_mask & bit) && ef->kind != EF_MAP &&
+		    dma_inflight_drain(&v->ep[i].infl,
+				       ef->kind == EF_UNMAP ? ef->start : 0,
+				       ef->kind == EF_UNMAP ? ef->last :
+							      UINT64_MAX,
+				       DRAIN_MS) < 0) {
+			r = -ETIMEDOUT;
+			v->drain_timeouts++;
+			log_warn("virtio-iommu: endpoint %u: requests still in "
+				 "flight after %d ms: the removal fails",
+				 v->ep[i].id, DRAIN_MS);
+		}
+		if (ef->remote_mask & bit) {
+			r = remote_apply(v, &v->ep[i], ef);
+			if (r)
+				v->remote_errors++;
+		}
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+/* Numbers a change remote endpoints must hear of. xlate_lock held. */
+static void number(struct viommu *v, struct effect *ef)
+{
+	if (ef->remote_mask)
+		ef->seq = ++v->seq;
 }
 
 /* PROBE: the properties go at the start of the writable part, which must
@@ -425,8 +646,10 @@ static uint8_t do_probe(struct viommu *v, const uint8_t *r,
 static uint8_t handle_request(struct viommu *v, const struct virtq_chain *c)
 {
 	uint8_t r[VIOMMU_PROBE_LEN];
+	struct effect ef = { .kind = EF_NONE };
 	uint32_t need;
 	uint8_t st;
+	int ret;
 
 	if (c->read_len < 4)
 		return VIRTIO_IOMMU_S_INVAL;
@@ -457,23 +680,51 @@ static uint8_t handle_request(struct viommu *v, const struct virtq_chain *c)
 	pthread_mutex_lock(&v->xlate_lock);
 	switch (r[0]) {
 	case VIRTIO_IOMMU_T_ATTACH:
-		st = do_attach(v, r);
+		st = do_attach(v, r, &ef);
 		break;
 	case VIRTIO_IOMMU_T_DETACH:
-		st = do_detach(v, r);
+		st = do_detach(v, r, &ef);
 		break;
 	case VIRTIO_IOMMU_T_MAP:
-		st = do_map(v, r);
+		st = do_map(v, r, &ef);
 		break;
 	case VIRTIO_IOMMU_T_UNMAP:
-		st = do_unmap(v, r);
+		st = do_unmap(v, r, &ef);
 		break;
 	default:
 		st = do_probe(v, r, c);
 		break;
 	}
+	number(v, &ef);
 	pthread_mutex_unlock(&v->xlate_lock);
-	return st;
+	/* The request completes once every endpoint's device is done with
+	 * what it removed (and a remote one has what it added). */
+	ret = propagate(v, &ef);
+	if (!ret)
+		return st;
+	if (ef.kind == EF_MAP) {
+		struct effect undo = { .kind = EF_UNMAP,
+				       .start = ef.start,
+				       .last = ef.last,
+				       .dom = ef.dom };
+
+		/* The guest is told the MAP failed: no endpoint may keep
+		 * it, the servers that took it included. */
+		pthread_mutex_lock(&v->xlate_lock);
+		iova_space_unmap(&ef.dom->space, ef.start, ef.last, NULL);
+		invalidate(v, ef.dom);
+		eps_of(v, ef.dom, &undo);
+		undo.local_mask = 0; /* never used a mapping it never had */
+		number(v, &undo);
+		pthread_mutex_unlock(&v->xlate_lock);
+		propagate(v, &undo);
+		return ret == -ENOSPC || ret == -ENOMEM || ret == -EDQUOT ?
+			       VIRTIO_IOMMU_S_NOMEM :
+			       VIRTIO_IOMMU_S_DEVERR;
+	}
+	/* The table says the mapping is gone, but some device may still
+	 * use it: the guest must not reuse the memory. */
+	return VIRTIO_IOMMU_S_DEVERR;
 }
 
 /* ---- virtio_dev_ops -------------------------------------------------- */
@@ -505,10 +756,22 @@ static void viommu_config_read(struct virtio_dev *d, uint32_t off,
 	memcpy(data, cfg + off, len);
 }
 
+/* Every unattached endpoint now sees bypass_now. xlate_lock held. */
+static void unattached_changed(struct viommu *v, struct effect *ef)
+{
+	*ef = (struct effect){ .kind = EF_RESET, .bypass = v->bypass_now };
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++)
+		if (v->ep[i].used && !v->ep[i].domain)
+			*(v->ep[i].remote ? &ef->remote_mask :
+					    &ef->local_mask) |= 1u << i;
+	number(v, ef);
+}
+
 static void viommu_config_write(struct virtio_dev *d, uint32_t off,
 				const uint8_t *data, uint32_t len)
 {
 	struct viommu *v = to_v(d);
+	struct effect ef;
 
 	/* Only bypass is writable, and only once the driver took
 	 * BYPASS_CONFIG (5.13.4.2); other writes are ignored. */
@@ -519,7 +782,12 @@ static void viommu_config_write(struct virtio_dev *d, uint32_t off,
 	v->bypass_cfg = data[0] ? 1 : 0;
 	v->bypass_now = v->bypass_cfg;
 	invalidate(v, NULL);
+	unattached_changed(v, &ef);
 	pthread_mutex_unlock(&v->xlate_lock);
+	if (propagate(v, &ef))
+		log_warn("virtio-iommu: bypass %u: not every endpoint "
+			 "confirmed it",
+			 data[0] ? 1 : 0);
 }
 
 static int viommu_activate(struct virtio_dev *d)
@@ -528,10 +796,23 @@ static int viommu_activate(struct virtio_dev *d)
 
 	/* Without BYPASS_CONFIG (and without the legacy BYPASS, which is
 	 * not offered) unattached endpoints are blocked. */
+	struct effect ef;
+	bool was;
+
 	pthread_mutex_lock(&v->xlate_lock);
+	was = v->bypass_now;
 	v->bypass_now = virtio_has_feature(d, VIRTIO_IOMMU_F_BYPASS_CONFIG) &&
 			v->bypass_cfg;
+	if (was != v->bypass_now) {
+		invalidate(v, NULL);
+		unattached_changed(v, &ef);
+	} else {
+		ef.kind = EF_NONE;
+	}
 	pthread_mutex_unlock(&v->xlate_lock);
+	if (propagate(v, &ef))
+		log_warn("virtio-iommu: not every endpoint confirmed the "
+			 "bypass mode");
 	return 0;
 }
 
@@ -573,6 +854,8 @@ static void viommu_reset(struct virtio_dev *d)
 {
 	struct viommu *v = to_v(d);
 
+	struct effect ef;
+
 	pthread_mutex_lock(&v->xlate_lock);
 	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++)
 		if (v->ep[i].used)
@@ -580,7 +863,11 @@ static void viommu_reset(struct virtio_dev *d)
 	v->bypass_cfg = v->cfg.bypass;
 	v->bypass_now = v->cfg.bypass;
 	v->pend_head = v->pend_nr = 0;
+	unattached_changed(v, &ef);
 	pthread_mutex_unlock(&v->xlate_lock);
+	if (propagate(v, &ef))
+		log_warn("virtio-iommu: reset: not every endpoint confirmed "
+			 "it");
 }
 
 static void viommu_destroy(struct virtio_dev *d)
@@ -589,6 +876,12 @@ static void viommu_destroy(struct virtio_dev *d)
 
 	ioasid_set_destroy(v->set);
 	ioasid_sys_destroy(&v->ids);
+	if (v->have_registry)
+		ioasid_registry_close(&v->registry);
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++)
+		if (v->ep[i].used && !v->ep[i].remote)
+			dma_inflight_destroy(&v->ep[i].infl);
+	close(v->fault_efd);
 	pthread_mutex_destroy(&v->xlate_lock);
 	virtio_dev_fini(d);
 	free(v);
@@ -751,6 +1044,7 @@ static const struct virtio_dev_ops viommu_ops = {
 	.activate = viommu_activate,
 	.queue_notify = viommu_queue_notify,
 	.reset = viommu_reset,
+	.fd_ready = viommu_fd_ready,
 	.destroy = viommu_destroy,
 };
 
@@ -780,14 +1074,31 @@ int viommu_create(const struct viommu_config *cfg, struct guest_mem *mem,
 	if (!v)
 		return err_set(e, -ENOMEM, "virtio-iommu: out of memory");
 	v->cfg = c;
+	v->fault_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v->fault_efd < 0) {
+		ret = err_set(e, -errno, "virtio-iommu: eventfd: %s",
+			      strerror(errno));
+		free(v);
+		return ret;
+	}
 	/* The guest's domain IDs are the local range; each domain's
-	 * address space holds a global ID above it. */
+	 * address space holds a global ID above it. With the host-wide
+	 * registry the global range is shared by every wisp process of
+	 * the user, each holding at most its quota. */
 	ic = (struct ioasid_sys_config){
 		.id_min = 0,
 		.split = c.domain_end + 1,
 		.id_max = c.domain_end + c.max_domains,
 		.capacity = c.max_domains,
 	};
+	if (c.host_registry) {
+		ret = ioasid_registry_open(&v->registry, c.registry_path, e);
+		if (ret < 0)
+			goto fail_efd;
+		v->have_registry = true;
+		ic.registry = &v->registry;
+		ic.id_max = c.domain_end + VIOMMU_HOST_GLOBAL_IDS;
+	}
 	ret = ioasid_sys_init(&v->ids, &ic, e);
 	if (ret < 0)
 		goto fail_free;
@@ -807,6 +1118,8 @@ int viommu_create(const struct viommu_config *cfg, struct guest_mem *mem,
 	v->bypass_now = c.bypass;
 	virtio_dev_init(&v->dev, "virtio-iommu", VIRTIO_ID_IOMMU, &viommu_ops,
 			v, mem, 2, VIOMMU_QUEUE_SIZE, VIOMMU_CONFIG_SIZE);
+	v->dev.watch_fds[0] = v->fault_efd;
+	v->dev.nr_watch_fds = 1;
 	*out = &v->dev;
 	return 0;
 
@@ -815,6 +1128,10 @@ fail_set:
 fail_sys:
 	ioasid_sys_destroy(&v->ids);
 fail_free:
+	if (v->have_registry)
+		ioasid_registry_close(&v->registry);
+fail_efd:
+	close(v->fault_efd);
 	free(v);
 	return ret;
 }
@@ -843,13 +1160,120 @@ int viommu_add_endpoint(struct virtio_dev *iommu, uint32_t id,
 				 VIOMMU_MAX_ENDPOINTS);
 		goto out;
 	}
-	*free_ep = (struct viommu_ep){ .v = v, .id = id, .used = true };
+	*free_ep = (struct viommu_ep){ .v = v, .id = id };
+	ret = dma_inflight_init(&free_ep->infl, 0);
+	if (ret) {
+		err_set(e, ret, "virtio-iommu: endpoint %u: %s", id,
+			strerror(-ret));
+		goto out;
+	}
+	free_ep->used = true;
 	free_ep->dma.translate = ep_translate;
+	free_ep->dma.begin = ep_begin;
+	free_ep->dma.end = ep_end;
 	free_ep->dma.opaque = free_ep;
 	*dma = &free_ep->dma;
 out:
 	pthread_mutex_unlock(&v->xlate_lock);
 	return ret;
+}
+
+int viommu_add_remote_endpoint(struct virtio_dev *iommu, uint32_t id,
+			       const struct viommu_remote_ops *ops,
+			       void *opaque, struct err *e)
+{
+	struct viommu *v = to_v(iommu);
+	int ret = -ENOSPC;
+
+	pthread_mutex_lock(&v->xlate_lock);
+	if (find_ep(v, id)) {
+		ret = err_config(e, -EEXIST,
+				 "virtio-iommu: endpoint %u declared twice",
+				 id);
+		goto out;
+	}
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++) {
+		if (v->ep[i].used)
+			continue;
+		v->ep[i] = (struct viommu_ep){ .v = v,
+					       .id = id,
+					       .used = true,
+					       .remote = ops,
+					       .remote_opaque = opaque };
+		ret = 0;
+		goto out;
+	}
+	err_config(e, ret, "virtio-iommu: more than %d endpoints",
+		   VIOMMU_MAX_ENDPOINTS);
+out:
+	pthread_mutex_unlock(&v->xlate_lock);
+	return ret;
+}
+
+int viommu_snapshot(struct virtio_dev *iommu, uint32_t id, uint32_t *mode,
+		    struct iova_map **maps, uint32_t *nr, uint64_t *seq)
+{
+	struct viommu *v = to_v(iommu);
+	struct viommu_ep *ep;
+	int ret = 0;
+
+	*maps = NULL;
+	*nr = 0;
+	pthread_mutex_lock(&v->xlate_lock);
+	ep = find_ep(v, id);
+	if (!ep) {
+		ret = -ENOENT;
+		goto out;
+	}
+	*seq = v->seq;
+	if (!ep->domain) {
+		*mode = v->bypass_now ? VIOMMU_EP_BYPASS : VIOMMU_EP_BLOCK;
+		goto out;
+	}
+	if (ep->domain->bypass) {
+		*mode = VIOMMU_EP_BYPASS;
+		goto out;
+	}
+	*mode = VIOMMU_EP_TRANSLATE;
+	if (!ep->domain->space.nr)
+		goto out;
+	*maps = malloc(sizeof(**maps) * ep->domain->space.nr);
+	if (!*maps) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(*maps, ep->domain->space.maps,
+	       sizeof(**maps) * ep->domain->space.nr);
+	*nr = ep->domain->space.nr;
+out:
+	pthread_mutex_unlock(&v->xlate_lock);
+	return ret;
+}
+
+void viommu_report_fault(struct virtio_dev *iommu, uint32_t id, uint64_t iova,
+			 bool write)
+{
+	struct viommu *v = to_v(iommu);
+	struct viommu_fault f = { .endpoint = id };
+	struct viommu_ep *ep;
+
+	pthread_mutex_lock(&v->xlate_lock);
+	ep = find_ep(v, id);
+	if (ep && ep->remote) {
+		f.flags = write ? VIRTIO_IOMMU_FAULT_F_WRITE :
+				  VIRTIO_IOMMU_FAULT_F_READ;
+		if (ep->domain) {
+			f.reason = VIRTIO_IOMMU_FAULT_R_MAPPING;
+			f.flags |= VIRTIO_IOMMU_FAULT_F_ADDRESS;
+			f.address = iova;
+		} else {
+			f.reason = VIRTIO_IOMMU_FAULT_R_DOMAIN;
+		}
+		queue_fault(v, &f);
+	}
+	pthread_mutex_unlock(&v->xlate_lock);
+	if (ep && ep->remote)
+		kick_faults(v);
 }
 
 void viommu_get_stats(struct virtio_dev *iommu, struct viommu_stats *st)
@@ -861,5 +1285,21 @@ void viommu_get_stats(struct virtio_dev *iommu, struct viommu_stats *st)
 	st->faults_dropped = v->faults_dropped;
 	st->domains = v->nr_domains;
 	st->mappings = v->quota.total;
+	st->drain_timeouts = v->drain_timeouts;
+	st->remote_errors = v->remote_errors;
 	pthread_mutex_unlock(&v->xlate_lock);
+}
+
+int viommu_domain_global(struct virtio_dev *iommu, uint32_t domain,
+			 uint32_t *global)
+{
+	struct viommu *v = to_v(iommu);
+	struct viommu_domain *dom;
+
+	pthread_mutex_lock(&v->xlate_lock);
+	dom = find_domain(v, domain);
+	if (dom)
+		*global = dom->global;
+	pthread_mutex_unlock(&v->xlate_lock);
+	return dom ? 0 : -ENOENT;
 }

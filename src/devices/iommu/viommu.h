@@ -21,14 +21,18 @@
  *
  * Threads: requests run on the IOMMU's I/O thread under its device lock;
  * translations run on the endpoint devices' threads under their locks.
- * Both take the IOMMU's translation lock (after the device lock). A fault
- * is delivered by the translating thread taking the IOMMU's device lock
- * after dropping the translation lock; the IOMMU never takes an endpoint's
- * lock, so the order endpoint → IOMMU is the only one.
+ * Both take the IOMMU's translation lock (after the device lock). A
+ * translating thread delivers a fault itself only if the IOMMU's device
+ * lock is free (trylock), else the IOMMU's I/O thread does (an eventfd
+ * it watches): endpoint threads never wait for the IOMMU, which waits
+ * for their requests to drain; the IOMMU never takes an endpoint's lock.
  *
- * Not done: in-flight DMA is not waited for on UNMAP (a request already
- * popped keeps its host pointers), and out-of-process endpoints (the
- * IOREQ protocol carrying mappings to a server) do not exist yet.
+ * A request that removes translations (UNMAP, DETACH, ATTACH elsewhere,
+ * a bypass change, a reset) completes only once no request of an
+ * affected endpoint's device still uses them: in process, the chains
+ * taken before the change (struct virtq_dma begin/end) have been pushed
+ * back; out of process, the server confirmed (struct viommu_remote_ops).
+ * Both waits are bounded; past the bound the request fails (DEVERR).
  */
 #ifndef WISP_DEVICES_IOMMU_VIOMMU_H
 #define WISP_DEVICES_IOMMU_VIOMMU_H
@@ -37,6 +41,7 @@
 #include <stdint.h>
 
 #include "iommu/ioasid.h"
+#include "iommu/iova.h"
 #include "mem/guest_mem.h"
 #include "util/err.h"
 #include "virtio/virtio.h"
@@ -113,6 +118,9 @@
 #define VIOMMU_MAX_ENDPOINTS 32
 #define VIOMMU_MAX_PENDING_FAULTS 64
 
+/* Global IDs of the host-wide range (above domain_range). */
+#define VIOMMU_HOST_GLOBAL_IDS 65536
+
 struct viommu_config {
 	uint32_t max_domains; /* 0: 64 */
 	uint32_t max_maps_per_domain; /* 0: 16384 */
@@ -121,6 +129,37 @@ struct viommu_config {
 	/* Unattached endpoints reach guest memory untranslated until the
 	 * driver negotiates (and then as its bypass field says). */
 	bool bypass;
+	/* The domains' global IDs come from the host-wide registry
+	 * (iommu/registry.h) at registry_path (NULL: its default), so no
+	 * two wisp processes hold the same one; otherwise they are private
+	 * to this VM. */
+	bool host_registry;
+	const char *registry_path;
+};
+
+/* An endpoint's state, as a remote endpoint's server must apply it. */
+#define VIOMMU_EP_BLOCK 0
+#define VIOMMU_EP_BYPASS 1
+#define VIOMMU_EP_TRANSLATE 2
+
+/*
+ * An endpoint whose device runs in another process (an IOREQ server)
+ * keeps its own copy of the translation. The IOMMU calls these on its
+ * request thread (device lock held, no translation lock) after changing
+ * its own table, and completes the guest's request only when they
+ * return: each returns 0 once the device confirmed (for unmap and reset:
+ * no request of the device still uses what was removed), or -errno,
+ * which fails the request (UNMAP, DETACH, ATTACH: DEVERR; MAP: NOMEM for
+ * -ENOSPC/-ENOMEM, else DEVERR, and the mapping is withdrawn). seq
+ * numbers the changes (see viommu_snapshot). perm: IOVA_PERM_READ/WRITE.
+ */
+struct viommu_remote_ops {
+	int (*map)(void *opaque, uint64_t seq, uint64_t start, uint64_t last,
+		   uint64_t gpa, uint32_t perm);
+	int (*unmap)(void *opaque, uint64_t seq, uint64_t start, uint64_t last);
+	/* Every mapping goes; then the endpoint is VIOMMU_EP_*. A move to
+	 * a translated domain is a reset followed by its mappings. */
+	int (*reset)(void *opaque, uint64_t seq, uint32_t mode);
 };
 
 /* cfg may be NULL (defaults). On success *out belongs to the caller,
@@ -136,12 +175,38 @@ int viommu_create(const struct viommu_config *cfg, struct guest_mem *mem,
 int viommu_add_endpoint(struct virtio_dev *iommu, uint32_t id,
 			const struct virtq_dma **dma, struct err *e);
 
+/* Declares endpoint id as remote: ops and opaque live as long as the
+ * IOMMU. Errors as for viommu_add_endpoint. */
+int viommu_add_remote_endpoint(struct virtio_dev *iommu, uint32_t id,
+			       const struct viommu_remote_ops *ops,
+			       void *opaque, struct err *e);
+
+/* Endpoint id's state now, for a server that (re)connects: its mode,
+ * its domain's mappings (*maps malloc'd, the caller frees it; NULL when
+ * *nr is 0) and the number of the last change it reflects (changes with
+ * a number up to *seq need not be applied on top). Any thread but one
+ * holding the IOMMU's translation lock. -ENOENT, -ENOMEM. */
+int viommu_snapshot(struct virtio_dev *iommu, uint32_t id, uint32_t *mode,
+		    struct iova_map **maps, uint32_t *nr, uint64_t *seq);
+
+/* A remote endpoint's device had a DMA refused: a fault record for the
+ * eventq, as for an in-process one. */
+void viommu_report_fault(struct virtio_dev *iommu, uint32_t id, uint64_t iova,
+			 bool write);
+
 struct viommu_stats {
 	uint64_t faults; /* DMA refused */
 	uint64_t faults_dropped; /* not reported: the pending queue was full */
 	uint32_t domains;
 	uint64_t mappings;
+	/* Removals that failed: a device's requests did not drain in
+	 * time; a remote endpoint refused or did not answer. */
+	uint64_t drain_timeouts, remote_errors;
 };
 void viommu_get_stats(struct virtio_dev *iommu, struct viommu_stats *st);
+
+/* The host (global) ID behind the guest's domain, or -ENOENT. */
+int viommu_domain_global(struct virtio_dev *iommu, uint32_t domain,
+			 uint32_t *global);
 
 #endif

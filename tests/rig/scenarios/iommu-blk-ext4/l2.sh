@@ -1,19 +1,36 @@
-# The disk must sit in an IOMMU group with a translating (DMA) domain,
-# then blk-ext4's file-system test runs through the IOMMU.
+# Every translated device must sit in an IOMMU group with a translating
+# (DMA) domain, then blk-ext4's file-system test runs through the IOMMU,
+# then a raw read of the whole disk (dd, page cache dropped) whose sha256
+# L1 compares with the image. The iommu-* scenarios source this file;
+# IOMMU_TYPES is the domain types their mode allows.
+IOMMU_TYPES=${IOMMU_TYPES:-"DMA DMA-FQ"}
 iommu_checks() {
-    dev=$(readlink -f /sys/block/vda/device/..)
-    grp=$(readlink -f "$dev/iommu_group" 2> /dev/null)
-    if [ -n "$grp" ] && [ -e "$grp/devices/${dev##*/}" ]; then
-        ok iommu-group "${dev##*/} in ${grp##*/}"
+    n=0 in=0 missing=''
+    # Every virtio device but the IOMMU itself (ID 0x0017) is translated.
+    for v in /sys/bus/virtio/devices/*; do
+        [ -e "$v/device" ] || continue
+        [ "$(cat "$v/device")" = 0x0017 ] && continue
+        n=$((n + 1))
+        dev=$(readlink -f "$v/..")
+        grp=$(readlink -f "$dev/iommu_group" 2> /dev/null)
+        if [ -n "$grp" ] && [ -e "$grp/devices/${dev##*/}" ]; then
+            in=$((in + 1))
+        else
+            missing="$missing ${dev##*/}"
+        fi
+    done
+    if [ "$n" -gt 0 ] && [ "$in" = "$n" ]; then
+        ok iommu-group "$in of $n devices in groups: $(ls /sys/kernel/iommu_groups | tr '\n' ' ')"
     else
-        bad iommu-group "vda's ${dev##*/} in no group; groups: $(ls /sys/kernel/iommu_groups 2>&1 | tr '\n' ' ')"
+        bad iommu-group "$in of $n in groups; not:$missing; groups: $(ls /sys/kernel/iommu_groups 2>&1 | tr '\n' ' ')"
         return
     fi
     val iommu-grouped "$(ls -d /sys/kernel/iommu_groups/*/devices/* 2> /dev/null | wc -l)"
-    typ=$(cat "$grp/type" 2> /dev/null)
-    case "$typ" in
-    DMA | DMA-FQ) ok iommu-dma "$typ" ;;
-    *) bad iommu-dma "domain type '$typ' (not translated)" ;;
+    dev=$(readlink -f /sys/block/vda/device/..)
+    typ=$(cat "$(readlink -f "$dev/iommu_group")/type" 2> /dev/null)
+    case " $IOMMU_TYPES " in
+    *" $typ "*) ok iommu-dma "$typ" ;;
+    *) bad iommu-dma "domain type '$typ', want one of: $IOMMU_TYPES" ;;
     esac
 }
 t_main() {
@@ -21,4 +38,12 @@ t_main() {
     # blk-ext4's l2.sh defines its own t_main: source it and run that.
     . /rig/scenarios/blk-ext4/l2.sh
     t_main
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    if dd if=/dev/vda bs=64k 2> /tmp/err | sha > /tmp/dd.sha; then
+        val dd-sha "$(cat /tmp/dd.sha)"
+        ok dd
+    else
+        bad dd "$(last /tmp/err)"
+    fi
 }
