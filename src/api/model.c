@@ -950,6 +950,10 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 				(uint8_t)(hexval(f->guest_mac[3 * b]) << 4 |
 					  hexval(f->guest_mac[3 * b + 1]));
 	}
+	if (m->vsock) {
+		c->vsock_uds = m->vsock_uds;
+		c->vsock_cid = (uint64_t)m->vsock_cid;
+	}
 	c->nr_servers = m->nr_servers;
 	for (int i = 0; i < m->nr_servers; i++) {
 		c->servers[i].socket = m->servers[i].socket;

@@ -297,3 +297,45 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 	*out = d;
 	return 0;
 }
+
+enum { V_CID, V_UDS, NR_VSOCK_KEYS };
+
+static const char *const vsock_keys[NR_VSOCK_KEYS] = { "cid", "uds" };
+
+int devopts_parse_vsock(const char *opt, char *arg, struct devopts_vsock *out,
+			struct err *e)
+{
+	struct devopts_vsock d = { 0 };
+	unsigned int seen = 0;
+	char *cur = arg;
+	int ret;
+
+	while (cur) {
+		char *eq = NULL;
+		int k = next_kv(opt, &cur, vsock_keys, NR_VSOCK_KEYS,
+				"cid or uds", &seen, &eq, e);
+
+		if (k < 0)
+			return k;
+		if (k == V_CID) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: cid", opt);
+			ret = devopts_parse_u64(what, eq, DEVOPTS_VSOCK_CID_MIN,
+						DEVOPTS_VSOCK_CID_MAX, &d.cid,
+						e);
+			if (ret)
+				return ret;
+		} else {
+			if (!*eq)
+				return err_config(e, -EINVAL,
+						  "%s: uds: empty path", opt);
+			d.uds = eq;
+		}
+	}
+	if (!d.cid || !d.uds)
+		return err_config(e, -EINVAL,
+				  "%s: cid=N and uds=PATH are required", opt);
+	*out = d;
+	return 0;
+}

@@ -94,4 +94,22 @@ struct devopts_net {
 int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 		      struct err *e);
 
+/* Guest CIDs: 0-2 are reserved, -1U is VMADDR_CID_ANY. */
+#define DEVOPTS_VSOCK_CID_MIN 3
+#define DEVOPTS_VSOCK_CID_MAX 4294967294ULL
+
+struct devopts_vsock {
+	uint64_t cid;
+	const char *uds; /* the host side's unix socket path */
+};
+
+/*
+ * "cid=N,uds=PATH" for option opt ("--vsock"): both required, each once,
+ * in any order; N from DEVOPTS_VSOCK_CID_MIN to DEVOPTS_VSOCK_CID_MAX;
+ * PATH not empty (its length is the device's to check). Same ownership
+ * and failure rules as devopts_parse_disk.
+ */
+int devopts_parse_vsock(const char *opt, char *arg, struct devopts_vsock *out,
+			struct err *e);
+
 #endif

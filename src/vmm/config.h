@@ -69,6 +69,10 @@ struct vm_config {
 		bool has_mac; /* false: random */
 		uint64_t rx_rate, tx_rate; /* bytes/s, 0: unlimited */
 	} nets[VM_MAX_NETS];
+	/* virtio-vsock (--vsock, PUT /vsock): the guest's CID and the
+	 * host side's unix socket path; NULL: no vsock device. */
+	const char *vsock_uds;
+	uint64_t vsock_cid;
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 	/* ACPI tables describe the machine (default); off: the MP table

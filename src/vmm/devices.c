@@ -12,6 +12,7 @@
 #include "devices/console/console.h"
 #include "devices/iommu/viommu.h"
 #include "devices/net/net.h"
+#include "devices/vsock/vsock.h"
 #include "devices/rng/rng.h"
 #include "util/log.h"
 #include "vmm/vm_priv.h"
@@ -184,6 +185,15 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 
 		memcpy(c.mac, nc->mac, 6);
 		ret = net_create(&c, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
+		if (ret)
+			return ret;
+	}
+	if (cfg->vsock_uds) {
+		struct vsock_config vc = { cfg->vsock_cid, cfg->vsock_uds };
+
+		ret = vsock_create(&vc, &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
 		if (ret)

@@ -307,6 +307,50 @@ static void test_net_refused(void **state)
 	net_refused("tap=t0,rx-rate=1,rx-rate=2", "'rx-rate' given twice");
 }
 
+/* --vsock: cid and uds, both required, once each. */
+static int vsock(const char *s, struct devopts_vsock *d, struct err *e)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	return devopts_parse_vsock("--vsock", buf, d, e);
+}
+
+static void test_vsock(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "", "empty item" },
+		{ "cid=3", "cid=N and uds=PATH are required" },
+		{ "uds=/tmp/v", "cid=N and uds=PATH are required" },
+		{ "cid=2,uds=/v", "cid '2': expected a number from 3" },
+		{ "cid=4294967295,uds=/v", "expected a number from 3 to "
+					   "4294967294" },
+		{ "cid=-3,uds=/v", "expected a number" },
+		{ "cid=3,uds=", "uds: empty path" },
+		{ "cid=3,cid=4,uds=/v", "'cid' given twice" },
+		{ "cid=3,uds=/v,port=1", "unknown key 'port'" },
+	};
+	struct devopts_vsock d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vsock("uds=/run/v.sock,cid=3", &d, &e), 0);
+	assert_int_equal(d.cid, 3);
+	assert_string_equal(d.uds, "/run/v.sock");
+	assert_int_equal(vsock("cid=4294967294,uds=x", &d, &e), 0);
+	assert_int_equal(d.cid, 4294967294u);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		d = (struct devopts_vsock){ 77, "untouched" };
+		if (vsock(bad[i][0], &d, &e) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i][0]);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		if (!strstr(e.msg, bad[i][1]) || strncmp(e.msg, "--vsock", 7))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i][0],
+				 e.msg, bad[i][1]);
+		assert_int_equal(d.cid, 77);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_onoff),
 		cmocka_unit_test(test_net_ok),
 		cmocka_unit_test(test_net_refused),
+		cmocka_unit_test(test_vsock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
