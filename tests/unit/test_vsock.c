@@ -238,6 +238,10 @@ static void test_guest_connect(void **state)
 	assert_int_equal(recv(h, b, sizeof(b), 0), 5);
 	assert_memory_equal(b, "hello", 5);
 	assert_int_equal(send(h, "world!", 6, 0), 6);
+	/* A buffer with room for a header only takes no data (and the
+	 * search for a packet ends). */
+	vsock_mux_poll(c->m);
+	assert_false(vsock_mux_to_guest(c->m, &p, c->buf, 0));
 	assert_true(next(c, &p));
 	assert_int_equal(p.op, VSOCK_OP_RW);
 	assert_int_equal(p.len, 6);

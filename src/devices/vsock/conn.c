@@ -576,7 +576,12 @@ bool vsock_mux_to_guest(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *buf,
 		m->st.rst_sent++;
 		return true;
 	}
-	while (!got && (c = TAILQ_FIRST(&m->ready))) {
+	/* One pass at most: a connection with nothing to send now (no
+	 * room in this buffer, an empty socket) goes back to the tail and
+	 * must not be asked again in this call. */
+	for (uint32_t pass = 0;
+	     !got && pass <= m->st.conns && (c = TAILQ_FIRST(&m->ready));
+	     pass++) {
 		int r;
 
 		TAILQ_REMOVE(&m->ready, c, rq);
