@@ -441,7 +441,9 @@ def case_bad_bodies():
             w.bad("PUT", "/drives/other", {"path_on_host": img.name,
                                            "is_root_device": True},
                   says="root device")
-            w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+            # a real device now: its socket in the test's own directory
+            w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path":
+                                   os.path.join(w.dir.name, "v.sock")})
             w.ok("PUT", "/entropy", {"rate_limiter": {"bandwidth": {
                 "size": 1000, "refill_time": 100}}})
             j = w.ok("GET", "/vm/config", want=200)
@@ -638,6 +640,44 @@ def case_network_interface_is_a_device():
         w.bad("PUT", "/iommu", {"enabled": "yes"}, says="enabled")
         w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
               says="wisp-no-such-tap")
+    finally:
+        w.close()
+
+
+def case_vsock_device():
+    """PUT /vsock makes a virtio-vsock device whose host side listens on
+    uds_path while the VM runs: a host client's CONNECT to a guest that
+    never drives the device is closed within the bounded wait (the test
+    guest has no vsock driver), and the socket is gone after exit. A
+    path that exists fails InstanceStart with a message naming it."""
+    w = Wisp()
+    try:
+        uds = os.path.join(w.dir.name, "v.sock")
+        open(uds, "w").close()
+        boot(w, "tick")
+        w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": uds})
+        w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
+              says=uds)
+        os.unlink(uds)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 1\n")
+        st = os.stat(uds)
+        expect(stat.S_ISSOCK(st.st_mode) and st.st_mode & 0o777 != 0,
+               f"{uds} is not a socket while the VM runs")
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(10)
+        c.connect(uds)
+        c.sendall(b"CONNECT 52\n")
+        t0 = time.monotonic()
+        got = c.recv(64)
+        took = time.monotonic() - t0
+        c.close()
+        expect(got == b"" and 1.0 < took < 8,
+               f"CONNECT to a guest without a driver: {got!r} after "
+               f"{took:.1f} s (want end-of-file after the 2 s wait)")
+        rc = w.stop()
+        expect(rc == 128 + 15, f"SIGTERM: exit {rc}")
+        expect(not os.path.exists(uds), f"{uds} left behind at exit")
     finally:
         w.close()
 
