@@ -45,7 +45,8 @@ static void on_alarm(int sig)
 
 static int serve(int lfd)
 {
-	struct sigaction sa = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
+	struct sigaction sa = { .sa_handler = SIG_IGN,
+				.sa_flags = SA_NOCLDWAIT };
 
 	sigaction(SIGCHLD, &sa, NULL);
 	for (;;) {
@@ -66,7 +67,8 @@ static int serve(int lfd)
 			close(lfd);
 			while ((r = read(fd, buf, sizeof(buf))) > 0) {
 				for (ssize_t o = 0; o < r;) {
-					ssize_t w = write(fd, buf + o, (size_t)(r - o));
+					ssize_t w = write(fd, buf + o,
+							  (size_t)(r - o));
 
 					if (w <= 0)
 						_exit(1);
@@ -85,13 +87,16 @@ static int serve(int lfd)
 
 static int vsock_socket(unsigned int cid, unsigned int port, int listen_too)
 {
-	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
+				 .svm_cid = cid,
+				 .svm_port = port };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 
 	if (fd < 0)
 		return -errno;
 	if (listen_too) {
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 128) < 0) {
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    listen(fd, 128) < 0) {
 			int e = errno;
 
 			close(fd);
@@ -157,7 +162,8 @@ static int dial(const char *addr)
 	if (sscanf(addr, "vsock:%u:%u", &cid, &port) == 2)
 		return vsock_socket(cid, port, 0);
 	colon = strrchr(addr, ':');
-	if (!strncmp(addr, "uds:", 4) && colon && colon - addr - 4 < (long)sizeof(path) &&
+	if (!strncmp(addr, "uds:", 4) && colon &&
+	    colon - addr - 4 < (long)sizeof(path) &&
 	    sscanf(colon + 1, "%u", &port) == 1) {
 		memcpy(path, addr + 4, (size_t)(colon - addr - 4));
 		path[colon - addr - 4] = 0;
@@ -187,7 +193,8 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 	for (unsigned int k = 0; k < n; k++) {
 		c[k].fd = dial(addr);
 		if (c[k].fd < 0) {
-			printf("fail: connection %u of %u: %s\n", k + 1, n, strerror(-c[k].fd));
+			printf("fail: connection %u of %u: %s\n", k + 1, n,
+			       strerror(-c[k].fd));
 			return 1;
 		}
 		fcntl(c[k].fd, F_SETFL, O_NONBLOCK);
@@ -197,7 +204,8 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 	while (left) {
 		for (unsigned int k = 0; k < n; k++) {
 			p[k].fd = c[k].eof ? -1 : c[k].fd;
-			p[k].events = POLLIN | (c[k].sent < bytes ? POLLOUT : 0);
+			p[k].events = POLLIN |
+				      (c[k].sent < bytes ? POLLOUT : 0);
 		}
 		if (poll(p, n, -1) < 0 && errno != EINTR) {
 			perror("vsockt: poll");
@@ -217,8 +225,9 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 					buf[i] = pat(c[k].sent + i, k);
 				r = write(c[k].fd, buf, (size_t)m);
 				if (r < 0 && errno != EAGAIN) {
-					printf("fail: conn %u: write after %llu bytes: %s\n", k,
-					       (unsigned long long)c[k].sent, strerror(errno));
+					printf("fail: conn %u: write after %llu bytes: %s\n",
+					       k, (unsigned long long)c[k].sent,
+					       strerror(errno));
 					return 1;
 				}
 				if (r > 0)
@@ -232,14 +241,16 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 			if (r < 0) {
 				if (errno == EAGAIN)
 					continue;
-				printf("fail: conn %u: read after %llu bytes: %s\n", k,
-				       (unsigned long long)c[k].got, strerror(errno));
+				printf("fail: conn %u: read after %llu bytes: %s\n",
+				       k, (unsigned long long)c[k].got,
+				       strerror(errno));
 				return 1;
 			}
 			if (r == 0) {
 				if (c[k].got != bytes) {
-					printf("fail: conn %u: echo ended after %llu of %llu bytes\n", k,
-					       (unsigned long long)c[k].got, (unsigned long long)bytes);
+					printf("fail: conn %u: echo ended after %llu of %llu bytes\n",
+					       k, (unsigned long long)c[k].got,
+					       (unsigned long long)bytes);
 					return 1;
 				}
 				c[k].eof = 1;
@@ -248,9 +259,13 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 				continue;
 			}
 			for (ssize_t i = 0; i < r; i++) {
-				if (c[k].got + (uint64_t)i >= bytes || buf[i] != pat(c[k].got + (uint64_t)i, k)) {
-					printf("fail: conn %u: wrong byte at offset %llu\n", k,
-					       (unsigned long long)(c[k].got + (uint64_t)i));
+				if (c[k].got + (uint64_t)i >= bytes ||
+				    buf[i] != pat(c[k].got + (uint64_t)i, k)) {
+					printf("fail: conn %u: wrong byte at offset %llu\n",
+					       k,
+					       (unsigned long long)(c[k].got +
+								    (uint64_t)
+									    i));
 					return 1;
 				}
 			}
@@ -260,7 +275,8 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("ok %u conns x %llu bytes echoed and checked in %ld ms\n", n,
 	       (unsigned long long)bytes,
-	       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	       (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+		      (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	return 0;
 }
 
@@ -270,18 +286,21 @@ int main(int argc, char **argv)
 		int fd;
 
 		if (!strcmp(argv[2], "vsock")) {
-			fd = vsock_socket(VMADDR_CID_ANY, (unsigned int)atoi(argv[3]), 1);
+			fd = vsock_socket(VMADDR_CID_ANY,
+					  (unsigned int)atoi(argv[3]), 1);
 		} else {
 			struct sockaddr_un a = { .sun_family = AF_UNIX };
 
 			fd = socket(AF_UNIX, SOCK_STREAM, 0);
 			snprintf(a.sun_path, sizeof(a.sun_path), "%s", argv[3]);
-			if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+			if (fd < 0 ||
+			    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 			    listen(fd, 128) < 0)
 				fd = -errno;
 		}
 		if (fd < 0) {
-			fprintf(stderr, "vsockt: listen %s: %s\n", argv[3], strerror(-fd));
+			fprintf(stderr, "vsockt: listen %s: %s\n", argv[3],
+				strerror(-fd));
 			return 1;
 		}
 		return serve(fd);
@@ -290,7 +309,8 @@ int main(int argc, char **argv)
 		signal(SIGALRM, on_alarm);
 		signal(SIGPIPE, SIG_IGN);
 		alarm(argc == 6 ? (unsigned int)atoi(argv[5]) : 120);
-		return echo(argv[2], strtoull(argv[3], NULL, 10), (unsigned int)atoi(argv[4]));
+		return echo(argv[2], strtoull(argv[3], NULL, 10),
+			    (unsigned int)atoi(argv[4]));
 	}
 	if (argc == 3 && !strcmp(argv[1], "refused")) {
 		int fd;
@@ -308,7 +328,8 @@ int main(int argc, char **argv)
 		unsigned int cid;
 		int fd = open("/dev/vsock", O_RDONLY);
 
-		if (fd < 0 || ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0) {
+		if (fd < 0 ||
+		    ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0) {
 			perror("vsockt: /dev/vsock");
 			return 1;
 		}
