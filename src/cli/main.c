@@ -133,6 +133,7 @@ static int parse_disk(char *arg, struct vm_config *cfg)
 		.direct = d.direct,
 		.engine = d.engine,
 		.no_iommu = d.no_iommu,
+		.rl = d.rl,
 	};
 	return 0;
 }
@@ -155,6 +156,8 @@ static int parse_net(char *arg, struct vm_config *cfg)
 	cfg->nets[cfg->nr_nets].has_mac = n.has_mac;
 	cfg->nets[cfg->nr_nets].rx_rate = n.rx_rate;
 	cfg->nets[cfg->nr_nets].tx_rate = n.tx_rate;
+	cfg->nets[cfg->nr_nets].rx_rl = n.rx_rl;
+	cfg->nets[cfg->nr_nets].tx_rl = n.tx_rl;
 	cfg->nr_nets++;
 	return 0;
 }

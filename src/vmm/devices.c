@@ -163,9 +163,12 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	}
 	for (int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *dc = &cfg->disks[i];
-		struct blk_config bc = { dc->path, dc->readonly, dc->id,
+		struct blk_config bc = { dc->path,
+					 dc->readonly,
+					 dc->id,
 					 dc->direct,
-					 (enum blk_engine_kind)dc->engine };
+					 (enum blk_engine_kind)dc->engine,
+					 dc->rl };
 
 		ret = blk_create(&bc, &vm->mem, &d, e);
 		if (!ret)
@@ -181,7 +184,9 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 					.id = nc->id,
 					.has_mac = nc->has_mac,
 					.rx_rate = nc->rx_rate,
-					.tx_rate = nc->tx_rate };
+					.tx_rate = nc->tx_rate,
+					.rx_rl = nc->rx_rl,
+					.tx_rl = nc->tx_rl };
 
 		memcpy(c.mac, nc->mac, 6);
 		ret = net_create(&c, &vm->mem, &d, e);

@@ -307,6 +307,57 @@ static void test_net_refused(void **state)
 	net_refused("tap=t0,rx-rate=1,rx-rate=2", "'rx-rate' given twice");
 }
 
+/* Rate-limit buckets: SIZE[:REFILL_MS[:BURST]] on --disk and --net. */
+static void test_buckets(void **state)
+{
+	struct devopts_disk d;
+	struct devopts_net n;
+	struct tb_config t = { 7, 7, 7 };
+	struct err e;
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(devopts_parse_bucket("bw", "1000", &t, &e), 0);
+	assert_int_equal(t.size, 1000);
+	assert_int_equal(t.refill_ms, 1000);
+	assert_int_equal(t.one_time_burst, 0);
+	assert_int_equal(devopts_parse_bucket("bw", "5:100:2000", &t, &e), 0);
+	assert_int_equal(t.size, 5);
+	assert_int_equal(t.refill_ms, 100);
+	assert_int_equal(t.one_time_burst, 2000);
+	static const char *const bad[] = { "",	 "0",	      "1:0",
+					   "1:", ":1",	      "1:2:3:4",
+					   "1x", "1:3600001", "1099511627777" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = (struct tb_config){ 7, 7, 7 };
+		if (devopts_parse_bucket("--disk: bw", bad[i], &t, &e) !=
+		    -EINVAL)
+			fail_msg("bucket '%s' was accepted", bad[i]);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		assert_non_null(strstr(e.msg, "--disk: bw"));
+		assert_int_equal(t.size, 7);
+	}
+	snprintf(buf, sizeof(buf), "path=x,ops=100:1000,bw=1048576:500:4096");
+	assert_int_equal(devopts_parse_disk("--disk", buf, &d, &e), 0);
+	assert_int_equal(d.rl.ops.size, 100);
+	assert_int_equal(d.rl.bw.size, 1048576);
+	assert_int_equal(d.rl.bw.refill_ms, 500);
+	assert_int_equal(d.rl.bw.one_time_burst, 4096);
+	snprintf(buf, sizeof(buf), "path=x,bw=0");
+	assert_int_equal(devopts_parse_disk("--disk", buf, &d, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--disk: bw size '0'"));
+	assert_int_equal(net("tap=t,rx-bw=1000:100,tx-ops=10,rx-ops=5", &n, &e),
+			 0);
+	assert_int_equal(n.rx_rl.bw.size, 1000);
+	assert_int_equal(n.rx_rl.bw.refill_ms, 100);
+	assert_int_equal(n.rx_rl.ops.size, 5);
+	assert_int_equal(n.tx_rl.ops.size, 10);
+	assert_int_equal(n.tx_rl.bw.size, 0);
+	assert_int_equal(net("tap=t,rx-rate=10,rx-bw=10", &n, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "give one"));
+	assert_int_equal(net("tap=t,rx-rate=10,tx-bw=10", &n, &e), 0);
+}
+
 /* --vsock: cid and uds, both required, once each. */
 static int vsock(const char *s, struct devopts_vsock *d, struct err *e)
 {
@@ -364,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_net_ok),
 		cmocka_unit_test(test_net_refused),
 		cmocka_unit_test(test_vsock),
+		cmocka_unit_test(test_buckets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
