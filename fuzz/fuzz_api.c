@@ -63,7 +63,7 @@ static int fake_pause(void *opaque, bool pause, struct err *e)
 	return 0;
 }
 
-static const struct api_ops ops = { fake_start, fake_pause, NULL, NULL };
+static const struct api_ops ops = { fake_start, fake_pause, NULL, NULL, NULL };
 
 static void check_response(int status, const char *resp)
 {

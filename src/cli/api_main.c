@@ -281,8 +281,19 @@ static int op_ctrl_alt_del(void *opaque, struct err *e)
 	return vm_send_ctrl_alt_del(f->vm, e);
 }
 
+/* On the API thread: the VM runs (PATCH is refused before start). */
+static int op_set_limits(void *opaque, bool disk, int index,
+			 const struct rl_config *rl, const struct rl_config *tx,
+			 struct err *e)
+{
+	struct front *f = opaque;
+
+	return disk ? vm_set_disk_limits(f->vm, index, rl, e) :
+		      vm_set_net_limits(f->vm, index, rl, tx, e);
+}
+
 static const struct api_ops ops = { op_start, op_pause, op_ctrl_alt_del,
-				    op_metrics };
+				    op_metrics, op_set_limits };
 
 static void *metrics_main(void *arg)
 {

@@ -223,7 +223,7 @@ static int no_start(void *o, const struct vm_config *c, struct err *e)
 	return err_config(e, -EINVAL, "kernel '%s': no such file", c->kernel);
 }
 
-static const struct api_ops failing = { no_start, NULL, NULL, NULL };
+static const struct api_ops failing = { no_start, NULL, NULL, NULL, NULL };
 
 static void test_config_file_atomic_on_typo(void **state)
 {
