@@ -374,6 +374,54 @@ static const char *state_name(enum api_state s)
 	}
 }
 
+/* PATCH /drives/{id} or /network-interfaces/{id} on a running VM: the
+ * body is checked, the device changed, and only then the model (a
+ * refused PATCH changes nothing). */
+static int patch_limits(struct api *a, bool disk, const char *id, json_t *body,
+			struct err *e)
+{
+	bool rx = false, tx = false;
+	int k, idx = -1, ret;
+
+	ret = disk ? model_patch_drive(&a->m, id, body, false, &k, &rx, e) :
+		     model_patch_iface(&a->m, id, body, false, &k, &rx, &tx, e);
+	if (ret || (!rx && !tx))
+		return ret;
+	/* The started config points at the model's strings. */
+	for (int i = 0; disk && i < a->cfg.nr_disks; i++)
+		if (a->cfg.disks[i].path == a->m.drives[k].path)
+			idx = i;
+	for (int i = 0; !disk && i < a->cfg.nr_nets; i++)
+		if (a->cfg.nets[i].id == a->m.ifaces[k].id)
+			idx = i;
+	if (idx < 0 || !a->ops || !a->ops->set_limits)
+		return err_config(e, -EOPNOTSUPP,
+				  "%s '%s': its rate limiter cannot be changed",
+				  disk ? "drive" : "network interface", id);
+	if (disk) {
+		struct rl_config old = a->m.drives[k].rl;
+
+		model_patch_drive(&a->m, id, body, true, &k, &rx, e);
+		ret = a->ops->set_limits(a->opaque, true, idx,
+					 &a->m.drives[k].rl, NULL, e);
+		if (ret)
+			a->m.drives[k].rl = old;
+	} else {
+		struct rl_config orx = a->m.ifaces[k].rx_rl,
+				 otx = a->m.ifaces[k].tx_rl;
+
+		model_patch_iface(&a->m, id, body, true, &k, &rx, &tx, e);
+		ret = a->ops->set_limits(a->opaque, false, idx,
+					 rx ? &a->m.ifaces[k].rx_rl : NULL,
+					 tx ? &a->m.ifaces[k].tx_rl : NULL, e);
+		if (ret) {
+			a->m.ifaces[k].rx_rl = orx;
+			a->m.ifaces[k].tx_rl = otx;
+		}
+	}
+	return ret;
+}
+
 static bool pre_boot_resource(enum api_ep ep)
 {
 	switch (ep) {
@@ -516,12 +564,16 @@ static int dispatch(struct api *a, const struct route *r, enum api_method m,
 		if (m == M_PUT) {
 			ret = model_put_drive(&a->m, id, body, e);
 		} else if (a->state == API_NOT_STARTED) {
+			int k;
+			bool ch;
+
 			/* Checked like Firecracker does, then refused. */
-			ret = model_patch_drive(&a->m, id, body, e);
+			ret = model_patch_drive(&a->m, id, body, false, &k, &ch,
+						e);
 			if (ret != -EINVAL && ret != -ENOENT)
 				ret = err_config(e, -EINVAL, POST_BOOT_ONLY);
 		} else {
-			ret = model_patch_drive(&a->m, id, body, e);
+			ret = patch_limits(a, true, id, body, e);
 		}
 		break;
 	case EP_ENTROPY:
@@ -537,8 +589,12 @@ static int dispatch(struct api *a, const struct route *r, enum api_method m,
 		ret = put_metrics(a, body, e);
 		break;
 	case EP_NET:
-		ret = m == M_PUT ? model_put_iface(&a->m, id, body, e) :
-				   model_patch_iface(&a->m, id, body, e);
+		if (m == M_PUT)
+			ret = model_put_iface(&a->m, id, body, e);
+		else if (a->state == API_NOT_STARTED)
+			ret = err_config(e, -EINVAL, POST_BOOT_ONLY);
+		else
+			ret = patch_limits(a, false, id, body, e);
 		break;
 	case EP_VSOCK:
 		ret = model_put_vsock(&a->m, body, e);

@@ -62,6 +62,13 @@ struct api_ops {
 			       struct err *e);
 	int (*snapshot_load)(void *opaque, const struct api_snapshot_load *r,
 			     struct err *e);
+	/* PATCH of a rate limiter on a running VM: disk number index of
+	 * the started vm_config gets rl (tx unused), or network device
+	 * index gets rl as rx and tx (NULL: that direction unchanged). 0,
+	 * or -errno with e set (nothing changed). NULL: refused. */
+	int (*set_limits)(void *opaque, bool disk, int index,
+			  const struct rl_config *rl,
+			  const struct rl_config *tx, struct err *e);
 };
 
 /* Endpoints as counted in the metrics. */

@@ -345,6 +345,75 @@ static const struct field bucket_fields[] = {
 	{ NULL, 0, false },
 };
 
+/* One TokenBucket: Firecracker's rules (a zero size or refill_time is no
+ * limit), the sizes and times the command line takes. */
+static int parse_bucket(json_t *b, const char *what, const char *name,
+			struct tb_config *t, struct err *e)
+{
+	json_int_t size, refill, burst = 0;
+	char w[96];
+	int ret;
+
+	snprintf(w, sizeof(w), "%s: %s", what, name);
+	ret = check_object(b, w, bucket_fields, e);
+	if (ret)
+		return ret;
+	size = json_integer_value(get(b, "size"));
+	refill = json_integer_value(get(b, "refill_time"));
+	if (get(b, "one_time_burst"))
+		burst = json_integer_value(get(b, "one_time_burst"));
+	if (size < 0 || refill < 0 || burst < 0 || size > (1ll << 40) ||
+	    burst > (1ll << 40) || refill > 3600000)
+		return err_config(e, -EINVAL,
+				  "%s: size and one_time_burst must be in "
+				  "0..%llu, refill_time in 0..3600000 (ms)",
+				  w, 1ull << 40);
+	*t = (struct tb_config){ 0 };
+	if (size && refill)
+		*t = (struct tb_config){ (uint64_t)size, (uint64_t)burst,
+					 (uint64_t)refill };
+	return 0;
+}
+
+/* A RateLimiter object: bandwidth (bytes) and ops buckets. */
+static int parse_limiter(json_t *rl, const char *what, struct rl_config *out,
+			 struct err *e)
+{
+	struct rl_config c = { 0 };
+	json_t *b;
+	int ret = check_object(rl, what, rate_limiter_fields, e);
+
+	if (!ret && (b = get(rl, "bandwidth")))
+		ret = parse_bucket(b, what, "bandwidth", &c.bw, e);
+	if (!ret && (b = get(rl, "ops")))
+		ret = parse_bucket(b, what, "ops", &c.ops, e);
+	if (!ret)
+		*out = c;
+	return ret;
+}
+
+static json_t *bucket_json(const struct tb_config *t)
+{
+	return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)t->size,
+			 "one_time_burst", (json_int_t)t->one_time_burst,
+			 "refill_time", (json_int_t)t->refill_ms);
+}
+
+/* o[key] = the limiter, left out when there is no limit. */
+static void set_limiter(json_t *o, const char *key, const struct rl_config *rl)
+{
+	json_t *j;
+
+	if (!rl->bw.size && !rl->ops.size)
+		return;
+	j = json_object();
+	if (j && rl->bw.size)
+		json_object_set_new(j, "bandwidth", bucket_json(&rl->bw));
+	if (j && rl->ops.size)
+		json_object_set_new(j, "ops", bucket_json(&rl->ops));
+	json_object_set_new(o, key, j);
+}
+
 static struct model_drive *find_drive(struct model *m, const char *id)
 {
 	for (int i = 0; i < m->nr_drives; i++)
@@ -390,11 +459,14 @@ int model_put_drive(struct model *m, const char *url_id, json_t *body,
 		return err_config(e, -EINVAL,
 				  "drive '%s': missing field 'path_on_host'",
 				  id);
-	if (get(body, "rate_limiter"))
-		return err_config(e, -EINVAL,
-				  "drive '%s': field 'rate_limiter': block "
-				  "rate limiting is not supported yet",
-				  id);
+	if (get(body, "rate_limiter")) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "drive '%s': rate_limiter", id);
+		ret = parse_limiter(get(body, "rate_limiter"), what, &nd.rl, e);
+		if (ret)
+			return ret;
+	}
 	s = get_str(body, "cache_type");
 	if (s && strcmp(s, "Unsafe") && strcmp(s, "Writeback"))
 		return err_config(e, -EINVAL,
@@ -436,7 +508,7 @@ int model_put_drive(struct model *m, const char *url_id, json_t *body,
 }
 
 int model_patch_drive(struct model *m, const char *url_id, json_t *body,
-		      struct err *e)
+		      bool apply, int *index, bool *changed, struct err *e)
 {
 	static const struct field f[] = {
 		{ "drive_id", F_STR, true },
@@ -444,19 +516,36 @@ int model_patch_drive(struct model *m, const char *url_id, json_t *body,
 		{ "rate_limiter", F_OBJ, false },
 		{ NULL, 0, false },
 	};
+	struct model_drive *d;
+	struct rl_config rl;
 	const char *id;
+	char what[64];
 	int ret = check_object(body, "drive", f, e);
 
+	*changed = false;
 	if (!ret)
 		ret = body_id("drive", "drive_id", url_id, body, &id, e);
 	if (ret)
 		return ret;
-	if (!find_drive(m, id))
+	d = find_drive(m, id);
+	if (!d)
 		return err_config(e, -ENOENT, "drive '%s': no such drive", id);
-	return err_config(e, -EOPNOTSUPP,
-			  "drive '%s': updating a drive after start is not "
-			  "supported yet",
-			  id);
+	if (get(body, "path_on_host"))
+		return err_config(e, -EOPNOTSUPP,
+				  "drive '%s': changing path_on_host after "
+				  "start is not supported yet",
+				  id);
+	if (!get(body, "rate_limiter"))
+		return 0;
+	snprintf(what, sizeof(what), "drive '%s': rate_limiter", id);
+	ret = parse_limiter(get(body, "rate_limiter"), what, &rl, e);
+	if (ret)
+		return ret;
+	if (apply)
+		d->rl = rl;
+	*index = (int)(d - m->drives);
+	*changed = true;
+	return 0;
 }
 
 /* A token bucket as bytes per second; ops buckets and bursts are not
@@ -568,6 +657,37 @@ static int check_mac(const char *s)
 	return 0;
 }
 
+/* rx_rate_limiter and tx_rate_limiter of body (each left as is when
+ * absent; *has_rx / *has_tx, if given, say which were there). */
+static int iface_limiters(json_t *body, const char *id, struct rl_config *rx,
+			  struct rl_config *tx, bool *has_rx, bool *has_tx,
+			  struct err *e)
+{
+	static const char *const names[2] = { "rx_rate_limiter",
+					      "tx_rate_limiter" };
+	struct rl_config *out[2] = { rx, tx }, tmp[2] = { *rx, *tx };
+	bool *has[2] = { has_rx, has_tx };
+
+	for (int k = 0; k < 2; k++) {
+		json_t *v = get(body, names[k]);
+		char what[96];
+		int ret;
+
+		if (has[k])
+			*has[k] = v != NULL;
+		if (!v)
+			continue;
+		snprintf(what, sizeof(what), "network interface '%s': %s", id,
+			 names[k]);
+		ret = parse_limiter(v, what, &tmp[k], e);
+		if (ret)
+			return ret;
+	}
+	*out[0] = tmp[0];
+	*out[1] = tmp[1];
+	return 0;
+}
+
 int model_put_iface(struct model *m, const char *url_id, json_t *body,
 		    struct err *e)
 {
@@ -606,11 +726,9 @@ int model_put_iface(struct model *m, const char *url_id, json_t *body,
 				  "network interface '%s': field 'mtu': %lld "
 				  "is not in 68..65535",
 				  id, (long long)json_integer_value(v));
-	if (get(body, "rx_rate_limiter") || get(body, "tx_rate_limiter"))
-		return err_config(e, -EINVAL,
-				  "network interface '%s': rate limiters are "
-				  "not supported yet",
-				  id);
+	ret = iface_limiters(body, id, &ni.rx_rl, &ni.tx_rl, NULL, NULL, e);
+	if (ret)
+		return ret;
 	for (int i = 0; i < m->nr_ifaces; i++)
 		if (!strcmp(m->ifaces[i].id, id))
 			old = &m->ifaces[i];
@@ -634,7 +752,7 @@ int model_put_iface(struct model *m, const char *url_id, json_t *body,
 }
 
 int model_patch_iface(struct model *m, const char *url_id, json_t *body,
-		      struct err *e)
+		      bool apply, int *index, bool *rx, bool *tx, struct err *e)
 {
 	static const struct field f[] = {
 		{ "iface_id", F_STR, true },
@@ -642,18 +760,35 @@ int model_patch_iface(struct model *m, const char *url_id, json_t *body,
 		{ "tx_rate_limiter", F_OBJ, false },
 		{ NULL, 0, false },
 	};
+	struct model_iface *nf = NULL;
+	struct rl_config rxc, txc;
 	const char *id;
 	int ret = check_object(body, "network interface", f, e);
 
+	*rx = *tx = false;
 	if (!ret)
 		ret = body_id("network interface", "iface_id", url_id, body,
 			      &id, e);
 	if (ret)
 		return ret;
-	return err_config(e, -EOPNOTSUPP,
-			  "network interface '%s': networking is not "
-			  "supported yet",
-			  id);
+	for (int i = 0; i < m->nr_ifaces; i++)
+		if (!strcmp(m->ifaces[i].id, id))
+			nf = &m->ifaces[i];
+	if (!nf)
+		return err_config(e, -ENOENT,
+				  "network interface '%s': no such interface",
+				  id);
+	rxc = nf->rx_rl;
+	txc = nf->tx_rl;
+	ret = iface_limiters(body, id, &rxc, &txc, rx, tx, e);
+	if (ret)
+		return ret;
+	if (apply) {
+		nf->rx_rl = rxc;
+		nf->tx_rl = txc;
+	}
+	*index = (int)(nf - m->ifaces);
+	return 0;
 }
 
 int model_put_vsock(struct model *m, json_t *body, struct err *e)
@@ -908,6 +1043,7 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 			dc->path = d->path;
 			dc->readonly = d->read_only;
 			dc->id = d->serial;
+			dc->rl = d->rl;
 		}
 	free(m->cmdline);
 	m->cmdline = NULL;
@@ -955,12 +1091,18 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 					  f->id);
 		nc->tap = f->host_dev_name;
 		nc->id = f->id;
+		nc->rx_rl = f->rx_rl;
+		nc->tx_rl = f->tx_rl;
 		nc->has_mac = f->guest_mac != NULL;
 		/* Checked as xx:xx:xx:xx:xx:xx when it was PUT. */
 		for (int b = 0; f->guest_mac && b < 6; b++)
 			nc->mac[b] =
 				(uint8_t)(hexval(f->guest_mac[3 * b]) << 4 |
 					  hexval(f->guest_mac[3 * b + 1]));
+	}
+	if (m->vsock) {
+		c->vsock_uds = m->vsock_uds;
+		c->vsock_cid = (uint64_t)m->vsock_cid;
 	}
 	c->nr_servers = m->nr_servers;
 	for (int i = 0; i < m->nr_servers; i++) {
@@ -994,6 +1136,8 @@ static json_t *drive_json(const struct model_drive *d)
 
 	if (j && d->partuuid)
 		json_object_set_new(j, "partuuid", json_string(d->partuuid));
+	if (j)
+		set_limiter(j, "rate_limiter", &d->rl);
 	return j;
 }
 
@@ -1028,6 +1172,10 @@ json_t *model_json(const struct model *m)
 					    json_string(f->guest_mac));
 		if (o && f->mtu)
 			json_object_set_new(o, "mtu", json_integer(f->mtu));
+		if (o) {
+			set_limiter(o, "rx_rate_limiter", &f->rx_rl);
+			set_limiter(o, "tx_rate_limiter", &f->tx_rl);
+		}
 		json_array_append_new(a, o);
 	}
 	json_object_set_new(j, "network-interfaces", a);

@@ -39,6 +39,7 @@ struct model_drive {
 	bool root, read_only;
 	bool writeback; /* cache_type "Writeback" (else "Unsafe") */
 	char serial[21]; /* the virtio-blk ID: drive_id, cut to 20 bytes */
+	struct rl_config rl; /* rate_limiter; zero sizes: none */
 };
 
 /* Stored and reported by GET /vm/config; no device yet. */
@@ -47,6 +48,7 @@ struct model_iface {
 	char *host_dev_name;
 	char *guest_mac; /* NULL: none */
 	int64_t mtu; /* 0: none */
+	struct rl_config rx_rl, tx_rl; /* rx/tx_rate_limiter */
 };
 
 struct model_server {
@@ -95,14 +97,20 @@ int model_put_machine(struct model *m, json_t *body, bool partial,
 /* id: from the URL (NULL in the config file: taken from the body). */
 int model_put_drive(struct model *m, const char *id, json_t *body,
 		    struct err *e);
-/* PATCH /drives/{id} (post-boot): checked, then refused (not yet). */
-int model_patch_drive(struct model *m, const char *id, json_t *body,
-		      struct err *e);
+/* PATCH /drives/{id} (post-boot): a new rate_limiter (*index is the
+ * drive's, *changed says whether the body had one; stored only with
+ * apply, so a caller can check first); path_on_host is refused (not
+ * yet). */
+int model_patch_drive(struct model *m, const char *id, json_t *body, bool apply,
+		      int *index, bool *changed, struct err *e);
 int model_put_entropy(struct model *m, json_t *body, struct err *e);
 int model_put_iface(struct model *m, const char *id, json_t *body,
 		    struct err *e);
-int model_patch_iface(struct model *m, const char *id, json_t *body,
-		      struct err *e);
+/* PATCH /network-interfaces/{id}: new rx/tx rate limiters (*index is
+ * the interface's, *rx / *tx say which the body had; stored only with
+ * apply). */
+int model_patch_iface(struct model *m, const char *id, json_t *body, bool apply,
+		      int *index, bool *rx, bool *tx, struct err *e);
 int model_put_vsock(struct model *m, json_t *body, struct err *e);
 /* wisp's own PUT /iommu {"enabled": bool} (--iommu). */
 int model_put_iommu(struct model *m, json_t *body, struct err *e);

@@ -319,9 +319,26 @@ static int op_ctrl_alt_del(void *opaque, struct err *e)
 	return vm_send_ctrl_alt_del(f->vm, e);
 }
 
-static const struct api_ops ops = { op_start,		op_pause,
-				    op_ctrl_alt_del,	op_metrics,
-				    op_snapshot_create, op_snapshot_load };
+/* On the API thread: the VM runs (PATCH is refused before start). */
+static int op_set_limits(void *opaque, bool disk, int index,
+			 const struct rl_config *rl, const struct rl_config *tx,
+			 struct err *e)
+{
+	struct front *f = opaque;
+
+	return disk ? vm_set_disk_limits(f->vm, index, rl, e) :
+		      vm_set_net_limits(f->vm, index, rl, tx, e);
+}
+
+static const struct api_ops ops = {
+	.start = op_start,
+	.pause = op_pause,
+	.ctrl_alt_del = op_ctrl_alt_del,
+	.metrics = op_metrics,
+	.snapshot_create = op_snapshot_create,
+	.snapshot_load = op_snapshot_load,
+	.set_limits = op_set_limits,
+};
 
 static void *metrics_main(void *arg)
 {

@@ -55,6 +55,10 @@ static void usage(FILE *out)
 		"                         virtio-net on the existing tap NAME\n"
 		"                         (repeatable, up to %d; default mac: random;\n"
 		"                         rates in bytes per second)\n"
+		"  --vsock cid=N,uds=PATH virtio-vsock with guest CID N (3 and up);\n"
+		"                         the host's port P is the unix socket\n"
+		"                         PATH_P, and PATH takes \"CONNECT P\\n\" to\n"
+		"                         reach the guest's port P\n"
 		"  --rng                  virtio-rng entropy device (getrandom)\n"
 		"  --rng-rate BYTES       limit it to BYTES per second\n"
 		"  --console serial|virtio\n"
@@ -119,6 +123,7 @@ enum {
 	OPT_WATCHDOG,
 	OPT_IOMMU,
 	OPT_NET,
+	OPT_VSOCK,
 };
 
 /* The option string is split in place: the strings point into argv. */
@@ -141,6 +146,7 @@ static int parse_disk(char *arg, struct vm_config *cfg)
 		.direct = d.direct,
 		.engine = d.engine,
 		.no_iommu = d.no_iommu,
+		.rl = d.rl,
 	};
 	return 0;
 }
@@ -163,6 +169,8 @@ static int parse_net(char *arg, struct vm_config *cfg)
 	cfg->nets[cfg->nr_nets].has_mac = n.has_mac;
 	cfg->nets[cfg->nr_nets].rx_rate = n.rx_rate;
 	cfg->nets[cfg->nr_nets].tx_rate = n.tx_rate;
+	cfg->nets[cfg->nr_nets].rx_rl = n.rx_rl;
+	cfg->nets[cfg->nr_nets].tx_rl = n.tx_rl;
 	cfg->nr_nets++;
 	return 0;
 }
@@ -182,6 +190,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "net", required_argument, NULL, OPT_NET },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "rng-rate", required_argument, NULL, OPT_RNG_RATE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
@@ -257,6 +266,20 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			if (parse_net(optarg, cfg))
 				return -EINVAL;
 			break;
+		case OPT_VSOCK: {
+			struct devopts_vsock vs;
+
+			if (cfg->vsock_uds) {
+				fprintf(stderr, "wisp: --vsock: at most one "
+						"vsock device\n");
+				return -EINVAL;
+			}
+			if (devopts_parse_vsock("--vsock", optarg, &vs, &e))
+				return bad_arg(&e);
+			cfg->vsock_uds = vs.uds;
+			cfg->vsock_cid = vs.cid;
+			break;
+		}
 		case OPT_RNG:
 			cfg->rng = true;
 			break;

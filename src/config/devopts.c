@@ -77,10 +77,65 @@ static int check_id(const char *opt, const char *id, struct err *e)
 	return 0;
 }
 
-enum { K_PATH, K_READONLY, K_ID, K_DIRECT, K_ENGINE, K_IOMMU, NR_KEYS };
+int devopts_parse_bucket(const char *opt, const char *s, struct tb_config *out,
+			 struct err *e)
+{
+	struct tb_config t = { 0, 0, 1000 };
+	char buf[96], *parts[3] = { buf, NULL, NULL };
+	char what[64];
+	int n = 1, ret;
 
-static const char *const keys[NR_KEYS] = { "path",   "readonly", "id",
-					   "direct", "engine",	 "iommu" };
+	if (strlen(s) >= sizeof(buf))
+		return err_config(e, -EINVAL,
+				  "%s '%s': expected SIZE[:REFILL_MS[:BURST]]",
+				  opt, s);
+	memcpy(buf, s, strlen(s) + 1);
+	for (char *p = buf; *p; p++) {
+		if (*p != ':')
+			continue;
+		if (n == 3)
+			return err_config(e, -EINVAL,
+					  "%s '%s': expected "
+					  "SIZE[:REFILL_MS[:BURST]]",
+					  opt, s);
+		*p = 0;
+		parts[n++] = p + 1;
+	}
+	snprintf(what, sizeof(what), "%s size", opt);
+	ret = devopts_parse_u64(what, parts[0], 1, DEVOPTS_BUCKET_SIZE_MAX,
+				&t.size, e);
+	if (!ret && parts[1]) {
+		snprintf(what, sizeof(what), "%s refill time (ms)", opt);
+		ret = devopts_parse_u64(what, parts[1], 1,
+					DEVOPTS_BUCKET_REFILL_MAX, &t.refill_ms,
+					e);
+	}
+	if (!ret && parts[2]) {
+		snprintf(what, sizeof(what), "%s one-time burst", opt);
+		ret = devopts_parse_u64(what, parts[2], 0,
+					DEVOPTS_BUCKET_SIZE_MAX,
+					&t.one_time_burst, e);
+	}
+	if (ret)
+		return ret;
+	*out = t;
+	return 0;
+}
+
+enum {
+	K_PATH,
+	K_READONLY,
+	K_ID,
+	K_DIRECT,
+	K_ENGINE,
+	K_IOMMU,
+	K_BW,
+	K_OPS,
+	NR_KEYS
+};
+
+static const char *const keys[NR_KEYS] = { "path",   "readonly", "id", "direct",
+					   "engine", "iommu",	 "bw", "ops" };
 
 static int parse_engine(const char *opt, const char *v,
 			enum devopts_engine *out, struct err *e)
@@ -145,7 +200,8 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 	while (cur) {
 		char *eq = NULL;
 		int k = next_kv(opt, &cur, keys, NR_KEYS,
-				"path, readonly, id, direct, engine or iommu",
+				"path, readonly, id, direct, engine, iommu, bw "
+				"or ops",
 				&seen, &eq, e);
 		const char *item = k >= 0 ? keys[k] : NULL;
 
@@ -176,6 +232,15 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 			d.no_iommu = !on;
 			break;
 		}
+		case K_BW:
+		case K_OPS: {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: %s", opt, item);
+			ret = devopts_parse_bucket(
+				what, eq, k == K_BW ? &d.rl.bw : &d.rl.ops, e);
+			break;
+		}
 		default:
 			ret = parse_engine(opt, eq, &d.engine, e);
 			break;
@@ -190,10 +255,23 @@ int devopts_parse_disk(const char *opt, char *arg, struct devopts_disk *out,
 }
 
 /* --net: kept apart from the disk parser above, with its own key table. */
-enum { N_TAP, N_MAC, N_ID, N_RX_RATE, N_TX_RATE, NR_NET_KEYS };
+enum {
+	N_TAP,
+	N_MAC,
+	N_ID,
+	N_RX_RATE,
+	N_TX_RATE,
+	N_RX_BW,
+	N_RX_OPS,
+	N_TX_BW,
+	N_TX_OPS,
+	NR_NET_KEYS
+};
 
-static const char *const net_keys[NR_NET_KEYS] = { "tap", "mac", "id",
-						   "rx-rate", "tx-rate" };
+static const char *const net_keys[NR_NET_KEYS] = {
+	"tap",	 "mac",	   "id",    "rx-rate", "tx-rate",
+	"rx-bw", "rx-ops", "tx-bw", "tx-ops",
+};
 
 static int hexval(char c)
 {
@@ -259,9 +337,11 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 
 	while (cur) {
 		char *eq = NULL;
-		int k = next_kv(opt, &cur, net_keys, NR_NET_KEYS,
-				"tap, mac, id, rx-rate or tx-rate", &seen, &eq,
-				e);
+		int k = next_kv(
+			opt, &cur, net_keys, NR_NET_KEYS,
+			"tap, mac, id, rx-rate, tx-rate, rx-bw, rx-ops, "
+			"tx-bw or tx-ops",
+			&seen, &eq, e);
 		const char *item = k >= 0 ? net_keys[k] : NULL;
 
 		if (k < 0)
@@ -279,7 +359,8 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 			ret = check_id(opt, eq, e);
 			d.id = eq;
 			break;
-		default: {
+		case N_RX_RATE:
+		case N_TX_RATE: {
 			char what[32];
 
 			snprintf(what, sizeof(what), "%s: %s", opt, item);
@@ -288,12 +369,70 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 				k == N_RX_RATE ? &d.rx_rate : &d.tx_rate, e);
 			break;
 		}
+		default: {
+			struct tb_config *t = k == N_RX_BW  ? &d.rx_rl.bw :
+					      k == N_RX_OPS ? &d.rx_rl.ops :
+					      k == N_TX_BW  ? &d.tx_rl.bw :
+							      &d.tx_rl.ops;
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: %s", opt, item);
+			ret = devopts_parse_bucket(what, eq, t, e);
+			break;
+		}
 		}
 		if (ret)
 			return ret;
 	}
 	if (!d.tap)
 		return err_config(e, -EINVAL, "%s: tap=NAME is required", opt);
+	if ((d.rx_rate && d.rx_rl.bw.size) || (d.tx_rate && d.tx_rl.bw.size))
+		return err_config(e, -EINVAL,
+				  "%s: rx-rate/tx-rate and rx-bw/tx-bw are two "
+				  "ways of one limit: give one",
+				  opt);
+	*out = d;
+	return 0;
+}
+
+enum { V_CID, V_UDS, NR_VSOCK_KEYS };
+
+static const char *const vsock_keys[NR_VSOCK_KEYS] = { "cid", "uds" };
+
+int devopts_parse_vsock(const char *opt, char *arg, struct devopts_vsock *out,
+			struct err *e)
+{
+	struct devopts_vsock d = { 0 };
+	unsigned int seen = 0;
+	char *cur = arg;
+	int ret;
+
+	while (cur) {
+		char *eq = NULL;
+		int k = next_kv(opt, &cur, vsock_keys, NR_VSOCK_KEYS,
+				"cid or uds", &seen, &eq, e);
+
+		if (k < 0)
+			return k;
+		if (k == V_CID) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: cid", opt);
+			ret = devopts_parse_u64(what, eq, DEVOPTS_VSOCK_CID_MIN,
+						DEVOPTS_VSOCK_CID_MAX, &d.cid,
+						e);
+			if (ret)
+				return ret;
+		} else {
+			if (!*eq)
+				return err_config(e, -EINVAL,
+						  "%s: uds: empty path", opt);
+			d.uds = eq;
+		}
+	}
+	if (!d.cid || !d.uds)
+		return err_config(e, -EINVAL,
+				  "%s: cid=N and uds=PATH are required", opt);
 	*out = d;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/ratelimit.h"
 
 /* The virtio-blk GET_ID string is 20 bytes (VIRTIO_BLK_ID_BYTES). */
 #define DEVOPTS_DISK_ID_MAX 20
@@ -34,17 +35,33 @@ struct devopts_disk {
 	bool direct; /* O_DIRECT */
 	enum devopts_engine engine;
 	bool no_iommu; /* iommu=off: not behind the VM's --iommu */
+	struct rl_config rl; /* bw=, ops=: zero sizes when not given */
 };
+
+/* Limits of one token bucket: sizes up to 2^40, refill times up to an
+ * hour (in ms), as Firecracker's TokenBucket. */
+#define DEVOPTS_BUCKET_SIZE_MAX (1ULL << 40)
+#define DEVOPTS_BUCKET_REFILL_MAX 3600000ULL
+
+/* "SIZE[:REFILL_MS[:ONE_TIME_BURST]]" for option opt: a token bucket of
+ * SIZE (1..DEVOPTS_BUCKET_SIZE_MAX) tokens refilled from empty in
+ * REFILL_MS (1..DEVOPTS_BUCKET_REFILL_MAX, default 1000) and an optional
+ * one-time burst (0..DEVOPTS_BUCKET_SIZE_MAX). Returns 0 or -EINVAL;
+ * *out is set only on success. */
+int devopts_parse_bucket(const char *opt, const char *s, struct tb_config *out,
+			 struct err *e);
 
 /*
  * "path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]
- * [,engine=sync|uring][,iommu=on|off]", as given to
+ * [,engine=sync|uring][,iommu=on|off][,bw=BUCKET][,ops=BUCKET]", as given to
  * option opt (for messages, e.g. "--disk"). Keys may come in any order,
  * each at most once; path is required and non-empty (a path cannot
  * contain ','); values of readonly, direct and iommu are exactly "on" or
  * "off" (iommu defaults to on: behind the IOMMU when the VM has one);
  * id is 1 to DEVOPTS_DISK_ID_MAX printable ASCII characters; engine is
- * exactly "sync" or "uring" (omitted: DEVOPTS_ENGINE_AUTO).
+ * exactly "sync" or "uring" (omitted: DEVOPTS_ENGINE_AUTO); bw (data
+ * bytes) and ops (requests) are rate-limit buckets, see
+ * devopts_parse_bucket.
  *
  * arg is split in place and the strings in *out point into it, so it must
  * outlive *out (argv does). On failure returns -EINVAL, *out is untouched
@@ -79,19 +96,42 @@ struct devopts_net {
 	uint8_t mac[6];
 	bool has_mac;
 	uint64_t rx_rate, tx_rate; /* bytes per second, 0: not given */
+	/* rx-bw=, rx-ops=, tx-bw=, tx-ops=: buckets of bytes and frames. */
+	struct rl_config rx_rl, tx_rl;
 };
 
 /*
  * "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME][,rx-rate=BYTES]
- * [,tx-rate=BYTES]" for option opt (e.g.
+ * [,tx-rate=BYTES][,rx-bw=BUCKET][,rx-ops=BUCKET][,tx-bw=BUCKET]
+ * [,tx-ops=BUCKET]" for option opt (e.g.
  * "--net"). Keys in any order, each at most once; tap is required: 1 to
  * DEVOPTS_IFNAME_MAX printable characters without spaces, '/' or ':',
  * not "." or ".."; mac is six two-digit hex pairs separated by ':', not
  * multicast and not all zeroes; id as for disks; the rates are bytes per
- * second, 1 to DEVOPTS_NET_RATE_MAX. Same ownership and
+ * second, 1 to DEVOPTS_NET_RATE_MAX (rx-bw / tx-bw are refused with
+ * them: one bandwidth limit per direction); the buckets as
+ * devopts_parse_bucket. Same ownership and
  * failure rules as devopts_parse_disk.
  */
 int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 		      struct err *e);
+
+/* Guest CIDs: 0-2 are reserved, -1U is VMADDR_CID_ANY. */
+#define DEVOPTS_VSOCK_CID_MIN 3
+#define DEVOPTS_VSOCK_CID_MAX 4294967294ULL
+
+struct devopts_vsock {
+	uint64_t cid;
+	const char *uds; /* the host side's unix socket path */
+};
+
+/*
+ * "cid=N,uds=PATH" for option opt ("--vsock"): both required, each once,
+ * in any order; N from DEVOPTS_VSOCK_CID_MIN to DEVOPTS_VSOCK_CID_MAX;
+ * PATH not empty (its length is the device's to check). Same ownership
+ * and failure rules as devopts_parse_disk.
+ */
+int devopts_parse_vsock(const char *opt, char *arg, struct devopts_vsock *out,
+			struct err *e);
 
 #endif

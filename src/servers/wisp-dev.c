@@ -170,6 +170,7 @@ static int parse_disk(char *arg, struct blk_config *b, struct err *e)
 		.id = d.id,
 		.direct = d.direct,
 		.engine = (enum blk_engine_kind)d.engine,
+		.rl = d.rl,
 	};
 	return 0;
 }
@@ -392,7 +393,9 @@ int main(int argc, char **argv)
 						     .id = n.id,
 						     .has_mac = n.has_mac,
 						     .rx_rate = n.rx_rate,
-						     .tx_rate = n.tx_rate };
+						     .tx_rate = n.tx_rate,
+						     .rx_rl = n.rx_rl,
+						     .tx_rl = n.tx_rl };
 			memcpy(o.net.mac, n.mac, 6);
 			break;
 		}

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/ratelimit.h"
+
 enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 
 #define VM_DEFAULT_CPUS 1
@@ -39,6 +41,7 @@ struct disk_config {
 	bool direct; /* O_DIRECT */
 	int engine; /* enum devopts_engine */
 	bool no_iommu; /* iommu=off: not behind --iommu */
+	struct rl_config rl; /* bandwidth and ops buckets; zero: none */
 };
 
 struct vm_config {
@@ -69,7 +72,14 @@ struct vm_config {
 		uint8_t mac[6];
 		bool has_mac; /* false: random */
 		uint64_t rx_rate, tx_rate; /* bytes/s, 0: unlimited */
+		/* Firecracker's rx/tx rate limiters (a bandwidth bucket
+		 * here replaces rx_rate / tx_rate). */
+		struct rl_config rx_rl, tx_rl;
 	} nets[VM_MAX_NETS];
+	/* virtio-vsock (--vsock, PUT /vsock): the guest's CID and the
+	 * host side's unix socket path; NULL: no vsock device. */
+	const char *vsock_uds;
+	uint64_t vsock_cid;
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 	/* ACPI tables describe the machine (default); off: the MP table

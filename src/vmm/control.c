@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "vmm/control.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "devices/net/net.h"
 #include "util/time.h"
 #include "vmm/vm_priv.h"
 
@@ -55,6 +57,44 @@ int vm_send_ctrl_alt_del(struct vm *vm, struct err *e)
 		return err_config(e, ret,
 				  "SendCtrlAltDel: the guest's keyboard is "
 				  "disabled or has not read the last keys");
+	return 0;
+}
+
+/* The index-th in-process virtio device of type id, in creation order
+ * (the configuration's). The transports are fixed while the VM lives. */
+static struct virtio_dev *nth_dev(struct vm *vm, uint32_t id, int index)
+{
+	for (int i = 0; i < vm->dev.nr_virtio; i++) {
+		struct virtio_dev *d = vm->dev.virtio[i]->dev;
+
+		if (d->device_id == id && index-- == 0)
+			return d;
+	}
+	return NULL;
+}
+
+int vm_set_disk_limits(struct vm *vm, int index, const struct rl_config *rl,
+		       struct err *e)
+{
+	struct virtio_dev *d = nth_dev(vm, VIRTIO_ID_BLOCK, index);
+
+	if (!d)
+		return err_config(e, -ENODEV,
+				  "disk %d: not an in-process device", index);
+	blk_set_limits(d, rl);
+	return 0;
+}
+
+int vm_set_net_limits(struct vm *vm, int index, const struct rl_config *rx,
+		      const struct rl_config *tx, struct err *e)
+{
+	struct virtio_dev *d = nth_dev(vm, VIRTIO_ID_NET, index);
+
+	if (!d)
+		return err_config(e, -ENODEV,
+				  "network device %d: not an in-process device",
+				  index);
+	net_set_limits(d, rx, tx);
 	return 0;
 }
 

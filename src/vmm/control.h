@@ -32,6 +32,14 @@ void vm_resume(struct vm *vm);
  * last one or disabled its keyboard. */
 int vm_send_ctrl_alt_del(struct vm *vm, struct err *e);
 
+/* New rate limits for the index-th in-process disk or network device of
+ * the configuration (rx / tx NULL: unchanged); -ENODEV with e set when
+ * there is no such device (e.g. served by an IOREQ server). */
+int vm_set_disk_limits(struct vm *vm, int index, const struct rl_config *rl,
+		       struct err *e);
+int vm_set_net_limits(struct vm *vm, int index, const struct rl_config *rx,
+		      const struct rl_config *tx, struct err *e);
+
 /* The kinds of enum vcpu_exit_kind, in order, for the metrics. */
 #define VM_EXIT_KIND_NAMES                                                  \
 	{                                                                   \

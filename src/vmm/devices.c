@@ -12,6 +12,7 @@
 #include "devices/console/console.h"
 #include "devices/iommu/viommu.h"
 #include "devices/net/net.h"
+#include "devices/vsock/vsock.h"
 #include "devices/rng/rng.h"
 #include "snapshot/format.h"
 #include "util/log.h"
@@ -168,9 +169,12 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	}
 	for (int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *dc = &cfg->disks[i];
-		struct blk_config bc = { dc->path, dc->readonly, dc->id,
+		struct blk_config bc = { dc->path,
+					 dc->readonly,
+					 dc->id,
 					 dc->direct,
-					 (enum blk_engine_kind)dc->engine };
+					 (enum blk_engine_kind)dc->engine,
+					 dc->rl };
 
 		ret = blk_create(&bc, &vm->mem, &d, e);
 		if (!ret)
@@ -186,10 +190,21 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 					.id = nc->id,
 					.has_mac = nc->has_mac,
 					.rx_rate = nc->rx_rate,
-					.tx_rate = nc->tx_rate };
+					.tx_rate = nc->tx_rate,
+					.rx_rl = nc->rx_rl,
+					.tx_rl = nc->tx_rl };
 
 		memcpy(c.mac, nc->mac, 6);
 		ret = net_create(&c, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
+		if (ret)
+			return ret;
+	}
+	if (cfg->vsock_uds) {
+		struct vsock_config vc = { cfg->vsock_cid, cfg->vsock_uds };
+
+		ret = vsock_create(&vc, &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
 		if (ret)

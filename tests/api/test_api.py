@@ -358,8 +358,14 @@ def case_bad_bodies():
                             "io_engine": "Async"}, "io_engine"),
             ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x",
                             "is_root_device": False, "rate_limiter":
-                            {"bandwidth": {"size": 1, "refill_time": 1}}},
-             "rate_limiter"),
+                            {"bandwidth": {"size": -1, "refill_time": 1}}},
+             "rate_limiter: bandwidth"),
+            ("/drives/d1", {"drive_id": "d1", "path_on_host": "/x",
+                            "is_root_device": False, "rate_limiter":
+                            {"ops": {"size": 1}}}, "refill_time"),
+            ("/network-interfaces/eth0", {"host_dev_name": "tap0",
+                                          "tx_rate_limiter": {"x": 1}},
+             "tx_rate_limiter"),
             ("/entropy", {"rate_limiter": {"bandwidth": {"size": 1}}},
              "refill_time"),
             ("/entropy", {"rate_limiter": {"ops": {"size": 1,
@@ -441,7 +447,9 @@ def case_bad_bodies():
             w.bad("PUT", "/drives/other", {"path_on_host": img.name,
                                            "is_root_device": True},
                   says="root device")
-            w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+            # a real device now: its socket in the test's own directory
+            w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path":
+                                   os.path.join(w.dir.name, "v.sock")})
             w.ok("PUT", "/entropy", {"rate_limiter": {"bandwidth": {
                 "size": 1000, "refill_time": 100}}})
             j = w.ok("GET", "/vm/config", want=200)
@@ -638,6 +646,126 @@ def case_network_interface_is_a_device():
         w.bad("PUT", "/iommu", {"enabled": "yes"}, says="enabled")
         w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
               says="wisp-no-such-tap")
+    finally:
+        w.close()
+
+
+def case_vsock_device():
+    """PUT /vsock makes a virtio-vsock device whose host side listens on
+    uds_path while the VM runs: a host client's CONNECT to a guest that
+    never drives the device is closed within the bounded wait (the test
+    guest has no vsock driver), and the socket is gone after exit. A
+    path that exists fails InstanceStart with a message naming it."""
+    w = Wisp()
+    try:
+        uds = os.path.join(w.dir.name, "v.sock")
+        open(uds, "w").close()
+        boot(w, "tick")
+        w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": uds})
+        w.bad("PUT", "/actions", {"action_type": "InstanceStart"},
+              says=uds)
+        os.unlink(uds)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 1\n")
+        st = os.stat(uds)
+        expect(stat.S_ISSOCK(st.st_mode) and st.st_mode & 0o777 != 0,
+               f"{uds} is not a socket while the VM runs")
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(10)
+        c.connect(uds)
+        c.sendall(b"CONNECT 52\n")
+        t0 = time.monotonic()
+        got = c.recv(64)
+        took = time.monotonic() - t0
+        c.close()
+        expect(got == b"" and 1.0 < took < 8,
+               f"CONNECT to a guest without a driver: {got!r} after "
+               f"{took:.1f} s (want end-of-file after the 2 s wait)")
+        rc = w.stop()
+        expect(rc == 128 + 15, f"SIGTERM: exit {rc}")
+        expect(not os.path.exists(uds), f"{uds} left behind at exit")
+    finally:
+        w.close()
+
+
+def case_rate_limiters():
+    """Firecracker's rate_limiter on drives and rx/tx_rate_limiter on
+    network interfaces are stored and shown; PATCH is refused before
+    InstanceStart and changes a running disk's limiter (a refused PATCH
+    changes nothing)."""
+    w = Wisp()
+    try:
+        with tempfile.NamedTemporaryFile() as img:
+            img.write(b"\0" * 65536)
+            img.flush()
+            rl = {"bandwidth": {"size": 1048576, "one_time_burst": 4096,
+                                "refill_time": 100},
+                  "ops": {"size": 100, "refill_time": 1000}}
+            w.ok("PUT", "/drives/d0", {"drive_id": "d0",
+                                       "path_on_host": img.name,
+                                       "is_root_device": False,
+                                       "rate_limiter": rl})
+            w.ok("PUT", "/network-interfaces/e0",
+                 {"iface_id": "e0", "host_dev_name": "wisp-no-tap",
+                  "rx_rate_limiter": {"ops": {"size": 5,
+                                              "refill_time": 10}}})
+            j = w.ok("GET", "/vm/config", want=200)
+            got = j["drives"][0]["rate_limiter"]
+            expect(got["bandwidth"] == rl["bandwidth"] and
+                   got["ops"]["size"] == 100 and
+                   got["ops"]["one_time_burst"] == 0,
+                   f"stored drive limiter {got}")
+            f = j["network-interfaces"][0]
+            expect(f["rx_rate_limiter"]["ops"]["size"] == 5 and
+                   "tx_rate_limiter" not in f, f"stored iface {f}")
+            w.bad("PATCH", "/drives/d0", {"drive_id": "d0",
+                                          "rate_limiter": rl},
+                  says="before starting")
+            w.bad("PATCH", "/network-interfaces/e0", {"iface_id": "e0"},
+                  says="before starting")
+            # No tap in this test: start with the drive only.
+            w2 = Wisp()
+            try:
+                w2.ok("PUT", "/drives/d0", {"drive_id": "d0",
+                                            "path_on_host": img.name,
+                                            "is_root_device": False,
+                                            "is_read_only": True,
+                                            "rate_limiter": rl})
+                boot(w2, "tick")
+                w2.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+                w2.wait_out(r"tick 1\n")
+                new = {"bandwidth": {"size": 2048, "refill_time": 10}}
+                w2.ok("PATCH", "/drives/d0", {"drive_id": "d0",
+                                              "rate_limiter": new})
+                j = w2.ok("GET", "/vm/config", want=200)
+                got = j["drives"][0]["rate_limiter"]
+                expect(got == {"bandwidth": {"size": 2048,
+                                             "one_time_burst": 0,
+                                             "refill_time": 10}},
+                       f"after PATCH {got}")
+                w2.bad("PATCH", "/drives/d0",
+                       {"drive_id": "d0", "rate_limiter":
+                        {"ops": {"size": -5, "refill_time": 1}}},
+                       says="rate_limiter: ops")
+                w2.bad("PATCH", "/drives/d0", {"drive_id": "d0",
+                                               "path_on_host": "/y"},
+                       says="path_on_host")
+                w2.bad("PATCH", "/drives/d9", {"drive_id": "d9"},
+                       says="no such drive")
+                w2.bad("PATCH", "/network-interfaces/e9",
+                       {"iface_id": "e9"}, says="no such interface")
+                j2 = w2.ok("GET", "/vm/config", want=200)
+                expect(j2["drives"][0]["rate_limiter"] == got,
+                       f"a refused PATCH changed {j2['drives'][0]}")
+                # Lifting the limit: the field goes away.
+                w2.ok("PATCH", "/drives/d0", {"drive_id": "d0",
+                                              "rate_limiter": {}})
+                j = w2.ok("GET", "/vm/config", want=200)
+                expect("rate_limiter" not in j["drives"][0],
+                       f"after lifting {j['drives'][0]}")
+                expect(w2.stop() == 143, "SIGTERM exit")
+            finally:
+                w2.close()
     finally:
         w.close()
 

@@ -143,7 +143,7 @@ rig_l1_root() {
         i=$((i + 1))
         cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
     done
-    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$d/bin/"
+    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/vsockt" "$d/bin/"
     # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
     cp "$TOOLS_DIR/ucurl" "$d/bin/curl"
 }

@@ -307,6 +307,101 @@ static void test_net_refused(void **state)
 	net_refused("tap=t0,rx-rate=1,rx-rate=2", "'rx-rate' given twice");
 }
 
+/* Rate-limit buckets: SIZE[:REFILL_MS[:BURST]] on --disk and --net. */
+static void test_buckets(void **state)
+{
+	struct devopts_disk d;
+	struct devopts_net n;
+	struct tb_config t = { 7, 7, 7 };
+	struct err e;
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(devopts_parse_bucket("bw", "1000", &t, &e), 0);
+	assert_int_equal(t.size, 1000);
+	assert_int_equal(t.refill_ms, 1000);
+	assert_int_equal(t.one_time_burst, 0);
+	assert_int_equal(devopts_parse_bucket("bw", "5:100:2000", &t, &e), 0);
+	assert_int_equal(t.size, 5);
+	assert_int_equal(t.refill_ms, 100);
+	assert_int_equal(t.one_time_burst, 2000);
+	static const char *const bad[] = { "",	 "0",	      "1:0",
+					   "1:", ":1",	      "1:2:3:4",
+					   "1x", "1:3600001", "1099511627777" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = (struct tb_config){ 7, 7, 7 };
+		if (devopts_parse_bucket("--disk: bw", bad[i], &t, &e) !=
+		    -EINVAL)
+			fail_msg("bucket '%s' was accepted", bad[i]);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		assert_non_null(strstr(e.msg, "--disk: bw"));
+		assert_int_equal(t.size, 7);
+	}
+	snprintf(buf, sizeof(buf), "path=x,ops=100:1000,bw=1048576:500:4096");
+	assert_int_equal(devopts_parse_disk("--disk", buf, &d, &e), 0);
+	assert_int_equal(d.rl.ops.size, 100);
+	assert_int_equal(d.rl.bw.size, 1048576);
+	assert_int_equal(d.rl.bw.refill_ms, 500);
+	assert_int_equal(d.rl.bw.one_time_burst, 4096);
+	snprintf(buf, sizeof(buf), "path=x,bw=0");
+	assert_int_equal(devopts_parse_disk("--disk", buf, &d, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--disk: bw size '0'"));
+	assert_int_equal(net("tap=t,rx-bw=1000:100,tx-ops=10,rx-ops=5", &n, &e),
+			 0);
+	assert_int_equal(n.rx_rl.bw.size, 1000);
+	assert_int_equal(n.rx_rl.bw.refill_ms, 100);
+	assert_int_equal(n.rx_rl.ops.size, 5);
+	assert_int_equal(n.tx_rl.ops.size, 10);
+	assert_int_equal(n.tx_rl.bw.size, 0);
+	assert_int_equal(net("tap=t,rx-rate=10,rx-bw=10", &n, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "give one"));
+	assert_int_equal(net("tap=t,rx-rate=10,tx-bw=10", &n, &e), 0);
+}
+
+/* --vsock: cid and uds, both required, once each. */
+static int vsock(const char *s, struct devopts_vsock *d, struct err *e)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	return devopts_parse_vsock("--vsock", buf, d, e);
+}
+
+static void test_vsock(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "", "empty item" },
+		{ "cid=3", "cid=N and uds=PATH are required" },
+		{ "uds=/tmp/v", "cid=N and uds=PATH are required" },
+		{ "cid=2,uds=/v", "cid '2': expected a number from 3" },
+		{ "cid=4294967295,uds=/v", "expected a number from 3 to "
+					   "4294967294" },
+		{ "cid=-3,uds=/v", "expected a number" },
+		{ "cid=3,uds=", "uds: empty path" },
+		{ "cid=3,cid=4,uds=/v", "'cid' given twice" },
+		{ "cid=3,uds=/v,port=1", "unknown key 'port'" },
+	};
+	struct devopts_vsock d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vsock("uds=/run/v.sock,cid=3", &d, &e), 0);
+	assert_int_equal(d.cid, 3);
+	assert_string_equal(d.uds, "/run/v.sock");
+	assert_int_equal(vsock("cid=4294967294,uds=x", &d, &e), 0);
+	assert_int_equal(d.cid, 4294967294u);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		d = (struct devopts_vsock){ 77, "untouched" };
+		if (vsock(bad[i][0], &d, &e) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i][0]);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		if (!strstr(e.msg, bad[i][1]) || strncmp(e.msg, "--vsock", 7))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i][0],
+				 e.msg, bad[i][1]);
+		assert_int_equal(d.cid, 77);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +414,8 @@ int main(void)
 		cmocka_unit_test(test_onoff),
 		cmocka_unit_test(test_net_ok),
 		cmocka_unit_test(test_net_refused),
+		cmocka_unit_test(test_vsock),
+		cmocka_unit_test(test_buckets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

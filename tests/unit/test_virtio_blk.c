@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -25,6 +26,7 @@
 #include "devices/blk/blk.h"
 #include "devices/blk/blk_engine.h"
 #include "fake_driver.h"
+#include "util/time.h"
 
 #define IMG_SIZE (1ULL << 20) /* 2048 sectors */
 #define QSIZE 16
@@ -1685,10 +1687,61 @@ static void test_uring_refused_fallback(void **state)
 #define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_big, teardown)
 #define TP(fn) cmocka_unit_test_setup_teardown(fn, setup_plain, teardown)
 
+/* Rate limits set on a running device: an ops bucket of 2 (refilled in
+ * 1 s) lets two of four requests through at once, the third goes when
+ * the timer fires about half a second later, and lifting the limit
+ * lets the last one through at once. */
+static void test_rate_limit(void **state)
+{
+	struct ctx *c = *state;
+	struct virtio_dev *d = c->f.d;
+	struct rl_config rl = { .ops = { 2, 0, 1000 } };
+	uint64_t data = fake_alloc(&c->f, 4 * 512), st[4], t0;
+	int tfd = d->watch_fds[d->nr_watch_fds - 1];
+	struct pollfd p = { tfd, POLLIN, 0 };
+	uint16_t head[4];
+	uint32_t id, len;
+
+	blk_set_limits(d, &rl);
+	for (int i = 0; i < 4; i++) {
+		st[i] = make_status(c);
+		head[i] = add_req(c, VIRTIO_BLK_T_IN, (uint64_t)i,
+				  data + 512 * (uint64_t)i, 512, true, st[i]);
+	}
+	t0 = now_ns();
+	kick(&c->f);
+	expect_used(c, head[0], 513);
+	expect_used(c, head[1], 513);
+	assert_false(fake_get_used(&c->f, 0, &id, &len));
+	assert_int_equal(status_at(c, st[2]), 0xee);
+	assert_int_equal(blk_throttled(d), 1);
+	/* Another kick changes nothing: the budget is spent. */
+	kick(&c->f);
+	assert_false(fake_get_used(&c->f, 0, &id, &len));
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(now_ns() - t0 >= 400000000ull);
+	pthread_mutex_lock(&d->lock);
+	d->ops->fd_ready(d, tfd);
+	pthread_mutex_unlock(&d->lock);
+	assert_int_equal(blk_test_settle(d, 5000000000ull), 0);
+	expect_used(c, head[2], 513);
+	assert_false(fake_get_used(&c->f, 0, &id, &len));
+	/* No limit: the last request goes at once. */
+	rl = (struct rl_config){ 0 };
+	blk_set_limits(d, &rl);
+	assert_int_equal(blk_test_settle(d, 5000000000ull), 0);
+	expect_used(c, head[3], 513);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(status_at(c, st[i]), VIRTIO_BLK_S_OK);
+	assert_memory_equal(fake_ptr(&c->f, data, 2048), c->orig, 2048);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_config),
+		cmocka_unit_test_setup_teardown(test_rate_limit, setup_rw,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_config_ro, setup_ro,
 						teardown),
 		T(test_read),

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "devices/net/net.h"
-#include "devices/net/ratelimit.h"
+#include "util/ratelimit.h"
 #include "fake_driver.h"
 #include "util/time.h"
 #include "virtio/iothread.h"

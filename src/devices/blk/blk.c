@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -80,7 +81,13 @@ struct blk {
 	uint32_t epoch;
 	uint16_t popped; /* vq->last_avail after our last pop */
 	uint64_t dropped; /* completions dropped as stale */
+	uint64_t throttled; /* waits on the rate limiter */
 	struct blk_cqe cqes[BLK_MAX_INFLIGHT];
+	/* Rate limits: a request over budget stays in the ring until the
+	 * timer (a watch fd) says the buckets allow it. */
+	struct rate_limiter rl;
+	int timer_fd;
+	bool timer_armed;
 	/* Test seams (blk_test_*). */
 	bool hold;
 	int64_t inject_res;
@@ -828,6 +835,38 @@ static void drain(struct blk *b, const char *why)
 	}
 }
 
+/* A request's cost: one operation, and its data bytes for IN and OUT. */
+static uint64_t req_bytes(const struct virtq_chain *c)
+{
+	uint8_t t[4];
+
+	if (virtq_chain_read(c, 0, t, sizeof(t)) != sizeof(t))
+		return 0;
+	switch (get_le32(t)) {
+	case VIRTIO_BLK_T_IN:
+		return c->write_len ? c->write_len - 1 : 0;
+	case VIRTIO_BLK_T_OUT:
+		return c->read_len > 16 ? c->read_len - 16 : 0;
+	default:
+		return 0;
+	}
+}
+
+static void arm_timer(struct blk *b, uint64_t wait_ns)
+{
+	struct itimerspec its = { 0 };
+
+	if (b->timer_armed)
+		return;
+	its.it_value.tv_sec = (time_t)(wait_ns / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(wait_ns % 1000000000ULL);
+	if (timerfd_settime(b->timer_fd, 0, &its, NULL) < 0) {
+		log_warn("%s: timerfd_settime: %s", b->name, strerror(errno));
+		return;
+	}
+	b->timer_armed = true;
+}
+
 static void blk_queue_notify(struct virtio_dev *d, int q)
 {
 	struct blk *b = to_blk(d);
@@ -845,6 +884,20 @@ static void blk_queue_notify(struct virtio_dev *d, int q)
 
 		b->popped = vq->last_avail;
 		b->t0 = now_ns();
+		if (rl_active(&b->rl)) {
+			uint64_t wait =
+				rl_consume(&b->rl, req_bytes(c), 1, b->t0);
+
+			if (wait) {
+				/* Back to the driver's side of the ring until
+				 * the timer fires. */
+				vq->last_avail--;
+				b->popped = vq->last_avail;
+				b->throttled++;
+				arm_timer(b, wait);
+				break;
+			}
+		}
 		/* A buffer the IOMMU refused: the request fails without
 		 * touching the image (the status byte lands if its own
 		 * buffer is mapped). */
@@ -880,6 +933,15 @@ static void blk_fd_ready(struct virtio_dev *d, int fd)
 	bool pushed = false;
 	uint64_t cnt;
 
+	if (fd == b->timer_fd) {
+		if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+			log_warn("%s: timerfd: %s", b->name, strerror(errno));
+		b->timer_armed = false;
+		if (!d->broken && (d->status & VIRTIO_STATUS_DRIVER_OK) &&
+		    d->vq[0].ready)
+			blk_queue_notify(d, 0);
+		return;
+	}
 	if (fd != b->en->event_fd)
 		return;
 	/* Cleared before reaping: a completion after this read sets it
@@ -906,6 +968,8 @@ static void blk_destroy(struct virtio_dev *d)
 		free(b->req[i].iov);
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->timer_fd >= 0)
+		close(b->timer_fd);
 	free(b->bounce);
 	free(b->path);
 	virtio_dev_fini(d);
@@ -1125,6 +1189,7 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 		return err_set(e, -ENOMEM, "disk '%s': out of memory",
 			       cfg->path);
 	b->fd = -1;
+	b->timer_fd = -1;
 	b->readonly = cfg->readonly;
 	b->direct = cfg->direct;
 	b->path = strdup(cfg->path);
@@ -1145,6 +1210,15 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 		derive_id(b, &st);
 	if (b->direct)
 		probe_dio_align(b);
+	rl_init(&b->rl, &cfg->rl, now_ns());
+	/* Always: limits may be set while the device runs. */
+	b->timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (b->timer_fd < 0) {
+		ret = err_set(e, -errno, "disk '%s': timerfd_create: %s",
+			      cfg->path, strerror(errno));
+		goto fail;
+	}
 	ret = make_engine(b, cfg->engine, e);
 	if (ret < 0)
 		goto fail;
@@ -1155,10 +1229,9 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	snprintf(b->name, sizeof(b->name), "virtio-blk '%s'", cfg->path);
 	virtio_dev_init(&b->dev, b->name, VIRTIO_ID_BLOCK, &blk_ops, b, mem, 1,
 			BLK_QUEUE_SIZE, BLK_CONFIG_SIZE);
-	if (b->en->event_fd >= 0) {
-		b->dev.watch_fds[0] = b->en->event_fd;
-		b->dev.nr_watch_fds = 1;
-	}
+	if (b->en->event_fd >= 0)
+		b->dev.watch_fds[b->dev.nr_watch_fds++] = b->en->event_fd;
+	b->dev.watch_fds[b->dev.nr_watch_fds++] = b->timer_fd;
 	b->dev.dma_fault_aware = true;
 	*out = &b->dev;
 	return 0;
@@ -1166,6 +1239,8 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 fail:
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->timer_fd >= 0)
+		close(b->timer_fd);
 	free(b->path);
 	free(b);
 	return ret;
@@ -1253,6 +1328,24 @@ unsigned int blk_test_inflight(struct virtio_dev *d, uint64_t *dropped)
 		*dropped = to_blk(d)->dropped;
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+void blk_set_limits(struct virtio_dev *d, const struct rl_config *rl)
+{
+	struct blk *b = to_blk(d);
+
+	pthread_mutex_lock(&d->lock);
+	rl_init(&b->rl, rl, now_ns());
+	/* Requests that waited on the old limits go now, or wait anew. */
+	if (!d->broken && (d->status & VIRTIO_STATUS_DRIVER_OK) &&
+	    d->vq[0].ready)
+		blk_queue_notify(d, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+uint64_t blk_throttled(struct virtio_dev *d)
+{
+	return to_blk(d)->throttled;
 }
 
 void blk_get_stats(struct virtio_dev *d, struct blk_stats *s)

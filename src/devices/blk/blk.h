@@ -23,6 +23,10 @@
  * device) drops the requests of the old ring the same way when they
  * complete.
  *
+ * Rate limits (Firecracker's bandwidth and ops buckets): a request over
+ * budget stays in the ring and a timerfd, one of the watch fds, resumes
+ * the queue when the buckets allow it.
+ *
  * Threads: everything runs under the device's lock (struct virtio_dev);
  * completions are reaped on the I/O thread (the engine's eventfd is a
  * watch fd) or right after submission.
@@ -35,6 +39,7 @@
 
 #include "mem/guest_mem.h"
 #include "util/err.h"
+#include "util/ratelimit.h"
 #include "virtio/virtio.h"
 
 /* Feature bits (5.2.3). */
@@ -84,6 +89,9 @@ struct blk_config {
 	const char *id; /* GET_ID string (<= 20 bytes); NULL: derived */
 	bool direct; /* O_DIRECT */
 	enum blk_engine_kind engine;
+	/* Firecracker's rate limiter: data bytes of IN and OUT, and every
+	 * request as one operation; zero sizes: none. */
+	struct rl_config rl;
 };
 
 /* Opens and locks the image and creates the device. cfg is not kept: path
@@ -127,6 +135,14 @@ struct blk_stats {
 
 /* Any thread, without d->lock: each counter is read whole. */
 void blk_get_stats(struct virtio_dev *d, struct blk_stats *s);
+
+/* New limits while the device runs (the buckets start full); requests
+ * that waited go now or wait on the new limits. Takes d->lock. */
+void blk_set_limits(struct virtio_dev *d, const struct rl_config *rl);
+
+/* How many times a request waited on the limiter (d->lock or the
+ * device's thread). */
+uint64_t blk_throttled(struct virtio_dev *d);
 
 /* "uring" or "sync": the engine blk_create chose. */
 const char *blk_engine_name(struct virtio_dev *d);

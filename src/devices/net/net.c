@@ -17,7 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "devices/net/ratelimit.h"
+#include "util/ratelimit.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -50,8 +50,8 @@ struct net {
 	uint8_t *txbuf; /* bounce buffer for chains with too many buffers */
 	struct net_stats st;
 	/* Rate limits: the buckets and the timerfd that ends a wait. */
-	struct token_bucket rx_tb, tx_tb;
-	int timer_fd; /* -1 without limits */
+	struct rate_limiter rx_rl, tx_rl;
+	int timer_fd; /* always there: limits may be set later */
 	uint64_t timer_deadline; /* 0: not armed */
 	bool rx_paid; /* the held frame's tokens are already taken */
 	uint64_t last_err_ns; /* rate limit for backend error lines */
@@ -388,8 +388,9 @@ static void rx_process(struct net *n)
 			}
 		}
 		if (!n->rx_paid) {
-			uint64_t wait = tb_consume(
-				&n->rx_tb, n->rx_len - NET_HDR_SIZE, now_ns());
+			uint64_t wait = rl_consume(&n->rx_rl,
+						   n->rx_len - NET_HDR_SIZE, 1,
+						   now_ns());
 
 			if (wait) {
 				/* Over budget: keep the frame, stop reading
@@ -497,8 +498,8 @@ static void tx_process(struct net *n)
 			break;
 		}
 		if (n->chain.read_len > NET_HDR_SIZE) {
-			uint64_t wait = tb_consume(
-				&n->tx_tb, n->chain.read_len - NET_HDR_SIZE,
+			uint64_t wait = rl_consume(
+				&n->tx_rl, n->chain.read_len - NET_HDR_SIZE, 1,
 				now_ns());
 
 			if (wait) {
@@ -632,10 +633,41 @@ static const struct virtio_dev_ops net_ops = {
 	.destroy = net_destroy,
 };
 
+void net_limits(const struct net_config *cfg, struct rl_config *rx,
+		struct rl_config *tx)
+{
+	*rx = cfg->rx_rl;
+	*tx = cfg->tx_rl;
+	/* rx_rate / tx_rate: a bandwidth bucket holding one second. */
+	if (!rx->bw.size && cfg->rx_rate)
+		rx->bw = (struct tb_config){ cfg->rx_rate, 0, 1000 };
+	if (!tx->bw.size && cfg->tx_rate)
+		tx->bw = (struct tb_config){ cfg->tx_rate, 0, 1000 };
+}
+
+void net_set_limits(struct virtio_dev *d, const struct rl_config *rx,
+		    const struct rl_config *tx)
+{
+	struct net *n = to_net(d);
+
+	pthread_mutex_lock(&d->lock);
+	if (rx)
+		rl_init(&n->rx_rl, rx, now_ns());
+	if (tx)
+		rl_init(&n->tx_rl, tx, now_ns());
+	/* What waited on the old limits goes now, or waits on the new. */
+	if (!d->broken && (d->status & VIRTIO_STATUS_DRIVER_OK)) {
+		tx_process(n);
+		rx_process(n);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 		  struct guest_mem *mem, struct virtio_dev **out, struct err *e)
 {
 	const char *label = cfg->id ? cfg->id : cfg->tap ? cfg->tap : "?";
+	struct rl_config rx, tx;
 	struct net *n;
 	int ret;
 
@@ -656,16 +688,15 @@ int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 			      strerror(errno));
 		goto fail;
 	}
-	tb_init(&n->rx_tb, cfg->rx_rate, 0, 1000, now_ns());
-	tb_init(&n->tx_tb, cfg->tx_rate, 0, 1000, now_ns());
-	if (cfg->rx_rate || cfg->tx_rate) {
-		n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-					     TFD_CLOEXEC | TFD_NONBLOCK);
-		if (n->timer_fd < 0) {
-			ret = err_set(e, -errno, "%s: timerfd_create: %s",
-				      n->name, strerror(errno));
-			goto fail;
-		}
+	net_limits(cfg, &rx, &tx);
+	rl_init(&n->rx_rl, &rx, now_ns());
+	rl_init(&n->tx_rl, &tx, now_ns());
+	n->timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (n->timer_fd < 0) {
+		ret = err_set(e, -errno, "%s: timerfd_create: %s", n->name,
+			      strerror(errno));
+		goto fail;
 	}
 	n->rxbuf = malloc(RXBUF_SIZE);
 	n->txbuf = malloc(NET_MAX_FRAME);

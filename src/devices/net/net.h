@@ -13,7 +13,9 @@
  * A frame read while the ring is empty is held, the tap is dropped from
  * the set, and the next rx kick delivers the held frame and re-arms it.
  *
- * With rx_rate / tx_rate, a frame over budget waits (the tx chain stays
+ * With rate limits (rx_rate / tx_rate, or Firecracker's bandwidth and
+ * ops buckets per direction, changeable while running), a frame over
+ * budget waits (the tx chain stays
  * in the ring, the rx frame stays held and the tap unwatched) and a
  * timerfd, d->watch_fds[1], resumes the queue when the bucket allows it.
  *
@@ -34,6 +36,7 @@
 
 #include "mem/guest_mem.h"
 #include "util/err.h"
+#include "util/ratelimit.h"
 #include "virtio/virtio.h"
 
 /* Feature bits (5.1.3). */
@@ -97,6 +100,9 @@ struct net_config {
 	/* Bandwidth limits in bytes per second (frame bytes, header not
 	 * counted), each a token bucket holding one second; 0: none. */
 	uint64_t rx_rate, tx_rate;
+	/* Firecracker's rate limiters (bytes and frames); a bandwidth bucket
+	 * here overrides rx_rate / tx_rate. */
+	struct rl_config rx_rl, tx_rl;
 };
 
 struct net_stats {
@@ -138,6 +144,15 @@ const char *net_check_tx_hdr(const struct virtio_net_hdr *h, uint64_t features,
 /* The same for a header the backend produced for the guest. */
 const char *net_check_rx_hdr(const struct virtio_net_hdr *h, uint64_t features,
 			     uint32_t frame_len);
+
+/* The limits cfg asks for, rx_rate / tx_rate folded in. */
+void net_limits(const struct net_config *cfg, struct rl_config *rx,
+		struct rl_config *tx);
+
+/* New limits while the device runs (NULL: that direction unchanged);
+ * the buckets start full. Takes d->lock. */
+void net_set_limits(struct virtio_dev *d, const struct rl_config *rx,
+		    const struct rl_config *tx);
 
 void net_get_stats(struct virtio_dev *d, struct net_stats *s);
 /* Whether the tap is in the watched set (receive armed). */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "devices/net/ratelimit.h"
+#include "util/ratelimit.h"
 
 /* One token in budget units: the refill period in nanoseconds, so that
  * elapsed_ns * size budget units are added per elapsed nanosecond. */
@@ -68,4 +68,49 @@ uint64_t tb_available(struct token_bucket *tb, uint64_t now)
 	refill(tb, now);
 	return tb->burst_left +
 	       (tb->budget > 0 ? (uint64_t)(tb->budget / unit(tb)) : 0);
+}
+
+void tb_refund(struct token_bucket *tb, uint64_t n)
+{
+	if (!tb->size)
+		return;
+	tb->budget += (__int128)n * unit(tb);
+	if (tb->budget > full(tb))
+		tb->budget = full(tb);
+}
+
+void rl_init(struct rate_limiter *rl, const struct rl_config *c, uint64_t now)
+{
+	static const struct rl_config none;
+
+	if (!c)
+		c = &none;
+	tb_init(&rl->bw, c->bw.size, c->bw.one_time_burst, c->bw.refill_ms,
+		now);
+	tb_init(&rl->ops, c->ops.size, c->ops.one_time_burst, c->ops.refill_ms,
+		now);
+}
+
+bool rl_active(const struct rate_limiter *rl)
+{
+	return rl->bw.size || rl->ops.size;
+}
+
+uint64_t rl_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t ops,
+		    uint64_t now)
+{
+	uint64_t burst = rl->ops.burst_left;
+	uint64_t wait = tb_consume(&rl->ops, ops, now);
+
+	if (wait)
+		return wait;
+	wait = tb_consume(&rl->bw, bytes, now);
+	if (wait && ops) {
+		/* Undo exactly what the ops bucket gave: first its burst. */
+		uint64_t from_burst = burst - rl->ops.burst_left;
+
+		rl->ops.burst_left += from_burst;
+		tb_refund(&rl->ops, ops - from_burst);
+	}
+	return wait;
 }

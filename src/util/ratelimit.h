@@ -7,11 +7,16 @@
  * (the next requests wait until the debt is paid back), so a frame larger
  * than the bucket is slowed down, not refused forever.
  *
+ * A rate limiter is Firecracker's pair of buckets, one for bytes
+ * ("bandwidth") and one for operations ("ops"); a request takes from
+ * both or from neither. One implementation for every device (virtio-net,
+ * virtio-blk, ...).
+ *
  * Pure arithmetic on a caller-supplied monotonic time in nanoseconds, so
  * the tests control time; no locking (the owner's lock covers it).
  */
-#ifndef WISP_DEVICES_NET_RATELIMIT_H
-#define WISP_DEVICES_NET_RATELIMIT_H
+#ifndef WISP_UTIL_RATELIMIT_H
+#define WISP_UTIL_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,5 +42,36 @@ uint64_t tb_consume(struct token_bucket *tb, uint64_t n, uint64_t now);
 
 /* Tokens available now (burst included, 0 while in debt). */
 uint64_t tb_available(struct token_bucket *tb, uint64_t now);
+
+/* Gives back n tokens tb_consume took from the bucket (not its burst) at
+ * the same time now: a request that did not go after all. */
+void tb_refund(struct token_bucket *tb, uint64_t n);
+
+/* One bucket's parameters, Firecracker's TokenBucket JSON: size 0 is no
+ * limit; refill_ms is the time to refill from empty to full (0 with a
+ * size: 1 ms). */
+struct tb_config {
+	uint64_t size, one_time_burst, refill_ms;
+};
+
+struct rl_config {
+	struct tb_config bw, ops;
+};
+
+struct rate_limiter {
+	struct token_bucket bw, ops;
+};
+
+/* Both buckets from c (NULL: no limits), full. */
+void rl_init(struct rate_limiter *rl, const struct rl_config *c, uint64_t now);
+
+/* Whether either bucket limits anything. */
+bool rl_active(const struct rate_limiter *rl);
+
+/* Takes bytes from the bandwidth bucket and ops from the ops bucket, both
+ * or neither. Returns 0 on success, else the nanoseconds to wait before
+ * trying again (>= 1). */
+uint64_t rl_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t ops,
+		    uint64_t now);
 
 #endif
