@@ -28,6 +28,8 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 		d->vq[i].mem = mem;
 	}
 	d->watch_fds[0] = d->watch_fds[1] = -1;
+	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		d->kick_fds[i] = -1;
 }
 
 void virtio_dev_set_dma(struct virtio_dev *d, const struct virtq_dma *dma)
@@ -54,6 +56,11 @@ void virtio_dev_notify_queue(struct virtio_dev *d, int q)
 		return;
 	if (virtq_should_notify(&d->vq[q]))
 		raise(d, false);
+}
+
+void virtio_dev_raise_vring(struct virtio_dev *d)
+{
+	raise(d, false);
 }
 
 void virtio_dev_notify_config(struct virtio_dev *d)
