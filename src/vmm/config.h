@@ -28,6 +28,7 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 #define VM_MAX_DISKS 8
 #define VM_MAX_SERVERS 4
 #define VM_MAX_NETS 4
+#define VM_MAX_VHOST_USER 8
 
 enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
@@ -69,6 +70,17 @@ struct vm_config {
 		bool has_mac; /* false: random */
 		uint64_t rx_rate, tx_rate; /* bytes/s, 0: unlimited */
 	} nets[VM_MAX_NETS];
+	/* vhost-user devices (--vhost-user-blk, --fs, --vhost-user): the
+	 * queues run in a back-end listening at socket. */
+	int nr_vhost_user;
+	struct vm_vhu_config {
+		uint32_t device_id; /* VIRTIO_ID_*: 2 blk, 26 fs, any */
+		const char *socket;
+		const char *id; /* blk: NULL if not given */
+		const char *tag; /* fs */
+		int queues; /* other types */
+		uint32_t config_size; /* other types */
+	} vhost_user[VM_MAX_VHOST_USER];
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 	/* ACPI tables describe the machine (default); off: the MP table
