@@ -28,6 +28,7 @@
 #define MODEL_MAX_DRIVES VM_MAX_DISKS
 #define MODEL_MAX_IFACES 8
 #define MODEL_MAX_SERVERS VM_MAX_SERVERS
+#define MODEL_MAX_FS 4
 /* Firecracker's limit on vcpu_count. */
 #define MODEL_MAX_VCPUS 32
 
@@ -38,6 +39,14 @@ struct model_drive {
 	bool root, read_only;
 	bool writeback; /* cache_type "Writeback" (else "Unsafe") */
 	char serial[21]; /* the virtio-blk ID: drive_id, cut to 20 bytes */
+	char *socket; /* vhost-user-blk back-end (no path_on_host); NULL */
+};
+
+/* PUT /fs/{id}: virtio-fs from a vhost-user back-end (virtiofsd). */
+struct model_fs {
+	char *id;
+	char *socket;
+	char *tag;
 };
 
 /* Stored and reported by GET /vm/config; no device yet. */
@@ -71,6 +80,8 @@ struct model {
 	char *vsock_uds;
 	int nr_servers;
 	struct model_server servers[MODEL_MAX_SERVERS];
+	int nr_fs;
+	struct model_fs fs[MODEL_MAX_FS];
 	/* Logger and metrics: applied by the caller (api.c), kept here so
 	 * GET /vm/config shows them. */
 	char *log_path; /* NULL: stderr */
@@ -103,6 +114,8 @@ int model_put_vsock(struct model *m, json_t *body, struct err *e);
 int model_put_iommu(struct model *m, json_t *body, struct err *e);
 int model_put_server(struct model *m, const char *id, json_t *body,
 		     struct err *e);
+/* wisp's own PUT /fs/{id} {"fs_id", "socket", "tag"} (--fs). */
+int model_put_fs(struct model *m, const char *id, json_t *body, struct err *e);
 /* Parses a Logger body: *level is one of LOG_ERROR..LOG_DEBUG or -1 for
  * Off; stores path and level strings in the model. */
 int model_put_logger(struct model *m, json_t *body, int *level, struct err *e);
