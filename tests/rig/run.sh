@@ -124,6 +124,9 @@ else
     needs wisp-blk && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
     needs wisp-api && rig_copy_bin "$L1" "$WISP_API" /bin/wisp-api
 fi
+# vhost-user back-ends from Debian's qemu-system-common (QEMU 7.2)
+needs qsd && rig_copy_bin "$L1" "$(command -v qemu-storage-daemon)" /bin/qemu-storage-daemon
+needs virtiofsd && rig_copy_bin "$L1" /usr/lib/qemu/virtiofsd /bin/virtiofsd
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
 # the scenarios' guest parts, in every L2 initramfs
 L2_PARTS=()
