@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* The vhost-user front-end end to end without a guest kernel: wisp's
  * virtio-mmio register file driven by hand (as a driver would), the
- * queues run by a real qemu-storage-daemon (Debian's qemu-system-common)
- * on a temp image. Writes land in the image (pread), reads come back,
+ * queues run by a real back-end on a temp image: qemu-storage-daemon
+ * (Debian's qemu-system-common), and wisp's own wisp-blk --vhost-user
+ * (so both of wisp's sides meet). Writes land in the image (pread), reads come back,
  * the interrupt arrives through the relayed call eventfd; kill -9 of
  * the back-end: requests fail with IOERR, NEEDS_RESET is set; a new
  * back-end on the same socket: wisp reconnects by itself and I/O works
- * again. Skipped (not passed) where qemu-storage-daemon is missing. */
+ * again. Each back-end's case is skipped (not passed) where its binary is
+ * missing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +41,7 @@
 #define STATUS 0x120000ull
 
 struct ctx {
+	const char *backend; /* QSD or the wisp-blk binary */
 	char dir[64], img[96], sock[96];
 	pid_t qsd;
 	struct guest_mem mem;
@@ -74,12 +77,18 @@ static pid_t start_qsd(struct ctx *c)
 	assert_true(p >= 0);
 	if (p == 0) {
 		int fd = open("/dev/null", O_WRONLY);
+		char disk[128];
 
 		/* Not the test's stdout and stderr: meson waits for them. */
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl(QSD, QSD, "--blockdev", blockdev, "--export", exp,
-		      (char *)NULL);
+		snprintf(disk, sizeof(disk), "path=%s", c->img);
+		if (strcmp(c->backend, QSD))
+			execl(c->backend, "wisp-blk", "--vhost-user", c->sock,
+			      "--disk", disk, (char *)NULL);
+		else
+			execl(QSD, QSD, "--blockdev", blockdev, "--export", exp,
+			      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 100; i++) {
@@ -162,22 +171,18 @@ static int request(struct ctx *c, uint32_t type, uint64_t sector)
 	return *st;
 }
 
-static void test_qsd_end_to_end(void **state)
+static void end_to_end(const char *backend)
 {
 	struct vhu_dev_config vc = { .device_id = VIRTIO_ID_BLOCK };
 	struct virtio_irq_host irq = { add_irqfd, del_irqfd, NULL, false };
 	struct virtio_dev *d = NULL;
-	struct ctx c = { .irq_efd = -1 };
+	struct ctx c = { .irq_efd = -1, .backend = backend };
 	uint8_t buf[4096], *data;
 	uint64_t cap = 0, deadline;
 	struct err e = { 0 };
 	uint32_t feat_lo, feat_hi;
 	int fd, st;
 
-	if (access(QSD, X_OK)) {
-		skip();
-		return;
-	}
 	irq.opaque = &c;
 	strcpy(c.dir, "/tmp/wisp-vhu-XXXXXX");
 	assert_non_null(mkdtemp(c.dir));
@@ -266,6 +271,27 @@ static void test_qsd_end_to_end(void **state)
 	rmdir(c.dir);
 }
 
+static void test_qsd(void **state)
+{
+	if (access(QSD, X_OK)) {
+		skip();
+		return;
+	}
+	end_to_end(QSD);
+}
+
+/* wisp-blk --vhost-user: the path comes from meson (WISP_BLK). */
+static void test_wisp_blk(void **state)
+{
+	const char *b = getenv("WISP_BLK");
+
+	if (!b || access(b, X_OK)) {
+		skip();
+		return;
+	}
+	end_to_end(b);
+}
+
 /* Nobody listens: a config error naming the socket, nothing left. */
 static void test_no_backend(void **state)
 {
@@ -287,7 +313,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_backend),
-		cmocka_unit_test(test_qsd_end_to_end),
+		cmocka_unit_test(test_qsd),
+		cmocka_unit_test(test_wisp_blk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
