@@ -17,7 +17,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,8 @@
 #include "mem/guest_mem.h"
 #include "util/efd.h"
 #include "util/time.h"
+#include "vhost_user/front.h"
+#include "vhost_user/msg.h"
 #include "virtio/mmio.h"
 
 #define QSD "/usr/bin/qemu-storage-daemon"
@@ -292,6 +298,187 @@ static void test_wisp_blk(void **state)
 	end_to_end(b);
 }
 
+/* A scripted back-end with an inflight buffer, in this process: it
+ * answers the set-up, then (when told) plays a back-end that took two
+ * requests and completed the second one first, and dies. */
+struct fake {
+	char sock[96];
+	int lfd, conn;
+	int inflight_fd;
+	struct vhu_inflight_queue *qr;
+	volatile int die;
+	pthread_t t;
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	struct vhu_msg m;
+	int fds[VHU_MAX_FDS], nfds;
+
+	f->conn = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	assert_true(f->conn >= 0);
+	while (!f->die) {
+		int r = vhu_recv(f->conn, &m, fds, &nfds,
+				 now_ns() + 50000000ull);
+		int rfd = -1;
+
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r)
+			break;
+		vhu_close_fds(fds, nfds);
+		m.hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
+		switch (m.hdr.request) {
+		case VHU_GET_FEATURES:
+			m.u64 = (1ull << 32) |
+				(1ull << VHU_F_PROTOCOL_FEATURES);
+			m.hdr.size = 8;
+			break;
+		case VHU_GET_PROTOCOL_FEATURES:
+			m.u64 = (1ull << VHU_PF_CONFIG) |
+				(1ull << VHU_PF_INFLIGHT_SHMFD);
+			m.hdr.size = 8;
+			break;
+		case VHU_GET_CONFIG: {
+			uint64_t cap = 2048;
+
+			memset(m.raw + 12, 0, m.config.size);
+			memcpy(m.raw + 12, &cap, 8);
+			break;
+		}
+		case VHU_GET_INFLIGHT_FD: {
+			uint64_t size =
+				vhu_inflight_queue_size(m.inflight.queue_size) *
+				m.inflight.num_queues;
+
+			f->inflight_fd = memfd_create("inflight", MFD_CLOEXEC);
+			assert_int_equal(ftruncate(f->inflight_fd, (off_t)size),
+					 0);
+			f->qr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				     MAP_SHARED, f->inflight_fd, 0);
+			assert_true(f->qr != MAP_FAILED);
+			m.inflight.mmap_size = size;
+			m.inflight.mmap_offset = 0;
+			rfd = f->inflight_fd;
+			break;
+		}
+		default:
+			continue; /* no reply: no REPLY_ACK offered */
+		}
+		assert_int_equal(vhu_send(f->conn, &m, &rfd, rfd >= 0 ? 1 : 0,
+					  now_ns() + 1000000000ull),
+				 0);
+	}
+	return NULL;
+}
+
+/* One 4 KiB write request in descriptors head..head+2. */
+static void post_write(struct ctx *c, uint16_t head, uint64_t hdr, uint64_t st)
+{
+	uint16_t *avail = gp(c, AVAIL, 4 + 2 * QSIZE);
+	uint8_t *h = gp(c, hdr, 16);
+	uint32_t type = 1;
+
+	memset(h, 0, 16);
+	memcpy(h, &type, 4);
+	*(uint8_t *)gp(c, st, 1) = 0xff;
+	set_desc(c, head, hdr, 16, 1, (uint16_t)(head + 1));
+	set_desc(c, head + 1, DATA, 4096, 1, (uint16_t)(head + 2));
+	set_desc(c, head + 2, st, 1, 2, 0);
+	avail[2 + c->avail_idx % QSIZE] = head;
+	__atomic_store_n(&avail[1], ++c->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* The back-end took heads 3 then 0 and completed 0 first (out of order),
+ * then died: with its inflight buffer wisp fails exactly head 3; failing
+ * "in ring order" would complete head 0 twice and never head 3. */
+static void test_inflight_exact(void **state)
+{
+	struct vhu_dev_config vc = { .device_id = VIRTIO_ID_BLOCK, .id = "f" };
+	struct virtio_irq_host irq = { add_irqfd, del_irqfd, NULL, false };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ctx c = { .irq_efd = -1 };
+	struct fake f = { .inflight_fd = -1 };
+	struct virtio_dev *d = NULL;
+	struct err e = { 0 };
+	uint16_t *used_idx;
+	uint32_t *used_ring, id;
+	uint64_t deadline;
+	char dir[] = "/tmp/wisp-vhu-XXXXXX";
+
+	irq.opaque = &c;
+	assert_non_null(mkdtemp(dir));
+	snprintf(f.sock, sizeof(f.sock), "%s/fake.sock", dir);
+	strcpy(sa.sun_path, f.sock);
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 1), 0);
+	assert_int_equal(pthread_create(&f.t, NULL, fake_main, &f), 0);
+	assert_int_equal(guest_mem_init(&c.mem, 16 << 20, &e), 0);
+	vc.socket = f.sock;
+	if (vhu_dev_create(&vc, &c.mem, &d, &e))
+		fail_msg("vhu_dev_create: %s", e.msg);
+	assert_int_equal(
+		virtio_mmio_create(d, 0xd0000000, 5, NULL, &irq, &c.t, &e), 0);
+	w32(&c, VIRTIO_MMIO_STATUS, 1 | 2);
+	w32(&c, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	w32(&c, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	w32(&c, VIRTIO_MMIO_STATUS, 1 | 2 | 8);
+	w32(&c, VIRTIO_MMIO_QUEUE_SEL, 0);
+	w32(&c, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	w32(&c, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
+	w32(&c, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+	w32(&c, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
+	w32(&c, VIRTIO_MMIO_QUEUE_READY, 1);
+	w32(&c, VIRTIO_MMIO_STATUS, 1 | 2 | 8 | 4);
+	assert_int_equal(r32(&c, VIRTIO_MMIO_STATUS), 1 | 2 | 8 | 4);
+	assert_non_null(f.qr); /* wisp asked for the inflight buffer */
+
+	post_write(&c, 3, HDR, STATUS);
+	post_write(&c, 0, HDR + 64, STATUS + 64);
+	/* The back-end's view: both taken, head 0 completed (status OK,
+	 * used entry 0, its batch published), head 3 still in flight. */
+	used_idx = gp(&c, USED + 2, 2);
+	used_ring = gp(&c, USED + 4, 8 * QSIZE);
+	f.qr->version = 1;
+	f.qr->desc_num = 256;
+	f.qr->desc[3].inflight = 1;
+	f.qr->desc[3].counter = 1;
+	*(uint8_t *)gp(&c, STATUS + 64, 1) = 0;
+	used_ring[0] = 0;
+	used_ring[1] = 1;
+	__atomic_store_n(used_idx, 1, __ATOMIC_RELEASE);
+	f.qr->used_idx = 1;
+	f.qr->last_batch_head = 0;
+	/* It dies; nobody listens any more. */
+	close(f.lfd);
+	unlink(f.sock);
+	f.die = 1;
+	pthread_join(f.t, NULL);
+	close(f.conn);
+
+	deadline = now_ns() + 3000000000ull;
+	while (__atomic_load_n(used_idx, __ATOMIC_ACQUIRE) < 2) {
+		if (now_ns() > deadline)
+			fail_msg("the in-flight request was never failed");
+		usleep(10000);
+	}
+	usleep(600000); /* three reconnect passes: nothing more */
+	assert_int_equal(__atomic_load_n(used_idx, __ATOMIC_ACQUIRE), 2);
+	memcpy(&id, &used_ring[2], 4);
+	assert_int_equal(id, 3);
+	assert_int_equal(*(uint8_t *)gp(&c, STATUS, 1), 1); /* IOERR */
+	assert_int_equal(*(uint8_t *)gp(&c, STATUS + 64, 1), 0);
+	assert_true(r32(&c, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+
+	virtio_mmio_destroy(c.t);
+	guest_mem_destroy(&c.mem);
+	munmap(f.qr, vhu_inflight_queue_size(256));
+	close(f.inflight_fd);
+	rmdir(dir);
+}
+
 /* Nobody listens: a config error naming the socket, nothing left. */
 static void test_no_backend(void **state)
 {
@@ -315,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_no_backend),
 		cmocka_unit_test(test_qsd),
 		cmocka_unit_test(test_wisp_blk),
+		cmocka_unit_test(test_inflight_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
