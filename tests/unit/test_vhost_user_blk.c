@@ -479,6 +479,81 @@ static void test_inflight_exact(void **state)
 	rmdir(dir);
 }
 
+/* A back-end that accepts and never answers: creation fails within the
+ * reply bound with a message; one without VERSION_1 is refused. */
+static void *silent_main(void *arg)
+{
+	struct fake *f = arg;
+	struct vhu_msg m;
+	int fds[VHU_MAX_FDS], nfds;
+
+	f->conn = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	while (!f->die && f->conn >= 0) {
+		int r = vhu_recv(f->conn, &m, fds, &nfds,
+				 now_ns() + 50000000ull);
+
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r)
+			break;
+		vhu_close_fds(fds, nfds);
+		if (f->inflight_fd == 1 && m.hdr.request == VHU_GET_FEATURES) {
+			/* Answers, but with a legacy-only device. */
+			m.hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
+			m.hdr.size = 8;
+			m.u64 = 1ull << 9;
+			vhu_send(f->conn, &m, NULL, 0,
+				 now_ns() + 1000000000ull);
+		}
+	}
+	return NULL;
+}
+
+static void hostile_create(int mode, int want_ret, const char *want)
+{
+	struct vhu_dev_config vc = { .device_id = VIRTIO_ID_BLOCK };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fake f = { .inflight_fd = mode };
+	struct guest_mem mem;
+	struct virtio_dev *d = NULL;
+	struct err e = { 0 };
+	char dir[] = "/tmp/wisp-vhu-XXXXXX";
+	uint64_t t0;
+	int ret;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(f.sock, sizeof(f.sock), "%s/h.sock", dir);
+	strcpy(sa.sun_path, f.sock);
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 1), 0);
+	assert_int_equal(pthread_create(&f.t, NULL, silent_main, &f), 0);
+	assert_int_equal(guest_mem_init(&mem, 4 << 20, &e), 0);
+	vc.socket = f.sock;
+	t0 = now_ns();
+	ret = vhu_dev_create(&vc, &mem, &d, &e);
+	assert_int_equal(ret, want_ret);
+	assert_null(d);
+	if (!strstr(e.msg, want))
+		fail_msg("'%s' lacks '%s'", e.msg, want);
+	/* The reply bound is 2 s: never much longer. */
+	assert_true(now_ns() - t0 < 3000000000ull);
+	f.die = 1;
+	pthread_join(f.t, NULL);
+	if (f.conn >= 0)
+		close(f.conn);
+	close(f.lfd);
+	unlink(f.sock);
+	rmdir(dir);
+	guest_mem_destroy(&mem);
+}
+
+static void test_hostile_backends(void **state)
+{
+	hostile_create(0, -ETIMEDOUT, "GET_FEATURES: no reply in time");
+	hostile_create(1, -ENOTSUP, "does not offer VIRTIO_F_VERSION_1");
+}
+
 /* Nobody listens: a config error naming the socket, nothing left. */
 static void test_no_backend(void **state)
 {
@@ -503,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_qsd),
 		cmocka_unit_test(test_wisp_blk),
 		cmocka_unit_test(test_inflight_exact),
+		cmocka_unit_test(test_hostile_backends),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -288,18 +288,26 @@ static void vhu_reset(struct virtio_dev *d)
 	unmap_inflight(v);
 }
 
-/* Memory, config: what a new connection needs before any ring. */
-static int setup_connection(struct vhu_dev *v, struct err *e)
+/* wisp's transport is virtio 1 only (virtio-mmio version 2). */
+static int check_version(struct vhu_dev *v, struct err *e)
 {
-	struct guest_mem *m = v->vdev.mem;
-	struct vhu_region r[GUEST_MEM_MAX_REGIONS];
-	int ret;
-
 	if (!(v->front.features & (1ull << VIRTIO_F_VERSION_1)))
 		return err_config(e, -ENOTSUP,
 				  "%s: the vhost-user back-end at '%s' does "
 				  "not offer VIRTIO_F_VERSION_1",
 				  v->name, v->path);
+	return 0;
+}
+
+/* Memory, config: what a new connection needs before any ring. */
+static int setup_connection(struct vhu_dev *v, struct err *e)
+{
+	struct guest_mem *m = v->vdev.mem;
+	struct vhu_region r[GUEST_MEM_MAX_REGIONS];
+	int ret = check_version(v, e);
+
+	if (ret)
+		return ret;
 	for (int i = 0; i < m->nr_regions; i++)
 		r[i] = (struct vhu_region){
 			.gpa = m->regions[i].gpa,
@@ -489,6 +497,8 @@ int vhu_dev_create(const struct vhu_dev_config *c, struct guest_mem *mem,
 	ret = vhu_front_connect(&v->front, e);
 	if (ret == -ENOENT || ret == -ECONNREFUSED)
 		e->cls = ERR_CONFIG; /* nobody serves the socket given */
+	if (!ret)
+		ret = check_version(v, e);
 	if (!ret && v->remote_config &&
 	    !vhu_front_has(&v->front, VHU_PF_CONFIG))
 		ret = err_config(e, -ENOTSUP,
