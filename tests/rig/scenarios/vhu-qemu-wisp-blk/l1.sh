@@ -17,7 +17,7 @@ exec qemu-system-x86_64 -L /usr/share/qemu -accel kvm -cpu host \\
     -m $MEM -smp $CPUS -kernel $kernel -initrd $initrd \\
     -append "console=ttyS0 reboot=t panic=-1 $token" \\
     -nographic -no-reboot -nodefaults -serial stdio \\
-    -chardev socket,id=vu0,path=/tmp/wb.sock -device vhost-user-blk-device,chardev=vu0
+    -chardev socket,id=vu0,path=/tmp/wb.sock -device vhost-user-blk,chardev=vu0
 EOS
     VMM_CMD="/bin/sh /tmp/qvu.sh"
 }
