@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -178,9 +179,13 @@ static int handle(struct back *b, const struct vhu_msg *m, int *fds, int nfds,
 	}
 	case VHU_SET_VRING_NUM:
 		q = (int)m->state.index;
-		if (d->vq[q].ready || !m->state.num ||
-		    m->state.num > d->queue_max[q])
-			return perr(e, m, "ring running or size out of range");
+		if (d->vq[q].ready)
+			return perr(e, m, "ring running");
+		if (!m->state.num || m->state.num > d->queue_max[q])
+			return err_set(e, -EPROTO,
+				       "vhost-user SET_VRING_NUM: %u entries "
+				       "(1 to %u)",
+				       m->state.num, d->queue_max[q]);
 		d->vq[q].size = (uint16_t)m->state.num;
 		return 0;
 	case VHU_SET_VRING_ADDR:
@@ -290,6 +295,11 @@ static int on_message(struct back *b, int sock, struct err *e)
 		return err_set(e, ret, "vhost-user: receive: %s",
 			       ret == -EPROTO ? "malformed message" :
 						strerror(-ret));
+	/* WISP_VHU_TRACE=1: every request on stderr, for debugging a
+	 * front-end. */
+	if (getenv("WISP_VHU_TRACE"))
+		fprintf(stderr, "vhost-user: %s size %u fds %d\n",
+			vhu_req_name(m.hdr.request), m.hdr.size, nfds);
 	ret = vhu_check_request(&m, nfds, b->d->nr_queues, &why);
 	if (ret) {
 		ret = perr(e, &m, why);

@@ -165,6 +165,10 @@ int virtio_remote_fail_pending(struct virtio_dev *d, int q,
 		n++;
 	}
 	free(c);
+	/* The driver kicks only past avail_event (EVENT_IDX): a back-end
+	 * that died left it where it stopped, so publish where the ring
+	 * really is, or the next back-end would never hear of new buffers. */
+	virtq_update_avail_event(&vq);
 	if (n)
 		virtio_dev_raise_vring(d);
 	return n;

@@ -155,6 +155,8 @@ static int fail_inflight_exact(struct vhu_dev *v, int q)
 		n++;
 	}
 	free(c);
+	vq.last_avail = vq.used_idx;
+	virtq_update_avail_event(&vq);
 	if (n)
 		virtio_dev_raise_vring(&v->vdev);
 	return n;
@@ -240,8 +242,17 @@ static int start_rings(struct vhu_dev *v, struct err *e)
 		s.used_ua = (uintptr_t)guest_mem_ptr(d->mem, vq->used_gpa,
 						     6 + 8ull * vq->size);
 		/* Where the guest is: what a previous back-end completed or
-		 * wisp failed is behind the used index. */
+		 * wisp failed is behind the used index. With EVENT_IDX the
+		 * driver kicks only past avail_event, which a dead back-end
+		 * left where it stopped: publish the base, so the next kick
+		 * comes for the first new buffer. */
 		s.base = virtq_used_idx_in_ring(vq);
+		if (vq->event_idx) {
+			struct virtq tmp = *vq;
+
+			tmp.last_avail = s.base;
+			virtq_update_avail_event(&tmp);
+		}
 		ret = vhu_front_start_vring(&v->front, &s, e);
 		if (ret)
 			return ret;

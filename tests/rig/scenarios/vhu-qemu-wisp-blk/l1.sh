@@ -6,7 +6,7 @@
 scenario_pre() {
     truncate -s 64M "$img"
     rm -f /tmp/wb.sock
-    wisp-blk --vhost-user /tmp/wb.sock --disk "path=$img" > /tmp/wb.log 2>&1 &
+    WISP_VHU_TRACE=1 wisp-blk --vhost-user /tmp/wb.sock --disk "path=$img" > /tmp/wb.log 2>&1 &
     WB_PID=$!
     if wait_sock /tmp/wb.sock; then C ok backend-started "pid $WB_PID"
     else C fail backend-started "no socket after 5 s: $(tail -n 2 /tmp/wb.log)"; fi
