@@ -181,11 +181,15 @@ static int handle(struct back *b, const struct vhu_msg *m, int *fds, int nfds,
 		q = (int)m->state.index;
 		if (d->vq[q].ready)
 			return perr(e, m, "ring running");
-		if (!m->state.num || m->state.num > d->queue_max[q])
+		/* The front-end chose the size (QEMU's virtio-mmio offers
+		 * the guest 1024 whatever the device says): any valid split
+		 * ring. The devices take more requests than they have slots
+		 * for (blk does the rest synchronously). */
+		if (!m->state.num || m->state.num > VIRTQ_MAX_SIZE)
 			return err_set(e, -EPROTO,
 				       "vhost-user SET_VRING_NUM: %u entries "
 				       "(1 to %u)",
-				       m->state.num, d->queue_max[q]);
+				       m->state.num, VIRTQ_MAX_SIZE);
 		d->vq[q].size = (uint16_t)m->state.num;
 		return 0;
 	case VHU_SET_VRING_ADDR:
