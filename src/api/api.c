@@ -51,6 +51,7 @@ static const struct route routes[] = {
 	{ "/version", false, EP_VERSION, G, "vmm_version" },
 	{ "/ioreq-servers", true, EP_IOREQ, P, "ioreq_server" },
 	{ "/iommu", false, EP_IOMMU, P, "iommu" },
+	{ "/fs", true, EP_FS, P, "fs" },
 	/* Firecracker resources wisp does not have (yet): 400, not 404,
 	 * so a client learns it is the feature that is missing. */
 	{ "/balloon", false, EP_UNSUPPORTED, G | P | A, "unsupported" },
@@ -433,6 +434,7 @@ static bool pre_boot_resource(enum api_ep ep)
 	case EP_VSOCK:
 	case EP_IOREQ:
 	case EP_IOMMU:
+	case EP_FS:
 		return true;
 	default:
 		return false;
@@ -605,6 +607,9 @@ static int dispatch(struct api *a, const struct route *r, enum api_method m,
 	case EP_IOREQ:
 		ret = model_put_server(&a->m, id, body, e);
 		break;
+	case EP_FS:
+		ret = model_put_fs(&a->m, id, body, e);
+		break;
 	default:
 		ret = err_config(e, -EOPNOTSUPP, "%s: not supported", r->path);
 		break;
@@ -719,7 +724,7 @@ static int apply_section(struct api *a, const char *key, json_t *v,
 	if (!strcmp(key, "vsock"))
 		return model_put_vsock(&a->m, v, e);
 	if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
-	    !strcmp(key, "ioreq-servers")) {
+	    !strcmp(key, "ioreq-servers") || !strcmp(key, "fs")) {
 		size_t i;
 		json_t *el;
 
@@ -732,6 +737,8 @@ static int apply_section(struct api *a, const char *key, json_t *v,
 					  model_put_drive(&a->m, NULL, el, e) :
 				  key[0] == 'n' ?
 					  model_put_iface(&a->m, NULL, el, e) :
+				  key[0] == 'f' ?
+					  model_put_fs(&a->m, NULL, el, e) :
 					  model_put_server(&a->m, NULL, el, e);
 
 			if (ret)
@@ -742,7 +749,7 @@ static int apply_section(struct api *a, const char *key, json_t *v,
 	return err_config(e, -EINVAL,
 			  "unknown or unsupported section '%s' (boot-source, "
 			  "machine-config, drives, network-interfaces, vsock, "
-			  "entropy, logger, metrics, ioreq-servers)",
+			  "entropy, logger, metrics, ioreq-servers, fs)",
 			  key);
 }
 
@@ -752,6 +759,7 @@ int api_load_config(struct api *a, const char *text, size_t len, struct err *e)
 		"logger",      "metrics", "machine-config",
 		"boot-source", "drives",  "network-interfaces",
 		"vsock",       "entropy", "ioreq-servers",
+		"fs",
 	};
 	json_error_t jerr;
 	const char *key;

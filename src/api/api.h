@@ -89,6 +89,7 @@ enum api_ep {
 	EP_VERSION,
 	EP_IOREQ,
 	EP_IOMMU,
+	EP_FS,
 	EP_UNSUPPORTED,
 	EP_NR
 };

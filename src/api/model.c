@@ -188,6 +188,7 @@ static void drive_free(struct model_drive *d)
 	free(d->id);
 	free(d->path);
 	free(d->partuuid);
+	free(d->socket);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -218,6 +219,11 @@ void model_free(struct model *m)
 		iface_free(&m->ifaces[i]);
 	for (int i = 0; i < m->nr_servers; i++)
 		server_free(&m->servers[i]);
+	for (int i = 0; i < m->nr_fs; i++) {
+		free(m->fs[i].id);
+		free(m->fs[i].socket);
+		free(m->fs[i].tag);
+	}
 	free(m->vsock_uds);
 	free(m->log_path);
 	free(m->log_level);
@@ -448,14 +454,23 @@ int model_put_drive(struct model *m, const char *url_id, json_t *body,
 		ret = check_str(body, "drive", "path_on_host", true, e);
 	if (!ret)
 		ret = check_str(body, "drive", "partuuid", true, e);
+	if (!ret)
+		ret = check_str(body, "drive", "socket", true, e);
 	if (ret)
 		return ret;
-	if (get(body, "socket"))
-		return err_config(e, -EINVAL,
-				  "drive '%s': field 'socket': vhost-user-blk "
-				  "is not supported",
-				  id);
-	if (!get(body, "path_on_host"))
+	/* vhost-user-blk, as Firecracker's: the back-end has the image. */
+	if (get(body, "socket") &&
+	    (get(body, "path_on_host") || get(body, "partuuid") ||
+	     get(body, "rate_limiter") ||
+	     get_bool(body, "is_root_device", false) ||
+	     get_bool(body, "is_read_only", false)))
+		return err_config(
+			e, -EINVAL,
+			"drive '%s': a vhost-user drive ('socket') "
+			"takes no path_on_host, partuuid or rate_limiter "
+			"and is not the root device or read-only here",
+			id);
+	if (!get(body, "path_on_host") && !get(body, "socket"))
 		return err_config(e, -EINVAL,
 				  "drive '%s': missing field 'path_on_host'",
 				  id);
@@ -494,7 +509,8 @@ int model_put_drive(struct model *m, const char *url_id, json_t *body,
 				  id, MODEL_MAX_DRIVES);
 	if (dup_opt(&nd.id, id) ||
 	    dup_opt(&nd.path, get_str(body, "path_on_host")) ||
-	    dup_opt(&nd.partuuid, get_str(body, "partuuid"))) {
+	    dup_opt(&nd.partuuid, get_str(body, "partuuid")) ||
+	    dup_opt(&nd.socket, get_str(body, "socket"))) {
 		drive_free(&nd);
 		return oom(e);
 	}
@@ -869,6 +885,59 @@ int model_put_server(struct model *m, const char *url_id, json_t *body,
 	return 0;
 }
 
+int model_put_fs(struct model *m, const char *url_id, json_t *body,
+		 struct err *e)
+{
+	static const struct field f[] = {
+		{ "fs_id", F_STR, true },
+		{ "socket", F_STR, true },
+		{ "tag", F_STR, true },
+		{ NULL, 0, false },
+	};
+	struct model_fs nf = { 0 }, *old = NULL;
+	const char *id, *tag;
+	int ret;
+
+	ret = check_object(body, "fs", f, e);
+	if (!ret)
+		ret = body_id("fs", "fs_id", url_id, body, &id, e);
+	if (!ret)
+		ret = check_str(body, "fs", "socket", true, e);
+	if (!ret)
+		ret = check_str(body, "fs", "tag", true, e);
+	if (ret)
+		return ret;
+	tag = get_str(body, "tag");
+	if (strlen(tag) > 36 || strpbrk(tag, " \t,"))
+		return err_config(e, -EINVAL,
+				  "fs '%s': field 'tag': 1 to 36 characters "
+				  "without spaces or commas",
+				  id);
+	for (int i = 0; i < m->nr_fs; i++)
+		if (!strcmp(m->fs[i].id, id))
+			old = &m->fs[i];
+	if (!old && m->nr_fs == MODEL_MAX_FS)
+		return err_config(e, -EINVAL, "fs '%s': at most %d", id,
+				  MODEL_MAX_FS);
+	if (dup_opt(&nf.id, id) ||
+	    dup_opt(&nf.socket, get_str(body, "socket")) ||
+	    dup_opt(&nf.tag, tag)) {
+		free(nf.id);
+		free(nf.socket);
+		free(nf.tag);
+		return oom(e);
+	}
+	if (old) {
+		free(old->id);
+		free(old->socket);
+		free(old->tag);
+	} else {
+		old = &m->fs[m->nr_fs++];
+	}
+	*old = nf;
+	return 0;
+}
+
 int model_put_logger(struct model *m, json_t *body, int *level, struct err *e)
 {
 	static const struct field f[] = {
@@ -1037,7 +1106,7 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 			const struct model_drive *d = &m->drives[i];
 			struct disk_config *dc;
 
-			if ((d == root) != (pass == 0))
+			if ((d == root) != (pass == 0) || d->socket)
 				continue;
 			dc = &c->disks[c->nr_disks++];
 			dc->path = d->path;
@@ -1067,6 +1136,34 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 				 root->read_only ? "ro" : "rw");
 	}
 	c->cmdline_extra = m->cmdline;
+	/* vhost-user drives, then file systems: devices of their own. */
+	c->nr_vhost_user = 0;
+	for (int i = 0; i < m->nr_drives + m->nr_fs; i++) {
+		const struct model_drive *d = i < m->nr_drives ? &m->drives[i] :
+								 NULL;
+		struct vm_vhu_config *vc;
+
+		if (d && !d->socket)
+			continue;
+		if (c->nr_vhost_user == VM_MAX_VHOST_USER)
+			return err_config(
+				e, -EINVAL,
+				"InstanceStart: at most %d vhost-user "
+				"drives and file systems",
+				VM_MAX_VHOST_USER);
+		vc = &c->vhost_user[c->nr_vhost_user++];
+		if (d) {
+			*vc = (struct vm_vhu_config){ .device_id = 2,
+						      .socket = d->socket,
+						      .id = d->serial };
+		} else {
+			const struct model_fs *f = &m->fs[i - m->nr_drives];
+
+			*vc = (struct vm_vhu_config){ .device_id = 26,
+						      .socket = f->socket,
+						      .tag = f->tag };
+		}
+	}
 	c->rng = m->entropy;
 	if (m->entropy && m->entropy_refill_ms)
 		c->rng_rate = m->entropy_size * 1000 / m->entropy_refill_ms;
@@ -1127,10 +1224,10 @@ json_t *model_machine_json(const struct model *m)
 
 static json_t *drive_json(const struct model_drive *d)
 {
-	json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}", "drive_id",
-			      d->id, "path_on_host", d->path, "is_root_device",
-			      d->root, "is_read_only", d->read_only,
-			      "cache_type",
+	json_t *j = json_pack("{s:s, s:o, s:b, s:b, s:s, s:s}", "drive_id",
+			      d->id, "path_on_host", jstr_or_null(d->path),
+			      "is_root_device", d->root, "is_read_only",
+			      d->read_only, "cache_type",
 			      d->writeback ? "Writeback" : "Unsafe",
 			      "io_engine", "Sync");
 
@@ -1138,6 +1235,8 @@ static json_t *drive_json(const struct model_drive *d)
 		json_object_set_new(j, "partuuid", json_string(d->partuuid));
 	if (j)
 		set_limiter(j, "rate_limiter", &d->rl);
+	if (j && d->socket)
+		json_object_set_new(j, "socket", json_string(d->socket));
 	return j;
 }
 
@@ -1224,5 +1323,12 @@ json_t *model_json(const struct model *m)
 				     jstr_or_null(s->spawn)));
 	}
 	json_object_set_new(j, "ioreq-servers", a);
+	a = json_array();
+	for (int i = 0; i < m->nr_fs; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "fs_id",
+						   m->fs[i].id, "socket",
+						   m->fs[i].socket, "tag",
+						   m->fs[i].tag));
+	json_object_set_new(j, "fs", a);
 	return j;
 }

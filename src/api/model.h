@@ -29,6 +29,7 @@
 #define MODEL_MAX_DRIVES VM_MAX_DISKS
 #define MODEL_MAX_IFACES 8
 #define MODEL_MAX_SERVERS VM_MAX_SERVERS
+#define MODEL_MAX_FS 4
 /* Firecracker's limit on vcpu_count. */
 #define MODEL_MAX_VCPUS 32
 
@@ -40,6 +41,14 @@ struct model_drive {
 	bool writeback; /* cache_type "Writeback" (else "Unsafe") */
 	char serial[21]; /* the virtio-blk ID: drive_id, cut to 20 bytes */
 	struct rl_config rl; /* rate_limiter; zero sizes: none */
+	char *socket; /* vhost-user-blk back-end (no path_on_host); NULL */
+};
+
+/* PUT /fs/{id}: virtio-fs from a vhost-user back-end (virtiofsd). */
+struct model_fs {
+	char *id;
+	char *socket;
+	char *tag;
 };
 
 /* Stored and reported by GET /vm/config; no device yet. */
@@ -74,6 +83,8 @@ struct model {
 	char *vsock_uds;
 	int nr_servers;
 	struct model_server servers[MODEL_MAX_SERVERS];
+	int nr_fs;
+	struct model_fs fs[MODEL_MAX_FS];
 	/* Logger and metrics: applied by the caller (api.c), kept here so
 	 * GET /vm/config shows them. */
 	bool logger; /* PUT /logger seen */
@@ -116,6 +127,8 @@ int model_put_vsock(struct model *m, json_t *body, struct err *e);
 int model_put_iommu(struct model *m, json_t *body, struct err *e);
 int model_put_server(struct model *m, const char *id, json_t *body,
 		     struct err *e);
+/* wisp's own PUT /fs/{id} {"fs_id", "socket", "tag"} (--fs). */
+int model_put_fs(struct model *m, const char *id, json_t *body, struct err *e);
 /* Parses a Logger body: *level is one of LOG_ERROR..LOG_DEBUG or LOG_OFF;
  * stores path, level, show_level, show_log_origin and module in the
  * model (the caller builds the log sink from them). */

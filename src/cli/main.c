@@ -59,6 +59,15 @@ static void usage(FILE *out)
 		"                         the host's port P is the unix socket\n"
 		"                         PATH_P, and PATH takes \"CONNECT P\\n\" to\n"
 		"                         reach the guest's port P\n"
+		"  --vhost-user-blk socket=PATH[,id=NAME]\n"
+		"                         virtio-blk served by a vhost-user back-end\n"
+		"                         (e.g. qemu-storage-daemon) listening at PATH\n"
+		"  --fs socket=PATH,tag=NAME\n"
+		"                         virtio-fs from a vhost-user back-end (e.g.\n"
+		"                         virtiofsd); the guest mounts -t virtiofs NAME\n"
+		"  --vhost-user type=ID,socket=PATH[,queues=N][,config=BYTES]\n"
+		"                         any virtio device ID served by a vhost-user\n"
+		"                         back-end (up to %d vhost-user devices)\n"
 		"  --rng                  virtio-rng entropy device (getrandom)\n"
 		"  --rng-rate BYTES       limit it to BYTES per second\n"
 		"  --console serial|virtio\n"
@@ -91,7 +100,7 @@ static void usage(FILE *out)
 		"needs hardware virtualization (PVM host); 128+N stopped by signal N\n"
 		"(a SIGTERM the guest answers by powering off: 0).\n",
 		VM_DEFAULT_CMDLINE, VM_DEFAULT_CPUS, VM_DEFAULT_MEMORY_MIB,
-		VM_MAX_DISKS, VM_MAX_NETS, VM_MAX_SERVERS,
+		VM_MAX_DISKS, VM_MAX_NETS, VM_MAX_VHOST_USER, VM_MAX_SERVERS,
 		VM_DEFAULT_SHUTDOWN_TIMEOUT_S, 0xf4);
 }
 
@@ -124,6 +133,9 @@ enum {
 	OPT_IOMMU,
 	OPT_NET,
 	OPT_VSOCK,
+	OPT_VHOST_USER_BLK,
+	OPT_FS,
+	OPT_VHOST_USER,
 };
 
 /* The option string is split in place: the strings point into argv. */
@@ -175,6 +187,33 @@ static int parse_net(char *arg, struct vm_config *cfg)
 	return 0;
 }
 
+static int parse_vhost_user(const char *opt, enum devopts_vhu_kind kind,
+			    char *arg, struct vm_config *cfg)
+{
+	static const uint32_t ids[] = {
+		[DEVOPTS_VHU_BLK] = 2, [DEVOPTS_VHU_FS] = 26
+	};
+	struct devopts_vhost_user d;
+	struct err e = { 0 };
+
+	if (cfg->nr_vhost_user == VM_MAX_VHOST_USER) {
+		fprintf(stderr, "wisp: %s: at most %d vhost-user devices\n",
+			opt, VM_MAX_VHOST_USER);
+		return -EINVAL;
+	}
+	if (devopts_parse_vhost_user(opt, kind, arg, &d, &e))
+		return bad_arg(&e);
+	cfg->vhost_user[cfg->nr_vhost_user++] = (struct vm_vhu_config){
+		.device_id = kind == DEVOPTS_VHU_ANY ? d.type : ids[kind],
+		.socket = d.socket,
+		.id = d.id,
+		.tag = d.tag,
+		.queues = d.queues,
+		.config_size = d.config_size,
+	};
+	return 0;
+}
+
 static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		     int *verbosity)
 {
@@ -191,6 +230,10 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
+		{ "vhost-user-blk", required_argument, NULL,
+		  OPT_VHOST_USER_BLK },
+		{ "fs", required_argument, NULL, OPT_FS },
+		{ "vhost-user", required_argument, NULL, OPT_VHOST_USER },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "rng-rate", required_argument, NULL, OPT_RNG_RATE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
@@ -280,6 +323,21 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			cfg->vsock_cid = vs.cid;
 			break;
 		}
+		case OPT_VHOST_USER_BLK:
+			if (parse_vhost_user("--vhost-user-blk",
+					     DEVOPTS_VHU_BLK, optarg, cfg))
+				return -EINVAL;
+			break;
+		case OPT_FS:
+			if (parse_vhost_user("--fs", DEVOPTS_VHU_FS, optarg,
+					     cfg))
+				return -EINVAL;
+			break;
+		case OPT_VHOST_USER:
+			if (parse_vhost_user("--vhost-user", DEVOPTS_VHU_ANY,
+					     optarg, cfg))
+				return -EINVAL;
+			break;
 		case OPT_RNG:
 			cfg->rng = true;
 			break;

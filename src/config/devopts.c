@@ -436,3 +436,110 @@ int devopts_parse_vsock(const char *opt, char *arg, struct devopts_vsock *out,
 	*out = d;
 	return 0;
 }
+
+enum { V_SOCKET, V_ID, V_TAG, V_TYPE, V_QUEUES, V_CONFIG, NR_VHU_KEYS };
+
+static const char *const vhu_keys[NR_VHU_KEYS] = {
+	"socket", "id", "tag", "type", "queues", "config"
+};
+
+/* Which keys each option takes, and the list its message names. */
+static const struct {
+	unsigned int keys;
+	const char *expected;
+} vhu_kinds[] = {
+	[DEVOPTS_VHU_BLK] = { 1u << V_SOCKET | 1u << V_ID, "socket or id" },
+	[DEVOPTS_VHU_FS] = { 1u << V_SOCKET | 1u << V_TAG, "socket or tag" },
+	[DEVOPTS_VHU_ANY] = { 1u << V_SOCKET | 1u << V_TYPE | 1u << V_QUEUES |
+				      1u << V_CONFIG,
+			      "type, socket, queues or config" },
+};
+
+static int check_tag(const char *opt, const char *tag, struct err *e)
+{
+	size_t n = strlen(tag);
+
+	if (n < 1 || n > DEVOPTS_FS_TAG_MAX)
+		return err_config(e, -EINVAL,
+				  "%s: tag '%s' must be 1 to %d characters",
+				  opt, tag, DEVOPTS_FS_TAG_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (tag[i] <= ' ' || tag[i] > '~')
+			return err_config(e, -EINVAL,
+					  "%s: tag '%s': only printable ASCII "
+					  "without spaces",
+					  opt, tag);
+	return 0;
+}
+
+int devopts_parse_vhost_user(const char *opt, enum devopts_vhu_kind kind,
+			     char *arg, struct devopts_vhost_user *out,
+			     struct err *e)
+{
+	struct devopts_vhost_user d = { .queues = 1 };
+	unsigned int seen = 0;
+	char *cur = arg;
+	uint64_t v;
+	int ret = 0;
+
+	while (cur) {
+		char *eq = NULL;
+		int k = next_kv(opt, &cur, vhu_keys, NR_VHU_KEYS,
+				vhu_kinds[kind].expected, &seen, &eq, e);
+		char what[48];
+
+		if (k < 0)
+			return k;
+		if (!(vhu_kinds[kind].keys & (1u << k)))
+			return err_config(e, -EINVAL,
+					  "%s: unknown key '%s' (expected %s)",
+					  opt, vhu_keys[k],
+					  vhu_kinds[kind].expected);
+		snprintf(what, sizeof(what), "%s: %s", opt, vhu_keys[k]);
+		switch (k) {
+		case V_SOCKET:
+			ret = *eq ? 0 :
+				    err_config(e, -EINVAL,
+					       "%s: socket must not be empty",
+					       opt);
+			d.socket = eq;
+			break;
+		case V_ID:
+			ret = check_id(opt, eq, e);
+			d.id = eq;
+			break;
+		case V_TAG:
+			ret = check_tag(opt, eq, e);
+			d.tag = eq;
+			break;
+		case V_TYPE:
+			ret = devopts_parse_u64(what, eq, 1, 0xffff, &v, e);
+			d.type = (uint32_t)v;
+			break;
+		case V_QUEUES:
+			ret = devopts_parse_u64(what, eq, 1,
+						DEVOPTS_VHU_QUEUES_MAX, &v, e);
+			d.queues = (int)v;
+			break;
+		case V_CONFIG:
+			ret = devopts_parse_u64(what, eq, 0,
+						DEVOPTS_VHU_CONFIG_MAX, &v, e);
+			d.config_size = (uint32_t)v;
+			break;
+		}
+		if (ret)
+			return ret;
+	}
+	if (!d.socket)
+		return err_config(e, -EINVAL, "%s: socket=PATH is required",
+				  opt);
+	if (kind == DEVOPTS_VHU_FS && !d.tag)
+		return err_config(e, -EINVAL, "%s: tag=NAME is required", opt);
+	if (kind == DEVOPTS_VHU_ANY && !d.type)
+		return err_config(e, -EINVAL,
+				  "%s: type=ID (the virtio device ID) is "
+				  "required",
+				  opt);
+	*out = d;
+	return 0;
+}

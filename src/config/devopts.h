@@ -133,5 +133,35 @@ struct devopts_vsock {
  */
 int devopts_parse_vsock(const char *opt, char *arg, struct devopts_vsock *out,
 			struct err *e);
+/* vhost-user devices: --vhost-user-blk, --fs, --vhost-user. */
+enum devopts_vhu_kind {
+	DEVOPTS_VHU_BLK, /* socket=PATH[,id=NAME] */
+	DEVOPTS_VHU_FS, /* socket=PATH,tag=NAME */
+	DEVOPTS_VHU_ANY, /* type=ID,socket=PATH[,queues=N][,config=BYTES] */
+};
+
+#define DEVOPTS_FS_TAG_MAX 36 /* virtio-fs tag bytes */
+#define DEVOPTS_VHU_QUEUES_MAX 8
+#define DEVOPTS_VHU_CONFIG_MAX 256
+
+struct devopts_vhost_user {
+	const char *socket;
+	const char *id; /* blk: NULL if not given */
+	const char *tag; /* fs */
+	uint32_t type; /* any: the virtio device ID, 1..65535 */
+	int queues; /* any: 1..DEVOPTS_VHU_QUEUES_MAX, default 1 */
+	uint32_t config_size; /* any: 0..DEVOPTS_VHU_CONFIG_MAX, default 0 */
+};
+
+/*
+ * The keys kind takes (above), each at most once, in any order; socket
+ * is required and non-empty; id as for disks; tag 1 to
+ * DEVOPTS_FS_TAG_MAX printable characters without spaces; type, queues
+ * and config decimal in their ranges. Same ownership and failure rules
+ * as devopts_parse_disk.
+ */
+int devopts_parse_vhost_user(const char *opt, enum devopts_vhu_kind kind,
+			     char *arg, struct devopts_vhost_user *out,
+			     struct err *e);
 
 #endif

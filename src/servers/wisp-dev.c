@@ -12,7 +12,9 @@
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
  *   wisp-net --socket PATH --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME]
  * --persist serves one VMM after another instead of exiting when the VMM
- * goes away.
+ * goes away. With --vhost-user PATH instead of --socket, wisp-blk and
+ * wisp-rng serve the same device as a vhost-user back-end
+ * (servers/vhu_back.c) to QEMU or wisp's --vhost-user-blk.
  *
  * Exit: 0 when the VMM said BYE or hung up (or SIGTERM stopped serving),
  * 1 with a message on stderr when the VMM broke the protocol, stopped
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "config/devopts.h"
@@ -37,6 +40,7 @@
 #include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "ioreq/server.h"
+#include "servers/vhu_back.h"
 #include "virtio/mmio.h"
 
 enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
@@ -44,6 +48,7 @@ enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
 struct opts {
 	enum kind kind;
 	const char *socket;
+	const char *vhost_user; /* serve vhost-user here instead */
 	struct blk_config blk;
 	char *disk_arg;
 	uint64_t rate;
@@ -300,9 +305,48 @@ out:
 	return ret;
 }
 
+/* One vhost-user front-end: a fresh device on empty guest memory (the
+ * front-end's SET_MEM_TABLE fills it), served until it hangs up. */
+static int serve_vhost_user(const struct opts *o, int lfd, const char *prog)
+{
+	struct guest_mem gm = { .memfd = -1 };
+	struct virtio_dev *d = NULL;
+	struct err e = { 0 };
+	int sock, ret;
+
+	sock = vhu_back_accept(lfd, &e);
+	if (sock < 0) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return sock;
+	}
+	if (o->kind == KIND_BLK) {
+		ret = blk_create(&o->blk, &gm, &d, &e);
+	} else {
+		struct rng_config rc = { o->rate };
+
+		ret = rng_create(&rc, &gm, &d, &e);
+	}
+	if (!ret) {
+		fprintf(stderr, "%s: serving a vhost-user front-end\n", prog);
+		ret = vhu_back_serve(sock, d, &gm, &terminated, &e);
+		fprintf(stderr, "%s: vhost-user front-end %s\n", prog,
+			ret ? "failed" : "done");
+	}
+	if (ret)
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+	if (d && d->ops->destroy)
+		d->ops->destroy(d);
+	if (gm.host)
+		munmap(gm.host, gm.size);
+	close(sock);
+	return ret;
+}
+
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s --socket PATH [--persist] %s\n", prog,
+	fprintf(stderr,
+		"usage: %s --socket PATH|--vhost-user PATH [--persist] %s\n",
+		prog,
 		!strcmp(prog, "wisp-blk") ?
 			"--disk path=FILE[,readonly=on|off][,id=NAME]"
 			"[,direct=on|off][,engine=sync|uring]" :
@@ -318,6 +362,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "vhost-user", required_argument, NULL, 'V' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "net", required_argument, NULL, 'n' },
@@ -349,6 +394,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			o.socket = optarg;
+			break;
+		case 'V':
+			o.vhost_user = optarg;
 			break;
 		case 'd':
 			if (o.kind != KIND_BLK || o.disk_arg) {
@@ -412,7 +460,16 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 1;
 	}
-	if (!o.socket || (o.kind == KIND_BLK && !o.disk_arg) ||
+	if (o.vhost_user &&
+	    (o.socket || (o.kind != KIND_BLK && o.kind != KIND_RNG))) {
+		fprintf(stderr,
+			"%s: --vhost-user: instead of --socket, for wisp-blk "
+			"and wisp-rng\n",
+			prog);
+		return 1;
+	}
+	if ((!o.socket && !o.vhost_user) ||
+	    (o.kind == KIND_BLK && !o.disk_arg) ||
 	    (o.kind == KIND_NET && !o.net.tap)) {
 		usage(prog);
 		return 1;
@@ -424,6 +481,19 @@ int main(int argc, char **argv)
 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, NULL);
+	}
+	if (o.vhost_user) {
+		lfd = vhu_back_listen(o.vhost_user, &e);
+		if (lfd < 0) {
+			fprintf(stderr, "%s: %s\n", prog, e.msg);
+			return 1;
+		}
+		do {
+			ret = serve_vhost_user(&o, lfd, prog);
+		} while (o.persist && !terminated);
+		close(lfd);
+		unlink(o.vhost_user);
+		return ret ? 1 : 0;
 	}
 	lfd = wisp_ioreq_listen(o.socket, &e);
 	if (lfd < 0) {

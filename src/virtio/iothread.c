@@ -123,7 +123,8 @@ int virtio_iothread_start(struct virtio_iothread *t, struct virtio_dev *d,
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->pause_efd, &ev) < 0)
 		return err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
 			       strerror(errno));
-	for (int q = 0; q < d->nr_queues; q++) {
+	/* Queues run elsewhere: their doorbells are the back-end's. */
+	for (int q = 0; q < d->nr_queues && !d->remote_queues; q++) {
 		t->kick_efd[q] = kick_efds[q];
 		ev.data.u64 = (uint64_t)q;
 		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, kick_efds[q], &ev) < 0)

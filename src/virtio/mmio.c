@@ -14,6 +14,8 @@
 
 static uint64_t offered_features(struct virtio_dev *d)
 {
+	if (d->remote_queues)
+		return d->ops->features(d);
 	return d->ops->features(d) | (1ull << VIRTIO_F_VERSION_1) |
 	       (1ull << VIRTIO_F_RING_EVENT_IDX) |
 	       (1ull << VIRTIO_F_RING_INDIRECT_DESC) |
@@ -294,7 +296,9 @@ static void mmio_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
 			atomic_fetch_and(&t->isr, ~v32);
 		} else if (v32 < (uint32_t)d->nr_queues) {
-			int ret = efd_signal_private(t->notify_efd[v32]);
+			int fd = t->notify_efd[v32];
+			int ret = d->remote_queues ? efd_signal(fd) :
+						     efd_signal_private(fd);
 
 			if (ret && ret != -EAGAIN)
 				log_warn("%s: notify eventfd: %s", d->name,
@@ -365,6 +369,7 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 					      base + VIRTIO_MMIO_QUEUE_NOTIFY,
 					      4, IOEVR_F_DATAMATCH, (uint64_t)q,
 					      t->notify_efd[q]) == 0;
+		dev->kick_fds[q] = t->notify_efd[q];
 		if (!t->doorbell[q])
 			log_info("%s: queue %d doorbell on the exit path",
 				 dev->name, q);

@@ -29,6 +29,8 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 		d->vq[i].mem = mem;
 	}
 	d->watch_fds[0] = d->watch_fds[1] = -1;
+	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		d->kick_fds[i] = -1;
 }
 
 static void free_tokens(struct virtio_dev *d)
@@ -80,6 +82,11 @@ void virtio_dev_notify_queue(struct virtio_dev *d, int q)
 		return;
 	if (virtq_should_notify(&d->vq[q]))
 		raise(d, false);
+}
+
+void virtio_dev_raise_vring(struct virtio_dev *d)
+{
+	raise(d, false);
 }
 
 void virtio_dev_notify_config(struct virtio_dev *d)

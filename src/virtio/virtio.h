@@ -40,6 +40,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_FS 26
 #define VIRTIO_ID_IOMMU 23
 
 #define VIRTIO_MAX_QUEUES 8
@@ -125,6 +126,16 @@ struct virtio_dev {
 	 * chain with 0 bytes and goes on. Set by the constructor. */
 	bool dma_fault_aware;
 
+	/* The queues run elsewhere (a vhost-user back-end): the transport
+	 * offers exactly ops->features (the back-end's transport bits
+	 * included), its I/O thread does not watch the doorbells, and a kick
+	 * that reaches the register file is signalled bounded (the eventfd
+	 * is shared with the back-end). Set by the constructor. */
+	bool remote_queues;
+	/* The doorbell eventfd of each queue, set by the transport, for a
+	 * device whose queues run elsewhere to hand on. */
+	int kick_fds[VIRTIO_MAX_QUEUES];
+
 	const struct virtio_transport_ops *tops;
 	void *transport;
 	/* Rate limit for the "bad chain" log line (one per 5 s). */
@@ -157,6 +168,11 @@ void virtio_dev_fini(struct virtio_dev *d);
 /* After pushing used buffers to queue q: interrupts the driver if the
  * queue's suppression rules say so. Call with d->lock held. */
 void virtio_dev_notify_queue(struct virtio_dev *d, int q);
+
+/* Used buffers on some queue, already filtered by whoever ran the queue
+ * (a vhost-user back-end signals only what the driver asked for): sets
+ * the interrupt status and interrupts. No lock needed. */
+void virtio_dev_raise_vring(struct virtio_dev *d);
 
 /* Config space changed: bump the generation and interrupt. Lock held. */
 void virtio_dev_notify_config(struct virtio_dev *d);

@@ -354,29 +354,14 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 	return ret;
 }
 
-static int pop(struct virtq *vq, struct virtq_chain *c, const char **why)
+static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c,
+		      const char **why)
 {
 	const struct vring_desc *table;
-	uint8_t *av;
-	uint16_t avail_idx, head, i;
 	uint64_t total = 0;
 	uint32_t steps = 0;
+	uint16_t i;
 
-	if (vq->dma && vq->ready && refresh_rings(vq, why) < 0)
-		return -EINVAL;
-	av = avail(vq);
-	if (!av || !vq->ready) {
-		*why = "queue not ready";
-		return -EINVAL;
-	}
-	avail_idx = load16(av + AVAIL_IDX);
-	if (avail_idx == vq->last_avail)
-		return 0;
-	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size) {
-		*why = "avail index moved more than the queue size";
-		return -EINVAL;
-	}
-	head = load16(av + AVAIL_RING + 2 * (vq->last_avail % vq->size));
 	if (head >= vq->size) {
 		*why = "head descriptor index out of range";
 		return -EINVAL;
@@ -384,6 +369,10 @@ static int pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 	table = vq->dma ?
 			(const void *)vq->desc_host :
 			guest_mem_ptr(vq->mem, vq->desc_gpa, 16ull * vq->size);
+	if (!table) {
+		*why = "descriptor table outside guest RAM";
+		return -EINVAL;
+	}
 	c->head = head;
 	c->dma_fault = false;
 	c->nr_read = c->nr_write = 0;
@@ -402,16 +391,13 @@ static int pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 				*why = "indirect descriptor with NEXT set";
 				return -EINVAL;
 			}
-			ret = walk_indirect(vq, c, &d, &total, why);
-			if (ret)
-				return ret;
-			break;
+			return walk_indirect(vq, c, &d, &total, why);
 		}
 		ret = add_seg(vq, c, &d, &total, why);
 		if (ret)
 			return ret;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
-			break;
+			return 0;
 		if (d.next >= vq->size) {
 			*why = "next descriptor index out of range";
 			return -EINVAL;
@@ -422,8 +408,60 @@ static int pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 		}
 		i = d.next;
 	}
+}
+
+static int pop(struct virtq *vq, struct virtq_chain *c, const char **why)
+{
+	uint8_t *av;
+	uint16_t avail_idx, head;
+	int ret;
+
+	if (vq->dma && vq->ready && refresh_rings(vq, why) < 0)
+		return -EINVAL;
+	av = avail(vq);
+	if (!av || !vq->ready) {
+		*why = "queue not ready";
+		return -EINVAL;
+	}
+	avail_idx = load16(av + AVAIL_IDX);
+	if (avail_idx == vq->last_avail)
+		return 0;
+	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size) {
+		*why = "avail index moved more than the queue size";
+		return -EINVAL;
+	}
+	head = load16(av + AVAIL_RING + 2 * (vq->last_avail % vq->size));
+	ret = walk_chain(vq, head, c, why);
+	if (ret)
+		return ret;
 	vq->last_avail++;
 	return 1;
+}
+
+int virtq_chain_at(struct virtq *vq, uint16_t head, struct virtq_chain *c,
+		   const char **why)
+{
+	if (vq->dma && vq->ready && refresh_rings(vq, why) < 0)
+		return -EINVAL;
+	if (!vq->ready) {
+		*why = "queue not ready";
+		return -EINVAL;
+	}
+	return walk_chain(vq, head, c, why);
+}
+
+uint16_t virtq_avail_idx(const struct virtq *vq)
+{
+	const uint8_t *av = avail(vq);
+
+	return av ? load16(av + AVAIL_IDX) : 0;
+}
+
+uint16_t virtq_used_idx_in_ring(const struct virtq *vq)
+{
+	const uint8_t *u = used(vq);
+
+	return u ? load16(u + USED_IDX) : 0;
 }
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)

@@ -116,6 +116,17 @@ int virtq_validate_rings(const struct virtq *vq, const char **why);
  * ring is empty, -EINVAL for a malformed chain or ring (with *why). */
 int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why);
 
+/* The chain that starts at descriptor head, validated as virtq_pop does,
+ * without consuming an avail entry (a front-end failing the requests a
+ * vhost-user back-end had in flight). Returns 0 or -EINVAL with *why. */
+int virtq_chain_at(struct virtq *vq, uint16_t head, struct virtq_chain *c,
+		   const char **why);
+
+/* The driver's avail->idx and the used->idx in guest memory (0 when the
+ * ring is not mapped), for a queue another process runs. */
+uint16_t virtq_avail_idx(const struct virtq *vq);
+uint16_t virtq_used_idx_in_ring(const struct virtq *vq);
+
 /* Returns a chain to the driver with the number of bytes written. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
 

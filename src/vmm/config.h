@@ -31,6 +31,7 @@ enum serial_mode { SERIAL_STDIO, SERIAL_NONE, SERIAL_FILE };
 #define VM_MAX_DISKS 8
 #define VM_MAX_SERVERS 4
 #define VM_MAX_NETS 4
+#define VM_MAX_VHOST_USER 8
 
 enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
@@ -80,6 +81,17 @@ struct vm_config {
 	 * host side's unix socket path; NULL: no vsock device. */
 	const char *vsock_uds;
 	uint64_t vsock_cid;
+	/* vhost-user devices (--vhost-user-blk, --fs, --vhost-user): the
+	 * queues run in a back-end listening at socket. */
+	int nr_vhost_user;
+	struct vm_vhu_config {
+		uint32_t device_id; /* VIRTIO_ID_*: 2 blk, 26 fs, any */
+		const char *socket;
+		const char *id; /* blk: NULL if not given */
+		const char *tag; /* fs */
+		int queues; /* other types */
+		uint32_t config_size; /* other types */
+	} vhost_user[VM_MAX_VHOST_USER];
 	bool rng; /* virtio-rng */
 	uint64_t rng_rate; /* bytes per second, 0: unlimited */
 	/* ACPI tables describe the machine (default); off: the MP table

@@ -14,6 +14,7 @@
 #include "devices/net/net.h"
 #include "devices/vsock/vsock.h"
 #include "devices/rng/rng.h"
+#include "devices/vhost_user/vhost_user.h"
 #include "snapshot/format.h"
 #include "util/log.h"
 #include "vmm/vm_priv.h"
@@ -207,6 +208,19 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 		ret = vsock_create(&vc, &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);
+		if (ret)
+			return ret;
+	}
+	for (int i = 0; i < cfg->nr_vhost_user; i++) {
+		const struct vm_vhu_config *vc = &cfg->vhost_user[i];
+		struct vhu_dev_config c = { vc->device_id, vc->socket,
+					    vc->id,	   vc->tag,
+					    vc->queues,	   vc->config_size };
+
+		/* The back-end maps guest RAM by GPA: not behind --iommu. */
+		ret = vhu_dev_create(&c, &vm->mem, &d, e);
+		if (!ret)
+			ret = attach_virtio(vm, d, IOMMU_NONE, e);
 		if (ret)
 			return ret;
 	}

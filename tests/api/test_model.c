@@ -101,6 +101,82 @@ static void test_partuuid_root(void **state)
 	model_free(&m);
 }
 
+/* PUT /drives with "socket" (Firecracker's vhost-user drives) and PUT
+ * /fs/{id}: vhost-user devices in the config, after the file disks. */
+static void test_vhost_user_drive_and_fs(void **state)
+{
+	struct model m;
+	struct vm_config c;
+	struct err e = { 0 };
+	json_t *j;
+
+	(void)state;
+	model_init(&m);
+	PUT(model_put_boot_source(&m, b_, &e),
+	    "{\"kernel_image_path\": \"/k\"}");
+	assert_int_equal(PUT(model_put_drive(&m, "r", b_, &e),
+			     "{\"path_on_host\": \"/r\", "
+			     "\"is_root_device\": true}"),
+			 0);
+	assert_int_equal(PUT(model_put_drive(&m, "vu", b_, &e),
+			     "{\"socket\": \"/run/qsd.sock\", "
+			     "\"is_root_device\": false}"),
+			 0);
+	/* A vhost-user drive has no image path and is not the root. */
+	assert_int_equal(PUT(model_put_drive(&m, "bad", b_, &e),
+			     "{\"socket\": \"/s\", \"path_on_host\": \"/x\", "
+			     "\"is_root_device\": false}"),
+			 -EINVAL);
+	assert_non_null(strstr(e.msg, "vhost-user drive"));
+	assert_int_equal(PUT(model_put_drive(&m, "bad", b_, &e),
+			     "{\"socket\": \"/s\", \"is_root_device\": true}"),
+			 -EINVAL);
+	assert_int_equal(PUT(model_put_drive(&m, "bad", b_, &e),
+			     "{\"is_root_device\": false}"),
+			 -EINVAL);
+	assert_non_null(strstr(e.msg, "missing field 'path_on_host'"));
+	assert_int_equal(
+		PUT(model_put_fs(&m, "share", b_, &e),
+		    "{\"fs_id\": \"share\", \"socket\": \"/vfs.sock\", "
+		    "\"tag\": \"hostdir\"}"),
+		0);
+	assert_int_equal(PUT(model_put_fs(&m, "x", b_, &e),
+			     "{\"fs_id\": \"x\", \"socket\": \"/s\"}"),
+			 -EINVAL);
+	assert_int_equal(PUT(model_put_fs(&m, "x", b_, &e),
+			     "{\"fs_id\": \"x\", \"socket\": \"/s\", "
+			     "\"tag\": \"a b\"}"),
+			 -EINVAL);
+	assert_int_equal(PUT(model_put_fs(&m, "x", b_, &e),
+			     "{\"fs_id\": \"y\", \"socket\": \"/s\", "
+			     "\"tag\": \"t\"}"),
+			 -EINVAL);
+	assert_int_equal(m.nr_fs, 1);
+	assert_int_equal(model_to_vm_config(&m, &c, &e), 0);
+	assert_int_equal(c.nr_disks, 1);
+	assert_string_equal(c.disks[0].path, "/r");
+	assert_int_equal(c.nr_vhost_user, 2);
+	assert_int_equal(c.vhost_user[0].device_id, 2);
+	assert_string_equal(c.vhost_user[0].socket, "/run/qsd.sock");
+	assert_string_equal(c.vhost_user[0].id, "vu");
+	assert_int_equal(c.vhost_user[1].device_id, 26);
+	assert_string_equal(c.vhost_user[1].socket, "/vfs.sock");
+	assert_string_equal(c.vhost_user[1].tag, "hostdir");
+	j = model_json(&m);
+	assert_non_null(j);
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(j, "fs"), 0), "tag")),
+		"hostdir");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(j, "drives"), 1),
+			"socket")),
+		"/run/qsd.sock");
+	json_decref(j);
+	model_free(&m);
+}
+
 static void test_machine_put_and_patch(void **state)
 {
 	struct model m;
@@ -263,6 +339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_root_drive_first_and_cmdline),
 		cmocka_unit_test(test_partuuid_root),
+		cmocka_unit_test(test_vhost_user_drive_and_fs),
 		cmocka_unit_test(test_machine_put_and_patch),
 		cmocka_unit_test(test_entropy_rate),
 		cmocka_unit_test(test_ifaces_and_iommu),

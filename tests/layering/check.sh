@@ -10,7 +10,8 @@ bad=0
 # folder: the include prefixes it must not use
 rules=(
 	"devices:kvm/ vmm/ ioreq/ arch/ boot/ linux/kvm.h"
-	"virtio:kvm/ vmm/ ioreq/ devices/ arch/ boot/ linux/kvm.h"
+	"virtio:kvm/ vmm/ ioreq/ devices/ arch/ boot/ vhost_user/ linux/kvm.h"
+	"vhost_user:kvm/ vmm/ ioreq/ virtio/ devices/ bus/ mem/ arch/ boot/ linux/kvm.h"
 	"ioreq:kvm/ vmm/ arch/ boot/ devices/ linux/kvm.h"
 	"servers:kvm/ vmm/ arch/ boot/ linux/kvm.h"
 	"bus:kvm/ vmm/ ioreq/ virtio/ devices/ linux/kvm.h"

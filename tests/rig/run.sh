@@ -132,6 +132,11 @@ else
     needs wisp-api && rig_copy_bin "$L1" "$WISP_API" /bin/wisp-api
     needs wisp-uffd && rig_copy_bin "$L1" "$WISP_UFFD" /bin/wisp-uffd
 fi
+# vhost-user back-ends from Debian's qemu-system-common (QEMU 7.2)
+needs qsd && rig_copy_bin "$L1" "$(command -v qemu-storage-daemon)" /bin/qemu-storage-daemon
+needs virtiofsd && rig_copy_bin "$L1" /usr/lib/qemu/virtiofsd /bin/virtiofsd
+# QEMU as the vhost-user front-end of a wisp back-end
+[ "$VMM" != qemu ] && needs qemu && rig_l1_add_qemu "$L1"
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
 # the scenarios' guest parts, in every L2 initramfs
 L2_PARTS=()

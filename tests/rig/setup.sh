@@ -41,7 +41,7 @@ if ! flock -n 9; then
 fi
 
 # --------------------------------------------------------------- packages
-PKGS=(qemu-system-x86 busybox-static linux-source-6.1 bc flex bison
+PKGS=(qemu-system-x86 qemu-system-common busybox-static linux-source-6.1 bc flex bison
       libelf-dev libssl-dev cpio e2fsprogs fio kmod gcc make libc6-dev xz-utils
       gzip python3)
 

@@ -400,6 +400,70 @@ static void test_vsock(void **state)
 				 e.msg, bad[i][1]);
 		assert_int_equal(d.cid, 77);
 	}
+static int vhu(enum devopts_vhu_kind k, const char *s,
+	       struct devopts_vhost_user *d, struct err *e)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	return devopts_parse_vhost_user("--opt", k, buf, d, e);
+}
+
+static void vhu_refused(enum devopts_vhu_kind k, const char *s,
+			const char *want)
+{
+	struct devopts_vhost_user d = { 0 };
+	struct err e = { 0 };
+
+	assert_int_equal(vhu(k, s, &d, &e), -EINVAL);
+	assert_int_equal(e.cls, ERR_CONFIG);
+	if (!strstr(e.msg, want))
+		fail_msg("'%s': message '%s' lacks '%s'", s, e.msg, want);
+	assert_null(d.socket);
+}
+
+static void test_vhost_user(void **state)
+{
+	struct devopts_vhost_user d;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vhu(DEVOPTS_VHU_BLK, "socket=/tmp/a.sock", &d, &e), 0);
+	assert_string_equal(d.socket, "/tmp/a.sock");
+	assert_null(d.id);
+	assert_int_equal(vhu(DEVOPTS_VHU_BLK, "id=disk1,socket=/run/b", &d, &e),
+			 0);
+	assert_string_equal(d.id, "disk1");
+	assert_int_equal(vhu(DEVOPTS_VHU_FS, "tag=share,socket=/s", &d, &e), 0);
+	assert_string_equal(d.tag, "share");
+	assert_int_equal(vhu(DEVOPTS_VHU_ANY,
+			     "type=18,socket=/s,queues=8,config=256", &d, &e),
+			 0);
+	assert_int_equal(d.type, 18);
+	assert_int_equal(d.queues, 8);
+	assert_int_equal(d.config_size, 256);
+	assert_int_equal(vhu(DEVOPTS_VHU_ANY, "type=4,socket=/s", &d, &e), 0);
+	assert_int_equal(d.queues, 1);
+	assert_int_equal(d.config_size, 0);
+
+	vhu_refused(DEVOPTS_VHU_BLK, "id=x", "socket=PATH is required");
+	vhu_refused(DEVOPTS_VHU_BLK, "socket=", "must not be empty");
+	vhu_refused(DEVOPTS_VHU_BLK, "socket=/a,tag=x", "unknown key 'tag'");
+	vhu_refused(DEVOPTS_VHU_BLK, "socket=/a,socket=/b", "given twice");
+	vhu_refused(DEVOPTS_VHU_BLK, "socket=/a,id=123456789012345678901",
+		    "1 to 20");
+	vhu_refused(DEVOPTS_VHU_FS, "socket=/a", "tag=NAME is required");
+	vhu_refused(DEVOPTS_VHU_FS, "socket=/a,tag=a b", "printable");
+	vhu_refused(DEVOPTS_VHU_FS,
+		    "socket=/a,tag=1234567890123456789012345678901234567",
+		    "1 to 36");
+	vhu_refused(DEVOPTS_VHU_FS, "socket=/a,tag=x,id=y", "unknown key");
+	vhu_refused(DEVOPTS_VHU_ANY, "socket=/a", "type=ID");
+	vhu_refused(DEVOPTS_VHU_ANY, "type=0,socket=/a", "type");
+	vhu_refused(DEVOPTS_VHU_ANY, "type=65536,socket=/a", "type");
+	vhu_refused(DEVOPTS_VHU_ANY, "type=2,socket=/a,queues=9", "queues");
+	vhu_refused(DEVOPTS_VHU_ANY, "type=2,socket=/a,config=257", "config");
+	vhu_refused(DEVOPTS_VHU_ANY, "type=2,socket=/a,id=x", "unknown key");
 }
 
 int main(void)
@@ -416,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_net_refused),
 		cmocka_unit_test(test_vsock),
 		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_vhost_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
