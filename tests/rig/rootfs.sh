@@ -87,6 +87,25 @@ for u in getty@tty1.service serial-getty@ttyS0.service console-getty.service \
          systemd-tmpfiles-clean.timer; do
     ln -sf /dev/null "$TREE/etc/systemd/system/$u"
 done
+# Under nested emulation every exec costs (libsystemd-shared's
+# relocations), so what cannot apply here is masked rather than run to
+# find nothing: the generators for encrypted, verity, integrity and GPT
+# auto-discovered volumes, hibernation resume, system updates, the debug
+# shell, systemd.run=, rc.local, SysV scripts (dbus and hwclock ship
+# native units) and gettys (the fstab generator stays, for whoever adds
+# entries); module loading (the image carries no modules: the initramfs
+# loaded what root needs) and the API file systems nothing here uses.
+mkdir -p "$TREE/etc/systemd/system-generators"
+for g in cryptsetup veritysetup integritysetup gpt-auto hibernate-resume \
+         system-update debug run rc-local sysv getty; do
+    ln -sf /dev/null "$TREE/etc/systemd/system-generators/systemd-$g-generator"
+done
+for u in modprobe@.service systemd-modules-load.service kmod-static-nodes.service \
+         sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount \
+         sys-fs-fuse-connections.mount dev-hugepages.mount \
+         proc-sys-fs-binfmt_misc.automount systemd-pstore.service; do
+    ln -sf /dev/null "$TREE/etc/systemd/system/$u"
+done
 install -m 755 "$FILES/wisp-marker" "$TREE/usr/local/sbin/wisp-marker"
 install -m 644 "$FILES/wisp-marker.service" "$TREE/etc/systemd/system/wisp-marker.service"
 mkdir -p "$TREE/etc/systemd/system/multi-user.target.wants"
@@ -103,7 +122,10 @@ size=$(( mb + mb / 4 + 32 ))
 rm -f "$OUT/rootfs.ext4"
 mke2fs -q -t ext4 -L wisp-root -d "$TREE" "$OUT/rootfs.ext4" "${size}M" ||
     die "mke2fs -d failed"
-e2fsck -fn "$OUT/rootfs.ext4" > /dev/null || die "e2fsck of the new image failed"
+fsck_out=$(e2fsck -fn "$OUT/rootfs.ext4" 2>&1) || {
+    printf '%s\n' "$fsck_out" >&2
+    die "e2fsck of the new image failed"
+}
 sed 's/#.*//' "$FILES/packages" | sed '/^ *$/d' > "$OUT/packages"
 echo "$MIRROR" > "$OUT/mirror"
 touch "$OUT/.done"
