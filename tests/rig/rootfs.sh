@@ -120,8 +120,11 @@ rm -rf "$TREE"/usr/share/doc/* "$TREE"/usr/share/man/* "$TREE"/usr/share/info/* 
 mb=$(du -sm "$TREE" | cut -f1)
 size=$(( mb + mb / 4 + 32 ))
 rm -f "$OUT/rootfs.ext4"
-mke2fs -q -t ext4 -L wisp-root -d "$TREE" "$OUT/rootfs.ext4" "${size}M" ||
+# (its messages to a log: stdout carries only the image's path)
+mke2fs -q -t ext4 -L wisp-root -d "$TREE" "$OUT/rootfs.ext4" "${size}M" > "$OUT/mke2fs.log" 2>&1 || {
+    cat "$OUT/mke2fs.log" >&2
     die "mke2fs -d failed"
+}
 fsck_out=$(e2fsck -fn "$OUT/rootfs.ext4" 2>&1) || {
     printf '%s\n' "$fsck_out" >&2
     die "e2fsck of the new image failed"

@@ -201,6 +201,9 @@ ROOTFS_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" virti
     die "stock-mods.sh failed for the rootfs initramfs"
 log "stock module layers: $STOCK_CLOUD_MODS, $STOCK_GENERIC_MODS, $ROOTFS_MODS"
 ROOTFS_IMG=$("$RIG_DIR/rootfs.sh") || die "rootfs.sh failed"
+for f in "$STOCK_CLOUD_MODS" "$STOCK_GENERIC_MODS" "$ROOTFS_MODS" "$ROOTFS_IMG"; do
+    [ -f "$f" ] || die "stock-mods.sh/rootfs.sh printed '$f', not a file"
+done
 
 # ------------------------------------------------ L1 QEMU (RIG_L1_QEMU)
 # RIG_L1_QEMU=10: QEMU from bookworm-backports as L1 (docs/rig.md, "The L1
