@@ -62,7 +62,7 @@ disk() {
 run_scenario() {
     name=$1
     dir=/rig/scenarios/$name
-    KERNEL='' INITRD='' CPUS='' MEM='' TIMEOUT='' CONSOLE=serial
+    KERNEL='' INITRD='' CPUS='' MEM='' TIMEOUT='' CONSOLE=serial MARKS=''
     . "$dir/params"
     kernel=/l2/$KERNEL initrd=/l2/initrd-$INITRD.gz tmo=$TIMEOUT
     token="rigtoken=$name-7f3a rigtest=$name"
@@ -112,8 +112,11 @@ run_scenario() {
     dump=
     [ "$VMM" = qemu ] || dump="-d 10"
     t0=$(stamp -m)
-    # shellcheck disable=SC2086 # $dump is empty or two words
-    vmrun $dump -o "$log" -e "RIG-L $name" -t "$tmo" -m WISP-INIT-RAN -m WISP-READY \
+    # MARKS (params): more guest markers for vmrun to time
+    marks=''
+    for m in $MARKS; do marks="$marks -m $m"; done
+    # shellcheck disable=SC2086 # $dump is empty or two words; $marks split on purpose
+    vmrun $dump -o "$log" -e "RIG-L $name" -t "$tmo" -m WISP-INIT-RAN -m WISP-READY $marks \
         -s "WISP-READY=$input" -i "/tmp/$name.in" -- "$@" 2>"/tmp/$name.vmrun" &
     vpid=$!
     scenario_during
