@@ -400,6 +400,8 @@ static void test_vsock(void **state)
 				 e.msg, bad[i][1]);
 		assert_int_equal(d.cid, 77);
 	}
+}
+
 static int vhu(enum devopts_vhu_kind k, const char *s,
 	       struct devopts_vhost_user *d, struct err *e)
 {

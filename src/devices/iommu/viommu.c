@@ -992,7 +992,10 @@ static int viommu_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 		put32(req + 4, dom);
 		put32(req + 8, ep);
 		put32(req + 12, byp[k] ? VIRTIO_IOMMU_ATTACH_F_BYPASS : 0);
-		if (do_attach(v, req) != VIRTIO_IOMMU_S_OK) {
+		struct effect ef = { 0 };
+
+		/* Remote endpoints are brought up to date below, once. */
+		if (do_attach(v, req, &ef) != VIRTIO_IOMMU_S_OK) {
 			*why = "an endpoint's ATTACH was refused";
 			ret = -EINVAL;
 		}
@@ -1007,6 +1010,7 @@ static int viommu_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 			const uint8_t *e = maps_at[k] + (size_t)m * 28;
 			uint8_t req[VIOMMU_MAP_LEN] = { VIRTIO_IOMMU_T_MAP };
 			uint32_t perm = le32(e + 24), flags = 0;
+			struct effect ef = { 0 };
 
 			if (perm & IOVA_PERM_READ)
 				flags |= VIRTIO_IOMMU_MAP_F_READ;
@@ -1019,7 +1023,7 @@ static int viommu_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 			put32(req + 32, flags);
 			if ((perm & ~(IOVA_PERM_READ | IOVA_PERM_WRITE |
 				      IOVA_PERM_MMIO)) ||
-			    do_map(v, req) != VIRTIO_IOMMU_S_OK) {
+			    do_map(v, req, &ef) != VIRTIO_IOMMU_S_OK) {
 				*why = "a mapping was refused";
 				ret = -EINVAL;
 			}
@@ -1032,6 +1036,24 @@ static int viommu_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 				ep_detach(v, &v->ep[i]);
 	invalidate(v, NULL);
 	pthread_mutex_unlock(&v->xlate_lock);
+	/* An endpoint served out of process gets its whole table (a
+	 * server that attaches later gets it at attach). */
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS && !ret; i++) {
+		struct effect ef = { 0 };
+
+		pthread_mutex_lock(&v->xlate_lock);
+		if (v->ep[i].used && v->ep[i].remote) {
+			ep_changed(v, &v->ep[i], &ef);
+			ef.local_mask = 0;
+			number(v, &ef);
+		}
+		pthread_mutex_unlock(&v->xlate_lock);
+		if (ef.kind != EF_NONE && propagate(v, &ef)) {
+			*why = "a device server did not take the restored "
+			       "mappings";
+			ret = -EIO;
+		}
+	}
 	return ret;
 }
 
