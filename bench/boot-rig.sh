@@ -136,7 +136,7 @@ fi
 if echo "$R" | grep -q '^RIG-L1-ERROR'; then
     rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 fi
-echo "cmdline (both VMMs): $CMDLINE (rootfs row: plus root=/dev/vda); plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
+echo "cmdline (both VMMs): $CMDLINE (rootfs row: plus root=/dev/vda quiet); plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
 echo "kernels: acpi/noacpi rows $L2_BZIMAGE; rootfs row $CLOUD_KERNEL with ${ROOTFS_IMG:-}"
 # The guest's boot lines of each VMM's first measured run, side by side.
 echo "$R" | awk '$1 == "RIG-B-D" && $3 == "1" {l = $0; sub(/^RIG-B-D [^ ]+ 1 /, "", l); print "dmesg " $2 ": " l}' 
