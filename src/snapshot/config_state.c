@@ -7,6 +7,34 @@
 
 #define STR_MAX 4096
 
+/* A limiter's buckets, as the front ends parsed them; decoded values are
+ * the device's to bound (rl_init takes any). */
+static void ser_rl(struct ser_w *w, const struct rl_config *rl)
+{
+	const struct tb_config *b[2] = { &rl->bw, &rl->ops };
+
+	for (int i = 0; i < 2; i++) {
+		ser_u64(w, b[i]->size);
+		ser_u64(w, b[i]->one_time_burst);
+		ser_u64(w, b[i]->refill_ms);
+	}
+}
+
+static void deser_rl(struct ser_r *r, struct rl_config *rl)
+{
+	struct tb_config *b[2] = { &rl->bw, &rl->ops };
+
+	for (int i = 0; i < 2; i++) {
+		b[i]->size = deser_u64(r);
+		b[i]->one_time_burst = deser_u64(r);
+		b[i]->refill_ms = deser_u64(r);
+		/* The front ends' own bound (devopts: at most an hour). */
+		if (b[i]->size &&
+		    (!b[i]->refill_ms || b[i]->refill_ms > 3600000))
+			r->fail = true;
+	}
+}
+
 void snap_config_save(const struct vm_config *c, struct ser_w *w)
 {
 	ser_str(w, c->kernel);
@@ -29,6 +57,7 @@ void snap_config_save(const struct vm_config *c, struct ser_w *w)
 		ser_u8(w, d->direct);
 		ser_u32(w, (uint32_t)d->engine);
 		ser_u8(w, d->no_iommu);
+		ser_rl(w, &d->rl);
 	}
 	ser_u32(w, (uint32_t)c->nr_servers);
 	for (int i = 0; i < c->nr_servers; i++) {
@@ -45,12 +74,16 @@ void snap_config_save(const struct vm_config *c, struct ser_w *w)
 		ser_u8(w, n->has_mac);
 		ser_u64(w, n->rx_rate);
 		ser_u64(w, n->tx_rate);
+		ser_rl(w, &n->rx_rl);
+		ser_rl(w, &n->tx_rl);
 	}
 	ser_u8(w, c->rng);
 	ser_u64(w, c->rng_rate);
 	ser_u8(w, c->acpi);
 	ser_u8(w, c->iommu);
 	ser_u32(w, c->shutdown_timeout_s);
+	ser_u8(w, c->async_pf);
+	ser_u32(w, c->watchdog_s);
 }
 
 int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
@@ -99,6 +132,7 @@ int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 			r.fail = true;
 		d->engine = (int)v;
 		d->no_iommu = deser_bool(&r);
+		deser_rl(&r, &d->rl);
 	}
 	v = deser_u32(&r);
 	if (v > VM_MAX_SERVERS)
@@ -126,6 +160,8 @@ int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 		n->has_mac = deser_bool(&r);
 		n->rx_rate = deser_u64(&r);
 		n->tx_rate = deser_u64(&r);
+		deser_rl(&r, &n->rx_rl);
+		deser_rl(&r, &n->tx_rl);
 		if (!n->tap)
 			r.fail = true;
 	}
@@ -136,6 +172,8 @@ int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 	c->shutdown_timeout_s = deser_u32(&r);
 	if (c->shutdown_timeout_s > VM_MAX_SHUTDOWN_TIMEOUT_S)
 		r.fail = true;
+	c->async_pf = deser_bool(&r);
+	c->watchdog_s = deser_u32(&r);
 	if (!deser_done(&r))
 		return err_config(e, -EINVAL,
 				  "snapshot: configuration section malformed");

@@ -56,6 +56,16 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with virtio-net cannot be "
 				  "saved yet");
+	/* Their state lives outside wisp (host sockets, a back-end's
+	 * rings), which the state file cannot hold. */
+	if (vm->cfg.vsock_uds)
+		return err_config(e, -ENOTSUP,
+				  "snapshot: a VM with virtio-vsock cannot be "
+				  "saved yet");
+	if (vm->cfg.nr_vhost_user)
+		return err_config(e, -ENOTSUP,
+				  "snapshot: a VM with vhost-user devices "
+				  "cannot be saved yet");
 	/* A state file is data: it must not carry a command to run. */
 	for (int i = 0; i < vm->cfg.nr_servers; i++)
 		if (vm->cfg.servers[i].spawn)

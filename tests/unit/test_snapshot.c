@@ -198,6 +198,10 @@ static void test_config_round_trip(void **state)
 	c.rng = true;
 	c.rng_rate = 100;
 	c.shutdown_timeout_s = 5;
+	c.disks[0].rl.bw = (struct tb_config){ 1048576, 4096, 500 };
+	c.disks[0].rl.ops = (struct tb_config){ 100, 0, 1000 };
+	c.async_pf = true;
+	c.watchdog_s = 30;
 	snap_config_save(&c, &w);
 	assert_false(w.fail);
 	assert_int_equal(snap_config_decode(&d, w.p, w.len, &e), 0);
@@ -212,6 +216,13 @@ static void test_config_round_trip(void **state)
 	assert_string_equal(d.servers[0].spawn, "wisp-rng");
 	assert_true(d.rng);
 	assert_int_equal(d.rng_rate, 100);
+	/* A restored disk keeps its limiter, the vCPUs their async PF. */
+	assert_int_equal(d.disks[0].rl.bw.size, 1048576);
+	assert_int_equal(d.disks[0].rl.bw.one_time_burst, 4096);
+	assert_int_equal(d.disks[0].rl.bw.refill_ms, 500);
+	assert_int_equal(d.disks[0].rl.ops.size, 100);
+	assert_true(d.async_pf);
+	assert_int_equal(d.watchdog_s, 30);
 	/* Every truncation, and one byte too many. */
 	for (size_t l = 0; l < w.len; l++)
 		assert_int_equal(snap_config_decode(&d, w.p, l, &e), -EINVAL);
