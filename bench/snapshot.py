@@ -73,7 +73,10 @@ def start_api(wisp, sock):
             s.close()
             if time.time() > deadline or p.poll() is not None:
                 p.kill()
-                raise RuntimeError("API socket never accepted")
+                _, err = p.communicate()
+                raise RuntimeError(f"API socket never accepted (exit "
+                                   f"{p.returncode}): "
+                                   f"{err.decode(errors='replace')}")
             time.sleep(0.0005)
 
 

@@ -75,8 +75,9 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 /* Stops the I/O thread, unregisters, closes fds, destroys the device. */
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
-/* Snapshot (mmio_state.c): the transport's registers and the device's
- * queues. save takes dev->lock; the device must be quiesced. load
+/* Snapshot (mmio_state.c): the transport's registers, the device's
+ * queues and (ops->save/load) its own state. save takes dev->lock; the
+ * device must be quiesced. load
  * checks the whole payload (device ID, queue count and sizes, rings
  * inside RAM) before it changes anything, then activates a device the
  * driver had set DRIVER_OK on; config-class error if the payload does

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/efd.h"
+#include "util/le.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 
@@ -44,6 +45,16 @@ void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w)
 		ser_u16(w, vq->signalled_used);
 		ser_u8(w, vq->signalled_valid);
 	}
+	/* The device's own part, as a blob (empty without a save op). */
+	{
+		size_t at = w->len;
+
+		ser_u32(w, 0);
+		if (d->ops->save)
+			d->ops->save(d, w);
+		if (!w->fail)
+			put32(w->p + at, (uint32_t)(w->len - at - 4));
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -57,6 +68,8 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 	uint64_t drv_feat, feat;
 	bool broken;
 	const char *why = "malformed";
+	const uint8_t *dev_state;
+	uint32_t dev_len;
 
 	if (deser_u32(&r) != STATE_VERSION)
 		r.fail = true;
@@ -100,6 +113,11 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 		    (vq[q].size == 0 || virtq_validate_rings(&vq[q], &why)))
 			r.fail = true;
 	}
+	dev_state = deser_blob_ref(&r, UINT32_MAX, &dev_len);
+	if (!r.fail && dev_len && !d->ops->load) {
+		r.fail = true;
+		why = "device state for a device without any";
+	}
 	if (!deser_done(&r) || isr > 3 || status > 0xff || (feat & ~drv_feat))
 		return err_config(e, -EINVAL,
 				  "snapshot: %s: transport state %s", d->name,
@@ -116,6 +134,11 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 	d->broken = broken;
 	for (uint32_t q = 0; q < nq; q++)
 		d->vq[q] = vq[q];
+	if (d->ops->load && d->ops->load(d, dev_state, dev_len, &why) < 0) {
+		pthread_mutex_unlock(&d->lock);
+		return err_config(e, -EINVAL, "snapshot: %s: device state: %s",
+				  d->name, why);
+	}
 	/* The device sets up what DRIVER_OK means to it (as when the
 	 * driver wrote it). */
 	if ((status & VIRTIO_STATUS_DRIVER_OK) && !broken && d->ops->activate &&

@@ -45,6 +45,7 @@
 #define VIRTIO_MAX_QUEUES 8
 
 struct virtio_dev;
+struct ser_w;
 
 struct virtio_dev_ops {
 	/* Device-specific feature bits offered (the transport adds
@@ -77,6 +78,14 @@ struct virtio_dev_ops {
 	 * a rate-limit timer, console input); called with d->lock held. */
 	void (*fd_ready)(struct virtio_dev *d, int fd);
 	void (*destroy)(struct virtio_dev *d);
+	/* Optional, for snapshots (with d->lock held, the device quiesced):
+	 * the device's own state beyond its queues and features, and back.
+	 * load runs after the transport restored the features and queues
+	 * and before activate; it checks the whole payload and returns
+	 * -EINVAL with *why set for a bad one. */
+	void (*save)(struct virtio_dev *d, struct ser_w *w);
+	int (*load)(struct virtio_dev *d, const uint8_t *p, uint32_t len,
+		    const char **why);
 };
 
 /* What a transport provides to its device. */

@@ -52,11 +52,6 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -ENOTSUP,
 				  "snapshot: Diff snapshots are not supported "
 				  "yet (use Full)");
-	if (vm->cfg.iommu)
-		return err_config(e, -ENOTSUP,
-				  "snapshot: a VM with --iommu cannot be saved "
-				  "yet (the virtio-iommu's domains are not in "
-				  "the snapshot)");
 	if (vm->cfg.nr_nets)
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with virtio-net cannot be "
@@ -173,10 +168,10 @@ static int decode(struct vm_restore_state *rs, struct err *e)
 	ret = snap_config_decode(&rs->cfg, s->data, s->len, e);
 	if (ret)
 		return ret;
-	if (rs->cfg.iommu || rs->cfg.nr_nets)
+	if (rs->cfg.nr_nets)
 		return err_config(e, -EINVAL,
-				  "snapshot: names --iommu or virtio-net, "
-				  "which snapshots cannot hold");
+				  "snapshot: names virtio-net, which snapshots "
+				  "cannot hold yet");
 	for (int i = 0; i < rs->cfg.nr_servers; i++)
 		if (rs->cfg.servers[i].spawn)
 			return err_config(e, -EINVAL,

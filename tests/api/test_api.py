@@ -1469,5 +1469,49 @@ def case_snapshot_spawn_refused():
         d.cleanup()
 
 
+def case_snapshot_iommu():
+    """A disk behind the virtio-iommu: the snapshot keeps the guest's
+    domain and its mappings (new global IDs on restore), so the restored
+    guest's DMA through its IOVAs goes on working."""
+    n = 160
+    d = tempfile.TemporaryDirectory()
+    img = os.path.join(d.name, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    w = Wisp()
+    c = None
+    try:
+        boot(w, f"iommuloop n={n}", vcpu_count=1, mem_size_mib=64)
+        w.ok("PUT", "/iommu", {"enabled": True})
+        w.ok("PUT", "/drives/d0", {"drive_id": "d0", "path_on_host": img,
+                                   "is_root_device": False,
+                                   "is_read_only": False})
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"iommuloop 32\n")
+        st, mem = snapshot(w, d.name)
+        time.sleep(0.2)
+        before = w.stdout()
+        w.p.kill()
+        w.wait()
+        expect("iommuloop-done" not in before and
+               "iommuloop-failed" not in before,
+               f"the guest ended before the snapshot: {before[-300:]}")
+        c = Proc(["restore", "--snapshot", st, "--mem", mem])
+        rc = c.wait(timeout=60)
+        out = before + c.stdout()
+        expect(rc == 0 and "iommuloop-done ok" in out,
+               f"restored guest: exit {rc}\n{out[-500:]}\n{c.stderr()}")
+        prog = [int(x) for x in re.findall(r"iommuloop (\d+)\n", out)]
+        expect(prog == list(range(0, n, 16)), f"progress lines {prog}")
+        at = re.findall(r"iommuloop (\d+)\n", before)[-1]
+        print(f"snapshot after round {at} of {n}; the restored guest's "
+              f"DMA through the IOMMU finished all {n}")
+    finally:
+        w.close()
+        if c:
+            c.close()
+        d.cleanup()
+
+
 if __name__ == "__main__":
     sys.exit(run_main(globals(), __doc__))

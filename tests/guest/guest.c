@@ -30,6 +30,9 @@
  *                wisp and checks the image)
  *   test=blkloop n=N  N 4 KiB writes with progress lines, then read
  *                back and verified (for snapshots taken during I/O)
+ *   test=iommuloop n=N  the disk behind the IOMMU as test=iommu, then N
+ *                writes and read-backs through the mapped IOVA with
+ *                progress lines (for snapshots)
  *   test=blk     drive the first virtio-mmio device (or the one at
  *                blkbase=HEX) as a virtio-blk disk
  *                by polling: write, read back, flush, GET_ID, and a read
@@ -567,6 +570,55 @@ static uint8_t iommu_init(void)
 	return st ? 7 : 0;
 }
 
+/* test=iommuloop n=N: the disk behind the virtio-iommu (as test=iommu),
+ * then N rounds of a 512-byte write and read-back at sector R through
+ * the mapped data IOVA, "iommuloop R" every 16; "iommuloop-done ok" and
+ * exit 0, or the failing status and exit 1. Restored from a snapshot
+ * taken in the middle, it finishes only if the domain and its mappings
+ * came back. */
+static uint8_t iommu_loop(uint64_t n)
+{
+	volatile uint8_t *data = (volatile uint8_t *)REQ_DATA;
+	uint8_t st = iommu_init();
+
+	if (st)
+		return st;
+	if (iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA, 3))
+		return 7;
+	st = blk_setup(1);
+	if (st)
+		return st;
+	data_addr = DATA_IOVA;
+	for (uint64_t r = 0; r < n; r++) {
+		for (int i = 0; i < 512; i++)
+			data[i] = (uint8_t)(r * 3 + (uint64_t)i);
+		st = blk_req(1, r, 512, 1);
+		if (!st) {
+			for (int i = 0; i < 512; i++)
+				data[i] = 0;
+			st = blk_req(0, r, 512, 2);
+		}
+		for (int i = 0; !st && i < 512; i++)
+			if (data[i] != (uint8_t)(r * 3 + (uint64_t)i))
+				st = 0xfe;
+		if (st) {
+			puts_("iommuloop-failed: ");
+			putu(r);
+			puts_(" status ");
+			putu(st);
+			puts_("\n");
+			return 1;
+		}
+		if (r % 16 == 0) {
+			puts_("iommuloop ");
+			putu(r);
+			puts_("\n");
+		}
+	}
+	puts_("iommuloop-done ok\n");
+	return 0;
+}
+
 static uint8_t check_iommu(void)
 {
 	volatile uint16_t *eused = (volatile uint16_t *)EVQ_USED;
@@ -1068,6 +1120,8 @@ void guest_main(const uint8_t *zp)
 		done(blk_loop(arg_num(cmdline, "n=", 1024)));
 	} else if (find(cmdline, "test=blkflush")) {
 		check_blk_flush();
+	} else if (find(cmdline, "test=iommuloop")) {
+		done(iommu_loop(arg_num(cmdline, "n=", 64)));
 	} else if (find(cmdline, "test=iommu")) {
 		done(check_iommu());
 	} else if (find(cmdline, "test=blk")) {

@@ -8,6 +8,7 @@
 #include "iommu/iova.h"
 #include "util/log.h"
 #include "util/le.h"
+#include "util/ser.h"
 
 #define REQ_Q 0
 #define EVENT_Q 1
@@ -593,7 +594,157 @@ static void viommu_destroy(struct virtio_dev *d)
 	free(v);
 }
 
+/* ---- Snapshot ---------------------------------------------------------- */
+
+#define STATE_VERSION 1
+
+/* The domains (each with its guest-local ID and mappings) and which
+ * endpoint is attached to which; global IDs are the host's and are
+ * allocated anew on load. Pending fault records are not kept. Device
+ * lock held. */
+static void viommu_save(struct virtio_dev *d, struct ser_w *w)
+{
+	struct viommu *v = to_v(d);
+	const struct viommu_domain *doms[VIOMMU_MAX_ENDPOINTS];
+	uint32_t nd = 0, ne = 0;
+
+	pthread_mutex_lock(&v->xlate_lock);
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++) {
+		const struct viommu_domain *dom = v->ep[i].domain;
+		uint32_t k;
+
+		if (!v->ep[i].used || !dom)
+			continue;
+		ne++;
+		for (k = 0; k < nd && doms[k] != dom; k++)
+			;
+		if (k == nd)
+			doms[nd++] = dom;
+	}
+	ser_u32(w, STATE_VERSION);
+	ser_u8(w, v->bypass_cfg);
+	ser_u32(w, nd);
+	for (uint32_t k = 0; k < nd; k++) {
+		ser_u32(w, doms[k]->id);
+		ser_u8(w, doms[k]->bypass);
+		ser_u32(w, doms[k]->space.nr);
+		for (uint32_t m = 0; m < doms[k]->space.nr; m++) {
+			const struct iova_map *mp = &doms[k]->space.maps[m];
+
+			ser_u64(w, mp->start);
+			ser_u64(w, mp->last);
+			ser_u64(w, mp->phys);
+			ser_u32(w, mp->perm);
+		}
+	}
+	ser_u32(w, ne);
+	for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++)
+		if (v->ep[i].used && v->ep[i].domain) {
+			ser_u32(w, v->ep[i].id);
+			ser_u32(w, v->ep[i].domain->id);
+		}
+	pthread_mutex_unlock(&v->xlate_lock);
+}
+
+/* Replays the saved state as the guest's own ATTACH and MAP requests, so
+ * every check a guest request gets applies to the file too (ranges,
+ * quotas, overlaps, features) and each domain gets a new global ID. The
+ * device was reset (a new VM), so nothing is attached yet. Device lock
+ * held. */
+static int viommu_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
+		       const char **why)
+{
+	struct viommu *v = to_v(d);
+	struct ser_r r = { p, len, 0, false };
+	const uint8_t *maps_at[VIOMMU_MAX_ENDPOINTS];
+	uint32_t ids[VIOMMU_MAX_ENDPOINTS], nmaps[VIOMMU_MAX_ENDPOINTS];
+	bool byp[VIOMMU_MAX_ENDPOINTS];
+	uint32_t nd, ne;
+	uint8_t bypass_cfg;
+	int ret = 0;
+
+	*why = "malformed virtio-iommu state";
+	if (deser_u32(&r) != STATE_VERSION)
+		return -EINVAL;
+	bypass_cfg = deser_u8(&r);
+	nd = deser_u32(&r);
+	if (r.fail || bypass_cfg > 1 || nd > VIOMMU_MAX_ENDPOINTS)
+		return -EINVAL;
+	for (uint32_t k = 0; k < nd; k++) {
+		ids[k] = deser_u32(&r);
+		byp[k] = deser_bool(&r);
+		nmaps[k] = deser_u32(&r);
+		if (nmaps[k] > (UINT32_MAX / 28))
+			return -EINVAL;
+		maps_at[k] = ser_r_take(&r, (size_t)nmaps[k] * 28);
+	}
+	ne = deser_u32(&r);
+	if (r.fail || ne > VIOMMU_MAX_ENDPOINTS ||
+	    r.len - r.off != (size_t)ne * 8)
+		return -EINVAL;
+	pthread_mutex_lock(&v->xlate_lock);
+	v->bypass_cfg = bypass_cfg;
+	/* Endpoints first: the first ATTACH to a domain creates it. */
+	for (uint32_t i = 0; i < ne && !ret; i++) {
+		uint8_t req[VIOMMU_ATTACH_LEN] = { VIRTIO_IOMMU_T_ATTACH };
+		uint32_t ep = deser_u32(&r), dom = deser_u32(&r), k;
+
+		for (k = 0; k < nd && ids[k] != dom; k++)
+			;
+		if (k == nd) {
+			*why = "an endpoint attached to a domain not saved";
+			ret = -EINVAL;
+			break;
+		}
+		put32(req + 4, dom);
+		put32(req + 8, ep);
+		put32(req + 12, byp[k] ? VIRTIO_IOMMU_ATTACH_F_BYPASS : 0);
+		if (do_attach(v, req) != VIRTIO_IOMMU_S_OK) {
+			*why = "an endpoint's ATTACH was refused";
+			ret = -EINVAL;
+		}
+	}
+	for (uint32_t k = 0; k < nd && !ret; k++) {
+		if (!find_domain(v, ids[k])) {
+			*why = "a domain no endpoint is attached to";
+			ret = -EINVAL;
+			break;
+		}
+		for (uint32_t m = 0; m < nmaps[k] && !ret; m++) {
+			const uint8_t *e = maps_at[k] + (size_t)m * 28;
+			uint8_t req[VIOMMU_MAP_LEN] = { VIRTIO_IOMMU_T_MAP };
+			uint32_t perm = le32(e + 24), flags = 0;
+
+			if (perm & IOVA_PERM_READ)
+				flags |= VIRTIO_IOMMU_MAP_F_READ;
+			if (perm & IOVA_PERM_WRITE)
+				flags |= VIRTIO_IOMMU_MAP_F_WRITE;
+			if (perm & IOVA_PERM_MMIO)
+				flags |= VIRTIO_IOMMU_MAP_F_MMIO;
+			put32(req + 4, ids[k]);
+			memcpy(req + 8, e, 24); /* start, last, phys */
+			put32(req + 32, flags);
+			if ((perm & ~(IOVA_PERM_READ | IOVA_PERM_WRITE |
+				      IOVA_PERM_MMIO)) ||
+			    do_map(v, req) != VIRTIO_IOMMU_S_OK) {
+				*why = "a mapping was refused";
+				ret = -EINVAL;
+			}
+		}
+	}
+	if (ret)
+		/* Back to nothing attached: the restore fails as a whole. */
+		for (int i = 0; i < VIOMMU_MAX_ENDPOINTS; i++)
+			if (v->ep[i].used)
+				ep_detach(v, &v->ep[i]);
+	invalidate(v, NULL);
+	pthread_mutex_unlock(&v->xlate_lock);
+	return ret;
+}
+
 static const struct virtio_dev_ops viommu_ops = {
+	.save = viommu_save,
+	.load = viommu_load,
 	.features = viommu_features,
 	.config_read = viommu_config_read,
 	.config_write = viommu_config_write,
