@@ -80,13 +80,15 @@ int main(int argc, char **argv)
 		sleep(1);
 		b1 = read_count(argv[3]);
 		t1 = ms();
-		unsigned long long base = (b1 - b0) * 1000 / (t1 - t0 ? t1 - t0 : 1);
+		unsigned long long base =
+			(b1 - b0) * 1000 / (t1 - t0 ? t1 - t0 : 1);
 		while (access(argv[4], F_OK))
 			usleep(10000);
 		c0 = read_count(argv[3]);
 		t0 = ms();
 		for (size_t i = 0; i < pages; i++)
-			if (p[i * 512 + (i % 512)] != i * 0x9e3779b97f4a7c15ULL + (i % 512))
+			if (p[i * 512 + (i % 512)] !=
+			    i * 0x9e3779b97f4a7c15ULL + (i % 512))
 				bad++;
 		t1 = ms();
 		c1 = read_count(argv[3]);
@@ -97,6 +99,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		return bad ? 2 : 0;
 	}
-	fprintf(stderr, "usage: apf-touch count FILE | fill MiB CFILE GOFILE\n");
+	fprintf(stderr,
+		"usage: apf-touch count FILE | fill MiB CFILE GOFILE\n");
 	return 1;
 }

@@ -45,7 +45,8 @@ enum snap_mem_backend { SNAP_MEM_FILE, SNAP_MEM_UFFD };
 
 struct snap_mem_restore; /* opaque */
 
-/* A handler that leaves a fault unread this long is taken as stopped. */
+/* A handler that leaves a fault unread this long, and copied no page in
+ * meanwhile, is taken as stopped. */
 #define SNAP_UFFD_STALL_MS 3000
 /* How long wisp waits to connect to the handler and hand it the fd. */
 #define SNAP_UFFD_CONNECT_MS 2000
@@ -76,7 +77,7 @@ typedef void (*snap_mem_fail_fn)(void *ctx, const char *msg);
  * SNAP_MEM_UFFD only (a no-op returning 0 for SNAP_MEM_FILE), optional,
  * right after start and before any vCPU runs: what happens when the
  * handler dies (socket EOF or hang-up, its pidfd) or leaves a fault
- * unread for SNAP_UFFD_STALL_MS. With mem_path (the snapshot's memory
+ * unread for SNAP_UFFD_STALL_MS while serving no page. With mem_path (the snapshot's memory
  * file, opened and size-checked now) wisp copies every page still
  * missing from that file itself and the VM runs on. Without it, or if
  * that copy fails, fail(ctx, msg) is called. Without this call at all a

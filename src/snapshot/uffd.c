@@ -349,6 +349,19 @@ static int takeover(struct snap_mem_restore *r)
 	return 0;
 }
 
+/* Guest pages present in the memfd's page cache (what the handler has
+ * copied in so far), or 0 when mincore cannot say. */
+static uint64_t resident(struct snap_mem_restore *r, unsigned char *vec)
+{
+	uint64_t n = 0;
+
+	if (!vec || mincore(r->hva, r->len, vec) < 0)
+		return 0;
+	for (size_t i = 0; i < r->len / PAGE; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
 static bool stop_requested(struct snap_mem_restore *r)
 {
 	struct pollfd p = { .fd = r->stop_efd, .events = POLLIN };
@@ -406,8 +419,11 @@ static bool handle_failure(struct snap_mem_restore *r)
 static void *monitor(void *arg)
 {
 	struct snap_mem_restore *r = arg;
-	uint64_t unread_since = 0;
+	uint64_t unread_since = 0, present = 0;
 	bool failed = false;
+	/* For telling a slow handler with a long queue (pages keep
+	 * arriving) from a stopped one. */
+	unsigned char *vec = malloc(r->len / PAGE);
 
 	for (;;) {
 		struct pollfd p[4] = {
@@ -449,14 +465,24 @@ static void *monitor(void *arg)
 		if (!failed && (p[3].revents & POLLIN)) {
 			uint64_t t = now_ns();
 
-			if (!unread_since)
+			if (!unread_since) {
 				unread_since = t;
-			else if (t - unread_since >
-				 SNAP_UFFD_STALL_MS * 1000000ULL) {
-				snprintf(r->why, sizeof(r->why),
-					 "left a page fault unread for %d ms",
-					 SNAP_UFFD_STALL_MS);
-				failed = true;
+				present = resident(r, vec);
+			} else if (t - unread_since >
+				   SNAP_UFFD_STALL_MS * 1000000ULL) {
+				uint64_t now_present = resident(r, vec);
+
+				if (now_present > present) {
+					/* Busy, not stuck: start over. */
+					unread_since = t;
+					present = now_present;
+				} else {
+					snprintf(
+						r->why, sizeof(r->why),
+						"served no page for %d ms with faults waiting",
+						SNAP_UFFD_STALL_MS);
+					failed = true;
+				}
 			}
 		} else {
 			unread_since = 0;
@@ -469,6 +495,7 @@ static void *monitor(void *arg)
 		if (stop_requested(r))
 			break;
 	}
+	free(vec);
 	return NULL;
 }
 

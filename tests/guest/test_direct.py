@@ -550,7 +550,9 @@ def case_snapshot_restore_file_and_uffd():
                herr)
         m = re.search(r"(\d+) faults served .* (\d+) pages prefetched",
                       herr)
-        expect(m and int(m.group(1)) >= 1 and int(m.group(2)) >= 1,
+        # Faults or prefetch, whichever came first: the guest's data
+        # pages (about 18) all went through the handler.
+        expect(m and int(m.group(1)) + int(m.group(2)) >= 10,
                "wisp-uffd served nothing", "", herr)
 
 
