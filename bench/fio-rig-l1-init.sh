@@ -40,7 +40,7 @@ echo "RIG-F-HZ $(stamp -t)"
 
 # sample VMM JOB WHEN: CPU ticks of every VMM-side process
 sample() {
-    for p in $(pidof wisp qemu-system-x86_64 wisp-blk); do
+    for p in $(pidof wisp qemu-system-x86_64 wisp-blk qemu-storage-daemon); do
         awk -v v="$VMM" -v j="$JOB" -v w="$WHEN" -v p="$p" \
             '{print "RIG-F-CPU", v, j, w, p, $2, $14, $15, $43}' /proc/$p/stat 2>/dev/null
     done
@@ -61,6 +61,19 @@ wait_prefix() {
         kill -0 "$vpid" 2>/dev/null || return 1
         usleep 100000
     done
+}
+
+# qsd_start: qemu-storage-daemon serving $IMG at /tmp/qsd.sock, as the
+# in-process disks open it (O_DIRECT, io_uring)
+qsd_start() {
+    rm -f /tmp/qsd.sock
+    qemu-storage-daemon \
+        --blockdev "driver=file,node-name=f0,filename=$IMG,cache.direct=on,aio=io_uring" \
+        --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=/tmp/qsd.sock,writable=on \
+        > /tmp/qsd.log 2>&1 &
+    QSD_PID=$!
+    w=0
+    while [ ! -S /tmp/qsd.sock ] && [ $w -lt 50 ]; do usleep 100000; w=$((w + 1)); done
 }
 
 run_one() {
@@ -92,6 +105,24 @@ run_one() {
             --cpus "$CPUS" --memory "$MEM" --serial stdio \
             --cmdline "$CMDLINE iommu.strict=0" --iommu \
             --spawn-server "/bin/wisp-blk --disk path=$IMG,direct=on" ;;
+    wisp-vhu)
+        qsd_start
+        set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
+            --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
+            --vhost-user-blk socket=/tmp/qsd.sock ;;
+    qemu-vhu)
+        # microvm's virtio-mmio is legacy by default, which libvhost-user
+        # back-ends refuse; the back-end maps guest RAM, so it is a
+        # shared memfd.
+        qsd_start
+        set -- qemu-system-x86_64 -L /usr/share/qemu -accel kvm \
+            -object memory-backend-memfd,id=mem,size="$MEM"M,share=on \
+            -M microvm,memory-backend=mem -global virtio-mmio.force-legacy=false \
+            -cpu host -m "$MEM" -smp "$CPUS" -kernel /l2/bzImage -initrd /l2/initrd.gz \
+            -append "console=ttyS0 reboot=t panic=-1 $CMDLINE" \
+            -nographic -no-reboot -nodefaults -serial stdio \
+            -chardev socket,id=vu0,path=/tmp/qsd.sock \
+            -device vhost-user-blk,chardev=vu0 ;;
     esac
     echo "RIG-F-CMD $VMM $*"
     rm -f /tmp/fio.in; mkfifo /tmp/fio.in
@@ -114,6 +145,11 @@ run_one() {
     done
     wait "$vpid"
     rc=$?
+    if [ -n "${QSD_PID:-}" ]; then
+        kill "$QSD_PID" 2>/dev/null; wait "$QSD_PID" 2>/dev/null
+        sed "s/^/RIG-F-V $VMM qsd: /" /tmp/qsd.log
+        QSD_PID=
+    fi
     tr -d '\r' < /tmp/fio.log | grep -a '^WISP-FIO' | grep -av '^WISP-FIO-RES ' | sed "s/^/RIG-F $VMM /"
     sed "s/^/RIG-F-V $VMM /" /tmp/fio.vmrun
     if [ "$rc" != 0 ] || ! grep -q '^WISP-FIO-DONE' /tmp/fio.log; then

@@ -14,13 +14,19 @@
 #             guest booted with iommu.strict=1 or iommu.strict=0
 #   wisp-oop-iommu
 #             wisp-oop with --iommu, iommu.strict=0 (wisp-blk translates)
+#   wisp-vhu  wisp run --vhost-user-blk socket=S, S served by
+#             qemu-storage-daemon --export type=vhost-user-blk (IMG with
+#             cache.direct=on, aio=io_uring)
+#   qemu-vhu  qemu-system-x86_64 -M microvm,memory-backend=mem (memfd,
+#             share=on) -device vhost-user-blk on the same daemon
 # Same bzImage (the rig's L2 kernel), memory and vCPUs for all.
 #
 # usage: bench/fio-rig.sh [--wisp PATH] [--wisp-blk PATH] [--vmms LIST]
 #                         [--runtime S] [--jobs LIST] [--cpus N] [--memory MiB]
 #                         [--disk-mb N] [--keep] [--verbose]
 #   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop,wisp-iommu-strict,
-#                 wisp-iommu-lazy,wisp-oop-iommu (default wisp,qemu,wisp-oop)
+#                 wisp-iommu-lazy,wisp-oop-iommu,wisp-vhu,qemu-vhu
+#                 (default wisp,qemu,wisp-oop)
 #   --jobs LIST   from seq-read,seq-write,rand-read,rand-write,rand-read-qd8,
 #                 rand-write-qd8,rand-read-qd32,rand-write-qd32 (default all;
 #                 1 MiB psync for seq-*, 4 KiB psync qd1 for rand-read and
@@ -29,7 +35,7 @@
 #
 # Per job and VMM: MB/s and IOPS (fio's terse output), and the VMM's CPU
 # time per request: the delta of utime+stime (/proc/PID/stat, all threads;
-# for wisp-oop wisp + wisp-blk) between the job's start and end, divided by
+# for wisp-oop wisp + wisp-blk, for *-vhu the VMM + qemu-storage-daemon) between the job's start and end, divided by
 # the requests fio completed. Taken twice: "cpu" counts all CPU time of the
 # VMM process, including the vCPU threads' time in guest mode (i.e. the
 # guest's own work); "host" subtracts guest_time (field 43), leaving the
@@ -69,8 +75,8 @@ for v in RUNTIME CPUS MEM DISK_MB; do
     [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
 done
 for v in ${VMMS//,/ }; do
-    case "$v" in wisp|qemu|wisp-oop|wisp-iommu-strict|wisp-iommu-lazy|wisp-oop-iommu) ;;
-        *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop, wisp-iommu-strict, wisp-iommu-lazy, wisp-oop-iommu)" ;; esac
+    case "$v" in wisp|qemu|wisp-oop|wisp-iommu-strict|wisp-iommu-lazy|wisp-oop-iommu|wisp-vhu|qemu-vhu) ;;
+        *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop, wisp-iommu-strict, wisp-iommu-lazy, wisp-oop-iommu, wisp-vhu, qemu-vhu)" ;; esac
 done
 for j in ${JOBS//,/ }; do
     case "$j" in seq-read|seq-write|rand-read|rand-write|rand-read-qd8|rand-write-qd8|rand-read-qd32|rand-write-qd32) ;;
@@ -136,7 +142,8 @@ L1=$WORK/l1
 rm -rf "$L1"
 rig_l1_root "$L1"
 install -m 755 "$BENCH_DIR/fio-rig-l1-init.sh" "$L1/init"
-[[ ",$VMMS," == *,qemu,* ]] && rig_l1_add_qemu "$L1"
+[[ ",$VMMS," == *,qemu,* || ",$VMMS," == *,qemu-vhu,* ]] && rig_l1_add_qemu "$L1"
+[[ ",$VMMS," == *-vhu,* ]] && rig_copy_bin "$L1" "$(command -v qemu-storage-daemon)" /bin/qemu-storage-daemon
 # ext4 on a loop device for the image (O_DIRECT; tmpfs has none): the
 # modules in load order, and the host's mke2fs
 mkdir -p "$L1/lib/fio-modules"
@@ -252,6 +259,17 @@ if "qemu" in vmms:
             print("%-15s %-14s %9s %12s %12s" % (j, v + "/qemu", rat(r["mbs"], q["mbs"]),
                   rat(r["cpu"] / r["nreq"] if r["cpu"] is not None and r["nreq"] else None, q["cpu"] / q["nreq"] if q["cpu"] is not None and q["nreq"] else None),
                   rat(r["host"] / r["nreq"] if r["host"] is not None and r["nreq"] else None, q["host"] / q["nreq"] if q["host"] is not None and q["nreq"] else None)))
+if "wisp-vhu" in vmms and "qemu-vhu" in vmms:
+    print()
+    print("vhost-user, the same qemu-storage-daemon behind both (>1 = wisp faster; CPU: <1 = wisp cheaper)")
+    print("%-15s %-18s %9s %12s %12s" % ("job", "vmm", "MB/s", "cpu/req", "host/req"))
+    for j in jobs:
+        a, b = rows[("wisp-vhu", j)], rows[("qemu-vhu", j)]
+        if not a or not b: continue
+        def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
+        def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
+        print("%-15s %-18s %9s %12s %12s" % (j, "wisp-vhu/qemu-vhu", rat(a["mbs"], b["mbs"]),
+              rat(per(a, "cpu"), per(b, "cpu")), rat(per(a, "host"), per(b, "host"))))
 if "wisp" in vmms and "wisp-oop" in vmms:
     print()
     print("out of process vs in process (throughput: >1 = faster in its own process)")
