@@ -1055,14 +1055,18 @@ def case_acpi_sigterm_timeout():
 
 
 def spawn_logged(test, d, *extra):
-    """wisp run with stderr to a file in d (read while it runs)."""
-    err = open(os.path.join(d, "stderr"), "w+")
-    p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
-                          "--shutdown-timeout", "0", "--cmdline",
-                          "test=" + test] + list(extra),
-                         stdout=subprocess.PIPE, stderr=err,
-                         stdin=subprocess.DEVNULL)
-    return p, err
+    """wisp run with stderr to a file in d (read while it runs). wisp gets
+    its own open of the file: reading through the fd it
+    writes to would move the offset they share (seek(0) to re-read), and
+    its next line would overwrite the start of the file."""
+    path = os.path.join(d, "stderr")
+    with open(path, "w") as w:
+        p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                              "--shutdown-timeout", "0", "--cmdline",
+                              "test=" + test] + list(extra),
+                             stdout=subprocess.PIPE, stderr=w,
+                             stdin=subprocess.DEVNULL)
+    return p, open(path, "r")
 
 
 def read_err(err):
