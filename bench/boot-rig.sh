@@ -5,7 +5,18 @@
 #
 # usage: bench/boot-rig.sh [--wisp PATH] [--runs N] [--warmup N] [--cpus N]
 #                          [--memory MiB] [--cmdline EXTRA] [--only-qemu]
-#                          [--keep] [--verbose]
+#                          [--rows acpi,noacpi,rootfs] [--keep] [--verbose]
+#
+# Rows (default all three), each a pair of boots per round:
+#   acpi    the rig's bzImage + busybox initrd to init; wisp with its ACPI
+#           tables (the default) against -M microvm,acpi=on
+#   noacpi  the same with wisp --acpi off (MP table) against
+#           -M microvm,acpi=off: the acpi/noacpi ratio is the guest's cost
+#           of ACPI
+#   rootfs  Debian's cloud kernel booting the Debian root filesystem
+#           (tests/rig/rootfs.sh) from a virtio disk through its initramfs to
+#           multi-user.target (the marker unit's WISP-MULTI-USER), both with
+#           ACPI; the guest then runs `systemctl poweroff`
 #
 # Boot time = from just before fork/exec of the VMM (vmrun in L1) to the
 # moment the guest init's first line "WISP-BENCH-INIT" arrives on the VMM's
@@ -32,6 +43,7 @@ export RIG_PROG=boot-rig
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 WISP_ARG='' RUNS=5 WARMUP=1 CPUS=2 MEM=256 EXTRA='' KEEP=0 VMMS="wisp qemu" TMO=120
+ROWS="acpi noacpi rootfs"
 while [ $# -gt 0 ]; do
     case "$1" in
         --wisp) WISP_ARG=${2:?}; shift 2 ;;
@@ -41,9 +53,10 @@ while [ $# -gt 0 ]; do
         --memory) MEM=${2:?}; shift 2 ;;
         --cmdline) EXTRA=${2?}; shift 2 ;;
         --only-qemu) VMMS=qemu; shift ;;
+        --rows) ROWS=${2:?--rows needs a list}; ROWS=${ROWS//,/ }; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -51,6 +64,9 @@ for v in RUNS WARMUP CPUS MEM; do
     [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
 done
 [ "$RUNS" -ge 1 ] || rig_die "--runs must be >= 1"
+for r in $ROWS; do
+    case "$r" in acpi|noacpi|rootfs) ;; *) rig_die "--rows: unknown row '$r' (acpi, noacpi, rootfs)" ;; esac
+done
 [[ "$EXTRA" != *\'* && "$EXTRA" != *\"* ]] || rig_die "--cmdline must not contain quotes"
 
 rig_setup
@@ -72,6 +88,16 @@ rig_l1_add_qemu "$L1"
 mkdir -p "$L1/l2"
 cp "$L2_BZIMAGE" "$L1/l2/bzImage"
 rig_l2_initrd "$L1/l2/initrd.gz" "$BENCH_DIR/boot-rig-guest-init.sh"
+if [[ " $ROWS " == *" rootfs "* ]]; then
+    # the same image, kernel and initramfs as the debian-rootfs scenario
+    [ -f "${ROOTFS_IMG:-}" ] && [ -f "${ROOTFS_MODS:-}" ] ||
+        rig_die "rig.env names no Debian root filesystem: run tests/rig/setup.sh"
+    cp "$CLOUD_KERNEL" "$L1/l2/cloud-vmlinuz"
+    rig_l2_initrd "$WORK/initrd-rootfs-base.gz" "$RIG_DIR/rootfs-init.sh"
+    cat "$WORK/initrd-rootfs-base.gz" "$ROOTFS_MODS" > "$L1/l2/initrd-rootfs.gz"
+    rm -f "$WORK/initrd-rootfs-base.gz"
+    cp "$ROOTFS_IMG" "$L1/l2/rootfs.ext4"
+fi
 CMDLINE="console=ttyS0 panic=-1 pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd${EXTRA:+ $EXTRA}"
 cat > "$L1/rig/bench.conf" <<EOF
 RUNS=$RUNS
@@ -81,14 +107,20 @@ MEM=$MEM
 TMO=$TMO
 EXTRA='$EXTRA'
 VMMS='$VMMS'
+ROWS='$ROWS'
 CMDLINE='$CMDLINE'
 EOF
 rig_pack "$L1" "$WORK/l1.cpio"
 
 NVMM=$(echo $VMMS | wc -w)
-TOTAL_TMO=$(( 180 + (RUNS + WARMUP) * NVMM * TMO ))
+ROW_TMO=0
+for r in $ROWS; do
+    if [ "$r" = rootfs ]; then ROW_TMO=$((ROW_TMO + 300)); else ROW_TMO=$((ROW_TMO + TMO)); fi
+done
+TOTAL_TMO=$(( 180 + (RUNS + WARMUP) * NVMM * ROW_TMO ))
+KEYS=$(for r in $ROWS; do for v in $VMMS; do printf '%s-%s ' "$v" "$r"; done; done)
 CONSOLE=$WORK/l1-console.log
-rig_log "kernel $L2_BZIMAGE, $CPUS vCPUs, $MEM MiB, $RUNS runs (+$WARMUP warm-up) per VMM: $VMMS"
+rig_log "rows $ROWS: $CPUS vCPUs, $MEM MiB, $RUNS runs (+$WARMUP warm-up) per VMM: $VMMS"
 t0=$(date +%s.%N)
 rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
 L1_RC=$?
@@ -104,13 +136,14 @@ fi
 if echo "$R" | grep -q '^RIG-L1-ERROR'; then
     rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 fi
-echo "cmdline (both VMMs): $CMDLINE; plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
+echo "cmdline (both VMMs): $CMDLINE (rootfs row: plus root=/dev/vda quiet); plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
+echo "kernels: acpi/noacpi rows $L2_BZIMAGE; rootfs row $CLOUD_KERNEL with ${ROOTFS_IMG:-}"
 # The guest's boot lines of each VMM's first measured run, side by side.
 echo "$R" | awk '$1 == "RIG-B-D" && $3 == "1" {l = $0; sub(/^RIG-B-D [^ ]+ 1 /, "", l); print "dmesg " $2 ": " l}' 
 echo "$R" | awk '$1 == "RIG-B-CMD" && !seen[$2]++ {sub(/^RIG-B-CMD /, ""); print "command " $0}'
 
 # Per-run table and medians (awk does the arithmetic).
-echo "$R" | awk -v vmms="$VMMS" -v runs="$RUNS" '
+echo "$R" | awk -v vmms="$KEYS" -v rows="$ROWS" -v runs="$RUNS" '
 function median(arr, n,    i, j, t) {
     for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
     return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
@@ -125,14 +158,14 @@ $1 == "RIG-B-FAIL" { failed[$2, $3] = 1 }
 $1 == "RIG-B-T" { tl = $0; sub(/^RIG-B-T /, "", tl); tails[$2, $3] = tails[$2, $3] "  | " tl "\n" }
 END {
     nv = split(vmms, V, " "); bad = 0
-    printf "%-5s %-5s %12s %12s %10s %10s %10s %10s %6s\n", "vmm", "run", "boot_ms", "exit_ms", "rss_kB", "shmem_kB", "memfd_kB", "own_kB", "status"
+    printf "%-12s %-5s %12s %12s %10s %10s %10s %10s %6s\n", "vmm-row", "run", "boot_ms", "exit_ms", "rss_kB", "shmem_kB", "memfd_kB", "own_kB", "status"
     for (v = 1; v <= nv; v++) {
         n = 0; nm = 0
         for (r = 1; r <= runs; r++) {
             k = V[v] SUBSEP r
             guest = ((V[v], r, "MemfdRss") in mem && mem[V[v], r, "MemfdRss"] >= 0) ? mem[V[v], r, "MemfdRss"] : mem[V[v], r, "RssShmem"]
             own = ((V[v], r, "VmRSS") in mem) ? mem[V[v], r, "VmRSS"] - guest : -1
-            printf "%-5s %-5s %12s %12s %10s %10s %10s %10s %6s\n", V[v], r,
+            printf "%-12s %-5s %12s %12s %10s %10s %10s %10s %6s\n", V[v], r,
                 (k in boot) ? sprintf("%.1f", boot[k]) : "-",
                 (k in total) ? sprintf("%.1f", total[k]) : "-",
                 ((V[v], r, "VmRSS") in mem) ? mem[V[v], r, "VmRSS"] : "-",
@@ -145,20 +178,32 @@ END {
         }
         nu = 0
         for (r = 1; r <= runs; r++) if ((V[v], r) in up && !((V[v], r) in failed)) u[++nu] = up[V[v], r]
-        if (nu) { mu[V[v]] = median(u, nu); printf "median %-5s guest uptime at init %.0f ms over %d runs\n", V[v], mu[V[v]], nu }
+        if (nu) { mu[V[v]] = median(u, nu); printf "median %-12s guest uptime at init %.0f ms over %d runs\n", V[v], mu[V[v]], nu }
         delete u
-        if (n) { mb[V[v]] = median(b, n); printf "median %-5s boot %.1f ms over %d runs", V[v], mb[V[v]], n }
-        else printf "median %-5s boot - (no successful run)", V[v]
+        if (n) { mb[V[v]] = median(b, n); printf "median %-12s boot %.1f ms over %d runs", V[v], mb[V[v]], n }
+        else printf "median %-12s boot - (no successful run)", V[v]
         if (nm) { mo[V[v]] = median(o, nm); printf ", VMM own memory (VmRSS - guest memfd RSS) %d kB\n", mo[V[v]] }
         else printf "\n"
         delete b; delete o
     }
-    if (("wisp" in mb) && ("qemu" in mb) && mb["qemu"] > 0)
-        printf "ratio wisp/qemu boot %.3f\n", mb["wisp"] / mb["qemu"]
-    if (("wisp" in mu) && ("qemu" in mu) && mu["qemu"] > 0)
-        printf "ratio wisp/qemu guest uptime at init %.3f\n", mu["wisp"] / mu["qemu"]
-    if (("wisp" in mo) && ("qemu" in mo) && mo["qemu"] > 0)
-        printf "ratio wisp/qemu memory %.3f\n", mo["wisp"] / mo["qemu"]
+    # per row: wisp against QEMU (boot = to init; rootfs: to multi-user.target)
+    nr = split(rows, RW, " ")
+    for (i = 1; i <= nr; i++) {
+        w = "wisp-" RW[i]; q = "qemu-" RW[i]
+        if ((w in mb) && (q in mb) && mb[q] > 0)
+            printf "ratio %-6s wisp/qemu boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[w] / mb[q], mb[w], mb[q]
+        if ((w in mu) && (q in mu) && mu[q] > 0)
+            printf "ratio %-6s wisp/qemu guest uptime at init %.3f\n", RW[i], mu[w] / mu[q]
+        if ((w in mo) && (q in mo) && mo[q] > 0)
+            printf "ratio %-6s wisp/qemu memory %.3f\n", RW[i], mo[w] / mo[q]
+    }
+    # the guest cost of ACPI: each VMM with ACPI against without
+    split("wisp qemu", VV, " ")
+    for (i = 1; i <= 2; i++) {
+        ka = VV[i] "-acpi"; kn = VV[i] "-noacpi"
+        if ((ka in mb) && (kn in mb) && mb[kn] > 0)
+            printf "ratio acpi/noacpi %s boot %.3f (%.1f / %.1f ms)\n", VV[i], mb[ka] / mb[kn], mb[ka], mb[kn]
+    }
     if (bad) { printf "boot-rig: %d run(s) failed or did not run\n", bad; exit 1 }
 }'
 rc=$?

@@ -62,7 +62,7 @@ disk() {
 run_scenario() {
     name=$1
     dir=/rig/scenarios/$name
-    KERNEL='' INITRD='' CPUS='' MEM='' TIMEOUT='' CONSOLE=serial
+    KERNEL='' INITRD='' CPUS='' MEM='' TIMEOUT='' CONSOLE=serial MARKS=''
     . "$dir/params"
     kernel=/l2/$KERNEL initrd=/l2/initrd-$INITRD.gz tmo=$TIMEOUT
     token="rigtoken=$name-7f3a rigtest=$name"
@@ -108,7 +108,11 @@ run_scenario() {
     echo "RIG-V $name command: $*"
     rm -f "/tmp/$name.in"; mkfifo "/tmp/$name.in"
     t0=$(stamp -m)
-    vmrun -o "$log" -e "RIG-L $name" -t "$tmo" -m WISP-INIT-RAN -m WISP-READY \
+    # MARKS (params): more guest markers for vmrun to time
+    marks=''
+    for m in $MARKS; do marks="$marks -m $m"; done
+    # shellcheck disable=SC2086 # split on purpose (marker names have no spaces)
+    vmrun -o "$log" -e "RIG-L $name" -t "$tmo" -m WISP-INIT-RAN -m WISP-READY $marks \
         -s "WISP-READY=$input" -i "/tmp/$name.in" -- "$@" 2>"/tmp/$name.vmrun" &
     vpid=$!
     scenario_during

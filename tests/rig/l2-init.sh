@@ -15,13 +15,31 @@ export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# Stock kernels whose virtio-console is a module (rigconsole=hvc0 on the
+# command line): /dev/console is ttyS0 until then, so load the modules
+# first, quietly, and move this script's stdio onto /dev/hvc0; every marker
+# then travels through the virtio console.
+MODS_LOADED=
+case " $(cat /proc/cmdline) " in
+*" rigconsole=hvc0 "*)
+    dmesg -n 1 2> /dev/null
+    MODS_LOADED=$(for m in /lib/modules/*.ko; do
+        [ -e "$m" ] || continue
+        if insmod "$m" 2> /dev/null; then echo "WISP-MODULE ok ${m##*/}"; else echo "WISP-MODULE failed ${m##*/}"; fi
+    done)
+    n=0
+    while [ ! -c /dev/hvc0 ] && [ "$n" -lt 50 ]; do usleep 100000; n=$((n + 1)); done
+    [ -c /dev/hvc0 ] && exec < /dev/hvc0 > /dev/hvc0 2>&1
+    ;;
+esac
 echo "WISP-INIT-RAN"
 echo "WISP-KERNEL $(uname -r)"
 echo "WISP-CPUS $(grep -c '^processor' /proc/cpuinfo)"
 echo "WISP-MEMTOTAL $(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' /proc/meminfo)"
 echo "WISP-CMDLINE $(cat /proc/cmdline)"
+[ -n "$MODS_LOADED" ] && echo "$MODS_LOADED"
 for m in /lib/modules/*.ko; do
-    [ -e "$m" ] || continue
+    [ -e "$m" ] && [ -z "$MODS_LOADED" ] || continue
     if insmod "$m"; then echo "WISP-MODULE ok ${m##*/}"; else echo "WISP-MODULE failed ${m##*/}"; fi
 done
 stty -echo 2>/dev/null

@@ -138,12 +138,36 @@ if uses 3 io; then
     rig_copy_bin "$L1" "$(command -v debugfs)" /bin/debugfs
     rig_copy_bin "$L1" "$(command -v e2fsck)" /bin/e2fsck
 fi
-if uses 2 cloud-vmlinuz || uses 3 cloud; then
-    cp "$CLOUD_KERNEL" "$L1/l2/cloud-vmlinuz"
+uses 2 cloud-vmlinuz && cp "$CLOUD_KERNEL" "$L1/l2/cloud-vmlinuz"
+if uses 3 cloud; then
     # virtio_mmio and its dependencies, in load order (the init script
     # insmods them and reports WISP-MODULE; not needed to reach init).
     mapfile -t CLOUD_MODS < <(rig_module_closure "$CLOUD_MODDIR" virtio_mmio)
     rig_l2_initrd "$L1/l2/initrd-cloud.gz" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}" "${CLOUD_MODS[@]}"
+fi
+# Debian's stock kernels with their own virtio modules as an appended cpio
+# layer (tests/rig/stock-mods.sh, cached by setup.sh): the kernel unpacks
+# concatenated archives
+uses 2 generic-vmlinuz && cp "$L1_KERNEL" "$L1/l2/generic-vmlinuz"
+if uses 3 stock-cloud || uses 3 stock-generic; then
+    [ -f "${STOCK_CLOUD_MODS:-}" ] && [ -f "${STOCK_GENERIC_MODS:-}" ] ||
+        rig_die "rig.env names no stock module layers: run tests/rig/setup.sh"
+    base=$WORK/initrd-stock-base.gz
+    rig_l2_initrd "$base" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}"
+    uses 3 stock-cloud && cat "$base" "$STOCK_CLOUD_MODS" > "$L1/l2/initrd-stock-cloud.gz"
+    uses 3 stock-generic && cat "$base" "$STOCK_GENERIC_MODS" > "$L1/l2/initrd-stock-generic.gz"
+    rm -f "$base"
+fi
+if uses 3 rootfs; then
+    [ -f "${ROOTFS_IMG:-}" ] && [ -f "${ROOTFS_MODS:-}" ] ||
+        rig_die "rig.env names no Debian root filesystem: run tests/rig/setup.sh"
+    # the Debian root filesystem (tests/rig/rootfs.sh) and the initramfs
+    # that mounts it: busybox, rootfs-init.sh, the cloud kernel's modules
+    base=$WORK/initrd-rootfs-base.gz
+    rig_l2_initrd "$base" "$RIG_DIR/rootfs-init.sh"
+    cat "$base" "$ROOTFS_MODS" > "$L1/l2/initrd-rootfs.gz"
+    rm -f "$base"
+    cp "$ROOTFS_IMG" "$L1/l2/rootfs.ext4"
 fi
 [[ "$WISP_ARGS" != *\'* ]] || rig_die "--wisp-args must not contain single quotes"
 printf "VMM=%s\nTAIL_LINES=%s\nWISP_ARGS='%s'\n" "$VMM" "$TAIL_LINES" "$WISP_ARGS" > "$L1/rig/config"

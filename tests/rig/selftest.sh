@@ -34,6 +34,9 @@ case "$FAKE_MODE.$n" in
     vconsole-listed.1) run vconsole; echo "RIG-M vconsole WISP-T-OK console-hvc0 active consoles: hvc0"; end vconsole ;;
     # rng without the second read / the comparison
     rng-one-read.1) run rng; for k in hwrng-dev rng-virtio rng-read-1; do echo "RIG-M rng WISP-T-OK $k"; done; end rng ;;
+    # a Debian boot that printed the generic markers but never showed that
+    # systemd reached multi-user.target or powered off
+    rootfs-generic-only.1) run debian-rootfs; end debian-rootfs ;;
 esac
 echo "RIG-L1-DONE 9.0"
 FAKE
@@ -78,6 +81,9 @@ case_ l1-death-fail pvh-1cpu 1 2 \
 case_ vconsole-listed vconsole 1 1 \
     '^FAIL vconsole: .*guest: no result for hvc0-dev.*L1: no result for hvc0-output.*L1: no result for hvc0-input'
 case_ rng-one-read rng 1 1 '^FAIL rng: guest: no result for rng-read-2; guest: no result for rng-differ'
+
+case_ rootfs-generic-only debian-rootfs 1 1 \
+    '^FAIL debian-rootfs: .*guest: no result for pid1-systemd; guest: no result for root-vda; guest: no result for multi-user; guest: no result for no-failed-units; L1: no result for initramfs; L1: no result for multi-user-time; L1: no result for poweroff'
 
 echo "rig-selftest: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -9,6 +9,9 @@
 #    from /usr/src/linux-source-6.1.tar.xz, cached by
 #    sha256(fragment + linux-source version + this script's BUILD_VERSION),
 #  * builds the small static helpers in tests/rig/tools (cached by hash),
+#  * the module layers of the stock kernels' L2 initramfs images
+#    (stock-mods.sh) and the Debian bookworm root filesystem image
+#    (rootfs.sh, debootstrap), each cached by its inputs,
 #  * writes ${WISP_CACHE}/rig.env, which run.sh and bench/boot-rig.sh source.
 #
 # A second run with unchanged inputs is a fast no-op.
@@ -43,7 +46,7 @@ fi
 # --------------------------------------------------------------- packages
 PKGS=(qemu-system-x86 busybox-static linux-source-6.1 bc flex bison
       libelf-dev libssl-dev cpio e2fsprogs fio kmod gcc make libc6-dev xz-utils
-      gzip python3)
+      gzip python3 debootstrap)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -185,6 +188,23 @@ else
     touch "$TOOLS_DIR/.done"
 fi
 
+# ------------------------------------- stock kernels' modules, Debian rootfs
+# The virtio drivers the stock-*-4cpu scenarios load as modules, and what
+# the cloud kernel needs to mount the Debian root filesystem (ext4 is built
+# into it; listed for kernels where it is a module).
+STOCK_MODULES=(virtio_mmio virtio_blk virtio_console virtio_rng)
+STOCK_CLOUD_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" "${STOCK_MODULES[@]}") ||
+    die "stock-mods.sh failed for $CLOUD_KVER"
+STOCK_GENERIC_MODS=$("$RIG_DIR/stock-mods.sh" "$L1_DEB_DIR/root" "$L1_KVER" "${STOCK_MODULES[@]}") ||
+    die "stock-mods.sh failed for $L1_KVER"
+ROOTFS_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" virtio_mmio virtio_blk ext4) ||
+    die "stock-mods.sh failed for the rootfs initramfs"
+log "stock module layers: $STOCK_CLOUD_MODS, $STOCK_GENERIC_MODS, $ROOTFS_MODS"
+ROOTFS_IMG=$("$RIG_DIR/rootfs.sh") || die "rootfs.sh failed"
+for f in "$STOCK_CLOUD_MODS" "$STOCK_GENERIC_MODS" "$ROOTFS_MODS" "$ROOTFS_IMG"; do
+    [ -f "$f" ] || die "stock-mods.sh/rootfs.sh printed '$f', not a file"
+done
+
 # ------------------------------------------------ L1 QEMU (RIG_L1_QEMU)
 # RIG_L1_QEMU=10: QEMU from bookworm-backports as L1 (docs/rig.md, "The L1
 # QEMU"), extracted without installing: its own apt lists under the cache
@@ -248,6 +268,10 @@ L2_DIR='$L2_DIR'
 L2_BZIMAGE='$L2_DIR/bzImage'
 L2_VMLINUX='$L2_DIR/vmlinux'
 TOOLS_DIR='$TOOLS_DIR'
+STOCK_CLOUD_MODS='$STOCK_CLOUD_MODS'
+STOCK_GENERIC_MODS='$STOCK_GENERIC_MODS'
+ROOTFS_MODS='$ROOTFS_MODS'
+ROOTFS_IMG='$ROOTFS_IMG'
 L1_QEMU='$L1_QEMU'
 L1_QEMU_DATA='$L1_QEMU_DATA'
 L1_QEMU_VERSION='$L1_QEMU_VERSION'
@@ -257,5 +281,6 @@ log "L1 kernel:    $L1_KERNEL"
 log "cloud kernel: $CLOUD_KERNEL"
 log "L2 kernel:    $L2_DIR/{bzImage,vmlinux}"
 log "tools:        $TOOLS_DIR"
+log "rootfs:       $ROOTFS_IMG"
 log "L1 QEMU:      $L1_QEMU ($L1_QEMU_VERSION)"
 log "wrote $ENV_FILE"

@@ -1,0 +1,2 @@
+# the same as stock-cloud-4cpu (one implementation)
+. /rig/scenarios/stock-cloud-4cpu/l2.sh
