@@ -160,7 +160,10 @@ if uses 3 stock-cloud || uses 3 stock-generic; then
 fi
 # Linux 6.12 from bookworm-backports (lazy virtio-iommu): the io initramfs
 # with its virtio_mmio, virtio_iommu and virtio_blk modules appended
-uses 2 cloud612-vmlinuz && cp "$BPO_CLOUD_KERNEL" "$L1/l2/cloud612-vmlinuz"
+if uses 2 cloud612-vmlinuz; then
+    [ -f "${BPO_CLOUD_KERNEL:-}" ] || rig_die "rig.env names no 6.12 kernel (bookworm-backports): run tests/rig/setup.sh"
+    cp "$BPO_CLOUD_KERNEL" "$L1/l2/cloud612-vmlinuz"
+fi
 if uses 3 io-612; then
     [ -f "${BPO_CLOUD_MODS:-}" ] || rig_die "rig.env names no 6.12 module layer: run tests/rig/setup.sh"
     base=$WORK/initrd-io612-base.gz
