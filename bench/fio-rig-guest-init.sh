@@ -14,6 +14,21 @@ mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 stty -echo 2>/dev/null
 echo "WISP-FIO-INIT $(cut -d' ' -f1 /proc/uptime)"
+# a stock kernel's virtio modules (fio-rig.sh --guest-kernel 6.12 appends
+# them as /lib/modules/NN-*.ko, in load order)
+for m in /lib/modules/*.ko; do
+    [ -e "$m" ] || continue
+    insmod "$m" 2> /tmp/insmod.err || echo "WISP-FIO-MODULE-FAILED ${m##*/} $(cat /tmp/insmod.err)"
+done
+# behind an IOMMU the disk probes once the IOMMU is there (deferred probe,
+# in the background): wait for it, bounded
+n=0
+while [ ! -e /sys/block/vda ] && [ "$n" -lt 100 ]; do usleep 100000; n=$((n + 1)); done
+# the DMA domains (DMA: strict, DMA-FQ: lazy) and their devices
+for g in /sys/kernel/iommu_groups/*; do
+    [ -e "$g/type" ] || continue
+    echo "WISP-FIO-IOMMU-GROUP ${g##*/} $(cat "$g/type") $(ls "$g/devices" | tr '\n' ' ')"
+done
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
 RT=$(arg fio_runtime); RT=${RT:-10}
 JOBS=$(arg fio_jobs | tr ',' ' ')

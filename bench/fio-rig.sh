@@ -19,11 +19,12 @@
 #             cache.direct=on, aio=io_uring)
 #   qemu-vhu  qemu-system-x86_64 -M microvm,memory-backend=mem (memfd,
 #             share=on) -device vhost-user-blk on the same daemon
-# Same bzImage (the rig's L2 kernel), memory and vCPUs for all.
+# Same kernel, memory and vCPUs for all.
 #
 # usage: bench/fio-rig.sh [--wisp PATH] [--wisp-blk PATH] [--vmms LIST]
 #                         [--runtime S] [--jobs LIST] [--cpus N] [--memory MiB]
-#                         [--disk-mb N] [--keep] [--verbose]
+#                         [--disk-mb N] [--guest-kernel rig|6.12] [--keep]
+#                         [--verbose]
 #   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop,wisp-iommu-strict,
 #                 wisp-iommu-lazy,wisp-oop-iommu,wisp-vhu,qemu-vhu
 #                 (default wisp,qemu,wisp-oop)
@@ -32,7 +33,15 @@
 #                 1 MiB psync for seq-*, 4 KiB psync qd1 for rand-read and
 #                 rand-write, 4 KiB libaio at depth 8 or 32 for *-qd8/*-qd32)
 #   --runtime S   seconds per fio job (default 10)
+#   --guest-kernel rig: the rig's L2 kernel (Linux 6.1, virtio drivers built
+#                 in; default); 6.12: Debian's linux-image-cloud-amd64 from
+#                 bookworm-backports with its virtio_mmio, virtio_iommu and
+#                 virtio_blk modules (tests/rig/setup.sh caches both), whose
+#                 virtio-iommu has lazy mode (a DMA-FQ domain)
 #
+# The L2 guest reports its IOMMU groups' domain types; with --guest-kernel
+# 6.12 wisp-iommu-strict must have DMA domains, wisp-iommu-lazy and
+# wisp-oop-iommu DMA-FQ ones, and the others none, or the run fails.
 # Per job and VMM: MB/s and IOPS (fio's terse output), and the VMM's CPU
 # time per request: the delta of utime+stime (/proc/PID/stat, all threads;
 # for wisp-oop wisp + wisp-blk, for *-vhu the VMM + qemu-storage-daemon) between the job's start and end, divided by
@@ -54,6 +63,7 @@ export RIG_PROG=fio-rig
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 WISP_ARG='' WISP_BLK_ARG='' VMMS=wisp,qemu,wisp-oop RUNTIME=10 CPUS=2 MEM=256 DISK_MB=256 KEEP=0
+GUEST_KERNEL=rig
 JOBS=seq-read,seq-write,rand-read,rand-write,rand-read-qd8,rand-write-qd8,rand-read-qd32,rand-write-qd32
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,15 +75,17 @@ while [ $# -gt 0 ]; do
         --cpus) CPUS=${2:?}; shift 2 ;;
         --memory) MEM=${2:?}; shift 2 ;;
         --disk-mb) DISK_MB=${2:?}; shift 2 ;;
+        --guest-kernel) GUEST_KERNEL=${2:?}; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
 for v in RUNTIME CPUS MEM DISK_MB; do
     [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
 done
+case "$GUEST_KERNEL" in rig|6.12) ;; *) rig_die "--guest-kernel: rig or 6.12, not '$GUEST_KERNEL'" ;; esac
 for v in ${VMMS//,/ }; do
     case "$v" in wisp|qemu|wisp-oop|wisp-iommu-strict|wisp-iommu-lazy|wisp-oop-iommu|wisp-vhu|qemu-vhu) ;;
         *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop, wisp-iommu-strict, wisp-iommu-lazy, wisp-oop-iommu, wisp-vhu, qemu-vhu)" ;; esac
@@ -135,7 +147,16 @@ for lib in "$L2"/lib/x86_64-linux-gnu/*.so* "$L2"/usr/lib/x86_64-linux-gnu/*.so*
     done
 done
 rig_pack "$L2" "$WORK/initrd.gz" gzip
-rig_log "L2 initramfs with fio: $(du -k "$WORK/initrd.gz" | cut -f1) kB"
+if [ "$GUEST_KERNEL" = 6.12 ]; then
+    [ -f "${BPO_CLOUD_KERNEL:-}" ] && [ -f "${BPO_CLOUD_MODS:-}" ] ||
+        rig_die "rig.env names no 6.12 guest kernel: run tests/rig/setup.sh"
+    # the kernel unpacks concatenated cpio archives: fio's, then the modules
+    cat "$BPO_CLOUD_MODS" >> "$WORK/initrd.gz"
+    GUEST_BZIMAGE=$BPO_CLOUD_KERNEL
+else
+    GUEST_BZIMAGE=$L2_BZIMAGE
+fi
+rig_log "L2 kernel: $GUEST_BZIMAGE; initramfs with fio: $(du -k "$WORK/initrd.gz" | cut -f1) kB"
 
 # ---- L1 initramfs
 L1=$WORK/l1
@@ -159,7 +180,7 @@ rig_copy_bin "$L1" "$MKE2FS" /opt/e2fsprogs/mke2fs  # not busybox's (no ext4)
 [ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
 [ -n "${WISP_BLK:-}" ] && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
 mkdir -p "$L1/l2"
-cp "$L2_BZIMAGE" "$L1/l2/bzImage"
+cp "$GUEST_BZIMAGE" "$L1/l2/bzImage"
 cp "$WORK/initrd.gz" "$L1/l2/initrd.gz"
 NJOBS=$(echo "${JOBS//,/ }" | wc -w)
 NVMM=$(echo "${VMMS//,/ }" | wc -w)
@@ -177,7 +198,7 @@ rig_pack "$L1" "$WORK/l1.cpio"
 
 TOTAL_TMO=$((180 + NVMM * TMO))
 CONSOLE=$WORK/l1-console.log
-rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s"
+rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; guest kernel $GUEST_KERNEL; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s"
 t0=$(date +%s.%N)
 rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
 L1_RC=$?
@@ -193,8 +214,21 @@ if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
 fi
 echo "$R" | grep -q '^RIG-L1-ERROR' && rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 echo "$R" | awk '$1 == "RIG-F-CMD" {sub(/^RIG-F-CMD /, ""); print "command " $0}'
-echo "$R" | awk '$1 == "RIG-F-FAIL" || $1 == "RIG-F-T" || ($1 == "RIG-F" && $3 == "WISP-FIO-ERR")' | sed 's/^/  | /' >&2
+echo "$R" | awk '$1 == "RIG-F-FAIL" || $1 == "RIG-F-T" || ($1 == "RIG-F" && ($3 == "WISP-FIO-ERR" || $3 == "WISP-FIO-MODULE-FAILED"))' | sed 's/^/  | /' >&2
 echo "$R" | grep -q '^RIG-F-FAIL' && rc=1
+
+# the guest's IOMMU domains: "vmm: group type devices" per group
+echo "$R" | awk '$1 == "RIG-F" && $3 == "WISP-FIO-IOMMU-GROUP" {$1 = ""; $3 = ""; print "iommu group" $0}'
+if [ "$GUEST_KERNEL" = 6.12 ]; then
+    for v in ${VMMS//,/ }; do
+        case "$v" in wisp-iommu-strict) want=DMA ;; wisp-iommu-lazy|wisp-oop-iommu) want=DMA-FQ ;; *) want='' ;; esac
+        got=$(echo "$R" | awk -v v="$v" '$1 == "RIG-F" && $2 == v && $3 == "WISP-FIO-IOMMU-GROUP" {print $5}' | sort -u | tr '\n' ' ')
+        if [ "${got% }" != "$want" ]; then
+            rig_log "$v: the guest's IOMMU domain types are '${got% }', expected '${want:-none}'"
+            rc=1
+        fi
+    done
+fi
 
 echo "$R" | python3 -c '
 import sys, collections

@@ -3,7 +3,7 @@
 nested rig): the freestanding test guest's polling virtio-blk driver reads
 4 KiB blocks at random offsets (test=bench op=blkread), timed with rdtsc
 in the guest, and the host CPU wisp (and its wisp-blk) used, from
-wait4()'s rusage. Six setups:
+wait4()'s rusage. Eight setups:
 
   in  / oop        the disk in wisp, or in wisp-blk (--spawn-server)
   none             no --iommu
@@ -13,6 +13,10 @@ wait4()'s rusage. Six setups:
                    guest in iommu.strict=1 mode does per request): the two
                    extra requests, and for oop their round trips to the
                    server
+  lazy             --iommu, a MAP per read at alternating IOVAs sent in one
+                   kick with the UNMAP of the previous read's (what Linux
+                   6.12 does with iommu.strict=0: the queued UNMAPs ride
+                   on the next MAP's sync): one IOMMU round trip per read
 
 Per setup the median of RUNS runs (the setups interleaved); host CPU per read is the difference
 between a run of N and one of N/10 reads, divided by the reads between
@@ -72,7 +76,8 @@ def main():
     where = {"in": ["--disk", f"path={img}"],
              "oop": ["--spawn-server", f"{blk} --disk path={img}"]}
     modes = {"none": ([], ""), "map": (["--iommu"], " iommu=map"),
-             "strict": (["--iommu"], " iommu=strict")}
+             "strict": (["--iommu"], " iommu=strict"),
+             "lazy": (["--iommu"], " iommu=lazy")}
     n1 = max(a.n // 10, 200)
     cyc = {(w, m): [] for w in where for m in modes}
     cpu = {(w, m): [] for w in where for m in modes}

@@ -30,7 +30,7 @@
  *                exercise the wisp-ioreq-test server's window at base=HEX
  *   test=bench   op=write|read|blkread addr=HEX n=N: time N accesses
  *                (rdtsc) and print cycles per operation; blkread with
- *                iommu=map|strict runs behind --iommu
+ *                iommu=map|strict|lazy runs behind --iommu
  *   test=blkflush 64 writes and a FLUSH, then spin (test_direct.py kills
  *                wisp and checks the image)
  *   test=blkloop n=N  N 4 KiB writes with progress lines, then read
@@ -489,6 +489,62 @@ static uint8_t iommu_req(uint32_t rlen)
 	return resp[0];
 }
 
+/* Two requests in one kick (what Linux 6.12 does in lazy mode: the
+ * UNMAPs it queued go with the next MAP's sync): rlen bytes at IOMMU_REQ
+ * and rlen2 at IOMMU_REQ2; both statuses or-ed (0 = both OK), 0xff on
+ * timeout. */
+#define IOMMU_REQ2 0x503100ul
+#define IOMMU_RESP2 0x503810ul
+static uint8_t iommu_req_pair(uint32_t rlen, uint32_t rlen2)
+{
+	volatile struct desc *d = (volatile struct desc *)IOMMU_DESC;
+	volatile uint16_t *avail = (volatile uint16_t *)IOMMU_AVAIL;
+	volatile uint16_t *used = (volatile uint16_t *)IOMMU_USED;
+	volatile uint8_t *resp = (volatile uint8_t *)IOMMU_RESP;
+	volatile uint8_t *resp2 = (volatile uint8_t *)IOMMU_RESP2;
+
+	resp[0] = 0xee;
+	resp2[0] = 0xee;
+	d[0] = (struct desc){ IOMMU_REQ, rlen, 1, 1 };
+	d[1] = (struct desc){ IOMMU_RESP, 4, 2, 0 };
+	d[2] = (struct desc){ IOMMU_REQ2, rlen2, 1, 3 };
+	d[3] = (struct desc){ IOMMU_RESP2, 4, 2, 0 };
+	avail[2 + iommu_avail % QSZ] = 0;
+	avail[2 + (iommu_avail + 1) % QSZ] = 2;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	iommu_avail += 2;
+	avail[1] = iommu_avail;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	*ireg(0x50) = 0;
+	for (unsigned long spin = 0; used[1] != iommu_avail; spin++) {
+		if (spin > 2000000000ul)
+			return 0xff;
+		__asm__ volatile("pause");
+	}
+	return resp[0] | resp2[0];
+}
+
+static void fill_map(uint32_t *r, uint32_t domain, uint64_t iova, uint64_t last,
+		     uint64_t gpa, uint32_t flags)
+{
+	r[0] = 3; /* MAP */
+	r[1] = domain;
+	*(uint64_t *)(r + 2) = iova;
+	*(uint64_t *)(r + 4) = last;
+	*(uint64_t *)(r + 6) = gpa;
+	r[8] = flags;
+}
+
+static void fill_unmap(uint32_t *r, uint32_t domain, uint64_t iova,
+		       uint64_t last)
+{
+	r[0] = 4; /* UNMAP */
+	r[1] = domain;
+	*(uint64_t *)(r + 2) = iova;
+	*(uint64_t *)(r + 4) = last;
+	r[6] = 0;
+}
+
 static uint8_t iommu_attach(uint32_t domain, uint32_t ep)
 {
 	uint32_t *r = (uint32_t *)IOMMU_REQ;
@@ -504,26 +560,13 @@ static uint8_t iommu_attach(uint32_t domain, uint32_t ep)
 static uint8_t iommu_map(uint32_t domain, uint64_t iova, uint64_t last,
 			 uint64_t gpa, uint32_t flags)
 {
-	uint32_t *r = (uint32_t *)IOMMU_REQ;
-
-	r[0] = 3; /* MAP */
-	r[1] = domain;
-	*(uint64_t *)(r + 2) = iova;
-	*(uint64_t *)(r + 4) = last;
-	*(uint64_t *)(r + 6) = gpa;
-	r[8] = flags;
+	fill_map((uint32_t *)IOMMU_REQ, domain, iova, last, gpa, flags);
 	return iommu_req(36);
 }
 
 static uint8_t iommu_unmap(uint32_t domain, uint64_t iova, uint64_t last)
 {
-	uint32_t *r = (uint32_t *)IOMMU_REQ;
-
-	r[0] = 4; /* UNMAP */
-	r[1] = domain;
-	*(uint64_t *)(r + 2) = iova;
-	*(uint64_t *)(r + 4) = last;
-	r[6] = 0;
+	fill_unmap((uint32_t *)IOMMU_REQ, domain, iova, last);
 	return iommu_req(28);
 }
 
@@ -904,16 +947,20 @@ static uint8_t bench(const char *cmdline)
 	if (find(cmdline, "op=blkread")) {
 		/* 4 KiB random reads through the polling virtio-blk driver;
 		 * iommu=map: the disk behind --iommu with the buffer mapped
-		 * once, iommu=strict: MAP and UNMAP around every read. */
+		 * once, iommu=strict: MAP and UNMAP around every read,
+		 * iommu=lazy: a MAP per read at the other of two IOVAs, sent
+		 * in one kick with the UNMAP of the previous read's (Linux
+		 * 6.12 with iommu.strict=0). */
 		uint64_t cap, x = 88172645463325252ull;
 		int iommu = find(cmdline, "iommu=") != 0;
 		int strict = find(cmdline, "iommu=strict") != 0;
+		int lazy = find(cmdline, "iommu=lazy") != 0;
 
 		if (iommu) {
 			if (iommu_init())
 				return 3;
 			data_addr = DATA_IOVA;
-			if (!strict &&
+			if (!strict && !lazy &&
 			    iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff, REQ_DATA,
 				      3))
 				return 3;
@@ -929,6 +976,26 @@ static uint8_t bench(const char *cmdline)
 			if (strict && iommu_map(1, DATA_IOVA, DATA_IOVA + 0xfff,
 						REQ_DATA, 2))
 				return 4;
+			if (lazy) {
+				uint64_t cur = DATA_IOVA + (i & 1) * 0x1000;
+				uint64_t prev = DATA_IOVA + (~i & 1) * 0x1000;
+
+				uint8_t st;
+
+				if (i == 0) {
+					st = iommu_map(1, cur, cur + 0xfff,
+						       REQ_DATA, 2);
+				} else {
+					fill_unmap((uint32_t *)IOMMU_REQ, 1,
+						   prev, prev + 0xfff);
+					fill_map((uint32_t *)IOMMU_REQ2, 1, cur,
+						 cur + 0xfff, REQ_DATA, 2);
+					st = iommu_req_pair(28, 36);
+				}
+				if (st)
+					return 4;
+				data_addr = cur;
+			}
 			if (blk_req(0, (x % (cap / 8)) * 8, 4096, 2) != 0)
 				return 4;
 			if (strict &&

@@ -203,8 +203,8 @@ rig_scenarios() {
             KERNEL='' INITRD='' CPUS='' MEM='' TIMEOUT='' VMMS='wisp qemu' NEEDS='' CONSOLE=serial
             # shellcheck disable=SC1091
             . "$d/params" || exit 1
-            case "$KERNEL" in vmlinux|bzImage|cloud-vmlinuz|generic-vmlinuz) ;; *) echo "KERNEL='$KERNEL' (vmlinux, bzImage, cloud-vmlinuz or generic-vmlinuz)"; exit 1 ;; esac
-            case "$INITRD" in base|io|cloud|stock-cloud|stock-generic|rootfs) ;; *) echo "INITRD='$INITRD' (base, io, cloud, stock-cloud, stock-generic or rootfs)"; exit 1 ;; esac
+            case "$KERNEL" in vmlinux|bzImage|cloud-vmlinuz|generic-vmlinuz|cloud612-vmlinuz) ;; *) echo "KERNEL='$KERNEL' (vmlinux, bzImage, cloud-vmlinuz, generic-vmlinuz or cloud612-vmlinuz)"; exit 1 ;; esac
+            case "$INITRD" in base|io|cloud|stock-cloud|stock-generic|rootfs|io-612) ;; *) echo "INITRD='$INITRD' (base, io, cloud, stock-cloud, stock-generic, rootfs or io-612)"; exit 1 ;; esac
             case "$CONSOLE" in serial|virtio) ;; *) echo "CONSOLE='$CONSOLE' (serial or virtio)"; exit 1 ;; esac
             for v in CPUS MEM TIMEOUT; do
                 [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$v='${!v}' is not a positive number"; exit 1; }

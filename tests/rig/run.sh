@@ -173,6 +173,22 @@ if uses 3 stock-cloud || uses 3 stock-generic; then
     uses 3 stock-generic && cat "$base" "$STOCK_GENERIC_MODS" > "$L1/l2/initrd-stock-generic.gz"
     rm -f "$base"
 fi
+# Linux 6.12 from bookworm-backports (lazy virtio-iommu): the io initramfs
+# with its virtio_mmio, virtio_iommu and virtio_blk modules appended
+if uses 2 cloud612-vmlinuz; then
+    [ -f "${BPO_CLOUD_KERNEL:-}" ] || rig_die "rig.env names no 6.12 kernel (bookworm-backports): run tests/rig/setup.sh"
+    cp "$BPO_CLOUD_KERNEL" "$L1/l2/cloud612-vmlinuz"
+fi
+if uses 3 io-612; then
+    [ -f "${BPO_CLOUD_MODS:-}" ] || rig_die "rig.env names no 6.12 module layer: run tests/rig/setup.sh"
+    base=$WORK/initrd-io612-base.gz
+    rig_l2_initrd "$base" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}" \
+        --bin "$(command -v mke2fs)" --file /etc/mke2fs.conf:/etc/mke2fs.conf
+    cat "$base" "$BPO_CLOUD_MODS" > "$L1/l2/initrd-io-612.gz"
+    rm -f "$base"
+    rig_copy_bin "$L1" "$(command -v debugfs)" /bin/debugfs
+    rig_copy_bin "$L1" "$(command -v e2fsck)" /bin/e2fsck
+fi
 if uses 3 rootfs; then
     [ -f "${ROOTFS_IMG:-}" ] && [ -f "${ROOTFS_MODS:-}" ] ||
         rig_die "rig.env names no Debian root filesystem: run tests/rig/setup.sh"

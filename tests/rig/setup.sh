@@ -3,8 +3,9 @@
 #
 #  * installs the Debian packages the rig uses (idempotent; `apt-get update`
 #    only when something is missing),
-#  * downloads and extracts (no install) the L1 kernel .deb and Debian's stock
-#    cloud kernel .deb, cached by package version,
+#  * downloads and extracts (no install) the L1 kernel .deb, Debian's stock
+#    cloud kernel .deb and bookworm-backports' 6.12 cloud kernel .deb, cached
+#    by package version,
 #  * builds the L2 guest kernel (tinyconfig + tests/rig/l2-kernel.config)
 #    from /usr/src/linux-source-6.1.tar.xz, cached by
 #    sha256(fragment + linux-source version + this script's BUILD_VERSION),
@@ -64,9 +65,36 @@ else
 fi
 
 # ------------------------------------------------------- kernel .deb files
-# fetch_deb META_PACKAGE -> prints the extracted directory
+# bookworm-backports through its own apt lists under the cache (the system's
+# sources stay as they are): apt-get/apt-cache "${APT_BP[@]}" ...
+BP=$CACHE/apt-backports
+APT_BP=(-o "Dir::Etc::SourceList=$BP/sources.list" -o "Dir::Etc::SourceParts=$BP/none"
+        -o "Dir::State::Lists=$BP/lists")
+bp_lists() {
+    mkdir -p "$BP/lists/partial"
+    echo "deb http://deb.debian.org/debian bookworm-backports main" > "$BP/sources.list"
+    [ -n "$(ls "$BP"/lists/*bookworm-backports*Packages* 2>/dev/null)" ] && return 0
+    log "bookworm-backports package lists missing; fetching them into $BP"
+    apt-get "${APT_BP[@]}" update -q >&2
+}
+
+# fetch_deb META_PACKAGE [APT_OPTION...] -> prints the extracted directory
+# (with the options of APT_BP: the newest version bookworm-backports has)
 fetch_deb() {
     local meta=$1 pkg ver dir deb
+    shift
+    local apt=("$@")
+    if [ ${#apt[@]} -gt 0 ]; then
+        pkg=$(apt-cache "${apt[@]}" depends "$meta" 2>/dev/null |
+              awk '/Depends: linux-image-/ {print $2; exit}')
+        [ -n "$pkg" ] || die "bookworm-backports: cannot resolve the kernel package behind $meta"
+        # madison, not show: the candidate may be another suite's
+        ver=$(apt-cache "${apt[@]}" madison "$pkg" 2>/dev/null |
+              awk -F' *[|] *' '$3 ~ /bookworm-backports/ {print $2; exit}')
+        [ -n "$ver" ] || die "bookworm-backports: no version for $pkg"
+        fetch_deb_files "$pkg" "$ver" "${apt[@]}"
+        return
+    fi
     pkg=$(apt-cache depends "$meta" 2>/dev/null |
           awk '/Depends: linux-image-/ {print $2; exit}')
     [ -n "$pkg" ] || {
@@ -80,6 +108,14 @@ fetch_deb() {
     ver=$(apt-cache show --no-all-versions "$pkg" |
           awk '/^Version:/ {print $2; exit}')
     [ -n "$ver" ] || die "no version for $pkg"
+    fetch_deb_files "$pkg" "$ver"
+}
+
+# fetch_deb_files PKG VERSION [APT_OPTION...] -> the extracted directory,
+# $CACHE/debs/PKG/VERSION/root (downloaded and unpacked once)
+fetch_deb_files() {
+    local pkg=$1 ver=$2 dir deb
+    shift 2
     dir="$CACHE/debs/$pkg/$ver"
     if [ -f "$dir/.done" ]; then
         log "$pkg $ver: cached in $dir"
@@ -89,7 +125,7 @@ fetch_deb() {
         mkdir -p "$dir/dl"
         # let apt's sandbox user write there (avoids an "unsandboxed" warning)
         chown _apt "$dir/dl" 2>/dev/null || true
-        (cd "$dir/dl" && apt-get download "$pkg=$ver" >&2) ||
+        (cd "$dir/dl" && apt-get "$@" download "$pkg=$ver" >&2) ||
             die "apt-get download $pkg=$ver failed"
         deb=$(ls "$dir"/dl/*.deb)
         dpkg-deb -x "$deb" "$dir/root" || die "dpkg-deb -x $deb failed"
@@ -103,12 +139,27 @@ fetch_deb() {
 
 L1_DEB_DIR=$(fetch_deb linux-image-amd64)
 CLOUD_DEB_DIR=$(fetch_deb linux-image-cloud-amd64)
+# Linux 6.12 from bookworm-backports: virtio-iommu with deferred flushing
+# (lazy mode; 6.1's driver has none), for bench/fio-rig.sh --guest-kernel 6.12
+# Without bookworm-backports the rest of the rig still works: rig.env
+# then names no 6.12 kernel, and that option refuses to run.
+BPO_CLOUD_DEB_DIR=
+if bp_lists && BPO_CLOUD_DEB_DIR=$(fetch_deb linux-image-cloud-amd64 "${APT_BP[@]}"); then :; else
+    log "WARNING: no 6.12 kernel from bookworm-backports (fio-rig.sh --guest-kernel 6.12 cannot run)"
+    BPO_CLOUD_DEB_DIR=
+fi
 L1_KERNEL=$(ls "$L1_DEB_DIR"/root/boot/vmlinuz-* | head -1)
 L1_KVER=$(basename "$L1_KERNEL" | sed 's/^vmlinuz-//')
 L1_MODDIR="$L1_DEB_DIR/root/lib/modules/$L1_KVER"
 CLOUD_KERNEL=$(ls "$CLOUD_DEB_DIR"/root/boot/vmlinuz-* | head -1)
 CLOUD_KVER=$(basename "$CLOUD_KERNEL" | sed 's/^vmlinuz-//')
 CLOUD_MODDIR="$CLOUD_DEB_DIR/root/lib/modules/$CLOUD_KVER"
+BPO_CLOUD_KERNEL='' BPO_CLOUD_KVER='' BPO_CLOUD_MODS=''
+if [ -n "$BPO_CLOUD_DEB_DIR" ]; then
+    BPO_CLOUD_KERNEL=$(ls "$BPO_CLOUD_DEB_DIR"/root/boot/vmlinuz-* | head -1)
+    BPO_CLOUD_KVER=$(basename "$BPO_CLOUD_KERNEL" | sed 's/^vmlinuz-//')
+    case "$BPO_CLOUD_KVER" in 6.12.*) ;; *) die "bookworm-backports' cloud kernel is $BPO_CLOUD_KVER, not 6.12" ;; esac
+fi
 for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
          arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
     [ -f "$L1_MODDIR/kernel/$m" ] || die "L1 module missing: $L1_MODDIR/kernel/$m"
@@ -199,7 +250,13 @@ STOCK_GENERIC_MODS=$("$RIG_DIR/stock-mods.sh" "$L1_DEB_DIR/root" "$L1_KVER" "${S
     die "stock-mods.sh failed for $L1_KVER"
 ROOTFS_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" virtio_mmio virtio_blk ext4) ||
     die "stock-mods.sh failed for the rootfs initramfs"
-log "stock module layers: $STOCK_CLOUD_MODS, $STOCK_GENERIC_MODS, $ROOTFS_MODS"
+# 6.12: virtio-iommu is a module there too (virtio_console is built in)
+if [ -n "$BPO_CLOUD_KVER" ]; then
+    BPO_CLOUD_MODS=$("$RIG_DIR/stock-mods.sh" "$BPO_CLOUD_DEB_DIR/root" "$BPO_CLOUD_KVER" virtio_mmio virtio_iommu virtio_blk) ||
+        die "stock-mods.sh failed for $BPO_CLOUD_KVER"
+    [ -f "$BPO_CLOUD_MODS" ] || die "stock-mods.sh printed '$BPO_CLOUD_MODS', not a file"
+fi
+log "stock module layers: $STOCK_CLOUD_MODS, $STOCK_GENERIC_MODS, $ROOTFS_MODS, $BPO_CLOUD_MODS"
 ROOTFS_IMG=$("$RIG_DIR/rootfs.sh") || die "rootfs.sh failed"
 for f in "$STOCK_CLOUD_MODS" "$STOCK_GENERIC_MODS" "$ROOTFS_MODS" "$ROOTFS_IMG"; do
     [ -f "$f" ] || die "stock-mods.sh/rootfs.sh printed '$f', not a file"
@@ -215,11 +272,7 @@ L1_QEMU=qemu-system-x86_64 L1_QEMU_DATA=/usr/share/qemu L1_QEMU_VERSION=system
 case "${RIG_L1_QEMU:-system}" in
 system|7) ;;
 10)
-    BP=$CACHE/apt-backports
-    mkdir -p "$BP/lists/partial"
-    echo "deb http://deb.debian.org/debian bookworm-backports main" > "$BP/sources.list"
-    apt_bp=(-o "Dir::Etc::SourceList=$BP/sources.list" -o "Dir::Etc::SourceParts=$BP/none"
-            -o "Dir::State::Lists=$BP/lists")
+    apt_bp=("${APT_BP[@]}")
     # madison, not show: the installed 7.2 would be the "candidate"
     bp_ver() { apt-cache "${apt_bp[@]}" madison qemu-system-x86 2>/dev/null |
                awk -F' *[|] *' '$3 ~ /bookworm-backports/ {print $2; exit}'; }
@@ -270,6 +323,9 @@ L2_VMLINUX='$L2_DIR/vmlinux'
 TOOLS_DIR='$TOOLS_DIR'
 STOCK_CLOUD_MODS='$STOCK_CLOUD_MODS'
 STOCK_GENERIC_MODS='$STOCK_GENERIC_MODS'
+BPO_CLOUD_KERNEL='$BPO_CLOUD_KERNEL'
+BPO_CLOUD_KVER='$BPO_CLOUD_KVER'
+BPO_CLOUD_MODS='$BPO_CLOUD_MODS'
 ROOTFS_MODS='$ROOTFS_MODS'
 ROOTFS_IMG='$ROOTFS_IMG'
 L1_QEMU='$L1_QEMU'

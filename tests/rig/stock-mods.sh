@@ -2,7 +2,8 @@
 # tests/rig/stock-mods.sh ROOT KVER MODULE... - the module layer of an L2
 # initramfs for a Debian stock kernel: a gzip'd newc cpio holding the named
 # modules of the extracted .deb at ROOT (ROOT/lib/modules/KVER) and every
-# module they depend on, resolved with the kernel's own modules.dep (made by
+# module they depend on (xz-compressed ones, as Debian's 6.12 ships them,
+# unpacked), resolved with the kernel's own modules.dep (made by
 # depmod the way the package's postinst does, when the extracted .deb has
 # none), as /lib/modules/NN-NAME.ko in load order: the rig's L2 init
 # insmods /lib/modules/*.ko in glob order. A module built into the kernel
@@ -66,11 +67,14 @@ rm -rf "$OUT"; mkdir -p "$OUT/tree/lib/modules"
 i=0
 for p in "${ORDER[@]}"; do
     i=$((i + 1))
+    dst=$OUT/tree/lib/modules/$(printf '%02d' $i)-$(basename "${p%.xz}")
+    # busybox insmod takes plain .ko files; a module's signature is part of
+    # the uncompressed file, so unpacking keeps it
     case "$p" in
-        *.ko) ;;
-        *) die "$p: compressed module (busybox insmod takes plain .ko files)" ;;
+        *.ko) cp "$MODDIR/$p" "$dst" ;;
+        *.ko.xz) xz -dc "$MODDIR/$p" > "$dst" || die "xz -d $p failed" ;;
+        *) die "$p: compressed other than xz" ;;
     esac
-    cp "$MODDIR/$p" "$OUT/tree/lib/modules/$(printf '%02d' $i)-$(basename "$p")"
 done
 (cd "$OUT/tree" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0 | gzip -9n) > "$OUT/mods.cpio.gz"
 printf '%s\n' "${ORDER[@]}" > "$OUT/modules"

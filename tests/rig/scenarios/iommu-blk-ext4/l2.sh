@@ -2,7 +2,8 @@
 # (DMA) domain, then blk-ext4's file-system test runs through the IOMMU,
 # then a raw read of the whole disk (dd, page cache dropped) whose sha256
 # L1 compares with the image. The iommu-* scenarios source this file;
-# IOMMU_TYPES is the domain types their mode allows.
+# IOMMU_TYPES is the domain types their mode allows; IOMMU_PRE, if set,
+# names a function of theirs run first.
 IOMMU_TYPES=${IOMMU_TYPES:-"DMA DMA-FQ"}
 iommu_checks() {
     n=0 in=0 missing=''
@@ -34,6 +35,11 @@ iommu_checks() {
     esac
 }
 t_main() {
+    # a kernel with the drivers as modules (a stock one) probes the disk
+    # once the IOMMU has registered, in the background: wait, bounded
+    n=0
+    while [ ! -b /dev/vda ] && [ "$n" -lt 100 ]; do usleep 100000; n=$((n + 1)); done
+    [ -n "${IOMMU_PRE:-}" ] && "$IOMMU_PRE"
     iommu_checks
     # blk-ext4's l2.sh defines its own t_main: source it and run that.
     . /rig/scenarios/blk-ext4/l2.sh
