@@ -115,6 +115,13 @@ void ioreq_client_handle_event(struct ioreq_client *c);
  * handshake runs without the lock vCPUs take, within 2 s. */
 int ioreq_client_try_attach(struct ioreq_client *c);
 bool ioreq_client_attached(const struct ioreq_client *c);
+
+/* Detached from a server known dead (not cut off): fails, with the
+ * device type's error status, the requests the guest posted since the
+ * last call, and raises the interrupt. Its doorbells still go to the
+ * dead server's eventfds, so nothing else would ever complete them.
+ * Main thread; returns how many were failed. */
+int ioreq_client_fail_pending(struct ioreq_client *c);
 /* The server announced a virtio-mmio device in its window. */
 bool ioreq_client_is_virtio(const struct ioreq_client *c);
 

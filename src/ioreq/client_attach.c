@@ -427,10 +427,11 @@ static void add_posted(struct ioreq_client *c, struct ioreq_attachment *a)
 	}
 }
 
-int ioreq_client_attach(struct ioreq_client *c, int timeout_ms, struct err *e)
+int ioreq_client_attach(struct ioreq_client *c, int connect_ms, int timeout_ms,
+			struct err *e)
 {
 	struct ioreq_attachment *a = new_attachment();
-	uint64_t deadline = deadline_in(timeout_ms);
+	uint64_t deadline = deadline_in(connect_ms);
 	int ret;
 
 	if (!a)
@@ -526,7 +527,8 @@ int ioreq_client_create(const struct ioreq_client_config *cfg,
 		ioreq_client_destroy(c);
 		return ret;
 	}
-	ret = ioreq_client_attach(c, c->cfg.connect_timeout_ms, e);
+	ret = ioreq_client_attach(c, c->cfg.connect_timeout_ms,
+				  c->cfg.connect_timeout_ms, e);
 	if (ret) {
 		ioreq_client_destroy(c);
 		return ret;
@@ -542,7 +544,10 @@ int ioreq_client_try_attach(struct ioreq_client *c)
 
 	if (c->att)
 		return 0;
-	ret = ioreq_client_attach(c, 2000, &e);
+	/* One connect attempt: the main loop runs this every 200 ms, and
+	 * waiting here for a server that is not up yet would stall it
+	 * (signals, timers, the posted-write flush) for the whole bound. */
+	ret = ioreq_client_attach(c, 0, 2000, &e);
 	if (ret && ret != -ENOENT && ret != -ECONNREFUSED)
 		log_info("%s", e.msg);
 	return ret;

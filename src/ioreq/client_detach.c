@@ -89,6 +89,30 @@ void ioreq_client_detach(struct ioreq_client *c, const char *why, bool gone)
 				 strerror(-ret));
 }
 
+int ioreq_client_fail_pending(struct ioreq_client *c)
+{
+	bool virtio;
+	int n, ret;
+
+	/* A server that was cut off may still be working on the rings:
+	 * completing for it could complete twice. */
+	if (!atomic_load(&c->dead) || atomic_load(&c->cut_off))
+		return 0;
+	pthread_rwlock_rdlock(&c->lock);
+	virtio = c->virtio && !c->att;
+	pthread_rwlock_unlock(&c->lock);
+	if (!virtio)
+		return 0;
+	n = virtio_standin_fail_new(&c->standin, c->cfg.mem, c->name);
+	if (n > 0) {
+		ret = efd_signal(c->irq_efd);
+		if (ret)
+			log_warn("%s: interrupt eventfd: %s", c->name,
+				 strerror(-ret));
+	}
+	return n;
+}
+
 bool ioreq_client_attached(const struct ioreq_client *c)
 {
 	return !atomic_load(&c->dead);

@@ -87,8 +87,10 @@ struct ioreq_client {
 		st_spins_hit, st_blocks;
 };
 
-/* client_attach.c */
-int ioreq_client_attach(struct ioreq_client *c, int timeout_ms, struct err *e);
+/* client_attach.c. A socket nobody listens on yet is retried for
+ * connect_ms (0: one attempt); the handshake gets timeout_ms. */
+int ioreq_client_attach(struct ioreq_client *c, int connect_ms, int timeout_ms,
+			struct err *e);
 /* client_detach.c: unregisters the attachment's lanes and ranges,
  * unmaps and closes everything, frees it. */
 void ioreq_attachment_free(struct ioreq_client *c, struct ioreq_attachment *a);

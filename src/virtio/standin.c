@@ -185,8 +185,10 @@ static int fail_queue(const struct standin_queue *s, struct guest_mem *mem,
 	return n;
 }
 
-int virtio_standin_detached(struct virtio_standin *s, struct guest_mem *mem,
-			    bool fail_inflight, const char *name)
+/* Fails every queue's requests between its used and avail index, each
+ * within one budget; what is failed and why is logged as what. */
+static int fail_all(struct virtio_standin *s, struct guest_mem *mem,
+		    const char *name, const char *what)
 {
 	struct standin_queue q[STANDIN_QUEUES];
 	virtio_fail_chain_fn fail;
@@ -195,7 +197,7 @@ int virtio_standin_detached(struct virtio_standin *s, struct guest_mem *mem,
 
 	pthread_mutex_lock(&s->lock);
 	memcpy(q, s->q, sizeof(q));
-	fail = fail_inflight ? fail_fn(s->id[2]) : NULL;
+	fail = fail_fn(s->id[2]);
 	pthread_mutex_unlock(&s->lock);
 
 	if (fail)
@@ -204,16 +206,35 @@ int virtio_standin_detached(struct virtio_standin *s, struct guest_mem *mem,
 		int n = fail_queue(&q[i], mem, fail, chain, &budget);
 
 		if (n)
-			log_warn(
-				"%s: failed %d in-flight request(s) on queue %d",
-				name, n, i);
+			log_warn("%s: failed %d %s request(s) on queue %d",
+				 name, n, what, i);
 		total += n;
 	}
 	if (budget <= 0)
-		log_warn("%s: stopped failing in-flight requests after %d "
+		log_warn("%s: stopped failing %s requests after %d "
 			 "buffers; the driver must reset the device",
-			 name, STANDIN_FAIL_BUDGET);
+			 name, what, STANDIN_FAIL_BUDGET);
 	free(chain);
+	return total;
+}
+
+int virtio_standin_fail_new(struct virtio_standin *s, struct guest_mem *mem,
+			    const char *name)
+{
+	int n = fail_all(s, mem, name, "newly posted");
+
+	if (n > 0) {
+		pthread_mutex_lock(&s->lock);
+		s->isr |= VIRTIO_MMIO_INT_VRING;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return n;
+}
+
+int virtio_standin_detached(struct virtio_standin *s, struct guest_mem *mem,
+			    bool fail_inflight, const char *name)
+{
+	int total = fail_inflight ? fail_all(s, mem, name, "in-flight") : 0;
 
 	pthread_mutex_lock(&s->lock);
 	s->gen++;

@@ -73,6 +73,13 @@ void virtio_standin_attached(struct virtio_standin *s);
 int virtio_standin_detached(struct virtio_standin *s, struct guest_mem *mem,
 			    bool fail_inflight, const char *name);
 
+/* Still detached from a model known dead: fails what the driver posted
+ * since (nobody else ever will: its doorbells go to the dead model's
+ * eventfds) and sets the used-buffer interrupt status; the caller raises
+ * the interrupt when this returns more than 0. */
+int virtio_standin_fail_new(struct virtio_standin *s, struct guest_mem *mem,
+			    const char *name);
+
 /* Per device type: complete one in-flight chain with an error status.
  * Returns false if the chain is not a request of that type (the walk of
  * that queue stops). */

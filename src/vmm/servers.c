@@ -401,6 +401,10 @@ static void on_retry(void *opaque)
 
 		if (ioreq_client_attached(sv->client))
 			continue;
+		/* Before the new server takes the rings: requests posted to
+		 * the broken device fail every retry period, as the in-flight
+		 * ones did at the detach, instead of waiting forever. */
+		ioreq_client_fail_pending(sv->client);
 		if (ioreq_client_try_attach(sv->client) == 0) {
 			log_warn("server '%s' attached again", sv->socket_path);
 			if (watch(sv))

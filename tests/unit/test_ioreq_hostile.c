@@ -704,7 +704,7 @@ static void test_disconnect_fails_inflight(void **state)
 	cfg = client_cfg(irq);
 	assert_int_equal(ioreq_client_create(&cfg, &c, &e), 0);
 	memset(m + Q_DESC, 0, 16 * 16);
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < 5; r++) {
 		/* header (device-readable) -> status (device-writable) */
 		uint64_t hdr = Q_BUF + 64 * r, st = Q_BUF + 64 * r + 16;
 		uint32_t hl = 16, sl = 1;
@@ -731,6 +731,17 @@ static void test_disconnect_fails_inflight(void **state)
 		assert_int_equal(m[Q_BUF + 64 * r + 16], 1);
 	/* Used buffers and a configuration change are pending. */
 	assert_int_equal(win_read(c, 0, 0x060), 3);
+	/* Two requests posted after the detach: their doorbell goes to the
+	 * dead server's eventfd, so only the retry path can fail them. */
+	win_write(c, 0, 0x064, 3);
+	memcpy(m + Q_AVAIL(0) + 2, &(uint16_t){ 5 }, 2);
+	assert_int_equal(used_idx(0), 3);
+	assert_int_equal(ioreq_client_fail_pending(c), 2);
+	assert_int_equal(used_idx(0), 5);
+	for (int r = 3; r < 5; r++)
+		assert_int_equal(m[Q_BUF + 64 * r + 16], 1);
+	assert_int_equal(win_read(c, 0, 0x060) & 1, 1);
+	assert_int_equal(ioreq_client_fail_pending(c), 0);
 	ioreq_client_destroy(c);
 	close(irq);
 }
