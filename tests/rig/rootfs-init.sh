@@ -1,7 +1,8 @@
 #!/bin/sh
 # /init of the initramfs that boots the Debian root filesystem
 # (tests/rig/rootfs.sh) with a Debian stock kernel: loads the modules needed
-# to mount root (/lib/modules/*.ko in order, from tests/rig/stock-mods.sh),
+# to mount root and for logind to see the power button (/lib/modules/*.ko
+# in order, from tests/rig/stock-mods.sh),
 # waits for the root device (bounded), mounts it and hands over to its
 # /sbin/init (systemd) with switch_root. Kernel command line: root=DEV
 # (default /dev/vda), rootfstype= (default ext4), ro (default rw),

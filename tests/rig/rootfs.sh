@@ -5,8 +5,10 @@
 #
 #   debootstrap --variant=minbase + tests/rig/rootfs/packages, configured for
 #   a VM with only what wisp gives it (units that wait for a VT, a network or
-#   udev masked; the rig's marker unit tests/rig/rootfs/wisp-marker.service
-#   enabled), packed with `mke2fs -t ext4 -d` into an image just large enough.
+#   udev to settle masked; the rig's marker unit
+#   tests/rig/rootfs/wisp-marker.service enabled, and its shutdown hook
+#   tests/rig/rootfs/wisp-shutdown), packed with `mke2fs -t ext4 -d` into an
+#   image just large enough.
 #
 # Cached as $WISP_CACHE/rootfs/KEY/rootfs.ext4, KEY = sha256 of the package
 # list, this script, the files in tests/rig/rootfs/ and the mirror; a run with
@@ -71,7 +73,7 @@ debootstrap --variant=minbase --include="$PKGS" --cache-dir="$CACHE/rootfs/debs"
 # ---- configuration for a VM that has a serial port, virtio devices, no VT
 echo wisp-guest > "$TREE/etc/hostname"
 # The initramfs mounts / read-write; no fstab entries, so nothing waits for
-# a .device unit (there is no udev to announce /dev/vda).
+# a .device unit or runs fsck on the mounted root.
 echo '# / is mounted read-write by the initramfs (tests/rig/rootfs.sh)' > "$TREE/etc/fstab"
 # A fixed machine id: no first-boot setup (systemd-firstboot would prompt).
 tr -d '-' < /proc/sys/kernel/random/uuid > "$TREE/etc/machine-id"
@@ -84,7 +86,7 @@ for u in getty@tty1.service serial-getty@ttyS0.service console-getty.service \
          getty.target systemd-timesyncd.service systemd-networkd-wait-online.service \
          apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
          e2scrub_all.timer e2scrub_reap.service fstrim.timer man-db.timer \
-         systemd-tmpfiles-clean.timer; do
+         systemd-tmpfiles-clean.timer systemd-udev-settle.service; do
     ln -sf /dev/null "$TREE/etc/systemd/system/$u"
 done
 # Under nested emulation every exec costs (libsystemd-shared's
@@ -107,6 +109,9 @@ for u in modprobe@.service systemd-modules-load.service kmod-static-nodes.servic
     ln -sf /dev/null "$TREE/etc/systemd/system/$u"
 done
 install -m 755 "$FILES/wisp-marker" "$TREE/usr/local/sbin/wisp-marker"
+# systemd-shutdown runs it last, with / read-only: the rig's proof of a
+# clean shutdown
+install -D -m 755 "$FILES/wisp-shutdown" "$TREE/usr/lib/systemd/system-shutdown/wisp-shutdown"
 install -m 644 "$FILES/wisp-marker.service" "$TREE/etc/systemd/system/wisp-marker.service"
 mkdir -p "$TREE/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/wisp-marker.service \
@@ -115,6 +120,13 @@ ln -sf /etc/systemd/system/wisp-marker.service \
 rm -rf "$TREE"/usr/share/doc/* "$TREE"/usr/share/man/* "$TREE"/usr/share/info/* \
     "$TREE"/usr/share/locale/* "$TREE"/var/cache/apt/* "$TREE"/var/lib/apt/lists/* \
     "$TREE"/var/log/*.log
+# /etc and /var are as new as /usr: without these stamps every boot of the
+# image (a fresh copy each time) counts as the first after an update and
+# runs ldconfig, systemd-hwdb-update (seconds under nested emulation),
+# journal-catalog-update and update-done (ConditionNeedsUpdate=). The
+# stamp's mtime equal to /usr's is what systemd compares; mke2fs keeps
+# whole seconds, so the content's TIMESTAMP_NSEC is not read.
+touch -r "$TREE/usr" "$TREE/etc/.updated" "$TREE/var/.updated"
 
 # ---- ext4 image: the tree plus 25 % and 32 MiB of room
 mb=$(du -sm "$TREE" | cut -f1)

@@ -199,6 +199,8 @@ if uses 3 rootfs; then
     cat "$base" "$ROOTFS_MODS" > "$L1/l2/initrd-rootfs.gz"
     rm -f "$base"
     cp "$ROOTFS_IMG" "$L1/l2/rootfs.ext4"
+    # debian-rootfs-sigterm checks the image after the guest's shutdown
+    rig_copy_bin "$L1" "$(command -v e2fsck)" /bin/e2fsck
 fi
 [[ "$WISP_ARGS" != *\'* ]] || rig_die "--wisp-args must not contain single quotes"
 printf "VMM=%s\nTAIL_LINES=%s\nWISP_ARGS='%s'\n" "$VMM" "$TAIL_LINES" "$WISP_ARGS" > "$L1/rig/config"

@@ -242,13 +242,17 @@ fi
 # ------------------------------------- stock kernels' modules, Debian rootfs
 # The virtio drivers the stock-*-4cpu scenarios load as modules, and what
 # the cloud kernel needs to mount the Debian root filesystem (ext4 is built
-# into it; listed for kernels where it is a module).
+# into it; listed for kernels where it is a module) and for systemd-logind
+# to see wisp's power button: `button` binds the PNP0C0C device under the
+# GED and makes it an input device, `evdev` gives it the /dev/input/event*
+# node udev tags power-switch (both modules in Debian's kernels; the image
+# carries no modules, so the initramfs loads them).
 STOCK_MODULES=(virtio_mmio virtio_blk virtio_console virtio_rng)
 STOCK_CLOUD_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" "${STOCK_MODULES[@]}") ||
     die "stock-mods.sh failed for $CLOUD_KVER"
 STOCK_GENERIC_MODS=$("$RIG_DIR/stock-mods.sh" "$L1_DEB_DIR/root" "$L1_KVER" "${STOCK_MODULES[@]}") ||
     die "stock-mods.sh failed for $L1_KVER"
-ROOTFS_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" virtio_mmio virtio_blk ext4) ||
+ROOTFS_MODS=$("$RIG_DIR/stock-mods.sh" "$CLOUD_DEB_DIR/root" "$CLOUD_KVER" virtio_mmio virtio_blk ext4 button evdev) ||
     die "stock-mods.sh failed for the rootfs initramfs"
 # 6.12: virtio-iommu is a module there too (virtio_console is built in)
 if [ -n "$BPO_CLOUD_KVER" ]; then

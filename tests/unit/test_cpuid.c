@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The CPUID table built from KVM's supported set: topology consistent
- * with the vCPU count, TSC-deadline, brand string, the PV feature filter
- * and the timing leaf. Inputs are synthetic supported sets shaped like
+ * with the vCPU count, TSC-deadline, brand string, the PV feature filter,
+ * the timing leaf, and the XSAVE leaf left as KVM gave it. Inputs are synthetic supported sets shaped like
  * KVM's (Intel and AMD). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,6 +254,57 @@ static void test_async_pf_switch(void **state)
 	assert_int_equal(off, on & ~apf);
 }
 
+/* Leaf 0xd as the rig's L1 KVM reports it (x87, SSE, AVX; XSAVEOPT and
+ * XGETBV1, no XSAVEC/XSAVES). KVM itself rewrites EBX of sub-leaves 0 and
+ * 1 from the guest's XCR0 and XSS whenever they change, and Linux checks
+ * them against the sizes and offsets of the sub-leaves; any edit of ours
+ * would be stale after the guest's XSETBV. So every sub-leaf must come
+ * out exactly as KVM gave it, for every vCPU. */
+static void test_xsave_leaf_untouched(void **state)
+{
+	static const struct kvm_cpuid_entry2 xsave[] = {
+		{ .function = 0xd,
+		  .index = 0,
+		  .flags = SIG,
+		  .eax = 7,
+		  .ebx = 0x340,
+		  .ecx = 0x340 },
+		{ .function = 0xd, .index = 1, .flags = SIG, .eax = 5 },
+		{ .function = 0xd,
+		  .index = 2,
+		  .flags = SIG,
+		  .eax = 0x100,
+		  .ebx = 0x240 },
+	};
+	const uint32_t nx = sizeof(xsave) / sizeof(xsave[0]);
+	const uint32_t na = sizeof(amd_set) / sizeof(amd_set[0]);
+	struct kvm_cpuid_entry2 set[sizeof(amd_set) / sizeof(amd_set[0]) +
+				    sizeof(xsave) / sizeof(xsave[0])];
+	struct cpuid_host h = { .tsc_deadline = true, .tsc_khz = 2000000 };
+	struct kvm_cpuid2 *s, *c;
+
+	memcpy(set, amd_set, sizeof(amd_set));
+	memcpy(set + na, xsave, sizeof(xsave));
+	/* a leaf 0 that reaches 0xd */
+	set[0].eax = 0xd;
+	s = table(set, na + nx);
+	for (int n = 1; n <= 8; n *= 2) {
+		for (int id = 0; id < n; id++) {
+			c = cpuid_build(s, &h, id, n);
+			assert_non_null(c);
+			for (uint32_t i = 0; i < nx; i++) {
+				const struct kvm_cpuid_entry2 *en =
+					get(c, 0xd, xsave[i].index);
+
+				assert_non_null(en);
+				assert_memory_equal(en, &xsave[i], sizeof(*en));
+			}
+			free(c);
+		}
+	}
+	free(s);
+}
+
 static void test_bad_ids_refused(void **state)
 {
 	struct cpuid_host h = { 0 };
@@ -275,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_brand_string),
 		cmocka_unit_test(test_pv_features_and_timing),
 		cmocka_unit_test(test_async_pf_switch),
+		cmocka_unit_test(test_xsave_leaf_untouched),
 		cmocka_unit_test(test_bad_ids_refused),
 	};
 

@@ -2,7 +2,8 @@
 # run.sh puts it in only for this scenario): the guest may write to it.
 # The rootfs's marker unit (tests/rig/rootfs/wisp-marker) prints the rig's
 # markers once multi-user.target is active, echoes the line vmrun sends,
-# then runs `systemctl poweroff`.
+# then runs `systemctl poweroff`; its shutdown hook reports the end of
+# systemd's shutdown (WISP-SHUTDOWN poweroff root=ro).
 # quiet: the kernel log and systemd's status lines cost an exit per byte
 # on the emulated 8250 (systemd still reports failed units)
 token="$token root=/dev/vda quiet"
@@ -21,6 +22,10 @@ scenario_post() {
     else
         C fail multi-user-time "no WISP-MULTI-USER from the guest"
     fi
+    # tests/rig/rootfs/wisp-shutdown: systemd-shutdown got to the end
+    sh=$(tr -d '\r' < "$log" | sed -n 's/.*WISP-SHUTDOWN //p' | head -n 1)
+    if [ "$sh" = "poweroff root=ro" ]; then C ok shutdown-hook "systemd-shutdown ran the hook: $sh"
+    else C fail shutdown-hook "want 'WISP-SHUTDOWN poweroff root=ro' from systemd-shutdown, got '${sh:-nothing}'"; fi
     # wisp says how the VM ended; QEMU -no-reboot exits 0 on a power-off too
     if [ "$VMM" = qemu ]; then
         if tr -d '\r' < "$log" | grep -q 'reboot: Power down'; then C ok poweroff "guest: reboot: Power down"
