@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/mem_dump.h"
 #include "util/le.h"
 
 #define PAGE 4096ULL
@@ -16,25 +17,6 @@
 static bool bit(const uint64_t *bm, uint64_t p)
 {
 	return bm[p / 64] >> (p % 64) & 1;
-}
-
-static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, off_t off,
-		      const char *path, struct err *e)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return err_set(e, n < 0 ? -errno : -EIO,
-				       "memory file '%s': write: %s", path,
-				       n < 0 ? strerror(errno) : "no progress");
-		buf += n;
-		len -= (uint64_t)n;
-		off += n;
-	}
-	return 0;
 }
 
 int snap_diff_dump(const uint8_t *host, uint64_t size, const uint64_t *bitmap,
@@ -59,8 +41,8 @@ int snap_diff_dump(const uint8_t *host, uint64_t size, const uint64_t *bitmap,
 		while (q < pages && bit(bitmap, q))
 			q++;
 		if (q > p) {
-			ret = pwrite_all(fd, host + p * PAGE, (q - p) * PAGE,
-					 (off_t)(p * PAGE), path, e);
+			ret = snap_write_at(fd, host + p * PAGE, (q - p) * PAGE,
+					    (off_t)(p * PAGE), path, e);
 			if (ret)
 				goto out;
 			*written += (q - p) * PAGE;
@@ -153,7 +135,7 @@ static int copy_pages(int from, int to, const uint8_t *bm, uint64_t pages,
 					 got < 0 ? strerror(errno) : "short");
 			break;
 		}
-		ret = pwrite_all(to, buf, n, (off_t)(p * PAGE), base_mem, e);
+		ret = snap_write_at(to, buf, n, (off_t)(p * PAGE), base_mem, e);
 		p = q;
 	}
 	free(buf);

@@ -1665,12 +1665,13 @@ def consecutive(nums, what):
            f"{what}: ticks not consecutive: {nums[:5]}...{nums[-5:]}")
 
 
-def snapshot(w, d, name="s"):
-    """wisp snapshot (the CLI client: pause, create) on w's socket; the
-    paths of the state and memory files."""
+def snapshot(w, d, name="s", diff=False):
+    """wisp snapshot (the CLI client: pause, create; --diff with diff) on
+    w's socket; the paths of the state and memory files."""
     st, mem = os.path.join(d, name + ".state"), os.path.join(d, name + ".mem")
-    p = subprocess.run([WISP, "snapshot", "--api-sock", w.sock,
-                        "--snapshot", st, "--mem", mem],
+    p = subprocess.run([WISP, "snapshot", "--api-sock", w.sock] +
+                       (["--diff"] if diff else []) +
+                       ["--snapshot", st, "--mem", mem],
                        capture_output=True, timeout=TIMEOUT)
     expect(p.returncode == 0, f"wisp snapshot: exit {p.returncode}: "
            f"{p.stderr.decode(errors='replace')}\n{w.stderr()}")
@@ -1937,16 +1938,6 @@ def snapshot_merge(d, diff, base_mem, out):
     return st
 
 
-def diff_snapshot(w, d, name):
-    st, mem = os.path.join(d, name + ".state"), os.path.join(d, name + ".mem")
-    p = subprocess.run([WISP, "snapshot", "--api-sock", w.sock, "--diff",
-                        "--snapshot", st, "--mem", mem],
-                       capture_output=True, timeout=TIMEOUT)
-    expect(p.returncode == 0, f"wisp snapshot --diff: exit {p.returncode}: "
-           f"{p.stderr.decode(errors='replace')}\n{w.stderr()}")
-    return st, mem
-
-
 def case_snapshot_diff():
     """Full, then Diff snapshots while the guest writes its disk (so the
     device writes guest RAM between them: status bytes, used rings): a
@@ -1974,7 +1965,7 @@ def case_snapshot_diff():
         base_st, base_mem = snapshot(w, d.name, "base")
         w.ok("PATCH", "/vm", {"state": "Resumed"})
         w.wait_out(r"blkloop 192\n")
-        st1, mem1 = diff_snapshot(w, d.name, "d1")
+        st1, mem1 = snapshot(w, d.name, "d1", diff=True)
         time.sleep(0.2)
         before = w.stdout()
         w.p.kill()
@@ -2002,7 +1993,7 @@ def case_snapshot_diff():
                                "backend_path": merged},
                "enable_diff_snapshots": True, "resume_vm": True})
         w2.wait_out(r"blkloop 320\n")
-        st2, mem2 = diff_snapshot(w2, d.name, "d2")
+        st2, mem2 = snapshot(w2, d.name, "d2", diff=True)
         time.sleep(0.2)
         mid = w2.stdout()
         w2.p.kill()
