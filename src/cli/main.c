@@ -54,10 +54,11 @@ static void usage(FILE *out)
 		"                         up to %d; writable images are locked; NAME:\n"
 		"                         up to 20 printable characters)\n"
 		"  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME][,rx-rate=BYTES]\n"
-		"        [,tx-rate=BYTES]\n"
+		"        [,tx-rate=BYTES][,vhost=on]\n"
 		"                         virtio-net on the existing tap NAME\n"
 		"                         (repeatable, up to %d; default mac: random;\n"
-		"                         rates in bytes per second)\n"
+		"                         rates in bytes per second; vhost=on: the\n"
+		"                         kernel's vhost-net runs the queues)\n"
 		"  --vsock cid=N,uds=PATH virtio-vsock with guest CID N (3 and up);\n"
 		"                         the host's port P is the unix socket\n"
 		"                         PATH_P, and PATH takes \"CONNECT P\\n\" to\n"
@@ -186,6 +187,7 @@ static int parse_net(char *arg, struct vm_config *cfg)
 	cfg->nets[cfg->nr_nets].tx_rate = n.tx_rate;
 	cfg->nets[cfg->nr_nets].rx_rl = n.rx_rl;
 	cfg->nets[cfg->nr_nets].tx_rl = n.tx_rl;
+	cfg->nets[cfg->nr_nets].vhost = n.vhost;
 	cfg->nr_nets++;
 	return 0;
 }

@@ -265,12 +265,13 @@ enum {
 	N_RX_OPS,
 	N_TX_BW,
 	N_TX_OPS,
+	N_VHOST,
 	NR_NET_KEYS
 };
 
 static const char *const net_keys[NR_NET_KEYS] = {
 	"tap",	 "mac",	   "id",    "rx-rate", "tx-rate",
-	"rx-bw", "rx-ops", "tx-bw", "tx-ops",
+	"rx-bw", "rx-ops", "tx-bw", "tx-ops",  "vhost",
 };
 
 static int hexval(char c)
@@ -340,7 +341,7 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 		int k = next_kv(
 			opt, &cur, net_keys, NR_NET_KEYS,
 			"tap, mac, id, rx-rate, tx-rate, rx-bw, rx-ops, "
-			"tx-bw or tx-ops",
+			"tx-bw, tx-ops or vhost",
 			&seen, &eq, e);
 		const char *item = k >= 0 ? net_keys[k] : NULL;
 
@@ -359,6 +360,13 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 			ret = check_id(opt, eq, e);
 			d.id = eq;
 			break;
+		case N_VHOST: {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s: vhost", opt);
+			ret = devopts_parse_onoff(what, eq, &d.vhost, e);
+			break;
+		}
 		case N_RX_RATE:
 		case N_TX_RATE: {
 			char what[32];
@@ -390,6 +398,14 @@ int devopts_parse_net(const char *opt, char *arg, struct devopts_net *out,
 		return err_config(e, -EINVAL,
 				  "%s: rx-rate/tx-rate and rx-bw/tx-bw are two "
 				  "ways of one limit: give one",
+				  opt);
+	/* vhost-net moves the frames in the kernel, past wisp's buckets. */
+	if (d.vhost &&
+	    (d.rx_rate || d.tx_rate || d.rx_rl.bw.size || d.rx_rl.ops.size ||
+	     d.tx_rl.bw.size || d.tx_rl.ops.size))
+		return err_config(e, -EINVAL,
+				  "%s: vhost=on and rate limits: the kernel "
+				  "moves the frames, wisp cannot limit them",
 				  opt);
 	*out = d;
 	return 0;

@@ -98,12 +98,13 @@ struct devopts_net {
 	uint64_t rx_rate, tx_rate; /* bytes per second, 0: not given */
 	/* rx-bw=, rx-ops=, tx-bw=, tx-ops=: buckets of bytes and frames. */
 	struct rl_config rx_rl, tx_rl;
+	bool vhost; /* vhost=on|off (default off) */
 };
 
 /*
  * "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME][,rx-rate=BYTES]
  * [,tx-rate=BYTES][,rx-bw=BUCKET][,rx-ops=BUCKET][,tx-bw=BUCKET]
- * [,tx-ops=BUCKET]" for option opt (e.g.
+ * [,tx-ops=BUCKET][,vhost=on|off]" for option opt (e.g.
  * "--net"). Keys in any order, each at most once; tap is required: 1 to
  * DEVOPTS_IFNAME_MAX printable characters without spaces, '/' or ':',
  * not "." or ".."; mac is six two-digit hex pairs separated by ':', not

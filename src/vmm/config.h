@@ -76,6 +76,7 @@ struct vm_config {
 		/* Firecracker's rx/tx rate limiters (a bandwidth bucket
 		 * here replaces rx_rate / tx_rate). */
 		struct rl_config rx_rl, tx_rl;
+		bool vhost; /* vhost=on: the kernel's vhost-net */
 	} nets[VM_MAX_NETS];
 	/* virtio-vsock (--vsock, PUT /vsock): the guest's CID and the
 	 * host side's unix socket path; NULL: no vsock device. */

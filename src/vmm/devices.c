@@ -193,9 +193,17 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 					.rx_rate = nc->rx_rate,
 					.tx_rate = nc->tx_rate,
 					.rx_rl = nc->rx_rl,
-					.tx_rl = nc->tx_rl };
+					.tx_rl = nc->tx_rl,
+					.vhost = nc->vhost };
 
 		memcpy(c.mac, nc->mac, 6);
+		/* vhost-net would need the IOMMU's IOTLB protocol. */
+		if (c.vhost && vm->dev.iommu) {
+			log_warn("--net tap=%s: vhost=on is not supported "
+				 "behind --iommu; wisp's own device serves it",
+				 nc->tap);
+			c.vhost = false;
+		}
 		ret = net_create(&c, &vm->mem, &d, e);
 		if (!ret)
 			ret = attach_virtio(vm, d, IOMMU_BEHIND, e);

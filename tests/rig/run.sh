@@ -120,8 +120,12 @@ rm -rf "$L1"
 rig_l1_root "$L1"
 mkdir -p "$L1/l2"
 install -m 755 "$RIG_DIR/l1-init.sh" "$L1/init"
-# the tap driver, for the net scenarios to insmod (not loaded by default)
+# the tap driver, for the net scenarios to insmod (not loaded by default),
+# and vhost-net with what it needs, for net-vhost
 cp "$L1_MODDIR/kernel/drivers/net/tun.ko" "$L1/lib/tun.ko"
+for m in net/tap vhost/vhost_iotlb vhost/vhost vhost/vhost_net; do
+    cp "$L1_MODDIR/kernel/drivers/$m.ko" "$L1/lib/$(basename $m).ko"
+done
 # every scenario folder (a scenario may source a sibling's files)
 cp -r "$RIG_DIR/scenarios" "$L1/rig/scenarios"
 if [ "$VMM" = qemu ]; then

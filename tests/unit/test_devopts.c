@@ -262,6 +262,11 @@ static void test_net_ok(void **state)
 		net("tx-rate=1000,tap=t,rx-rate=1099511627776", &d, &e), 0);
 	assert_int_equal(d.tx_rate, 1000);
 	assert_int_equal(d.rx_rate, 1ULL << 40);
+	assert_false(d.vhost);
+	assert_int_equal(net("tap=t,vhost=on", &d, &e), 0);
+	assert_true(d.vhost);
+	assert_int_equal(net("vhost=off,tap=t", &d, &e), 0);
+	assert_false(d.vhost);
 }
 
 static void net_refused(const char *arg, const char *want)
@@ -290,7 +295,10 @@ static void test_net_refused(void **state)
 	net_refused("tap=a:1", "no spaces");
 	net_refused("tap=t0,tap=t1", "'tap' given twice");
 	net_refused("tap=t0,", "empty item");
-	net_refused("tap=t0,vhost=on", "unknown key 'vhost'");
+	net_refused("tap=t0,vhost=yes", "vhost");
+	net_refused("tap=t0,vhost=on,rx-rate=1000", "vhost=on and rate");
+	net_refused("tap=t0,tx-bw=1000,vhost=on", "vhost=on and rate");
+	net_refused("tap=t0,bogus=1", "unknown key 'bogus'");
 	net_refused("tap=t0,mac", "expected key=value");
 	net_refused("tap=t0,mac=01:00:00:00:00:01", "multicast");
 	net_refused("tap=t0,mac=00:00:00:00:00:00", "all zeroes");

@@ -519,7 +519,7 @@ static void tx_process(struct net *n)
 		virtio_dev_notify_queue(d, NET_TXQ);
 }
 
-static uint64_t net_features(struct virtio_dev *d)
+uint64_t net_device_features(void)
 {
 	return 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM |
 	       1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_GUEST_TSO4 |
@@ -528,14 +528,18 @@ static uint64_t net_features(struct virtio_dev *d)
 	       1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_STATUS;
 }
 
-static void net_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data,
-			    uint32_t len)
+static uint64_t net_features(struct virtio_dev *d)
 {
-	struct net *n = to_net(d);
+	return net_device_features();
+}
+
+void net_config_bytes(const uint8_t mac[6], uint32_t off, uint8_t *data,
+		      uint32_t len)
+{
 	uint8_t cfg[NET_CONFIG_SIZE];
 	uint16_t status = VIRTIO_NET_S_LINK_UP, pairs = 1;
 
-	memcpy(cfg, n->mac, 6);
+	memcpy(cfg, mac, 6);
 	memcpy(cfg + 6, &status, 2);
 	memcpy(cfg + 8, &pairs, 2);
 	if (off > sizeof(cfg) || len > sizeof(cfg) - off) {
@@ -543,6 +547,12 @@ static void net_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data,
 		return;
 	}
 	memcpy(data, cfg + off, len);
+}
+
+static void net_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data,
+			    uint32_t len)
+{
+	net_config_bytes(to_net(d)->mac, off, data, len);
 }
 
 static void net_config_write(struct virtio_dev *d, uint32_t off,
@@ -663,6 +673,23 @@ void net_set_limits(struct virtio_dev *d, const struct rl_config *rx,
 	pthread_mutex_unlock(&d->lock);
 }
 
+int net_pick_mac(const struct net_config *cfg, uint8_t mac[6], struct err *e)
+{
+	if (cfg->has_mac) {
+		memcpy(mac, cfg->mac, 6);
+		return 0;
+	}
+	if (getrandom(mac, 6, 0) != 6)
+		return err_set(e, -EIO, "virtio-net %s: getrandom: %s",
+			       cfg->id	? cfg->id :
+			       cfg->tap ? cfg->tap :
+					  "?",
+			       strerror(errno));
+	/* Unicast, locally administered. */
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
+	return 0;
+}
+
 int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 		  struct guest_mem *mem, struct virtio_dev **out, struct err *e)
 {
@@ -704,17 +731,9 @@ int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 		ret = err_set(e, -ENOMEM, "%s: out of memory", n->name);
 		goto fail;
 	}
-	if (cfg->has_mac) {
-		memcpy(n->mac, cfg->mac, 6);
-	} else {
-		if (getrandom(n->mac, 6, 0) != 6) {
-			ret = err_set(e, -EIO, "%s: getrandom: %s", n->name,
-				      strerror(errno));
-			goto fail;
-		}
-		/* Unicast, locally administered. */
-		n->mac[0] = (uint8_t)((n->mac[0] & 0xfc) | 0x02);
-	}
+	ret = net_pick_mac(cfg, n->mac, e);
+	if (ret)
+		goto fail;
 	virtio_dev_init(&n->dev, n->name, VIRTIO_ID_NET, &net_ops, n, mem, 2,
 			NET_QUEUE_SIZE, NET_CONFIG_SIZE);
 	n->dev.watch_fds[0] = n->epfd;
@@ -795,6 +814,26 @@ int net_create(const struct net_config *cfg, struct guest_mem *mem,
 		ret = err_set(e, -errno, "tap '%s': vnet header setup: %s",
 			      cfg->tap, strerror(errno));
 		goto fail;
+	}
+	if (cfg->vhost) {
+		const char *label = cfg->id ? cfg->id : cfg->tap;
+		struct err ve = { 0 };
+		uint64_t vf = 0;
+		int vfd = -1;
+
+		ret = net_vhost_open(label, &vfd, &vf, &ve);
+		/* wisp's transport is virtio 1 only. */
+		if (!ret && !(vf & (1ull << VIRTIO_F_VERSION_1))) {
+			close(vfd);
+			ret = err_set(&ve, -ENOTSUP,
+				      "virtio-net %s: vhost-net lacks "
+				      "VERSION_1",
+				      label);
+		}
+		if (!ret)
+			return net_vhost_create(cfg, fd, vfd, vf, mem, out, e);
+		log_warn("%s; vhost=on falls back to wisp's own device",
+			 ve.msg);
 	}
 	return net_create_fd(cfg, fd, true, mem, out, e);
 fail:

@@ -103,6 +103,10 @@ struct net_config {
 	/* Firecracker's rate limiters (bytes and frames); a bandwidth bucket
 	 * here overrides rx_rate / tx_rate. */
 	struct rl_config rx_rl, tx_rl;
+	/* vhost=on: the kernel's vhost-net runs the rings (vhost_net.c);
+	 * without /dev/vhost-net wisp's own device, with a warning. Rate
+	 * limits do not apply then (the caller refuses both). */
+	bool vhost;
 };
 
 struct net_stats {
@@ -129,6 +133,22 @@ int net_create(const struct net_config *cfg, struct guest_mem *mem,
 int net_create_fd(const struct net_config *cfg, int fd, bool is_tap,
 		  struct guest_mem *mem, struct virtio_dev **out,
 		  struct err *e);
+
+/* For vhost_net.c: opens /dev/vhost-net and takes ownership (*fd, its
+ * features in *features); config-class errors when it is missing. */
+int net_vhost_open(const char *label, int *fd, uint64_t *features,
+		   struct err *e);
+/* The vhost-net device on an open tap and vhost fd (both taken, closed
+ * on failure); same ownership as net_create_fd. */
+int net_vhost_create(const struct net_config *cfg, int tap, int vhost,
+		     uint64_t vhost_features, struct guest_mem *mem,
+		     struct virtio_dev **out, struct err *e);
+/* Shared by both devices: the feature bits offered, the config space
+ * (mac, status, max_virtqueue_pairs) and the MAC (given or random). */
+uint64_t net_device_features(void);
+void net_config_bytes(const uint8_t mac[6], uint32_t off, uint8_t *data,
+		      uint32_t len);
+int net_pick_mac(const struct net_config *cfg, uint8_t mac[6], struct err *e);
 
 /* TUNSETOFFLOAD flags for a negotiated feature set: an offload is asked
  * of the kernel only when the guest can take it (GUEST_TSO* also needs

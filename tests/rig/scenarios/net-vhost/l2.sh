@@ -1,0 +1,3 @@
+# The guest's part is net-tap's: ping, 16 MiB each way at once, 20 short
+# connections; it cannot tell vhost-net from wisp's own device.
+. /rig/scenarios/net-tap/l2.sh
