@@ -12,6 +12,7 @@
 
 #include "cli/snapshot_client.h"
 #include "config/devopts.h"
+#include "sandbox/jail_cmd.h"
 #include "util/log.h"
 #include "vmm/snapshot.h"
 #include "vmm/vmm.h"
@@ -76,7 +77,12 @@ static void usage(FILE *out)
 		"  --server PATH          attach the IOREQ device server listening at\n"
 		"                         PATH (e.g. wisp-blk --socket PATH ...)\n"
 		"  --spawn-server CMD     start CMD --socket PATH and attach to it\n"
-		"                         (CMD split at spaces; up to %d servers)\n"
+		"                         (CMD split at spaces; up to %d servers),\n"
+		"                         jailed (docs/jail.md)\n"
+		"  --jail-uid U, --jail-gid G\n"
+		"                         ids of jailed spawned servers when wisp\n"
+		"                         runs as root (default 65534)\n"
+		"  --no-jail              spawned servers are not jailed (debugging)\n"
 		"  --iommu                a virtio-iommu (ACPI VIOT) with every other\n"
 		"                         virtio device behind it (a disk with\n"
 		"                         iommu=off stays outside)\n"
@@ -126,6 +132,9 @@ enum {
 	OPT_CONSOLE,
 	OPT_SERVER,
 	OPT_SPAWN_SERVER,
+	OPT_NO_JAIL,
+	OPT_JAIL_UID,
+	OPT_JAIL_GID,
 	OPT_ACPI,
 	OPT_ASYNC_PF,
 	OPT_SHUTDOWN_TIMEOUT,
@@ -239,6 +248,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
+		{ "no-jail", no_argument, NULL, OPT_NO_JAIL },
+		{ "jail-uid", required_argument, NULL, OPT_JAIL_UID },
+		{ "jail-gid", required_argument, NULL, OPT_JAIL_GID },
 		{ "acpi", required_argument, NULL, OPT_ACPI },
 		{ "async-pf", required_argument, NULL, OPT_ASYNC_PF },
 		{ "iommu", no_argument, NULL, OPT_IOMMU },
@@ -366,6 +378,19 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			cfg->servers[cfg->nr_servers].spawn =
 				c == OPT_SPAWN_SERVER ? optarg : NULL;
 			cfg->nr_servers++;
+			break;
+		case OPT_NO_JAIL:
+			cfg->jail_off = true;
+			break;
+		case OPT_JAIL_UID:
+		case OPT_JAIL_GID:
+			if (devopts_parse_u64(argv[optind - 1], optarg, 0,
+					      0xfffffffeU, &v, &e))
+				return bad_arg(&e);
+			if (c == OPT_JAIL_UID)
+				cfg->jail_uid = (unsigned)v;
+			else
+				cfg->jail_gid = (unsigned)v;
 			break;
 		case OPT_CONSOLE:
 			if (!strcmp(optarg, "serial")) {
@@ -582,6 +607,8 @@ int main(int argc, char **argv)
 		return restore_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "snapshot"))
 		return snapshot_client_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "jail"))
+		return jail_cmd_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr,
 			"wisp: unknown command '%s' (see wisp --help)\n",

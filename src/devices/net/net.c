@@ -749,14 +749,12 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-int net_create(const struct net_config *cfg, struct guest_mem *mem,
-	       struct virtio_dev **out, struct err *e)
+int net_open_tap(const struct net_config *cfg, struct err *e)
 {
 	struct ifreq ifr = { 0 };
 	unsigned int feat = 0;
 	int fd, ret, hdrsz = NET_HDR_SIZE;
 
-	*out = NULL;
 	if (!name_ok(cfg->tap))
 		return err_config(e, -EINVAL,
 				  "tap '%s': not a valid interface name",
@@ -796,10 +794,22 @@ int net_create(const struct net_config *cfg, struct guest_mem *mem,
 			      cfg->tap, strerror(errno));
 		goto fail;
 	}
-	return net_create_fd(cfg, fd, true, mem, out, e);
+	return fd;
 fail:
 	close(fd);
 	return ret;
+}
+
+int net_create(const struct net_config *cfg, struct guest_mem *mem,
+	       struct virtio_dev **out, struct err *e)
+{
+	int fd;
+
+	*out = NULL;
+	fd = net_open_tap(cfg, e);
+	if (fd < 0)
+		return fd;
+	return net_create_fd(cfg, fd, true, mem, out, e);
 }
 
 void net_get_stats(struct virtio_dev *d, struct net_stats *s)
