@@ -16,6 +16,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* A credential change makes a process non-dumpable, so not even its own
+ * threads may ptrace it: wanted, except that the leak checker of sanitizer
+ * builds stops the process's threads with ptrace at exit. Those builds
+ * (tests only) stay dumpable. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_DUMPABLE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEP_DUMPABLE 1
+#endif
+#endif
+
 /* Where an empty root is built: a mount point every system has, covered
  * only in our own mount namespace (the host's /tmp is not touched). */
 #define EMPTY_ROOT_AT "/tmp"
@@ -194,19 +206,22 @@ int jail_enter(const struct jail_cfg *cfg, struct err *e)
 	if (cfg->proc) {
 		char p[PATH_MAX];
 
+		/* A proc of our own PID namespace: it lists our processes
+		 * only. Mounted before the pivot: in a user namespace the
+		 * kernel allows a new proc only while a full one is
+		 * visible. */
 		snprintf(p, sizeof(p), "%s/proc", dir);
 		if (mkdir(p, 0555) < 0 && errno != EEXIST)
 			return err_set(e, -errno, "jail: mkdir '%s': %s", p,
+				       strerror(errno));
+		if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) < 0)
+			return err_set(e, -errno, "jail: mount /proc: %s",
 				       strerror(errno));
 	}
 	ret = pivot(dir, e);
 	if (ret)
 		return ret;
-	/* A proc of our own PID namespace: it lists our processes only. */
-	if (cfg->proc && mount("proc", "/proc", "proc",
-			       MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return err_set(e, -errno, "jail: mount /proc: %s",
-			       strerror(errno));
 	if (!cfg->root && mount(NULL, "/", NULL,
 				MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
 					MS_NODEV | MS_NOEXEC,
@@ -244,6 +259,9 @@ int jail_enter(const struct jail_cfg *cfg, struct err *e)
 	ret = jail_drop_caps(e);
 	if (ret)
 		return ret;
+#ifdef KEEP_DUMPABLE
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
 	/* A credential change cleared it: the jailed process must still
 	 * die with its parent. */
 	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0)

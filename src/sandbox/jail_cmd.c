@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -431,6 +432,16 @@ static void run_child(const struct jail_cmd *c, const char *root,
 	int n = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (c->netns) {
+		int fd = open(c->netns, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "wisp jail: --netns '%s': %s\n",
+				c->netns, strerror(errno));
+			_exit(1);
+		}
+		close(fd);
+	}
 	if (jail_enter(&jc, &e)) {
 		fprintf(stderr, "wisp jail: %s\n", e.msg);
 		_exit(2);
@@ -455,7 +466,7 @@ int jail_cmd_main(int argc, char **argv)
 	char exe[PATH_MAX], root[PATH_MAX], base[PATH_MAX];
 	const char *name;
 	struct err e = { 0 };
-	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
 	int status, ret;
 	bool dyn;
 	pid_t p;
@@ -480,25 +491,8 @@ int jail_cmd_main(int argc, char **argv)
 	    build_root(&c, exe, name, root, sizeof(root), &e) ||
 	    jail_cgroup_place(&c, getpid(), &e))
 		goto fail;
-	if (c.netns) {
-		int fd = open(c.netns, O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-			err_config(&e, -errno, "jail: --netns '%s': %s",
-				   c.netns, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			goto fail;
-		}
-		close(fd);
-	} else if (!c.no_netns) {
+	if (!c.netns && !c.no_netns)
 		flags |= CLONE_NEWNET;
-	}
-	if (unshare(flags) < 0) {
-		err_set(&e, -errno, "jail: unshare namespaces: %s",
-			strerror(errno));
-		goto fail;
-	}
 	{
 		struct sigaction sa = { .sa_handler = forward };
 
@@ -507,9 +501,14 @@ int jail_cmd_main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 	}
-	p = fork();
+	/* The namespaces by clone, not unshare: after unshare(CLONE_NEWPID)
+	 * every later fork of ours would land in the new PID namespace (and
+	 * fail once its init is gone), and the child's pivot_root would move
+	 * our root too if we shared its mount namespace. */
+	p = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (p < 0) {
-		err_set(&e, -errno, "jail: fork: %s", strerror(errno));
+		err_set(&e, -errno, "jail: clone a new PID namespace: %s",
+			strerror(errno));
 		goto fail;
 	}
 	if (p == 0)

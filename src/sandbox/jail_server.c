@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /* The jail of a device server that wisp spawned (jail.h). */
 #include <errno.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sandbox/jail.h"
 
@@ -111,6 +114,16 @@ int jail_server_format(const struct jail_server *js, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+static bool has_sys_admin(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	return syscall(SYS_capget, &h, d) == 0 &&
+	       (d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &
+		CAP_TO_MASK(CAP_SYS_ADMIN));
+}
+
 int jail_server_enter(const struct jail_server *js, struct err *e)
 {
 	const struct jail_cfg cfg = {
@@ -125,6 +138,12 @@ int jail_server_enter(const struct jail_server *js, struct err *e)
 
 	if (!js->keep_net)
 		flags |= CLONE_NEWNET;
+	/* userns=on: wisp cloned us into a user namespace. If it could map
+	 * our ids we are its root, with its capabilities; if not (a jailed
+	 * wisp has no /proc to write the maps), exec took them away and a
+	 * namespace of our own, made now, gives them back. */
+	if (js->userns && !has_sys_admin())
+		flags |= CLONE_NEWUSER;
 	if (unshare(flags) < 0)
 		return err_set(e, -errno, "jail: unshare namespaces: %s",
 			       strerror(errno));

@@ -82,10 +82,20 @@ static void probe_privileges(void)
 	int bounding = 0, ambient = 0;
 	char buf[64];
 
+	int ret;
+
 	say("setuid", "0", setuid(0));
-	say("mount", "tmpfs", mount("none", "/", "tmpfs", 0, NULL));
+	/* Unjailed (the tests' control run) the mount must not touch the
+	 * host: it goes into a private mount namespace of the probe's own
+	 * when the unshare works. Jailed, both fail. */
+	ret = unshare(CLONE_NEWNS);
+	say("unshare", "CLONE_NEWNS", ret);
+	if (ret == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		fprintf(stderr, "jail-probe: make mounts private: %s\n",
+			strerrorname_np(errno));
+	else
+		say("mount", "tmpfs", mount("none", "/", "tmpfs", 0, NULL));
 	say("chroot", ".", chroot("."));
-	say("unshare", "CLONE_NEWNS", unshare(CLONE_NEWNS));
 	for (int c = 0; c < 64; c++) {
 		if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) > 0)
 			bounding++;
@@ -108,6 +118,7 @@ static void probe_privileges(void)
 int jail_probe_run(const char *spec)
 {
 	char *copy = strdup(spec ? spec : ""), *save = NULL;
+	unsigned sleep_at_end = 0;
 
 	if (!copy)
 		return -1;
@@ -128,6 +139,8 @@ int jail_probe_run(const char *spec)
 			probe_unix(v);
 		else if (!strcmp(kv, "pid"))
 			probe_pid(v);
+		else if (!strcmp(kv, "sleep"))
+			sleep_at_end = (unsigned)atoi(v);
 		else {
 			free(copy);
 			return -1;
@@ -136,5 +149,7 @@ int jail_probe_run(const char *spec)
 	probe_privileges();
 	fprintf(stderr, "jail-probe: end\n");
 	free(copy);
+	if (sleep_at_end)
+		sleep(sleep_at_end);
 	return 0;
 }

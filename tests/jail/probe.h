@@ -11,7 +11,8 @@
 
 /* spec: comma-separated file=PATH (open it), tcp=PORT (connect to
  * 127.0.0.1:PORT), unix=PATH (connect to that socket), pid=N (ptrace
- * and signal that process), each repeatable; the privilege probes
+ * and signal that process), each repeatable, sleep=S (wait S seconds
+ * after the report, for a test to look at the process); the privilege probes
  * (setuid(0), mount, chroot, capabilities, no_new_privs) always run.
  * Returns 0, or -1 when spec is malformed. */
 int jail_probe_run(const char *spec);
