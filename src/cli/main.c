@@ -25,6 +25,8 @@ static void usage(FILE *out)
 		"       wisp restore --snapshot FILE --mem FILE|SOCKET\n"
 		"                    [--mem-backend file|uffd] [--uffd-fallback FILE]\n"
 		"       wisp snapshot --api-sock PATH --snapshot FILE --mem FILE [--resume]\n"
+		"       wisp jail --id ID --chroot-base DIR --uid U --gid G ... -- ARGS\n"
+		"                 (wisp jail --help; docs/jail.md)\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"

@@ -58,7 +58,7 @@ int jail_server_parse(const char *spec, struct jail_server *out, struct err *e)
 	for (char *kv = strtok_r(buf, ",", &save); kv;
 	     kv = strtok_r(NULL, ",", &save)) {
 		char *v = strchr(kv, '=');
-		unsigned id;
+		unsigned id = 0;
 
 		if (!v)
 			return err_config(e, -EINVAL,
