@@ -500,6 +500,7 @@ int jail_cmd_main(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGUSR1, &sa, NULL); /* wisp's state dump */
 	}
 	/* The namespaces by clone, not unshare: after unshare(CLONE_NEWPID)
 	 * every later fork of ours would land in the new PID namespace (and

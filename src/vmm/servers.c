@@ -282,7 +282,9 @@ static int spawn(const char *cmd, const char *path, const struct vm_config *cfg,
 		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* A PID namespace's init gets an ancestor's SIGTERM only with
+		 * a handler installed; SIGKILL always. */
+		prctl(PR_SET_PDEATHSIG, flags ? SIGKILL : SIGTERM);
 		execvp(argv[0], argv);
 		err = errno;
 		if (write(pfd[1], &err, sizeof(err)) < 0) {
