@@ -1461,6 +1461,11 @@ class ProbeTargets:
                 "caps bounding: 0 ambient: 0", "no_new_privs: 1",
                 f"uid: {uid} gid: {gid} groups: 0", "end"]
 
+    def server_jailed(self, uid=NOBODY, gid=NOBODY):
+        """A spawned server's jail also caps its open files at 256."""
+        return self.jailed(uid, gid) + ["rlimit files: 256 memory: "
+                                        "18446744073709551615"]
+
 
 def probe_report(err):
     return [l[len("jail-probe: "):] for l in err.splitlines()
@@ -1494,7 +1499,7 @@ def case_jail_spawned_server():
     with ProbeTargets() as t:
         rc, out, err = spawned_probe(t)
         expect_counter(rc, out, err, "jailed server")
-        expect_report(err, t.jailed(), "jailed server", out)
+        expect_report(err, t.server_jailed(), "jailed server", out)
 
 
 def case_jail_spawned_server_ids():
@@ -1505,7 +1510,8 @@ def case_jail_spawned_server_ids():
         rc, out, err = spawned_probe(t, "--jail-uid", "1234", "--jail-gid",
                                      "4321")
         expect_counter(rc, out, err, "jailed server")
-        expect_report(err, t.jailed(1234, 4321), "--jail-uid 1234", out)
+        expect_report(err, t.server_jailed(1234, 4321), "--jail-uid 1234",
+                      out)
 
 
 def case_jail_control_no_jail():
@@ -1550,6 +1556,17 @@ def case_jail_cmd_probe():
                                 jail_probe_bin(), "--", t.spec)
         expect(rc == 0, f"--no-netns: exit {rc}", out, err)
         expect_report(err, t.jailed(net="ok"), "wisp jail --no-netns", out)
+        # RLIMIT_AS high enough for the sanitizers' reservations (64 TiB).
+        rc, out, err = jail_cmd(d, "probe", "--rlimit",
+                                "files=64,memory=70368744177664",
+                                "--exec-file", jail_probe_bin(), "--", t.spec)
+        expect(rc == 0, f"--rlimit: exit {rc}", out, err)
+        expect_report(err, ["rlimit files: 64 memory: 70368744177664"],
+                      "wisp jail --rlimit", out)
+        rc, out, err = jail_cmd(d, "probe", "--rlimit", "files=0",
+                                "--exec-file", jail_probe_bin(), "--", t.spec)
+        expect(rc == 1 and "--rlimit files" in err, f"files=0: exit {rc}",
+               out, err)
 
 
 def case_jail_cmd_vm():

@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -122,6 +123,15 @@ static void probe_privileges(void)
 		ambient);
 	fprintf(stderr, "jail-probe: no_new_privs: %d\n",
 		prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+	{
+		struct rlimit f, m;
+
+		getrlimit(RLIMIT_NOFILE, &f);
+		getrlimit(RLIMIT_AS, &m);
+		fprintf(stderr, "jail-probe: rlimit files: %llu memory: %llu\n",
+			(unsigned long long)f.rlim_max,
+			(unsigned long long)m.rlim_max);
+	}
 	fprintf(stderr, "jail-probe: uid: %u gid: %u groups: %d\n",
 		(unsigned)geteuid(), (unsigned)getegid(), getgroups(0, NULL));
 }
