@@ -166,9 +166,24 @@ static int pivot(const char *dir, struct err *e)
 			       strerror(errno));
 	/* pivot_root(".", "."): the old root ends up stacked on the new one
 	 * and is detached at once, with no directory needed for it. */
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return err_set(e, -errno, "jail: pivot_root '%s': %s", dir,
-			       strerror(errno));
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
+		if (errno != EINVAL)
+			return err_set(e, -errno, "jail: pivot_root '%s': %s",
+				       dir, strerror(errno));
+		/* The root is the initramfs (rootfs), which cannot be
+		 * pivoted away (an L1 of the rig, a host booted without a
+		 * root file system): move the new root over it and chroot,
+		 * as switch_root does. Without CAP_SYS_CHROOT, gone before
+		 * the jailed program runs, there is no way back up. */
+		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0)
+			return err_set(e, -errno,
+				       "jail: move '%s' over the initramfs "
+				       "root: %s",
+				       dir, strerror(errno));
+		return chdir("/") < 0 ? err_set(e, -errno, "jail: chdir /: %s",
+						strerror(errno)) :
+					0;
+	}
 	if (umount2(".", MNT_DETACH) < 0)
 		return err_set(e, -errno, "jail: detach the old root: %s",
 			       strerror(errno));
