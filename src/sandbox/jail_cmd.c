@@ -120,6 +120,7 @@ enum {
 	OPT_RLIMIT,
 };
 
+/* Returns 0, 1 after --help, or -errno. */
 static int parse(int argc, char **argv, struct jail_cmd *c, struct err *e)
 {
 	static const struct option lo[] = {
@@ -203,7 +204,7 @@ static int parse(int argc, char **argv, struct jail_cmd *c, struct err *e)
 			break;
 		case 'h':
 			usage(stdout);
-			exit(0); /* only main exits: this is main's parser */
+			return 1;
 		default:
 			return err_config(e, -EINVAL,
 					  "jail: bad option '%s' (see wisp "
@@ -471,7 +472,10 @@ int jail_cmd_main(int argc, char **argv)
 	bool dyn;
 	pid_t p;
 
-	if (parse(argc, argv, &c, &e))
+	ret = parse(argc, argv, &c, &e);
+	if (ret > 0)
+		return 0; /* --help */
+	if (ret)
 		goto fail;
 	if (geteuid() != 0) {
 		err_config(&e, -EPERM,
