@@ -138,12 +138,14 @@ int jail_server_enter(const struct jail_server *js, struct err *e)
 
 	if (!js->keep_net)
 		flags |= CLONE_NEWNET;
-	/* userns=on: wisp cloned us into a user namespace. If it could map
-	 * our ids we are its root, with its capabilities; if not (a jailed
-	 * wisp has no /proc to write the maps), exec took them away and a
-	 * namespace of our own, made now, gives them back. */
+	/* userns=on: wisp cloned us into a user namespace whose
+	 * capabilities we hold (as its root when wisp could map our ids,
+	 * as ambient ones when it could not). Without them nothing below
+	 * works: say why. */
 	if (js->userns && !has_sys_admin())
-		flags |= CLONE_NEWUSER;
+		return err_set(e, -EPERM,
+			       "jail: no capabilities in the user namespace "
+			       "wisp made (not started by wisp?)");
 	if (unshare(flags) < 0)
 		return err_set(e, -errno, "jail: unshare namespaces: %s",
 			       strerror(errno));

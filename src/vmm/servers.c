@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -157,6 +158,30 @@ int servers_split_cmd(const char *cmd, char **copy, char **argv, struct err *e)
 	return argc;
 }
 
+/* In the child, in its new user namespace, before exec: the namespace's
+ * capabilities made ambient, so the server still holds them to build its
+ * jail when its ids could not be mapped (a jailed wisp has no /proc):
+ * exec keeps ambient capabilities for any uid. The server drops them
+ * all in jail_server_enter. */
+static void keep_caps_across_exec(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return;
+	d[0].inheritable = d[0].permitted;
+	d[1].inheritable = d[1].permitted;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return;
+	for (int cap = 0; cap < 64; cap++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) <
+			    0 &&
+		    errno == EINVAL && cap > 0 &&
+		    prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
+			break;
+}
+
 static int write_file(pid_t pid, const char *name, const char *text,
 		      struct err *e)
 {
@@ -279,6 +304,7 @@ static int spawn(const char *cmd, const char *path, const struct vm_config *cfg,
 			close(gofd[1]);
 			if (read(gofd[0], &go, 1) != 1)
 				_exit(127);
+			keep_caps_across_exec();
 		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -296,8 +322,8 @@ static int spawn(const char *cmd, const char *path, const struct vm_config *cfg,
 	close(pfd[1]);
 	if (flags & CLONE_NEWUSER) {
 		close(gofd[0]);
-		/* No /proc (a jailed wisp): the server makes a user
-		 * namespace of its own instead (jail_server_enter). */
+		/* No /proc (a jailed wisp): the server keeps the
+		 * namespace's capabilities as ambient ones instead. */
 		ret = map_ids(p, e);
 		if (ret == -ENOENT)
 			ret = 0;
