@@ -12,6 +12,7 @@
 
 #include "cli/snapshot_client.h"
 #include "config/devopts.h"
+#include "sandbox/jail_cmd.h"
 #include "util/log.h"
 #include "vmm/snapshot.h"
 #include "vmm/vmm.h"
@@ -27,6 +28,8 @@ static void usage(FILE *out)
 		"                     [--resume]\n"
 		"       wisp snapshot-merge --snapshot DIFF.state --mem DIFF.mem\n"
 		"                     --base-mem BASE.mem --out-snapshot OUT.state\n"
+		"       wisp jail --id ID --chroot-base DIR --uid U --gid G ... -- ARGS\n"
+		"                 (wisp jail --help; docs/jail.md)\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
@@ -80,7 +83,12 @@ static void usage(FILE *out)
 		"  --server PATH          attach the IOREQ device server listening at\n"
 		"                         PATH (e.g. wisp-blk --socket PATH ...)\n"
 		"  --spawn-server CMD     start CMD --socket PATH and attach to it\n"
-		"                         (CMD split at spaces; up to %d servers)\n"
+		"                         (CMD split at spaces; up to %d servers),\n"
+		"                         jailed (docs/jail.md)\n"
+		"  --jail-uid U, --jail-gid G\n"
+		"                         ids of jailed spawned servers when wisp\n"
+		"                         runs as root (default 65534)\n"
+		"  --no-jail              spawned servers are not jailed (debugging)\n"
 		"  --iommu                a virtio-iommu (ACPI VIOT) with every other\n"
 		"                         virtio device behind it (a disk with\n"
 		"                         iommu=off stays outside)\n"
@@ -130,6 +138,9 @@ enum {
 	OPT_CONSOLE,
 	OPT_SERVER,
 	OPT_SPAWN_SERVER,
+	OPT_NO_JAIL,
+	OPT_JAIL_UID,
+	OPT_JAIL_GID,
 	OPT_ACPI,
 	OPT_ASYNC_PF,
 	OPT_SHUTDOWN_TIMEOUT,
@@ -244,6 +255,9 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
+		{ "no-jail", no_argument, NULL, OPT_NO_JAIL },
+		{ "jail-uid", required_argument, NULL, OPT_JAIL_UID },
+		{ "jail-gid", required_argument, NULL, OPT_JAIL_GID },
 		{ "acpi", required_argument, NULL, OPT_ACPI },
 		{ "async-pf", required_argument, NULL, OPT_ASYNC_PF },
 		{ "iommu", no_argument, NULL, OPT_IOMMU },
@@ -371,6 +385,19 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			cfg->servers[cfg->nr_servers].spawn =
 				c == OPT_SPAWN_SERVER ? optarg : NULL;
 			cfg->nr_servers++;
+			break;
+		case OPT_NO_JAIL:
+			cfg->jail_off = true;
+			break;
+		case OPT_JAIL_UID:
+		case OPT_JAIL_GID:
+			if (devopts_parse_u64(argv[optind - 1], optarg, 0,
+					      0xfffffffeU, &v, &e))
+				return bad_arg(&e);
+			if (c == OPT_JAIL_UID)
+				cfg->jail_uid = (unsigned)v;
+			else
+				cfg->jail_gid = (unsigned)v;
 			break;
 		case OPT_CONSOLE:
 			if (!strcmp(optarg, "serial")) {
@@ -589,6 +616,8 @@ int main(int argc, char **argv)
 		return snapshot_client_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "snapshot-merge"))
 		return snapshot_merge_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "jail"))
+		return jail_cmd_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr,
 			"wisp: unknown command '%s' (see wisp --help)\n",

@@ -12,7 +12,9 @@
  *   wisp-console --socket PATH          (the guest's hvc0 on this stdio)
  *   wisp-net --socket PATH --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,id=NAME]
  * --persist serves one VMM after another instead of exiting when the VMM
- * goes away. With --vhost-user PATH instead of --socket, wisp-blk and
+ * goes away. --jail SPEC (what wisp adds when it spawns a server, see
+ * sandbox/jail.h) confines the server once its socket is bound and its
+ * disk or tap is open, before the first VMM connects (docs/jail.md). With --vhost-user PATH instead of --socket, wisp-blk and
  * wisp-rng serve the same device as a vhost-user back-end
  * (servers/vhu_back.c) to QEMU or wisp's --vhost-user-blk.
  *
@@ -40,6 +42,7 @@
 #include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "ioreq/server.h"
+#include "sandbox/jail.h"
 #include "servers/vhu_back.h"
 #include "virtio/mmio.h"
 
@@ -54,6 +57,10 @@ struct opts {
 	uint64_t rate;
 	struct net_config net;
 	bool persist;
+	bool jailed;
+	struct jail_server jail;
+	int disk_fd; /* jailed wisp-blk: the image, opened before the jail */
+	int tap_fd; /* jailed wisp-net: the tap, opened before the jail */
 };
 
 /* The connection being served, for the SIGTERM handler. */
@@ -199,7 +206,7 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	notify_in_window = 0;
 	switch (o->kind) {
 	case KIND_BLK:
-		ret = blk_create(&o->blk, &s->mem, &d, &e);
+		ret = blk_create_fd(&o->blk, o->disk_fd, &s->mem, &d, &e);
 		break;
 	case KIND_RNG: {
 		struct rng_config rc = { o->rate };
@@ -211,7 +218,18 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		ret = vconsole_create(STDOUT_FILENO, &s->mem, &d, &e);
 		break;
 	case KIND_NET:
-		ret = net_create(&o->net, &s->mem, &d, &e);
+		if (o->tap_fd < 0) {
+			ret = net_create(&o->net, &s->mem, &d, &e);
+			break;
+		}
+		ret = fcntl(o->tap_fd, F_DUPFD_CLOEXEC, 0);
+		if (ret < 0) {
+			ret = -errno;
+			snprintf(e.msg, sizeof(e.msg), "tap '%s': dup: %s",
+				 o->net.tap, strerror(errno));
+			break;
+		}
+		ret = net_create_fd(&o->net, ret, true, &s->mem, &d, &e);
 		break;
 	}
 	if (ret)
@@ -320,7 +338,7 @@ static int serve_vhost_user(const struct opts *o, int lfd, const char *prog)
 		return sock;
 	}
 	if (o->kind == KIND_BLK) {
-		ret = blk_create(&o->blk, &gm, &d, &e);
+		ret = blk_create_fd(&o->blk, o->disk_fd, &gm, &d, &e);
 	} else {
 		struct rng_config rc = { o->rate };
 
@@ -342,10 +360,36 @@ static int serve_vhost_user(const struct opts *o, int lfd, const char *prog)
 	return ret;
 }
 
+/* Everything the device opens by name is opened now; after the jail the
+ * server has no file system, ids or capabilities to open it with. */
+static int enter_jail(struct opts *o, const char *prog)
+{
+	struct err e;
+	int fd;
+
+	if (o->kind == KIND_BLK) {
+		fd = blk_open_file(&o->blk, &e);
+		if (fd < 0)
+			goto fail;
+		o->disk_fd = fd;
+	} else if (o->kind == KIND_NET) {
+		fd = net_open_tap(&o->net, &e);
+		if (fd < 0)
+			goto fail;
+		o->tap_fd = fd;
+	}
+	if (jail_server_enter(&o->jail, &e) == 0)
+		return 0;
+fail:
+	fprintf(stderr, "%s: %s\n", prog, e.msg);
+	return -1;
+}
+
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s --socket PATH|--vhost-user PATH [--persist] %s\n",
+		"usage: %s --socket PATH|--vhost-user PATH [--persist] "
+		"[--jail SPEC] %s\n",
 		prog,
 		!strcmp(prog, "wisp-blk") ?
 			"--disk path=FILE[,readonly=on|off][,id=NAME]"
@@ -367,10 +411,11 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "net", required_argument, NULL, 'n' },
 		{ "persist", no_argument, NULL, 'p' },
+		{ "jail", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { 0 };
+	struct opts o = { .disk_fd = -1, .tap_fd = -1 };
 	const char *prog = basename(argv[0]);
 	struct err e;
 	int c, lfd, ret;
@@ -450,6 +495,16 @@ int main(int argc, char **argv)
 		case 'p':
 			o.persist = true;
 			break;
+		case 'j':
+			if (o.jailed ||
+			    jail_server_parse(optarg, &o.jail, &e) < 0) {
+				fprintf(stderr, "%s: %s\n", prog,
+					o.jailed ? "--jail: given twice" :
+						   e.msg);
+				return 1;
+			}
+			o.jailed = true;
+			break;
 		default:
 			usage(prog);
 			return c == 'h' ? 0 : 1;
@@ -488,6 +543,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
 			return 1;
 		}
+		if (o.jailed && enter_jail(&o, prog))
+			return 1;
 		do {
 			ret = serve_vhost_user(&o, lfd, prog);
 		} while (o.persist && !terminated);
@@ -500,6 +557,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
 		return 1;
 	}
+	if (o.jailed && enter_jail(&o, prog))
+		return 1;
 	do {
 		ret = serve_one(&o, lfd, prog);
 	} while (o.persist && !terminated);

@@ -14,4 +14,6 @@ void vm_config_defaults(struct vm_config *c)
 	c->acpi = true;
 	c->async_pf = true;
 	c->shutdown_timeout_s = VM_DEFAULT_SHUTDOWN_TIMEOUT_S;
+	c->jail_uid = 65534; /* nobody, nogroup: JAIL_DEFAULT_ID */
+	c->jail_gid = 65534;
 }

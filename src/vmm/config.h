@@ -65,6 +65,11 @@ struct vm_config {
 		const char *socket;
 		const char *spawn;
 	} servers[VM_MAX_SERVERS];
+	/* Spawned servers are jailed (docs/jail.md) unless jail_off; as
+	 * root they switch to jail_uid/jail_gid (65534 by default),
+	 * otherwise they keep wisp's ids in a user namespace. */
+	bool jail_off;
+	unsigned jail_uid, jail_gid;
 	/* virtio-net devices on existing taps (--net). */
 	int nr_nets;
 	struct vm_net_config {

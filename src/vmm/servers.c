@@ -7,14 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "devices/iommu/viommu.h"
+#include "sandbox/jail.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 
@@ -154,13 +158,80 @@ int servers_split_cmd(const char *cmd, char **copy, char **argv, struct err *e)
 	return argc;
 }
 
+/* In the child, in its new user namespace, before exec: the namespace's
+ * capabilities made ambient, so the server still holds them to build its
+ * jail when its ids could not be mapped (a jailed wisp has no /proc):
+ * exec keeps ambient capabilities for any uid. The server drops them
+ * all in jail_server_enter. */
+static void keep_caps_across_exec(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return;
+	d[0].inheritable = d[0].permitted;
+	d[1].inheritable = d[1].permitted;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return;
+	for (int cap = 0; cap < 64; cap++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) <
+			    0 &&
+		    errno == EINVAL && cap > 0 &&
+		    prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
+			break;
+}
+
+static int write_file(pid_t pid, const char *name, const char *text,
+		      struct err *e)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return -ENOENT;
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		ret = err_set(e, -errno, "--spawn-server: jail: %s: %s", path,
+			      strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* The server is root of its user namespace as us, outside it: our uid
+ * and gid, nothing else, and no setgroups (the rule for an unprivileged
+ * gid_map). */
+static int map_ids(pid_t pid, struct err *e)
+{
+	char m[32];
+	int ret;
+
+	snprintf(m, sizeof(m), "0 %u 1\n", (unsigned)geteuid());
+	ret = write_file(pid, "uid_map", m, e);
+	if (!ret)
+		ret = write_file(pid, "setgroups", "deny", e);
+	snprintf(m, sizeof(m), "0 %u 1\n", (unsigned)getegid());
+	if (!ret)
+		ret = write_file(pid, "gid_map", m, e);
+	return ret;
+}
+
 /* Starts "cmd --socket path" as a child that dies with us. The child
  * never prints: an exec failure travels back through a close-on-exec
- * pipe as an errno, and the parent reports it. */
-static int spawn(const char *cmd, const char *path, pid_t *pid, struct err *e)
+ * pipe as an errno, and the parent reports it.
+ *
+ * Jailed (the default, docs/jail.md): the child starts as PID 1 of a new
+ * PID namespace (in a new user namespace too when we are not root, so it
+ * may make the rest of its namespaces) and gets "--jail SPEC": the
+ * server confines itself once it has opened its device's file and bound
+ * its socket, which it could not do from inside an empty root. */
+static int spawn(const char *cmd, const char *path, const struct vm_config *cfg,
+		 pid_t *pid, struct err *e)
 {
-	char *copy = NULL, *argv[SPAWN_MAX_ARGS + 3];
-	int argc, pfd[2], child_errno = 0, ret;
+	char *copy = NULL, *argv[SPAWN_MAX_ARGS + 5], spec[64];
+	int argc, pfd[2], gofd[2], child_errno = 0, ret, flags = 0;
 	pid_t p;
 	ssize_t n;
 
@@ -171,6 +242,22 @@ static int spawn(const char *cmd, const char *path, pid_t *pid, struct err *e)
 	}
 	argv[argc++] = "--socket";
 	argv[argc++] = (char *)path;
+	if (!cfg->jail_off) {
+		struct jail_server js = { 0 };
+
+		if (geteuid() == 0) {
+			js.set_ids = true;
+			js.uid = cfg->jail_uid;
+			js.gid = cfg->jail_gid;
+			flags = CLONE_NEWPID;
+		} else {
+			js.userns = true;
+			flags = CLONE_NEWUSER | CLONE_NEWPID;
+		}
+		jail_server_format(&js, spec, sizeof(spec));
+		argv[argc++] = "--jail";
+		argv[argc++] = spec;
+	}
 	argv[argc] = NULL;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		ret = err_set(e, -errno, "--spawn-server '%s': pipe: %s", cmd,
@@ -178,23 +265,52 @@ static int spawn(const char *cmd, const char *path, pid_t *pid, struct err *e)
 		free(copy);
 		return ret;
 	}
-	p = fork();
-	if (p < 0) {
-		ret = err_set(e, -errno, "--spawn-server '%s': fork: %s", cmd,
+	if ((flags & CLONE_NEWUSER) && pipe2(gofd, O_CLOEXEC) < 0) {
+		ret = err_set(e, -errno, "--spawn-server '%s': pipe: %s", cmd,
 			      strerror(errno));
 		close(pfd[0]);
 		close(pfd[1]);
 		free(copy);
 		return ret;
 	}
+	/* clone without a stack returns twice, like fork. */
+	p = flags ? (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL,
+				   NULL) :
+		    fork();
+	if (p < 0) {
+		ret = err_set(e, -errno, "--spawn-server '%s': %s: %s%s", cmd,
+			      flags ? "clone into new namespaces" : "fork",
+			      strerror(errno),
+			      flags ? " (--no-jail runs servers unjailed)" :
+				      "");
+		close(pfd[0]);
+		close(pfd[1]);
+		if (flags & CLONE_NEWUSER) {
+			close(gofd[0]);
+			close(gofd[1]);
+		}
+		free(copy);
+		return ret;
+	}
 	if (p == 0) {
 		sigset_t none;
+		char go;
 		int err;
 
 		close(pfd[0]);
+		/* In a user namespace: wait until our ids are mapped, or
+		 * exec would take the namespace's capabilities away. */
+		if (flags & CLONE_NEWUSER) {
+			close(gofd[1]);
+			if (read(gofd[0], &go, 1) != 1)
+				_exit(127);
+			keep_caps_across_exec();
+		}
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* A PID namespace's init gets an ancestor's SIGTERM only with
+		 * a handler installed; SIGKILL always. */
+		prctl(PR_SET_PDEATHSIG, flags ? SIGKILL : SIGTERM);
 		execvp(argv[0], argv);
 		err = errno;
 		if (write(pfd[1], &err, sizeof(err)) < 0) {
@@ -204,6 +320,25 @@ static int spawn(const char *cmd, const char *path, pid_t *pid, struct err *e)
 		_exit(127);
 	}
 	close(pfd[1]);
+	if (flags & CLONE_NEWUSER) {
+		close(gofd[0]);
+		/* No /proc (a jailed wisp): the server keeps the
+		 * namespace's capabilities as ambient ones instead. */
+		ret = map_ids(p, e);
+		if (ret == -ENOENT)
+			ret = 0;
+		if (!ret && write(gofd[1], "g", 1) != 1)
+			ret = err_set(e, -errno, "--spawn-server: %s",
+				      strerror(errno));
+		close(gofd[1]);
+		if (ret) {
+			close(pfd[0]);
+			kill(p, SIGKILL);
+			waitpid(p, NULL, 0);
+			free(copy);
+			return ret;
+		}
+	}
 	do
 		n = read(pfd[0], &child_errno, sizeof(child_errno));
 	while (n < 0 && errno == EINTR);
@@ -258,9 +393,10 @@ static int del_posted(void *opaque, uint64_t addr, uint64_t len)
 	return posted_del_zone(ss->posted, addr, len);
 }
 
-static int create_one(struct servers *ss, int i, const struct server_config *sc,
+static int create_one(struct servers *ss, int i, const struct vm_config *cfg,
 		      struct layout *layout, struct bus *mmio, struct err *e)
 {
+	const struct server_config *sc = &cfg->servers[i];
 	struct vm_server *sv = &ss->s[i];
 	struct ioreq_client_config cc = { 0 };
 	struct window *w = NULL;
@@ -273,7 +409,7 @@ static int create_one(struct servers *ss, int i, const struct server_config *sc,
 			return ret;
 		snprintf(sv->socket_path, sizeof(sv->socket_path),
 			 "%s/server%d.sock", ss->dir, i);
-		ret = spawn(sc->spawn, sv->socket_path, &sv->child, e);
+		ret = spawn(sc->spawn, sv->socket_path, cfg, &sv->child, e);
 		if (ret)
 			return ret;
 	} else {
@@ -346,7 +482,7 @@ int servers_create(struct servers *ss, const struct vm_config *cfg,
 		sv->watch.fd = -1;
 		sv->set = ss;
 		ss->nr++;
-		ret = create_one(ss, i, &cfg->servers[i], layout, mmio, e);
+		ret = create_one(ss, i, cfg, layout, mmio, e);
 		if (ret)
 			return ret;
 	}

@@ -1404,5 +1404,270 @@ def case_virtio_iommu_off():
                    out, err)
 
 
+# --- Jails (issue 13, docs/jail.md): spawned servers and wisp jail ---
+# tests/jail/probe.c tries, from inside the jail, what the jail must
+# stop; each case checks the errno of every attempt, and the control
+# case runs the same attempts unjailed to see each of them succeed.
+
+NOBODY = 65534
+
+
+def jail_probe_bin():
+    build = os.path.dirname(os.path.dirname(os.path.dirname(GUEST)))
+    p = os.path.join(build, "tests", "jail", "jail-probe")
+    if not os.path.exists(p):
+        raise Fail(f"{p} not built")
+    return p
+
+
+class ProbeTargets:
+    """What the probe aims at: a host file, a TCP listener on 127.0.0.1,
+    a listening unix socket and a sibling process of the jailed user's."""
+
+    def __enter__(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(4)
+        self.unix_path = os.path.join(self.dir.name, "host.sock")
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(self.unix_path)
+        self.unix.listen(4)
+        self.sibling = subprocess.Popen(["sleep", "60"], user=NOBODY,
+                                        group=NOBODY)
+        self.host_file = os.path.abspath(__file__)
+        self.spec = (f"file=/etc/passwd,file={self.host_file},"
+                     f"tcp={self.tcp.getsockname()[1]},"
+                     f"unix={self.unix_path},pid={self.sibling.pid}")
+        return self
+
+    def __exit__(self, *a):
+        self.sibling.kill()
+        self.sibling.wait()
+        self.tcp.close()
+        self.unix.close()
+        self.dir.cleanup()
+
+    def jailed(self, uid=NOBODY, gid=NOBODY, net="ENETUNREACH"):
+        t = self
+        return [f"open /etc/passwd: ENOENT", f"open {t.host_file}: ENOENT",
+                f"tcp 127.0.0.1 {t.tcp.getsockname()[1]}: {net}",
+                f"unix {t.unix_path}: ENOENT",
+                f"ptrace {t.sibling.pid}: ESRCH",
+                f"kill {t.sibling.pid}: ESRCH",
+                "setuid 0: EPERM", "unshare CLONE_NEWNS: EPERM",
+                "mount tmpfs: EPERM", "chroot .: EPERM",
+                "caps eff/prm/inh: 0/0/0/0/0/0",
+                "caps bounding: 0 ambient: 0", "no_new_privs: 1",
+                f"uid: {uid} gid: {gid} groups: 0", "end"]
+
+    def server_jailed(self, uid=NOBODY, gid=NOBODY):
+        """A spawned server's jail also caps its open files at 256."""
+        return self.jailed(uid, gid) + ["rlimit files: 256 memory: "
+                                        "18446744073709551615"]
+
+
+def probe_report(err):
+    return [l[len("jail-probe: "):] for l in err.splitlines()
+            if l.startswith("jail-probe: ")]
+
+
+def expect_report(err, want, what, out=""):
+    got = probe_report(err)
+    bad = [w for w in want if w not in got]
+    expect(not bad, f"{what}: probe lines missing {bad}; got {got}", out,
+           err)
+
+
+def spawned_probe(t, *extra):
+    return guest("ioreq-read", "--cpus", "2", *extra, "--spawn-server",
+                 server_bin("wisp-ioreq-test") + " --probe " + t.spec)
+
+
+def expect_counter(rc, out, err, what):
+    got = [l.split(": ")[1] for l in out.splitlines()
+           if l.startswith("ioreq-counter: ")]
+    expect(rc == 0 and got == ["1", "2", "3"],
+           f"{what}: exit {rc}, counter reads {got}", out, err)
+
+
+def case_jail_spawned_server():
+    """A spawned server is jailed by default: no host file, no network,
+    no neighbour, no privilege; and it still serves the guest."""
+    if os.geteuid() != 0:
+        raise Skip("the jail's uid switch needs root")
+    with ProbeTargets() as t:
+        rc, out, err = spawned_probe(t)
+        expect_counter(rc, out, err, "jailed server")
+        expect_report(err, t.server_jailed(), "jailed server", out)
+
+
+def case_jail_spawned_server_ids():
+    """--jail-uid/--jail-gid choose the jailed server's ids."""
+    if os.geteuid() != 0:
+        raise Skip("the jail's uid switch needs root")
+    with ProbeTargets() as t:
+        rc, out, err = spawned_probe(t, "--jail-uid", "1234", "--jail-gid",
+                                     "4321")
+        expect_counter(rc, out, err, "jailed server")
+        expect_report(err, t.server_jailed(1234, 4321), "--jail-uid 1234",
+                      out)
+
+
+def case_jail_control_no_jail():
+    """The control: with --no-jail every probe succeeds, so a probe line
+    of the jailed cases can only come from the jail."""
+    if os.geteuid() != 0:
+        raise Skip("the probes' unjailed successes need root")
+    with ProbeTargets() as t:
+        rc, out, err = spawned_probe(t, "--no-jail")
+        expect_counter(rc, out, err, "unjailed server")
+        port = t.tcp.getsockname()[1]
+        expect_report(err, [
+            "open /etc/passwd: ok", f"open {t.host_file}: ok",
+            f"tcp 127.0.0.1 {port}: ok", f"unix {t.unix_path}: ok",
+            f"ptrace {t.sibling.pid}: ok", f"kill {t.sibling.pid}: ok",
+            "setuid 0: ok", "unshare CLONE_NEWNS: ok", "mount tmpfs: ok",
+            "chroot .: ok", "no_new_privs: 0", "uid: 0 gid: 0 groups: 0"],
+            "--no-jail", out)
+
+
+def jail_cmd(d, jid, *args, timeout=TIMEOUT):
+    return run(["jail", "--id", jid, "--chroot-base", d, "--uid",
+                str(NOBODY), "--gid", str(NOBODY)] + list(args),
+               timeout=timeout)
+
+
+def case_jail_cmd_probe():
+    """wisp jail runs its program in new namespaces, pivoted into
+    DIR/NAME/ID/root, as the given ids, with nothing to escalate; with
+    --no-netns it keeps the host's network."""
+    if os.geteuid() != 0:
+        raise Skip("wisp jail needs root")
+    with ProbeTargets() as t, tempfile.TemporaryDirectory() as d:
+        rc, out, err = jail_cmd(d, "probe", "--exec-file", jail_probe_bin(),
+                                "--", t.spec)
+        expect(rc == 0, f"exit {rc}", out, err)
+        expect_report(err, t.jailed(), "wisp jail", out)
+        expect(os.path.exists(os.path.join(d, "jail-probe", "probe", "root",
+                                           "jail-probe")),
+               "the program is not in DIR/NAME/ID/root", out, err)
+        rc, out, err = jail_cmd(d, "probe", "--no-netns", "--exec-file",
+                                jail_probe_bin(), "--", t.spec)
+        expect(rc == 0, f"--no-netns: exit {rc}", out, err)
+        expect_report(err, t.jailed(net="ok"), "wisp jail --no-netns", out)
+        # RLIMIT_AS high enough for the sanitizers' reservations (64 TiB).
+        rc, out, err = jail_cmd(d, "probe", "--rlimit",
+                                "files=64,memory=70368744177664",
+                                "--exec-file", jail_probe_bin(), "--", t.spec)
+        expect(rc == 0, f"--rlimit: exit {rc}", out, err)
+        expect_report(err, ["rlimit files: 64 memory: 70368744177664"],
+                      "wisp jail --rlimit", out)
+        rc, out, err = jail_cmd(d, "probe", "--rlimit", "files=0",
+                                "--exec-file", jail_probe_bin(), "--", t.spec)
+        expect(rc == 1 and "--rlimit files" in err, f"files=0: exit {rc}",
+               out, err)
+
+
+def case_jail_cmd_vm():
+    """A VM runs in wisp jail (the guest from the jail's root), and the
+    jailed wisp's spawned server is jailed again: it sees neither the
+    host nor wisp's jail."""
+    if os.geteuid() != 0:
+        raise Skip("wisp jail needs root")
+    with ProbeTargets() as t, tempfile.TemporaryDirectory() as d:
+        root = os.path.join(d, "wisp", "vm", "root")
+        os.makedirs(root)
+        subprocess.run(["cp", GUEST, server_bin("wisp-ioreq-test"), root],
+                       check=True)
+        rc, out, err = jail_cmd(d, "vm", "--", "run", "--kernel",
+                                "/test-guest.elf", "--debug-exit",
+                                "--cmdline", "test=hello")
+        expect(rc == 0 and "wisp-test-guest: done" in out,
+               f"hello in the jail: exit {rc}", out, err)
+        rc, out, err = jail_cmd(d, "vm", "--", "run", "--kernel",
+                                "/test-guest.elf", "--debug-exit",
+                                "--cmdline", "test=ioreq-read", "--cpus",
+                                "2", "--spawn-server",
+                                "/wisp-ioreq-test --probe "
+                                "file=/wisp,file=/test-guest.elf," + t.spec)
+        expect_counter(rc, out, err, "server of a jailed wisp")
+        # Inside a user namespace of its own (wisp is not root there) the
+        # server is root of that namespace, without a capability.
+        want = [l for l in t.jailed(0, 0) if not l.startswith("setuid")]
+        expect_report(err, want + ["open /wisp: ENOENT",
+                                   "open /test-guest.elf: ENOENT"],
+                      "server of a jailed wisp", out)
+
+
+def cgroup2_root():
+    for line in open("/proc/self/mountinfo"):
+        left, _, right = line.partition(" - ")
+        if right.startswith("cgroup2 "):
+            return left.split()[4]
+    return None
+
+
+def case_jail_cmd_cgroup():
+    """--cgroup-parent/--cgroup: the jailed process runs in a cgroup v2
+    group of its own with the values written."""
+    if os.geteuid() != 0:
+        raise Skip("wisp jail needs root")
+    cg = cgroup2_root()
+    if not cg:
+        raise Skip("no cgroup2 file system mounted")
+    parent = f"wisp-test-{os.getpid()}"
+    group = os.path.join(cg, parent, "cg")
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.Popen([WISP, "jail", "--id", "cg", "--chroot-base", d,
+                              "--uid", str(NOBODY), "--gid", str(NOBODY),
+                              "--exec-file", jail_probe_bin(),
+                              "--cgroup-parent", parent, "--cgroup",
+                              "cgroup.max.descendants=0", "--",
+                              "sleep=3"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            procs = []
+            for _ in range(200):
+                try:
+                    procs = open(os.path.join(group,
+                                              "cgroup.procs")).read().split()
+                except OSError:
+                    procs = []
+                if len(procs) == 2:
+                    break
+                time.sleep(0.01)
+            limit = open(os.path.join(group,
+                                      "cgroup.max.descendants")).read()
+            out, err = p.communicate(timeout=20)
+            out, err = out.decode(), err.decode()
+            # The jailer and its child, PID 1 of the jail.
+            expect(len(procs) == 2 and str(p.pid) in procs,
+                   f"cgroup.procs {procs}, jailer {p.pid}", out, err)
+            expect(limit.strip() == "0", f"cgroup.max.descendants {limit}",
+                   out, err)
+            expect(p.returncode == 0, f"exit {p.returncode}", out, err)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            for g in (group, os.path.dirname(group)):
+                if os.path.isdir(g):
+                    os.rmdir(g)
+
+
+def case_jail_cmd_errors():
+    """wisp jail refuses what it cannot do, before it changes anything."""
+    rc, out, err = run(["jail", "--id", "x"])
+    expect(rc == 1 and "are required" in err, f"no ids: exit {rc}", out,
+           err)
+    rc, out, err = run(["jail", "--id", "../x", "--chroot-base", "/tmp",
+                        "--uid", "1", "--gid", "1", "--", "run"])
+    expect(rc == 1 and "--id '../x'" in err, f"bad id: exit {rc}", out, err)
+    rc, out, err = run(["jail", "--id", "x", "--chroot-base", "/tmp",
+                        "--uid", "1", "--gid", "1", "run"])
+    expect(rc == 1 and "after --" in err, f"no --: exit {rc}", out, err)
+
+
 if __name__ == "__main__":
     sys.exit(run_main(globals(), __doc__))

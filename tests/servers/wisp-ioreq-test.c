@@ -26,6 +26,10 @@
  *   crash         exit at once (a crash with the request in flight)
  *   wrong-slot    answer in every other slot (with 0x41414141), never in
  *                 the one that asked, then block
+ *
+ * --jail SPEC is what wisp adds when it spawns a server (sandbox/jail.h):
+ * the server confines itself once its socket is bound. --probe SPEC then
+ * runs tests/jail's probe from inside the jail before the VMM connects.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +41,8 @@
 
 #include "ioreq/msg.h"
 #include "ioreq/server.h"
+#include "probe.h"
+#include "sandbox/jail.h"
 
 #define MAGIC 0x10c0ffee
 
@@ -162,9 +168,12 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "no-spin", no_argument, NULL, 'n' },
+		{ "jail", required_argument, NULL, 'j' },
+		{ "probe", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *jail = NULL, *probe = NULL;
+	struct jail_server js;
 	bool spin = true;
 	struct err e;
 	int c, lfd, ret;
@@ -176,16 +185,30 @@ int main(int argc, char **argv)
 			mode = optarg;
 		else if (c == 'n')
 			spin = false;
+		else if (c == 'j')
+			jail = optarg;
+		else if (c == 'p')
+			probe = optarg;
 		else
 			return 1;
 	}
 	if (!path) {
 		fprintf(stderr,
-			"usage: wisp-ioreq-test --socket PATH [--mode MODE] [--no-spin]\n");
+			"usage: wisp-ioreq-test --socket PATH [--mode MODE] [--no-spin] "
+			"[--jail SPEC] [--probe SPEC]\n");
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	lfd = wisp_ioreq_listen(path, &e);
+	if (lfd >= 0 && jail &&
+	    (jail_server_parse(jail, &js, &e) || jail_server_enter(&js, &e))) {
+		fprintf(stderr, "wisp-ioreq-test: %s\n", e.msg);
+		return 1;
+	}
+	if (lfd >= 0 && probe && jail_probe_run(probe)) {
+		fprintf(stderr, "wisp-ioreq-test: bad --probe '%s'\n", probe);
+		return 1;
+	}
 	if (lfd < 0 ||
 	    wisp_ioreq_accept(lfd, "wisp-ioreq-test",
 			      IOREQ_F_BUFFERED_RING | IOREQ_F_DOORBELLS, &srv,

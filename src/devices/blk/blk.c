@@ -1095,20 +1095,15 @@ static enum err_class open_err_class(int err)
 	}
 }
 
-static int open_image(struct blk *b, const struct blk_config *cfg,
-		      struct stat *st, struct err *e)
+int blk_open_file(const struct blk_config *cfg, struct err *e)
 {
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	struct flock fl = {
-		.l_type = cfg->readonly ? F_RDLCK : F_WRLCK,
-		.l_whence = SEEK_SET,
-	};
-	uint64_t size;
+	int fd;
 
 	if (cfg->direct)
 		flags |= O_DIRECT;
-	b->fd = open(cfg->path, flags);
-	if (b->fd < 0) {
+	fd = open(cfg->path, flags);
+	if (fd < 0) {
 		if (errno == EINVAL && cfg->direct)
 			return err_config(
 				e, -EINVAL,
@@ -1117,6 +1112,29 @@ static int open_image(struct blk *b, const struct blk_config *cfg,
 				cfg->path);
 		return err_setc(e, open_err_class(errno), -errno,
 				"disk '%s': %s", cfg->path, strerror(errno));
+	}
+	return fd;
+}
+
+static int open_image(struct blk *b, const struct blk_config *cfg, int fd,
+		      struct stat *st, struct err *e)
+{
+	struct flock fl = {
+		.l_type = cfg->readonly ? F_RDLCK : F_WRLCK,
+		.l_whence = SEEK_SET,
+	};
+	uint64_t size;
+
+	if (fd >= 0) {
+		b->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (b->fd < 0)
+			return err_set(e, -errno, "disk '%s': dup: %s",
+				       cfg->path, strerror(errno));
+	} else {
+		fd = blk_open_file(cfg, e);
+		if (fd < 0)
+			return fd;
+		b->fd = fd;
 	}
 	if (fstat(b->fd, st) < 0)
 		return err_set(e, -errno, "disk '%s': fstat: %s", cfg->path,
@@ -1177,6 +1195,12 @@ static void fill_config(struct blk *b)
 int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e)
 {
+	return blk_create_fd(cfg, -1, mem, out, e);
+}
+
+int blk_create_fd(const struct blk_config *cfg, int fd, struct guest_mem *mem,
+		  struct virtio_dev **out, struct err *e)
+{
 	struct blk *b;
 	struct stat st;
 	int ret;
@@ -1203,7 +1227,7 @@ int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 		if (ret < 0)
 			goto fail;
 	}
-	ret = open_image(b, cfg, &st, e);
+	ret = open_image(b, cfg, fd, &st, e);
 	if (ret < 0)
 		goto fail;
 	if (!cfg->id)

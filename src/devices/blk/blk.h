@@ -94,6 +94,11 @@ struct blk_config {
 	struct rl_config rl;
 };
 
+/* Opens cfg->path the way blk_create would (read-only or not, O_DIRECT),
+ * close-on-exec, without the lock or any check. Returns the fd, or
+ * -errno with e saying why. */
+int blk_open_file(const struct blk_config *cfg, struct err *e);
+
 /* Opens and locks the image and creates the device. cfg is not kept: path
  * and id are copied. On success *out belongs to the caller, who releases
  * it with (*out)->ops->destroy (which closes the image) or hands it to a
@@ -105,6 +110,12 @@ struct blk_config {
  * O_DIRECT unsupported) and ERR_HOST otherwise (memory, fstat, ioctl). */
 int blk_create(const struct blk_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
+
+/* The same on an image already open as fd (blk_open_file), for a server
+ * that can no longer open it by path (docs/jail.md): the device takes a
+ * duplicate (fd stays the caller's), cfg->path names it in messages. */
+int blk_create_fd(const struct blk_config *cfg, int fd, struct guest_mem *mem,
+		  struct virtio_dev **out, struct err *e);
 
 /* Completes every request in flight (waiting at most 10 s for the kernel)
  * before guest memory is unmapped or remapped: requests hold host

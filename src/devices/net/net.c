@@ -768,14 +768,12 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-int net_create(const struct net_config *cfg, struct guest_mem *mem,
-	       struct virtio_dev **out, struct err *e)
+int net_open_tap(const struct net_config *cfg, struct err *e)
 {
 	struct ifreq ifr = { 0 };
 	unsigned int feat = 0;
 	int fd, ret, hdrsz = NET_HDR_SIZE;
 
-	*out = NULL;
 	if (!name_ok(cfg->tap))
 		return err_config(e, -EINVAL,
 				  "tap '%s': not a valid interface name",
@@ -815,6 +813,21 @@ int net_create(const struct net_config *cfg, struct guest_mem *mem,
 			      cfg->tap, strerror(errno));
 		goto fail;
 	}
+	return fd;
+fail:
+	close(fd);
+	return ret;
+}
+
+int net_create(const struct net_config *cfg, struct guest_mem *mem,
+	       struct virtio_dev **out, struct err *e)
+{
+	int fd, ret;
+
+	*out = NULL;
+	fd = net_open_tap(cfg, e);
+	if (fd < 0)
+		return fd;
 	if (cfg->vhost) {
 		const char *label = cfg->id ? cfg->id : cfg->tap;
 		struct err ve = { 0 };
@@ -836,9 +849,6 @@ int net_create(const struct net_config *cfg, struct guest_mem *mem,
 			 ve.msg);
 	}
 	return net_create_fd(cfg, fd, true, mem, out, e);
-fail:
-	close(fd);
-	return ret;
 }
 
 void net_get_stats(struct virtio_dev *d, struct net_stats *s)

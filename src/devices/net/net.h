@@ -126,6 +126,12 @@ struct net_stats {
 int net_create(const struct net_config *cfg, struct guest_mem *mem,
 	       struct virtio_dev **out, struct err *e);
 
+/* Opens /dev/net/tun and attaches it to the existing tap cfg->tap with a
+ * virtio_net_hdr and no offloads, as net_create does; returns the fd
+ * (non-blocking, close-on-exec) or -errno. For a server that opens its
+ * tap once, before its jail takes the means to (docs/jail.md). */
+int net_open_tap(const struct net_config *cfg, struct err *e);
+
 /* The same device on an already open, non-blocking, frame-preserving fd
  * that carries a 12-byte virtio_net_hdr before each frame (a tap, or a
  * SOCK_SEQPACKET socket in tests); is_tap selects the TUNSETOFFLOAD
