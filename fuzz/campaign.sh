@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A recorded fuzz campaign: every target of fuzz/meson.build (or the ones
+# named) runs for a budget of CPU-seconds in the ASan+UBSan libFuzzer
+# build that fuzz/run.sh makes, and the results go into the table of
+# docs/fuzzing.md.
+#
+#   fuzz/campaign.sh [--budget SECS] [--until HH:MM] [--merge]
+#                    [--build DIR] [--no-table] [TARGET...]
+#
+# --budget  CPU-seconds per target (default 1800). CPU time, not wall
+#           time: the machine may be shared, so run it as
+#           `nice -n 19 fuzz/campaign.sh ... &`. The fuzzer is stopped
+#           (SIGINT, libFuzzer prints its final stats) once its user+system
+#           time reaches what is left of the budget.
+# --until   wall-clock limit (UTC, HH:MM today): a target still running
+#           then is stopped, the ones not started are not run, and the
+#           table says how much of its budget each target got.
+# --merge   afterwards, merge (-merge=1: only inputs adding coverage) the
+#           run's new inputs into the committed corpus fuzz/corpus/NAME.
+#           Without it the committed corpus is only read.
+# --build   the fuzz build directory (default build-fuzz in the repository)
+# --no-table  do not touch docs/fuzzing.md
+# TARGET    fuzz_NAME or NAME; default all, those most exposed to a hostile
+#           guest or peer first.
+#
+# Per target it records the CPU-seconds used (getrusage of the fuzzer,
+# through /usr/bin/time), the executions (stat::number_of_executed_units,
+# summed over restarts), exec/s (per CPU-second), the coverage of the
+# resulting corpus (cov/ft and corpus entries of a final -runs=0 pass over
+# the working corpus and the seeds), and the crashes (crash-, leak-,
+# timeout-, oom- artifacts; after one the fuzzer is restarted while budget
+# remains, at most 5 times). Work files: BUILD/campaign/NAME/. Exits 1 if
+# any target crashed or could not run, 0 otherwise (also when time ran out:
+# the table says so).
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+budget=1800
+until_epoch=
+merge=0
+table=1
+out=$root/build-fuzz
+want=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--budget)
+		budget=$2
+		shift 2
+		;;
+	--until)
+		until_epoch=$(date -u -d "$2" +%s) || exit 2
+		shift 2
+		;;
+	--merge)
+		merge=1
+		shift
+		;;
+	--build)
+		case $2 in
+		/*) out=$2 ;;
+		*) out=$(pwd)/$2 ;;
+		esac
+		shift 2
+		;;
+	--no-table)
+		table=0
+		shift
+		;;
+	-h | --help)
+		sed -n '3,35p' "$0"
+		exit 0
+		;;
+	-*)
+		echo "campaign: unknown option $1" >&2
+		exit 2
+		;;
+	*)
+		want+=("fuzz_${1#fuzz_}")
+		shift
+		;;
+	esac
+done
+case $budget in
+'' | *[!0-9]*)
+	echo "campaign: --budget must be a number of seconds, got '$budget'" >&2
+	exit 2
+	;;
+esac
+[ -x /usr/bin/time ] || {
+	echo "campaign: /usr/bin/time (Debian package time) is needed" >&2
+	exit 2
+}
+
+cd "$root" || exit 1
+# The build (and only the build) of fuzz/run.sh.
+if ! fuzz/run.sh --build-only "$out" >"$out.campaign-build.log" 2>&1; then
+	cat "$out.campaign-build.log" >&2
+	exit 1
+fi
+mapfile -t all < <(sed -n 's/^fuzz: built: //p' "$out.campaign-build.log")
+declare -A exe
+for line in "${all[@]}"; do
+	exe[${line%% *}]=${line#* }
+done
+# Most exposed first, then the rest in fuzz/meson.build's order.
+first=(fuzz_virtq_blk fuzz_ioreq_server fuzz_ioreq fuzz_vhost_user_backend
+	fuzz_vhost_user_front fuzz_snapshot fuzz_virtio_iommu fuzz_vsock
+	fuzz_virtio_net fuzz_mmio)
+order=()
+for t in "${first[@]}"; do
+	[ -n "${exe[$t]:-}" ] && order+=("$t")
+done
+for line in "${all[@]}"; do
+	t=${line%% *}
+	case " ${order[*]} " in *" $t "*) ;; *) order+=("$t") ;; esac
+done
+if [ ${#want[@]} -gt 0 ]; then
+	for t in "${want[@]}"; do
+		[ -n "${exe[$t]:-}" ] || {
+			echo "campaign: no target $t in fuzz/meson.build" >&2
+			exit 2
+		}
+	done
+	sel=()
+	for t in "${order[@]}"; do
+		case " ${want[*]} " in *" $t "*) sel+=("$t") ;; esac
+	done
+	order=("${sel[@]}")
+fi
+
+hz=$(getconf CLK_TCK)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src fuzz 2>/dev/null || commit="$commit+dirty"
+results=$out/campaign/results.tsv
+mkdir -p "$out/campaign"
+: >"$results"
+status=0
+
+# cpu_of PID: user+system seconds (all threads, and waited-for children)
+# of a live process, from /proc/PID/stat; empty when it is gone.
+cpu_of() {
+	local f
+	f=$(cut -d')' -f2- "/proc/$1/stat" 2>/dev/null) || return 0
+	# after "(comm)": state is field 1, utime 12, stime 13, cutime 14,
+	# cstime 15
+	echo "$f" | awk -v hz="$hz" '{ printf "%d\n", ($12+$13+$14+$15)/hz }'
+}
+
+# run_target NAME
+run_target() {
+	local name=$1 bin=${exe[$1]} dir=$out/campaign/$1 used=0 runs=0
+	local crashes=0 restarts=0 note='' seeds rc tpid fpid c left log
+	seeds=fuzz/corpus/${name#fuzz_}
+	[ -d "$seeds" ] || seeds=
+	mkdir -p "$dir/corpus" "$dir/artifacts"
+	rm -f "$dir"/run-*.log "$dir"/time-*
+	echo "campaign: $name: budget ${budget} CPU-s, start $(date -u +%H:%M:%S)"
+	while [ "$used" -lt "$budget" ]; do
+		if [ -n "$until_epoch" ] && [ "$(date +%s)" -ge "$until_epoch" ]; then
+			note="stopped by --until"
+			break
+		fi
+		left=$((budget - used))
+		log=$dir/run-$restarts.log
+		# Wall limit for libFuzzer itself: the --until limit, or, with
+		# none, 20 times the CPU left (a starved fuzzer still ends).
+		if [ -n "$until_epoch" ]; then
+			wall=$((until_epoch - $(date +%s)))
+		else
+			wall=$((left * 20))
+		fi
+		[ "$wall" -lt 1 ] && wall=1
+		# shellcheck disable=SC2086 # $seeds is empty or one directory
+		/usr/bin/time -f '%U %S' -o "$dir/time-$restarts" \
+			"$bin" -max_total_time="$wall" -timeout=10 \
+			-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+			-artifact_prefix="$dir/artifacts/" \
+			"$dir/corpus" $seeds >"$log" 2>&1 &
+		tpid=$!
+		fpid=
+		while kill -0 "$tpid" 2>/dev/null; do
+			sleep 2
+			[ -n "$fpid" ] || fpid=$(pgrep -P "$tpid" | head -n 1)
+			[ -n "$fpid" ] || continue
+			c=$(cpu_of "$fpid")
+			[ -n "$c" ] || continue
+			if [ "$c" -ge "$left" ] ||
+				{ [ -n "$until_epoch" ] &&
+					[ "$(date +%s)" -ge "$until_epoch" ]; }; then
+				kill -INT "$fpid" 2>/dev/null
+				break
+			fi
+		done
+		rc=0
+		wait "$tpid" || rc=$?
+		# getrusage of the finished fuzzer, as /usr/bin/time saw it
+		c=$(awk '/^[0-9.]+ [0-9.]+$/ { printf "%d\n", $1 + $2 + 0.5 }' \
+			"$dir/time-$restarts" | tail -n 1)
+		used=$((used + ${c:-0}))
+		r=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" |
+			tail -n 1)
+		runs=$((runs + ${r:-0}))
+		# 0: max_total_time; 72: our SIGINT (libFuzzer's interrupt code)
+		case $rc in
+		0 | 72) ;;
+		*)
+			if grep -qE '^(==[0-9]+==ERROR|SUMMARY|==[0-9]+== ERROR: libFuzzer)' "$log"; then
+				crashes=$((crashes + 1))
+				echo "campaign: $name: FOUND (exit $rc):" \
+					"$(grep -oE "$dir/artifacts/[a-z-]+-[0-9a-f]+" "$log" | tail -n 1)" \
+					"log $log"
+			else
+				echo "campaign: $name: fuzzer exited $rc, log $log"
+				note="fuzzer exited $rc"
+				status=1
+				break
+			fi
+			;;
+		esac
+		restarts=$((restarts + 1))
+		if [ "$restarts" -gt 5 ]; then
+			note="stopped after 6 runs"
+			break
+		fi
+		# libFuzzer stopped by its own wall limit: out of time
+		[ "$rc" = 0 ] && [ "$used" -lt "$budget" ] && {
+			note="wall limit"
+			break
+		}
+	done
+	[ "$crashes" -gt 0 ] && status=1
+	# Coverage and size of what the run leaves: one pass over the corpus.
+	# shellcheck disable=SC2086
+	"$bin" -runs=0 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		"$dir/corpus" $seeds >"$dir/final.log" 2>&1
+	local inited cov ft corp
+	inited=$(grep -E 'INITED|DONE' "$dir/final.log" | tail -n 1)
+	cov=$(echo "$inited" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+	ft=$(echo "$inited" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
+	corp=$(echo "$inited" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
+	if [ "$used" -lt "$budget" ]; then
+		note="SHORT: got $used of $budget CPU-s${note:+ ($note)}"
+	fi
+	if [ "$merge" = 1 ] && [ -n "$seeds" ]; then
+		"$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+			"$seeds" "$dir/corpus" >"$dir/merge.log" 2>&1 ||
+			echo "campaign: $name: merge failed, log $dir/merge.log"
+	fi
+	local eps=0
+	[ "$used" -gt 0 ] && eps=$((runs / used))
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		"$name" "$used" "$budget" "$runs" "$eps" "${cov:-?}" \
+		"${ft:-?}" "${corp:-?}" "$crashes" "$(date -u +%F)" "$commit" \
+		"$note" >>"$results"
+	echo "campaign: $name: $used CPU-s, $runs execs ($eps/s)," \
+		"cov ${cov:-?} ft ${ft:-?}, corpus ${corp:-?}, crashes $crashes" \
+		"${note:+- $note}"
+}
+
+for t in "${order[@]}"; do
+	if [ -n "$until_epoch" ] && [ "$(date +%s)" -ge "$until_epoch" ]; then
+		printf '%s\t0\t%s\t0\t0\t?\t?\t?\t0\t%s\t%s\t%s\n' "$t" \
+			"$budget" "$(date -u +%F)" "$commit" \
+			"NOT RUN: --until reached" >>"$results"
+		echo "campaign: $t: not run (--until reached)"
+		continue
+	fi
+	run_target "$t"
+done
+
+if [ "$table" = 1 ]; then
+	python3 - "$root/docs/fuzzing.md" "$results" <<'EOF'
+import sys
+doc, res = sys.argv[1], sys.argv[2]
+start, end = "<!-- campaign-table-start -->", "<!-- campaign-table-end -->"
+head = ("| target | CPU-s (budget) | executions | exec/s | cov / ft "
+        "| corpus | crashes | date | commit | note |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n")
+text = open(doc).read()
+a, b = text.index(start) + len(start), text.index(end)
+rows = {}
+for line in text[a:b].splitlines():
+    if line.startswith("| fuzz_"):
+        rows[line.split("|")[1].strip()] = line
+for line in open(res):
+    f = line.rstrip("\n").split("\t")
+    n, used, bud, runs, eps, cov, ft, corp, cr, day, com, note = f
+    rows[n] = (f"| {n} | {used} ({bud}) | {runs} | {eps} | {cov} / {ft} "
+               f"| {corp} | {cr} | {day} | {com} | {note} |")
+body = "\n" + head + "\n".join(rows[k] for k in sorted(rows)) + "\n"
+open(doc, "w").write(text[:a] + body + text[b:])
+EOF
+fi
+exit "$status"
