@@ -77,8 +77,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 	}
 	/* Only a reset clears Status bits (virtio 1.2, 2.1): a driver that
 	 * drops FEATURES_OK does not reopen negotiation, so the features
-	 * fixed at FEATURES_OK stay (3.1.1). */
-	v |= old & ~(uint32_t)VIRTIO_STATUS_FAILED;
+	 * fixed at FEATURES_OK stay (3.1.1). FAILED sticks too: were it
+	 * cleared, the DRIVER_OK of a failed start would come back on the
+	 * next write and run queues of a device never activated. */
+	v |= old;
 	/* FEATURES_OK sticks only for a valid subset that includes
 	 * VERSION_1; the driver reads Status back to find out. */
 	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
@@ -98,7 +100,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 	}
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
 		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
-			d->status = v | VIRTIO_STATUS_FAILED;
+			/* No DRIVER_OK: the queues of a device that was not
+			 * activated must not run (virtio_dev_kick). */
+			d->status = (v & ~(uint32_t)VIRTIO_STATUS_DRIVER_OK) |
+				    VIRTIO_STATUS_FAILED;
 			return;
 		}
 		for (int q = 0; q < d->nr_queues; q++) {

@@ -229,6 +229,45 @@ static void test_features_need_version_1(void **state)
 	assert_int_equal(f->x.activated, 0);
 }
 
+/* Caught by fuzz_mmio's invariants (its seed regress-failed-start): after
+ * a failed start (DRIVER_OK without FEATURES_OK), the next Status write
+ * used to drop FAILED and keep DRIVER_OK, so the queues of a device never
+ * activated ran. FAILED and the absence of DRIVER_OK now hold until a
+ * reset. */
+static void test_failed_start_stays_failed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *m = f->mem.host;
+	uint16_t *avail = (uint16_t *)(m + AVAIL);
+	uint64_t desc[2] = { 0x20000, 16 | (2ull << 32) };
+
+	wr(f, 0x70, 0);
+	wr(f, 0x70, 3);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 4);
+	assert_int_equal(rd(f, 0x70), 3 | 128);
+	wr(f, 0x70, 3);
+	assert_int_equal(rd(f, 0x70), 3 | 128);
+	wr(f, 0x70, 3 | 4);
+	assert_int_equal(rd(f, 0x70), 3 | 128);
+	memcpy(m + DESC, desc, sizeof(desc));
+	avail[2] = 0;
+	avail[1] = 1;
+	virtio_dev_kick(&f->x.dev, 0); /* what the I/O thread would run */
+	assert_int_equal(f->x.chains, 0);
+	assert_int_equal(f->x.activated, 0);
+	/* A reset starts over. */
+	wr(f, 0x70, 0);
+	assert_int_equal(rd(f, 0x70), 0);
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_int_equal(rd(f, 0x70), 3 | 8 | 4);
+	assert_int_equal(f->x.activated, 1);
+	virtio_dev_kick(&f->x.dev, 0);
+	assert_int_equal(f->x.chains, 1);
+}
+
 static int xlate_calls;
 
 static int identity(void *opaque, int token, uint64_t iova, uint64_t len,
@@ -632,6 +671,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_platform, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_start_stays_failed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_need_version_1,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_setup_and_notify,
