@@ -21,6 +21,8 @@
 #           Without it the committed corpus is only read.
 # --build   the fuzz build directory (default build-fuzz in the repository)
 # --no-table  do not touch docs/fuzzing.md
+# --table-only FILE  only write the rows of a results.tsv from an earlier
+#           run (BUILD/campaign/results.tsv) into docs/fuzzing.md
 # TARGET    fuzz_NAME or NAME; default all, those most exposed to a hostile
 #           guest or peer first.
 #
@@ -40,6 +42,7 @@ budget=1800
 until_epoch=
 merge=0
 table=1
+table_only=
 out=$root/build-fuzz
 want=()
 while [ $# -gt 0 ]; do
@@ -67,8 +70,12 @@ while [ $# -gt 0 ]; do
 		table=0
 		shift
 		;;
+	--table-only)
+		table_only=$2
+		shift 2
+		;;
 	-h | --help)
-		sed -n '3,35p' "$0"
+		sed -n '3,37p' "$0"
 		exit 0
 		;;
 	-*)
@@ -93,6 +100,34 @@ esac
 }
 
 cd "$root" || exit 1
+# write_table RESULTS: its rows replace those of the same targets.
+write_table() {
+	python3 - "$root/docs/fuzzing.md" "$1" <<'EOF'
+import sys
+doc, res = sys.argv[1], sys.argv[2]
+start, end = "<!-- campaign-table-start -->", "<!-- campaign-table-end -->"
+head = ("| target | CPU-s (budget) | executions | exec/s | cov / ft "
+        "| corpus | crashes | date | commit | note |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n")
+text = open(doc).read()
+a, b = text.index(start) + len(start), text.index(end)
+rows = {}
+for line in text[a:b].splitlines():
+    if line.startswith("| fuzz_"):
+        rows[line.split("|")[1].strip()] = line
+for line in open(res):
+    f = line.rstrip("\n").split("\t")
+    n, used, bud, runs, eps, cov, ft, corp, cr, day, com, note = f
+    rows[n] = (f"| {n} | {used} ({bud}) | {runs} | {eps} | {cov} / {ft} "
+               f"| {corp} | {cr} | {day} | {com} | {note} |")
+body = "\n" + head + "\n".join(rows[k] for k in sorted(rows)) + "\n"
+open(doc, "w").write(text[:a] + body + text[b:])
+EOF
+}
+if [ -n "$table_only" ]; then
+	write_table "$table_only"
+	exit
+fi
 # The build (and only the build) of fuzz/run.sh.
 if ! fuzz/run.sh --build-only "$out" >"$out.campaign-build.log" 2>&1; then
 	cat "$out.campaign-build.log" >&2
@@ -270,26 +305,6 @@ for t in "${order[@]}"; do
 done
 
 if [ "$table" = 1 ]; then
-	python3 - "$root/docs/fuzzing.md" "$results" <<'EOF'
-import sys
-doc, res = sys.argv[1], sys.argv[2]
-start, end = "<!-- campaign-table-start -->", "<!-- campaign-table-end -->"
-head = ("| target | CPU-s (budget) | executions | exec/s | cov / ft "
-        "| corpus | crashes | date | commit | note |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n")
-text = open(doc).read()
-a, b = text.index(start) + len(start), text.index(end)
-rows = {}
-for line in text[a:b].splitlines():
-    if line.startswith("| fuzz_"):
-        rows[line.split("|")[1].strip()] = line
-for line in open(res):
-    f = line.rstrip("\n").split("\t")
-    n, used, bud, runs, eps, cov, ft, corp, cr, day, com, note = f
-    rows[n] = (f"| {n} | {used} ({bud}) | {runs} | {eps} | {cov} / {ft} "
-               f"| {corp} | {cr} | {day} | {com} | {note} |")
-body = "\n" + head + "\n".join(rows[k] for k in sorted(rows)) + "\n"
-open(doc, "w").write(text[:a] + body + text[b:])
-EOF
+	write_table "$results"
 fi
 exit "$status"
