@@ -15,6 +15,9 @@
  *           over bits 28, 29, 32 and the device's), FEATURES_OK, every
  *           queue at size 16 (queue q: descriptors at q * 0x400, avail
  *           + 0x100, used + 0x200), DRIVER_OK
+ *     op 5: {u16 n, n bytes}      a snapshot payload for the transport
+ *           (virtio_mmio_load, as a restore gives it)
+ *     op 6: save, load the save back, save again (a snapshot round trip)
  *   (offsets taken modulo 0x200: the registers and the config space).
  * The transport's I/O thread is parked (virtio_iothread_pause) so that
  * kicks run here, in order, and an input replays the same way.
@@ -25,7 +28,9 @@
  * its queues (DRIVER_OK) accepted features that were offered and include
  * VERSION_1, a broken device says NEEDS_RESET, a
  * reset (Status 0) leaves nothing live; a config read past the config
- * space is zeros. At the end the transport is destroyed and no fd is
+ * space is zeros; a payload that does not load leaves a message, one that
+ * loads must leave the same state checks true, and a save loads back and
+ * saves the same bytes. At the end the transport is destroyed and no fd is
  * left open. Guard pages around RAM catch any stray access.
  */
 #include <dirent.h>
@@ -249,6 +254,24 @@ static void check_reset(struct virtio_mmio *t)
 	CHECK(atomic_load(&t->isr) == 0);
 }
 
+/* save, load, save: loads, and gives the same bytes. */
+static void roundtrip(struct virtio_mmio *t)
+{
+	struct ser_w a = { 0 }, b = { 0 };
+	struct err e;
+
+	virtio_mmio_save(t, &a);
+	CHECK(!a.fail);
+	if (virtio_mmio_load(t, a.p, a.len, &e) < 0) {
+		fprintf(stderr, "fuzz_mmio: own save refused: %s\n", e.msg);
+		abort();
+	}
+	virtio_mmio_save(t, &b);
+	CHECK(!b.fail && b.len == a.len && !memcmp(a.p, b.p, a.len));
+	free(a.p);
+	free(b.p);
+}
+
 static int make_dev(uint8_t kind, struct virtio_dev **d)
 {
 	const struct blk_config bc = { .path = disk_path,
@@ -302,7 +325,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wr32(t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
 
 	while (pos < size && ops++ < MAX_OPS) {
-		uint8_t op = data[pos++] % 5, b[8] = { 0 };
+		uint8_t op = data[pos++] % 7, b[8] = { 0 };
 		uint32_t off, len, v;
 
 		if (op <= 2) {
@@ -369,10 +392,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			wr32(t, VIRTIO_MMIO_QUEUE_NOTIFY, data[pos]);
 			run_kick(t, data[pos++]);
 			break;
-		default:
+		case 4:
 			if (pos + 1 > size)
 				goto out;
 			driver_start(t, offer, data[pos++]);
+			break;
+		case 5: {
+			size_t n;
+
+			if (pos + 2 > size)
+				goto out;
+			n = le16(data + pos);
+			pos += 2;
+			if (n > size - pos)
+				n = size - pos;
+			memset(&e, 0, sizeof(e));
+			if (virtio_mmio_load(t, data + pos, n, &e) < 0)
+				CHECK(e.msg[0]);
+			pos += n;
+			break;
+		}
+		default:
+			roundtrip(t);
 			break;
 		}
 		check_state(t, offer);

@@ -12,7 +12,7 @@
 #include "util/log.h"
 #include "virtio/mmio_regs.h"
 
-static uint64_t offered_features(struct virtio_dev *d)
+uint64_t virtio_mmio_offered_features(struct virtio_dev *d)
 {
 	if (d->remote_queues)
 		return d->ops->features(d);
@@ -75,6 +75,9 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 		reset_locked(t);
 		return;
 	}
+	/* The device status is 8 bits (virtio 1.2, 2.1); the rest of the
+	 * register must not reach the state, whose snapshot holds a byte. */
+	v &= 0xff;
 	/* Only a reset clears Status bits (virtio 1.2, 2.1): a driver that
 	 * drops FEATURES_OK does not reopen negotiation, so the features
 	 * fixed at FEATURES_OK stay (3.1.1). FAILED sticks too: were it
@@ -85,7 +88,7 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 	 * VERSION_1; the driver reads Status back to find out. */
 	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
 	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
-		uint64_t offered = offered_features(d);
+		uint64_t offered = virtio_mmio_offered_features(d);
 
 		/* Behind an IOMMU the device can only use translated
 		 * addresses, so a driver that would give it GPAs fails. */
@@ -172,7 +175,7 @@ static uint32_t reg_read_locked(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_DEVICE_FEATURES:
 		if (t->dev_feat_sel > 1)
 			return 0;
-		return (uint32_t)(offered_features(d) >>
+		return (uint32_t)(virtio_mmio_offered_features(d) >>
 				  (32 * t->dev_feat_sel));
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return qvalid ? d->queue_max[t->queue_sel] : 0;

@@ -88,6 +88,11 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 		     struct err *e);
 void virtio_mmio_resignal(struct virtio_mmio *t);
 
+/* The feature bits the transport offers for dev: the device's own and the
+ * transport's (VERSION_1, EVENT_IDX, INDIRECT_DESC, ACCESS_PLATFORM behind
+ * an IOMMU); exactly the device's when its queues run elsewhere. */
+uint64_t virtio_mmio_offered_features(struct virtio_dev *d);
+
 /* "virtio_mmio.device=4K@0x...:gsi" for the kernel command line. */
 int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len);
 
