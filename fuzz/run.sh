@@ -5,7 +5,7 @@
 # and runs each for a bounded time:
 #   fuzz/run.sh [SECONDS] [BUILD_DIR]
 #   fuzz/run.sh --build-only [BUILD_DIR]
-# SECONDS (per target) defaults to 20; BUILD_DIR to build-fuzz in the
+# SECONDS (per target) defaults to 15; BUILD_DIR to build-fuzz in the
 # repository root (a relative BUILD_DIR is taken from the current
 # directory). The targets are the executables fuzz/meson.build defines;
 # each reads the committed seeds fuzz/corpus/NAME (NAME without "fuzz_")
@@ -23,7 +23,7 @@ if [ "${1:-}" = --build-only ]; then
 	shift
 	set -- 0 "$@"
 fi
-secs=${1:-20}
+secs=${1:-15}
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -ge 2 ]; then
 	case $2 in
