@@ -19,10 +19,15 @@
 # --merge   afterwards, merge (-merge=1: only inputs adding coverage) the
 #           run's new inputs into the committed corpus fuzz/corpus/NAME.
 #           Without it the committed corpus is only read.
-# --build   the fuzz build directory (default build-fuzz in the repository)
+# --wall-factor N  stop a target after N times its budget of wall time
+#           (default 10): some targets mostly wait on their peer's bounded
+#           timeouts and would never use their CPU budget
+# --build   the fuzz build directory (default build-fuzz in the repository;
+#           campaigns may share one: their builds take turns)
 # --no-table  do not touch docs/fuzzing.md
-# --table-only FILE  only write the rows of a results.tsv from an earlier
-#           run (BUILD/campaign/results.tsv) into docs/fuzzing.md
+# --table-only FILE  only write the rows of earlier runs' results files
+#           (BUILD/campaign/results-*.tsv; repeatable, later files win)
+#           into docs/fuzzing.md
 # TARGET    fuzz_NAME or NAME; default all, those most exposed to a hostile
 #           guest or peer first.
 #
@@ -32,7 +37,8 @@
 # resulting corpus (cov/ft and corpus entries of a final -runs=0 pass over
 # the working corpus and the seeds), and the crashes (crash-, leak-,
 # timeout-, oom- artifacts; after one the fuzzer is restarted while budget
-# remains, at most 5 times). Work files: BUILD/campaign/NAME/. Exits 1 if
+# remains, at most 5 times). Work files: BUILD/campaign/NAME/, the rows
+# of each run in BUILD/campaign/results-TIME-PID.tsv. Exits 1 if
 # any target crashed or could not run, 0 otherwise (also when time ran out:
 # the table says so).
 set -uo pipefail
@@ -42,7 +48,8 @@ budget=1800
 until_epoch=
 merge=0
 table=1
-table_only=
+table_only=()
+wall_factor=10
 out=$root/build-fuzz
 want=()
 while [ $# -gt 0 ]; do
@@ -59,6 +66,10 @@ while [ $# -gt 0 ]; do
 		merge=1
 		shift
 		;;
+	--wall-factor)
+		wall_factor=$2
+		shift 2
+		;;
 	--build)
 		case $2 in
 		/*) out=$2 ;;
@@ -71,11 +82,11 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--table-only)
-		table_only=$2
+		table_only+=("$2")
 		shift 2
 		;;
 	-h | --help)
-		sed -n '3,37p' "$0"
+		sed -n '3,42p' "$0"
 		exit 0
 		;;
 	-*)
@@ -88,9 +99,9 @@ while [ $# -gt 0 ]; do
 		;;
 	esac
 done
-case $budget in
+case $budget$wall_factor in
 '' | *[!0-9]*)
-	echo "campaign: --budget must be a number of seconds, got '$budget'" >&2
+	echo "campaign: --budget and --wall-factor must be numbers" >&2
 	exit 2
 	;;
 esac
@@ -100,11 +111,11 @@ esac
 }
 
 cd "$root" || exit 1
-# write_table RESULTS: its rows replace those of the same targets.
+# write_table RESULTS...: their rows replace those of the same targets.
 write_table() {
-	python3 - "$root/docs/fuzzing.md" "$1" <<'EOF'
+	python3 - "$root/docs/fuzzing.md" "$@" <<'EOF'
 import sys
-doc, res = sys.argv[1], sys.argv[2]
+doc, results = sys.argv[1], sys.argv[2:]
 start, end = "<!-- campaign-table-start -->", "<!-- campaign-table-end -->"
 head = ("| target | CPU-s (budget) | executions | exec/s | cov / ft "
         "| corpus | crashes | date | commit | note |\n"
@@ -115,7 +126,7 @@ rows = {}
 for line in text[a:b].splitlines():
     if line.startswith("| fuzz_"):
         rows[line.split("|")[1].strip()] = line
-for line in open(res):
+for line in (l for res in results for l in open(res)):
     f = line.rstrip("\n").split("\t")
     n, used, bud, runs, eps, cov, ft, corp, cr, day, com, note = f
     rows[n] = (f"| {n} | {used} ({bud}) | {runs} | {eps} | {cov} / {ft} "
@@ -124,12 +135,15 @@ body = "\n" + head + "\n".join(rows[k] for k in sorted(rows)) + "\n"
 open(doc, "w").write(text[:a] + body + text[b:])
 EOF
 }
-if [ -n "$table_only" ]; then
-	write_table "$table_only"
+if [ ${#table_only[@]} -gt 0 ]; then
+	write_table "${table_only[@]}"
 	exit
 fi
-# The build (and only the build) of fuzz/run.sh.
-if ! fuzz/run.sh --build-only "$out" >"$out.campaign-build.log" 2>&1; then
+# The build (and only the build) of fuzz/run.sh; meson refuses a second
+# process in a build directory, so campaigns sharing one take turns.
+mkdir -p "$out"
+if ! flock "$out.campaign.lock" fuzz/run.sh --build-only "$out" \
+	>"$out.campaign-build.log" 2>&1; then
 	cat "$out.campaign-build.log" >&2
 	exit 1
 fi
@@ -167,8 +181,8 @@ fi
 hz=$(getconf CLK_TCK)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src fuzz 2>/dev/null || commit="$commit+dirty"
-results=$out/campaign/results.tsv
 mkdir -p "$out/campaign"
+results=$out/campaign/results-$(date +%s)-$$.tsv
 : >"$results"
 status=0
 
@@ -186,6 +200,9 @@ cpu_of() {
 run_target() {
 	local name=$1 bin=${exe[$1]} dir=$out/campaign/$1 used=0 runs=0
 	local crashes=0 restarts=0 note='' seeds rc tpid fpid c left log
+	local t0 ours wall_end
+	t0=$(date +%s)
+	wall_end=$((t0 + budget * wall_factor))
 	seeds=fuzz/corpus/${name#fuzz_}
 	[ -d "$seeds" ] || seeds=
 	mkdir -p "$dir/corpus" "$dir/artifacts"
@@ -196,14 +213,18 @@ run_target() {
 			note="stopped by --until"
 			break
 		fi
+		if [ "$(date +%s)" -ge "$wall_end" ]; then
+			note="wall cap: ${wall_factor}x its budget in wall time"
+			break
+		fi
 		left=$((budget - used))
 		log=$dir/run-$restarts.log
 		# Wall limit for libFuzzer itself: the --until limit, or, with
 		# none, 20 times the CPU left (a starved fuzzer still ends).
-		if [ -n "$until_epoch" ]; then
+		wall=$((wall_end - $(date +%s)))
+		if [ -n "$until_epoch" ] &&
+			[ $((until_epoch - $(date +%s))) -lt "$wall" ]; then
 			wall=$((until_epoch - $(date +%s)))
-		else
-			wall=$((left * 20))
 		fi
 		[ "$wall" -lt 1 ] && wall=1
 		# shellcheck disable=SC2086 # $seeds is empty or one directory
@@ -214,6 +235,7 @@ run_target() {
 			"$dir/corpus" $seeds >"$log" 2>&1 &
 		tpid=$!
 		fpid=
+		ours=0
 		while kill -0 "$tpid" 2>/dev/null; do
 			sleep 2
 			[ -n "$fpid" ] || fpid=$(pgrep -P "$tpid" | head -n 1)
@@ -221,8 +243,10 @@ run_target() {
 			c=$(cpu_of "$fpid")
 			[ -n "$c" ] || continue
 			if [ "$c" -ge "$left" ] ||
+				[ "$(date +%s)" -ge "$wall_end" ] ||
 				{ [ -n "$until_epoch" ] &&
 					[ "$(date +%s)" -ge "$until_epoch" ]; }; then
+				ours=1
 				kill -INT "$fpid" 2>/dev/null
 				break
 			fi
@@ -236,9 +260,16 @@ run_target() {
 		r=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" |
 			tail -n 1)
 		runs=$((runs + ${r:-0}))
-		# 0: max_total_time; 72: our SIGINT (libFuzzer's interrupt code)
+		# 0: max_total_time; 72: a SIGINT (libFuzzer's interrupt code):
+		# ours, or someone else's, which ends the target
 		case $rc in
-		0 | 72) ;;
+		0) ;;
+		72)
+			if [ "$ours" = 0 ]; then
+				note="interrupted from outside"
+				break
+			fi
+			;;
 		*)
 			if grep -qE '^(==[0-9]+==ERROR|SUMMARY|==[0-9]+== ERROR: libFuzzer)' "$log"; then
 				crashes=$((crashes + 1))
@@ -261,6 +292,10 @@ run_target() {
 		# libFuzzer stopped by its own wall limit: out of time
 		[ "$rc" = 0 ] && [ "$used" -lt "$budget" ] && {
 			note="wall limit"
+			break
+		}
+		[ "$(date +%s)" -ge "$wall_end" ] && [ "$used" -lt "$budget" ] && {
+			note="wall cap: ${wall_factor}x its budget in wall time"
 			break
 		}
 	done
