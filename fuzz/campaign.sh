@@ -17,13 +17,16 @@
 #           then is stopped, the ones not started are not run, and the
 #           table says how much of its budget each target got.
 # --merge   afterwards, merge (-merge=1: only inputs adding coverage) the
-#           run's new inputs into the committed corpus fuzz/corpus/NAME.
+#           run's new inputs into the committed corpus fuzz/corpus/NAME,
+#           at most --merge-cap KiB of them (default 128), smallest first.
 #           Without it the committed corpus is only read.
 # --wall-factor N  stop a target after N times its budget of wall time
 #           (default 10): some targets mostly wait on their peer's bounded
 #           timeouts and would never use their CPU budget
 # --build   the fuzz build directory (default build-fuzz in the repository;
 #           campaigns may share one: their builds take turns)
+# --merge-only  fuzz nothing: merge what an earlier run left in
+#           BUILD/campaign/NAME/corpus, as --merge does
 # --no-table  do not touch docs/fuzzing.md
 # --table-only FILE  only write the rows of earlier runs' results files
 #           (BUILD/campaign/results-*.tsv; repeatable, later files win)
@@ -49,7 +52,9 @@ until_epoch=
 merge=0
 table=1
 table_only=()
+merge_only=0
 wall_factor=10
+merge_cap=128
 out=$root/build-fuzz
 want=()
 while [ $# -gt 0 ]; do
@@ -70,6 +75,14 @@ while [ $# -gt 0 ]; do
 		wall_factor=$2
 		shift 2
 		;;
+	--merge-only)
+		merge_only=1
+		shift
+		;;
+	--merge-cap)
+		merge_cap=$2
+		shift 2
+		;;
 	--build)
 		case $2 in
 		/*) out=$2 ;;
@@ -86,7 +99,7 @@ while [ $# -gt 0 ]; do
 		shift 2
 		;;
 	-h | --help)
-		sed -n '3,42p' "$0"
+		sed -n '3,46p' "$0"
 		exit 0
 		;;
 	-*)
@@ -99,9 +112,9 @@ while [ $# -gt 0 ]; do
 		;;
 	esac
 done
-case $budget$wall_factor in
+case $budget$wall_factor$merge_cap in
 '' | *[!0-9]*)
-	echo "campaign: --budget and --wall-factor must be numbers" >&2
+	echo "campaign: --budget, --wall-factor, --merge-cap: numbers" >&2
 	exit 2
 	;;
 esac
@@ -194,6 +207,30 @@ cpu_of() {
 	# after "(comm)": state is field 1, utime 12, stime 13, cutime 14,
 	# cstime 15
 	echo "$f" | awk -v hz="$hz" '{ printf "%d\n", ($12+$13+$14+$15)/hz }'
+}
+
+# merge_into NAME EXE SEEDS CORPUS DIR: the inputs of CORPUS that add
+# coverage to SEEDS (-merge=1 into an empty directory picks the smallest
+# input for each feature), at most $merge_cap KiB of them, smallest first,
+# are copied into SEEDS. Committed files are never removed.
+merge_into() {
+	local name=$1 bin=$2 seeds=$3 corpus=$4 dir=$5 f sz total=0
+	rm -rf "$dir/merge"
+	mkdir -p "$dir/merge"
+	if ! "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		"$dir/merge" "$seeds" "$corpus" >"$dir/merge.log" 2>&1; then
+		echo "campaign: $name: merge failed, log $dir/merge.log"
+		return
+	fi
+	# libFuzzer names inputs by their SHA-1: a name already in SEEDS is
+	# an input already there.
+	while read -r sz f; do
+		[ -e "$seeds/$f" ] && continue
+		[ $((total + sz)) -gt $((merge_cap * 1024)) ] && continue
+		cp "$dir/merge/$f" "$seeds/$f"
+		total=$((total + sz))
+	done < <(cd "$dir/merge" && find . -type f -printf '%s %P\n' | sort -n)
+	echo "campaign: $name: merged $total bytes of new inputs into $seeds"
 }
 
 # run_target NAME
@@ -313,9 +350,7 @@ run_target() {
 		note="SHORT: got $used of $budget CPU-s${note:+ ($note)}"
 	fi
 	if [ "$merge" = 1 ] && [ -n "$seeds" ]; then
-		"$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-			"$seeds" "$dir/corpus" >"$dir/merge.log" 2>&1 ||
-			echo "campaign: $name: merge failed, log $dir/merge.log"
+		merge_into "$name" "$bin" "$seeds" "$dir/corpus" "$dir"
 	fi
 	local eps=0
 	[ "$used" -gt 0 ] && eps=$((runs / used))
@@ -327,6 +362,15 @@ run_target() {
 		"cov ${cov:-?} ft ${ft:-?}, corpus ${corp:-?}, crashes $crashes" \
 		"${note:+- $note}"
 }
+
+if [ "$merge_only" = 1 ]; then
+	for t in "${order[@]}"; do
+		[ -d "$out/campaign/$t/corpus" ] && [ -d "fuzz/corpus/${t#fuzz_}" ] &&
+			merge_into "$t" "${exe[$t]}" "fuzz/corpus/${t#fuzz_}" \
+				"$out/campaign/$t/corpus" "$out/campaign/$t"
+	done
+	exit 0
+fi
 
 for t in "${order[@]}"; do
 	if [ -n "$until_epoch" ] && [ "$(date +%s)" -ge "$until_epoch" ]; then
