@@ -227,8 +227,12 @@ static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		t->queue_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
+		/* A size above QueueNumMax is kept as none: QueueReady fails
+		 * it all the same, and the state stays one a snapshot of
+		 * this VM restores. */
 		if (qwritable)
-			vq->size = v > 0xffff ? 0 : (uint16_t)v;
+			vq->size = v > d->queue_max[t->queue_sel] ? 0 :
+								    (uint16_t)v;
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (vq)

@@ -230,6 +230,34 @@ static void test_status_is_a_byte(void **state)
 	free(w.p);
 }
 
+/* Found by fuzz_mmio (regress-queue-num-above-max): QueueNum above
+ * QueueNumMax was kept while the queue was not ready, and the VM's
+ * snapshot then failed to restore ("queue size above its maximum"). */
+static void test_queue_num_above_max(void **state)
+{
+	struct fixture *f = *state;
+	struct ser_w w = { 0 };
+	struct err e = { 0 };
+
+	wr(f, 0x70, 0);
+	wr(f, 0x70, 3);
+	wr(f, 0x30, 0);
+	wr(f, 0x38, 1536); /* QueueNumMax is 16 */
+	virtio_mmio_save(f->t, &w);
+	assert_false(w.fail);
+	assert_int_equal(virtio_mmio_load(f->t, w.p, w.len, &e), 0);
+	free(w.p);
+	/* Readying it still fails the device. */
+	setup_queue(f, 0, 1536);
+	assert_int_equal(rd(f, 0x44), 0);
+	assert_int_equal(rd(f, 0x70) & 64, 64);
+	/* A size within the maximum is taken. */
+	wr(f, 0x70, 0);
+	wr(f, 0x30, 1);
+	wr(f, 0x38, 16);
+	assert_int_equal(f->x.dev.vq[1].size, 16);
+}
+
 static void test_features_need_version_1(void **state)
 {
 	struct fixture *f = *state;
@@ -713,6 +741,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_start_stays_failed,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_is_a_byte, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_num_above_max, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_features_need_version_1,
 						setup, teardown),
