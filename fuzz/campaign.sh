@@ -328,7 +328,7 @@ run_target() {
 		fi
 		# libFuzzer stopped by its own wall limit: out of time
 		[ "$rc" = 0 ] && [ "$used" -lt "$budget" ] && {
-			note="wall limit"
+			note="wall limit: its wall cap or --until"
 			break
 		}
 		[ "$(date +%s)" -ge "$wall_end" ] && [ "$used" -lt "$budget" ] && {
