@@ -285,6 +285,17 @@ run_target() {
 					[ "$(date +%s)" -ge "$until_epoch" ]; }; then
 				ours=1
 				kill -INT "$fpid" 2>/dev/null
+				# libFuzzer's interrupt handler is not
+				# async-signal-safe and can hang (seen: a
+				# futex wait after the final stats): bounded.
+				for _ in $(seq 30); do
+					kill -0 "$fpid" 2>/dev/null || break
+					sleep 1
+				done
+				if kill -0 "$fpid" 2>/dev/null; then
+					kill -KILL "$fpid" 2>/dev/null
+					note="hung after SIGINT, killed"
+				fi
 				break
 			fi
 		done
@@ -299,6 +310,8 @@ run_target() {
 		runs=$((runs + ${r:-0}))
 		# 0: max_total_time; 72: a SIGINT (libFuzzer's interrupt code):
 		# ours, or someone else's, which ends the target
+		# 137 (via /usr/bin/time: 128 + SIGKILL): ours, after a hang
+		[ "$rc" = 137 ] && [ "$ours" = 1 ] && rc=72
 		case $rc in
 		0) ;;
 		72)
