@@ -155,7 +155,7 @@ fi
 # The build (and only the build) of fuzz/run.sh; meson refuses a second
 # process in a build directory, so campaigns sharing one take turns.
 mkdir -p "$out"
-if ! flock "$out.campaign.lock" fuzz/run.sh --build-only "$out" \
+if ! flock "$out/campaign.lock" fuzz/run.sh --build-only "$out" \
 	>"$out.campaign-build.log" 2>&1; then
 	cat "$out.campaign-build.log" >&2
 	exit 1
