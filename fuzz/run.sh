@@ -4,17 +4,26 @@
 # with CC=clang: libFuzzer + ASan + UBSan, the libraries instrumented too)
 # and runs each for a bounded time:
 #   fuzz/run.sh [SECONDS] [BUILD_DIR]
-# SECONDS (per target) defaults to 30; BUILD_DIR to build-fuzz in the
+#   fuzz/run.sh --build-only [BUILD_DIR]
+# SECONDS (per target) defaults to 15; BUILD_DIR to build-fuzz in the
 # repository root (a relative BUILD_DIR is taken from the current
 # directory). The targets are the executables fuzz/meson.build defines;
 # each reads the committed seeds fuzz/corpus/NAME (NAME without "fuzz_")
 # read-only, new inputs go to BUILD_DIR/corpus-NAME, crash artifacts to
 # BUILD_DIR/NAME-*. Prints "fuzz: targets: NAME..." and one result line per
 # target ("NAME: OK ..." or "NAME: FAILED ..."); exits non-zero if the build
-# fails or a fuzzer finds a crash, leak or timeout.
+# fails or a fuzzer finds a crash, leak or timeout. --build-only builds
+# and prints "fuzz: built: NAME EXE" per target, runs nothing (for
+# fuzz/campaign.sh).
 set -eu
 
-secs=${1:-30}
+build_only=0
+if [ "${1:-}" = --build-only ]; then
+	build_only=1
+	shift
+	set -- 0 "$@"
+fi
+secs=${1:-15}
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -ge 2 ]; then
 	case $2 in
@@ -64,6 +73,10 @@ done) >"$out/build.log" 2>&1; then
 	tail -n 40 "$out/build.log" >&2
 	echo "fuzz: BUILD FAILED (see $out/build.log)"
 	exit 1
+fi
+if [ "$build_only" = 1 ]; then
+	echo "$targets" | sed 's/^/fuzz: built: /'
+	exit 0
 fi
 # shellcheck disable=SC2046 # one line of names
 echo "fuzz: targets:" $(echo "$targets" | cut -d' ' -f1)

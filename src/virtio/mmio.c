@@ -12,7 +12,7 @@
 #include "util/log.h"
 #include "virtio/mmio_regs.h"
 
-static uint64_t offered_features(struct virtio_dev *d)
+uint64_t virtio_mmio_offered_features(struct virtio_dev *d)
 {
 	if (d->remote_queues)
 		return d->ops->features(d);
@@ -101,15 +101,20 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 		reset_locked(t);
 		return;
 	}
+	/* The device status is 8 bits (virtio 1.2, 2.1); the rest of the
+	 * register must not reach the state, whose snapshot holds a byte. */
+	v &= 0xff;
 	/* Only a reset clears Status bits (virtio 1.2, 2.1): a driver that
 	 * drops FEATURES_OK does not reopen negotiation, so the features
-	 * fixed at FEATURES_OK stay (3.1.1). */
-	v |= old & ~(uint32_t)VIRTIO_STATUS_FAILED;
+	 * fixed at FEATURES_OK stay (3.1.1). FAILED sticks too: were it
+	 * cleared, the DRIVER_OK of a failed start would come back on the
+	 * next write and run queues of a device never activated. */
+	v |= old;
 	/* FEATURES_OK sticks only for a valid subset that includes
 	 * VERSION_1; the driver reads Status back to find out. */
 	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
 	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
-		uint64_t offered = offered_features(d);
+		uint64_t offered = virtio_mmio_offered_features(d);
 
 		/* Behind an IOMMU the device can only use translated
 		 * addresses, so a driver that would give it GPAs fails. */
@@ -124,7 +129,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 	}
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
 		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
-			d->status = v | VIRTIO_STATUS_FAILED;
+			/* No DRIVER_OK: the queues of a device that was not
+			 * activated must not run (virtio_dev_kick). */
+			d->status = (v & ~(uint32_t)VIRTIO_STATUS_DRIVER_OK) |
+				    VIRTIO_STATUS_FAILED;
 			return;
 		}
 		for (int q = 0; q < d->nr_queues; q++) {
@@ -193,7 +201,7 @@ static uint32_t reg_read_locked(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_DEVICE_FEATURES:
 		if (t->dev_feat_sel > 1)
 			return 0;
-		return (uint32_t)(offered_features(d) >>
+		return (uint32_t)(virtio_mmio_offered_features(d) >>
 				  (32 * t->dev_feat_sel));
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return qvalid ? d->queue_max[t->queue_sel] : 0;
@@ -245,8 +253,12 @@ static void reg_write_locked(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		t->queue_sel = v;
 		break;
 	case VIRTIO_MMIO_QUEUE_NUM:
+		/* A size above QueueNumMax is kept as none: QueueReady fails
+		 * it all the same, and the state stays one a snapshot of
+		 * this VM restores. */
 		if (qwritable)
-			vq->size = v > 0xffff ? 0 : (uint16_t)v;
+			vq->size = v > d->queue_max[t->queue_sel] ? 0 :
+								    (uint16_t)v;
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (vq)

@@ -110,6 +110,11 @@ struct virtio_irq_watch {
 bool virtio_mmio_irq_check(struct virtio_mmio *t, struct virtio_irq_watch *w,
 			   uint64_t now_ns, uint64_t limit_ns);
 
+/* The feature bits the transport offers for dev: the device's own and the
+ * transport's (VERSION_1, EVENT_IDX, INDIRECT_DESC, ACCESS_PLATFORM behind
+ * an IOMMU); exactly the device's when its queues run elsewhere. */
+uint64_t virtio_mmio_offered_features(struct virtio_dev *d);
+
 /* "virtio_mmio.device=4K@0x...:gsi" for the kernel command line. */
 int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len);
 

@@ -13,6 +13,27 @@
 
 #define STATE_VERSION 1
 
+/* A status the register file could have reached (write_status_locked):
+ * a restored device runs its queues on it, so a file must not give it
+ * features it does not offer or DRIVER_OK without a negotiation. NULL
+ * when it could. */
+static const char *status_why(struct virtio_dev *d, uint64_t feat,
+			      uint32_t status, bool broken)
+{
+	if (feat & ~virtio_mmio_offered_features(d))
+		return "features the device does not offer";
+	if ((status & VIRTIO_STATUS_FEATURES_OK) &&
+	    (!(feat & (1ull << VIRTIO_F_VERSION_1)) ||
+	     (d->dma && !(feat & (1ull << VIRTIO_F_ACCESS_PLATFORM)))))
+		return "FEATURES_OK with features the driver could not set";
+	if ((status & VIRTIO_STATUS_DRIVER_OK) &&
+	    !(status & VIRTIO_STATUS_FEATURES_OK))
+		return "DRIVER_OK without FEATURES_OK";
+	if (broken && !(status & VIRTIO_STATUS_NEEDS_RESET))
+		return "a broken device without NEEDS_RESET";
+	return NULL;
+}
+
 void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w)
 {
 	struct virtio_dev *d = t->dev;
@@ -117,6 +138,14 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 	if (!r.fail && dev_len && !d->ops->load) {
 		r.fail = true;
 		why = "device state for a device without any";
+	}
+	if (!r.fail && status <= 0xff && !(feat & ~drv_feat)) {
+		const char *bad = status_why(d, feat, status, broken);
+
+		if (bad) {
+			r.fail = true;
+			why = bad;
+		}
 	}
 	if (!deser_done(&r) || isr > 3 || status > 0xff || (feat & ~drv_feat))
 		return err_config(e, -EINVAL,

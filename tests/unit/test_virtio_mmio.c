@@ -209,6 +209,55 @@ static void test_identity(void **state)
 	assert_true(doorbells >= 2);
 }
 
+/* Found by fuzz_mmio (regress-status-32bit): Status kept all 32 bits a
+ * driver wrote, so the VM's snapshot held a status its own restore
+ * refuses. The device status is a byte; a write whose low byte is 0 is
+ * not a reset. */
+static void test_status_is_a_byte(void **state)
+{
+	struct fixture *f = *state;
+	struct ser_w w = { 0 };
+	struct err e = { 0 };
+
+	wr(f, 0x70, 0x737373f3);
+	assert_int_equal(rd(f, 0x70), 0xf3 & ~8u); /* no FEATURES_OK yet */
+	wr(f, 0x70, 0x100);
+	assert_int_equal(rd(f, 0x70), 0xf3 & ~8u);
+	virtio_mmio_save(f->t, &w);
+	assert_false(w.fail);
+	assert_int_equal(virtio_mmio_load(f->t, w.p, w.len, &e), 0);
+	assert_int_equal(rd(f, 0x70), 0xf3 & ~8u);
+	free(w.p);
+}
+
+/* Found by fuzz_mmio (regress-queue-num-above-max): QueueNum above
+ * QueueNumMax was kept while the queue was not ready, and the VM's
+ * snapshot then failed to restore ("queue size above its maximum"). */
+static void test_queue_num_above_max(void **state)
+{
+	struct fixture *f = *state;
+	struct ser_w w = { 0 };
+	struct err e = { 0 };
+
+	wr(f, 0x70, 0);
+	wr(f, 0x70, 3);
+	wr(f, 0x30, 0);
+	wr(f, 0x38, 1536); /* QueueNumMax is 16 */
+	virtio_mmio_save(f->t, &w);
+	assert_false(w.fail);
+	assert_int_equal(virtio_mmio_load(f->t, w.p, w.len, &e), 0);
+	free(w.p);
+	/* Readying it still fails the device. */
+	setup_queue(f, 0, 1536);
+	assert_int_equal(rd(f, 0x44), 0);
+	assert_int_equal(rd(f, 0x70) & 64, 64);
+	/* A size within the maximum is taken. */
+	wr(f, 0x70, 0);
+	wr(f, 0x30, 1);
+	wr(f, 0x38, 16);
+	assert_int_equal(f->x.dev.vq[1].size, 16);
+}
+
 static void test_features_need_version_1(void **state)
 {
 	struct fixture *f = *state;
@@ -227,6 +276,45 @@ static void test_features_need_version_1(void **state)
 	wr(f, 0x70, 3 | 4);
 	assert_int_equal(rd(f, 0x70) & 128, 128);
 	assert_int_equal(f->x.activated, 0);
+}
+
+/* Caught by fuzz_mmio's invariants (its seed regress-failed-start): after
+ * a failed start (DRIVER_OK without FEATURES_OK), the next Status write
+ * used to drop FAILED and keep DRIVER_OK, so the queues of a device never
+ * activated ran. FAILED and the absence of DRIVER_OK now hold until a
+ * reset. */
+static void test_failed_start_stays_failed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *m = f->mem.host;
+	uint16_t *avail = (uint16_t *)(m + AVAIL);
+	uint64_t desc[2] = { 0x20000, 16 | (2ull << 32) };
+
+	wr(f, 0x70, 0);
+	wr(f, 0x70, 3);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 4);
+	assert_int_equal(rd(f, 0x70), 3 | 128);
+	wr(f, 0x70, 3);
+	assert_int_equal(rd(f, 0x70), 3 | 128);
+	wr(f, 0x70, 3 | 4);
+	assert_int_equal(rd(f, 0x70), 3 | 128);
+	memcpy(m + DESC, desc, sizeof(desc));
+	avail[2] = 0;
+	avail[1] = 1;
+	virtio_dev_kick(&f->x.dev, 0); /* what the I/O thread would run */
+	assert_int_equal(f->x.chains, 0);
+	assert_int_equal(f->x.activated, 0);
+	/* A reset starts over. */
+	wr(f, 0x70, 0);
+	assert_int_equal(rd(f, 0x70), 0);
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_int_equal(rd(f, 0x70), 3 | 8 | 4);
+	assert_int_equal(f->x.activated, 1);
+	virtio_dev_kick(&f->x.dev, 0);
+	assert_int_equal(f->x.chains, 1);
 }
 
 static int xlate_calls;
@@ -515,6 +603,24 @@ static void test_snapshot_state(void **state)
 	memcpy(bad, w.p, w.len);
 	put64(bad + 56, 0xfffff000ull); /* descriptors outside RAM */
 	assert_int_equal(virtio_mmio_load(f->t, bad, w.len, &e), -EINVAL);
+	/* States the register file cannot reach (found by fuzz_mmio): the
+	 * restored device would run its queues on them. */
+	memcpy(bad, w.p, w.len);
+	put64(bad + 24, (1ull << 32) | (1ull << 5)); /* driver features */
+	put64(bad + 36, (1ull << 32) | (1ull << 5)); /* 5 is not offered */
+	assert_int_equal(virtio_mmio_load(f->t, bad, w.len, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "does not offer"));
+	memcpy(bad, w.p, w.len);
+	put32(bad + 44, 1 | 2 | 4); /* DRIVER_OK without FEATURES_OK */
+	assert_int_equal(virtio_mmio_load(f->t, bad, w.len, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "DRIVER_OK without FEATURES_OK"));
+	memcpy(bad, w.p, w.len);
+	put64(bad + 36, 1ull << 3); /* FEATURES_OK without VERSION_1 */
+	assert_int_equal(virtio_mmio_load(f->t, bad, w.len, &e), -EINVAL);
+	memcpy(bad, w.p, w.len);
+	bad[52] = 1; /* broken, but Status lacks NEEDS_RESET */
+	assert_int_equal(virtio_mmio_load(f->t, bad, w.len, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "NEEDS_RESET"));
 	for (size_t l = 0; l < w.len; l++)
 		assert_int_equal(virtio_mmio_load(f->t, w.p, l, &e), -EINVAL);
 	assert_int_equal(rd(f, 0x70), 0);
@@ -694,6 +800,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_state, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_access_platform, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_start_stays_failed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_is_a_byte, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_queue_num_above_max, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_features_need_version_1,
 						setup, teardown),
