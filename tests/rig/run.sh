@@ -145,6 +145,8 @@ for f in "$RIG_DIR"/scenarios/*/l2.sh; do
 done
 # the vsock scenario's client and echo server (static)
 L2_PARTS+=(--file "$TOOLS_DIR/vsockt:/bin/vsockt")
+# the hostile-guest scenarios' attacker (tools/hostile.c, static)
+L2_PARTS+=(--file "$TOOLS_DIR/hostile:/bin/hostile")
 uses 3 base && rig_l2_initrd "$L1/l2/initrd-base.gz" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}"
 if uses 3 io; then
     # device scenarios: mke2fs in the guest, debugfs/e2fsck in L1

@@ -1,0 +1,2 @@
+# The same battery as hostile-guest.
+. /rig/scenarios/hostile-guest/l2.sh
