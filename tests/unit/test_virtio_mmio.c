@@ -387,6 +387,34 @@ static void test_bad_queue_setup_needs_reset(void **state)
 	assert_int_equal(rd(f, 0x70) & 64, 0);
 }
 
+/* A driver sets only its own Status bits: NEEDS_RESET stays the
+ * device's (set when it breaks, cleared by a reset), bits 4 and 5 are
+ * reserved; a value without any driver bit is not a reset. */
+static void test_status_driver_bits(void **state)
+{
+	struct fixture *f = *state;
+	int resets;
+
+	negotiate(f, 1ull << 32);
+	setup_queue(f, 0, 8);
+	wr(f, 0x70, 3 | 8 | 4);
+	resets = f->x.resets;
+	wr(f, 0x70, 0xff);
+	assert_int_equal(rd(f, 0x70), 3 | 8 | 4 | 128);
+	assert_false(f->x.dev.broken);
+	wr(f, 0x70, 64 | 32 | 16);
+	assert_int_equal(rd(f, 0x70) & (64 | 32 | 16), 0);
+	assert_int_equal(rd(f, 0x70) & (3 | 8 | 4), 3 | 8 | 4);
+	assert_int_equal(f->x.resets, resets);
+	assert_int_equal(rd(f, 0x44), 1);
+	/* The device's own NEEDS_RESET survives the driver's writes. */
+	virtio_dev_set_broken(&f->x.dev, "test");
+	wr(f, 0x70, 3 | 8 | 4);
+	assert_int_equal(rd(f, 0x70) & 64, 64);
+	wr(f, 0x70, 0);
+	assert_int_equal(rd(f, 0x70), 0);
+}
+
 static void test_config_space_bounds(void **state)
 {
 	struct fixture *f = *state;
@@ -641,6 +669,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_features_frozen_without_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space_bounds, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_status_driver_bits, setup,
 						teardown),
 		cmocka_unit_test(test_shared_irq_bounded),
 		cmocka_unit_test_setup_teardown(test_iothread_pause, setup,
