@@ -92,6 +92,13 @@ static void reset_locked(struct virtio_mmio *t)
 	atomic_store(&t->irq_used, false);
 }
 
+/* The Status bits a driver may set (virtio 1.2, 2.1): NEEDS_RESET is the
+ * device's to set, bits 4 and 5 are reserved. */
+#define DRIVER_STATUS_BITS                                     \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |    \
+	 VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK | \
+	 VIRTIO_STATUS_FAILED)
+
 static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 {
 	struct virtio_dev *d = t->dev;
@@ -101,9 +108,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t v)
 		reset_locked(t);
 		return;
 	}
-	/* The device status is 8 bits (virtio 1.2, 2.1); the rest of the
-	 * register must not reach the state, whose snapshot holds a byte. */
-	v &= 0xff;
+	/* A driver writing NEEDS_RESET would read back a device that
+	 * claims to need a reset while it works (and a snapshot would
+	 * keep the claim). */
+	v &= DRIVER_STATUS_BITS;
 	/* Only a reset clears Status bits (virtio 1.2, 2.1): a driver that
 	 * drops FEATURES_OK does not reopen negotiation, so the features
 	 * fixed at FEATURES_OK stay (3.1.1). FAILED sticks too: were it
@@ -164,7 +172,11 @@ static void queue_ready_locked(struct virtio_mmio *t, uint32_t v)
 	}
 	if (vq->ready)
 		return;
-	if (vq->size == 0 || vq->size > d->queue_max[t->queue_sel]) {
+	if (vq->size == 0) {
+		virtio_dev_set_broken(d, "queue size 0 (or above 65535)");
+		return;
+	}
+	if (vq->size > d->queue_max[t->queue_sel]) {
 		virtio_dev_set_broken(d, "queue size above QueueNumMax");
 		return;
 	}

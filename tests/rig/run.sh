@@ -149,6 +149,8 @@ for f in "$RIG_DIR"/scenarios/*/l2.sh; do
 done
 # the vsock scenario's client and echo server (static)
 L2_PARTS+=(--file "$TOOLS_DIR/vsockt:/bin/vsockt")
+# the hostile-guest scenarios' attacker (tools/hostile.c, static)
+L2_PARTS+=(--file "$TOOLS_DIR/hostile:/bin/hostile")
 uses 3 base && rig_l2_initrd "$L1/l2/initrd-base.gz" "$RIG_DIR/l2-init.sh" "${L2_PARTS[@]}"
 if uses 3 io; then
     # device scenarios: mke2fs in the guest, debugfs/e2fsck in L1
@@ -222,29 +224,29 @@ required_checks() {
 # from $R), reasons (empty: passed) and l1died.
 judge() {
     local name=$1 kernel=$2 initrd=$3 cpus=$4 mem=$5 tmo=$6
-    S=$(echo "$R" | awk -v n="$name" '$2 == n')
+    S=$(awk -v n="$name" '$2 == n' <<< "$R")
     # the L1 boot the scenario last ran in (or the last one)
     local CONSOLE=${SC_CONSOLE[$name]:-$CONSOLE} L1_RC=${SC_RC[$name]:-$L1_RC}
     local TOTAL_TMO=${SC_TMO[$name]:-$TOTAL_TMO}
     # m KEY: value after a guest marker; has KEY: whether the marker was seen
-    m() { echo "$S" | awk -v k="$1" '$1 == "RIG-M" && $3 == k {sub(/^RIG-M [^ ]+ [^ ]+ ?/, ""); print; exit}'; }
-    has() { echo "$S" | awk -v k="$1" '$1 == "RIG-M" && $3 == k {f = 1; exit} END {exit !f}'; }
+    m() { awk -v k="$1" '$1 == "RIG-M" && $3 == k {sub(/^RIG-M [^ ]+ [^ ]+ ?/, ""); print; exit}' <<< "$S"; }
+    has() { awk -v k="$1" '$1 == "RIG-M" && $3 == k {f = 1; exit} END {exit !f}' <<< "$S"; }
     reasons=() l1died=0
-    if ! echo "$S" | grep -q '^RIG-BEGIN'; then
+    if ! grep -q '^RIG-BEGIN' <<< "$S"; then
         if [ -n "$l1err" ]; then reasons+=("not run: L1 error: $l1err")
         elif [ "$L1_RC" = 124 ]; then reasons+=("not run: overall timeout (${TOTAL_TMO}s) expired first")
         else reasons+=("not run: L1 stopped before it (QEMU status $L1_RC)"); fi
-    elif ! echo "$S" | grep -q '^RIG-EXIT'; then
+    elif ! grep -q '^RIG-EXIT' <<< "$S"; then
         l1died=1
         trouble=$(rig_l1_trouble "$CONSOLE")
         if [ "$L1_RC" = 124 ]; then reasons+=("timeout: overall L1 timeout (${TOTAL_TMO}s) expired during this scenario${trouble:+; L1: $trouble}")
         else reasons+=("L1 died during this scenario (QEMU status $L1_RC)${trouble:+: $trouble}"); fi
     else
-        rc=$(echo "$S" | awk '$1 == "RIG-EXIT" {print $3; exit}')
-        ms=$(echo "$S" | awk '$1 == "RIG-EXIT" {print $4; exit}')
-        last=$(echo "$S" | awk '$1 == "RIG-M" {l = $3} END {print l}')
-        t_init=$(echo "$S" | awk '$1 == "RIG-V" && $4 == "mark" && $5 == "WISP-INIT-RAN" {printf "%.2f", $6 / 1e9}')
-        if echo "$S" | grep -q '^RIG-V [^ ]* vmrun: timeout'; then
+        rc=$(awk '$1 == "RIG-EXIT" {print $3; exit}' <<< "$S")
+        ms=$(awk '$1 == "RIG-EXIT" {print $4; exit}' <<< "$S")
+        last=$(awk '$1 == "RIG-M" {l = $3} END {print l}' <<< "$S")
+        t_init=$(awk '$1 == "RIG-V" && $4 == "mark" && $5 == "WISP-INIT-RAN" {printf "%.2f", $6 / 1e9}' <<< "$S")
+        if grep -q '^RIG-V [^ ]* vmrun: timeout' <<< "$S"; then
             reasons+=("timeout (${tmo}s; last marker: ${last:-none})")
         else
             [ "$rc" = 0 ] || reasons+=("VMM exit status $rc (want 0; last marker: ${last:-none})")
@@ -272,17 +274,17 @@ judge() {
         for k in $(required_checks "$name"); do
             case "$k" in
             g:*) k=${k#g:}
-                v=$(echo "$S" | awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-FAIL" && $4 == k {sub(/^RIG-M [^ ]+ [^ ]+ [^ ]+ ?/, ""); print; exit}')
-                if echo "$S" | awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-FAIL" && $4 == k {f = 1} END {exit !f}'; then
+                v=$(awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-FAIL" && $4 == k {sub(/^RIG-M [^ ]+ [^ ]+ [^ ]+ ?/, ""); print; exit}' <<< "$S")
+                if awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-FAIL" && $4 == k {f = 1} END {exit !f}' <<< "$S"; then
                     reasons+=("guest: $k: $v")
-                elif ! echo "$S" | awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-OK" && $4 == k {f = 1} END {exit !f}'; then
+                elif ! awk -v k="$k" '$1 == "RIG-M" && $3 == "WISP-T-OK" && $4 == k {f = 1} END {exit !f}' <<< "$S"; then
                     reasons+=("guest: no result for $k")
                 fi ;;
             c:*) k=${k#c:}
-                v=$(echo "$S" | awk -v k="$k" '$1 == "RIG-C" && $3 == "fail" && $4 == k {sub(/^RIG-C [^ ]+ [^ ]+ [^ ]+ ?/, ""); print; exit}')
-                if echo "$S" | awk -v k="$k" '$1 == "RIG-C" && $3 == "fail" && $4 == k {f = 1} END {exit !f}'; then
+                v=$(awk -v k="$k" '$1 == "RIG-C" && $3 == "fail" && $4 == k {sub(/^RIG-C [^ ]+ [^ ]+ [^ ]+ ?/, ""); print; exit}' <<< "$S")
+                if awk -v k="$k" '$1 == "RIG-C" && $3 == "fail" && $4 == k {f = 1} END {exit !f}' <<< "$S"; then
                     reasons+=("L1: $k: $v")
-                elif ! echo "$S" | awk -v k="$k" '$1 == "RIG-C" && $3 == "ok" && $4 == k {f = 1} END {exit !f}'; then
+                elif ! awk -v k="$k" '$1 == "RIG-C" && $3 == "ok" && $4 == k {f = 1} END {exit !f}' <<< "$S"; then
                     reasons+=("L1: no result for $k")
                 fi ;;
             esac
@@ -292,14 +294,14 @@ judge() {
             [ -n "$k" ] || continue
             [[ " $(required_checks "$name") " == *" g:$k "* || " $(required_checks "$name") " == *" c:$k "* ]] ||
                 reasons+=("$k: $v")
-        done < <(echo "$S" | awk '($1 == "RIG-M" && $3 == "WISP-T-FAIL") || ($1 == "RIG-C" && $3 == "fail") {$1 = $2 = $3 = ""; sub(/^ +/, ""); print}')
+        done < <(awk '($1 == "RIG-M" && $3 == "WISP-T-FAIL") || ($1 == "RIG-C" && $3 == "fail") {$1 = $2 = $3 = ""; sub(/^ +/, ""); print}' <<< "$S")
         rig_log "$name: ${ms:-?} ms in L1 (guest init at ${t_init:-?} s after VMM start), VMM status ${rc:-?}"
-        echo "$S" | awk '$1 == "RIG-M" && ($3 == "WISP-T-VAL" || $3 == "WISP-T-OK" || $3 == "WISP-T-DMESG") || ($1 == "RIG-C" && $3 == "ok")' |
+        awk '$1 == "RIG-M" && ($3 == "WISP-T-VAL" || $3 == "WISP-T-OK" || $3 == "WISP-T-DMESG") || ($1 == "RIG-C" && $3 == "ok")' <<< "$S" |
             sed "s/^RIG-[MC] [^ ]* /  $name> /" >&2
     fi
     if [ ${#reasons[@]} -gt 0 ]; then
         # the VMM's (or its server's) first complaint, if any, as a hint
-        v=$(echo "$S" | awk '$1 == "RIG-L" && $3 ~ /^wisp(-blk)?:/ && tolower($0) ~ /error|fail|reset|broken|misaligned|invalid|cannot|refus/ {sub(/^RIG-L [^ ]+ /, ""); print; exit}')
+        v=$(awk '$1 == "RIG-L" && $3 ~ /^wisp(-blk)?:/ && tolower($0) ~ /error|fail|reset|broken|misaligned|invalid|cannot|refus/ {sub(/^RIG-L [^ ]+ /, ""); print; exit}' <<< "$S")
         [ -n "$v" ] && reasons+=("VMM said: $v")
     fi
 }
@@ -329,12 +331,12 @@ while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
     next=""
     while read -r name rest; do
         [ -n "$name" ] || continue
-        S=$(echo "$RB" | awk -v n="$name" '$2 == n')
-        started=0; echo "$S" | grep -q '^RIG-BEGIN' && started=1
+        S=$(awk -v n="$name" '$2 == n' <<< "$RB")
+        started=0; grep -q '^RIG-BEGIN' <<< "$S" && started=1
         if [ "$started" = 1 ] || [ "$L1_RC" = 124 ]; then
             SC_CONSOLE[$name]=$CONSOLE SC_RC[$name]=$L1_RC SC_TMO[$name]=$TOTAL_TMO
         fi
-        if [ "$started" = 1 ] && ! echo "$S" | grep -q '^RIG-EXIT' &&
+        if [ "$started" = 1 ] && ! grep -q '^RIG-EXIT' <<< "$S" &&
             [ "$L1_RC" != 124 ] && [ -z "${FIRST_RUN[$name]:-}" ]; then
             trouble=$(rig_l1_trouble "$CONSOLE")
             FIRST_RUN[$name]="L1 died during it (QEMU status $L1_RC)${trouble:+: $trouble}"
@@ -356,9 +358,9 @@ done
 R="$R_ALL$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-L1-.*')"
 
 # ---- evaluate
-l1up=$(echo "$R" | awk '$1 == "RIG-L1-UP" {print $2; exit}')
-l1kvm=$(echo "$R" | awk '$1 == "RIG-L1-KVM" {print $2; exit}')
-l1err=$(echo "$R" | awk '$1 == "RIG-L1-ERROR" {sub(/^RIG-L1-ERROR /, ""); print; exit}')
+l1up=$(awk '$1 == "RIG-L1-UP" {print $2; exit}' <<< "$R")
+l1kvm=$(awk '$1 == "RIG-L1-KVM" {print $2; exit}' <<< "$R")
+l1err=$(awk '$1 == "RIG-L1-ERROR" {sub(/^RIG-L1-ERROR /, ""); print; exit}' <<< "$R")
 [ -n "$l1up" ] && rig_log "L1 reached init at uptime ${l1up}s, KVM ready at ${l1kvm:-?}s"
 if [ -z "$l1up" ]; then
     rig_log "L1 never reached its init; console tail:"
@@ -381,11 +383,11 @@ while read -r name kernel initrd cpus mem tmo _vmms _needs; do
         [ -n "${FIRST_RUN[$name]:-}" ] && reason+="(this was its rerun; its first run: ${FIRST_RUN[$name]})"
         echo "FAIL $name: ${reason%; }"
         fail=$((fail + 1))
-        if echo "$S" | grep -q '^RIG-L'; then
+        if grep -q '^RIG-L' <<< "$S"; then
             rig_log "$name: L2 console tail:"
-            echo "$S" | awk '$1 == "RIG-L"' | tail -n "$TAIL_LINES" | sed 's/^RIG-L [^ ]* \{0,1\}/  | /' >&2
+            awk '$1 == "RIG-L"' <<< "$S" | tail -n "$TAIL_LINES" | sed 's/^RIG-L [^ ]* \{0,1\}/  | /' >&2
         else
-            echo "$S" | grep -q '^RIG-BEGIN' && rig_log "$name: no L2 console output"
+            grep -q '^RIG-BEGIN' <<< "$S" && rig_log "$name: no L2 console output"
         fi
         if [ "$l1died" = 1 ]; then
             rig_log "$name: L1 console tail (L1 kernel messages; panic backtrace if any):"
@@ -393,7 +395,7 @@ while read -r name kernel initrd cpus mem tmo _vmms _needs; do
                 tail -n 60 | sed 's/^/  | /' >&2
         fi
         # vmrun's diagnostics (timeout, thread states) help with hangs
-        echo "$S" | awk '$1 == "RIG-V" && $3 == "vmrun:" && $4 != "mark"' | sed 's/^RIG-V [^ ]* /  vmrun> /' >&2
+        awk '$1 == "RIG-V" && $3 == "vmrun:" && $4 != "mark"' <<< "$S" | sed 's/^RIG-V [^ ]* /  vmrun> /' >&2
     fi
 done <<< "$TABLE"
 echo "rig: $pass passed, $fail failed"

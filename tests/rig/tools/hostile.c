@@ -1,0 +1,1434 @@
+// SPDX-License-Identifier: MIT
+/* L2 helper for the hostile-guest scenarios: drives one virtio-mmio
+ * virtio-blk device of wisp directly through /dev/mem, as a hostile
+ * driver would, after Linux's virtio_blk was unbound from it.
+ *
+ *   hostile BASE GROUP [SECONDS]
+ *
+ * BASE is the device's MMIO window (hex, from /proc/iomem), GROUP one of
+ * regs, chains, indirect, races, flood. Rings and buffers live in locked
+ * pages of this process; their guest-physical addresses come from
+ * /proc/self/pagemap (root). Every case prints one line
+ *   WISP-T-OK KEY detail   or   WISP-T-FAIL KEY detail
+ * and afterwards the device is reset from here, re-initialised and must
+ * serve a real write + read-back (KEY-after). Every wait is bounded; exit
+ * status 1 when any case failed, 2 when the program could not run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+/* virtio-mmio version 2 registers (virtio 1.2, 4.2.2) */
+#define R_MAGIC 0x000
+#define R_VERSION 0x004
+#define R_DEVICE_ID 0x008
+#define R_DEV_FEAT 0x010
+#define R_DEV_FEAT_SEL 0x014
+#define R_DRV_FEAT 0x020
+#define R_DRV_FEAT_SEL 0x024
+#define R_QUEUE_SEL 0x030
+#define R_QUEUE_NUM_MAX 0x034
+#define R_QUEUE_NUM 0x038
+#define R_QUEUE_READY 0x044
+#define R_QUEUE_NOTIFY 0x050
+#define R_INT_STATUS 0x060
+#define R_INT_ACK 0x064
+#define R_STATUS 0x070
+#define R_DESC_LO 0x080
+#define R_DESC_HI 0x084
+#define R_DRIVER_LO 0x090
+#define R_DRIVER_HI 0x094
+#define R_DEVICE_LO 0x0a0
+#define R_DEVICE_HI 0x0a4
+#define R_CONFIG 0x100
+
+#define S_ACK 1u
+#define S_DRIVER 2u
+#define S_DRIVER_OK 4u
+#define S_FEATURES_OK 8u
+#define S_NEEDS_RESET 64u
+#define S_FAILED 128u
+
+#define F_INDIRECT (1ull << 28)
+#define F_EVENT_IDX (1ull << 29)
+#define F_VERSION_1 (1ull << 32)
+
+#define D_NEXT 1
+#define D_WRITE 2
+#define D_INDIRECT 4
+
+#define BLK_IN 0
+#define BLK_OUT 1
+
+#define QN 16 /* our queue size (the device's maximum is larger) */
+#define NDATA 8 /* data pages */
+#define PAGE 4096
+#define TEST_SECTOR 4096 /* 2 MiB into the disk: the scratch area */
+#define RAM_END_FAR 0x40000000000ull /* far beyond any guest RAM */
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct blk_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+/* The rings and buffers: one locked page each, so no structure crosses
+ * a physical page boundary. */
+enum { P_DESC, P_AVAIL, P_USED, P_HDR, P_IND, P_DATA };
+#define NPAGES (P_DATA + NDATA)
+
+static volatile uint8_t *mmio;
+static uint8_t *pages;
+static uint64_t phys[NPAGES];
+static uint16_t avail_idx, used_seen;
+static uint64_t negotiated;
+static int failures;
+/* HOSTILE_KEY_PREFIX: one scenario attacks two devices, keys stay apart */
+static const char *key_prefix = "";
+
+static uint32_t rd(uint32_t off)
+{
+	return *(volatile uint32_t *)(mmio + off);
+}
+
+static void wr(uint32_t off, uint32_t v)
+{
+	*(volatile uint32_t *)(mmio + off) = v;
+}
+
+static uint8_t *pg(int i)
+{
+	return pages + (size_t)i * PAGE;
+}
+
+static struct desc *dt(void)
+{
+	return (struct desc *)(void *)pg(P_DESC);
+}
+
+static volatile uint16_t *avail16(void)
+{
+	return (volatile uint16_t *)(void *)pg(P_AVAIL);
+}
+
+static volatile uint16_t *used16(void)
+{
+	return (volatile uint16_t *)(void *)pg(P_USED);
+}
+
+static struct blk_hdr *hdr(int slot)
+{
+	return (struct blk_hdr *)(void *)(pg(P_HDR) + 64 * slot);
+}
+
+/* status bytes live in the second half of the header page */
+static volatile uint8_t *st(int slot)
+{
+	return pg(P_HDR) + 2048 + slot;
+}
+
+static uint64_t hdr_pa(int slot)
+{
+	return phys[P_HDR] + 64 * (uint64_t)slot;
+}
+
+static uint64_t st_pa(int slot)
+{
+	return phys[P_HDR] + 2048 + (uint64_t)slot;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void nap_us(long us)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* wisp's own warnings share the rig's log with the console: the next
+ * case (which may make wisp warn) starts only once this line is out, so
+ * no warning lands inside a result line. */
+static void drain_console(void)
+{
+	fflush(stdout);
+	if (isatty(STDOUT_FILENO))
+		tcdrain(STDOUT_FILENO);
+}
+
+static void ok(const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void bad(const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void ok(const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("WISP-T-OK %s%s ", key_prefix, key);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	drain_console();
+}
+
+static void bad(const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	failures++;
+	printf("WISP-T-FAIL %s%s ", key_prefix, key);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	drain_console();
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: reproducible garbage, seeded per run below */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+static int setup_memory(void)
+{
+	int fd;
+
+	pages = mmap(NULL, (size_t)NPAGES * PAGE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED,
+		     -1, 0);
+	if (pages == MAP_FAILED) {
+		perror("hostile: mmap");
+		return -1;
+	}
+	memset(pages, 0, (size_t)NPAGES * PAGE);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd < 0) {
+		perror("hostile: /proc/self/pagemap");
+		return -1;
+	}
+	for (int i = 0; i < NPAGES; i++) {
+		uint64_t e;
+		off_t off = (off_t)(((uintptr_t)pg(i) / PAGE) * 8);
+
+		if (pread(fd, &e, 8, off) != 8 || !(e >> 63) ||
+		    !(e & ((1ull << 55) - 1))) {
+			fprintf(stderr, "hostile: no PFN for page %d\n", i);
+			close(fd);
+			return -1;
+		}
+		phys[i] = (e & ((1ull << 55) - 1)) * PAGE;
+	}
+	close(fd);
+	return 0;
+}
+
+/* ------------------------------------------------------------ driver */
+
+static uint32_t status(void)
+{
+	return rd(R_STATUS);
+}
+
+static int dev_reset(void)
+{
+	uint64_t t0 = now_ms();
+
+	wr(R_STATUS, 0);
+	while (rd(R_STATUS) != 0) {
+		if (now_ms() - t0 > 2000)
+			return -1;
+		nap_us(1000);
+	}
+	wr(R_INT_ACK, rd(R_INT_STATUS));
+	return 0;
+}
+
+static void set_queue_addrs(uint64_t d, uint64_t a, uint64_t u)
+{
+	wr(R_DESC_LO, (uint32_t)d);
+	wr(R_DESC_HI, (uint32_t)(d >> 32));
+	wr(R_DRIVER_LO, (uint32_t)a);
+	wr(R_DRIVER_HI, (uint32_t)(a >> 32));
+	wr(R_DEVICE_LO, (uint32_t)u);
+	wr(R_DEVICE_HI, (uint32_t)(u >> 32));
+}
+
+static uint64_t dev_features(void)
+{
+	uint64_t f;
+
+	wr(R_DEV_FEAT_SEL, 0);
+	f = rd(R_DEV_FEAT);
+	wr(R_DEV_FEAT_SEL, 1);
+	f |= (uint64_t)rd(R_DEV_FEAT) << 32;
+	return f;
+}
+
+static void set_driver_features(uint64_t f)
+{
+	wr(R_DRV_FEAT_SEL, 0);
+	wr(R_DRV_FEAT, (uint32_t)f);
+	wr(R_DRV_FEAT_SEL, 1);
+	wr(R_DRV_FEAT, (uint32_t)(f >> 32));
+}
+
+/* A proper initialisation of queue 0 (virtio 1.2, 3.1.1), fresh rings.
+ * optional: ring features to negotiate when offered. why: the failed
+ * step. */
+static int dev_init(uint64_t optional, const char **why)
+{
+	uint64_t f, want;
+	uint32_t max;
+
+	if (dev_reset() < 0) {
+		*why = "Status does not read 0 after a reset";
+		return -1;
+	}
+	memset(pg(P_DESC), 0, PAGE);
+	memset(pg(P_AVAIL), 0, PAGE);
+	memset(pg(P_USED), 0, PAGE);
+	avail_idx = used_seen = 0;
+	if (rd(R_MAGIC) != 0x74726976 || rd(R_VERSION) != 2 ||
+	    rd(R_DEVICE_ID) != 2) {
+		*why = "not a virtio-mmio v2 block device";
+		return -1;
+	}
+	wr(R_STATUS, S_ACK);
+	wr(R_STATUS, S_ACK | S_DRIVER);
+	f = dev_features();
+	want = F_VERSION_1 | (f & optional);
+	if (!(f & F_VERSION_1)) {
+		*why = "VERSION_1 not offered";
+		return -1;
+	}
+	set_driver_features(want);
+	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	if (!(status() & S_FEATURES_OK)) {
+		*why = "FEATURES_OK refused for a valid subset";
+		return -1;
+	}
+	negotiated = want;
+	wr(R_QUEUE_SEL, 0);
+	if (rd(R_QUEUE_READY)) {
+		*why = "queue 0 ready after a reset";
+		return -1;
+	}
+	max = rd(R_QUEUE_NUM_MAX);
+	if (max < QN) {
+		*why = "QueueNumMax below 16";
+		return -1;
+	}
+	wr(R_QUEUE_NUM, QN);
+	set_queue_addrs(phys[P_DESC], phys[P_AVAIL], phys[P_USED]);
+	wr(R_QUEUE_READY, 1);
+	if (rd(R_QUEUE_READY) != 1) {
+		*why = "QueueReady refused for valid rings";
+		return -1;
+	}
+	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	if ((status() & (S_NEEDS_RESET | S_FAILED)) ||
+	    !(status() & S_DRIVER_OK)) {
+		*why = "device not live after DRIVER_OK";
+		return -1;
+	}
+	return 0;
+}
+
+static void post(uint16_t head)
+{
+	avail16()[2 + avail_idx % QN] = head;
+	atomic_thread_fence(memory_order_seq_cst);
+	avail_idx++;
+	avail16()[1] = avail_idx;
+	atomic_thread_fence(memory_order_seq_cst);
+	wr(R_QUEUE_NOTIFY, 0);
+}
+
+/* The outcome of one posted request. */
+enum outcome { O_OK, O_ERR, O_NOSTATUS, O_NEEDS_RESET, O_NONE };
+static const char *const oname[] = { "completed-ok", "error-status",
+				     "completed-no-status", "needs-reset",
+				     "no-response" };
+
+/* Waits for the next used element or NEEDS_RESET (ms bound). */
+static enum outcome wait_done(int slot, int ms, uint32_t *id, uint32_t *len)
+{
+	uint64_t t0 = now_ms();
+
+	for (;;) {
+		uint16_t u = used16()[1];
+
+		if (u != used_seen) {
+			volatile uint32_t *e =
+				(volatile uint32_t *)(void *)(pg(P_USED) + 4 +
+							      8 * (used_seen %
+								   QN));
+
+			if (id)
+				*id = e[0];
+			if (len)
+				*len = e[1];
+			used_seen++;
+			wr(R_INT_ACK, rd(R_INT_STATUS));
+			if (slot < 0 || *st(slot) == 0xff)
+				return O_NOSTATUS;
+			return *st(slot) == 0 ? O_OK : O_ERR;
+		}
+		if (status() & S_NEEDS_RESET)
+			return O_NEEDS_RESET;
+		if (now_ms() - t0 > (uint64_t)ms)
+			return O_NONE;
+		nap_us(200);
+	}
+}
+
+/* A well-formed request: header (slot), data page, status; descriptors
+ * 3*slot..3*slot+2. */
+static void build_rw(int slot, uint32_t type, uint64_t sector, int data,
+		     uint32_t len)
+{
+	struct desc *d = &dt()[3 * slot];
+
+	hdr(slot)->type = type;
+	hdr(slot)->reserved = 0;
+	hdr(slot)->sector = sector;
+	*st(slot) = 0xff;
+	d[0] = (struct desc){ hdr_pa(slot), 16, D_NEXT,
+			      (uint16_t)(3 * slot + 1) };
+	d[1] = (struct desc){ phys[P_DATA + data], len,
+			      (uint16_t)(D_NEXT |
+					 (type == BLK_IN ? D_WRITE : 0)),
+			      (uint16_t)(3 * slot + 2) };
+	d[2] = (struct desc){ st_pa(slot), 1, D_WRITE, 0 };
+}
+
+static enum outcome do_rw(uint32_t type, uint64_t sector, int data,
+			  uint32_t len)
+{
+	build_rw(0, type, sector, data, len);
+	post(0);
+	return wait_done(0, 5000, NULL, NULL);
+}
+
+/* The device works: a fresh pattern written at the scratch sector and
+ * read back equal. */
+static int verify_io(const char **why)
+{
+	uint8_t *w = pg(P_DATA), *r = pg(P_DATA + 1);
+	enum outcome o;
+
+	for (int i = 0; i < PAGE; i++)
+		w[i] = (uint8_t)rnd();
+	memset(r, 0, PAGE);
+	o = do_rw(BLK_OUT, TEST_SECTOR, 0, PAGE);
+	if (o != O_OK) {
+		*why = "write after re-init did not complete OK";
+		return -1;
+	}
+	o = do_rw(BLK_IN, TEST_SECTOR, 1, PAGE);
+	if (o != O_OK) {
+		*why = "read after re-init did not complete OK";
+		return -1;
+	}
+	if (memcmp(w, r, PAGE)) {
+		*why = "data read back differs from what was written";
+		return -1;
+	}
+	return 0;
+}
+
+/* After a case: the device comes back with a reset from the guest. */
+static void recover(const char *key)
+{
+	char k[96];
+	const char *why = NULL;
+	uint64_t t0 = now_ms();
+
+	snprintf(k, sizeof(k), "%s-after", key);
+	if (dev_init(0, &why) < 0 || verify_io(&why) < 0)
+		bad(k, "%s (Status 0x%x)", why, status());
+	else
+		ok(k, "reset, re-init, 4 KiB write+read equal (%llu ms)",
+		   (unsigned long long)(now_ms() - t0));
+}
+
+/* ------------------------------------------------------ register battery */
+
+static void expect(const char *key, bool cond, const char *fmt, uint32_t v)
+{
+	char buf[160];
+
+	snprintf(buf, sizeof(buf), fmt, v);
+	if (cond)
+		ok(key, "%s", buf);
+	else
+		bad(key, "%s", buf);
+}
+
+/* Status, features and queue set up to just before QueueReady. */
+static void prep_queue(void)
+{
+	dev_reset();
+	wr(R_STATUS, S_ACK | S_DRIVER);
+	set_driver_features(F_VERSION_1);
+	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	wr(R_QUEUE_SEL, 0);
+}
+
+static void group_regs(void)
+{
+	uint32_t max, v;
+	unsigned long n = 0;
+	uint64_t t0 = now_ms();
+	bool magic_ok = true;
+
+	/* every offset, every width, reads (write-only registers too) */
+	for (uint32_t off = 0; off < 0x200; off++) {
+		(void)*(volatile uint8_t *)(mmio + off);
+		n++;
+		if (!(off & 1)) {
+			(void)*(volatile uint16_t *)(mmio + off);
+			n++;
+		}
+		if (!(off & 3)) {
+			(void)*(volatile uint32_t *)(mmio + off);
+			n++;
+		}
+		if (!(off & 7)) {
+			(void)*(volatile uint64_t *)(mmio + off);
+			n++;
+		}
+	}
+	magic_ok = rd(R_MAGIC) == 0x74726976 && rd(R_DEVICE_ID) == 2;
+	if (magic_ok)
+		ok("regs-read-all", "%lu reads of 0x000-0x1ff, widths 1/2/4/8",
+		   n);
+	else
+		bad("regs-read-all", "magic/device id wrong after reads");
+
+	/* writes to the read-only registers: all of them read as before */
+	{
+		static const uint32_t ro[] = { R_MAGIC,	     R_VERSION,
+					       R_DEVICE_ID,  0x00c,
+					       R_DEV_FEAT,   R_QUEUE_NUM_MAX,
+					       R_INT_STATUS, 0x0fc };
+		uint32_t before[8], changed = 0;
+		const char *why = NULL;
+
+		if (dev_init(0, &why) < 0)
+			bad("regs-write-readonly", "init before: %s", why);
+		wr(R_DEV_FEAT_SEL, 1);
+		for (int i = 0; i < 8; i++)
+			before[i] = rd(ro[i]);
+		for (int i = 0; i < 8; i++)
+			wr(ro[i], 0xffffffffu);
+		for (int i = 0; i < 8; i++)
+			if (rd(ro[i]) != before[i])
+				changed |= 1u << i;
+		expect("regs-write-readonly", !changed,
+		       "0xffffffff into Magic, Version, DeviceID, VendorID, "
+		       "DeviceFeatures, QueueNumMax, InterruptStatus, "
+		       "ConfigGeneration: changed mask 0x%x",
+		       changed);
+		recover("regs-write-readonly");
+	}
+
+	/* garbage: random offsets, widths and values, the device live */
+	{
+		const char *why = NULL;
+
+		if (dev_init(F_INDIRECT, &why) < 0)
+			bad("regs-garbage", "init before: %s", why);
+	}
+	n = 0;
+	for (uint32_t off = 0; off < 0x200; off += 4) {
+		uint64_t r = rnd();
+
+		switch (r & 3) {
+		case 0:
+			*(volatile uint8_t *)(mmio + off + (r >> 8 & 3)) =
+				(uint8_t)(r >> 16);
+			break;
+		case 1:
+			*(volatile uint16_t *)(mmio + off + (r >> 8 & 2)) =
+				(uint16_t)(r >> 16);
+			break;
+		case 2:
+			wr(off, (uint32_t)(r >> 24));
+			break;
+		default:
+			*(volatile uint64_t *)(mmio + (off & ~7u)) = r;
+			break;
+		}
+		(void)rd(off);
+		n += 2;
+	}
+	for (int i = 0; i < 400; i++) {
+		uint64_t r = rnd();
+
+		wr((uint32_t)(r % 0x200) & ~3u, (uint32_t)(r >> 32));
+		(void)rd((uint32_t)(r >> 12) % 0x200 & ~3u);
+		n += 2;
+	}
+	ok("regs-garbage", "%lu random accesses over 0x000-0x1ff, magic 0x%x",
+	   n, rd(R_MAGIC));
+	recover("regs-garbage");
+
+	/* QueueSel out of range: everything on it ignored, reads 0 */
+	prep_queue();
+	wr(R_QUEUE_SEL, 0xffffffffu);
+	max = rd(R_QUEUE_NUM_MAX);
+	wr(R_QUEUE_NUM, 8);
+	set_queue_addrs(phys[P_DESC], phys[P_AVAIL], phys[P_USED]);
+	wr(R_QUEUE_READY, 1);
+	v = rd(R_QUEUE_READY);
+	wr(R_QUEUE_SEL, 1000);
+	wr(R_QUEUE_READY, 1);
+	v |= rd(R_QUEUE_READY);
+	expect("regs-queuesel-range", max == 0 && v == 0,
+	       "QueueSel 0xffffffff/1000: NumMax 0, Ready 0 (Status 0x%x)",
+	       status());
+	recover("regs-queuesel-range");
+
+	/* QueueNum 0, > max, not a power of two: QueueReady must not stick */
+	{
+		static const struct {
+			const char *key;
+			uint32_t num; /* 0xffffffff: max + 1 */
+		} qn[] = { { "regs-queuenum-0", 0 },
+			   { "regs-queuenum-over", 0xffffffffu },
+			   { "regs-queuenum-npot", 3 },
+			   { "regs-queuenum-huge", 0x10000 } };
+
+		for (size_t i = 0; i < sizeof(qn) / sizeof(qn[0]); i++) {
+			uint32_t num;
+
+			prep_queue();
+			max = rd(R_QUEUE_NUM_MAX);
+			num = qn[i].num == 0xffffffffu ? max + 1 : qn[i].num;
+			wr(R_QUEUE_NUM, num);
+			set_queue_addrs(phys[P_DESC], phys[P_AVAIL],
+					phys[P_USED]);
+			wr(R_QUEUE_READY, 1);
+			v = rd(R_QUEUE_READY);
+			wr(R_STATUS,
+			   S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+			wr(R_QUEUE_NOTIFY, 0);
+			expect(qn[i].key, v == 0,
+			       "QueueReady not set, Status 0x%x", status());
+			recover(qn[i].key);
+		}
+	}
+
+	/* QueueReady with bad ring addresses */
+	{
+		static const struct {
+			const char *key;
+			uint64_t d, a, u; /* 1: ours */
+		} qa[] = {
+			{ "regs-ring-beyond-ram", RAM_END_FAR, 1, 1 },
+			{ "regs-ring-mmio-hole", 0xd0000000ull, 1, 1 },
+			{ "regs-ring-lapic", 1, 0xfee00000ull, 1 },
+			{ "regs-ring-wrap", 0xfffffffffffff000ull, 1, 1 },
+			{ "regs-ring-used-wrap", 1, 1, 0xfffffffffffffff0ull },
+			{ "regs-ring-misaligned", 2, 1, 1 },
+		};
+
+		for (size_t i = 0; i < sizeof(qa) / sizeof(qa[0]); i++) {
+			uint64_t d = qa[i].d == 1 ? phys[P_DESC] :
+				     qa[i].d == 2 ? phys[P_DESC] + 8 :
+						    qa[i].d;
+			uint64_t a = qa[i].a == 1 ? phys[P_AVAIL] : qa[i].a;
+			uint64_t u = qa[i].u == 1 ? phys[P_USED] : qa[i].u;
+
+			prep_queue();
+			wr(R_QUEUE_NUM, QN);
+			set_queue_addrs(d, a, u);
+			wr(R_QUEUE_READY, 1);
+			v = rd(R_QUEUE_READY);
+			wr(R_STATUS,
+			   S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+			wr(R_QUEUE_NOTIFY, 0);
+			expect(qa[i].key, v == 0,
+			       "QueueReady not set, Status 0x%x", status());
+			recover(qa[i].key);
+		}
+	}
+
+	/* unknown feature bits: FEATURES_OK must not stick */
+	dev_reset();
+	wr(R_STATUS, S_ACK | S_DRIVER);
+	for (uint32_t sel = 0; sel < 8; sel++) {
+		wr(R_DRV_FEAT_SEL, sel);
+		wr(R_DRV_FEAT, 0xffffffffu);
+	}
+	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	v = status();
+	expect("regs-features-unknown", !(v & S_FEATURES_OK),
+	       "all feature bits: FEATURES_OK refused, Status 0x%x", v);
+	recover("regs-features-unknown");
+
+	/* without VERSION_1 (a legacy driver on a modern-only device) */
+	dev_reset();
+	wr(R_STATUS, S_ACK | S_DRIVER);
+	set_driver_features(0);
+	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	v = status();
+	expect("regs-features-noversion", !(v & S_FEATURES_OK),
+	       "no VERSION_1: FEATURES_OK refused, Status 0x%x", v);
+	recover("regs-features-noversion");
+
+	/* DRIVER_OK before FEATURES_OK: the device must not go live */
+	dev_reset();
+	wr(R_STATUS, S_ACK | S_DRIVER | S_DRIVER_OK);
+	v = status();
+	build_rw(0, BLK_IN, 0, 0, 512);
+	post(0);
+	{
+		enum outcome o = wait_done(0, 300, NULL, NULL);
+
+		expect("regs-status-order",
+		       (v & S_FAILED || !(v & S_DRIVER_OK)) &&
+			       (o == O_NONE || o == O_NEEDS_RESET),
+		       "DRIVER_OK without FEATURES_OK: Status 0x%x, no I/O", v);
+	}
+	recover("regs-status-order");
+
+	/* FEATURES_OK toggled after DRIVER_OK, Status 0xff, status bits
+	 * cleared without a reset, features rewritten after FEATURES_OK */
+	{
+		const char *why = NULL;
+		uint64_t f;
+
+		if (dev_init(0, &why) < 0) {
+			bad("regs-status-garbage", "init: %s", why);
+		} else {
+			wr(R_STATUS, S_ACK);
+			wr(R_STATUS, 0xff);
+			wr(R_STATUS, S_DRIVER_OK);
+			set_driver_features(0xffffffffffffffffull);
+			f = dev_features();
+			v = status();
+			/* NEEDS_RESET is the device's, 0x30 reserved: a
+			 * driver cannot set them; the device keeps its
+			 * offer and stays live */
+			expect("regs-status-garbage",
+			       (f & F_VERSION_1) &&
+				       !(v & (S_NEEDS_RESET | 0x30)) &&
+				       (v & S_DRIVER_OK),
+			       "Status 0x%x after 0xff and bit clears", v);
+		}
+	}
+	recover("regs-status-garbage");
+
+	/* config space: random writes everywhere (blk config is read-only
+	 * but for writeback), reads of every width past its end */
+	for (uint32_t off = R_CONFIG; off < 0x200; off++) {
+		*(volatile uint8_t *)(mmio + off) = (uint8_t)rnd();
+		(void)*(volatile uint8_t *)(mmio + off);
+		if (!(off & 7))
+			*(volatile uint64_t *)(mmio + off) = rnd();
+	}
+	v = rd(R_CONFIG); /* capacity, low word */
+	expect("regs-config-garbage", rd(R_MAGIC) == 0x74726976,
+	       "config space written; capacity low word %u", v);
+	recover("regs-config-garbage");
+	printf("hostile: regs group %llu ms\n",
+	       (unsigned long long)(now_ms() - t0));
+}
+
+/* ------------------------------------------------------------- chains */
+
+enum expect_kind {
+	E_REJECT, /* needs-reset, error status or completed without status */
+	E_DEFINED, /* anything but no-response */
+};
+
+static void judge(const char *key, enum expect_kind k, enum outcome o,
+		  const char *what)
+{
+	bool pass = o != O_NONE && (k == E_DEFINED || o != O_OK);
+
+	if (pass)
+		ok(key, "%s: %s (Status 0x%x)", what, oname[o], status());
+	else
+		bad(key, "%s: %s (Status 0x%x)", what, oname[o], status());
+	recover(key);
+}
+
+/* Posts head 0 after the caller built descriptors, judges, recovers. */
+static void run_chain(const char *key, enum expect_kind k, const char *what)
+{
+	enum outcome o;
+
+	post(0);
+	o = wait_done(0, 2000, NULL, NULL);
+	judge(key, k, o, what);
+}
+
+static int fresh(uint64_t optional)
+{
+	const char *why = NULL;
+
+	if (dev_init(optional, &why) < 0) {
+		bad("chains-init", "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static void group_chains(void)
+{
+	struct desc *d = dt();
+	uint64_t t0 = now_ms();
+
+	/* positive control: a well-formed read completes OK */
+	if (fresh(0) == 0) {
+		enum outcome o = do_rw(BLK_IN, 0, 0, PAGE);
+
+		if (o == O_OK)
+			ok("chain-control", "a well-formed 4 KiB read: %s",
+			   oname[o]);
+		else
+			bad("chain-control", "a well-formed 4 KiB read: %s",
+			    oname[o]);
+	}
+
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		d[0].next = 0;
+		run_chain("chain-self-loop", E_REJECT, "header next -> itself");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		d[2].flags |= D_NEXT;
+		d[2].next = 0;
+		run_chain("chain-loop", E_REJECT, "status next -> header");
+	}
+	if (fresh(0) == 0) {
+		/* every descriptor of the ring in one chain, then back */
+		build_rw(0, BLK_OUT, TEST_SECTOR, 0, 512);
+		for (int i = 1; i < QN; i++)
+			d[i] = (struct desc){ phys[P_DATA], 512, D_NEXT,
+					      (uint16_t)((i + 1) % QN) };
+		d[0].next = 1;
+		run_chain("chain-longer-than-queue", E_REJECT,
+			  "16 descriptors chained in a circle");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		d[1].next = 0xffff;
+		run_chain("chain-next-range", E_REJECT, "next = 0xffff");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		avail16()[2] = QN + 5;
+		avail16()[1] = ++avail_idx;
+		wr(R_QUEUE_NOTIFY, 0);
+		judge("chain-head-range", E_REJECT,
+		      wait_done(0, 2000, NULL, NULL), "head index 21 of 16");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		avail16()[2] = 0;
+		avail_idx += QN + 7;
+		avail16()[1] = avail_idx;
+		wr(R_QUEUE_NOTIFY, 0);
+		judge("chain-avail-jump", E_REJECT,
+		      wait_done(0, 2000, NULL, NULL),
+		      "avail idx jumps by 23 on a 16-entry ring");
+	}
+
+	/* out-of-range addresses in each buffer */
+	{
+		static const struct {
+			const char *key;
+			int which; /* 0 header, 1 data, 2 status */
+			uint64_t addr;
+			uint32_t len;
+			const char *what;
+		} oa[] = {
+			{ "chain-hdr-beyond-ram", 0, RAM_END_FAR, 16,
+			  "header at 4 TiB" },
+			{ "chain-data-beyond-ram", 1, RAM_END_FAR, PAGE,
+			  "data at 4 TiB" },
+			{ "chain-data-wrap", 1, 0xfffffffffffff000ull, 0x2000,
+			  "data wraps 2^64" },
+			{ "chain-data-mmio-hole", 1, 0xd0000000ull, PAGE,
+			  "data on wisp's own virtio-mmio window" },
+			{ "chain-data-lapic", 1, 0xfee00000ull, PAGE,
+			  "data on the local APIC" },
+			{ "chain-data-huge", 1, 0x1000, 0xffffffffu,
+			  "data 4 GiB - 1 long" },
+			{ "chain-status-beyond-ram", 2, RAM_END_FAR, 1,
+			  "status at 4 TiB" },
+		};
+
+		for (size_t i = 0; i < sizeof(oa) / sizeof(oa[0]); i++) {
+			if (fresh(0) < 0)
+				continue;
+			/* a write request: the device never writes the
+			 * guest's RAM for the data, whatever it accepts */
+			build_rw(0, BLK_OUT, TEST_SECTOR, 0, PAGE);
+			d[oa[i].which].addr = oa[i].addr;
+			d[oa[i].which].len = oa[i].len;
+			run_chain(oa[i].key, E_REJECT, oa[i].what);
+		}
+	}
+
+	/* zero-length buffers and wrong direction flags */
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, TEST_SECTOR, 0, 0);
+		run_chain("chain-zero-data", E_DEFINED, "0-byte data buffer");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
+		d[0].len = 0;
+		run_chain("chain-zero-header", E_REJECT, "0-byte header");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
+		d[2].len = 0;
+		run_chain("chain-zero-status", E_REJECT, "0-byte status");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
+		d[0].flags |= D_WRITE;
+		run_chain("chain-hdr-writable", E_REJECT,
+			  "header device-writable");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
+		d[2].flags &= (uint16_t)~D_WRITE;
+		run_chain("chain-status-readonly", E_REJECT,
+			  "status device-readable after a writable buffer");
+	}
+	if (fresh(0) == 0) {
+		/* a read whose data buffer is device-readable: the device
+		 * must not write it */
+		uint8_t *p = pg(P_DATA);
+
+		memset(p, 0xa5, PAGE);
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		d[1].flags &= (uint16_t)~D_WRITE;
+		post(0);
+		{
+			enum outcome o = wait_done(0, 2000, NULL, NULL);
+			bool intact = true;
+
+			for (int i = 0; i < PAGE; i++)
+				intact &= p[i] == 0xa5;
+			/* a 0-byte read may complete OK; nothing may
+			 * land in the buffer either way */
+			if (o != O_NONE && intact)
+				ok("chain-read-into-readonly",
+				   "%s, buffer untouched", oname[o]);
+			else
+				bad("chain-read-into-readonly", "%s, buffer %s",
+				    oname[o], intact ? "untouched" : "WRITTEN");
+			recover("chain-read-into-readonly");
+		}
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_OUT, TEST_SECTOR, 0, PAGE);
+		d[1].flags |= D_WRITE;
+		run_chain("chain-write-from-writable", E_DEFINED,
+			  "write request, data device-writable");
+	}
+	if (fresh(0) == 0) {
+		/* the same head twice in a row: once in flight, once again */
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		avail16()[2] = 0;
+		avail16()[3] = 0;
+		avail_idx += 2;
+		avail16()[1] = avail_idx;
+		wr(R_QUEUE_NOTIFY, 0);
+		judge("chain-head-twice", E_DEFINED,
+		      wait_done(0, 2000, NULL, NULL), "head 0 posted twice");
+	}
+	if (fresh(F_EVENT_IDX) == 0) {
+		/* EVENT_IDX with garbage in used_event and the avail flags:
+		 * only interrupts may change, the requests must still be
+		 * served (this driver polls the used ring) */
+		const char *why = NULL;
+
+		if (!(negotiated & F_EVENT_IDX)) {
+			bad("chain-event-idx-garbage", "EVENT_IDX not offered");
+		} else {
+			avail16()[0] = 0xffff;
+			avail16()[2 + QN] = (uint16_t)rnd();
+			if (verify_io(&why) < 0)
+				bad("chain-event-idx-garbage", "%s", why);
+			else
+				ok("chain-event-idx-garbage",
+				   "used_event 0x%x, avail flags 0xffff: "
+				   "write+read served",
+				   avail16()[2 + QN]);
+		}
+		recover("chain-event-idx-garbage");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, (uint64_t)1 << 62, 0, PAGE);
+		run_chain("chain-sector-range", E_REJECT, "sector 2^62");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, 0x7777, 0, 0, PAGE);
+		run_chain("chain-bad-type", E_REJECT, "request type 0x7777");
+	}
+	printf("hostile: chains group %llu ms\n",
+	       (unsigned long long)(now_ms() - t0));
+}
+
+/* ----------------------------------------------------------- indirect */
+
+static void group_indirect(void)
+{
+	struct desc *d = dt();
+	struct desc *ind = (struct desc *)(void *)pg(P_IND);
+	uint64_t t0 = now_ms();
+	const char *why = NULL;
+
+	if (dev_init(F_INDIRECT, &why) < 0) {
+		bad("indirect-init", "%s", why);
+		return;
+	}
+	if (!(negotiated & F_INDIRECT)) {
+		bad("indirect-init", "INDIRECT_DESC not offered");
+		return;
+	}
+
+	/* positive control: the request in an indirect table */
+	{
+		enum outcome o;
+
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		memcpy(ind, d, 3 * sizeof(*d));
+		ind[0].next = 1;
+		ind[1].next = 2;
+		d[0] = (struct desc){ phys[P_IND], 48, D_INDIRECT, 0 };
+		post(0);
+		o = wait_done(0, 3000, NULL, NULL);
+		if (o == O_OK)
+			ok("indirect-control", "3-entry table: %s", oname[o]);
+		else
+			bad("indirect-control", "3-entry table: %s", oname[o]);
+	}
+
+#define IND_CASE(key, kind, what, body)                                    \
+	do {                                                               \
+		if (fresh(F_INDIRECT) == 0) {                              \
+			build_rw(0, BLK_IN, 0, 0, PAGE);                   \
+			memcpy(ind, d, 3 * sizeof(*d));                    \
+			ind[0].next = 1;                                   \
+			ind[1].next = 2;                                   \
+			d[0] = (struct desc){ phys[P_IND], 48, D_INDIRECT, \
+					      0 };                         \
+			body;                                              \
+			run_chain(key, kind, what);                        \
+		}                                                          \
+	} while (0)
+
+	IND_CASE("indirect-self", E_REJECT, "descriptor table is its own table",
+		 (d[0].addr = phys[P_DESC], d[0].len = 16 * QN));
+	IND_CASE("indirect-nested", E_REJECT, "indirect inside indirect",
+		 (ind[1] = (struct desc){ phys[P_IND], 48, D_INDIRECT | D_NEXT,
+					  2 }));
+	IND_CASE("indirect-loop", E_REJECT, "table entry 2 next -> 0",
+		 (ind[2].flags |= D_NEXT, ind[2].next = 0));
+	IND_CASE("indirect-next-range", E_REJECT, "table next = 200",
+		 (ind[1].next = 200));
+	IND_CASE("indirect-len-odd", E_REJECT, "table length 47",
+		 (d[0].len = 47));
+	IND_CASE("indirect-len-0", E_REJECT, "table length 0", (d[0].len = 0));
+	IND_CASE("indirect-huge", E_REJECT, "table of 2^28 entries",
+		 (d[0].len = 0xfffffff0u));
+	IND_CASE("indirect-beyond-ram", E_REJECT, "table at 4 TiB",
+		 (d[0].addr = RAM_END_FAR));
+	IND_CASE("indirect-with-next", E_REJECT, "INDIRECT | NEXT",
+		 (d[0].flags |= D_NEXT, d[0].next = 1));
+	IND_CASE("indirect-full-loop", E_REJECT, "256-entry table, a circle", ({
+			 for (int i = 0; i < 256; i++)
+				 ind[i] = (struct desc){
+					 phys[P_DATA], 16, D_NEXT | D_WRITE,
+					 (uint16_t)((i + 1) % 256)
+				 };
+			 ind[0] = (struct desc){ hdr_pa(0), 16, D_NEXT, 1 };
+			 d[0].len = 256 * 16;
+		 }));
+	/* indirect without having negotiated it */
+	if (fresh(0) == 0) {
+		build_rw(0, BLK_IN, 0, 0, PAGE);
+		memcpy(ind, d, 3 * sizeof(*d));
+		ind[0].next = 1;
+		ind[1].next = 2;
+		d[0] = (struct desc){ phys[P_IND], 48, D_INDIRECT, 0 };
+		run_chain("indirect-not-negotiated", E_REJECT,
+			  "INDIRECT_DESC not negotiated");
+	}
+	printf("hostile: indirect group %llu ms\n",
+	       (unsigned long long)(now_ms() - t0));
+}
+
+/* -------------------------------------------------------------- races */
+
+static atomic_bool stop_threads;
+static atomic_ulong counts[8];
+
+struct worker {
+	pthread_t th;
+	int cpu;
+	int role;
+	int idx;
+};
+
+static void pin(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	sched_setaffinity(0, sizeof(s), &s);
+}
+
+enum { W_SUBMIT, W_RESET, W_QREADY, W_NOTIFY_VALID, W_NOTIFY_INVALID };
+
+/* Submits requests on slots 1..4 without waiting for completions (the
+ * ring indices race with resets on purpose). */
+static void submit_loop(struct worker *w)
+{
+	uint16_t idx = 0;
+
+	while (!atomic_load(&stop_threads)) {
+		for (int s = 1; s <= 4; s++) {
+			build_rw(s, (rnd() & 1) ? BLK_IN : BLK_OUT,
+				 TEST_SECTOR + 8 * (uint64_t)s, s, PAGE);
+			avail16()[2 + idx % QN] = (uint16_t)(3 * s);
+			idx++;
+			atomic_thread_fence(memory_order_seq_cst);
+			avail16()[1] = idx;
+			wr(R_QUEUE_NOTIFY, 0);
+		}
+		atomic_fetch_add(&counts[w->idx], 4);
+		/* the used ring is reset underneath: resync with it */
+		idx = used16()[1] > idx ? used16()[1] : idx;
+	}
+}
+
+/* A full re-initialisation while requests are in flight. */
+static void reset_loop(struct worker *w)
+{
+	while (!atomic_load(&stop_threads)) {
+		wr(R_STATUS, 0);
+		wr(R_STATUS, S_ACK | S_DRIVER);
+		set_driver_features(F_VERSION_1);
+		wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+		wr(R_QUEUE_SEL, 0);
+		wr(R_QUEUE_NUM, QN);
+		set_queue_addrs(phys[P_DESC], phys[P_AVAIL], phys[P_USED]);
+		wr(R_QUEUE_READY, 1);
+		wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+		atomic_fetch_add(&counts[w->idx], 1);
+		nap_us(2000);
+	}
+}
+
+static void qready_loop(struct worker *w)
+{
+	while (!atomic_load(&stop_threads)) {
+		wr(R_QUEUE_SEL, 0);
+		wr(R_QUEUE_READY, 0);
+		wr(R_QUEUE_READY, 1);
+		atomic_fetch_add(&counts[w->idx], 1);
+		nap_us(500);
+	}
+}
+
+static void notify_loop(struct worker *w, bool valid)
+{
+	static const uint32_t bad_q[] = { 1,	      2,	  15,
+					  16,	      0xffff,	  0x10000,
+					  0x7fffffff, 0xffffffffu };
+	unsigned long n = 0;
+
+	while (!atomic_load(&stop_threads)) {
+		wr(R_QUEUE_NOTIFY, valid ? 0 : bad_q[n % 8]);
+		n++;
+		if (!(n & 255))
+			atomic_fetch_add(&counts[w->idx], 256);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pin(w->cpu);
+	switch (w->role) {
+	case W_SUBMIT:
+		submit_loop(w);
+		break;
+	case W_RESET:
+		reset_loop(w);
+		break;
+	case W_QREADY:
+		qready_loop(w);
+		break;
+	case W_NOTIFY_VALID:
+		notify_loop(w, true);
+		break;
+	default:
+		notify_loop(w, false);
+		break;
+	}
+	return NULL;
+}
+
+static int ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 4 ? 4 : (int)n;
+}
+
+static void run_workers(const int *roles, int n, int seconds)
+{
+	struct worker w[8];
+	int cpus = ncpus();
+
+	atomic_store(&stop_threads, false);
+	for (int i = 0; i < n; i++) {
+		atomic_store(&counts[i], 0);
+		w[i] = (struct worker){ .cpu = i % cpus,
+					.role = roles[i],
+					.idx = i };
+		if (pthread_create(&w[i].th, NULL, worker_main, &w[i])) {
+			fprintf(stderr, "hostile: pthread_create failed\n");
+			exit(2);
+		}
+	}
+	sleep((unsigned int)seconds);
+	atomic_store(&stop_threads, true);
+	for (int i = 0; i < n; i++)
+		pthread_join(w[i].th, NULL);
+}
+
+/* Requests completed after a reset must not show up in the new rings. */
+static void check_clean_after(const char *key)
+{
+	char k[96];
+	const char *why = NULL;
+	uint32_t id = 0;
+	enum outcome o;
+
+	snprintf(k, sizeof(k), "%s-clean", key);
+	if (dev_init(0, &why) < 0) {
+		bad(k, "re-init: %s (Status 0x%x)", why, status());
+		return;
+	}
+	nap_us(300000); /* anything stale from the old rings lands now */
+	if (used16()[1] != 0) {
+		bad(k, "used idx %u on fresh rings before any request",
+		    used16()[1]);
+		return;
+	}
+	build_rw(0, BLK_IN, 0, 0, PAGE);
+	post(0);
+	o = wait_done(0, 5000, &id, NULL);
+	if (o != O_OK || id != 0 || used16()[1] != 1)
+		bad(k, "first request: %s, id %u, used idx %u", oname[o], id,
+		    used16()[1]);
+	else
+		ok(k, "fresh rings: exactly our one request completed");
+}
+
+static void group_races(int seconds)
+{
+	int cpus = ncpus();
+	uint64_t t0 = now_ms();
+	const char *why = NULL;
+
+	printf("hostile: %d CPUs online, %d s per race\n", cpus, seconds);
+	if (cpus < 2)
+		bad("race-cpus", "only %d CPU online", cpus);
+	else
+		ok("race-cpus", "%d CPUs", cpus);
+
+	/* resets against in-flight requests */
+	if (dev_init(0, &why) < 0) {
+		bad("race-reset", "init: %s", why);
+	} else {
+		static const int roles[] = { W_SUBMIT, W_RESET, W_SUBMIT,
+					     W_NOTIFY_VALID };
+		int n = cpus < 4 ? cpus : 4;
+
+		run_workers(roles, n < 2 ? 2 : n, seconds);
+		ok("race-reset", "%lu requests posted, %lu re-inits",
+		   atomic_load(&counts[0]) + atomic_load(&counts[2]),
+		   atomic_load(&counts[1]));
+		check_clean_after("race-reset");
+		recover("race-reset");
+	}
+
+	/* QueueReady=0/1 against in-flight requests */
+	if (dev_init(0, &why) < 0) {
+		bad("race-qready", "init: %s", why);
+	} else {
+		static const int roles[] = { W_SUBMIT, W_QREADY, W_SUBMIT,
+					     W_QREADY };
+		int n = cpus < 4 ? cpus : 4;
+
+		run_workers(roles, n < 2 ? 2 : n, seconds);
+		ok("race-qready", "%lu requests posted, %lu QueueReady flips",
+		   atomic_load(&counts[0]) + atomic_load(&counts[2]),
+		   atomic_load(&counts[1]) + atomic_load(&counts[3]));
+		check_clean_after("race-qready");
+		recover("race-qready");
+	}
+	printf("hostile: races group %llu ms\n",
+	       (unsigned long long)(now_ms() - t0));
+}
+
+/* Doorbell floods from the other CPUs while this one does real I/O. */
+static void group_flood(int seconds)
+{
+	static const int roles[] = { W_NOTIFY_VALID, W_NOTIFY_INVALID,
+				     W_NOTIFY_INVALID };
+	int cpus = ncpus(), n = cpus - 1 < 3 ? cpus - 1 : 3;
+	struct worker w[3];
+	const char *why = NULL;
+	uint64_t t0 = now_ms(), ios = 0;
+	int io_fail = 0;
+
+	if (n < 1)
+		n = 1;
+	if (dev_init(0, &why) < 0) {
+		bad("flood", "init: %s", why);
+		return;
+	}
+	atomic_store(&stop_threads, false);
+	for (int i = 0; i < n; i++) {
+		atomic_store(&counts[i], 0);
+		w[i] = (struct worker){ .cpu = (i + 1) % cpus,
+					.role = roles[i],
+					.idx = i };
+		if (pthread_create(&w[i].th, NULL, worker_main, &w[i]))
+			exit(2);
+	}
+	pin(0);
+	while (now_ms() - t0 < (uint64_t)seconds * 1000) {
+		if (verify_io(&why) < 0) {
+			io_fail++;
+			break;
+		}
+		ios++;
+	}
+	atomic_store(&stop_threads, true);
+	for (int i = 0; i < n; i++)
+		pthread_join(w[i].th, NULL);
+	{
+		unsigned long kicks = 0;
+
+		for (int i = 0; i < n; i++)
+			kicks += atomic_load(&counts[i]);
+		if (!io_fail && ios > 0)
+			ok("flood",
+			   "%llu verified write+read pairs during "
+			   "%lu+ doorbells from %d CPUs (valid and "
+			   "invalid queues)",
+			   (unsigned long long)ios, kicks, n);
+		else
+			bad("flood",
+			    "I/O during the flood: %s after %llu "
+			    "pairs (%lu doorbells)",
+			    why ? why : "none done", (unsigned long long)ios,
+			    kicks);
+	}
+	recover("flood");
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long base;
+	int fd, seconds;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: hostile BASE regs|chains|indirect|"
+				"races|flood [SECONDS]\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (getenv("HOSTILE_KEY_PREFIX"))
+		key_prefix = getenv("HOSTILE_KEY_PREFIX");
+	base = strtoull(argv[1], NULL, 16);
+	seconds = argc > 3 ? atoi(argv[3]) : 4;
+	rng_state ^= (uint64_t)now_ms() * 0x100000001b3ull;
+	printf("hostile: seed 0x%llx\n", (unsigned long long)rng_state);
+	fd = open("/dev/mem", O_RDWR | O_SYNC);
+	if (fd < 0) {
+		perror("hostile: /dev/mem");
+		return 2;
+	}
+	mmio = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    (off_t)base);
+	if (mmio == MAP_FAILED) {
+		perror("hostile: mmap /dev/mem");
+		return 2;
+	}
+	if (rd(R_MAGIC) != 0x74726976 || rd(R_DEVICE_ID) != 2) {
+		fprintf(stderr, "hostile: no virtio-blk at 0x%llx\n", base);
+		return 2;
+	}
+	if (setup_memory() < 0)
+		return 2;
+	if (!strcmp(argv[2], "regs"))
+		group_regs();
+	else if (!strcmp(argv[2], "chains"))
+		group_chains();
+	else if (!strcmp(argv[2], "indirect"))
+		group_indirect();
+	else if (!strcmp(argv[2], "races"))
+		group_races(seconds);
+	else if (!strcmp(argv[2], "flood"))
+		group_flood(seconds);
+	else {
+		fprintf(stderr, "hostile: unknown group %s\n", argv[2]);
+		return 2;
+	}
+	/* leave the device reset for the next group or Linux's driver */
+	dev_reset();
+	return failures ? 1 : 0;
+}
