@@ -40,6 +40,7 @@
 #include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "ioreq/server.h"
+#include "sandbox/seccomp.h"
 #include "servers/vhu_back.h"
 #include "virtio/mmio.h"
 
@@ -54,6 +55,7 @@ struct opts {
 	uint64_t rate;
 	struct net_config net;
 	bool persist;
+	const char *seccomp; /* --seccomp; else $WISP_SECCOMP, else kill */
 };
 
 /* The connection being served, for the SIGTERM handler. */
@@ -367,6 +369,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "net", required_argument, NULL, 'n' },
 		{ "persist", no_argument, NULL, 'p' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -397,6 +400,9 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			o.vhost_user = optarg;
+			break;
+		case 'S':
+			o.seccomp = optarg;
 			break;
 		case 'd':
 			if (o.kind != KIND_BLK || o.disk_arg) {
@@ -474,6 +480,11 @@ int main(int argc, char **argv)
 		usage(prog);
 		return 1;
 	}
+	/* Compiled now, installed once listening (docs/sandbox.md). */
+	if (sb_seccomp_server_setup(o.seccomp, SB_SERVER, &e)) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGBUS, on_sigbus);
 	{
@@ -488,6 +499,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
 			return 1;
 		}
+		sb_seccomp_enter(SB_SERVER);
 		do {
 			ret = serve_vhost_user(&o, lfd, prog);
 		} while (o.persist && !terminated);
@@ -500,6 +512,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
 		return 1;
 	}
+	sb_seccomp_enter(SB_SERVER);
 	do {
 		ret = serve_one(&o, lfd, prog);
 	} while (o.persist && !terminated);

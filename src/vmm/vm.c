@@ -15,6 +15,7 @@
 #include "arch/x86/cpu.h"
 #include "ioreq/proto.h"
 #include "snapshot/mem_restore.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vmm/term.h"
 
@@ -286,6 +287,9 @@ int vm_run(struct vm *vm)
 		log_error("%s", e.msg);
 		vm_request_stop(vm, WISP_EXIT_HOST);
 	}
+	/* After the last thread this thread creates, so no thread inherits
+	 * the loop's table (docs/sandbox.md). */
+	sb_seccomp_enter(SB_LOOP);
 	while (!vm_is_stopping(vm)) {
 		int ret = loop_run_once(&vm->loop, -1);
 
