@@ -618,6 +618,9 @@ int api_main(int argc, char **argv)
 		code = vm_exit_code(&e);
 		goto out;
 	}
+	/* jansson seeds its hash from /dev/urandom on first use, which the
+	 * metrics thread's table does not allow: now, before any thread. */
+	json_object_seed(0);
 	code = WISP_EXIT_HOST;
 	f->start_efd = eventfd(0, EFD_CLOEXEC);
 	if (f->start_efd < 0) {

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util/efd.h"
 #include "util/log.h"
 
 static const struct sb_table *const tables[SB_NKINDS] = {
@@ -92,6 +93,10 @@ static int add_table(scmp_filter_ctx ctx, const struct sb_table *t,
 		if (r->self_pid)
 			arg[argc++] =
 				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid());
+		/* SIGRTMIN is glibc's to say, at run time. */
+		if (r->efd_signal)
+			arg[argc++] =
+				SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)EFD_SIGNAL);
 		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr, argc,
 					     arg);
 		if (ret < 0)

@@ -50,6 +50,7 @@ struct sb_rule {
 	unsigned int argc;
 	struct scmp_arg_cmp arg[2];
 	bool self_pid; /* arg 0 must equal our own pid (tgkill, kill) */
+	bool efd_signal; /* arg 0 must be efd.c's timer signal */
 	const char *why;
 };
 

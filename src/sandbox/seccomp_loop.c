@@ -8,6 +8,7 @@
  * VM fd's releaser (src/kvm/kvm.c), a fork that only closes and reads.
  */
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 
 #include "sandbox/seccomp_rules.h"
@@ -68,7 +69,11 @@ static const struct sb_rule rules[] = {
 	       "releaser"),
 	ALLOW(set_robust_list, "glibc's fork sets the child's robust list"),
 	ALLOW(close_range, "the releaser closes every fd but two"),
+	ALLOW(readlink,
+	      "/proc/self/fd/N: a doorbell's fd must be an eventfd (ioeventfd.c)"),
 	ALLOW(rt_sigaction, "restoring default handlers at exit"),
+	IOCTL(UFFDIO_UNREGISTER, "a uffd restore's guest RAM released at "
+				 "teardown"),
 	ALLOW(getrandom, "glibc's malloc randomizes its tcache"),
 };
 

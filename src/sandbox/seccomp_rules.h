@@ -8,6 +8,7 @@
 #define WISP_SANDBOX_SECCOMP_RULES_H
 
 #include <linux/sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -22,17 +23,13 @@
 /* (arg & mask) == v */
 #define SB_MASK(a, mask, v) SB_CMP(a, SCMP_CMP_MASKED_EQ, mask, v)
 
-#define ALLOW(call, why)                                 \
-	{                                                \
-		SCMP_SYS(call), 0, { { 0 } }, false, why \
+#define ALLOW(call, why)                                        \
+	{                                                       \
+		SCMP_SYS(call), 0, { { 0 } }, false, false, why \
 	}
-#define ALLOW1(call, c0, why)                         \
-	{                                             \
-		SCMP_SYS(call), 1, { c0 }, false, why \
-	}
-#define ALLOW2(call, c0, c1, why)                         \
-	{                                                 \
-		SCMP_SYS(call), 2, { c0, c1 }, false, why \
+#define ALLOW1(call, c0, why)                                \
+	{                                                    \
+		SCMP_SYS(call), 1, { c0 }, false, false, why \
 	}
 /* The kernel reads an ioctl request as 32 bits. */
 #define IOCTL(req, why) ALLOW1(ioctl, SB_MASK(1, 0xffffffffu, req), why)

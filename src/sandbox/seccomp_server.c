@@ -44,6 +44,8 @@ static const struct sb_rule server_rules[] = {
 	ALLOW1(prctl, SB_EQ(0, PR_SET_NAME), "naming a new thread"),
 	ALLOW(openat, "blk: the disk image at each attach; net: the tap"),
 	ALLOW(open, "blk: the disk image at each attach; net: the tap"),
+	ALLOW(dup3,
+	      "an attach's interrupt eventfd put in place (srv_add_irqfd)"),
 	IOCTL(BLKGETSIZE64, "blk: the size of a block-device image"),
 	IOCTL(TUNSETIFF, "net: the tap at each attach"),
 	IOCTL(TUNGETFEATURES, "net: the tap's features"),
@@ -70,6 +72,8 @@ static const struct sb_rule server_rules[] = {
 	ALLOW(timer_settime, "efd.c's bounded eventfd wait"),
 	ALLOW(timer_delete, "efd.c's bounded eventfd wait"),
 	ALLOW(unlink, "the listening socket removed at exit"),
+	ALLOW(readlink, "/proc/self/fd/N: the type of each fd the VMM sends"),
+
 	ALLOW(rt_sigaction, "SIGTERM's handler; a new thread's signals"),
 };
 
@@ -93,6 +97,9 @@ static const struct sb_rule uffd_rules[] = {
 	ALLOW(pread64, "the memory file"),
 	ALLOW(lseek, "the memory file's holes (SEEK_DATA/SEEK_HOLE)"),
 	ALLOW(unlink, "the socket removed at exit"),
+	ALLOW(readlink,
+	      "/proc/self/fd/N: the fd received must be a userfaultfd"),
+
 	ALLOW(getrandom, "glibc's malloc randomizes its tcache"),
 };
 

@@ -21,6 +21,7 @@ static const struct sb_rule rules[] = {
 	IOCTL(UFFDIO_WAKE, "waking faulting vCPUs"),
 	IOCTL(UFFDIO_UNREGISTER, "taking over: the range is ours again"),
 	ALLOW(pread64, "taking over: reading the memory file"),
+	ALLOW(lseek, "taking over: the memory file's holes (SEEK_DATA)"),
 	ALLOW(recvmsg, "the handler's socket"),
 	ALLOW(recvfrom, "the handler's socket"),
 	ALLOW(getrandom, "glibc's malloc randomizes its tcache"),

@@ -3,8 +3,15 @@
  * A vCPU thread (src/vmm/vcpu.c): KVM_RUN and the exits it dispatches
  * in process (legacy devices, virtio-mmio registers, IOREQ forwarding to
  * a server through shared memory and eventfds). It opens nothing and
- * creates nothing; its ioctls are the few a running vCPU needs.
+ * creates nothing; its ioctls are the few a running vCPU needs. A status
+ * register write runs the device's activate or reset on the vCPU that
+ * wrote it (src/virtio/mmio.c), which is why the table holds what those
+ * do: blk's reset drains requests in flight (submitting and reaping them,
+ * the sync engine doing their I/O), net sets the tap's offloads, vsock
+ * drops its connections, vhost-user talks to its back-end, rate limiters
+ * disarm their timers.
  */
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 
 #include "sandbox/seccomp_rules.h"
@@ -26,6 +33,22 @@ static const struct sb_rule rules[] = {
 	ALLOW(sendmsg, "IOREQ messages to a server on its socket"),
 	ALLOW(recvmsg, "IOREQ replies from a server on its socket"),
 	ALLOW(shutdown, "hanging up on a server that broke the protocol"),
+	ALLOW(readlink, "/proc/self/fd/N: a doorbell's fd must be an eventfd"),
+	IOCTL(TUNSETOFFLOAD, "net: activate and reset set the tap's offloads "
+			     "to what the driver accepted"),
+	ALLOW(io_uring_enter, "blk: a reset or queue disable drains the "
+			      "requests in flight"),
+	ALLOW(preadv, "blk: the sync engine's drain does queued reads"),
+	ALLOW(pwritev, "blk: the sync engine's drain does queued writes"),
+	ALLOW(pread64, "blk: the sync engine's drain"),
+	ALLOW(pwrite64, "blk: the sync engine's drain"),
+	ALLOW(fdatasync, "blk: the sync engine's drain flushes"),
+	ALLOW(fsync, "blk: the sync engine's drain flushes"),
+	ALLOW(fallocate, "blk: the sync engine's drain discards"),
+	ALLOW(timerfd_settime, "rate limiters disarm their timer at reset"),
+	ALLOW(epoll_ctl, "vsock: a reset drops its connections' sockets"),
+	ALLOW(sendto, "vhost-user and vsock messages (send)"),
+	ALLOW(recvfrom, "vhost-user and vsock messages (recv)"),
 };
 
 SB_TABLE(sb_table_vcpu, "vcpu", rules);
