@@ -4,6 +4,8 @@
  * signal return, thread exit. Nothing here reaches outside the process
  * except write on an fd it already holds.
  */
+#include <sys/prctl.h>
+
 #include "sandbox/seccomp_rules.h"
 
 static const struct sb_rule rules[] = {
@@ -42,6 +44,8 @@ static const struct sb_rule rules[] = {
 	  true,
 	  "efd.c installs its timer signal's handler on first use, on "
 	  "whichever thread that is; that signal only" },
+	ALLOW1(prctl, SB_EQ(0, PR_GET_NAME),
+	       "log lines name their thread (src/util/log.c)"),
 	ALLOW(preadv2, "efd.c drains eventfds with RWF_NOWAIT"),
 	ALLOW(geteuid, "peer checks compare SO_PEERCRED with our euid"),
 	ALLOW(getuid, "peer checks"),
