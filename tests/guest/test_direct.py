@@ -1465,6 +1465,16 @@ def case_seccomp_off_and_bad_arguments():
                  "uffd", "uffd-monitor"):
         expect(rc == 0 and re.search(rf"^\| {kind} \| \d+ \| \d+ \|$", out,
                                      re.M), f"dump: {kind}", out, err)
+    # docs/sandbox.md's table is this dump of a release build.
+    if "sanitizer build" not in out:
+        doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                           "..", "docs", "sandbox.md")
+        with open(doc) as f:
+            text = f.read()
+        table = "\n".join(line for line in out.splitlines()
+                          if line.startswith("|"))
+        expect(table in text, "docs/sandbox.md's counts differ from "
+               "wisp --seccomp-dump", out, "")
 
 
 def api_proc(d, kind, mode):
