@@ -486,11 +486,6 @@ static int do_snapshot(struct api *a, const struct route *r, json_t *body,
 					  "snapshot/load: loading a snapshot "
 					  "is not allowed after configuring "
 					  "boot-specific resources");
-		if (l.enable_diff)
-			return err_config(e, -EOPNOTSUPP,
-					  "snapshot/load: "
-					  "enable_diff_snapshots: Diff "
-					  "snapshots are not supported yet");
 		if (!a->ops || !a->ops->snapshot_load)
 			return err_config(e, -EOPNOTSUPP,
 					  "snapshot/load: not supported");

@@ -311,10 +311,6 @@ int model_put_machine(struct model *m, json_t *body, bool partial,
 		return err_config(e, -EINVAL,
 				  "machine-config: field 'smt': SMT topology "
 				  "is not supported yet (use false)");
-	if (get_bool(body, "track_dirty_pages", false))
-		return err_config(e, -EINVAL,
-				  "machine-config: field 'track_dirty_pages': "
-				  "dirty page tracking is not supported yet");
 	s = get_str(body, "cpu_template");
 	if (s && strcmp(s, "None"))
 		return err_config(e, -EINVAL,
@@ -335,6 +331,9 @@ int model_put_machine(struct model *m, json_t *body, bool partial,
 		m->vcpu_count = (int)json_integer_value(v);
 	if ((v = get(body, "mem_size_mib")))
 		m->mem_size_mib = (uint64_t)json_integer_value(v);
+	if (!partial || get(body, "track_dirty_pages"))
+		m->track_dirty_pages =
+			get_bool(body, "track_dirty_pages", false);
 	return 0;
 }
 
@@ -1095,6 +1094,7 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 	c->initrd = m->initrd;
 	c->cpus = m->vcpu_count;
 	c->memory_mib = m->mem_size_mib;
+	c->track_dirty_pages = m->track_dirty_pages;
 	/* The root device is vda, as in Firecracker; the rest follow in the
 	 * order they were added. */
 	for (int i = 0; i < m->nr_drives; i++)
@@ -1219,7 +1219,8 @@ json_t *model_machine_json(const struct model *m)
 	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count",
 			 m->vcpu_count, "mem_size_mib",
 			 (json_int_t)m->mem_size_mib, "smt", 0,
-			 "track_dirty_pages", 0, "huge_pages", "None");
+			 "track_dirty_pages", m->track_dirty_pages,
+			 "huge_pages", "None");
 }
 
 static json_t *drive_json(const struct model_drive *d)

@@ -70,6 +70,7 @@ struct model {
 	char *kernel, *boot_args, *initrd;
 	int vcpu_count;
 	uint64_t mem_size_mib;
+	bool track_dirty_pages; /* machine-config: Diff snapshots allowed */
 	int nr_drives;
 	struct model_drive drives[MODEL_MAX_DRIVES];
 	bool entropy;

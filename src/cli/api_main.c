@@ -457,11 +457,14 @@ static int wait_for_start(struct front *f)
 			c = with_front(f, f->pending);
 		pthread_mutex_unlock(&f->lock);
 		if (load) {
-			struct vm_restore_req rq = { load->snapshot_path,
-						     load->mem_path,
-						     load->uffd ? VM_MEM_UFFD :
-								  VM_MEM_FILE,
-						     !load->resume, NULL };
+			struct vm_restore_req rq = {
+				load->snapshot_path,
+				load->mem_path,
+				load->uffd ? VM_MEM_UFFD : VM_MEM_FILE,
+				!load->resume,
+				NULL,
+				load->enable_diff
+			};
 
 			ret = vm_restore(&rq, &f->vm, &e);
 		} else {

@@ -25,7 +25,10 @@ static void usage(FILE *out)
 		"       wisp restore --snapshot FILE --mem FILE|SOCKET\n"
 		"                    [--mem-backend file|uffd] [--uffd-fallback FILE]\n"
 		"       wisp --seccomp-dump   (each thread kind's allowed calls)\n"
-		"       wisp snapshot --api-sock PATH --snapshot FILE --mem FILE [--resume]\n"
+		"       wisp snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff]\n"
+		"                     [--resume]\n"
+		"       wisp snapshot-merge --snapshot DIFF.state --mem DIFF.mem\n"
+		"                     --base-mem BASE.mem --out-snapshot OUT.state\n"
 		"       wisp --help | --version\n"
 		"\n"
 		"Run a VM that boots a Linux kernel (ELF vmlinux with a PVH note,\n"
@@ -627,6 +630,8 @@ int main(int argc, char **argv)
 		return restore_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "snapshot"))
 		return snapshot_client_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "snapshot-merge"))
+		return snapshot_merge_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run")) {
 		fprintf(stderr,
 			"wisp: unknown command '%s' (see wisp --help)\n",

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* wisp snapshot: a client of a running wisp's API socket that pauses the
- * VM, has it write a Full snapshot, and (--resume) resumes it; the
+ * VM, has it write a Full (or --diff, Diff) snapshot, and (--resume)
+ * resumes it; the
  * snapshot itself is written by the VMM (PUT /snapshot/create). Every
  * wait on the server is bounded, and the server must run as our user or
  * root (SO_PEERCRED). */
@@ -17,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "snapshot/diff.h"
 #include "vmm/vmm.h"
 
 /* A snapshot of a large guest is written while we wait. */
@@ -149,17 +151,18 @@ out:
 
 int snapshot_client_main(int argc, char **argv)
 {
-	enum { OPT_SOCK = 256, OPT_SNAP, OPT_MEM, OPT_RESUME };
+	enum { OPT_SOCK = 256, OPT_SNAP, OPT_MEM, OPT_RESUME, OPT_DIFF };
 	static const struct option opts[] = {
 		{ "api-sock", required_argument, NULL, OPT_SOCK },
 		{ "snapshot", required_argument, NULL, OPT_SNAP },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "diff", no_argument, NULL, OPT_DIFF },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *snap = NULL, *mem = NULL;
 	char *qs = NULL, *qm = NULL, *body = NULL;
-	bool resume = false;
+	bool resume = false, diff = false;
 	int c, st, code = WISP_EXIT_HOST;
 
 	optind = 1;
@@ -178,6 +181,9 @@ int snapshot_client_main(int argc, char **argv)
 		case OPT_RESUME:
 			resume = true;
 			break;
+		case OPT_DIFF:
+			diff = true;
+			break;
 		default:
 			fprintf(stderr,
 				"wisp: snapshot: bad option '%s' (see wisp "
@@ -188,7 +194,8 @@ int snapshot_client_main(int argc, char **argv)
 	}
 	if (!sock || !snap || !mem || optind < argc) {
 		fprintf(stderr, "wisp: snapshot needs --api-sock PATH "
-				"--snapshot FILE --mem FILE [--resume]\n");
+				"--snapshot FILE --mem FILE [--diff] "
+				"[--resume]\n");
 		return WISP_EXIT_CONFIG;
 	}
 	qs = json_quote(snap);
@@ -200,9 +207,9 @@ int snapshot_client_main(int argc, char **argv)
 		goto out;
 	}
 	sprintf(body,
-		"{\"snapshot_type\": \"Full\", \"snapshot_path\": %s, "
+		"{\"snapshot_type\": \"%s\", \"snapshot_path\": %s, "
 		"\"mem_file_path\": %s}",
-		qs, qm);
+		diff ? "Diff" : "Full", qs, qm);
 	st = request(sock, "PATCH", "/vm", "{\"state\": \"Paused\"}");
 	if (st != 204) {
 		code = st < 0 ? WISP_EXIT_HOST : WISP_EXIT_CONFIG;
@@ -221,4 +228,55 @@ out:
 	free(qm);
 	free(body);
 	return code;
+}
+
+int snapshot_merge_main(int argc, char **argv)
+{
+	enum { OPT_SNAP = 256, OPT_MEM, OPT_BASE, OPT_OUT };
+	static const struct option opts[] = {
+		{ "snapshot", required_argument, NULL, OPT_SNAP },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "base-mem", required_argument, NULL, OPT_BASE },
+		{ "out-snapshot", required_argument, NULL, OPT_OUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *snap = NULL, *mem = NULL, *base = NULL, *out = NULL;
+	struct err e = { 0 };
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SNAP:
+			snap = optarg;
+			break;
+		case OPT_MEM:
+			mem = optarg;
+			break;
+		case OPT_BASE:
+			base = optarg;
+			break;
+		case OPT_OUT:
+			out = optarg;
+			break;
+		default:
+			fprintf(stderr,
+				"wisp: snapshot-merge: bad option '%s' (see "
+				"wisp --help)\n",
+				argv[optind - 1]);
+			return WISP_EXIT_CONFIG;
+		}
+	}
+	if (!snap || !mem || !base || !out || optind < argc) {
+		fprintf(stderr, "wisp: snapshot-merge needs --snapshot FILE "
+				"--mem FILE --base-mem FILE --out-snapshot "
+				"FILE\n");
+		return WISP_EXIT_CONFIG;
+	}
+	if (snap_diff_merge(snap, mem, base, out, &e)) {
+		fprintf(stderr, "wisp: snapshot-merge: %s\n", e.msg);
+		return vm_exit_code(&e);
+	}
+	return 0;
 }

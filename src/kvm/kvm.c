@@ -191,6 +191,7 @@ int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
+		.flags = k->log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 	};
 
 	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
@@ -200,6 +201,32 @@ int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,
 			       (unsigned long long)(size >> 20),
 			       strerror(errno));
 	k->nr_slots++;
+	return 0;
+}
+
+int kvm_get_dirty_log(struct kvm *k, int slot, uint64_t *bitmap, uint64_t words,
+		      struct err *e)
+{
+	uint64_t *log = calloc(words, sizeof(uint64_t));
+	struct kvm_dirty_log d = { .slot = (uint32_t)slot };
+
+	if (!log)
+		return err_set(e, -ENOMEM,
+			       "kvm: dirty log of slot %d: out of "
+			       "memory",
+			       slot);
+	d.dirty_bitmap = log;
+	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0) {
+		int ret = err_set(e, -errno,
+				  "kvm: KVM_GET_DIRTY_LOG slot %d: %s", slot,
+				  strerror(errno));
+
+		free(log);
+		return ret;
+	}
+	for (uint64_t i = 0; i < words; i++)
+		bitmap[i] |= log[i];
+	free(log);
 	return 0;
 }
 

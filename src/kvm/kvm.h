@@ -29,6 +29,9 @@ struct kvm {
 	bool pvm; /* host KVM is PVM (no hardware virtualization) */
 	struct kvm_cpuid2 *supported_cpuid;
 	int nr_slots;
+	/* Slots added from now on log the guest's writes (KVM's dirty log,
+	 * for Diff snapshots); set before kvm_add_memory. */
+	bool log_dirty;
 	int coalesced_page; /* KVM_CAP_COALESCED_MMIO: page offset, 0: none */
 	bool irqchip; /* in-kernel irqchip and PIT created */
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
@@ -53,6 +56,13 @@ int kvm_create_vm(struct kvm *k, struct err *e);
 
 int kvm_add_memory(struct kvm *k, uint64_t gpa, uint64_t size, void *hva,
 		   struct err *e);
+
+/* The pages the guest wrote in slot since the last call (or since the
+ * slot was added), one bit per 4 KiB page ORed into bitmap (which must
+ * hold the slot's pages rounded up to 64 bits), and clears KVM's log.
+ * The slot must have been added with log_dirty. */
+int kvm_get_dirty_log(struct kvm *k, int slot, uint64_t *bitmap, uint64_t words,
+		      struct err *e);
 
 int kvm_create_vcpu(struct kvm *k, int id, struct kvm_vcpu *v, struct err *e);
 void kvm_destroy_vcpu(struct kvm *k, struct kvm_vcpu *v);

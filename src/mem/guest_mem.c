@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "mem/guest_mem.h"
 
+#include "mem/dirty.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -148,6 +150,7 @@ int guest_mem_attach(struct guest_mem *m, int memfd,
 
 void guest_mem_destroy(struct guest_mem *m)
 {
+	guest_mem_dirty_disable(m);
 	if (m->host)
 		munmap(m->host, m->size);
 	if (m->memfd >= 0)
@@ -180,6 +183,7 @@ int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src,
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
+	guest_mem_mark_dirty(m, p, len);
 	return 0;
 }
 

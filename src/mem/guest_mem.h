@@ -39,6 +39,9 @@ struct guest_mem {
 	uint64_t size; /* total RAM bytes */
 	int nr_regions;
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+	/* Pages the VMM wrote, for Diff snapshots (mem/dirty.h); NULL when
+	 * dirty pages are not tracked. */
+	uint64_t *dirty;
 };
 
 /* Creates the memfd, sizes it, seals its size (F_SEAL_SHRINK, F_SEAL_GROW,

@@ -39,6 +39,8 @@ static const struct sb_rule rules[] = {
 	IOCTL(KVM_GET_PIT2, "snapshot: the PIT"),
 	IOCTL(KVM_GET_CLOCK, "snapshot: the kvmclock"),
 	IOCTL(KVM_CHECK_EXTENSION, "snapshot: XSAVE2's size"),
+	IOCTL(KVM_GET_DIRTY_LOG, "Diff snapshot: the pages the guest wrote "
+				 "since the last snapshot"),
 	IOCTL(KVM_IRQ_LINE, "SendCtrlAltDel: the i8042's interrupt"),
 	ALLOW(recvfrom, "a request"),
 	ALLOW(sendto, "a response"),

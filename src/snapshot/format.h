@@ -37,6 +37,10 @@ enum snap_section_type {
 	SNAP_SEC_VCPU = 3, /* one per vCPU, in order */
 	SNAP_SEC_DEVICE = 4, /* one per device */
 	SNAP_SEC_MEMORY = 5, /* guest RAM layout of the memory file */
+	/* Only in a Diff snapshot: which pages its memory file holds
+	 * (snapshot/merge.h); a restore refuses such a file until it was
+	 * merged onto its base. */
+	SNAP_SEC_DIFF = 6,
 	SNAP_SEC_NR
 };
 

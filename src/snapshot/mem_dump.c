@@ -15,9 +15,6 @@ static bool zero_page(const uint8_t *p)
 	return !memcmp(p, zero, sizeof(zero));
 }
 
-static int write_range(int fd, const uint8_t *host, off_t off, off_t end,
-		       const char *path, struct err *e);
-
 /* No memfd to ask for its data ranges: the non-zero pages, in runs. */
 static int write_nonzero(int fd, const uint8_t *host, off_t end,
 			 const char *path, uint64_t *written, struct err *e)
@@ -29,7 +26,9 @@ static int write_nonzero(int fd, const uint8_t *host, off_t end,
 		while (run < end && !zero_page(host + run))
 			run += 4096;
 		if (run > off) {
-			ret = write_range(fd, host, off, run, path, e);
+			ret = snap_write_at(fd, host + off,
+					    (uint64_t)(run - off), off, path,
+					    e);
 			if (ret)
 				return ret;
 			*written += (uint64_t)(run - off);
@@ -39,11 +38,11 @@ static int write_nonzero(int fd, const uint8_t *host, off_t end,
 	return 0;
 }
 
-static int write_range(int fd, const uint8_t *host, off_t off, off_t end,
-		       const char *path, struct err *e)
+int snap_write_at(int fd, const uint8_t *buf, uint64_t len, off_t off,
+		  const char *path, struct err *e)
 {
-	while (off < end) {
-		ssize_t n = pwrite(fd, host + off, (size_t)(end - off), off);
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -51,6 +50,8 @@ static int write_range(int fd, const uint8_t *host, off_t off, off_t end,
 			return err_set(e, n < 0 ? -errno : -EIO,
 				       "memory file '%s': write: %s", path,
 				       n < 0 ? strerror(errno) : "no progress");
+		buf += n;
+		len -= (uint64_t)n;
 		off += n;
 	}
 	return 0;
@@ -90,7 +91,8 @@ int snap_mem_dump(int memfd, const uint8_t *host, uint64_t size,
 			if (hole < 0 || hole > end)
 				hole = end;
 		}
-		ret = write_range(fd, host, data, hole, path, e);
+		ret = snap_write_at(fd, host + data, (uint64_t)(hole - data),
+				    data, path, e);
 		if (ret)
 			goto out;
 		*written += (uint64_t)(hole - data);

@@ -9,6 +9,7 @@
 #define WISP_SNAPSHOT_MEM_DUMP_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/err.h"
 
@@ -19,5 +20,10 @@
  * ones are left as holes. */
 int snap_mem_dump(int memfd, const uint8_t *host, uint64_t size,
 		  const char *path, uint64_t *written, struct err *e);
+
+/* Writes len bytes of buf at offset off of fd (path names it in
+ * errors), through short writes and EINTR. */
+int snap_write_at(int fd, const uint8_t *buf, uint64_t len, off_t off,
+		  const char *path, struct err *e);
 
 #endif

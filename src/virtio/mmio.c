@@ -29,6 +29,7 @@ static void transport_raise(void *opaque, bool config)
 
 	atomic_fetch_or(&t->isr, config ? VIRTIO_MMIO_INT_CONFIG :
 					  VIRTIO_MMIO_INT_VRING);
+	atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
 	/* Interrupts are the device's hot path: inside wisp the fd is
 	 * private and one plain write does; in a server process it is the
 	 * VMM's, which must not be able to block the device with it. */
@@ -37,6 +38,30 @@ static void transport_raise(void *opaque, bool config)
 	if (ret && ret != -EAGAIN)
 		log_warn("%s: interrupt eventfd: %s", t->dev->name,
 			 strerror(-ret));
+}
+
+bool virtio_mmio_irq_check(struct virtio_mmio *t, struct virtio_irq_watch *w,
+			   uint64_t now_ns, uint64_t limit_ns)
+{
+	unsigned int gen =
+		atomic_load_explicit(&t->irq_gen, memory_order_relaxed);
+	int ret;
+
+	if (!atomic_load(&t->isr) || gen != w->gen || !w->since_ns ||
+	    !atomic_load_explicit(&t->irq_used, memory_order_relaxed)) {
+		w->gen = gen;
+		w->since_ns = now_ns;
+		return false;
+	}
+	if (now_ns - w->since_ns < limit_ns)
+		return false;
+	w->since_ns = now_ns;
+	ret = t->irq.shared ? efd_signal(t->irq_efd) :
+			      efd_signal_private(t->irq_efd);
+	if (ret && ret != -EAGAIN)
+		return false;
+	w->reraised++;
+	return true;
 }
 
 static const struct virtio_transport_ops mmio_tops = {
@@ -64,6 +89,7 @@ static void reset_locked(struct virtio_mmio *t)
 	t->driver_features = 0;
 	t->dev_feat_sel = t->drv_feat_sel = t->queue_sel = 0;
 	atomic_store(&t->isr, 0);
+	atomic_store(&t->irq_used, false);
 }
 
 static void write_status_locked(struct virtio_mmio *t, uint32_t v)
@@ -264,6 +290,8 @@ static void mmio_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 	if (off == VIRTIO_MMIO_INTERRUPT_STATUS && len == 4) {
 		uint32_t v = atomic_load(&t->isr);
 
+		atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
+		atomic_store_explicit(&t->irq_used, true, memory_order_relaxed);
 		memcpy(data, &v, 4);
 		return;
 	}

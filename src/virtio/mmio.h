@@ -53,6 +53,13 @@ struct virtio_mmio {
 	uint64_t driver_features;
 
 	atomic_uint isr; /* bit 0: used buffer, bit 1: config change */
+	/* Bumped by every raise and every read of InterruptStatus: while
+	 * isr is set and this stands still, the guest never looked at the
+	 * interrupt it was sent (virtio_mmio_irq_check). */
+	atomic_uint irq_gen;
+	/* The driver has read InterruptStatus since the last reset: it
+	 * takes interrupts (a polling driver is never re-raised to). */
+	atomic_bool irq_used;
 	int irq_efd;
 	int notify_efd[VIRTIO_MAX_QUEUES];
 	bool doorbell[VIRTIO_MAX_QUEUES]; /* lane in the registry */
@@ -87,6 +94,21 @@ void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w);
 int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 		     struct err *e);
 void virtio_mmio_resignal(struct virtio_mmio *t);
+
+/* Lost-interrupt recovery, sampled by the VMM's main loop (its own
+ * memory in w): when the driver takes interrupts (irq_used) and isr has
+ * been set for limit_ns with no raise and no read of InterruptStatus
+ * since, the edge never reached the guest's
+ * handler (a nested L1 was seen to lose one, leaving the guest waiting
+ * for ever); the line is raised again and true returned. At most once
+ * per limit_ns; w->reraised counts them. */
+struct virtio_irq_watch {
+	unsigned int gen;
+	uint64_t since_ns;
+	uint64_t reraised;
+};
+bool virtio_mmio_irq_check(struct virtio_mmio *t, struct virtio_irq_watch *w,
+			   uint64_t now_ns, uint64_t limit_ns);
 
 /* "virtio_mmio.device=4K@0x...:gsi" for the kernel command line. */
 int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len);

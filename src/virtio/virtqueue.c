@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "virtio/virtqueue.h"
 
+#include "mem/dirty.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -149,8 +151,8 @@ bool virtq_peek(const struct virtq *vq, struct virtq_rings *r)
 	return true;
 }
 
-static void push_seg(struct virtq_chain *c, uint8_t *host, uint32_t len,
-		     bool write)
+static void push_seg(const struct virtq *vq, struct virtq_chain *c,
+		     uint8_t *host, uint32_t len, bool write)
 {
 	struct virtq_seg *s = &c->seg[c->nr_read + c->nr_write];
 
@@ -158,6 +160,9 @@ static void push_seg(struct virtq_chain *c, uint8_t *host, uint32_t len,
 	s->len = len;
 	s->write = write;
 	if (write) {
+		/* The device may fill it any time until the push. */
+		if (host)
+			guest_mem_mark_dirty(vq->mem, host, len);
 		c->nr_write++;
 		c->write_len += len;
 	} else {
@@ -194,7 +199,7 @@ static int add_dma_segs(struct virtq *vq, struct virtq_chain *c,
 				       &gpa, &n) < 0 ||
 		    n == 0 || n > d->len - done) {
 			c->dma_fault = true;
-			push_seg(c, NULL, d->len - done, write);
+			push_seg(vq, c, NULL, d->len - done, write);
 			return 0;
 		}
 		host = guest_mem_ptr(vq->mem, gpa, n);
@@ -202,7 +207,7 @@ static int add_dma_segs(struct virtq *vq, struct virtq_chain *c,
 			*why = "buffer translates outside guest memory";
 			return -EINVAL;
 		}
-		push_seg(c, host, (uint32_t)n, write);
+		push_seg(vq, c, host, (uint32_t)n, write);
 		done += (uint32_t)n;
 	}
 	return 0;
@@ -241,7 +246,7 @@ static int add_seg(struct virtq *vq, struct virtq_chain *c,
 		*why = "buffer outside guest memory";
 		return -EINVAL;
 	}
-	push_seg(c, s->host, d->len, write);
+	push_seg(vq, c, s->host, d->len, write);
 	return 0;
 }
 
@@ -477,6 +482,8 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	vq->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	store16(u + USED_IDX, vq->used_idx);
+	guest_mem_mark_dirty(vq->mem, u, USED_RING);
+	guest_mem_mark_dirty(vq->mem, e, 8);
 	/* Only after the last write through the chain's translations. */
 	if (vq->dma_tok && head < vq->dma_tok_n && vq->dma_tok[head]) {
 		vq->dma->end(vq->dma->opaque, vq->dma_tok[head]);
@@ -512,6 +519,7 @@ void virtq_update_avail_event(struct virtq *vq)
 	if (!vq->event_idx || !used(vq))
 		return;
 	store16(used(vq) + USED_RING + 8 * vq->size, vq->last_avail);
+	guest_mem_mark_dirty(vq->mem, used(vq) + USED_RING + 8 * vq->size, 2);
 	atomic_thread_fence(memory_order_seq_cst);
 }
 

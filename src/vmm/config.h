@@ -109,6 +109,11 @@ struct vm_config {
 	/* Log a state dump when no vCPU exited and no I/O thread woke for
 	 * this long (vmm/watchdog.h); 0: off (SIGUSR1 dumps either way). */
 	unsigned int watchdog_s;
+	/* Track the pages written since the last snapshot, in KVM's dirty
+	 * log and wisp's own (mem/dirty.h), so a Diff snapshot can be
+	 * taken (machine-config track_dirty_pages, enable_diff_snapshots
+	 * on load). */
+	bool track_dirty_pages;
 };
 
 void vm_config_defaults(struct vm_config *c);

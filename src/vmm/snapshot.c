@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "mem/dirty.h"
 #include "snapshot/config_state.h"
+#include "snapshot/diff.h"
 #include "snapshot/format.h"
 #include "snapshot/kvm_state.h"
 #include "snapshot/mem_dump.h"
@@ -48,10 +50,18 @@ static bool all_parked(struct vm *vm)
 static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 			  struct err *e)
 {
-	if (r->type == VM_SNAPSHOT_DIFF)
+	if (r->type == VM_SNAPSHOT_DIFF && !vm->cfg.track_dirty_pages)
+		return err_config(e, -EINVAL,
+				  "snapshot: a Diff snapshot needs dirty page "
+				  "tracking (machine-config track_dirty_pages, "
+				  "or enable_diff_snapshots on load)");
+	/* A server writes guest RAM through its own mapping, where
+	 * neither KVM's log nor ours sees it. */
+	if (r->type == VM_SNAPSHOT_DIFF && vm->cfg.nr_servers)
 		return err_config(e, -ENOTSUP,
-				  "snapshot: Diff snapshots are not supported "
-				  "yet (use Full)");
+				  "snapshot: a VM with IOREQ servers cannot "
+				  "take Diff snapshots (their writes to guest "
+				  "memory are not tracked); use Full");
 	if (vm->cfg.nr_nets)
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with virtio-net cannot be "
@@ -81,7 +91,8 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 	return 0;
 }
 
-static int save_state(struct vm *vm, struct snap_writer *sw, struct err *e)
+static int save_state(struct vm *vm, struct snap_writer *sw,
+		      const uint64_t *dirty, struct err *e)
 {
 	uint32_t *msrs = NULL, nr_msrs = 0;
 	int ret;
@@ -110,14 +121,49 @@ static int save_state(struct vm *vm, struct snap_writer *sw, struct err *e)
 	snap_section_begin(sw, SNAP_SEC_MEMORY);
 	ser_u64(&sw->w, vm->mem.size);
 	snap_section_end(sw);
+	if (dirty) {
+		snap_section_begin(sw, SNAP_SEC_DIFF);
+		snap_diff_save(&sw->w, vm->mem.size, dirty);
+		snap_section_end(sw);
+	}
 	return snap_writer_finish(sw, e);
+}
+
+/* The pages written since the last snapshot: KVM's log of each RAM slot
+ * (slot i is region i, by guest_mem's layout) and the VMM's own marks,
+ * by offset in the memfd. Clears both. */
+static int collect_dirty(struct vm *vm, uint64_t **out, struct err *e)
+{
+	uint64_t *bm = calloc(dirty_words(vm->mem.size), sizeof(uint64_t));
+	int ret = 0;
+
+	if (!bm)
+		return err_set(e, -ENOMEM, "snapshot: out of memory");
+	for (int i = 0; i < vm->mem.nr_regions && !ret; i++) {
+		const struct guest_mem_region *g = &vm->mem.regions[i];
+
+		ret = kvm_get_dirty_log(
+			&vm->kvm, i, bm + (g->offset >> GUEST_PAGE_SHIFT) / 64,
+			dirty_words(g->size), e);
+	}
+	guest_mem_dirty_collect(&vm->mem, bm);
+	if (ret) {
+		/* What was collected goes back: a later snapshot must
+		 * still see it. */
+		guest_mem_dirty_restore(&vm->mem, bm);
+		free(bm);
+		return ret;
+	}
+	*out = bm;
+	return 0;
 }
 
 int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 		       struct err *e)
 {
 	struct snap_writer sw;
-	uint64_t t0 = now_ns(), t1, data = 0;
+	uint64_t t0 = now_ns(), t1, data = 0, *dirty = NULL;
+	bool diff = r->type == VM_SNAPSHOT_DIFF;
 	int ret = check_saveable(vm, r, e);
 
 	if (ret)
@@ -126,9 +172,19 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -EINVAL,
 				  "snapshot: snapshot_path and mem_file_path "
 				  "are required");
+	/* A Full snapshot with tracking on is the base of the next Diff:
+	 * the logs restart here too. */
+	if (vm->cfg.track_dirty_pages) {
+		ret = collect_dirty(vm, &dirty, e);
+		if (ret)
+			return ret;
+	}
 	snap_writer_init(&sw);
-	ret = save_state(vm, &sw, e);
-	if (!ret)
+	ret = save_state(vm, &sw, diff ? dirty : NULL, e);
+	if (!ret && diff)
+		ret = snap_diff_dump(vm->mem.host, vm->mem.size, dirty,
+				     r->mem_path, &data, e);
+	else if (!ret)
 		ret = snap_mem_dump(snap_mem_restore_private(vm->mem_restore) ?
 					    -1 :
 					    vm->mem.memfd,
@@ -137,10 +193,15 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 	t1 = now_ns();
 	if (!ret)
 		ret = snap_write_file(r->snapshot_path, sw.w.p, sw.w.len, e);
+	/* Not written: the pages stay dirty for the next try. */
+	if (ret && dirty)
+		guest_mem_dirty_restore(&vm->mem, dirty);
+	free(dirty);
 	if (!ret)
-		log_info("snapshot: %zu bytes of state, %llu MiB of %llu MiB "
-			 "RAM written in %.3f ms (memory %.3f ms)",
-			 sw.w.len, (unsigned long long)(data >> 20),
+		log_info("snapshot: %s, %zu bytes of state, %llu MiB of %llu "
+			 "MiB RAM written in %.3f ms (memory %.3f ms)",
+			 diff ? "Diff" : "Full", sw.w.len,
+			 (unsigned long long)(data >> 20),
 			 (unsigned long long)(vm->mem.size >> 20),
 			 (double)(now_ns() - t0) / 1e6,
 			 (double)(t1 - t0) / 1e6);
@@ -228,6 +289,16 @@ static int decode(struct vm_restore_state *rs, struct err *e)
 				  "snapshot: memory section missing or "
 				  "malformed");
 	rs->mem_size = le64(s->data);
+	pos = 0;
+	if (snap_next(&rs->f, &pos, SNAP_SEC_DIFF))
+		return err_config(e, -EINVAL,
+				  "snapshot '%s' is a Diff snapshot: its "
+				  "memory file holds only the pages written "
+				  "since the snapshot before it; merge it onto "
+				  "that one's memory file first (wisp "
+				  "snapshot-merge)",
+				  rs->req.snapshot_path);
+	rs->cfg.track_dirty_pages = rs->req.enable_diff;
 	if (rs->mem_size != rs->cfg.memory_mib << 20)
 		return err_config(e, -EINVAL,
 				  "snapshot: %llu bytes of RAM for a %llu MiB "

@@ -31,7 +31,7 @@ struct vm_snapshot_req {
 };
 
 /* Writes the snapshot of a paused VM: -EBUSY (config class) when it is
- * not paused, -ENOTSUP for what cannot be saved yet (Diff, --net,
+ * not paused, -ENOTSUP for what cannot be saved yet (--net,
  * --spawn-server). The VM stays paused and unchanged either way. */
 int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 		       struct err *e);
@@ -47,6 +47,9 @@ struct vm_restore_req {
 	 * the handler dies or stops reading faults; NULL: the VM stops
 	 * then (exit status 2). */
 	const char *uffd_fallback;
+	/* Track dirty pages from the restore on, for Diff snapshots of the
+	 * restored VM (enable_diff_snapshots). */
+	bool enable_diff;
 };
 
 /* Builds a VM from a snapshot, as vm_create builds one from a config:

@@ -14,6 +14,7 @@
 
 #include "arch/x86/cpu.h"
 #include "ioreq/proto.h"
+#include "mem/dirty.h"
 #include "snapshot/mem_restore.h"
 #include "sandbox/seccomp.h"
 #include "util/log.h"
@@ -93,8 +94,11 @@ static int setup_memory(struct vm *vm, struct err *e)
 {
 	int ret = guest_mem_init(&vm->mem, vm->cfg.memory_mib << 20, e);
 
+	if (!ret && vm->cfg.track_dirty_pages)
+		ret = guest_mem_dirty_enable(&vm->mem, e);
 	if (ret)
 		return ret;
+	vm->kvm.log_dirty = vm->cfg.track_dirty_pages;
 	for (int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_mem_region *r = &vm->mem.regions[i];
 
@@ -206,8 +210,11 @@ static int build(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		vm->ioev_ready = true;
 	}
 	ret = setup_memory(vm, e);
-	if (!ret && vm->rs)
+	if (!ret && vm->rs) {
 		ret = snapshot_restore_memory(vm, e);
+		/* The image just restored is the base of the next Diff. */
+		guest_mem_dirty_all_clean(&vm->mem);
+	}
 	if (!ret)
 		ret = devices_create_virtio(vm, e);
 	/* With --iommu the servers' devices go behind it too. */

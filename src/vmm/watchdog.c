@@ -154,10 +154,40 @@ static void on_tick(void *opaque)
 	vm_dump_state(vm, why);
 }
 
+static void on_irq_tick(void *opaque)
+{
+	struct vm *vm = opaque;
+	struct watchdog *w = &vm->wd;
+	uint64_t now = now_ns();
+	bool stopped;
+
+	if (!loop_timer_ack(w->irq_tfd))
+		return;
+	/* A paused guest reads nothing on purpose. */
+	stopped = paused(vm);
+	for (int i = 0; i < vm->dev.nr_virtio && i < LAYOUT_MAX_WINDOWS; i++) {
+		struct virtio_irq_watch *s = &w->irq[i];
+
+		if (stopped) {
+			s->since_ns = 0;
+			continue;
+		}
+		if (virtio_mmio_irq_check(vm->dev.virtio[i], s, now,
+					  WATCHDOG_IRQ_LIMIT_MS * 1000000ULL) &&
+		    s->reraised == 1)
+			log_warn("%s: the guest has not read the interrupt it "
+				 "was sent %d ms ago; raised it again (said "
+				 "once per device)",
+				 vm->dev.virtio[i]->dev->name,
+				 WATCHDOG_IRQ_LIMIT_MS);
+	}
+}
+
 void watchdog_preinit(struct watchdog *w)
 {
 	memset(w, 0, sizeof(*w));
 	w->tfd = -1;
+	w->irq_tfd = -1;
 }
 
 int watchdog_start(struct vm *vm, struct err *e)
@@ -165,6 +195,18 @@ int watchdog_start(struct vm *vm, struct err *e)
 	struct watchdog *w = &vm->wd;
 	uint64_t period;
 
+	if (vm->dev.nr_virtio) {
+		w->irq_tfd = loop_timer_add(&vm->loop, &w->irq_watch,
+					    on_irq_tick, vm);
+		if (w->irq_tfd < 0) {
+			int ret = w->irq_tfd;
+
+			w->irq_tfd = -1;
+			return err_set(e, ret, "interrupt check: timerfd: %s",
+				       strerror(-ret));
+		}
+		loop_timer_arm(w->irq_tfd, WATCHDOG_IRQ_MS * 1000000ULL);
+	}
 	if (!vm->cfg.watchdog_s)
 		return 0;
 	w->limit_ns = vm->cfg.watchdog_s * 1000000000ULL;
@@ -186,5 +228,7 @@ void watchdog_destroy(struct watchdog *w)
 {
 	if (w->tfd >= 0)
 		close(w->tfd);
-	w->tfd = -1;
+	if (w->irq_tfd >= 0)
+		close(w->irq_tfd);
+	w->tfd = w->irq_tfd = -1;
 }

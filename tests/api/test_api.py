@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -1664,12 +1665,13 @@ def consecutive(nums, what):
            f"{what}: ticks not consecutive: {nums[:5]}...{nums[-5:]}")
 
 
-def snapshot(w, d, name="s"):
-    """wisp snapshot (the CLI client: pause, create) on w's socket; the
-    paths of the state and memory files."""
+def snapshot(w, d, name="s", diff=False):
+    """wisp snapshot (the CLI client: pause, create; --diff with diff) on
+    w's socket; the paths of the state and memory files."""
     st, mem = os.path.join(d, name + ".state"), os.path.join(d, name + ".mem")
-    p = subprocess.run([WISP, "snapshot", "--api-sock", w.sock,
-                        "--snapshot", st, "--mem", mem],
+    p = subprocess.run([WISP, "snapshot", "--api-sock", w.sock] +
+                       (["--diff"] if diff else []) +
+                       ["--snapshot", st, "--mem", mem],
                        capture_output=True, timeout=TIMEOUT)
     expect(p.returncode == 0, f"wisp snapshot: exit {p.returncode}: "
            f"{p.stderr.decode(errors='replace')}\n{w.stderr()}")
@@ -1872,7 +1874,6 @@ def case_snapshot_api_rules():
                                 "backend_path": body["mem_file_path"]},
                 "enable_diff_snapshots": False, "resume_vm": False}
         for b, says in (
-                (dict(load, enable_diff_snapshots=True), "Diff"),
                 (dict(load, mem_backend={"backend_type": "Disk",
                                          "backend_path": "x"}),
                  "backend_type"),
@@ -1920,6 +1921,106 @@ def case_snapshot_api_rules():
         for x in (w2, w3):
             if x:
                 x.close()
+        d.cleanup()
+
+
+def snapshot_merge(d, diff, base_mem, out):
+    """wisp snapshot-merge of the Diff snapshot diff (name in d) onto
+    base_mem; the state file that now goes with base_mem."""
+    st = os.path.join(d, out + ".state")
+    p = subprocess.run([WISP, "snapshot-merge",
+                        "--snapshot", os.path.join(d, diff + ".state"),
+                        "--mem", os.path.join(d, diff + ".mem"),
+                        "--base-mem", base_mem, "--out-snapshot", st],
+                       capture_output=True, timeout=TIMEOUT)
+    expect(p.returncode == 0, f"wisp snapshot-merge: exit {p.returncode}: "
+           f"{p.stderr.decode(errors='replace')}")
+    return st
+
+
+def case_snapshot_diff():
+    """Full, then Diff snapshots while the guest writes its disk (so the
+    device writes guest RAM between them: status bytes, used rings): a
+    Diff's memory file holds only the pages written since the snapshot
+    before it, a Diff is refused until merged, and the merged files
+    restore a guest that finishes its I/O and verifies every block; a VM
+    loaded with enable_diff_snapshots takes a Diff again."""
+    n = 640
+    d = tempfile.TemporaryDirectory()
+    img = os.path.join(d.name, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(n * 4096)
+    w = Wisp()
+    w2 = c = None
+    try:
+        boot(w, f"blkloop n={n}", vcpu_count=1, mem_size_mib=64,
+             track_dirty_pages=True)
+        j = w.ok("GET", "/machine-config", want=200)
+        expect(j["track_dirty_pages"] is True, f"machine-config {j}")
+        w.ok("PUT", "/drives/d0", {"drive_id": "d0", "path_on_host": img,
+                                   "is_root_device": False,
+                                   "is_read_only": False})
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"blkloop 64\n")
+        base_st, base_mem = snapshot(w, d.name, "base")
+        w.ok("PATCH", "/vm", {"state": "Resumed"})
+        w.wait_out(r"blkloop 192\n")
+        st1, mem1 = snapshot(w, d.name, "d1", diff=True)
+        time.sleep(0.2)
+        before = w.stdout()
+        w.p.kill()
+        w.wait()
+        expect("blkloop-verify" not in before,
+               "the guest finished before the Diff: make n larger")
+        full_kib = os.stat(base_mem).st_blocks // 2
+        diff_kib = os.stat(mem1).st_blocks // 2
+        expect(os.stat(mem1).st_size == 64 << 20,
+               f"Diff memory file is {os.stat(mem1).st_size} bytes")
+        expect(0 < diff_kib < full_kib // 2,
+               f"Diff memory file {diff_kib} KiB on disk against the "
+               f"Full's {full_kib} KiB")
+        restore_refused(st1, mem1, "Diff snapshot")
+        merged = os.path.join(d.name, "merged.mem")
+        shutil.copyfile(base_mem, merged)
+        m1 = snapshot_merge(d.name, "d1", merged, "m1")
+        restore_refused(st1, merged, "Diff snapshot")
+
+        # The merged pair through the API, with tracking on again.
+        w2 = Wisp()
+        w2.ok("PUT", "/snapshot/load",
+              {"snapshot_path": m1,
+               "mem_backend": {"backend_type": "File",
+                               "backend_path": merged},
+               "enable_diff_snapshots": True, "resume_vm": True})
+        w2.wait_out(r"blkloop 320\n")
+        st2, mem2 = snapshot(w2, d.name, "d2", diff=True)
+        time.sleep(0.2)
+        mid = w2.stdout()
+        w2.p.kill()
+        w2.wait()
+        expect("blkloop-verify" not in mid,
+               "the guest finished before the second Diff")
+        m2 = snapshot_merge(d.name, "d2", merged, "m2")
+        c = Proc(["restore", "--snapshot", m2, "--mem", merged])
+        rc = c.wait(timeout=60)
+        out = before + mid + c.stdout()
+        expect(rc == 0 and "blkloop-verify: ok" in out,
+               f"guest restored from two merged Diffs: exit {rc}\n"
+               f"{out[-500:]}\n{c.stderr()}")
+        with open(img, "rb") as f:
+            data = f.read()
+        for r in range(n):
+            want = bytes((r * 7 + i) % 251 for i in range(4096))
+            expect(data[r * 4096:(r + 1) * 4096] == want,
+                   f"image block {r} wrong")
+        print(f"Full {full_kib} KiB on disk, Diff {diff_kib} KiB; "
+              f"two Diffs merged, restored, all {n} blocks verified")
+    finally:
+        w.close()
+        if w2:
+            w2.close()
+        if c:
+            c.close()
         d.cleanup()
 
 

@@ -624,6 +624,69 @@ static void test_state_dump(void **state)
 	assert_true(ms >= 90 && ms < 1000);
 }
 
+/* A raised interrupt the driver never reads is raised again once per
+ * limit, only for a driver that reads InterruptStatus (a polling one is
+ * left alone), and never while it keeps reading or after the ACK. */
+static uint64_t irq_count(struct fixture *f)
+{
+	uint64_t v = 0;
+
+	if (read(f->t->irq_efd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+static void test_lost_irq_raised_again(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_irq_watch w = { 0 };
+	const uint64_t ms = 1000000, limit = 1000 * ms;
+	uint64_t t = 5000 * ms;
+
+	negotiate(f, 1ull << 32);
+	irq_count(f);
+	/* A polling driver: isr set, never read. */
+	virtio_dev_raise_vring(&f->x.dev);
+	assert_int_equal(irq_count(f), 1);
+	for (int i = 0; i < 5; i++, t += limit)
+		assert_false(virtio_mmio_irq_check(f->t, &w, t, limit));
+	assert_int_equal(irq_count(f), 0);
+	/* The driver reads and acks once: it takes interrupts. */
+	assert_int_equal(rd(f, 0x60), 1);
+	wr(f, 0x64, 1);
+	/* The next one is lost: not raised again before the limit... */
+	virtio_dev_raise_vring(&f->x.dev);
+	assert_int_equal(irq_count(f), 1);
+	assert_false(virtio_mmio_irq_check(f->t, &w, t, limit));
+	assert_false(virtio_mmio_irq_check(f->t, &w, t + limit - 1, limit));
+	/* ... then once per limit. */
+	assert_true(virtio_mmio_irq_check(f->t, &w, t + limit, limit));
+	assert_int_equal(irq_count(f), 1);
+	assert_false(virtio_mmio_irq_check(f->t, &w, t + limit + 1, limit));
+	assert_true(virtio_mmio_irq_check(f->t, &w, t + 2 * limit, limit));
+	assert_int_equal(w.reraised, 2);
+	irq_count(f);
+	/* A read of the status re-arms the wait; the ACK ends it. */
+	t += 2 * limit + limit / 2;
+	assert_false(virtio_mmio_irq_check(f->t, &w, t, limit));
+	assert_int_equal(rd(f, 0x60), 1);
+	assert_false(virtio_mmio_irq_check(f->t, &w, t + limit / 2, limit));
+	assert_false(virtio_mmio_irq_check(f->t, &w, t + limit, limit));
+	wr(f, 0x64, 1);
+	for (int i = 2; i < 6; i++)
+		assert_false(
+			virtio_mmio_irq_check(f->t, &w, t + i * limit, limit));
+	assert_int_equal(irq_count(f), 0);
+	/* A reset forgets that the driver took interrupts. */
+	assert_int_equal(rd(f, 0x60), 0);
+	wr(f, 0x70, 0);
+	virtio_dev_raise_vring(&f->x.dev);
+	irq_count(f);
+	for (int i = 10; i < 14; i++)
+		assert_false(
+			virtio_mmio_irq_check(f->t, &w, t + i * limit, limit));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +708,8 @@ int main(void)
 		cmocka_unit_test(test_shared_irq_bounded),
 		cmocka_unit_test_setup_teardown(test_iothread_pause, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_lost_irq_raised_again,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_dump, setup,
 						teardown),
 	};

@@ -1,110 +1,44 @@
-# snapshot-file's flow with the restores going through the Uffd backend:
-# clone 1 from wisp-uffd (20 us a page, prefetching), whose last line must
-# say it served faults; clone 2 from a wisp-uffd that serves 2 ms a page
-# without prefetch and is killed with SIGKILL one second into the
-# restore: wisp (--uffd-fallback) copies the rest in from the memory file
-# and says so on its stderr (the console log); the guest's checks and
-# e2fsck must not notice.
-FLOW=/tmp/$name.flow
-SNAPDIR=/tmp/$name.snap
+# snapshot-file's flow (flow.sh) with the restores going through the Uffd
+# backend: clone 1 from wisp-uffd (20 us a page, prefetching), whose last
+# line must say it served faults; clone 2 from a wisp-uffd that serves
+# 2 ms a page without prefetch and is killed with SIGKILL one second into
+# the restore: wisp (--uffd-fallback) copies the rest in from the memory
+# file and says so on its stderr (the console log); the guest's checks
+# and e2fsck must not notice.
+. /rig/scenarios/snapshot-file/flow-l1.sh
 scenario_pre() {
-    truncate -s 64M "$img"
-    rm -rf "$SNAPDIR"; mkdir -p "$SNAPDIR"
-    cat > "$FLOW" <<FLOWEOF
-#!/bin/sh
-S=$SNAPDIR/api.sock
-say() { echo "RIG-FLOW \$*"; }
-# curl KEY ARGS: one API request that must answer 204
-api() {
-    k=\$1; shift
-    if curl --unix-socket "\$S" -i "\$@" > $SNAPDIR/curl.out 2>&1 &&
-        head -n 1 $SNAPDIR/curl.out | grep -q '^HTTP/1.1 204'; then say ok "\$k"
-    else say fail "\$k" "\$(tr -d '\r' < $SNAPDIR/curl.out | tr '\n' ' ' | cut -c1-300)"; exit 1; fi
-}
-# count MARK: how many times the guest printed MARK so far
-count() { tr -d '\r' < $log | grep -c "\$1"; }
-# until N MARK [SECONDS]
-until_n() {
-    w=0
-    while [ "\$(count "\$2")" -lt "\$1" ] && [ \$w -lt \${3:-1200} ]; do usleep 100000; w=\$((w + 1)); done
-    [ "\$(count "\$2")" -ge "\$1" ]
-}
-/bin/wisp --api-sock "\$S" < /dev/null &
-W=\$!
-w=0
-while [ ! -S "\$S" ] && [ \$w -lt 300 ]; do usleep 100000; w=\$((w + 1)); done
-api boot-source -X PUT http://localhost/boot-source -H 'Content-Type: application/json' \
-    -d '{"kernel_image_path": "$kernel", "initrd_path": "$initrd", "boot_args": "console=ttyS0 reboot=k panic=1 pci=off $token"}'
-api drive -X PUT http://localhost/drives/d0 -H 'Content-Type: application/json' \
-    -d '{"drive_id": "d0", "path_on_host": "$img", "is_root_device": false, "is_read_only": false}'
-api machine -X PUT http://localhost/machine-config -H 'Content-Type: application/json' \
-    -d '{"vcpu_count": $CPUS, "mem_size_mib": $MEM}'
-api start -X PUT http://localhost/actions -H 'Content-Type: application/json' \
-    -d '{"action_type": "InstanceStart"}'
-until_n 1 WISP-T-SNAP-NOW || { say fail snap-now "the guest never got there"; kill -9 \$W; exit 1; }
-api pause -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
-t0=\$(stamp -m)
-api create -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
-    -d '{"snapshot_type": "Full", "snapshot_path": "$SNAPDIR/vm.state", "mem_file_path": "$SNAPDIR/vm.mem"}'
-t1=\$(stamp -m)
-say val create-ms \$((t1 - t0))
-cp "$img" "$SNAPDIR/disk.snap"
-kill -9 \$W
-wait \$W
-say ok killed "wisp pid \$W killed with SIGKILL after the snapshot"
-say val mem-file-kib "\$(du -k $SNAPDIR/vm.mem | cut -f1)"
-for clone in 1 2; do
-    cp "$SNAPDIR/disk.snap" "$img"
-    rm -f $SNAPDIR/in; mkfifo $SNAPDIR/in
+    snapshot_flow 0 '
+restore_pre() {
     rm -f $SNAPDIR/uffd.sock
-    if [ \$clone = 1 ]; then
+    if [ $1 = 1 ]; then
         /bin/wisp-uffd --socket $SNAPDIR/uffd.sock --mem $SNAPDIR/vm.mem --delay-us 20 2> $SNAPDIR/uffd1.log &
     else
         /bin/wisp-uffd --socket $SNAPDIR/uffd.sock --mem $SNAPDIR/vm.mem --delay-us 2000 --no-prefetch 2> $SNAPDIR/uffd2.log &
     fi
-    H=\$!
+    H=$!
     w=0
-    while [ ! -S $SNAPDIR/uffd.sock ] && [ \$w -lt 100 ]; do usleep 100000; w=\$((w + 1)); done
-    t0=\$(stamp -m)
+    while [ ! -S $SNAPDIR/uffd.sock ] && [ $w -lt 100 ]; do usleep 100000; w=$((w + 1)); done
+}
+restore_run() {
     /bin/wisp restore --snapshot $SNAPDIR/vm.state --mem $SNAPDIR/uffd.sock --mem-backend uffd --uffd-fallback $SNAPDIR/vm.mem < $SNAPDIR/in &
-    R=\$!
-    exec 4> $SNAPDIR/in
-    if [ \$clone = 2 ]; then usleep 1000000; kill -9 \$H; fi
-    usleep 500000
-    echo restored >&4
-    until_n \$clone WISP-READY || { say fail clone\$clone "no WISP-READY"; kill -9 \$R; exit 1; }
-    echo "$input" >&4
-    wait \$R
-    rc=\$?
-    exec 4>&-
-    t1=\$(stamp -m)
-    if [ \$rc = 0 ]; then say ok clone\$clone "exit 0 after \$((t1 - t0)) ms"
-    else say fail clone\$clone "exit \$rc"; exit 1; fi
-    wait \$H
-    if [ \$clone = 1 ]; then
-        l=\$(tail -n 1 $SNAPDIR/uffd1.log)
-        case "\$l" in *" faults served"*) say ok handler1 "\$l" ;;
-        *) say fail handler1 "wisp-uffd said: \$(tr '\\n' ' ' < $SNAPDIR/uffd1.log | cut -c1-300)" ;; esac
+}
+restore_mid() {
+    if [ $1 = 2 ]; then usleep 1000000; kill -9 $H; fi
+}
+restore_post() {
+    wait $H
+    if [ $1 = 1 ]; then
+        l=$(tail -n 1 $SNAPDIR/uffd1.log)
+        case "$l" in *" faults served"*) say ok handler1 "$l" ;;
+        *) say fail handler1 "wisp-uffd said: $(tr "\n" " " < $SNAPDIR/uffd1.log | cut -c1-300)" ;; esac
     fi
-done
-exit 0
-FLOWEOF
-    VMM_CMD="/bin/sh $FLOW"
+}'
 }
 scenario_post() {
-    for k in boot-source drive machine start pause create killed clone1 clone2 handler1; do
-        l=$(tr -d '\r' < "$log" | awk -v k="$k" '$1 == "RIG-FLOW" && $3 == k' | tail -n 1)
-        case "$l" in
-        "RIG-FLOW ok $k"*) C ok "$k" "${l#RIG-FLOW ok $k}" ;;
-        '') C fail "$k" "the flow never got there" ;;
-        *) C fail "$k" "${l#RIG-FLOW fail $k}" ;;
-        esac
-    done
-    tr -d '\r' < "$log" | sed -n 's/^RIG-FLOW val /RIG-V '"$name"' /p'
+    snapshot_flow_post boot-source drive machine start pause create killed \
+        clone1 clone2 handler1
     if tr -d '\r' < "$log" | grep -q "uffd takeover done"; then
         C ok takeover2 "$(tr -d '\r' < "$log" | grep "uffd takeover done" | tail -n 1)"
     else C fail takeover2 "wisp never said it took over from the killed handler"; fi
-    if e2fsck -fn "$img" > /tmp/$name.fsck 2>&1; then C ok e2fsck "clean after the second clone"
-    else C fail e2fsck "$(tail -n 3 /tmp/$name.fsck | tr '\n' ' ')"; fi
-    rm -rf "$SNAPDIR" "$FLOW"
+    snapshot_flow_clean
 }

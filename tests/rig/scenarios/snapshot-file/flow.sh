@@ -1,0 +1,126 @@
+#!/bin/sh
+# The snapshot scenarios' VMM command (snapshot-file, snapshot-uffd), run
+# under vmrun so its output is the console log; snapshot_flow (flow-l1.sh)
+# writes its settings to $1 and the scenario's restore hooks to $2.
+#
+# wisp --api-sock boots the guest through the API; when the guest is in
+# the middle of its work (WISP-T-SNAP-NOW) the VM is paused and given a
+# Full snapshot and the disk image copied as it was. With DIFF=1 the VM
+# then runs one more second (the guest's writers go on) and takes a Diff
+# snapshot, the image copied again; the unmerged Diff must be refused by
+# wisp restore, and wisp snapshot-merge puts it onto a copy of the Full's
+# memory file. wisp is killed with SIGKILL. Then two clones, one after the
+# other, each from a fresh copy of the image as it was at its snapshot
+# (clone 2 from the merged Diff with DIFF=1): `wisp restore` in a new
+# process, told "restored" on its console, runs the guest's checks and
+# ends with the guest's reboot (exit 0).
+#
+# Hooks (shell functions in $2; the defaults do nothing):
+#   restore_pre N   before clone N starts (a page-fault handler)
+#   restore_run N   starts wisp restore for clone N in the background,
+#                   stdin from $SNAPDIR/in (default: the File backend on
+#                   clone N's state and memory files)
+#   restore_mid N   once clone N runs, before it is told "restored"
+#   restore_post N  after clone N exited 0
+. "$1"
+S=$SNAPDIR/api.sock
+say() { echo "RIG-FLOW $*"; }
+# api KEY ARGS: one API request that must answer 204
+api() {
+    k=$1; shift
+    if curl --unix-socket "$S" -i "$@" > $SNAPDIR/curl.out 2>&1 &&
+        head -n 1 $SNAPDIR/curl.out | grep -q '^HTTP/1.1 204'; then say ok "$k"
+    else say fail "$k" "$(tr -d '\r' < $SNAPDIR/curl.out | tr '\n' ' ' | cut -c1-300)"; exit 1; fi
+}
+# count MARK: how many times the guest printed MARK so far
+count() { tr -d '\r' < "$LOG" | grep -c "$1"; }
+# until_n N MARK [TENTHS]
+until_n() {
+    w=0
+    while [ "$(count "$2")" -lt "$1" ] && [ $w -lt ${3:-1200} ]; do usleep 100000; w=$((w + 1)); done
+    [ "$(count "$2")" -ge "$1" ]
+}
+# clone N's state and memory file and disk image
+state_of() { if [ "$DIFF" = 1 ] && [ "$1" = 2 ]; then echo $SNAPDIR/m1.state; else echo $SNAPDIR/vm.state; fi; }
+mem_of() { if [ "$DIFF" = 1 ] && [ "$1" = 2 ]; then echo $SNAPDIR/merged.mem; else echo $SNAPDIR/vm.mem; fi; }
+disk_of() { if [ "$DIFF" = 1 ] && [ "$1" = 2 ]; then echo $SNAPDIR/disk.diff; else echo $SNAPDIR/disk.snap; fi; }
+restore_pre() { :; }
+restore_run() { /bin/wisp restore --snapshot "$(state_of $1)" --mem "$(mem_of $1)" < $SNAPDIR/in & }
+restore_mid() { :; }
+restore_post() { :; }
+. "$2"
+
+/bin/wisp --api-sock "$S" < /dev/null &
+W=$!
+w=0
+while [ ! -S "$S" ] && [ $w -lt 300 ]; do usleep 100000; w=$((w + 1)); done
+api boot-source -X PUT http://localhost/boot-source -H 'Content-Type: application/json' \
+    -d "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off $TOKEN\"}"
+api drive -X PUT http://localhost/drives/d0 -H 'Content-Type: application/json' \
+    -d "{\"drive_id\": \"d0\", \"path_on_host\": \"$IMG\", \"is_root_device\": false, \"is_read_only\": false}"
+track=false
+[ "$DIFF" = 1 ] && track=true
+api machine -X PUT http://localhost/machine-config -H 'Content-Type: application/json' \
+    -d "{\"vcpu_count\": $CPUS, \"mem_size_mib\": $MEM, \"track_dirty_pages\": $track}"
+api start -X PUT http://localhost/actions -H 'Content-Type: application/json' \
+    -d '{"action_type": "InstanceStart"}'
+until_n 1 WISP-T-SNAP-NOW || { say fail snap-now "the guest never got there"; kill -9 $W; exit 1; }
+api pause -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
+t0=$(stamp -m)
+api create -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
+    -d "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$SNAPDIR/vm.state\", \"mem_file_path\": \"$SNAPDIR/vm.mem\"}"
+t1=$(stamp -m)
+cp "$IMG" "$SNAPDIR/disk.snap"
+say val create-ms $((t1 - t0))
+say val mem-file-kib "$(du -k $SNAPDIR/vm.mem | cut -f1)"
+if [ "$DIFF" = 1 ]; then
+    api resume -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Resumed"}'
+    usleep 1000000
+    api pause2 -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
+    t0=$(stamp -m)
+    api diff -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
+        -d "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$SNAPDIR/d1.state\", \"mem_file_path\": \"$SNAPDIR/d1.mem\"}"
+    t1=$(stamp -m)
+    cp "$IMG" "$SNAPDIR/disk.diff"
+    say val diff-ms $((t1 - t0))
+    say val diff-file-kib "$(du -k $SNAPDIR/d1.mem | cut -f1)"
+fi
+kill -9 $W
+wait $W
+say ok killed "wisp pid $W killed with SIGKILL after the snapshot"
+if [ "$DIFF" = 1 ]; then
+    full=$(du -k $SNAPDIR/vm.mem | cut -f1); diff=$(du -k $SNAPDIR/d1.mem | cut -f1)
+    if [ "$diff" -gt 0 ] && [ "$diff" -lt "$full" ]; then say ok diff-size "Diff $diff KiB on disk, Full $full KiB"
+    else say fail diff-size "Diff $diff KiB on disk, Full $full KiB"; exit 1; fi
+    /bin/wisp restore --snapshot $SNAPDIR/d1.state --mem $SNAPDIR/d1.mem < /dev/null > $SNAPDIR/unmerged.out 2>&1
+    rc=$?
+    if [ $rc = 1 ] && grep -q "is a Diff snapshot" $SNAPDIR/unmerged.out; then say ok unmerged-refused "exit 1: $(cut -c1-100 $SNAPDIR/unmerged.out)"
+    else say fail unmerged-refused "exit $rc: $(tr '\n' ' ' < $SNAPDIR/unmerged.out | cut -c1-300)"; exit 1; fi
+    cp $SNAPDIR/vm.mem $SNAPDIR/merged.mem
+    if /bin/wisp snapshot-merge --snapshot $SNAPDIR/d1.state --mem $SNAPDIR/d1.mem \
+        --base-mem $SNAPDIR/merged.mem --out-snapshot $SNAPDIR/m1.state > $SNAPDIR/merge.out 2>&1; then
+        say ok merge "onto a copy of the Full's memory file"
+    else say fail merge "$(tr '\n' ' ' < $SNAPDIR/merge.out | cut -c1-300)"; exit 1; fi
+fi
+for clone in 1 2; do
+    cp "$(disk_of $clone)" "$IMG"
+    rm -f $SNAPDIR/in; mkfifo $SNAPDIR/in
+    restore_pre $clone
+    t0=$(stamp -m)
+    restore_run $clone
+    R=$!
+    exec 4> $SNAPDIR/in
+    restore_mid $clone
+    usleep 500000
+    echo restored >&4
+    until_n $clone WISP-READY || { say fail clone$clone "no WISP-READY"; kill -9 $R; exit 1; }
+    echo "$INPUT" >&4
+    wait $R
+    rc=$?
+    exec 4>&-
+    t1=$(stamp -m)
+    if [ $rc = 0 ]; then say ok clone$clone "exit 0 after $((t1 - t0)) ms"
+    else say fail clone$clone "exit $rc"; exit 1; fi
+    restore_post $clone
+done
+exit 0
