@@ -11,6 +11,7 @@
  * drops its connections, vhost-user talks to its back-end, rate limiters
  * disarm their timers.
  */
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 
@@ -47,6 +48,9 @@ static const struct sb_rule rules[] = {
 	ALLOW(fallocate, "blk: the sync engine's drain discards"),
 	ALLOW(timerfd_settime, "rate limiters disarm their timer at reset"),
 	ALLOW(epoll_ctl, "vsock: a reset drops its connections' sockets"),
+	ALLOW1(fcntl, SB_EQ(1, F_OFD_SETLK),
+	       "virtio-iommu: a reset frees its domains' IOASIDs, unlocking "
+	       "them in the host-wide registry (src/iommu/registry.c)"),
 	ALLOW(sendto, "vhost-user and vsock messages (send)"),
 	ALLOW(recvfrom, "vhost-user and vsock messages (recv)"),
 };

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -209,6 +210,21 @@ static void unix_socket(void)
 	close(s);
 }
 
+/* A virtio-iommu reset on a vCPU unlocks IOASIDs (OFD locks); no other
+ * fcntl is a vCPU's. */
+static void ofd_unlock(void)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(-1, F_OFD_SETLK, &fl) != -1 || errno != EBADF)
+		_exit(104);
+}
+
+static void forbidden_fcntl(void)
+{
+	fcntl(-1, F_SETFL, 0);
+}
+
 static void forbidden_thread_in_loop_kind(void)
 {
 	/* The event loop forks (the VM fd releaser) but never makes a
@@ -227,6 +243,9 @@ static void test_filters_kill(void **state)
 	assert_true(killed_by_sigsys(in_child(SB_VCPU, forbidden_ioctl)));
 	assert_true(
 		killed_by_sigsys(in_child(SB_VCPU, forbidden_exec_mapping)));
+	st = in_child(SB_VCPU, ofd_unlock);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(killed_by_sigsys(in_child(SB_VCPU, forbidden_fcntl)));
 	st = in_child(SB_VCPU, writable_mapping);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(
