@@ -5,9 +5,15 @@
  * reads and writes its tap; vsock connects to the host's unix sockets;
  * rng reads getrandom. The files themselves were opened at start-up.
  */
+#include <linux/vhost.h>
+
 #include "sandbox/seccomp_rules.h"
 
 static const struct sb_rule rules[] = {
+	IOCTL(VHOST_NET_SET_BACKEND,
+	      "vhost-net: a ring error stops the kernel's rings"),
+	IOCTL(VHOST_GET_VRING_BASE,
+	      "vhost-net: a ring error stops the kernel's rings"),
 	ALLOW(epoll_wait, "the thread's loop over doorbells and its fds"),
 	ALLOW(epoll_pwait, "the thread's loop (glibc's epoll_wait)"),
 	ALLOW(epoll_ctl, "vsock adds and removes its connections' sockets"),

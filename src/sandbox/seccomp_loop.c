@@ -9,11 +9,16 @@
  */
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
+#include <linux/vhost.h>
 #include <sys/ioctl.h>
 
 #include "sandbox/seccomp_rules.h"
 
 static const struct sb_rule rules[] = {
+	IOCTL(VHOST_NET_SET_BACKEND,
+	      "vhost-net: teardown stops the kernel's rings"),
+	IOCTL(VHOST_GET_VRING_BASE,
+	      "vhost-net: teardown stops the kernel's rings"),
 	ALLOW(epoll_wait, "the event loop"),
 	ALLOW(epoll_pwait, "the event loop (glibc's epoll_wait)"),
 	ALLOW(epoll_ctl, "watches added and removed (servers re-attached)"),

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/vhost.h>
 
 #include "sandbox/seccomp_rules.h"
 
@@ -48,6 +49,19 @@ static const struct sb_rule rules[] = {
 	ALLOW(fallocate, "blk: the sync engine's drain discards"),
 	ALLOW(timerfd_settime, "rate limiters disarm their timer at reset"),
 	ALLOW(epoll_ctl, "vsock: a reset drops its connections' sockets"),
+	/* vhost-net (src/devices/net/vhost_net.c): activate hands the rings
+	 * to the kernel, reset takes them back. */
+	IOCTL(VHOST_SET_FEATURES, "vhost-net activate: the driver's features"),
+	IOCTL(VHOST_SET_MEM_TABLE, "vhost-net activate: guest RAM"),
+	IOCTL(VHOST_SET_VRING_NUM, "vhost-net activate: a ring's size"),
+	IOCTL(VHOST_SET_VRING_ADDR, "vhost-net activate: a ring's addresses"),
+	IOCTL(VHOST_SET_VRING_BASE, "vhost-net activate: a ring's index"),
+	IOCTL(VHOST_SET_VRING_KICK, "vhost-net activate: a ring's doorbell"),
+	IOCTL(VHOST_SET_VRING_CALL, "vhost-net activate: a ring's interrupt"),
+	IOCTL(VHOST_SET_VRING_ERR, "vhost-net activate: a ring's error fd"),
+	IOCTL(VHOST_NET_SET_BACKEND, "vhost-net activate and reset: the tap "
+				     "attached and detached"),
+	IOCTL(VHOST_GET_VRING_BASE, "vhost-net reset: where a ring stopped"),
 	ALLOW1(fcntl, SB_EQ(1, F_OFD_SETLK),
 	       "virtio-iommu: a reset frees its domains' IOASIDs, unlocking "
 	       "them in the host-wide registry (src/iommu/registry.c)"),
