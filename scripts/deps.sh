@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config python3 libcmocka-dev
       libmicrohttpd-dev libjansson-dev zlib1g-dev
-      clang clang-format libclang-rt-14-dev acpica-tools liburing-dev)
+      clang clang-format libclang-rt-14-dev acpica-tools liburing-dev
+      libseccomp-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 
 struct api_server {
@@ -53,6 +54,10 @@ static bool peer_allowed(int fd)
 	return uc.uid == geteuid() || uc.uid == 0;
 }
 
+/* One polling thread calls every callback (MHD_USE_INTERNAL_POLLING_THREAD
+ * without a thread per connection). */
+static _Thread_local bool api_thread_confined;
+
 static void on_connection(void *cls, struct MHD_Connection *c,
 			  void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
@@ -60,6 +65,13 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 	const union MHD_ConnectionInfo *ci;
 
 	(void)cls;
+	/* libmicrohttpd starts its thread itself: the filter goes in at
+	 * the thread's first callback, before it reads a byte of a
+	 * request. Until then it has only polled and accepted. */
+	if (!api_thread_confined) {
+		sb_seccomp_enter(SB_API);
+		api_thread_confined = true;
+	}
 	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
 		return;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);

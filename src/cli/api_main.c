@@ -31,6 +31,7 @@
 #include "api/api.h"
 #include "api/config_file.h"
 #include "api/server.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "vmm/control.h"
@@ -47,6 +48,7 @@ struct front {
 	struct api api;
 	pthread_t main_thread;
 	bool debug_exit;
+	const char *seccomp, *seccomp_test; /* docs/sandbox.md */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* InstanceStart handed from the API thread to the main thread. */
@@ -76,6 +78,10 @@ static void usage(FILE *out)
 		"  --config-file FILE     configure from FILE and start the VM\n"
 		"  --no-api               no API socket (needs --config-file)\n"
 		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
+		"  --seccomp kill|log|off seccomp filters per thread: a call outside\n"
+		"                         the table kills (default) or is logged\n"
+		"  --seccomp-test KIND    test only: that thread kind makes a\n"
+		"                         forbidden call once its filter is in\n"
 		"  -v, --verbose          more diagnostics (twice: debug)\n",
 		0xf4);
 }
@@ -345,6 +351,7 @@ static void *metrics_main(void *arg)
 	struct front *f = arg;
 	struct timespec ts;
 
+	sb_seccomp_enter(SB_METRICS);
 	pthread_mutex_lock(&f->lock);
 	while (!f->quit) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -481,12 +488,21 @@ static int wait_for_start(struct front *f)
 static int parse(int argc, char **argv, const char **sock, const char **file,
 		 bool *no_api, struct front *f)
 {
-	enum { OPT_SOCK = 256, OPT_FILE, OPT_NO_API, OPT_DEBUG_EXIT };
+	enum {
+		OPT_SOCK = 256,
+		OPT_FILE,
+		OPT_NO_API,
+		OPT_DEBUG_EXIT,
+		OPT_SECCOMP,
+		OPT_SECCOMP_TEST,
+	};
 	static const struct option opts[] = {
 		{ "api-sock", required_argument, NULL, OPT_SOCK },
 		{ "config-file", required_argument, NULL, OPT_FILE },
 		{ "no-api", no_argument, NULL, OPT_NO_API },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "seccomp-test", required_argument, NULL, OPT_SECCOMP_TEST },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -508,6 +524,12 @@ static int parse(int argc, char **argv, const char **sock, const char **file,
 			break;
 		case OPT_DEBUG_EXIT:
 			f->debug_exit = true;
+			break;
+		case OPT_SECCOMP:
+			f->seccomp = optarg;
+			break;
+		case OPT_SECCOMP_TEST:
+			f->seccomp_test = optarg;
 			break;
 		case 'v':
 			verbosity++;
@@ -593,6 +615,15 @@ int api_main(int argc, char **argv)
 	sigaddset(&block, SIG_KICK);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before the first thread: each one installs its kind's filter. */
+	if (sb_seccomp_setup(f->seccomp, f->seccomp_test, SB_WISP_KINDS, &e)) {
+		fprintf(stderr, "wisp: %s\n", e.msg);
+		code = vm_exit_code(&e);
+		goto out;
+	}
+	/* jansson seeds its hash from /dev/urandom on first use, which the
+	 * metrics thread's table does not allow: now, before any thread. */
+	json_object_seed(0);
 	code = WISP_EXIT_HOST;
 	f->start_efd = eventfd(0, EFD_CLOEXEC);
 	if (f->start_efd < 0) {

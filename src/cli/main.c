@@ -13,6 +13,7 @@
 #include "cli/snapshot_client.h"
 #include "config/devopts.h"
 #include "sandbox/jail_cmd.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vmm/snapshot.h"
 #include "vmm/vmm.h"
@@ -24,6 +25,7 @@ static void usage(FILE *out)
 		"       wisp --api-sock PATH [--config-file FILE] (wisp --api-sock PATH --help)\n"
 		"       wisp restore --snapshot FILE --mem FILE|SOCKET\n"
 		"                    [--mem-backend file|uffd] [--uffd-fallback FILE]\n"
+		"       wisp --seccomp-dump   (each thread kind's allowed calls)\n"
 		"       wisp snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff]\n"
 		"                     [--resume]\n"
 		"       wisp snapshot-merge --snapshot DIFF.state --mem DIFF.mem\n"
@@ -105,6 +107,12 @@ static void usage(FILE *out)
 		"                         when nothing moved for S seconds; SIGUSR1\n"
 		"                         dumps at any time\n"
 		"  --debug-exit           enable the test-guest exit port (0x%x)\n"
+		"  --seccomp kill|log|off a call outside its thread's seccomp table\n"
+		"                         kills wisp (default), is logged by the\n"
+		"                         kernel (log), or no filter (off); also\n"
+		"                         for 'restore' and the API (docs/sandbox.md)\n"
+		"  --seccomp-test KIND    test only: that thread kind makes a\n"
+		"                         forbidden call once its filter is in\n"
 		"  -v, --verbose          more diagnostics (twice: debug)\n"
 		"\n"
 		"exit status: 0 guest shut down or rebooted; 1 bad arguments or\n"
@@ -151,7 +159,12 @@ enum {
 	OPT_VHOST_USER_BLK,
 	OPT_FS,
 	OPT_VHOST_USER,
+	OPT_SECCOMP,
+	OPT_SECCOMP_TEST,
 };
+
+/* --seccomp and --seccomp-test of run and restore (docs/sandbox.md). */
+static const char *seccomp_opt, *seccomp_test_opt;
 
 /* The option string is split in place: the strings point into argv. */
 static int parse_disk(char *arg, struct vm_config *cfg)
@@ -264,6 +277,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "shutdown-timeout", required_argument, NULL,
 		  OPT_SHUTDOWN_TIMEOUT },
 		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+		{ "seccomp-test", required_argument, NULL, OPT_SECCOMP_TEST },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -438,6 +453,12 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 				return bad_arg(&e);
 			cfg->watchdog_s = (unsigned int)v;
 			break;
+		case OPT_SECCOMP:
+			seccomp_opt = optarg;
+			break;
+		case OPT_SECCOMP_TEST:
+			seccomp_test_opt = optarg;
+			break;
 		case 'v':
 			(*verbosity)++;
 			break;
@@ -499,12 +520,21 @@ static int exec_api(char **argv)
 static int parse_restore(int argc, char **argv, struct vm_restore_req *r,
 			 int *verbosity)
 {
-	enum { OPT_SNAP = 256, OPT_MEM, OPT_BACKEND, OPT_UFFD_FALLBACK };
+	enum {
+		OPT_SNAP = 256,
+		OPT_MEM,
+		OPT_BACKEND,
+		OPT_UFFD_FALLBACK,
+		OPT_R_SECCOMP,
+		OPT_R_SECCOMP_TEST,
+	};
 	static const struct option opts[] = {
 		{ "snapshot", required_argument, NULL, OPT_SNAP },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "mem-backend", required_argument, NULL, OPT_BACKEND },
 		{ "uffd-fallback", required_argument, NULL, OPT_UFFD_FALLBACK },
+		{ "seccomp", required_argument, NULL, OPT_R_SECCOMP },
+		{ "seccomp-test", required_argument, NULL, OPT_R_SECCOMP_TEST },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -522,6 +552,12 @@ static int parse_restore(int argc, char **argv, struct vm_restore_req *r,
 			break;
 		case OPT_UFFD_FALLBACK:
 			r->uffd_fallback = optarg;
+			break;
+		case OPT_R_SECCOMP:
+			seccomp_opt = optarg;
+			break;
+		case OPT_R_SECCOMP_TEST:
+			seccomp_test_opt = optarg;
 			break;
 		case OPT_BACKEND:
 			if (!strcmp(optarg, "file")) {
@@ -576,6 +612,11 @@ static int restore_main(int argc, char **argv)
 	log_set_level(verbosity >= 2 ? LOG_DEBUG :
 		      verbosity == 1 ? LOG_INFO :
 				       LOG_WARN);
+	if (sb_seccomp_setup(seccomp_opt, seccomp_test_opt, SB_WISP_KINDS,
+			     &e)) {
+		fprintf(stderr, "wisp: %s\n", e.msg);
+		return vm_exit_code(&e);
+	}
 	if (vm_restore(&r, &vm, &e)) {
 		fprintf(stderr, "wisp: %s\n", e.msg);
 		vm_destroy(vm);
@@ -610,6 +651,10 @@ int main(int argc, char **argv)
 	    !strncmp(argv[1], "--config-file", 13) ||
 	    !strcmp(argv[1], "--no-api"))
 		return exec_api(argv);
+	if (!strcmp(argv[1], "--seccomp-dump")) {
+		sb_seccomp_dump(stdout);
+		return 0;
+	}
 	if (!strcmp(argv[1], "restore"))
 		return restore_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "snapshot"))
@@ -630,7 +675,12 @@ int main(int argc, char **argv)
 	log_set_level(verbosity >= 2 ? LOG_DEBUG :
 		      verbosity == 1 ? LOG_INFO :
 				       LOG_WARN);
-
+	/* Before the first thread: each one installs its kind's filter. */
+	if (sb_seccomp_setup(seccomp_opt, seccomp_test_opt, SB_WISP_KINDS,
+			     &e)) {
+		fprintf(stderr, "wisp: %s\n", e.msg);
+		return vm_exit_code(&e);
+	}
 	ret = vm_create(&cfg, &vm, &e);
 	if (ret) {
 		fprintf(stderr, "wisp: %s\n", e.msg);

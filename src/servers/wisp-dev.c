@@ -43,6 +43,7 @@
 #include "devices/rng/rng.h"
 #include "ioreq/server.h"
 #include "sandbox/jail.h"
+#include "sandbox/seccomp.h"
 #include "servers/vhu_back.h"
 #include "virtio/mmio.h"
 
@@ -61,6 +62,7 @@ struct opts {
 	struct jail_server jail;
 	int disk_fd; /* jailed wisp-blk: the image, opened before the jail */
 	int tap_fd; /* jailed wisp-net: the tap, opened before the jail */
+	const char *seccomp; /* --seccomp; else $WISP_SECCOMP, else kill */
 };
 
 /* The connection being served, for the SIGTERM handler. */
@@ -412,6 +414,7 @@ int main(int argc, char **argv)
 		{ "net", required_argument, NULL, 'n' },
 		{ "persist", no_argument, NULL, 'p' },
 		{ "jail", required_argument, NULL, 'j' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -442,6 +445,9 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			o.vhost_user = optarg;
+			break;
+		case 'S':
+			o.seccomp = optarg;
 			break;
 		case 'd':
 			if (o.kind != KIND_BLK || o.disk_arg) {
@@ -529,6 +535,11 @@ int main(int argc, char **argv)
 		usage(prog);
 		return 1;
 	}
+	/* Compiled now, installed once listening (docs/sandbox.md). */
+	if (sb_seccomp_server_setup(o.seccomp, SB_SERVER, &e)) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGBUS, on_sigbus);
 	{
@@ -545,6 +556,7 @@ int main(int argc, char **argv)
 		}
 		if (o.jailed && enter_jail(&o, prog))
 			return 1;
+		sb_seccomp_enter(SB_SERVER);
 		do {
 			ret = serve_vhost_user(&o, lfd, prog);
 		} while (o.persist && !terminated);
@@ -559,6 +571,7 @@ int main(int argc, char **argv)
 	}
 	if (o.jailed && enter_jail(&o, prog))
 		return 1;
+	sb_seccomp_enter(SB_SERVER);
 	do {
 		ret = serve_one(&o, lfd, prog);
 	} while (o.persist && !terminated);

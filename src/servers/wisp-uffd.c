@@ -39,6 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "sandbox/seccomp.h"
 #include "snapshot/uffd_map.h"
 #include "util/time.h"
 
@@ -394,11 +397,13 @@ int main(int argc, char **argv)
 		{ "delay-us", required_argument, NULL, 'd' },
 		{ "no-prefetch", no_argument, NULL, 'n' },
 		{ "accept-timeout-ms", required_argument, NULL, 'a' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct handler h = { .prefetch = true };
-	const char *sock_path = NULL;
+	const char *sock_path = NULL, *seccomp = NULL;
+	struct err se = { 0 };
 	int accept_ms = 60000, ls, c, ret = 0;
 	bool pf_reported = false;
 	struct stat st;
@@ -423,6 +428,9 @@ int main(int argc, char **argv)
 		case 'n':
 			h.prefetch = false;
 			break;
+		case 'S':
+			seccomp = optarg;
+			break;
 		case 'a':
 			accept_ms = atoi(optarg);
 			if (accept_ms <= 0)
@@ -431,12 +439,14 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-				"usage: wisp-uffd --socket PATH --mem FILE [--delay-us N] [--no-prefetch] [--accept-timeout-ms N]\n");
+				"usage: wisp-uffd --socket PATH --mem FILE [--delay-us N] [--no-prefetch] [--accept-timeout-ms N] [--seccomp kill|log|off]\n");
 			return c == 'h' ? 0 : 1;
 		}
 	}
 	if (!sock_path || !h.mem_path)
 		die("--socket and --mem are required");
+	if (sb_seccomp_server_setup(seccomp, SB_UFFD, &se))
+		die("%s", se.msg);
 	h.mem_fd = open(h.mem_path, O_RDONLY | O_CLOEXEC);
 	if (h.mem_fd < 0 || fstat(h.mem_fd, &st) < 0)
 		die("memory file '%s': %s", h.mem_path, strerror(errno));
@@ -453,6 +463,11 @@ int main(int argc, char **argv)
 		    strerror(errno));
 
 	ls = listen_on(sock_path);
+	/* jansson seeds its hash from /dev/urandom on first use: now, while
+	 * opening a file is still allowed. */
+	json_object_seed(0);
+	/* Before the first byte from the VMM (docs/sandbox.md). */
+	sb_seccomp_enter(SB_UFFD);
 	h.sock = accept_vmm(ls, accept_ms);
 	close(ls);
 	handshake(&h);

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox/seccomp.h"
 #include "snapshot/mem_restore_priv.h"
 #include "snapshot/uffd_map.h"
 #include "util/log.h"
@@ -423,8 +424,10 @@ static void *monitor(void *arg)
 	bool failed = false;
 	/* For telling a slow handler with a long queue (pages keep
 	 * arriving) from a stopped one. */
-	unsigned char *vec = malloc(r->len / PAGE);
+	unsigned char *vec;
 
+	sb_seccomp_enter(SB_UFFD_MONITOR);
+	vec = malloc(r->len / PAGE);
 	for (;;) {
 		struct pollfd p[4] = {
 			{ .fd = r->stop_efd, .events = POLLIN },

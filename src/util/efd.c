@@ -14,10 +14,6 @@
 
 #include "util/time.h"
 
-/* A real-time signal nothing else in wisp uses; glibc's SIGRTMIN already
- * skips the ones it keeps for itself. */
-#define EFD_SIGNAL (SIGRTMIN + 3)
-
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 static pthread_key_t timer_key;
 static int handler_err;

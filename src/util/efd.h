@@ -17,10 +17,16 @@
 #ifndef WISP_UTIL_EFD_H
 #define WISP_UTIL_EFD_H
 
+#include <signal.h>
 #include <stdint.h>
 
 /* Longest a signal (or a fallback read) may block on a hostile fd. */
 #define EFD_BLOCK_BOUND_MS 10
+/* The timer's signal (its handler is installed on first use, from any
+ * thread: the seccomp tables allow exactly this one): a real-time signal
+ * nothing else in wisp uses; glibc's SIGRTMIN already skips the ones it
+ * keeps for itself. */
+#define EFD_SIGNAL (SIGRTMIN + 3)
 
 /* Adds 1. Returns 0; -EAGAIN when the counter is full (a peer filled it:
  * nothing was added); or another -errno. fd < 0 is a no-op (0). */

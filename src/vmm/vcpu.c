@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "arch/x86/cpu.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "vmm/term.h"
@@ -168,6 +169,8 @@ static void *vcpu_main(void *arg)
 	sigset_t kick;
 	bool exited;
 
+	/* Before the guest's first instruction (docs/sandbox.md). */
+	sb_seccomp_enter(SB_VCPU);
 	sigemptyset(&kick);
 	sigaddset(&kick, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

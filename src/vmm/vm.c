@@ -16,6 +16,7 @@
 #include "ioreq/proto.h"
 #include "mem/dirty.h"
 #include "snapshot/mem_restore.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vmm/term.h"
 
@@ -293,6 +294,9 @@ int vm_run(struct vm *vm)
 		log_error("%s", e.msg);
 		vm_request_stop(vm, WISP_EXIT_HOST);
 	}
+	/* After the last thread this thread creates, so no thread inherits
+	 * the loop's table (docs/sandbox.md). */
+	sb_seccomp_enter(SB_LOOP);
 	while (!vm_is_stopping(vm)) {
 		int ret = loop_run_once(&vm->loop, -1);
 

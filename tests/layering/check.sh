@@ -19,6 +19,7 @@ rules=(
 	"mem:kvm/ vmm/ ioreq/ virtio/ devices/ bus/ linux/kvm.h"
 	"util:kvm/ vmm/ ioreq/ virtio/ devices/ bus/ mem/ boot/ arch/ linux/kvm.h"
 	"boot:kvm/ vmm/ ioreq/ virtio/ devices/ linux/kvm.h"
+	"sandbox:kvm/ vmm/ ioreq/ virtio/ devices/ bus/ mem/ arch/ boot/ api/"
 	"api:kvm/ arch/ boot/ bus/ mem/ virtio/ devices/ ioreq/ vmm/vm_priv.h vmm/vcpu.h linux/kvm.h"
 )
 for r in "${rules[@]}"; do
