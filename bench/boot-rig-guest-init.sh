@@ -10,7 +10,11 @@ echo "WISP-BENCH-INIT"
 /bin/busybox mount -t proc proc /proc 2>/dev/null
 read -r up _ < /proc/uptime
 echo "WISP-BENCH-UPTIME $up"
-/bin/busybox dmesg | /bin/busybox grep -E 'TSC deadline|Calibrating delay|smpboot: CPU0|smpboot: Total|tsc: Detected|APIC timer' |
+# With bench.dmesg on the command line (boot-rig.sh --dmesg): all of it,
+# for a side-by-side of the two VMMs' boots (after the uptime was read).
+pat='TSC deadline|Calibrating delay|smpboot: CPU0|smpboot: Total|tsc: Detected|APIC timer'
+/bin/busybox grep -q 'bench\.dmesg' /proc/cmdline && pat='.'
+/bin/busybox dmesg | /bin/busybox grep -E "$pat" |
     /bin/busybox sed 's/^/WISP-BENCH-DMESG /'
 read -r _line
 /bin/busybox reboot -f

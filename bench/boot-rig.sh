@@ -5,6 +5,7 @@
 #
 # usage: bench/boot-rig.sh [--wisp PATH] [--runs N] [--warmup N] [--cpus N]
 #                          [--memory MiB] [--cmdline EXTRA] [--only-qemu]
+#                          [--vmlinux]
 #                          [--rows acpi,noacpi,rootfs] [--keep] [--verbose]
 #
 # Rows (default all three), each a pair of boots per round:
@@ -35,6 +36,11 @@
 # (Not VmRSS - RssShmem: the binaries live on L1's tmpfs initramfs, so their
 # code pages count as shmem too.)
 #
+# --vmlinux: the acpi/noacpi rows boot the same kernel's uncompressed
+# vmlinux through its PVH entry (CONFIG_PVH) under both VMMs, instead of
+# the XZ bzImage: the difference to a bzImage run is the decompressor's
+# time, which neither VMM controls.
+#
 # Figures are from an emulated L1 (QEMU TCG): compare ratios, not absolute
 # times against bare metal.
 set -uo pipefail
@@ -42,7 +48,7 @@ export RIG_PROG=boot-rig
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-WISP_ARG='' RUNS=5 WARMUP=1 CPUS=2 MEM=256 EXTRA='' KEEP=0 VMMS="wisp qemu" TMO=120
+L2_IMAGE_KIND=bzImage WISP_ARG='' RUNS=5 WARMUP=1 CPUS=2 MEM=256 EXTRA='' KEEP=0 VMMS="wisp qemu" TMO=120
 ROWS="acpi noacpi rootfs"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -53,10 +59,11 @@ while [ $# -gt 0 ]; do
         --memory) MEM=${2:?}; shift 2 ;;
         --cmdline) EXTRA=${2?}; shift 2 ;;
         --only-qemu) VMMS=qemu; shift ;;
+        --vmlinux) L2_IMAGE_KIND=vmlinux; shift ;;
         --rows) ROWS=${2:?--rows needs a list}; ROWS=${ROWS//,/ }; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -86,7 +93,9 @@ install -m 755 "$BENCH_DIR/boot-rig-l1-init.sh" "$L1/init"
 rig_l1_add_qemu "$L1"
 [ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
 mkdir -p "$L1/l2"
-cp "$L2_BZIMAGE" "$L1/l2/bzImage"
+# (named bzImage in L1 either way: the L1 init does not care which)
+if [ "$L2_IMAGE_KIND" = vmlinux ]; then L2_IMAGE=$L2_VMLINUX; else L2_IMAGE=$L2_BZIMAGE; fi
+cp "$L2_IMAGE" "$L1/l2/bzImage"
 rig_l2_initrd "$L1/l2/initrd.gz" "$BENCH_DIR/boot-rig-guest-init.sh"
 if [[ " $ROWS " == *" rootfs "* ]]; then
     # the same image, kernel and initramfs as the debian-rootfs scenario
@@ -137,7 +146,7 @@ if echo "$R" | grep -q '^RIG-L1-ERROR'; then
     rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 fi
 echo "cmdline (both VMMs): $CMDLINE (rootfs row: plus root=/dev/vda quiet); plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
-echo "kernels: acpi/noacpi rows $L2_BZIMAGE; rootfs row $CLOUD_KERNEL with ${ROOTFS_IMG:-}"
+echo "kernels: acpi/noacpi rows $L2_IMAGE; rootfs row $CLOUD_KERNEL with ${ROOTFS_IMG:-}"
 # The guest's boot lines of each VMM's first measured run, side by side.
 echo "$R" | awk '$1 == "RIG-B-D" && $3 == "1" {l = $0; sub(/^RIG-B-D [^ ]+ 1 /, "", l); print "dmesg " $2 ": " l}' 
 echo "$R" | awk '$1 == "RIG-B-CMD" && !seen[$2]++ {sub(/^RIG-B-CMD /, ""); print "command " $0}'

@@ -15,7 +15,16 @@ noise (a PVM host's especially) hits both alike.
               wisp:    the test guest's writes to virtio-blk QueueNotify
                        (the device's iothread consumes them)
 
-usage: exit-cost.py [--rounds R] [--n N] BUILD_DIR
+Both guests run the same three instructions per write (movl $0,(addr);
+dec; jnz): a PVM host emulates the instructions that follow an MMIO
+write up to the next one, so any difference in the loop's code shows up
+as exit cost (kvm:kvm_emulate_insn counts them: 3 per write for both).
+
+usage: exit-cost.py [--rounds R] [--n N] [--pin CPU] BUILD_DIR
+  --pin CPU  run every process (all its threads) on that CPU
+Prints medians with each path's range (min-max over the rounds), and
+the wisp/minimal ratio of every round (median, min-max): the round-by-
+round ratio cancels host noise that hits both VMMs of one round alike.
 Goal (issue 14): wisp / minimal <= 1.10 for the MMIO exit.
 """
 import argparse
@@ -33,12 +42,17 @@ class Done:
         self.utime = utime
 
 
+PIN = None
+
+
 def run(cmd):
     """Runs cmd; also returns its user CPU time (all threads, the guest's
     own time included: Linux accounts guest time as user time)."""
+    pin = (lambda: os.sched_setaffinity(0, {PIN})) if PIN is not None \
+        else None
     with tempfile.TemporaryFile() as o, tempfile.TemporaryFile() as e:
         p = subprocess.Popen(cmd, stdout=o, stderr=e,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, preexec_fn=pin)
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         o.seek(0)
@@ -72,8 +86,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--n", type=int, default=200000)
+    ap.add_argument("--pin", type=int)
     ap.add_argument("build")
     a = ap.parse_args()
+    global PIN
+    PIN = a.pin
     tmp = tempfile.mkdtemp()
     img = os.path.join(tmp, "disk.img")
     with open(img, "wb") as f:
@@ -109,7 +126,8 @@ def main():
 
     print(f"exit costs, median of {a.rounds} interleaved rounds x {a.n} "
           f"writes (pvm: {os.path.exists('/sys/module/kvm_pvm')}, "
-          f"TSC {khz} kHz)")
+          f"TSC {khz} kHz, load average {os.getloadavg()[0]:.2f}"
+          f"{f', pinned to CPU {PIN}' if PIN is not None else ''})")
     print(f"{'path':12}{'minimal':>22}{'wisp':>22}{'wisp/min':>10}")
     for key in ("mmio", "door"):
         lo = statistics.median(res[f"min {key}"])
@@ -129,6 +147,13 @@ def main():
         for k in ("mmio",) for w in ("min", "wisp")) +
         f"  (mmio; wisp - min = "
         f"{(statistics.median(user['wisp mmio']) - statistics.median(user['min mmio'])) * 1e9 / a.n:.0f} ns)")
+    for k in keys:
+        print(f"range {k:10} {min(res[k]):7} - {max(res[k]):7} cyc")
+    for lo_k, w_k in (("min mmio", "wisp mmio"), ("thr mmio", "wisp mmio"),
+                      ("min door", "wisp door")):
+        r = [w / lo for w, lo in zip(res[w_k], res[lo_k])]
+        print(f"per-round {w_k}/{lo_k}: median {statistics.median(r):.3f}"
+              f" (min {min(r):.3f}, max {max(r):.3f})")
     print("per-round cycles: " + "; ".join(
         f"{k}: {' '.join(str(x) for x in v)}" for k, v in res.items()))
     return 0

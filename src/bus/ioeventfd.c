@@ -45,6 +45,7 @@ void ioevr_destroy(struct ioeventfd_registry *r)
 	free(r->lanes);
 	r->lanes = NULL;
 	r->nr = r->cap = 0;
+	atomic_store(&r->exit_lanes, 0);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->lock);
 }
@@ -187,11 +188,15 @@ static int insert_lane(struct ioeventfd_registry *r,
 		(size_t)(r->nr - pos) * sizeof(r->lanes[0]));
 	r->lanes[pos] = *n;
 	r->nr++;
+	atomic_fetch_add_explicit(&r->exit_lanes, 1, memory_order_release);
 	return pos;
 }
 
 static void remove_lane(struct ioeventfd_registry *r, int i)
 {
+	if (!r->lanes[i].in_kernel)
+		atomic_fetch_sub_explicit(&r->exit_lanes, 1,
+					  memory_order_release);
 	memmove(&r->lanes[i], &r->lanes[i + 1],
 		(size_t)(r->nr - i - 1) * sizeof(r->lanes[0]));
 	r->nr--;
@@ -256,6 +261,8 @@ int ioevr_assign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
 				      fd);
 		if (!hret) {
 			r->lanes[pos].in_kernel = true;
+			atomic_fetch_sub_explicit(&r->exit_lanes, 1,
+						  memory_order_release);
 		} else if (!r->host_refusal_logged) {
 			r->host_refusal_logged = true;
 			log_info("ioeventfd: host refused %s lane 0x%llx/%u: "
@@ -305,12 +312,15 @@ bool ioevr_write(struct ioeventfd_registry *r, bool pio, uint64_t addr,
 
 	if (!len || len > 8)
 		return false;
+	if (!atomic_load_explicit(&r->exit_lanes, memory_order_acquire))
+		return false;
 	pthread_mutex_lock(&r->lock);
 	for (i = lower_bound(r, pio, addr);
 	     i < r->nr && r->lanes[i].pio == pio && r->lanes[i].addr == addr;
 	     i++) {
 		if (lane_matches(&r->lanes[i], len, value)) {
-			fd = r->lanes[i].fd;
+			if (!r->lanes[i].in_kernel)
+				fd = r->lanes[i].fd;
 			break;
 		}
 	}

@@ -18,6 +18,7 @@
 #define WISP_BUS_IOEVENTFD_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -63,6 +64,15 @@ struct ioeventfd_lane {
  * ioevr_deassign() returns. The host callbacks (an ioctl) run under the
  * lock, stalling concurrent exit-path lookups for their duration.
  *
+ * ioevr_write() serves only the lanes the host did not take. A write of
+ * an in-kernel lane reaches it only if it exited before the host took
+ * the lane, and then goes to the bus like any write from before the lane
+ * existed (virtio-mmio's QueueNotify handler signals the same eventfd).
+ * exit_lanes counts the lanes not in the host (including one between its
+ * insertion and the host's answer); it changes only under the lock, and
+ * ioevr_write() reads it without the lock and returns false at once at 0:
+ * with every lane in the kernel an exit takes no mutex.
+ *
  * lanes[] is sorted by (pio, addr); lanes at one address keep assignment
  * order. A write is looked up by binary search plus a scan of the lanes
  * at that address (at most a few: O(log n + k)); assign checks
@@ -77,6 +87,7 @@ struct ioeventfd_registry {
 	int inflight[IOEVR_MAX_INFLIGHT]; /* fds being signalled, -1 free */
 	struct ioeventfd_lane *lanes;
 	int nr, cap;
+	atomic_int exit_lanes; /* see above */
 	struct ioevr_host host; /* all NULL without a host */
 	bool host_refusal_logged; /* the one info message was printed */
 	bool signal_failure_logged; /* the one warning was printed */
@@ -117,7 +128,8 @@ int ioevr_deassign(struct ioeventfd_registry *r, uint64_t addr, uint32_t len,
 
 /*
  * The exit path: a guest WRITE of len (1..8) bytes of value (the written
- * bytes in host byte order, as KVM reads them) at addr. If a lane matches
+ * bytes in host byte order, as KVM reads them) at addr. If a lane that is
+ * not in the host kernel matches
  * (same space and address; lane len 0 or equal to len; wildcard or value
  * truncated to len bytes equal to the lane's), its eventfd gets 1 added
  * and true is returned: the write is consumed. The signal is bounded (an

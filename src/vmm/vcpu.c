@@ -216,9 +216,12 @@ int vcpus_create(struct vcpus *vs, struct vm *vm, int n,
 {
 	int ret;
 
-	vs->v = calloc((size_t)n, sizeof(*vs->v));
+	/* sizeof is a multiple of the alignment, as aligned_alloc wants. */
+	vs->v = aligned_alloc(_Alignof(struct vcpu),
+			      (size_t)n * sizeof(*vs->v));
 	if (!vs->v)
 		return err_set(e, -ENOMEM, "vCPUs: out of memory");
+	memset(vs->v, 0, (size_t)n * sizeof(*vs->v));
 	vcpu_pause_init(&vs->pause);
 	vs->n = n;
 	for (int i = 0; i < n; i++)

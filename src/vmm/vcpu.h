@@ -41,8 +41,11 @@ enum vcpu_exit_kind {
 	VCPU_EXIT_NR
 };
 
+/* One cache line (or more) each: exits[] is written on every exit, and a
+ * neighbour's fields in the same line would bounce between the vCPUs'
+ * cores (vcpus_create allocates the array aligned). */
 struct vcpu {
-	struct vm *vm;
+	_Alignas(64) struct vm *vm;
 	struct kvm_vcpu kv;
 	pthread_t thread;
 	bool started;

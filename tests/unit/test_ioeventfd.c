@@ -573,9 +573,10 @@ static void test_host_mirror(void **state)
 	assert_int_equal(ioevr_assign(&f->r, 0xd0000050, 3, DM, 3, f->efd[1]),
 			 -EINVAL);
 	assert_int_equal(f->h.assign_calls, 1);
-	/* An in-kernel lane still matches on the exit path (harmless). */
-	assert_true(ioevr_write(&f->r, false, 0xd0000050, 4, 3));
-	assert_int_equal(drain(f->efd[0]), 1);
+	/* The exit path leaves an in-kernel lane to the bus (the write
+	 * exited before KVM had the lane). */
+	assert_false(ioevr_write(&f->r, false, 0xd0000050, 4, 3));
+	assert_int_equal(drain(f->efd[0]), 0);
 	/* Deassign goes to the host, without the DEASSIGN bit. */
 	assert_int_equal(ioevr_deassign(&f->r, 0xd0000050, 4,
 					DM | IOEVR_F_DEASSIGN, 3, f->efd[0]),
@@ -614,6 +615,45 @@ static void test_host_refuses(void **state)
 	assert_int_equal(ioevr_assign(&f->r, 0x2000, 4, 0, 0, f->efd[2]), 0);
 	assert_true(ioevr_in_kernel(&f->r, 0x2000, 4, 0, 0, f->efd[2]));
 	assert_false(ioevr_in_kernel(&f->r, 0x1000, 4, DM, 2, f->efd[1]));
+}
+
+/* exit_lanes: the exit path's lock-free "nothing for me" follows the
+ * lanes the host refused, through assign and deassign of both kinds. */
+static void test_exit_lanes_count(void **state)
+{
+	struct fix *f = *state;
+
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 0);
+	assert_int_equal(ioevr_assign(&f->r, 0x1000, 4, 0, 0, f->efd[0]), 0);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 0);
+	f->h.assign_ret = -ENOSPC;
+	assert_int_equal(ioevr_assign(&f->r, 0x2000, 4, 0, 0, f->efd[1]), 0);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 1);
+	/* The refused lane is served, the in-kernel one is not. */
+	assert_true(ioevr_write(&f->r, false, 0x2000, 4, 9));
+	assert_int_equal(drain(f->efd[1]), 1);
+	assert_false(ioevr_write(&f->r, false, 0x1000, 4, 9));
+	assert_int_equal(drain(f->efd[0]), 0);
+	/* A lane the registry refuses (a collision) is never counted. */
+	assert_int_equal(ioevr_assign(&f->r, 0x2000, 4, 0, 0, f->efd[2]),
+			 -EEXIST);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 1);
+	assert_int_equal(ioevr_deassign(&f->r, 0x1000, 4, 0, 0, f->efd[0]), 0);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 1);
+	assert_int_equal(ioevr_deassign(&f->r, 0x2000, 4, 0, 0, f->efd[1]), 0);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 0);
+	assert_false(ioevr_write(&f->r, false, 0x2000, 4, 9));
+	assert_int_equal(drain(f->efd[1]), 0);
+	/* A host deassign that fails keeps an in-kernel lane uncounted. */
+	f->h.assign_ret = 0;
+	assert_int_equal(ioevr_assign(&f->r, 0x3000, 4, 0, 0, f->efd[3]), 0);
+	f->h.deassign_ret = -EIO;
+	assert_int_equal(ioevr_deassign(&f->r, 0x3000, 4, 0, 0, f->efd[3]),
+			 -EIO);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 0);
+	f->h.deassign_ret = 0;
+	assert_int_equal(ioevr_deassign(&f->r, 0x3000, 4, 0, 0, f->efd[3]), 0);
+	assert_int_equal(atomic_load(&f->r.exit_lanes), 0);
 }
 
 static void test_host_deassign_fails(void **state)
@@ -853,6 +893,7 @@ int main(void)
 		T(test_datamatch_wider_than_len),
 		TH(test_host_mirror),
 		TH(test_host_refuses),
+		TH(test_exit_lanes_count),
 		TH(test_host_deassign_fails),
 		T(test_many_lanes),
 		T(test_concurrent),
