@@ -49,6 +49,12 @@ static const struct sb_rule rules[] = {
 	ALLOW(fallocate, "blk: the sync engine's drain discards"),
 	ALLOW(timerfd_settime, "rate limiters disarm their timer at reset"),
 	ALLOW(epoll_ctl, "vsock: a reset drops its connections' sockets"),
+	/* vsock's activate and an exit-path doorbell pump its queues here,
+	 * guest connection requests included (found by the rig's vsock). */
+	SOCKET_UNIX("vsock: a guest connection to the host's unix socket"),
+	ALLOW(connect, "vsock: a guest connection to the host's unix socket"),
+	ALLOW(getsockopt, "vsock: SO_ERROR of a non-blocking connect"),
+	ALLOW(accept4, "vsock: a host connection to a guest port"),
 	/* vhost-net (src/devices/net/vhost_net.c): activate hands the rings
 	 * to the kernel, reset takes them back. */
 	IOCTL(VHOST_SET_FEATURES, "vhost-net activate: the driver's features"),
