@@ -213,7 +213,7 @@ rig_scenarios() {
                 case "$v" in wisp|qemu) ;; *) echo "VMMS names '$v' (wisp, qemu)"; exit 1 ;; esac
             done
             for v in $NEEDS; do
-                case "$v" in wisp-blk|wisp-api|wisp-uffd|qsd|virtiofsd|qemu) ;; *) echo "NEEDS names '$v' (wisp-blk, wisp-api, wisp-uffd, qsd, virtiofsd, qemu)"; exit 1 ;; esac
+                case "$v" in wisp-blk|wisp-net|wisp-api|wisp-uffd|qsd|virtiofsd|qemu) ;; *) echo "NEEDS names '$v' (wisp-blk, wisp-net, wisp-api, wisp-uffd, qsd, virtiofsd, qemu)"; exit 1 ;; esac
             done
             v=${VMMS// /,} x=${NEEDS// /,}
             echo "$n $KERNEL $INITRD $CPUS $MEM $TIMEOUT $v ${x:--}"

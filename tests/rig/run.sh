@@ -91,6 +91,13 @@ if [ "$VMM" = wisp ]; then
         WISP_BLK=$(readlink -f "$WISP_BLK")
         rig_log "wisp-blk binary: $WISP_BLK"
     fi
+    # The network server next to wisp (the oop-net scenario).
+    WISP_NET=${WISP_NET_BIN:-$(dirname "$WISP")/../servers/wisp-net}
+    if needs wisp-net; then
+        [ -x "$WISP_NET" ] || rig_die "wisp-net not found or not executable: $WISP_NET (WISP_NET_BIN; ninja -C build-rig builds it)"
+        WISP_NET=$(readlink -f "$WISP_NET")
+        rig_log "wisp-net binary: $WISP_NET"
+    fi
     # The uffd page-fault handler next to wisp (the snapshot-uffd scenario).
     WISP_UFFD=${WISP_UFFD_BIN:-$(dirname "$WISP")/../servers/wisp-uffd}
     if needs wisp-uffd; then
@@ -135,6 +142,7 @@ else
     needs wisp-blk && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
     needs wisp-api && rig_copy_bin "$L1" "$WISP_API" /bin/wisp-api
     needs wisp-uffd && rig_copy_bin "$L1" "$WISP_UFFD" /bin/wisp-uffd
+    needs wisp-net && rig_copy_bin "$L1" "$WISP_NET" /bin/wisp-net
 fi
 # vhost-user back-ends from Debian's qemu-system-common (QEMU 7.2)
 needs qsd && rig_copy_bin "$L1" "$(command -v qemu-storage-daemon)" /bin/qemu-storage-daemon

@@ -2,12 +2,13 @@
 # 10.77.0.1 on it, the guest 10.77.0.2 on its virtio-net eth0. L1 listens
 # with busybox nc -e (its plain nc stops at the first EOF on either side,
 # truncating; busybox wget crashes in the static build): port 5001 takes
-# the guest's 16 MiB, 5002 sends L1's 16 MiB, 5003 answers "small" to
+# the guest's 64 MiB, 5002 sends L1's 64 MiB, 5003 answers "small" to
 # any number of short connections. The checksums must match.
 # net-vhost sets NET_VHOST=1 and sources this file: the same with the
-# kernel's vhost-net running the queues (its modules loaded here).
+# kernel's vhost-net running the queues (its modules loaded here);
+# oop-net sets NET_OOP=1: the device is wisp-net, spawned by wisp.
 NET_TAP=wtap0 NET_L1=10.77.0.1 NET_MAC=02:00:00:00:77:02
-NET_BYTES=16777216
+NET_BYTES=67108864
 
 scenario_pre() {
     [ -c /dev/net/tun ] || insmod /lib/tun.ko 2> /tmp/tun.err
@@ -42,6 +43,9 @@ scenario_pre() {
         v=
         [ "${NET_VHOST:-0}" = 1 ] && v=,vhost=on
         VMM_EXTRA="-netdev tap,id=n0,ifname=$NET_TAP,script=no,downscript=no$v -device virtio-net-device,netdev=n0,mac=$NET_MAC"
+    elif [ "${NET_OOP:-0}" = 1 ]; then
+        [ -x /bin/wisp-net ] || C fail wisp-net "/bin/wisp-net not in L1"
+        SPAWN="/bin/wisp-net --net tap=$NET_TAP,mac=$NET_MAC"
     elif [ "${NET_VHOST:-0}" = 1 ]; then
         # -v: wisp says on its stderr (the log) that vhost-net took the
         # queues, and would say so if it fell back

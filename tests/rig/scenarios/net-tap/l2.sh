@@ -1,6 +1,8 @@
 # virtio-net: eth0 is the virtio device with the MAC given, it pings L1,
-# sends 16 MiB to L1 while receiving 16 MiB from it (busybox nc -e at
-# both ends, see l1.sh), and 20 short connections in a row succeed.
+# sends 64 MiB to L1 while receiving 64 MiB from it (busybox nc -e at
+# both ends, see l1.sh), 20 short connections in a row succeed, then 8
+# at once.
+NET_BYTES=67108864
 t_main() {
     drv=$(basename "$(readlink /sys/class/net/eth0/device/driver 2> /dev/null)")
     if [ "$drv" = virtio_net ]; then ok net-driver; else bad net-driver "eth0 driver '$drv'"; fi
@@ -11,7 +13,7 @@ t_main() {
     else bad net-up "ip failed"; return; fi
     if ping -c 3 -W 10 10.77.0.1 > /tmp/ping 2>&1; then ok ping "$(grep -o '[0-9]* packets received' /tmp/ping)"
     else bad ping "$(last /tmp/ping)"; fi
-    head -c 16777216 /dev/urandom > /tmp/up.bin
+    head -c $NET_BYTES /dev/urandom > /tmp/up.bin
     val up-sha "$(sha < /tmp/up.bin)"
     printf '#!/bin/sh\nexec cat /tmp/up.bin\n' > /tmp/up.sh
     printf '#!/bin/sh\nexec cat > /tmp/down.bin\n' > /tmp/down.sh
@@ -22,8 +24,8 @@ t_main() {
     up=$!
     nc 10.77.0.1 5002 -e /tmp/down.sh 2> /tmp/down.err
     got=$(wc -c < /tmp/down.bin 2> /dev/null)
-    if [ "$got" = 16777216 ]; then ok guest-fetch "$got bytes"
-    else bad guest-fetch "got '$got' bytes of 16777216: $(last /tmp/down.err)"; fi
+    if [ "$got" = $NET_BYTES ]; then ok guest-fetch "$got bytes"
+    else bad guest-fetch "got '$got' bytes of $NET_BYTES: $(last /tmp/down.err)"; fi
     if wait $up; then ok guest-send "both done after $t0 .. $(cut -d' ' -f1 /proc/uptime) s uptime"
     else bad guest-send "nc: $(last /tmp/up.err)"; fi
     val down-sha "$(sha < /tmp/down.bin)"
@@ -35,6 +37,20 @@ t_main() {
         [ "$(cat /tmp/small.out 2> /dev/null)" = small ] && n=$((n + 1))
     done
     if [ $n = 20 ]; then ok short-conns "20/20"; else bad short-conns "$n/20"; fi
+    pids=
+    for i in 1 2 3 4 5 6 7 8; do
+        rm -f /tmp/par$i.out
+        printf '#!/bin/sh\nexec cat > /tmp/par%s.out\n' $i > /tmp/par$i.sh
+        chmod +x /tmp/par$i.sh
+        nc 10.77.0.1 5003 -e /tmp/par$i.sh 2> /dev/null &
+        pids="$pids $!"
+    done
+    for p in $pids; do wait $p; done
+    n=0
+    for i in 1 2 3 4 5 6 7 8; do
+        [ "$(cat /tmp/par$i.out 2> /dev/null)" = small ] && n=$((n + 1))
+    done
+    if [ $n = 8 ]; then ok parallel-conns "8/8 at once"; else bad parallel-conns "$n/8"; fi
     s=/sys/class/net/eth0/statistics
     val net-stats "rx $(cat $s/rx_packets) tx $(cat $s/tx_packets) rx_err $(cat $s/rx_errors) rx_drop $(cat $s/rx_dropped) tx_err $(cat $s/tx_errors)"
 }
