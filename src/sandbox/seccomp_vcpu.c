@@ -49,6 +49,8 @@ static const struct sb_rule rules[] = {
 	ALLOW(fallocate, "blk: the sync engine's drain discards"),
 	ALLOW(timerfd_settime, "rate limiters disarm their timer at reset"),
 	ALLOW(epoll_ctl, "vsock: a reset drops its connections' sockets"),
+	ALLOW(epoll_wait, "vsock: activate pumps its connections (a "
+			  "0-timeout wait on its own epoll set)"),
 	/* vsock's activate and an exit-path doorbell pump its queues here,
 	 * guest connection requests included (found by the rig's vsock). */
 	SOCKET_UNIX("vsock: a guest connection to the host's unix socket"),
