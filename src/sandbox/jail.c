@@ -38,7 +38,7 @@
 static const char *const host_lib_dirs[] = { "/lib", "/lib64", "/usr/lib",
 					     "/usr/lib64" };
 
-static int mkdir_p(char *path, mode_t mode)
+int jail_mkdir_p(char *path, mode_t mode)
 {
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
@@ -63,7 +63,7 @@ static int bind_ro(const char *src, const char *dst, struct err *e)
 	if (snprintf(p, sizeof(p), "%s%s", dst, src) >= (int)sizeof(p))
 		return err_config(e, -ENAMETOOLONG, "jail: '%s%s': too long",
 				  dst, src);
-	ret = mkdir_p(p, 0755);
+	ret = jail_mkdir_p(p, 0755);
 	if (ret)
 		return err_set(e, ret, "jail: mkdir '%s': %s", p,
 			       strerror(-ret));

@@ -85,4 +85,8 @@ int jail_server_format(const struct jail_server *js, char *buf, size_t size);
  * guest-memory memfd comes later over that socket. */
 int jail_server_enter(const struct jail_server *js, struct err *e);
 
+/* mkdir -p: path (modified during the call, restored) and every missing
+ * parent, with mode; 0 or -errno. Shared by the jails and wisp jail. */
+int jail_mkdir_p(char *path, mode_t mode);
+
 #endif

@@ -264,23 +264,6 @@ out:
 	return ret;
 }
 
-static int mkdir_p(char *path, mode_t mode)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(path, mode) < 0 && errno != EEXIST) {
-			*p = '/';
-			return -errno;
-		}
-		*p = '/';
-	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* A hard link where the file systems allow one, else a copy. */
 static int place_exec(const char *src, const char *dst, struct err *e)
 {
@@ -344,7 +327,7 @@ static int make_devices(const char *root, const struct jail_cmd *c,
 			return err_config(e, -ENAMETOOLONG,
 					  "jail: '%s': too long", root);
 		memcpy(dir, p, sizeof(dir));
-		ret = mkdir_p(dirname(dir), 0755);
+		ret = jail_mkdir_p(dirname(dir), 0755);
 		if (ret)
 			return err_set(e, ret, "jail: mkdir for '%s': %s", p,
 				       strerror(-ret));
@@ -375,7 +358,7 @@ static int build_root(const struct jail_cmd *c, const char *exe,
 				  "jail: --chroot-base '%s': "
 				  "too long",
 				  c->chroot_base);
-	ret = mkdir_p(root, 0755);
+	ret = jail_mkdir_p(root, 0755);
 	if (ret)
 		return err_config(e, ret, "jail: mkdir '%s': %s", root,
 				  strerror(-ret));
