@@ -53,6 +53,10 @@ static const struct sb_rule rules[] = {
 	IOCTL(KVM_GET_REGS, "the registers of a VM stopped from outside "
 			    "(debug log)"),
 	IOCTL(KVM_GET_SREGS, "the registers of a VM stopped from outside"),
+	IOCTL(KVM_GET_LAPIC, "the state dump: where an interrupt is stuck"),
+	IOCTL(KVM_GET_VCPU_EVENTS, "the state dump: a pending injection"),
+	IOCTL(KVM_GET_MP_STATE, "the state dump: a halted vCPU"),
+	IOCTL(KVM_GET_IRQCHIP, "the state dump: the devices' IOAPIC pins"),
 	IOCTL(TCGETS, "the console's terminal mode"),
 	IOCTL(TCSETS, "the console's raw mode restored at exit"),
 	IOCTL(TCSETSW, "the console's raw mode restored at exit"),

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -109,6 +110,110 @@ static bool paused(struct vm *vm)
 	return want;
 }
 
+/* The vectors set in one of the LAPIC's 256-bit registers (ISR at 0x100,
+ * IRR at 0x200: eight 32-bit words, 16 bytes apart), as " 0x31 0xec". */
+static void lapic_vectors(const struct kvm_lapic_state *l, unsigned int reg,
+			  char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned int w = 0; w < 8; w++) {
+		uint32_t v;
+
+		memcpy(&v, l->regs + reg + 16 * w, 4);
+		for (unsigned int b = 0; b < 32 && v; b++, v >>= 1) {
+			int r;
+
+			if (!(v & 1))
+				continue;
+			r = snprintf(buf + n, size - n, " 0x%x", w * 32 + b);
+			if (r < 0 || (size_t)r >= size - n)
+				return;
+			n += (size_t)r;
+		}
+	}
+	if (!n)
+		snprintf(buf, size, " none");
+}
+
+/* Where an interrupt the guest never took is stuck: each vCPU's LAPIC
+ * (in service, requested, priority), whether it can take one (RFLAGS.IF,
+ * an injection in progress, halted), read with the vCPUs parked for at
+ * most 500 ms (a vCPU ioctl waits for KVM_RUN to return). */
+static void lapic_lines(struct vm *vm)
+{
+	bool was_paused = paused(vm);
+	struct err e;
+
+	if (!was_paused && vcpus_pause(&vm->vcpus, 500, &e)) {
+		log_warn("vCPU LAPICs: not read (%s)", e.msg);
+		return;
+	}
+	for (int i = 0; i < vm->vcpus.n; i++) {
+		int fd = vm->vcpus.v[i].kv.fd;
+		struct kvm_lapic_state l;
+		struct kvm_vcpu_events ev;
+		struct kvm_mp_state mp;
+		struct kvm_regs r;
+		char isr[128], irr[128];
+		uint32_t tpr = 0, ppr = 0;
+
+		if (ioctl(fd, KVM_GET_LAPIC, &l) < 0 ||
+		    ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) < 0 ||
+		    ioctl(fd, KVM_GET_MP_STATE, &mp) < 0 ||
+		    ioctl(fd, KVM_GET_REGS, &r) < 0) {
+			log_warn("vCPU %d: LAPIC/events/registers: %s", i,
+				 strerror(errno));
+			continue;
+		}
+		memcpy(&tpr, l.regs + 0x80, 4);
+		memcpy(&ppr, l.regs + 0xa0, 4);
+		lapic_vectors(&l, 0x100, isr, sizeof(isr));
+		lapic_vectors(&l, 0x200, irr, sizeof(irr));
+		log_warn(
+			"vCPU %d: LAPIC in service%s, requested%s, TPR 0x%x "
+			"PPR 0x%x; RFLAGS.IF %d, interrupt injected %d "
+			"(vector 0x%x), NMI pending %d, mp_state %u, rip 0x%llx",
+			i, isr, irr, tpr & 0xff, ppr & 0xff,
+			!!(r.rflags & (1u << 9)), ev.interrupt.injected,
+			ev.interrupt.nr, ev.nmi.pending, mp.mp_state,
+			(unsigned long long)r.rip);
+	}
+	if (!was_paused)
+		vcpus_resume(&vm->vcpus);
+}
+
+/* Each virtio device's IOAPIC pin: masked, its vector and destination
+ * (a guest that disabled the line, or one that never EOIs it). */
+static void ioapic_lines(struct vm *vm)
+{
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	const struct kvm_ioapic_state *io = &chip.chip.ioapic;
+
+	if (ioctl(vm->kvm.vm_fd, KVM_GET_IRQCHIP, &chip) < 0) {
+		log_warn("IOAPIC: KVM_GET_IRQCHIP: %s", strerror(errno));
+		return;
+	}
+	for (int i = 0; i < vm->dev.nr_virtio; i++) {
+		unsigned int g = vm->dev.virtio[i]->gsi;
+		uint64_t b;
+
+		if (g >= KVM_IOAPIC_NUM_PINS)
+			continue;
+		b = io->redirtbl[g].bits;
+		log_warn("%s: IOAPIC pin %u: vector 0x%x dest %u %s%s%s%s, "
+			 "pin request %d",
+			 vm->dev.virtio[i]->dev->name, g,
+			 (unsigned int)(b & 0xff), (unsigned int)(b >> 56),
+			 (b >> 15) & 1 ? "level" : "edge",
+			 (b >> 16) & 1 ? " MASKED" : "",
+			 (b >> 14) & 1 ? " remote-IRR" : "",
+			 (b >> 12) & 1 ? " delivery-pending" : "",
+			 (io->irr >> g) & 1);
+	}
+}
+
 void vm_dump_state(struct vm *vm, const char *why)
 {
 	log_warn("state dump (%s): %d vCPUs%s, %d virtio devices, %d IOREQ "
@@ -116,8 +221,10 @@ void vm_dump_state(struct vm *vm, const char *why)
 		 why, vm->vcpus.n, paused(vm) ? " (paused)" : "",
 		 vm->dev.nr_virtio, vm->servers.nr);
 	vcpu_lines(vm);
+	lapic_lines(vm);
 	for (int i = 0; i < vm->dev.nr_virtio; i++)
 		virtio_mmio_dump(vm->dev.virtio[i], LOG_WARN);
+	ioapic_lines(vm);
 	server_lines(vm);
 	log_warn("state dump end");
 }
@@ -128,8 +235,10 @@ static uint64_t progress(struct vm *vm)
 
 	for (int i = 0; i < vm->vcpus.n; i++)
 		for (int k = 0; k < VCPU_EXIT_NR; k++)
-			p += __atomic_load_n(&vm->vcpus.v[i].exits[k],
-					     __ATOMIC_RELAXED);
+			/* A kick (the dump's own pause) is not the guest's. */
+			if (k != VCPU_EXIT_INTR)
+				p += __atomic_load_n(&vm->vcpus.v[i].exits[k],
+						     __ATOMIC_RELAXED);
 	for (int i = 0; i < vm->dev.nr_virtio; i++)
 		p += virtio_mmio_progress(vm->dev.virtio[i]);
 	return p;

@@ -1113,6 +1113,16 @@ def case_watchdog():
                    "I/O thread: waiting for a kick (last served" in e and
                    "vCPU 0: exits io_in" in e,
                    "the dump does not show the guest's 65 requests", out, e)
+            # Where an interrupt would be stuck: read with the vCPU
+            # parked and resumed (the VM runs on, checked below).
+            expect(re.search(r"vCPU 0: LAPIC in service( none|( 0x[0-9a-f]+)+)"
+                             r", requested( none|( 0x[0-9a-f]+)+), TPR 0x"
+                             r"[0-9a-f]+ PPR 0x[0-9a-f]+; RFLAGS.IF [01], "
+                             r"interrupt injected [01] \(vector 0x[0-9a-f]+\)"
+                             r", NMI pending [01], mp_state \d+, rip 0x", e)
+                   and re.search(r": IOAPIC pin \d+: vector 0x[0-9a-f]+ "
+                                 r"dest \d+ (edge|level)", e),
+                   "the dump has no LAPIC or IOAPIC line", out, e)
             time.sleep(2.5)
             e = read_err(err)
             expect(e.count("state dump (") == 1,
