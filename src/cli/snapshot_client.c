@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,57 +148,53 @@ out:
 	return status;
 }
 
-int snapshot_client_main(int argc, char **argv)
+/* Parses cmd's long options (each with val 256 + its slot) into slot[]:
+ * an option's argument, or "" for a flag. Returns 0, or
+ * WISP_EXIT_CONFIG after naming the option that is not cmd's. */
+static int parse_opts(int argc, char **argv, const char *cmd,
+		      const struct option *opts, const char **slot)
 {
-	enum { OPT_SOCK = 256, OPT_SNAP, OPT_MEM, OPT_RESUME, OPT_DIFF };
-	static const struct option opts[] = {
-		{ "api-sock", required_argument, NULL, OPT_SOCK },
-		{ "snapshot", required_argument, NULL, OPT_SNAP },
-		{ "mem", required_argument, NULL, OPT_MEM },
-		{ "resume", no_argument, NULL, OPT_RESUME },
-		{ "diff", no_argument, NULL, OPT_DIFF },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *sock = NULL, *snap = NULL, *mem = NULL;
-	char *qs = NULL, *qm = NULL, *body = NULL;
-	bool resume = false, diff = false;
-	int c, st, code = WISP_EXIT_HOST;
+	int c;
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SOCK:
-			sock = optarg;
-			break;
-		case OPT_SNAP:
-			snap = optarg;
-			break;
-		case OPT_MEM:
-			mem = optarg;
-			break;
-		case OPT_RESUME:
-			resume = true;
-			break;
-		case OPT_DIFF:
-			diff = true;
-			break;
-		default:
+		if (c < 256) {
 			fprintf(stderr,
-				"wisp: snapshot: bad option '%s' (see wisp "
-				"--help)\n",
-				argv[optind - 1]);
+				"wisp: %s: bad option '%s' (see wisp --help)\n",
+				cmd, argv[optind - 1]);
 			return WISP_EXIT_CONFIG;
 		}
+		slot[c - 256] = optarg ? optarg : "";
 	}
-	if (!sock || !snap || !mem || optind < argc) {
+	return 0;
+}
+
+int snapshot_client_main(int argc, char **argv)
+{
+	enum { SOCK, SNAP, MEM, RESUME, DIFF, NR };
+	static const struct option opts[] = {
+		{ "api-sock", required_argument, NULL, 256 + SOCK },
+		{ "snapshot", required_argument, NULL, 256 + SNAP },
+		{ "mem", required_argument, NULL, 256 + MEM },
+		{ "resume", no_argument, NULL, 256 + RESUME },
+		{ "diff", no_argument, NULL, 256 + DIFF },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *o[NR] = { 0 };
+	char *qs = NULL, *qm = NULL, *body = NULL;
+	int st, code = WISP_EXIT_HOST;
+
+	if (parse_opts(argc, argv, "snapshot", opts, o))
+		return WISP_EXIT_CONFIG;
+	if (!o[SOCK] || !o[SNAP] || !o[MEM] || optind < argc) {
 		fprintf(stderr, "wisp: snapshot needs --api-sock PATH "
 				"--snapshot FILE --mem FILE [--diff] "
 				"[--resume]\n");
 		return WISP_EXIT_CONFIG;
 	}
-	qs = json_quote(snap);
-	qm = json_quote(mem);
+	qs = json_quote(o[SNAP]);
+	qm = json_quote(o[MEM]);
 	if (qs && qm)
 		body = malloc(strlen(qs) + strlen(qm) + 96);
 	if (!body) {
@@ -209,18 +204,19 @@ int snapshot_client_main(int argc, char **argv)
 	sprintf(body,
 		"{\"snapshot_type\": \"%s\", \"snapshot_path\": %s, "
 		"\"mem_file_path\": %s}",
-		diff ? "Diff" : "Full", qs, qm);
-	st = request(sock, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+		o[DIFF] ? "Diff" : "Full", qs, qm);
+	st = request(o[SOCK], "PATCH", "/vm", "{\"state\": \"Paused\"}");
 	if (st != 204) {
 		code = st < 0 ? WISP_EXIT_HOST : WISP_EXIT_CONFIG;
 		goto out;
 	}
-	st = request(sock, "PUT", "/snapshot/create", body);
+	st = request(o[SOCK], "PUT", "/snapshot/create", body);
 	code = st == 204 ? 0 : st < 0 ? WISP_EXIT_HOST : WISP_EXIT_CONFIG;
 	/* Resumed also after a failed create, when asked: the VM goes on
 	 * as before. */
-	if (resume &&
-	    request(sock, "PATCH", "/vm", "{\"state\": \"Resumed\"}") != 204 &&
+	if (o[RESUME] &&
+	    request(o[SOCK], "PATCH", "/vm", "{\"state\": \"Resumed\"}") !=
+		    204 &&
 	    !code)
 		code = WISP_EXIT_HOST;
 out:
@@ -232,49 +228,26 @@ out:
 
 int snapshot_merge_main(int argc, char **argv)
 {
-	enum { OPT_SNAP = 256, OPT_MEM, OPT_BASE, OPT_OUT };
+	enum { SNAP, MEM, BASE, OUT, NR };
 	static const struct option opts[] = {
-		{ "snapshot", required_argument, NULL, OPT_SNAP },
-		{ "mem", required_argument, NULL, OPT_MEM },
-		{ "base-mem", required_argument, NULL, OPT_BASE },
-		{ "out-snapshot", required_argument, NULL, OPT_OUT },
+		{ "snapshot", required_argument, NULL, 256 + SNAP },
+		{ "mem", required_argument, NULL, 256 + MEM },
+		{ "base-mem", required_argument, NULL, 256 + BASE },
+		{ "out-snapshot", required_argument, NULL, 256 + OUT },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *snap = NULL, *mem = NULL, *base = NULL, *out = NULL;
+	const char *o[NR] = { 0 };
 	struct err e = { 0 };
-	int c;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SNAP:
-			snap = optarg;
-			break;
-		case OPT_MEM:
-			mem = optarg;
-			break;
-		case OPT_BASE:
-			base = optarg;
-			break;
-		case OPT_OUT:
-			out = optarg;
-			break;
-		default:
-			fprintf(stderr,
-				"wisp: snapshot-merge: bad option '%s' (see "
-				"wisp --help)\n",
-				argv[optind - 1]);
-			return WISP_EXIT_CONFIG;
-		}
-	}
-	if (!snap || !mem || !base || !out || optind < argc) {
+	if (parse_opts(argc, argv, "snapshot-merge", opts, o))
+		return WISP_EXIT_CONFIG;
+	if (!o[SNAP] || !o[MEM] || !o[BASE] || !o[OUT] || optind < argc) {
 		fprintf(stderr, "wisp: snapshot-merge needs --snapshot FILE "
 				"--mem FILE --base-mem FILE --out-snapshot "
 				"FILE\n");
 		return WISP_EXIT_CONFIG;
 	}
-	if (snap_diff_merge(snap, mem, base, out, &e)) {
+	if (snap_diff_merge(o[SNAP], o[MEM], o[BASE], o[OUT], &e)) {
 		fprintf(stderr, "wisp: snapshot-merge: %s\n", e.msg);
 		return vm_exit_code(&e);
 	}
