@@ -312,7 +312,8 @@ static void mmio_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 	/* The interrupt handler's register needs no lock: a vCPU must not
 	 * wait for the I/O thread's disk I/O to take an interrupt. */
 	if (off == VIRTIO_MMIO_INTERRUPT_STATUS && len == 4) {
-		uint32_t v = atomic_load(&t->isr);
+		uint32_t v = atomic_load(&t->isr) |
+			     (d->irq_direct ? VIRTIO_MMIO_INT_VRING : 0);
 
 		atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
 		atomic_store_explicit(&t->irq_used, true, memory_order_relaxed);
@@ -395,6 +396,9 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 	t->gsi = gsi;
 	t->doorbells = doorbells;
 	t->irq = *irq;
+	/* A back-end holds the eventfd: it may make it blocking. */
+	if (dev->irq_direct)
+		t->irq.shared = true;
 	t->irq_efd = -1;
 	t->io.epfd = t->io.stop_efd = -1;
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
@@ -407,6 +411,7 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 	if (t->irq_efd < 0)
 		return err_set(e, -errno, "%s: eventfd: %s", dev->name,
 			       strerror(errno));
+	dev->irq_fd = t->irq_efd;
 	ret = irq->add_irqfd(irq->opaque, t->irq_efd, gsi);
 	if (ret)
 		return err_set(e, ret, "%s: irqfd for GSI %u: %s", dev->name,

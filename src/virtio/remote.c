@@ -13,7 +13,6 @@
 #include "util/log.h"
 
 /* epoll data: kind in the high bits, queue in the low ones. */
-#define TAG_CALL 0x100
 #define TAG_ERR 0x200
 #define TAG_SOCK 0x300
 #define TAG_TIMER 0x400
@@ -28,11 +27,9 @@ static int add(struct virtio_remote *r, int fd, uint64_t tag)
 void virtio_remote_fini(struct virtio_remote *r)
 {
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		if (r->call[q] >= 0)
-			close(r->call[q]);
 		if (r->err[q] >= 0)
 			close(r->err[q]);
-		r->call[q] = r->err[q] = -1;
+		r->err[q] = -1;
 	}
 	if (r->timer >= 0)
 		close(r->timer);
@@ -53,7 +50,7 @@ int virtio_remote_init(struct virtio_remote *r, struct virtio_dev *d,
 	r->sock = -1;
 	r->timer = -1;
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		r->call[q] = r->err[q] = -1;
+		r->err[q] = -1;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0) {
 		ret = err_set(e, -errno, "%s: epoll: %s", d->name,
@@ -61,13 +58,11 @@ int virtio_remote_init(struct virtio_remote *r, struct virtio_dev *d,
 		goto fail;
 	}
 	for (int q = 0; q < d->nr_queues && !ret; q++) {
-		r->call[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r->err[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (r->call[q] < 0 || r->err[q] < 0)
+		if (r->err[q] < 0)
 			ret = err_set(e, -errno, "%s: eventfd: %s", d->name,
 				      strerror(errno));
-		else if (add(r, r->call[q], TAG_CALL | (uint64_t)q) ||
-			 add(r, r->err[q], TAG_ERR | (uint64_t)q))
+		else if (add(r, r->err[q], TAG_ERR | (uint64_t)q))
 			ret = err_set(e, -errno, "%s: epoll_ctl: %s", d->name,
 				      strerror(errno));
 	}
@@ -80,6 +75,7 @@ int virtio_remote_init(struct virtio_remote *r, struct virtio_dev *d,
 		goto fail;
 	}
 	d->remote_queues = true;
+	d->irq_direct = true;
 	d->watch_fds[0] = r->epfd;
 	d->nr_watch_fds = 1;
 	return 0;
@@ -113,7 +109,7 @@ int virtio_remote_timer(struct virtio_remote *r, unsigned int interval_ms)
 
 void virtio_remote_fd_ready(struct virtio_remote *r)
 {
-	struct epoll_event evs[2 * VIRTIO_MAX_QUEUES + 2];
+	struct epoll_event evs[VIRTIO_MAX_QUEUES + 2];
 	int n = epoll_wait(r->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])),
 			   0);
 
@@ -122,11 +118,6 @@ void virtio_remote_fd_ready(struct virtio_remote *r)
 		int q = (int)(tag & 0xff);
 
 		switch (tag & ~0xffull) {
-		case TAG_CALL:
-			/* Drain first: a call that lands meanwhile re-arms. */
-			if (efd_drain(r->call[q]) > 0)
-				virtio_dev_raise_vring(r->dev);
-			break;
 		case TAG_ERR:
 			if (efd_drain(r->err[q]) > 0 && r->ops->ring_error)
 				r->ops->ring_error(r->dev, q);

@@ -3,14 +3,15 @@
  * The transport side of a virtio-mmio device whose queues another
  * process runs (a vhost-user back-end; vhost-net later): the doorbells
  * stay the transport's ioeventfd lanes (virtio_dev.kick_fds, handed to
- * the back-end as they are), and this piece owns what comes back: one
- * "call" eventfd per queue that the back-end signals for used buffers,
- * relayed into the virtio-mmio InterruptStatus and the irqfd (virtio-mmio
- * needs the status bit set before the interrupt), one "err" eventfd per
- * queue, a socket to watch for the peer going away, and a timer for
- * whatever the device retries (a reconnect). All of them sit in one
- * epoll set that is the device's watch fd, so the device's I/O thread
- * waits on them and the set can change while it runs.
+ * the back-end as they are), and so does the interrupt: the back-end's
+ * "call" eventfd is the transport's irqfd (virtio_dev.irq_fd, the device
+ * marked irq_direct), so a completion reaches the guest without waking a
+ * wisp thread; the transport keeps the used-buffer bit of InterruptStatus
+ * set, which the back-end cannot. This piece owns the rest of what comes
+ * back: one "err" eventfd per queue, a socket to watch for the peer going
+ * away, and a timer for whatever the device retries (a reconnect). All of
+ * them sit in one epoll set that is the device's watch fd, so the
+ * device's I/O thread waits on them and the set can change while it runs.
  *
  * The eventfds are shared with the back-end, which may clear O_NONBLOCK
  * or fill them: every operation on them is bounded (util/efd.h).
@@ -40,14 +41,14 @@ struct virtio_remote {
 	struct virtio_dev *dev;
 	const struct virtio_remote_ops *ops;
 	int epfd; /* dev->watch_fds[0] */
-	int call[VIRTIO_MAX_QUEUES], err[VIRTIO_MAX_QUEUES];
+	int err[VIRTIO_MAX_QUEUES];
 	int timer; /* timerfd */
 	int sock; /* watched, not owned; -1: none */
 };
 
 /* For a device already through virtio_dev_init (before its transport):
  * creates the eventfds, timer and epoll set, marks the device's queues
- * remote and makes the set its watch fd. On failure everything created
+ * remote and its interrupt direct, and makes the set its watch fd. On failure everything created
  * is closed again (virtio_remote_fini is still safe). */
 int virtio_remote_init(struct virtio_remote *r, struct virtio_dev *d,
 		       const struct virtio_remote_ops *ops, struct err *e);

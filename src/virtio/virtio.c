@@ -31,6 +31,7 @@ void virtio_dev_init(struct virtio_dev *d, const char *name, uint32_t device_id,
 	d->watch_fds[0] = d->watch_fds[1] = -1;
 	for (int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		d->kick_fds[i] = -1;
+	d->irq_fd = -1;
 }
 
 static void free_tokens(struct virtio_dev *d)

@@ -4,7 +4,7 @@
  * queues run by a real back-end on a temp image: qemu-storage-daemon
  * (Debian's qemu-system-common), and wisp's own wisp-blk --vhost-user
  * (so both of wisp's sides meet). Writes land in the image (pread), reads come back,
- * the interrupt arrives through the relayed call eventfd; kill -9 of
+ * the back-end signals the transport's interrupt eventfd itself; kill -9 of
  * the back-end: requests fail with IOERR, NEEDS_RESET is set; a new
  * back-end on the same socket: wisp reconnects by itself and I/O works
  * again. Each back-end's case is skipped (not passed) where its binary is
@@ -182,7 +182,7 @@ static int request(struct ctx *c, uint32_t type, uint64_t sector)
 		efd_drain(c->irq_efd);
 	}
 	c->used_seen++;
-	/* The interrupt may trail the used index: it is relayed. */
+	/* The used-buffer bit is kept set for a direct interrupt. */
 	while (!(r32(c, VIRTIO_MMIO_INTERRUPT_STATUS) &
 		 VIRTIO_MMIO_INT_VRING)) {
 		if (now_ns() > deadline)

@@ -605,6 +605,72 @@ static void test_shared_irq_bounded(void **state)
 	close(peer_efd);
 }
 
+/* A device whose back-end signals the interrupt eventfd itself
+ * (irq_direct, vhost-user and vhost-net): the transport hands it out as
+ * irq_fd, keeps the used-buffer bit of InterruptStatus set across ACKs
+ * (the back-end cannot set it), leaves the config bit to the usual rules,
+ * and signals that eventfd bounded although the host did not call it
+ * shared: a back-end that made it blocking and filled it cannot stall
+ * wisp. */
+static void test_irq_direct(void **state)
+{
+	const struct ioevr_host lanes = { h_assign, NULL, NULL };
+	const struct virtio_irq_host irq = { h_irqfd, NULL, NULL, false };
+	uint64_t full = 0xfffffffffffffffeULL, cnt;
+	struct ioeventfd_registry ioev;
+	struct guest_mem mem;
+	struct dummy x;
+	struct fixture f;
+	struct timespec a, b;
+	double ms;
+	int fl;
+
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(guest_mem_init(&mem, 4 << 20, NULL), 0);
+	assert_int_equal(ioevr_init(&ioev, &lanes), 0);
+	virtio_dev_init(&x.dev, "dummy", 42, &dummy_ops, &x, &mem, 2, 16,
+			sizeof(x.config));
+	assert_int_equal(x.dev.irq_fd, -1);
+	x.dev.irq_direct = true;
+	assert_int_equal(virtio_mmio_create(&x.dev, BASE, 5, &ioev, &irq, &f.t,
+					    NULL),
+			 0);
+	assert_true(x.dev.irq_fd >= 0);
+	assert_int_equal(x.dev.irq_fd, f.t->irq_efd);
+	assert_true(f.t->irq.shared);
+	assert_int_equal(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS),
+			 VIRTIO_MMIO_INT_VRING);
+	wr(&f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS),
+			 VIRTIO_MMIO_INT_VRING);
+	pthread_mutex_lock(&x.dev.lock);
+	virtio_dev_notify_config(&x.dev);
+	pthread_mutex_unlock(&x.dev.lock);
+	assert_int_equal(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS),
+			 VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+	wr(&f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS),
+			 VIRTIO_MMIO_INT_VRING);
+	/* The back-end's share of the file description, made blocking
+	 * and full. */
+	fl = fcntl(x.dev.irq_fd, F_GETFL);
+	assert_true(fl >= 0);
+	assert_int_equal(fcntl(x.dev.irq_fd, F_SETFL, fl & ~O_NONBLOCK), 0);
+	assert_int_equal(read(x.dev.irq_fd, &cnt, 8), 8); /* the config's */
+	assert_int_equal(write(x.dev.irq_fd, &full, 8), 8);
+	alarm(10);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	virtio_dev_raise_vring(&x.dev);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	alarm(0);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	assert_true(ms < 1000);
+	virtio_mmio_destroy(f.t);
+	ioevr_destroy(&ioev);
+	guest_mem_destroy(&mem);
+}
+
 /* Snapshot state (mmio_state.c): a live queue round trips through save
  * and load into a reset transport, the device is activated again, and a
  * payload for another device, with a queue above its maximum, with a
@@ -852,6 +918,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_driver_bits, setup,
 						teardown),
 		cmocka_unit_test(test_shared_irq_bounded),
+		cmocka_unit_test(test_irq_direct),
 		cmocka_unit_test_setup_teardown(test_iothread_pause, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_irq_raised_again,

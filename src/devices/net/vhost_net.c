@@ -122,7 +122,7 @@ static int start_ring(struct vnet *v, int q, struct err *e)
 							   6 + 8ull * vq->size),
 	};
 	struct vhost_vring_file kick = { (unsigned int)q, d->kick_fds[q] };
-	struct vhost_vring_file call = { (unsigned int)q, v->rem.call[q] };
+	struct vhost_vring_file call = { (unsigned int)q, d->irq_fd };
 	struct vhost_vring_file err = { (unsigned int)q, v->rem.err[q] };
 	struct vhost_vring_file be = { (unsigned int)q, v->tap };
 	const struct {

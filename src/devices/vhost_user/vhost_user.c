@@ -229,7 +229,7 @@ static int start_rings(struct vhu_dev *v, struct err *e)
 		struct vhu_vring_setup s = { .index = (uint32_t)q,
 					     .num = vq->size,
 					     .kick = d->kick_fds[q],
-					     .call = v->rem.call[q],
+					     .call = d->irq_fd,
 					     .err = v->rem.err[q] };
 
 		if (!vq->ready)
