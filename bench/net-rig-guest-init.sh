@@ -2,8 +2,9 @@
 # /init of the L2 guest in bench/net-rig.sh (busybox + iperf3, PID 1).
 # Brings eth0 (virtio-net) up as 10.77.0.2/24, starts an iperf3 server on
 # that address and prints "WISP-NET-READY <driver> <features>"; L1 then
-# drives every job from its side (iperf3 client, ping). A "quit" line on
-# the console ends the guest (wisp exits; QEMU: reboot=t + -no-reboot).
+# drives every job from its side (iperf3 client, ping), asking on the
+# console ("irq JOB WHEN") for the device's interrupt count around each
+# one (answer: "WISP-NET-IRQ JOB WHEN N"). A "quit" line ends the guest (wisp exits; QEMU: reboot=t + -no-reboot).
 export PATH=/bin:/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -32,8 +33,16 @@ if ! netstat -ltn 2>/dev/null | grep -q ':5201 '; then
     reboot -f
 fi
 echo "WISP-NET-READY $drv $(cat /sys/class/net/eth0/device/features 2>/dev/null)"
-while read -r line; do
-    [ "$line" = quit ] && break
+echo "WISP-NET-CMDLINE $(cat /proc/cmdline)"
+# the virtio-mmio device's interrupt line, "virtioN" in /proc/interrupts
+vdev=$(basename "$(readlink /sys/class/net/eth0/device)")
+while read -r cmd job when; do
+    case "$cmd" in
+    quit) break ;;
+    # "irq JOB WHEN": the device's interrupts so far, summed over the CPUs
+    irq) echo "WISP-NET-IRQ $job $when $(awk -v d="$vdev" '$NF == d {
+            s = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; print s }' /proc/interrupts)" ;;
+    esac
 done
 s=/sys/class/net/eth0/statistics
 echo "WISP-NET-STATS rx $(cat $s/rx_packets) tx $(cat $s/tx_packets) rx_err $(cat $s/rx_errors) rx_drop $(cat $s/rx_dropped) tx_err $(cat $s/tx_errors)"

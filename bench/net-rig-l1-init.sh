@@ -12,6 +12,8 @@
 #   RIG-N-CMD vmm command...            RIG-N-GUEST vmm <WISP-NET-* line>
 #   RIG-N-T vmm job begin|end ns        RIG-N-CPU vmm job when kind id comm utime stime guest
 #   RIG-N-RES vmm job <iperf3 JSON>     RIG-N-RTT vmm job n mean p50 p99 min max (ms)
+#   RIG-N-KVM vmm job when name=N...    (L1's KVM counters, debugfs: one VM runs at a time)
+#   RIG-N-GUEST vmm WISP-NET-IRQ job when N   (the guest's virtio-net interrupts)
 #   RIG-N-V vmm <vmrun/VMM log line>    RIG-N-FAIL vmm why
 # Each job's figures go out as soon as it ended. Never exits (PID 1).
 . /rig/l1-common.sh   # mounts, KVM, finish()
@@ -35,6 +37,9 @@ if ! mktap $TAP 2>/tmp/tap.err || ! ip link set $TAP up || ! ip addr add $L1IP/2
     finish
 fi
 ip link set lo up
+# KVM's counters (exits, injected interrupts, ...) for every VM of L1
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+KVMSTATS="exits io_exits mmio_exits irq_exits irq_window_exits halt_exits halt_wakeup irq_injections signal_exits"
 
 # cpu_line KIND FILE: "kind id comm utime stime guest_time" from a
 # /proc/.../stat (comm may hold spaces: "CPU 0/KVM")
@@ -47,8 +52,12 @@ cpu_line() {
         print k, $1, comm, f[12], f[13], f[41]
     }' "$2" 2>/dev/null
 }
-# sample WHEN: the VMM's process and threads, every vhost worker
+# sample WHEN: the VMM's process and threads, every vhost worker, L1's
+# KVM counters, and (outside the timed window: before it at the begin,
+# after it at the end) the guest's interrupt count
 sample() {
+    [ "$1" = begin ] && guest_irq begin
+    [ "$1" = begin ] && kvm_stats begin
     echo "RIG-N-T $VMM $JOB $1 $(stamp)"
     for p in $(pidof wisp qemu-system-x86_64); do
         cpu_line proc /proc/$p/stat | sed "s/^/RIG-N-CPU $VMM $JOB $1 /"
@@ -61,14 +70,31 @@ sample() {
         vhost-*) cpu_line vhost $d/stat | sed "s/^/RIG-N-CPU $VMM $JOB $1 /" ;;
         esac
     done
+    [ "$1" = end ] && kvm_stats end
+    [ "$1" = end ] && guest_irq end
 }
-# wait_prefix PREFIX: until a guest line starts with PREFIX or vmrun ended
+kvm_stats() {
+    k=
+    for s in $KVMSTATS; do
+        [ -r /sys/kernel/debug/kvm/$s ] && k="$k $s=$(cat /sys/kernel/debug/kvm/$s)"
+    done
+    echo "RIG-N-KVM $VMM $JOB $1$k"
+}
+guest_irq() {
+    echo "irq $JOB $1" > /tmp/net.in
+    wait_prefix "WISP-NET-IRQ $JOB $1 " 100 || echo "RIG-N-FAIL $VMM $JOB the guest did not report its interrupts"
+}
+# wait_prefix PREFIX [TENTHS]: until a guest line starts with PREFIX
+# (0), vmrun ended or TENTHS tenths of a second passed (1)
 wait_prefix() {
-    while :; do
+    w=0
+    while [ -z "${2:-}" ] || [ $w -lt "$2" ]; do
         tr -d '\r' < /tmp/net.log | grep -q "^$1" && return 0
         kill -0 "$vpid" 2>/dev/null || return 1
         usleep 100000
+        w=$((w + 1))
     done
+    return 1
 }
 
 run_job() {

@@ -137,7 +137,7 @@ if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
 fi
 echo "$R" | grep -q '^RIG-L1-ERROR' && rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
 echo "$R" | awk '$1 == "RIG-N-CMD" {sub(/^RIG-N-CMD /, ""); print "command " $0}'
-echo "$R" | awk '$1 == "RIG-N-GUEST" && ($3 ~ /^WISP-NET-(READY|STATS|ERR|IPERF3)/) {sub(/^RIG-N-GUEST /, ""); print "guest " $0}'
+echo "$R" | awk '$1 == "RIG-N-GUEST" && ($3 ~ /^WISP-NET-(READY|CMDLINE|STATS|ERR|IPERF3)/) {sub(/^RIG-N-GUEST /, ""); print "guest " $0}'
 echo "$R" | awk '$1 == "RIG-N-FAIL" || $1 == "RIG-N-TAIL" || $1 == "RIG-N-V"' | sed 's/^/  | /' >&2
 echo "$R" | grep -q '^RIG-N-FAIL' && rc=1
 
@@ -150,6 +150,7 @@ HZ = float(hz[0]) if hz and hz[0].isdigit() and int(hz[0]) > 0 else None
 if HZ is None:
     print("net-rig: L1 did not report its clock tick (RIG-N-HZ): CPU times not computed", file=sys.stderr)
 res, rtt, ts = {}, {}, collections.defaultdict(dict)
+kvm, irq = collections.defaultdict(dict), collections.defaultdict(dict)
 cpu = collections.defaultdict(lambda: collections.defaultdict(dict))
 for line in lines:
     f = line.split(" ")
@@ -169,6 +170,10 @@ for line in lines:
             print("net-rig: %s %s: iperf3 JSON without end.sum_received" % (f[1], f[2]), file=sys.stderr)
     elif f[0] == "RIG-N-RTT" and len(f) == 9:
         rtt[(f[1], f[2])] = dict(n=int(f[3]), mean=float(f[4]), p50=float(f[5]), p99=float(f[6]))
+    elif f[0] == "RIG-N-KVM" and len(f) >= 4:
+        kvm[(f[1], f[2])][f[3]] = dict(x.split("=", 1) for x in f[4:] if "=" in x)
+    elif f[0] == "RIG-N-GUEST" and len(f) == 6 and f[2] == "WISP-NET-IRQ" and f[5].isdigit():
+        irq[(f[1], f[3])][f[4]] = int(f[5])
     elif f[0] == "RIG-N-T" and len(f) == 5:
         ts[(f[1], f[2])][f[3]] = int(f[4])
     elif f[0] == "RIG-N-CPU" and len(f) == 10:
@@ -198,12 +203,16 @@ for v in vmms:
                 if busy:
                     r["busy"] = max(busy)
         r["units"] = r["bytes"] if j != "rtt" else r["n"]
+        k = kvm.get((v, j), {}); kb, ke = k.get("begin", {}), k.get("end", {})
+        r["kvm"] = {n: int(ke[n]) - int(kb[n]) for n in ke if n in kb}
+        q = irq.get((v, j), {})
+        r["girq"] = q["end"] - q["begin"] if "begin" in q and "end" in q else None
         rows[(v, j)] = r
 def per(r, k):
     if not r or r.get(k) is None or not r["units"]: return None
     return r[k] / r["units"] * (1e12 if "bytes" in r else 1e6)
 def fmt(x, p="%.1f"): return p % x if x is not None else "-"
-print("%-6s %-11s %9s %9s %9s %8s %9s %9s %18s" % ("job", "vmm", "Mbit/s", "rtt_p50", "rtt_mean",
+print("%-6s %-11s %9s %9s %9s %8s %9s %9s %22s" % ("job", "vmm", "Mbit/s", "rtt_p50", "rtt_mean",
       "cpu_s", "cpu/unit", "host/unit", "busiest"))
 print("       (cpu/unit, host/unit: CPU us per MB moved, or per round trip for rtt; rtt in ms)")
 for j in jobs:
@@ -212,9 +221,21 @@ for j in jobs:
         if r is None:
             print("%-6s %-11s %9s" % (j, v, "(no result)")); continue
         busy = "%.0f%% %s" % r["busy"] if r["busy"] else "-"
-        print("%-6s %-11s %9s %9s %9s %8s %9s %9s %18s" % (j, v,
+        print("%-6s %-11s %9s %9s %9s %8s %9s %9s %22s" % (j, v,
               fmt(r.get("mbit")), fmt(r.get("p50"), "%.3f"), fmt(r.get("mean"), "%.3f"),
-              fmt(r["cpu"], "%.2f"), fmt(per(r, "cpu")), fmt(per(r, "host")), busy[:18]))
+              fmt(r["cpu"], "%.2f"), fmt(per(r, "cpu")), fmt(per(r, "host")), busy[:22]))
+print()
+print("events per MB moved (per round trip for rtt): L1 KVM counters over the job (debugfs, all")
+print("of L1; only this VM runs), and the guest virtio-net interrupts (/proc/interrupts)")
+names = ("exits", "mmio_exits", "io_exits", "halt_exits", "irq_injections", "irq_exits")
+print("%-6s %-11s %9s %9s %9s %9s %9s %9s %9s" % ("job", "vmm", "exits", "mmio", "io", "halt", "irq_inj", "irq_exit", "guest_irq"))
+for j in jobs:
+    for v in vmms:
+        r = rows[(v, j)]
+        if r is None or not r["units"]: continue
+        sc = 1e6 / r["units"] if j != "rtt" else 1.0 / r["units"]
+        def ev(x): return "%.1f" % (x * sc) if x is not None else "-"
+        print("%-6s %-11s %9s %9s %9s %9s %9s %9s %9s" % ((j, v) + tuple(ev(r["kvm"].get(n)) for n in names) + (ev(r["girq"]),)))
 pairs = [(a, b) for a, b in (("wisp", "qemu"), ("wisp-vhost", "qemu-vhost")) if a in vmms and b in vmms]
 if pairs:
     print()
