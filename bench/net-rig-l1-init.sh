@@ -9,6 +9,7 @@
 # sampling the CPU time of the VMM (its process, each of its threads) and
 # of the vhost-net workers (kernel threads "vhost-<owner pid>" on L1's
 # Linux 6.1) around each job. Reports on the console:
+# "vmm" is VMM@ROUND in every line (ROUNDS boots of each VMM, interleaved).
 #   RIG-N-CMD vmm command...            RIG-N-GUEST vmm <WISP-NET-* line>
 #   RIG-N-T vmm job begin|end ns        RIG-N-CPU vmm job when kind id comm utime stime guest
 #   RIG-N-RES vmm job <iperf3 JSON>     RIG-N-RTT vmm job n mean p50 p99 min max (ms)
@@ -18,7 +19,7 @@
 # Each job's figures go out as soon as it ended. Never exits (PID 1).
 . /rig/l1-common.sh   # mounts, KVM, finish()
 
-VMMS="wisp qemu" CPUS=2 MEM=256 RUNTIME=6 JOBS=rtt TMO=300 PINGS=500
+VMMS="wisp qemu" CPUS=2 MEM=256 RUNTIME=6 JOBS=rtt TMO=300 PINGS=500 ROUNDS=1
 . /rig/net.conf
 TAP=wtap0 L1IP=10.77.0.1 GUEST=10.77.0.2 MAC=02:00:00:00:77:02
 CMDLINE="net_bench=1"
@@ -58,16 +59,16 @@ cpu_line() {
 sample() {
     [ "$1" = begin ] && guest_irq begin
     [ "$1" = begin ] && kvm_stats begin
-    echo "RIG-N-T $VMM $JOB $1 $(stamp)"
+    echo "RIG-N-T $TAG $JOB $1 $(stamp)"
     for p in $(pidof wisp qemu-system-x86_64); do
-        cpu_line proc /proc/$p/stat | sed "s/^/RIG-N-CPU $VMM $JOB $1 /"
+        cpu_line proc /proc/$p/stat | sed "s/^/RIG-N-CPU $TAG $JOB $1 /"
         for t in /proc/$p/task/*; do
-            cpu_line thr $t/stat | sed "s/^/RIG-N-CPU $VMM $JOB $1 /"
+            cpu_line thr $t/stat | sed "s/^/RIG-N-CPU $TAG $JOB $1 /"
         done
     done
     for d in /proc/[0-9]*; do
         case "$(cat $d/comm 2>/dev/null)" in
-        vhost-*) cpu_line vhost $d/stat | sed "s/^/RIG-N-CPU $VMM $JOB $1 /" ;;
+        vhost-*) cpu_line vhost $d/stat | sed "s/^/RIG-N-CPU $TAG $JOB $1 /" ;;
         esac
     done
     [ "$1" = end ] && kvm_stats end
@@ -78,11 +79,11 @@ kvm_stats() {
     for s in $KVMSTATS; do
         [ -r /sys/kernel/debug/kvm/$s ] && k="$k $s=$(cat /sys/kernel/debug/kvm/$s)"
     done
-    echo "RIG-N-KVM $VMM $JOB $1$k"
+    echo "RIG-N-KVM $TAG $JOB $1$k"
 }
 guest_irq() {
     echo "irq $JOB $1" > /tmp/net.in
-    wait_prefix "WISP-NET-IRQ $JOB $1 " 100 || echo "RIG-N-FAIL $VMM $JOB the guest did not report its interrupts"
+    wait_prefix "WISP-NET-IRQ $JOB $1 " 100 || echo "RIG-N-FAIL $TAG $JOB the guest did not report its interrupts"
 }
 # wait_prefix PREFIX [TENTHS]: until a guest line starts with PREFIX
 # (0), vmrun ended or TENTHS tenths of a second passed (1)
@@ -104,7 +105,7 @@ run_job() {
     h2g-1) a="" ;;
     h2g-4) a="-P 4" ;;
     rtt) a=rtt ;;
-    *) echo "RIG-N-FAIL $VMM unknown job $JOB"; return 1 ;;
+    *) echo "RIG-N-FAIL $TAG unknown job $JOB"; return 1 ;;
     esac
     sample begin
     if [ "$a" = rtt ]; then
@@ -119,14 +120,14 @@ run_job() {
     sample end
     if [ "$a" = rtt ]; then
         sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' /tmp/job.out | sort -n > /tmp/rtt.sorted
-        awk -v v="$VMM" -v j="$JOB" '{ t[NR] = $1; s += $1 }
+        awk -v v="$TAG" -v j="$JOB" '{ t[NR] = $1; s += $1 }
             END { if (NR == 0) { print "RIG-N-FAIL", v, j, "no replies"; exit }
                   p50 = t[int((NR + 1) / 2)]; p99 = t[int(NR * 0.99 + 0.999)]
                   printf "RIG-N-RTT %s %s %d %.4f %.4f %.4f %.4f %.4f\n", v, j, NR, s / NR, p50, p99, t[1], t[NR] }' /tmp/rtt.sorted
-        [ "$rc" = 0 ] || echo "RIG-N-FAIL $VMM $JOB ping status $rc: $(tail -n 2 /tmp/job.out | tr '\n' ' ')"
+        [ "$rc" = 0 ] || echo "RIG-N-FAIL $TAG $JOB ping status $rc: $(tail -n 2 /tmp/job.out | tr '\n' ' ')"
     else
-        echo "RIG-N-RES $VMM $JOB $(tr -s ' \t\n' ' ' < /tmp/job.out)"
-        [ "$rc" = 0 ] || echo "RIG-N-FAIL $VMM $JOB iperf3 status $rc: $(tail -n 2 /tmp/job.err | tr '\n' ' ')"
+        echo "RIG-N-RES $TAG $JOB $(tr -s ' \t\n' ' ' < /tmp/job.out)"
+        [ "$rc" = 0 ] || echo "RIG-N-FAIL $TAG $JOB iperf3 status $rc: $(tail -n 2 /tmp/job.err | tr '\n' ' ')"
     fi
     # iperf3 -s takes the next test once it has closed this one
     usleep 500000
@@ -134,7 +135,7 @@ run_job() {
 }
 
 run_one() {
-    VMM=$1
+    VMM=$1 TAG=$1@$2
     case "$VMM" in
     qemu | qemu-vhost)
         v=off; [ "$VMM" = qemu-vhost ] && v=on
@@ -153,7 +154,7 @@ run_one() {
             --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
             --net tap=$TAP,mac=$MAC$v ;;
     esac
-    echo "RIG-N-CMD $VMM $*"
+    echo "RIG-N-CMD $TAG $*"
     rm -f /tmp/net.in; mkfifo /tmp/net.in
     : > /tmp/net.log
     vmrun -o /tmp/net.log -t "$TMO" -i /tmp/net.in -- "$@" 2>/tmp/net.vmrun &
@@ -162,7 +163,7 @@ run_one() {
     if wait_prefix "WISP-NET-READY"; then
         # ARP and a first exchange before any timed job
         if ping -c 3 -W 5 $GUEST > /tmp/warm.out 2>&1; then ok=1
-        else echo "RIG-N-FAIL $VMM warm-up ping: $(tail -n 2 /tmp/warm.out | tr '\n' ' ')"; fi
+        else echo "RIG-N-FAIL $TAG warm-up ping: $(tail -n 2 /tmp/warm.out | tr '\n' ' ')"; fi
     fi
     if [ $ok = 1 ]; then
         for JOB in $(echo "$JOBS" | tr ',' ' '); do
@@ -173,19 +174,25 @@ run_one() {
     echo quit > /tmp/net.in
     wait "$vpid"
     rc=$?
-    tr -d '\r' < /tmp/net.log | grep -a '^WISP-NET' | sed "s/^/RIG-N-GUEST $VMM /"
-    tr -d '\r' < /tmp/net.log | grep -a -E 'vhost|falls back|error|rror:' | head -n 10 | sed "s/^/RIG-N-V $VMM /"
-    sed "s/^/RIG-N-V $VMM /" /tmp/net.vmrun
+    tr -d '\r' < /tmp/net.log | grep -a '^WISP-NET' | sed "s/^/RIG-N-GUEST $TAG /"
+    tr -d '\r' < /tmp/net.log | grep -a -E 'vhost|falls back|error|rror:' | head -n 10 | sed "s/^/RIG-N-V $TAG /"
+    sed "s/^/RIG-N-V $TAG /" /tmp/net.vmrun
     if [ "$VMM" = wisp-vhost ]; then
         tr -d '\r' < /tmp/net.log | grep -q "(vhost): vhost-net features" &&
             ! tr -d '\r' < /tmp/net.log | grep -q "falls back" ||
-            echo "RIG-N-FAIL $VMM vhost-net did not take the queues"
+            echo "RIG-N-FAIL $TAG vhost-net did not take the queues"
     fi
     if [ "$rc" != 0 ] || ! tr -d '\r' < /tmp/net.log | grep -q '^WISP-NET-DONE'; then
-        echo "RIG-N-FAIL $VMM status $rc"
-        tr -d '\r' < /tmp/net.log | grep -av 'TCG' | tail -n 20 | sed "s/^/RIG-N-TAIL $VMM /"
+        echo "RIG-N-FAIL $TAG status $rc"
+        tr -d '\r' < /tmp/net.log | grep -av 'TCG' | tail -n 20 | sed "s/^/RIG-N-TAIL $TAG /"
     fi
 }
 
-for v in $VMMS; do run_one "$v"; done
+# rounds interleave the VMMs, so that a slow spell of the (shared,
+# emulated) machine does not fall on one VMM's figures alone
+r=1
+while [ $r -le "$ROUNDS" ]; do
+    for v in $VMMS; do run_one "$v" $r; done
+    r=$((r + 1))
+done
 finish

@@ -16,11 +16,14 @@
 #                mean, p50, p99
 #
 # usage: bench/net-rig.sh [--wisp PATH] [--vmms LIST] [--jobs LIST]
-#                         [--runtime S] [--cpus N] [--memory MiB] [--keep]
-#                         [--verbose]
+#                         [--runtime S] [--rounds N] [--cpus N] [--memory MiB]
+#                         [--keep] [--verbose]
 #   --vmms LIST   from wisp,wisp-vhost,qemu,qemu-vhost (default all four)
 #   --jobs LIST   from g2h-1,g2h-4,h2g-1,h2g-4,rtt (default all)
-#   --runtime S   seconds per iperf3 job (default 6)
+#   --runtime S   seconds per iperf3 job (default 5)
+#   --rounds N    boots of each VMM, interleaved (wisp, wisp-vhost, qemu,
+#                 qemu-vhost, wisp, ...); figures are the medians over the
+#                 rounds, with the range of Mbit/s (default 2)
 #
 # Per job and VMM: Mbit/s (iperf3's receiver side), and the CPU time per
 # byte moved (per round trip for rtt): the delta of utime+stime over the
@@ -41,7 +44,7 @@ export RIG_PROG=net-rig
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-WISP_ARG='' VMMS=wisp,wisp-vhost,qemu,qemu-vhost RUNTIME=6 CPUS=2 MEM=256 KEEP=0
+WISP_ARG='' VMMS=wisp,wisp-vhost,qemu,qemu-vhost RUNTIME=5 ROUNDS=2 CPUS=2 MEM=256 KEEP=0
 JOBS=g2h-1,g2h-4,h2g-1,h2g-4,rtt
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -49,15 +52,16 @@ while [ $# -gt 0 ]; do
         --vmms) VMMS=${2:?}; shift 2 ;;
         --jobs) JOBS=${2:?}; shift 2 ;;
         --runtime) RUNTIME=${2:?}; shift 2 ;;
+        --rounds) ROUNDS=${2:?}; shift 2 ;;
         --cpus) CPUS=${2:?}; shift 2 ;;
         --memory) MEM=${2:?}; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
-for v in RUNTIME CPUS MEM; do
+for v in RUNTIME ROUNDS CPUS MEM; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || rig_die "--${v,,} must be a positive number"
 done
 for v in ${VMMS//,/ }; do
@@ -113,15 +117,16 @@ VMMS='${VMMS//,/ }'
 CPUS=$CPUS
 MEM=$MEM
 RUNTIME=$RUNTIME
+ROUNDS=$ROUNDS
 PINGS=$PINGS
 JOBS='$JOBS'
 TMO=$TMO
 CONF
 rig_pack "$L1" "$WORK/l1.cpio"
 
-TOTAL_TMO=$((180 + NVMM * TMO))
+TOTAL_TMO=$((180 + NVMM * ROUNDS * TMO))
 CONSOLE=$WORK/l1-console.log
-rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; $CPUS vCPUs, $MEM MiB; per-VMM timeout ${TMO}s"
+rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }, $ROUNDS round(s); $CPUS vCPUs, $MEM MiB; per-VMM timeout ${TMO}s"
 t0=$(date +%s.%N)
 rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
 L1_RC=$?
@@ -142,13 +147,14 @@ echo "$R" | awk '$1 == "RIG-N-FAIL" || $1 == "RIG-N-TAIL" || $1 == "RIG-N-V"' | 
 echo "$R" | grep -q '^RIG-N-FAIL' && rc=1
 
 echo "$R" | python3 -c '
-import sys, json, collections
-vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(",")
+import sys, json, collections, statistics
+vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(","); rounds = int(sys.argv[3])
 lines = sys.stdin.read().splitlines()
 hz = [l.split()[1] for l in lines if l.startswith("RIG-N-HZ ")]
 HZ = float(hz[0]) if hz and hz[0].isdigit() and int(hz[0]) > 0 else None
 if HZ is None:
     print("net-rig: L1 did not report its clock tick (RIG-N-HZ): CPU times not computed", file=sys.stderr)
+# keys: (tag, job), tag = vmm@round
 res, rtt, ts = {}, {}, collections.defaultdict(dict)
 kvm, irq = collections.defaultdict(dict), collections.defaultdict(dict)
 cpu = collections.defaultdict(lambda: collections.defaultdict(dict))
@@ -163,9 +169,7 @@ for line in lines:
             print("net-rig: %s %s: iperf3: %s" % (f[1], f[2], d["error"]), file=sys.stderr); continue
         try:
             e = d["end"]; rcv = e["sum_received"]
-            res[(f[1], f[2])] = dict(bytes=rcv["bytes"], secs=rcv["seconds"],
-                                     mbit=rcv["bits_per_second"] / 1e6,
-                                     retr=e.get("sum_sent", {}).get("retransmits"))
+            res[(f[1], f[2])] = dict(bytes=rcv["bytes"], mbit=rcv["bits_per_second"] / 1e6)
         except (KeyError, TypeError):
             print("net-rig: %s %s: iperf3 JSON without end.sum_received" % (f[1], f[2]), file=sys.stderr)
     elif f[0] == "RIG-N-RTT" and len(f) == 9:
@@ -180,78 +184,89 @@ for line in lines:
         v, j, when, kind, ident, comm = f[1:7]
         ut, st, gt = (int(x) for x in f[7:10])
         cpu[(v, j)][when][(kind, ident, comm)] = (ut + st, gt)
-rows = {}
-for v in vmms:
-    for j in jobs:
-        r = res.get((v, j)) if j != "rtt" else rtt.get((v, j))
-        if r is None:
-            rows[(v, j)] = None; continue
-        r = dict(r)
-        c = cpu.get((v, j), {}); b, e = c.get("begin", {}), c.get("end", {})
-        t = ts.get((v, j), {})
-        wall = (t["end"] - t["begin"]) / 1e9 if "begin" in t and "end" in t else None
-        r["cpu"] = r["host"] = r["busy"] = None
-        procs = [k for k in e if k[0] in ("proc", "vhost") and k in b]
-        if HZ and procs and set(k for k in b if k[0] == "proc") == set(k for k in e if k[0] == "proc"):
-            d = sum(e[k][0] - b[k][0] for k in procs) / HZ
-            g = sum(e[k][1] - b[k][1] for k in procs) / HZ
-            r["cpu"], r["host"] = d, d - g
-            r["vhost"] = sum(e[k][0] - b[k][0] for k in procs if k[0] == "vhost") / HZ
-            if wall:
-                busy = [((e[k][0] - b[k][0] - e[k][1] + b[k][1]) / HZ / wall * 100, k[2]) for k in e
-                        if k[0] in ("thr", "vhost") and k in b]
-                if busy:
-                    r["busy"] = max(busy)
-        r["units"] = r["bytes"] if j != "rtt" else r["n"]
-        k = kvm.get((v, j), {}); kb, ke = k.get("begin", {}), k.get("end", {})
-        r["kvm"] = {n: int(ke[n]) - int(kb[n]) for n in ke if n in kb}
-        q = irq.get((v, j), {})
-        r["girq"] = q["end"] - q["begin"] if "begin" in q and "end" in q else None
-        rows[(v, j)] = r
-def per(r, k):
-    if not r or r.get(k) is None or not r["units"]: return None
-    return r[k] / r["units"] * (1e12 if "bytes" in r else 1e6)
+KVMN = ("exits", "mmio_exits", "halt_exits", "irq_injections", "irq_exits")
+# the figures of one round, normalised: per MB moved (per round trip for rtt)
+def one(tag, j):
+    r = res.get((tag, j)) if j != "rtt" else rtt.get((tag, j))
+    if r is None:
+        return None
+    out = {k: r[k] for k in ("mbit", "mean", "p50", "p99") if k in r}
+    units = r["bytes"] / 1e6 if j != "rtt" else r["n"]
+    if not units:
+        return None
+    c = cpu.get((tag, j), {}); b, e = c.get("begin", {}), c.get("end", {})
+    t = ts.get((tag, j), {})
+    wall = (t["end"] - t["begin"]) / 1e9 if "begin" in t and "end" in t else None
+    procs = [k for k in e if k[0] in ("proc", "vhost") and k in b]
+    if HZ and procs and set(k for k in b if k[0] == "proc") == set(k for k in e if k[0] == "proc"):
+        d = sum(e[k][0] - b[k][0] for k in procs) / HZ
+        g = sum(e[k][1] - b[k][1] for k in procs) / HZ
+        out["cpu"], out["host"] = d / units * 1e6, (d - g) / units * 1e6
+        out["vhost"] = sum(e[k][0] - b[k][0] for k in procs if k[0] == "vhost") / HZ / units * 1e6
+        if wall:
+            busy = [((e[k][0] - b[k][0] - e[k][1] + b[k][1]) / HZ / wall * 100, k[2]) for k in e
+                    if k[0] in ("thr", "vhost") and k in b]
+            if busy:
+                out["busy"], out["busy_name"] = max(busy)
+    k = kvm.get((tag, j), {}); kb, ke = k.get("begin", {}), k.get("end", {})
+    for n in KVMN:
+        if n in kb and n in ke:
+            out[n] = (int(ke[n]) - int(kb[n])) / units
+    q = irq.get((tag, j), {})
+    if "begin" in q and "end" in q:
+        out["girq"] = (q["end"] - q["begin"]) / units
+    return out
+per_round = {(v, j): [x for x in (one("%s@%d" % (v, i), j) for i in range(1, rounds + 1)) if x]
+             for v in vmms for j in jobs}
+def med(v, j, k):
+    xs = [x[k] for x in per_round[(v, j)] if x.get(k) is not None]
+    return statistics.median(xs) if xs else None
+def span(v, j, k, p="%.0f"):
+    xs = [x[k] for x in per_round[(v, j)] if x.get(k) is not None]
+    return (p + "-" + p) % (min(xs), max(xs)) if len(xs) > 1 else "-"
 def fmt(x, p="%.1f"): return p % x if x is not None else "-"
-print("%-6s %-11s %9s %9s %9s %8s %9s %9s %22s" % ("job", "vmm", "Mbit/s", "rtt_p50", "rtt_mean",
-      "cpu_s", "cpu/unit", "host/unit", "busiest"))
-print("       (cpu/unit, host/unit: CPU us per MB moved, or per round trip for rtt; rtt in ms)")
+print("medians over %d round(s); cpu, host: CPU us per MB moved (per round trip for rtt);" % rounds)
+print("vhost: the vhost workers part of cpu; rtt in ms; busiest: the thread with the most host CPU")
+print("%-6s %-11s %8s %11s %8s %8s %8s %9s %9s %8s %-22s" % ("job", "vmm", "Mbit/s", "range", "rtt_p50",
+      "rtt_mean", "rtt_p99", "cpu", "host", "vhost", "busiest"))
 for j in jobs:
     for v in vmms:
-        r = rows[(v, j)]
-        if r is None:
-            print("%-6s %-11s %9s" % (j, v, "(no result)")); continue
-        busy = "%.0f%% %s" % r["busy"] if r["busy"] else "-"
-        print("%-6s %-11s %9s %9s %9s %8s %9s %9s %22s" % (j, v,
-              fmt(r.get("mbit")), fmt(r.get("p50"), "%.3f"), fmt(r.get("mean"), "%.3f"),
-              fmt(r["cpu"], "%.2f"), fmt(per(r, "cpu")), fmt(per(r, "host")), busy[:22]))
+        rs = per_round[(v, j)]
+        if not rs:
+            print("%-6s %-11s %8s" % (j, v, "(no result)")); continue
+        b = max((x for x in rs if x.get("busy") is not None), key=lambda x: x["busy"], default=None)
+        print("%-6s %-11s %8s %11s %8s %8s %8s %9s %9s %8s %-22s" % (j, v,
+              fmt(med(v, j, "mbit")), span(v, j, "mbit") if j != "rtt" else span(v, j, "p50", "%.2f"),
+              fmt(med(v, j, "p50"), "%.3f"), fmt(med(v, j, "mean"), "%.3f"), fmt(med(v, j, "p99"), "%.3f"),
+              fmt(med(v, j, "cpu"), "%.0f"), fmt(med(v, j, "host"), "%.0f"),
+              fmt(med(v, j, "vhost"), "%.0f") if v.endswith("-vhost") else "-",
+              ("%.0f%% %s" % (b["busy"], b["busy_name"]))[:22] if b else "-"))
 print()
-print("events per MB moved (per round trip for rtt): L1 KVM counters over the job (debugfs, all")
-print("of L1; only this VM runs), and the guest virtio-net interrupts (/proc/interrupts)")
-names = ("exits", "mmio_exits", "io_exits", "halt_exits", "irq_injections", "irq_exits")
-print("%-6s %-11s %9s %9s %9s %9s %9s %9s %9s" % ("job", "vmm", "exits", "mmio", "io", "halt", "irq_inj", "irq_exit", "guest_irq"))
+print("events per MB moved (per round trip for rtt), medians: L1 KVM counters over the job")
+print("(debugfs; only this VM runs in L1), and the guest virtio-net interrupts (/proc/interrupts)")
+print("%-6s %-11s %9s %9s %9s %9s %9s %9s" % ("job", "vmm", "exits", "mmio", "halt", "irq_inj", "irq_exit", "guest_irq"))
 for j in jobs:
     for v in vmms:
-        r = rows[(v, j)]
-        if r is None or not r["units"]: continue
-        sc = 1e6 / r["units"] if j != "rtt" else 1.0 / r["units"]
-        def ev(x): return "%.1f" % (x * sc) if x is not None else "-"
-        print("%-6s %-11s %9s %9s %9s %9s %9s %9s %9s" % ((j, v) + tuple(ev(r["kvm"].get(n)) for n in names) + (ev(r["girq"]),)))
+        if not per_round[(v, j)]: continue
+        print("%-6s %-11s %9s %9s %9s %9s %9s %9s" % ((j, v) + tuple(fmt(med(v, j, n)) for n in KVMN + ("girq",))))
 pairs = [(a, b) for a, b in (("wisp", "qemu"), ("wisp-vhost", "qemu-vhost")) if a in vmms and b in vmms]
 if pairs:
     print()
-    print("ratios wisp/qemu (Mbit/s: >1 = wisp faster; rtt and CPU per unit: <1 = wisp better)")
+    print("ratios of the medians (Mbit/s: >1 = wisp faster; rtt and CPU per unit: <1 = wisp better)")
     print("%-6s %-22s %9s %9s %9s %10s %10s" % ("job", "pair", "Mbit/s", "rtt_p50", "rtt_mean", "cpu/unit", "host/unit"))
     def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
     for j in jobs:
         for a, b in pairs:
-            x, y = rows[(a, j)], rows[(b, j)]
-            if not x or not y: continue
+            if not per_round[(a, j)] or not per_round[(b, j)]: continue
             print("%-6s %-22s %9s %9s %9s %10s %10s" % (j, a + "/" + b,
-                  rat(x.get("mbit"), y.get("mbit")), rat(x.get("p50"), y.get("p50")),
-                  rat(x.get("mean"), y.get("mean")), rat(per(x, "cpu"), per(y, "cpu")),
-                  rat(per(x, "host"), per(y, "host"))))
-missing = [k for k, r in rows.items() if r is None]
+                  rat(med(a, j, "mbit"), med(b, j, "mbit")), rat(med(a, j, "p50"), med(b, j, "p50")),
+                  rat(med(a, j, "mean"), med(b, j, "mean")), rat(med(a, j, "cpu"), med(b, j, "cpu")),
+                  rat(med(a, j, "host"), med(b, j, "host"))))
+missing = [k for k, r in per_round.items() if len(r) < rounds]
+if missing:
+    print("net-rig: missing results: " + ", ".join("%s %s (%d of %d rounds)" % (v, j, len(per_round[(v, j)]), rounds)
+          for v, j in missing), file=sys.stderr)
 sys.exit(1 if missing or HZ is None else 0)
-' "$VMMS" "$JOBS" || rc=1
+' "$VMMS" "$JOBS" "$ROUNDS" || rc=1
 [ "$KEEP" = 1 ] && rig_log "work directory kept: $WORK"
 exit $rc
