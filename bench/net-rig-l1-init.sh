@@ -81,8 +81,13 @@ kvm_stats() {
     done
     echo "RIG-N-KVM $TAG $JOB $1$k"
 }
+# to_guest LINE: a console line for the guest; the FIFO blocks its
+# writer while nobody reads it, i.e. once vmrun has gone
+to_guest() {
+    kill -0 "$vpid" 2>/dev/null && timeout 5 sh -c "echo '$*' > /tmp/net.in"
+}
 guest_irq() {
-    echo "irq $JOB $1" > /tmp/net.in
+    to_guest "irq $JOB $1"
     wait_prefix "WISP-NET-IRQ $JOB $1 " 100 || echo "RIG-N-FAIL $TAG $JOB the guest did not report its interrupts"
 }
 # wait_prefix PREFIX [TENTHS]: until a guest line starts with PREFIX
@@ -171,7 +176,7 @@ run_one() {
             run_job
         done
     fi
-    echo quit > /tmp/net.in
+    to_guest quit
     wait "$vpid"
     rc=$?
     tr -d '\r' < /tmp/net.log | grep -a '^WISP-NET' | sed "s/^/RIG-N-GUEST $TAG /"
