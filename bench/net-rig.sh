@@ -36,6 +36,10 @@
 # "busiest" is the single VMM thread (or vhost worker) with the most host
 # CPU time (utime+stime-guest_time) in percent of the job's wall time:
 # near 100 means one thread (the queue's worker) is the limit.
+# Per MB also: L1's KVM counters over the job (debugfs, exits, userspace
+# MMIO exits, halts, injected interrupts; one VM runs at a time) and the
+# guest's virtio-net interrupts (its /proc/interrupts line, asked for on
+# the console before and after the job).
 # Ratios: wisp/qemu (own device vs QEMU's vhost=off) and
 # wisp-vhost/qemu-vhost. Figures come from an emulated L1 (QEMU TCG):
 # compare ratios, not absolute values against bare metal.
@@ -57,7 +61,7 @@ while [ $# -gt 0 ]; do
         --memory) MEM=${2:?}; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
