@@ -46,7 +46,7 @@ fi
 
 # --------------------------------------------------------------- packages
 PKGS=(qemu-system-x86 qemu-system-common busybox-static linux-source-6.1 bc flex bison
-      libelf-dev libssl-dev cpio e2fsprogs fio kmod gcc make libc6-dev xz-utils
+      libelf-dev libssl-dev cpio e2fsprogs fio iperf3 kmod gcc make libc6-dev xz-utils
       gzip python3 debootstrap libseccomp-dev)
 
 missing=()
