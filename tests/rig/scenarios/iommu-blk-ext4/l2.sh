@@ -20,7 +20,8 @@ iommu_checks() {
         case " $IOMMU_OUT " in
         *" $id "*)
             out=$((out + 1))
-            [ -n "$grp" ] && grouped_out="$grouped_out ${dev##*/}"
+            # (readlink -f names a missing last component too)
+            [ -e "$dev/iommu_group" ] && grouped_out="$grouped_out ${dev##*/}"
             continue ;;
         esac
         n=$((n + 1))
