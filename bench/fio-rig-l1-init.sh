@@ -7,6 +7,7 @@
 # console:
 #   RIG-F-CMD vmm command...      RIG-F-CPU vmm job begin|end pid utime stime guest
 #   RIG-F vmm <WISP-FIO-* line>   RIG-F-V vmm <vmrun report>   RIG-F-FAIL vmm why
+#   RIG-F-IOMMU vmm job begin|end requestq-used-idx iothread-wake-ups (--iommu)
 # Never exits (PID 1): ends with poweroff -f.
 L1_TMPFS_OPTS=size=90%
 . /rig/l1-common.sh   # mounts, KVM, finish()
@@ -44,6 +45,23 @@ sample() {
         awk -v v="$VMM" -v j="$JOB" -v w="$WHEN" -v p="$p" \
             '{print "RIG-F-CPU", v, j, w, p, $2, $14, $15, $43}' /proc/$p/stat 2>/dev/null
     done
+}
+# iommu_sample: for a VMM with --iommu, wisp's state dump (SIGUSR1): the
+# virtio-iommu's requestq used.idx (16 bits) and its I/O thread's
+# wake-ups, so fio-rig.sh counts the IOMMU requests and wake-ups per I/O
+iommu_sample() {
+    case "$VMM" in wisp-iommu-* | wisp-oop-iommu) ;; *) return ;; esac
+    p=$(pidof wisp) || return
+    n0=$(tr -d '\r' < /tmp/fio.log | grep -ac 'state dump end')
+    kill -USR1 "$p"
+    w=0
+    while [ "$(tr -d '\r' < /tmp/fio.log | grep -ac 'state dump end')" = "$n0" ] && [ $w -lt 30 ]; do
+        usleep 100000; w=$((w + 1))
+    done
+    tr -d '\r' < /tmp/fio.log | awk -v v="$VMM" -v j="$JOB" -v w="$WHEN" '
+        /virtio-iommu: q0: / { for (i = 1; i < NF; i++) if ($i == "used.idx") u = $(i + 1) }
+        /virtio-iommu: I\/O thread: / { for (i = 2; i <= NF; i++) if ($i == "wake-ups") k = $(i - 1) }
+        END { if (u != "" && k != "") print "RIG-F-IOMMU", v, j, w, u, k }'
 }
 # wait_for MARK: until the guest printed MARK (a whole-word match) or vmrun ended
 wait_for() {
@@ -131,11 +149,11 @@ run_one() {
     vpid=$!
     for JOB in $(echo "$JOBS" | tr ',' ' '); do
         wait_for "WISP-FIO-BEGIN $JOB" || break
-        WHEN=begin; sample
+        WHEN=begin; iommu_sample; sample
         echo go > /tmp/fio.in
         # "WISP-FIO-END job status"
         wait_prefix "WISP-FIO-END $JOB " || break
-        WHEN=end; sample
+        WHEN=end; sample; iommu_sample
         echo go > /tmp/fio.in
         # the job's figures go out as soon as it finished, so a later job
         # (or L1) failing cannot take them along; RES-END follows the

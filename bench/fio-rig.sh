@@ -51,6 +51,8 @@
 # VMM-side cost (exits, device emulation, I/O threads, kernel work).
 # Ratios are wisp/qemu, wisp-oop/wisp, and each IOMMU variant against the
 # same setup without the IOMMU (wisp-iommu-*/wisp, wisp-oop-iommu/wisp-oop).
+# For the --iommu VMMs, wisp's state dump (SIGUSR1) before and after each
+# job gives the virtio-iommu requests and its I/O thread's wake-ups per I/O.
 # Figures come from an emulated L1
 # (QEMU TCG): compare ratios, not absolute values against bare metal.
 #
@@ -233,7 +235,7 @@ fi
 echo "$R" | python3 -c '
 import sys, collections
 vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(",")
-res = {}; cpu = collections.defaultdict(dict)
+res = {}; cpu = collections.defaultdict(dict); iom = collections.defaultdict(dict)
 lines = sys.stdin.read().splitlines()
 for line in lines:
     f = line.split()
@@ -242,6 +244,8 @@ for line in lines:
         t = " ".join(f[4:]).split(";")
         if len(t) > 50:
             res[(f[1], f[3])] = t
+    elif f[0] == "RIG-F-IOMMU" and len(f) == 6 and f[4].isdigit() and f[5].isdigit():
+        iom[(f[1], f[2])][f[3]] = (int(f[4]), int(f[5]))
     elif f[0] == "RIG-F-CPU" and len(f) == 9:
         v, j, when, pid, comm = f[1:6]
         ut, st, gt = (int(x) for x in f[6:9])
@@ -329,6 +333,17 @@ if pairs:
             def rat(p, q): return "%.3f" % (p / q) if p is not None and q else "-"
             print("%-15s %-26s %9s %12s %12s" % (j, a + "/" + b, rat(x["iops"], y["iops"]),
                   rat(per(x, "cpu"), per(y, "cpu")), rat(per(x, "host"), per(y, "host"))))
+iorows = [(j, v) for j in jobs for v in vmms if rows[(v, j)] and "begin" in iom.get((v, j), {}) and "end" in iom.get((v, j), {})]
+if iorows:
+    print()
+    print("the virtio-iommu per I/O (wisp state dumps at the job start and end; requests: its requestq used.idx, 16 bits)")
+    print("%-15s %-18s %10s %10s %10s %10s" % ("job", "vmm", "requests", "wake-ups", "req/I/O", "wake/I/O"))
+    for j, v in iorows:
+        b, e = iom[(v, j)]["begin"], iom[(v, j)]["end"]
+        n = (e[0] - b[0]) % 65536
+        k = e[1] - b[1]
+        r = rows[(v, j)]
+        print("%-15s %-18s %10d %10d %10.2f %10.2f" % (j, v, n, k, n / r["nreq"] if r["nreq"] else 0, k / r["nreq"] if r["nreq"] else 0))
 missing = [k for k, r in rows.items() if r is None]
 sys.exit(1 if missing or HZ is None else 0)
 ' "$VMMS" "$JOBS" || rc=1

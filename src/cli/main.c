@@ -87,13 +87,16 @@ static void usage(FILE *out)
 		"  --spawn-server CMD     start CMD --socket PATH and attach to it\n"
 		"                         (CMD split at spaces; up to %d servers),\n"
 		"                         jailed (docs/jail.md)\n"
+		"  --server-iommu on|off  off: the server given just before stays\n"
+		"                         outside --iommu (default on)\n"
 		"  --jail-uid U, --jail-gid G\n"
 		"                         ids of jailed spawned servers when wisp\n"
 		"                         runs as root (default 65534)\n"
 		"  --no-jail              spawned servers are not jailed (debugging)\n"
 		"  --iommu                a virtio-iommu (ACPI VIOT) with every other\n"
 		"                         virtio device behind it (a disk with\n"
-		"                         iommu=off stays outside)\n"
+		"                         iommu=off or a server with --server-iommu\n"
+		"                         off stays outside)\n"
 		"  --acpi on|off          describe the machine by ACPI tables (default\n"
 		"                         on) or by the MP table and virtio_mmio.device=\n"
 		"                         on the command line (off)\n"
@@ -146,6 +149,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_SERVER,
 	OPT_SPAWN_SERVER,
+	OPT_SERVER_IOMMU,
 	OPT_NO_JAIL,
 	OPT_JAIL_UID,
 	OPT_JAIL_GID,
@@ -268,6 +272,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "server", required_argument, NULL, OPT_SERVER },
 		{ "spawn-server", required_argument, NULL, OPT_SPAWN_SERVER },
+		{ "server-iommu", required_argument, NULL, OPT_SERVER_IOMMU },
 		{ "no-jail", no_argument, NULL, OPT_NO_JAIL },
 		{ "jail-uid", required_argument, NULL, OPT_JAIL_UID },
 		{ "jail-gid", required_argument, NULL, OPT_JAIL_GID },
@@ -401,6 +406,25 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 				c == OPT_SPAWN_SERVER ? optarg : NULL;
 			cfg->nr_servers++;
 			break;
+		case OPT_SERVER_IOMMU: {
+			/* A separate option: a server's PATH or CMD has no
+			 * room for key=value (a CMD's own options carry
+			 * commas). */
+			bool on;
+
+			if (!cfg->nr_servers) {
+				fprintf(stderr,
+					"wisp: --server-iommu: give it after "
+					"the --server or --spawn-server it "
+					"applies to\n");
+				return -EINVAL;
+			}
+			if (devopts_parse_onoff("--server-iommu", optarg, &on,
+						&e))
+				return bad_arg(&e);
+			cfg->servers[cfg->nr_servers - 1].no_iommu = !on;
+			break;
+		}
 		case OPT_NO_JAIL:
 			cfg->jail_off = true;
 			break;

@@ -64,6 +64,7 @@ struct vm_config {
 	struct server_config {
 		const char *socket;
 		const char *spawn;
+		bool no_iommu; /* --server-iommu off: not behind --iommu */
 	} servers[VM_MAX_SERVERS];
 	/* Spawned servers are jailed (docs/jail.md) unless jail_off; as
 	 * root they switch to jail_uid/jail_gid (65534 by default),
@@ -107,7 +108,8 @@ struct vm_config {
 	 * (default); off leaves ASYNC_PF, ASYNC_PF_VMEXIT, ASYNC_PF_INT out. */
 	bool async_pf;
 	/* A virtio-iommu (needs ACPI: the VIOT) with every other in-process
-	 * virtio device behind it, except disks with iommu=off. */
+	 * virtio device behind it, except disks with iommu=off and servers
+	 * with --server-iommu off. */
 	bool iommu;
 	/* SIGTERM presses the ACPI power button and waits this long for
 	 * the guest to power off; 0 stops at once. */

@@ -425,7 +425,10 @@ static int create_one(struct servers *ss, int i, const struct vm_config *cfg,
 	ret = layout_alloc_window(layout, &w, e);
 	if (ret)
 		return ret;
-	if (ss->iommu) {
+	/* Left out (--server-iommu off): no endpoint, no VIOT node, and the
+	 * client grants no IOREQ_F_IOMMU, so the server gets no table and its
+	 * device offers no ACCESS_PLATFORM. */
+	if (ss->iommu && !sc->no_iommu) {
 		/* The endpoint ID is the window's index, as the VIOT says. */
 		sv->endpoint = (uint32_t)(w - layout->windows);
 		ret = viommu_add_remote_endpoint(ss->iommu, sv->endpoint,

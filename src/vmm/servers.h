@@ -13,7 +13,8 @@
  *
  * With --iommu every server's window is an endpoint of the virtio-iommu
  * (a remote one: the server translates, fed over the IOREQ protocol's
- * IOMMU channel); a server without IOREQ_F_IOMMU is refused.
+ * IOMMU channel); a server without IOREQ_F_IOMMU is refused. One with
+ * --server-iommu off is left out: no endpoint, no IOMMU channel.
  *
  * Owns: the clients, the irq eventfds, the children, the private
  * directory, the retry timer. Main thread only (vCPUs reach the clients
@@ -63,7 +64,7 @@ struct servers {
 	int retry_tfd;
 	struct loop_watch retry_watch;
 	/* The VM's virtio-iommu (set before servers_create; NULL: none):
-	 * every server's device goes behind it. iommu_lock keeps a client
+	 * every server's device goes behind it (but --server-iommu off). iommu_lock keeps a client
 	 * from being destroyed under the IOMMU's thread telling it about a
 	 * change. */
 	struct virtio_dev *iommu;

@@ -76,6 +76,15 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with vhost-user devices "
 				  "cannot be saved yet");
+	/* The state file's config keeps no per-server IOMMU choice: a
+	 * restore would put this server behind the IOMMU. */
+	for (int i = 0; i < vm->cfg.nr_servers; i++)
+		if (vm->cfg.iommu && vm->cfg.servers[i].no_iommu)
+			return err_config(
+				e, -ENOTSUP,
+				"snapshot: a VM with a server outside "
+				"--iommu (--server-iommu off) cannot "
+				"be saved yet");
 	/* A state file is data: it must not carry a command to run. */
 	for (int i = 0; i < vm->cfg.nr_servers; i++)
 		if (vm->cfg.servers[i].spawn)

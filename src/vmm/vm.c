@@ -217,7 +217,8 @@ static int build(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	}
 	if (!ret)
 		ret = devices_create_virtio(vm, e);
-	/* With --iommu the servers' devices go behind it too. */
+	/* With --iommu the servers' devices go behind it too (but those
+	 * with --server-iommu off). */
 	vm->servers.iommu = vm->dev.iommu;
 	if (!ret)
 		ret = servers_create(&vm->servers, cfg, &vm->layout, &vm->mmio,

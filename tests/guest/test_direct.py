@@ -1414,6 +1414,50 @@ def case_virtio_iommu_off():
                    out, err)
 
 
+def case_virtio_iommu_server_off():
+    """--server-iommu off leaves a server outside --iommu, as iommu=off a
+    disk: wisp-blk's device (window 1) refuses a driver without
+    ACCESS_PLATFORM while behind the IOMMU, and takes it, working
+    untranslated, with the option; that server gets no IOMMU channel (no
+    counters line), and one that cannot translate (wisp-ioreq-test) is no
+    longer refused. The option needs a server before it."""
+    rc, out, err = run(["run", "--kernel", GUEST, "--iommu",
+                        "--server-iommu", "off"])
+    expect(rc == 1 and "--server-iommu" in err and "after" in err,
+           f"exit {rc}: --server-iommu without a server", out, err)
+    rc, out, err = run(["run", "--kernel", GUEST, "--iommu",
+                        "--server", "/nonexistent", "--server-iommu",
+                        "maybe"])
+    expect(rc == 1 and "--server-iommu" in err, f"exit {rc}: a bad value",
+           out, err)
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        srv = ["--spawn-server", f"{server_bin('wisp-blk')} --disk path={img}"]
+        for onoff in (["--server-iommu", "on"], []):
+            rc, out, err = guest("blk blkbase=0xd0001000", "--iommu", *srv,
+                                 *onoff)
+            expect(rc == 4 and "FEATURES_OK refused" in out,
+                   f"exit {rc} with {onoff}: a translated server disk "
+                   "took a GPA driver", out, err)
+        rc, out, err = guest("blk blkbase=0xd0001000", "--iommu", *srv,
+                             "--server-iommu", "off")
+        expect(rc == 0, f"exit {rc}", out, err)
+        for k in ("write", "read", "flush"):
+            expect(value(out, f"blk-{k}-status") == "0", f"{k} status",
+                   out, err)
+        expect("wisp-blk: IOMMU: " not in err,
+               "the untranslated server has an IOMMU table", out, err)
+    # Window 0 is the IOMMU's, so the server's is window 1.
+    rc, out, err = guest("ioreq-order n=300 base=0xd0001000", "--iommu",
+                         "--spawn-server", server_bin("wisp-ioreq-test"),
+                         "--server-iommu", "off")
+    expect(rc == 0 and value(out, "ioreq-magic") == str(0x10c0ffee) and
+           value(out, "ioreq-errors") == "0",
+           f"exit {rc}: wisp-ioreq-test outside --iommu", out, err)
+
+
 # --- Jails (issue 13, docs/jail.md): spawned servers and wisp jail ---
 # tests/jail/probe.c tries, from inside the jail, what the jail must
 # stop; each case checks the errno of every attempt, and the control

@@ -3,17 +3,28 @@
 # then a raw read of the whole disk (dd, page cache dropped) whose sha256
 # L1 compares with the image. The iommu-* scenarios source this file;
 # IOMMU_TYPES is the domain types their mode allows; IOMMU_PRE, if set,
-# names a function of theirs run first.
+# names a function of theirs run first; IOMMU_OUT, if set, the virtio
+# device IDs (0x0004 ...) that wisp left outside the IOMMU.
 IOMMU_TYPES=${IOMMU_TYPES:-"DMA DMA-FQ"}
+IOMMU_OUT=${IOMMU_OUT:-}
 iommu_checks() {
-    n=0 in=0 missing=''
-    # Every virtio device but the IOMMU itself (ID 0x0017) is translated.
+    n=0 in=0 missing='' out=0 grouped_out=''
+    # Every virtio device but the IOMMU itself (ID 0x0017) and those of
+    # IOMMU_OUT is translated; those must be in no group.
     for v in /sys/bus/virtio/devices/*; do
         [ -e "$v/device" ] || continue
-        [ "$(cat "$v/device")" = 0x0017 ] && continue
-        n=$((n + 1))
+        id=$(cat "$v/device")
+        [ "$id" = 0x0017 ] && continue
         dev=$(readlink -f "$v/..")
         grp=$(readlink -f "$dev/iommu_group" 2> /dev/null)
+        case " $IOMMU_OUT " in
+        *" $id "*)
+            out=$((out + 1))
+            # (readlink -f names a missing last component too)
+            [ -e "$dev/iommu_group" ] && grouped_out="$grouped_out ${dev##*/}"
+            continue ;;
+        esac
+        n=$((n + 1))
         if [ -n "$grp" ] && [ -e "$grp/devices/${dev##*/}" ]; then
             in=$((in + 1))
         else
@@ -26,7 +37,16 @@ iommu_checks() {
         bad iommu-group "$in of $n in groups; not:$missing; groups: $(ls /sys/kernel/iommu_groups 2>&1 | tr '\n' ' ')"
         return
     fi
-    val iommu-grouped "$(ls -d /sys/kernel/iommu_groups/*/devices/* 2> /dev/null | wc -l)"
+    grouped=$(ls -d /sys/kernel/iommu_groups/*/devices/* 2> /dev/null | wc -l)
+    val iommu-grouped "$grouped"
+    if [ -n "$IOMMU_OUT" ]; then
+        # The groups hold the translated devices and nothing else.
+        if [ "$out" -gt 0 ] && [ -z "$grouped_out" ] && [ "$grouped" = "$in" ]; then
+            ok iommu-outside "$out devices ($IOMMU_OUT) in no group; the groups list $grouped, the translated ones"
+        else
+            bad iommu-outside "$out devices of $IOMMU_OUT seen, in groups:${grouped_out:- none}; $grouped devices grouped, $in translated"
+        fi
+    fi
     dev=$(readlink -f /sys/block/vda/device/..)
     typ=$(cat "$(readlink -f "$dev/iommu_group")/type" 2> /dev/null)
     case " $IOMMU_TYPES " in
