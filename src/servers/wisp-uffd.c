@@ -348,8 +348,8 @@ static bool prefetch_some(struct handler *h)
 
 	while (h->pf_reg < h->nr) {
 		struct uffd_region *r = &h->reg[h->pf_reg];
-		uint64_t off = h->pf_off, np = 0, fp;
-		off_t d;
+		uint64_t off = h->pf_off, np = 0, fp, lim;
+		off_t d, hole;
 
 		if (off >= r->size) {
 			h->pf_reg++;
@@ -364,7 +364,15 @@ static bool prefetch_some(struct handler *h)
 		}
 		off = ((uint64_t)d - r->offset) & ~(PAGE - 1);
 		fp = (r->offset + off) / PAGE;
-		while (np < batch && off + np * PAGE < r->size &&
+		/* Up to the data's end: copying the hole after it would make
+		 * zero pages resident that the guest may never touch (and
+		 * cost the VMM's start-up the copy). */
+		hole = lseek(h->mem_fd, d, SEEK_HOLE);
+		lim = r->size;
+		if (hole > d && (uint64_t)hole < r->offset + r->size)
+			lim = ((uint64_t)hole - r->offset + PAGE - 1) &
+			      ~(PAGE - 1);
+		while (np < batch && off + np * PAGE < lim &&
 		       !h->done[fp + np] && !h->zero[fp + np])
 			np++;
 		if (np == 0) {
