@@ -47,6 +47,13 @@ static int state_fd = -1, diff_fd = -1, base_fd = -1;
 static char dir[64], state_path[64], diff_path[64], base_path[64], out_path[96];
 static uint8_t page_buf[PAGE];
 
+/* libFuzzer ends with exit(): leave no directory behind. */
+static void cleanup(void)
+{
+	unlink(out_path);
+	rmdir(dir);
+}
+
 static void setup(void)
 {
 	if (state_fd >= 0)
@@ -60,6 +67,7 @@ static void setup(void)
 	snprintf(diff_path, sizeof(diff_path), "/proc/self/fd/%d", diff_fd);
 	snprintf(base_path, sizeof(base_path), "/proc/self/fd/%d", base_fd);
 	snprintf(out_path, sizeof(out_path), "%s/merged.state", dir);
+	atexit(cleanup);
 }
 
 static void put_file(int fd, const void *p, size_t n)
