@@ -47,7 +47,10 @@
 
 #define PAGE 4096ULL
 #define HANDSHAKE_MS 5000
-#define PREFETCH_BATCH 512 /* pages per copy when there is no delay */
+/* Pages per copy when there is no delay. The handler serves faults only
+ * between copies, so this bounds how long a vCPU fault waits behind the
+ * prefetch: 256 KiB, not 2 MiB. */
+#define PREFETCH_BATCH 64
 
 struct handler {
 	const char *mem_path;
@@ -100,9 +103,17 @@ static int listen_on(const char *path)
 	/* A stale socket of an earlier run goes; any other file stays. */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
+	/* Bound and listening under a temporary name, then renamed: a VMM
+	 * that waits for PATH to appear (scripts do) must not connect
+	 * between bind and listen, which gives it ECONNREFUSED. A path too
+	 * long for the temporary name is bound directly. */
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d.tmp", path,
+		     (int)getpid()) >= (int)sizeof(sa.sun_path))
+		strcpy(sa.sun_path, path);
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(s, 1) < 0)
+	    listen(s, 1) < 0 ||
+	    (strcmp(sa.sun_path, path) && rename(sa.sun_path, path) < 0))
 		die("socket '%s': %s", path, strerror(errno));
 	return s;
 }
@@ -348,8 +359,8 @@ static bool prefetch_some(struct handler *h)
 
 	while (h->pf_reg < h->nr) {
 		struct uffd_region *r = &h->reg[h->pf_reg];
-		uint64_t off = h->pf_off, np = 0, fp;
-		off_t d;
+		uint64_t off = h->pf_off, np = 0, fp, lim;
+		off_t d, hole;
 
 		if (off >= r->size) {
 			h->pf_reg++;
@@ -364,7 +375,15 @@ static bool prefetch_some(struct handler *h)
 		}
 		off = ((uint64_t)d - r->offset) & ~(PAGE - 1);
 		fp = (r->offset + off) / PAGE;
-		while (np < batch && off + np * PAGE < r->size &&
+		/* Up to the data's end: copying the hole after it would make
+		 * zero pages resident that the guest may never touch (and
+		 * cost the VMM's start-up the copy). */
+		hole = lseek(h->mem_fd, d, SEEK_HOLE);
+		lim = r->size;
+		if (hole > d && (uint64_t)hole < r->offset + r->size)
+			lim = ((uint64_t)hole - r->offset + PAGE - 1) &
+			      ~(PAGE - 1);
+		while (np < batch && off + np * PAGE < lim &&
 		       !h->done[fp + np] && !h->zero[fp + np])
 			np++;
 		if (np == 0) {

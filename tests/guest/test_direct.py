@@ -566,6 +566,19 @@ def case_snapshot_uffd_handler_killed():
                              "--no-prefetch")
         p = restore(st, sock, "--mem-backend", "uffd", "--uffd-fallback",
                     mem)
+        # Killed only once it has the uffd: killed before wisp connected,
+        # the restore fails to connect instead (a loaded machine can take
+        # longer than any fixed sleep to get there).
+        line = b""
+        deadline = time.time() + TIMEOUT
+        while b"serving" not in line and time.time() < deadline:
+            r, _, _ = select.select([h.stderr], [], [], 0.5)
+            if r:
+                line = h.stderr.readline()
+                if not line:
+                    break
+        expect(b"serving" in line, f"wisp-uffd never took the handshake: "
+               f"{line!r}", "", "")
         time.sleep(0.5)
         h.kill()
         h.wait()

@@ -413,6 +413,45 @@ static void test_uffd_prefetch_eexist(void **state)
 	guest_mem_destroy(&m);
 }
 
+/* Without a delay the prefetch copies whole runs at a time; a run stops
+ * at the file's next hole, which stays out of guest RAM. */
+static void test_uffd_prefetch_batch_skips_hole(void **state)
+{
+	struct guest_mem m;
+	struct snap_mem_restore *r;
+	struct err e = { 0 };
+	unsigned char vec[NPAGES];
+	pid_t pid;
+	bool all = false;
+	int status;
+
+	if (!uffd_usable())
+		skip();
+	pid = spawn_handler(NULL, NULL, NULL);
+	assert_int_equal(guest_mem_init(&m, MEM, &e), 0);
+	assert_int_equal(snap_mem_restore_start(&r, SNAP_MEM_UFFD, sock_path,
+						m.memfd, m.host, MEM, false,
+						&e),
+			 0);
+	for (int i = 0; i < 1000 && !all; i++) {
+		usleep(10000);
+		assert_int_equal(mincore(m.host, MEM, vec), 0);
+		all = true;
+		for (uint64_t p = 0; p < NPAGES; p++)
+			if ((p < 100 || p >= 200) && !(vec[p] & 1))
+				all = false;
+	}
+	assert_true(all);
+	for (uint64_t p = 100; p < 200; p++)
+		assert_false(vec[p] & 1);
+	snap_mem_restore_stop(r);
+	status = reap(pid, 5000);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("handler status %#x: %s", status, handler_log());
+	assert_non_null(strstr(handler_log(), "924 pages prefetched"));
+	guest_mem_destroy(&m);
+}
+
 struct toucher {
 	const uint8_t *g;
 	atomic_int done; /* pages read */
@@ -717,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_uffd_refused_with_servers),
 		cmocka_unit_test(test_uffd_serves),
 		cmocka_unit_test(test_uffd_prefetch_eexist),
+		cmocka_unit_test(test_uffd_prefetch_batch_skips_hole),
 		cmocka_unit_test(test_uffd_handler_killed),
 		cmocka_unit_test(test_uffd_handler_stopped),
 		cmocka_unit_test(test_uffd_handler_killed_no_file),
