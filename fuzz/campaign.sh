@@ -245,9 +245,16 @@ if [ "$table_only" = 1 ]; then
 fi
 
 hz=$(getconf CLK_TCK)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- src fuzz 2>/dev/null || commit="$commit+dirty"
 status=0
+
+# head_commit: the commit the build of fuzz/run.sh is of, now (a long
+# campaign outlives commits: each target's run records its own).
+head_commit() {
+	local c
+	c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git diff --quiet HEAD -- src fuzz 2>/dev/null || c="$c+dirty"
+	echo "$c"
+}
 
 # cpu_of PID: user+system seconds (all threads, and waited-for children)
 # of a live process, from /proc/PID/stat; empty when it is gone.
@@ -298,6 +305,8 @@ merge_into() {
 # corpus and the seeds, into NAME/coverage ("cov ft corpus commit").
 coverage() {
 	local name=$1 bin=${exe[$1]} dir=$state/$1 seeds inited cov ft corp
+	local commit
+	commit=$(head_commit)
 	seeds=fuzz/corpus/${name#fuzz_}
 	[ -d "$seeds" ] || seeds=
 	# shellcheck disable=SC2086 # $seeds is empty or one directory
@@ -315,7 +324,8 @@ coverage() {
 run_target() {
 	local name=$1 left=$2 bin=${exe[$1]} dir=$state/$1 used=0 runs=0
 	local crashes=0 restarts=0 note='' seeds rc tpid fpid c rem log r
-	local t0 ours wall_end wall start
+	local t0 ours wall_end wall start commit
+	commit=$(head_commit)
 	t0=$(date +%s)
 	start=$(date -u +%FT%TZ)
 	wall_end=$((t0 + left * wall_factor))
