@@ -26,7 +26,9 @@
 #           (SIGINT, libFuzzer prints its final stats) once its user+system
 #           time reaches what is left.
 # --per-run at most this many CPU-s per target in this run (default: all
-#           it lacks), so that a short run reaches every target
+#           it lacks), so that a short run reaches every target; with it,
+#           a target another campaign has started since this one began
+#           is skipped (campaigns side by side share out one round)
 # --until   wall-clock limit (UTC, HH:MM today): a target still running
 #           then is stopped (its CPU-s so far go into its ledger), the
 #           ones not started are not run.
@@ -121,7 +123,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '3,55p' "$0"
+		sed -n '3,57p' "$0"
 		exit 0
 		;;
 	-*)
@@ -246,6 +248,7 @@ fi
 
 hz=$(getconf CLK_TCK)
 status=0
+began=$(date -u +%FT%TZ)
 
 # head_commit: the commit the build of fuzz/run.sh is of, now (a long
 # campaign outlives commits: each target's run records its own).
@@ -480,6 +483,13 @@ for t in "${order[@]}"; do
 	exec {lk}>"$dir/lock"
 	if ! flock -n "$lk"; then
 		echo "campaign: $t: another campaign runs it, skipped"
+		exec {lk}>&-
+		continue
+	fi
+	# ISO times in UTC compare as strings.
+	if [ -n "$per_run" ] && awk -F'\t' -v b="$began" \
+		'!/^#/ && $1 >= b { f = 1 } END { exit !f }' "$dir/ledger.tsv"; then
+		echo "campaign: $t: had its turn from another campaign, skipped"
 		exec {lk}>&-
 		continue
 	fi
