@@ -174,6 +174,7 @@ for n in sorted(targets):
             runs.append(line.rstrip("\n").split("\t"))
     except FileNotFoundError:
         pass
+    runs.sort(key=lambda r: r[0])  # by start: side-by-side runs append out of order
     cpu = sum(int(r[3]) for r in runs)
     execs = sum(int(r[4]) for r in runs)
     crashes = sum(int(r[5]) for r in runs)
