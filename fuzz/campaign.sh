@@ -1,70 +1,97 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# A recorded fuzz campaign: every target of fuzz/meson.build (or the ones
-# named) runs for a budget of CPU-seconds in the ASan+UBSan libFuzzer
-# build that fuzz/run.sh makes, and the results go into the table of
-# docs/fuzzing.md.
+# A recorded, cumulative fuzz campaign: every target of fuzz/meson.build
+# (or the ones named) is fuzzed in the ASan+UBSan libFuzzer build that
+# fuzz/run.sh makes until its ledger reaches a budget of CPU-seconds,
+# over as many runs (and sessions, and commits) as that takes; the table
+# of docs/fuzzing.md shows what the ledgers add up to.
 #
-#   fuzz/campaign.sh [--budget SECS] [--until HH:MM] [--merge]
-#                    [--build DIR] [--no-table] [TARGET...]
+#   fuzz/campaign.sh [--budget SECS] [--per-run SECS] [--until HH:MM]
+#                    [--state DIR] [--merge] [--build DIR] [--no-table]
+#                    [TARGET...]
 #
-# --budget  CPU-seconds per target (default 1800). CPU time, not wall
-#           time: the machine may be shared, so run it as
+# --state   the campaign's state, kept across runs and clones (default
+#           $WISP_FUZZ_STATE, else /var/cache/wisp/fuzz-campaign): per
+#           target NAME/corpus (the working corpus every run resumes
+#           from), NAME/artifacts (crash-, leak-, timeout-, oom- inputs),
+#           NAME/ledger.tsv (one line per run: start, end, commit,
+#           CPU-s, executions, crashes, note), NAME/coverage (the last
+#           -runs=0 pass over corpus and seeds) and NAME/*.log of the
+#           last run.
+# --budget  the cumulative CPU-seconds per target (default 1800). A run
+#           gives a target only what its ledger still lacks; one whose
+#           ledger has reached it is not fuzzed. CPU time, not wall time:
+#           the machine may be shared, so run it as
 #           `nice -n 19 fuzz/campaign.sh ... &`. The fuzzer is stopped
 #           (SIGINT, libFuzzer prints its final stats) once its user+system
-#           time reaches what is left of the budget.
+#           time reaches what is left.
+# --per-run at most this many CPU-s per target in this run (default: all
+#           it lacks), so that a short run reaches every target; with it,
+#           a target another campaign has started since this one began
+#           is skipped (campaigns side by side share out one round)
 # --until   wall-clock limit (UTC, HH:MM today): a target still running
-#           then is stopped, the ones not started are not run, and the
-#           table says how much of its budget each target got.
+#           then is stopped (its CPU-s so far go into its ledger), the
+#           ones not started are not run.
 # --merge   afterwards, merge (-merge=1: only inputs adding coverage) the
-#           run's new inputs into the committed corpus fuzz/corpus/NAME,
+#           working corpus into the committed corpus fuzz/corpus/NAME,
 #           at most --merge-cap KiB of them (default 128), smallest first.
 #           Without it the committed corpus is only read.
-# --wall-factor N  stop a target after N times its budget of wall time
-#           (default 10): some targets mostly wait on their peer's bounded
-#           timeouts and would never use their CPU budget
+# --wall-factor N  stop a target after N times the CPU-s it was given in
+#           wall time (default 10): some targets mostly wait on their
+#           peer's bounded timeouts and would never use their CPU budget
 # --build   the fuzz build directory (default build-fuzz in the repository;
 #           campaigns may share one: their builds take turns)
-# --merge-only  fuzz nothing: merge what an earlier run left in
-#           BUILD/campaign/NAME/corpus, as --merge does
+# --merge-only  fuzz nothing: merge the working corpora, as --merge does
 # --no-table  do not touch docs/fuzzing.md
-# --table-only FILE  only write the rows of earlier runs' results files
-#           (BUILD/campaign/results-*.tsv; repeatable, later files win)
-#           into docs/fuzzing.md
+# --table-only  fuzz nothing: write the table from the state's ledgers
 # TARGET    fuzz_NAME or NAME; default all, those most exposed to a hostile
 #           guest or peer first.
 #
-# Per target it records the CPU-seconds used (getrusage of the fuzzer,
-# through /usr/bin/time), the executions (stat::number_of_executed_units,
-# summed over restarts), exec/s (per CPU-second), the coverage of the
-# resulting corpus (cov/ft and corpus entries of a final -runs=0 pass over
-# the working corpus and the seeds), and the crashes (crash-, leak-,
-# timeout-, oom- artifacts; after one the fuzzer is restarted while budget
-# remains, at most 5 times). Work files: BUILD/campaign/NAME/, the rows
-# of each run in BUILD/campaign/results-TIME-PID.tsv. Exits 1 if
-# any target crashed or could not run, 0 otherwise (also when time ran out:
-# the table says so).
+# Per run of a target the ledger gets the CPU-seconds used (getrusage of
+# the fuzzer, through /usr/bin/time), the executions
+# (stat::number_of_executed_units, summed over restarts) and the crashes
+# (new artifacts; after one the fuzzer is restarted while budget remains,
+# at most 5 times). Two campaigns sharing a state take turns per target
+# (a lock in NAME/); one finding a target busy skips it. Exits 1 if any
+# target crashed or could not run, 0 otherwise (also when time ran out:
+# the table says what is missing).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 budget=1800
+per_run=
 until_epoch=
 merge=0
 table=1
-table_only=()
+table_only=0
 merge_only=0
 wall_factor=10
 merge_cap=128
 out=$root/build-fuzz
+state=${WISP_FUZZ_STATE:-/var/cache/wisp/fuzz-campaign}
 want=()
+absdir() {
+	case $1 in
+	/*) echo "$1" ;;
+	*) echo "$(pwd)/$1" ;;
+	esac
+}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--budget)
 		budget=$2
 		shift 2
 		;;
+	--per-run)
+		per_run=$2
+		shift 2
+		;;
 	--until)
 		until_epoch=$(date -u -d "$2" +%s) || exit 2
+		shift 2
+		;;
+	--state)
+		state=$(absdir "$2")
 		shift 2
 		;;
 	--merge)
@@ -84,10 +111,7 @@ while [ $# -gt 0 ]; do
 		shift 2
 		;;
 	--build)
-		case $2 in
-		/*) out=$2 ;;
-		*) out=$(pwd)/$2 ;;
-		esac
+		out=$(absdir "$2")
 		shift 2
 		;;
 	--no-table)
@@ -95,11 +119,11 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--table-only)
-		table_only+=("$2")
-		shift 2
+		table_only=1
+		shift
 		;;
 	-h | --help)
-		sed -n '3,46p' "$0"
+		sed -n '3,57p' "$0"
 		exit 0
 		;;
 	-*)
@@ -112,9 +136,9 @@ while [ $# -gt 0 ]; do
 		;;
 	esac
 done
-case $budget$wall_factor$merge_cap in
+case $budget$wall_factor$merge_cap${per_run:-0} in
 '' | *[!0-9]*)
-	echo "campaign: --budget, --wall-factor, --merge-cap: numbers" >&2
+	echo "campaign: --budget, --per-run, --wall-factor, --merge-cap: numbers" >&2
 	exit 2
 	;;
 esac
@@ -122,36 +146,63 @@ esac
 	echo "campaign: /usr/bin/time (Debian package time) is needed" >&2
 	exit 2
 }
+mkdir -p "$state" || exit 1
+state=$(cd "$state" && pwd)
 
 cd "$root" || exit 1
-# write_table RESULTS...: their rows replace those of the same targets.
+# write_table TARGET...: the table of docs/fuzzing.md, one row per
+# target from its ledger and last coverage pass in the state.
 write_table() {
-	python3 - "$root/docs/fuzzing.md" "$@" <<'EOF'
-import sys
-doc, results = sys.argv[1], sys.argv[2:]
+	python3 - "$root/docs/fuzzing.md" "$state" "$budget" "$@" <<'EOF'
+import os, sys
+doc, state, budget, targets = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                               sys.argv[4:])
 start, end = "<!-- campaign-table-start -->", "<!-- campaign-table-end -->"
 head = ("| target | CPU-s (budget) | executions | exec/s | cov / ft "
-        "| corpus | crashes | date | commit | note |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n")
+        "| corpus | crashes | runs | commits | last run (UTC) | note |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n")
 text = open(doc).read()
 a, b = text.index(start) + len(start), text.index(end)
-rows = {}
-for line in text[a:b].splitlines():
-    if line.startswith("| fuzz_"):
-        rows[line.split("|")[1].strip()] = line
-for line in (l for res in results for l in open(res)):
-    f = line.rstrip("\n").split("\t")
-    n, used, bud, runs, eps, cov, ft, corp, cr, day, com, note = f
-    rows[n] = (f"| {n} | {used} ({bud}) | {runs} | {eps} | {cov} / {ft} "
-               f"| {corp} | {cr} | {day} | {com} | {note} |")
-body = "\n" + head + "\n".join(rows[k] for k in sorted(rows)) + "\n"
+rows = []
+for n in sorted(targets):
+    d = os.path.join(state, n)
+    runs = []
+    try:
+        for line in open(os.path.join(d, "ledger.tsv")):
+            if line.startswith("#") or not line.strip():
+                continue
+            runs.append(line.rstrip("\n").split("\t"))
+    except FileNotFoundError:
+        pass
+    runs.sort(key=lambda r: r[0])  # by start: side-by-side runs append out of order
+    cpu = sum(int(r[3]) for r in runs)
+    execs = sum(int(r[4]) for r in runs)
+    crashes = sum(int(r[5]) for r in runs)
+    cov = ft = corp = "?"
+    try:
+        cov, ft, corp = open(os.path.join(d, "coverage")).read().split()[:3]
+    except (FileNotFoundError, ValueError):
+        pass
+    eps = execs // cpu if cpu else 0
+    if not runs:
+        commits = "-"
+    elif runs[0][2] == runs[-1][2]:
+        commits = runs[0][2]
+    else:
+        commits = f"{runs[0][2]}..{runs[-1][2]}"
+    last = runs[-1][1][:16].replace("T", " ") if runs else "-"
+    note = ""
+    if not runs:
+        note = "NOT RUN"
+    elif cpu < budget:
+        note = f"SHORT: {budget - cpu} CPU-s missing"
+    rows.append(f"| {n} | {cpu} ({budget}) | {execs} | {eps} | {cov} / {ft} "
+                f"| {corp} | {crashes} | {len(runs)} | {commits} | {last} "
+                f"| {note} |")
+body = "\n" + head + "\n".join(rows) + "\n"
 open(doc, "w").write(text[:a] + body + text[b:])
 EOF
 }
-if [ ${#table_only[@]} -gt 0 ]; then
-	write_table "${table_only[@]}"
-	exit
-fi
 # The build (and only the build) of fuzz/run.sh; meson refuses a second
 # process in a build directory, so campaigns sharing one take turns.
 mkdir -p "$out"
@@ -167,8 +218,8 @@ for line in "${all[@]}"; do
 done
 # Most exposed first, then the rest in fuzz/meson.build's order.
 first=(fuzz_virtq_blk fuzz_ioreq_server fuzz_ioreq fuzz_vhost_user_backend
-	fuzz_vhost_user_front fuzz_snapshot fuzz_virtio_iommu fuzz_vsock
-	fuzz_virtio_net fuzz_mmio)
+	fuzz_vhost_user_front fuzz_vhu_back fuzz_snapshot fuzz_virtio_iommu
+	fuzz_vsock fuzz_virtio_net fuzz_mmio fuzz_standin fuzz_api)
 order=()
 for t in "${first[@]}"; do
 	[ -n "${exe[$t]:-}" ] && order+=("$t")
@@ -177,6 +228,7 @@ for line in "${all[@]}"; do
 	t=${line%% *}
 	case " ${order[*]} " in *" $t "*) ;; *) order+=("$t") ;; esac
 done
+every=("${order[@]}")
 if [ ${#want[@]} -gt 0 ]; then
 	for t in "${want[@]}"; do
 		[ -n "${exe[$t]:-}" ] || {
@@ -190,14 +242,23 @@ if [ ${#want[@]} -gt 0 ]; then
 	done
 	order=("${sel[@]}")
 fi
+if [ "$table_only" = 1 ]; then
+	write_table "${every[@]}"
+	exit
+fi
 
 hz=$(getconf CLK_TCK)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- src fuzz 2>/dev/null || commit="$commit+dirty"
-mkdir -p "$out/campaign"
-results=$out/campaign/results-$(date +%s)-$$.tsv
-: >"$results"
 status=0
+began=$(date -u +%FT%TZ)
+
+# head_commit: the commit the build of fuzz/run.sh is of, now (a long
+# campaign outlives commits: each target's run records its own).
+head_commit() {
+	local c
+	c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git diff --quiet HEAD -- src fuzz 2>/dev/null || c="$c+dirty"
+	echo "$c"
+}
 
 # cpu_of PID: user+system seconds (all threads, and waited-for children)
 # of a live process, from /proc/PID/stat; empty when it is gone.
@@ -207,6 +268,16 @@ cpu_of() {
 	# after "(comm)": state is field 1, utime 12, stime 13, cutime 14,
 	# cstime 15
 	echo "$f" | awk -v hz="$hz" '{ printf "%d\n", ($12+$13+$14+$15)/hz }'
+}
+
+# ledger_cpu DIR: the CPU-s its ledger adds up to.
+ledger_cpu() {
+	if [ -f "$1/ledger.tsv" ]; then
+		awk -F'\t' '!/^#/ && NF >= 6 { s += $4 } END { print s + 0 }' \
+			"$1/ledger.tsv"
+	else
+		echo 0
+	fi
 }
 
 # merge_into NAME EXE SEEDS CORPUS DIR: the inputs of CORPUS that add
@@ -230,34 +301,56 @@ merge_into() {
 		cp "$dir/merge/$f" "$seeds/$f"
 		total=$((total + sz))
 	done < <(cd "$dir/merge" && find . -type f -printf '%s %P\n' | sort -n)
+	rm -rf "$dir/merge"
 	echo "campaign: $name: merged $total bytes of new inputs into $seeds"
 }
 
-# run_target NAME
-run_target() {
-	local name=$1 bin=${exe[$1]} dir=$out/campaign/$1 used=0 runs=0
-	local crashes=0 restarts=0 note='' seeds rc tpid fpid c left log
-	local t0 ours wall_end
-	t0=$(date +%s)
-	wall_end=$((t0 + budget * wall_factor))
+# coverage NAME: a -runs=0 pass of the current build over the working
+# corpus and the seeds, into NAME/coverage ("cov ft corpus commit").
+coverage() {
+	local name=$1 bin=${exe[$1]} dir=$state/$1 seeds inited cov ft corp
+	local commit
+	commit=$(head_commit)
 	seeds=fuzz/corpus/${name#fuzz_}
 	[ -d "$seeds" ] || seeds=
-	mkdir -p "$dir/corpus" "$dir/artifacts"
+	# shellcheck disable=SC2086 # $seeds is empty or one directory
+	"$bin" -runs=0 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		"$dir/corpus" $seeds >"$dir/final.log" 2>&1
+	inited=$(grep -E 'INITED|DONE' "$dir/final.log" | tail -n 1)
+	cov=$(echo "$inited" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+	ft=$(echo "$inited" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
+	corp=$(echo "$inited" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
+	echo "${cov:-?} ${ft:-?} ${corp:-?} $commit" >"$dir/coverage"
+}
+
+# run_target NAME LEFT: fuzz it for LEFT CPU-s (or until --until), then
+# one ledger line for what it got.
+run_target() {
+	local name=$1 left=$2 bin=${exe[$1]} dir=$state/$1 used=0 runs=0
+	local crashes=0 restarts=0 note='' seeds rc tpid fpid c rem log r
+	local t0 ours wall_end wall start commit
+	commit=$(head_commit)
+	t0=$(date +%s)
+	start=$(date -u +%FT%TZ)
+	wall_end=$((t0 + left * wall_factor))
+	seeds=fuzz/corpus/${name#fuzz_}
+	[ -d "$seeds" ] || seeds=
 	rm -f "$dir"/run-*.log "$dir"/time-*
-	echo "campaign: $name: budget ${budget} CPU-s, start $(date -u +%H:%M:%S)"
-	while [ "$used" -lt "$budget" ]; do
+	echo "campaign: $name: $left CPU-s (of what its budget lacks)," \
+		"start $(date -u +%H:%M:%S)"
+	while [ "$used" -lt "$left" ]; do
 		if [ -n "$until_epoch" ] && [ "$(date +%s)" -ge "$until_epoch" ]; then
 			note="stopped by --until"
 			break
 		fi
 		if [ "$(date +%s)" -ge "$wall_end" ]; then
-			note="wall cap: ${wall_factor}x its budget in wall time"
+			note="wall cap"
 			break
 		fi
-		left=$((budget - used))
+		rem=$((left - used))
 		log=$dir/run-$restarts.log
-		# Wall limit for libFuzzer itself: the --until limit, or, with
-		# none, 20 times the CPU left (a starved fuzzer still ends).
+		# Wall limit for libFuzzer itself: the wall cap, or the
+		# --until limit if earlier (a starved fuzzer still ends).
 		wall=$((wall_end - $(date +%s)))
 		if [ -n "$until_epoch" ] &&
 			[ $((until_epoch - $(date +%s))) -lt "$wall" ]; then
@@ -279,7 +372,7 @@ run_target() {
 			[ -n "$fpid" ] || continue
 			c=$(cpu_of "$fpid")
 			[ -n "$c" ] || continue
-			if [ "$c" -ge "$left" ] ||
+			if [ "$c" -ge "$rem" ] ||
 				[ "$(date +%s)" -ge "$wall_end" ] ||
 				{ [ -n "$until_epoch" ] &&
 					[ "$(date +%s)" -ge "$until_epoch" ]; }; then
@@ -336,67 +429,76 @@ run_target() {
 		esac
 		restarts=$((restarts + 1))
 		if [ "$restarts" -gt 5 ]; then
-			note="stopped after 6 runs"
+			note="stopped after 6 fuzzer runs"
 			break
 		fi
 		# libFuzzer stopped by its own wall limit: out of time
-		[ "$rc" = 0 ] && [ "$used" -lt "$budget" ] && {
+		[ "$rc" = 0 ] && [ "$used" -lt "$left" ] && {
 			note="wall limit: its wall cap or --until"
 			break
 		}
-		[ "$(date +%s)" -ge "$wall_end" ] && [ "$used" -lt "$budget" ] && {
-			note="wall cap: ${wall_factor}x its budget in wall time"
+		[ "$(date +%s)" -ge "$wall_end" ] && [ "$used" -lt "$left" ] && {
+			note="wall cap"
 			break
 		}
 	done
 	[ "$crashes" -gt 0 ] && status=1
-	# Coverage and size of what the run leaves: one pass over the corpus.
-	# shellcheck disable=SC2086
-	"$bin" -runs=0 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-		"$dir/corpus" $seeds >"$dir/final.log" 2>&1
-	local inited cov ft corp
-	inited=$(grep -E 'INITED|DONE' "$dir/final.log" | tail -n 1)
-	cov=$(echo "$inited" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
-	ft=$(echo "$inited" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
-	corp=$(echo "$inited" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
-	if [ "$used" -lt "$budget" ]; then
-		note="SHORT: got $used of $budget CPU-s${note:+ ($note)}"
-	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$start" "$(date -u +%FT%TZ)" \
+		"$commit" "$used" "$runs" "$crashes" "$note" >>"$dir/ledger.tsv"
+	coverage "$name"
 	if [ "$merge" = 1 ] && [ -n "$seeds" ]; then
 		merge_into "$name" "$bin" "$seeds" "$dir/corpus" "$dir"
 	fi
-	local eps=0
-	[ "$used" -gt 0 ] && eps=$((runs / used))
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-		"$name" "$used" "$budget" "$runs" "$eps" "${cov:-?}" \
-		"${ft:-?}" "${corp:-?}" "$crashes" "$(date -u +%F)" "$commit" \
-		"$note" >>"$results"
-	echo "campaign: $name: $used CPU-s, $runs execs ($eps/s)," \
-		"cov ${cov:-?} ft ${ft:-?}, corpus ${corp:-?}, crashes $crashes" \
-		"${note:+- $note}"
+	echo "campaign: $name: $used CPU-s, $runs execs, crashes $crashes," \
+		"now $(ledger_cpu "$dir") of $budget CPU-s; coverage" \
+		"$(cut -d' ' -f1-3 "$dir/coverage")${note:+ - $note}"
 }
 
 if [ "$merge_only" = 1 ]; then
 	for t in "${order[@]}"; do
-		[ -d "$out/campaign/$t/corpus" ] && [ -d "fuzz/corpus/${t#fuzz_}" ] &&
+		[ -d "$state/$t/corpus" ] && [ -d "fuzz/corpus/${t#fuzz_}" ] &&
 			merge_into "$t" "${exe[$t]}" "fuzz/corpus/${t#fuzz_}" \
-				"$out/campaign/$t/corpus" "$out/campaign/$t"
+				"$state/$t/corpus" "$state/$t"
 	done
 	exit 0
 fi
 
 for t in "${order[@]}"; do
-	if [ -n "$until_epoch" ] && [ "$(date +%s)" -ge "$until_epoch" ]; then
-		printf '%s\t0\t%s\t0\t0\t?\t?\t?\t0\t%s\t%s\t%s\n' "$t" \
-			"$budget" "$(date -u +%F)" "$commit" \
-			"NOT RUN: --until reached" >>"$results"
-		echo "campaign: $t: not run (--until reached)"
+	dir=$state/$t
+	mkdir -p "$dir/corpus" "$dir/artifacts"
+	[ -f "$dir/ledger.tsv" ] ||
+		printf '# start\tend\tcommit\tcpu_s\texecutions\tcrashes\tnote\n' \
+			>"$dir/ledger.tsv"
+	left=$((budget - $(ledger_cpu "$dir")))
+	if [ "$left" -le 0 ]; then
+		echo "campaign: $t: budget reached ($(ledger_cpu "$dir") CPU-s)"
 		continue
 	fi
-	run_target "$t"
+	[ -n "$per_run" ] && [ "$per_run" -lt "$left" ] && left=$per_run
+	if [ -n "$until_epoch" ] && [ "$(date +%s)" -ge "$until_epoch" ]; then
+		echo "campaign: $t: not run (--until reached), $left CPU-s missing"
+		continue
+	fi
+	# One campaign per target at a time: the ledger's sum is what the
+	# next one trusts.
+	exec {lk}>"$dir/lock"
+	if ! flock -n "$lk"; then
+		echo "campaign: $t: another campaign runs it, skipped"
+		exec {lk}>&-
+		continue
+	fi
+	# ISO times in UTC compare as strings.
+	if [ -n "$per_run" ] && awk -F'\t' -v b="$began" \
+		'!/^#/ && $1 >= b { f = 1 } END { exit !f }' "$dir/ledger.tsv"; then
+		echo "campaign: $t: had its turn from another campaign, skipped"
+		exec {lk}>&-
+		continue
+	fi
+	run_target "$t" "$left"
+	exec {lk}>&-
 done
 
 if [ "$table" = 1 ]; then
-	write_table "$results"
+	write_table "${every[@]}"
 fi
 exit "$status"

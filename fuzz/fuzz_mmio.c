@@ -33,20 +33,19 @@
  * saves the same bytes. At the end the transport is destroyed and no fd is
  * left open. Guard pages around RAM catch any stray access.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "devices/blk/blk.h"
 #include "devices/blk/blk_engine.h"
 #include "devices/console/console.h"
 #include "devices/rng/rng.h"
+#include "fuzz_common.h"
 #include "mem/guest_mem.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -58,20 +57,8 @@
 #define DISK_SECTORS 64
 #define MAX_OPS 256
 
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr,                                    \
-				"fuzz_mmio: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                          \
-			abort();                                           \
-		}                                                          \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static struct guest_mem mem;
-static char disk_path[256];
+static const char *disk_path;
 static int null_fd = -1;
 
 static int fake_irqfd(void *o, int efd, unsigned int gsi)
@@ -79,55 +66,10 @@ static int fake_irqfd(void *o, int efd, unsigned int gsi)
 	return 0;
 }
 
-static void guard(void *addr)
-{
-	mmap(addr, 4096, PROT_NONE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-}
-
-static void cleanup(void)
-{
-	if (disk_path[0])
-		unlink(disk_path);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	CHECK(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static void init_once(void)
 {
-	const char *dirs[] = { "/dev/shm", getenv("TMPDIR"), "/tmp" };
-	uint8_t sector[512];
-	struct err e;
-	int fd = -1;
-
-	log_set_level(LOG_ERROR);
-	CHECK(guest_mem_init(&mem, FUZZ_MEM, &e) == 0);
-	guard(mem.host - 4096);
-	guard(mem.host + FUZZ_MEM);
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && fd < 0; i++) {
-		if (!dirs[i])
-			continue;
-		snprintf(disk_path, sizeof(disk_path),
-			 "%s/wisp-fuzz-mmio-XXXXXX", dirs[i]);
-		fd = mkstemp(disk_path);
-	}
-	CHECK(fd >= 0);
-	atexit(cleanup);
-	for (int s = 0; s < DISK_SECTORS; s++) {
-		memset(sector, s, sizeof(sector));
-		CHECK(pwrite(fd, sector, sizeof(sector), s * 512) == 512);
-	}
-	close(fd);
+	fuzz_guest_mem(&mem, FUZZ_MEM);
+	disk_path = fuzz_disk("mmio", DISK_SECTORS);
 	null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC | O_NONBLOCK);
 	CHECK(null_fd >= 0);
 }
@@ -312,7 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(mem.host, data + 3, n);
 	pos = 3 + n;
 
-	fds = count_fds();
+	fds = fuzz_count_fds();
 	CHECK(make_dev(data[0], &d) == 0);
 	id = d->device_id;
 	if (virtio_mmio_create(d, BASE, 5, NULL, &irq, &t, &e) < 0) {
@@ -423,6 +365,6 @@ out:
 		CHECK(blk_test_settle(d, 5000000000ull) == 0);
 	virtio_iothread_resume(&t->io);
 	virtio_mmio_destroy(t);
-	CHECK(count_fds() == fds);
+	CHECK(fuzz_count_fds() == fds);
 	return 0;
 }

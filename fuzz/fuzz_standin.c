@@ -29,8 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "fuzz_common.h"
 #include "mem/guest_mem.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -41,26 +41,8 @@
 #define FUZZ_MEM (64ULL << 10)
 #define MAX_OPS 256
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr,                                       \
-				"fuzz_standin: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                             \
-			abort();                                              \
-		}                                                             \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static struct guest_mem mem;
 static uint8_t image[FUZZ_MEM], may[FUZZ_MEM];
-
-static void guard(void *addr)
-{
-	mmap(addr, 4096, PROT_NONE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-}
 
 static void mark(uint64_t gpa, uint64_t len)
 {
@@ -150,10 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int failed = 0, max = 0, ops = 0;
 
 	if (!mem.host) {
-		log_set_level(LOG_ERROR);
-		CHECK(guest_mem_init(&mem, FUZZ_MEM, NULL) == 0);
-		guard(mem.host - 4096);
-		guard(mem.host + FUZZ_MEM);
+		fuzz_guest_mem(&mem, FUZZ_MEM);
 	}
 	if (size < 3)
 		return 0;

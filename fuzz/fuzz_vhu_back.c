@@ -17,7 +17,6 @@
  * up. The loop must end (0 on the hang-up or -errno with a message),
  * never crash or hang, and leave no descriptor open.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,24 +31,13 @@
 #include <unistd.h>
 
 #include "devices/rng/rng.h"
+#include "fuzz_common.h"
 #include "mem/guest_mem.h"
 #include "servers/vhu_back.h"
 #include "util/le.h"
 #include "util/log.h"
 
 #define MEMFD_SIZE (1u << 20)
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr,                                        \
-				"fuzz_vhu_back: check failed: %s (line %d)\n", \
-				#cond, __LINE__);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct feed {
 	int sock, memfd;
@@ -58,18 +46,6 @@ struct feed {
 };
 
 static volatile sig_atomic_t never;
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	CHECK(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 /* Reads whatever replies are waiting; false once the back-end is gone. */
 static bool drain(int s, int timeout_ms)
@@ -196,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(m, data + 2, n);
 	munmap(m, MEMFD_SIZE);
 
-	fds = count_fds();
+	fds = fuzz_count_fds();
 	memset(&gm, 0, sizeof(gm));
 	gm.memfd = -1;
 	CHECK(rng_create(NULL, &gm, &d, &e) == 0);
@@ -215,6 +191,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d->ops->destroy(d);
 	if (gm.host)
 		munmap(gm.host, gm.size);
-	CHECK(count_fds() == fds);
+	CHECK(fuzz_count_fds() == fds);
 	return 0;
 }

@@ -25,12 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "devices/blk/blk.h"
 #include "devices/blk/blk_engine.h"
+#include "fuzz_common.h"
 #include "mem/guest_mem.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
@@ -52,17 +52,8 @@
 #define F_DIRECT 32
 #define F_SYNC 64
 
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "fuzz_virtq_blk: check failed: %s\n", \
-				#cond);                                       \
-			abort();                                              \
-		}                                                             \
-	} while (0)
-
 static struct guest_mem mem;
-static char disk_path[256];
+static const char *disk_path;
 static struct virtq_chain chain;
 static uint8_t image[FUZZ_MEM];
 static int raises;
@@ -74,66 +65,16 @@ static void fake_raise(void *transport, bool config)
 
 static const struct virtio_transport_ops tops = { .raise = fake_raise };
 
-static void cleanup(void)
-{
-	if (disk_path[0])
-		unlink(disk_path);
-}
-
-static void guard(void *addr)
-{
-	/* Best effort: only where nothing is mapped yet. */
-	mmap(addr, 4096, PROT_NONE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-}
-
 static void init_once(void)
 {
-	const char *dirs[] = { "/dev/shm", getenv("TMPDIR"), "/tmp" };
-	uint8_t sector[512];
-	struct err e;
-	int fd = -1;
-
-	log_set_level(LOG_ERROR);
-	if (guest_mem_init(&mem, FUZZ_MEM, &e) < 0) {
-		fprintf(stderr, "fuzz_virtq_blk: %s\n", e.msg);
-		abort();
-	}
-	guard(mem.host - 4096);
-	guard(mem.host + FUZZ_MEM);
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && fd < 0; i++) {
-		if (!dirs[i])
-			continue;
-		snprintf(disk_path, sizeof(disk_path),
-			 "%s/wisp-fuzz-blk-XXXXXX", dirs[i]);
-		fd = mkstemp(disk_path);
-	}
-	CHECK(fd >= 0);
-	atexit(cleanup);
-	for (int s = 0; s < DISK_SECTORS; s++) {
-		memset(sector, s, sizeof(sector));
-		CHECK(pwrite(fd, sector, sizeof(sector), s * 512) == 512);
-	}
-	close(fd);
+	fuzz_guest_mem(&mem, FUZZ_MEM);
+	disk_path = fuzz_disk("blk", DISK_SECTORS);
 }
 
 static void setup_vq(struct virtq *vq, uint8_t flags)
 {
-	memset(vq, 0, sizeof(*vq));
-	vq->size = QSIZE;
-	vq->desc_gpa = DESC_GPA;
-	vq->avail_gpa = AVAIL_GPA;
-	vq->used_gpa = USED_GPA;
-	vq->event_idx = flags & F_EVENT_IDX;
-	vq->indirect = flags & F_INDIRECT;
-	vq->mem = &mem;
-	vq->ready = true;
-}
-
-static bool inside(const uint8_t *p, uint64_t len)
-{
-	return p >= mem.host && len <= FUZZ_MEM &&
-	       (uint64_t)(p - mem.host) <= FUZZ_MEM - len;
+	fuzz_setup_vq(vq, &mem, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA,
+		      flags & F_EVENT_IDX, flags & F_INDIRECT);
 }
 
 /* virtq_pop alone: every returned chain must be well formed. */
@@ -161,7 +102,7 @@ static void run_pop(uint8_t flags)
 			const struct virtq_seg *s = &chain.seg[i];
 
 			CHECK(s->write == (i >= chain.nr_read));
-			CHECK(inside(s->host, s->len));
+			CHECK(fuzz_inside(&mem, s->host, s->len));
 			if (s->write)
 				wr += s->len;
 			else

@@ -12,12 +12,13 @@
  * (when buffers cannot rewrite the rings, fuzz_virtq.h): transmit chains
  * are posted in order with length 0; what the pipe got plus what was
  * dropped is exactly the readable bytes of the posted chains (and the
- * emergency byte), and when nothing was dropped it is those bytes in
- * order; receive chains are posted in order, each with at most its
- * writable bytes, their bytes are the input's prefix (unless buffers
- * overlap), and with input that fits the buffer the split is exactly the
- * one predicted; a device-readable receive buffer, or a chain the walker
- * refuses, breaks the device; no other guest byte changes.
+ * emergency byte), and when nothing was dropped (and no transmit buffer
+ * lies over the used ring the device writes) it is those bytes in order;
+ * receive chains are posted in order, each with at most its writable
+ * bytes, their bytes are the input's prefix (unless buffers overlap), and
+ * with input that fits the buffer the split is exactly the one predicted;
+ * a device-readable receive buffer, or a chain the walker refuses, breaks
+ * the device; no other guest byte changes.
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -64,6 +65,24 @@ static uint64_t tx_bytes(int n, uint8_t *dst, size_t cap, size_t *filled)
 			total += g->len;
 		}
 	return total;
+}
+
+/* No readable buffer of the posted transmit chains overlaps the
+ * transmitq's used ring (with avail_event): the device writes there after
+ * each chain, so a later chain reading it sends bytes the image did not
+ * have (seen: one 14 KiB buffer over the whole ring page, posted four
+ * times). */
+static bool tx_stable(int n)
+{
+	const uint64_t used = VCONSOLE_TXQ * 0x400 + 0x200;
+
+	for (int i = 0; i < n; i++)
+		for (int s = 0; s < ptx.c[i].nr; s++)
+			if (!ptx.c[i].seg[s].write &&
+			    overlaps(ptx.c[i].seg[s].off, ptx.c[i].seg[s].len,
+				     used, 4 + 8 * FQ_QSIZE + 2))
+				return false;
+	return true;
 }
 
 /* No two writable buffers of the receive chains share a byte. */
@@ -142,7 +161,7 @@ static void run(uint8_t flags, const uint8_t *in, size_t in_len)
 		vconsole_get_stats(d, &st);
 		CHECK(st.out_bytes == got);
 		CHECK(st.out_bytes + st.out_dropped_bytes == want);
-		if (!st.out_dropped_bytes)
+		if (!st.out_dropped_bytes && tx_stable(ntx))
 			CHECK(!memcmp(outbuf, expect_out, got));
 		if (ptx.bad)
 			CHECK(d->broken);
