@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -292,9 +293,23 @@ static void test_decode(void **state)
 	assert_memory_equal(mac, buf + 4, 6);
 }
 
+/* A host client of the device's socket that sent line. */
+static int host_connect(const char *uds, const char *line)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", uds);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	return fd;
+}
+
 /* vsock: the device's connections do not survive a snapshot, so a
  * loaded device posts TRANSPORT_RESET once the driver gives an event
- * buffer; a bad payload is refused and posts nothing. */
+ * buffer, and host clients wait until the driver has handled it; a bad
+ * payload is refused and posts nothing. */
 static void test_vsock_reset(void **state)
 {
 	char dir[64], uds[96];
@@ -304,8 +319,10 @@ static void test_vsock_reset(void **state)
 	struct err e = { 0 };
 	struct ser_w w = { 0 };
 	const char *why = NULL;
-	struct fake_buf eb;
+	struct fake_buf eb, rb;
 	struct vsock_stats st;
+	struct vsock_hdr h;
+	int hc;
 	uint32_t id, len;
 	static const uint8_t bad[2][4] = { { 2, 0, 0, 0 }, { 1, 0, 0 } };
 
@@ -342,11 +359,31 @@ static void test_vsock_reset(void **state)
 			 VSOCK_EVENT_TRANSPORT_RESET);
 	vsock_get_stats(d, &st);
 	assert_int_equal(st.resets_sent, 1);
-	/* Once. */
+	/* A host client right after the restore, before the driver handled
+	 * the event: its CONNECT waits (a REQUEST now would be reset with
+	 * the old connections)... */
+	hc = host_connect(uds, "CONNECT 6000\n");
+	rb = (struct fake_buf){ fake_alloc(&f, 4096), 4096, true };
+	fake_add_chain(&f, VSOCK_RXQ, &rb, 1);
+	fake_kick(&f, VSOCK_RXQ);
+	usleep(20000);
+	pthread_mutex_lock(&d->lock);
+	d->ops->fd_ready(d, d->watch_fds[0]);
+	pthread_mutex_unlock(&d->lock);
+	assert_false(fake_get_used(&f, VSOCK_RXQ, &id, &len));
+	/* ...until the driver's event-queue kick (it refilled the buffer it
+	 * read the event from): then the REQUEST goes out. The event is
+	 * sent once. */
 	fake_add_chain(&f, VSOCK_EVQ, &eb, 1);
 	fake_kick(&f, VSOCK_EVQ);
 	assert_false(fake_get_used(&f, VSOCK_EVQ, &id, &len));
+	assert_true(fake_get_used(&f, VSOCK_RXQ, &id, &len));
+	assert_int_equal(len, VSOCK_HDR_SIZE);
+	vsock_hdr_decode(fake_ptr(&f, rb.gpa, VSOCK_HDR_SIZE), &h);
+	assert_int_equal(h.op, VSOCK_OP_REQUEST);
+	assert_int_equal(h.dst_port, 6000);
 	assert_false(fake_broken(&f));
+	close(hc);
 	free(w.p);
 	fake_destroy(&f);
 	rmdir(dir);

@@ -99,6 +99,13 @@ bool vsock_mux_to_guest(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *buf,
  * listener stays. */
 void vsock_mux_reset(struct vsock_mux *m);
 
+/* While hold is true, host clients are accepted but their CONNECT lines
+ * are not acted on (no REQUEST reaches the guest); they still time out
+ * as any pending client. For a transport reset the driver has not
+ * handled yet: a connection it saw before the reset event would be
+ * reset with the others. false acts on the lines waiting. */
+void vsock_mux_hold_host(struct vsock_mux *m, bool hold);
+
 void vsock_mux_get_stats(const struct vsock_mux *m, struct vsock_mux_stats *s);
 
 #endif

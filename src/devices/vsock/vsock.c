@@ -18,6 +18,10 @@ struct vsock {
 	char *uds;
 	struct vsock_mux *mux;
 	bool reset_pending; /* a TRANSPORT_RESET event waits for a buffer */
+	/* Sent, and the driver has not kicked the event queue since: it
+	 * may not have handled it yet, so host clients wait (the driver
+	 * kicks after it refilled the buffer it handled the event in). */
+	bool reset_unacked;
 	uint64_t tx_malformed, resets_sent;
 	uint8_t pkt[VSOCK_MAX_PKT]; /* one packet's payload, either way */
 	struct virtq_chain chain;
@@ -135,6 +139,7 @@ static void ev_process(struct vsock *v)
 	virtq_chain_write(&v->chain, 0, ev, sizeof(ev));
 	virtq_push(&d->vq[VSOCK_EVQ], v->chain.head, sizeof(ev));
 	v->reset_pending = false;
+	v->reset_unacked = true;
 	v->resets_sent++;
 	virtio_dev_notify_queue(d, VSOCK_EVQ);
 }
@@ -192,7 +197,13 @@ static int vsock_activate(struct virtio_dev *d)
 
 static void vsock_queue_notify(struct virtio_dev *d, int q)
 {
-	pump(to_vsock(d));
+	struct vsock *v = to_vsock(d);
+
+	if (q == VSOCK_EVQ && v->reset_unacked) {
+		v->reset_unacked = false;
+		vsock_mux_hold_host(v->mux, false);
+	}
+	pump(v);
 }
 
 static void vsock_fd_ready(struct virtio_dev *d, int fd)
@@ -208,6 +219,8 @@ static void vsock_reset(struct virtio_dev *d)
 
 	vsock_mux_reset(v->mux);
 	v->reset_pending = false;
+	v->reset_unacked = false;
+	vsock_mux_hold_host(v->mux, false);
 }
 
 static void vsock_destroy(struct virtio_dev *d)
@@ -244,7 +257,10 @@ static int vsock_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 	}
 	/* Sent by activate (which follows for a live driver) or on the
 	 * driver's next event-queue kick if no buffer is there yet. */
-	v->reset_pending = (d->status & VIRTIO_STATUS_DRIVER_OK) != 0;
+	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
+		v->reset_pending = true;
+		vsock_mux_hold_host(v->mux, true);
+	}
 	return 0;
 }
 
@@ -304,6 +320,7 @@ void vsock_transport_reset(struct virtio_dev *d)
 	pthread_mutex_lock(&d->lock);
 	vsock_mux_reset(v->mux);
 	v->reset_pending = true;
+	vsock_mux_hold_host(v->mux, true);
 	if (!d->broken && (d->status & VIRTIO_STATUS_DRIVER_OK))
 		ev_process(v);
 	pthread_mutex_unlock(&d->lock);
