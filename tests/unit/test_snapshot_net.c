@@ -357,6 +357,11 @@ static void test_vsock_reset(void **state)
 	assert_int_equal(len, 4);
 	assert_int_equal(le32(fake_ptr(&f, eb.gpa, 4)),
 			 VSOCK_EVENT_TRANSPORT_RESET);
+	/* With EVENT_IDX the driver kicks after its refill only if the
+	 * device asked for the next buffer it adds. */
+	assert_true(d->vq[VSOCK_EVQ].event_idx);
+	assert_int_equal(fake_avail_event(&f, VSOCK_EVQ),
+			 f.q[VSOCK_EVQ].avail_idx);
 	vsock_get_stats(d, &st);
 	assert_int_equal(st.resets_sent, 1);
 	/* A host client right after the restore, before the driver handled

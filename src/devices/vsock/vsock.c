@@ -138,6 +138,17 @@ static void ev_process(struct vsock *v)
 	put32(ev, VSOCK_EVENT_TRANSPORT_RESET);
 	virtq_chain_write(&v->chain, 0, ev, sizeof(ev));
 	virtq_push(&d->vq[VSOCK_EVQ], v->chain.head, sizeof(ev));
+	/* The driver's kick after it handled the event ends the hold on
+	 * host clients; with EVENT_IDX it kicks only if avail_event says
+	 * so: ask for a kick on the next buffer it adds, not on the next
+	 * one this device would pop (the buffers it has are already
+	 * there). */
+	{
+		struct virtq tmp = d->vq[VSOCK_EVQ];
+
+		tmp.last_avail = virtq_avail_idx(&tmp);
+		virtq_update_avail_event(&tmp);
+	}
 	v->reset_pending = false;
 	v->reset_unacked = true;
 	v->resets_sent++;
