@@ -829,6 +829,19 @@ void vsock_mux_hold_host(struct vsock_mux *m, bool hold)
 			pending_read(m, &m->pend[i]);
 }
 
+uint32_t vsock_mux_next_port(const struct vsock_mux *m)
+{
+	return m->next_local_port;
+}
+
+int vsock_mux_set_next_port(struct vsock_mux *m, uint32_t port)
+{
+	if (port < VSOCK_LOCAL_PORT_BASE)
+		return -EINVAL;
+	m->next_local_port = port;
+	return 0;
+}
+
 int vsock_mux_fd(const struct vsock_mux *m)
 {
 	return m->epfd;

@@ -247,13 +247,14 @@ static void vsock_destroy(struct virtio_dev *d)
 /* Connections are host sockets, which no state file can carry: a
  * restored device starts with none and owes the driver a
  * TRANSPORT_RESET, so the guest drops its connections (ECONNRESET) and
- * re-reads its CID, as after Firecracker's restore. The payload is only
- * a version, so a later one can add state. */
+ * re-reads its CID, as after Firecracker's restore. The payload: a
+ * version and the next host-side port (vsock_mux_next_port). */
 #define VSOCK_STATE_VERSION 1
 
 static void vsock_save(struct virtio_dev *d, struct ser_w *w)
 {
 	ser_u32(w, VSOCK_STATE_VERSION);
+	ser_u32(w, vsock_mux_next_port(to_vsock(d)->mux));
 }
 
 static int vsock_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
@@ -261,11 +262,14 @@ static int vsock_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 {
 	struct ser_r r = { p, len, 0, false };
 	struct vsock *v = to_vsock(d);
+	uint32_t ver = deser_u32(&r), port = deser_u32(&r);
 
-	if (deser_u32(&r) != VSOCK_STATE_VERSION || !deser_done(&r)) {
+	if (ver != VSOCK_STATE_VERSION || !deser_done(&r) ||
+	    port < VSOCK_LOCAL_PORT_BASE) {
 		*why = "unknown or malformed virtio-vsock state";
 		return -EINVAL;
 	}
+	vsock_mux_set_next_port(v->mux, port);
 	/* Sent by activate (which follows for a live driver) or on the
 	 * driver's next event-queue kick if no buffer is there yet. */
 	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
