@@ -385,6 +385,10 @@ static void test_vsock_reset(void **state)
 	d->ops->fd_ready(d, d->watch_fds[0]);
 	pthread_mutex_unlock(&d->lock);
 	assert_false(fake_get_used(&f, VSOCK_RXQ, &id, &len));
+	/* A kick of the event queue with no buffer added (the restore's
+	 * re-signal of every ready queue) is not the driver's answer. */
+	fake_kick(&f, VSOCK_EVQ);
+	assert_false(fake_get_used(&f, VSOCK_RXQ, &id, &len));
 	/* ...until the driver's event-queue kick (it refilled the buffer it
 	 * read the event from): then the REQUEST goes out. The event is
 	 * sent once. */

@@ -22,6 +22,10 @@ struct vsock {
 	 * may not have handled it yet, so host clients wait (the driver
 	 * kicks after it refilled the buffer it handled the event in). */
 	bool reset_unacked;
+	/* The event queue's avail index when the event went out: a kick
+	 * with it unchanged is not the driver's refill (the restore's
+	 * re-signal of every queue is one). */
+	uint16_t reset_avail;
 	uint64_t tx_malformed, resets_sent;
 	uint8_t pkt[VSOCK_MAX_PKT]; /* one packet's payload, either way */
 	struct virtq_chain chain;
@@ -148,6 +152,7 @@ static void ev_process(struct vsock *v)
 
 		tmp.last_avail = virtq_avail_idx(&tmp);
 		virtq_update_avail_event(&tmp);
+		v->reset_avail = tmp.last_avail;
 	}
 	v->reset_pending = false;
 	v->reset_unacked = true;
@@ -210,7 +215,8 @@ static void vsock_queue_notify(struct virtio_dev *d, int q)
 {
 	struct vsock *v = to_vsock(d);
 
-	if (q == VSOCK_EVQ && v->reset_unacked) {
+	if (q == VSOCK_EVQ && v->reset_unacked &&
+	    virtq_avail_idx(&d->vq[VSOCK_EVQ]) != v->reset_avail) {
 		v->reset_unacked = false;
 		vsock_mux_hold_host(v->mux, false);
 	}
