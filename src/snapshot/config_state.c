@@ -84,6 +84,8 @@ void snap_config_save(const struct vm_config *c, struct ser_w *w)
 	ser_u32(w, c->shutdown_timeout_s);
 	ser_u8(w, c->async_pf);
 	ser_u32(w, c->watchdog_s);
+	ser_str(w, c->vsock_uds);
+	ser_u64(w, c->vsock_cid);
 }
 
 int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
@@ -174,6 +176,10 @@ int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 		r.fail = true;
 	c->async_pf = deser_bool(&r);
 	c->watchdog_s = deser_u32(&r);
+	/* The CID's range and the path are the vsock device's to check
+	 * (vsock_create), as for the command line. */
+	c->vsock_uds = deser_str(&r, STR_MAX);
+	c->vsock_cid = deser_u64(&r);
 	if (!deser_done(&r))
 		return err_config(e, -EINVAL,
 				  "snapshot: configuration section malformed");

@@ -84,7 +84,15 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 {
 	struct virtio_dev *d = t->dev;
 	struct ser_r r = { p, (size_t)len, 0, false };
-	struct virtq vq[VIRTIO_MAX_QUEUES];
+	struct virtq vq[VIRTIO_MAX_QUEUES], old_vq[VIRTIO_MAX_QUEUES];
+	struct saved {
+		uint32_t dfs, drfs, qs;
+		uint64_t drv_feat;
+		uint32_t isr;
+		uint64_t feat;
+		uint32_t status, gen;
+		bool broken;
+	} old;
 	uint32_t id, nq, dfs, drfs, qs, isr, status, gen;
 	uint64_t drv_feat, feat;
 	bool broken;
@@ -152,6 +160,14 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 				  "snapshot: %s: transport state %s", d->name,
 				  why);
 	pthread_mutex_lock(&d->lock);
+	/* What a refused device payload puts back: the device checks its
+	 * own payload against the restored features and queues. */
+	memcpy(old_vq, d->vq, sizeof(old_vq[0]) * nq);
+	old = (struct saved){
+		t->dev_feat_sel,    t->drv_feat_sel,	  t->queue_sel,
+		t->driver_features, atomic_load(&t->isr), d->features,
+		d->status,	    d->config_generation, d->broken
+	};
 	t->dev_feat_sel = dfs;
 	t->drv_feat_sel = drfs;
 	t->queue_sel = qs;
@@ -164,6 +180,16 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 	for (uint32_t q = 0; q < nq; q++)
 		d->vq[q] = vq[q];
 	if (d->ops->load && d->ops->load(d, dev_state, dev_len, &why) < 0) {
+		t->dev_feat_sel = old.dfs;
+		t->drv_feat_sel = old.drfs;
+		t->queue_sel = old.qs;
+		t->driver_features = old.drv_feat;
+		atomic_store(&t->isr, old.isr);
+		d->features = old.feat;
+		d->status = old.status;
+		d->config_generation = old.gen;
+		d->broken = old.broken;
+		memcpy(d->vq, old_vq, sizeof(old_vq[0]) * nq);
 		pthread_mutex_unlock(&d->lock);
 		return err_config(e, -EINVAL, "snapshot: %s: device state: %s",
 				  d->name, why);

@@ -31,8 +31,8 @@ struct vm_snapshot_req {
 };
 
 /* Writes the snapshot of a paused VM: -EBUSY (config class) when it is
- * not paused, -ENOTSUP for what cannot be saved yet (--net,
- * --spawn-server). The VM stays paused and unchanged either way. */
+ * not paused, -ENOTSUP for what cannot be saved yet (vhost=on,
+ * vhost-user, --spawn-server). The VM stays paused and unchanged either way. */
 int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 		       struct err *e);
 

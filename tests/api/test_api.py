@@ -2048,6 +2048,59 @@ def case_snapshot_spawn_refused():
         d.cleanup()
 
 
+def case_snapshot_vsock():
+    """A VM with vsock is saved (it was refused before) and its device
+    comes back from the state file alone: the restore refuses the dead
+    wisp's socket still on the path (a message naming it), and once it
+    is removed the restored VM listens there again (a CONNECT to the
+    driverless test guest ends in the bounded wait, as in vsock_device)
+    and removes it at exit."""
+    d = tempfile.TemporaryDirectory()
+    w = Wisp()
+    c = None
+    try:
+        uds = os.path.join(d.name, "v.sock")
+        boot(w, "tick", vcpu_count=1, mem_size_mib=64)
+        w.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": uds})
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 3\n")
+        st, mem = snapshot(w, d.name)
+        before = w.stdout()
+        w.p.kill()
+        w.wait()
+        expect(os.path.exists(uds), "SIGKILL removed the socket")
+        p = subprocess.run([WISP, "restore", "--snapshot", st, "--mem", mem],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=TIMEOUT)
+        err = p.stderr.decode(errors="replace")
+        expect(p.returncode != 0 and uds in err,
+               f"restore over the old socket: exit {p.returncode}: {err}")
+        os.unlink(uds)
+        last = tick_numbers(before)[-1]
+        c = Proc(["restore", "--snapshot", st, "--mem", mem])
+        c.wait_out(rf"tick {last + 3}\n")
+        expect(stat.S_ISSOCK(os.stat(uds).st_mode),
+               f"{uds} is not a socket after the restore")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(uds)
+        s.sendall(b"CONNECT 52\n")
+        got = s.recv(64)
+        s.close()
+        expect(got == b"", f"CONNECT to a driverless guest: {got!r}")
+        c.p.send_signal(signal.SIGTERM)
+        rc = c.wait()
+        expect(rc == 128 + signal.SIGTERM, f"restored wisp exit {rc}")
+        expect(not os.path.exists(uds), f"{uds} left behind at exit")
+        print(f"restored: ticks {last + 1}..{tick_numbers(c.stdout())[-1]},"
+              f" the socket back at {uds}")
+    finally:
+        w.close()
+        if c:
+            c.close()
+        d.cleanup()
+
+
 def case_snapshot_iommu():
     """A disk behind the virtio-iommu: the snapshot keeps the guest's
     domain and its mappings (new global IDs on restore), so the restored

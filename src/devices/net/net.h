@@ -180,6 +180,13 @@ void net_limits(const struct net_config *cfg, struct rl_config *rx,
 void net_set_limits(struct virtio_dev *d, const struct rl_config *rx,
 		    const struct rl_config *tx);
 
+/* The device's own snapshot payload (after the transport's), checked
+ * whole: the version and the MAC (unicast, not zero). Writes mac only
+ * on success; -EINVAL with *why otherwise. Pure, for the fuzz target
+ * and the unit test. */
+int net_state_decode(const uint8_t *p, uint32_t len, uint8_t mac[6],
+		     const char **why);
+
 void net_get_stats(struct virtio_dev *d, struct net_stats *s);
 /* Whether the tap is in the watched set (receive armed). */
 bool net_rx_polling(struct virtio_dev *d);

@@ -85,6 +85,8 @@ struct vsock_mux {
 	} rst[VSOCK_RST_RING];
 	unsigned int rst_head, rst_count;
 	uint32_t next_local_port;
+	/* Host clients' CONNECT lines wait (vsock_mux_hold_host). */
+	bool hold_host;
 	struct vsock_mux_stats st;
 };
 
@@ -627,6 +629,11 @@ static void pending_read(struct vsock_mux *m, struct pending *p)
 	struct conn *c;
 	ssize_t r;
 
+	/* The line stays in the socket; its edge is gone, so nothing wakes
+	 * up for it until vsock_mux_hold_host(false) looks again (or its
+	 * deadline drops it). */
+	if (m->hold_host)
+		return;
 	r = recv(p->fd, line, sizeof(line), MSG_PEEK | MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -808,6 +815,31 @@ void vsock_mux_reset(struct vsock_mux *m)
 	m->rst_count = 0;
 	m->rst_head = 0;
 	reap(m);
+}
+
+void vsock_mux_hold_host(struct vsock_mux *m, bool hold)
+{
+	bool was = m->hold_host;
+
+	m->hold_host = hold;
+	if (!was || hold)
+		return;
+	for (int i = 0; i < VSOCK_MAX_PENDING; i++)
+		if (m->pend[i].fd >= 0)
+			pending_read(m, &m->pend[i]);
+}
+
+uint32_t vsock_mux_next_port(const struct vsock_mux *m)
+{
+	return m->next_local_port;
+}
+
+int vsock_mux_set_next_port(struct vsock_mux *m, uint32_t port)
+{
+	if (port < VSOCK_LOCAL_PORT_BASE)
+		return -EINVAL;
+	m->next_local_port = port;
+	return 0;
 }
 
 int vsock_mux_fd(const struct vsock_mux *m)

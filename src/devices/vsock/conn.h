@@ -99,6 +99,22 @@ bool vsock_mux_to_guest(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *buf,
  * listener stays. */
 void vsock_mux_reset(struct vsock_mux *m);
 
+/* While hold is true, host clients are accepted but their CONNECT lines
+ * are not acted on (no REQUEST reaches the guest); they still time out
+ * as any pending client. For a transport reset the driver has not
+ * handled yet: a connection it saw before the reset event would be
+ * reset with the others. false acts on the lines waiting. */
+void vsock_mux_hold_host(struct vsock_mux *m, bool hold);
+
+/* The next host-side port a host-initiated connection gets, for a
+ * snapshot: the restored device goes on from there, so a connection
+ * made after the restore does not take the ports of connections the
+ * guest may still hold sockets for (reset but not yet closed, a new
+ * REQUEST on that pair would be answered with an RST). The setter
+ * takes only ports from VSOCK_LOCAL_PORT_BASE up (-EINVAL). */
+uint32_t vsock_mux_next_port(const struct vsock_mux *m);
+int vsock_mux_set_next_port(struct vsock_mux *m, uint32_t port);
+
 void vsock_mux_get_stats(const struct vsock_mux *m, struct vsock_mux_stats *s);
 
 #endif

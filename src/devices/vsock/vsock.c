@@ -9,6 +9,7 @@
 #include "devices/vsock/uds.h"
 #include "util/le.h"
 #include "util/log.h"
+#include "util/ser.h"
 
 struct vsock {
 	struct virtio_dev dev;
@@ -17,6 +18,14 @@ struct vsock {
 	char *uds;
 	struct vsock_mux *mux;
 	bool reset_pending; /* a TRANSPORT_RESET event waits for a buffer */
+	/* Sent, and the driver has not kicked the event queue since: it
+	 * may not have handled it yet, so host clients wait (the driver
+	 * kicks after it refilled the buffer it handled the event in). */
+	bool reset_unacked;
+	/* The event queue's avail index when the event went out: a kick
+	 * with it unchanged is not the driver's refill (the restore's
+	 * re-signal of every queue is one). */
+	uint16_t reset_avail;
 	uint64_t tx_malformed, resets_sent;
 	uint8_t pkt[VSOCK_MAX_PKT]; /* one packet's payload, either way */
 	struct virtq_chain chain;
@@ -133,7 +142,20 @@ static void ev_process(struct vsock *v)
 	put32(ev, VSOCK_EVENT_TRANSPORT_RESET);
 	virtq_chain_write(&v->chain, 0, ev, sizeof(ev));
 	virtq_push(&d->vq[VSOCK_EVQ], v->chain.head, sizeof(ev));
+	/* The driver's kick after it handled the event ends the hold on
+	 * host clients; with EVENT_IDX it kicks only if avail_event says
+	 * so: ask for a kick on the next buffer it adds, not on the next
+	 * one this device would pop (the buffers it has are already
+	 * there). */
+	{
+		struct virtq tmp = d->vq[VSOCK_EVQ];
+
+		tmp.last_avail = virtq_avail_idx(&tmp);
+		virtq_update_avail_event(&tmp);
+		v->reset_avail = tmp.last_avail;
+	}
 	v->reset_pending = false;
+	v->reset_unacked = true;
 	v->resets_sent++;
 	virtio_dev_notify_queue(d, VSOCK_EVQ);
 }
@@ -191,7 +213,14 @@ static int vsock_activate(struct virtio_dev *d)
 
 static void vsock_queue_notify(struct virtio_dev *d, int q)
 {
-	pump(to_vsock(d));
+	struct vsock *v = to_vsock(d);
+
+	if (q == VSOCK_EVQ && v->reset_unacked &&
+	    virtq_avail_idx(&d->vq[VSOCK_EVQ]) != v->reset_avail) {
+		v->reset_unacked = false;
+		vsock_mux_hold_host(v->mux, false);
+	}
+	pump(v);
 }
 
 static void vsock_fd_ready(struct virtio_dev *d, int fd)
@@ -207,6 +236,8 @@ static void vsock_reset(struct virtio_dev *d)
 
 	vsock_mux_reset(v->mux);
 	v->reset_pending = false;
+	v->reset_unacked = false;
+	vsock_mux_hold_host(v->mux, false);
 }
 
 static void vsock_destroy(struct virtio_dev *d)
@@ -219,8 +250,49 @@ static void vsock_destroy(struct virtio_dev *d)
 	free(v);
 }
 
+/* Connections are host sockets, which no state file can carry: a
+ * restored device starts with none and owes the driver a
+ * TRANSPORT_RESET, so the guest drops its connections (ECONNRESET) and
+ * re-reads its CID, as after Firecracker's restore. The payload: a
+ * version and the next host-side port (vsock_mux_next_port). */
+#define VSOCK_STATE_VERSION 1
+
+static void vsock_save(struct virtio_dev *d, struct ser_w *w)
+{
+	ser_u32(w, VSOCK_STATE_VERSION);
+	ser_u32(w, vsock_mux_next_port(to_vsock(d)->mux));
+}
+
+static int vsock_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
+		      const char **why)
+{
+	struct ser_r r = { p, len, 0, false };
+	struct vsock *v = to_vsock(d);
+	uint32_t ver = deser_u32(&r), port = deser_u32(&r);
+
+	if (ver != VSOCK_STATE_VERSION || !deser_done(&r) ||
+	    port < VSOCK_LOCAL_PORT_BASE) {
+		*why = "unknown or malformed virtio-vsock state";
+		return -EINVAL;
+	}
+	vsock_mux_set_next_port(v->mux, port);
+	/* Sent by activate (which follows for a live driver) or on the
+	 * driver's next event-queue kick if no buffer is there yet. */
+	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
+		/* A host client that got in between the listener's creation
+		 * and this load would otherwise reach the guest before the
+		 * event, and be reset by it. */
+		vsock_mux_reset(v->mux);
+		v->reset_pending = true;
+		vsock_mux_hold_host(v->mux, true);
+	}
+	return 0;
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.features = vsock_features,
+	.save = vsock_save,
+	.load = vsock_load,
 	.config_read = vsock_config_read,
 	.config_write = vsock_config_write,
 	.activate = vsock_activate,
@@ -273,6 +345,7 @@ void vsock_transport_reset(struct virtio_dev *d)
 	pthread_mutex_lock(&d->lock);
 	vsock_mux_reset(v->mux);
 	v->reset_pending = true;
+	vsock_mux_hold_host(v->mux, true);
 	if (!d->broken && (d->status & VIRTIO_STATUS_DRIVER_OK))
 		ev_process(v);
 	pthread_mutex_unlock(&d->lock);

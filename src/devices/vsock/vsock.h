@@ -5,7 +5,11 @@
  * is CID 2 and its ports are unix sockets next to cfg->uds_path. Three
  * queues: rx (packets for the guest), tx (packets from it) and the
  * event queue, which carries VIRTIO_VSOCK_EVENT_TRANSPORT_RESET after
- * vsock_transport_reset (a restored snapshot: every connection is gone).
+ * vsock_transport_reset and after a snapshot's load (the connections
+ * were host sockets of another process: all gone). Until the driver
+ * kicks the event queue after that event (it refills the buffer once it
+ * handled it), host clients' CONNECT lines wait, so the reset cannot
+ * take a connection made after the restore with it.
  *
  * The device owns the connection state machine (conn.h), whose epoll
  * set is d->watch_fds[0], and two bounce buffers of one packet each.

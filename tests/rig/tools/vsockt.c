@@ -12,6 +12,12 @@
  *       and what went wrong; SECONDS (default 120) bounds the whole run.
  *   vsockt refused vsock:CID:PORT   exit 0 if the connect is refused
  *   vsockt cid                      the guest's own CID
+ *   vsockt hold vsock:CID:PORT|uds:PATH:PORT [SECONDS]
+ *       one connection to an echo server: one byte out and back, then
+ *       "open" on stdout, then waits for the connection to end and
+ *       prints how: "eof", "reset: ERROR", or "fail: timed out" after
+ *       SECONDS (default 300); for the snapshot-net-vsock scenario,
+ *       whose connections must not survive a snapshot
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +286,34 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 	return 0;
 }
 
+static int hold(const char *addr)
+{
+	int fd = dial(addr);
+	char b = 'h';
+	ssize_t r;
+
+	if (fd < 0) {
+		printf("fail: connect: %s\n", strerror(-fd));
+		return 1;
+	}
+	if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1 || b != 'h') {
+		printf("fail: no echo of the first byte\n");
+		return 1;
+	}
+	printf("open\n");
+	fflush(stdout);
+	/* Anything echoed after the first byte would be a bug: only the
+	 * end of the connection is expected. */
+	r = read(fd, &b, 1);
+	if (r == 0)
+		printf("eof\n");
+	else if (r < 0)
+		printf("reset: %s\n", strerror(errno));
+	else
+		printf("fail: an unexpected byte\n");
+	return r > 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "serve")) {
@@ -323,6 +357,12 @@ int main(int argc, char **argv)
 		}
 		printf("ok refused: %s\n", strerror(-fd));
 		return 0;
+	}
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "hold")) {
+		signal(SIGALRM, on_alarm);
+		signal(SIGPIPE, SIG_IGN);
+		alarm(argc == 4 ? (unsigned int)atoi(argv[3]) : 300);
+		return hold(argv[2]);
 	}
 	if (argc == 2 && !strcmp(argv[1], "cid")) {
 		unsigned int cid;

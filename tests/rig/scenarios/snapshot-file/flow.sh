@@ -22,6 +22,10 @@
 #                   clone N's state and memory files)
 #   restore_mid N   once clone N runs, before it is told "restored"
 #   restore_post N  after clone N exited 0
+#   configure       after the machine config, before InstanceStart (more
+#                   devices through the API; snapshot-net-vsock)
+#   snap_pre        once the guest said WISP-T-SNAP-NOW, before the pause
+# and CLONES, the clones to run (default "1 2").
 . "$1"
 S=$SNAPDIR/api.sock
 say() { echo "RIG-FLOW $*"; }
@@ -48,6 +52,9 @@ restore_pre() { :; }
 restore_run() { /bin/wisp restore --snapshot "$(state_of $1)" --mem "$(mem_of $1)" < $SNAPDIR/in & }
 restore_mid() { :; }
 restore_post() { :; }
+configure() { :; }
+snap_pre() { :; }
+CLONES="1 2"
 . "$2"
 
 /bin/wisp --api-sock "$S" < /dev/null &
@@ -62,9 +69,11 @@ track=false
 [ "$DIFF" = 1 ] && track=true
 api machine -X PUT http://localhost/machine-config -H 'Content-Type: application/json' \
     -d "{\"vcpu_count\": $CPUS, \"mem_size_mib\": $MEM, \"track_dirty_pages\": $track}"
+configure
 api start -X PUT http://localhost/actions -H 'Content-Type: application/json' \
     -d '{"action_type": "InstanceStart"}'
 until_n 1 WISP-T-SNAP-NOW || { say fail snap-now "the guest never got there"; kill -9 $W; exit 1; }
+snap_pre
 api pause -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
 t0=$(stamp -m)
 api create -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
@@ -102,7 +111,7 @@ if [ "$DIFF" = 1 ]; then
         say ok merge "onto a copy of the Full's memory file"
     else say fail merge "$(tr '\n' ' ' < $SNAPDIR/merge.out | cut -c1-300)"; exit 1; fi
 fi
-for clone in 1 2; do
+for clone in $CLONES; do
     cp "$(disk_of $clone)" "$IMG"
     rm -f $SNAPDIR/in; mkfifo $SNAPDIR/in
     restore_pre $clone
