@@ -35,7 +35,7 @@ rig_find_wisp() {
 rig_l1_trouble() {
     local a b
     a=$(tr -d '\r' < "$1" | grep -aoE '(watchdog: )?BUG: .*|general protection fault.*' | head -1)
-    b=$(tr -d '\r' < "$1" | grep -aoE 'Kernel panic - not syncing.*' | head -1)
+    b=$(tr -d '\r' < "$1" | grep -aoE 'Kernel panic - not syncing.*|rig: L1 silent for .*' | head -1)
     printf '%s' "$a${a:+${b:+; }}$b" | cut -c1-200
 }
 
@@ -159,14 +159,16 @@ rig_l1_add_qemu() {
     done
 }
 
-# rig_boot_l1 INITRAMFS CONSOLE_LOG TIMEOUT_S: boot L1 under QEMU TCG with
+# rig_boot_l1 INITRAMFS CONSOLE_LOG TIMEOUT_S [SILENCE_S]: boot L1 under QEMU TCG with
 # emulated SVM. softlockup_panic=1: a CPU stuck in KVM for 20+ s ends L1 at
 # once, with a backtrace (loglevel=5 shows it), instead of waiting for the
 # overall timeout (the stuck CPU also stalls vmrun's own timeout). Console goes to CONSOLE_LOG (and to stderr with RIG_VERBOSE=1).
 # Returns QEMU's status; 124 when the overall timeout killed it (the console
-# tail is then printed to stderr).
+# tail is then printed to stderr); 143 when SILENCE_S (>0, not with
+# RIG_VERBOSE=1) passed without a byte on the console and L1 was stopped
+# as dead (its tail printed, a line saying so appended to the log).
 rig_boot_l1() {
-    local initramfs=$1 log=$2 tmo=$3 rc
+    local initramfs=$1 log=$2 tmo=$3 silence=${4:-0} rc
     local qemu=("${L1_QEMU:-qemu-system-x86_64}" -L "${L1_QEMU_DATA:-/usr/share/qemu}"
                 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
                 -cpu EPYC,+svm,+npt -smp 2 -m 2048
@@ -178,6 +180,29 @@ rig_boot_l1() {
     if [ "${RIG_VERBOSE:-0}" = 1 ]; then
         timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null 2>&1 | tee "$log" >&2
         rc=${PIPESTATUS[0]}
+    elif [ "$silence" -gt 0 ]; then
+        # A console that stays silent for $silence s (longer than any
+        # scenario's own timeout inside L1, which prints when it fires)
+        # is an L1 that stopped: it ends like a dead one, not at the
+        # overall timeout.
+        local qpid size=-1 now quiet=0
+        timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null > "$log" 2>&1 &
+        qpid=$!
+        while kill -0 "$qpid" 2> /dev/null; do
+            sleep 2
+            now=$(stat -c %s "$log" 2> /dev/null || echo 0)
+            if [ "$now" = "$size" ]; then quiet=$((quiet + 2)); else quiet=0 size=$now; fi
+            if [ "$quiet" -ge "$silence" ]; then
+                rig_log "L1 printed nothing for ${quiet}s: stopped as dead; console tail:"
+                tr -d '\r' < "$log" | grep -av "TCG doesn't support" | tail -n 30 | sed 's/^/  | /' >&2
+                echo "rig: L1 silent for ${quiet}s, stopped as dead" >> "$log"
+                kill "$qpid" 2> /dev/null
+                break
+            fi
+        done
+        wait "$qpid"
+        rc=$?
+        if [ "$quiet" -ge "$silence" ]; then return 143; fi
     else
         timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null > "$log" 2>&1
         rc=$?

@@ -331,7 +331,7 @@ while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
     TOTAL_TMO=$(echo "$PENDING" | awk -v b=$L1_BOOT_ALLOWANCE '{s += $6} END {print s + b + 30}')
     CONSOLE=$WORK/l1-console-$boot.log
     t0=$(date +%s.%N)
-    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
+    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO" "${RIG_L1_SILENCE:-600}"
     L1_RC=$?
     t1=$(date +%s.%N)
     rig_log "L1 QEMU exited with status $L1_RC after $(echo "$t1 - $t0" | bc | cut -c1-5) s; console log: $CONSOLE"
