@@ -313,7 +313,7 @@ static void mmio_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 	 * wait for the I/O thread's disk I/O to take an interrupt. */
 	if (off == VIRTIO_MMIO_INTERRUPT_STATUS && len == 4) {
 		uint32_t v = atomic_load(&t->isr) |
-			     (d->irq_direct ? VIRTIO_MMIO_INT_VRING : 0);
+			     (d->remote_queues ? VIRTIO_MMIO_INT_VRING : 0);
 
 		atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
 		atomic_store_explicit(&t->irq_used, true, memory_order_relaxed);
@@ -397,7 +397,7 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 	t->doorbells = doorbells;
 	t->irq = *irq;
 	/* A back-end holds the eventfd: it may make it blocking. */
-	if (dev->irq_direct)
+	if (dev->remote_queues)
 		t->irq.shared = true;
 	t->irq_efd = -1;
 	t->io.epfd = t->io.stop_efd = -1;

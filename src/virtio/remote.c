@@ -75,7 +75,6 @@ int virtio_remote_init(struct virtio_remote *r, struct virtio_dev *d,
 		goto fail;
 	}
 	d->remote_queues = true;
-	d->irq_direct = true;
 	d->watch_fds[0] = r->epfd;
 	d->nr_watch_fds = 1;
 	return 0;

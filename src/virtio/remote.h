@@ -4,8 +4,7 @@
  * process runs (a vhost-user back-end; vhost-net later): the doorbells
  * stay the transport's ioeventfd lanes (virtio_dev.kick_fds, handed to
  * the back-end as they are), and so does the interrupt: the back-end's
- * "call" eventfd is the transport's irqfd (virtio_dev.irq_fd, the device
- * marked irq_direct), so a completion reaches the guest without waking a
+ * "call" eventfd is the transport's irqfd (virtio_dev.irq_fd), so a completion reaches the guest without waking a
  * wisp thread; the transport keeps the used-buffer bit of InterruptStatus
  * set, which the back-end cannot. This piece owns the rest of what comes
  * back: one "err" eventfd per queue, a socket to watch for the peer going
@@ -48,7 +47,7 @@ struct virtio_remote {
 
 /* For a device already through virtio_dev_init (before its transport):
  * creates the eventfds, timer and epoll set, marks the device's queues
- * remote and its interrupt direct, and makes the set its watch fd. On failure everything created
+ * remote (its interrupt direct), and makes the set its watch fd. On failure everything created
  * is closed again (virtio_remote_fini is still safe). */
 int virtio_remote_init(struct virtio_remote *r, struct virtio_dev *d,
 		       const struct virtio_remote_ops *ops, struct err *e);

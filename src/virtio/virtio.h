@@ -135,14 +135,12 @@ struct virtio_dev {
 	/* The doorbell eventfd of each queue, set by the transport, for a
 	 * device whose queues run elsewhere to hand on. */
 	int kick_fds[VIRTIO_MAX_QUEUES];
-	/* The queues' back-end signals the transport's interrupt eventfd
-	 * (irq_fd, set by the transport) itself, with no relay through a
-	 * wisp thread: it cannot set InterruptStatus, so the transport keeps
-	 * the used-buffer bit set for the driver (a driver then looks at its
-	 * rings on every interrupt, which virtio allows), and it signals
-	 * that eventfd bounded, since another process holds it. Set by the
-	 * constructor, before the transport is created; fixed afterwards. */
-	bool irq_direct;
+	/* The transport's interrupt eventfd, set by the transport. With
+	 * remote_queues the back-end signals it itself, with no relay
+	 * through a wisp thread: it cannot set InterruptStatus, so the
+	 * transport keeps the used-buffer bit set for the driver (a driver
+	 * then looks at its rings on every interrupt, which virtio allows),
+	 * and signals that eventfd bounded, since another process holds it. */
 	int irq_fd;
 
 	const struct virtio_transport_ops *tops;

@@ -606,7 +606,7 @@ static void test_shared_irq_bounded(void **state)
 }
 
 /* A device whose back-end signals the interrupt eventfd itself
- * (irq_direct, vhost-user and vhost-net): the transport hands it out as
+ * (remote_queues: vhost-user and vhost-net): the transport hands it out as
  * irq_fd, keeps the used-buffer bit of InterruptStatus set across ACKs
  * (the back-end cannot set it), leaves the config bit to the usual rules,
  * and signals that eventfd bounded although the host did not call it
@@ -631,7 +631,7 @@ static void test_irq_direct(void **state)
 	virtio_dev_init(&x.dev, "dummy", 42, &dummy_ops, &x, &mem, 2, 16,
 			sizeof(x.config));
 	assert_int_equal(x.dev.irq_fd, -1);
-	x.dev.irq_direct = true;
+	x.dev.remote_queues = true;
 	assert_int_equal(virtio_mmio_create(&x.dev, BASE, 5, &ioev, &irq, &f.t,
 					    NULL),
 			 0);
