@@ -2024,6 +2024,78 @@ def case_snapshot_diff():
         d.cleanup()
 
 
+def build_bin(*parts):
+    """A binary of the build tree GUEST belongs to."""
+    p = os.path.normpath(os.path.join(os.path.dirname(GUEST), "..", "..",
+                                      *parts))
+    expect(os.path.exists(p), f"{p} not built")
+    return p
+
+
+def case_snapshot_load_uffd():
+    """PUT /snapshot/load with mem_backend Uffd against a running
+    wisp-uffd (no prefetch, so every page the guest touches is a fault
+    it serves): the restored guest's counter goes on from the snapshot,
+    and the handler reports the faults it served."""
+    d = tempfile.TemporaryDirectory()
+    w = Wisp()
+    w2 = h = None
+    try:
+        boot(w, "tick", vcpu_count=1, mem_size_mib=64)
+        w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+        w.wait_out(r"tick 5\n")
+        st, mem = snapshot(w, d.name)
+        time.sleep(0.2)
+        before = w.stdout()
+        w.p.kill()
+        w.wait()
+        last = tick_numbers(before)[-1]
+        sock = os.path.join(d.name, "uffd.sock")
+        h = subprocess.Popen([build_bin("src", "servers", "wisp-uffd"),
+                              "--socket", sock, "--mem", mem,
+                              "--no-prefetch"],
+                             stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        deadline = time.time() + TIMEOUT
+        while not os.path.exists(sock) and time.time() < deadline:
+            expect(h.poll() is None, f"wisp-uffd exited {h.returncode}")
+            time.sleep(0.01)
+        w2 = Wisp()
+        w2.ok("PUT", "/snapshot/load",
+              {"snapshot_path": st,
+               "mem_backend": {"backend_type": "Uffd",
+                               "backend_path": sock},
+               "resume_vm": True})
+        j = w2.ok("GET", "/", want=200)
+        expect(j["state"] == "Running", f"after a Uffd load: {j}")
+        w2.wait_out(rf"tick {last + 10}\n")
+        nums = tick_numbers(w2.stdout())
+        expect(nums[0] <= last + 1 and nums[0] >= 1,
+               f"restored ticks start at {nums[0]}, snapshot at {last}")
+        consecutive(nums, "restored through wisp-uffd")
+        rc = w2.stop()
+        expect(rc == 128 + signal.SIGTERM, f"restored wisp exit {rc}")
+        try:
+            herr = h.communicate(timeout=TIMEOUT)[1].decode(
+                errors="replace")
+        except subprocess.TimeoutExpired:
+            raise Fail("wisp-uffd did not end with its VMM")
+        m = re.search(r"(\d+) faults served", herr)
+        expect(h.returncode == 0 and m and int(m.group(1)) >= 3,
+               f"wisp-uffd: exit {h.returncode}: {herr}")
+        print(f"Uffd load: ticks {nums[0]}..{nums[-1]} after the snapshot "
+              f"at {last}; wisp-uffd: {m.group(0)}")
+    finally:
+        w.close()
+        if w2:
+            w2.close()
+        if h and h.poll() is None:
+            h.kill()
+            h.wait()
+        d.cleanup()
+
+
 def case_snapshot_spawn_refused():
     """A VM with a spawned IOREQ server is not saved: the state file
     would carry a command line for the restore to run."""
