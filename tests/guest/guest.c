@@ -19,7 +19,8 @@
  *                set, each followed by polling IIR for the THR-empty
  *                interrupt, "sp-b-done", wait for a byte; N bytes in
  *                loopback (MCR.LOOP) read back through RBR and compared,
- *                "sp-c-ok N" or "sp-c-bad"
+ *                "sp-c-ok N" or "sp-c-bad"; a polled line, then "sp-end"
+ *                with no LSR read after it, and spin (no more exits)
  *   test=acpi    route=zp|scan [act=s5|reset|ged]: find the RSDP through
  *                the zero page or the 0xE0000 scan, walk XSDT, MADT,
  *                FADT and DSDT and print what they say; then enter S5,
@@ -173,7 +174,13 @@ static void serialpost_test(uint64_t n)
 		puts_("sp-c-ok ");
 		putu(n);
 	}
-	puts_("\n");
+	/* Enough polled bytes to post again, then a line with no exit
+	 * after it: only the flush timer can deliver it. */
+	puts_("\nsp-polled-tail-0123456789abcdefghijklmnopqrstuvwxyz\n");
+	for (const char *m = "sp-end\n"; *m; m++)
+		outb(COM1, (uint8_t)*m);
+	for (;;)
+		__asm__ volatile("pause");
 }
 
 static const char *find(const char *h, const char *n)
