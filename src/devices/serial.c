@@ -306,7 +306,9 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 	stopped = post_update_locked(s, thr_exit);
 	update_irq_locked(s);
 	pthread_mutex_unlock(&s->lock);
-	post_drain(s, stopped);
+	/* Not from the drain itself (BUS_CPU_NONE): it holds the drain's
+	 * lock and goes on until the ring is empty anyway. */
+	post_drain(s, stopped && cpu != BUS_CPU_NONE);
 	if (notify && s->rx_space)
 		s->rx_space(s->rx_space_opaque);
 }

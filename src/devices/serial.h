@@ -66,7 +66,8 @@
  * 0 or -errno. Called with the serial's lock held: it must not access
  * the serial. drain(opaque) hands the queued writes to the bus; it runs
  * without the lock after posting stopped, for a byte another vCPU queued
- * between the last drain and the stop (no timer would drain it now). */
+ * between the last drain and the stop (no timer would drain it now);
+ * never for a write that came from the drain (BUS_CPU_NONE). */
 struct serial_post {
 	int (*set)(void *opaque, bool on);
 	void (*drain)(void *opaque);

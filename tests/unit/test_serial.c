@@ -395,7 +395,7 @@ static void test_post_unsafe_stops(void **state)
 
 /* An owner that cannot post (no coalesced PIO) is asked once; one that
  * cannot stop is asked again at the next write, and no drain runs before
- * the stop succeeded. */
+ * the stop succeeded, nor after a stop at a drained write. */
 static void test_post_failures(void **state)
 {
 	struct serial s;
@@ -422,6 +422,20 @@ static void test_post_failures(void **state)
 	assert_false(serial_posting(&s));
 	assert_int_equal(post_off_calls, 3);
 	assert_int_equal(post_drains, 1);
+	serial_destroy(&s);
+
+	/* The stop that succeeds at a drained byte (the drain's own write)
+	 * must not drain again: the drain holds its lock. */
+	init_post(&s);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	post_ret_off = -ENOMEM;
+	reg_write(&s, 1, 0x02);
+	assert_true(serial_posting(&s));
+	post_ret_off = 0;
+	thr_bytes(&s, BUS_CPU_NONE, 1);
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 2);
+	assert_int_equal(post_drains, 0);
 	serial_destroy(&s);
 }
 
