@@ -213,15 +213,15 @@ END {
             printf "ratio %-6s wisp/qemu guest uptime at init %.3f\n", RW[i], mu[w] / mu[q]
         if ((w in mo) && (q in mo) && mo[q] > 0)
             printf "ratio %-6s wisp/qemu memory %.3f\n", RW[i], mo[w] / mo[q]
-        b = "wispb-" RW[i]
-        if ((b in mb) && (q in mb) && mb[q] > 0)
-            printf "ratio %-6s wispb/qemu boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[b] / mb[q], mb[b], mb[q]
-        if ((b in mu) && (q in mu) && mu[q] > 0)
-            printf "ratio %-6s wispb/qemu guest uptime at init %.3f\n", RW[i], mu[b] / mu[q]
-        if ((w in mb) && (b in mb) && mb[b] > 0)
-            printf "ratio %-6s wisp/wispb boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[w] / mb[b], mb[w], mb[b]
-        if ((w in mu) && (b in mu) && mu[b] > 0)
-            printf "ratio %-6s wisp/wispb guest uptime at init %.3f\n", RW[i], mu[w] / mu[b]
+        wb = "wispb-" RW[i]
+        if ((wb in mb) && (q in mb) && mb[q] > 0)
+            printf "ratio %-6s wispb/qemu boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[wb] / mb[q], mb[wb], mb[q]
+        if ((wb in mu) && (q in mu) && mu[q] > 0)
+            printf "ratio %-6s wispb/qemu guest uptime at init %.3f\n", RW[i], mu[wb] / mu[q]
+        if ((w in mb) && (wb in mb) && mb[wb] > 0)
+            printf "ratio %-6s wisp/wispb boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[w] / mb[wb], mb[w], mb[wb]
+        if ((w in mu) && (wb in mu) && mu[wb] > 0)
+            printf "ratio %-6s wisp/wispb guest uptime at init %.3f\n", RW[i], mu[w] / mu[wb]
     }
     # the guest cost of ACPI: each VMM with ACPI against without
     split("wisp qemu", VV, " ")
