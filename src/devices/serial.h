@@ -38,7 +38,10 @@
  * exited while safe (a register and unregister each cost KVM a grace
  * period, not worth it for a short burst), and dropped from the register
  * write that makes it unsafe, or by serial_post_idle. The ring is drained
- * before every exit and before a snapshot's device state is saved.
+ * before every exit is handled and before a vCPU parks, so a paused VM
+ * (a snapshot's) has none of its bytes left in it. A guest that toggles
+ * IER to force a register and an unregister costs its own vCPU thread
+ * two grace periods per SERIAL_POST_AFTER + 1 exits, no more.
  *
  * Threads: register accesses come from vCPU threads, input from the event
  * loop; all state below the lock is guarded by it.
@@ -126,7 +129,7 @@ bool serial_posting(struct serial *s);
 uint64_t serial_out_dropped(struct serial *s);
 
 /* Snapshot (serial_state.c): registers, line level, buffered input and
- * output; the caller drains posted writes first. load checks the payload
+ * output; posted writes are drained first (the VM is paused). load checks the payload
  * before it changes anything, drives the line to the saved level and
  * stops posting if the loaded registers make it unsafe. */
 void serial_save(struct serial *s, struct ser_w *w);

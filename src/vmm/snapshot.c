@@ -129,9 +129,6 @@ static int save_state(struct vm *vm, struct snap_writer *sw,
 	free(msrs);
 	if (ret)
 		return ret;
-	/* Posted writes (the 8250's THR) belong to the devices' state; the
-	 * vCPUs are parked, so nothing joins the ring after this. */
-	posted_drain(&vm->posted);
 	devices_save(vm, sw);
 	snap_section_begin(sw, SNAP_SEC_MEMORY);
 	ser_u64(&sw->w, vm->mem.size);
