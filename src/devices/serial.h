@@ -123,13 +123,13 @@ bool serial_rx_paused(struct serial *s);
 /* The posted ring went idle: stop posting (it starts again after
  * SERIAL_POST_AFTER more THR writes). */
 void serial_post_idle(struct serial *s);
-/* True while THR writes are posted (for tests and the state dump). */
+/* True while THR writes are posted (for tests). */
 bool serial_posting(struct serial *s);
 /* Output bytes dropped (fd full beyond the backlog, or broken). */
 uint64_t serial_out_dropped(struct serial *s);
 
 /* Snapshot (serial_state.c): registers, line level, buffered input and
- * output; posted writes are drained first (the VM is paused). load checks the payload
+ * output (a paused VM has no posted bytes left). load checks the payload
  * before it changes anything, drives the line to the saved level and
  * stops posting if the loaded registers make it unsafe. */
 void serial_save(struct serial *s, struct ser_w *w);

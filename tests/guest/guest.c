@@ -15,8 +15,9 @@
  *                counts the exits in state dumps): N pattern bytes with
  *                IER 0 (LSR polled before each, as Linux's console does),
  *                "sp-raw:" and N more without polling (they fill the
- *                coalesced ring), "sp-a-done", wait for an input byte; N bytes with IER.THRI
- *                set, each followed by polling IIR for the THR-empty
+ *                coalesced ring), "sp-a-done", wait for an input byte;
+ *                "sp-idle" (8 bytes, polled); N bytes with IER.THRI set,
+ *                each followed by polling IIR for the THR-empty
  *                interrupt, "sp-b-done", wait for a byte; N bytes in
  *                loopback (MCR.LOOP) read back through RBR and compared,
  *                "sp-c-ok N" or "sp-c-bad"; a polled line, then "sp-end"
@@ -150,6 +151,7 @@ static void serialpost_test(uint64_t n)
 		outb(COM1, (uint8_t)sp_byte(i));
 	puts_("\nsp-a-done\n");
 	wait_input_byte();
+	puts_("sp-idle\n");
 	outb(COM1 + 1, 0x02);
 	for (uint64_t i = 0; i < n; i++)
 		putc_thri(sp_byte(i));
