@@ -8,6 +8,7 @@
 . /rig/l1-common.sh   # mounts, KVM, finish()
 
 RUNS=5 WARMUP=1 CPUS=2 MEM=256 TMO=120 EXTRA='' VMMS="wisp qemu" CMDLINE= ROWS=acpi
+WISPB_ARGS=''
 ROOTFS_TMO=300
 . /rig/bench.conf
 # CMDLINE (from boot-rig.sh) goes to both VMMs as the whole kernel command
@@ -46,10 +47,13 @@ bench_one() {
             -append "$cmdline reboot=t" \
             -nographic -no-reboot -nodefaults -serial stdio $qdisk
     else
-        # shellcheck disable=SC2086 # wdisk is split on purpose
+        # wispb: the same wisp with boot-rig.sh --wisp-b's options
+        wargs=''
+        [ "$vmm" = wispb ] && wargs=$WISPB_ARGS
+        # shellcheck disable=SC2086 # wdisk and wargs are split on purpose
         set -- /bin/wisp run --kernel $kernel --initrd $initrd \
             --cpus "$CPUS" --memory "$MEM" --serial stdio --acpi $acpi \
-            --no-default-cmdline --cmdline "$cmdline reboot=k" $wdisk
+            --no-default-cmdline --cmdline "$cmdline reboot=k" $wdisk $wargs
     fi
     key=$vmm-$row
     echo "RIG-B-CMD $key $*"

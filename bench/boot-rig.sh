@@ -5,7 +5,7 @@
 #
 # usage: bench/boot-rig.sh [--wisp PATH] [--runs N] [--warmup N] [--cpus N]
 #                          [--memory MiB] [--cmdline EXTRA] [--only-qemu]
-#                          [--vmlinux]
+#                          [--vmlinux] [--wisp-b ARGS]
 #                          [--rows acpi,noacpi,rootfs] [--keep] [--verbose]
 #
 # Rows (default all three), each a pair of boots per round:
@@ -41,6 +41,11 @@
 # the XZ bzImage: the difference to a bzImage run is the decompressor's
 # time, which neither VMM controls.
 #
+# --wisp-b ARGS: a third VMM, "wispb": the same wisp binary with ARGS
+# added to its run command (e.g. --wisp-b '--serial-posted off'), in
+# the same rounds, so an option's effect is measured within one L1 boot
+# (wisp/wispb ratios) instead of across two with different noise.
+#
 # Figures are from an emulated L1 (QEMU TCG): compare ratios, not absolute
 # times against bare metal.
 set -uo pipefail
@@ -48,7 +53,7 @@ export RIG_PROG=boot-rig
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-L2_IMAGE_KIND=bzImage WISP_ARG='' RUNS=5 WARMUP=1 CPUS=2 MEM=256 EXTRA='' KEEP=0 VMMS="wisp qemu" TMO=120
+L2_IMAGE_KIND=bzImage WISP_ARG='' WISPB_ARGS='' RUNS=5 WARMUP=1 CPUS=2 MEM=256 EXTRA='' KEEP=0 VMMS="wisp qemu" TMO=120
 ROWS="acpi noacpi rootfs"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,10 +65,11 @@ while [ $# -gt 0 ]; do
         --cmdline) EXTRA=${2?}; shift 2 ;;
         --only-qemu) VMMS=qemu; shift ;;
         --vmlinux) L2_IMAGE_KIND=vmlinux; shift ;;
+        --wisp-b) WISPB_ARGS=${2:?--wisp-b needs wisp options}; VMMS="wisp wispb qemu"; shift 2 ;;
         --rows) ROWS=${2:?--rows needs a list}; ROWS=${ROWS//,/ }; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -75,6 +81,7 @@ for r in $ROWS; do
     case "$r" in acpi|noacpi|rootfs) ;; *) rig_die "--rows: unknown row '$r' (acpi, noacpi, rootfs)" ;; esac
 done
 [[ "$EXTRA" != *\'* && "$EXTRA" != *\"* ]] || rig_die "--cmdline must not contain quotes"
+[[ "$WISPB_ARGS" != *\'* && "$WISPB_ARGS" != *\"* ]] || rig_die "--wisp-b must not contain quotes"
 
 rig_setup
 if [[ " $VMMS " == *" wisp "* ]]; then
@@ -116,6 +123,7 @@ MEM=$MEM
 TMO=$TMO
 EXTRA='$EXTRA'
 VMMS='$VMMS'
+WISPB_ARGS='$WISPB_ARGS'
 ROWS='$ROWS'
 CMDLINE='$CMDLINE'
 EOF
@@ -205,6 +213,15 @@ END {
             printf "ratio %-6s wisp/qemu guest uptime at init %.3f\n", RW[i], mu[w] / mu[q]
         if ((w in mo) && (q in mo) && mo[q] > 0)
             printf "ratio %-6s wisp/qemu memory %.3f\n", RW[i], mo[w] / mo[q]
+        wb = "wispb-" RW[i]
+        if ((wb in mb) && (q in mb) && mb[q] > 0)
+            printf "ratio %-6s wispb/qemu boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[wb] / mb[q], mb[wb], mb[q]
+        if ((wb in mu) && (q in mu) && mu[q] > 0)
+            printf "ratio %-6s wispb/qemu guest uptime at init %.3f\n", RW[i], mu[wb] / mu[q]
+        if ((w in mb) && (wb in mb) && mb[wb] > 0)
+            printf "ratio %-6s wisp/wispb boot %.3f (%.1f / %.1f ms)\n", RW[i], mb[w] / mb[wb], mb[w], mb[wb]
+        if ((w in mu) && (wb in mu) && mu[wb] > 0)
+            printf "ratio %-6s wisp/wispb guest uptime at init %.3f\n", RW[i], mu[w] / mu[wb]
     }
     # the guest cost of ACPI: each VMM with ACPI against without
     split("wisp qemu", VV, " ")

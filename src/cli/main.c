@@ -52,6 +52,9 @@ static void usage(FILE *out)
 		"                         where the COM1 console goes (default stdio;\n"
 		"                         with stdio, stdin is the guest's input and a\n"
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
+		"  --serial-posted on|off console bytes the guest writes with the THR\n"
+		"                         interrupt off queue without a VM exit where\n"
+		"                         KVM has coalesced PIO (default on)\n"
 		"  --disk path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]\n"
 		"         [,engine=sync|uring]\n"
 		"         [,iommu=on|off]\n"
@@ -154,6 +157,7 @@ enum {
 	OPT_JAIL_UID,
 	OPT_JAIL_GID,
 	OPT_ACPI,
+	OPT_SERIAL_POSTED,
 	OPT_ASYNC_PF,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_WATCHDOG,
@@ -259,6 +263,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "serial", required_argument, NULL, OPT_SERIAL },
+		{ "serial-posted", required_argument, NULL, OPT_SERIAL_POSTED },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "net", required_argument, NULL, OPT_NET },
@@ -337,6 +342,15 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 				return -EINVAL;
 			}
 			break;
+		case OPT_SERIAL_POSTED: {
+			bool on;
+
+			if (devopts_parse_onoff("--serial-posted", optarg, &on,
+						&e))
+				return bad_arg(&e);
+			cfg->serial_post_off = !on;
+			break;
+		}
 		case OPT_DEBUG_EXIT:
 			cfg->debug_exit = true;
 			break;

@@ -140,6 +140,46 @@ static void tx_byte_locked(struct serial *s, uint8_t b)
 	tx_flush_locked(s);
 }
 
+/* Lock held. True when posting stopped just now. */
+static bool post_stop_locked(struct serial *s)
+{
+	s->post_run = 0;
+	/* Should the zone refuse to go, later bytes are late (at the next
+	 * drain), never lost; the next register write tries again. */
+	if (s->posted && s->post.set(s->post.opaque, false) == 0) {
+		s->posted = false;
+		return true;
+	}
+	return false;
+}
+
+/* See serial.h: posting is safe while a THR write owes nothing before the
+ * next exit. thr_exit: this call is a THR byte that exited. True when
+ * posting stopped just now. */
+static bool post_update_locked(struct serial *s, bool thr_exit)
+{
+	bool safe = !(s->ier & IER_THRI) && !(s->mcr & MCR_LOOP);
+
+	if (!s->post.set)
+		return false;
+	if (!safe)
+		return post_stop_locked(s);
+	if (s->posted || s->post_failed || !thr_exit ||
+	    ++s->post_run < SERIAL_POST_AFTER)
+		return false;
+	if (s->post.set(s->post.opaque, true) == 0)
+		s->posted = true;
+	else
+		s->post_failed = true; /* no coalesced PIO here: as before */
+	return false;
+}
+
+static void post_drain(struct serial *s, bool stopped)
+{
+	if (stopped && s->post.drain)
+		s->post.drain(s->post.opaque);
+}
+
 static void serial_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 			uint32_t len)
 {
@@ -215,7 +255,7 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 			 const uint8_t *data, uint32_t len)
 {
 	struct serial *s = opaque;
-	bool notify = false;
+	bool notify = false, thr_exit = false, stopped;
 	uint8_t v = data[0];
 
 	pthread_mutex_lock(&s->lock);
@@ -226,6 +266,7 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 		} else {
 			tx_byte_locked(s, v);
 			s->thr_ipending = true;
+			thr_exit = cpu != BUS_CPU_NONE;
 		}
 		break;
 	case UART_IER:
@@ -262,8 +303,12 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 	default: /* LSR, MSR: read-only */
 		break;
 	}
+	stopped = post_update_locked(s, thr_exit);
 	update_irq_locked(s);
 	pthread_mutex_unlock(&s->lock);
+	/* Not from the drain itself (BUS_CPU_NONE): it holds the drain's
+	 * lock and goes on until the ring is empty anyway. */
+	post_drain(s, stopped && cpu != BUS_CPU_NONE);
 	if (notify && s->rx_space)
 		s->rx_space(s->rx_space_opaque);
 }
@@ -285,6 +330,31 @@ size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len)
 	update_irq_locked(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+void serial_post_idle(struct serial *s)
+{
+	bool stopped;
+
+	pthread_mutex_lock(&s->lock);
+	stopped = post_stop_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	post_drain(s, stopped);
+}
+
+bool serial_posting(struct serial *s)
+{
+	bool on;
+
+	pthread_mutex_lock(&s->lock);
+	on = s->posted;
+	pthread_mutex_unlock(&s->lock);
+	return on;
+}
+
+bool serial_post_recheck_locked(struct serial *s)
+{
+	return post_update_locked(s, false);
 }
 
 bool serial_rx_paused(struct serial *s)

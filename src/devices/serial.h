@@ -26,6 +26,23 @@
  * driver never stalls waiting for an event only the host could produce.
  * After a hard error (EPIPE, EIO, ...) the fd is not written again.
  *
+ * Posted THR writes (optional, struct serial_post): while no side effect
+ * of a THR write is due before the guest's next exit, the owner may let
+ * those writes queue in KVM's coalesced ring (vmm/posted.h), which is
+ * drained in order before any exit is handled, so each console byte of a
+ * polling driver costs its LSR read's exit only. Safe means THRI off in
+ * IER (no THR-empty interrupt owed after the write) and MCR.LOOP clear
+ * (no receive interrupt either); DLAB may be set, since a divisor byte
+ * written to port 0 lands before the LCR write that clears DLAB is
+ * handled. The zone is asked for after SERIAL_POST_AFTER THR writes
+ * exited while safe (a register and unregister each cost KVM a grace
+ * period, not worth it for a short burst), and dropped from the register
+ * write that makes it unsafe, or by serial_post_idle. The ring is drained
+ * before every exit is handled and before a vCPU parks, so a paused VM
+ * (a snapshot's) has none of its bytes left in it. A guest that toggles
+ * IER to force a register and an unregister costs its own vCPU thread
+ * two grace periods per SERIAL_POST_AFTER + 1 exits, no more.
+ *
  * Threads: register accesses come from vCPU threads, input from the event
  * loop; all state below the lock is guarded by it.
  */
@@ -46,6 +63,19 @@
 #define SERIAL_COM1_IRQ 4
 #define SERIAL_RX_SIZE 4096
 #define SERIAL_TX_SIZE 4096
+#define SERIAL_POST_AFTER 16
+
+/* set(opaque, true) starts posting THR writes, set(false) stops it;
+ * 0 or -errno. Called with the serial's lock held: it must not access
+ * the serial. drain(opaque) hands the queued writes to the bus; it runs
+ * without the lock after posting stopped, for a byte another vCPU queued
+ * between the last drain and the stop (no timer would drain it now);
+ * never for a write that came from the drain (BUS_CPU_NONE). */
+struct serial_post {
+	int (*set)(void *opaque, bool on);
+	void (*drain)(void *opaque);
+	void *opaque;
+};
 
 struct serial {
 	pthread_mutex_t lock;
@@ -55,6 +85,7 @@ struct serial {
 	 * buffer to half after it had been full. */
 	void (*rx_space)(void *opaque);
 	void *rx_space_opaque;
+	struct serial_post post; /* set before the guest runs; NULL: off */
 
 	/* Guarded by lock. */
 	uint8_t rx[SERIAL_RX_SIZE];
@@ -68,6 +99,9 @@ struct serial {
 	bool thr_ipending; /* THR-empty interrupt latched until IIR read */
 	int irq_level;
 	uint64_t out_dropped;
+	bool posted; /* THR writes are queued in the ring */
+	bool post_failed; /* the owner could not post: not asked again */
+	unsigned post_run; /* THR writes that exited while safe */
 };
 
 extern const struct bus_ops serial_bus_ops;
@@ -86,14 +120,23 @@ size_t serial_push_input(struct serial *s, const uint8_t *buf, size_t len);
  * the caller's input should stay paused. See the flow-control rule
  * above. */
 bool serial_rx_paused(struct serial *s);
+/* The posted ring went idle: stop posting (it starts again after
+ * SERIAL_POST_AFTER more THR writes). */
+void serial_post_idle(struct serial *s);
+/* True while THR writes are posted (for tests). */
+bool serial_posting(struct serial *s);
 /* Output bytes dropped (fd full beyond the backlog, or broken). */
 uint64_t serial_out_dropped(struct serial *s);
 
 /* Snapshot (serial_state.c): registers, line level, buffered input and
- * output. load checks the payload before it changes anything and drives
- * the line to the saved level. */
+ * output (a paused VM has no posted bytes left). load checks the payload
+ * before it changes anything, drives the line to the saved level and
+ * stops posting if the loaded registers make it unsafe. */
 void serial_save(struct serial *s, struct ser_w *w);
 int serial_load(struct serial *s, const uint8_t *p, uint64_t len,
 		struct err *e);
+/* serial_state.c's: the posting rule again after a load (lock held);
+ * true when posting stopped (the caller then drains, unlocked). */
+bool serial_post_recheck_locked(struct serial *s);
 
 #endif

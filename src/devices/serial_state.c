@@ -33,6 +33,7 @@ void serial_save(struct serial *s, struct ser_w *w)
 int serial_load(struct serial *s, const uint8_t *p, uint64_t len, struct err *e)
 {
 	struct ser_r r = { p, (size_t)len, 0, false };
+	bool stopped;
 	uint8_t reg[7], rx[SERIAL_RX_SIZE], tx[SERIAL_TX_SIZE];
 	const uint8_t *b;
 	uint32_t nrx, ntx;
@@ -78,6 +79,9 @@ int serial_load(struct serial *s, const uint8_t *p, uint64_t len, struct err *e)
 	/* The irqchip came back with the line as it was; say it again so
 	 * the line and the device agree. */
 	irq_line_set(&s->irq, level);
+	stopped = serial_post_recheck_locked(s);
 	pthread_mutex_unlock(&s->lock);
+	if (stopped && s->post.drain)
+		s->post.drain(s->post.opaque);
 	return 0;
 }

@@ -129,6 +129,9 @@ int kvm_open(struct kvm *k, struct err *e)
 	if (k->coalesced_page < 0 ||
 	    (long)(k->coalesced_page + 1) * 4096 > k->run_size)
 		k->coalesced_page = 0;
+	k->coalesced_pio = k->coalesced_page &&
+			   ioctl(k->sys_fd, KVM_CHECK_EXTENSION,
+				 KVM_CAP_COALESCED_PIO) > 0;
 	k->tsc_deadline = ioctl(k->sys_fd, KVM_CHECK_EXTENSION,
 				KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	k->get_tsc_khz =
@@ -302,6 +305,23 @@ int kvm_coalesced_mmio(struct kvm *k, uint64_t addr, uint32_t size,
 	struct kvm_coalesced_mmio_zone z = { .addr = addr, .size = size };
 
 	if (!k->coalesced_page)
+		return -EOPNOTSUPP;
+	return ioctl(k->vm_fd,
+		     unregister ? KVM_UNREGISTER_COALESCED_MMIO :
+				  KVM_REGISTER_COALESCED_MMIO,
+		     &z) < 0 ?
+		       -errno :
+		       0;
+}
+
+int kvm_coalesced_pio(struct kvm *k, uint16_t port, uint32_t size,
+		      bool unregister)
+{
+	struct kvm_coalesced_mmio_zone z = { .addr = port,
+					     .size = size,
+					     .pio = 1 };
+
+	if (!k->coalesced_pio)
 		return -EOPNOTSUPP;
 	return ioctl(k->vm_fd,
 		     unregister ? KVM_UNREGISTER_COALESCED_MMIO :

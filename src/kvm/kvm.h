@@ -33,6 +33,7 @@ struct kvm {
 	 * for Diff snapshots); set before kvm_add_memory. */
 	bool log_dirty;
 	int coalesced_page; /* KVM_CAP_COALESCED_MMIO: page offset, 0: none */
+	bool coalesced_pio; /* KVM_CAP_COALESCED_PIO (and a ring page) */
 	bool irqchip; /* in-kernel irqchip and PIT created */
 	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER */
 	bool get_tsc_khz; /* KVM_CAP_GET_TSC_KHZ */
@@ -80,6 +81,11 @@ int kvm_ioeventfd(struct kvm *k, uint64_t addr, uint32_t len, bool pio,
  * are appended to the VM's coalesced ring instead of exiting. */
 int kvm_coalesced_mmio(struct kvm *k, uint64_t addr, uint32_t size,
 		       bool unregister);
+
+/* The same for guest OUTs to ports [port, port+size) (the ring entry
+ * then has pio set); -EOPNOTSUPP without KVM_CAP_COALESCED_PIO. */
+int kvm_coalesced_pio(struct kvm *k, uint16_t port, uint32_t size,
+		      bool unregister);
 
 /* The coalesced ring, inside vCPU 0's kvm_run mapping (NULL if KVM has
  * none). Shared by all vCPUs; the caller serializes consumers. */

@@ -24,6 +24,10 @@ static const struct sb_rule rules[] = {
 				 "was stopped (no soft-lockup splat)"),
 	IOCTL(KVM_GET_REGS, "crash and hang reports print the registers"),
 	IOCTL(KVM_GET_SREGS, "crash and hang reports print the registers"),
+	IOCTL(KVM_REGISTER_COALESCED_MMIO, "the 8250 starts posting THR "
+					   "writes (coalesced PIO)"),
+	IOCTL(KVM_UNREGISTER_COALESCED_MMIO, "the 8250 stops posting THR "
+					     "writes (an IER or MCR write)"),
 	IOCTL(KVM_IRQ_LINE, "legacy devices (8250, ACPI SCI) raise their "
 			    "IRQ from the exit that changed it"),
 	ALLOW(poll, "bounded waits for a server's reply and console output"),

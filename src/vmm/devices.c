@@ -252,6 +252,28 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	return 0;
 }
 
+/* The 8250's posted THR (devices/serial.h) through the VM's coalesced
+ * ring (vmm/posted.h). */
+static int serial_post_set(void *opaque, bool on)
+{
+	struct vm *vm = opaque;
+
+	return on ? posted_add_pio(&vm->posted, SERIAL_COM1_BASE, 1) :
+		    posted_del_pio(&vm->posted, SERIAL_COM1_BASE, 1);
+}
+
+static void serial_post_drain(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	posted_drain(&vm->posted);
+}
+
+static void serial_post_idle_cb(void *opaque)
+{
+	serial_post_idle(opaque);
+}
+
 int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 			  struct err *e)
 {
@@ -286,6 +308,12 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 	d->serial_ready = true;
 	d->serial.rx_space = rx_space;
 	d->serial.rx_space_opaque = opaque;
+	if (!vm->cfg.serial_post_off && vm->kvm.coalesced_pio) {
+		d->serial.post = (struct serial_post){ serial_post_set,
+						       serial_post_drain, vm };
+		posted_set_pio_idle(&vm->posted, serial_post_idle_cb,
+				    &d->serial);
+	}
 	if (d->vconsole)
 		vconsole_set_rx_space_cb(d->vconsole, rx_space, opaque);
 

@@ -10,6 +10,8 @@
 	((4096 - sizeof(struct kvm_coalesced_mmio_ring)) / \
 	 sizeof(struct kvm_coalesced_mmio))
 #define FLUSH_PERIOD_NS 1000000ULL
+#define PIO_PERIOD_NS 10000000ULL
+#define PIO_IDLE_TICKS 10
 
 void posted_init(struct posted *p, struct kvm *kvm, const struct bus *pio,
 		 const struct bus *mmio)
@@ -21,6 +23,7 @@ void posted_init(struct posted *p, struct kvm *kvm, const struct bus *pio,
 	p->tfd = -1;
 	p->watch.fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->zone_lock, NULL);
 }
 
 void posted_set_ring(struct posted *p, struct kvm_coalesced_mmio_ring *ring)
@@ -28,18 +31,49 @@ void posted_set_ring(struct posted *p, struct kvm_coalesced_mmio_ring *ring)
 	p->ring = ring;
 }
 
+/* zone_lock held: a vCPU adding a port zone and the main thread adding
+ * an MMIO zone must not arm the timer in the wrong order. */
+static void rearm_locked(struct posted *p)
+{
+	uint64_t period = 0;
+
+	if (atomic_load(&p->nr_zones) > 0)
+		period = FLUSH_PERIOD_NS;
+	else if (atomic_load(&p->nr_pio) > 0)
+		period = PIO_PERIOD_NS;
+	if (p->tfd >= 0)
+		loop_timer_arm(p->tfd, period);
+}
+
 static void rearm(struct posted *p)
 {
-	loop_timer_arm(p->tfd,
-		       atomic_load(&p->nr_zones) > 0 ? FLUSH_PERIOD_NS : 0);
+	pthread_mutex_lock(&p->zone_lock);
+	rearm_locked(p);
+	pthread_mutex_unlock(&p->zone_lock);
 }
 
 static void on_timer(void *opaque)
 {
 	struct posted *p = opaque;
+	uint64_t drained;
+	bool idle = false;
 
 	loop_timer_ack(p->tfd);
 	posted_drain(p);
+	pthread_mutex_lock(&p->lock);
+	drained = p->drained;
+	pthread_mutex_unlock(&p->lock);
+	if (drained != p->seen_drained) {
+		p->seen_drained = drained;
+		p->idle_ticks = 0;
+	} else if (atomic_load(&p->nr_zones) == 0 &&
+		   atomic_load(&p->nr_pio) > 0 &&
+		   ++p->idle_ticks >= PIO_IDLE_TICKS) {
+		p->idle_ticks = 0;
+		idle = true;
+	}
+	if (idle && p->pio_idle)
+		p->pio_idle(p->pio_idle_opaque);
 }
 
 int posted_start(struct posted *p, struct event_loop *loop, struct err *e)
@@ -78,6 +112,39 @@ int posted_del_zone(struct posted *p, uint64_t addr, uint64_t len)
 	return ret;
 }
 
+int posted_add_pio(struct posted *p, uint16_t port, uint32_t len)
+{
+	int ret;
+
+	if (!p->ring)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&p->zone_lock);
+	ret = kvm_coalesced_pio(p->kvm, port, len, false);
+	if (!ret && atomic_fetch_add(&p->nr_pio, 1) == 0)
+		rearm_locked(p);
+	pthread_mutex_unlock(&p->zone_lock);
+	return ret;
+}
+
+int posted_del_pio(struct posted *p, uint16_t port, uint32_t len)
+{
+	int ret;
+
+	pthread_mutex_lock(&p->zone_lock);
+	ret = kvm_coalesced_pio(p->kvm, port, len, true);
+	if (!ret && atomic_fetch_sub(&p->nr_pio, 1) == 1)
+		rearm_locked(p);
+	pthread_mutex_unlock(&p->zone_lock);
+	return ret;
+}
+
+void posted_set_pio_idle(struct posted *p, void (*idle)(void *opaque),
+			 void *opaque)
+{
+	p->pio_idle = idle;
+	p->pio_idle_opaque = opaque;
+}
+
 void posted_drain(struct posted *p)
 {
 	struct kvm_coalesced_mmio_ring *r = p->ring;
@@ -106,6 +173,7 @@ void posted_drain(struct posted *p)
 				 __ATOMIC_SEQ_CST);
 		if (e.len == 0 || e.len > sizeof(e.data))
 			continue;
+		p->drained++;
 		bus_write(e.pio ? p->pio : p->mmio, BUS_CPU_NONE, e.phys_addr,
 			  e.data, e.len);
 	}
@@ -121,4 +189,5 @@ void posted_destroy(struct posted *p, struct event_loop *loop)
 		p->tfd = -1;
 	}
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->zone_lock);
 }

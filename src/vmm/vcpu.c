@@ -191,6 +191,10 @@ static void *vcpu_main(void *arg)
 			handle_exit(vc);
 		} else {
 			vcpu_count_exit(vc, NULL);
+			/* What this vCPU posted before the kick is handed
+			 * over before it parks: a paused VM (a snapshot) has
+			 * an empty ring. */
+			posted_drain(&vm->posted);
 			vcpu_park(vc);
 		}
 	}

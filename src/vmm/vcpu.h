@@ -2,8 +2,10 @@
 /*
  * The vCPU threads: each runs KVM_RUN and dispatches its own port and
  * MMIO exits (ioeventfd lanes served on the exit path, then the buses),
- * drains posted writes before it handles any exit, and reports a guest
- * crash (registers on stderr) by stopping the VM with the crash's code.
+ * drains posted writes before it handles any exit (and before it parks,
+ * so a paused VM's ring is empty: its devices' state is whole), and
+ * reports a guest crash (registers on stderr) by stopping the VM with the
+ * crash's code.
  *
  * Stopping: vcpus_stop sets immediate_exit on each vCPU and kicks it with
  * SIG_KICK until its thread has returned. A thread that does not return

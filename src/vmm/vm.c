@@ -310,6 +310,9 @@ int vm_run(struct vm *vm)
 	while (atomic_load(&vm->stopping) < 0)
 		sched_yield();
 	vcpus_stop(&vm->vcpus);
+	/* Console bytes the guest posted after its last exit (vcpu.c drains
+	 * only before handling one) still reach the console. */
+	posted_drain(&vm->posted);
 	term_restore();
 	/* Where was the guest when it was stopped from outside? Cheap to
 	 * print, and the first question when a guest seems hung. */

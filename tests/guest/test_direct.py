@@ -1096,6 +1096,124 @@ def wait_err(err, what, secs):
     return False
 
 
+SP_N = 2048
+
+
+def sp_pattern(n):
+    return "".join("\n" if i % 64 == 63 else chr(ord("a") + i % 26)
+                   for i in range(n))
+
+
+def io_out_exits(err, nth):
+    """vCPU 0's io_out count in the nth state dump of the log."""
+    m = re.findall(r"vCPU 0: exits io_in (\d+) io_out (\d+)", read_err(err))
+    if len(m) < nth:
+        raise Fail(f"only {len(m)} state dumps, want {nth}:\n"
+                   f"{read_err(err)}")
+    return int(m[nth - 1][1])
+
+
+def read_until(p, out, marker, secs=TIMEOUT):
+    """out plus what p prints until marker is in it, EOF or secs
+    (bounded even while the guest prints nothing)."""
+    deadline = time.time() + secs
+    while marker not in out:
+        left = deadline - time.time()
+        if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+            break
+        chunk = os.read(p.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def serialpost_run(d, *extra):
+    """test=serialpost: the console bytes and vCPU 0's io_out exits after
+    the IER=0 phase and after the IER.THRI phase (from SIGUSR1 dumps)."""
+    path = os.path.join(d, "stderr")
+    with open(path, "w") as w:
+        p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                              "--cmdline", f"test=serialpost n={SP_N}"] +
+                             list(extra), stdout=subprocess.PIPE, stderr=w,
+                             stdin=subprocess.PIPE)
+    err = open(path, "r")
+    counts, out = [], b""
+    try:
+        for i, marker in enumerate((b"sp-a-done\n", b"sp-b-done\n")):
+            out = read_until(p, out, marker)
+            if marker not in out:
+                raise Fail(f"no {marker!r} (wisp status {p.poll()}):\n"
+                           f"{out.decode()}\n{read_err(err)}")
+            p.send_signal(signal.SIGUSR1)
+            deadline = time.time() + 5
+            while read_err(err).count("state dump end") < i + 1 and \
+                    time.time() < deadline:
+                time.sleep(0.05)
+            counts.append(io_out_exits(err, i + 1))
+            if i == 0:
+                # Long enough for the ring to count as idle (100 ms with
+                # no entry): posting stops, so "sp-idle" exits again.
+                time.sleep(1)
+            p.stdin.write(b"g")
+            p.stdin.flush()
+        # The guest spins after "sp-end" without another exit.
+        out = read_until(p, out, b"sp-end\n", 5)
+    finally:
+        p.kill()
+        p.wait()
+    e = read_err(err)
+    err.close()
+    return out.decode(), counts, e
+
+
+def case_serial_posted():
+    """Console bytes written with IER.THRI off queue in KVM's coalesced
+    ring instead of exiting: after 2048 bytes, each after an LSR poll,
+    vCPU 0 has made far fewer OUT exits than 2048 (only the first
+    SERIAL_POST_AFTER bytes and the IER write exit), and 2048 more
+    without polling fill the ring (the write that finds it full exits;
+    each exit drains first) and arrive in order too; after a quiet
+    second (an idle ring stops the posting) the 8 bytes of "sp-idle\n"
+    exit again; with IER.THRI on every one of the next 2048 THR writes
+    exits; loopback (MCR.LOOP) reads
+    every byte back in order; a line posted with no exit after it (the
+    guest spins) arrives through the flush timer; and every byte reaches
+    stdout in order.
+    --serial-posted off makes every THR write exit (the control)."""
+    kvm_fd = os.open("/dev/kvm", os.O_RDWR)
+    try:
+        # KVM_CHECK_EXTENSION KVM_CAP_COALESCED_PIO
+        have = fcntl.ioctl(kvm_fd, 0xAE03, 162) > 0
+    finally:
+        os.close(kvm_fd)
+    if not have:
+        raise Skip("this host's KVM has no KVM_CAP_COALESCED_PIO")
+    want = ("sp-a:\n" + sp_pattern(SP_N) + "\nsp-raw:\n" +
+            sp_pattern(SP_N) + "\nsp-a-done\nsp-idle\n" +
+            sp_pattern(SP_N) + "\nsp-b-done\n" + f"sp-c-ok {SP_N}\n" +
+            "sp-polled-tail-0123456789abcdefghijklmnopqrstuvwxyz\nsp-end\n")
+    with tempfile.TemporaryDirectory() as d:
+        out, (a, b), e = serialpost_run(d)
+        print(f"posted: io_out exits {a} after phase A, {b - a} in phase B")
+        expect(want in out, "the console bytes are not all there in order",
+               out, e)
+        expect(a < SP_N // 8, f"{a} OUT exits for {2 * SP_N} bytes with "
+               "IER 0", out, e)
+        # Phase B's own 2048 + 11 bytes and its IER write, and the 8 of
+        # "sp-idle\n": posting stopped while the guest was quiet.
+        expect(b - a == SP_N + 20, f"{b - a} OUT exits between the dumps, "
+               f"want {SP_N + 20}: 8 after an idle second, 1 IER write, "
+               f"{SP_N + 11} with IER.THRI on", out, e)
+    with tempfile.TemporaryDirectory() as d:
+        out, (a, b), e = serialpost_run(d, "--serial-posted", "off")
+        print(f"off: io_out exits {a} after phase A, {b - a} in phase B")
+        expect(want in out, "the console bytes are not all there in order "
+               "(--serial-posted off)", out, e)
+        expect(a >= 2 * SP_N and b - a == SP_N + 20,
+               f"--serial-posted off: {a} and {b - a} OUT exits", out, e)
+
+
 def case_watchdog():
     """--watchdog 1: a guest that stops exiting (test=blkflush spins
     after its 65 requests) gets one state dump, whose queue line says

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* Posted writes (src/vmm/posted.c): drained in order, and a thread that
  * finds the ring empty while another thread is still handing entries to
- * the bus waits for it (else a vCPU's next access overtakes them). */
+ * the bus waits for it (else a vCPU's next access overtakes them); port
+ * entries reach the port bus in the same order; a port zone needs the
+ * ring. */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,6 +83,7 @@ static void teardown_posted(struct posted *p, struct bus *pio, struct bus *mmio)
 	bus_destroy(pio);
 	bus_destroy(mmio);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->zone_lock);
 }
 
 static void test_in_order(void **state)
@@ -145,10 +149,77 @@ static void test_empty_ring_waits_for_drainer(void **state)
 	teardown_posted(&p, &pio, &mmio);
 }
 
+/* Port entries (the 8250's THR) go to the port bus, MMIO entries to the
+ * MMIO bus, in the ring's order across both. */
+static uint8_t port_seen[16];
+static int nr_port_seen;
+
+static void pw(void *o, int cpu, uint64_t off, const uint8_t *d, uint32_t len)
+{
+	(void)o;
+	(void)len;
+	assert_int_equal(cpu, BUS_CPU_NONE);
+	pthread_mutex_lock(&mu);
+	port_seen[nr_port_seen++] = d[0];
+	seen[nr_seen++] = 0x100u | d[0];
+	pthread_mutex_unlock(&mu);
+}
+
+static const struct bus_ops port_ops = { NULL, pw };
+
+static void test_pio_entries(void **state)
+{
+	struct posted p;
+	struct bus pio, mmio;
+
+	(void)state;
+	setup_posted(&p, &pio, &mmio, 6);
+	nr_port_seen = 0;
+	assert_int_equal(bus_register(&pio, 0x3f8, 1, &port_ops, NULL, "thr"),
+			 0);
+	for (int i = 1; i < 6; i += 2) {
+		struct kvm_coalesced_mmio *e = &p.ring->coalesced_mmio[i];
+
+		e->phys_addr = 0x3f8;
+		e->len = 1;
+		e->pio = 1;
+		e->data[0] = (uint8_t)('a' + i);
+	}
+	posted_drain(&p);
+	assert_int_equal(nr_seen, 6);
+	assert_int_equal(nr_port_seen, 3);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(seen[i], (i & 1) ?
+						  0x100u | (uint32_t)('a' + i) :
+						  (uint32_t)i + 1);
+	assert_int_equal(p.drained, 6);
+	teardown_posted(&p, &pio, &mmio);
+}
+
+/* Without the ring nothing could drain a port zone: refused before KVM
+ * is asked (kvm is NULL here). */
+static void test_pio_zone_needs_ring(void **state)
+{
+	struct posted p;
+	struct bus pio, mmio;
+
+	(void)state;
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	posted_init(&p, NULL, &pio, &mmio);
+	assert_int_equal(posted_add_pio(&p, 0x3f8, 1), -EOPNOTSUPP);
+	assert_int_equal(atomic_load(&p.nr_pio), 0);
+	posted_destroy(&p, NULL);
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_in_order),
+		cmocka_unit_test(test_pio_entries),
+		cmocka_unit_test(test_pio_zone_needs_ring),
 		cmocka_unit_test(test_empty_ring_waits_for_drainer),
 	};
 

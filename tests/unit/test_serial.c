@@ -291,6 +291,189 @@ static void test_snapshot_state(void **state)
 	serial_destroy(&b);
 }
 
+/* Posted THR writes: a fake owner that records what the serial asks. */
+static int post_on_calls, post_off_calls, post_drains, post_ret_on,
+	post_ret_off;
+
+static int fake_set(void *opaque, bool on)
+{
+	(void)opaque;
+	if (on) {
+		post_on_calls++;
+		return post_ret_on;
+	}
+	post_off_calls++;
+	return post_ret_off;
+}
+
+static void fake_drain(void *opaque)
+{
+	(void)opaque;
+	post_drains++;
+}
+
+static void init_post(struct serial *s)
+{
+	init(s, -1);
+	s->post = (struct serial_post){ fake_set, fake_drain, NULL };
+	post_on_calls = post_off_calls = post_drains = 0;
+	post_ret_on = post_ret_off = 0;
+}
+
+static void thr_bytes(struct serial *s, int cpu, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint8_t b = 'x';
+
+		serial_bus_ops.write(s, cpu, 0, &b, 1);
+	}
+}
+
+/* Posting starts after SERIAL_POST_AFTER THR writes that exited while
+ * safe; drained (BUS_CPU_NONE) writes and register writes do not count. */
+static void test_post_starts_after_burst(void **state)
+{
+	struct serial s;
+
+	(void)state;
+	init_post(&s);
+	thr_bytes(&s, BUS_CPU_NONE, 100);
+	reg_write(&s, 7, 1);
+	assert_int_equal(post_on_calls, 0);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER - 1);
+	assert_int_equal(post_on_calls, 0);
+	assert_false(serial_posting(&s));
+	thr_bytes(&s, 1, 1);
+	assert_int_equal(post_on_calls, 1);
+	assert_true(serial_posting(&s));
+	thr_bytes(&s, 0, 100);
+	assert_int_equal(post_on_calls, 1);
+	assert_int_equal(post_off_calls, 0);
+	serial_destroy(&s);
+}
+
+/* IER.THRI and MCR.LOOP stop posting at the write that sets them (and the
+ * owner drains after the stop); while they are set nothing starts it;
+ * DLAB does not stop it; clearing them starts over from zero. */
+static void test_post_unsafe_stops(void **state)
+{
+	struct serial s;
+
+	(void)state;
+	init_post(&s);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	assert_true(serial_posting(&s));
+	reg_write(&s, 3, 0x83); /* DLAB */
+	thr_bytes(&s, 0, 2); /* divisor bytes */
+	reg_write(&s, 3, 0x03);
+	assert_true(serial_posting(&s));
+	assert_int_equal(post_off_calls, 0);
+	reg_write(&s, 1, 0x01); /* IER.RDI alone is safe */
+	assert_true(serial_posting(&s));
+	reg_write(&s, 1, 0x03); /* IER.THRI */
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 1);
+	assert_int_equal(post_drains, 1);
+	thr_bytes(&s, 0, 3 * SERIAL_POST_AFTER);
+	assert_int_equal(post_on_calls, 1);
+	reg_write(&s, 1, 0x01);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER - 1);
+	assert_int_equal(post_on_calls, 1);
+	thr_bytes(&s, 0, 1);
+	assert_int_equal(post_on_calls, 2);
+	reg_write(&s, 4, 0x18); /* MCR.LOOP */
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 2);
+	assert_int_equal(post_drains, 2);
+	thr_bytes(&s, 0, 3 * SERIAL_POST_AFTER);
+	assert_int_equal(post_on_calls, 2);
+	reg_write(&s, 4, 0x08);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	assert_int_equal(post_on_calls, 3);
+	serial_destroy(&s);
+}
+
+/* An owner that cannot post (no coalesced PIO) is asked once; one that
+ * cannot stop is asked again at the next write, and no drain runs before
+ * the stop succeeded, nor after a stop at a drained write. */
+static void test_post_failures(void **state)
+{
+	struct serial s;
+
+	(void)state;
+	init_post(&s);
+	post_ret_on = -EOPNOTSUPP;
+	thr_bytes(&s, 0, 10 * SERIAL_POST_AFTER);
+	assert_int_equal(post_on_calls, 1);
+	assert_false(serial_posting(&s));
+	serial_destroy(&s);
+
+	init_post(&s);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	assert_true(serial_posting(&s));
+	post_ret_off = -ENOMEM;
+	reg_write(&s, 1, 0x02);
+	assert_true(serial_posting(&s));
+	assert_int_equal(post_drains, 0);
+	reg_write(&s, 7, 0);
+	assert_int_equal(post_off_calls, 2);
+	post_ret_off = 0;
+	reg_write(&s, 7, 0);
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 3);
+	assert_int_equal(post_drains, 1);
+	serial_destroy(&s);
+
+	/* The stop that succeeds at a drained byte (the drain's own write)
+	 * must not drain again: the drain holds its lock. */
+	init_post(&s);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	post_ret_off = -ENOMEM;
+	reg_write(&s, 1, 0x02);
+	assert_true(serial_posting(&s));
+	post_ret_off = 0;
+	thr_bytes(&s, BUS_CPU_NONE, 1);
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 2);
+	assert_int_equal(post_drains, 0);
+	serial_destroy(&s);
+}
+
+/* The ring going idle stops posting (with a drain); it starts again after
+ * another burst. Loading a state that is unsafe stops it too. */
+static void test_post_idle_and_load(void **state)
+{
+	struct serial s, t;
+	struct ser_w w = { 0 };
+	struct err e = { 0 };
+
+	(void)state;
+	init_post(&s);
+	serial_post_idle(&s); /* not posting: nothing to stop */
+	assert_int_equal(post_off_calls, 0);
+	assert_int_equal(post_drains, 0);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	assert_true(serial_posting(&s));
+	serial_post_idle(&s);
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 1);
+	assert_int_equal(post_drains, 1);
+	thr_bytes(&s, 0, SERIAL_POST_AFTER);
+	assert_int_equal(post_on_calls, 2);
+
+	init(&t, -1);
+	reg_write(&t, 1, 0x02);
+	serial_save(&t, &w);
+	assert_false(w.fail);
+	assert_int_equal(serial_load(&s, w.p, w.len, &e), 0);
+	assert_false(serial_posting(&s));
+	assert_int_equal(post_off_calls, 2);
+	assert_int_equal(post_drains, 2);
+	free(w.p);
+	serial_destroy(&s);
+	serial_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +484,10 @@ int main(void)
 		cmocka_unit_test(test_stalled_reader_nonblock),
 		cmocka_unit_test(test_stalled_reader_blocking),
 		cmocka_unit_test(test_broken_console),
+		cmocka_unit_test(test_post_starts_after_burst),
+		cmocka_unit_test(test_post_unsafe_stops),
+		cmocka_unit_test(test_post_failures),
+		cmocka_unit_test(test_post_idle_and_load),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
