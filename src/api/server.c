@@ -14,6 +14,7 @@
 
 #include "sandbox/seccomp.h"
 #include "util/log.h"
+#include "util/unixsock.h"
 
 struct api_server {
 	struct MHD_Daemon *d;
@@ -231,8 +232,7 @@ static int clear_stale(const char *path, struct err *e)
 
 static int listen_at(const char *path, struct err *e)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
+	struct sockaddr_un sa;
 	int fd, ret;
 
 	if (!*path || strlen(path) >= sizeof(sa.sun_path))
@@ -243,28 +243,13 @@ static int listen_at(const char *path, struct err *e)
 	ret = clear_stale(path, e);
 	if (ret)
 		return ret;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Owner-only from the start, and at its path only once it listens:
+	 * a client that waits for the file never meets ECONNREFUSED. */
+	fd = unix_listen(path, API_MAX_CONNECTIONS,
+			 SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
-		return err_set(e, -errno, "socket: %s", strerror(errno));
-	/* Created 0600 from the start: no window in which another user
-	 * could connect. Only the main thread runs at this point. */
-	old = umask(0177);
-	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (ret) {
-		ret = errno;
-		close(fd);
-		return err_config(e, -ret, "--api-sock '%s': bind: %s", path,
-				  strerror(ret));
-	}
-	if (listen(fd, API_MAX_CONNECTIONS)) {
-		ret = errno;
-		close(fd);
-		unlink(path);
-		return err_set(e, -ret, "--api-sock '%s': listen: %s", path,
-			       strerror(ret));
-	}
+		return err_config(e, fd, "--api-sock '%s': %s", path,
+				  strerror(-fd));
 	return fd;
 }
 

@@ -44,6 +44,7 @@
 #include "sandbox/seccomp.h"
 #include "snapshot/uffd_map.h"
 #include "util/time.h"
+#include "util/unixsock.h"
 
 #define PAGE 4096ULL
 #define HANDSHAKE_MS 5000
@@ -93,28 +94,17 @@ static void pause_us(unsigned us)
 
 static int listen_on(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int s;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		die("socket '%s': path too long", path);
-	strcpy(sa.sun_path, path);
 	/* A stale socket of an earlier run goes; any other file stays. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	/* Bound and listening under a temporary name, then renamed: a VMM
-	 * that waits for PATH to appear (scripts do) must not connect
-	 * between bind and listen, which gives it ECONNREFUSED. A path too
-	 * long for the temporary name is bound directly. */
-	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d.tmp", path,
-		     (int)getpid()) >= (int)sizeof(sa.sun_path))
-		strcpy(sa.sun_path, path);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(s, 1) < 0 ||
-	    (strcmp(sa.sun_path, path) && rename(sa.sun_path, path) < 0))
-		die("socket '%s': %s", path, strerror(errno));
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		die("socket '%s': a file that is not a socket is there", path);
+	/* At PATH only once it listens: a VMM that waits for PATH to
+	 * appear (scripts do) never meets ECONNREFUSED. */
+	s = unix_listen(path, 1, SOCK_CLOEXEC);
+	if (s < 0)
+		die("socket '%s': %s", path, strerror(-s));
 	return s;
 }
 
