@@ -1974,6 +1974,11 @@ def case_seccomp_api():
                     c.recv(4096)
                 except OSError:
                     pass
+            except BaseException:
+                # no wisp left behind when the test itself fails
+                p.kill()
+                p.wait()
+                raise
             finally:
                 c.close()
             rc, err = finish(p, 2 if mode == "log" else TIMEOUT)
