@@ -6,13 +6,8 @@
 # wait again (second sample), then print "WISP-FIO-RES job <terse line>"
 # and "WISP-FIO-RES-END job".
 # Then reboot (wisp exits; QEMU: reboot=t + -no-reboot).
-export PATH=/bin:/sbin:/usr/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-dmesg -n 1
-stty -echo 2>/dev/null
+# shellcheck source=bench/guest-common.sh
+. /guest-common.sh   # PATH, mounts, a quiet console
 echo "WISP-FIO-INIT $(cut -d' ' -f1 /proc/uptime)"
 # a stock kernel's virtio modules (fio-rig.sh --guest-kernel 6.12 appends
 # them as /lib/modules/NN-*.ko, in load order)

@@ -10,6 +10,7 @@
 #   RIG-F-IOMMU vmm job begin|end requestq-used-idx iothread-wake-ups (--iommu)
 # Never exits (PID 1): ends with poweroff -f.
 L1_TMPFS_OPTS=size=90%
+# shellcheck source=tests/rig/l1-common.sh
 . /rig/l1-common.sh   # mounts, KVM, finish()
 
 VMMS="wisp qemu" CPUS=2 MEM=256 DISK_MB=256 RUNTIME=10 JOBS=seq-read TMO=600
@@ -63,15 +64,6 @@ iommu_sample() {
         /virtio-iommu: I\/O thread: / { for (i = 2; i <= NF; i++) if ($i == "wake-ups") k = $(i - 1) }
         END { if (u != "" && k != "") print "RIG-F-IOMMU", v, j, w, u, k }'
 }
-# wait_for MARK: until the guest printed MARK (a whole-word match) or vmrun ended
-wait_for() {
-    while :; do
-        tr -d '\r' < /tmp/fio.log | grep -q "^$1\$" && return 0
-        kill -0 "$vpid" 2>/dev/null || return 1
-        usleep 100000
-    done
-}
-
 # wait_prefix PREFIX: until a line starting with PREFIX arrived or vmrun ended
 wait_prefix() {
     while :; do
@@ -80,6 +72,8 @@ wait_prefix() {
         usleep 100000
     done
 }
+# wait_for MARK: until the guest printed MARK as a whole line or vmrun ended
+wait_for() { wait_prefix "$1\$"; }
 
 # qsd_start: qemu-storage-daemon serving $IMG at /tmp/qsd.sock, as the
 # in-process disks open it (O_DIRECT, io_uring)
@@ -143,10 +137,7 @@ run_one() {
             -device vhost-user-blk,chardev=vu0 ;;
     esac
     echo "RIG-F-CMD $VMM $*"
-    rm -f /tmp/fio.in; mkfifo /tmp/fio.in
-    : > /tmp/fio.log
-    vmrun -o /tmp/fio.log -t "$TMO" -i /tmp/fio.in -- "$@" 2>/tmp/fio.vmrun &
-    vpid=$!
+    vm_start fio "$TMO" "$@"
     for JOB in $(echo "$JOBS" | tr ',' ' '); do
         wait_for "WISP-FIO-BEGIN $JOB" || break
         WHEN=begin; iommu_sample; sample

@@ -61,29 +61,14 @@
 # bench/fio-stubs.py (only fio's unused ioengines call them).
 set -uo pipefail
 export RIG_PROG=fio-rig
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib-rig.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-rig.sh"
 
 WISP_ARG='' WISP_BLK_ARG='' VMMS=wisp,qemu,wisp-oop RUNTIME=10 CPUS=2 MEM=256 DISK_MB=256 KEEP=0
 GUEST_KERNEL=rig
 JOBS=seq-read,seq-write,rand-read,rand-write,rand-read-qd8,rand-write-qd8,rand-read-qd32,rand-write-qd32
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --wisp) WISP_ARG=${2:?}; shift 2 ;;
-        --wisp-blk) WISP_BLK_ARG=${2:?}; shift 2 ;;
-        --vmms) VMMS=${2:?}; shift 2 ;;
-        --jobs) JOBS=${2:?}; shift 2 ;;
-        --runtime) RUNTIME=${2:?}; shift 2 ;;
-        --cpus) CPUS=${2:?}; shift 2 ;;
-        --memory) MEM=${2:?}; shift 2 ;;
-        --disk-mb) DISK_MB=${2:?}; shift 2 ;;
-        --guest-kernel) GUEST_KERNEL=${2:?}; shift 2 ;;
-        --keep) KEEP=1; shift ;;
-        --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) rig_die "unknown argument: $1 (see --help)" ;;
-    esac
-done
+bench_args "--wisp=WISP_ARG --wisp-blk=WISP_BLK_ARG --vmms=VMMS --jobs=JOBS --runtime=RUNTIME
+    --cpus=CPUS --memory=MEM --disk-mb=DISK_MB --guest-kernel=GUEST_KERNEL --keep --verbose" "$@"
 for v in RUNTIME CPUS MEM DISK_MB; do
     [[ ${!v} =~ ^[0-9]+$ ]] || rig_die "--${v,,} must be a number"
 done
@@ -99,10 +84,7 @@ done
 
 rig_setup
 command -v fio > /dev/null || rig_die "fio missing (tests/rig/setup.sh installs it)"
-if [[ ",$VMMS," == *,wisp* ]]; then
-    WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
-    rig_log "wisp binary: $WISP"
-fi
+bench_find_wisp
 if [[ ",$VMMS," == *,wisp-oop* ]]; then
     WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
     [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found: $WISP_BLK (--wisp-blk PATH)"
@@ -110,16 +92,10 @@ if [[ ",$VMMS," == *,wisp-oop* ]]; then
     rig_log "wisp-blk binary: $WISP_BLK"
 fi
 
-WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-fio.XXXXXX)}
-mkdir -p "$WORK"
-cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK/l1" "$WORK/l1.cpio" "$WORK/l2"; }
-trap cleanup EXIT
+bench_work fio l1 l1.cpio l2
 
 # ---- L2 initramfs: busybox, fio with its small libraries + stand-ins
-L2=$WORK/l2
-rm -rf "$L2"
-rig_busybox_root "$L2"
-install -m 755 "$BENCH_DIR/fio-rig-guest-init.sh" "$L2/init"
+bench_l2 fio-rig
 FIO=$(command -v fio)
 mkdir -p "$L2/usr/bin"
 cp -L "$FIO" "$L2/usr/bin/fio"
@@ -161,10 +137,7 @@ fi
 rig_log "L2 kernel: $GUEST_BZIMAGE; initramfs with fio: $(du -k "$WORK/initrd.gz" | cut -f1) kB"
 
 # ---- L1 initramfs
-L1=$WORK/l1
-rm -rf "$L1"
-rig_l1_root "$L1"
-install -m 755 "$BENCH_DIR/fio-rig-l1-init.sh" "$L1/init"
+bench_l1 fio-rig
 [[ ",$VMMS," == *,qemu,* || ",$VMMS," == *,qemu-vhu,* ]] && rig_l1_add_qemu "$L1"
 [[ ",$VMMS," == *-vhu,* ]] && rig_copy_bin "$L1" "$(command -v qemu-storage-daemon)" /bin/qemu-storage-daemon
 # ext4 on a loop device for the image (O_DIRECT; tmpfs has none): the
@@ -181,40 +154,15 @@ MKE2FS=$(command -v mke2fs || echo /sbin/mke2fs)
 rig_copy_bin "$L1" "$MKE2FS" /opt/e2fsprogs/mke2fs  # not busybox's (no ext4)
 [ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
 [ -n "${WISP_BLK:-}" ] && rig_copy_bin "$L1" "$WISP_BLK" /bin/wisp-blk
-mkdir -p "$L1/l2"
-cp "$GUEST_BZIMAGE" "$L1/l2/bzImage"
-cp "$WORK/initrd.gz" "$L1/l2/initrd.gz"
+bench_l1_guest "$GUEST_BZIMAGE" "$WORK/initrd.gz"
 NJOBS=$(echo "${JOBS//,/ }" | wc -w)
 NVMM=$(echo "${VMMS//,/ }" | wc -w)
 TMO=$((90 + NJOBS * (RUNTIME + 40)))
-cat > "$L1/rig/fio.conf" <<CONF
-VMMS='${VMMS//,/ }'
-CPUS=$CPUS
-MEM=$MEM
-DISK_MB=$DISK_MB
-RUNTIME=$RUNTIME
-JOBS='$JOBS'
-TMO=$TMO
-CONF
-rig_pack "$L1" "$WORK/l1.cpio"
+bench_conf fio.conf "VMMS=${VMMS//,/ }" CPUS MEM DISK_MB RUNTIME JOBS TMO
 
-TOTAL_TMO=$((180 + NVMM * TMO))
-CONSOLE=$WORK/l1-console.log
-rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; guest kernel $GUEST_KERNEL; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s"
-t0=$(date +%s.%N)
-rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
-L1_RC=$?
-rig_log "L1 finished (QEMU status $L1_RC) after $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6) s; console log: $CONSOLE"
-
-R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
-rc=0
-if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
-    trouble=$(rig_l1_trouble "$CONSOLE")
-    rig_log "L1 did not complete the benchmark (QEMU status $L1_RC)${trouble:+: $trouble}; L1 console tail:"
-    tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | tail -n 40 | sed 's/^/  | /' >&2
-    rc=1
-fi
-echo "$R" | grep -q '^RIG-L1-ERROR' && rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
+bench_boot $((180 + NVMM * TMO)) \
+    "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; guest kernel $GUEST_KERNEL; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s"
+bench_l1_done
 echo "$R" | awk '$1 == "RIG-F-CMD" {sub(/^RIG-F-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-F-FAIL" || $1 == "RIG-F-T" || ($1 == "RIG-F" && ($3 == "WISP-FIO-ERR" || $3 == "WISP-FIO-MODULE-FAILED"))' | sed 's/^/  | /' >&2
 echo "$R" | grep -q '^RIG-F-FAIL' && rc=1
@@ -284,55 +232,35 @@ for j in jobs:
             print("%-15s %-9s %9s" % (j, v, "(no result)")); continue
         print("%-15s %-9s %9.1f %9.0f %9.0f %8s %12s %12s" % (j, v, r["mbs"], r["iops"], r["nreq"],
               "%.2f" % r["cpu"] if r["cpu"] is not None else "-", us(r["cpu"], r["nreq"]), us(r["host"], r["nreq"])))
-if "qemu" in vmms:
+def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
+def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
+# pair_table TITLE WIDTH METRIC LABEL PAIRS: per job, each pair (a, b) with
+# results for both: a/b of METRIC (its column LABEL) and of the CPU per request
+def pair_table(title, width, metric, label, pairs):
     print()
-    print("ratios vs qemu (throughput: >1 = faster than qemu; CPU per request: <1 = cheaper)")
-    print("%-15s %-14s %9s %12s %12s" % ("job", "vmm", "MB/s", "cpu/req", "host/req"))
-    for j in jobs:
-        q = rows[("qemu", j)]
-        for v in vmms:
-            r = rows[(v, j)]
-            if v == "qemu" or not r or not q: continue
-            def rat(a, b): return "%.3f" % (a / b) if a is not None and b else "-"
-            print("%-15s %-14s %9s %12s %12s" % (j, v + "/qemu", rat(r["mbs"], q["mbs"]),
-                  rat(r["cpu"] / r["nreq"] if r["cpu"] is not None and r["nreq"] else None, q["cpu"] / q["nreq"] if q["cpu"] is not None and q["nreq"] else None),
-                  rat(r["host"] / r["nreq"] if r["host"] is not None and r["nreq"] else None, q["host"] / q["nreq"] if q["host"] is not None and q["nreq"] else None)))
-if "wisp-vhu" in vmms and "qemu-vhu" in vmms:
-    print()
-    print("vhost-user, the same qemu-storage-daemon behind both (>1 = wisp faster; CPU: <1 = wisp cheaper)")
-    print("%-15s %-18s %9s %12s %12s" % ("job", "vmm", "MB/s", "cpu/req", "host/req"))
-    for j in jobs:
-        a, b = rows[("wisp-vhu", j)], rows[("qemu-vhu", j)]
-        if not a or not b: continue
-        def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
-        def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
-        print("%-15s %-18s %9s %12s %12s" % (j, "wisp-vhu/qemu-vhu", rat(a["mbs"], b["mbs"]),
-              rat(per(a, "cpu"), per(b, "cpu")), rat(per(a, "host"), per(b, "host"))))
-if "wisp" in vmms and "wisp-oop" in vmms:
-    print()
-    print("out of process vs in process (throughput: >1 = faster in its own process)")
-    print("%-15s %-14s %9s %12s %12s" % ("job", "vmm", "MB/s", "cpu/req", "host/req"))
-    for j in jobs:
-        a, b = rows[("wisp-oop", j)], rows[("wisp", j)]
-        if not a or not b: continue
-        def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
-        def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
-        print("%-15s %-14s %9s %12s %12s" % (j, "wisp-oop/wisp", rat(a["mbs"], b["mbs"]),
-              rat(per(a, "cpu"), per(b, "cpu")), rat(per(a, "host"), per(b, "host"))))
-pairs = [(v, "wisp") for v in ("wisp-iommu-strict", "wisp-iommu-lazy")] + [("wisp-oop-iommu", "wisp-oop")]
-pairs = [(a, b) for a, b in pairs if a in vmms and b in vmms]
-if pairs:
-    print()
-    print("behind the IOMMU vs without (IOPS: >1 = faster with it; CPU per request: <1 = cheaper)")
-    print("%-15s %-26s %9s %12s %12s" % ("job", "vmm", "IOPS", "cpu/req", "host/req"))
+    print(title)
+    fmt = "%-15s %-" + str(width) + "s %9s %12s %12s"
+    print(fmt % ("job", "vmm", label, "cpu/req", "host/req"))
     for j in jobs:
         for a, b in pairs:
             x, y = rows[(a, j)], rows[(b, j)]
             if not x or not y: continue
-            def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
-            def rat(p, q): return "%.3f" % (p / q) if p is not None and q else "-"
-            print("%-15s %-26s %9s %12s %12s" % (j, a + "/" + b, rat(x["iops"], y["iops"]),
+            print(fmt % (j, a + "/" + b, rat(x[metric], y[metric]),
                   rat(per(x, "cpu"), per(y, "cpu")), rat(per(x, "host"), per(y, "host"))))
+if "qemu" in vmms:
+    pair_table("ratios vs qemu (throughput: >1 = faster than qemu; CPU per request: <1 = cheaper)",
+               14, "mbs", "MB/s", [(v, "qemu") for v in vmms if v != "qemu"])
+if "wisp-vhu" in vmms and "qemu-vhu" in vmms:
+    pair_table("vhost-user, the same qemu-storage-daemon behind both (>1 = wisp faster; CPU: <1 = wisp cheaper)",
+               18, "mbs", "MB/s", [("wisp-vhu", "qemu-vhu")])
+if "wisp" in vmms and "wisp-oop" in vmms:
+    pair_table("out of process vs in process (throughput: >1 = faster in its own process)",
+               14, "mbs", "MB/s", [("wisp-oop", "wisp")])
+pairs = [(v, "wisp") for v in ("wisp-iommu-strict", "wisp-iommu-lazy")] + [("wisp-oop-iommu", "wisp-oop")]
+pairs = [(a, b) for a, b in pairs if a in vmms and b in vmms]
+if pairs:
+    pair_table("behind the IOMMU vs without (IOPS: >1 = faster with it; CPU per request: <1 = cheaper)",
+               26, "iops", "IOPS", pairs)
 iorows = [(j, v) for j in jobs for v in vmms if rows[(v, j)] and "begin" in iom.get((v, j), {}) and "end" in iom.get((v, j), {})]
 if iorows:
     print()

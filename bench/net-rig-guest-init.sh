@@ -5,13 +5,8 @@
 # drives every job from its side (iperf3 client, ping), asking on the
 # console ("irq JOB WHEN") for the device's interrupt count around each
 # one (answer: "WISP-NET-IRQ JOB WHEN N"). A "quit" line ends the guest (wisp exits; QEMU: reboot=t + -no-reboot).
-export PATH=/bin:/sbin:/usr/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-dmesg -n 1
-stty -echo 2>/dev/null
+# shellcheck source=bench/guest-common.sh
+. /guest-common.sh   # PATH, mounts, a quiet console
 echo "WISP-NET-INIT $(cut -d' ' -f1 /proc/uptime)"
 n=0
 while [ ! -e /sys/class/net/eth0 ] && [ "$n" -lt 100 ]; do usleep 100000; n=$((n + 1)); done

@@ -17,6 +17,7 @@
 #   RIG-N-GUEST vmm WISP-NET-IRQ job when N   (the guest's virtio-net interrupts)
 #   RIG-N-V vmm <vmrun/VMM log line>    RIG-N-FAIL vmm why
 # Each job's figures go out as soon as it ended. Never exits (PID 1).
+# shellcheck source=tests/rig/l1-common.sh
 . /rig/l1-common.sh   # mounts, KVM, finish()
 
 VMMS="wisp qemu" CPUS=2 MEM=256 RUNTIME=6 JOBS=rtt TMO=300 PINGS=500 ROUNDS=1
@@ -160,10 +161,7 @@ run_one() {
             --net tap=$TAP,mac=$MAC$v ;;
     esac
     echo "RIG-N-CMD $TAG $*"
-    rm -f /tmp/net.in; mkfifo /tmp/net.in
-    : > /tmp/net.log
-    vmrun -o /tmp/net.log -t "$TMO" -i /tmp/net.in -- "$@" 2>/tmp/net.vmrun &
-    vpid=$!
+    vm_start net "$TMO" "$@"
     ok=0
     if wait_prefix "WISP-NET-READY"; then
         # ARP and a first exchange before any timed job

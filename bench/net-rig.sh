@@ -45,26 +45,13 @@
 # compare ratios, not absolute values against bare metal.
 set -uo pipefail
 export RIG_PROG=net-rig
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/rig/lib.sh"
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib-rig.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-rig.sh"
 
 WISP_ARG='' VMMS=wisp,wisp-vhost,qemu,qemu-vhost RUNTIME=5 ROUNDS=2 CPUS=2 MEM=256 KEEP=0
 JOBS=g2h-1,g2h-4,h2g-1,h2g-4,rtt
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --wisp) WISP_ARG=${2:?}; shift 2 ;;
-        --vmms) VMMS=${2:?}; shift 2 ;;
-        --jobs) JOBS=${2:?}; shift 2 ;;
-        --runtime) RUNTIME=${2:?}; shift 2 ;;
-        --rounds) ROUNDS=${2:?}; shift 2 ;;
-        --cpus) CPUS=${2:?}; shift 2 ;;
-        --memory) MEM=${2:?}; shift 2 ;;
-        --keep) KEEP=1; shift ;;
-        --verbose|-v) export RIG_VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) rig_die "unknown argument: $1 (see --help)" ;;
-    esac
-done
+bench_args "--wisp=WISP_ARG --vmms=VMMS --jobs=JOBS --runtime=RUNTIME --rounds=ROUNDS
+    --cpus=CPUS --memory=MEM --keep --verbose" "$@"
 for v in RUNTIME ROUNDS CPUS MEM; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || rig_die "--${v,,} must be a positive number"
 done
@@ -78,30 +65,17 @@ done
 
 rig_setup
 IPERF3=$(command -v iperf3) || rig_die "iperf3 missing (tests/rig/setup.sh installs it)"
-if [[ ",$VMMS," == *,wisp* ]]; then
-    WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
-    rig_log "wisp binary: $WISP"
-fi
-
-WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-net.XXXXXX)}
-mkdir -p "$WORK"
-cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK/l1" "$WORK/l1.cpio" "$WORK/l2"; }
-trap cleanup EXIT
+bench_find_wisp
+bench_work net l1 l1.cpio l2
 
 # ---- L2 initramfs: busybox, iperf3 with its libraries
-L2=$WORK/l2
-rm -rf "$L2"
-rig_busybox_root "$L2"
-install -m 755 "$BENCH_DIR/net-rig-guest-init.sh" "$L2/init"
+bench_l2 net-rig
 rig_copy_bin "$L2" "$IPERF3" /usr/bin/iperf3
 rig_pack "$L2" "$WORK/initrd.gz" gzip
 rig_log "L2 kernel: $L2_BZIMAGE; initramfs with iperf3: $(du -k "$WORK/initrd.gz" | cut -f1) kB"
 
 # ---- L1 initramfs: iperf3, the tap and vhost-net modules, the VMMs
-L1=$WORK/l1
-rm -rf "$L1"
-rig_l1_root "$L1"
-install -m 755 "$BENCH_DIR/net-rig-l1-init.sh" "$L1/init"
+bench_l1 net-rig
 rig_copy_bin "$L1" "$IPERF3" /usr/bin/iperf3
 cp "$L1_MODDIR/kernel/drivers/net/tun.ko" "$L1/lib/tun.ko"
 for m in net/tap vhost/vhost_iotlb vhost/vhost vhost/vhost_net; do
@@ -109,42 +83,17 @@ for m in net/tap vhost/vhost_iotlb vhost/vhost vhost/vhost_net; do
 done
 [[ ",$VMMS," == *,qemu* ]] && rig_l1_add_qemu "$L1"
 [ -n "${WISP:-}" ] && rig_copy_bin "$L1" "$WISP" /bin/wisp
-mkdir -p "$L1/l2"
-cp "$L2_BZIMAGE" "$L1/l2/bzImage"
-cp "$WORK/initrd.gz" "$L1/l2/initrd.gz"
+bench_l1_guest "$L2_BZIMAGE" "$WORK/initrd.gz"
 NJOBS=$(echo "${JOBS//,/ }" | wc -w)
 NVMM=$(echo "${VMMS//,/ }" | wc -w)
+# shellcheck disable=SC2034 # bench_conf reads it by name
 PINGS=$((RUNTIME * 100))
 TMO=$((120 + NJOBS * (RUNTIME * 3 + 30)))
-cat > "$L1/rig/net.conf" <<CONF
-VMMS='${VMMS//,/ }'
-CPUS=$CPUS
-MEM=$MEM
-RUNTIME=$RUNTIME
-ROUNDS=$ROUNDS
-PINGS=$PINGS
-JOBS='$JOBS'
-TMO=$TMO
-CONF
-rig_pack "$L1" "$WORK/l1.cpio"
+bench_conf net.conf "VMMS=${VMMS//,/ }" CPUS MEM RUNTIME ROUNDS PINGS JOBS TMO
 
-TOTAL_TMO=$((180 + NVMM * ROUNDS * TMO))
-CONSOLE=$WORK/l1-console.log
-rig_log "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }, $ROUNDS round(s); $CPUS vCPUs, $MEM MiB; per-VMM timeout ${TMO}s"
-t0=$(date +%s.%N)
-rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
-L1_RC=$?
-rig_log "L1 finished (QEMU status $L1_RC) after $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6) s; console log: $CONSOLE"
-
-R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
-rc=0
-if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
-    trouble=$(rig_l1_trouble "$CONSOLE")
-    rig_log "L1 did not complete the benchmark (QEMU status $L1_RC)${trouble:+: $trouble}; L1 console tail:"
-    tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | tail -n 40 | sed 's/^/  | /' >&2
-    rc=1
-fi
-echo "$R" | grep -q '^RIG-L1-ERROR' && rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
+bench_boot $((180 + NVMM * ROUNDS * TMO)) \
+    "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }, $ROUNDS round(s); $CPUS vCPUs, $MEM MiB; per-VMM timeout ${TMO}s"
+bench_l1_done
 echo "$R" | awk '$1 == "RIG-N-CMD" {sub(/^RIG-N-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-N-GUEST" && ($3 ~ /^WISP-NET-(READY|CMDLINE|STATS|ERR|IPERF3)/) {sub(/^RIG-N-GUEST /, ""); print "guest " $0}'
 echo "$R" | awk '$1 == "RIG-N-FAIL" || $1 == "RIG-N-TAIL" || $1 == "RIG-N-V"' | sed 's/^/  | /' >&2

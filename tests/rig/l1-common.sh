@@ -1,12 +1,13 @@
-# tests/rig/l1-common.sh - the prologue of every L1 /init (tests/rig,
-# bench/boot-rig, bench/fio-rig, scripts/demo), sourced by busybox sh as PID 1.
+# tests/rig/l1-common.sh - the prologue of every L1 /init (tests/rig, the
+# bench/*-rig benchmarks, scripts/demo), sourced by busybox sh as PID 1.
 # rig_l1_root installs it as /rig/l1-common.sh.
 #
 # Mounts proc, sysfs, devtmpfs and a tmpfs on /tmp (options from
 # L1_TMPFS_OPTS, set before sourcing), loads the KVM modules from
 # /lib/rig-modules in their file-name order and checks /dev/kvm. Prints
 #   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime>   RIG-L1-ERROR <why>
-# and defines finish(): "RIG-L1-DONE <uptime>", then poweroff. PID 1 must
+# and defines finish(): "RIG-L1-DONE <uptime>", then poweroff (and
+# vm_start, a VMM under vmrun, for the benchmarks). PID 1 must
 # never exit (the L1 kernel would panic), so nothing here uses `set -e` and
 # finish() ends in an endless sleep. On an error the prologue calls finish:
 # the caller's code after the `.` never runs without KVM.
@@ -23,6 +24,20 @@ finish() {
     sync
     poweroff -f
     sleep 1000000
+}
+
+# vm_start NAME TIMEOUT_S COMMAND...: COMMAND (a VMM) under vmrun in the
+# background, killed after TIMEOUT_S; its console in /tmp/NAME.log, its
+# stdin fed from the FIFO /tmp/NAME.in, vmrun's report in /tmp/NAME.vmrun;
+# vmrun's pid in vpid (bench/net-rig, bench/fio-rig)
+vm_start() {
+    local vm=/tmp/$1 tmo=$2
+    shift 2
+    rm -f "$vm.in"; mkfifo "$vm.in"
+    : > "$vm.log"
+    vmrun -o "$vm.log" -t "$tmo" -i "$vm.in" -- "$@" 2> "$vm.vmrun" &
+    # shellcheck disable=SC2034 # the caller's
+    vpid=$!
 }
 
 for m in /lib/rig-modules/*.ko; do

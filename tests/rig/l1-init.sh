@@ -43,6 +43,28 @@ cmp_val() {
     elif [ "$3" = "$5" ]; then C ok "$1" "$2 = $4"
     else C fail "$1" "$2 '$3' but $4 '$5'"; fi
 }
+# tap_up: the tap $NET_TAP, up, with L1's address $NET_L1/24 (tun.ko loaded
+# when /dev/net/tun is missing; a tap an earlier scenario of this L1 left
+# behind is replaced); reported as the check tap-created
+tap_up() {
+    [ -c /dev/net/tun ] || insmod /lib/tun.ko 2> /tmp/tun.err
+    ip link delete "$NET_TAP" 2> /dev/null
+    if mktap "$NET_TAP" 2> /tmp/tap.err && ip link set "$NET_TAP" up &&
+        ip addr add "$NET_L1/24" dev "$NET_TAP" 2>> /tmp/tap.err; then
+        C ok tap-created "$NET_TAP $NET_L1/24"
+    else
+        C fail tap-created "$(cat /tmp/tun.err /tmp/tap.err 2> /dev/null | tr '\n' ' ')"
+    fi
+}
+# nc_serve VAR -l|-ll PORT SCRIPT BODY: busybox nc in the background on
+# PORT (-l: one connection, -ll: any number), running for each the shell
+# script SCRIPT, written here from BODY; the listener's pid in VAR
+nc_serve() {
+    printf '#!/bin/sh\n%s\n' "$5" > "$4"
+    chmod +x "$4"
+    nc "$2" -p "$3" -e "$4" &
+    eval "$1=\$!"
+}
 # to_guest LINE: one line to the guest's console (through vmrun's FIFO)
 to_guest() { echo "$1" > "/tmp/$name.in"; }
 # disk IMG [readonly]: a virtio-blk disk for the VMM command (with --vmm

@@ -133,8 +133,10 @@ cp "$L1_MODDIR/kernel/drivers/net/tun.ko" "$L1/lib/tun.ko"
 for m in net/tap vhost/vhost_iotlb vhost/vhost vhost/vhost_net; do
     cp "$L1_MODDIR/kernel/drivers/$m.ko" "$L1/lib/$(basename $m).ko"
 done
-# every scenario folder (a scenario may source a sibling's files)
+# every scenario folder (a scenario may source a sibling's files), and
+# the helpers of the scenarios' own VMM commands
 cp -r "$RIG_DIR/scenarios" "$L1/rig/scenarios"
+install -m 644 "$RIG_DIR/l1-api.sh" "$L1/rig/l1-api.sh"
 if [ "$VMM" = qemu ]; then
     rig_l1_add_qemu "$L1"
 else

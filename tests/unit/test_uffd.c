@@ -161,6 +161,64 @@ static char *handler_log(void)
 	return buf;
 }
 
+/* New guest RAM m, restored lazily into r by the handler on sock_path. */
+static void uffd_restore(struct guest_mem *m, struct snap_mem_restore **r)
+{
+	struct err e = { 0 };
+
+	assert_int_equal(guest_mem_init(m, MEM, &e), 0);
+	assert_int_equal(snap_mem_restore_start(r, SNAP_MEM_UFFD, sock_path,
+						m->memfd, m->host, MEM, false,
+						&e),
+			 0);
+}
+
+/* Starts wisp-uffd with the extra arguments, then uffd_restore through it;
+ * returns the handler's pid. */
+static pid_t uffd_start(struct guest_mem *m, struct snap_mem_restore **r,
+			const char *a1, const char *a2, const char *a3)
+{
+	pid_t pid = spawn_handler(a1, a2, a3);
+
+	uffd_restore(m, r);
+	return pid;
+}
+
+/* Stops the restore: wisp hangs up, so the handler must end with 0 (in 5 s)
+ * and its log must say what it served (want). */
+static void stop_handler_done(struct snap_mem_restore *r, pid_t pid,
+			      const char *want)
+{
+	int status;
+
+	snap_mem_restore_stop(r);
+	status = reap(pid, 5000);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("handler status %#x: %s", status, handler_log());
+	assert_non_null(strstr(handler_log(), want));
+}
+
+/* Waits (10 s at most) until the prefetch alone has brought every data
+ * page into guest RAM, which nobody touches (mincore sees the memfd's page
+ * cache); the file's hole must have stayed out. */
+static void wait_prefetched(const struct guest_mem *m)
+{
+	unsigned char vec[NPAGES];
+	bool all = false;
+
+	for (int i = 0; i < 1000 && !all; i++) {
+		usleep(10000);
+		assert_int_equal(mincore(m->host, MEM, vec), 0);
+		all = true;
+		for (uint64_t p = 0; p < NPAGES; p++)
+			if ((p < 100 || p >= 200) && !(vec[p] & 1))
+				all = false;
+	}
+	assert_true(all);
+	for (uint64_t p = 100; p < 200; p++)
+		assert_false(vec[p] & 1);
+}
+
 /* ---- the handshake message ---- */
 
 static void test_map_roundtrip(void **state)
@@ -331,7 +389,6 @@ static void test_uffd_serves(void **state)
 	struct err e = { 0 };
 	pid_t pid;
 	uint64_t t0, t;
-	int status;
 
 	if (!uffd_usable())
 		skip();
@@ -352,12 +409,7 @@ static void test_uffd_serves(void **state)
 	for (uint64_t p = 20; p < NPAGES; p += 37)
 		assert_true(page_ok(m.host, p));
 	assert_true(page_ok(m.host, 150));
-	snap_mem_restore_stop(r);
-	status = reap(pid, 5000);
-	/* wisp hung up: the handler ends with 0 and says what it served. */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("handler status %#x: %s", status, handler_log());
-	assert_non_null(strstr(handler_log(), "0 pages prefetched"));
+	stop_handler_done(r, pid, "0 pages prefetched");
 	guest_mem_destroy(&m);
 }
 
@@ -365,51 +417,24 @@ static void test_uffd_prefetch_eexist(void **state)
 {
 	struct guest_mem m;
 	struct snap_mem_restore *r;
-	struct err e = { 0 };
-	unsigned char vec[NPAGES];
 	uint8_t mine[PG];
 	pid_t pid;
-	bool all = false;
-	int status;
 
 	if (!uffd_usable())
 		skip();
 	/* 1 ms a page: the last page is reached after about a second. */
-	pid = spawn_handler("--delay-us", "1000", NULL);
-	assert_int_equal(guest_mem_init(&m, MEM, &e), 0);
-	assert_int_equal(snap_mem_restore_start(&r, SNAP_MEM_UFFD, sock_path,
-						m.memfd, m.host, MEM, false,
-						&e),
-			 0);
+	pid = uffd_start(&m, &r, "--delay-us", "1000", NULL);
 	/* A page that appears behind the handler's back (written through
 	 * the memfd, not the registered mapping): its copy meets EEXIST and
 	 * the page keeps what was written. */
 	memset(mine, 0x5a, sizeof(mine));
 	assert_int_equal(pwrite(m.memfd, mine, PG, (off_t)(MEM - PG)),
 			 (ssize_t)PG);
-	/* Nobody touches guest RAM: the prefetch alone brings every data
-	 * page in (mincore sees the memfd's page cache). */
-	for (int i = 0; i < 1000 && !all; i++) {
-		usleep(10000);
-		assert_int_equal(mincore(m.host, MEM, vec), 0);
-		all = true;
-		for (uint64_t p = 0; p < NPAGES; p++)
-			if ((p < 100 || p >= 200) && !(vec[p] & 1))
-				all = false;
-	}
-	assert_true(all);
-	/* The hole was not copied in. */
-	for (uint64_t p = 100; p < 200; p++)
-		assert_false(vec[p] & 1);
+	wait_prefetched(&m);
 	for (uint64_t p = 0; p < NPAGES - 1; p++)
 		assert_true(page_ok(m.host, p));
 	assert_int_equal(m.host[MEM - PG + 17], 0x5a);
-	snap_mem_restore_stop(r);
-	status = reap(pid, 5000);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("handler status %#x: %s", status, handler_log());
-	assert_non_null(strstr(handler_log(),
-			       "923 pages prefetched, 1 already present"));
+	stop_handler_done(r, pid, "923 pages prefetched, 1 already present");
 	guest_mem_destroy(&m);
 }
 
@@ -419,36 +444,13 @@ static void test_uffd_prefetch_batch_skips_hole(void **state)
 {
 	struct guest_mem m;
 	struct snap_mem_restore *r;
-	struct err e = { 0 };
-	unsigned char vec[NPAGES];
 	pid_t pid;
-	bool all = false;
-	int status;
 
 	if (!uffd_usable())
 		skip();
-	pid = spawn_handler(NULL, NULL, NULL);
-	assert_int_equal(guest_mem_init(&m, MEM, &e), 0);
-	assert_int_equal(snap_mem_restore_start(&r, SNAP_MEM_UFFD, sock_path,
-						m.memfd, m.host, MEM, false,
-						&e),
-			 0);
-	for (int i = 0; i < 1000 && !all; i++) {
-		usleep(10000);
-		assert_int_equal(mincore(m.host, MEM, vec), 0);
-		all = true;
-		for (uint64_t p = 0; p < NPAGES; p++)
-			if ((p < 100 || p >= 200) && !(vec[p] & 1))
-				all = false;
-	}
-	assert_true(all);
-	for (uint64_t p = 100; p < 200; p++)
-		assert_false(vec[p] & 1);
-	snap_mem_restore_stop(r);
-	status = reap(pid, 5000);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("handler status %#x: %s", status, handler_log());
-	assert_non_null(strstr(handler_log(), "924 pages prefetched"));
+	pid = uffd_start(&m, &r, NULL, NULL, NULL);
+	wait_prefetched(&m);
+	stop_handler_done(r, pid, "924 pages prefetched");
 	guest_mem_destroy(&m);
 }
 
@@ -491,12 +493,7 @@ static void handler_fails(int sig, int bound_ms)
 	pid_t pid;
 	int before, status;
 
-	pid = spawn_handler("--no-prefetch", "--delay-us", "3000");
-	assert_int_equal(guest_mem_init(&m, MEM, &e), 0);
-	assert_int_equal(snap_mem_restore_start(&r, SNAP_MEM_UFFD, sock_path,
-						m.memfd, m.host, MEM, false,
-						&e),
-			 0);
+	pid = uffd_start(&m, &r, "--no-prefetch", "--delay-us", "3000");
 	assert_int_equal(snap_mem_restore_set_fallback(r, mem_path, on_fail,
 						       NULL, &e),
 			 0);
@@ -564,12 +561,7 @@ static void test_uffd_handler_killed_no_file(void **state)
 	if (!uffd_usable())
 		skip();
 	atomic_store(&fail_calls, 0);
-	pid = spawn_handler("--no-prefetch", "--delay-us", "3000");
-	assert_int_equal(guest_mem_init(&m, MEM, &e), 0);
-	assert_int_equal(snap_mem_restore_start(&r, SNAP_MEM_UFFD, sock_path,
-						m.memfd, m.host, MEM, false,
-						&e),
-			 0);
+	pid = uffd_start(&m, &r, "--no-prefetch", "--delay-us", "3000");
 	assert_int_equal(
 		snap_mem_restore_set_fallback(r, NULL, on_fail, NULL, &e), 0);
 	t.g = m.host;
@@ -718,7 +710,6 @@ static void test_uffd_firecracker_style_handler(void **state)
 {
 	struct guest_mem m;
 	struct snap_mem_restore *r;
-	struct err e = { 0 };
 	struct stat st;
 	pid_t pid;
 	int status;
@@ -731,11 +722,7 @@ static void test_uffd_firecracker_style_handler(void **state)
 		fc_handler();
 	for (int i = 0; i < 500 && stat(sock_path, &st) < 0; i++)
 		usleep(10000);
-	assert_int_equal(guest_mem_init(&m, MEM, &e), 0);
-	assert_int_equal(snap_mem_restore_start(&r, SNAP_MEM_UFFD, sock_path,
-						m.memfd, m.host, MEM, false,
-						&e),
-			 0);
+	uffd_restore(&m, &r);
 	for (uint64_t p = 0; p < NPAGES; p++)
 		assert_true(page_ok(m.host, p));
 	snap_mem_restore_stop(r);

@@ -16,46 +16,38 @@
 # snapshot_flow_post turns run.sh's RIG-FLOW lines into checks
 . /rig/scenarios/snapshot-file/flow-l1.sh
 FLOW_FSCK=0
+# shellcheck disable=SC2034 # tap_up reads NET_L1
 NET_TAP=wtap0 NET_L1=10.77.0.1 NET_MAC=02:00:00:00:77:02
 RL_DIR=/tmp/net-ratelimit
 
-# recv_script PORT BYTES-FILE: a receiver that times itself (ms)
-recv_script() {
-    printf '#!/bin/sh\nt0=$(stamp -m)\ncat > %s/up%s.bin\nt1=$(stamp -m)\necho $((t1 - t0)) > %s/up%s.ms\n' \
-        $RL_DIR $1 $RL_DIR $1 > $RL_DIR/recv$1.sh
-    chmod +x $RL_DIR/recv$1.sh
+# recv_serve PORT: L1's receiver of an upload on PORT, which times itself
+# (ms); its pid in pid
+recv_serve() {
+    nc_serve pid -l $1 $RL_DIR/recv$1.sh "t0=\$(stamp -m)
+cat > $RL_DIR/up$1.bin
+t1=\$(stamp -m)
+echo \$((t1 - t0)) > $RL_DIR/up$1.ms"
 }
 
+# shellcheck disable=SC2154 # nc_serve sets pid
 scenario_pre() {
-    [ -c /dev/net/tun ] || insmod /lib/tun.ko 2> /tmp/tun.err
-    ip link delete $NET_TAP 2> /dev/null
-    if mktap $NET_TAP 2> /tmp/tap.err && ip link set $NET_TAP up &&
-        ip addr add $NET_L1/24 dev $NET_TAP 2>> /tmp/tap.err; then
-        C ok tap-created "$NET_TAP $NET_L1/24"
-    else
-        C fail tap-created "$(cat /tmp/tun.err /tmp/tap.err 2> /dev/null | tr '\n' ' ')"
-    fi
+    tap_up
     rm -rf $RL_DIR; mkdir -p $RL_DIR
     head -c 16777216 /dev/urandom > $RL_DIR/down5002.bin
     head -c 7340032 /dev/urandom > $RL_DIR/down5012.bin
     pids=
     for p in 5001 5011; do
-        recv_script $p
-        nc -l -p $p -e $RL_DIR/recv$p.sh &
-        pids="$pids $!"
+        recv_serve $p
+        pids="$pids $pid"
     done
     # how many uploads L1 has received whole: the guest waits for its
     # own before it fetches (or reboots), so the one it sent last does
     # not share the link with the next transfer
-    printf '#!/bin/sh\nls %s | grep -c "ms$"\n' $RL_DIR > $RL_DIR/status.sh
-    chmod +x $RL_DIR/status.sh
-    nc -ll -p 5020 -e $RL_DIR/status.sh &
-    pids="$pids $!"
+    nc_serve pid -ll 5020 $RL_DIR/status.sh "ls $RL_DIR | grep -c \"ms\$\""
+    pids="$pids $pid"
     for p in 5002 5012; do
-        printf '#!/bin/sh\nexec cat %s/down%s.bin\n' $RL_DIR $p > $RL_DIR/send$p.sh
-        chmod +x $RL_DIR/send$p.sh
-        nc -l -p $p -e $RL_DIR/send$p.sh &
-        pids="$pids $!"
+        nc_serve pid -l $p $RL_DIR/send$p.sh "exec cat $RL_DIR/down$p.bin"
+        pids="$pids $pid"
     done
     cat > $RL_DIR/env <<ENVEOF
 D='$RL_DIR'

@@ -2,20 +2,10 @@
 # net-ratelimit's VMM command (see l1.sh): run under vmrun, so its output
 # is the console log; the settings are in $1.
 . "$1"
-say() { echo "RIG-FLOW $*"; }
 S=$D/api.sock
-api() {
-    k=$1; shift
-    if curl --unix-socket "$S" -i "$@" > $D/curl.out 2>&1 &&
-        head -n 1 $D/curl.out | grep -q '^HTTP/1.1 204'; then say ok "$k"
-    else say fail "$k" "$(tr -d '\r' < $D/curl.out | tr '\n' ' ' | cut -c1-300)"; exit 1; fi
-}
-count() { tr -d '\r' < "$LOG" | grep -c "$1"; }
-until_n() {
-    w=0
-    while [ "$(count "$2")" -lt "$1" ] && [ $w -lt ${3:-1200} ]; do usleep 100000; w=$((w + 1)); done
-    [ "$(count "$2")" -ge "$1" ]
-}
+# say, api, api_sock, count, until_n
+# shellcheck source=tests/rig/l1-api.sh
+. /rig/l1-api.sh
 # 1: the command line's limits; stdin is vmrun's (its line at WISP-READY
 # ends this boot)
 /bin/wisp run --kernel "$KERNEL" --initrd "$INITRD" --cpus "$CPUS" --memory "$MEM" \
@@ -26,9 +16,7 @@ rm -f $D/in; mkfifo $D/in
 /bin/wisp --api-sock "$S" < $D/in &
 W=$!
 exec 4> $D/in
-w=0
-while [ ! -S "$S" ] && [ $w -lt 300 ]; do usleep 100000; w=$((w + 1)); done
-if [ -S "$S" ]; then say ok api-socket; else say fail api-socket "none after 30 s"; kill -9 $W; exit 1; fi
+if api_sock; then say ok api-socket; else say fail api-socket "none after 30 s"; kill -9 $W; exit 1; fi
 rl() { echo "{\"bandwidth\": {\"size\": $1, \"refill_time\": 1000}}"; }
 api boot-source -X PUT http://localhost/boot-source -H 'Content-Type: application/json' \
     -d "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off $TOKEN netrl=api\"}"

@@ -7,10 +7,12 @@
 # net-vhost sets NET_VHOST=1 and sources this file: the same with the
 # kernel's vhost-net running the queues (its modules loaded here);
 # oop-net sets NET_OOP=1: the device is wisp-net, spawned by wisp.
+# shellcheck disable=SC2034 # tap_up reads NET_L1
 NET_TAP=wtap0 NET_L1=10.77.0.1 NET_MAC=02:00:00:00:77:02
 NET_BYTES=67108864
 
 scenario_pre() {
+    # vhost_net needs tun's symbols: tun first (tap_up would load it too)
     [ -c /dev/net/tun ] || insmod /lib/tun.ko 2> /tmp/tun.err
     if [ "${NET_VHOST:-0}" = 1 ] && [ ! -c /dev/vhost-net ]; then
         for m in tap vhost_iotlb vhost vhost_net; do insmod /lib/$m.ko 2>> /tmp/vhost.err; done
@@ -19,26 +21,12 @@ scenario_pre() {
         if [ -c /dev/vhost-net ]; then C ok vhost-dev "/dev/vhost-net $(stat -c %t:%T /dev/vhost-net)"
         else C fail vhost-dev "no /dev/vhost-net: $(tr '\n' ' ' < /tmp/vhost.err)"; fi
     fi
-    # a tap another scenario of this L1 left behind (net-tap, net-vhost)
-    ip link delete $NET_TAP 2> /dev/null
-    if mktap $NET_TAP 2> /tmp/tap.err && ip link set $NET_TAP up &&
-        ip addr add $NET_L1/24 dev $NET_TAP 2>> /tmp/tap.err; then
-        C ok tap-created "$NET_TAP $NET_L1/24"
-    else
-        C fail tap-created "$(cat /tmp/tun.err /tmp/tap.err 2> /dev/null | tr '\n' ' ')"
-    fi
+    tap_up
     head -c $NET_BYTES /dev/urandom > /tmp/down.bin
     sha < /tmp/down.bin > /tmp/down.sha
-    printf '#!/bin/sh\nexec cat > /tmp/up.bin\n' > /tmp/net-up.sh
-    printf '#!/bin/sh\nexec cat /tmp/down.bin\n' > /tmp/net-down.sh
-    printf '#!/bin/sh\necho small\n' > /tmp/net-small.sh
-    chmod +x /tmp/net-up.sh /tmp/net-down.sh /tmp/net-small.sh
-    nc -l -p 5001 -e /tmp/net-up.sh &
-    up_pid=$!
-    nc -l -p 5002 -e /tmp/net-down.sh &
-    down_pid=$!
-    nc -ll -p 5003 -e /tmp/net-small.sh &
-    small_pid=$!
+    nc_serve up_pid -l 5001 /tmp/net-up.sh 'exec cat > /tmp/up.bin'
+    nc_serve down_pid -l 5002 /tmp/net-down.sh 'exec cat /tmp/down.bin'
+    nc_serve small_pid -ll 5003 /tmp/net-small.sh 'echo small'
     if [ "$VMM" = qemu ]; then
         v=
         [ "${NET_VHOST:-0}" = 1 ] && v=,vhost=on
@@ -55,6 +43,7 @@ scenario_pre() {
     fi
 }
 
+# shellcheck disable=SC2154 # the listeners nc_serve started in scenario_pre
 scenario_post() {
     # the upload's receiver ends when the guest's sender closed; give it
     # 30 s after the VMM exited

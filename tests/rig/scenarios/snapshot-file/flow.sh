@@ -30,26 +30,27 @@
 # and CLONES, the clones to run (default "1 2").
 . "$1"
 S=$SNAPDIR/api.sock
-say() { echo "RIG-FLOW $*"; }
-# api KEY ARGS: one API request that must answer 204
-api() {
-    k=$1; shift
-    if curl --unix-socket "$S" -i "$@" > $SNAPDIR/curl.out 2>&1 &&
-        head -n 1 $SNAPDIR/curl.out | grep -q '^HTTP/1.1 204'; then say ok "$k"
-    else say fail "$k" "$(tr -d '\r' < $SNAPDIR/curl.out | tr '\n' ' ' | cut -c1-300)"; exit 1; fi
-}
-# count MARK: how many times the guest printed MARK so far
-count() { tr -d '\r' < "$LOG" | grep -c "$1"; }
-# until_n N MARK [TENTHS]
-until_n() {
-    w=0
-    while [ "$(count "$2")" -lt "$1" ] && [ $w -lt ${3:-1200} ]; do usleep 100000; w=$((w + 1)); done
-    [ "$(count "$2")" -ge "$1" ]
-}
+# say, api, api_sock, count, until_n
+# shellcheck source=tests/rig/l1-api.sh
+. /rig/l1-api.sh
 # clone N's state and memory file and disk image
 state_of() { if [ "$DIFF" = 1 ] && [ "$1" = 2 ]; then echo $SNAPDIR/m1.state; else echo $SNAPDIR/vm.state; fi; }
 mem_of() { if [ "$DIFF" = 1 ] && [ "$1" = 2 ]; then echo $SNAPDIR/merged.mem; else echo $SNAPDIR/vm.mem; fi; }
 disk_of() { if [ "$DIFF" = 1 ] && [ "$1" = 2 ]; then echo $SNAPDIR/disk.diff; else echo $SNAPDIR/disk.snap; fi; }
+# take_snapshot KEY PAUSE-KEY TYPE NAME DISK KIB-KEY: the VM paused
+# (PAUSE-KEY), a TYPE snapshot into $SNAPDIR/NAME.state and NAME.mem (KEY),
+# the disk image copied to $SNAPDIR/DISK; the values KEY-ms (the create
+# request's time) and KIB-KEY (the memory file's KiB on disk)
+take_snapshot() {
+    api $2 -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
+    t0=$(stamp -m)
+    api $1 -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
+        -d "{\"snapshot_type\": \"$3\", \"snapshot_path\": \"$SNAPDIR/$4.state\", \"mem_file_path\": \"$SNAPDIR/$4.mem\"}"
+    t1=$(stamp -m)
+    cp "$IMG" "$SNAPDIR/$5"
+    say val $1-ms $((t1 - t0))
+    say val $6 "$(du -k $SNAPDIR/$4.mem | cut -f1)"
+}
 restore_pre() { :; }
 restore_run() { /bin/wisp restore --snapshot "$(state_of $1)" --mem "$(mem_of $1)" < $SNAPDIR/in & }
 restore_mid() { :; }
@@ -65,8 +66,7 @@ CLONES="1 2"
 
 /bin/wisp --api-sock "$S" < /dev/null &
 W=$!
-w=0
-while [ ! -S "$S" ] && [ $w -lt 300 ]; do usleep 100000; w=$((w + 1)); done
+api_sock
 api boot-source -X PUT http://localhost/boot-source -H 'Content-Type: application/json' \
     -d "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off $TOKEN\"}"
 drive
@@ -79,25 +79,11 @@ api start -X PUT http://localhost/actions -H 'Content-Type: application/json' \
     -d '{"action_type": "InstanceStart"}'
 until_n 1 WISP-T-SNAP-NOW || { say fail snap-now "the guest never got there"; kill -9 $W; exit 1; }
 snap_pre
-api pause -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
-t0=$(stamp -m)
-api create -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
-    -d "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$SNAPDIR/vm.state\", \"mem_file_path\": \"$SNAPDIR/vm.mem\"}"
-t1=$(stamp -m)
-cp "$IMG" "$SNAPDIR/disk.snap"
-say val create-ms $((t1 - t0))
-say val mem-file-kib "$(du -k $SNAPDIR/vm.mem | cut -f1)"
+take_snapshot create pause Full vm disk.snap mem-file-kib
 if [ "$DIFF" = 1 ]; then
     api resume -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Resumed"}'
     usleep 1000000
-    api pause2 -X PATCH http://localhost/vm -H 'Content-Type: application/json' -d '{"state": "Paused"}'
-    t0=$(stamp -m)
-    api diff -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' \
-        -d "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$SNAPDIR/d1.state\", \"mem_file_path\": \"$SNAPDIR/d1.mem\"}"
-    t1=$(stamp -m)
-    cp "$IMG" "$SNAPDIR/disk.diff"
-    say val diff-ms $((t1 - t0))
-    say val diff-file-kib "$(du -k $SNAPDIR/d1.mem | cut -f1)"
+    take_snapshot diff pause2 Diff d1 disk.diff diff-file-kib
 fi
 kill -9 $W
 wait $W

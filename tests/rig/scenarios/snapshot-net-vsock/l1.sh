@@ -12,34 +12,21 @@
 # from the guest), ping, and the same transfers again; L1 compares each
 # transfer's checksum.
 . /rig/scenarios/snapshot-file/flow-l1.sh
+# shellcheck disable=SC2034 # tap_up reads NET_L1
 NET_TAP=wtap0 NET_L1=10.77.0.1 NET_MAC=02:00:00:00:77:02
 VS_DIR=/tmp/vsock VS_UDS=/tmp/vsock/v.sock VS_CID=3
 NET_BYTES=4194304
 FLOW_FSCK=0
 
 scenario_pre() {
-    [ -c /dev/net/tun ] || insmod /lib/tun.ko 2> /tmp/tun.err
-    ip link delete $NET_TAP 2> /dev/null
-    if mktap $NET_TAP 2> /tmp/tap.err && ip link set $NET_TAP up &&
-        ip addr add $NET_L1/24 dev $NET_TAP 2>> /tmp/tap.err; then
-        C ok tap-created "$NET_TAP $NET_L1/24"
-    else
-        C fail tap-created "$(cat /tmp/tun.err /tmp/tap.err 2> /dev/null | tr '\n' ' ')"
-    fi
+    tap_up
     head -c $NET_BYTES /dev/urandom > /tmp/down.bin
     sha < /tmp/down.bin > /tmp/down.sha
     rm -f /tmp/up1.bin /tmp/up2.bin
-    printf '#!/bin/sh\nexec cat > /tmp/up1.bin\n' > /tmp/net-up1.sh
-    printf '#!/bin/sh\nexec cat > /tmp/up2.bin\n' > /tmp/net-up2.sh
-    printf '#!/bin/sh\nexec cat /tmp/down.bin\n' > /tmp/net-down.sh
-    chmod +x /tmp/net-up1.sh /tmp/net-up2.sh /tmp/net-down.sh
     # one upload before the snapshot (5001), one after it (5004)
-    nc -l -p 5001 -e /tmp/net-up1.sh &
-    up1_pid=$!
-    nc -l -p 5004 -e /tmp/net-up2.sh &
-    up2_pid=$!
-    nc -ll -p 5002 -e /tmp/net-down.sh &
-    down_pid=$!
+    nc_serve up1_pid -l 5001 /tmp/net-up1.sh 'exec cat > /tmp/up1.bin'
+    nc_serve up2_pid -l 5004 /tmp/net-up2.sh 'exec cat > /tmp/up2.bin'
+    nc_serve down_pid -ll 5002 /tmp/net-down.sh 'exec cat /tmp/down.bin'
     rm -rf $VS_DIR
     mkdir -p $VS_DIR
     vsockt serve unix ${VS_UDS}_5000 2> $VS_DIR/serve.err &
@@ -78,6 +65,7 @@ restore_mid() {
 }"
 }
 
+# shellcheck disable=SC2154 # the listeners nc_serve started in scenario_pre
 scenario_post() {
     snapshot_flow_post boot-source drive machine net vsock start h-hold-open \
         pause create killed host-closed h2g-new clone1
