@@ -162,6 +162,12 @@ void ioreq_client_destroy(struct ioreq_client *c)
 {
 	if (!c)
 		return;
+	/* Cut off by a vCPU just before the VM stopped, before the main
+	 * loop saw the hang-up: said here, or the user never learns why. */
+	if (c->att && atomic_load(&c->cut_off))
+		log_warn("%s: server detached (cut off: it stopped answering "
+			 "or corrupted shared state) as the VM stopped",
+			 c->name);
 	if (c->att) {
 		struct ioreq_hdr bye = { IOREQ_MSG_BYE, sizeof(bye), 0, 0 };
 

@@ -22,7 +22,8 @@
  *   noanswer      never answer (the handler blocks)
  *   badstate      write garbage into every slot's state, then block
  *   corrupt-ring  move the ring's tail past its head, then answer
- *   garbage       send a garbage control message, then answer
+ *   garbage       send a garbage control message, then block (an answer
+ *                 would race the VMM's reading of the garbage)
  *   crash         exit at once (a crash with the request in flight)
  *   wrong-slot    answer in every other slot (with 0x41414141), never in
  *                 the one that asked, then block
@@ -69,6 +70,8 @@ static void misbehave(void)
 
 		memset(junk, 0xa5, sizeof(junk));
 		ioreq_send(srv->sock, junk, sizeof(junk), NULL, 0);
+		for (;;)
+			pause();
 	} else if (!strcmp(mode, "crash")) {
 		_exit(3);
 	} else if (!strcmp(mode, "wrong-slot")) {
