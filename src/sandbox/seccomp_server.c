@@ -10,6 +10,7 @@
  * creation of each attach needs (opening the disk or the tap, creating
  * threads) and why a server's I/O thread needs no table of its own.
  */
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
@@ -52,6 +53,8 @@ static const struct sb_rule server_rules[] = {
 	IOCTL(TUNSETOFFLOAD, "net: the tap's offloads follow the guest's"),
 	IOCTL(TUNSETVNETHDRSZ, "net: the tap's virtio-net header"),
 	ALLOW(flock, "blk: the image locked against a second writer"),
+	ALLOW1(statx, SB_EQ(2, AT_EMPTY_PATH),
+	       "blk direct=on: the image's O_DIRECT alignment on its fd"),
 	ALLOW(lseek, "blk: the image's size"),
 	ALLOW(readv, "blk reads, net frames"),
 	ALLOW(writev, "blk writes, net frames"),

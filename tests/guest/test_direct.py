@@ -1429,8 +1429,9 @@ def case_virtio_blk_flush_kill():
 
 
 def case_virtio_blk_flush_kill_direct():
-    """The same with O_DIRECT (the io_uring engine on guest buffers), where
-    the temp directory's file system has it."""
+    """The same with O_DIRECT (the io_uring engine on guest buffers), in
+    process and in a spawned wisp-blk, where the temp directory's file
+    system has it."""
     with tempfile.TemporaryDirectory() as d:
         try:
             os.close(os.open(os.path.join(d, "probe"),
@@ -1438,6 +1439,10 @@ def case_virtio_blk_flush_kill_direct():
         except OSError as e:
             raise Skip(f"no O_DIRECT in {d}: {e}")
     flush_then_kill(["--disk", "path=IMG,direct=on"])
+    # Out of process, where the server's seccomp table must allow the
+    # alignment probe (statx), which it once did not.
+    flush_then_kill(["--spawn-server",
+                     f"{server_bin('wisp-blk')} --disk path=IMG,direct=on"])
 
 
 def iommu_case(server):
