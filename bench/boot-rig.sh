@@ -42,7 +42,7 @@
 # time, which neither VMM controls.
 #
 # --wisp-b ARGS: a third VMM, "wispb": the same wisp binary with ARGS
-# added to its run command (e.g. --wisp-b '--serial-posted off'), in
+# added to its run command (e.g. --wisp-b '--serial-posted on'), in
 # the same rounds, so an option's effect is measured within one L1 boot
 # (wisp/wispb ratios) instead of across two with different noise.
 #

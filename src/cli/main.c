@@ -54,7 +54,7 @@ static void usage(FILE *out)
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
 		"  --serial-posted on|off console bytes the guest writes with the THR\n"
 		"                         interrupt off queue without a VM exit where\n"
-		"                         KVM has coalesced PIO (default on)\n"
+		"                         KVM has coalesced PIO (default off)\n"
 		"  --disk path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]\n"
 		"         [,engine=sync|uring]\n"
 		"         [,iommu=on|off]\n"
@@ -348,7 +348,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			if (devopts_parse_onoff("--serial-posted", optarg, &on,
 						&e))
 				return bad_arg(&e);
-			cfg->serial_post_off = !on;
+			cfg->serial_post_on = on;
 			break;
 		}
 		case OPT_DEBUG_EXIT:

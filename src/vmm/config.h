@@ -54,7 +54,7 @@ struct vm_config {
 	uint64_t memory_mib;
 	enum serial_mode serial;
 	const char *serial_path; /* SERIAL_FILE */
-	bool serial_post_off; /* --serial-posted off: every THR write exits */
+	bool serial_post_on; /* --serial-posted on: THR writes may queue without an exit */
 	bool debug_exit; /* enable the test-guest exit port */
 	enum console_mode console; /* which device is the guest's console */
 	int nr_disks;

@@ -308,7 +308,7 @@ int devices_create_legacy(struct vm *vm, void (*rx_space)(void *), void *opaque,
 	d->serial_ready = true;
 	d->serial.rx_space = rx_space;
 	d->serial.rx_space_opaque = opaque;
-	if (!vm->cfg.serial_post_off && vm->kvm.coalesced_pio) {
+	if (vm->cfg.serial_post_on && vm->kvm.coalesced_pio) {
 		d->serial.post = (struct serial_post){ serial_post_set,
 						       serial_post_drain, vm };
 		posted_set_pio_idle(&vm->posted, serial_post_idle_cb,

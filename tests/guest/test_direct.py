@@ -1194,7 +1194,7 @@ def case_serial_posted():
             sp_pattern(SP_N) + "\nsp-b-done\n" + f"sp-c-ok {SP_N}\n" +
             "sp-polled-tail-0123456789abcdefghijklmnopqrstuvwxyz\nsp-end\n")
     with tempfile.TemporaryDirectory() as d:
-        out, (a, b), e = serialpost_run(d)
+        out, (a, b), e = serialpost_run(d, "--serial-posted", "on")
         print(f"posted: io_out exits {a} after phase A, {b - a} in phase B")
         expect(want in out, "the console bytes are not all there in order",
                out, e)
