@@ -1099,13 +1099,14 @@ static void state_release(struct wisp_ioreq_server *s)
 
 /* The answer to one STATE_*: a status and a payload (the state, or on
  * failure the message). The VMM waits for it; a VMM that stops reading
- * gets timeout_ms, then serving ends. */
+ * gets timeout_ms. */
 static int state_answer(struct wisp_ioreq_server *s, uint32_t seq,
 			int32_t status, const void *p, size_t len,
 			struct err *e)
 {
 	struct ioreq_state_msg *a =
 		(struct ioreq_state_msg *)(void *)s->state_buf;
+	struct pollfd q = { s->state_sock, POLLOUT, 0 };
 	int r;
 
 	a->hdr = (struct ioreq_hdr){ IOREQ_MSG_STATE,
@@ -1114,11 +1115,16 @@ static int state_answer(struct wisp_ioreq_server *s, uint32_t seq,
 	a->len = (uint32_t)len;
 	if (len && p != (const void *)(a + 1))
 		memmove(a + 1, p, len);
-	/* Bounded even for a 16 KiB answer the socket has no room for. */
-	r = ioreq_send_by(s->state_sock, a, sizeof(*a) + len, NULL, 0,
-			  now_ns() + (uint64_t)s->timeout_ms * 1000000ull);
-	if (r == -ETIMEDOUT)
-		return err_set(e, r, "ioreq: STATE: the VMM reads nothing");
+	do
+		r = poll(&q, 1, s->timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return err_set(e, -ETIMEDOUT,
+			       "ioreq: STATE: the VMM reads nothing");
+	if (r < 0)
+		return err_set(e, -errno, "ioreq: state channel: poll: %s",
+			       strerror(errno));
+	r = ioreq_send(s->state_sock, a, sizeof(*a) + len, NULL, 0);
 	return r ? err_set(e, r, "ioreq: STATE: %s", strerror(-r)) : 0;
 }
 
@@ -1165,8 +1171,7 @@ static int state_message(struct wisp_ioreq_server *s, struct err *e)
 	seq = m->hdr.seq;
 	switch (m->hdr.type) {
 	case IOREQ_MSG_STATE_SAVE:
-		/* A second save while held is refused: the VMM resumes
-		 * first (its snapshot is over). */
+		/* Saved again while held: the device is still quiesced. */
 		if (!s->state_save)
 			ret = -ENOTSUP;
 		else if (s->state_held)

@@ -9,13 +9,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "ioreq/client.h"
 #include "mem/dirty.h"
 #include "snapshot/config_state.h"
 #include "snapshot/diff.h"
 #include "snapshot/format.h"
 #include "snapshot/kvm_state.h"
 #include "snapshot/mem_dump.h"
+#include "ioreq/client.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "vmm/control.h"
