@@ -45,7 +45,6 @@
 #include "sandbox/jail.h"
 #include "sandbox/seccomp.h"
 #include "servers/vhu_back.h"
-#include "util/efd.h"
 #include "virtio/mmio.h"
 
 enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
@@ -216,21 +215,9 @@ static int state_load(void *opaque, const uint8_t *buf, size_t len,
 			       t->dev->name, STATE_PARK_MS);
 	ret = virtio_mmio_load(t, buf, len, e);
 	virtio_iothread_resume(&t->io);
-	if (ret)
-		return ret;
-	virtio_mmio_resignal(t);
-	/* An interrupt the driver had not acknowledged: the edge that
-	 * raised it went through KVM's irqfd asynchronously and may have
-	 * missed the snapshot's interrupt controller state. Once more is
-	 * harmless (the driver reads InterruptStatus and finds its work). */
-	if (atomic_load(&t->isr)) {
-		int r = efd_signal(t->irq_efd);
-
-		if (r && r != -EAGAIN)
-			fprintf(stderr, "%s: interrupt after restore: %s\n",
-				t->dev->name, strerror(-r));
-	}
-	return 0;
+	if (!ret)
+		virtio_mmio_resignal(t);
+	return ret;
 }
 
 static void *stdin_pump(void *arg)

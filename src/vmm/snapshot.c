@@ -108,62 +108,45 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 	return 0;
 }
 
-/* The servers' device states, taken before anything else. */
-struct server_states {
-	uint8_t *p[VM_MAX_SERVERS];
-	size_t len[VM_MAX_SERVERS];
-	int held; /* servers holding their device */
-};
-
 /* Each server's device state (docs/snapshot.md, "IOREQ servers"): the
  * server finishes its requests in flight and holds its device, so the
- * memory file has what they wrote and nothing moves until
- * servers_resume. First of all: the interrupts those completions raise
- * must be in the irqchip and LAPIC state saved after them. */
-static int servers_hold(struct vm *vm, struct server_states *ss, struct err *e)
+ * memory file, written next, has what they wrote, and nothing moves
+ * until servers_resume. *held counts the servers holding theirs. */
+static int servers_save(struct vm *vm, struct snap_writer *sw, int *held,
+			struct err *e)
 {
 	for (int i = 0; i < vm->servers.nr; i++) {
-		int ret = ioreq_client_state_save(vm->servers.s[i].client,
-						  &ss->p[i], &ss->len[i], e);
+		uint8_t *st;
+		size_t len;
+		int ret = ioreq_client_state_save(vm->servers.s[i].client, &st,
+						  &len, e);
 
 		if (ret)
 			return ret;
-		ss->held = i + 1;
+		*held = i + 1;
+		snap_section_begin(sw, SNAP_SEC_SERVER);
+		ser_u32(&sw->w, (uint32_t)i);
+		ser_blob(&sw->w, st, len);
+		snap_section_end(sw);
+		free(st);
 	}
 	return 0;
 }
 
-static void servers_save(struct vm *vm, const struct server_states *ss,
-			 struct snap_writer *sw)
-{
-	for (int i = 0; i < vm->servers.nr; i++) {
-		snap_section_begin(sw, SNAP_SEC_SERVER);
-		ser_u32(&sw->w, (uint32_t)i);
-		ser_blob(&sw->w, ss->p[i], (uint32_t)ss->len[i]);
-		snap_section_end(sw);
-	}
-}
-
 /* Whatever the outcome: the servers' devices run on (the VM stays
  * paused, as for in-process devices, whose threads the pause parked). */
-static void servers_resume(struct vm *vm, struct server_states *ss)
+static void servers_resume(struct vm *vm, int held)
 {
-	for (int i = 0; i < ss->held; i++) {
+	for (int i = 0; i < held; i++) {
 		struct err e = { 0 };
 
 		if (ioreq_client_state_resume(vm->servers.s[i].client, &e))
 			log_warn("snapshot: %s", e.msg);
 	}
-	ss->held = 0;
-	for (int i = 0; i < VM_MAX_SERVERS; i++) {
-		free(ss->p[i]);
-		ss->p[i] = NULL;
-	}
 }
 
 static int save_state(struct vm *vm, struct snap_writer *sw,
-		      const uint64_t *dirty, const struct server_states *ss,
-		      struct err *e)
+		      const uint64_t *dirty, int *held, struct err *e)
 {
 	uint32_t *msrs = NULL, nr_msrs = 0;
 	int ret;
@@ -189,7 +172,9 @@ static int save_state(struct vm *vm, struct snap_writer *sw,
 	if (ret)
 		return ret;
 	devices_save(vm, sw);
-	servers_save(vm, ss, sw);
+	ret = servers_save(vm, sw, held, e);
+	if (ret)
+		return ret;
 	snap_section_begin(sw, SNAP_SEC_MEMORY);
 	ser_u64(&sw->w, vm->mem.size);
 	snap_section_end(sw);
@@ -236,7 +221,7 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 	struct snap_writer sw;
 	uint64_t t0 = now_ns(), t1, data = 0, *dirty = NULL;
 	bool diff = r->type == VM_SNAPSHOT_DIFF;
-	struct server_states ss = { 0 };
+	int held = 0;
 	int ret = check_saveable(vm, r, e);
 
 	if (ret)
@@ -253,9 +238,7 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 			return ret;
 	}
 	snap_writer_init(&sw);
-	ret = servers_hold(vm, &ss, e);
-	if (!ret)
-		ret = save_state(vm, &sw, diff ? dirty : NULL, &ss, e);
+	ret = save_state(vm, &sw, diff ? dirty : NULL, &held, e);
 	if (!ret && diff)
 		ret = snap_diff_dump(vm->mem.host, vm->mem.size, dirty,
 				     r->mem_path, &data, e);
@@ -266,7 +249,7 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 				    vm->mem.host, vm->mem.size, r->mem_path,
 				    &data, e);
 	t1 = now_ns();
-	servers_resume(vm, &ss);
+	servers_resume(vm, held);
 	if (!ret)
 		ret = snap_write_file(r->snapshot_path, sw.w.p, sw.w.len, e);
 	/* Not written: the pages stay dirty for the next try. */
