@@ -149,11 +149,6 @@ static void resume_dev(void *opaque)
 	pthread_mutex_unlock(&((struct virtio_mmio *)opaque)->dev->lock);
 }
 
-/* wisp-console's input thread writes the guest's receive queue itself,
- * outside the I/O thread a hold parks: a held device must not get any,
- * so the hold takes this lock until the resume. */
-static pthread_mutex_t pump_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* As long as wisp waits for its own devices' I/O threads to park. */
 #define STATE_PARK_MS 5000
 
@@ -167,16 +162,12 @@ static int state_save(void *opaque, uint8_t *buf, size_t cap, struct err *e)
 {
 	struct virtio_mmio *t = opaque;
 	struct ser_w w = { 0 };
-	int ret;
+	int ret = virtio_iothread_pause(&t->io, STATE_PARK_MS);
 
-	pthread_mutex_lock(&pump_lock);
-	ret = virtio_iothread_pause(&t->io, STATE_PARK_MS);
-	if (ret) {
-		pthread_mutex_unlock(&pump_lock);
+	if (ret)
 		return err_set(e, ret,
 			       "%s: the I/O thread did not park within %d ms",
 			       t->dev->name, STATE_PARK_MS);
-	}
 	virtio_mmio_save(t, &w);
 	if (w.fail || w.len > cap)
 		ret = err_set(e, w.fail ? -ENOMEM : -E2BIG,
@@ -187,7 +178,6 @@ static int state_save(void *opaque, uint8_t *buf, size_t cap, struct err *e)
 	free(w.p);
 	if (ret) {
 		virtio_iothread_resume(&t->io);
-		pthread_mutex_unlock(&pump_lock);
 		return ret;
 	}
 	return (int)w.len;
@@ -196,7 +186,6 @@ static int state_save(void *opaque, uint8_t *buf, size_t cap, struct err *e)
 static void state_resume(void *opaque)
 {
 	virtio_iothread_resume(&((struct virtio_mmio *)opaque)->io);
-	pthread_mutex_unlock(&pump_lock);
 }
 
 /* STATE_LOAD: virtio_mmio_load checks the whole state (device ID, queue
@@ -230,11 +219,8 @@ static void *stdin_pump(void *arg)
 		size_t off = 0;
 
 		while (off < (size_t)n) {
-			size_t k;
-
-			pthread_mutex_lock(&pump_lock);
-			k = vconsole_push_input(d, buf + off, (size_t)n - off);
-			pthread_mutex_unlock(&pump_lock);
+			size_t k = vconsole_push_input(d, buf + off,
+						       (size_t)n - off);
 
 			off += k;
 			if (!k)
