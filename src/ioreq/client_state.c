@@ -66,7 +66,7 @@ static int rpc(struct ioreq_client *c, struct ioreq_attachment *a, uint8_t *buf,
 		const char *t = (const char *)(m + 1);
 
 		/* A message of a line, ending in its NUL. */
-		if (!m->len || m->len > IOREQ_MAX_STATE_ERR || t[m->len - 1] ||
+		if (!m->len || m->len > 256 || t[m->len - 1] ||
 		    strlen(t) != m->len - 1)
 			return -EPROTO;
 		*why = t;

@@ -177,7 +177,7 @@ struct ioreq_iommu_fault {
  * hang-up, and answers STATE with status 0 and the device's state (at
  * most IOREQ_MAX_STATE bytes, opaque to the VMM, which stores it in the
  * snapshot and gives it back in STATE_LOAD), or a negative errno and a
- * NUL-terminated message (at most IOREQ_MAX_STATE_ERR bytes).
+ * NUL-terminated message.
  * STATE_RESUME (no payload): answered by STATE, status 0, no payload.
  * STATE_LOAD (len bytes of a STATE_SAVE's payload): the server checks the
  * whole state against its device before it changes anything, applies
@@ -185,7 +185,6 @@ struct ioreq_iommu_fault {
  * or a negative errno and a message (the device is then as before).
  */
 #define IOREQ_MAX_STATE 16384
-#define IOREQ_MAX_STATE_ERR 256 /* a refusal's message, NUL included */
 #define IOREQ_MAX_STATE_MSG (sizeof(struct ioreq_state_msg) + IOREQ_MAX_STATE)
 struct ioreq_state_msg {
 	struct ioreq_hdr hdr;

@@ -1132,13 +1132,8 @@ static int state_failed(struct wisp_ioreq_server *s, uint32_t seq, int ret,
 			const struct err *why, struct err *e)
 {
 	const char *m = why && why->msg[0] ? why->msg : strerror(-ret);
-	size_t n = strnlen(m, IOREQ_MAX_STATE_ERR - 1);
-	char line[IOREQ_MAX_STATE_ERR];
 
-	/* The protocol's bound on a refusal's message, NUL included. */
-	memcpy(line, m, n);
-	line[n] = 0;
-	return state_answer(s, seq, ret, line, n + 1, e);
+	return state_answer(s, seq, ret, m, strlen(m) + 1, e);
 }
 
 /* One state-channel message: 1 to go on, 0 for a hang-up, -errno. */
