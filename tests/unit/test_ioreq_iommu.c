@@ -435,9 +435,7 @@ static void *fake_thread(void *arg)
 	struct ioreq_hello h = { { IOREQ_MSG_HELLO, sizeof(h), 0, 0 },
 				 IOREQ_MAGIC,
 				 IOREQ_VERSION,
-				 /* Only the IOMMU channel: this fake
-				  * counts one fd past the slots. */
-				 IOREQ_F_ALL & ~IOREQ_F_STATE,
+				 IOREQ_F_ALL,
 				 0,
 				 "fake" };
 	union {
