@@ -546,13 +546,10 @@ def case_ioreq_server():
         w.bad("PUT", "/ioreq-servers/s1", {"socket": "/a", "spawn": "b"},
               says="exactly one")
         w.bad("PUT", "/ioreq-servers/s1", {"spawn": 5}, says="spawn")
-        w.bad("PUT", "/ioreq-servers/s1", {"spawn": srv, "iommu": "off"},
-              says="iommu")
         w.ok("PUT", "/ioreq-servers/s1", {"spawn": srv})
         j = w.ok("GET", "/vm/config", want=200)
         expect(j["ioreq-servers"] == [{"id": "s1", "socket": None,
-                                       "spawn": srv, "iommu": True}],
-               f"stored: {j}")
+                                       "spawn": srv}], f"stored: {j}")
         boot(w, "ioreq-read", vcpu_count=2, mem_size_mib=64)
         mpath = os.path.join(w.dir.name, "metrics")
         open(mpath, "w").close()
@@ -572,43 +569,6 @@ def case_ioreq_server():
                f"ioreq metrics: {m}")
     finally:
         w.close()
-
-
-def case_ioreq_server_iommu():
-    """"iommu" of PUT /ioreq-servers, --server-iommu's field: the test
-    server does not take IOREQ_F_IOMMU, so behind the VM's IOMMU (the
-    default) InstanceStart is refused naming the server, and with
-    "iommu": false it attaches outside the IOMMU and the VM runs (the
-    test guest's reads go to the first window, the virtio-iommu's, so
-    they do not reach the server here; case ioreq_server has those)."""
-    srv = build_bin("tests", "servers", "wisp-ioreq-test")
-    for iommu in (None, False):
-        w = Wisp()
-        try:
-            body = {"spawn": srv}
-            if iommu is not None:
-                body["iommu"] = iommu
-            w.ok("PUT", "/ioreq-servers/s1", body)
-            w.ok("PUT", "/iommu", {"enabled": True})
-            j = w.ok("GET", "/vm/config", want=200)
-            expect(j["ioreq-servers"][0]["iommu"] is (iommu is None),
-                   f"stored: {j['ioreq-servers']}")
-            boot(w, "ioreq-read", vcpu_count=1, mem_size_mib=64)
-            if iommu is None:
-                msg = w.bad("PUT", "/actions",
-                            {"action_type": "InstanceStart"},
-                            says="IOREQ_F_IOMMU")
-                print(f"behind the IOMMU: {msg}")
-                continue
-            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
-            rc = w.wait()
-            expect(rc == 0 and "ioreq-magic" in w.stdout() and
-                   "IOREQ_F_IOMMU" not in w.stderr(),
-                   f"iommu false: exit {rc}\n{w.stdout()}\n{w.stderr()}")
-            print("iommu false: attached outside the IOMMU, the guest ran "
-                  "to its exit")
-        finally:
-            w.close()
 
 
 def case_after_start():
