@@ -1402,11 +1402,18 @@ int main(int argc, char **argv)
 		perror("hostile: /dev/mem");
 		return 2;
 	}
-	mmio = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    (off_t)base);
-	if (mmio == MAP_FAILED) {
-		perror("hostile: mmap /dev/mem");
-		return 2;
+	/* A window need not start on a page (QEMU microvm's are 0x200
+	 * apart): map its page and point into it. */
+	{
+		unsigned long long in = base & (PAGE - 1);
+		uint8_t *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, fd, (off_t)(base - in));
+
+		if (p == MAP_FAILED) {
+			perror("hostile: mmap /dev/mem");
+			return 2;
+		}
+		mmio = p + in;
 	}
 	if (rd(R_MAGIC) != 0x74726976 || rd(R_DEVICE_ID) != 2) {
 		fprintf(stderr, "hostile: no virtio-blk at 0x%llx\n", base);
