@@ -299,6 +299,18 @@ int kvm_ioeventfd(struct kvm *k, uint64_t addr, uint32_t len, bool pio,
 	return ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
+/* One zone of the coalesced ring, MMIO or port I/O: the ioctl is the same. */
+static int coalesced_zone(struct kvm *k, struct kvm_coalesced_mmio_zone *z,
+			  bool unregister)
+{
+	return ioctl(k->vm_fd,
+		     unregister ? KVM_UNREGISTER_COALESCED_MMIO :
+				  KVM_REGISTER_COALESCED_MMIO,
+		     z) < 0 ?
+		       -errno :
+		       0;
+}
+
 int kvm_coalesced_mmio(struct kvm *k, uint64_t addr, uint32_t size,
 		       bool unregister)
 {
@@ -306,12 +318,7 @@ int kvm_coalesced_mmio(struct kvm *k, uint64_t addr, uint32_t size,
 
 	if (!k->coalesced_page)
 		return -EOPNOTSUPP;
-	return ioctl(k->vm_fd,
-		     unregister ? KVM_UNREGISTER_COALESCED_MMIO :
-				  KVM_REGISTER_COALESCED_MMIO,
-		     &z) < 0 ?
-		       -errno :
-		       0;
+	return coalesced_zone(k, &z, unregister);
 }
 
 int kvm_coalesced_pio(struct kvm *k, uint16_t port, uint32_t size,
@@ -323,12 +330,7 @@ int kvm_coalesced_pio(struct kvm *k, uint16_t port, uint32_t size,
 
 	if (!k->coalesced_pio)
 		return -EOPNOTSUPP;
-	return ioctl(k->vm_fd,
-		     unregister ? KVM_UNREGISTER_COALESCED_MMIO :
-				  KVM_REGISTER_COALESCED_MMIO,
-		     &z) < 0 ?
-		       -errno :
-		       0;
+	return coalesced_zone(k, &z, unregister);
 }
 
 struct kvm_coalesced_mmio_ring *kvm_coalesced_ring(struct kvm *k,
