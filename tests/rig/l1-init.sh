@@ -10,7 +10,13 @@
 #   RIG-M name <WISP-marker...> | RIG-V name <vmrun report>
 #   RIG-C name ok|fail KEY [detail] (the L1 checks)
 #   RIG-EXIT name <status> <ms> | RIG-END name
+#   RIG-HB <uptime> (every RIG_HB_S s: L1 is alive, see run.sh's silence
+#   window)
 . /rig/l1-common.sh
+
+# The heartbeat: a console silent for run.sh's window means L1 itself
+# stopped, not a quiet scenario, so the window can be short.
+( while sleep 20; do echo "RIG-HB $(cut -d' ' -f1 /proc/uptime)"; done ) &
 
 VMM=wisp WISP_ARGS=
 [ -f /rig/config ] && . /rig/config
@@ -65,8 +71,13 @@ nc_serve() {
     nc "$2" -p "$3" -e "$4" &
     eval "$1=\$!"
 }
-# to_guest LINE: one line to the guest's console (through vmrun's FIFO)
-to_guest() { echo "$1" > "/tmp/$name.in"; }
+# to_guest LINE: one line to the guest's console (through vmrun's FIFO).
+# Opening a FIFO for writing waits for a reader: once vmrun has ended
+# there is none, so the write is given 10 s.
+to_guest() {
+    timeout 10 sh -c 'echo "$1" > "$2"' _ "$1" "/tmp/$name.in" ||
+        C fail to-guest "no reader on /tmp/$name.in after 10 s (vmrun gone?): '$1' not sent"
+}
 # disk IMG [readonly]: a virtio-blk disk for the VMM command (with --vmm
 # qemu the equivalent virtio-blk-device)
 disk() {
@@ -153,9 +164,47 @@ run_scenario() {
     echo "RIG-END $name"
 }
 
+# tree PID: PID's descendants, deepest first (the comm field of every
+# process here has no space or parenthesis)
+tree() {
+    for s in /proc/[0-9]*/stat; do
+        read -r p _ _ pp _ < "$s" 2> /dev/null || continue
+        [ "$pp" = "$1" ] && { tree "$p"; echo "$p"; }
+    done
+}
+
+# hung NAME PID LIMIT: the scenario's subshell PID ran LIMIT s: what its
+# processes wait in, then the whole tree killed, and the end of the
+# scenario as run.sh judges it (status 124 and the "hooks hung" line: a
+# FAIL, not an L1 death, since L1 is fine)
+hung() {
+    echo "RIG-V $1 rig: hooks hung: the scenario was still running $3 s after it began; its processes:"
+    for p in $(tree "$2") "$2"; do
+        echo "RIG-V $1 rig:   $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2> /dev/null | cut -c1-120) (wchan $(cat "/proc/$p/wchan" 2> /dev/null))"
+    done
+    for p in $(tree "$2") "$2"; do kill -9 "$p" 2> /dev/null; done
+    tr -d '\r' < "/tmp/$1.log" 2> /dev/null | grep -o 'WISP-[A-Z0-9-]*.*' | sed "s/^/RIG-M $1 /"
+    echo "RIG-EXIT $1 124 $(($3 * 1000))"
+    echo "RIG-END $1"
+}
+
+# scenario_watch NAME PID: waits for the scenario's subshell PID. vmrun
+# bounds the VMM, but a hook (a wait, a FIFO, a tool) could block the
+# subshell forever: a watcher ends it TIMEOUT + 120 s after it began.
+scenario_watch() {
+    TIMEOUT=0
+    . "/rig/scenarios/$1/params"
+    ( sleep $((TIMEOUT + 120)); hung "$1" "$2" $((TIMEOUT + 120)) ) &
+    wpid=$!
+    wait "$2"
+    for p in $(tree "$wpid") "$wpid"; do kill "$p" 2> /dev/null; done
+    wait "$wpid" 2> /dev/null
+}
+
 while read -r n <&3; do
     case "$n" in ''|'#'*) continue ;; esac
     # a subshell: one scenario's variables and hooks never reach the next
-    ( run_scenario "$n" )
+    ( run_scenario "$n" ) &
+    scenario_watch "$n" $!
 done 3< /rig/run-list
 finish

@@ -256,7 +256,10 @@ judge() {
         ms=$(awk '$1 == "RIG-EXIT" {print $4; exit}' <<< "$S")
         last=$(awk '$1 == "RIG-M" {l = $3} END {print l}' <<< "$S")
         t_init=$(awk '$1 == "RIG-V" && $4 == "mark" && $5 == "WISP-INIT-RAN" {printf "%.2f", $6 / 1e9}' <<< "$S")
-        if grep -q '^RIG-V [^ ]* vmrun: timeout' <<< "$S"; then
+        hh=$(awk '$1 == "RIG-V" && $3 == "rig:" && $4 == "hooks" && $5 == "hung:" {sub(/^RIG-V [^ ]+ rig: hooks hung: /, ""); print; exit}' <<< "$S")
+        if [ -n "$hh" ]; then
+            reasons+=("L1 hooks hung: $hh (killed; last marker: ${last:-none})")
+        elif grep -q '^RIG-V [^ ]* vmrun: timeout' <<< "$S"; then
             reasons+=("timeout (${tmo}s; last marker: ${last:-none})")
         else
             [ "$rc" = 0 ] || reasons+=("VMM exit status $rc (want 0; last marker: ${last:-none})")
@@ -333,7 +336,7 @@ while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
     TOTAL_TMO=$(echo "$PENDING" | awk -v b=$L1_BOOT_ALLOWANCE '{s += $6} END {print s + b + 30}')
     CONSOLE=$WORK/l1-console-$boot.log
     t0=$(date +%s.%N)
-    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO" "${RIG_L1_SILENCE:-600}"
+    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO" "${RIG_L1_SILENCE:-120}"
     L1_RC=$?
     t1=$(date +%s.%N)
     rig_log "L1 QEMU exited with status $L1_RC after $(echo "$t1 - $t0" | bc | cut -c1-5) s; console log: $CONSOLE"
@@ -406,6 +409,8 @@ while read -r name kernel initrd cpus mem tmo _vmms _needs; do
         fi
         # vmrun's diagnostics (timeout, thread states) help with hangs
         awk '$1 == "RIG-V" && $3 == "vmrun:" && $4 != "mark"' <<< "$S" | sed 's/^RIG-V [^ ]* /  vmrun> /' >&2
+        # and the hook watchdog's list of what the hung processes wait in
+        awk '$1 == "RIG-V" && $3 == "rig:"' <<< "$S" | sed 's/^RIG-V [^ ]* rig: /  hooks> /' >&2
     fi
 done <<< "$TABLE"
 echo "rig: $pass passed, $fail failed"

@@ -43,6 +43,16 @@ case "$FAKE_MODE.$n" in
     big-output.1) run pvh-1cpu
         for i in $(seq 3000); do echo "RIG-L pvh-1cpu line $i of a chatty guest's console output"; done
         end pvh-1cpu ;;
+    # the L1 hook watchdog killed a scenario whose hooks blocked
+    hooks-hung.1) run pvh-1cpu; echo "RIG-V pvh-1cpu rig: hooks hung: the scenario was still running 300 s after it began; its processes:"
+        echo "RIG-V pvh-1cpu rig:   42 sh (wchan pipe_write)"; end pvh-1cpu 124 ;;
+    # heartbeats keep a quiet L1 alive past the silence window
+    heartbeat.1) echo "RIG-BEGIN pvh-1cpu"
+        for i in 1 2 3 4 5; do sleep 2; echo "RIG-HB $i"; done
+        run pvh-1cpu | grep -v RIG-BEGIN; end pvh-1cpu ;;
+    # a console that stops (no heartbeat) is an L1 death: rerun
+    silent.1) echo "RIG-BEGIN pvh-1cpu"; sleep 60 ;;
+    silent.2) run pvh-1cpu; end pvh-1cpu ;;
 esac
 echo "RIG-L1-DONE 9.0"
 FAKE
@@ -55,7 +65,7 @@ case_() {
     local name=$1 only=$2 want_rc=$3 want_boots=$4 out rc boots p why=""
     shift 4
     rm -f "$T/count"
-    out=$(PATH="$T:$PATH" FAKE_DIR=$T FAKE_MODE=$name RIG_SKIP_SETUP=1 RIG_WORK=$T/work \
+    out=$(PATH="$T:$PATH" FAKE_DIR=$T FAKE_MODE=$name RIG_SKIP_SETUP=1 RIG_WORK=$T/work RIG_L1_SILENCE=6 \
         "$RIG_DIR/run.sh" --wisp /bin/true --only "$only" 2> "$T/$name.err")
     rc=$?
     boots=$(cat "$T/count" 2>/dev/null || echo 0)
@@ -93,6 +103,13 @@ case_ rootfs-generic-only debian-rootfs 1 1 \
 
 # judged on its one run, not rerun as if L1 had died
 case_ big-output pvh-1cpu 0 1 '^PASS pvh-1cpu$' '^rig: 1 passed, 0 failed$'
+
+# a hung hook is the scenario's FAIL, with what it waited in; not a rerun
+case_ hooks-hung pvh-1cpu 1 1 '^FAIL pvh-1cpu: L1 hooks hung: the scenario was still running 300 s'
+# 10 s of heartbeats and nothing else, with a 6 s silence window: alive
+case_ heartbeat pvh-1cpu 0 1 '^PASS pvh-1cpu$'
+# 6 s of nothing: stopped as dead, the scenario rerun in a fresh L1
+case_ silent pvh-1cpu 0 2 '^PASS pvh-1cpu \(rerun in a fresh L1; its first run: L1 died during it \(QEMU status 143'
 
 echo "rig-selftest: $pass passed, $fail failed"
 [ "$fail" = 0 ]
