@@ -36,7 +36,9 @@ rig_l1_trouble() {
     local a b
     a=$(tr -d '\r' < "$1" | grep -aoE '(watchdog: )?BUG: .*|general protection fault.*' | head -1)
     b=$(tr -d '\r' < "$1" | grep -aoE 'Kernel panic - not syncing.*|rig: L1 silent for .*' | head -1)
-    printf '%s' "$a${a:+${b:+; }}$b" | cut -c1-200
+    # where the first backtrace (an NMI's, a panic's) says the CPU was
+    c=$(tr -d '\r' < "$1" | grep -aoE 'RIP: 0010:[^ ]+' | head -1)
+    printf '%s' "$a${a:+${b:+; }}$b${c:+ ($c)}" | cut -c1-240
 }
 
 # rig_copy_bin ROOT BIN [DEST]: copy an executable into ROOT (at DEST, default
@@ -167,14 +169,40 @@ rig_l1_add_qemu() {
 # tail is then printed to stderr); 143 when SILENCE_S (>0, not with
 # RIG_VERBOSE=1) passed without a byte on the console and L1 was stopped
 # as dead (its tail printed, a line saying so appended to the log).
+# rig_l1_monitor SOCKET COMMAND...: each HMP COMMAND on L1's QEMU monitor,
+# its answer on stdout (bounded: 5 s to connect, 3 s per answer)
+rig_l1_monitor() {
+    python3 - "$@" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+    s.settimeout(3)
+    s.recv(65536)  # the banner and prompt
+    for cmd in sys.argv[2:]:
+        s.sendall(cmd.encode() + b"\n")
+        out, end = b"", time.time() + 3
+        while b"(qemu)" not in out and time.time() < end:
+            out += s.recv(65536)
+        print(out.decode(errors="replace").replace("\r", ""))
+except OSError as e:
+    print(f"monitor: {e}")
+PY
+}
+
 rig_boot_l1() {
     local initramfs=$1 log=$2 tmo=$3 silence=${4:-0} rc
+    # unknown_nmi_panic: the NMI sent to a silent L1 (below) ends it in a
+    # panic; panic_print=0x40: every panic prints every CPU's backtrace
+    # (where each was stuck)
     local qemu=("${L1_QEMU:-qemu-system-x86_64}" -L "${L1_QEMU_DATA:-/usr/share/qemu}"
                 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
-                -cpu EPYC,+svm,+npt -smp 2 -m 2048
+                -cpu "${RIG_L1_CPU:-EPYC,+svm,+npt}" -smp 2 -m 2048
                 -kernel "$L1_KERNEL" -initrd "$initramfs"
-                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1"
-                -display none -monitor none -serial stdio -no-reboot)
+                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1 unknown_nmi_panic panic_print=0x40"
+                -display none -monitor "unix:$log.mon,server=on,wait=off"
+                -serial stdio -no-reboot)
     rig_log "booting L1 (timeout ${tmo}s): ${qemu[*]}"
     : > "$log"
     if [ "${RIG_VERBOSE:-0}" = 1 ]; then
@@ -185,13 +213,24 @@ rig_boot_l1() {
         # scenario's own timeout inside L1, which prints when it fires)
         # is an L1 that stopped: it ends like a dead one, not at the
         # overall timeout.
-        local qpid size=-1 now quiet=0
+        local qpid size=-1 now quiet=0 nmi=0
         timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null > "$log" 2>&1 &
         qpid=$!
         while kill -0 "$qpid" 2> /dev/null; do
             sleep 2
             now=$(stat -c %s "$log" 2> /dev/null || echo 0)
             if [ "$now" = "$size" ]; then quiet=$((quiet + 2)); else quiet=0 size=$now; fi
+            # Halfway through the window, once per boot: where are L1's
+            # CPUs (QEMU's view of their registers), and an NMI, which a
+            # live L1 kernel answers with a panic and its backtrace (the
+            # console speaks again, QEMU exits: an L1 death with a cause).
+            if [ "$nmi" = 0 ] && [ "$quiet" -ge $((silence / 2)) ]; then
+                nmi=1
+                rig_log "L1 printed nothing for ${quiet}s: its CPUs, then an NMI for a backtrace"
+                rig_l1_monitor "$log.mon" "info registers -a" nmi |
+                    grep -aE '^(CPU#|RIP=|CR0=|EFER=|EAX=)|monitor:' | sed 's/^/  cpu| /' |
+                    tee -a "$log.cpus" >&2
+            fi
             if [ "$quiet" -ge "$silence" ]; then
                 rig_log "L1 printed nothing for ${quiet}s: stopped as dead; console tail:"
                 tr -d '\r' < "$log" | grep -av "TCG doesn't support" | tail -n 30 | sed 's/^/  | /' >&2
