@@ -835,9 +835,9 @@ def case_ioreq_server_hostile_vmm():
                      ring_offset=(1 << 64) - 128)
     hostile_vmm_case("short shared memfd", "shared page", shm_size=0)
     hostile_vmm_case("0 vCPUs", "WELCOME for 0 vCPUs", nr_vcpus=0)
-    # 3 + 34 fds: one more than IOREQ_MAX_FDS (4 + 32, the IOMMU channel
-    # included).
-    hostile_vmm_case("34 vCPUs", "malformed", nr_vcpus=34)
+    # 3 + 35 fds: one more than IOREQ_MAX_FDS (5 + 32, the IOMMU and
+    # state channels included).
+    hostile_vmm_case("35 vCPUs", "malformed", nr_vcpus=35)
 
 
 # --- end of the hostile-VMM block ---
