@@ -37,6 +37,14 @@ static void decode(uint32_t type, const uint8_t *p, uint64_t len)
 		if (!ret)
 			CHECK(c.cpus >= 1 && c.nr_disks <= VM_MAX_DISKS &&
 			      c.nr_servers <= VM_MAX_SERVERS);
+		/* A restore checks every server command it would run. */
+		for (int i = 0; !ret && i < c.nr_servers; i++) {
+			struct err se = { 0 };
+
+			if (c.servers[i].spawn &&
+			    snap_spawn_check(c.servers[i].spawn, &se))
+				CHECK(se.cls == ERR_CONFIG && se.msg[0]);
+		}
 		break;
 	}
 	case SNAP_SEC_VM: {

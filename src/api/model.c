@@ -841,9 +841,8 @@ int model_put_server(struct model *m, const char *url_id, json_t *body,
 		     struct err *e)
 {
 	static const struct field f[] = {
-		{ "id", F_STR, false },
-		{ "socket", F_STR, false },
-		{ "spawn", F_STR, false },
+		{ "id", F_STR, false },	   { "socket", F_STR, false },
+		{ "spawn", F_STR, false }, { "iommu", F_BOOL, false },
 		{ NULL, 0, false },
 	};
 	struct model_server ns = { 0 }, *old = NULL;
@@ -876,6 +875,9 @@ int model_put_server(struct model *m, const char *url_id, json_t *body,
 		server_free(&ns);
 		return oom(e);
 	}
+	/* Behind the IOMMU (when there is one) unless told otherwise, as
+	 * on the command line. */
+	ns.no_iommu = !get_bool(body, "iommu", true);
 	if (old)
 		server_free(old);
 	else
@@ -1205,6 +1207,7 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 	for (int i = 0; i < m->nr_servers; i++) {
 		c->servers[i].socket = m->servers[i].socket;
 		c->servers[i].spawn = m->servers[i].spawn;
+		c->servers[i].no_iommu = m->servers[i].no_iommu;
 	}
 	return 0;
 }
@@ -1319,9 +1322,10 @@ json_t *model_json(const struct model *m)
 		const struct model_server *s = &m->servers[i];
 
 		json_array_append_new(
-			a, json_pack("{s:s, s:o, s:o}", "id", s->id, "socket",
-				     jstr_or_null(s->socket), "spawn",
-				     jstr_or_null(s->spawn)));
+			a, json_pack("{s:s, s:o, s:o, s:b}", "id", s->id,
+				     "socket", jstr_or_null(s->socket), "spawn",
+				     jstr_or_null(s->spawn), "iommu",
+				     !s->no_iommu));
 	}
 	json_object_set_new(j, "ioreq-servers", a);
 	a = json_array();

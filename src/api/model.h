@@ -64,6 +64,7 @@ struct model_server {
 	char *id;
 	char *socket; /* attach to a running server, or */
 	char *spawn; /* start "spawn --socket PATH" */
+	bool no_iommu; /* "iommu": false, as --server-iommu off */
 };
 
 struct model {

@@ -19,8 +19,9 @@
  * create, re-attach, remap), client_forward.c (slots, posted ring, the
  * window's bus ops, statistics), client_detach.c (control-socket events,
  * detach to the stand-in, destroy), client_iommu.c (the IOMMU channel:
- * the snapshot at attach, map/unmap/reset). client_priv.h holds the
- * shared state.
+ * the snapshot at attach, map/unmap/reset), client_state.c (the state
+ * channel: a device's snapshot state). client_priv.h holds the shared
+ * state.
  *
  * No KVM here: doorbell lanes go into the ioeventfd registry it is given,
  * posted ranges through struct ioreq_posted_host.
@@ -148,6 +149,27 @@ int ioreq_client_iommu_unmap(struct ioreq_client *c, uint64_t seq,
 			     uint64_t iova, uint64_t last);
 int ioreq_client_iommu_reset(struct ioreq_client *c, uint64_t seq,
 			     uint32_t mode);
+
+/*
+ * Device state for snapshots (IOREQ_F_STATE, docs/ioreq.md "Device
+ * state"), over the state channel; any thread but the main one's event
+ * handling, calls serialized, each answer waited for at most 5 times
+ * timeout_ms (10 s by default: a disk finishes its requests first).
+ * state_save: the server finishes its device's requests in flight, holds
+ * the device and returns its state (*out malloc'd, at most
+ * IOREQ_MAX_STATE bytes, opaque here); the device stays held until
+ * state_resume. state_load gives a saved state to a (new) server, which
+ * checks it whole before applying it. -ENOTCONN without a server,
+ * -ENOTSUP when it lacks IOREQ_F_STATE, the server's refusal with its
+ * message (config class), or a transport failure (the server is then
+ * cut off, as on a timeout of the other channels).
+ */
+bool ioreq_client_has_state(struct ioreq_client *c);
+int ioreq_client_state_save(struct ioreq_client *c, uint8_t **out, size_t *len,
+			    struct err *e);
+int ioreq_client_state_resume(struct ioreq_client *c, struct err *e);
+int ioreq_client_state_load(struct ioreq_client *c, const uint8_t *state,
+			    size_t len, struct err *e);
 
 struct ioreq_stats {
 	uint64_t sync, posted, ring_full, timeouts, spins_hit, blocks;

@@ -229,7 +229,7 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 		uint8_t raw[IOREQ_MAX_MSG];
 	} m;
 	struct ioreq_welcome w = { 0 };
-	int fds[IOREQ_MAX_FDS], nfds, n, ret, iommu_peer = -1;
+	int fds[IOREQ_MAX_FDS], nfds, n, ret, iommu_peer = -1, state_peer = -1;
 
 	n = ioreq_recv(a->sock, &m, sizeof(m), fds, IOREQ_MAX_FDS, &nfds,
 		       ms_left(deadline));
@@ -278,6 +278,22 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 		a->iommu_sock = sv[0];
 		iommu_peer = sv[1];
 	}
+	/* Its own channel, so a snapshot (on the API's thread) never
+	 * reads an answer the main loop's control-socket watch wants. */
+	if (a->features & IOREQ_F_STATE) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) <
+		    0) {
+			ret = err_set(e, -errno, "%s: state channel: %s",
+				      c->name, strerror(errno));
+			if (iommu_peer >= 0)
+				close(iommu_peer);
+			return ret;
+		}
+		a->state_sock = sv[0];
+		state_peer = sv[1];
+	}
 	w.hdr.type = IOREQ_MSG_WELCOME;
 	w.hdr.len = sizeof(w);
 	w.magic = IOREQ_MAGIC;
@@ -300,10 +316,14 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 	nfds = 3 + c->cfg.nr_vcpus;
 	if (iommu_peer >= 0)
 		fds[nfds++] = iommu_peer;
+	if (state_peer >= 0)
+		fds[nfds++] = state_peer;
 	ret = ioreq_send_by(a->sock, &w, sizeof(w), fds, nfds, deadline);
 	/* The server has its own reference now (or never will). */
 	if (iommu_peer >= 0)
 		close(iommu_peer);
+	if (state_peer >= 0)
+		close(state_peer);
 	if (!ret)
 		ret = send_mem_map(c, a->sock, deadline);
 	if (ret)
@@ -405,6 +425,7 @@ static struct ioreq_attachment *new_attachment(void)
 	if (!a)
 		return NULL;
 	a->sock = a->shm_fd = a->wake_efd = a->iommu_sock = -1;
+	a->state_sock = -1;
 	for (int i = 0; i < IOREQ_MAX_VCPUS; i++)
 		a->resp_efd[i] = -1;
 	return a;
@@ -511,6 +532,7 @@ int ioreq_client_create(const struct ioreq_client_config *cfg,
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->ring_lock, NULL);
 	pthread_mutex_init(&c->iommu_lock, NULL);
+	pthread_mutex_init(&c->state_lock, NULL);
 	atomic_store(&c->dead, true);
 	c->irq_efd = -1;
 	ret = virtio_standin_init(&c->standin);
@@ -518,6 +540,7 @@ int ioreq_client_create(const struct ioreq_client_config *cfg,
 		pthread_rwlock_destroy(&c->lock);
 		pthread_mutex_destroy(&c->ring_lock);
 		pthread_mutex_destroy(&c->iommu_lock);
+		pthread_mutex_destroy(&c->state_lock);
 		free(c);
 		return err_set(e, ret, "%s: %s", cfg->name, strerror(-ret));
 	}

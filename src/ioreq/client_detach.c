@@ -50,6 +50,8 @@ void ioreq_attachment_free(struct ioreq_client *c, struct ioreq_attachment *a)
 		close(a->sock);
 	if (a->iommu_sock >= 0)
 		close(a->iommu_sock);
+	if (a->state_sock >= 0)
+		close(a->state_sock);
 	free(a);
 }
 
@@ -182,5 +184,6 @@ void ioreq_client_destroy(struct ioreq_client *c)
 	pthread_rwlock_destroy(&c->lock);
 	pthread_mutex_destroy(&c->ring_lock);
 	pthread_mutex_destroy(&c->iommu_lock);
+	pthread_mutex_destroy(&c->state_lock);
 	free(c);
 }

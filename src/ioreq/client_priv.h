@@ -54,6 +54,9 @@ struct ioreq_attachment {
 	int iommu_sock;
 	uint64_t iommu_seq;
 	uint32_t iommu_msg;
+	/* IOREQ_F_STATE: our end of the state channel, its counter. */
+	int state_sock;
+	uint32_t state_msg;
 };
 
 struct ioreq_client {
@@ -75,6 +78,9 @@ struct ioreq_client {
 	 * an attach from its snapshot until the attachment is published, so
 	 * no change falls between the two. Taken before lock. */
 	pthread_mutex_t iommu_lock;
+	/* Serializes the state channel (ioreq_client_state_*). Taken
+	 * before lock. */
+	pthread_mutex_t state_lock;
 	uint32_t mem_generation; /* main thread */
 
 	int irq_efd; /* our dup, kept across attachments */

@@ -30,11 +30,15 @@
  * IOMMU_MAP/UNMAP/RESET keep, sent on the IOMMU channel (WELCOME's last
  * fd). */
 #define IOREQ_F_IOMMU (1u << 3)
+/* The server saves and loads its device's state for snapshots over the
+ * state channel (WELCOME's last fd). Any version: a peer that does not
+ * know the bit never asks for it or grants it. */
+#define IOREQ_F_STATE (1u << 4)
 #define IOREQ_F_ALL                                                        \
 	(IOREQ_F_BUFFERED_RING | IOREQ_F_DOORBELLS | IOREQ_F_VIRTIO_MMIO | \
-	 IOREQ_F_IOMMU)
+	 IOREQ_F_IOMMU | IOREQ_F_STATE)
 
-#define IOREQ_MAX_FDS (4 + IOREQ_MAX_VCPUS)
+#define IOREQ_MAX_FDS (5 + IOREQ_MAX_VCPUS)
 #define IOREQ_MAX_MSG 512
 #define IOREQ_MAX_VCPUS 32
 #define IOREQ_MAX_RANGES 16
@@ -49,6 +53,7 @@ enum ioreq_msg_type {
 	IOREQ_MSG_MEM_UNMAPPED = 5, /* ack of MEM_INVALIDATE */
 	IOREQ_MSG_IOMMU_FAULT = 6, /* control socket: a DMA was refused */
 	IOREQ_MSG_IOMMU_DONE = 7, /* IOMMU channel: an IOMMU_* is applied */
+	IOREQ_MSG_STATE = 8, /* state channel: the answer to a STATE_* */
 	/* VMM -> server */
 	IOREQ_MSG_WELCOME = 16, /* answer to HELLO; fds: see below */
 	IOREQ_MSG_MEM_MAP = 17, /* + 1 fd: guest RAM memfd and its layout */
@@ -60,6 +65,11 @@ enum ioreq_msg_type {
 	IOREQ_MSG_IOMMU_MAP = 21, /* add [iova, last] -> gpa */
 	IOREQ_MSG_IOMMU_UNMAP = 22, /* remove the mappings inside a range */
 	IOREQ_MSG_IOMMU_RESET = 23, /* drop every mapping; set the mode */
+	/* VMM -> server, on the state channel; each answered by STATE with
+	 * the same seq before the next is sent. */
+	IOREQ_MSG_STATE_SAVE = 24, /* quiesce, hold the device, send state */
+	IOREQ_MSG_STATE_RESUME = 25, /* let a held device run again */
+	IOREQ_MSG_STATE_LOAD = 26, /* + payload: apply a saved state */
 };
 
 struct ioreq_hdr {
@@ -92,7 +102,10 @@ struct ioreq_hello {
  *       setting slot i to IORESP_READY (unless vmm_polling is set);
  *   [3 + nr_vcpus] with IOREQ_F_IOMMU: the IOMMU channel, a connected
  *       SOCK_SEQPACKET socket carrying IOMMU_MAP/UNMAP/RESET and their
- *       IOMMU_DONE answers.
+ *       IOMMU_DONE answers;
+ *   then, with IOREQ_F_STATE: the state channel, a connected
+ *       SOCK_SEQPACKET socket carrying STATE_SAVE/RESUME/LOAD and their
+ *       STATE answers.
  */
 struct ioreq_welcome {
 	struct ioreq_hdr hdr;
@@ -155,6 +168,29 @@ struct ioreq_iommu_fault {
 	uint64_t iova;
 	uint32_t flags;
 	uint32_t reserved;
+};
+
+/*
+ * STATE_SAVE (no payload): the server finishes its device's requests in
+ * flight, holds the device (it takes no new request from its queues; its
+ * register window still answers) until STATE_RESUME or the channel's
+ * hang-up, and answers STATE with status 0 and the device's state (at
+ * most IOREQ_MAX_STATE bytes, opaque to the VMM, which stores it in the
+ * snapshot and gives it back in STATE_LOAD), or a negative errno and a
+ * NUL-terminated message (at most IOREQ_MAX_STATE_ERR bytes).
+ * STATE_RESUME (no payload): answered by STATE, status 0, no payload.
+ * STATE_LOAD (len bytes of a STATE_SAVE's payload): the server checks the
+ * whole state against its device before it changes anything, applies
+ * it, looks at every live queue once, and answers STATE with status 0,
+ * or a negative errno and a message (the device is then as before).
+ */
+#define IOREQ_MAX_STATE 16384
+#define IOREQ_MAX_STATE_ERR 256 /* a refusal's message, NUL included */
+#define IOREQ_MAX_STATE_MSG (sizeof(struct ioreq_state_msg) + IOREQ_MAX_STATE)
+struct ioreq_state_msg {
+	struct ioreq_hdr hdr;
+	int32_t status;
+	uint32_t len; /* payload bytes after this header */
 };
 
 struct ioreq_mem_region {
@@ -292,6 +328,7 @@ _Static_assert(sizeof(struct ioreq_iommu_unmap) == 32, "iommu_unmap");
 _Static_assert(sizeof(struct ioreq_iommu_reset) == 24, "iommu_reset");
 _Static_assert(sizeof(struct ioreq_iommu_done) == 24, "iommu_done");
 _Static_assert(sizeof(struct ioreq_iommu_fault) == 32, "iommu_fault");
+_Static_assert(sizeof(struct ioreq_state_msg) == 24, "state");
 _Static_assert(sizeof(struct ioreq_ring_entry) == 32, "ring entry");
 _Static_assert(sizeof(struct ioreq_ring) == 128, "ring header");
 

@@ -306,7 +306,8 @@ static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
 			       w->version);
 	if (w->nr_vcpus < 1 || w->nr_vcpus > IOREQ_MAX_VCPUS ||
 	    nfds != 3 + (int)w->nr_vcpus +
-			    ((w->features & IOREQ_F_IOMMU) ? 1 : 0))
+			    ((w->features & IOREQ_F_IOMMU) ? 1 : 0) +
+			    ((w->features & IOREQ_F_STATE) ? 1 : 0))
 		return err_set(e, -EPROTO,
 			       "ioreq: WELCOME for %u vCPUs with %d fds",
 			       w->nr_vcpus, nfds);
@@ -350,16 +351,23 @@ static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
 /* The IOMMU channel must be what the protocol says: a connected
  * SOCK_SEQPACKET socket (a pipe or a stream socket would break the
  * one-message-per-packet rule under us). */
+static bool is_seqpacket(int fd)
+{
+	struct stat st;
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	       type == SOCK_SEQPACKET;
+}
+
 static int iommu_init(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct wisp_ioreq_iommu *io;
-	struct stat st;
-	int type = 0, ret;
-	socklen_t len = sizeof(type);
+	int ret;
 
-	if (fstat(s->iommu_sock, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    getsockopt(s->iommu_sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-	    type != SOCK_SEQPACKET)
+	if (!is_seqpacket(s->iommu_sock))
 		return err_set(e, -EPROTO,
 			       "ioreq: WELCOME's IOMMU channel is not a "
 			       "SOCK_SEQPACKET socket");
@@ -400,6 +408,7 @@ static struct wisp_ioreq_server *server_new(int sock, const char *name)
 		return NULL;
 	s->sock = sock;
 	s->shm_fd = s->wake_efd = s->irq_efd = s->iommu_sock = -1;
+	s->state_sock = -1;
 	s->mem.memfd = -1;
 	for (int i = 0; i < IOREQ_MAX_VCPUS; i++)
 		s->resp_efd[i] = -1;
@@ -455,6 +464,21 @@ int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 	s->nr_vcpus = (int)s->welcome.nr_vcpus;
 	for (int i = 0; i < s->nr_vcpus; i++)
 		s->resp_efd[i] = fds[3 + i];
+	/* The channels come last: the state channel after the IOMMU's. */
+	if (s->welcome.features & IOREQ_F_STATE) {
+		s->state_sock = fds[--nfds];
+		if (!is_seqpacket(s->state_sock)) {
+			ret = err_set(e, -EPROTO,
+				      "ioreq: WELCOME's state channel is not "
+				      "a SOCK_SEQPACKET socket");
+			goto fail;
+		}
+		s->state_buf = malloc(IOREQ_MAX_STATE_MSG);
+		if (!s->state_buf) {
+			ret = err_set(e, -ENOMEM, "ioreq: out of memory");
+			goto fail;
+		}
+	}
 	if (s->welcome.features & IOREQ_F_IOMMU) {
 		s->iommu_sock = fds[3 + s->nr_vcpus];
 		nfds--;
@@ -1064,23 +1088,150 @@ static int iommu_report(struct wisp_ioreq_server *s, struct err *e)
 	return 0;
 }
 
+/* --- device state (IOREQ_F_STATE) --- */
+
+static void state_release(struct wisp_ioreq_server *s)
+{
+	if (s->state_held && s->state_resume)
+		s->state_resume(s->hook_opaque);
+	s->state_held = false;
+}
+
+/* The answer to one STATE_*: a status and a payload (the state, or on
+ * failure the message). The VMM waits for it; a VMM that stops reading
+ * gets timeout_ms, then serving ends. */
+static int state_answer(struct wisp_ioreq_server *s, uint32_t seq,
+			int32_t status, const void *p, size_t len,
+			struct err *e)
+{
+	struct ioreq_state_msg *a =
+		(struct ioreq_state_msg *)(void *)s->state_buf;
+	int r;
+
+	a->hdr = (struct ioreq_hdr){ IOREQ_MSG_STATE,
+				     (uint32_t)(sizeof(*a) + len), seq, 0 };
+	a->status = status;
+	a->len = (uint32_t)len;
+	if (len && p != (const void *)(a + 1))
+		memmove(a + 1, p, len);
+	/* Bounded even for a 16 KiB answer the socket has no room for. */
+	r = ioreq_send_by(s->state_sock, a, sizeof(*a) + len, NULL, 0,
+			  now_ns() + (uint64_t)s->timeout_ms * 1000000ull);
+	if (r == -ETIMEDOUT)
+		return err_set(e, r, "ioreq: STATE: the VMM reads nothing");
+	return r ? err_set(e, r, "ioreq: STATE: %s", strerror(-r)) : 0;
+}
+
+static int state_failed(struct wisp_ioreq_server *s, uint32_t seq, int ret,
+			const struct err *why, struct err *e)
+{
+	const char *m = why && why->msg[0] ? why->msg : strerror(-ret);
+	size_t n = strnlen(m, IOREQ_MAX_STATE_ERR - 1);
+	char line[IOREQ_MAX_STATE_ERR];
+
+	/* The protocol's bound on a refusal's message, NUL included. */
+	memcpy(line, m, n);
+	line[n] = 0;
+	return state_answer(s, seq, ret, line, n + 1, e);
+}
+
+/* One state-channel message: 1 to go on, 0 for a hang-up, -errno. */
+static int state_message(struct wisp_ioreq_server *s, struct err *e)
+{
+	struct ioreq_state_msg *m =
+		(struct ioreq_state_msg *)(void *)s->state_buf;
+	uint8_t *payload = s->state_buf + sizeof(*m);
+	int fds[IOREQ_MAX_FDS], nfds, n, ret;
+	struct err why = { 0 };
+	uint32_t seq;
+
+	n = ioreq_recv(s->state_sock, s->state_buf, IOREQ_MAX_STATE_MSG, fds,
+		       IOREQ_MAX_FDS, &nfds, 0);
+	if (n == -ETIMEDOUT || n == -EAGAIN)
+		return 1;
+	ioreq_close_fds(fds, nfds);
+	if (n == 0 || n == -ECONNRESET)
+		return 0;
+	if (n < 0)
+		return err_set(e, n, "ioreq: state channel: %s%s",
+			       n == -EPROTO ? "malformed packet: " : "",
+			       strerror(-n));
+	if (nfds || (size_t)n < sizeof(*m) ||
+	    m->len != (size_t)n - sizeof(*m) || m->status || m->hdr.reserved ||
+	    (m->hdr.type != IOREQ_MSG_STATE_LOAD && m->len))
+		return err_set(e, -EPROTO,
+			       "ioreq: state message %u of %d bytes (%d fds)",
+			       m->hdr.type, n, nfds);
+	seq = m->hdr.seq;
+	switch (m->hdr.type) {
+	case IOREQ_MSG_STATE_SAVE:
+		/* A second save while held is refused: the VMM resumes
+		 * first (its snapshot is over). */
+		if (!s->state_save)
+			ret = -ENOTSUP;
+		else if (s->state_held)
+			ret = err_set(&why, -EBUSY,
+				      "ioreq: STATE_SAVE: the device is held "
+				      "already");
+		else
+			ret = s->state_save(s->hook_opaque, payload,
+					    IOREQ_MAX_STATE, &why);
+		if (ret > IOREQ_MAX_STATE)
+			ret = err_set(&why, -E2BIG,
+				      "ioreq: STATE_SAVE: %d bytes of state",
+				      ret);
+		if (ret >= 0) {
+			s->state_held = true;
+			ret = state_answer(s, seq, 0, payload, (size_t)ret, e);
+		} else {
+			ret = state_failed(s, seq, ret, &why, e);
+		}
+		break;
+	case IOREQ_MSG_STATE_RESUME:
+		state_release(s);
+		ret = state_answer(s, seq, 0, NULL, 0, e);
+		break;
+	case IOREQ_MSG_STATE_LOAD:
+		if (!s->state_load)
+			ret = -ENOTSUP;
+		else if (s->state_held)
+			ret = err_set(&why, -EBUSY,
+				      "ioreq: STATE_LOAD while the device is "
+				      "held");
+		else
+			ret = s->state_load(s->hook_opaque, payload, m->len,
+					    &why);
+		ret = ret < 0 ? state_failed(s, seq, ret, &why, e) :
+				state_answer(s, seq, 0, NULL, 0, e);
+		break;
+	default:
+		return err_set(e, -EPROTO,
+			       "ioreq: unexpected state message %u (%d bytes)",
+			       m->hdr.type, n);
+	}
+	return ret ? ret : 1;
+}
+
 static bool stopping(struct wisp_ioreq_server *s)
 {
 	return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
 }
 
-int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
+static int serve_loop(struct wisp_ioreq_server *s, struct err *e)
 {
 	uint64_t idle_since = now_ns();
 	unsigned int busy = 0;
 
 	for (;;) {
-		struct pollfd p[5] = { { s->sock, POLLIN, 0 },
+		/* poll() skips the entries whose fd is -1 (no IOMMU, no
+		 * state channel). */
+		struct pollfd p[6] = { { s->sock, POLLIN, 0 },
 				       { s->wake_efd, POLLIN, 0 },
 				       { s->stop_efd, POLLIN, 0 },
 				       { s->iommu_sock, POLLIN, 0 },
 				       { s->iommu ? s->iommu->fault_efd : -1,
-					 POLLIN, 0 } };
+					 POLLIN, 0 },
+				       { s->state_sock, POLLIN, 0 } };
 		int n;
 
 		if (stopping(s))
@@ -1124,7 +1275,7 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 		}
 		/* Waiting for the next request has no bound: an idle guest
 		 * sends none. A VMM that goes away hangs the socket up. */
-		if (poll(p, s->iommu ? 5 : 3, -1) < 0 && errno != EINTR)
+		if (poll(p, 6, -1) < 0 && errno != EINTR)
 			return err_set(e, -errno, "ioreq: poll: %s",
 				       strerror(errno));
 		if (s->iommu && p[3].revents) {
@@ -1137,6 +1288,12 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 			n = iommu_report(s, e);
 			if (n)
 				return n;
+		}
+		if (p[5].revents) {
+			int r = state_message(s, e);
+
+			if (r <= 0)
+				return r;
 		}
 		if (p[1].revents & POLLIN) {
 			n = efd_drain(s->wake_efd);
@@ -1155,6 +1312,16 @@ int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
 		}
 		idle_since = now_ns();
 	}
+}
+
+int wisp_ioreq_serve(struct wisp_ioreq_server *s, struct err *e)
+{
+	int ret = serve_loop(s, e);
+
+	/* A device held for a snapshot the VMM never finished runs again
+	 * (its destruction must not wait on a parked thread). */
+	state_release(s);
+	return ret;
 }
 
 void wisp_ioreq_stop(struct wisp_ioreq_server *s)
@@ -1195,6 +1362,9 @@ void wisp_ioreq_close(struct wisp_ioreq_server *s)
 		close(s->stop_efd);
 	if (s->iommu_sock >= 0)
 		close(s->iommu_sock);
+	if (s->state_sock >= 0)
+		close(s->state_sock);
+	free(s->state_buf);
 	iommu_free(s->iommu);
 	free(s);
 }

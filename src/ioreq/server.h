@@ -67,6 +67,20 @@ struct wisp_ioreq_server {
 	void (*resume)(void *opaque); /* guest RAM mapped again */
 	void *hook_opaque;
 	int timeout_ms; /* bound of every wait on the VMM (default 5000) */
+	/* IOREQ_F_STATE (docs/ioreq.md, "Device state"): called on the
+	 * serving thread with hook_opaque. state_save finishes the
+	 * device's requests in flight, holds the device (no new request
+	 * taken from its queues) and writes its state into buf (at most
+	 * cap bytes): the length, or -errno with e. state_resume lets a
+	 * held device run again. state_load checks the whole state before
+	 * it changes anything, applies it and looks at every live queue:
+	 * 0, or -errno with e (the device as before). Unset: the VMM's
+	 * requests are refused with -ENOTSUP. */
+	int (*state_save)(void *opaque, uint8_t *buf, size_t cap,
+			  struct err *e);
+	void (*state_resume)(void *opaque);
+	int (*state_load)(void *opaque, const uint8_t *buf, size_t len,
+			  struct err *e);
 	/* Counters of what was served: slot requests (reads and writes)
 	 * and ring entries (posted writes). */
 	uint64_t handled_sync, handled_posted;
@@ -80,6 +94,11 @@ struct wisp_ioreq_server {
 	/* IOREQ_F_IOMMU: the IOMMU channel and the translation table. */
 	int iommu_sock;
 	struct wisp_ioreq_iommu *iommu;
+	/* IOREQ_F_STATE: the state channel; the device is held after a
+	 * STATE_SAVE until STATE_RESUME (or the end of the connection). */
+	int state_sock;
+	bool state_held;
+	uint8_t *state_buf; /* IOREQ_MAX_STATE_MSG bytes */
 };
 
 /* Creates a listening SOCK_SEQPACKET socket at path (a stale socket file

@@ -35,6 +35,8 @@ static const struct sb_rule rules[] = {
 	ALLOW(timer_delete, "efd.c's bounded eventfd wait"),
 	SOCKET_UNIX("re-attach: connecting to a server's socket again"),
 	ALLOW(connect, "re-attach: connecting to a server's socket again"),
+	ALLOW1(socketpair, SB_EQ(0, AF_UNIX),
+	       "re-attach: a server's IOMMU and state channels"),
 	ALLOW(getsockopt, "SO_PEERCRED of a re-attached server"),
 	ALLOW(sendmsg, "IOREQ messages (with fds) to a server"),
 	ALLOW(recvmsg, "IOREQ messages (with fds) from a server"),

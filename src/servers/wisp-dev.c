@@ -45,6 +45,7 @@
 #include "sandbox/jail.h"
 #include "sandbox/seccomp.h"
 #include "servers/vhu_back.h"
+#include "util/efd.h"
 #include "virtio/mmio.h"
 
 enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
@@ -135,7 +136,7 @@ static int srv_add_irqfd(void *opaque, int efd, unsigned int gsi)
 
 static void pause_dev(void *opaque)
 {
-	struct virtio_dev *d = opaque;
+	struct virtio_dev *d = ((struct virtio_mmio *)opaque)->dev;
 
 	pthread_mutex_lock(&d->lock);
 	/* The disk's requests in flight point into the mapping about to
@@ -146,7 +147,90 @@ static void pause_dev(void *opaque)
 
 static void resume_dev(void *opaque)
 {
-	pthread_mutex_unlock(&((struct virtio_dev *)opaque)->lock);
+	pthread_mutex_unlock(&((struct virtio_mmio *)opaque)->dev->lock);
+}
+
+/* wisp-console's input thread writes the guest's receive queue itself,
+ * outside the I/O thread a hold parks: a held device must not get any,
+ * so the hold takes this lock until the resume. */
+static pthread_mutex_t pump_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* As long as wisp waits for its own devices' I/O threads to park. */
+#define STATE_PARK_MS 5000
+
+/* STATE_SAVE: the same state an in-process device puts in a snapshot
+ * (virtio_mmio_save), taken as wisp takes it: the I/O thread parked
+ * after the device's quiesce finished the requests in flight (a disk's
+ * reads and writes are done and in the used ring, in guest RAM, which
+ * the snapshot's memory file then has). It stays parked until
+ * STATE_RESUME: a request taken after the state would be in neither. */
+static int state_save(void *opaque, uint8_t *buf, size_t cap, struct err *e)
+{
+	struct virtio_mmio *t = opaque;
+	struct ser_w w = { 0 };
+	int ret;
+
+	pthread_mutex_lock(&pump_lock);
+	ret = virtio_iothread_pause(&t->io, STATE_PARK_MS);
+	if (ret) {
+		pthread_mutex_unlock(&pump_lock);
+		return err_set(e, ret,
+			       "%s: the I/O thread did not park within %d ms",
+			       t->dev->name, STATE_PARK_MS);
+	}
+	virtio_mmio_save(t, &w);
+	if (w.fail || w.len > cap)
+		ret = err_set(e, w.fail ? -ENOMEM : -E2BIG,
+			      "%s: device state: %s", t->dev->name,
+			      w.fail ? "out of memory" : "too large");
+	else
+		memcpy(buf, w.p, w.len);
+	free(w.p);
+	if (ret) {
+		virtio_iothread_resume(&t->io);
+		pthread_mutex_unlock(&pump_lock);
+		return ret;
+	}
+	return (int)w.len;
+}
+
+static void state_resume(void *opaque)
+{
+	virtio_iothread_resume(&((struct virtio_mmio *)opaque)->io);
+	pthread_mutex_unlock(&pump_lock);
+}
+
+/* STATE_LOAD: virtio_mmio_load checks the whole state (device ID, queue
+ * count and sizes, rings inside guest RAM or the IOMMU's mappings)
+ * before it changes anything, with the I/O thread parked; then every
+ * live queue is looked at once, as wisp does for its own devices. */
+static int state_load(void *opaque, const uint8_t *buf, size_t len,
+		      struct err *e)
+{
+	struct virtio_mmio *t = opaque;
+	int ret = virtio_iothread_pause(&t->io, STATE_PARK_MS);
+
+	if (ret)
+		return err_set(e, ret,
+			       "%s: the I/O thread did not park within %d ms",
+			       t->dev->name, STATE_PARK_MS);
+	ret = virtio_mmio_load(t, buf, len, e);
+	virtio_iothread_resume(&t->io);
+	if (ret)
+		return ret;
+	virtio_mmio_resignal(t);
+	/* An interrupt the driver had not acknowledged: the edge that
+	 * raised it went through KVM's irqfd asynchronously and may have
+	 * missed the snapshot's interrupt controller state. Once more is
+	 * harmless (the driver reads InterruptStatus and finds its work). */
+	if (atomic_load(&t->isr)) {
+		int r = efd_signal(t->irq_efd);
+
+		if (r && r != -EAGAIN)
+			fprintf(stderr, "%s: interrupt after restore: %s\n",
+				t->dev->name, strerror(-r));
+	}
+	return 0;
 }
 
 static void *stdin_pump(void *arg)
@@ -159,8 +243,11 @@ static void *stdin_pump(void *arg)
 		size_t off = 0;
 
 		while (off < (size_t)n) {
-			size_t k = vconsole_push_input(d, buf + off,
-						       (size_t)n - off);
+			size_t k;
+
+			pthread_mutex_lock(&pump_lock);
+			k = vconsole_push_input(d, buf + off, (size_t)n - off);
+			pthread_mutex_unlock(&pump_lock);
 
 			off += k;
 			if (!k)
@@ -273,7 +360,10 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		goto out;
 	s->pause = pause_dev;
 	s->resume = resume_dev;
-	s->hook_opaque = t->dev;
+	s->state_save = state_save;
+	s->state_resume = state_resume;
+	s->state_load = state_load;
+	s->hook_opaque = t;
 	if (o->kind == KIND_CONSOLE &&
 	    pthread_create(&pump, NULL, stdin_pump, t->dev) == 0)
 		pthread_detach(pump);

@@ -63,6 +63,7 @@ void snap_config_save(const struct vm_config *c, struct ser_w *w)
 	for (int i = 0; i < c->nr_servers; i++) {
 		ser_str(w, c->servers[i].socket);
 		ser_str(w, c->servers[i].spawn);
+		ser_u8(w, c->servers[i].no_iommu);
 	}
 	ser_u32(w, (uint32_t)c->nr_nets);
 	for (int i = 0; i < c->nr_nets; i++) {
@@ -143,7 +144,8 @@ int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 	for (int i = 0; i < c->nr_servers; i++) {
 		c->servers[i].socket = deser_str(&r, STR_MAX);
 		c->servers[i].spawn = deser_str(&r, STR_MAX);
-		if (!c->servers[i].socket && !c->servers[i].spawn)
+		c->servers[i].no_iommu = deser_bool(&r);
+		if (!c->servers[i].socket == !c->servers[i].spawn)
 			r.fail = true;
 	}
 	v = deser_u32(&r);
@@ -183,5 +185,82 @@ int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 	if (!deser_done(&r))
 		return err_config(e, -EINVAL,
 				  "snapshot: configuration section malformed");
+	return 0;
+}
+
+/* The options each server takes a value with; nothing else may follow
+ * the program (no --seccomp, --jail, --persist, --vhost-user: those are
+ * wisp's to choose or would make it another server). */
+static const struct {
+	const char *prog, *opt;
+} spawn_ok[] = {
+	{ "wisp-blk", "--disk" },
+	{ "wisp-rng", "--rate" },
+	{ "wisp-console", NULL },
+	{ "wisp-net", "--net" },
+};
+
+int snap_spawn_check(const char *cmd, struct err *e)
+{
+	const char *w = cmd, *prog, *base = NULL;
+	size_t n;
+	int k = -1, words = 0;
+
+	if (!cmd || strlen(cmd) >= STR_MAX)
+		return err_config(e, -EINVAL, "snapshot: no server command");
+	for (;;) {
+		while (*w == ' ')
+			w++;
+		if (!*w)
+			break;
+		n = strcspn(w, " ");
+		if (words == 0) {
+			prog = w;
+			base = prog;
+			for (const char *q = prog; q < prog + n; q++)
+				if (*q == '/')
+					base = q + 1;
+			for (size_t i = 0;
+			     i < sizeof(spawn_ok) / sizeof(spawn_ok[0]); i++)
+				if (strlen(spawn_ok[i].prog) ==
+					    (size_t)(prog + n - base) &&
+				    !strncmp(base, spawn_ok[i].prog,
+					     (size_t)(prog + n - base)))
+					k = (int)i;
+			if (k < 0)
+				return err_config(
+					e, -EINVAL,
+					"snapshot: --spawn-server '%s': only "
+					"wisp's own servers (wisp-blk, "
+					"wisp-rng, wisp-console, wisp-net) are "
+					"kept in a state file, which must not "
+					"carry another command to run; attach "
+					"that server with --server instead",
+					cmd);
+		} else if (words % 2 == 1) {
+			if (!spawn_ok[k].opt || strlen(spawn_ok[k].opt) != n ||
+			    strncmp(w, spawn_ok[k].opt, n))
+				return err_config(
+					e, -EINVAL,
+					"snapshot: --spawn-server '%s': %s "
+					"takes only %s%s in a state file "
+					"(wisp adds the socket and the jail)",
+					cmd, spawn_ok[k].prog,
+					spawn_ok[k].opt ? spawn_ok[k].opt :
+							  "no option",
+					spawn_ok[k].opt ? " VALUE" : "");
+		} else if (*w == '-') {
+			return err_config(e, -EINVAL,
+					  "snapshot: --spawn-server '%s': a "
+					  "value starting with '-'",
+					  cmd);
+		}
+		words++;
+		w += n;
+	}
+	if (words == 0 || words % 2 == 0)
+		return err_config(
+			e, -EINVAL, "snapshot: --spawn-server '%s': %s", cmd,
+			words ? "an option without its value" : "empty");
 	return 0;
 }

@@ -19,4 +19,13 @@ void snap_config_save(const struct vm_config *c, struct ser_w *w);
 int snap_config_decode(struct vm_config *c, const uint8_t *p, uint64_t len,
 		       struct err *e);
 
+/* Whether a --spawn-server command may be kept in a state file: a state
+ * file is data, so only the description of one of wisp's own servers
+ * (wisp-blk, wisp-rng, wisp-console, wisp-net by that file name, with
+ * nothing but their device options --disk, --rate, --net, each with one
+ * value) is; a restore starts it again as wisp would (its socket and
+ * jail added by wisp). 0, or -EINVAL with a config-class e naming what
+ * is not allowed. */
+int snap_spawn_check(const char *cmd, struct err *e);
+
 #endif

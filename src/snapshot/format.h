@@ -23,7 +23,7 @@
 #define SNAP_MAGIC_LEN 8
 /* Bumped on any change to a section's layout: an older or newer wisp
  * refuses the file rather than misreading it. */
-#define SNAP_VERSION 2
+#define SNAP_VERSION 3
 #define SNAP_HEADER_LEN 16 /* magic, u32 version, u32 sections */
 #define SNAP_SECTION_HEADER_LEN 16 /* u32 type, u32 crc32, u64 length */
 #define SNAP_MAX_SECTIONS 256
@@ -41,6 +41,9 @@ enum snap_section_type {
 	 * (snapshot/merge.h); a restore refuses such a file until it was
 	 * merged onto its base. */
 	SNAP_SEC_DIFF = 6,
+	/* One per IOREQ server, in order: its index and the device state
+	 * the server gave (opaque here; the server checks it on load). */
+	SNAP_SEC_SERVER = 7,
 	SNAP_SEC_NR
 };
 

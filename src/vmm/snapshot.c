@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "ioreq/client.h"
 #include "mem/dirty.h"
 #include "snapshot/config_state.h"
 #include "snapshot/diff.h"
@@ -34,6 +35,11 @@ struct vm_restore_state {
 	int nr_vcpu;
 	uint64_t mem_size;
 	struct vm_restore_req req;
+	struct {
+		const uint8_t *p; /* in buf */
+		uint32_t len;
+	} server[VM_MAX_SERVERS];
+	int nr_server;
 };
 
 static bool all_parked(struct vm *vm)
@@ -79,32 +85,85 @@ static int check_saveable(struct vm *vm, const struct vm_snapshot_req *r,
 		return err_config(e, -ENOTSUP,
 				  "snapshot: a VM with vhost-user devices "
 				  "cannot be saved yet");
-	/* The state file's config keeps no per-server IOMMU choice: a
-	 * restore would put this server behind the IOMMU. */
+	/* A state file is data: a spawned server is kept only as the
+	 * description of one of wisp's own (snap_spawn_check). */
 	for (int i = 0; i < vm->cfg.nr_servers; i++)
-		if (vm->cfg.iommu && vm->cfg.servers[i].no_iommu)
+		if (vm->cfg.servers[i].spawn &&
+		    snap_spawn_check(vm->cfg.servers[i].spawn, e))
+			return -ENOTSUP;
+	/* The device inside a server is in neither file unless the server
+	 * gives its state: refused rather than restored half. */
+	for (int i = 0; i < vm->servers.nr; i++)
+		if (!ioreq_client_has_state(vm->servers.s[i].client))
 			return err_config(
 				e, -ENOTSUP,
-				"snapshot: a VM with a server outside "
-				"--iommu (--server-iommu off) cannot "
-				"be saved yet");
-	/* A state file is data: it must not carry a command to run. */
-	for (int i = 0; i < vm->cfg.nr_servers; i++)
-		if (vm->cfg.servers[i].spawn)
-			return err_config(
-				e, -ENOTSUP,
-				"snapshot: a VM with --spawn-server "
-				"cannot be saved (the state file would "
-				"carry a command to run); attach the "
-				"server with --server instead");
+				"snapshot: server '%s' is not attached or "
+				"cannot save its device's state (no "
+				"IOREQ_F_STATE): its device would not come "
+				"back",
+				vm->servers.s[i].socket_path);
 	if (!all_parked(vm))
 		return err_config(e, -EBUSY,
 				  "snapshot: the VM must be paused first");
 	return 0;
 }
 
+/* The servers' device states, taken before anything else. */
+struct server_states {
+	uint8_t *p[VM_MAX_SERVERS];
+	size_t len[VM_MAX_SERVERS];
+	int held; /* servers holding their device */
+};
+
+/* Each server's device state (docs/snapshot.md, "IOREQ servers"): the
+ * server finishes its requests in flight and holds its device, so the
+ * memory file has what they wrote and nothing moves until
+ * servers_resume. First of all: the interrupts those completions raise
+ * must be in the irqchip and LAPIC state saved after them. */
+static int servers_hold(struct vm *vm, struct server_states *ss, struct err *e)
+{
+	for (int i = 0; i < vm->servers.nr; i++) {
+		int ret = ioreq_client_state_save(vm->servers.s[i].client,
+						  &ss->p[i], &ss->len[i], e);
+
+		if (ret)
+			return ret;
+		ss->held = i + 1;
+	}
+	return 0;
+}
+
+static void servers_save(struct vm *vm, const struct server_states *ss,
+			 struct snap_writer *sw)
+{
+	for (int i = 0; i < vm->servers.nr; i++) {
+		snap_section_begin(sw, SNAP_SEC_SERVER);
+		ser_u32(&sw->w, (uint32_t)i);
+		ser_blob(&sw->w, ss->p[i], (uint32_t)ss->len[i]);
+		snap_section_end(sw);
+	}
+}
+
+/* Whatever the outcome: the servers' devices run on (the VM stays
+ * paused, as for in-process devices, whose threads the pause parked). */
+static void servers_resume(struct vm *vm, struct server_states *ss)
+{
+	for (int i = 0; i < ss->held; i++) {
+		struct err e = { 0 };
+
+		if (ioreq_client_state_resume(vm->servers.s[i].client, &e))
+			log_warn("snapshot: %s", e.msg);
+	}
+	ss->held = 0;
+	for (int i = 0; i < VM_MAX_SERVERS; i++) {
+		free(ss->p[i]);
+		ss->p[i] = NULL;
+	}
+}
+
 static int save_state(struct vm *vm, struct snap_writer *sw,
-		      const uint64_t *dirty, struct err *e)
+		      const uint64_t *dirty, const struct server_states *ss,
+		      struct err *e)
 {
 	uint32_t *msrs = NULL, nr_msrs = 0;
 	int ret;
@@ -130,6 +189,7 @@ static int save_state(struct vm *vm, struct snap_writer *sw,
 	if (ret)
 		return ret;
 	devices_save(vm, sw);
+	servers_save(vm, ss, sw);
 	snap_section_begin(sw, SNAP_SEC_MEMORY);
 	ser_u64(&sw->w, vm->mem.size);
 	snap_section_end(sw);
@@ -176,6 +236,7 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 	struct snap_writer sw;
 	uint64_t t0 = now_ns(), t1, data = 0, *dirty = NULL;
 	bool diff = r->type == VM_SNAPSHOT_DIFF;
+	struct server_states ss = { 0 };
 	int ret = check_saveable(vm, r, e);
 
 	if (ret)
@@ -192,7 +253,9 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 			return ret;
 	}
 	snap_writer_init(&sw);
-	ret = save_state(vm, &sw, diff ? dirty : NULL, e);
+	ret = servers_hold(vm, &ss, e);
+	if (!ret)
+		ret = save_state(vm, &sw, diff ? dirty : NULL, &ss, e);
 	if (!ret && diff)
 		ret = snap_diff_dump(vm->mem.host, vm->mem.size, dirty,
 				     r->mem_path, &data, e);
@@ -203,6 +266,7 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_req *r,
 				    vm->mem.host, vm->mem.size, r->mem_path,
 				    &data, e);
 	t1 = now_ns();
+	servers_resume(vm, &ss);
 	if (!ret)
 		ret = snap_write_file(r->snapshot_path, sw.w.p, sw.w.len, e);
 	/* Not written: the pages stay dirty for the next try. */
@@ -252,11 +316,36 @@ static int decode(struct vm_restore_state *rs, struct err *e)
 	if (ret)
 		return ret;
 	for (int i = 0; i < rs->cfg.nr_servers; i++)
-		if (rs->cfg.servers[i].spawn)
+		if (rs->cfg.servers[i].spawn) {
+			ret = snap_spawn_check(rs->cfg.servers[i].spawn, e);
+			if (ret)
+				return ret;
+		}
+	/* One device state per server, in order (the servers check what
+	 * is inside). */
+	pos = 0;
+	while ((s = snap_next(&rs->f, &pos, SNAP_SEC_SERVER))) {
+		struct ser_r r = { s->data, (size_t)s->len, 0, false };
+		uint32_t idx = deser_u32(&r);
+		const uint8_t *p;
+		uint32_t len;
+
+		p = deser_blob_ref(&r, IOREQ_MAX_STATE, &len);
+		if (!deser_done(&r) || idx != (uint32_t)rs->nr_server ||
+		    idx >= (uint32_t)rs->cfg.nr_servers)
 			return err_config(e, -EINVAL,
-					  "snapshot: names a server command to "
-					  "spawn, which a state file may not "
-					  "carry");
+					  "snapshot: server state section %d "
+					  "malformed (for %d servers)",
+					  rs->nr_server, rs->cfg.nr_servers);
+		rs->server[idx].p = p;
+		rs->server[idx].len = len;
+		rs->nr_server++;
+	}
+	if (rs->nr_server != rs->cfg.nr_servers)
+		return err_config(e, -EINVAL,
+				  "snapshot: %d server state sections for %d "
+				  "servers",
+				  rs->nr_server, rs->cfg.nr_servers);
 	pos = 0;
 	s = snap_next(&rs->f, &pos, SNAP_SEC_VM);
 	if (!s)
@@ -375,6 +464,13 @@ int snapshot_restore_state(struct vm *vm, struct err *e)
 				      &rs->vcpu[i], e);
 	if (!ret)
 		ret = devices_load(vm, &rs->f, e);
+	/* After the devices: the virtio-iommu's mappings, restored above,
+	 * reach a server behind it before its rings are checked through
+	 * them. */
+	for (int i = 0; !ret && i < vm->servers.nr; i++)
+		ret = ioreq_client_state_load(vm->servers.s[i].client,
+					      rs->server[i].p,
+					      rs->server[i].len, e);
 	return ret;
 }
 

@@ -712,6 +712,67 @@ def case_ioreq_reattach():
         expect("attached again" in err, "re-attach not reported", out, err)
 
 
+def case_ioreq_blk_reattach():
+    """wisp-blk (IOREQ_F_STATE, its own state channel) killed and
+    started again on the same socket: wisp, under its seccomp filters,
+    attaches to it again while the guest runs, and lives on."""
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "blk.sock")
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+
+        def serve():
+            s = subprocess.Popen([server_bin("wisp-blk"), "--socket", sock,
+                                  "--disk", f"path={img}"],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            for _ in range(500):
+                if os.path.exists(sock):
+                    return s
+                time.sleep(0.01)
+            s.kill()
+            raise Fail("wisp-blk never listened")
+
+        first = serve()
+        errf = open(os.path.join(d, "wisp.err"), "w+")
+        p = subprocess.Popen([WISP, "run", "--kernel", GUEST, "--debug-exit",
+                              "--server", sock, "--cmdline", "test=spin"],
+                             stdout=subprocess.PIPE, stderr=errf,
+                             stdin=subprocess.DEVNULL)
+        second = None
+        try:
+            wait_spinning(p)
+            first.kill()
+            first.wait(timeout=10)
+            os.unlink(sock)
+            second = serve()
+            deadline = time.time() + TIMEOUT
+            while time.time() < deadline and p.poll() is None:
+                errf.seek(0)
+                if "attached again" in errf.read():
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)  # what comes right after the attach
+            alive = p.poll() is None
+            p.terminate()
+            p.wait(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            for s in (first, second):
+                if s and s.poll() is None:
+                    s.kill()
+                    s.wait()
+        errf.seek(0)
+        err = errf.read()
+        errf.close()
+        expect(alive, f"wisp gone before or after the re-attach (status "
+               f"{p.returncode}; -31: SIGSYS, a seccomp kill)", "", err)
+        expect("attached again" in err, "re-attach not reported", "", err)
+
+
 def case_ioreq_blk_out_of_process():
     """The same virtio-blk device code served by wisp-blk in its own
     process: doorbell lane registered through the protocol, interrupts on
@@ -835,9 +896,9 @@ def case_ioreq_server_hostile_vmm():
                      ring_offset=(1 << 64) - 128)
     hostile_vmm_case("short shared memfd", "shared page", shm_size=0)
     hostile_vmm_case("0 vCPUs", "WELCOME for 0 vCPUs", nr_vcpus=0)
-    # 3 + 34 fds: one more than IOREQ_MAX_FDS (4 + 32, the IOMMU channel
-    # included).
-    hostile_vmm_case("34 vCPUs", "malformed", nr_vcpus=34)
+    # 3 + 35 fds: one more than IOREQ_MAX_FDS (5 + 32, the IOMMU and
+    # state channels included).
+    hostile_vmm_case("35 vCPUs", "malformed", nr_vcpus=35)
 
 
 # --- end of the hostile-VMM block ---

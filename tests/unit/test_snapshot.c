@@ -177,6 +177,48 @@ static void test_trailing_and_end(void **state)
 	free(buf);
 }
 
+/* What of a --spawn-server a state file may carry: wisp's own servers
+ * with their device options, nothing that chooses another program or
+ * weakens the server's confinement. */
+static void test_spawn_check(void **state)
+{
+	static const char *const ok[] = {
+		"wisp-blk --disk path=/img",
+		"/usr/lib/wisp/wisp-blk  --disk path=/img,readonly=on",
+		"build/src/servers/wisp-rng",
+		"wisp-rng --rate 1000",
+		"wisp-console",
+		"wisp-net --net tap=tap0",
+	};
+	static const char *const bad[] = {
+		"",
+		"   ",
+		"sh -c reboot",
+		"/bin/wisp-blkx --disk path=/img",
+		"wisp-blk/ --disk path=/img",
+		"wisp-blk --disk",
+		"wisp-blk --disk path=/img --seccomp off",
+		"wisp-blk --disk path=/img --persist",
+		"wisp-blk --jail x --disk path=/img",
+		"wisp-blk --rate 5",
+		"wisp-blk --disk=path=/img",
+		"wisp-blk --disk --seccomp",
+		"wisp-rng --vhost-user /s",
+		"wisp-console --socket /s",
+	};
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_int_equal(snap_spawn_check(ok[i], &e), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = (struct err){ 0 };
+		assert_int_equal(snap_spawn_check(bad[i], &e), -EINVAL);
+		assert_int_equal(e.cls, ERR_CONFIG);
+		assert_non_null(strstr(e.msg, "snapshot"));
+	}
+	assert_int_equal(snap_spawn_check(NULL, &e), -EINVAL);
+}
+
 static void test_config_round_trip(void **state)
 {
 	struct vm_config c, d;
@@ -192,8 +234,10 @@ static void test_config_round_trip(void **state)
 	c.nr_disks = 1;
 	c.disks[0].path = "/img";
 	c.disks[0].readonly = true;
-	c.nr_servers = 1;
+	c.nr_servers = 2;
 	c.servers[0].spawn = "wisp-rng";
+	c.servers[1].socket = "/run/s.sock";
+	c.servers[1].no_iommu = true;
 	c.acpi = true;
 	c.rng = true;
 	c.rng_rate = 100;
@@ -214,6 +258,10 @@ static void test_config_round_trip(void **state)
 	assert_true(d.disks[0].readonly);
 	assert_null(d.servers[0].socket);
 	assert_string_equal(d.servers[0].spawn, "wisp-rng");
+	assert_false(d.servers[0].no_iommu);
+	assert_string_equal(d.servers[1].socket, "/run/s.sock");
+	assert_null(d.servers[1].spawn);
+	assert_true(d.servers[1].no_iommu);
 	assert_true(d.rng);
 	assert_int_equal(d.rng_rate, 100);
 	/* A restored disk keeps its limiter, the vCPUs their async PF. */
@@ -364,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_lengths_overflow),
 		cmocka_unit_test(test_trailing_and_end),
 		cmocka_unit_test(test_config_round_trip),
+		cmocka_unit_test(test_spawn_check),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_msr_order),
 		cmocka_unit_test(test_vcpu_decode_malformed),

@@ -25,6 +25,8 @@
 #   configure       after the machine config, before InstanceStart (more
 #                   devices through the API; snapshot-net-vsock)
 #   snap_pre        once the guest said WISP-T-SNAP-NOW, before the pause
+#   drive           gives the VM its disk (default: PUT /drives/d0 on
+#                   $IMG; snapshot-oop-blk: a spawned wisp-blk)
 # and CLONES, the clones to run (default "1 2").
 . "$1"
 S=$SNAPDIR/api.sock
@@ -55,6 +57,10 @@ restore_mid() { :; }
 restore_post() { :; }
 configure() { :; }
 snap_pre() { :; }
+drive() {
+    api drive -X PUT http://localhost/drives/d0 -H 'Content-Type: application/json' \
+        -d "{\"drive_id\": \"d0\", \"path_on_host\": \"$IMG\", \"is_root_device\": false, \"is_read_only\": false}"
+}
 CLONES="1 2"
 . "$2"
 
@@ -63,8 +69,7 @@ W=$!
 api_sock
 api boot-source -X PUT http://localhost/boot-source -H 'Content-Type: application/json' \
     -d "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off $TOKEN\"}"
-api drive -X PUT http://localhost/drives/d0 -H 'Content-Type: application/json' \
-    -d "{\"drive_id\": \"d0\", \"path_on_host\": \"$IMG\", \"is_root_device\": false, \"is_read_only\": false}"
+drive
 track=false
 [ "$DIFF" = 1 ] && track=true
 api machine -X PUT http://localhost/machine-config -H 'Content-Type: application/json' \
