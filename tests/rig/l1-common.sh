@@ -5,7 +5,7 @@
 # Mounts proc, sysfs, devtmpfs and a tmpfs on /tmp (options from
 # L1_TMPFS_OPTS, set before sourcing), loads the KVM modules from
 # /lib/rig-modules in their file-name order and checks /dev/kvm. Prints
-#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime>   RIG-L1-ERROR <why>
+#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime> npt=<Y|N>   RIG-L1-ERROR <why>
 # and defines finish(): "RIG-L1-DONE <uptime>", then poweroff (and
 # vm_start, a VMM under vmrun, for the benchmarks). PID 1 must
 # never exit (the L1 kernel would panic), so nothing here uses `set -e` and
@@ -50,4 +50,5 @@ if [ ! -c /dev/kvm ]; then
     echo "RIG-L1-ERROR /dev/kvm missing after loading kvm-amd"
     finish
 fi
-echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)"
+# with whether kvm-amd uses nested paging (RIG_L1_CPU can turn it off)
+echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime) npt=$(cat /sys/module/kvm_amd/parameters/npt 2> /dev/null)"
