@@ -5,7 +5,8 @@
 # Mounts proc, sysfs, devtmpfs and a tmpfs on /tmp (options from
 # L1_TMPFS_OPTS, set before sourcing), loads the KVM modules from
 # /lib/rig-modules in their file-name order and checks /dev/kvm. Prints
-#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime> npt=<Y|N>   RIG-L1-ERROR <why>
+#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime> npt=<Y|N> kvmkeep=<on|off|failed(why)>
+#   RIG-L1-ERROR <why>
 # and defines finish(): "RIG-L1-DONE <uptime>", then poweroff (and
 # vm_start, a VMM under vmrun, for the benchmarks). PID 1 must
 # never exit (the L1 kernel would panic), so nothing here uses `set -e` and
@@ -50,5 +51,19 @@ if [ ! -c /dev/kvm ]; then
     echo "RIG-L1-ERROR /dev/kvm missing after loading kvm-amd"
     finish
 fi
+# One idle VM held for L1's lifetime (tools/kvmkeep.c: so an L2 start
+# patches none of L1's kernel text), unless the host side said no
+# (RIG_KVMKEEP=0 in run.sh's environment)
+keep=off
+if [ ! -e /rig/no-kvmkeep ] && [ -x /bin/kvmkeep ]; then
+    kvmkeep > /tmp/kvmkeep.out 2>&1 &
+    w=0
+    while [ "$w" -lt 50 ] && ! grep -q holding /tmp/kvmkeep.out; do
+        kill -0 $! 2> /dev/null || break
+        usleep 100000; w=$((w + 1))
+    done
+    if grep -q holding /tmp/kvmkeep.out; then keep=on
+    else keep="failed($(tr ' \n' '_ ' < /tmp/kvmkeep.out))"; fi
+fi
 # with whether kvm-amd uses nested paging (RIG_L1_CPU can turn it off)
-echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime) npt=$(cat /sys/module/kvm_amd/parameters/npt 2> /dev/null)"
+echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime) npt=$(cat /sys/module/kvm_amd/parameters/npt 2> /dev/null) kvmkeep=$keep"

@@ -145,7 +145,9 @@ rig_l1_root() {
         i=$((i + 1))
         cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
     done
-    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/vsockt" "$d/bin/"
+    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/vsockt" \
+        "$TOOLS_DIR/kvmkeep" "$d/bin/"
+    [ "${RIG_KVMKEEP:-1}" = 0 ] && : > "$d/rig/no-kvmkeep"
     # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
     cp "$TOOLS_DIR/ucurl" "$d/bin/curl"
 }
