@@ -146,8 +146,9 @@ rig_l1_root() {
         cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
     done
     cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/vsockt" \
-        "$TOOLS_DIR/kvmkeep" "$d/bin/"
-    [ "${RIG_KVMKEEP:-1}" = 0 ] && : > "$d/rig/no-kvmkeep"
+        "$TOOLS_DIR/kvmkeep" "$TOOLS_DIR/kkeys" "$d/bin/"
+    if [ "${RIG_KVMKEEP:-1}" = 0 ]; then : > "$d/rig/no-kvmkeep"; fi
+    if [ "${RIG_KKEYS:-0}" = 1 ]; then : > "$d/rig/kkeys"; fi
     # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
     cp "$TOOLS_DIR/ucurl" "$d/bin/curl"
 }
