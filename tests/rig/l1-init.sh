@@ -201,12 +201,12 @@ scenario_watch() {
     wait "$wpid" 2> /dev/null
 }
 
-# RIG_KKEYS=1 on the host: the KVM and perf static keys' counts and KVM's
+# RIG_KKEYS=1 on the host: the KVM, preempt-notifier and perf static keys' counts and KVM's
 # VM count (tools/kkeys.c) before and after each scenario, to see what an
 # L2 VM flips in L1 (docs/rig.md "When L1 itself dies")
 keys() {
     [ -e /rig/kkeys ] &&
-        echo "RIG-V $1 rig: L1 keys $2: $(kkeys kvm_usage_count apic_sw_disabled apic_hw_disabled kvm_has_noapic_vcpu perf_sched_events kvm_xen_enabled 2>&1)"
+        echo "RIG-V $1 rig: L1 keys $2: $(kkeys kvm_usage_count preempt_notifier_key apic_sw_disabled apic_hw_disabled kvm_has_noapic_vcpu perf_sched_events kvm_xen_enabled 2>&1)"
 }
 
 while read -r n <&3; do

@@ -3,15 +3,16 @@
  *
  * Each L2 VM that starts in an L1 with no other VM makes L1's KVM change
  * global state: the first VM enables SVM on every CPU (an IPI to each),
- * the last one disables it again, and the LAPIC static keys
- * (apic_sw_disabled, apic_hw_disabled in arch/x86/kvm/lapic.c) go from 0
- * to 1 and back, each change a live patch of L1's kernel text on every
- * CPU (int3, IPIs, sync). Under QEMU's multi-threaded TCG those are the
+ * the last one disables it again, and static keys go from 0 to 1 and
+ * back: the scheduler's preempt_notifier_key (KVM's vCPU threads use
+ * preempt notifiers) and the LAPIC's apic_sw_disabled and
+ * apic_hw_disabled (arch/x86/kvm/lapic.c), each change a live patch of
+ * L1's kernel text on every CPU (int3, IPIs, sync). Under QEMU's multi-threaded TCG those are the
  * moments L1 was seen to die (docs/rig.md "When L1 itself dies"). This
  * VM's one vCPU is never run; its LAPIC is software-disabled (as after
  * reset) and hardware-disabled (APIC_BASE without its enable bit), so
- * both key counts and KVM's usage count stay above zero and an L2 start
- * or exit patches nothing and toggles nothing.
+ * the VM count, the notifier key and both LAPIC keys stay above zero and
+ * an L2 start or exit patches nothing and toggles nothing.
  *
  *   kvmkeep        prints "kvmkeep: holding" and sleeps until killed
  *
