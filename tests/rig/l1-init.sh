@@ -201,9 +201,10 @@ scenario_watch() {
     wait "$wpid" 2> /dev/null
 }
 
-# RIG_KKEYS=1 on the host: the KVM, preempt-notifier and perf static keys' counts and KVM's
-# VM count (tools/kkeys.c) before and after each scenario, to see what an
-# L2 VM flips in L1 (docs/rig.md "When L1 itself dies")
+# RIG_KKEYS=1 on the host: KVM's VM count and the KVM, preempt-notifier
+# and perf static keys' counts (tools/kkeys.c) before and after each
+# scenario, to see what an L2 VM flips in L1 (docs/rig.md "When L1 itself
+# dies")
 keys() {
     [ -e /rig/kkeys ] &&
         echo "RIG-V $1 rig: L1 keys $2: $(kkeys kvm_usage_count preempt_notifier_key apic_sw_disabled apic_hw_disabled kvm_has_noapic_vcpu perf_sched_events kvm_xen_enabled 2>&1)"
