@@ -33,11 +33,14 @@ rig_find_wisp() {
 # rig_l1_trouble CONSOLE_LOG: one-line summary of an L1 kernel panic or soft
 # lockup in the console log (empty if none).
 rig_l1_trouble() {
-    local a b
-    a=$(tr -d '\r' < "$1" | grep -aoE '(watchdog: )?BUG: .*|general protection fault.*' | head -1)
-    b=$(tr -d '\r' < "$1" | grep -aoE 'Kernel panic - not syncing.*|rig: L1 silent for .*' | head -1)
-    # where the first backtrace (an NMI's, a panic's) says the CPU was
-    c=$(tr -d '\r' < "$1" | grep -aoE 'RIP: 0010:[^ ]+' | head -1)
+    local a b c l1
+    # L1's own lines: not the L2 consoles and reports (RIG-...) in the log
+    l1=$(tr -d '\r' < "$1" | grep -av '^RIG-')
+    a=$(grep -aoE '(watchdog: )?BUG: .*|general protection fault.*' <<< "$l1" | head -1)
+    b=$(grep -aoE 'Kernel panic - not syncing.*|rig: L1 silent for .*' <<< "$l1" | head -1)
+    # where the backtrace after the first of those says the CPU was
+    c=$(awk '/BUG: |general protection fault|Kernel panic - not syncing/ {t = 1}
+        t && match($0, /RIP: [0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[^ ]+/) {print substr($0, RSTART, RLENGTH); exit}' <<< "$l1")
     printf '%s' "$a${a:+${b:+; }}$b${c:+ ($c)}" | cut -c1-240
 }
 
