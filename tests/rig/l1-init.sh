@@ -165,11 +165,17 @@ run_scenario() {
 }
 
 # tree PID: PID's descendants, deepest first (the comm field of every
-# process here has no space or parenthesis)
+# process here has no space or parenthesis). Its variables are local: the
+# recursion would otherwise print the last pid the inner call read, and
+# the caller kill a stranger (it killed kvmkeep).
 tree() {
+    local s p pp
     for s in /proc/[0-9]*/stat; do
         read -r p _ _ pp _ < "$s" 2> /dev/null || continue
-        [ "$pp" = "$1" ] && { tree "$p"; echo "$p"; }
+        if [ "$pp" = "$1" ]; then
+            tree "$p"
+            echo "$p"
+        fi
     done
 }
 
