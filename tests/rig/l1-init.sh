@@ -216,6 +216,24 @@ keys() {
         echo "RIG-V $1 rig: L1 keys $2: $(kkeys kvm_usage_count preempt_notifier_key apic_sw_disabled apic_hw_disabled kvm_has_noapic_vcpu perf_sched_events kvm_xen_enabled 2>&1)"
 }
 
+# RIG_L1_TRACE=1 on the host: L1's KVM events (every kvm:* tracepoint:
+# exits with their reason and RIP, entries, injected exceptions and
+# interrupts, userspace exits) in a ring buffer; after a scenario whose
+# guest triple-faulted, its last 120 lines. What an L2 did and was given
+# just before its shutdown is otherwise lost (SVM resets the vCPU).
+TR=/sys/kernel/tracing
+if [ -e /rig/l1-trace ]; then
+    mount -t tracefs tracefs "$TR" 2> /dev/null
+    echo 4096 > "$TR/buffer_size_kb"
+    echo 1 > "$TR/events/kvm/enable" && echo "RIG-L1-TRACE on"
+fi
+trace_dump() {
+    [ -e /rig/l1-trace ] || return 0
+    grep -q 'guest triple fault' "/tmp/$1.log" 2> /dev/null &&
+        tail -n 120 "$TR/trace" | sed "s/^/RIG-V $1 trace: /"
+    echo > "$TR/trace"
+}
+
 while read -r n <&3; do
     case "$n" in ''|'#'*) continue ;; esac
     keys "$n" before
@@ -223,5 +241,6 @@ while read -r n <&3; do
     ( run_scenario "$n" ) &
     scenario_watch "$n" $!
     keys "$n" after
+    trace_dump "$n"
 done 3< /rig/run-list
 finish

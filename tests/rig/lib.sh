@@ -152,6 +152,7 @@ rig_l1_root() {
         "$TOOLS_DIR/kvmkeep" "$TOOLS_DIR/kkeys" "$d/bin/"
     if [ "${RIG_KVMKEEP:-1}" = 0 ]; then : > "$d/rig/no-kvmkeep"; fi
     if [ "${RIG_KKEYS:-0}" = 1 ]; then : > "$d/rig/kkeys"; fi
+    if [ "${RIG_L1_TRACE:-0}" = 1 ]; then : > "$d/rig/l1-trace"; fi
     # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
     cp "$TOOLS_DIR/ucurl" "$d/bin/curl"
 }

@@ -411,6 +411,8 @@ while read -r name kernel initrd cpus mem tmo _vmms _needs; do
         awk '$1 == "RIG-V" && $3 == "vmrun:" && $4 != "mark"' <<< "$S" | sed 's/^RIG-V [^ ]* /  vmrun> /' >&2
         # and the hook watchdog's list of what the hung processes wait in
         awk '$1 == "RIG-V" && $3 == "rig:"' <<< "$S" | sed 's/^RIG-V [^ ]* rig: /  hooks> /' >&2
+        # RIG_L1_TRACE=1: L1 KVM's last events before an L2 triple fault
+        awk '$1 == "RIG-V" && $3 == "trace:"' <<< "$S" | sed 's/^RIG-V [^ ]* trace: /  l1trace> /' >&2
     fi
 done <<< "$TABLE"
 echo "rig: $pass passed, $fail failed"
