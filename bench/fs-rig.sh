@@ -88,7 +88,7 @@ bench_conf fs.conf "VMMS=${VMMS//,/ }" CPUS MEM FILES SIZE MIB JOBS TMO \
     ROUNDS="$RUNS" BS=1048576
 
 bench_boot $((180 + NVMM * RUNS * TMO)) \
-    "jobs ${JOBS//,/ } ($FILES files x $SIZE B, $MIB MiB), VMMs: ${VMMS//,/ }, $RUNS run(s); $CPUS vCPUs, $MEM MiB; per-boot timeout ${TMO}s"
+    "jobs ${JOBS//,/ } ($FILES files x $SIZE B, $MIB MiB), VMMs: ${VMMS//,/ }, $RUNS run(s); $CPUS vCPUs, $MEM MiB; per-boot timeout ${TMO}s" 120
 bench_l1_done
 echo "$R" | awk '$1 == "RIG-S-CMD" {sub(/^RIG-S-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-S-SHARE" || ($1 == "RIG-S" && $3 == "WISP-FS-MOUNT") {sub(/^RIG-S(-SHARE)? /, ""); print "share " $0}' | sort -u -k3
