@@ -95,11 +95,17 @@ run_one() {
     done
     wait "$vpid"
     rc=$?
+    sed "s/^/RIG-S-V $TAG /" /tmp/fs.vmrun
+    # a daemon stuck on a request may not end on SIGTERM: bounded, then
+    # SIGKILL (an unbounded wait here held run 4, docs/performance.md)
     kill "$VFS_PID" 2> /dev/null
+    w=0
+    while kill -0 "$VFS_PID" 2> /dev/null && [ $w -lt 30 ]; do usleep 100000; w=$((w + 1)); done
+    kill -0 "$VFS_PID" 2> /dev/null &&
+        { echo "RIG-S-FAIL $TAG virtiofsd did not end on SIGTERM in 3 s: killed"; kill -9 "$VFS_PID"; }
     wait "$VFS_PID" 2> /dev/null
     tr -d '\r' < /tmp/fs.log | grep -a '^WISP-FS' | grep -avE '^WISP-FS-(RES|ERR|BEGIN|END) ' | sed "s/^/RIG-S $TAG /"
     tr -d '\r' < /tmp/fs.log | grep -aE '^WISP-FS-END .* [1-9]' | sed "s/^/RIG-S $TAG /"
-    sed "s/^/RIG-S-V $TAG /" /tmp/fs.vmrun
     grep -v '^$' /tmp/vfs.log | tail -n 5 | sed "s/^/RIG-S-V $TAG virtiofsd: /"
     if [ "$rc" != 0 ] || ! tr -d '\r' < /tmp/fs.log | grep -q '^WISP-FS-DONE'; then
         echo "RIG-S-FAIL $TAG status $rc"
