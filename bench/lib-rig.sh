@@ -110,16 +110,18 @@ bench_conf() {
     done > "$f"
 }
 
-# bench_boot TIMEOUT_S MESSAGE: packs $L1, logs MESSAGE and boots L1
-# (rig_boot_l1). Sets CONSOLE (its console log), L1_RC (QEMU's status),
-# L1_SECONDS (the boot's wall time) and R (the console's RIG- lines).
+# bench_boot TIMEOUT_S MESSAGE [SILENCE_S]: packs $L1, logs MESSAGE and
+# boots L1 (rig_boot_l1; SILENCE_S for an L1 init that prints a heartbeat:
+# a console silent that long is a dead L1). Sets CONSOLE (its console
+# log), L1_RC (QEMU's status), L1_SECONDS (the boot's wall time) and R
+# (the console's RIG- lines).
 bench_boot() {
     local t0
     rig_pack "$L1" "$WORK/l1.cpio"
     CONSOLE=$WORK/l1-console.log
     rig_log "$2"
     t0=$(date +%s.%N)
-    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$1"
+    rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$1" "${3:-0}"
     L1_RC=$?
     L1_SECONDS=$(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6)
     R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
