@@ -21,10 +21,10 @@ VMMS="wisp qemu" CPUS=2 MEM=256 FILES=2000 SIZE=4096 MIB=64 BS=1048576 JOBS=crea
 CMDLINE="fs_files=$FILES fs_size=$SIZE fs_mib=$MIB fs_bs=$BS fs_jobs=$JOBS"
 # the unit of utime/stime/guest_time in /proc/PID/stat
 echo "RIG-S-HZ $(stamp -t)"
-# a heartbeat: fs-rig.sh stops an L1 whose console stays silent for 120 s
-# (an L1 that stopped taking timer interrupts is seen in this rig; it
-# would otherwise hold the machine until the overall timeout)
-while :; do sleep 20; echo "RIG-HB $(cut -d' ' -f1 /proc/uptime)"; done &
+# fs-rig.sh stops an L1 whose console stays silent for 120 s (an L1 that
+# stopped taking timer interrupts is seen in this rig; it would otherwise
+# hold the machine until the overall timeout)
+heartbeat
 dd if=/dev/urandom of=/tmp/big.src bs=1M count="$MIB" 2> /tmp/dd.err ||
     { echo "RIG-L1-ERROR making big.src: $(cat /tmp/dd.err)"; finish; }
 echo "RIG-S-SHARE tmpfs: $(grep ' /tmp ' /proc/mounts)"

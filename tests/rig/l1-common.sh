@@ -20,6 +20,13 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs ${L1_TMPFS_OPTS:+-o "$L1_TMPFS_OPTS"} tmpfs /tmp
 echo "RIG-L1-UP $(cut -d' ' -f1 /proc/uptime)"
 
+# heartbeat: "RIG-HB <uptime>" every 20 s in the background, so a console
+# silent for much longer (run.sh's and fs-rig.sh's window: 120 s) means L1
+# itself stopped, not a quiet scenario or job
+heartbeat() {
+    ( while sleep 20; do echo "RIG-HB $(cut -d' ' -f1 /proc/uptime)"; done ) &
+}
+
 finish() {
     echo "RIG-L1-DONE $(cut -d' ' -f1 /proc/uptime)"
     sync

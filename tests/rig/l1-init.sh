@@ -10,13 +10,13 @@
 #   RIG-M name <WISP-marker...> | RIG-V name <vmrun report>
 #   RIG-C name ok|fail KEY [detail] (the L1 checks)
 #   RIG-EXIT name <status> <ms> | RIG-END name
-#   RIG-HB <uptime> (every RIG_HB_S s: L1 is alive, see run.sh's silence
-#   window)
+#   RIG-HB <uptime> (every 20 s, l1-common.sh's heartbeat: L1 is alive;
+#   see run.sh's silence window)
 . /rig/l1-common.sh
 
 # The heartbeat: a console silent for run.sh's window means L1 itself
 # stopped, not a quiet scenario, so the window can be short.
-( while sleep 20; do echo "RIG-HB $(cut -d' ' -f1 /proc/uptime)"; done ) &
+heartbeat
 
 VMM=wisp WISP_ARGS=
 [ -f /rig/config ] && . /rig/config
