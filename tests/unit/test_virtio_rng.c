@@ -170,6 +170,35 @@ static void test_readable_buffer(void **state)
 	done(f);
 }
 
+/* A zero-length buffer carries nothing, whichever its direction: the
+ * request completes with 0 bytes and the device stays live (the rig's
+ * hostile-rng battery expects exactly this, chain-zero-len and
+ * chain-zero-readonly). */
+static void test_zero_length(void **state)
+{
+	struct fake_driver *f = setup(0);
+	uint64_t a = fake_alloc(f, 64);
+	struct fake_buf w = { a, 0, true }, r = { a, 0, false };
+	uint16_t hw, hr;
+	uint32_t id, len;
+
+	(void)state;
+	memset(fake_ptr(f, a, 64), 0xa5, 64);
+	hw = fake_add_chain(f, 0, &w, 1);
+	hr = fake_add_chain(f, 0, &r, 1);
+	fake_kick(f, 0);
+	assert_false(fake_broken(f));
+	assert_true(fake_get_used(f, 0, &id, &len));
+	assert_int_equal(id, hw);
+	assert_int_equal(len, 0);
+	assert_true(fake_get_used(f, 0, &id, &len));
+	assert_int_equal(id, hr);
+	assert_int_equal(len, 0);
+	assert_true(constant(fake_ptr(f, a, 64), 64));
+	assert_int_equal(*(uint8_t *)fake_ptr(f, a, 1), 0xa5);
+	done(f);
+}
+
 static void test_bad_chain(void **state)
 {
 	struct fake_driver *f = setup(0);
@@ -208,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_readable_buffer),
+		cmocka_unit_test(test_zero_length),
 		cmocka_unit_test(test_bad_chain),
 		cmocka_unit_test(test_not_live),
 	};
