@@ -150,7 +150,7 @@ rig_l1_root() {
     done
     cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/vsockt" \
         "$TOOLS_DIR/kvmkeep" "$TOOLS_DIR/kkeys" "$d/bin/"
-    if [ "${RIG_KVMKEEP:-1}" = 0 ]; then : > "$d/rig/no-kvmkeep"; fi
+    if [ "${RIG_KVMKEEP:-0}" = 1 ]; then : > "$d/rig/kvmkeep"; fi
     if [ "${RIG_KKEYS:-0}" = 1 ]; then : > "$d/rig/kkeys"; fi
     if [ "${RIG_L1_TRACE:-0}" = 1 ]; then : > "$d/rig/l1-trace"; fi
     # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
