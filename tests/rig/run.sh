@@ -325,7 +325,9 @@ judge() {
 # not run yet (at most MAX_L1_BOOTS boots). A scenario that ran to its end
 # is judged on that run alone: a failure (timeout, VMM status, a check) is
 # a FAIL, never retried into a pass.
-MAX_L1_BOOTS=4
+# Six: a CI run lost three L1s (docs/rig.md "Where L1 dies"), and each now
+# costs at most about two minutes (the silence window).
+MAX_L1_BOOTS=6
 declare -A SC_CONSOLE=() SC_RC=() SC_TMO=() FIRST_RUN=()
 R_ALL="" PENDING="$TABLE" boot=0
 while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
