@@ -171,7 +171,7 @@ run_scenario() {
 tree() {
     local s p pp
     for s in /proc/[0-9]*/stat; do
-        read -r p _ _ pp _ < "$s" 2> /dev/null || continue
+        read -r p _ _ pp _ 2> /dev/null < "$s" || continue
         if [ "$pp" = "$1" ]; then
             tree "$p"
             echo "$p"
@@ -188,7 +188,10 @@ hung() {
     for p in $(tree "$2") "$2"; do
         echo "RIG-V $1 rig:   $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2> /dev/null | cut -c1-120) (wchan $(cat "/proc/$p/wchan" 2> /dev/null))"
     done
-    for p in $(tree "$2") "$2"; do kill -9 "$p" 2> /dev/null; done
+    # the subshell first: killed children first, it would run its next
+    # command (its RIG-EXIT) before its own turn came
+    kids=$(tree "$2")
+    kill -9 "$2" $kids 2> /dev/null
     tr -d '\r' < "/tmp/$1.log" 2> /dev/null | grep -o 'WISP-[A-Z0-9-]*.*' | sed "s/^/RIG-M $1 /"
     echo "RIG-EXIT $1 124 $(($3 * 1000))"
     echo "RIG-END $1"
@@ -200,10 +203,13 @@ hung() {
 scenario_watch() {
     TIMEOUT=0
     . "/rig/scenarios/$1/params"
-    ( sleep $((TIMEOUT + 120)); hung "$1" "$2" $((TIMEOUT + 120)) ) &
+    # && and the watcher killed before its sleep: a sleep that ends early
+    # must not run hung (it did, once, right after a scenario that passed)
+    ( sleep $((TIMEOUT + 120)) && hung "$1" "$2" $((TIMEOUT + 120)) ) &
     wpid=$!
     wait "$2"
-    for p in $(tree "$wpid") "$wpid"; do kill "$p" 2> /dev/null; done
+    kids=$(tree "$wpid")
+    kill "$wpid" $kids 2> /dev/null
     wait "$wpid" 2> /dev/null
 }
 
