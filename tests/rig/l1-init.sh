@@ -225,7 +225,7 @@ keys() {
 # RIG_L1_TRACE=1 on the host: L1's KVM events (every kvm:* tracepoint:
 # exits with their reason and RIP, entries, injected exceptions and
 # interrupts, userspace exits) in a ring buffer; after a scenario whose
-# guest triple-faulted, its last 120 lines. What an L2 did and was given
+# guest triple-faulted, the events around its shutdown exit. What an L2 did and was given
 # just before its shutdown is otherwise lost (SVM resets the vCPU).
 TR=/sys/kernel/tracing
 if [ -e /rig/l1-trace ]; then
@@ -235,8 +235,12 @@ if [ -e /rig/l1-trace ]; then
 fi
 trace_dump() {
     [ -e /rig/l1-trace ] || return 0
+    # the 100 events before the first shutdown exit and 20 after it (the
+    # VMM's teardown, mmu notifiers mostly, would fill a plain tail)
     grep -q 'guest triple fault' "/tmp/$1.log" 2> /dev/null &&
-        tail -n 120 "$TR/trace" | sed "s/^/RIG-V $1 trace: /"
+        awk '{ring[NR % 100] = $0}
+            !f && / reason shutdown / {f = NR; for (i = NR - 99; i <= NR; i++) if (i > 0) print ring[i % 100]; next}
+            f && NR <= f + 20' "$TR/trace" | sed "s/^/RIG-V $1 trace: /"
     echo > "$TR/trace"
 }
 
