@@ -168,14 +168,6 @@ rig_l1_add_qemu() {
     done
 }
 
-# rig_boot_l1 INITRAMFS CONSOLE_LOG TIMEOUT_S [SILENCE_S]: boot L1 under QEMU TCG with
-# emulated SVM. softlockup_panic=1: a CPU stuck in KVM for 20+ s ends L1 at
-# once, with a backtrace (loglevel=5 shows it), instead of waiting for the
-# overall timeout (the stuck CPU also stalls vmrun's own timeout). Console goes to CONSOLE_LOG (and to stderr with RIG_VERBOSE=1).
-# Returns QEMU's status; 124 when the overall timeout killed it (the console
-# tail is then printed to stderr); 143 when SILENCE_S (>0, not with
-# RIG_VERBOSE=1) passed without a byte on the console and L1 was stopped
-# as dead (its tail printed, a line saying so appended to the log).
 # rig_l1_monitor SOCKET COMMAND...: each HMP COMMAND on L1's QEMU monitor,
 # its answer on stdout (bounded: 5 s to connect, 3 s per answer)
 rig_l1_monitor() {
@@ -198,6 +190,15 @@ except OSError as e:
 PY
 }
 
+# rig_boot_l1 INITRAMFS CONSOLE_LOG TIMEOUT_S [SILENCE_S]: boot L1 under QEMU TCG with
+# emulated SVM. softlockup_panic=1: a CPU stuck in KVM for 20+ s ends L1 at
+# once, with a backtrace (loglevel=5 shows it), instead of waiting for the
+# overall timeout (the stuck CPU also stalls vmrun's own timeout). Console goes to CONSOLE_LOG (and to stderr with RIG_VERBOSE=1).
+# Returns QEMU's status; 124 when the overall timeout killed it (the console
+# tail is then printed to stderr); 143 when SILENCE_S (>0, not with
+# RIG_VERBOSE=1) passed without a byte on the console and L1 was stopped
+# as dead (its tail printed, a line saying so appended to the log); halfway
+# through SILENCE_S its CPUs' registers are printed and it gets an NMI.
 rig_boot_l1() {
     local initramfs=$1 log=$2 tmo=$3 silence=${4:-0} rc
     # unknown_nmi_panic: the NMI sent to a silent L1 (below) ends it in a
