@@ -5,7 +5,8 @@
  *
  *   vmrun [options] -- COMMAND [ARGS...]
  *
- *   -o FILE        write the command's stdout+stderr to FILE (default: discard)
+ *   -o FILE        write the command's stdout+stderr to FILE (default: discard);
+ *                  stderr a whole line at a time, between stdout's lines
  *   -t SECONDS     timeout: SIGKILL the command, report, exit 124
  *   -d SIGNO       at the timeout, first send signal SIGNO (wisp: SIGUSR1, a
  *                  state dump) and keep logging its output for 2 s more
@@ -260,12 +261,87 @@ static void check_line(const char *line, pid_t pid, int in_fd)
 	}
 }
 
+/* The command's stderr (wisp's messages) arrives on its own pipe and goes
+ * to the log a whole line at a time, and only between two lines of its
+ * stdout (the guest's console): written as they came, a message landed in
+ * the middle of a guest's line and broke the marker on it. A line held
+ * for 500 ms (a console prompt without a newline) goes anyway. */
+static int err_fd = -1, log_fd = -1, out_mid;
+static char eline[8192], ehold[65536];
+static size_t elen, ehlen;
+static long long ehold_since;
+
+static void err_flush(pid_t pid, int in_fd, int force)
+{
+	(void)pid;
+	(void)in_fd;
+	if (!ehlen)
+		return;
+	if (!force && out_mid && now_ns() - ehold_since < 500000000LL)
+		return;
+	if (log_fd >= 0) {
+		if (out_mid)
+			write_all(log_fd, "\n", 1);
+		write_all(log_fd, ehold, ehlen);
+	}
+	out_mid = 0;
+	ehlen = 0;
+}
+
+/* Reads the stderr pipe; 0 at its end. */
+static int err_read(pid_t pid, int in_fd)
+{
+	char buf[4096];
+	ssize_t r = read(err_fd, buf, sizeof(buf));
+
+	if (r < 0 && errno == EINTR)
+		return 1;
+	if (r <= 0) {
+		if (elen) {
+			eline[elen] = '\0';
+			check_line(eline, pid, in_fd);
+			if (ehlen + elen + 1 > sizeof(ehold))
+				err_flush(pid, in_fd, 1);
+			if (!ehlen)
+				ehold_since = now_ns();
+			memcpy(ehold + ehlen, eline, elen);
+			ehold[ehlen + elen] = '\n';
+			ehlen += elen + 1;
+			elen = 0;
+		}
+		return 0;
+	}
+	for (ssize_t i = 0; i < r; i++) {
+		char c = buf[i];
+
+		if (c != '\n' && elen < sizeof(eline) - 1) {
+			if (c != '\r')
+				eline[elen++] = c;
+			continue;
+		}
+		eline[elen] = '\0';
+		check_line(eline, pid, in_fd);
+		if (ehlen + elen + 1 > sizeof(ehold))
+			err_flush(pid, in_fd, 1);
+		if (!ehlen)
+			ehold_since = now_ns();
+		memcpy(ehold + ehlen, eline, elen);
+		ehold[ehlen + elen] = '\n';
+		ehlen += elen + 1;
+		elen = 0;
+		if (c != '\n' && c != '\r')
+			eline[elen++] = c;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *out_path = NULL, *fifo_path = NULL;
 	double timeout = 0;
 	int dump_sig = 0;
-	int opt, in_pipe[2], out_pipe[2], out_fd = -1, status = 0, exited = 0;
+	int opt, in_pipe[2], out_pipe[2], err_pipe[2], out_fd = -1, status = 0,
+						       exited = 0;
 	char line[8192];
 	size_t llen = 0;
 	pid_t pid;
@@ -323,7 +399,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC)) {
+	if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) ||
+	    pipe2(err_pipe, O_CLOEXEC)) {
 		perror("vmrun: pipe");
 		return 2;
 	}
@@ -337,7 +414,7 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		dup2(in_pipe[0], 0);
 		dup2(out_pipe[1], 1);
-		dup2(out_pipe[1], 2);
+		dup2(err_pipe[1], 2);
 		execvp(argv[optind], argv + optind);
 		fprintf(stderr, "vmrun: exec %s: %s\n", argv[optind],
 			strerror(errno));
@@ -345,11 +422,14 @@ int main(int argc, char **argv)
 	}
 	close(in_pipe[0]);
 	close(out_pipe[1]);
+	close(err_pipe[1]);
+	err_fd = err_pipe[0];
+	log_fd = out_fd;
 
 	long long deadline = timeout > 0 ? t0 + (long long)(timeout * 1e9) : 0;
-	int out_open = 1;
+	int out_open = 1, err_open = 1;
 
-	while (out_open || !exited) {
+	while (out_open || err_open || !exited) {
 		int wait_ms = 100;
 
 		if (deadline) {
@@ -373,6 +453,8 @@ int main(int argc, char **argv)
 					if (out_fd >= 0)
 						write_all(out_fd, "\n", 1);
 				}
+				out_mid = 0;
+				err_flush(pid, in_pipe[1], 1);
 				fprintf(stderr, "vmrun: timeout %g\n", timeout);
 				if (!exited)
 					kill_and_reap(pid);
@@ -381,20 +463,28 @@ int main(int argc, char **argv)
 			if (left < wait_ms)
 				wait_ms = (int)left;
 		}
-		if (out_open) {
-			struct pollfd pf[2] = {
-				{ .fd = out_pipe[0], .events = POLLIN },
+		if (out_open || err_open) {
+			struct pollfd pf[3] = {
+				{ .fd = out_open ? out_pipe[0] : -1,
+				  .events = POLLIN },
+				{ .fd = err_open ? err_fd : -1,
+				  .events = POLLIN },
 				{ .fd = fifo_fd, .events = POLLIN },
 			};
-			int n = poll(pf, fifo_fd >= 0 ? 2 : 1, wait_ms);
+			int n = poll(pf, fifo_fd >= 0 ? 3 : 2, wait_ms);
 			struct pollfd p = pf[0];
 
-			if (n > 0 && fifo_fd >= 0 && (pf[1].revents & POLLIN)) {
+			if (n > 0 && fifo_fd >= 0 && (pf[2].revents & POLLIN)) {
 				char fbuf[512];
 				ssize_t fr = read(fifo_fd, fbuf, sizeof(fbuf));
 
 				if (fr > 0 && !exited)
 					write_all(in_pipe[1], fbuf, (size_t)fr);
+			}
+			if (n > 0 && pf[1].revents &&
+			    !err_read(pid, in_pipe[1]))
+				err_open = 0;
+			if (0) {
 			}
 			if (n > 0 && p.revents) {
 				char buf[4096];
@@ -408,6 +498,7 @@ int main(int argc, char **argv)
 					if (out_fd >= 0)
 						write_all(out_fd, buf,
 							  (size_t)r);
+					out_mid = buf[r - 1] != '\n';
 					for (ssize_t i = 0; i < r; i++) {
 						char c = buf[i];
 
@@ -423,25 +514,31 @@ int main(int argc, char **argv)
 					}
 				}
 			}
+			err_flush(pid, in_pipe[1], 0);
 		} else {
 			usleep(wait_ms * 1000);
 		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid)
 			exited = 1;
-		/* A grandchild may keep the pipe open: stop once the child is
+		/* A grandchild may keep the pipes open: stop once the child is
 		 * gone and nothing more arrives within the poll interval. */
-		if (exited && out_open) {
-			struct pollfd p = { .fd = out_pipe[0],
-					    .events = POLLIN };
+		if (exited && (out_open || err_open)) {
+			struct pollfd p[2] = {
+				{ .fd = out_open ? out_pipe[0] : -1,
+				  .events = POLLIN },
+				{ .fd = err_open ? err_fd : -1,
+				  .events = POLLIN },
+			};
 
-			if (poll(&p, 1, 200) <= 0)
-				out_open = 0;
+			if (poll(p, 2, 200) <= 0)
+				out_open = err_open = 0;
 		}
 	}
 	if (llen) {
 		line[llen] = '\0';
 		check_line(line, pid, in_pipe[1]);
 	}
+	err_flush(pid, in_pipe[1], 1);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) :
 				       128 + WTERMSIG(status);
 	fprintf(stderr, "vmrun: exit %d %lld\n", code, now_ns() - t0);
