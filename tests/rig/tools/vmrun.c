@@ -271,10 +271,8 @@ static char eline[8192], ehold[65536];
 static size_t elen, ehlen;
 static long long ehold_since;
 
-static void err_flush(pid_t pid, int in_fd, int force)
+static void err_flush(int force)
 {
-	(void)pid;
-	(void)in_fd;
 	if (!ehlen)
 		return;
 	if (!force && out_mid && now_ns() - ehold_since < 500000000LL)
@@ -288,6 +286,21 @@ static void err_flush(pid_t pid, int in_fd, int force)
 	ehlen = 0;
 }
 
+/* A whole stderr line (in eline): its markers checked, held for the log. */
+static void err_line_end(pid_t pid, int in_fd)
+{
+	eline[elen] = '\0';
+	check_line(eline, pid, in_fd);
+	if (ehlen + elen + 1 > sizeof(ehold))
+		err_flush(1);
+	if (!ehlen)
+		ehold_since = now_ns();
+	memcpy(ehold + ehlen, eline, elen);
+	ehold[ehlen + elen] = '\n';
+	ehlen += elen + 1;
+	elen = 0;
+}
+
 /* Reads the stderr pipe; 0 at its end. */
 static int err_read(pid_t pid, int in_fd)
 {
@@ -297,18 +310,8 @@ static int err_read(pid_t pid, int in_fd)
 	if (r < 0 && errno == EINTR)
 		return 1;
 	if (r <= 0) {
-		if (elen) {
-			eline[elen] = '\0';
-			check_line(eline, pid, in_fd);
-			if (ehlen + elen + 1 > sizeof(ehold))
-				err_flush(pid, in_fd, 1);
-			if (!ehlen)
-				ehold_since = now_ns();
-			memcpy(ehold + ehlen, eline, elen);
-			ehold[ehlen + elen] = '\n';
-			ehlen += elen + 1;
-			elen = 0;
-		}
+		if (elen)
+			err_line_end(pid, in_fd);
 		return 0;
 	}
 	for (ssize_t i = 0; i < r; i++) {
@@ -319,16 +322,7 @@ static int err_read(pid_t pid, int in_fd)
 				eline[elen++] = c;
 			continue;
 		}
-		eline[elen] = '\0';
-		check_line(eline, pid, in_fd);
-		if (ehlen + elen + 1 > sizeof(ehold))
-			err_flush(pid, in_fd, 1);
-		if (!ehlen)
-			ehold_since = now_ns();
-		memcpy(ehold + ehlen, eline, elen);
-		ehold[ehlen + elen] = '\n';
-		ehlen += elen + 1;
-		elen = 0;
+		err_line_end(pid, in_fd);
 		if (c != '\n' && c != '\r')
 			eline[elen++] = c;
 	}
@@ -454,7 +448,7 @@ int main(int argc, char **argv)
 						write_all(out_fd, "\n", 1);
 				}
 				out_mid = 0;
-				err_flush(pid, in_pipe[1], 1);
+				err_flush(1);
 				fprintf(stderr, "vmrun: timeout %g\n", timeout);
 				if (!exited)
 					kill_and_reap(pid);
@@ -514,7 +508,7 @@ int main(int argc, char **argv)
 					}
 				}
 			}
-			err_flush(pid, in_pipe[1], 0);
+			err_flush(0);
 		} else {
 			usleep(wait_ms * 1000);
 		}
@@ -538,7 +532,7 @@ int main(int argc, char **argv)
 		line[llen] = '\0';
 		check_line(line, pid, in_pipe[1]);
 	}
-	err_flush(pid, in_pipe[1], 1);
+	err_flush(1);
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) :
 				       128 + WTERMSIG(status);
 	fprintf(stderr, "vmrun: exit %d %lld\n", code, now_ns() - t0);
