@@ -1058,7 +1058,9 @@ bad_size:
 		       m.hdr.type, n);
 }
 
-/* Faults the device's threads recorded go to the VMM (control socket). */
+/* Faults the device's threads recorded go to the VMM (control socket): 1
+ * to go on, 0 when the VMM has gone (a VMM that closes with our messages
+ * unread makes the send fail with ECONNRESET, not the next read), -errno. */
 static int iommu_report(struct wisp_ioreq_server *s, struct err *e)
 {
 	struct wisp_ioreq_iommu *io = s->iommu;
@@ -1082,10 +1084,12 @@ static int iommu_report(struct wisp_ioreq_server *s, struct err *e)
 	for (unsigned int i = 0; i < n; i++) {
 		int ret = send_msg(s, &f[i], sizeof(f[i]), NULL, 0, e);
 
+		if (ret == -EPIPE || ret == -ECONNRESET)
+			return 0;
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return 1;
 }
 
 /* --- device state (IOREQ_F_STATE) --- */
@@ -1286,7 +1290,7 @@ static int serve_loop(struct wisp_ioreq_server *s, struct err *e)
 		}
 		if (s->iommu && (p[4].revents & POLLIN)) {
 			n = iommu_report(s, e);
-			if (n)
+			if (n <= 0)
 				return n;
 		}
 		if (p[5].revents) {
