@@ -64,16 +64,6 @@ iommu_sample() {
         /virtio-iommu: I\/O thread: / { for (i = 2; i <= NF; i++) if ($i == "wake-ups") k = $(i - 1) }
         END { if (u != "" && k != "") print "RIG-F-IOMMU", v, j, w, u, k }'
 }
-# wait_prefix PREFIX: until a line starting with PREFIX arrived or vmrun ended
-wait_prefix() {
-    while :; do
-        tr -d '\r' < /tmp/fio.log | grep -q "^$1" && return 0
-        kill -0 "$vpid" 2>/dev/null || return 1
-        usleep 100000
-    done
-}
-# wait_for MARK: until the guest printed MARK as a whole line or vmrun ended
-wait_for() { wait_prefix "$1\$"; }
 
 # qsd_start: qemu-storage-daemon serving $IMG at /tmp/qsd.sock, as the
 # in-process disks open it (O_DIRECT, io_uring)
@@ -139,17 +129,17 @@ run_one() {
     echo "RIG-F-CMD $VMM $*"
     vm_start fio "$TMO" "$@"
     for JOB in $(echo "$JOBS" | tr ',' ' '); do
-        wait_for "WISP-FIO-BEGIN $JOB" || break
+        vm_wait fio "WISP-FIO-BEGIN $JOB\$" || break
         WHEN=begin; iommu_sample; sample
         echo go > /tmp/fio.in
         # "WISP-FIO-END job status"
-        wait_prefix "WISP-FIO-END $JOB " || break
+        vm_wait fio "WISP-FIO-END $JOB " || break
         WHEN=end; sample; iommu_sample
         echo go > /tmp/fio.in
         # the job's figures go out as soon as it finished, so a later job
         # (or L1) failing cannot take them along; RES-END follows the
         # complete RES line
-        wait_for "WISP-FIO-RES-END $JOB" &&
+        vm_wait fio "WISP-FIO-RES-END $JOB\$" &&
             tr -d '\r' < /tmp/fio.log | grep -a "^WISP-FIO-RES $JOB " | head -n 1 | sed "s/^/RIG-F $VMM /"
     done
     wait "$vpid"

@@ -36,14 +36,6 @@ sample() {
             '{print "RIG-S-CPU", v, j, w, p, $2, $14, $15, $43}' /proc/"$p"/stat 2> /dev/null
     done
 }
-# wait_prefix RE: until a guest line matches ^RE (extended) or vmrun ended
-wait_prefix() {
-    while :; do
-        tr -d '\r' < /tmp/fs.log | grep -aqE "^$1" && return 0
-        kill -0 "$vpid" 2> /dev/null || return 1
-        usleep 100000
-    done
-}
 # to_guest: a line for the guest; the FIFO blocks its writer while nobody
 # reads it (vmrun gone), hence the bound
 to_guest() { timeout 5 sh -c 'echo go > /tmp/fs.in'; }
@@ -84,13 +76,13 @@ run_one() {
     echo "RIG-S-CMD $TAG $*"
     vm_start fs "$TMO" "$@"
     for JOB in $(echo "$JOBS" | tr ',' ' '); do
-        wait_prefix "WISP-FS-BEGIN $JOB\$" || break
+        vm_wait fs "WISP-FS-BEGIN $JOB\$" || break
         sample begin
         to_guest
-        wait_prefix "WISP-FS-END $JOB " || break
+        vm_wait fs "WISP-FS-END $JOB " || break
         sample end
         to_guest
-        wait_prefix "WISP-FS-(RES|ERR) $JOB " || break
+        vm_wait fs "WISP-FS-(RES|ERR) $JOB " || break
         tr -d '\r' < /tmp/fs.log | grep -aE "^WISP-FS-(RES|ERR) $JOB " | sed "s/^/RIG-S $TAG /"
     done
     wait "$vpid"

@@ -89,21 +89,8 @@ to_guest() {
 }
 guest_irq() {
     to_guest "irq $JOB $1"
-    wait_prefix "WISP-NET-IRQ $JOB $1 " 100 || echo "RIG-N-FAIL $TAG $JOB the guest did not report its interrupts"
+    vm_wait net "WISP-NET-IRQ $JOB $1 " 100 || echo "RIG-N-FAIL $TAG $JOB the guest did not report its interrupts"
 }
-# wait_prefix PREFIX [TENTHS]: until a guest line starts with PREFIX
-# (0), vmrun ended or TENTHS tenths of a second passed (1)
-wait_prefix() {
-    w=0
-    while [ -z "${2:-}" ] || [ $w -lt "$2" ]; do
-        tr -d '\r' < /tmp/net.log | grep -q "^$1" && return 0
-        kill -0 "$vpid" 2>/dev/null || return 1
-        usleep 100000
-        w=$((w + 1))
-    done
-    return 1
-}
-
 run_job() {
     case "$JOB" in
     g2h-1) a="-R" ;;
@@ -163,7 +150,7 @@ run_one() {
     echo "RIG-N-CMD $TAG $*"
     vm_start net "$TMO" "$@"
     ok=0
-    if wait_prefix "WISP-NET-READY"; then
+    if vm_wait net "WISP-NET-READY"; then
         # ARP and a first exchange before any timed job
         if ping -c 3 -W 5 $GUEST > /tmp/warm.out 2>&1; then ok=1
         else echo "RIG-N-FAIL $TAG warm-up ping: $(tail -n 2 /tmp/warm.out | tr '\n' ' ')"; fi

@@ -48,6 +48,21 @@ vm_start() {
     vpid=$!
 }
 
+# vm_wait NAME RE [TENTHS]: until a line of /tmp/NAME.log matches ^RE
+# (extended), the VMM vm_start began ended (status 1), or TENTHS tenths
+# of a second passed (status 1; no bound without it: vmrun's own timeout
+# ends the wait)
+vm_wait() {
+    local w=0
+    while [ -z "${3:-}" ] || [ $w -lt "$3" ]; do
+        tr -d '\r' < "/tmp/$1.log" | grep -aqE "^$2" && return 0
+        kill -0 "$vpid" 2> /dev/null || return 1
+        usleep 100000
+        w=$((w + 1))
+    done
+    return 1
+}
+
 for m in /lib/rig-modules/*.ko; do
     if ! insmod "$m" 2>/tmp/insmod.err; then
         echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"
