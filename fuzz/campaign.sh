@@ -10,14 +10,16 @@
 #                    [--state DIR] [--merge] [--build DIR] [--no-table]
 #                    [TARGET...]
 #
-# --state   the campaign's state, kept across runs and clones (default
-#           $WISP_FUZZ_STATE, else /var/cache/wisp/fuzz-campaign): per
-#           target NAME/corpus (the working corpus every run resumes
-#           from), NAME/artifacts (crash-, leak-, timeout-, oom- inputs),
-#           NAME/ledger.tsv (one line per run: start, end, commit,
-#           CPU-s, executions, crashes, note), NAME/coverage (the last
-#           -runs=0 pass over corpus and seeds) and NAME/*.log of the
-#           last run.
+# --state   the campaign's working state, kept across runs and clones
+#           (default $WISP_FUZZ_STATE, else /var/cache/wisp/fuzz-campaign):
+#           per target NAME/corpus (the working corpus every run resumes
+#           from), NAME/artifacts (crash-, leak-, timeout-, oom- inputs)
+#           and NAME/*.log of the last run. The record is in the
+#           repository, fuzz/ledger/ (a machine's cache does not outlive
+#           it): NAME.tsv (one line per run: start, end, commit, CPU-s,
+#           executions, crashes, note) and NAME.coverage (the last
+#           -runs=0 pass over corpus and seeds); commit them with the
+#           table.
 # --budget  the cumulative CPU-seconds per target (default 1800). A run
 #           gives a target only what its ledger still lacks; one whose
 #           ledger has reached it is not fuzzed. CPU time, not wall time:
@@ -69,6 +71,7 @@ wall_factor=10
 merge_cap=128
 out=$root/build-fuzz
 state=${WISP_FUZZ_STATE:-/var/cache/wisp/fuzz-campaign}
+ledgers=$root/fuzz/ledger
 want=()
 absdir() {
 	case $1 in
@@ -146,17 +149,17 @@ esac
 	echo "campaign: /usr/bin/time (Debian package time) is needed" >&2
 	exit 2
 }
-mkdir -p "$state" || exit 1
+mkdir -p "$state" "$ledgers" || exit 1
 state=$(cd "$state" && pwd)
 
 cd "$root" || exit 1
 # write_table TARGET...: the table of docs/fuzzing.md, one row per
 # target from its ledger and last coverage pass in the state.
 write_table() {
-	python3 - "$root/docs/fuzzing.md" "$state" "$budget" "$@" <<'EOF'
-import os, sys
-doc, state, budget, targets = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
-                               sys.argv[4:])
+	python3 - "$root/docs/fuzzing.md" "$ledgers" "$budget" "$@" <<'EOF'
+import os, re, sys
+doc, ledgers, budget, targets = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                                 sys.argv[4:])
 start, end = "<!-- campaign-table-start -->", "<!-- campaign-table-end -->"
 head = ("| target | CPU-s (budget) | executions | exec/s | cov / ft "
         "| corpus | crashes | runs | commits | last run (UTC) | note |\n"
@@ -165,10 +168,9 @@ text = open(doc).read()
 a, b = text.index(start) + len(start), text.index(end)
 rows = []
 for n in sorted(targets):
-    d = os.path.join(state, n)
     runs = []
     try:
-        for line in open(os.path.join(d, "ledger.tsv")):
+        for line in open(os.path.join(ledgers, n + ".tsv")):
             if line.startswith("#") or not line.strip():
                 continue
             runs.append(line.rstrip("\n").split("\t"))
@@ -180,16 +182,19 @@ for n in sorted(targets):
     crashes = sum(int(r[5]) for r in runs)
     cov = ft = corp = "?"
     try:
-        cov, ft, corp = open(os.path.join(d, "coverage")).read().split()[:3]
+        cov, ft, corp = open(os.path.join(ledgers, n + ".coverage")).read().split()[:3]
     except (FileNotFoundError, ValueError):
         pass
     eps = execs // cpu if cpu else 0
-    if not runs:
-        commits = "-"
-    elif runs[0][2] == runs[-1][2]:
-        commits = runs[0][2]
-    else:
-        commits = f"{runs[0][2]}..{runs[-1][2]}"
+    # A line carried over from an earlier record stands for its runs
+    # ("carried N runs" in its note).
+    nruns = sum(int(m.group(1)) if (m := re.match(r"carried (\d+) runs",
+                                                  r[6] if len(r) > 6 else ""))
+                else 1 for r in runs)
+    # A carried line's commit may be a range already.
+    first = runs[0][2].split("..")[0] if runs else "-"
+    final = runs[-1][2].split("..")[-1] if runs else "-"
+    commits = first if first == final else f"{first}..{final}"
     last = runs[-1][1][:16].replace("T", " ") if runs else "-"
     note = ""
     if not runs:
@@ -197,7 +202,7 @@ for n in sorted(targets):
     elif cpu < budget:
         note = f"SHORT: {budget - cpu} CPU-s missing"
     rows.append(f"| {n} | {cpu} ({budget}) | {execs} | {eps} | {cov} / {ft} "
-                f"| {corp} | {crashes} | {len(runs)} | {commits} | {last} "
+                f"| {corp} | {crashes} | {nruns} | {commits} | {last} "
                 f"| {note} |")
 body = "\n" + head + "\n".join(rows) + "\n"
 open(doc, "w").write(text[:a] + body + text[b:])
@@ -270,11 +275,11 @@ cpu_of() {
 	echo "$f" | awk -v hz="$hz" '{ printf "%d\n", ($12+$13+$14+$15)/hz }'
 }
 
-# ledger_cpu DIR: the CPU-s its ledger adds up to.
+# ledger_cpu NAME: the CPU-s its ledger adds up to.
 ledger_cpu() {
-	if [ -f "$1/ledger.tsv" ]; then
+	if [ -f "$ledgers/$1.tsv" ]; then
 		awk -F'\t' '!/^#/ && NF >= 6 { s += $4 } END { print s + 0 }' \
-			"$1/ledger.tsv"
+			"$ledgers/$1.tsv"
 	else
 		echo 0
 	fi
@@ -306,7 +311,8 @@ merge_into() {
 }
 
 # coverage NAME: a -runs=0 pass of the current build over the working
-# corpus and the seeds, into NAME/coverage ("cov ft corpus commit").
+# corpus and the seeds, into fuzz/ledger/NAME.coverage ("cov ft corpus
+# commit").
 coverage() {
 	local name=$1 bin=${exe[$1]} dir=$state/$1 seeds inited cov ft corp
 	local commit
@@ -320,7 +326,7 @@ coverage() {
 	cov=$(echo "$inited" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
 	ft=$(echo "$inited" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$inited" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
-	echo "${cov:-?} ${ft:-?} ${corp:-?} $commit" >"$dir/coverage"
+	echo "${cov:-?} ${ft:-?} ${corp:-?} $commit" >"$ledgers/$name.coverage"
 }
 
 # run_target NAME LEFT: fuzz it for LEFT CPU-s (or until --until), then
@@ -444,14 +450,14 @@ run_target() {
 	done
 	[ "$crashes" -gt 0 ] && status=1
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$start" "$(date -u +%FT%TZ)" \
-		"$commit" "$used" "$runs" "$crashes" "$note" >>"$dir/ledger.tsv"
+		"$commit" "$used" "$runs" "$crashes" "$note" >>"$ledgers/$name.tsv"
 	coverage "$name"
 	if [ "$merge" = 1 ] && [ -n "$seeds" ]; then
 		merge_into "$name" "$bin" "$seeds" "$dir/corpus" "$dir"
 	fi
 	echo "campaign: $name: $used CPU-s, $runs execs, crashes $crashes," \
-		"now $(ledger_cpu "$dir") of $budget CPU-s; coverage" \
-		"$(cut -d' ' -f1-3 "$dir/coverage")${note:+ - $note}"
+		"now $(ledger_cpu "$name") of $budget CPU-s; coverage" \
+		"$(cut -d' ' -f1-3 "$ledgers/$name.coverage")${note:+ - $note}"
 }
 
 if [ "$merge_only" = 1 ]; then
@@ -466,12 +472,12 @@ fi
 for t in "${order[@]}"; do
 	dir=$state/$t
 	mkdir -p "$dir/corpus" "$dir/artifacts"
-	[ -f "$dir/ledger.tsv" ] ||
+	[ -f "$ledgers/$t.tsv" ] ||
 		printf '# start\tend\tcommit\tcpu_s\texecutions\tcrashes\tnote\n' \
-			>"$dir/ledger.tsv"
-	left=$((budget - $(ledger_cpu "$dir")))
+			>"$ledgers/$t.tsv"
+	left=$((budget - $(ledger_cpu "$t")))
 	if [ "$left" -le 0 ]; then
-		echo "campaign: $t: budget reached ($(ledger_cpu "$dir") CPU-s)"
+		echo "campaign: $t: budget reached ($(ledger_cpu "$t") CPU-s)"
 		continue
 	fi
 	[ -n "$per_run" ] && [ "$per_run" -lt "$left" ] && left=$per_run
@@ -489,7 +495,7 @@ for t in "${order[@]}"; do
 	fi
 	# ISO times in UTC compare as strings.
 	if [ -n "$per_run" ] && awk -F'\t' -v b="$began" \
-		'!/^#/ && $1 >= b { f = 1 } END { exit !f }' "$dir/ledger.tsv"; then
+		'!/^#/ && $1 >= b { f = 1 } END { exit !f }' "$ledgers/$t.tsv"; then
 		echo "campaign: $t: had its turn from another campaign, skipped"
 		exec {lk}>&-
 		continue
