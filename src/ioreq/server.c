@@ -464,9 +464,13 @@ int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 	s->nr_vcpus = (int)s->welcome.nr_vcpus;
 	for (int i = 0; i < s->nr_vcpus; i++)
 		s->resp_efd[i] = fds[3 + i];
-	/* The channels come last: the state channel after the IOMMU's. */
-	if (s->welcome.features & IOREQ_F_STATE) {
+	/* The channels come last: the state channel after the IOMMU's. Both
+	 * are ours before either is checked, so a failure closes both. */
+	if (s->welcome.features & IOREQ_F_STATE)
 		s->state_sock = fds[--nfds];
+	if (s->welcome.features & IOREQ_F_IOMMU)
+		s->iommu_sock = fds[--nfds];
+	if (s->welcome.features & IOREQ_F_STATE) {
 		if (!is_seqpacket(s->state_sock)) {
 			ret = err_set(e, -EPROTO,
 				      "ioreq: WELCOME's state channel is not "
@@ -480,8 +484,6 @@ int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 		}
 	}
 	if (s->welcome.features & IOREQ_F_IOMMU) {
-		s->iommu_sock = fds[3 + s->nr_vcpus];
-		nfds--;
 		ret = iommu_init(s, e);
 		if (ret)
 			goto fail;

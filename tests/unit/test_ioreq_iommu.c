@@ -707,6 +707,8 @@ enum vmm_mode {
 	VM_CHANNEL_EVENTFD, /* an eventfd as the channel */
 	VM_CHANNEL_STREAM, /* a SOCK_STREAM socket as the channel */
 	VM_V1_PLAIN, /* version 1 without the IOMMU: fine */
+	VM_STATE_EVENTFD, /* a good IOMMU channel, an eventfd as the state
+			   * channel */
 };
 
 struct fvmm {
@@ -785,7 +787,9 @@ static void fake_vmm_handshake(struct fvmm *v, enum vmm_mode mode)
 	ram = sealed_memfd(1 << 20);
 	w.magic = IOREQ_MAGIC;
 	w.version = mode == VM_V1_WITH_IOMMU || mode == VM_V1_PLAIN ? 1 : 2;
-	w.features = mode == VM_V1_PLAIN ? 0 : IOREQ_F_IOMMU;
+	w.features = mode == VM_V1_PLAIN      ? 0 :
+		     mode == VM_STATE_EVENTFD ? IOREQ_F_IOMMU | IOREQ_F_STATE :
+						IOREQ_F_IOMMU;
 	w.nr_vcpus = 1;
 	w.shared_size = 4096;
 	w.window_base = WIN;
@@ -798,12 +802,15 @@ static void fake_vmm_handshake(struct fvmm *v, enum vmm_mode mode)
 	switch (mode) {
 	case VM_OK:
 	case VM_V1_WITH_IOMMU:
+	case VM_STATE_EVENTFD:
 		assert_int_equal(socketpair(AF_UNIX,
 					    SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 					    ch),
 				 0);
 		v->chan = ch[0];
 		fds[nfds++] = ch[1];
+		if (mode == VM_STATE_EVENTFD)
+			fds[nfds++] = eventfd(0, EFD_CLOEXEC);
 		break;
 	case VM_CHANNEL_EVENTFD:
 		ch[1] = eventfd(0, EFD_CLOEXEC);
@@ -831,9 +838,21 @@ static void fake_vmm_handshake(struct fvmm *v, enum vmm_mode mode)
 	pthread_join(th, NULL);
 }
 
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* A refused WELCOME: the server names the cause and keeps none of the
+ * fds it was sent. */
 static void handshake_refused(enum vmm_mode mode, const char *why)
 {
 	struct fvmm v = { 0 };
+	int before = open_fds();
 
 	fake_vmm_handshake(&v, mode);
 	assert_int_equal(v.ret, -EPROTO);
@@ -843,6 +862,7 @@ static void handshake_refused(enum vmm_mode mode, const char *why)
 	close(v.ctl);
 	if (v.chan >= 0)
 		close(v.chan);
+	assert_int_equal(open_fds(), before);
 }
 
 static void test_server_refuses_v1_iommu(void **state)
@@ -859,6 +879,9 @@ static void test_server_refuses_bad_channel(void **state)
 {
 	handshake_refused(VM_CHANNEL_EVENTFD, "SOCK_SEQPACKET");
 	handshake_refused(VM_CHANNEL_STREAM, "SOCK_SEQPACKET");
+	/* fuzz_ioreq_server, regress-state-channel-leak: the IOMMU
+	 * channel leaked when the state channel was refused. */
+	handshake_refused(VM_STATE_EVENTFD, "state channel is not");
 }
 
 static void test_server_v1_plain(void **state)
