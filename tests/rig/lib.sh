@@ -206,7 +206,7 @@ rig_boot_l1() {
     # (where each was stuck)
     local qemu=("${L1_QEMU:-qemu-system-x86_64}" -L "${L1_QEMU_DATA:-/usr/share/qemu}"
                 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
-                -cpu "${RIG_L1_CPU:-EPYC,+svm,+npt}" -smp 2 -m 2048
+                -cpu "${RIG_L1_CPU:-EPYC,+svm,+npt}" -smp "${RIG_L1_SMP:-2}" -m 2048
                 -kernel "$L1_KERNEL" -initrd "$initramfs"
                 -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1 unknown_nmi_panic panic_print=0x40"
                 -display none -monitor "unix:$log.mon,server=on,wait=off"

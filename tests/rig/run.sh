@@ -17,6 +17,9 @@
 #                 spaces)
 #   --vmm qemu    run the same scenarios with qemu-system-x86_64 -M microvm as
 #                 the L2 VMM instead of wisp (validates the rig itself)
+#   --lanes N     split the scenarios over N L1 VMs run side by side
+#                 (default: $RIG_LANES, else host CPUs / L1 CPUs, at most
+#                 4); each lane is this script run on its share
 #   --list        list the scenarios and exit
 #   --keep        keep the work directory (initramfs images, console log)
 #   --verbose     copy L1's console to stderr while it runs
@@ -37,6 +40,7 @@ L1_BOOT_ALLOWANCE=180   # L1 kernel + initramfs unpack + insmod under TCG
 TAIL_LINES=40
 
 WISP_ARG='' WISP_BLK_ARG='' WISP_API_ARG='' WISP_ARGS='' VMM=wisp ONLY=() KEEP=0
+LANES=${RIG_LANES:-}
 while [ $# -gt 0 ]; do
     case "$1" in
         --wisp) WISP_ARG=${2:?--wisp needs a path}; shift 2 ;;
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
                         "$n" "$k" "$i" "$c" "$m" "$t" "$v" "$(rig_scenario_desc "$n")"
                 done <<< "$SCENARIOS"; exit 0 ;;
         --keep) KEEP=1; shift ;;
+        --lanes) LANES=${2:?--lanes needs a number}; shift 2 ;;
         --verbose|-v) export RIG_VERBOSE=1; shift ;;
         -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) rig_die "unknown argument: $1 (see --help)" ;;
@@ -82,6 +87,66 @@ needs() { echo "$TABLE" | awk -v k="$1" '{n = split($8, a, ","); for (i = 1; i <
 uses() { echo "$TABLE" | awk -v c="$1" -v v="$2" '$c == v {f = 1} END {exit !f}'; }
 
 rig_setup
+
+# ---- lanes. One L1 CPU (RIG_L1_SMP, default 1 here: docs/rig.md "One
+# CPU in L1") is one host thread under TCG, so a host with more CPUs runs
+# several L1s side by side: this script runs itself once per lane
+# (RIG_LANE=K/N) on every Nth scenario and adds up their verdicts. Each
+# lane has its own L1 boots and reruns; a lane that ends without a
+# verdict fails each of its scenarios.
+export RIG_L1_SMP=${RIG_L1_SMP:-1}
+if [ -z "${RIG_LANE:-}" ]; then
+    nsel=$(echo "$SELECTED" | grep -c .)
+    [ -n "$LANES" ] || LANES=$(( $(nproc) / RIG_L1_SMP ))
+    case "$LANES" in ''|*[!0-9]*) rig_die "--lanes needs a number" ;; esac
+    [ -n "${RIG_LANES:-}" ] || [ "$LANES" -le 4 ] || LANES=4
+    [ "$LANES" -le "$nsel" ] || LANES=$nsel
+    [ "$LANES" -ge 1 ] || LANES=1
+fi
+if [ -z "${RIG_LANE:-}" ] && [ "$LANES" -gt 1 ]; then
+    LW=$(mktemp -d /tmp/wisp-rig-lanes.XXXXXX)
+    args=(--vmm "$VMM")
+    [ -n "$WISP_ARG" ] && args+=(--wisp "$WISP_ARG")
+    [ -n "$WISP_BLK_ARG" ] && args+=(--wisp-blk "$WISP_BLK_ARG")
+    [ -n "$WISP_API_ARG" ] && args+=(--wisp-api "$WISP_API_ARG")
+    [ -n "$WISP_ARGS" ] && args+=(--wisp-args "$WISP_ARGS")
+    [ "$KEEP" = 1 ] && args+=(--keep)
+    pids=()
+    for ((k = 1; k <= LANES; k++)); do
+        only=$(echo "$SELECTED" | awk -v k=$k -v n="$LANES" 'NF && (NR - 1) % n == k - 1' | paste -sd, -)
+        rig_log "lane $k/$LANES: $only"
+        # shellcheck disable=SC2097,SC2098 # each lane its own work dir
+        RIG_LANE=$k/$LANES RIG_SKIP_SETUP=1 RIG_WORK=${RIG_WORK:+$RIG_WORK/lane$k} \
+            "$0" "${args[@]}" --only "$only" > "$LW/$k.out" \
+            2> >(sed -u "s|^|[$k/$LANES] |" >&2) &
+        pids+=($!)
+        echo "$only" > "$LW/$k.only"
+    done
+    st=0 pass=0 fail=0
+    for ((k = 1; k <= LANES; k++)); do
+        wait "${pids[k - 1]}"; rc=$?
+        line=$(grep -E '^rig: [0-9]+ passed, [0-9]+ failed$' "$LW/$k.out" | tail -1)
+        grep -vE '^rig: [0-9]+ passed, [0-9]+ failed$' "$LW/$k.out"
+        if [ -n "$line" ]; then
+            set -- $line
+            pass=$((pass + $2)) fail=$((fail + $4))
+            [ "$rc" = 0 ] || [ "$st" = 2 ] || st=1
+            [ "$rc" -le 1 ] || st=2
+        else
+            for n in $(tr , ' ' < "$LW/$k.only"); do
+                echo "FAIL $n: lane $k/$LANES ended without a verdict (status $rc)"
+                fail=$((fail + 1))
+            done
+            st=2
+        fi
+    done
+    wait
+    rm -rf "$LW"
+    echo "rig: $pass passed, $fail failed"
+    [ "$st" = 0 ] && [ "$fail" = 0 ] && exit 0
+    [ "$st" = 2 ] && exit 2
+    exit 1
+fi
 if [ "$VMM" = wisp ]; then
     WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
     rig_log "wisp binary: $WISP ($(file -b "$WISP" 2>/dev/null | cut -d, -f1-2))"

@@ -12,7 +12,12 @@ trap 'rm -rf "$T"' EXIT
 
 cat > "$T/qemu-system-x86_64" <<'FAKE'
 #!/bin/bash
+# the boot count: lanes boot their L1s side by side
+exec 9> "$FAKE_DIR/count.lock"; flock 9
 n=$(cat "$FAKE_DIR/count" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$FAKE_DIR/count"
+flock -u 9
+# a lane's L1 (RIG_LANE=K/N) plays the case's "K" script
+[ -n "${RIG_LANE:-}" ] && n=L${RIG_LANE%%/*}
 # run NAME [STATUS]: the generic markers of a good run
 run() {
     echo "RIG-BEGIN $1"
@@ -53,6 +58,12 @@ case "$FAKE_MODE.$n" in
     # a console that stops (no heartbeat) is an L1 death: rerun
     silent.1) echo "RIG-BEGIN pvh-1cpu"; sleep 60 ;;
     silent.2) run pvh-1cpu; end pvh-1cpu ;;
+    # two lanes: each L1 runs its own share
+    lanes.L1) run bzimage-1cpu; end bzimage-1cpu; run pvh-4cpu; end pvh-4cpu 1 ;;
+    lanes.L2) run pvh-1cpu; end pvh-1cpu ;;
+    # a lane that dies with no verdict fails each of its scenarios
+    lanes-lost.L1) run bzimage-1cpu; end bzimage-1cpu ;;
+    lanes-lost.L2) pkill -f -- "--only pvh-1cpu" ; exit 0 ;;
 esac
 echo "RIG-L1-DONE 9.0"
 FAKE
@@ -66,7 +77,7 @@ case_() {
     shift 4
     rm -f "$T/count"
     out=$(PATH="$T:$PATH" FAKE_DIR=$T FAKE_MODE=$name RIG_SKIP_SETUP=1 RIG_WORK=$T/work RIG_L1_SILENCE=6 \
-        "$RIG_DIR/run.sh" --wisp /bin/true --only "$only" 2> "$T/$name.err")
+        RIG_LANES=${LANES_:-1} "$RIG_DIR/run.sh" --wisp /bin/true --only "$only" 2> "$T/$name.err")
     rc=$?
     boots=$(cat "$T/count" 2>/dev/null || echo 0)
     [ "$rc" = "$want_rc" ] || why+="status $rc (want $want_rc); "
@@ -110,6 +121,15 @@ case_ hooks-hung pvh-1cpu 1 1 '^FAIL pvh-1cpu: L1 hooks hung: the scenario was s
 case_ heartbeat pvh-1cpu 0 1 '^PASS pvh-1cpu$'
 # 6 s of nothing: stopped as dead, the scenario rerun in a fresh L1
 case_ silent pvh-1cpu 0 2 '^PASS pvh-1cpu \(rerun in a fresh L1; its first run: L1 died during it \(QEMU status 143'
+
+# two lanes side by side: every other scenario each, the verdicts added up
+LANES_=2 case_ lanes bzimage-1cpu,pvh-1cpu,pvh-4cpu 1 2 \
+    '^PASS bzimage-1cpu$' '^PASS pvh-1cpu$' '^FAIL pvh-4cpu: VMM exit status 1' \
+    '^rig: 2 passed, 1 failed$'
+# a lane killed before its verdict: its scenario is a FAIL, not lost
+LANES_=2 case_ lanes-lost bzimage-1cpu,pvh-1cpu 2 2 \
+    '^PASS bzimage-1cpu$' '^FAIL pvh-1cpu: lane 2/2 ended without a verdict' \
+    '^rig: 1 passed, 1 failed$'
 
 echo "rig-selftest: $pass passed, $fail failed"
 [ "$fail" = 0 ]
