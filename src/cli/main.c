@@ -54,7 +54,7 @@ static void usage(FILE *out)
 		"                         terminal is put in raw mode: Ctrl-A x quits)\n"
 		"  --serial-posted on|off console bytes the guest writes with the THR\n"
 		"                         interrupt off queue without a VM exit where\n"
-		"                         KVM has coalesced PIO (default off)\n"
+		"                         KVM has coalesced PIO (default on)\n"
 		"  --disk path=FILE[,readonly=on|off][,id=NAME][,direct=on|off]\n"
 		"         [,engine=sync|uring]\n"
 		"         [,iommu=on|off]\n"

@@ -1241,7 +1241,8 @@ def case_serial_posted():
     every byte back in order; a line posted with no exit after it (the
     guest spins) arrives through the flush timer; and every byte reaches
     stdout in order.
-    --serial-posted off makes every THR write exit (the control)."""
+    --serial-posted off makes every THR write exit (the control); without
+    the option phase A posts as with it on (the default)."""
     kvm_fd = os.open("/dev/kvm", os.O_RDWR)
     try:
         # KVM_CHECK_EXTENSION KVM_CAP_COALESCED_PIO
@@ -1273,6 +1274,13 @@ def case_serial_posted():
                "(--serial-posted off)", out, e)
         expect(a >= 2 * SP_N and b - a == SP_N + 20,
                f"--serial-posted off: {a} and {b - a} OUT exits", out, e)
+    with tempfile.TemporaryDirectory() as d:
+        out, (a, b), e = serialpost_run(d)
+        print(f"default: io_out exits {a} after phase A, {b - a} in phase B")
+        expect(want in out, "the console bytes are not all there in order "
+               "(no --serial-posted)", out, e)
+        expect(a < SP_N // 8, f"no --serial-posted: {a} OUT exits for "
+               f"{2 * SP_N} bytes with IER 0: the default is not on", out, e)
 
 
 def case_watchdog():
