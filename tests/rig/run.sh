@@ -88,6 +88,39 @@ uses() { echo "$TABLE" | awk -v c="$1" -v v="$2" '$c == v {f = 1} END {exit !f}'
 
 rig_setup
 
+if [ "$VMM" = wisp ]; then
+    WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
+    rig_log "wisp binary: $WISP ($(file -b "$WISP" 2>/dev/null | cut -d, -f1-2))"
+    WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
+    if needs wisp-blk; then
+        [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found or not executable: $WISP_BLK (--wisp-blk PATH; ninja -C build-rig builds it)"
+        WISP_BLK=$(readlink -f "$WISP_BLK")
+        rig_log "wisp-blk binary: $WISP_BLK"
+    fi
+    # The network server next to wisp (the oop-net scenario).
+    WISP_NET=${WISP_NET_BIN:-$(dirname "$WISP")/../servers/wisp-net}
+    if needs wisp-net; then
+        [ -x "$WISP_NET" ] || rig_die "wisp-net not found or not executable: $WISP_NET (WISP_NET_BIN; ninja -C build-rig builds it)"
+        WISP_NET=$(readlink -f "$WISP_NET")
+        rig_log "wisp-net binary: $WISP_NET"
+    fi
+    # The uffd page-fault handler next to wisp (the snapshot-uffd scenario).
+    WISP_UFFD=${WISP_UFFD_BIN:-$(dirname "$WISP")/../servers/wisp-uffd}
+    if needs wisp-uffd; then
+        [ -x "$WISP_UFFD" ] || rig_die "wisp-uffd not found or not executable: $WISP_UFFD (WISP_UFFD_BIN; ninja -C build-rig builds it)"
+        WISP_UFFD=$(readlink -f "$WISP_UFFD")
+        rig_log "wisp-uffd binary: $WISP_UFFD"
+    fi
+    # The static wisp has no API (docs/api.md, "Build"): it execs the
+    # wisp-api next to it, a dynamic build, copied with its libraries.
+    WISP_API=${WISP_API_ARG:-${WISP_API_BIN:-$(dirname "$WISP")/wisp-api}}
+    if needs wisp-api; then
+        [ -x "$WISP_API" ] || rig_die "wisp-api not found or not executable: $WISP_API (--wisp-api PATH: a dynamic build's src/cli/wisp-api)"
+        WISP_API=$(readlink -f "$WISP_API")
+        rig_log "wisp-api binary: $WISP_API"
+    fi
+fi
+
 # ---- lanes. One L1 CPU (RIG_L1_SMP, default 1 here: docs/rig.md "One
 # CPU in L1") is one host thread under TCG, so a host with more CPUs runs
 # several L1s side by side: this script runs itself once per lane
@@ -147,39 +180,6 @@ if [ -z "${RIG_LANE:-}" ] && [ "$LANES" -gt 1 ]; then
     [ "$st" = 2 ] && exit 2
     exit 1
 fi
-if [ "$VMM" = wisp ]; then
-    WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
-    rig_log "wisp binary: $WISP ($(file -b "$WISP" 2>/dev/null | cut -d, -f1-2))"
-    WISP_BLK=${WISP_BLK_ARG:-${WISP_BLK_BIN:-$(dirname "$WISP")/../servers/wisp-blk}}
-    if needs wisp-blk; then
-        [ -x "$WISP_BLK" ] || rig_die "wisp-blk not found or not executable: $WISP_BLK (--wisp-blk PATH; ninja -C build-rig builds it)"
-        WISP_BLK=$(readlink -f "$WISP_BLK")
-        rig_log "wisp-blk binary: $WISP_BLK"
-    fi
-    # The network server next to wisp (the oop-net scenario).
-    WISP_NET=${WISP_NET_BIN:-$(dirname "$WISP")/../servers/wisp-net}
-    if needs wisp-net; then
-        [ -x "$WISP_NET" ] || rig_die "wisp-net not found or not executable: $WISP_NET (WISP_NET_BIN; ninja -C build-rig builds it)"
-        WISP_NET=$(readlink -f "$WISP_NET")
-        rig_log "wisp-net binary: $WISP_NET"
-    fi
-    # The uffd page-fault handler next to wisp (the snapshot-uffd scenario).
-    WISP_UFFD=${WISP_UFFD_BIN:-$(dirname "$WISP")/../servers/wisp-uffd}
-    if needs wisp-uffd; then
-        [ -x "$WISP_UFFD" ] || rig_die "wisp-uffd not found or not executable: $WISP_UFFD (WISP_UFFD_BIN; ninja -C build-rig builds it)"
-        WISP_UFFD=$(readlink -f "$WISP_UFFD")
-        rig_log "wisp-uffd binary: $WISP_UFFD"
-    fi
-    # The static wisp has no API (docs/api.md, "Build"): it execs the
-    # wisp-api next to it, a dynamic build, copied with its libraries.
-    WISP_API=${WISP_API_ARG:-${WISP_API_BIN:-$(dirname "$WISP")/wisp-api}}
-    if needs wisp-api; then
-        [ -x "$WISP_API" ] || rig_die "wisp-api not found or not executable: $WISP_API (--wisp-api PATH: a dynamic build's src/cli/wisp-api)"
-        WISP_API=$(readlink -f "$WISP_API")
-        rig_log "wisp-api binary: $WISP_API"
-    fi
-fi
-
 WORK=${RIG_WORK:-$(mktemp -d /tmp/wisp-rig.XXXXXX)}
 mkdir -p "$WORK"
 cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK/l1" "$WORK/l1.cpio"; }
