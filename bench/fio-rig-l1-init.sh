@@ -15,6 +15,10 @@ L1_TMPFS_OPTS=size=90%
 
 VMMS="wisp qemu" CPUS=2 MEM=256 DISK_MB=256 RUNTIME=10 JOBS=seq-read TMO=600
 . /rig/fio.conf
+# fio-rig.sh stops an L1 whose console stays silent for 120 s (an L1
+# that stopped taking timer interrupts idles with its CPUs halted, and
+# would hold the machine until the overall timeout)
+heartbeat
 # The image on ext4 on a loop device: a file system with O_DIRECT, so
 # that every VMM opens it uncached (tmpfs has no O_DIRECT). Anything
 # missing ends the run: a silent fallback would measure something else.

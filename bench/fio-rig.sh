@@ -161,7 +161,7 @@ TMO=$((90 + NJOBS * (RUNTIME + 40)))
 bench_conf fio.conf "VMMS=${VMMS//,/ }" CPUS MEM DISK_MB RUNTIME JOBS TMO
 
 bench_boot $((180 + NVMM * TMO)) \
-    "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; guest kernel $GUEST_KERNEL; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s"
+    "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }; guest kernel $GUEST_KERNEL; $CPUS vCPUs, $MEM MiB, ${DISK_MB} MiB image on ext4 (loop) in L1; per-VMM timeout ${TMO}s" 120
 bench_l1_done
 echo "$R" | awk '$1 == "RIG-F-CMD" {sub(/^RIG-F-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-F-FAIL" || $1 == "RIG-F-T" || ($1 == "RIG-F" && ($3 == "WISP-FIO-ERR" || $3 == "WISP-FIO-MODULE-FAILED"))' | sed 's/^/  | /' >&2
