@@ -261,7 +261,9 @@ began=$(date -u +%FT%TZ)
 head_commit() {
 	local c
 	c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git diff --quiet HEAD -- src fuzz 2>/dev/null || c="$c+dirty"
+	# the campaign's own record and merged inputs are data, not code
+	git diff --quiet HEAD -- src fuzz ':!fuzz/ledger' ':!fuzz/corpus' \
+		2>/dev/null || c="$c+dirty"
 	echo "$c"
 }
 
