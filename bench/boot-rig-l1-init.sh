@@ -11,6 +11,9 @@ RUNS=5 WARMUP=1 CPUS=2 MEM=256 TMO=120 EXTRA='' VMMS="wisp qemu" CMDLINE= ROWS=a
 WISPB_ARGS=''
 ROOTFS_TMO=300
 . /rig/bench.conf
+# boot-rig.sh stops an L1 whose console stays silent for 120 s (an L1
+# that stopped would otherwise hold the machine until the overall timeout)
+heartbeat
 # CMDLINE (from boot-rig.sh) goes to both VMMs as the whole kernel command
 # line (wisp: --no-default-cmdline); only reboot= differs, because each VMM
 # ends the VM on a different reboot method: wisp on the i8042 reset

@@ -139,7 +139,7 @@ KEYS=$(for r in $ROWS; do for v in $VMMS; do printf '%s-%s ' "$v" "$r"; done; do
 CONSOLE=$WORK/l1-console.log
 rig_log "rows $ROWS: $CPUS vCPUs, $MEM MiB, $RUNS runs (+$WARMUP warm-up) per VMM: $VMMS"
 t0=$(date +%s.%N)
-rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO"
+rig_boot_l1 "$WORK/l1.cpio" "$CONSOLE" "$TOTAL_TMO" 120
 L1_RC=$?
 rig_log "L1 finished (QEMU status $L1_RC) after $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6) s; console log: $CONSOLE"
 
