@@ -87,7 +87,6 @@ needs() { echo "$TABLE" | awk -v k="$1" '{n = split($8, a, ","); for (i = 1; i <
 uses() { echo "$TABLE" | awk -v c="$1" -v v="$2" '$c == v {f = 1} END {exit !f}'; }
 
 rig_setup
-
 if [ "$VMM" = wisp ]; then
     WISP=$(rig_find_wisp "$WISP_ARG") || exit 2
     rig_log "wisp binary: $WISP ($(file -b "$WISP" 2>/dev/null | cut -d, -f1-2))"
@@ -122,7 +121,7 @@ if [ "$VMM" = wisp ]; then
 fi
 
 # ---- lanes. One L1 CPU (RIG_L1_SMP, default 1 here: docs/rig.md "One
-# CPU in L1") is one host thread under TCG, so a host with more CPUs runs
+# CPU per L1, and lanes") is one host thread under TCG, so a host with more CPUs runs
 # several L1s side by side: this script runs itself once per lane
 # (RIG_LANE=K/N) on every Nth scenario and adds up their verdicts. Each
 # lane has its own L1 boots and reruns; a lane that ends without a
@@ -130,9 +129,12 @@ fi
 export RIG_L1_SMP=${RIG_L1_SMP:-1}
 if [ -z "${RIG_LANE:-}" ]; then
     nsel=$(echo "$SELECTED" | grep -c .)
-    [ -n "$LANES" ] || LANES=$(( $(nproc) / RIG_L1_SMP ))
+    # the default only is capped: a user's number is taken as given
+    if [ -z "$LANES" ]; then
+        LANES=$(( $(nproc) / RIG_L1_SMP ))
+        [ "$LANES" -le 4 ] || LANES=4
+    fi
     case "$LANES" in ''|*[!0-9]*) rig_die "--lanes needs a number" ;; esac
-    [ -n "${RIG_LANES:-}" ] || [ "$LANES" -le 4 ] || LANES=4
     [ "$LANES" -le "$nsel" ] || LANES=$nsel
     [ "$LANES" -ge 1 ] || LANES=1
 fi
@@ -144,7 +146,7 @@ if [ -z "${RIG_LANE:-}" ] && [ "$LANES" -gt 1 ]; then
     [ -n "$WISP_API_ARG" ] && args+=(--wisp-api "$WISP_API_ARG")
     [ -n "$WISP_ARGS" ] && args+=(--wisp-args "$WISP_ARGS")
     [ "$KEEP" = 1 ] && args+=(--keep)
-    pids=()
+    pids=() lane_only=()
     for ((k = 1; k <= LANES; k++)); do
         only=$(echo "$SELECTED" | awk -v k=$k -v n="$LANES" 'NF && (NR - 1) % n == k - 1' | paste -sd, -)
         rig_log "lane $k/$LANES: $only"
@@ -152,8 +154,7 @@ if [ -z "${RIG_LANE:-}" ] && [ "$LANES" -gt 1 ]; then
         RIG_LANE=$k/$LANES RIG_SKIP_SETUP=1 RIG_WORK=${RIG_WORK:+$RIG_WORK/lane$k} \
             "$0" "${args[@]}" --only "$only" > "$LW/$k.out" \
             2> >(sed -u "s|^|[$k/$LANES] |" >&2) &
-        pids+=($!)
-        echo "$only" > "$LW/$k.only"
+        pids+=($!) lane_only+=("$only")
     done
     st=0 pass=0 fail=0
     for ((k = 1; k <= LANES; k++)); do
@@ -166,7 +167,7 @@ if [ -z "${RIG_LANE:-}" ] && [ "$LANES" -gt 1 ]; then
             [ "$rc" = 0 ] || [ "$st" = 2 ] || st=1
             [ "$rc" -le 1 ] || st=2
         else
-            for n in $(tr , ' ' < "$LW/$k.only"); do
+            for n in ${lane_only[k - 1]//,/ }; do
                 echo "FAIL $n: lane $k/$LANES ended without a verdict (status $rc)"
                 fail=$((fail + 1))
             done
