@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* L2 helper for the hostile-guest scenarios: drives one virtio-mmio
- * virtio-blk device of wisp directly through /dev/mem, as a hostile
- * driver would, after Linux's virtio_blk was unbound from it.
+ * virtio-blk or virtio-rng device of wisp directly through /dev/mem, as a
+ * hostile driver would, after Linux's driver was unbound from it.
  *
  *   hostile BASE GROUP [SECONDS]
  *
@@ -11,7 +11,8 @@
  * /proc/self/pagemap (root). Every case prints one line
  *   WISP-T-OK KEY detail   or   WISP-T-FAIL KEY detail
  * and afterwards the device is reset from here, re-initialised and must
- * serve a real write + read-back (KEY-after). Every wait is bounded; exit
+ * serve a real request (KEY-after): a block device a write + read-back,
+ * an entropy device random bytes in exactly the buffers it was given. Every wait is bounded; exit
  * status 1 when any case failed, 2 when the program could not run.
  */
 #define _GNU_SOURCE
@@ -73,6 +74,9 @@
 #define BLK_IN 0
 #define BLK_OUT 1
 
+#define ID_BLK 2
+#define ID_RNG 4
+
 #define QN 16 /* our queue size (the device's maximum is larger) */
 #define NDATA 8 /* data pages */
 #define PAGE 4096
@@ -102,6 +106,7 @@ static uint8_t *pages;
 static uint64_t phys[NPAGES];
 static uint16_t avail_idx, used_seen;
 static uint64_t negotiated;
+static uint32_t dev_id; /* ID_BLK or ID_RNG, read once in main */
 static int failures;
 /* HOSTILE_KEY_PREFIX: one scenario attacks two devices, keys stay apart */
 static const char *key_prefix = "";
@@ -323,8 +328,8 @@ static int dev_init(uint64_t optional, const char **why)
 	memset(pg(P_USED), 0, PAGE);
 	avail_idx = used_seen = 0;
 	if (rd(R_MAGIC) != 0x74726976 || rd(R_VERSION) != 2 ||
-	    rd(R_DEVICE_ID) != 2) {
-		*why = "not a virtio-mmio v2 block device";
+	    rd(R_DEVICE_ID) != dev_id) {
+		*why = "not a virtio-mmio v2 device of the type it had";
 		return -1;
 	}
 	wr(R_STATUS, S_ACK);
@@ -404,6 +409,10 @@ static enum outcome wait_done(int slot, int ms, uint32_t *id, uint32_t *len)
 				*len = e[1];
 			used_seen++;
 			wr(R_INT_ACK, rd(R_INT_STATUS));
+			/* an entropy device has no status: it rejects a
+			 * buffer by returning it with nothing written */
+			if (dev_id == ID_RNG)
+				return e[1] ? O_OK : O_ERR;
 			if (slot < 0 || *st(slot) == 0xff)
 				return O_NOSTATUS;
 			return *st(slot) == 0 ? O_OK : O_ERR;
@@ -416,12 +425,24 @@ static enum outcome wait_done(int slot, int ms, uint32_t *id, uint32_t *len)
 	}
 }
 
-/* A well-formed request: header (slot), data page, status; descriptors
- * 3*slot..3*slot+2. */
+/* A well-formed request in descriptors 3*slot..3*slot+2. Block: header
+ * (slot), data page, status. Entropy: the same three buffers, all of
+ * them device-writable (type and sector unused), so the chain cases that
+ * corrupt one of the three apply to both devices. */
 static void build_rw(int slot, uint32_t type, uint64_t sector, int data,
 		     uint32_t len)
 {
 	struct desc *d = &dt()[3 * slot];
+
+	if (dev_id == ID_RNG) {
+		d[0] = (struct desc){ hdr_pa(slot), 16, D_NEXT | D_WRITE,
+				      (uint16_t)(3 * slot + 1) };
+		d[1] = (struct desc){ phys[P_DATA + data], len,
+				      D_NEXT | D_WRITE,
+				      (uint16_t)(3 * slot + 2) };
+		d[2] = (struct desc){ st_pa(slot), 1, D_WRITE, 0 };
+		return;
+	}
 
 	hdr(slot)->type = type;
 	hdr(slot)->reserved = 0;
@@ -444,12 +465,67 @@ static enum outcome do_rw(uint32_t type, uint64_t sector, int data,
 	return wait_done(0, 5000, NULL, NULL);
 }
 
+#define RNG_LEN 256 /* the data buffer of the entropy check */
+#define FILL 0xa5
+
+/* The entropy device works: a request of 16 + RNG_LEN + 1 bytes gets
+ * random bytes, its used length is within what it was given, and nothing
+ * past the three buffers is written. */
+static int verify_rng(const char **why)
+{
+	uint8_t *h = (uint8_t *)hdr(0), *data = pg(P_DATA);
+	uint32_t len = 0;
+	enum outcome o;
+	bool changed = false;
+
+	memset(h, FILL, 64);
+	memset(data, FILL, PAGE);
+	*st(0) = FILL;
+	*(st(0) + 1) = FILL;
+	build_rw(0, 0, 0, 0, RNG_LEN);
+	post(0);
+	o = wait_done(0, 5000, NULL, &len);
+	if (o != O_OK) {
+		*why = o == O_ERR ? "request after re-init: 0 bytes" :
+				    "request after re-init not served";
+		return -1;
+	}
+	if (len > 16 + RNG_LEN + 1) {
+		*why = "used length beyond the buffers given";
+		return -1;
+	}
+	for (int i = 16; i < 64; i++)
+		if (h[i] != FILL) {
+			*why = "bytes written past the first buffer";
+			return -1;
+		}
+	for (int i = RNG_LEN; i < PAGE; i++)
+		if (data[i] != FILL) {
+			*why = "bytes written past the data buffer";
+			return -1;
+		}
+	if (*(st(0) + 1) != FILL) {
+		*why = "bytes written past the last buffer";
+		return -1;
+	}
+	for (int i = 0; i < RNG_LEN && len >= 16 + RNG_LEN; i++)
+		changed |= data[i] != FILL;
+	if (len >= 16 + RNG_LEN && !changed) {
+		*why = "data buffer reported filled but unchanged";
+		return -1;
+	}
+	return 0;
+}
+
 /* The device works: a fresh pattern written at the scratch sector and
- * read back equal. */
+ * read back equal (block), random bytes where asked (entropy). */
 static int verify_io(const char **why)
 {
 	uint8_t *w = pg(P_DATA), *r = pg(P_DATA + 1);
 	enum outcome o;
+
+	if (dev_id == ID_RNG)
+		return verify_rng(why);
 
 	for (int i = 0; i < PAGE; i++)
 		w[i] = (uint8_t)rnd();
@@ -482,7 +558,9 @@ static void recover(const char *key)
 	if (dev_init(0, &why) < 0 || verify_io(&why) < 0)
 		bad(k, "%s (Status 0x%x)", why, status());
 	else
-		ok(k, "reset, re-init, 4 KiB write+read equal (%llu ms)",
+		ok(k, "reset, re-init, %s (%llu ms)",
+		   dev_id == ID_RNG ? "random bytes served" :
+				      "4 KiB write+read equal",
 		   (unsigned long long)(now_ms() - t0));
 }
 
@@ -533,7 +611,7 @@ static void group_regs(void)
 			n++;
 		}
 	}
-	magic_ok = rd(R_MAGIC) == 0x74726976 && rd(R_DEVICE_ID) == 2;
+	magic_ok = rd(R_MAGIC) == 0x74726976 && rd(R_DEVICE_ID) == dev_id;
 	if (magic_ok)
 		ok("regs-read-all", "%lu reads of 0x000-0x1ff, widths 1/2/4/8",
 		   n);
@@ -763,9 +841,9 @@ static void group_regs(void)
 		if (!(off & 7))
 			*(volatile uint64_t *)(mmio + off) = rnd();
 	}
-	v = rd(R_CONFIG); /* capacity, low word */
+	v = rd(R_CONFIG); /* blk: capacity, low word; rng: no config */
 	expect("regs-config-garbage", rd(R_MAGIC) == 0x74726976,
-	       "config space written; capacity low word %u", v);
+	       "config space written; config word 0: %u", v);
 	recover("regs-config-garbage");
 	printf("hostile: regs group %llu ms\n",
 	       (unsigned long long)(now_ms() - t0));
@@ -815,17 +893,18 @@ static void group_chains(void)
 {
 	struct desc *d = dt();
 	uint64_t t0 = now_ms();
+	bool blk = dev_id == ID_BLK;
 
 	/* positive control: a well-formed read completes OK */
 	if (fresh(0) == 0) {
 		enum outcome o = do_rw(BLK_IN, 0, 0, PAGE);
 
 		if (o == O_OK)
-			ok("chain-control", "a well-formed 4 KiB read: %s",
-			   oname[o]);
+			ok("chain-control", "a well-formed 4 KiB %s: %s",
+			   blk ? "read" : "request", oname[o]);
 		else
-			bad("chain-control", "a well-formed 4 KiB read: %s",
-			    oname[o]);
+			bad("chain-control", "a well-formed 4 KiB %s: %s",
+			    blk ? "read" : "request", oname[o]);
 	}
 
 	if (fresh(0) == 0) {
@@ -901,8 +980,10 @@ static void group_chains(void)
 		for (size_t i = 0; i < sizeof(oa) / sizeof(oa[0]); i++) {
 			if (fresh(0) < 0)
 				continue;
-			/* a write request: the device never writes the
-			 * guest's RAM for the data, whatever it accepts */
+			/* a block write request: the device never writes
+			 * the guest's RAM for the data, whatever it
+			 * accepts; an entropy request must be refused
+			 * whole, with nothing written */
 			build_rw(0, BLK_OUT, TEST_SECTOR, 0, PAGE);
 			d[oa[i].which].addr = oa[i].addr;
 			d[oa[i].which].len = oa[i].len;
@@ -915,17 +996,21 @@ static void group_chains(void)
 		build_rw(0, BLK_IN, TEST_SECTOR, 0, 0);
 		run_chain("chain-zero-data", E_DEFINED, "0-byte data buffer");
 	}
+	/* an entropy request's buffers are all alike: a 0-byte one is
+	 * valid, and the rest of this block is the block protocol's */
 	if (fresh(0) == 0) {
 		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
 		d[0].len = 0;
-		run_chain("chain-zero-header", E_REJECT, "0-byte header");
+		run_chain("chain-zero-header", blk ? E_REJECT : E_DEFINED,
+			  blk ? "0-byte header" : "0-byte first buffer");
 	}
 	if (fresh(0) == 0) {
 		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
 		d[2].len = 0;
-		run_chain("chain-zero-status", E_REJECT, "0-byte status");
+		run_chain("chain-zero-status", blk ? E_REJECT : E_DEFINED,
+			  blk ? "0-byte status" : "0-byte last buffer");
 	}
-	if (fresh(0) == 0) {
+	if (blk && fresh(0) == 0) {
 		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
 		d[0].flags |= D_WRITE;
 		run_chain("chain-hdr-writable", E_REJECT,
@@ -934,8 +1019,8 @@ static void group_chains(void)
 	if (fresh(0) == 0) {
 		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
 		d[2].flags &= (uint16_t)~D_WRITE;
-		run_chain("chain-status-readonly", E_REJECT,
-			  "status device-readable after a writable buffer");
+		run_chain("chain-status-readonly", blk ? E_REJECT : E_DEFINED,
+			  "last buffer device-readable after a writable one");
 	}
 	if (fresh(0) == 0) {
 		/* a read whose data buffer is device-readable: the device
@@ -963,7 +1048,7 @@ static void group_chains(void)
 			recover("chain-read-into-readonly");
 		}
 	}
-	if (fresh(0) == 0) {
+	if (blk && fresh(0) == 0) {
 		build_rw(0, BLK_OUT, TEST_SECTOR, 0, PAGE);
 		d[1].flags |= D_WRITE;
 		run_chain("chain-write-from-writable", E_DEFINED,
@@ -996,16 +1081,17 @@ static void group_chains(void)
 			else
 				ok("chain-event-idx-garbage",
 				   "used_event 0x%x, avail flags 0xffff: "
-				   "write+read served",
-				   avail16()[2 + QN]);
+				   "%s served",
+				   avail16()[2 + QN],
+				   blk ? "write+read" : "request");
 		}
 		recover("chain-event-idx-garbage");
 	}
-	if (fresh(0) == 0) {
+	if (blk && fresh(0) == 0) {
 		build_rw(0, BLK_IN, (uint64_t)1 << 62, 0, PAGE);
 		run_chain("chain-sector-range", E_REJECT, "sector 2^62");
 	}
-	if (fresh(0) == 0) {
+	if (blk && fresh(0) == 0) {
 		build_rw(0, 0x7777, 0, 0, PAGE);
 		run_chain("chain-bad-type", E_REJECT, "request type 0x7777");
 	}
@@ -1366,10 +1452,13 @@ static void group_flood(int seconds)
 			kicks += atomic_load(&counts[i]);
 		if (!io_fail && ios > 0)
 			ok("flood",
-			   "%llu verified write+read pairs during "
+			   "%llu verified %s during "
 			   "%lu+ doorbells from %d CPUs (valid and "
 			   "invalid queues)",
-			   (unsigned long long)ios, kicks, n);
+			   (unsigned long long)ios,
+			   dev_id == ID_RNG ? "entropy requests" :
+					      "write+read pairs",
+			   kicks, n);
 		else
 			bad("flood",
 			    "I/O during the flood: %s after %llu "
@@ -1415,8 +1504,12 @@ int main(int argc, char **argv)
 		}
 		mmio = p + in;
 	}
-	if (rd(R_MAGIC) != 0x74726976 || rd(R_DEVICE_ID) != 2) {
-		fprintf(stderr, "hostile: no virtio-blk at 0x%llx\n", base);
+	dev_id = rd(R_DEVICE_ID);
+	if (rd(R_MAGIC) != 0x74726976 ||
+	    (dev_id != ID_BLK && dev_id != ID_RNG)) {
+		fprintf(stderr,
+			"hostile: no virtio-blk or virtio-rng at 0x%llx\n",
+			base);
 		return 2;
 	}
 	if (setup_memory() < 0)

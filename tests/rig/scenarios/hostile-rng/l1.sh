@@ -1,0 +1,25 @@
+# Two entropy devices: wisp's own (--rng) and a spawned wisp-rng (the
+# multi-call wisp-blk binary under that name: a separate process with its
+# own view of the rings). wisp places its own devices' windows before the
+# servers', so the guest takes the lower window for wisp's. vda (16 MiB)
+# keeps serving the guest's I/O between the attack groups; after wisp
+# exited each write made there is in its image.
+scenario_pre() {
+    truncate -s 16M "$img"
+    disk "$img"
+    [ -x /bin/wisp-blk ] || C fail wisp-blk "/bin/wisp-blk not in L1"
+    ln -sf /bin/wisp-blk /tmp/wisp-rng
+    VMM_EXTRA="$VMM_EXTRA --rng"
+    SPAWN=/tmp/wisp-rng
+}
+scenario_post() {
+    i=0
+    for t in in oop; do
+        for g in regs chains indirect races flood; do
+            cmp_val "$t-other-data-$g" "guest sha256 of 256 KiB written to vda after $t $g" \
+                "$(gv "$t-other-sha-$g")" "vda's image at $((i * 256)) KiB" \
+                "$(dd if="$img" bs=256k skip=$i count=1 2> /dev/null | sha)"
+            i=$((i + 1))
+        done
+    done
+}

@@ -1,0 +1,94 @@
+# The hostile-guest battery against the entropy devices: tools/hostile.c
+# (/bin/hostile) drives a virtio-rng's virtio-mmio window through /dev/mem
+# after virtio_rng was unbound from it, one group of cases per run: first
+# wisp's own device (the lower window, keys "in-..."), then the spawned
+# wisp-rng's ("oop-..."). Between groups vda must take a write and read it
+# back, and the console carries every line. Afterwards virtio_rng is bound
+# to the attacked device again and the kernel's hwrng reads from it.
+HOSTILE_SECS=2
+RNG=/sys/class/misc/hw_random
+# rngs: "BASE VNAME PDEV" of each virtio-rng, by window address
+rngs() {
+    for v in /sys/bus/virtio/devices/*; do
+        [ "$(cat "$v/device" 2> /dev/null)" = 0x0004 ] || continue
+        vd=$(readlink -f "$v")
+        pdev=$(basename "$(dirname "$vd")")
+        base=$(grep " : $pdev\$" /proc/iomem | head -n 1 | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
+        echo "$base ${vd##*/} $pdev"
+    done | sort
+}
+# attack INDEX PREFIX FIRST_SLOT: the INDEXth virtio-rng (1: lower window)
+attack() {
+    p=$2-
+    line=$(rngs | sed -n "$1p")
+    base=${line%% *} rest=${line#* }
+    vname=${rest%% *} pdev=${rest#* }
+    other=''
+    for b in /sys/block/vd*; do other=${b##*/}; done
+    if [ -z "$line" ] || [ -z "$base" ] || [ -z "$other" ]; then
+        bad "${p}target" "no virtio-rng number $1 ($(rngs | tr '\n' ';')) or no disk"; return
+    fi
+    ok "${p}target" "$vname on $pdev at 0x$base, disk $other"
+    if echo -n "$vname" > /sys/bus/virtio/drivers/virtio_rng/unbind &&
+        [ ! -e "/sys/bus/virtio/drivers/virtio_rng/$vname" ]; then
+        ok "${p}unbind" "virtio_rng unbound from $vname"
+    else
+        bad "${p}unbind" "could not unbind virtio_rng from $vname"; return
+    fi
+    i=$3
+    for g in regs chains indirect races flood; do
+        s0=$(cut -d' ' -f1 /proc/uptime)
+        HOSTILE_KEY_PREFIX=$p timeout 150 /bin/hostile "$base" "$g" "$HOSTILE_SECS"
+        rc=$?
+        s1=$(cut -d' ' -f1 /proc/uptime)
+        case $rc in
+        0) ok "${p}prog-$g" "finished, every case passed ($s0 -> $s1 s)" ;;
+        1) bad "${p}prog-$g" "finished, some cases failed" ;;
+        *) bad "${p}prog-$g" "did not finish (exit $rc)" ;;
+        esac
+        # the disk keeps working
+        head -c 262144 /dev/urandom > /tmp/o
+        want=$(sha < /tmp/o)
+        val "${p}other-sha-$g" "$want"
+        if dd if=/tmp/o of="/dev/$other" bs=256k seek="$i" oflag=direct 2> /tmp/err &&
+            got=$(dd if="/dev/$other" bs=256k skip="$i" count=1 iflag=direct 2> /tmp/err | sha) &&
+            [ "$got" = "$want" ]; then
+            ok "${p}other-$g" "256 KiB written to $other and read back equal"
+        else
+            bad "${p}other-$g" "I/O on $other after $g: $(last /tmp/err)"
+        fi
+        i=$((i + 1))
+    done
+    # Linux's driver takes the device back: it registers a new hwrng
+    # (a name not in rng_available before), which must deliver
+    before=$(cat $RNG/rng_available)
+    echo -n "$vname" > /sys/bus/virtio/drivers/virtio_rng/bind 2> /tmp/err
+    n=0 new=''
+    while [ -z "$new" ] && [ "$n" -lt 50 ]; do
+        for r in $(cat $RNG/rng_available); do
+            case " $before " in *" $r "*) ;; *) new=$r ;; esac
+        done
+        [ -n "$new" ] || usleep 100000
+        n=$((n + 1))
+    done
+    if [ -z "$new" ]; then
+        bad "${p}rebind" "no new hwrng after binding $vname ($(cat $RNG/rng_available); $(last /tmp/err))"; return
+    fi
+    ok "${p}rebind" "virtio_rng bound to $vname again: hwrng $new"
+    echo -n "$new" > $RNG/rng_current
+    head -c 64 /dev/hwrng > /tmp/r 2> /tmp/err
+    n=$(wc -c < /tmp/r)
+    distinct=$(od -An -v -tx1 /tmp/r | tr -s ' ' '\n' | grep . | sort -u | wc -l)
+    if [ "$(cat $RNG/rng_current)" = "$new" ] && [ "$n" -ge 64 ] && [ "$distinct" -gt 1 ]; then
+        ok "${p}rebind-read" "$new: $n bytes, $distinct distinct values"
+    else
+        bad "${p}rebind-read" "$new (current $(cat $RNG/rng_current)): $n bytes, $distinct distinct values ($(last /tmp/err))"
+    fi
+}
+t_main() {
+    n=$(rngs | wc -l)
+    if [ "$n" = 2 ]; then ok rng-count "two virtio-rng devices: $(rngs | tr '\n' ';')"
+    else bad rng-count "$n virtio-rng devices, want 2: $(rngs | tr '\n' ';')"; fi
+    attack 1 in 0
+    attack 2 oop 5
+}
