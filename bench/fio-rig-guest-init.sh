@@ -2,7 +2,8 @@
 # /init of the L2 guest in bench/fio-rig.sh (busybox + fio, PID 1).
 # For each job named in fio_jobs= on the command line: print
 # "WISP-FIO-BEGIN job", wait for a console line (L1 samples the VMM's CPU
-# time, then answers), run fio on /dev/vda, print "WISP-FIO-END job status",
+# time, then answers), run fio on /dev/vda, print "WISP-FIO-IRQ job dev n"
+# (vda's interrupts during the job) and "WISP-FIO-END job status",
 # wait again (second sample), then print "WISP-FIO-RES job <terse line>"
 # and "WISP-FIO-RES-END job".
 # Then reboot (wisp exits; QEMU: reboot=t + -no-reboot).
@@ -28,6 +29,13 @@ arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -n 1; }
 RT=$(arg fio_runtime); RT=${RT:-10}
 JOBS=$(arg fio_jobs | tr ',' ' ')
 echo "WISP-FIO-DISK $(cat /sys/block/vda/size 2>/dev/null) sectors"
+# interrupts of vda's virtio device (its /proc/interrupts line, all CPUs):
+# completions per interrupt tell how a VMM's interrupt path batches
+VDEV=$(basename "$(readlink -f /sys/block/vda/device)")
+irqs() {
+    awk -v d="$VDEV" '$NF == d { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i }
+        END { print s + 0 }' /proc/interrupts
+}
 for job in $JOBS; do
     case "$job" in
         seq-read)       a="--rw=read --bs=1M --ioengine=psync --iodepth=1" ;;
@@ -42,11 +50,13 @@ for job in $JOBS; do
     esac
     echo "WISP-FIO-BEGIN $job"
     read -r _go
+    i0=$(irqs)
     # shellcheck disable=SC2086
     fio --name="$job" --filename=/dev/vda --direct=1 --time_based \
         --runtime="$RT" --norandommap --randrepeat=0 --group_reporting \
         --output-format=terse $a > /tmp/out 2> /tmp/err
     rc=$?
+    echo "WISP-FIO-IRQ $job $VDEV $(($(irqs) - i0))"
     echo "WISP-FIO-END $job $rc"
     read -r _go
     echo "WISP-FIO-RES $job $(grep '^3;' /tmp/out | head -n 1)"

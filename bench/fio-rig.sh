@@ -49,6 +49,9 @@
 # VMM process, including the vCPU threads' time in guest mode (i.e. the
 # guest's own work); "host" subtracts guest_time (field 43), leaving the
 # VMM-side cost (exits, device emulation, I/O threads, kernel work).
+# "req/irq": requests fio completed per interrupt of vda's virtio device
+# (the guest's /proc/interrupts around the job): how the VMM's completion
+# path batches interrupts.
 # Ratios are wisp/qemu, wisp-oop/wisp, and each IOMMU variant against the
 # same setup without the IOMMU (wisp-iommu-*/wisp, wisp-oop-iommu/wisp-oop).
 # For the --iommu VMMs, wisp's state dump (SIGUSR1) before and after each
@@ -183,7 +186,7 @@ fi
 echo "$R" | python3 -c '
 import sys, collections
 vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(",")
-res = {}; cpu = collections.defaultdict(dict); iom = collections.defaultdict(dict)
+res = {}; irq = {}; cpu = collections.defaultdict(dict); iom = collections.defaultdict(dict)
 lines = sys.stdin.read().splitlines()
 for line in lines:
     f = line.split()
@@ -192,6 +195,8 @@ for line in lines:
         t = " ".join(f[4:]).split(";")
         if len(t) > 50:
             res[(f[1], f[3])] = t
+    elif f[0] == "RIG-F" and len(f) == 6 and f[2] == "WISP-FIO-IRQ" and f[5].isdigit():
+        irq[(f[1], f[3])] = int(f[5])
     elif f[0] == "RIG-F-IOMMU" and len(f) == 6 and f[4].isdigit() and f[5].isdigit():
         iom[(f[1], f[2])][f[3]] = (int(f[4]), int(f[5]))
     elif f[0] == "RIG-F-CPU" and len(f) == 9:
@@ -221,17 +226,19 @@ for v in vmms:
         dcpu = sum(e[k][0] - b[k][0] for k in e if k in b) / HZ if ok else 0
         dguest = sum(e[k][1] - b[k][1] for k in e if k in b) / HZ if ok else 0
         rows[(v, j)] = dict(mbs=bw * 1024 / 1e6, iops=iops, nreq=nreq, cpu=dcpu if ok else None,
-                            host=(dcpu - dguest) if ok else None)
+                            host=(dcpu - dguest) if ok else None, irq=irq.get((v, j)))
 def us(x, n):
     return "%.0f" % (x / n * 1e6) if x is not None and n else "-"
-print("%-15s %-9s %9s %9s %9s %8s %12s %12s" % ("job", "vmm", "MB/s", "IOPS", "requests", "cpu_s", "cpu_us/req", "host_us/req"))
+def rpi(r):
+    return "%.2f" % (r["nreq"] / r["irq"]) if r.get("irq") else "-"
+print("%-15s %-9s %9s %9s %9s %8s %12s %12s %8s" % ("job", "vmm", "MB/s", "IOPS", "requests", "cpu_s", "cpu_us/req", "host_us/req", "req/irq"))
 for j in jobs:
     for v in vmms:
         r = rows[(v, j)]
         if r is None:
             print("%-15s %-9s %9s" % (j, v, "(no result)")); continue
-        print("%-15s %-9s %9.1f %9.0f %9.0f %8s %12s %12s" % (j, v, r["mbs"], r["iops"], r["nreq"],
-              "%.2f" % r["cpu"] if r["cpu"] is not None else "-", us(r["cpu"], r["nreq"]), us(r["host"], r["nreq"])))
+        print("%-15s %-9s %9.1f %9.0f %9.0f %8s %12s %12s %8s" % (j, v, r["mbs"], r["iops"], r["nreq"],
+              "%.2f" % r["cpu"] if r["cpu"] is not None else "-", us(r["cpu"], r["nreq"]), us(r["host"], r["nreq"]), rpi(r)))
 def per(r, k): return r[k] / r["nreq"] if r[k] is not None and r["nreq"] else None
 def rat(x, y): return "%.3f" % (x / y) if x is not None and y else "-"
 # pair_table TITLE WIDTH METRIC LABEL PAIRS: per job, each pair (a, b) with
