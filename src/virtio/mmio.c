@@ -25,10 +25,18 @@ uint64_t virtio_mmio_offered_features(struct virtio_dev *d)
 static void transport_raise(void *opaque, bool config)
 {
 	struct virtio_mmio *t = opaque;
+	uint32_t bit = config ? VIRTIO_MMIO_INT_CONFIG : VIRTIO_MMIO_INT_VRING;
 	int ret;
 
-	atomic_fetch_or(&t->isr, config ? VIRTIO_MMIO_INT_CONFIG :
-					  VIRTIO_MMIO_INT_VRING);
+	/* The line behaves as a level one: while the guest has not
+	 * acknowledged this cause, another edge would only make it take one
+	 * more interrupt for the same InterruptStatus. Its handler reads
+	 * the used rings after the ACK, and the ACK comes after this
+	 * fetch_or saw the bit (both RMW the same word), so what was pushed
+	 * before it is seen. A snapshot restore re-signals a set isr
+	 * (virtio_mmio_resignal); a lost edge is virtio_mmio_irq_check's. */
+	if (atomic_fetch_or(&t->isr, bit) & bit)
+		return;
 	atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
 	/* Interrupts are the device's hot path: inside wisp the fd is
 	 * private and one plain write does; in a server process it is the

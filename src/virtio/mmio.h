@@ -53,7 +53,8 @@ struct virtio_mmio {
 	uint64_t driver_features;
 
 	atomic_uint isr; /* bit 0: used buffer, bit 1: config change */
-	/* Bumped by every raise and every read of InterruptStatus: while
+	/* Bumped by every raise that signals and every read of
+	 * InterruptStatus: while
 	 * isr is set and this stands still, the guest never looked at the
 	 * interrupt it was sent (virtio_mmio_irq_check). */
 	atomic_uint irq_gen;

@@ -224,4 +224,15 @@ void virtio_mmio_resignal(struct virtio_mmio *t)
 					 q, strerror(-ret));
 		}
 	}
+	/* A raise coalesces into a set isr (transport_raise): an edge that
+	 * was in flight to the irqchip when the snapshot was taken is not in
+	 * the saved interrupt state, so a set isr gets its edge again. */
+	if (atomic_load(&t->isr)) {
+		int ret = t->irq.shared ? efd_signal(t->irq_efd) :
+					  efd_signal_private(t->irq_efd);
+
+		if (ret && ret != -EAGAIN)
+			log_warn("%s: interrupt re-signal: %s", d->name,
+				 strerror(-ret));
+	}
 }
