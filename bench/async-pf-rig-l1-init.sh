@@ -7,6 +7,9 @@
 # report the guest's lines and wisp-uffd's as RIG-APF <mode> <line>.
 . /rig/l1-common.sh
 . /rig/bench.conf
+# async-pf-rig.sh stops an L1 whose console stays silent for 120 s (an L1
+# that stopped would otherwise hold the machine until the overall timeout)
+heartbeat
 D=/tmp/apf
 cnt() { tr -d '\r' < "$1" 2> /dev/null | grep -c "$2"; }
 until_mark() { # FILE MARK SECONDS

@@ -32,7 +32,7 @@ bench_snapshot_l1 async-pf-rig \
     --file "$WORK/apf-touch:/bin/apf-touch"
 bench_conf bench.conf MIB DELAY MEM MODES TMO
 bench_boot $((180 + 2 * TMO * $(echo $MODES | wc -w))) \
-    "buffer $MIB MiB, $DELAY us a page, guest $MEM MiB, modes: $MODES"
+    "buffer $MIB MiB, $DELAY us a page, guest $MEM MiB, modes: $MODES" 120
 echo "$R" | grep '^RIG-APF ' | sed 's/^RIG-APF //'
 echo "$R" | grep -q '^RIG-L1-DONE' || { rig_log "L1 did not finish (status $L1_RC); console: $CONSOLE"; KEEP=1; exit 1; }
 echo "$R" | awk '$1 == "RIG-APF" && $3 == "APF-RESULT" {

@@ -22,6 +22,9 @@
 
 VMMS="wisp qemu" CPUS=2 MEM=256 RUNTIME=6 JOBS=rtt TMO=300 PINGS=500 ROUNDS=1
 . /rig/net.conf
+# net-rig.sh stops an L1 whose console stays silent for 120 s (an L1
+# that stopped would otherwise hold the machine until the overall timeout)
+heartbeat
 TAP=wtap0 L1IP=10.77.0.1 GUEST=10.77.0.2 MAC=02:00:00:00:77:02
 CMDLINE="net_bench=1"
 echo "RIG-N-HZ $(stamp -t)"

@@ -92,7 +92,7 @@ TMO=$((120 + NJOBS * (RUNTIME * 3 + 30)))
 bench_conf net.conf "VMMS=${VMMS//,/ }" CPUS MEM RUNTIME ROUNDS PINGS JOBS TMO
 
 bench_boot $((180 + NVMM * ROUNDS * TMO)) \
-    "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }, $ROUNDS round(s); $CPUS vCPUs, $MEM MiB; per-VMM timeout ${TMO}s"
+    "$NJOBS jobs x ${RUNTIME}s, VMMs: ${VMMS//,/ }, $ROUNDS round(s); $CPUS vCPUs, $MEM MiB; per-VMM timeout ${TMO}s" 120
 bench_l1_done
 echo "$R" | awk '$1 == "RIG-N-CMD" {sub(/^RIG-N-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-N-GUEST" && ($3 ~ /^WISP-NET-(READY|CMDLINE|STATS|ERR|IPERF3)/) {sub(/^RIG-N-GUEST /, ""); print "guest " $0}'

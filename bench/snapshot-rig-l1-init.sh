@@ -11,6 +11,9 @@
 # Reports RIG-S <round> <what> <ns>, RIG-S-FAIL <round> <what> <why>.
 . /rig/l1-common.sh
 . /rig/bench.conf
+# snapshot-rig.sh stops an L1 whose console stays silent for 120 s (an L1
+# that stopped would otherwise hold the machine until the overall timeout)
+heartbeat
 D=/tmp/snap
 mark_ns() { sed -n "s/^vmrun: mark $2 \([0-9]*\).*/\1/p" "$1" | head -n 1; }
 tail_of() { tr -d '\r' < "$1" | tail -n 8 | tr '\n' ' ' | cut -c1-400; }

@@ -31,7 +31,7 @@ bench_work snaprig
 bench_snapshot_l1 snapshot-rig
 bench_conf bench.conf RUNS CPUS MEM TMO
 bench_boot $((180 + 4 * TMO * RUNS)) \
-    "$RUNS rounds, guest $CPUS vCPU(s), $MEM MiB"
+    "$RUNS rounds, guest $CPUS vCPU(s), $MEM MiB" 120
 echo "$R" | grep -E '^RIG-S(-FAIL)? ' | sed 's/^RIG-S //'
 echo "$R" | grep -q '^RIG-L1-DONE' || { rig_log "L1 did not finish (status $L1_RC); console: $CONSOLE"; KEEP=1; exit 1; }
 echo "$R" | grep -q '^RIG-S-FAIL' && KEEP=1
