@@ -5,7 +5,8 @@
 # Mounts proc, sysfs, devtmpfs and a tmpfs on /tmp (options from
 # L1_TMPFS_OPTS, set before sourcing), loads the KVM modules from
 # /lib/rig-modules in their file-name order and checks /dev/kvm. Prints
-#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime> npt=<Y|N> kvmkeep=<on|off|failed(why)>
+#   RIG-L1-UP <uptime>   RIG-L1-KVM <uptime> npt=<Y|N> ... (kvm-amd's
+#   parameters) kvmkeep=<on|off|failed(why)> cmdline=<L1's, commas for spaces>
 #   RIG-L1-ERROR <why>
 # and defines finish(): "RIG-L1-DONE <uptime>", then poweroff (and
 # vm_start, a VMM under vmrun, for the benchmarks). PID 1 must
@@ -64,7 +65,10 @@ vm_wait() {
 }
 
 for m in /lib/rig-modules/*.ko; do
-    if ! insmod "$m" 2>/tmp/insmod.err; then
+    args=''
+    case "$m" in *kvm-amd.ko) [ -f /rig/kvm-amd.params ] && args=$(cat /rig/kvm-amd.params) ;; esac
+    # shellcheck disable=SC2086
+    if ! insmod "$m" $args 2>/tmp/insmod.err; then
         echo "RIG-L1-ERROR insmod ${m##*/}: $(cat /tmp/insmod.err)"
         finish
     fi
@@ -89,4 +93,6 @@ if [ -e /rig/kvmkeep ] && [ -x /bin/kvmkeep ]; then
     else keep="failed($(tr ' \n' '_ ' < /tmp/kvmkeep.out))"; fi
 fi
 # with whether kvm-amd uses nested paging (RIG_L1_CPU can turn it off)
-echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime) npt=$(cat /sys/module/kvm_amd/parameters/npt 2> /dev/null) kvmkeep=$keep"
+kp=$(cd /sys/module/kvm_amd/parameters 2> /dev/null && for p in npt nested vgif avic vls lbrv nrips pause_filter_count; do
+    [ -f "$p" ] && printf ' %s=%s' "$p" "$(cat "$p")"; done)
+echo "RIG-L1-KVM $(cut -d' ' -f1 /proc/uptime)${kp} kvmkeep=$keep cmdline=$(tr ' ' ',' < /proc/cmdline)"

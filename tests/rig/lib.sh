@@ -153,6 +153,9 @@ rig_l1_root() {
     if [ "${RIG_KVMKEEP:-0}" = 1 ]; then : > "$d/rig/kvmkeep"; fi
     if [ "${RIG_KKEYS:-0}" = 1 ]; then : > "$d/rig/kkeys"; fi
     if [ "${RIG_L1_TRACE:-0}" = 1 ]; then : > "$d/rig/l1-trace"; fi
+    # RIG_KVM_AMD: kvm-amd module parameters for L1 (experiments with the
+    # SVM features L1's KVM uses, e.g. "vgif=0 avic=0")
+    if [ -n "${RIG_KVM_AMD:-}" ]; then echo "$RIG_KVM_AMD" > "$d/rig/kvm-amd.params"; fi
     # busybox has no curl: the subset Firecracker's docs use (tools/ucurl.c)
     cp "$TOOLS_DIR/ucurl" "$d/bin/curl"
 }
@@ -208,7 +211,7 @@ rig_boot_l1() {
                 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
                 -cpu "${RIG_L1_CPU:-EPYC,+svm,+npt}" -smp "${RIG_L1_SMP:-2}" -m 2048
                 -kernel "$L1_KERNEL" -initrd "$initramfs"
-                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1 unknown_nmi_panic panic_print=0x40"
+                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1 unknown_nmi_panic panic_print=0x40${RIG_L1_APPEND:+ $RIG_L1_APPEND}"
                 -display none -monitor "unix:$log.mon,server=on,wait=off"
                 -serial stdio -no-reboot)
     rig_log "booting L1 (timeout ${tmo}s): ${qemu[*]}"

@@ -440,7 +440,7 @@ R="$R_ALL$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-L1-.*')"
 
 # ---- evaluate
 l1up=$(awk '$1 == "RIG-L1-UP" {print $2; exit}' <<< "$R")
-l1kvm=$(awk '$1 == "RIG-L1-KVM" {print $2 "s (kvm-amd " $3 ", " $4 ")"; exit}' <<< "$R")
+l1kvm=$(awk '$1 == "RIG-L1-KVM" {u = $2; $1 = $2 = ""; sub(/^ +/, ""); print u "s (kvm-amd " $0 ")"; exit}' <<< "$R")
 l1err=$(awk '$1 == "RIG-L1-ERROR" {sub(/^RIG-L1-ERROR /, ""); print; exit}' <<< "$R")
 [ -n "$l1up" ] && rig_log "L1 reached init at uptime ${l1up}s, KVM ready at ${l1kvm:-?}"
 if [ -z "$l1up" ]; then
