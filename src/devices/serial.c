@@ -2,6 +2,7 @@
 #include "devices/serial.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -74,6 +75,7 @@ static void update_irq_locked(struct serial *s)
 
 	if (level != s->irq_level) {
 		s->irq_level = level;
+		s->irq_gen++;
 		irq_line_set(&s->irq, level);
 	}
 }
@@ -208,6 +210,7 @@ static void serial_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 		break;
 	case UART_IIR_FCR:
 		v = iir_locked(s);
+		s->irq_gen++;
 		/* Reading IIR acknowledges a THR-empty interrupt. */
 		if ((v & 0x0f) == IIR_THRI)
 			s->thr_ipending = false;
@@ -375,4 +378,35 @@ uint64_t serial_out_dropped(struct serial *s)
 	n = s->out_dropped;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+bool serial_irq_check(struct serial *s, struct serial_irq_watch *w,
+		      uint64_t now_ns, uint64_t limit_ns)
+{
+	bool pulse = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->irq_level || s->irq_gen != w->gen || !w->since_ns) {
+		w->gen = s->irq_gen;
+		w->since_ns = now_ns;
+	} else if (now_ns - w->since_ns >= limit_ns) {
+		w->since_ns = now_ns;
+		irq_line_set(&s->irq, 0);
+		irq_line_set(&s->irq, 1);
+		w->reraised++;
+		pulse = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return pulse;
+}
+
+void serial_describe(struct serial *s, char *buf, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	snprintf(buf, len,
+		 "IER 0x%02x IIR 0x%02x LCR 0x%02x MCR 0x%02x, THR-empty "
+		 "pending %d, line %d, rx %zu, tx backlog %zu, posting %d",
+		 s->ier, iir_locked(s), s->lcr, s->mcr, s->thr_ipending,
+		 s->irq_level, s->rx_count, s->tx_count, s->posted);
+	pthread_mutex_unlock(&s->lock);
 }

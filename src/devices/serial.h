@@ -98,6 +98,10 @@ struct serial {
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_ipending; /* THR-empty interrupt latched until IIR read */
 	int irq_level;
+	/* Bumped by every IIR read and every change of irq_level: while
+	 * the line is high and this stands still, the guest never took the
+	 * edge (serial_irq_check). */
+	unsigned int irq_gen;
 	uint64_t out_dropped;
 	bool posted; /* THR writes are queued in the ring */
 	bool post_failed; /* the owner could not post: not asked again */
@@ -127,6 +131,23 @@ void serial_post_idle(struct serial *s);
 bool serial_posting(struct serial *s);
 /* Output bytes dropped (fd full beyond the backlog, or broken). */
 uint64_t serial_out_dropped(struct serial *s);
+
+/* Lost-interrupt recovery, the UART's side of virtio_mmio_irq_check:
+ * sampled by the VMM's main loop (its own memory in w). When the line
+ * has been high for limit_ns with no IIR read and no change since, the
+ * edge never reached the guest's handler (an interrupt-driven driver
+ * then waits for ever for THR-empty; the rig's nested L1 was seen to
+ * leave one so), and the line is pulsed low and high again: true is
+ * returned. At most once per limit_ns; w->reraised counts them. */
+struct serial_irq_watch {
+	unsigned int gen;
+	uint64_t since_ns;
+	uint64_t reraised;
+};
+bool serial_irq_check(struct serial *s, struct serial_irq_watch *w,
+		      uint64_t now_ns, uint64_t limit_ns);
+/* One line for a state dump: IER, IIR, LSR-relevant state, the line. */
+void serial_describe(struct serial *s, char *buf, size_t len);
 
 /* Snapshot (serial_state.c): registers, line level, buffered input and
  * output (a paused VM has no posted bytes left). load checks the payload

@@ -222,6 +222,12 @@ void vm_dump_state(struct vm *vm, const char *why)
 		 vm->dev.nr_virtio, vm->servers.nr);
 	vcpu_lines(vm);
 	lapic_lines(vm);
+	if (vm->dev.serial_ready) {
+		char line[192];
+
+		serial_describe(&vm->dev.serial, line, sizeof(line));
+		log_warn("serial: %s", line);
+	}
 	for (int i = 0; i < vm->dev.nr_virtio; i++)
 		virtio_mmio_dump(vm->dev.virtio[i], LOG_WARN);
 	ioapic_lines(vm);
@@ -274,6 +280,16 @@ static void on_irq_tick(void *opaque)
 		return;
 	/* A paused guest reads nothing on purpose. */
 	stopped = paused(vm);
+	if (stopped) {
+		w->serial_irq.since_ns = 0;
+	} else if (vm->dev.serial_ready &&
+		   serial_irq_check(&vm->dev.serial, &w->serial_irq, now,
+				    WATCHDOG_IRQ_LIMIT_MS * 1000000ULL) &&
+		   w->serial_irq.reraised == 1) {
+		log_warn("serial: the guest has not taken the interrupt it was "
+			 "sent %d ms ago; raised it again (said once)",
+			 WATCHDOG_IRQ_LIMIT_MS);
+	}
 	for (int i = 0; i < vm->dev.nr_virtio && i < LAYOUT_MAX_WINDOWS; i++) {
 		struct virtio_irq_watch *s = &w->irq[i];
 
@@ -304,7 +320,7 @@ int watchdog_start(struct vm *vm, struct err *e)
 	struct watchdog *w = &vm->wd;
 	uint64_t period;
 
-	if (vm->dev.nr_virtio) {
+	if (vm->dev.nr_virtio || vm->dev.serial_ready) {
 		w->irq_tfd = loop_timer_add(&vm->loop, &w->irq_watch,
 					    on_irq_tick, vm);
 		if (w->irq_tfd < 0) {

@@ -10,7 +10,8 @@
  *
  * Also, always on: every WATCHDOG_IRQ_MS the main loop looks for a
  * virtio interrupt the guest was sent and never read
- * (virtio_mmio_irq_check) and raises it again, with a warning the first
+ * (virtio_mmio_irq_check), and for the UART's line held high with no IIR
+ * read (serial_irq_check), and raises it again, with a warning the first
  * time per device: an edge lost on its way must not leave a guest
  * waiting for ever.
  */
@@ -20,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/serial.h"
 #include "util/err.h"
 #include "virtio/mmio.h"
 #include "vmm/layout.h"
@@ -52,6 +54,7 @@ struct watchdog {
 	int irq_tfd; /* -1: not started */
 	struct loop_watch irq_watch;
 	struct virtio_irq_watch irq[LAYOUT_MAX_WINDOWS];
+	struct serial_irq_watch serial_irq; /* the UART's line */
 };
 
 struct vm;

@@ -474,6 +474,65 @@ static void test_post_idle_and_load(void **state)
 	serial_destroy(&t);
 }
 
+/* The lost-edge recovery: a line held high with no IIR read for the
+ * limit is pulsed low and high once per limit; an IIR read, a low line
+ * or a fresh edge restarts the wait. */
+static int levels[16], nlevels;
+
+static void rec_level(void *opaque, unsigned int gsi, int level)
+{
+	(void)opaque;
+	(void)gsi;
+	if (nlevels < 16)
+		levels[nlevels++] = level;
+}
+
+static void test_lost_edge_pulsed(void **state)
+{
+	struct irq_line rec = { .set_level = rec_level };
+	struct serial_irq_watch w = { 0 };
+	const uint64_t ms = 1000000, limit = 1000 * ms;
+	uint64_t t = 5000 * ms;
+	struct serial s;
+
+	(void)state;
+	serial_init(&s, -1, rec);
+	nlevels = 0;
+	/* quiet line: nothing to recover, however long */
+	for (int i = 0; i < 4; i++, t += limit)
+		assert_false(serial_irq_check(&s, &w, t, limit));
+	/* THRI enabled on an empty THR: the line goes high (one edge) */
+	reg_write(&s, 1, 0x02);
+	assert_int_equal(nlevels, 1);
+	assert_int_equal(levels[0], 1);
+	assert_false(serial_irq_check(&s, &w, t, limit));
+	assert_false(serial_irq_check(&s, &w, t + limit - 1, limit));
+	/* never read: pulsed, once per limit */
+	assert_true(serial_irq_check(&s, &w, t + limit, limit));
+	assert_int_equal(nlevels, 3);
+	assert_int_equal(levels[1], 0);
+	assert_int_equal(levels[2], 1);
+	assert_false(serial_irq_check(&s, &w, t + limit + 1, limit));
+	assert_true(serial_irq_check(&s, &w, t + 2 * limit, limit));
+	assert_int_equal(w.reraised, 2);
+	/* an IIR read (the handler ran) acks THRI: line low, wait over */
+	assert_int_equal(reg_read(&s, IIR_FCR) & 0x0f, 0x02);
+	t += 3 * limit;
+	for (int i = 0; i < 3; i++, t += limit)
+		assert_false(serial_irq_check(&s, &w, t, limit));
+	/* a THR write raises it again; a handler that reads IIR within
+	 * the limit is not pulsed */
+	nlevels = 0;
+	reg_write(&s, RBR, 'x');
+	assert_false(serial_irq_check(&s, &w, t, limit));
+	assert_int_equal(reg_read(&s, IIR_FCR) & 0x0f, 0x02);
+	assert_false(serial_irq_check(&s, &w, t + limit, limit));
+	assert_false(serial_irq_check(&s, &w, t + 2 * limit, limit));
+	assert_int_equal(nlevels, 2); /* the write's edge, the read's low */
+	assert_int_equal(w.reraised, 2);
+	serial_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_post_unsafe_stops),
 		cmocka_unit_test(test_post_failures),
 		cmocka_unit_test(test_post_idle_and_load),
+		cmocka_unit_test(test_lost_edge_pulsed),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
