@@ -10,6 +10,7 @@
 
 #include "util/efd.h"
 #include "util/log.h"
+#include "util/time.h"
 #include "virtio/mmio_regs.h"
 
 uint64_t virtio_mmio_offered_features(struct virtio_dev *d)
@@ -22,21 +23,33 @@ uint64_t virtio_mmio_offered_features(struct virtio_dev *d)
 	       (d->dma ? 1ull << VIRTIO_F_ACCESS_PLATFORM : 0);
 }
 
+/* How long a raise of a cause the guest has not acknowledged yet sends
+ * no new edge (transport_raise). */
+#define IRQ_COALESCE_NS 10000000ULL
+
 static void transport_raise(void *opaque, bool config)
 {
 	struct virtio_mmio *t = opaque;
 	uint32_t bit = config ? VIRTIO_MMIO_INT_CONFIG : VIRTIO_MMIO_INT_VRING;
 	int ret;
 
+	uint64_t now = now_ns();
+
 	/* The line behaves as a level one: while the guest has not
 	 * acknowledged this cause, another edge would only make it take one
 	 * more interrupt for the same InterruptStatus. Its handler reads
 	 * the used rings after the ACK, and the ACK comes after this
 	 * fetch_or saw the bit (both RMW the same word), so what was pushed
-	 * before it is seen. A snapshot restore re-signals a set isr
-	 * (virtio_mmio_resignal); a lost edge is virtio_mmio_irq_check's. */
-	if (atomic_fetch_or(&t->isr, bit) & bit)
+	 * before it is seen. Only within IRQ_COALESCE_NS of the last edge,
+	 * though: an edge lost on its way is then made good by the next
+	 * completion, as before, also in an IOREQ server, which
+	 * virtio_mmio_irq_check does not watch. A snapshot restore
+	 * re-signals a set isr (virtio_mmio_resignal). */
+	if ((atomic_fetch_or(&t->isr, bit) & bit) &&
+	    now - atomic_load_explicit(&t->last_edge_ns, memory_order_relaxed) <
+		    IRQ_COALESCE_NS)
 		return;
+	atomic_store_explicit(&t->last_edge_ns, now, memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
 	/* Interrupts are the device's hot path: inside wisp the fd is
 	 * private and one plain write does; in a server process it is the

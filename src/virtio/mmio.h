@@ -58,6 +58,8 @@ struct virtio_mmio {
 	 * isr is set and this stands still, the guest never looked at the
 	 * interrupt it was sent (virtio_mmio_irq_check). */
 	atomic_uint irq_gen;
+	/* CLOCK_MONOTONIC of the last edge transport_raise sent. */
+	_Atomic uint64_t last_edge_ns;
 	/* The driver has read InterruptStatus since the last reset: it
 	 * takes interrupts (a polling driver is never re-raised to). */
 	atomic_bool irq_used;
