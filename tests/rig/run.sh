@@ -387,14 +387,17 @@ judge() {
 
 # ---- boot L1 and run the scenarios. Only the rig's own failure, L1 dying
 # (its kernel panicked or its QEMU ended) during a scenario, reruns that
-# scenario, once, in a fresh L1 boot, together with the scenarios that did
-# not run yet (at most MAX_L1_BOOTS boots). A scenario that ran to its end
-# is judged on that run alone: a failure (timeout, VMM status, a check) is
-# a FAIL, never retried into a pass.
+# scenario, at most L1_RERUNS times, each in a fresh L1 boot, together with
+# the scenarios that did not run yet (at most MAX_L1_BOOTS boots). A
+# scenario that ran to its end is judged on that run alone: a failure
+# (timeout, VMM status, a check) is a FAIL, never retried into a pass.
 # Six: a CI run lost three L1s (docs/rig.md "Where L1 dies"), and each now
-# costs at most about two minutes (the silence window).
+# costs at most about two minutes (the silence window). Two reruns: a
+# fresh-clone run of 2026-12-02 lost the L1 under stock-cloud-4cpu twice
+# in a row (the emulated SVM's death, not the scenario's result).
 MAX_L1_BOOTS=6
-declare -A SC_CONSOLE=() SC_RC=() SC_TMO=() FIRST_RUN=()
+L1_RERUNS=${RIG_L1_RERUNS:-2}
+declare -A SC_CONSOLE=() SC_RC=() SC_TMO=() FIRST_RUN=() DEATHS=()
 R_ALL="" PENDING="$TABLE" boot=0
 while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
     boot=$((boot + 1))
@@ -418,13 +421,16 @@ while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
             SC_CONSOLE[$name]=$CONSOLE SC_RC[$name]=$L1_RC SC_TMO[$name]=$TOTAL_TMO
         fi
         if [ "$started" = 1 ] && ! grep -q '^RIG-EXIT' <<< "$S" &&
-            [ "$L1_RC" != 124 ] && [ -z "${FIRST_RUN[$name]:-}" ]; then
+            [ "$L1_RC" != 124 ] && [ "${DEATHS[$name]:-0}" -lt "$L1_RERUNS" ]; then
             trouble=$(rig_l1_trouble "$CONSOLE")
-            FIRST_RUN[$name]="L1 died during it (QEMU status $L1_RC)${trouble:+: $trouble}"
-            rig_log "$name (boot $boot): ${FIRST_RUN[$name]}; L1 console tail:"
+            death="L1 died during it (QEMU status $L1_RC)${trouble:+: $trouble}"
+            DEATHS[$name]=$((${DEATHS[$name]:-0} + 1))
+            if [ "${DEATHS[$name]}" = 1 ]; then FIRST_RUN[$name]=$death
+            else FIRST_RUN[$name]+="; run ${DEATHS[$name]}: $death"; fi
+            rig_log "$name (boot $boot): $death; L1 console tail:"
             tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | grep -av '^RIG-L ' |
                 tail -n 40 | sed 's/^/  | /' >&2
-            rig_log "rerunning $name once in a fresh L1"
+            rig_log "rerunning $name in a fresh L1 (L1 death ${DEATHS[$name]} of at most $L1_RERUNS rerun)"
             next+="$name $rest"$'\n'
         elif [ "$started" = 1 ] || [ "$L1_RC" = 124 ]; then
             R_ALL+="$S"$'\n'

@@ -33,6 +33,10 @@ case "$FAKE_MODE.$n" in
     fail-once.2) run bzimage-1cpu; end bzimage-1cpu ;;   # must never be asked for
     l1-death.1) run bzimage-1cpu; end bzimage-1cpu; panic pvh-1cpu ;;
     l1-death.2) run pvh-1cpu; end pvh-1cpu ;;
+    l1-death-twice.1) panic pvh-1cpu ;;
+    l1-death-twice.2) panic pvh-1cpu ;;
+    l1-death-twice.3) run pvh-1cpu; end pvh-1cpu ;;
+    l1-death-thrice.*) panic pvh-1cpu ;;
     l1-death-fail.1) panic pvh-1cpu ;;
     l1-death-fail.2) run pvh-1cpu; end pvh-1cpu 1 ;;
     # what the old vconsole check accepted: hvc0 listed, nothing else
@@ -101,6 +105,12 @@ case_ fail-once bzimage-1cpu,pvh-1cpu 1 1 \
 case_ l1-death bzimage-1cpu,pvh-1cpu 0 2 \
     '^PASS bzimage-1cpu$' '^PASS pvh-1cpu \(rerun in a fresh L1; its first run: L1 died during it .*Kernel panic' \
     '^rig: 2 passed, 0 failed$'
+# two L1 deaths in a row: a second rerun, both deaths in the PASS line
+case_ l1-death-twice pvh-1cpu 0 3 \
+    '^PASS pvh-1cpu \(rerun in a fresh L1; its first run: L1 died during it .*Kernel panic.*; run 2: L1 died during it'
+# a third death is the rig's FAIL: no more reruns
+case_ l1-death-thrice pvh-1cpu 1 3 \
+    '^FAIL pvh-1cpu: L1 died during this scenario.*run 2: L1 died during it'
 # a rerun that fails shows both runs
 case_ l1-death-fail pvh-1cpu 1 2 \
     '^FAIL pvh-1cpu: VMM exit status 1.*this was its rerun; its first run: L1 died during it'
