@@ -430,7 +430,7 @@ while [ -n "$PENDING" ] && [ "$boot" -lt "$MAX_L1_BOOTS" ]; do
             rig_log "$name (boot $boot): $death; L1 console tail:"
             tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | grep -av '^RIG-L ' |
                 tail -n 40 | sed 's/^/  | /' >&2
-            rig_log "rerunning $name in a fresh L1 (L1 death ${DEATHS[$name]} of at most $L1_RERUNS rerun)"
+            rig_log "rerunning $name in a fresh L1 (rerun ${DEATHS[$name]} of at most $L1_RERUNS)"
             next+="$name $rest"$'\n'
         elif [ "$started" = 1 ] || [ "$L1_RC" = 124 ]; then
             R_ALL+="$S"$'\n'
