@@ -6,7 +6,10 @@
 t_main() {
     $MKE2FS -q -t ext4 -F /dev/vda > /tmp/mkfs 2>&1 || { bad mkfs "$(last /tmp/mkfs)"; return; }
     mkdir -p /mnt; mount -t ext4 /dev/vda /mnt || { bad mount "mount failed"; return; }
-    ( n=0; while :; do n=$((n + 1)); echo $n > /tmp/count; usleep 20000; done ) &
+    # The counter goes through a rename: '> /tmp/count' truncates first,
+    # and a read between the truncate and the write sees an empty file.
+    ( n=0; while :; do n=$((n + 1)); echo $n > /tmp/count.new
+      mv /tmp/count.new /tmp/count; usleep 20000; done ) &
     CPID=$!
     ( i=0; while [ $i -lt 600 ]; do
         dd if=/dev/urandom bs=4096 count=4 2> /dev/null >> /mnt/big; i=$((i + 1)); done
