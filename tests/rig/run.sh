@@ -218,10 +218,11 @@ needs virtiofsd && rig_copy_bin "$L1" /usr/lib/qemu/virtiofsd /bin/virtiofsd
 # QEMU as the vhost-user front-end of a wisp back-end
 [ "$VMM" != qemu ] && needs qemu && rig_l1_add_qemu "$L1"
 cp "$L2_VMLINUX" "$L2_BZIMAGE" "$L1/l2/"
-# the scenarios' guest parts, in every L2 initramfs
+# the scenarios' guest parts and the guest-side helpers they share
+# (*-l2.sh), in every L2 initramfs
 L2_PARTS=()
-for f in "$RIG_DIR"/scenarios/*/l2.sh; do
-    [ -e "$f" ] && L2_PARTS+=(--file "$f:/rig/scenarios/$(basename "$(dirname "$f")")/l2.sh")
+for f in "$RIG_DIR"/scenarios/*/l2.sh "$RIG_DIR"/scenarios/*/*-l2.sh; do
+    [ -e "$f" ] && L2_PARTS+=(--file "$f:/rig/scenarios/$(basename "$(dirname "$f")")/$(basename "$f")")
 done
 # the vsock scenario's client and echo server (static)
 L2_PARTS+=(--file "$TOOLS_DIR/vsockt:/bin/vsockt")

@@ -5,6 +5,7 @@
 # read through the rebound virtio_blk driver, and each write the guest
 # made to vda between the attack groups is in vda's image.
 img3=/tmp/$name-3.img
+. /rig/scenarios/hostile-guest/groups-l1.sh
 scenario_pre() {
     truncate -s 16M "$img"
     head -c 8388608 /dev/urandom > "$img2"
@@ -19,14 +20,6 @@ scenario_post() {
         "sha256 of its image" "$(sha < "$img2")"
     cmp_val oop-target-data "guest sha256 of the rebound 12 MiB disk (wisp-blk)" "$(gv oop-target-sha)" \
         "sha256 of its image" "$(sha < "$img3")"
-    i=0
-    for t in in oop; do
-        for g in regs chains indirect races flood; do
-            cmp_val "$t-other-data-$g" "guest sha256 of 256 KiB written to vda after $t $g" \
-                "$(gv "$t-other-sha-$g")" "vda's image at $((i * 256)) KiB" \
-                "$(dd if="$img" bs=256k skip=$i count=1 2> /dev/null | sha)"
-            i=$((i + 1))
-        done
-    done
+    hostile_groups_post "$img"
     rm -f "$img3"
 }

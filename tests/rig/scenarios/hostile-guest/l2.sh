@@ -7,6 +7,7 @@
 # bound to the attacked device again and reads all of it (L1 compares
 # the sha256 with the image).
 HOSTILE_SECS=2
+. /rig/scenarios/hostile-guest/groups-l2.sh
 # attack SECTORS PREFIX FIRST_SLOT: the disk of that size
 attack() {
     tgt='' other=''
@@ -31,30 +32,7 @@ attack() {
     else
         bad "${p}unbind" "could not unbind virtio_blk from $vname"; return
     fi
-    i=$3
-    for g in regs chains indirect races flood; do
-        s0=$(cut -d' ' -f1 /proc/uptime)
-        HOSTILE_KEY_PREFIX=$p timeout 150 /bin/hostile "$base" "$g" "$HOSTILE_SECS"
-        rc=$?
-        s1=$(cut -d' ' -f1 /proc/uptime)
-        case $rc in
-        0) ok "${p}prog-$g" "finished, every case passed ($s0 -> $s1 s)" ;;
-        1) bad "${p}prog-$g" "finished, some cases failed" ;;
-        *) bad "${p}prog-$g" "did not finish (exit $rc)" ;;
-        esac
-        # the other disk keeps working
-        head -c 262144 /dev/urandom > /tmp/o
-        want=$(sha < /tmp/o)
-        val "${p}other-sha-$g" "$want"
-        if dd if=/tmp/o of="/dev/$other" bs=256k seek="$i" oflag=direct 2> /tmp/err &&
-            got=$(dd if="/dev/$other" bs=256k skip="$i" count=1 iflag=direct 2> /tmp/err | sha) &&
-            [ "$got" = "$want" ]; then
-            ok "${p}other-$g" "256 KiB written to $other and read back equal"
-        else
-            bad "${p}other-$g" "I/O on $other after $g: $(last /tmp/err)"
-        fi
-        i=$((i + 1))
-    done
+    hostile_groups "$p" "$base" "$3" "$other"
     # Linux's driver takes the device back and reads all of it
     echo -n "$vname" > /sys/bus/virtio/drivers/virtio_blk/bind 2> /tmp/err
     n=0 dev=''

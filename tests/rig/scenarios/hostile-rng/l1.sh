@@ -4,6 +4,7 @@
 # servers', so the guest takes the lower window for wisp's. vda (16 MiB)
 # keeps serving the guest's I/O between the attack groups; after wisp
 # exited each write made there is in its image.
+. /rig/scenarios/hostile-guest/groups-l1.sh
 scenario_pre() {
     truncate -s 16M "$img"
     disk "$img"
@@ -13,13 +14,5 @@ scenario_pre() {
     SPAWN=/tmp/wisp-rng
 }
 scenario_post() {
-    i=0
-    for t in in oop; do
-        for g in regs chains indirect races flood; do
-            cmp_val "$t-other-data-$g" "guest sha256 of 256 KiB written to vda after $t $g" \
-                "$(gv "$t-other-sha-$g")" "vda's image at $((i * 256)) KiB" \
-                "$(dd if="$img" bs=256k skip=$i count=1 2> /dev/null | sha)"
-            i=$((i + 1))
-        done
-    done
+    hostile_groups_post "$img"
 }

@@ -1,0 +1,31 @@
+# The attack groups both hostile scenarios run against one device, each
+# followed by a 256 KiB write and read on the disk that is not attacked.
+# hostile_groups PREFIX BASE FIRST_SLOT OTHER_DISK: PREFIX names the keys,
+# BASE is the device's window (hex), FIRST_SLOT the 256 KiB slot on the
+# other disk the first group writes; the guest's sha of each write goes
+# out as a VAL so L1 can compare it with the image (groups-l1.sh).
+hostile_groups() {
+    p=$1 i=$3
+    for g in regs chains indirect races flood; do
+        s0=$(cut -d' ' -f1 /proc/uptime)
+        HOSTILE_KEY_PREFIX=$p timeout 150 /bin/hostile "$2" "$g" "$HOSTILE_SECS"
+        rc=$?
+        s1=$(cut -d' ' -f1 /proc/uptime)
+        case $rc in
+        0) ok "${p}prog-$g" "finished, every case passed ($s0 -> $s1 s)" ;;
+        1) bad "${p}prog-$g" "finished, some cases failed" ;;
+        *) bad "${p}prog-$g" "did not finish (exit $rc)" ;;
+        esac
+        head -c 262144 /dev/urandom > /tmp/o
+        want=$(sha < /tmp/o)
+        val "${p}other-sha-$g" "$want"
+        if dd if=/tmp/o of="/dev/$4" bs=256k seek="$i" oflag=direct 2> /tmp/err &&
+            got=$(dd if="/dev/$4" bs=256k skip="$i" count=1 iflag=direct 2> /tmp/err | sha) &&
+            [ "$got" = "$want" ]; then
+            ok "${p}other-$g" "256 KiB written to $4 and read back equal"
+        else
+            bad "${p}other-$g" "I/O on $4 after $g: $(last /tmp/err)"
+        fi
+        i=$((i + 1))
+    done
+}
