@@ -246,7 +246,7 @@ fi
 # Debian's stock kernels with their own virtio modules as an appended cpio
 # layer (tests/rig/stock-mods.sh, cached by setup.sh): the kernel unpacks
 # concatenated archives
-uses 2 generic-vmlinuz && cp "$L1_KERNEL" "$L1/l2/generic-vmlinuz"
+uses 2 generic-vmlinuz && cp "$GENERIC_KERNEL" "$L1/l2/generic-vmlinuz"
 if uses 3 stock-cloud || uses 3 stock-generic; then
     [ -f "${STOCK_CLOUD_MODS:-}" ] && [ -f "${STOCK_GENERIC_MODS:-}" ] ||
         rig_die "rig.env names no stock module layers: run tests/rig/setup.sh"

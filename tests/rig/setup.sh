@@ -19,7 +19,8 @@
 #
 # Environment: WISP_CACHE (default /var/cache/wisp), JOBS (default nproc),
 # RIG_L1_QEMU (10: QEMU 10 from bookworm-backports as L1; default: the
-# system's qemu-system-x86).
+# system's qemu-system-x86), RIG_L1_KERNEL (6.12: bookworm-backports'
+# linux-image-amd64 as L1's kernel; default: bookworm's 6.1).
 set -euo pipefail
 
 # Bump when the kernel build procedure below changes (invalidates the cache).
@@ -266,6 +267,33 @@ for f in "$STOCK_CLOUD_MODS" "$STOCK_GENERIC_MODS" "$ROOTFS_MODS" "$ROOTFS_IMG";
     [ -f "$f" ] || die "stock-mods.sh/rootfs.sh printed '$f', not a file"
 done
 
+# ---------------------------------------------- L1 kernel (RIG_L1_KERNEL)
+# Bookworm's generic kernel stays the L2 `generic-vmlinuz` either way.
+GENERIC_KERNEL=$L1_KERNEL
+case "${RIG_L1_KERNEL:-6.1}" in
+6.1) ;;
+6.12)
+    bp_lists || die "RIG_L1_KERNEL=6.12: no bookworm-backports package lists"
+    L1_DEB_DIR=$(fetch_deb linux-image-amd64 "${APT_BP[@]}")
+    L1_KERNEL=$(ls "$L1_DEB_DIR"/root/boot/vmlinuz-* | head -1)
+    L1_KVER=$(basename "$L1_KERNEL" | sed 's/^vmlinuz-//')
+    case "$L1_KVER" in 6.12.*) ;; *) die "bookworm-backports' generic kernel is $L1_KVER, not 6.12" ;; esac
+    L1_MODDIR="$L1_DEB_DIR/root/lib/modules/$L1_KVER"
+    # its modules are .ko.xz; the rig copies and insmods plain .ko files
+    if [ ! -f "$L1_DEB_DIR/.unxz" ]; then
+        log "$L1_KVER: decompressing its modules"
+        find "$L1_MODDIR" -name '*.ko.xz' -print0 | xargs -0 -r -P "$JOBS" -n 200 xz -d ||
+            die "xz -d of $L1_MODDIR's modules failed"
+        touch "$L1_DEB_DIR/.unxz"
+    fi
+    for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
+             arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+        [ -f "$L1_MODDIR/kernel/$m" ] || die "L1 module missing: $L1_MODDIR/kernel/$m"
+    done
+    ;;
+*) die "RIG_L1_KERNEL='$RIG_L1_KERNEL': expected 6.1 or 6.12" ;;
+esac
+
 # ------------------------------------------------ L1 QEMU (RIG_L1_QEMU)
 # RIG_L1_QEMU=10: QEMU from bookworm-backports as L1 (docs/rig.md, "The L1
 # QEMU"), extracted without installing: its own apt lists under the cache
@@ -318,6 +346,7 @@ cat > "$ENV_FILE.tmp" <<EOF
 L1_KERNEL='$L1_KERNEL'
 L1_KVER='$L1_KVER'
 L1_MODDIR='$L1_MODDIR'
+GENERIC_KERNEL='$GENERIC_KERNEL'
 CLOUD_KERNEL='$CLOUD_KERNEL'
 CLOUD_KVER='$CLOUD_KVER'
 CLOUD_MODDIR='$CLOUD_MODDIR'
