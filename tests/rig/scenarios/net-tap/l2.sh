@@ -26,8 +26,9 @@ t_main() {
     got=$(wc -c < /tmp/down.bin 2> /dev/null)
     if [ "$got" = $NET_BYTES ]; then ok guest-fetch "$got bytes"
     else bad guest-fetch "got '$got' bytes of $NET_BYTES: $(last /tmp/down.err)"; fi
-    if wait $up; then ok guest-send "both done after $t0 .. $(cut -d' ' -f1 /proc/uptime) s uptime"
-    else bad guest-send "nc: $(last /tmp/up.err)"; fi
+    if ! wait $up; then bad guest-send "nc: $(last /tmp/up.err)"
+    elif tcp_wait_sent 5001; then ok guest-send "both done after $t0 .. $(cut -d' ' -f1 /proc/uptime) s uptime"
+    else bad guest-send "L1 had not acknowledged all of it 30 s after nc exited"; fi
     val down-sha "$(sha < /tmp/down.bin)"
     rm -f /tmp/down.bin /tmp/up.bin
     n=0
