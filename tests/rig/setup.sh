@@ -19,8 +19,9 @@
 #
 # Environment: WISP_CACHE (default /var/cache/wisp), JOBS (default nproc),
 # RIG_L1_QEMU (10: QEMU 10 from bookworm-backports as L1; default: the
-# system's qemu-system-x86), RIG_L1_KERNEL (6.12: bookworm-backports'
-# linux-image-amd64 as L1's kernel; default: bookworm's 6.1).
+# system's qemu-system-x86), RIG_L1_KERNEL (default 6.12: bookworm-backports'
+# linux-image-amd64 as L1's kernel, falling back to bookworm's 6.1 with a
+# warning when that suite is unreachable; 6.1: bookworm's).
 set -euo pipefail
 
 # Bump when the kernel build procedure below changes (invalidates the cache).
@@ -270,26 +271,35 @@ done
 # ---------------------------------------------- L1 kernel (RIG_L1_KERNEL)
 # Bookworm's generic kernel stays the L2 `generic-vmlinuz` either way.
 GENERIC_KERNEL=$L1_KERNEL
-case "${RIG_L1_KERNEL:-6.1}" in
-6.1) ;;
-6.12)
-    bp_lists || die "RIG_L1_KERNEL=6.12: no bookworm-backports package lists"
-    L1_DEB_DIR=$(fetch_deb linux-image-amd64 "${APT_BP[@]}")
-    L1_KERNEL=$(ls "$L1_DEB_DIR"/root/boot/vmlinuz-* | head -1)
-    L1_KVER=$(basename "$L1_KERNEL" | sed 's/^vmlinuz-//')
-    case "$L1_KVER" in 6.12.*) ;; *) die "bookworm-backports' generic kernel is $L1_KVER, not 6.12" ;; esac
-    L1_MODDIR="$L1_DEB_DIR/root/lib/modules/$L1_KVER"
+# l1_612: bookworm-backports' generic kernel as L1 (L1_* on success)
+l1_612() {
+    local dir kernel kver moddir m
+    bp_lists || { log "no bookworm-backports package lists"; return 1; }
+    dir=$(fetch_deb linux-image-amd64 "${APT_BP[@]}") || return 1
+    kernel=$(ls "$dir"/root/boot/vmlinuz-* | head -1)
+    kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
+    case "$kver" in 6.12.*) ;; *) log "bookworm-backports' generic kernel is $kver, not 6.12"; return 1 ;; esac
+    moddir="$dir/root/lib/modules/$kver"
     # its modules are .ko.xz; the rig copies and insmods plain .ko files
-    if [ ! -f "$L1_DEB_DIR/.unxz" ]; then
-        log "$L1_KVER: decompressing its modules"
-        find "$L1_MODDIR" -name '*.ko.xz' -print0 | xargs -0 -r -P "$JOBS" -n 200 xz -d ||
-            die "xz -d of $L1_MODDIR's modules failed"
-        touch "$L1_DEB_DIR/.unxz"
+    if [ ! -f "$dir/.unxz" ]; then
+        log "$kver: decompressing its modules"
+        find "$moddir" -name '*.ko.xz' -print0 | xargs -0 -r -P "$JOBS" -n 200 xz -d ||
+            { log "xz -d of $moddir's modules failed"; return 1; }
+        touch "$dir/.unxz"
     fi
     for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
              arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
-        [ -f "$L1_MODDIR/kernel/$m" ] || die "L1 module missing: $L1_MODDIR/kernel/$m"
+        [ -f "$moddir/kernel/$m" ] || { log "L1 module missing: $moddir/kernel/$m"; return 1; }
     done
+    L1_DEB_DIR=$dir L1_KERNEL=$kernel L1_KVER=$kver L1_MODDIR=$moddir
+}
+case "${RIG_L1_KERNEL:-6.12}" in
+6.1) ;;
+6.12)
+    if ! l1_612; then
+        [ -z "${RIG_L1_KERNEL:-}" ] || die "RIG_L1_KERNEL=6.12: no usable 6.12 kernel from bookworm-backports"
+        log "WARNING: no 6.12 kernel from bookworm-backports; L1 runs bookworm's $L1_KVER (docs/rig.md, \"The L1 kernel\")"
+    fi
     ;;
 *) die "RIG_L1_KERNEL='$RIG_L1_KERNEL': expected 6.1 or 6.12" ;;
 esac
@@ -366,7 +376,7 @@ L1_QEMU_DATA='$L1_QEMU_DATA'
 L1_QEMU_VERSION='$L1_QEMU_VERSION'
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
-log "L1 kernel:    $L1_KERNEL"
+log "L1 kernel:    $L1_KERNEL ($L1_KVER)"
 log "cloud kernel: $CLOUD_KERNEL"
 log "L2 kernel:    $L2_DIR/{bzImage,vmlinux}"
 log "tools:        $TOOLS_DIR"
