@@ -51,18 +51,20 @@ sha() { sha256sum | cut -c1-64; }
 last() { tail -n 1 "$1" 2>/dev/null | tr -d '\r'; }
 # tcp_sent PORT: every connection to a remote PORT has had all it sent
 # acknowledged, its FIN included (none left ESTABLISHED, FIN_WAIT1,
-# CLOSING or LAST_ACK in /proc/net/tcp). nc -e exits once its program
-# handed the data to the kernel; a guest that reboots then drops the rest.
+# CLOSING or LAST_ACK in /proc/net/tcp; those that are, it prints).
+# nc -e exits once its program handed the data to the kernel; a guest
+# that reboots then drops the rest.
 tcp_sent() {
     awk -v p="$(printf ':%04X' "$1")" 'NR > 1 && substr($3, length($3) - 4) == p &&
-        ($4 == "01" || $4 == "04" || $4 == "0B" || $4 == "09") { n++ }
-        END { exit n > 0 }' /proc/net/tcp
+        ($4 == "01" || $4 == "04" || $4 == "0B" || $4 == "09") { n++; print $2, $3, "st", $4, "tx:rx", $5 }
+        END { exit (n > 0) }' /proc/net/tcp
 }
-# tcp_wait_sent PORT: tcp_sent within 30 s (status 1 if not)
+# tcp_wait_sent PORT: tcp_sent within 30 s (status 1 if not, with the
+# connections still owing data on stdout)
 tcp_wait_sent() {
     w=0
-    while ! tcp_sent "$1"; do
-        [ $w -lt 300 ] || return 1
+    while ! tcp_sent "$1" > /tmp/tcp-sent.out; do
+        [ $w -lt 300 ] || { cat /tmp/tcp-sent.out; return 1; }
         usleep 100000; w=$((w + 1))
     done
 }

@@ -162,10 +162,17 @@ if [ -n "$BPO_CLOUD_DEB_DIR" ]; then
     BPO_CLOUD_KVER=$(basename "$BPO_CLOUD_KERNEL" | sed 's/^vmlinuz-//')
     case "$BPO_CLOUD_KVER" in 6.12.*) ;; *) die "bookworm-backports' cloud kernel is $BPO_CLOUD_KVER, not 6.12" ;; esac
 fi
-for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
-         arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
-    [ -f "$L1_MODDIR/kernel/$m" ] || die "L1 module missing: $L1_MODDIR/kernel/$m"
-done
+# l1_mods_missing MODDIR: prints the first of the modules L1 loads
+# (lib.sh's rig_l1_root) that MODDIR lacks; status 0 when one is missing
+l1_mods_missing() {
+    local m
+    for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
+             arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+        [ -f "$1/kernel/$m" ] || { echo "$1/kernel/$m"; return 0; }
+    done
+    return 1
+}
+if m=$(l1_mods_missing "$L1_MODDIR"); then die "L1 module missing: $m"; fi
 
 # ------------------------------------------------------- L2 guest kernel
 [ -f "$FRAGMENT" ] || die "missing $FRAGMENT"
@@ -287,10 +294,7 @@ l1_612() {
             { log "xz -d of $moddir's modules failed"; return 1; }
         touch "$dir/.unxz"
     fi
-    for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko \
-             arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
-        [ -f "$moddir/kernel/$m" ] || { log "L1 module missing: $moddir/kernel/$m"; return 1; }
-    done
+    if m=$(l1_mods_missing "$moddir"); then log "L1 module missing: $m"; return 1; fi
     L1_DEB_DIR=$dir L1_KERNEL=$kernel L1_KVER=$kver L1_MODDIR=$moddir
 }
 case "${RIG_L1_KERNEL:-6.12}" in

@@ -27,8 +27,8 @@ t_main() {
     if [ "$got" = $NET_BYTES ]; then ok guest-fetch "$got bytes"
     else bad guest-fetch "got '$got' bytes of $NET_BYTES: $(last /tmp/down.err)"; fi
     if ! wait $up; then bad guest-send "nc: $(last /tmp/up.err)"
-    elif tcp_wait_sent 5001; then ok guest-send "both done after $t0 .. $(cut -d' ' -f1 /proc/uptime) s uptime"
-    else bad guest-send "L1 had not acknowledged all of it 30 s after nc exited"; fi
+    elif owed=$(tcp_wait_sent 5001); then ok guest-send "both done after $t0 .. $(cut -d' ' -f1 /proc/uptime) s uptime"
+    else bad guest-send "L1 had not acknowledged all of it 30 s after nc exited: $owed"; fi
     val down-sha "$(sha < /tmp/down.bin)"
     rm -f /tmp/down.bin /tmp/up.bin
     n=0

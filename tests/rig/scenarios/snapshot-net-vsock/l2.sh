@@ -15,8 +15,8 @@ transfer() {
     # send2 is the last thing before the guest reboots: it counts once L1
     # acknowledged every byte
     if ! nc 10.77.0.1 $2 -e /tmp/up.sh 2> /tmp/up.err; then bad send$1 "nc: $(last /tmp/up.err)"
-    elif tcp_wait_sent $2; then ok send$1
-    else bad send$1 "L1 had not acknowledged all of it 30 s after nc exited: $(grep -i "$(printf ':%04X ' $2)" /proc/net/tcp | tr -s ' ' | cut -c1-120)"; fi
+    elif owed=$(tcp_wait_sent $2); then ok send$1
+    else bad send$1 "L1 had not acknowledged all of it 30 s after nc exited: $owed"; fi
 }
 t_main() {
     if ip link set eth0 up && ip addr add 10.77.0.2/24 dev eth0; then ok net-up
