@@ -51,15 +51,15 @@ cmp_val() {
 }
 # tap_up: the tap $NET_TAP, up, with L1's address $NET_L1/24 (tun.ko loaded
 # when /dev/net/tun is missing; a tap an earlier scenario of this L1 left
-# behind is replaced); reported as the check tap-created
+# behind is replaced); reported as the check $TAP_KEY (default tap-created)
 tap_up() {
     [ -c /dev/net/tun ] || insmod /lib/tun.ko 2> /tmp/tun.err
     ip link delete "$NET_TAP" 2> /dev/null
     if mktap "$NET_TAP" 2> /tmp/tap.err && ip link set "$NET_TAP" up &&
         ip addr add "$NET_L1/24" dev "$NET_TAP" 2>> /tmp/tap.err; then
-        C ok tap-created "$NET_TAP $NET_L1/24"
+        C ok "${TAP_KEY:-tap-created}" "$NET_TAP $NET_L1/24"
     else
-        C fail tap-created "$(cat /tmp/tun.err /tmp/tap.err 2> /dev/null | tr '\n' ' ')"
+        C fail "${TAP_KEY:-tap-created}" "$(cat /tmp/tun.err /tmp/tap.err 2> /dev/null | tr '\n' ' ')"
     fi
 }
 # nc_serve VAR -l|-ll PORT SCRIPT BODY: busybox nc in the background on

@@ -148,7 +148,7 @@ rig_l1_root() {
         i=$((i + 1))
         cp "$L1_MODDIR/kernel/$m" "$d/lib/rig-modules/$i-$(basename "$m")"
     done
-    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/vsockt" \
+    cp "$TOOLS_DIR/vmrun" "$TOOLS_DIR/stamp" "$TOOLS_DIR/mktap" "$TOOLS_DIR/ethsend" "$TOOLS_DIR/vsockt" \
         "$TOOLS_DIR/kvmkeep" "$TOOLS_DIR/kkeys" "$d/bin/"
     if [ "${RIG_KVMKEEP:-0}" = 1 ]; then : > "$d/rig/kvmkeep"; fi
     if [ "${RIG_KKEYS:-0}" = 1 ]; then : > "$d/rig/kkeys"; fi

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* L2 helper for the hostile-guest scenarios: drives one virtio-mmio
- * virtio-blk or virtio-rng device of wisp directly through /dev/mem, as a
- * hostile driver would, after Linux's driver was unbound from it.
+ * virtio-blk, virtio-rng, virtio-net or virtio-vsock device of wisp
+ * directly through /dev/mem, as a hostile driver would, after Linux's
+ * driver was unbound from it. The queue attacked is the one the device
+ * reads requests from: queue 0 of a block or entropy device, the
+ * transmit queue (1) of a network or socket device, whose receive queue
+ * (0) gets buffers of its own.
  *
  *   hostile BASE GROUP [SECONDS]
  *
@@ -12,7 +16,10 @@
  *   WISP-T-OK KEY detail   or   WISP-T-FAIL KEY detail
  * and afterwards the device is reset from here, re-initialised and must
  * serve a real request (KEY-after): a block device a write + read-back,
- * an entropy device random bytes in exactly the buffers it was given. Every wait is bounded; exit
+ * an entropy device random bytes in exactly the buffers it was given, a
+ * network device a frame sent and one of L1's (tools/ethsend.c)
+ * received within the buffer it was given, a socket device a connection
+ * to L1's echo server on port 5300 that echoes a message. Every wait is bounded; exit
  * status 1 when any case failed, 2 when the program could not run.
  */
 #define _GNU_SOURCE
@@ -74,8 +81,32 @@
 #define BLK_IN 0
 #define BLK_OUT 1
 
+#define ID_NET 1
 #define ID_BLK 2
 #define ID_RNG 4
+#define ID_VSOCK 19
+
+/* virtio-vsock (5.10): a 44-byte little-endian header per packet */
+#define VS_HDR 44
+#define VS_HOST_CID 2
+#define VS_STREAM 1
+#define VS_REQUEST 1
+#define VS_RESPONSE 2
+#define VS_RST 3
+#define VS_RW 5
+#define VS_ECHO_PORT 5300 /* L1's echo server (hostile-vsock/l1.sh) */
+#define VS_NO_PORT 5399 /* nobody listens there */
+#define VS_MSG "WISP-HOSTILE-VSOCK"
+
+/* virtio-net with VERSION_1: a 12-byte header before every frame */
+#define NET_HDR 12
+#define NET_F_CSUM 0
+#define NET_HDR_NEEDS_CSUM 1
+#define NET_GSO_TCPV4 1
+#define ETHERTYPE_WISP 0x88b5 /* tools/ethsend.c */
+#define RX_MAGIC "WISP-HOSTILE-RX"
+#define RX_BUF 2048 /* two receive buffers per page */
+#define RX_NBUF 8
 
 #define QN 16 /* our queue size (the device's maximum is larger) */
 #define NDATA 8 /* data pages */
@@ -98,7 +129,18 @@ struct blk_hdr {
 
 /* The rings and buffers: one locked page each, so no structure crosses
  * a physical page boundary. */
-enum { P_DESC, P_AVAIL, P_USED, P_HDR, P_IND, P_DATA };
+enum {
+	P_DESC,
+	P_AVAIL,
+	P_USED,
+	P_HDR,
+	P_IND,
+	P_RXDESC,
+	P_RXAVAIL,
+	P_RXUSED,
+	P_RXBUF,
+	P_DATA = P_RXBUF + RX_NBUF * RX_BUF / PAGE
+};
 #define NPAGES (P_DATA + NDATA)
 
 static volatile uint8_t *mmio;
@@ -106,7 +148,13 @@ static uint8_t *pages;
 static uint64_t phys[NPAGES];
 static uint16_t avail_idx, used_seen;
 static uint64_t negotiated;
-static uint32_t dev_id; /* ID_BLK or ID_RNG, read once in main */
+static uint32_t dev_id; /* ID_BLK, ID_RNG, ID_NET or ID_VSOCK (main) */
+static uint64_t guest_cid; /* a socket device's, from its config */
+static uint32_t vs_port = 40000; /* the next source port of ours */
+static uint32_t tq; /* the queue attacked: 1 (transmit) on a network device */
+static uint16_t rx_avail_idx, rx_used_seen;
+/* set by a receive case: dev_init leaves the receive ring empty for it */
+static bool rx_manual;
 static int failures;
 /* HOSTILE_KEY_PREFIX: one scenario attacks two devices, keys stay apart */
 static const char *key_prefix = "";
@@ -311,9 +359,83 @@ static void set_driver_features(uint64_t f)
 	wr(R_DRV_FEAT, (uint32_t)(f >> 32));
 }
 
-/* A proper initialisation of queue 0 (virtio 1.2, 3.1.1), fresh rings.
- * optional: ring features to negotiate when offered. why: the failed
- * step. */
+#define FILL 0xa5
+
+/* a network or socket device: the attacked queue is its transmit queue,
+ * its receive queue gets buffers of ours */
+static bool has_rxq(void)
+{
+	return dev_id == ID_NET || dev_id == ID_VSOCK;
+}
+
+static struct desc *rx_dt(void)
+{
+	return (struct desc *)(void *)pg(P_RXDESC);
+}
+
+static volatile uint16_t *rx_avail16(void)
+{
+	return (volatile uint16_t *)(void *)pg(P_RXAVAIL);
+}
+
+static volatile uint16_t *rx_used16(void)
+{
+	return (volatile uint16_t *)(void *)pg(P_RXUSED);
+}
+
+static uint8_t *rx_buf(int i)
+{
+	return pg(P_RXBUF) + (size_t)i * RX_BUF;
+}
+
+/* The pages are not contiguous in guest-physical memory: a buffer's
+ * address is its own page's. */
+static uint64_t rx_pa(int i)
+{
+	return phys[P_RXBUF + i * RX_BUF / PAGE] +
+	       (uint64_t)(i * RX_BUF % PAGE);
+}
+
+/* Receive buffer i (descriptor i) back to the device, filled with FILL
+ * so what the device wrote shows. */
+static void rx_post(int i)
+{
+	memset(rx_buf(i), FILL, RX_BUF);
+	rx_dt()[i] = (struct desc){ rx_pa(i), RX_BUF, D_WRITE, 0 };
+	rx_avail16()[2 + rx_avail_idx % QN] = (uint16_t)i;
+	atomic_thread_fence(memory_order_seq_cst);
+	rx_avail_idx++;
+	rx_avail16()[1] = rx_avail_idx;
+	atomic_thread_fence(memory_order_seq_cst);
+	wr(R_QUEUE_NOTIFY, 0);
+}
+
+/* A network device's receive queue (0): fresh rings, not yet posted. */
+static int rx_queue_init(const char **why)
+{
+	memset(pg(P_RXDESC), 0, PAGE);
+	memset(pg(P_RXAVAIL), 0, PAGE);
+	memset(pg(P_RXUSED), 0, PAGE);
+	rx_avail_idx = rx_used_seen = 0;
+	wr(R_QUEUE_SEL, 0);
+	if (rd(R_QUEUE_READY) || rd(R_QUEUE_NUM_MAX) < QN) {
+		*why = "receive queue ready after a reset, or below 16";
+		return -1;
+	}
+	wr(R_QUEUE_NUM, QN);
+	set_queue_addrs(phys[P_RXDESC], phys[P_RXAVAIL], phys[P_RXUSED]);
+	wr(R_QUEUE_READY, 1);
+	if (rd(R_QUEUE_READY) != 1) {
+		*why = "QueueReady refused for valid receive rings";
+		return -1;
+	}
+	return 0;
+}
+
+/* A proper initialisation of the attacked queue (virtio 1.2, 3.1.1),
+ * fresh rings; on a network device its receive queue too, with
+ * RX_NBUF buffers posted once the device is live. optional: ring
+ * features to negotiate when offered. why: the failed step. */
 static int dev_init(uint64_t optional, const char **why)
 {
 	uint64_t f, want;
@@ -347,9 +469,11 @@ static int dev_init(uint64_t optional, const char **why)
 		return -1;
 	}
 	negotiated = want;
-	wr(R_QUEUE_SEL, 0);
+	if (has_rxq() && rx_queue_init(why) < 0)
+		return -1;
+	wr(R_QUEUE_SEL, tq);
 	if (rd(R_QUEUE_READY)) {
-		*why = "queue 0 ready after a reset";
+		*why = "the attacked queue ready after a reset";
 		return -1;
 	}
 	max = rd(R_QUEUE_NUM_MAX);
@@ -370,6 +494,8 @@ static int dev_init(uint64_t optional, const char **why)
 		*why = "device not live after DRIVER_OK";
 		return -1;
 	}
+	for (int i = 0; has_rxq() && !rx_manual && i < RX_NBUF; i++)
+		rx_post(i);
 	return 0;
 }
 
@@ -380,14 +506,21 @@ static void post(uint16_t head)
 	avail_idx++;
 	avail16()[1] = avail_idx;
 	atomic_thread_fence(memory_order_seq_cst);
-	wr(R_QUEUE_NOTIFY, 0);
+	wr(R_QUEUE_NOTIFY, tq);
 }
 
 /* The outcome of one posted request. */
 enum outcome { O_OK, O_ERR, O_NOSTATUS, O_NEEDS_RESET, O_NONE };
-static const char *const oname[] = { "completed-ok", "error-status",
-				     "completed-no-status", "needs-reset",
-				     "no-response" };
+static const char *const onames[] = { "completed-ok", "error-status",
+				      "completed-no-status", "needs-reset",
+				      "no-response" };
+
+/* A transmit queue has no status: "returned" is all the driver sees of
+ * a packet sent or dropped. */
+static const char *oname(enum outcome o)
+{
+	return has_rxq() && o == O_OK ? "returned" : onames[o];
+}
 
 /* Waits for the next used element or NEEDS_RESET (ms bound). */
 static enum outcome wait_done(int slot, int ms, uint32_t *id, uint32_t *len)
@@ -413,6 +546,10 @@ static enum outcome wait_done(int slot, int ms, uint32_t *id, uint32_t *len)
 			 * buffer by returning it with nothing written */
 			if (dev_id == ID_RNG)
 				return e[1] ? O_OK : O_ERR;
+			/* nor a transmit queue: a frame the device drops
+			 * comes back like one it sent */
+			if (has_rxq())
+				return O_OK;
 			if (slot < 0 || *st(slot) == 0xff)
 				return O_NOSTATUS;
 			return *st(slot) == 0 ? O_OK : O_ERR;
@@ -425,6 +562,38 @@ static enum outcome wait_done(int slot, int ms, uint32_t *id, uint32_t *len)
 	}
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4); /* x86: little-endian, as virtio */
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* A stream packet header from us (guest_cid:src) to the host's port dst */
+static void vs_hdr(void *at, uint32_t src, uint32_t dst, uint32_t len,
+		   uint16_t op)
+{
+	uint8_t *h = at;
+	uint64_t host = VS_HOST_CID;
+	uint16_t type = VS_STREAM;
+
+	memset(h, 0, VS_HDR);
+	memcpy(h, &guest_cid, 8);
+	memcpy(h + 8, &host, 8);
+	put32(h + 16, src);
+	put32(h + 20, dst);
+	put32(h + 24, len);
+	memcpy(h + 28, &type, 2);
+	memcpy(h + 30, &op, 2);
+	put32(h + 36, 65536); /* buf_alloc */
+}
+
 /* A well-formed request in descriptors 3*slot..3*slot+2. Block: header
  * (slot), data page, status. Entropy: the same three buffers, all of
  * them device-writable (type and sector unused), so the chain cases that
@@ -433,6 +602,38 @@ static void build_rw(int slot, uint32_t type, uint64_t sector, int data,
 		     uint32_t len)
 {
 	struct desc *d = &dt()[3 * slot];
+
+	if (dev_id == ID_VSOCK) {
+		/* header, payload, one more byte of payload, all readable:
+		 * data on a connection that does not exist (the device
+		 * answers with a reset, or drops it) */
+		vs_hdr(hdr(slot), (uint32_t)(0x7000 + slot), 9, len + 1, VS_RW);
+		*st(slot) = 0;
+		d[0] = (struct desc){ hdr_pa(slot), VS_HDR, D_NEXT,
+				      (uint16_t)(3 * slot + 1) };
+		d[1] = (struct desc){ phys[P_DATA + data], len, D_NEXT,
+				      (uint16_t)(3 * slot + 2) };
+		d[2] = (struct desc){ st_pa(slot), 1, 0, 0 };
+		return;
+	}
+	if (dev_id == ID_NET) {
+		/* header, frame, one more byte of frame: all readable */
+		uint8_t *f = pg(P_DATA + data);
+
+		memset(hdr(slot), 0, NET_HDR);
+		memset(f, 0xff, 6);
+		memcpy(f + 6, "\x02\0\0\0\x78\x99", 6);
+		f[12] = ETHERTYPE_WISP >> 8;
+		f[13] = ETHERTYPE_WISP & 0xff;
+		memcpy(f + 14, "WISP-HOSTILE-TX", 15);
+		*st(slot) = 0;
+		d[0] = (struct desc){ hdr_pa(slot), NET_HDR, D_NEXT,
+				      (uint16_t)(3 * slot + 1) };
+		d[1] = (struct desc){ phys[P_DATA + data], len, D_NEXT,
+				      (uint16_t)(3 * slot + 2) };
+		d[2] = (struct desc){ st_pa(slot), 1, 0, 0 };
+		return;
+	}
 
 	if (dev_id == ID_RNG) {
 		d[0] = (struct desc){ hdr_pa(slot), 16, D_NEXT | D_WRITE,
@@ -466,7 +667,6 @@ static enum outcome do_rw(uint32_t type, uint64_t sector, int data,
 }
 
 #define RNG_LEN 256 /* the data buffer of the entropy check */
-#define FILL 0xa5
 
 /* The entropy device works: a request of 16 + RNG_LEN + 1 bytes gets
  * random bytes, its used length is within what it was given, and nothing
@@ -517,8 +717,225 @@ static int verify_rng(const char **why)
 	return 0;
 }
 
+/* Waits (ms bound) for the next receive buffer the device used: 1 with
+ * its descriptor and length, 0 when none came, -1 on NEEDS_RESET or a
+ * used element naming a buffer the device was not given. */
+static int rx_next(int ms, uint32_t *id, uint32_t *len, const char **why)
+{
+	uint64_t t0 = now_ms();
+
+	while (rx_used16()[1] == rx_used_seen) {
+		if (status() & S_NEEDS_RESET) {
+			*why = "NEEDS_RESET while receiving";
+			return -1;
+		}
+		if (now_ms() - t0 > (uint64_t)ms)
+			return 0;
+		nap_us(500);
+	}
+	{
+		volatile uint32_t *e =
+			(volatile uint32_t *)(void *)(pg(P_RXUSED) + 4 +
+						      8 * (rx_used_seen % QN));
+
+		*id = e[0];
+		*len = e[1];
+	}
+	rx_used_seen++;
+	wr(R_INT_ACK, rd(R_INT_STATUS));
+	if (*id >= RX_NBUF) {
+		*why = "receive used element names an unknown buffer";
+		return -1;
+	}
+	return 1;
+}
+
+/* The network device works: a frame sent comes back from the transmit
+ * queue, and within 3 s one of L1's frames (tools/ethsend.c, every
+ * 20 ms) arrives whole in a receive buffer, nothing written past the
+ * length the device reported. Frames of L1's own stack are skipped. */
+static int verify_net(const char **why)
+{
+	uint64_t t0 = now_ms();
+	uint32_t id, len;
+	int r;
+
+	build_rw(0, 0, 0, 0, 64);
+	post(0);
+	if (wait_done(0, 5000, NULL, NULL) != O_OK) {
+		*why = "a 64-byte frame sent after re-init not returned";
+		return -1;
+	}
+	while (now_ms() - t0 < 3000) {
+		const uint8_t *b;
+
+		r = rx_next(3000, &id, &len, why);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		b = rx_buf((int)id);
+		if (len > RX_BUF) {
+			*why = "receive length beyond the buffer given";
+			return -1;
+		}
+		for (uint32_t i = len; i < RX_BUF; i++)
+			if (b[i] != FILL) {
+				*why = "bytes written past the receive length";
+				return -1;
+			}
+		if (len >= NET_HDR + 14 + sizeof(RX_MAGIC) - 1 &&
+		    b[NET_HDR + 12] == ETHERTYPE_WISP >> 8 &&
+		    b[NET_HDR + 13] == (ETHERTYPE_WISP & 0xff) &&
+		    !memcmp(b + NET_HDR + 14, RX_MAGIC, sizeof(RX_MAGIC) - 1)) {
+			rx_post((int)id);
+			return 0;
+		}
+		rx_post((int)id);
+	}
+	*why = "no frame of L1's received within 3 s";
+	return -1;
+}
+
+/* One packet on the transmit queue (descriptor 0: the header; 1: the
+ * payload if any), bounded wait for it to come back. */
+static enum outcome vs_send(const uint8_t *h, const void *payload,
+			    uint32_t plen)
+{
+	struct desc *d = dt();
+
+	memcpy(hdr(0), h, VS_HDR);
+	d[0] = (struct desc){ hdr_pa(0), VS_HDR, 0, 0 };
+	if (plen) {
+		memcpy(pg(P_DATA), payload, plen);
+		d[0].flags = D_NEXT;
+		d[0].next = 1;
+		d[1] = (struct desc){ phys[P_DATA], plen, 0, 0 };
+	}
+	post(0);
+	return wait_done(0, 3000, NULL, NULL);
+}
+
+static enum outcome vs_send_op(uint32_t src, uint32_t dst, uint16_t op,
+			       const void *payload, uint32_t plen)
+{
+	uint8_t h[VS_HDR];
+
+	vs_hdr(h, src, dst, plen, op);
+	return vs_send(h, payload, plen);
+}
+
+/* Waits (ms) for a packet from the device to our port: 1 with its op
+ * (and payload, up to *plen), 0 when none came, -1 when the device
+ * needs a reset or wrote something wrong (its addresses, its length,
+ * bytes past it). Packets to other ports are skipped; every buffer goes
+ * back to the ring. */
+static int vs_recv(uint32_t port, int ms, uint16_t *op, uint8_t *payload,
+		   uint32_t *plen, const char **why)
+{
+	uint64_t t0 = now_ms();
+
+	while (now_ms() - t0 < (uint64_t)ms) {
+		uint32_t id, len, n;
+		const uint8_t *b;
+		uint64_t src_cid, dst_cid;
+		int r = rx_next(ms, &id, &len, why);
+
+		if (r <= 0)
+			return r;
+		b = rx_buf((int)id);
+		if (len < VS_HDR || len > RX_BUF) {
+			*why = "receive length outside a header and the buffer";
+			return -1;
+		}
+		for (uint32_t i = len; i < RX_BUF; i++)
+			if (b[i] != FILL) {
+				*why = "bytes written past the receive length";
+				return -1;
+			}
+		memcpy(&src_cid, b, 8);
+		memcpy(&dst_cid, b + 8, 8);
+		n = get32(b + 24);
+		if (src_cid != VS_HOST_CID || dst_cid != guest_cid ||
+		    n != len - VS_HDR) {
+			*why = "a packet not from the host to us, or its "
+			       "length not what the device wrote";
+			return -1;
+		}
+		if (get32(b + 20) == port) {
+			memcpy(op, b + 30, 2);
+			if (payload && plen) {
+				*plen = n < *plen ? n : *plen;
+				memcpy(payload, b + VS_HDR, *plen);
+			}
+			rx_post((int)id);
+			return 1;
+		}
+		rx_post((int)id);
+	}
+	return 0;
+}
+
+/* A connection to L1's echo server (REQUEST, RESPONSE) from a fresh
+ * port of ours; returns the port, or 0 with *why set. */
+static uint32_t vs_connect(const char **why)
+{
+	uint32_t p = vs_port++;
+	uint16_t op = 0;
+	int r;
+
+	if (vs_send_op(p, VS_ECHO_PORT, VS_REQUEST, NULL, 0) != O_OK) {
+		*why = "a connection request not returned";
+		return 0;
+	}
+	r = vs_recv(p, 3000, &op, NULL, NULL, why);
+	if (r < 0)
+		return 0;
+	if (r == 0 || op != VS_RESPONSE) {
+		*why = r ? "the request was refused" :
+			   "no answer to a connection request within 3 s";
+		return 0;
+	}
+	return p;
+}
+
+/* The socket device works: a connection to L1's echo server (port
+ * 5300) echoes a message whole, then is reset from here. */
+static int verify_vsock(const char **why)
+{
+	uint8_t got[64];
+	uint32_t p = vs_connect(why), n;
+	uint16_t op = 0;
+	int r;
+
+	if (!p)
+		return -1;
+	if (vs_send_op(p, VS_ECHO_PORT, VS_RW, VS_MSG, sizeof(VS_MSG) - 1) !=
+	    O_OK) {
+		*why = "data on the connection not returned";
+		return -1;
+	}
+	/* credit updates may come first */
+	do {
+		n = sizeof(got);
+		r = vs_recv(p, 3000, &op, got, &n, why);
+	} while (r > 0 && op != VS_RW && op != VS_RST);
+	if (r < 0)
+		return -1;
+	if (r == 0 || op != VS_RW || n != sizeof(VS_MSG) - 1 ||
+	    memcmp(got, VS_MSG, n)) {
+		*why = r == 0	    ? "no echo within 3 s" :
+		       op == VS_RST ? "the connection was reset" :
+				      "the echo differs from the message";
+		return -1;
+	}
+	vs_send_op(p, VS_ECHO_PORT, VS_RST, NULL, 0);
+	return 0;
+}
+
 /* The device works: a fresh pattern written at the scratch sector and
- * read back equal (block), random bytes where asked (entropy). */
+ * read back equal (block), random bytes where asked (entropy), a frame
+ * each way (network), an echoed connection (socket). */
 static int verify_io(const char **why)
 {
 	uint8_t *w = pg(P_DATA), *r = pg(P_DATA + 1);
@@ -526,6 +943,10 @@ static int verify_io(const char **why)
 
 	if (dev_id == ID_RNG)
 		return verify_rng(why);
+	if (dev_id == ID_NET)
+		return verify_net(why);
+	if (dev_id == ID_VSOCK)
+		return verify_vsock(why);
 
 	for (int i = 0; i < PAGE; i++)
 		w[i] = (uint8_t)rnd();
@@ -555,12 +976,22 @@ static void recover(const char *key)
 	uint64_t t0 = now_ms();
 
 	snprintf(k, sizeof(k), "%s-after", key);
-	if (dev_init(0, &why) < 0 || verify_io(&why) < 0)
+	rx_manual = false;
+	if (dev_init(0, &why) < 0 || verify_io(&why) < 0) {
 		bad(k, "%s (Status 0x%x)", why, status());
-	else
+		if (has_rxq())
+			printf("hostile: receive rings at 0x%llx 0x%llx 0x%llx, "
+			       "avail idx %u, used idx %u, seen %u\n",
+			       (unsigned long long)phys[P_RXDESC],
+			       (unsigned long long)phys[P_RXAVAIL],
+			       (unsigned long long)phys[P_RXUSED], rx_avail_idx,
+			       rx_used16()[1], rx_used_seen);
+	} else
 		ok(k, "reset, re-init, %s (%llu ms)",
-		   dev_id == ID_RNG ? "random bytes served" :
-				      "4 KiB write+read equal",
+		   dev_id == ID_RNG   ? "random bytes served" :
+		   dev_id == ID_NET   ? "a frame sent, one of L1's received" :
+		   dev_id == ID_VSOCK ? "a connection to L1 echoed" :
+					"4 KiB write+read equal",
 		   (unsigned long long)(now_ms() - t0));
 }
 
@@ -584,7 +1015,7 @@ static void prep_queue(void)
 	wr(R_STATUS, S_ACK | S_DRIVER);
 	set_driver_features(F_VERSION_1);
 	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	wr(R_QUEUE_SEL, 0);
+	wr(R_QUEUE_SEL, tq);
 }
 
 static void group_regs(void)
@@ -627,6 +1058,9 @@ static void group_regs(void)
 		uint32_t before[8], changed = 0;
 		const char *why = NULL;
 
+		/* a network device with receive buffers would raise
+		 * interrupts for L1's frames: InterruptStatus must stay */
+		rx_manual = true;
 		if (dev_init(0, &why) < 0)
 			bad("regs-write-readonly", "init before: %s", why);
 		wr(R_DEV_FEAT_SEL, 1);
@@ -725,7 +1159,7 @@ static void group_regs(void)
 			v = rd(R_QUEUE_READY);
 			wr(R_STATUS,
 			   S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-			wr(R_QUEUE_NOTIFY, 0);
+			wr(R_QUEUE_NOTIFY, tq);
 			expect(qn[i].key, v == 0,
 			       "QueueReady not set, Status 0x%x", status());
 			recover(qn[i].key);
@@ -760,7 +1194,7 @@ static void group_regs(void)
 			v = rd(R_QUEUE_READY);
 			wr(R_STATUS,
 			   S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-			wr(R_QUEUE_NOTIFY, 0);
+			wr(R_QUEUE_NOTIFY, tq);
 			expect(qa[i].key, v == 0,
 			       "QueueReady not set, Status 0x%x", status());
 			recover(qa[i].key);
@@ -862,9 +1296,9 @@ static void judge(const char *key, enum expect_kind k, enum outcome o,
 	bool pass = o != O_NONE && (k == E_DEFINED || o != O_OK);
 
 	if (pass)
-		ok(key, "%s: %s (Status 0x%x)", what, oname[o], status());
+		ok(key, "%s: %s (Status 0x%x)", what, oname(o), status());
 	else
-		bad(key, "%s: %s (Status 0x%x)", what, oname[o], status());
+		bad(key, "%s: %s (Status 0x%x)", what, oname(o), status());
 	recover(key);
 }
 
@@ -889,6 +1323,416 @@ static int fresh(uint64_t optional)
 	return 0;
 }
 
+/* A transmit header the device cannot take (the frame is dropped and
+ * its chain returned, or the device needs a reset), CASES times in a row
+ * with random bytes where the caller's mask says; then the recovery. */
+static void tx_headers(const char *key, int cases, const uint8_t mask[NET_HDR],
+		       const uint8_t set[NET_HDR], const char *what)
+{
+	int back = 0, resets = 0;
+
+	for (int i = 0; i < cases; i++) {
+		uint8_t *h = (uint8_t *)hdr(0);
+		enum outcome o;
+
+		build_rw(0, 0, 0, 0, 64 + (uint32_t)(rnd() % 1400));
+		for (int j = 0; j < NET_HDR; j++)
+			h[j] = (uint8_t)((rnd() & mask[j]) | set[j]);
+		post(0);
+		o = wait_done(0, 2000, NULL, NULL);
+		if (o == O_NONE) {
+			bad(key, "%s: header %d of %d: no-response", what,
+			    i + 1, cases);
+			recover(key);
+			return;
+		}
+		if (o == O_NEEDS_RESET) {
+			resets++;
+			if (fresh(0) < 0)
+				return;
+		} else {
+			back++;
+		}
+	}
+	ok(key, "%s: %d headers, %d frames returned, %d needs-reset", what,
+	   cases, back, resets);
+	recover(key);
+}
+
+/* A receive case: dev_init with an empty receive ring, the caller's
+ * buffers posted, then what the device does with L1's next frames
+ * (every 20 ms) within 2.5 s. want_reset: the buffers are unusable and
+ * the device must say so; otherwise it must keep them, write nothing
+ * and stay live. */
+static void rx_case(const char *key, bool want_reset, const char *what,
+		    void (*build)(void))
+{
+	const char *why = NULL;
+	uint64_t t0;
+	bool untouched = true, used = false;
+	uint32_t v;
+
+	rx_manual = true;
+	if (dev_init(0, &why) < 0) {
+		bad(key, "init: %s", why);
+		recover(key);
+		return;
+	}
+	build();
+	/* a socket device receives only what it has to say: data on a
+	 * connection that does not exist makes it send a reset */
+	if (dev_id == ID_VSOCK)
+		vs_send_op(vs_port++, VS_NO_PORT, VS_RW, "x", 1);
+	t0 = now_ms();
+	while (now_ms() - t0 < 2500 && !(status() & S_NEEDS_RESET) &&
+	       !(used = rx_used16()[1] != 0))
+		nap_us(1000);
+	v = status();
+	for (int i = 0; i < 2 * RX_BUF; i++)
+		untouched &= rx_buf(0)[i] == FILL;
+	if (want_reset ? (v & S_NEEDS_RESET) && !used && untouched :
+			 !(v & S_NEEDS_RESET) && !used && untouched)
+		ok(key, "%s: %s, buffer untouched (Status 0x%x)", what,
+		   want_reset ? "needs-reset" : "kept, nothing written", v);
+	else
+		bad(key, "%s: Status 0x%x, used idx %u, buffer %s", what, v,
+		    rx_used16()[1], untouched ? "untouched" : "WRITTEN");
+	recover(key);
+}
+
+/* descriptor 0 set up as its case wants, posted alone; buffers 0 and 1
+ * (what a case's descriptors point at) filled */
+static void rx_post_desc(struct desc d)
+{
+	memset(rx_buf(0), FILL, 2 * RX_BUF);
+	rx_dt()[0] = d;
+	rx_avail16()[2] = 0;
+	atomic_thread_fence(memory_order_seq_cst);
+	rx_avail16()[1] = ++rx_avail_idx;
+	atomic_thread_fence(memory_order_seq_cst);
+	wr(R_QUEUE_NOTIFY, 0);
+}
+
+static void rx_readonly(void)
+{
+	rx_post_desc((struct desc){ phys[P_RXBUF], RX_BUF, 0, 0 });
+}
+
+static void rx_beyond_ram(void)
+{
+	rx_post_desc((struct desc){ RAM_END_FAR, RX_BUF, D_WRITE, 0 });
+}
+
+static void rx_mmio_hole(void)
+{
+	rx_post_desc((struct desc){ 0xd0000000ull, RX_BUF, D_WRITE, 0 });
+}
+
+static void rx_lapic(void)
+{
+	rx_post_desc((struct desc){ 0xfee00000ull, RX_BUF, D_WRITE, 0 });
+}
+
+static void rx_zero(void)
+{
+	rx_post_desc((struct desc){ phys[P_RXBUF], 0, D_WRITE, 0 });
+}
+
+static void rx_loop(void)
+{
+	rx_post_desc((struct desc){ phys[P_RXBUF], 64, D_WRITE | D_NEXT, 0 });
+}
+
+static void rx_small(void)
+{
+	rx_post_desc((struct desc){ phys[P_RXBUF], 8, D_WRITE, 0 });
+}
+
+static void rx_read_then_write(void)
+{
+	rx_dt()[1] = (struct desc){ rx_pa(1), RX_BUF, D_WRITE, 0 };
+	rx_post_desc((struct desc){ phys[P_RXBUF], 16, D_NEXT, 1 });
+}
+
+/* The network device's own protocol: transmit headers and frames it
+ * must refuse, receive buffers it cannot use. */
+static void chains_net(void)
+{
+	static const uint8_t all[NET_HDR] = { 0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff,
+					      0xff, 0xff, 0xff, 0xff };
+	static const uint8_t none[NET_HDR] = { 0 };
+	struct desc *d = dt();
+
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 64);
+		d[1].flags |= D_WRITE;
+		run_chain("net-tx-writable", E_REJECT,
+			  "transmit frame device-writable");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 4);
+		d[0].len = 4;
+		run_chain("net-tx-short-header", E_DEFINED,
+			  "9 bytes in all: less than a header");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 1);
+		run_chain("net-tx-short-frame", E_DEFINED,
+			  "a 2-byte frame: less than an Ethernet header");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 0x20000);
+		run_chain("net-tx-huge-frame", E_DEFINED,
+			  "a 128 KiB frame: more than 64 KiB + 18");
+	}
+	if (fresh(0) == 0) {
+		uint8_t set[NET_HDR] = { NET_HDR_NEEDS_CSUM,
+					 NET_GSO_TCPV4,
+					 54,
+					 0,
+					 0xa8,
+					 0x05,
+					 34,
+					 0,
+					 16,
+					 0 };
+
+		tx_headers("net-tx-gso-not-negotiated", 1, none, set,
+			   "TCPv4 GSO, HOST_TSO4 not negotiated");
+	}
+	if (fresh(1ull << NET_F_CSUM) == 0) {
+		uint8_t set[NET_HDR] = {
+			NET_HDR_NEEDS_CSUM, 0, 0, 0, 0, 0, 0x60, 0xea
+		};
+
+		tx_headers("net-tx-csum-outside", 1, none, set,
+			   "checksum start 60000, beyond the frame");
+	}
+	if (fresh(0) == 0)
+		tx_headers("net-tx-header-garbage", 64, all, none,
+			   "random transmit headers");
+	if (fresh(1ull << NET_F_CSUM) == 0)
+		tx_headers("net-tx-header-garbage-csum", 64, all, none,
+			   "random headers, CSUM negotiated");
+
+	rx_case("net-rx-readonly", true, "receive buffer device-readable",
+		rx_readonly);
+	rx_case("net-rx-read-then-write", true,
+		"receive chain of a readable, then a writable buffer",
+		rx_read_then_write);
+	rx_case("net-rx-beyond-ram", true, "receive buffer at 4 TiB",
+		rx_beyond_ram);
+	rx_case("net-rx-mmio-hole", true,
+		"receive buffer on wisp's virtio-mmio window", rx_mmio_hole);
+	rx_case("net-rx-lapic", true, "receive buffer on the local APIC",
+		rx_lapic);
+	rx_case("net-rx-zero", true, "0-byte receive buffer", rx_zero);
+	rx_case("net-rx-loop", true, "receive buffer next -> itself", rx_loop);
+	rx_case("net-rx-small", false,
+		"8-byte receive buffer, no MRG_RXBUF: frames dropped",
+		rx_small);
+}
+
+/* A connection request with one field wrong (the header's byte offset
+ * FIELD: 0 source CID, 8 destination CID, 20 destination port, 28 type):
+ * never a connection; rst_required: a reset must come back to our port
+ * within 1.5 s, else a reset or nothing. */
+static void vs_bad_request(const char *key, const char *what, int field,
+			   uint64_t value, bool rst_required)
+{
+	uint8_t h[VS_HDR];
+	uint32_t p = vs_port++;
+	uint16_t op = 0;
+	const char *why = NULL;
+	enum outcome o;
+	int r;
+
+	if (fresh(0) < 0)
+		return;
+	vs_hdr(h, p, field == 20 ? (uint32_t)value : VS_ECHO_PORT, 0,
+	       VS_REQUEST);
+	if (field == 0 || field == 8)
+		memcpy(h + field, &value, 8);
+	else if (field == 28)
+		memcpy(h + 28, &value, 2);
+	o = vs_send(h, NULL, 0);
+	r = o == O_OK ? vs_recv(p, 1500, &op, NULL, NULL, &why) : -1;
+	if (o != O_OK && o != O_NEEDS_RESET)
+		bad(key, "%s: the request %s", what, oname(o));
+	else if (o == O_NEEDS_RESET || r < 0)
+		bad(key, "%s: %s", what, why ? why : "needs-reset");
+	else if (r > 0 && op != VS_RST)
+		bad(key, "%s: answered with op %u", what, op);
+	else if (rst_required && r == 0)
+		bad(key, "%s: no reset within 1.5 s", what);
+	else
+		ok(key, "%s: %s (Status 0x%x)", what, r ? "reset" : "no answer",
+		   status());
+	recover(key);
+}
+
+/* An open connection, then data whose header says LEN bytes while
+ * fewer are there: the device must reset the connection, not pass on
+ * what it does not have. */
+static void vs_short_data(const char *key, uint32_t len, const char *what)
+{
+	uint8_t h[VS_HDR];
+	const char *why = NULL;
+	uint32_t p;
+	uint16_t op = 0;
+	int r;
+
+	if (fresh(0) < 0)
+		return;
+	p = vs_connect(&why);
+	if (!p) {
+		bad(key, "connect: %s", why);
+		recover(key);
+		return;
+	}
+	vs_hdr(h, p, VS_ECHO_PORT, len, VS_RW);
+	vs_send(h, VS_MSG, 16);
+	do
+		r = vs_recv(p, 3000, &op, NULL, NULL, &why);
+	while (r > 0 && op != VS_RST && op != VS_RW);
+	if (r > 0 && op == VS_RST)
+		ok(key, "%s: the connection was reset", what);
+	else
+		bad(key, "%s: %s", what,
+		    r < 0 ? why :
+		    r	  ? "data was echoed" :
+			    "no reset within 3 s");
+	recover(key);
+}
+
+/* Random headers on the transmit queue, CASES of them; ours: with our
+ * own addresses and L1's echo port (so they reach the connection logic),
+ * else every byte random. What comes back is drained. */
+static void vs_garbage(const char *key, int cases, bool ours)
+{
+	int back = 0, resets = 0, answers = 0;
+	const char *why = NULL;
+
+	for (int i = 0; i < cases; i++) {
+		uint8_t h[VS_HDR];
+		enum outcome o;
+		uint32_t id, len;
+
+		for (int j = 0; j < VS_HDR; j++)
+			h[j] = (uint8_t)rnd();
+		if (ours) {
+			uint32_t r = (uint32_t)rnd();
+			uint16_t type = VS_STREAM;
+
+			vs_hdr(h, vs_port + (r & 7), VS_ECHO_PORT,
+			       r >> 8 & 1 ? 64 : (uint32_t)rnd(),
+			       (uint16_t)(r >> 9 & 7));
+			memcpy(h + 28, &type, 2);
+			put32(h + 32, (uint32_t)rnd() & 3); /* flags */
+			put32(h + 36, (uint32_t)rnd()); /* buf_alloc */
+			put32(h + 40, (uint32_t)rnd()); /* fwd_cnt */
+		}
+		o = vs_send(h, VS_MSG VS_MSG VS_MSG VS_MSG, 64);
+		if (o == O_NONE) {
+			bad(key, "header %d of %d: no-response", i + 1, cases);
+			recover(key);
+			return;
+		}
+		if (o == O_NEEDS_RESET) {
+			resets++;
+			if (fresh(0) < 0)
+				return;
+			continue;
+		}
+		back++;
+		while (rx_next(0, &id, &len, &why) > 0) {
+			answers++;
+			rx_post((int)id);
+		}
+	}
+	vs_port += 8;
+	ok(key, "%d headers: %d returned, %d needs-reset, %d packets back",
+	   cases, back, resets, answers);
+	recover(key);
+}
+
+/* The socket device's own protocol. */
+static void chains_vsock(void)
+{
+	struct desc *d = dt();
+
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 64);
+		d[1].flags |= D_WRITE;
+		run_chain("vsock-tx-writable", E_REJECT,
+			  "transmit payload device-writable");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 4);
+		d[0].len = 20;
+		run_chain("vsock-tx-short-header", E_DEFINED,
+			  "25 bytes in all: less than a header");
+	}
+	vs_garbage("vsock-header-garbage", 64, false);
+	vs_garbage("vsock-header-garbage-ours", 64, true);
+	vs_short_data("vsock-len-beyond", 60000,
+		      "16 bytes of data, the header says 60000");
+	vs_short_data("vsock-len-huge", 0xffffffffu,
+		      "16 bytes of data, the header says 4 GiB - 1");
+	vs_bad_request("vsock-spoof-src-cid", "a request from CID 77", 0, 77,
+		       false);
+	vs_bad_request("vsock-dst-not-host", "a request to CID 7", 8, 7, false);
+	vs_bad_request("vsock-bad-type", "a request of type 2 (seqpacket)", 28,
+		       2, false);
+	vs_bad_request("vsock-refused", "a request to a port nobody serves", 20,
+		       VS_NO_PORT, true);
+
+	/* resets owed with nowhere to put them: the device must bound
+	 * them, stay live and deliver some once it has buffers */
+	rx_manual = true;
+	if (fresh(0) == 0) {
+		uint32_t id, len, n = 0;
+		const char *why = NULL;
+		uint64_t t0;
+
+		for (int i = 0; i < 200; i++)
+			vs_send_op(vs_port++, 9, VS_RW, "x", 1);
+		for (int i = 0; i < RX_NBUF; i++)
+			rx_post(i);
+		t0 = now_ms();
+		while (now_ms() - t0 < 1500) {
+			int r = rx_next(200, &id, &len, &why);
+
+			if (r < 0)
+				break;
+			if (r > 0) {
+				n++;
+				rx_post((int)id);
+			}
+		}
+		if (!(status() & S_NEEDS_RESET) && n > 0)
+			ok("vsock-rst-backlog",
+			   "200 packets on no connection, no receive buffers: "
+			   "%u resets delivered once there were, Status 0x%x",
+			   n, status());
+		else
+			bad("vsock-rst-backlog", "%u resets, Status 0x%x (%s)",
+			    n, status(), why ? why : "");
+		recover("vsock-rst-backlog");
+	}
+
+	rx_case("vsock-rx-readonly", true, "receive buffer device-readable",
+		rx_readonly);
+	rx_case("vsock-rx-beyond-ram", true, "receive buffer at 4 TiB",
+		rx_beyond_ram);
+	rx_case("vsock-rx-zero", true, "0-byte receive buffer", rx_zero);
+	rx_case("vsock-rx-small", true,
+		"8-byte receive buffer: less than a header", rx_small);
+	rx_case("vsock-rx-loop", true, "receive buffer next -> itself",
+		rx_loop);
+}
+
 static void group_chains(void)
 {
 	struct desc *d = dt();
@@ -901,10 +1745,10 @@ static void group_chains(void)
 
 		if (o == O_OK)
 			ok("chain-control", "a well-formed 4 KiB %s: %s",
-			   blk ? "read" : "request", oname[o]);
+			   blk ? "read" : "request", oname(o));
 		else
 			bad("chain-control", "a well-formed 4 KiB %s: %s",
-			    blk ? "read" : "request", oname[o]);
+			    blk ? "read" : "request", oname(o));
 	}
 
 	if (fresh(0) == 0) {
@@ -937,7 +1781,7 @@ static void group_chains(void)
 		build_rw(0, BLK_IN, 0, 0, PAGE);
 		avail16()[2] = QN + 5;
 		avail16()[1] = ++avail_idx;
-		wr(R_QUEUE_NOTIFY, 0);
+		wr(R_QUEUE_NOTIFY, tq);
 		judge("chain-head-range", E_REJECT,
 		      wait_done(0, 2000, NULL, NULL), "head index 21 of 16");
 	}
@@ -946,7 +1790,7 @@ static void group_chains(void)
 		avail16()[2] = 0;
 		avail_idx += QN + 7;
 		avail16()[1] = avail_idx;
-		wr(R_QUEUE_NOTIFY, 0);
+		wr(R_QUEUE_NOTIFY, tq);
 		judge("chain-avail-jump", E_REJECT,
 		      wait_done(0, 2000, NULL, NULL),
 		      "avail idx jumps by 23 on a 16-entry ring");
@@ -1016,13 +1860,13 @@ static void group_chains(void)
 		run_chain("chain-hdr-writable", E_REJECT,
 			  "header device-writable");
 	}
-	if (fresh(0) == 0) {
+	if (!has_rxq() && fresh(0) == 0) {
 		build_rw(0, BLK_IN, TEST_SECTOR, 0, PAGE);
 		d[2].flags &= (uint16_t)~D_WRITE;
 		run_chain("chain-status-readonly", blk ? E_REJECT : E_DEFINED,
 			  "last buffer device-readable after a writable one");
 	}
-	if (fresh(0) == 0) {
+	if (!has_rxq() && fresh(0) == 0) {
 		/* a read whose data buffer is device-readable: the device
 		 * must not write it */
 		uint8_t *p = pg(P_DATA);
@@ -1041,10 +1885,10 @@ static void group_chains(void)
 			 * land in the buffer either way */
 			if (o != O_NONE && intact)
 				ok("chain-read-into-readonly",
-				   "%s, buffer untouched", oname[o]);
+				   "%s, buffer untouched", oname(o));
 			else
 				bad("chain-read-into-readonly", "%s, buffer %s",
-				    oname[o], intact ? "untouched" : "WRITTEN");
+				    oname(o), intact ? "untouched" : "WRITTEN");
 			recover("chain-read-into-readonly");
 		}
 	}
@@ -1061,7 +1905,7 @@ static void group_chains(void)
 		avail16()[3] = 0;
 		avail_idx += 2;
 		avail16()[1] = avail_idx;
-		wr(R_QUEUE_NOTIFY, 0);
+		wr(R_QUEUE_NOTIFY, tq);
 		judge("chain-head-twice", E_DEFINED,
 		      wait_done(0, 2000, NULL, NULL), "head 0 posted twice");
 	}
@@ -1095,6 +1939,10 @@ static void group_chains(void)
 		build_rw(0, 0x7777, 0, 0, PAGE);
 		run_chain("chain-bad-type", E_REJECT, "request type 0x7777");
 	}
+	if (dev_id == ID_NET)
+		chains_net();
+	if (dev_id == ID_VSOCK)
+		chains_vsock();
 	printf("hostile: chains group %llu ms\n",
 	       (unsigned long long)(now_ms() - t0));
 }
@@ -1129,9 +1977,9 @@ static void group_indirect(void)
 		post(0);
 		o = wait_done(0, 3000, NULL, NULL);
 		if (o == O_OK)
-			ok("indirect-control", "3-entry table: %s", oname[o]);
+			ok("indirect-control", "3-entry table: %s", oname(o));
 		else
-			bad("indirect-control", "3-entry table: %s", oname[o]);
+			bad("indirect-control", "3-entry table: %s", oname(o));
 	}
 
 #define IND_CASE(key, kind, what, body)                                    \
@@ -1226,7 +2074,7 @@ static void submit_loop(struct worker *w)
 			idx++;
 			atomic_thread_fence(memory_order_seq_cst);
 			avail16()[1] = idx;
-			wr(R_QUEUE_NOTIFY, 0);
+			wr(R_QUEUE_NOTIFY, tq);
 		}
 		atomic_fetch_add(&counts[w->idx], 4);
 		/* the used ring is reset underneath: resync with it */
@@ -1242,7 +2090,7 @@ static void reset_loop(struct worker *w)
 		wr(R_STATUS, S_ACK | S_DRIVER);
 		set_driver_features(F_VERSION_1);
 		wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-		wr(R_QUEUE_SEL, 0);
+		wr(R_QUEUE_SEL, tq);
 		wr(R_QUEUE_NUM, QN);
 		set_queue_addrs(phys[P_DESC], phys[P_AVAIL], phys[P_USED]);
 		wr(R_QUEUE_READY, 1);
@@ -1255,7 +2103,7 @@ static void reset_loop(struct worker *w)
 static void qready_loop(struct worker *w)
 {
 	while (!atomic_load(&stop_threads)) {
-		wr(R_QUEUE_SEL, 0);
+		wr(R_QUEUE_SEL, tq);
 		wr(R_QUEUE_READY, 0);
 		wr(R_QUEUE_READY, 1);
 		atomic_fetch_add(&counts[w->idx], 1);
@@ -1271,7 +2119,10 @@ static void notify_loop(struct worker *w, bool valid)
 	unsigned long n = 0;
 
 	while (!atomic_load(&stop_threads)) {
-		wr(R_QUEUE_NOTIFY, valid ? 0 : bad_q[n % 8]);
+		uint32_t q = bad_q[n % 8];
+
+		/* a network device's transmit queue is 1: 3 is not one */
+		wr(R_QUEUE_NOTIFY, valid ? tq : q == tq ? 3 : q);
 		n++;
 		if (!(n & 255))
 			atomic_fetch_add(&counts[w->idx], 256);
@@ -1355,7 +2206,7 @@ static void check_clean_after(const char *key)
 	post(0);
 	o = wait_done(0, 5000, &id, NULL);
 	if (o != O_OK || id != 0 || used16()[1] != 1)
-		bad(k, "first request: %s, id %u, used idx %u", oname[o], id,
+		bad(k, "first request: %s, id %u, used idx %u", oname(o), id,
 		    used16()[1]);
 	else
 		ok(k, "fresh rings: exactly our one request completed");
@@ -1456,8 +2307,10 @@ static void group_flood(int seconds)
 			   "%lu+ doorbells from %d CPUs (valid and "
 			   "invalid queues)",
 			   (unsigned long long)ios,
-			   dev_id == ID_RNG ? "entropy requests" :
-					      "write+read pairs",
+			   dev_id == ID_RNG   ? "entropy requests" :
+			   dev_id == ID_NET   ? "frames each way" :
+			   dev_id == ID_VSOCK ? "echoed connections" :
+						"write+read pairs",
 			   kicks, n);
 		else
 			bad("flood",
@@ -1506,12 +2359,16 @@ int main(int argc, char **argv)
 	}
 	dev_id = rd(R_DEVICE_ID);
 	if (rd(R_MAGIC) != 0x74726976 ||
-	    (dev_id != ID_BLK && dev_id != ID_RNG)) {
+	    (dev_id != ID_BLK && dev_id != ID_RNG && dev_id != ID_NET &&
+	     dev_id != ID_VSOCK)) {
 		fprintf(stderr,
-			"hostile: no virtio-blk or virtio-rng at 0x%llx\n",
+			"hostile: no virtio-blk, -rng, -net or -vsock at 0x%llx\n",
 			base);
 		return 2;
 	}
+	tq = has_rxq() ? 1 : 0;
+	if (dev_id == ID_VSOCK)
+		guest_cid = rd(R_CONFIG) | (uint64_t)rd(R_CONFIG + 4) << 32;
 	if (setup_memory() < 0)
 		return 2;
 	if (!strcmp(argv[2], "regs"))
