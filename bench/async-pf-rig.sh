@@ -34,7 +34,7 @@ bench_conf bench.conf MIB DELAY MEM MODES TMO
 bench_boot $((180 + 2 * TMO * $(echo $MODES | wc -w))) \
     "buffer $MIB MiB, $DELAY us a page, guest $MEM MiB, modes: $MODES" 120
 echo "$R" | grep '^RIG-APF ' | sed 's/^RIG-APF //'
-echo "$R" | grep -q '^RIG-L1-DONE' || { rig_log "L1 did not finish (status $L1_RC); console: $CONSOLE"; KEEP=1; exit 1; }
+grep -q '^RIG-L1-DONE' <<< "$R" || { rig_log "L1 did not finish (status $L1_RC); console: $CONSOLE"; KEEP=1; exit 1; }
 echo "$R" | awk '$1 == "RIG-APF" && $3 == "APF-RESULT" {
     for (i = 4; i <= NF; i++) { split($i, kv, "="); v[$2, kv[1]] = kv[2] } m[$2] = 1 }
     $1 == "RIG-APF" && $3 == "APF-HYP" { split($6, kv, "="); hyp[$2] = kv[2] }

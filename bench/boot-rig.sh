@@ -144,14 +144,14 @@ L1_RC=$?
 rig_log "L1 finished (QEMU status $L1_RC) after $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-6) s; console log: $CONSOLE"
 
 R=$(tr -d '\r' < "$CONSOLE" | grep -ao 'RIG-.*')
-if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
+if ! grep -q '^RIG-L1-DONE' <<< "$R"; then
     trouble=$(rig_l1_trouble "$CONSOLE")
     rig_log "L1 did not complete the benchmark (no RIG-L1-DONE; QEMU status $L1_RC)${trouble:+: $trouble}; L1 console tail:"
     tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | tail -n 60 | sed 's/^/  | /' >&2
     [ "$L1_RC" = 0 ] && L1_RC=1
 fi
-if echo "$R" | grep -q '^RIG-L1-ERROR'; then
-    rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
+if grep -q '^RIG-L1-ERROR' <<< "$R"; then
+    rig_die "L1: $(grep -m 1 '^RIG-L1-ERROR' <<< "$R")"
 fi
 echo "cmdline (both VMMs): $CMDLINE (rootfs row: plus root=/dev/vda quiet); plus reboot=k for wisp, reboot=t for qemu (how each ends the VM)"
 echo "kernels: acpi/noacpi rows $L2_IMAGE; rootfs row $CLOUD_KERNEL with ${ROOTFS_IMG:-}"

@@ -168,7 +168,7 @@ bench_boot $((180 + NVMM * TMO)) \
 bench_l1_done
 echo "$R" | awk '$1 == "RIG-F-CMD" {sub(/^RIG-F-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-F-FAIL" || $1 == "RIG-F-T" || ($1 == "RIG-F" && ($3 == "WISP-FIO-ERR" || $3 == "WISP-FIO-MODULE-FAILED"))' | sed 's/^/  | /' >&2
-echo "$R" | grep -q '^RIG-F-FAIL' && rc=1
+grep -q '^RIG-F-FAIL' <<< "$R" && rc=1
 
 # the guest's IOMMU domains: "vmm: group type devices" per group
 echo "$R" | awk '$1 == "RIG-F" && $3 == "WISP-FIO-IOMMU-GROUP" {$1 = ""; $3 = ""; print "iommu group" $0}'

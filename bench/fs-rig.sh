@@ -93,7 +93,7 @@ bench_l1_done
 echo "$R" | awk '$1 == "RIG-S-CMD" {sub(/^RIG-S-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-S-SHARE" || ($1 == "RIG-S" && $3 == "WISP-FS-MOUNT") {sub(/^RIG-S(-SHARE)? /, ""); print "share " $0}' | sort -u -k3
 echo "$R" | awk '$1 == "RIG-S-FAIL" || $1 == "RIG-S-T" || ($1 == "RIG-S" && ($3 == "WISP-FS-ERR" || $3 == "WISP-FS-END"))' | sed 's/^/  | /' >&2
-echo "$R" | grep -q '^RIG-S-FAIL' && rc=1
+grep -q '^RIG-S-FAIL' <<< "$R" && rc=1
 
 echo "$R" | python3 -c '
 import sys, collections, statistics

@@ -135,14 +135,14 @@ bench_l1_done() {
     local trouble
     rig_log "L1 finished (QEMU status $L1_RC) after $L1_SECONDS s; console log: $CONSOLE"
     rc=0
-    if ! echo "$R" | grep -q '^RIG-L1-DONE'; then
+    if ! grep -q '^RIG-L1-DONE' <<< "$R"; then
         trouble=$(rig_l1_trouble "$CONSOLE")
         rig_log "L1 did not complete the benchmark (QEMU status $L1_RC)${trouble:+: $trouble}; L1 console tail:"
         tr -d '\r' < "$CONSOLE" | grep -av "TCG doesn't support" | tail -n 40 | sed 's/^/  | /' >&2
         rc=1
     fi
-    if echo "$R" | grep -q '^RIG-L1-ERROR'; then
-        rig_die "L1: $(echo "$R" | grep '^RIG-L1-ERROR' | head -1)"
+    if grep -q '^RIG-L1-ERROR' <<< "$R"; then
+        rig_die "L1: $(grep -m 1 '^RIG-L1-ERROR' <<< "$R")"
     fi
 }
 

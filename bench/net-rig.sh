@@ -97,7 +97,7 @@ bench_l1_done
 echo "$R" | awk '$1 == "RIG-N-CMD" {sub(/^RIG-N-CMD /, ""); print "command " $0}'
 echo "$R" | awk '$1 == "RIG-N-GUEST" && ($3 ~ /^WISP-NET-(READY|CMDLINE|STATS|ERR|IPERF3)/) {sub(/^RIG-N-GUEST /, ""); print "guest " $0}'
 echo "$R" | awk '$1 == "RIG-N-FAIL" || $1 == "RIG-N-TAIL" || $1 == "RIG-N-V"' | sed 's/^/  | /' >&2
-echo "$R" | grep -q '^RIG-N-FAIL' && rc=1
+grep -q '^RIG-N-FAIL' <<< "$R" && rc=1
 
 echo "$R" | python3 -c '
 import sys, json, collections, statistics

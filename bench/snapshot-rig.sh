@@ -33,8 +33,8 @@ bench_conf bench.conf RUNS CPUS MEM TMO
 bench_boot $((180 + 4 * TMO * RUNS)) \
     "$RUNS rounds, guest $CPUS vCPU(s), $MEM MiB" 120
 echo "$R" | grep -E '^RIG-S(-FAIL)? ' | sed 's/^RIG-S //'
-echo "$R" | grep -q '^RIG-L1-DONE' || { rig_log "L1 did not finish (status $L1_RC); console: $CONSOLE"; KEEP=1; exit 1; }
-echo "$R" | grep -q '^RIG-S-FAIL' && KEEP=1
+grep -q '^RIG-L1-DONE' <<< "$R" || { rig_log "L1 did not finish (status $L1_RC); console: $CONSOLE"; KEEP=1; exit 1; }
+grep -q '^RIG-S-FAIL' <<< "$R" && KEEP=1
 echo "$R" | awk '$1 == "RIG-S" && $3 ~ /^(cold|create|file|uffd)$/ { v[$3] = v[$3] " " $4; n[$3]++ }
     function med(s,   a, k, i, j, t) {
         k = split(s, a, " ")

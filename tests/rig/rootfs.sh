@@ -39,7 +39,7 @@ MIRROR=${ROOTFS_MIRROR:-$(
         awk -v s="$SUITE" '/^URIs:/ {u = $2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == s) {print u; exit}}' \
             /etc/apt/sources.list.d/*.sources
 )}
-MIRROR=$(echo "$MIRROR" | head -n 1)
+MIRROR=$(head -n 1 <<< "$MIRROR")
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
 PKGS=$(sed 's/#.*//' "$FILES/packages" | tr -s ' \t\n' '\n' | sed '/^$/d' | sort -u | paste -sd, -)

@@ -69,10 +69,10 @@ case "$VMM" in wisp|qemu) ;; *) rig_die "--vmm must be wisp or qemu" ;; esac
 # (the oop-* ones test wisp's IOREQ servers: wisp only): with --vmm qemu
 # the others are left out (and refused by --only).
 SELECTED=$(echo "$SCENARIOS" | awk '{print $1}')
-runs_with() { echo "$SCENARIOS" | awk -v n="$1" -v v="$VMM" '$1 == n {exit !index("," $7 ",", "," v ",")}'; }
+runs_with() { awk -v n="$1" -v v="$VMM" '$1 == n {exit !index("," $7 ",", "," v ",")}' <<< "$SCENARIOS"; }
 if [ ${#ONLY[@]} -gt 0 ]; then
     for n in "${ONLY[@]}"; do
-        echo "$SELECTED" | grep -qx -- "$n" ||
+        grep -qx -- "$n" <<< "$SELECTED" ||
             rig_die "unknown scenario '$n' (known: $(echo $SELECTED))"
         runs_with "$n" ||
             rig_die "scenario '$n' cannot run with --vmm $VMM (its params: VMMS=$(echo "$SCENARIOS" | awk -v n="$n" '$1 == n {print $7}'))"

@@ -87,7 +87,7 @@ case_() {
     [ "$rc" = "$want_rc" ] || why+="status $rc (want $want_rc); "
     [ "$boots" = "$want_boots" ] || why+="$boots L1 boots (want $want_boots); "
     for p in "$@"; do
-        echo "$out" | grep -qE -- "$p" || why+="no line matching '$p'; "
+        grep -qE -- "$p" <<< "$out" || why+="no line matching '$p'; "
     done
     if [ -z "$why" ]; then echo "PASS $name"; pass=$((pass + 1))
     else
