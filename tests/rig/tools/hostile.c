@@ -83,8 +83,14 @@
 
 #define ID_NET 1
 #define ID_BLK 2
+#define ID_CONSOLE 3
 #define ID_RNG 4
 #define ID_VSOCK 19
+
+/* virtio-console, port 0 (no MULTIPORT): what L1 writes into the
+ * device's input (hostile-console/l1.sh) and what we write out */
+#define HC_IN_CHARS "WISP-HCRX\n"
+#define HC_FILL "hostile-console-request\n" /* 24 bytes */
 
 /* virtio-vsock (5.10): a 44-byte little-endian header per packet */
 #define VS_HDR 44
@@ -151,6 +157,10 @@ static uint64_t negotiated;
 static uint32_t dev_id; /* ID_BLK, ID_RNG, ID_NET or ID_VSOCK (main) */
 static uint64_t guest_cid; /* a socket device's, from its config */
 static uint32_t vs_port = 40000; /* the next source port of ours */
+/* a console's markers, "WISP-HC-TX RUN SEQ": L1 finds them all, in order,
+ * in what the device wrote (hostile-console/l1.sh) */
+static char hc_run[48];
+static unsigned int hc_seq;
 static uint32_t tq; /* the queue attacked: 1 (transmit) on a network device */
 static uint16_t rx_avail_idx, rx_used_seen;
 /* set by a receive case: dev_init leaves the receive ring empty for it */
@@ -361,11 +371,11 @@ static void set_driver_features(uint64_t f)
 
 #define FILL 0xa5
 
-/* a network or socket device: the attacked queue is its transmit queue,
- * its receive queue gets buffers of ours */
+/* a network, socket or console device: the attacked queue is its
+ * transmit queue, its receive queue gets buffers of ours */
 static bool has_rxq(void)
 {
-	return dev_id == ID_NET || dev_id == ID_VSOCK;
+	return dev_id == ID_NET || dev_id == ID_VSOCK || dev_id == ID_CONSOLE;
 }
 
 static struct desc *rx_dt(void)
@@ -603,6 +613,26 @@ static void build_rw(int slot, uint32_t type, uint64_t sector, int data,
 {
 	struct desc *d = &dt()[3 * slot];
 
+	if (dev_id == ID_CONSOLE) {
+		/* three pieces of output, all readable, text so that what
+		 * the device writes out stays readable */
+		uint8_t *f = pg(P_DATA + data);
+
+		/* a page per request would make the races write tens of MB:
+		 * the usual full-page request is a line here */
+		if (len == PAGE)
+			len = 64;
+		memcpy(hdr(slot), "hostile-console\n", 16);
+		for (uint32_t i = 0; i < len && i < PAGE; i++)
+			f[i] = (uint8_t)HC_FILL[i % 24];
+		*st(slot) = '\n';
+		d[0] = (struct desc){ hdr_pa(slot), 16, D_NEXT,
+				      (uint16_t)(3 * slot + 1) };
+		d[1] = (struct desc){ phys[P_DATA + data], len, D_NEXT,
+				      (uint16_t)(3 * slot + 2) };
+		d[2] = (struct desc){ st_pa(slot), 1, 0, 0 };
+		return;
+	}
 	if (dev_id == ID_VSOCK) {
 		/* header, payload, one more byte of payload, all readable:
 		 * data on a connection that does not exist (the device
@@ -933,9 +963,53 @@ static int verify_vsock(const char **why)
 	return 0;
 }
 
+/* The console works: a marker line goes out (L1 finds it later), and
+ * within 3 s some of L1's input arrives: only its characters, nothing
+ * written past the length the device reported. */
+static int verify_console(const char **why)
+{
+	struct desc *d = dt();
+	uint32_t id, len;
+	int n, r;
+
+	n = snprintf((char *)pg(P_DATA), PAGE, "WISP-HC-TX %s %u\n", hc_run,
+		     hc_seq + 1);
+	d[0] = (struct desc){ phys[P_DATA], (uint32_t)n, 0, 0 };
+	post(0);
+	if (wait_done(0, 5000, NULL, NULL) != O_OK) {
+		*why = "a marker line written after re-init not returned";
+		return -1;
+	}
+	hc_seq++;
+	r = rx_next(3000, &id, &len, why);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		*why = "no input from L1 within 3 s";
+		return -1;
+	}
+	if (len == 0 || len > RX_BUF) {
+		*why = "receive length 0 or beyond the buffer given";
+		return -1;
+	}
+	for (uint32_t i = 0; i < RX_BUF; i++) {
+		uint8_t c = rx_buf((int)id)[i];
+
+		if (i >= len ? c != FILL : !c || !strchr(HC_IN_CHARS, c)) {
+			*why = i >= len ?
+				       "bytes written past the receive length" :
+				       "input that L1 did not write";
+			return -1;
+		}
+	}
+	rx_post((int)id);
+	return 0;
+}
+
 /* The device works: a fresh pattern written at the scratch sector and
  * read back equal (block), random bytes where asked (entropy), a frame
- * each way (network), an echoed connection (socket). */
+ * each way (network), an echoed connection (socket), a line each way
+ * (console). */
 static int verify_io(const char **why)
 {
 	uint8_t *w = pg(P_DATA), *r = pg(P_DATA + 1);
@@ -947,6 +1021,8 @@ static int verify_io(const char **why)
 		return verify_net(why);
 	if (dev_id == ID_VSOCK)
 		return verify_vsock(why);
+	if (dev_id == ID_CONSOLE)
+		return verify_console(why);
 
 	for (int i = 0; i < PAGE; i++)
 		w[i] = (uint8_t)rnd();
@@ -988,10 +1064,11 @@ static void recover(const char *key)
 			       rx_used16()[1], rx_used_seen);
 	} else
 		ok(k, "reset, re-init, %s (%llu ms)",
-		   dev_id == ID_RNG   ? "random bytes served" :
-		   dev_id == ID_NET   ? "a frame sent, one of L1's received" :
-		   dev_id == ID_VSOCK ? "a connection to L1 echoed" :
-					"4 KiB write+read equal",
+		   dev_id == ID_RNG	? "random bytes served" :
+		   dev_id == ID_NET	? "a frame sent, one of L1's received" :
+		   dev_id == ID_VSOCK	? "a connection to L1 echoed" :
+		   dev_id == ID_CONSOLE ? "a line out, L1's input in" :
+					  "4 KiB write+read equal",
 		   (unsigned long long)(now_ms() - t0));
 }
 
@@ -1360,17 +1437,22 @@ static void tx_headers(const char *key, int cases, const uint8_t mask[NET_HDR],
 }
 
 /* A receive case: dev_init with an empty receive ring, the caller's
- * buffers posted, then what the device does with L1's next frames
- * (every 20 ms) within 2.5 s. want_reset: the buffers are unusable and
- * the device must say so; otherwise it must keep them, write nothing
- * and stay live. */
-static void rx_case(const char *key, bool want_reset, const char *what,
+ * buffers posted, then what the device does with what L1 sends (frames
+ * or console input every 20 ms; a socket device is made to send a
+ * reset) within 2.5 s, as WANT says. */
+enum rx_want {
+	RX_RESET, /* the buffer is unusable: needs-reset, nothing written */
+	RX_KEEP, /* too small for what comes: kept, nothing written */
+	RX_FILL, /* usable (a console takes any size): used, within it */
+};
+
+static void rx_case(const char *key, enum rx_want want, const char *what,
 		    void (*build)(void))
 {
 	const char *why = NULL;
 	uint64_t t0;
 	bool untouched = true, used = false;
-	uint32_t v;
+	uint32_t v, blen, ulen;
 
 	rx_manual = true;
 	if (dev_init(0, &why) < 0) {
@@ -1388,12 +1470,34 @@ static void rx_case(const char *key, bool want_reset, const char *what,
 	       !(used = rx_used16()[1] != 0))
 		nap_us(1000);
 	v = status();
+	blen = rx_dt()[0].len;
+	ulen = *(volatile uint32_t *)(void *)(pg(P_RXUSED) + 8);
+	if (want == RX_FILL) {
+		/* what the device used of buffer 0, and nothing past it */
+		for (uint32_t i = used && ulen <= blen ? ulen : 0;
+		     i < 2 * RX_BUF; i++)
+			untouched &= rx_buf(0)[i] == FILL;
+		if (used && !(v & S_NEEDS_RESET) && ulen <= blen && untouched)
+			ok(key,
+			   "%s: used, %u of %u bytes, nothing past them "
+			   "(Status 0x%x)",
+			   what, ulen, blen, v);
+		else
+			bad(key,
+			    "%s: Status 0x%x, used idx %u, %u of %u bytes, "
+			    "%s",
+			    what, v, rx_used16()[1], ulen, blen,
+			    untouched ? "nothing past them" : "WRITTEN past");
+		recover(key);
+		return;
+	}
 	for (int i = 0; i < 2 * RX_BUF; i++)
 		untouched &= rx_buf(0)[i] == FILL;
-	if (want_reset ? (v & S_NEEDS_RESET) && !used && untouched :
-			 !(v & S_NEEDS_RESET) && !used && untouched)
+	if (want == RX_RESET ? (v & S_NEEDS_RESET) && !used && untouched :
+			       !(v & S_NEEDS_RESET) && !used && untouched)
 		ok(key, "%s: %s, buffer untouched (Status 0x%x)", what,
-		   want_reset ? "needs-reset" : "kept, nothing written", v);
+		   want == RX_RESET ? "needs-reset" : "kept, nothing written",
+		   v);
 	else
 		bad(key, "%s: Status 0x%x, used idx %u, buffer %s", what, v,
 		    rx_used16()[1], untouched ? "untouched" : "WRITTEN");
@@ -1516,20 +1620,21 @@ static void chains_net(void)
 		tx_headers("net-tx-header-garbage-csum", 64, all, none,
 			   "random headers, CSUM negotiated");
 
-	rx_case("net-rx-readonly", true, "receive buffer device-readable",
+	rx_case("net-rx-readonly", RX_RESET, "receive buffer device-readable",
 		rx_readonly);
-	rx_case("net-rx-read-then-write", true,
+	rx_case("net-rx-read-then-write", RX_RESET,
 		"receive chain of a readable, then a writable buffer",
 		rx_read_then_write);
-	rx_case("net-rx-beyond-ram", true, "receive buffer at 4 TiB",
+	rx_case("net-rx-beyond-ram", RX_RESET, "receive buffer at 4 TiB",
 		rx_beyond_ram);
-	rx_case("net-rx-mmio-hole", true,
+	rx_case("net-rx-mmio-hole", RX_RESET,
 		"receive buffer on wisp's virtio-mmio window", rx_mmio_hole);
-	rx_case("net-rx-lapic", true, "receive buffer on the local APIC",
+	rx_case("net-rx-lapic", RX_RESET, "receive buffer on the local APIC",
 		rx_lapic);
-	rx_case("net-rx-zero", true, "0-byte receive buffer", rx_zero);
-	rx_case("net-rx-loop", true, "receive buffer next -> itself", rx_loop);
-	rx_case("net-rx-small", false,
+	rx_case("net-rx-zero", RX_RESET, "0-byte receive buffer", rx_zero);
+	rx_case("net-rx-loop", RX_RESET, "receive buffer next -> itself",
+		rx_loop);
+	rx_case("net-rx-small", RX_KEEP,
 		"8-byte receive buffer, no MRG_RXBUF: frames dropped",
 		rx_small);
 }
@@ -1722,15 +1827,78 @@ static void chains_vsock(void)
 		recover("vsock-rst-backlog");
 	}
 
-	rx_case("vsock-rx-readonly", true, "receive buffer device-readable",
+	rx_case("vsock-rx-readonly", RX_RESET, "receive buffer device-readable",
 		rx_readonly);
-	rx_case("vsock-rx-beyond-ram", true, "receive buffer at 4 TiB",
+	rx_case("vsock-rx-beyond-ram", RX_RESET, "receive buffer at 4 TiB",
 		rx_beyond_ram);
-	rx_case("vsock-rx-zero", true, "0-byte receive buffer", rx_zero);
-	rx_case("vsock-rx-small", true,
+	rx_case("vsock-rx-zero", RX_RESET, "0-byte receive buffer", rx_zero);
+	rx_case("vsock-rx-small", RX_RESET,
 		"8-byte receive buffer: less than a header", rx_small);
-	rx_case("vsock-rx-loop", true, "receive buffer next -> itself",
+	rx_case("vsock-rx-loop", RX_RESET, "receive buffer next -> itself",
 		rx_loop);
+}
+
+static void rx_one_byte(void)
+{
+	rx_post_desc((struct desc){ phys[P_RXBUF], 1, D_WRITE, 0 });
+}
+
+/* The console's own cases: its transmit queue takes any readable bytes
+ * and ignores writable ones, its receive queue any writable size. */
+static void chains_console(void)
+{
+	struct desc *d = dt();
+
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 64);
+		d[2].flags |= D_WRITE;
+		run_chain("console-tx-writable", E_DEFINED,
+			  "output ending in a device-writable piece (ignored)");
+	}
+	if (fresh(0) == 0) {
+		build_rw(0, 0, 0, 0, 64);
+		d[1].flags |= D_WRITE;
+		run_chain("console-tx-read-after-write", E_REJECT,
+			  "a readable piece after a writable one");
+	}
+	if (fresh(0) == 0) {
+		/* 16 pieces of 1 byte, the whole ring in one chain */
+		*st(0) = '\n';
+		for (int i = 0; i < QN; i++)
+			d[i] = (struct desc){ st_pa(0), 1, D_NEXT,
+					      (uint16_t)(i + 1) };
+		d[QN - 1].flags = 0;
+		run_chain("console-tx-fragments", E_DEFINED,
+			  "16 one-byte pieces in one chain");
+	}
+	if (fresh(0) == 0) {
+		/* emergency writes through config space (EMERG_WRITE) */
+		for (int i = 0; i < 64; i++)
+			wr(R_CONFIG + 8, (uint32_t)rnd());
+		if (rd(R_MAGIC) == 0x74726976 && !(status() & S_NEEDS_RESET))
+			ok("console-emerg-write",
+			   "64 random emerg_wr writes, Status 0x%x", status());
+		else
+			bad("console-emerg-write", "Status 0x%x", status());
+		recover("console-emerg-write");
+	}
+	rx_case("console-rx-readonly", RX_RESET,
+		"receive buffer device-readable", rx_readonly);
+	rx_case("console-rx-read-then-write", RX_RESET,
+		"receive chain of a readable, then a writable buffer",
+		rx_read_then_write);
+	rx_case("console-rx-beyond-ram", RX_RESET, "receive buffer at 4 TiB",
+		rx_beyond_ram);
+	rx_case("console-rx-mmio-hole", RX_RESET,
+		"receive buffer on wisp's virtio-mmio window", rx_mmio_hole);
+	rx_case("console-rx-lapic", RX_RESET,
+		"receive buffer on the local APIC", rx_lapic);
+	rx_case("console-rx-loop", RX_RESET, "receive buffer next -> itself",
+		rx_loop);
+	rx_case("console-rx-zero", RX_FILL, "0-byte receive buffer", rx_zero);
+	rx_case("console-rx-one-byte", RX_FILL, "1-byte receive buffer",
+		rx_one_byte);
+	rx_case("console-rx-small", RX_FILL, "8-byte receive buffer", rx_small);
 }
 
 static void group_chains(void)
@@ -1943,6 +2111,8 @@ static void group_chains(void)
 		chains_net();
 	if (dev_id == ID_VSOCK)
 		chains_vsock();
+	if (dev_id == ID_CONSOLE)
+		chains_console();
 	printf("hostile: chains group %llu ms\n",
 	       (unsigned long long)(now_ms() - t0));
 }
@@ -2307,10 +2477,11 @@ static void group_flood(int seconds)
 			   "%lu+ doorbells from %d CPUs (valid and "
 			   "invalid queues)",
 			   (unsigned long long)ios,
-			   dev_id == ID_RNG   ? "entropy requests" :
-			   dev_id == ID_NET   ? "frames each way" :
-			   dev_id == ID_VSOCK ? "echoed connections" :
-						"write+read pairs",
+			   dev_id == ID_RNG	? "entropy requests" :
+			   dev_id == ID_NET	? "frames each way" :
+			   dev_id == ID_VSOCK	? "echoed connections" :
+			   dev_id == ID_CONSOLE ? "lines each way" :
+						  "write+read pairs",
 			   kicks, n);
 		else
 			bad("flood",
@@ -2360,13 +2531,16 @@ int main(int argc, char **argv)
 	dev_id = rd(R_DEVICE_ID);
 	if (rd(R_MAGIC) != 0x74726976 ||
 	    (dev_id != ID_BLK && dev_id != ID_RNG && dev_id != ID_NET &&
-	     dev_id != ID_VSOCK)) {
+	     dev_id != ID_VSOCK && dev_id != ID_CONSOLE)) {
 		fprintf(stderr,
-			"hostile: no virtio-blk, -rng, -net or -vsock at 0x%llx\n",
+			"hostile: no virtio-blk, -rng, -net, -vsock or -console "
+			"at 0x%llx\n",
 			base);
 		return 2;
 	}
 	tq = has_rxq() ? 1 : 0;
+	snprintf(hc_run, sizeof(hc_run), "%s%s-%08x", key_prefix, argv[2],
+		 (unsigned int)rnd());
 	if (dev_id == ID_VSOCK)
 		guest_cid = rd(R_CONFIG) | (uint64_t)rd(R_CONFIG + 4) << 32;
 	if (setup_memory() < 0)
@@ -2387,5 +2561,8 @@ int main(int argc, char **argv)
 	}
 	/* leave the device reset for the next group or Linux's driver */
 	dev_reset();
+	if (dev_id == ID_CONSOLE)
+		printf("WISP-T-VAL %sconsole-tx-%s %s %u\n", key_prefix,
+		       argv[2], hc_run, hc_seq);
 	return failures ? 1 : 0;
 }

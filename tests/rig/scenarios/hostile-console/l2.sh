@@ -1,0 +1,49 @@
+# The hostile-guest battery against a virtio-console served by a
+# wisp-console in L1 (l1.sh): tools/hostile.c (/bin/hostile) drives its
+# virtio-mmio window through /dev/mem after virtio_console was unbound
+# from it, one group of cases per run (keys "oop-..."): the transmit
+# queue of port 0 attacked, the receive queue given buffers good and bad
+# while L1's input arrives, every recovery a marker line out and some
+# input in. Between groups vda must take a write and read it back, and
+# the serial console carries every line. Afterwards virtio_console is
+# bound again: a line written to /dev/hvc0 must reach wisp-console's
+# output (L1 checks) and a line of L1's input must come out of it.
+HOSTILE_SECS=2
+DRV=/sys/bus/virtio/drivers/virtio_console
+. /rig/scenarios/hostile-guest/groups-l2.sh
+t_main() {
+    p=oop-
+    vname='' base=''
+    for v in /sys/bus/virtio/devices/*; do
+        [ "$(cat "$v/device" 2> /dev/null)" = 0x0003 ] || continue
+        vd=$(readlink -f "$v")
+        vname=${vd##*/}
+        pdev=$(basename "$(dirname "$vd")")
+        base=$(grep " : $pdev\$" /proc/iomem | head -n 1 | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
+    done
+    other=''
+    for b in /sys/block/vd*; do other=${b##*/}; done
+    if [ -z "$vname" ] || [ -z "$base" ] || [ -z "$other" ]; then
+        bad "${p}target" "no virtio-console ($(ls /sys/bus/virtio/devices)) or no disk"; return
+    fi
+    ok "${p}target" "$vname on $pdev at 0x$base, disk $other"
+    if echo -n "$vname" > $DRV/unbind && [ ! -e "$DRV/$vname" ]; then
+        ok "${p}unbind" "virtio_console unbound from $vname"
+    else
+        bad "${p}unbind" "could not unbind virtio_console from $vname"; return
+    fi
+    hostile_groups "$p" "$base" 0 "$other"
+    echo -n "$vname" > $DRV/bind 2> /tmp/err
+    n=0
+    while [ ! -c /dev/hvc0 ] && [ "$n" -lt 50 ]; do usleep 100000; n=$((n + 1)); done
+    if [ -c /dev/hvc0 ] && [ -e "$DRV/$vname" ]; then ok "${p}rebind" "virtio_console bound to $vname again: /dev/hvc0"
+    else bad "${p}rebind" "no /dev/hvc0 after binding $vname: $(last /tmp/err)"; return; fi
+    line=WISP-HC-GUEST-$(cut -c1-8 /proc/sys/kernel/random/uuid)
+    val "${p}hvc0-line" "$line"
+    echo "$line" > /dev/hvc0
+    got=$(timeout 10 head -n 1 /dev/hvc0 | tr -d '\r')
+    case "$got" in
+    *WISP-HCRX*) ok "${p}hvc0-in" "read '$got' from /dev/hvc0" ;;
+    *) bad "${p}hvc0-in" "read '$got' from /dev/hvc0 in 10 s" ;;
+    esac
+}
