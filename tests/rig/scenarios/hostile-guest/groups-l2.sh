@@ -1,5 +1,17 @@
-# The attack groups both hostile scenarios run against one device, each
+# The attack groups the hostile scenarios run against one device, each
 # followed by a 256 KiB write and read on the disk that is not attacked.
+# virtio_windows ID: "BASE VNAME PDEV" of each virtio device of that ID
+# (sysfs "device", e.g. 0x0001), sorted by window address: its MMIO
+# window (hex), virtio device and platform device
+virtio_windows() {
+    for v in /sys/bus/virtio/devices/*; do
+        [ "$(cat "$v/device" 2> /dev/null)" = "$1" ] || continue
+        vd=$(readlink -f "$v")
+        pdev=$(basename "$(dirname "$vd")")
+        base=$(grep " : $pdev\$" /proc/iomem | head -n 1 | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
+        echo "$base ${vd##*/} $pdev"
+    done | sort
+}
 # hostile_groups PREFIX BASE FIRST_SLOT OTHER_DISK: PREFIX names the keys,
 # BASE is the device's window (hex), FIRST_SLOT the 256 KiB slot on the
 # other disk the first group writes; the guest's sha of each write goes

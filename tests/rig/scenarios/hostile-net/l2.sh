@@ -10,15 +10,7 @@
 HOSTILE_SECS=2
 . /rig/scenarios/hostile-guest/groups-l2.sh
 # nets: "BASE VNAME PDEV" of each virtio-net, by window address
-nets() {
-    for v in /sys/bus/virtio/devices/*; do
-        [ "$(cat "$v/device" 2> /dev/null)" = 0x0001 ] || continue
-        vd=$(readlink -f "$v")
-        pdev=$(basename "$(dirname "$vd")")
-        base=$(grep " : $pdev\$" /proc/iomem | head -n 1 | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
-        echo "$base ${vd##*/} $pdev"
-    done | sort
-}
+nets() { virtio_windows 0x0001; }
 # attack INDEX PREFIX FIRST_SLOT SUBNET MAC: the INDEXth virtio-net (1:
 # lower window), whose tap in L1 is 10.SUBNET.0.1 and MAC is MAC
 attack() {

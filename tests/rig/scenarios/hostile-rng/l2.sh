@@ -9,15 +9,7 @@ HOSTILE_SECS=2
 . /rig/scenarios/hostile-guest/groups-l2.sh
 RNG=/sys/class/misc/hw_random
 # rngs: "BASE VNAME PDEV" of each virtio-rng, by window address
-rngs() {
-    for v in /sys/bus/virtio/devices/*; do
-        [ "$(cat "$v/device" 2> /dev/null)" = 0x0004 ] || continue
-        vd=$(readlink -f "$v")
-        pdev=$(basename "$(dirname "$vd")")
-        base=$(grep " : $pdev\$" /proc/iomem | head -n 1 | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
-        echo "$base ${vd##*/} $pdev"
-    done | sort
-}
+rngs() { virtio_windows 0x0004; }
 # attack INDEX PREFIX FIRST_SLOT: the INDEXth virtio-rng (1: lower window)
 attack() {
     p=$2-

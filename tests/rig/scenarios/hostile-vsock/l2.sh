@@ -11,17 +11,12 @@ DRV=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
 . /rig/scenarios/hostile-guest/groups-l2.sh
 t_main() {
     p=in-
-    vname='' base=''
-    for v in /sys/bus/virtio/devices/*; do
-        [ "$(cat "$v/device" 2> /dev/null)" = 0x0013 ] || continue
-        vd=$(readlink -f "$v")
-        vname=${vd##*/}
-        pdev=$(basename "$(dirname "$vd")")
-        base=$(grep " : $pdev\$" /proc/iomem | head -n 1 | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
-    done
+    line=$(virtio_windows 0x0013 | head -n 1)
+    base=${line%% *} rest=${line#* }
+    vname=${rest%% *} pdev=${rest#* }
     other=''
     for b in /sys/block/vd*; do other=${b##*/}; done
-    if [ -z "$vname" ] || [ -z "$base" ] || [ -z "$other" ]; then
+    if [ -z "$line" ] || [ -z "$base" ] || [ -z "$other" ]; then
         bad "${p}target" "no virtio-vsock ($(ls /sys/bus/virtio/devices)) or no disk"; return
     fi
     ok "${p}target" "$vname on $pdev at 0x$base, disk $other"
