@@ -10,7 +10,13 @@
  * leak a descriptor.
  *
  * Input: {u8 flags} then the stream; flags bit 0: pass one memfd on the
- * first byte (for GET_INFLIGHT_FD), bit 1: offer REPLY_ACK.
+ * first byte (for GET_INFLIGHT_FD), bit 1: offer REPLY_ACK, bit 2: keep
+ * the back-end's write side open, so that a missing reply times out
+ * instead of reading end-of-stream. The whole stream is queued before the
+ * front-end runs, so a deadline of zero (timeout_ms 0: only what is
+ * already queued) takes the same paths as a real timeout without the
+ * wait; with a 1 ms timeout the target slept through its wall time (26
+ * CPU-s in 16 minutes).
  */
 #include <stdint.h>
 #include <string.h>
@@ -83,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	vhu_front_init(&f, "fuzz", "/nonexistent");
 	f.sock = sv[0];
-	f.timeout_ms = 1;
+	f.timeout_ms = 0;
 	if (data[0] & 2)
 		f.protocol = 1ull << VHU_PF_REPLY_ACK;
 	if (data[0] & 1) {
@@ -114,7 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		done += (size_t)n;
 	}
-	/* The peer end stays open: a missing reply times out (1 ms). */
+	if (!(data[0] & 4))
+		shutdown(sv[1], SHUT_WR);
 	run(&f);
 	vhu_front_close(&f);
 	close(sv[1]);
