@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* L2 helper for the hostile-guest scenarios: drives one virtio-mmio
- * virtio-blk, virtio-rng, virtio-net or virtio-vsock device of wisp
- * directly through /dev/mem, as a hostile driver would, after Linux's
- * driver was unbound from it. The queue attacked is the one the device
- * reads requests from: queue 0 of a block or entropy device, the
- * transmit queue (1) of a network or socket device, whose receive queue
- * (0) gets buffers of its own.
+ * virtio-blk, virtio-rng, virtio-net, virtio-vsock, virtio-console or
+ * virtio-iommu device of wisp directly through /dev/mem, as a hostile
+ * driver would, after Linux's driver was unbound from it (or, for the
+ * IOMMU, never bound). The queue attacked is the one the device reads
+ * requests from: queue 0 of a block, entropy or IOMMU device (its
+ * requestq), the transmit queue (1) of a network, socket or console
+ * device, whose receive queue (0) gets buffers of its own.
  *
  *   hostile BASE GROUP [SECONDS]
  *
@@ -19,7 +20,8 @@
  * an entropy device random bytes in exactly the buffers it was given, a
  * network device a frame sent and one of L1's (tools/ethsend.c)
  * received within the buffer it was given, a socket device a connection
- * to L1's echo server on port 5300 that echoes a message. Every wait is bounded; exit
+ * to L1's echo server on port 5300 that echoes a message, an IOMMU the
+ * protocol round trip of verify_iommu. Every wait is bounded; exit
  * status 1 when any case failed, 2 when the program could not run.
  */
 #define _GNU_SOURCE
@@ -86,6 +88,7 @@
 #define ID_CONSOLE 3
 #define ID_RNG 4
 #define ID_VSOCK 19
+#define ID_IOMMU 23
 
 /* virtio-console, port 0 (no MULTIPORT): what L1 writes into the
  * device's input (hostile-console/l1.sh) and what we write out */
@@ -113,6 +116,31 @@
 #define RX_MAGIC "WISP-HOSTILE-RX"
 #define RX_BUF 2048 /* two receive buffers per page */
 #define RX_NBUF 8
+
+/* virtio-iommu (virtio 1.2, 5.13): request types, status codes, the
+ * readable length of each request (head + fields, no tail) */
+#define IO_ATTACH 1
+#define IO_DETACH 2
+#define IO_MAP 3
+#define IO_UNMAP 4
+#define IO_PROBE 5
+#define IO_S_OK 0
+#define IO_S_UNSUPP 2
+#define IO_S_INVAL 4
+#define IO_S_RANGE 5
+#define IO_S_NOENT 6
+#define IO_S_NOMEM 8
+#define IO_S_MAX 8 /* the highest status the spec defines */
+#define IO_MAP_R 1
+#define IO_MAP_W 2
+#define IO_ATTACH_LEN 20
+#define IO_MAP_LEN 36
+#define IO_UNMAP_LEN 28
+#define IO_PROBE_LEN 72
+#define IO_NO_EP 0xfffeu /* no endpoint of that ID */
+#define IO_IOVA 0x100000ull /* the IOVA of our mappings */
+#define IO_MSI_START 0xfee00000ull /* x86's MSI doorbell (5.13.6.8.2) */
+#define IO_MSI_END 0xfeefffffull
 
 #define QN 16 /* our queue size (the device's maximum is larger) */
 #define NDATA 8 /* data pages */
@@ -154,8 +182,12 @@ static uint8_t *pages;
 static uint64_t phys[NPAGES];
 static uint16_t avail_idx, used_seen;
 static uint64_t negotiated;
-static uint32_t dev_id; /* ID_BLK, ID_RNG, ID_NET or ID_VSOCK (main) */
+static uint32_t dev_id; /* ID_BLK, ID_RNG, ID_NET, ... (main) */
 static uint64_t guest_cid; /* a socket device's, from its config */
+/* an IOMMU's: an endpoint behind it (ACPI VIOT, main), and its config */
+static uint32_t io_ep;
+static uint32_t io_probe_size, io_domain_end;
+static uint64_t io_input_end;
 static uint32_t vs_port = 40000; /* the next source port of ours */
 /* a console's markers, "WISP-HC-TX RUN SEQ": L1 finds them all, in order,
  * in what the device wrote (hostile-console/l1.sh) */
@@ -204,10 +236,11 @@ static struct blk_hdr *hdr(int slot)
 	return (struct blk_hdr *)(void *)(pg(P_HDR) + 64 * slot);
 }
 
-/* status bytes live in the second half of the header page */
+/* status bytes live in the second half of the header page, 4 apart: an
+ * IOMMU request's tail is 4 bytes */
 static volatile uint8_t *st(int slot)
 {
-	return pg(P_HDR) + 2048 + slot;
+	return pg(P_HDR) + 2048 + 4 * slot;
 }
 
 static uint64_t hdr_pa(int slot)
@@ -217,7 +250,7 @@ static uint64_t hdr_pa(int slot)
 
 static uint64_t st_pa(int slot)
 {
-	return phys[P_HDR] + 2048 + (uint64_t)slot;
+	return phys[P_HDR] + 2048 + 4 * (uint64_t)slot;
 }
 
 static uint64_t now_ms(void)
@@ -665,6 +698,41 @@ static void build_rw(int slot, uint32_t type, uint64_t sector, int data,
 		return;
 	}
 
+	if (dev_id == ID_IOMMU) {
+		/* the whole request in the header buffer (a read: ATTACH
+		 * of our endpoint to domain 1, OK whenever it exists; a
+		 * write: MAP of one page at an IOVA of the sector, OK, or
+		 * INVAL where a mapping is), more readable bytes (the
+		 * device reads what it needs and ignores the rest), the
+		 * 4-byte tail */
+		uint8_t *h = (uint8_t *)hdr(slot);
+		uint32_t n = IO_ATTACH_LEN;
+
+		memset(h, 0, 64);
+		if (type == BLK_OUT) {
+			uint64_t iova = IO_IOVA + (sector & 0xff) * PAGE;
+
+			h[0] = IO_MAP;
+			put32(h + 4, 1);
+			memcpy(h + 8, &iova, 8);
+			iova += PAGE - 1;
+			memcpy(h + 16, &iova, 8);
+			memcpy(h + 24, &phys[P_DATA + data], 8);
+			put32(h + 32, IO_MAP_R | IO_MAP_W);
+			n = IO_MAP_LEN;
+		} else {
+			h[0] = IO_ATTACH;
+			put32(h + 4, 1);
+			put32(h + 8, io_ep);
+		}
+		memset((void *)st(slot), 0xff, 4);
+		d[0] = (struct desc){ hdr_pa(slot), n, D_NEXT,
+				      (uint16_t)(3 * slot + 1) };
+		d[1] = (struct desc){ phys[P_DATA + data], len, D_NEXT,
+				      (uint16_t)(3 * slot + 2) };
+		d[2] = (struct desc){ st_pa(slot), 4, D_WRITE, 0 };
+		return;
+	}
 	if (dev_id == ID_RNG) {
 		d[0] = (struct desc){ hdr_pa(slot), 16, D_NEXT | D_WRITE,
 				      (uint16_t)(3 * slot + 1) };
@@ -1006,6 +1074,164 @@ static int verify_console(const char **why)
 	return 0;
 }
 
+/* ------------------------------------------------------------- IOMMU */
+
+static char io_why[160];
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+/* An ATTACH or DETACH request (the same layout) in q; its length */
+static uint32_t io_attach(uint8_t *q, uint8_t type, uint32_t domain,
+			  uint32_t ep)
+{
+	memset(q, 0, IO_PROBE_LEN);
+	q[0] = type;
+	put32(q + 4, domain);
+	put32(q + 8, ep);
+	return IO_ATTACH_LEN;
+}
+
+static uint32_t io_map(uint8_t *q, uint32_t domain, uint64_t start,
+		       uint64_t last, uint64_t pa, uint32_t flags)
+{
+	memset(q, 0, IO_PROBE_LEN);
+	q[0] = IO_MAP;
+	put32(q + 4, domain);
+	put64(q + 8, start);
+	put64(q + 16, last);
+	put64(q + 24, pa);
+	put32(q + 32, flags);
+	return IO_MAP_LEN;
+}
+
+static uint32_t io_unmap(uint8_t *q, uint32_t domain, uint64_t start,
+			 uint64_t last)
+{
+	memset(q, 0, IO_PROBE_LEN);
+	q[0] = IO_UNMAP;
+	put32(q + 4, domain);
+	put64(q + 8, start);
+	put64(q + 16, last);
+	return IO_UNMAP_LEN;
+}
+
+static uint32_t io_probe(uint8_t *q, uint32_t ep)
+{
+	memset(q, 0, IO_PROBE_LEN);
+	q[0] = IO_PROBE;
+	put32(q + 4, ep);
+	return IO_PROBE_LEN;
+}
+
+/* One request outside the slots: LEN readable bytes of REQ from data
+ * page 1, then WLEN writable bytes and the 4-byte tail in data page 2
+ * (FILL before). The status (0..255), or -1 (io_why says why) when the
+ * device did not answer, answered with a used length other than all it
+ * was given, or wrote past it. */
+static int io_req(const uint8_t *req, uint32_t len, uint32_t wlen)
+{
+	struct desc *d = dt();
+	uint8_t *w = pg(P_DATA + 2);
+	uint32_t ulen = 0;
+	enum outcome o;
+
+	memcpy(pg(P_DATA + 1), req, len > PAGE ? PAGE : len);
+	memset(w, FILL, wlen + 12);
+	d[0] = (struct desc){ phys[P_DATA + 1], len, D_NEXT, 1 };
+	d[1] = (struct desc){ phys[P_DATA + 2], wlen + 4, D_WRITE, 0 };
+	post(0);
+	o = wait_done(-1, 5000, NULL, &ulen);
+	if (o == O_NONE || o == O_NEEDS_RESET) {
+		snprintf(io_why, sizeof(io_why), "request type %u: %s", req[0],
+			 oname(o));
+		return -1;
+	}
+	if (ulen != wlen + 4) {
+		snprintf(io_why, sizeof(io_why),
+			 "request type %u: used length %u of %u", req[0], ulen,
+			 wlen + 4);
+		return -1;
+	}
+	for (uint32_t i = wlen + 4; i < wlen + 12; i++)
+		if (w[i] != FILL) {
+			snprintf(io_why, sizeof(io_why),
+				 "request type %u: written past its tail",
+				 req[0]);
+			return -1;
+		}
+	return w[wlen];
+}
+
+/* A request whose status must be WANT; else io_why says what came. */
+static bool io_expect(const uint8_t *req, uint32_t len, uint32_t wlen, int want,
+		      const char *what)
+{
+	int st = io_req(req, len, wlen);
+
+	if (st == want)
+		return true;
+	if (st >= 0)
+		snprintf(io_why, sizeof(io_why), "%s: status %d, not %d", what,
+			 st, want);
+	return false;
+}
+
+/* The device works: the protocol's round trip on our endpoint (attach,
+ * map, an overlapping map refused, an unmap that would split refused,
+ * unmap, probe with the MSI doorbell reserved, detach), and a missing
+ * endpoint is NOENT. Leaves no domain attached. */
+static int verify_iommu(const char **why)
+{
+	uint8_t q[IO_PROBE_LEN], *props = pg(P_DATA + 2);
+	uint64_t a = IO_IOVA, start, end;
+	uint32_t n;
+
+	*why = io_why;
+	n = io_attach(q, IO_ATTACH, 1, io_ep);
+	if (!io_expect(q, n, 0, IO_S_OK, "ATTACH of our endpoint"))
+		return -1;
+	n = io_map(q, 1, a, a + 4 * PAGE - 1, phys[P_DATA + 3],
+		   IO_MAP_R | IO_MAP_W);
+	if (!io_expect(q, n, 0, IO_S_OK, "MAP of 16 KiB"))
+		return -1;
+	n = io_map(q, 1, a + PAGE, a + 2 * PAGE - 1, phys[P_DATA + 3],
+		   IO_MAP_R);
+	if (!io_expect(q, n, 0, IO_S_INVAL, "MAP over a mapping"))
+		return -1;
+	n = io_unmap(q, 1, a + PAGE, a + 2 * PAGE - 1);
+	if (!io_expect(q, n, 0, IO_S_RANGE, "UNMAP splitting a mapping"))
+		return -1;
+	n = io_unmap(q, 1, a, a + 4 * PAGE - 1);
+	if (!io_expect(q, n, 0, IO_S_OK, "UNMAP of the mapping"))
+		return -1;
+	n = io_probe(q, io_ep);
+	if (!io_expect(q, n, io_probe_size, IO_S_OK, "PROBE"))
+		return -1;
+	/* the first property: RESV_MEM (type 1, 20 bytes) of subtype MSI
+	 * over the doorbell; a NONE property (or the end) after it */
+	memcpy(&start, props + 8, 8);
+	memcpy(&end, props + 16, 8);
+	if (props[0] != 1 || props[1] != 0 || props[2] != 20 || props[3] != 0 ||
+	    props[4] != 1 || start != IO_MSI_START || end != IO_MSI_END ||
+	    (io_probe_size >= 28 && (props[24] | props[25]))) {
+		snprintf(io_why, sizeof(io_why),
+			 "PROBE: not the MSI doorbell as RESV_MEM "
+			 "(%02x %02x %02x %02x %02x)",
+			 props[0], props[1], props[2], props[3], props[4]);
+		return -1;
+	}
+	n = io_attach(q, IO_DETACH, 1, io_ep);
+	if (!io_expect(q, n, 0, IO_S_OK, "DETACH of our endpoint"))
+		return -1;
+	n = io_attach(q, IO_ATTACH, 1, IO_NO_EP);
+	if (!io_expect(q, n, 0, IO_S_NOENT, "ATTACH of a missing endpoint"))
+		return -1;
+	return 0;
+}
+
 /* The device works: a fresh pattern written at the scratch sector and
  * read back equal (block), random bytes where asked (entropy), a frame
  * each way (network), an echoed connection (socket), a line each way
@@ -1023,6 +1249,8 @@ static int verify_io(const char **why)
 		return verify_vsock(why);
 	if (dev_id == ID_CONSOLE)
 		return verify_console(why);
+	if (dev_id == ID_IOMMU)
+		return verify_iommu(why);
 
 	for (int i = 0; i < PAGE; i++)
 		w[i] = (uint8_t)rnd();
@@ -1068,6 +1296,7 @@ static void recover(const char *key)
 		   dev_id == ID_NET	? "a frame sent, one of L1's received" :
 		   dev_id == ID_VSOCK	? "a connection to L1 echoed" :
 		   dev_id == ID_CONSOLE ? "a line out, L1's input in" :
+		   dev_id == ID_IOMMU	? "the protocol's round trip" :
 					  "4 KiB write+read equal",
 		   (unsigned long long)(now_ms() - t0));
 }
@@ -1901,6 +2130,336 @@ static void chains_console(void)
 	rx_case("console-rx-small", RX_FILL, "8-byte receive buffer", rx_small);
 }
 
+/* The IOMMU's own protocol, one case per rule of 5.13.6: a fresh
+ * device, the steps SETUP asks (an attach of our endpoint to domain 1,
+ * a 4-page mapping in it), then REQ must get status WANT. */
+enum { IO_SETUP_NONE, IO_SETUP_ATTACH, IO_SETUP_MAP };
+
+static void io_case(const char *key, int setup, const uint8_t *req,
+		    uint32_t len, uint32_t wlen, int want, const char *what)
+{
+	uint8_t q[IO_PROBE_LEN];
+	uint32_t n;
+	bool done = true;
+
+	if (fresh(0) < 0)
+		return;
+	if (setup >= IO_SETUP_ATTACH) {
+		n = io_attach(q, IO_ATTACH, 1, io_ep);
+		done = io_expect(q, n, 0, IO_S_OK, "set-up ATTACH");
+	}
+	if (done && setup >= IO_SETUP_MAP) {
+		n = io_map(q, 1, IO_IOVA, IO_IOVA + 4 * PAGE - 1,
+			   phys[P_DATA + 3], IO_MAP_R | IO_MAP_W);
+		done = io_expect(q, n, 0, IO_S_OK, "set-up MAP");
+	}
+	if (done && io_expect(req, len, wlen, want, what))
+		ok(key, "%s: status %d (Status 0x%x)", what, want, status());
+	else
+		bad(key, "%s", io_why);
+	recover(key);
+}
+
+/* Requests of one kind, BATCH at a time in slots 0..BATCH-1, until one
+ * is refused or MAX went: MAPs of one page each (at consecutive IOVAs),
+ * or ATTACHes of our endpoint to consecutive domains. The status of the
+ * first refusal, or -1 (io_why) when the device did not answer. */
+static int io_walk(bool map, uint32_t max, uint32_t *okays)
+{
+	struct desc *d = dt();
+	uint32_t i = 0;
+
+	*okays = 0;
+	while (i < max) {
+		int batch = max - i < 5 ? (int)(max - i) : 5;
+
+		for (int s = 0; s < batch; s++) {
+			uint8_t *h = (uint8_t *)hdr(s);
+			uint64_t at = IO_IOVA + (uint64_t)(i + s) * PAGE;
+			uint32_t n;
+
+			if (map)
+				n = io_map(h, 1, at, at + PAGE - 1,
+					   phys[P_DATA + 3], IO_MAP_R);
+			else
+				n = io_attach(h, IO_ATTACH, i + (uint32_t)s,
+					      io_ep);
+			memset((void *)st(s), 0xff, 4);
+			d[2 * s] = (struct desc){ hdr_pa(s), n, D_NEXT,
+						  (uint16_t)(2 * s + 1) };
+			d[2 * s + 1] = (struct desc){ st_pa(s), 4, D_WRITE, 0 };
+			avail16()[2 + (avail_idx + s) % QN] = (uint16_t)(2 * s);
+		}
+		atomic_thread_fence(memory_order_seq_cst);
+		avail_idx = (uint16_t)(avail_idx + batch);
+		avail16()[1] = avail_idx;
+		atomic_thread_fence(memory_order_seq_cst);
+		wr(R_QUEUE_NOTIFY, tq);
+		for (int s = 0; s < batch; s++) {
+			uint32_t id = 0;
+			enum outcome o = wait_done(-1, 5000, &id, NULL);
+
+			if (o == O_NONE || o == O_NEEDS_RESET || id % 2 ||
+			    id / 2 >= (uint32_t)batch) {
+				snprintf(io_why, sizeof(io_why),
+					 "request %u: %s, id %u", i + s,
+					 oname(o), id);
+				return -1;
+			}
+		}
+		/* in order of the slots: the device may complete them in
+		 * any order, the first refusal is the lowest one */
+		for (int s = 0; s < batch; s++, i++) {
+			if (*st(s) == 0xff) {
+				snprintf(io_why, sizeof(io_why),
+					 "request %u: no status", i);
+				return -1;
+			}
+			if (*st(s) != IO_S_OK)
+				return *st(s);
+			(*okays)++;
+		}
+	}
+	return IO_S_OK;
+}
+
+/* Random requests, CASES of them: half every byte random (the type
+ * mostly one of the five), a random readable length (1-80) and writable
+ * space (1-84, the tail included); half well-formed with random values
+ * (domains 0-3, our endpoint or none, 1-4 pages in the first 64 KiB of
+ * IOVA, any flags), so that maps, unmaps, attaches and detaches succeed
+ * and meet each other. Each must come back with a status the spec
+ * defines, or with nothing written when there was no room for a tail;
+ * then the recovery. */
+static void io_garbage(const char *key, int cases)
+{
+	struct desc *d = dt();
+	uint8_t *r = pg(P_DATA + 1), *w = pg(P_DATA + 2);
+	unsigned int seen[IO_S_MAX + 2] = { 0 };
+
+	if (fresh(0) < 0)
+		return;
+	for (int i = 0; i < cases; i++) {
+		/* no 0-byte buffer: that is the chain cases' */
+		uint32_t len = 1 + (uint32_t)(rnd() % 80);
+		uint32_t wl = 1 + (uint32_t)(rnd() % 84);
+		uint32_t ulen = 0;
+		enum outcome o;
+
+		if (i % 2) {
+			uint32_t dom = (uint32_t)(rnd() % 4);
+			uint32_t ep = rnd() % 8 ? io_ep : IO_NO_EP;
+			uint64_t a = IO_IOVA + (rnd() % 16) * PAGE;
+			uint64_t last = a + (1 + rnd() % 4) * PAGE - 1;
+
+			switch (rnd() % 5) {
+			case 0:
+				len = io_attach(r, IO_ATTACH, dom, ep);
+				break;
+			case 1:
+				len = io_attach(r, IO_DETACH, dom, ep);
+				break;
+			case 2:
+				len = io_map(r, dom, a, last, phys[P_DATA + 3],
+					     (uint32_t)(rnd() % 8));
+				break;
+			case 3:
+				len = io_unmap(r, dom, a, last);
+				break;
+			default:
+				len = io_probe(r, ep);
+				break;
+			}
+			wl = 4 + (r[0] == IO_PROBE ? io_probe_size : 0);
+		} else {
+			for (int j = 0; j < 80; j++)
+				r[j] = (uint8_t)rnd();
+			if (rnd() % 4)
+				r[0] = (uint8_t)(1 + rnd() % 5);
+		}
+		memset(w, FILL, 96);
+		d[0] = (struct desc){ phys[P_DATA + 1], len, D_NEXT, 1 };
+		d[1] = (struct desc){ phys[P_DATA + 2], wl, D_WRITE, 0 };
+		post(0);
+		o = wait_done(-1, 5000, NULL, &ulen);
+		if (o == O_NONE || o == O_NEEDS_RESET) {
+			bad(key, "request %d (type %u, %u+%u bytes): %s", i,
+			    r[0], len, wl, oname(o));
+			recover(key);
+			return;
+		}
+		if (wl < 4 ? ulen != 0 || w[0] != FILL :
+			     ulen != wl || w[wl - 4] > IO_S_MAX) {
+			bad(key,
+			    "request %d (type %u, %u+%u bytes): used length "
+			    "%u, status %u",
+			    i, r[0], len, wl, ulen, wl < 4 ? w[0] : w[wl - 4]);
+			recover(key);
+			return;
+		}
+		seen[wl < 4 ? IO_S_MAX + 1 : w[wl - 4]]++;
+	}
+	ok(key,
+	   "%d random requests: %u OK, %u UNSUPP, %u INVAL, %u RANGE, "
+	   "%u NOENT, %u NOMEM, %u other, %u without room for a tail",
+	   cases, seen[IO_S_OK], seen[IO_S_UNSUPP], seen[IO_S_INVAL],
+	   seen[IO_S_RANGE], seen[IO_S_NOENT], seen[IO_S_NOMEM],
+	   seen[1] + seen[3] + seen[7], seen[IO_S_MAX + 1]);
+	recover(key);
+}
+
+static void chains_iommu(void)
+{
+	uint8_t q[IO_PROBE_LEN];
+	uint64_t a = IO_IOVA;
+	uint32_t n, okays;
+	int st;
+
+	n = io_attach(q, 0x77, 1, io_ep);
+	io_case("iommu-bad-type", IO_SETUP_NONE, q, n, 0, IO_S_UNSUPP,
+		"request type 0x77");
+	n = io_attach(q, IO_ATTACH, 1, io_ep);
+	io_case("iommu-short", IO_SETUP_NONE, q, 12, 0, IO_S_INVAL,
+		"ATTACH 12 bytes long, not 20");
+	io_case("iommu-head-only", IO_SETUP_NONE, q, 2, 0, IO_S_INVAL,
+		"2 bytes: less than a request head");
+	q[16] = 1;
+	io_case("iommu-attach-reserved", IO_SETUP_NONE, q, n, 0, IO_S_INVAL,
+		"ATTACH, reserved byte not zero");
+	n = io_attach(q, IO_ATTACH, 1, io_ep);
+	put32(q + 12, 0x80);
+	io_case("iommu-attach-flags", IO_SETUP_NONE, q, n, 0, IO_S_INVAL,
+		"ATTACH, unknown flag 0x80");
+	put32(q + 12, 1);
+	io_case("iommu-attach-bypass", IO_SETUP_NONE, q, n, 0, IO_S_INVAL,
+		"ATTACH with BYPASS, BYPASS_CONFIG not negotiated");
+	n = io_attach(q, IO_ATTACH, 1, IO_NO_EP);
+	io_case("iommu-attach-noent", IO_SETUP_NONE, q, n, 0, IO_S_NOENT,
+		"ATTACH of a missing endpoint");
+	if (io_domain_end < 0xffffffffu) {
+		n = io_attach(q, IO_ATTACH, io_domain_end + 1, io_ep);
+		io_case("iommu-attach-domain-range", IO_SETUP_NONE, q, n, 0,
+			IO_S_RANGE, "ATTACH to a domain past domain_range");
+	} else {
+		bad("iommu-attach-domain-range", "domain_range ends at 2^32-1");
+	}
+	n = io_attach(q, IO_DETACH, 1, io_ep);
+	io_case("iommu-detach-unattached", IO_SETUP_NONE, q, n, 0, IO_S_INVAL,
+		"DETACH of an endpoint not attached");
+	n = io_attach(q, IO_DETACH, 2, io_ep);
+	io_case("iommu-detach-other-domain", IO_SETUP_ATTACH, q, n, 0,
+		IO_S_INVAL, "DETACH from a domain it is not in");
+	n = io_map(q, 77, a, a + PAGE - 1, phys[P_DATA + 3], IO_MAP_R);
+	io_case("iommu-map-no-domain", IO_SETUP_NONE, q, n, 0, IO_S_NOENT,
+		"MAP in a domain that does not exist");
+	n = io_map(q, 1, a + PAGE, a + PAGE - 1, phys[P_DATA + 3], IO_MAP_R);
+	io_case("iommu-map-inverted", IO_SETUP_ATTACH, q, n, 0, IO_S_INVAL,
+		"MAP with virt_end below virt_start");
+	n = io_map(q, 1, a + 1, a + PAGE, phys[P_DATA + 3], IO_MAP_R);
+	io_case("iommu-map-unaligned", IO_SETUP_ATTACH, q, n, 0, IO_S_RANGE,
+		"MAP at an IOVA off the page granule");
+	n = io_map(q, 1, io_input_end + 1, io_input_end + PAGE,
+		   phys[P_DATA + 3], IO_MAP_R);
+	io_case("iommu-map-beyond-input", IO_SETUP_ATTACH, q, n, 0, IO_S_RANGE,
+		"MAP past input_range");
+	n = io_map(q, 1, a, a + 2 * PAGE - 1, 0xfffffffffffff000ull, IO_MAP_R);
+	io_case("iommu-map-phys-wrap", IO_SETUP_ATTACH, q, n, 0, IO_S_RANGE,
+		"MAP whose physical range wraps 2^64");
+	n = io_map(q, 1, a, a + PAGE - 1, phys[P_DATA + 3], 0x40);
+	io_case("iommu-map-flags", IO_SETUP_ATTACH, q, n, 0, IO_S_INVAL,
+		"MAP, unknown flag 0x40");
+	n = io_map(q, 1, a, a + PAGE - 1, phys[P_DATA + 3], 4);
+	io_case("iommu-map-mmio", IO_SETUP_ATTACH, q, n, 0, IO_S_INVAL,
+		"MAP with MMIO, F_MMIO not negotiated");
+	n = io_map(q, 1, a + 2 * PAGE, a + 5 * PAGE - 1, phys[P_DATA + 3],
+		   IO_MAP_R);
+	io_case("iommu-map-overlap", IO_SETUP_MAP, q, n, 0, IO_S_INVAL,
+		"MAP half over a mapping");
+	n = io_unmap(q, 1, a + PAGE, a + 2 * PAGE - 1);
+	io_case("iommu-unmap-split", IO_SETUP_MAP, q, n, 0, IO_S_RANGE,
+		"UNMAP of a mapping's middle page");
+	n = io_unmap(q, 1, 0, io_input_end);
+	io_case("iommu-unmap-all", IO_SETUP_MAP, q, n, 0, IO_S_OK,
+		"UNMAP of the whole input range");
+	n = io_unmap(q, 1, a, a + PAGE - 1);
+	io_case("iommu-unmap-no-domain", IO_SETUP_NONE, q, n, 0, IO_S_NOENT,
+		"UNMAP in a domain that does not exist");
+	n = io_probe(q, IO_NO_EP);
+	io_case("iommu-probe-noent", IO_SETUP_NONE, q, n, io_probe_size,
+		IO_S_NOENT, "PROBE of a missing endpoint");
+	n = io_probe(q, io_ep);
+	io_case("iommu-probe-small", IO_SETUP_NONE, q, n, 8, IO_S_INVAL,
+		"PROBE with 8 bytes for probe_size's properties");
+	q[40] = 1;
+	io_case("iommu-probe-reserved", IO_SETUP_NONE, q, n, io_probe_size,
+		IO_S_INVAL, "PROBE, reserved byte not zero");
+
+	/* no room for a tail: returned with nothing written */
+	if (fresh(0) == 0) {
+		struct desc *d = dt();
+		uint8_t *w = pg(P_DATA + 2);
+		uint32_t ulen = 1;
+		enum outcome o;
+
+		n = io_attach(pg(P_DATA + 1), IO_ATTACH, 1, io_ep);
+		memset(w, FILL, 16);
+		d[0] = (struct desc){ phys[P_DATA + 1], n, D_NEXT, 1 };
+		d[1] = (struct desc){ phys[P_DATA + 2], 3, D_WRITE, 0 };
+		post(0);
+		o = wait_done(-1, 2000, NULL, &ulen);
+		if (o == O_NOSTATUS && ulen == 0 && w[0] == FILL)
+			ok("iommu-no-tail", "3 writable bytes: returned with "
+					    "0 bytes, nothing written");
+		else
+			bad("iommu-no-tail",
+			    "3 writable bytes: %s, used length %u, %s",
+			    oname(o), ulen,
+			    w[0] == FILL ? "nothing written" : "WRITTEN");
+		recover("iommu-no-tail");
+	}
+
+	/* the per-domain mapping limit: one-page MAPs until NOMEM, then
+	 * one UNMAP takes them all back and a MAP works again */
+	if (fresh(0) == 0) {
+		n = io_attach(q, IO_ATTACH, 1, io_ep);
+		if (!io_expect(q, n, 0, IO_S_OK, "ATTACH")) {
+			bad("iommu-map-quota", "%s", io_why);
+		} else {
+			st = io_walk(true, 70000, &okays);
+			n = io_unmap(q, 1, 0, io_input_end);
+			if (st != IO_S_NOMEM)
+				bad("iommu-map-quota",
+				    "after %u one-page MAPs: %s", okays,
+				    st < 0 ? io_why : "not NOMEM");
+			else if (!io_expect(q, n, 0, IO_S_OK, "UNMAP of all"))
+				bad("iommu-map-quota", "%s", io_why);
+			else
+				ok("iommu-map-quota",
+				   "%u one-page MAPs, then NOMEM; one UNMAP "
+				   "took them all",
+				   okays);
+		}
+		recover("iommu-map-quota");
+	}
+	/* our endpoint through every domain ID in turn: each ATTACH OK
+	 * (the endpoint leaves the last domain, which is then empty) or
+	 * NOMEM when empty domains are kept */
+	if (fresh(0) == 0) {
+		uint32_t max = io_domain_end < 4095 ? io_domain_end + 1 : 4096;
+
+		st = io_walk(false, max, &okays);
+		if (st == IO_S_OK || st == IO_S_NOMEM)
+			ok("iommu-domain-walk",
+			   "ATTACH to domains 0..%u: %u OK%s", max - 1, okays,
+			   st == IO_S_NOMEM ? ", then NOMEM" : "");
+		else
+			bad("iommu-domain-walk", "after %u ATTACHes: %s", okays,
+			    st < 0 ? io_why : "a status neither OK nor NOMEM");
+		recover("iommu-domain-walk");
+	}
+	io_garbage("iommu-garbage", 512);
+}
+
 static void group_chains(void)
 {
 	struct desc *d = dt();
@@ -2113,6 +2672,8 @@ static void group_chains(void)
 		chains_vsock();
 	if (dev_id == ID_CONSOLE)
 		chains_console();
+	if (dev_id == ID_IOMMU)
+		chains_iommu();
 	printf("hostile: chains group %llu ms\n",
 	       (unsigned long long)(now_ms() - t0));
 }
@@ -2481,6 +3042,7 @@ static void group_flood(int seconds)
 			   dev_id == ID_NET	? "frames each way" :
 			   dev_id == ID_VSOCK	? "echoed connections" :
 			   dev_id == ID_CONSOLE ? "lines each way" :
+			   dev_id == ID_IOMMU	? "protocol round trips" :
 						  "write+read pairs",
 			   kicks, n);
 		else
@@ -2491,6 +3053,58 @@ static void group_flood(int seconds)
 			    kicks);
 	}
 	recover("flood");
+}
+
+/* An IOMMU's endpoint and limits: the first virtio-mmio endpoint node
+ * (type 2) of ACPI's VIOT (its layout: ACPI 6.4, 5.2.32), and the
+ * device's config (5.13.4). */
+static int iommu_setup(void)
+{
+	uint8_t t[4096];
+	ssize_t n = 0;
+	int fd = open("/sys/firmware/acpi/tables/VIOT", O_RDONLY);
+	uint16_t count, off;
+
+	if (fd >= 0) {
+		n = read(fd, t, sizeof(t));
+		close(fd);
+	}
+	if (n < 48 || memcmp(t, "VIOT", 4)) {
+		fprintf(stderr, "hostile: no VIOT table\n");
+		return -1;
+	}
+	memcpy(&count, t + 36, 2);
+	memcpy(&off, t + 38, 2);
+	for (; count && off + 4u <= (size_t)n; count--) {
+		uint16_t len;
+		uint64_t ep_base;
+
+		memcpy(&len, t + off + 2, 2);
+		if (len < 4 || off + (size_t)len > (size_t)n)
+			break;
+		if (t[off] == 2 && len >= 16) {
+			memcpy(&io_ep, t + off + 4, 4);
+			memcpy(&ep_base, t + off + 8, 8);
+			io_probe_size = rd(R_CONFIG + 32);
+			io_domain_end = rd(R_CONFIG + 28);
+			io_input_end = rd(R_CONFIG + 16) |
+				       (uint64_t)rd(R_CONFIG + 20) << 32;
+			printf("hostile: endpoint %u at 0x%llx, probe_size %u, "
+			       "domains to %u, IOVAs to 0x%llx\n",
+			       io_ep, (unsigned long long)ep_base,
+			       io_probe_size, io_domain_end,
+			       (unsigned long long)io_input_end);
+			if (io_probe_size < 24 || io_probe_size > 2048) {
+				fprintf(stderr, "hostile: probe_size %u\n",
+					io_probe_size);
+				return -1;
+			}
+			return 0;
+		}
+		off = (uint16_t)(off + len);
+	}
+	fprintf(stderr, "hostile: VIOT has no virtio-mmio endpoint\n");
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -2531,13 +3145,16 @@ int main(int argc, char **argv)
 	dev_id = rd(R_DEVICE_ID);
 	if (rd(R_MAGIC) != 0x74726976 ||
 	    (dev_id != ID_BLK && dev_id != ID_RNG && dev_id != ID_NET &&
-	     dev_id != ID_VSOCK && dev_id != ID_CONSOLE)) {
+	     dev_id != ID_VSOCK && dev_id != ID_CONSOLE &&
+	     dev_id != ID_IOMMU)) {
 		fprintf(stderr,
-			"hostile: no virtio-blk, -rng, -net, -vsock or -console "
-			"at 0x%llx\n",
+			"hostile: no virtio-blk, -rng, -net, -vsock, -console "
+			"or -iommu at 0x%llx\n",
 			base);
 		return 2;
 	}
+	if (dev_id == ID_IOMMU && iommu_setup() < 0)
+		return 2;
 	tq = has_rxq() ? 1 : 0;
 	snprintf(hc_run, sizeof(hc_run), "%s%s-%08x", key_prefix, argv[2],
 		 (unsigned int)rnd());
