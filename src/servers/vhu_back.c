@@ -39,11 +39,19 @@ static void back_raise(void *opaque, bool config)
 {
 	struct back *b = opaque;
 
-	/* No back-end channel: a config change cannot be announced. The
-	 * transport does not say which queue, so every started one hears
-	 * it (a spurious interrupt is harmless). */
-	if (config)
+	/* No back-end channel: a config change cannot be announced, but a
+	 * device that needs a reset (a guest's broken ring) tells the
+	 * front-end through each started ring's error eventfd, which it
+	 * turns into NEEDS_RESET for the guest. Without that the guest
+	 * would wait on a ring nobody serves. The transport does not say
+	 * which queue, so every started one hears it (a spurious
+	 * interrupt is harmless). */
+	if (config) {
+		for (int q = 0; b->d->broken && q < b->d->nr_queues; q++)
+			if (b->err[q] >= 0 && b->d->vq[q].ready)
+				efd_signal(b->err[q]);
 		return;
+	}
 	for (int q = 0; q < b->d->nr_queues; q++)
 		if (b->call[q] >= 0 && b->d->vq[q].ready)
 			efd_signal(b->call[q]);
@@ -251,6 +259,13 @@ static int handle(struct back *b, const struct vhu_msg *m, int *fds, int nfds,
 			d->ops->quiesce(d);
 		d->vq[q].ready = false;
 		set_fd(&b->kick[q], -1);
+		/* Every ring stopped is the front-end's device reset (the
+		 * guest's, after NEEDS_RESET): the rings it starts next are
+		 * served again. */
+		if (!any_ring_started(b)) {
+			d->broken = false;
+			d->status &= ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET;
+		}
 		r->state.index = (uint32_t)q;
 		r->state.num = d->vq[q].last_avail;
 		*rsize = sizeof(r->state);
