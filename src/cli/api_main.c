@@ -219,12 +219,37 @@ static json_t *blk_json(const struct blk_stats *b)
 	return j;
 }
 
+/* Firecracker's names where the meaning is the same: rx_* is what the
+ * guest received (read from the tap), tx_* what it sent. no_rx_avail_buffer
+ * counts frames held for want of receive buffers; rx_dropped_frames
+ * (frames the guest's buffers could not take, or the tap's malformed
+ * ones) is wisp's own. */
+static json_t *net_json(const struct net_stats *n)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "rx_bytes_count", (json_int_t)n->rx_bytes,
+			 "rx_packets_count", (json_int_t)n->rx_frames,
+			 "rx_dropped_frames", (json_int_t)n->rx_dropped,
+			 "no_rx_avail_buffer", (json_int_t)n->rx_held,
+			 "rx_rate_limiter_throttled",
+			 (json_int_t)n->rx_throttled, "tx_bytes_count",
+			 (json_int_t)n->tx_bytes, "tx_packets_count",
+			 (json_int_t)n->tx_frames, "tx_malformed_frames",
+			 (json_int_t)n->tx_dropped, "tap_write_fails",
+			 (json_int_t)n->tx_errors, "tx_rate_limiter_throttled",
+			 (json_int_t)n->tx_throttled);
+}
+
 /* Firecracker's layout: "block" sums every drive, "block_<drive_id>"
- * is one drive; "entropy" as Firecracker's; "vconsole" and
- * "ioreq_servers" are wisp's own. */
+ * is one drive, "net" and "net_<iface_id>" the same for the network
+ * interfaces (a vhost=on one is in neither: the kernel moves its frames);
+ * "entropy" as Firecracker's; "vconsole" and "ioreq_servers" are wisp's
+ * own. */
 static void devices_metrics(const struct vm_stats *s, json_t *obj)
 {
 	struct blk_stats sum = { 0 };
+	struct net_stats nsum = { 0 };
+	int nets = 0;
 
 	for (int i = 0; i < s->nr_disks; i++) {
 		const struct blk_stats *b = &s->disks[i].st;
@@ -244,6 +269,28 @@ static void devices_metrics(const struct vm_stats *s, json_t *obj)
 	}
 	if (s->nr_disks)
 		json_object_set_new(obj, "block", blk_json(&sum));
+	for (int i = 0; i < s->nr_nets; i++) {
+		const struct net_stats *n = &s->nets[i].st;
+		char key[64];
+
+		if (s->nets[i].vhost)
+			continue;
+		nsum.rx_bytes += n->rx_bytes;
+		nsum.rx_frames += n->rx_frames;
+		nsum.rx_dropped += n->rx_dropped;
+		nsum.rx_held += n->rx_held;
+		nsum.rx_throttled += n->rx_throttled;
+		nsum.tx_bytes += n->tx_bytes;
+		nsum.tx_frames += n->tx_frames;
+		nsum.tx_dropped += n->tx_dropped;
+		nsum.tx_errors += n->tx_errors;
+		nsum.tx_throttled += n->tx_throttled;
+		snprintf(key, sizeof(key), "net_%s", s->nets[i].id);
+		json_object_set_new(obj, key, net_json(n));
+		nets++;
+	}
+	if (nets)
+		json_object_set_new(obj, "net", net_json(&nsum));
 	if (s->has_rng)
 		json_object_set_new(
 			obj, "entropy",

@@ -102,7 +102,7 @@ int vm_set_net_limits(struct vm *vm, int index, const struct rl_config *rx,
  * vm_destroy, so walking them needs no lock. */
 static void get_device_stats(struct vm *vm, struct vm_stats *s)
 {
-	s->nr_disks = 0;
+	s->nr_disks = s->nr_nets = 0;
 	s->has_rng = s->has_vconsole = false;
 	for (int i = 0; i < vm->dev.nr_virtio; i++) {
 		struct virtio_dev *d = vm->dev.virtio[i]->dev;
@@ -124,6 +124,24 @@ static void get_device_stats(struct vm *vm, struct vm_stats *s)
 					 "blk%d", k);
 			blk_get_stats(d, &s->disks[k].st);
 			s->nr_disks++;
+			break;
+		}
+		case VIRTIO_ID_NET: {
+			int k = s->nr_nets;
+			const struct vm_net_config *nc;
+
+			if (k >= VM_MAX_NETS || k >= vm->cfg.nr_nets)
+				break;
+			/* Interfaces are created in the configuration's order
+			 * too. */
+			nc = &vm->cfg.nets[k];
+			snprintf(s->nets[k].id, sizeof(s->nets[k].id), "%s",
+				 nc->id ? nc->id : nc->tap);
+			s->nets[k].vhost = !net_is_own(d);
+			memset(&s->nets[k].st, 0, sizeof(s->nets[k].st));
+			if (!s->nets[k].vhost)
+				net_get_stats(d, &s->nets[k].st);
+			s->nr_nets++;
 			break;
 		}
 		case VIRTIO_ID_RNG:

@@ -11,6 +11,7 @@
 
 #include "devices/blk/blk.h"
 #include "devices/console/console.h"
+#include "devices/net/net.h"
 #include "devices/rng/rng.h"
 #include "ioreq/client.h"
 #include "util/err.h"
@@ -61,6 +62,14 @@ struct vm_stats {
 		char id[32]; /* the disk's id (drive_id, cut to 20), or blkN */
 		struct blk_stats st;
 	} disks[VM_MAX_DISKS];
+	/* Network interfaces, in the configuration's order; vhost is a
+	 * vhost=on device, whose frames the kernel counts, not wisp. */
+	int nr_nets;
+	struct {
+		char id[32]; /* the interface's id (iface_id), or its tap */
+		bool vhost;
+		struct net_stats st;
+	} nets[VM_MAX_NETS];
 	bool has_rng, has_vconsole;
 	struct rng_stats rng;
 	struct vconsole_stats vconsole;

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "util/counter.h"
 #include "util/ratelimit.h"
 #include "util/log.h"
 #include "util/ser.h"
@@ -267,7 +268,7 @@ static int rx_deliver(struct net *n)
 			/* The buffer stays with the driver for a smaller
 			 * frame; this one cannot ever fit it. */
 			unpop(vq, 1);
-			n->st.rx_dropped++;
+			counter_add(&n->st.rx_dropped, 1);
 			return 1;
 		}
 		virtq_chain_write(&n->first, 0, n->rxbuf, total);
@@ -281,7 +282,7 @@ static int rx_deliver(struct net *n)
 		if (nr == vq->size) {
 			/* Every buffer the ring can hold is not enough. */
 			unpop(vq, nr);
-			n->st.rx_dropped++;
+			counter_add(&n->st.rx_dropped, 1);
 			return 1;
 		}
 		r = virtio_dev_pop(d, NET_RXQ, c);
@@ -342,14 +343,14 @@ static int rx_read(struct net *n, bool *again)
 	}
 	*again = true;
 	if ((size_t)got < NET_HDR_SIZE) {
-		n->st.rx_dropped++;
+		counter_add(&n->st.rx_dropped, 1);
 		return 0;
 	}
 	memcpy(&h, n->rxbuf, sizeof(h));
 	why = net_check_rx_hdr(&h, d->features,
 			       (uint32_t)((size_t)got - NET_HDR_SIZE));
 	if (why) {
-		n->st.rx_dropped++;
+		counter_add(&n->st.rx_dropped, 1);
 		return 0;
 	}
 	if (!virtio_has_feature(d, VIRTIO_NET_F_GUEST_CSUM))
@@ -396,7 +397,7 @@ static void rx_process(struct net *n)
 			if (wait) {
 				/* Over budget: keep the frame, stop reading
 				 * the tap, and come back on the timer. */
-				n->st.rx_throttled++;
+				counter_add(&n->st.rx_throttled, 1);
 				rx_arm(n, false);
 				arm_timer(n, wait);
 				break;
@@ -411,13 +412,13 @@ static void rx_process(struct net *n)
 		if (r == 0) {
 			/* No buffers: keep the frame, stop listening to the
 			 * tap until the driver kicks rx again. */
-			n->st.rx_held++;
+			counter_add(&n->st.rx_held, 1);
 			rx_arm(n, false);
 			break;
 		}
 		if (r == 2) {
-			n->st.rx_frames++;
-			n->st.rx_bytes += n->rx_len - NET_HDR_SIZE;
+			counter_add(&n->st.rx_frames, 1);
+			counter_add(&n->st.rx_bytes, n->rx_len - NET_HDR_SIZE);
 			pushed = true;
 		}
 		n->rx_len = 0;
@@ -439,14 +440,14 @@ static bool tx_one(struct net *n, const struct virtq_chain *c)
 	ssize_t w;
 
 	if (c->read_len < NET_HDR_SIZE) {
-		n->st.tx_dropped++;
+		counter_add(&n->st.tx_dropped, 1);
 		return false;
 	}
 	len = c->read_len - NET_HDR_SIZE;
 	/* Copied once: the guest may rewrite the header while we look. */
 	virtq_chain_read(c, 0, &h, sizeof(h));
 	if (net_check_tx_hdr(&h, d->features, len)) {
-		n->st.tx_dropped++;
+		counter_add(&n->st.tx_dropped, 1);
 		return false;
 	}
 	h.num_buffers = 0;
@@ -471,15 +472,15 @@ static bool tx_one(struct net *n, const struct virtq_chain *c)
 	w = writev(n->fd, iov, niov);
 	if (w < 0) {
 		if (errno == EAGAIN || errno == ENOBUFS)
-			n->st.tx_dropped++;
+			counter_add(&n->st.tx_dropped, 1);
 		else
-			n->st.tx_errors++;
+			counter_add(&n->st.tx_errors, 1);
 		if (errno != EAGAIN)
 			backend_error(n, "tap write", errno);
 		return false;
 	}
-	n->st.tx_frames++;
-	n->st.tx_bytes += len;
+	counter_add(&n->st.tx_frames, 1);
+	counter_add(&n->st.tx_bytes, len);
 	return true;
 }
 
@@ -507,7 +508,7 @@ static void tx_process(struct net *n)
 				/* Over budget: the chain goes back to the
 				 * ring until the timer fires. */
 				unpop(vq, 1);
-				n->st.tx_throttled++;
+				counter_add(&n->st.tx_throttled, 1);
 				arm_timer(n, wait);
 				break;
 			}
@@ -899,7 +900,23 @@ int net_create(const struct net_config *cfg, struct guest_mem *mem,
 
 void net_get_stats(struct virtio_dev *d, struct net_stats *s)
 {
-	*s = to_net(d)->st;
+	const struct net_stats *st = &to_net(d)->st;
+
+	s->rx_frames = counter_get(&st->rx_frames);
+	s->rx_bytes = counter_get(&st->rx_bytes);
+	s->rx_dropped = counter_get(&st->rx_dropped);
+	s->tx_frames = counter_get(&st->tx_frames);
+	s->tx_bytes = counter_get(&st->tx_bytes);
+	s->tx_dropped = counter_get(&st->tx_dropped);
+	s->tx_errors = counter_get(&st->tx_errors);
+	s->rx_held = counter_get(&st->rx_held);
+	s->rx_throttled = counter_get(&st->rx_throttled);
+	s->tx_throttled = counter_get(&st->tx_throttled);
+}
+
+bool net_is_own(const struct virtio_dev *d)
+{
+	return d->ops == &net_ops;
 }
 
 bool net_rx_polling(struct virtio_dev *d)

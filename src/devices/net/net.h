@@ -109,6 +109,9 @@ struct net_config {
 	bool vhost;
 };
 
+/* Counters of wisp's own device: written by its I/O thread (under the
+ * device's lock), read by net_get_stats from any thread (util/counter.h).
+ * A vhost=on device has none: the kernel moves its frames. */
 struct net_stats {
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped, tx_errors;
@@ -188,6 +191,9 @@ int net_state_decode(const uint8_t *p, uint32_t len, uint8_t mac[6],
 		     const char **why);
 
 void net_get_stats(struct virtio_dev *d, struct net_stats *s);
+/* Whether d is wisp's own virtio-net (net_get_stats applies), not the
+ * vhost-net device that net_create returns for vhost=on. */
+bool net_is_own(const struct virtio_dev *d);
 /* Whether the tap is in the watched set (receive armed). */
 bool net_rx_polling(struct virtio_dev *d);
 unsigned int net_current_offloads(struct virtio_dev *d);

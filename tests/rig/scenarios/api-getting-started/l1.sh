@@ -2,7 +2,13 @@
 # commands of Firecracker's getting-started guide (curl is the rig's
 # ucurl). Deviations, each needed by the rig: initrd_path in
 # /boot-source (the rig's userland is an initramfs), the scenario's token
-# in boot_args, and a PUT /metrics so L1 can see the root drive was read.
+# in boot_args, and a PUT /metrics so L1 can see the root drive was read
+# and the network interface's frames counted. The guide's network step
+# is in: tap0 is 172.16.0.1 in L1 (no route beyond it), the guest
+# configures 172.16.0.2 and pings it.
+# shellcheck disable=SC2034 # tap_up reads NET_L1
+NET_TAP=tap0 NET_L1=172.16.0.1 TAP_KEY=tap0
+FC_MAC=06:00:AC:10:00:02
 API_SOCKET=/tmp/$name.sock
 METRICS=/tmp/$name.metrics
 # api KEY CURL-ARGS...: one request; ok when the status line says 204
@@ -16,6 +22,7 @@ scenario_pre() {
     truncate -s 16M "$img"
     printf 'wisp-rootfs-%s' "$name" | dd of="$img" conv=notrunc 2> /dev/null
     rm -f "$API_SOCKET"; : > "$METRICS"
+    tap_up
     VMM_CMD="/bin/wisp --api-sock $API_SOCKET"
 }
 scenario_during() {
@@ -50,6 +57,14 @@ scenario_during() {
             \"is_root_device\": true,
             \"is_read_only\": false
        }"
+    api network-interfaces -X PUT 'http://localhost/network-interfaces/net1' \
+        -H 'Accept: application/json' \
+        -H 'Content-Type: application/json' \
+        -d "{
+            \"iface_id\": \"net1\",
+            \"guest_mac\": \"$FC_MAC\",
+            \"host_dev_name\": \"$NET_TAP\"
+        }"
     api machine-config -X PUT 'http://localhost/machine-config' \
         -H 'Accept: application/json' \
         -H 'Content-Type: application/json' \
@@ -79,4 +94,16 @@ scenario_post() {
     r=$(echo "$l" | sed -n 's/.*"block_rootfs":{[^}]*"read_count":\([0-9]*\).*/\1/p')
     if [ -n "$r" ] && [ "$r" -gt 0 ]; then C ok metrics "block_rootfs read_count $r"
     else C fail metrics "no block_rootfs read_count > 0 in the last line: $(echo "$l" | cut -c1-300)"; fi
+    # the guest's pings: at least 3 frames each way (and their ARP), their
+    # bytes, and "net" (all interfaces) equal to the one there is
+    n=$(echo "$l" | sed -n 's/.*"net_net1":\({[^}]*}\).*/\1/p')
+    a=$(echo "$l" | sed -n 's/.*"net":\({[^}]*}\).*/\1/p')
+    f() { echo "$n" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+    tx=$(f tx_packets_count) rx=$(f rx_packets_count) txb=$(f tx_bytes_count) rxb=$(f rx_bytes_count)
+    if [ -n "$tx" ] && [ -n "$rx" ] && [ "$tx" -ge 3 ] && [ "$rx" -ge 3 ] &&
+        [ "$txb" -ge $((tx * 42)) ] && [ "$rxb" -ge $((rx * 42)) ] && [ "$a" = "$n" ]; then
+        C ok net-metrics "net_net1: $tx frames ($txb bytes) sent, $rx ($rxb) received"
+    else
+        C fail net-metrics "net_net1 '$n', net '$a'"
+    fi
 }
