@@ -135,6 +135,7 @@ static void tx_byte_locked(struct serial *s, uint8_t b)
 	tx_flush_locked(s);
 	if (s->tx_count == SERIAL_TX_SIZE) {
 		s->out_dropped++;
+		s->thre_owed = true;
 		return;
 	}
 	s->tx[(s->tx_head + s->tx_count) % SERIAL_TX_SIZE] = b;
@@ -229,6 +230,8 @@ static void serial_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 		tx_flush_locked(s);
 		if (s->tx_count < SERIAL_TX_SIZE)
 			v |= LSR_THRE | LSR_TEMT;
+		else
+			s->thre_owed = true;
 		if (s->rx_count)
 			v |= LSR_DR;
 		break;
@@ -378,6 +381,19 @@ uint64_t serial_out_dropped(struct serial *s)
 	n = s->out_dropped;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+void serial_tx_retry(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->tx_count)
+		tx_flush_locked(s);
+	if (s->thre_owed && s->tx_count < SERIAL_TX_SIZE) {
+		s->thre_owed = false;
+		s->thr_ipending = true;
+		update_irq_locked(s);
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 bool serial_irq_check(struct serial *s, struct serial_irq_watch *w,

@@ -97,6 +97,10 @@ struct serial {
 	bool out_broken; /* out_fd was dropped after a hard error */
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_ipending; /* THR-empty interrupt latched until IIR read */
+	/* LSR said THRE 0 (the backlog was full): a real UART interrupts
+	 * when its transmitter empties again, and an interrupt-driven
+	 * driver waits for just that; serial_tx_retry owes it. */
+	bool thre_owed;
 	int irq_level;
 	/* Bumped by every IIR read and every change of irq_level: while
 	 * the line is high and this stands still, the guest never took the
@@ -131,6 +135,14 @@ void serial_post_idle(struct serial *s);
 bool serial_posting(struct serial *s);
 /* Output bytes dropped (fd full beyond the backlog, or broken). */
 uint64_t serial_out_dropped(struct serial *s);
+
+/* Called periodically from the event loop (the watchdog's interrupt
+ * tick): writes what the backlog holds if the fd takes it now, and once
+ * there is room again after LSR reported the transmitter busy, latches
+ * the THR-empty interrupt the guest's interrupt-driven driver waits for.
+ * Without it a console reader that fell behind for a moment stopped the
+ * guest's output for good: nothing else touches the device then. */
+void serial_tx_retry(struct serial *s);
 
 /* Lost-interrupt recovery, the UART's side of virtio_mmio_irq_check:
  * sampled by the VMM's main loop (its own memory in w). When the line

@@ -280,6 +280,8 @@ static void on_irq_tick(void *opaque)
 		return;
 	/* A paused guest reads nothing on purpose. */
 	stopped = paused(vm);
+	if (!stopped && vm->dev.serial_ready)
+		serial_tx_retry(&vm->dev.serial);
 	if (stopped) {
 		w->serial_irq.since_ns = 0;
 	} else if (vm->dev.serial_ready &&
