@@ -104,6 +104,7 @@ static void tx_flush_locked(struct serial *s)
 			return;
 		n = write(s->out_fd, s->tx + s->tx_head, len);
 		if (n > 0) {
+			s->out_written += (uint64_t)n;
 			s->tx_head = (s->tx_head + (size_t)n) % SERIAL_TX_SIZE;
 			s->tx_count -= (size_t)n;
 			continue;
@@ -265,6 +266,7 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 	uint8_t v = data[0];
 
 	pthread_mutex_lock(&s->lock);
+	s->hist[s->hist_pos++ % SERIAL_HIST] = (uint16_t)(off << 8 | v);
 	switch (off) {
 	case UART_RBR_THR:
 		if (s->lcr & LCR_DLAB) {
@@ -273,6 +275,10 @@ static void serial_write(void *opaque, int cpu, uint64_t off,
 			tx_byte_locked(s, v);
 			s->thr_ipending = true;
 			thr_exit = cpu != BUS_CPU_NONE;
+			if (thr_exit)
+				s->thr_exited++;
+			else
+				s->thr_drained++;
 		}
 		break;
 	case UART_IER:
@@ -418,11 +424,29 @@ bool serial_irq_check(struct serial *s, struct serial_irq_watch *w,
 
 void serial_describe(struct serial *s, char *buf, size_t len)
 {
+	size_t o;
+
 	pthread_mutex_lock(&s->lock);
-	snprintf(buf, len,
-		 "IER 0x%02x IIR 0x%02x LCR 0x%02x MCR 0x%02x, THR-empty "
-		 "pending %d, line %d, rx %zu, tx backlog %zu, posting %d",
-		 s->ier, iir_locked(s), s->lcr, s->mcr, s->thr_ipending,
-		 s->irq_level, s->rx_count, s->tx_count, s->posted);
+	o = (size_t)snprintf(
+		buf, len,
+		"IER 0x%02x IIR 0x%02x LCR 0x%02x MCR 0x%02x, THR-empty "
+		"pending %d, line %d, rx %zu, tx backlog %zu, posting %d; THR "
+		"bytes %llu by exit, %llu posted, %llu written, %llu dropped%s; "
+		"last writes (reg:value)",
+		s->ier, iir_locked(s), s->lcr, s->mcr, s->thr_ipending,
+		s->irq_level, s->rx_count, s->tx_count, s->posted,
+		(unsigned long long)s->thr_exited,
+		(unsigned long long)s->thr_drained,
+		(unsigned long long)s->out_written,
+		(unsigned long long)s->out_dropped,
+		s->out_broken ? " (output broken)" : "");
+	for (unsigned i =
+		     s->hist_pos > SERIAL_HIST ? s->hist_pos - SERIAL_HIST : 0;
+	     i < s->hist_pos && o < len; i++) {
+		uint16_t h = s->hist[i % SERIAL_HIST];
+
+		o += (size_t)snprintf(buf + o, len - o, " %u:%02x", h >> 8,
+				      h & 0xff);
+	}
 	pthread_mutex_unlock(&s->lock);
 }

@@ -64,6 +64,7 @@
 #define SERIAL_RX_SIZE 4096
 #define SERIAL_TX_SIZE 4096
 #define SERIAL_POST_AFTER 16
+#define SERIAL_HIST 12
 
 /* set(opaque, true) starts posting THR writes, set(false) stops it;
  * 0 or -errno. Called with the serial's lock held: it must not access
@@ -110,6 +111,11 @@ struct serial {
 	bool posted; /* THR writes are queued in the ring */
 	bool post_failed; /* the owner could not post: not asked again */
 	unsigned post_run; /* THR writes that exited while safe */
+	/* For the state dump: a stalled console is explained by what the
+	 * guest last did to the UART and how far its bytes went. */
+	uint64_t thr_exited, thr_drained, out_written;
+	uint16_t hist[SERIAL_HIST]; /* (reg << 8 | value) of recent writes */
+	unsigned hist_pos;
 };
 
 extern const struct bus_ops serial_bus_ops;

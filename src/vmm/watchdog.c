@@ -223,7 +223,7 @@ void vm_dump_state(struct vm *vm, const char *why)
 	vcpu_lines(vm);
 	lapic_lines(vm);
 	if (vm->dev.serial_ready) {
-		char line[192];
+		char line[512];
 
 		serial_describe(&vm->dev.serial, line, sizeof(line));
 		log_warn("serial: %s", line);

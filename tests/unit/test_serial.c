@@ -590,6 +590,42 @@ static void test_thre_owed_after_backlog(void **state)
 	close(p[1]);
 }
 
+/* The state dump's serial line: where the guest's bytes went (by exit,
+ * written, dropped) and its last register writes, oldest first. */
+static void test_describe(void **state)
+{
+	char line[512];
+	struct serial s;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	init(&s, p[1]);
+	reg_write(&s, 1, 0x05); /* IER */
+	for (int i = 0; i < 3; i++)
+		reg_write(&s, RBR, 'a' + i);
+	serial_describe(&s, line, sizeof(line));
+	assert_non_null(strstr(line, "IER 0x05"));
+	assert_non_null(strstr(line,
+			       "THR bytes 3 by exit, 0 posted, 3 written, 0 "
+			       "dropped;"));
+	assert_non_null(strstr(line, "(reg:value) 1:05 0:61 0:62 0:63"));
+	/* the history keeps the last SERIAL_HIST writes */
+	for (int i = 0; i < SERIAL_HIST + 2; i++)
+		reg_write(&s, 7, (uint8_t)i); /* SCR */
+	serial_describe(&s, line, sizeof(line));
+	assert_null(strstr(line, "1:05"));
+	assert_null(strstr(line, "7:01 "));
+	assert_non_null(strstr(line, " 7:02 "));
+	assert_non_null(strstr(line, " 7:0d"));
+	/* a short buffer is cut, never overrun */
+	serial_describe(&s, line, 40);
+	assert_int_equal(strlen(line), 39);
+	serial_destroy(&s);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -606,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_post_idle_and_load),
 		cmocka_unit_test(test_lost_edge_pulsed),
 		cmocka_unit_test(test_thre_owed_after_backlog),
+		cmocka_unit_test(test_describe),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
