@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/devopts.h"
@@ -46,6 +47,7 @@
 #include "sandbox/seccomp.h"
 #include "servers/vhu_back.h"
 #include "util/efd.h"
+#include "util/time.h"
 #include "virtio/mmio.h"
 
 enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
@@ -134,10 +136,80 @@ static int srv_add_irqfd(void *opaque, int efd, unsigned int gsi)
 	return dup3(s->irq_efd, efd, O_CLOEXEC) < 0 ? -errno : 0;
 }
 
+/* The lost-interrupt recovery wisp runs for its own devices
+ * (virtio_mmio_irq_check, from its watchdog's tick), run here for the
+ * device this process serves: the nested rig's L1 was seen to lose an
+ * edge, and a driver that waits for an interrupt then waits for ever
+ * (with EVENT_IDX no later completion signals again). Checked every
+ * IRQ_WATCH_TICK_MS; a cause set IRQ_WATCH_LIMIT_MS with no read of
+ * InterruptStatus is signalled once more. Not while the VMM holds the
+ * device (a held device is being saved or remapped). */
+#define IRQ_WATCH_TICK_MS 500
+#define IRQ_WATCH_LIMIT_MS 1000
+
+struct irq_watcher {
+	struct virtio_mmio *t;
+	const char *prog;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool held; /* under lock: pause_dev/state_save until the resume */
+	uint64_t reraised; /* under lock */
+};
+
+static void *irq_watch(void *arg)
+{
+	struct irq_watcher *iw = arg;
+	struct virtio_irq_watch w = { 0 };
+	struct timespec ts;
+
+	pthread_mutex_lock(&iw->lock);
+	while (!iw->stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += IRQ_WATCH_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&iw->cond, &iw->lock, &ts);
+		if (iw->stop)
+			break;
+		if (iw->held) {
+			w.since_ns = 0;
+			continue;
+		}
+		if (!virtio_mmio_irq_check(iw->t, &w, now_ns(),
+					   IRQ_WATCH_LIMIT_MS * 1000000ULL))
+			continue;
+		iw->reraised = w.reraised;
+		if (w.reraised == 1)
+			fprintf(stderr,
+				"%s: the guest has not read the interrupt it "
+				"was sent %d ms ago; raised it again (said "
+				"once)\n",
+				iw->prog, IRQ_WATCH_LIMIT_MS);
+	}
+	pthread_mutex_unlock(&iw->lock);
+	return NULL;
+}
+
+static struct irq_watcher watcher = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static void watcher_hold(bool held)
+{
+	pthread_mutex_lock(&watcher.lock);
+	watcher.held = held;
+	pthread_mutex_unlock(&watcher.lock);
+}
+
 static void pause_dev(void *opaque)
 {
 	struct virtio_dev *d = ((struct virtio_mmio *)opaque)->dev;
 
+	watcher_hold(true);
 	pthread_mutex_lock(&d->lock);
 	/* The disk's requests in flight point into the mapping about to
 	 * go. */
@@ -148,6 +220,7 @@ static void pause_dev(void *opaque)
 static void resume_dev(void *opaque)
 {
 	pthread_mutex_unlock(&((struct virtio_mmio *)opaque)->dev->lock);
+	watcher_hold(false);
 }
 
 /* wisp-console's input thread writes the guest's receive queue itself,
@@ -170,10 +243,12 @@ static int state_save(void *opaque, uint8_t *buf, size_t cap, struct err *e)
 	struct ser_w w = { 0 };
 	int ret;
 
+	watcher_hold(true);
 	pthread_mutex_lock(&pump_lock);
 	ret = virtio_iothread_pause(&t->io, STATE_PARK_MS);
 	if (ret) {
 		pthread_mutex_unlock(&pump_lock);
+		watcher_hold(false);
 		return err_set(e, ret,
 			       "%s: the I/O thread did not park within %d ms",
 			       t->dev->name, STATE_PARK_MS);
@@ -189,6 +264,7 @@ static int state_save(void *opaque, uint8_t *buf, size_t cap, struct err *e)
 	if (ret) {
 		virtio_iothread_resume(&t->io);
 		pthread_mutex_unlock(&pump_lock);
+		watcher_hold(false);
 		return ret;
 	}
 	return (int)w.len;
@@ -198,6 +274,7 @@ static void state_resume(void *opaque)
 {
 	virtio_iothread_resume(&((struct virtio_mmio *)opaque)->io);
 	pthread_mutex_unlock(&pump_lock);
+	watcher_hold(false);
 }
 
 /* STATE_LOAD: virtio_mmio_load checks the whole state (device ID, queue
@@ -283,8 +360,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	struct virtio_dev *d = NULL;
 	struct ioeventfd_registry lanes;
 	struct virtq_dma dma;
-	bool lanes_ok = false;
-	pthread_t pump;
+	bool lanes_ok = false, watching = false;
+	pthread_t pump, watch_thread;
 	struct err e = { 0 };
 	int ret;
 
@@ -370,11 +447,29 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	ret = wisp_ioreq_ready(s, &e);
 	if (ret)
 		goto out;
+	watcher.t = t;
+	watcher.prog = prog;
+	watcher.stop = false;
+	watcher.held = false;
+	watching = pthread_create(&watch_thread, NULL, irq_watch, &watcher) ==
+		   0;
 	fprintf(stderr, "%s: serving window 0x%llx (GSI %u)\n", prog,
 		(unsigned long long)s->welcome.window_base, s->welcome.gsi);
 	ret = wisp_ioreq_serve(s, &e);
 	if (ret == -EINTR && terminated)
 		ret = 0;
+	if (watching) {
+		pthread_mutex_lock(&watcher.lock);
+		watcher.stop = true;
+		pthread_cond_signal(&watcher.cond);
+		pthread_mutex_unlock(&watcher.lock);
+		pthread_join(watch_thread, NULL);
+		watching = false;
+		if (watcher.reraised)
+			fprintf(stderr,
+				"%s: %llu lost interrupts raised again\n", prog,
+				(unsigned long long)watcher.reraised);
+	}
 	fprintf(stderr,
 		"%s: %s: %llu requests, %llu posted writes; %llu QueueNotify writes reached the window\n",
 		prog, ret ? "VMM failed" : "done",
@@ -396,6 +491,13 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 out:
 	if (ret)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
+	if (watching) {
+		pthread_mutex_lock(&watcher.lock);
+		watcher.stop = true;
+		pthread_cond_signal(&watcher.cond);
+		pthread_mutex_unlock(&watcher.lock);
+		pthread_join(watch_thread, NULL);
+	}
 	if (d && d->ops->destroy)
 		d->ops->destroy(d);
 	virtio_mmio_destroy(t);

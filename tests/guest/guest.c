@@ -983,6 +983,86 @@ static uint8_t clock_test(void)
 	}
 }
 
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+#define IOAPIC_BASE 0xfec00000ul
+#define IRQW_VECTOR 0x40
+#define IRQW_GSI 5 /* the first virtio window's */
+
+static void ioapic_route(uint32_t gsi, uint32_t low)
+{
+	volatile uint32_t *sel = (volatile uint32_t *)IOAPIC_BASE;
+	volatile uint32_t *win = (volatile uint32_t *)(IOAPIC_BASE + 0x10);
+
+	*sel = 0x11 + 2 * gsi;
+	*win = 0; /* destination: APIC ID 0 */
+	*sel = 0x10 + 2 * gsi;
+	*win = low;
+}
+
+/* The vector's bit in the local APIC's IRR (x2APIC MSRs 0x820..). */
+static int irr_set(uint32_t v)
+{
+	return (rdmsr(0x820 + v / 32) >> (v % 32)) & 1;
+}
+
+/* test=irqwatch: a lost interrupt is raised again (the VMM's watchdog,
+ * or an IOREQ server's watcher). Interrupts stay disabled: a raised line
+ * shows as the vector pending in the local APIC's IRR. The driver reads
+ * and acknowledges InterruptStatus once (it takes interrupts), then a
+ * FLUSH completes while the IOAPIC pin is masked, so its edge is lost;
+ * after the unmask nothing reads InterruptStatus, and the vector must
+ * become pending within 5 s. Prints how long that took. */
+static uint8_t irq_watch_test(void)
+{
+	uint64_t t0, t;
+	uint8_t f, st;
+
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint64_t)(uintptr_t)&pvti | 1);
+	wrmsr(0x1b, rdmsr(0x1b) | (1u << 11) | (1u << 10)); /* x2APIC */
+	wrmsr(0x80f, 0x1ff); /* SVR: enabled, spurious vector 0xff */
+	st = blk_setup(0);
+	if (st)
+		return st;
+	ioapic_route(IRQW_GSI, IRQW_VECTOR | (1u << 16)); /* masked */
+	st = blk_req(4, 0, 0, 0);
+	puts_("irqwatch-first-status: ");
+	putu(st);
+	puts_("\nirqwatch-first-isr: ");
+	putu(*mreg(0x60) & 1);
+	puts_("\n");
+	*mreg(0x64) = *mreg(0x60);
+	st = blk_req(4, 0, 0, 0); /* its edge meets the masked pin */
+	puts_("irqwatch-lost-status: ");
+	putu(st);
+	puts_("\n");
+	ioapic_route(IRQW_GSI, IRQW_VECTOR); /* unmasked, edge */
+	puts_("irqwatch-pending-at-unmask: ");
+	putu((uint64_t)irr_set(IRQW_VECTOR));
+	puts_("\n");
+	t0 = pv_ns(&f);
+	do {
+		t = pv_ns(&f);
+		if (irr_set(IRQW_VECTOR))
+			break;
+		__asm__ volatile("pause");
+	} while (t - t0 < 5000000000ull);
+	puts_("irqwatch-raised: ");
+	putu((uint64_t)irr_set(IRQW_VECTOR));
+	puts_("\nirqwatch-ms: ");
+	putu((t - t0) / 1000000);
+	puts_("\nirqwatch-isr: ");
+	putu(*mreg(0x60) & 1);
+	puts_("\n");
+	return 0;
+}
+
 #define IOT_MAGIC 0x10c0ffee
 
 static uint8_t ioreq_test(const char *cmdline)
@@ -1403,6 +1483,8 @@ void guest_main(const uint8_t *zp)
 		done(iommu_loop(arg_num(cmdline, "n=", 64)));
 	} else if (find(cmdline, "test=iommu")) {
 		done(check_iommu());
+	} else if (find(cmdline, "test=irqwatch")) {
+		done(irq_watch_test());
 	} else if (find(cmdline, "test=blk")) {
 		blk_base = arg_num(cmdline, "blkbase=", VMMIO);
 		done(check_blk());

@@ -919,6 +919,46 @@ def case_version_help():
            out, err)
 
 
+def irq_watch(extra, who):
+    """test=irqwatch: the guest loses an edge on purpose (the IOAPIC pin
+    masked while a FLUSH completes) and then never reads InterruptStatus;
+    the vector must turn up pending in its local APIC, after the watch's
+    second and well before 5 s, and the watcher must say so once."""
+    with tempfile.TemporaryDirectory() as d:
+        img = os.path.join(d, "irq.img")
+        with open(img, "wb") as f:
+            f.truncate(8 << 20)
+        rc, out, err = guest("irqwatch", *extra(img))
+        expect(rc == 0, f"exit {rc}", out, err)
+        for k in ("first-status", "lost-status"):
+            expect(value(out, "irqwatch-" + k) == "0", k, out, err)
+        expect(value(out, "irqwatch-first-isr") == "1",
+               "no InterruptStatus after the first request", out, err)
+        expect(value(out, "irqwatch-pending-at-unmask") == "0",
+               "the masked edge was not lost: nothing to recover", out, err)
+        expect(value(out, "irqwatch-raised") == "1",
+               "the lost interrupt was never raised again", out, err)
+        ms = int(value(out, "irqwatch-ms"))
+        expect(500 <= ms <= 3000, f"raised again after {ms} ms", out, err)
+        expect(value(out, "irqwatch-isr") == "1",
+               "InterruptStatus cleared without a read", out, err)
+        expect(err.count("the guest has not read the interrupt") == 1 and
+               who in err, f"no single warning from {who}", out, err)
+
+
+def case_irq_watch_in_process():
+    """wisp's watchdog raises a lost virtio interrupt again."""
+    irq_watch(lambda img: ["--disk", f"path={img}"], "virtio-blk")
+
+
+def case_irq_watch_server():
+    """An IOREQ server (wisp-blk) raises its device's lost interrupt
+    again: its own watcher, the same rule as wisp's."""
+    irq_watch(lambda img: ["--spawn-server",
+                           f"{server_bin('wisp-blk')} --disk path={img}"],
+              "wisp-blk:")
+
+
 # --- the VMM's handling of IOREQ servers it spawns or attaches (src/vmm) ---
 
 def case_spawn_private_dir():

@@ -39,6 +39,6 @@ t_main() {
     got=$(timeout 10 head -n 1 /dev/hvc0 | tr -d '\r')
     case "$got" in
     *WISP-HCRX*) ok "${p}hvc0-in" "read '$got' from /dev/hvc0" ;;
-    *) bad "${p}hvc0-in" "read '$got' from /dev/hvc0 in 10 s" ;;
+    *) bad "${p}hvc0-in" "read '$got' from /dev/hvc0 in 10 s; $vname's interrupts: $(awk -v d="$vname" '$NF == d {print $2}' /proc/interrupts)" ;;
     esac
 }
