@@ -153,7 +153,9 @@ struct irq_watcher {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
-	bool held; /* under lock: pause_dev/state_save until the resume */
+	/* Under lock: holds (pause_dev, state_save) not yet resumed; a
+	 * remap may come inside a save. */
+	int held;
 	uint64_t reraised; /* under lock */
 };
 
@@ -165,7 +167,7 @@ static void *irq_watch(void *arg)
 
 	pthread_mutex_lock(&iw->lock);
 	while (!iw->stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += IRQ_WATCH_TICK_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
@@ -174,7 +176,7 @@ static void *irq_watch(void *arg)
 		pthread_cond_timedwait(&iw->cond, &iw->lock, &ts);
 		if (iw->stop)
 			break;
-		if (iw->held) {
+		if (iw->held > 0) {
 			w.since_ns = 0;
 			continue;
 		}
@@ -195,13 +197,25 @@ static void *irq_watch(void *arg)
 
 static struct irq_watcher watcher = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 };
+static pthread_once_t watcher_once = PTHREAD_ONCE_INIT;
+
+/* The tick's timeout on CLOCK_MONOTONIC: a wall-clock step must not
+ * stretch it. */
+static void watcher_init(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&watcher.cond, &a);
+	pthread_condattr_destroy(&a);
+}
 
 static void watcher_hold(bool held)
 {
 	pthread_mutex_lock(&watcher.lock);
-	watcher.held = held;
+	watcher.held += held ? 1 : -1;
 	pthread_mutex_unlock(&watcher.lock);
 }
 
@@ -447,10 +461,14 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	ret = wisp_ioreq_ready(s, &e);
 	if (ret)
 		goto out;
+	pthread_once(&watcher_once, watcher_init);
+	pthread_mutex_lock(&watcher.lock);
 	watcher.t = t;
 	watcher.prog = prog;
 	watcher.stop = false;
-	watcher.held = false;
+	watcher.held = 0; /* a VMM gone inside a hold never resumed it */
+	watcher.reraised = 0;
+	pthread_mutex_unlock(&watcher.lock);
 	watching = pthread_create(&watch_thread, NULL, irq_watch, &watcher) ==
 		   0;
 	fprintf(stderr, "%s: serving window 0x%llx (GSI %u)\n", prog,
