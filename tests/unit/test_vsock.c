@@ -745,6 +745,59 @@ static void test_reset(void **state)
 	done(c);
 }
 
+/* A restored device's load (vsock_mux_reset_known, then the hold): a
+ * connection the guest knows is dropped; a host client whose REQUEST was
+ * never sent survives it and, like one that comes during the hold,
+ * waits past its own timeout until the hold ends, then reaches the
+ * guest. */
+static void test_reset_keeps_unsent(void **state)
+{
+	struct ctx *c = setup();
+	int lfd = host_listen(c, 88), g, h, h2, seen = 0;
+	struct timespec ts = { 2, 300000000 };
+	struct vsock_hdr p;
+	char b[8];
+
+	(void)state;
+	g = guest_connect(c, lfd, GPORT, 88);
+	h = host_dial(c);
+	assert_int_equal(send(h, "CONNECT 60\n", 11, 0), 11);
+	vsock_mux_poll(c->m); /* its connection exists, REQUEST unsent */
+	assert_int_equal(stats(c).conns, 2);
+	vsock_mux_reset_known(c->m);
+	vsock_mux_hold_host(c->m, true);
+	expect_eof(g);
+	assert_int_equal(stats(c).conns, 1);
+	h2 = host_dial(c);
+	assert_int_equal(send(h2, "CONNECT 61\n", 11, 0), 11);
+	expect_nothing(c);
+	nanosleep(&ts, NULL); /* beyond VSOCK_TIMEOUT_MS */
+	expect_nothing(c);
+	assert_int_equal(recv(h, b, sizeof(b), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(recv(h2, b, sizeof(b), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(stats(c).timeouts, 0);
+	vsock_mux_hold_host(c->m, false);
+	for (int i = 0; i < 2; i++) {
+		assert_true(next(c, &p));
+		assert_int_equal(p.op, VSOCK_OP_REQUEST);
+		assert_true(p.dst_port == 60 || p.dst_port == 61);
+		seen |= 1 << (p.dst_port - 60);
+	}
+	assert_int_equal(seen, 3);
+	expect_nothing(c);
+	/* and the full reset still drops them */
+	vsock_mux_reset(c->m);
+	expect_eof(h);
+	expect_eof(h2);
+	close(g);
+	close(h);
+	close(h2);
+	close(lfd);
+	done(c);
+}
+
 /* A socket path that exists is refused, not removed. */
 static void test_create_errors(void **state)
 {
@@ -1006,6 +1059,7 @@ int main(void)
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_reset_keeps_unsent),
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_device),
 		cmocka_unit_test(test_device_hostile),

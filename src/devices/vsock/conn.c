@@ -139,6 +139,14 @@ static void set_deadline(struct vsock_mux *m, uint64_t *deadline)
 	timer_on(m);
 }
 
+/* A host-initiated connection whose REQUEST the guest has not been
+ * sent: invisible to it, so a transport reset need not end it, and a
+ * hold keeps it back (vsock_mux_hold_host). */
+static bool unsent(const struct conn *c)
+{
+	return c->state == S_CONNECTING && (c->pend & P_REQUEST);
+}
+
 /* Ends c: the host socket is closed at once, the memory is freed by
  * reap() (an epoll batch may still point at it). */
 static void conn_kill(struct vsock_mux *m, struct conn *c, bool rst)
@@ -262,6 +270,8 @@ static void settle(struct vsock_mux *m, struct conn *c)
 			return;
 		}
 	}
+	if (m->hold_host && unsent(c))
+		return;
 	if (!c->queued && conn_ready(c)) {
 		TAILQ_INSERT_TAIL(&m->ready, c, rq);
 		c->queued = true;
@@ -493,6 +503,8 @@ static void fill(struct vsock_mux *m, struct conn *c, struct vsock_hdr *h,
 static int emit(struct vsock_mux *m, struct conn *c, struct vsock_hdr *h,
 		uint8_t *buf, uint32_t max)
 {
+	if (m->hold_host && unsent(c))
+		return 0;
 	if (c->pend & P_REQUEST) {
 		c->pend &= ~P_REQUEST;
 		fill(m, c, h, VSOCK_OP_REQUEST);
@@ -744,7 +756,8 @@ static void tick(struct vsock_mux *m)
 
 		if (p->fd < 0 || !p->deadline_ms)
 			continue;
-		if (now >= p->deadline_ms) {
+		if (now >=
+		    p->deadline_ms + (m->hold_host ? VSOCK_HOLD_MS : 0)) {
 			m->st.timeouts++;
 			pending_drop(m, p, false);
 		} else {
@@ -758,7 +771,9 @@ static void tick(struct vsock_mux *m)
 			next = c->hnext;
 			if (!c->deadline_ms)
 				continue;
-			if (now >= c->deadline_ms) {
+			if (now >= c->deadline_ms + (m->hold_host && unsent(c) ?
+							     VSOCK_HOLD_MS :
+							     0)) {
 				m->st.timeouts++;
 				conn_kill(m, c, true);
 			} else {
@@ -817,6 +832,22 @@ void vsock_mux_reset(struct vsock_mux *m)
 	reap(m);
 }
 
+void vsock_mux_reset_known(struct vsock_mux *m)
+{
+	for (int i = 0; i < HASH_SIZE; i++) {
+		struct conn *c = m->hash[i], *next;
+
+		for (; c; c = next) {
+			next = c->hnext;
+			if (!unsent(c))
+				conn_kill(m, c, false);
+		}
+	}
+	m->rst_count = 0;
+	m->rst_head = 0;
+	reap(m);
+}
+
 void vsock_mux_hold_host(struct vsock_mux *m, bool hold)
 {
 	bool was = m->hold_host;
@@ -824,9 +855,18 @@ void vsock_mux_hold_host(struct vsock_mux *m, bool hold)
 	m->hold_host = hold;
 	if (!was || hold)
 		return;
+	/* Their time starts now: the hold was the guest's, not theirs. */
 	for (int i = 0; i < VSOCK_MAX_PENDING; i++)
-		if (m->pend[i].fd >= 0)
+		if (m->pend[i].fd >= 0) {
+			set_deadline(m, &m->pend[i].deadline_ms);
 			pending_read(m, &m->pend[i]);
+		}
+	for (int i = 0; i < HASH_SIZE; i++)
+		for (struct conn *c = m->hash[i]; c; c = c->hnext)
+			if (unsent(c)) {
+				set_deadline(m, &c->deadline_ms);
+				settle(m, c);
+			}
 }
 
 uint32_t vsock_mux_next_port(const struct vsock_mux *m)

@@ -45,6 +45,9 @@
 #define VSOCK_MAX_PENDING 64
 #define VSOCK_RST_RING 64
 #define VSOCK_TIMEOUT_MS 2000
+/* What a transport reset's hold adds to a held client's timeout: the
+ * restored guest must run to handle the event. */
+#define VSOCK_HOLD_MS 10000
 /* Host ports wisp assigns to host-initiated connections (Firecracker
  * starts there too), so they never meet the guest's view of a
  * well-known host port. */
@@ -99,11 +102,19 @@ bool vsock_mux_to_guest(struct vsock_mux *m, struct vsock_hdr *h, uint8_t *buf,
  * listener stays. */
 void vsock_mux_reset(struct vsock_mux *m);
 
+/* The same, except host-initiated connections whose REQUEST the guest
+ * was never sent (a restored device's clients that came before the
+ * state was loaded): the guest cannot reset what it never saw, so they
+ * wait for the hold instead. */
+void vsock_mux_reset_known(struct vsock_mux *m);
+
 /* While hold is true, host clients are accepted but their CONNECT lines
- * are not acted on (no REQUEST reaches the guest); they still time out
- * as any pending client. For a transport reset the driver has not
- * handled yet: a connection it saw before the reset event would be
- * reset with the others. false acts on the lines waiting. */
+ * are not acted on, and no REQUEST of a connection made before reaches
+ * the guest. For a transport reset the driver has not handled yet: a
+ * connection it saw before the reset event would be reset with the
+ * others. Bounded: a held client times out VSOCK_HOLD_MS after its own
+ * VSOCK_TIMEOUT_MS. false acts on what waits, each client's timeout
+ * starting again. */
 void vsock_mux_hold_host(struct vsock_mux *m, bool hold);
 
 /* The next host-side port a host-initiated connection gets, for a

@@ -280,9 +280,11 @@ static int vsock_load(struct virtio_dev *d, const uint8_t *p, uint32_t len,
 	 * driver's next event-queue kick if no buffer is there yet. */
 	if (d->status & VIRTIO_STATUS_DRIVER_OK) {
 		/* A host client that got in between the listener's creation
-		 * and this load would otherwise reach the guest before the
-		 * event, and be reset by it. */
-		vsock_mux_reset(v->mux);
+		 * and this load has not reached the guest (the device was
+		 * not live): it waits for the hold, with the later ones,
+		 * instead of reaching the guest before the event and being
+		 * reset by it. */
+		vsock_mux_reset_known(v->mux);
 		v->reset_pending = true;
 		vsock_mux_hold_host(v->mux, true);
 	}
