@@ -212,6 +212,15 @@ static void watcher_init(void)
 	pthread_condattr_destroy(&a);
 }
 
+static void watcher_stop(pthread_t th)
+{
+	pthread_mutex_lock(&watcher.lock);
+	watcher.stop = true;
+	pthread_cond_signal(&watcher.cond);
+	pthread_mutex_unlock(&watcher.lock);
+	pthread_join(th, NULL);
+}
+
 static void watcher_hold(bool held)
 {
 	pthread_mutex_lock(&watcher.lock);
@@ -477,11 +486,7 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 	if (ret == -EINTR && terminated)
 		ret = 0;
 	if (watching) {
-		pthread_mutex_lock(&watcher.lock);
-		watcher.stop = true;
-		pthread_cond_signal(&watcher.cond);
-		pthread_mutex_unlock(&watcher.lock);
-		pthread_join(watch_thread, NULL);
+		watcher_stop(watch_thread);
 		watching = false;
 		if (watcher.reraised)
 			fprintf(stderr,
@@ -509,13 +514,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 out:
 	if (ret)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
-	if (watching) {
-		pthread_mutex_lock(&watcher.lock);
-		watcher.stop = true;
-		pthread_cond_signal(&watcher.cond);
-		pthread_mutex_unlock(&watcher.lock);
-		pthread_join(watch_thread, NULL);
-	}
+	if (watching)
+		watcher_stop(watch_thread);
 	if (d && d->ops->destroy)
 		d->ops->destroy(d);
 	virtio_mmio_destroy(t);
