@@ -822,30 +822,32 @@ void vsock_mux_poll(struct vsock_mux *m)
 	} while (n == 64);
 }
 
-void vsock_mux_reset(struct vsock_mux *m)
-{
-	for (int i = 0; i < HASH_SIZE; i++)
-		while (m->hash[i])
-			conn_kill(m, m->hash[i], false);
-	m->rst_count = 0;
-	m->rst_head = 0;
-	reap(m);
-}
-
-void vsock_mux_reset_known(struct vsock_mux *m)
+/* Kills every connection (but the unsent ones when keep_unsent) without
+ * an RST, and the RSTs still queued for the guest. */
+static void reset_conns(struct vsock_mux *m, bool keep_unsent)
 {
 	for (int i = 0; i < HASH_SIZE; i++) {
 		struct conn *c = m->hash[i], *next;
 
 		for (; c; c = next) {
 			next = c->hnext;
-			if (!unsent(c))
+			if (!keep_unsent || !unsent(c))
 				conn_kill(m, c, false);
 		}
 	}
 	m->rst_count = 0;
 	m->rst_head = 0;
 	reap(m);
+}
+
+void vsock_mux_reset(struct vsock_mux *m)
+{
+	reset_conns(m, false);
+}
+
+void vsock_mux_reset_known(struct vsock_mux *m)
+{
+	reset_conns(m, true);
 }
 
 void vsock_mux_hold_host(struct vsock_mux *m, bool hold)
