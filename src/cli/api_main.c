@@ -401,13 +401,7 @@ static void *metrics_main(void *arg)
 	sb_seccomp_enter(SB_METRICS);
 	pthread_mutex_lock(&f->lock);
 	while (!f->quit) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(f->metrics_period_ms / 1000);
-		ts.tv_nsec += (long)(f->metrics_period_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		mono_deadline_ms(&ts, f->metrics_period_ms);
 		if (pthread_cond_timedwait(&f->cond, &f->lock, &ts) !=
 			    ETIMEDOUT ||
 		    f->quit)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util/time.h"
+
 int dma_inflight_init(struct dma_inflight *t, uint32_t nslots)
 {
 	pthread_condattr_t ca;
@@ -159,13 +161,7 @@ int dma_inflight_drain(struct dma_inflight *t, uint64_t lo, uint64_t hi,
 	struct timespec dl;
 	int ret = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += timeout_ms / 1000;
-	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	mono_deadline_ms(&dl, (uint64_t)timeout_ms);
 	pthread_mutex_lock(&t->lock);
 	t->drains++;
 	if (t->used || t->untracked) {

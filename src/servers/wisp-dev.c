@@ -167,12 +167,7 @@ static void *irq_watch(void *arg)
 
 	pthread_mutex_lock(&iw->lock);
 	while (!iw->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += IRQ_WATCH_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		mono_deadline_ms(&ts, IRQ_WATCH_TICK_MS);
 		pthread_cond_timedwait(&iw->cond, &iw->lock, &ts);
 		if (iw->stop)
 			break;

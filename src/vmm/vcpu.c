@@ -359,22 +359,11 @@ void vcpu_pause_destroy(struct vcpu_pause *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
-static void deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 static int cond_wait_ms(struct vcpu_pause *p, long ms)
 {
 	struct timespec ts;
 
-	deadline_in(&ts, ms);
+	mono_deadline_ms(&ts, (uint64_t)ms);
 	return pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 }
 
