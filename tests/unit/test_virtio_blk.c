@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -813,6 +814,43 @@ static void test_lock_conflict(void **state)
 	r1->ops->destroy(r1);
 	r2->ops->destroy(r2);
 	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), 0);
+	fake_attach(&c->f, d, WANT_ALL, QSIZE);
+}
+
+static void *close_later(void *arg)
+{
+	usleep(60000);
+	close(*(int *)arg);
+	return NULL;
+}
+
+/* A lock whose holder is going (its file closes 60 ms later) is waited
+ * for; one that stays is refused once the bounded wait is over. */
+static void test_lock_released_while_waiting(void **state)
+{
+	struct ctx *c = *state;
+	struct blk_config cfg = { .path = c->path };
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct virtio_dev *d;
+	struct err e;
+	pthread_t t;
+	uint64_t t0;
+	int fd;
+
+	fake_destroy(&c->f);
+	fake_init(&c->f);
+	fd = open(c->path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	t0 = now_ms();
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), -EBUSY);
+	assert_true(now_ms() - t0 >= 250);
+
+	assert_int_equal(pthread_create(&t, NULL, close_later, &fd), 0);
+	t0 = now_ms();
+	assert_int_equal(create(&cfg, &c->f.mem, &d, &e), 0);
+	assert_true(now_ms() - t0 >= 50);
+	assert_int_equal(pthread_join(t, NULL), 0);
 	fake_attach(&c->f, d, WANT_ALL, QSIZE);
 }
 
@@ -1763,6 +1801,7 @@ int main(void)
 		T(test_event_idx),
 		TP(test_no_interrupt_flag),
 		T(test_lock_conflict),
+		T(test_lock_released_while_waiting),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_open_host_error),
 		cmocka_unit_test(test_odd_size),

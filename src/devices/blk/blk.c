@@ -1116,6 +1116,37 @@ int blk_open_file(const struct blk_config *cfg, struct err *e)
 	return fd;
 }
 
+/* The image's OFD lock, waiting a bounded moment for a holder that is
+ * already going: the lock lives as long as the open file description, and
+ * the kernel may still hold that a little after its owner closed it or
+ * exited (io_uring's workers and its ring teardown run asynchronously), so
+ * a device made again on the same image at once (a fuzzer's next input, a
+ * VM restarted or restored right after the last one exited) could find it
+ * locked by nobody. A live holder still gets the error, LOCK_WAIT_MS late. */
+#define LOCK_WAIT_MS 250
+static int lock_image(int fd, struct flock *fl, const char *path, struct err *e)
+{
+	uint64_t start = now_ms();
+	unsigned int tries = 0;
+
+	while (fcntl(fd, F_OFD_SETLK, fl) < 0) {
+		if (errno != EAGAIN && errno != EACCES)
+			return err_set(e, -errno, "disk '%s': lock: %s", path,
+				       strerror(errno));
+		if (now_ms() - start >= LOCK_WAIT_MS)
+			return err_config(e, -EBUSY,
+					  "disk '%s': in use by another "
+					  "process (locked)",
+					  path);
+		tries++;
+		usleep(2000);
+	}
+	if (tries)
+		log_info("disk '%s': its lock was free after %llu ms", path,
+			 (unsigned long long)(now_ms() - start));
+	return 0;
+}
+
 static int open_image(struct blk *b, const struct blk_config *cfg, int fd,
 		      struct stat *st, struct err *e)
 {
@@ -1124,6 +1155,7 @@ static int open_image(struct blk *b, const struct blk_config *cfg, int fd,
 		.l_whence = SEEK_SET,
 	};
 	uint64_t size;
+	int ret;
 
 	if (fd >= 0) {
 		b->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -1151,16 +1183,9 @@ static int open_image(struct blk *b, const struct blk_config *cfg, int fd,
 			"disk '%s': not a regular file or block device",
 			cfg->path);
 	}
-	if (fcntl(b->fd, F_OFD_SETLK, &fl) < 0) {
-		if (errno == EAGAIN || errno == EACCES)
-			return err_config(
-				e, -EBUSY,
-				"disk '%s': in use by another process "
-				"(locked)",
-				cfg->path);
-		return err_set(e, -errno, "disk '%s': lock: %s", cfg->path,
-			       strerror(errno));
-	}
+	ret = lock_image(b->fd, &fl, cfg->path, e);
+	if (ret < 0)
+		return ret;
 	if (size % BLK_SECTOR_SIZE)
 		log_warn("disk '%s': size %llu is not a multiple of 512; the "
 			 "last %llu bytes are not visible to the guest",
