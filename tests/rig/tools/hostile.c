@@ -11,7 +11,9 @@
  *   hostile BASE GROUP [SECONDS]
  *
  * BASE is the device's MMIO window (hex, from /proc/iomem), GROUP one of
- * regs, chains, indirect, races, flood. Rings and buffers live in locked
+ * regs, chains, indirect, races, flood, and for an IOMMU endpoint: its
+ * endpoint (VIOT) driven through IOVAs it maps, faults read from its
+ * event queue. Rings and buffers live in locked
  * pages of this process; their guest-physical addresses come from
  * /proc/self/pagemap (root). Every case prints one line
  *   WISP-T-OK KEY detail   or   WISP-T-FAIL KEY detail
@@ -175,7 +177,13 @@ enum {
 	P_RXBUF,
 	P_DATA = P_RXBUF + RX_NBUF * RX_BUF / PAGE
 };
-#define NPAGES (P_DATA + NDATA)
+/* an IOMMU endpoint's (group endpoint): its rings, two buffer pages */
+#define P_EP_DESC (P_DATA + NDATA)
+#define P_EP_AVAIL (P_EP_DESC + 1)
+#define P_EP_USED (P_EP_DESC + 2)
+#define P_EP_BUF (P_EP_DESC + 3)
+#define P_EP_BUF2 (P_EP_DESC + 4)
+#define NPAGES (P_EP_BUF2 + 1)
 
 static volatile uint8_t *mmio;
 static uint8_t *pages;
@@ -197,6 +205,9 @@ static uint32_t tq; /* the queue attacked: 1 (transmit) on a network device */
 static uint16_t rx_avail_idx, rx_used_seen;
 /* set by a receive case: dev_init leaves the receive ring empty for it */
 static bool rx_manual;
+/* group endpoint: the IOMMU's event queue (1) takes the receive ring's
+ * place, its buffers the fault records */
+static bool evq_on;
 static int failures;
 /* HOSTILE_KEY_PREFIX: one scenario attacks two devices, keys stay apart */
 static const char *key_prefix = "";
@@ -359,28 +370,45 @@ static uint32_t status(void)
 	return rd(R_STATUS);
 }
 
-static int dev_reset(void)
+/* A device reset through the window at w (ours, or an IOMMU's
+ * endpoint's): Status 0, then it must read 0 within 2 s. */
+static int reset_window(volatile uint8_t *w)
 {
+	volatile uint32_t *r = (volatile uint32_t *)(void *)w;
 	uint64_t t0 = now_ms();
 
-	wr(R_STATUS, 0);
-	while (rd(R_STATUS) != 0) {
+	r[R_STATUS / 4] = 0;
+	while (r[R_STATUS / 4] != 0) {
 		if (now_ms() - t0 > 2000)
 			return -1;
 		nap_us(1000);
 	}
-	wr(R_INT_ACK, rd(R_INT_STATUS));
+	r[R_INT_ACK / 4] = r[R_INT_STATUS / 4];
 	return 0;
+}
+
+static int dev_reset(void)
+{
+	return reset_window(mmio);
+}
+
+/* The selected queue's ring addresses, in the window at w. */
+static void set_addrs_in(volatile uint8_t *w, uint64_t d, uint64_t a,
+			 uint64_t u)
+{
+	volatile uint32_t *r = (volatile uint32_t *)(void *)w;
+
+	r[R_DESC_LO / 4] = (uint32_t)d;
+	r[R_DESC_HI / 4] = (uint32_t)(d >> 32);
+	r[R_DRIVER_LO / 4] = (uint32_t)a;
+	r[R_DRIVER_HI / 4] = (uint32_t)(a >> 32);
+	r[R_DEVICE_LO / 4] = (uint32_t)u;
+	r[R_DEVICE_HI / 4] = (uint32_t)(u >> 32);
 }
 
 static void set_queue_addrs(uint64_t d, uint64_t a, uint64_t u)
 {
-	wr(R_DESC_LO, (uint32_t)d);
-	wr(R_DESC_HI, (uint32_t)(d >> 32));
-	wr(R_DRIVER_LO, (uint32_t)a);
-	wr(R_DRIVER_HI, (uint32_t)(a >> 32));
-	wr(R_DEVICE_LO, (uint32_t)u);
-	wr(R_DEVICE_HI, (uint32_t)(u >> 32));
+	set_addrs_in(mmio, d, a, u);
 }
 
 static uint64_t dev_features(void)
@@ -409,6 +437,12 @@ static void set_driver_features(uint64_t f)
 static bool has_rxq(void)
 {
 	return dev_id == ID_NET || dev_id == ID_VSOCK || dev_id == ID_CONSOLE;
+}
+
+/* the queue the receive ring serves: 0, or an IOMMU's event queue */
+static uint32_t rx_q(void)
+{
+	return evq_on ? 1 : 0;
 }
 
 static struct desc *rx_dt(void)
@@ -450,7 +484,7 @@ static void rx_post(int i)
 	rx_avail_idx++;
 	rx_avail16()[1] = rx_avail_idx;
 	atomic_thread_fence(memory_order_seq_cst);
-	wr(R_QUEUE_NOTIFY, 0);
+	wr(R_QUEUE_NOTIFY, rx_q());
 }
 
 /* A network device's receive queue (0): fresh rings, not yet posted. */
@@ -460,7 +494,7 @@ static int rx_queue_init(const char **why)
 	memset(pg(P_RXAVAIL), 0, PAGE);
 	memset(pg(P_RXUSED), 0, PAGE);
 	rx_avail_idx = rx_used_seen = 0;
-	wr(R_QUEUE_SEL, 0);
+	wr(R_QUEUE_SEL, rx_q());
 	if (rd(R_QUEUE_READY) || rd(R_QUEUE_NUM_MAX) < QN) {
 		*why = "receive queue ready after a reset, or below 16";
 		return -1;
@@ -512,7 +546,7 @@ static int dev_init(uint64_t optional, const char **why)
 		return -1;
 	}
 	negotiated = want;
-	if (has_rxq() && rx_queue_init(why) < 0)
+	if ((has_rxq() || evq_on) && rx_queue_init(why) < 0)
 		return -1;
 	wr(R_QUEUE_SEL, tq);
 	if (rd(R_QUEUE_READY)) {
@@ -537,7 +571,7 @@ static int dev_init(uint64_t optional, const char **why)
 		*why = "device not live after DRIVER_OK";
 		return -1;
 	}
-	for (int i = 0; has_rxq() && !rx_manual && i < RX_NBUF; i++)
+	for (int i = 0; (has_rxq() || evq_on) && !rx_manual && i < RX_NBUF; i++)
 		rx_post(i);
 	return 0;
 }
@@ -1743,7 +1777,7 @@ static void rx_post_desc(struct desc d)
 	atomic_thread_fence(memory_order_seq_cst);
 	rx_avail16()[1] = ++rx_avail_idx;
 	atomic_thread_fence(memory_order_seq_cst);
-	wr(R_QUEUE_NOTIFY, 0);
+	wr(R_QUEUE_NOTIFY, rx_q());
 }
 
 static void rx_readonly(void)
@@ -3058,6 +3092,680 @@ static void group_flood(int seconds)
 /* An IOMMU's endpoint and limits: the first virtio-mmio endpoint node
  * (type 2) of ACPI's VIOT (its layout: ACPI 6.4, 5.2.32), and the
  * device's config (5.13.4). */
+/* ------------------------------------------ an endpoint through IOVAs */
+
+/* The IOMMU's endpoint (the first of VIOT, an entropy device no driver
+ * uses) driven at the same time: its rings and buffers at IOVAs this
+ * program maps through the IOMMU, so the device's DMA goes through
+ * translation, and what it may not do comes back as fault records on
+ * the IOMMU's event queue (virtio 1.2, 5.13.6.9). */
+static volatile uint8_t *ep_mmio;
+static uint64_t io_ep_base;
+static uint16_t ep_avail_idx, ep_used_seen;
+
+#define EP_IOVA 0x40000000ull
+#define EP_DESC_IOVA EP_IOVA
+#define EP_AVAIL_IOVA (EP_IOVA + 0x1000)
+#define EP_USED_IOVA (EP_IOVA + 0x2000)
+#define EP_BUF_IOVA (EP_IOVA + 0x10000) /* the next page is not mapped */
+#define EP_HOLE_IOVA (EP_IOVA + 0x100000) /* nor the 80 pages from here */
+#define EP_RO_IOVA (EP_IOVA + 0x30000)
+#define EP_LEN 256
+#define FAULT_R_DOMAIN 1
+#define FAULT_R_MAPPING 2
+#define FAULT_F_READ 1
+#define FAULT_F_WRITE 2
+#define FAULT_F_ADDRESS 0x100
+#define FAULT_LEN 24
+
+static uint32_t ep_rd(uint32_t off)
+{
+	return *(volatile uint32_t *)(ep_mmio + off);
+}
+
+static void ep_wr(uint32_t off, uint32_t v)
+{
+	*(volatile uint32_t *)(ep_mmio + off) = v;
+}
+
+static int ep_reset(void)
+{
+	return reset_window(ep_mmio);
+}
+
+/* The endpoint initialised with its queue at our IOVAs: 0 live, 1 when
+ * it refused the rings (QueueReady not taken, or NEEDS_RESET), -1 with
+ * *why for anything else. */
+static int ep_init(const char **why)
+{
+	memset(pg(P_EP_DESC), 0, PAGE);
+	memset(pg(P_EP_AVAIL), 0, PAGE);
+	memset(pg(P_EP_USED), 0, PAGE);
+	ep_avail_idx = ep_used_seen = 0;
+	if (ep_reset() < 0) {
+		*why = "endpoint: Status does not read 0 after a reset";
+		return -1;
+	}
+	if (ep_rd(R_MAGIC) != 0x74726976 || ep_rd(R_DEVICE_ID) != ID_RNG) {
+		*why = "endpoint: not a virtio-rng";
+		return -1;
+	}
+	ep_wr(R_STATUS, S_ACK);
+	ep_wr(R_STATUS, S_ACK | S_DRIVER);
+	/* VERSION_1 and ACCESS_PLATFORM (bit 33): a device behind an
+	 * IOMMU offers it and must not be driven without it */
+	ep_wr(R_DEV_FEAT_SEL, 1);
+	if ((ep_rd(R_DEV_FEAT) & 3) != 3) {
+		*why = "endpoint: VERSION_1 or ACCESS_PLATFORM not offered";
+		return -1;
+	}
+	ep_wr(R_DRV_FEAT_SEL, 0);
+	ep_wr(R_DRV_FEAT, 0);
+	ep_wr(R_DRV_FEAT_SEL, 1);
+	ep_wr(R_DRV_FEAT, 3);
+	ep_wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	if (!(ep_rd(R_STATUS) & S_FEATURES_OK)) {
+		*why = "endpoint: FEATURES_OK refused";
+		return -1;
+	}
+	ep_wr(R_QUEUE_SEL, 0);
+	ep_wr(R_QUEUE_NUM, QN);
+	set_addrs_in(ep_mmio, EP_DESC_IOVA, EP_AVAIL_IOVA, EP_USED_IOVA);
+	ep_wr(R_QUEUE_READY, 1);
+	if ((ep_rd(R_STATUS) & S_NEEDS_RESET) || ep_rd(R_QUEUE_READY) != 1)
+		return 1;
+	ep_wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	if (ep_rd(R_STATUS) & (S_NEEDS_RESET | S_FAILED))
+		return 1;
+	return 0;
+}
+
+/* One entropy request, a device-writable buffer of len bytes at iova:
+ * O_OK (*ulen bytes), O_ERR (returned with 0 bytes), O_NEEDS_RESET or
+ * O_NONE (nothing in 3 s). */
+static enum outcome ep_get(uint64_t iova, uint32_t len, uint32_t *ulen)
+{
+	struct desc *d = (struct desc *)(void *)pg(P_EP_DESC);
+	volatile uint16_t *av = (volatile uint16_t *)(void *)pg(P_EP_AVAIL);
+	volatile uint16_t *us = (volatile uint16_t *)(void *)pg(P_EP_USED);
+	uint16_t head = ep_avail_idx % QN;
+	uint64_t t0 = now_ms();
+
+	d[head] = (struct desc){ iova, len, D_WRITE, 0 };
+	av[2 + head] = head;
+	atomic_thread_fence(memory_order_seq_cst);
+	av[1] = ++ep_avail_idx;
+	atomic_thread_fence(memory_order_seq_cst);
+	ep_wr(R_QUEUE_NOTIFY, 0);
+	for (;;) {
+		if (us[1] != ep_used_seen) {
+			volatile uint32_t *e =
+				(volatile uint32_t *)(void *)(pg(P_EP_USED) +
+							      4 +
+							      8 * (ep_used_seen %
+								   QN));
+
+			*ulen = e[1];
+			ep_used_seen++;
+			ep_wr(R_INT_ACK, ep_rd(R_INT_STATUS));
+			return *ulen ? O_OK : O_ERR;
+		}
+		if (ep_rd(R_STATUS) & S_NEEDS_RESET)
+			return O_NEEDS_RESET;
+		if (now_ms() - t0 > 3000)
+			return O_NONE;
+		nap_us(200);
+	}
+}
+
+static bool untouched(int page, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++)
+		if (pg(page)[i] != FILL)
+			return false;
+	return true;
+}
+
+static bool io_ok(uint8_t *q, uint32_t n, const char *what)
+{
+	return io_expect(q, n, 0, IO_S_OK, what);
+}
+
+static bool ep_map(uint64_t iova, uint64_t pa, uint32_t flags)
+{
+	uint8_t q[IO_PROBE_LEN];
+
+	return io_ok(q, io_map(q, 1, iova, iova + PAGE - 1, pa, flags), "MAP");
+}
+
+static bool ep_unmap(uint64_t iova)
+{
+	uint8_t q[IO_PROBE_LEN];
+
+	return io_ok(q, io_unmap(q, 1, iova, iova + PAGE - 1), "UNMAP");
+}
+
+/* A fresh IOMMU (event queue with RX_NBUF buffers unless rx_manual),
+ * the endpoint attached to domain 1 with its rings (read-write) and
+ * EP_BUF_IOVA (write-only) mapped, and the endpoint live. 0, or -1 with
+ * the case reported bad. */
+static int ep_fresh(const char *key)
+{
+	uint8_t q[IO_PROBE_LEN];
+	const char *why = io_why;
+	int r;
+
+	evq_on = true;
+	if (ep_reset() < 0) {
+		bad(key, "endpoint: Status does not read 0 after a reset");
+		return -1;
+	}
+	if (dev_init(0, &why) < 0) {
+		bad(key, "IOMMU setup: %s", why);
+		return -1;
+	}
+	why = io_why;
+	if (!io_ok(q, io_attach(q, IO_ATTACH, 1, io_ep), "ATTACH") ||
+	    !ep_map(EP_DESC_IOVA, phys[P_EP_DESC], IO_MAP_R | IO_MAP_W) ||
+	    !ep_map(EP_AVAIL_IOVA, phys[P_EP_AVAIL], IO_MAP_R | IO_MAP_W) ||
+	    !ep_map(EP_USED_IOVA, phys[P_EP_USED], IO_MAP_R | IO_MAP_W) ||
+	    !ep_map(EP_BUF_IOVA, phys[P_EP_BUF], IO_MAP_W)) {
+		bad(key, "domain setup: %s", io_why);
+		return -1;
+	}
+	r = ep_init(&why);
+	if (r) {
+		bad(key, "endpoint setup: %s",
+		    r < 0 ? why : "rings refused at mapped IOVAs");
+		return -1;
+	}
+	return 0;
+}
+
+struct fault {
+	uint8_t reason;
+	uint32_t flags, ep, len;
+	uint64_t addr;
+};
+
+/* The next record on the event queue within ms: 1, 0 when none came,
+ * -1 (*why). Its buffer goes back to the device. */
+static int ev_next(int ms, struct fault *f, const char **why)
+{
+	uint32_t id, len;
+	uint8_t *b;
+	int r = rx_next(ms, &id, &len, why);
+
+	if (r <= 0)
+		return r;
+	b = rx_buf((int)id);
+	f->reason = b[0];
+	memcpy(&f->flags, b + 4, 4);
+	memcpy(&f->ep, b + 8, 4);
+	memcpy(&f->addr, b + 16, 8);
+	f->len = len;
+	for (int i = FAULT_LEN; i < RX_BUF; i++)
+		if (b[i] != FILL) {
+			*why = "fault record: bytes written past its 24";
+			return -1;
+		}
+	rx_post((int)id);
+	return 1;
+}
+
+/* The next record must be this fault of our endpoint (the address only
+ * when flags has ADDRESS, then within [lo, hi]); m says what came. */
+static bool ev_expect(uint8_t reason, uint32_t flags, uint64_t lo, uint64_t hi,
+		      char *m, size_t n)
+{
+	struct fault f;
+	const char *why = NULL;
+	int r = ev_next(3000, &f, &why);
+
+	if (r <= 0) {
+		snprintf(m, n, "%s", r < 0 ? why : "no fault record in 3 s");
+		return false;
+	}
+	snprintf(m, n,
+		 "fault record of %u bytes: reason %u, flags 0x%x, endpoint "
+		 "%u, address 0x%llx",
+		 f.len, f.reason, f.flags, f.ep, (unsigned long long)f.addr);
+	return f.len == FAULT_LEN && f.reason == reason && f.flags == flags &&
+	       f.ep == io_ep &&
+	       (!(flags & FAULT_F_ADDRESS) || (f.addr >= lo && f.addr <= hi));
+}
+
+/* No record within ms: a case that must not fault. */
+static bool ev_none(int ms, char *m, size_t n)
+{
+	struct fault f;
+	const char *why = NULL;
+	int r = ev_next(ms, &f, &why);
+
+	if (r < 0)
+		snprintf(m, n, "%s", why);
+	else if (r > 0)
+		snprintf(m, n,
+			 "unexpected fault record: reason %u, address "
+			 "0x%llx",
+			 f.reason, (unsigned long long)f.addr);
+	return r == 0;
+}
+
+/* After a case: the endpoint reset, the IOMMU re-initialised (every
+ * domain gone) and its round trip done. */
+static void ep_recover(const char *key)
+{
+	ep_reset();
+	evq_on = false;
+	rx_manual = false;
+	recover(key);
+	evq_on = true;
+}
+
+/* A request into the write-only buffer page: random bytes within its
+ * first EP_LEN, the rest of the page untouched. */
+static bool ep_served(int page, uint64_t iova, char *m, size_t n)
+{
+	uint32_t len = 0;
+	enum outcome o;
+	bool changed = false;
+
+	memset(pg(page), FILL, PAGE);
+	o = ep_get(iova, EP_LEN, &len);
+	if (o != O_OK) {
+		snprintf(m, n, "request at 0x%llx: %s",
+			 (unsigned long long)iova, onames[o]);
+		return false;
+	}
+	for (uint32_t i = 0; i < len && i < EP_LEN; i++)
+		changed |= pg(page)[i] != FILL;
+	if (len > EP_LEN || !changed || !untouched(page, EP_LEN, PAGE)) {
+		snprintf(m, n, "request at 0x%llx: used length %u, %s",
+			 (unsigned long long)iova, len,
+			 !changed ? "buffer unchanged" : "written past it");
+		return false;
+	}
+	snprintf(m, n, "%u random bytes through the IOMMU", len);
+	return true;
+}
+
+/* A request the IOMMU must refuse: returned with 0 bytes, the device
+ * live, and the record of that fault (a write at [lo, hi]). */
+static bool ep_refused(uint64_t iova, uint32_t len, uint64_t lo, uint64_t hi,
+		       char *m, size_t n)
+{
+	uint32_t ulen = 0;
+	enum outcome o = ep_get(iova, len, &ulen);
+
+	if (o != O_ERR) {
+		snprintf(m, n, "request at 0x%llx: %s, not returned empty",
+			 (unsigned long long)iova, onames[o]);
+		return false;
+	}
+	return ev_expect(FAULT_R_MAPPING, FAULT_F_WRITE | FAULT_F_ADDRESS, lo,
+			 hi, m, n);
+}
+
+/* A request the IOMMU must refuse (a write fault at fault_at) whose
+ * buffer lies, all or in part, in page: nothing of that page changes. */
+static void ep_refused_in(const char *key, uint64_t iova, uint32_t len,
+			  uint64_t fault_at, int page)
+{
+	char m[240];
+
+	memset(pg(page), FILL, PAGE);
+	if (!ep_refused(iova, len, fault_at, fault_at, m, sizeof(m)))
+		bad(key, "%s", m);
+	else if (!untouched(page, 0, PAGE))
+		bad(key, "the page under the buffer was written");
+	else
+		ok(key, "returned empty, nothing written, %s", m);
+}
+
+static atomic_ulong race_ok, race_refused, race_other;
+
+static void *ep_race_requests(void *arg)
+{
+	uint32_t len;
+
+	pin(1);
+	(void)arg;
+	while (!atomic_load(&stop_threads)) {
+		enum outcome o = ep_get(EP_BUF_IOVA, EP_LEN, &len);
+
+		if (o == O_OK)
+			atomic_fetch_add(&race_ok, 1);
+		else if (o == O_ERR)
+			atomic_fetch_add(&race_refused, 1);
+		else {
+			atomic_fetch_add(&race_other, 1);
+			break;
+		}
+	}
+	return NULL;
+}
+
+enum ep_action { EA_UNMAP_RING, EA_DETACH, EA_IOMMU_RESET };
+
+/* Under a live queue (one request served first) the action takes the
+ * endpoint's rings away: its used ring UNMAPped, the endpoint DETACHed,
+ * or the IOMMU reset (every domain dropped). The next request must
+ * break the endpoint (NEEDS_RESET) with this fault on the event queue. */
+static void ep_break(const char *key, enum ep_action a, uint8_t reason,
+		     uint32_t flags, uint64_t lo, uint64_t hi)
+{
+	char m[240];
+	uint8_t q[IO_PROBE_LEN];
+	const char *why = io_why;
+	uint32_t len;
+	enum outcome o;
+	bool done;
+
+	if (ep_fresh(key) < 0)
+		return;
+	if (!ep_served(P_EP_BUF, EP_BUF_IOVA, m, sizeof(m))) {
+		bad(key, "before: %s", m);
+		goto out;
+	}
+	if (a == EA_UNMAP_RING)
+		done = ep_unmap(EP_USED_IOVA);
+	else if (a == EA_DETACH)
+		done = io_ok(q, io_attach(q, IO_DETACH, 1, io_ep), "DETACH");
+	else
+		done = dev_init(0, &why) == 0;
+	if (!done)
+		bad(key, "%s", why);
+	else if ((o = ep_get(EP_BUF_IOVA, EP_LEN, &len)) != O_NEEDS_RESET)
+		bad(key, "request: %s, not needs-reset", onames[o]);
+	else if (!ev_expect(reason, flags, lo, hi, m, sizeof(m)))
+		bad(key, "%s", m);
+	else
+		ok(key, "needs-reset, %s", m);
+out:
+	ep_recover(key);
+}
+
+static void group_endpoint(int seconds)
+{
+	char m[240], m2[240];
+	const char *why = NULL;
+	uint32_t len;
+	enum outcome o;
+	int r;
+
+	evq_on = true;
+
+	/* Without ACCESS_PLATFORM the driver would give guest-physical
+	 * addresses to a device that translates them: refused. */
+	if (ep_reset() == 0) {
+		ep_wr(R_STATUS, S_ACK);
+		ep_wr(R_STATUS, S_ACK | S_DRIVER);
+		ep_wr(R_DRV_FEAT_SEL, 1);
+		ep_wr(R_DRV_FEAT, 1);
+		ep_wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+		if (ep_rd(R_STATUS) & S_FEATURES_OK)
+			bad("ep-no-platform", "FEATURES_OK taken without "
+					      "ACCESS_PLATFORM");
+		else
+			ok("ep-no-platform", "FEATURES_OK refused without "
+					     "ACCESS_PLATFORM");
+	} else {
+		bad("ep-no-platform", "endpoint does not reset");
+	}
+	ep_recover("ep-no-platform");
+
+	/* Not attached, and BYPASS_CONFIG not negotiated: blocked. */
+	if (ep_reset() == 0 && dev_init(0, &why) == 0) {
+		r = ep_init(&why);
+		if (r == 1 &&
+		    ev_expect(FAULT_R_DOMAIN, FAULT_F_READ, 0, 0, m, sizeof(m)))
+			ok("ep-unattached", "rings refused, %s", m);
+		else
+			bad("ep-unattached", "%s",
+			    r < 0  ? why :
+			    r == 0 ? "rings at IOVAs accepted without a "
+				     "domain" :
+				     m);
+	} else {
+		bad("ep-unattached", "setup: %s",
+		    why ? why : "endpoint does not reset");
+	}
+	ep_recover("ep-unattached");
+
+	if (ep_fresh("ep-control") == 0) {
+		if (!ep_served(P_EP_BUF, EP_BUF_IOVA, m, sizeof(m)))
+			bad("ep-control", "%s", m);
+		else if (!ev_none(300, m2, sizeof(m2)))
+			bad("ep-control", "%s", m2);
+		else
+			ok("ep-control", "%s, no fault", m);
+		ep_recover("ep-control");
+	}
+
+	if (ep_fresh("ep-buf-unmapped") == 0) {
+		if (!ep_refused(EP_HOLE_IOVA, EP_LEN, EP_HOLE_IOVA,
+				EP_HOLE_IOVA, m, sizeof(m)))
+			bad("ep-buf-unmapped", "%s", m);
+		else if (!ep_served(P_EP_BUF, EP_BUF_IOVA, m2, sizeof(m2)))
+			bad("ep-buf-unmapped", "afterwards: %s", m2);
+		else
+			ok("ep-buf-unmapped", "returned empty, %s; then %s", m,
+			   m2);
+		ep_recover("ep-buf-unmapped");
+	}
+
+	if (ep_fresh("ep-buf-readonly") == 0) {
+		if (!ep_map(EP_RO_IOVA, phys[P_EP_BUF2], IO_MAP_R))
+			bad("ep-buf-readonly", "%s", io_why);
+		else
+			ep_refused_in("ep-buf-readonly", EP_RO_IOVA, EP_LEN,
+				      EP_RO_IOVA, P_EP_BUF2);
+		ep_recover("ep-buf-readonly");
+	}
+
+	/* 16 bytes in the mapped page, 48 in the unmapped one after it:
+	 * nothing may land in the mapped part either. */
+	if (ep_fresh("ep-buf-straddle") == 0) {
+		ep_refused_in("ep-buf-straddle", EP_BUF_IOVA + PAGE - 16, 64,
+			      EP_BUF_IOVA + PAGE, P_EP_BUF);
+		ep_recover("ep-buf-straddle");
+	}
+
+	/* A translation the endpoint used (and may cache) is gone once the
+	 * UNMAP completes; a new MAP of the IOVA sends the data elsewhere. */
+	if (ep_fresh("ep-unmap-used") == 0) {
+		bool unmapped = false;
+
+		if (!ep_served(P_EP_BUF, EP_BUF_IOVA, m, sizeof(m)))
+			bad("ep-unmap-used", "before: %s", m);
+		else if (!ep_unmap(EP_BUF_IOVA))
+			bad("ep-unmap-used", "%s", io_why);
+		else
+			unmapped = true;
+		memset(pg(P_EP_BUF), FILL, PAGE);
+		if (!unmapped)
+			;
+		else if (!ep_refused(EP_BUF_IOVA, EP_LEN, EP_BUF_IOVA,
+				     EP_BUF_IOVA, m, sizeof(m)))
+			bad("ep-unmap-used", "after the UNMAP: %s", m);
+		else if (!untouched(P_EP_BUF, 0, PAGE))
+			bad("ep-unmap-used", "unmapped page written");
+		else
+			ok("ep-unmap-used", "refused after the UNMAP, %s", m);
+		/* the old page stays FILL: ep_served fills only the new */
+		if (!unmapped)
+			bad("ep-remap", "no UNMAP before it");
+		else if (!ep_map(EP_BUF_IOVA, phys[P_EP_BUF2], IO_MAP_W))
+			bad("ep-remap", "%s", io_why);
+		else if (!ep_served(P_EP_BUF2, EP_BUF_IOVA, m, sizeof(m)))
+			bad("ep-remap", "%s", m);
+		else if (!untouched(P_EP_BUF, 0, PAGE))
+			bad("ep-remap", "the old page was written");
+		else
+			ok("ep-remap", "%s, into the new page only", m);
+		ep_recover("ep-unmap-used");
+	}
+
+	ep_break("ep-unmap-ring", EA_UNMAP_RING, FAULT_R_MAPPING,
+		 FAULT_F_WRITE | FAULT_F_ADDRESS, EP_USED_IOVA,
+		 EP_USED_IOVA + PAGE - 1);
+	ep_break("ep-detach", EA_DETACH, FAULT_R_DOMAIN, FAULT_F_READ, 0, 0);
+	ep_break("ep-iommu-reset", EA_IOMMU_RESET, FAULT_R_DOMAIN, FAULT_F_READ,
+		 0, 0);
+
+	/* 80 faults with no event buffer: at most 64 (the device's bound,
+	 * docs/iommu.md) are kept and come out, oldest first, once buffers
+	 * are there; the rest are dropped and the device goes on. */
+	rx_manual = true;
+	if (ep_fresh("ep-evq-full") == 0) {
+		int refused = 0, got = 0, bogus = 0;
+		struct fault f;
+
+		for (int i = 0; i < 80; i++)
+			refused += ep_get(EP_HOLE_IOVA + (uint64_t)i * PAGE, 16,
+					  &len) == O_ERR;
+		for (int i = 0; i < RX_NBUF; i++)
+			rx_post(i);
+		while ((r = ev_next(1000, &f, &why)) > 0) {
+			if (f.len != FAULT_LEN ||
+			    f.addr != EP_HOLE_IOVA + (uint64_t)got * PAGE)
+				bogus++;
+			got++;
+		}
+		if (r < 0)
+			bad("ep-evq-full", "%s", why);
+		else if (refused != 80 || got != 64 || bogus)
+			bad("ep-evq-full",
+			    "%d of 80 refused, %d records (%d out of order or "
+			    "malformed), not 80, 64, 0",
+			    refused, got, bogus);
+		else if (!ep_served(P_EP_BUF, EP_BUF_IOVA, m, sizeof(m)))
+			bad("ep-evq-full", "afterwards: %s", m);
+		else
+			ok("ep-evq-full",
+			   "80 refused, the first 64 records "
+			   "delivered in order, then %s",
+			   m);
+		ep_recover("ep-evq-full");
+	}
+
+	/* Event buffers the driver got wrong: a device-readable one gets
+	 * nothing; one of 8 bytes gets the record's first 8. */
+	rx_manual = true;
+	if (ep_fresh("ep-evq-readonly") == 0) {
+		uint32_t id;
+
+		rx_post_desc((struct desc){ rx_pa(0), RX_BUF, 0, 0 });
+		o = ep_get(EP_HOLE_IOVA, 16, &len);
+		r = rx_next(3000, &id, &len, &why);
+		if (o != O_ERR || r <= 0)
+			bad("ep-evq-readonly", "request %s, event buffer %s",
+			    onames[o],
+			    r < 0  ? why :
+			    r == 0 ? "not returned" :
+				     "returned");
+		else if (len != 0 || !untouched(P_RXBUF, 0, RX_BUF))
+			bad("ep-evq-readonly",
+			    "readable buffer: used length %u, %s", len,
+			    untouched(P_RXBUF, 0, RX_BUF) ? "untouched" :
+							    "written");
+		else
+			ok("ep-evq-readonly",
+			   "returned with 0 bytes, untouched");
+		ep_recover("ep-evq-readonly");
+	}
+	rx_manual = true;
+	if (ep_fresh("ep-evq-small") == 0) {
+		uint32_t id, fl;
+
+		rx_post_desc((struct desc){ rx_pa(0), 8, D_WRITE, 0 });
+		o = ep_get(EP_HOLE_IOVA, 16, &len);
+		r = rx_next(3000, &id, &len, &why);
+		memcpy(&fl, rx_buf(0) + 4, 4);
+		if (o != O_ERR || r <= 0)
+			bad("ep-evq-small", "request %s, event buffer %s",
+			    onames[o],
+			    r < 0  ? why :
+			    r == 0 ? "not returned" :
+				     "returned");
+		else if (len != 8 || rx_buf(0)[0] != FAULT_R_MAPPING ||
+			 fl != (FAULT_F_WRITE | FAULT_F_ADDRESS) ||
+			 !untouched(P_RXBUF, 8, RX_BUF))
+			bad("ep-evq-small",
+			    "8-byte buffer: used length %u, reason %u, flags "
+			    "0x%x, %s",
+			    len, rx_buf(0)[0], fl,
+			    untouched(P_RXBUF, 8, RX_BUF) ? "nothing past it" :
+							    "written past it");
+		else
+			ok("ep-evq-small", "the record's first 8 bytes, "
+					   "nothing past them");
+		ep_recover("ep-evq-small");
+	}
+	rx_manual = false;
+
+	/* Requests on one vCPU, UNMAP/MAP of their buffer on another: once
+	 * an UNMAP has completed, the page must not change until the MAP. */
+	if (ep_fresh("ep-race-unmap") == 0) {
+		pthread_t th;
+		uint64_t t0 = now_ms();
+		unsigned long cycles = 0, late = 0;
+		bool io_fail = false;
+
+		atomic_store(&stop_threads, false);
+		atomic_store(&race_ok, 0);
+		atomic_store(&race_refused, 0);
+		atomic_store(&race_other, 0);
+		pin(0);
+		if (pthread_create(&th, NULL, ep_race_requests, NULL)) {
+			bad("ep-race-unmap", "pthread_create failed");
+		} else {
+			while (now_ms() - t0 < (uint64_t)seconds * 1000) {
+				if (!ep_unmap(EP_BUF_IOVA)) {
+					io_fail = true;
+					break;
+				}
+				memset(pg(P_EP_BUF), FILL, PAGE);
+				nap_us(2000);
+				late += !untouched(P_EP_BUF, 0, PAGE);
+				if (!ep_map(EP_BUF_IOVA, phys[P_EP_BUF],
+					    IO_MAP_W)) {
+					io_fail = true;
+					break;
+				}
+				cycles++;
+				nap_us(1000);
+			}
+			atomic_store(&stop_threads, true);
+			pthread_join(th, NULL);
+			if (io_fail || late || atomic_load(&race_other) ||
+			    !atomic_load(&race_ok) ||
+			    !atomic_load(&race_refused))
+				bad("ep-race-unmap",
+				    "%lu cycles, %lu pages written after their "
+				    "UNMAP, %lu served, %lu refused, %lu "
+				    "other%s%s",
+				    cycles, late, atomic_load(&race_ok),
+				    atomic_load(&race_refused),
+				    atomic_load(&race_other),
+				    io_fail ? "; " : "", io_fail ? io_why : "");
+			else if (!ep_served(P_EP_BUF, EP_BUF_IOVA, m,
+					    sizeof(m)))
+				bad("ep-race-unmap", "afterwards: %s", m);
+			else
+				ok("ep-race-unmap",
+				   "%lu UNMAP/MAP cycles against %lu served "
+				   "and %lu refused requests, no page written "
+				   "after its UNMAP",
+				   cycles, atomic_load(&race_ok),
+				   atomic_load(&race_refused));
+		}
+		ep_recover("ep-race-unmap");
+	}
+	ep_reset();
+}
+
 static int iommu_setup(void)
 {
 	uint8_t t[4096];
@@ -3085,6 +3793,7 @@ static int iommu_setup(void)
 		if (t[off] == 2 && len >= 16) {
 			memcpy(&io_ep, t + off + 4, 4);
 			memcpy(&ep_base, t + off + 8, 8);
+			io_ep_base = ep_base;
 			io_probe_size = rd(R_CONFIG + 32);
 			io_domain_end = rd(R_CONFIG + 28);
 			io_input_end = rd(R_CONFIG + 16) |
@@ -3114,7 +3823,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: hostile BASE regs|chains|indirect|"
-				"races|flood [SECONDS]\n");
+				"races|flood|endpoint [SECONDS]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -3155,6 +3864,18 @@ int main(int argc, char **argv)
 	}
 	if (dev_id == ID_IOMMU && iommu_setup() < 0)
 		return 2;
+	if (dev_id == ID_IOMMU && !strcmp(argv[2], "endpoint")) {
+		unsigned long long in = io_ep_base & (PAGE - 1);
+		uint8_t *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, fd, (off_t)(io_ep_base - in));
+
+		if (!io_ep_base || p == MAP_FAILED) {
+			fprintf(stderr, "hostile: endpoint window 0x%llx\n",
+				(unsigned long long)io_ep_base);
+			return 2;
+		}
+		ep_mmio = p + in;
+	}
 	tq = has_rxq() ? 1 : 0;
 	snprintf(hc_run, sizeof(hc_run), "%s%s-%08x", key_prefix, argv[2],
 		 (unsigned int)rnd());
@@ -3172,6 +3893,8 @@ int main(int argc, char **argv)
 		group_races(seconds);
 	else if (!strcmp(argv[2], "flood"))
 		group_flood(seconds);
+	else if (!strcmp(argv[2], "endpoint") && dev_id == ID_IOMMU)
+		group_endpoint(seconds);
 	else {
 		fprintf(stderr, "hostile: unknown group %s\n", argv[2]);
 		return 2;

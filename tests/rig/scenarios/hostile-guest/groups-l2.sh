@@ -16,18 +16,22 @@ virtio_windows() {
 # BASE is the device's window (hex), FIRST_SLOT the 256 KiB slot on the
 # other disk the first group writes; the guest's sha of each write goes
 # out as a VAL so L1 can compare it with the image (groups-l1.sh).
+# hostile_run PREFIX BASE GROUP: one group, its result as PREFIXprog-GROUP
+hostile_run() {
+    s0=$(cut -d' ' -f1 /proc/uptime)
+    HOSTILE_KEY_PREFIX=$1 timeout 150 /bin/hostile "$2" "$3" "$HOSTILE_SECS"
+    rc=$?
+    s1=$(cut -d' ' -f1 /proc/uptime)
+    case $rc in
+    0) ok "${1}prog-$3" "finished, every case passed ($s0 -> $s1 s)" ;;
+    1) bad "${1}prog-$3" "finished, some cases failed" ;;
+    *) bad "${1}prog-$3" "did not finish (exit $rc)" ;;
+    esac
+}
 hostile_groups() {
     p=$1 i=$3
     for g in regs chains indirect races flood; do
-        s0=$(cut -d' ' -f1 /proc/uptime)
-        HOSTILE_KEY_PREFIX=$p timeout 150 /bin/hostile "$2" "$g" "$HOSTILE_SECS"
-        rc=$?
-        s1=$(cut -d' ' -f1 /proc/uptime)
-        case $rc in
-        0) ok "${p}prog-$g" "finished, every case passed ($s0 -> $s1 s)" ;;
-        1) bad "${p}prog-$g" "finished, some cases failed" ;;
-        *) bad "${p}prog-$g" "did not finish (exit $rc)" ;;
-        esac
+        hostile_run "$p" "$2" "$g"
         head -c 262144 /dev/urandom > /tmp/o
         want=$(sha < /tmp/o)
         val "${p}other-sha-$g" "$want"

@@ -5,7 +5,9 @@
 # and the protocol's own (iommu-*: each rule of virtio 1.2 5.13.6 that
 # names a status, the mapping limit, every domain ID, random requests),
 # every recovery the protocol's round trip on the endpoint that the
-# VIOT table lists. No driver is bound to it (l1.sh); between groups vda
+# VIOT table lists. Then that endpoint is driven through IOVAs the
+# attacker maps (group endpoint): refused DMA, faults on the event queue,
+# UNMAP and DETACH under a live queue, an UNMAP racing requests. No driver is bound to it (l1.sh); between groups vda
 # must take a write and read it back, and the console carries every line.
 HOSTILE_SECS=2
 . /rig/scenarios/hostile-guest/groups-l2.sh
@@ -25,4 +27,6 @@ t_main() {
     fi
     ok "${p}no-driver" "no driver on $vname (virtio_iommu never registered)"
     hostile_groups "$p" "$base" 0 "$other"
+    # the endpoint driven through IOVAs at the same time (keys in-ep-*)
+    hostile_run "$p" "$base" endpoint
 }
