@@ -208,12 +208,16 @@ rig_boot_l1() {
     # panic; panic_print=0x40: every panic prints every CPU's backtrace
     # (where each was stuck); mitigations=off: L1 runs only the rig's own
     # guests, and under TCG its speculation barriers cost about 15% of a
-    # scenario's time (docs/rig.md, "The L1 kernel")
+    # scenario's time (docs/rig.md, "The L1 kernel"); nohz=off
+    # highres=off: L1's tick stays periodic, so one timer interrupt that
+    # TCG loses is one lost tick, not an L1 whose one CPU sleeps (or runs
+    # its L2 vCPU) forever waiting for it (docs/rig.md, "Two L1 deaths
+    # with one cause")
     local qemu=("${L1_QEMU:-qemu-system-x86_64}" -L "${L1_QEMU_DATA:-/usr/share/qemu}"
                 -M q35 -accel "tcg,thread=${RIG_TCG_THREAD:-multi}"
                 -cpu "${RIG_L1_CPU:-EPYC,+svm,+npt}" -smp "${RIG_L1_SMP:-2}" -m 2048
                 -kernel "$L1_KERNEL" -initrd "$initramfs"
-                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1 unknown_nmi_panic panic_print=0x40 mitigations=off${RIG_L1_APPEND:+ $RIG_L1_APPEND}"
+                -append "console=ttyS0 panic=-1 loglevel=5 softlockup_panic=1 unknown_nmi_panic panic_print=0x40 mitigations=off nohz=off highres=off${RIG_L1_APPEND:+ $RIG_L1_APPEND}"
                 -display none -monitor "unix:$log.mon,server=on,wait=off"
                 -serial stdio -no-reboot)
     rig_log "booting L1 (timeout ${tmo}s): ${qemu[*]}"
