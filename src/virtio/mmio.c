@@ -110,7 +110,9 @@ static void reset_locked(struct virtio_mmio *t)
 	t->driver_features = 0;
 	t->dev_feat_sel = t->drv_feat_sel = t->queue_sel = 0;
 	atomic_store(&t->isr, 0);
-	atomic_store(&t->irq_used, false);
+	/* irq_used survives: a driver bound again after a reset may lose
+	 * its very first edge, and one that never got an interrupt never
+	 * reads InterruptStatus to arm the watch. */
 }
 
 /* The Status bits a driver may set (virtio 1.2, 2.1): NEEDS_RESET is the

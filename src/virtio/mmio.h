@@ -60,8 +60,9 @@ struct virtio_mmio {
 	atomic_uint irq_gen;
 	/* CLOCK_MONOTONIC of the last edge transport_raise sent. */
 	_Atomic uint64_t last_edge_ns;
-	/* The driver has read InterruptStatus since the last reset: it
-	 * takes interrupts (a polling driver is never re-raised to). */
+	/* A driver of this device has read InterruptStatus: it takes
+	 * interrupts (a polling driver is never re-raised to). Kept over a
+	 * reset, so the next driver's first edge is watched too. */
 	atomic_bool irq_used;
 	int irq_efd;
 	int notify_efd[VIRTIO_MAX_QUEUES];
