@@ -328,6 +328,27 @@ static int state_load(void *opaque, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+/* At the end, where a console's input went: a guest that read none
+ * (the rig's hostile-console) is told apart from one never sent any, and
+ * a queue the driver stopped posting to from an edge never taken. */
+static void report_console(struct virtio_mmio *t, const char *prog)
+{
+	struct virtio_dev *d = t->dev;
+	const struct virtq *rq = &d->vq[VCONSOLE_RXQ];
+	struct vconsole_stats st;
+
+	vconsole_get_stats(d, &st);
+	pthread_mutex_lock(&d->lock);
+	fprintf(stderr,
+		"%s: status 0x%x; receiveq %s, %u buffers taken, used idx %u (%u at the last interrupt); InterruptStatus 0x%x; %llu bytes in, %llu out, %llu dropped\n",
+		prog, d->status, rq->ready ? "ready" : "not ready",
+		rq->last_avail, rq->used_idx, rq->signalled_used,
+		atomic_load(&t->isr), (unsigned long long)st.in_bytes,
+		(unsigned long long)st.out_bytes,
+		(unsigned long long)st.out_dropped_bytes);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void *stdin_pump(void *arg)
 {
 	struct virtio_dev *d = arg;
@@ -494,6 +515,8 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		(unsigned long long)s->handled_sync,
 		(unsigned long long)s->handled_posted,
 		(unsigned long long)notify_in_window);
+	if (o->kind == KIND_CONSOLE)
+		report_console(t, prog);
 	if (wisp_ioreq_iommu(s)) {
 		struct wisp_ioreq_iommu_stats st;
 

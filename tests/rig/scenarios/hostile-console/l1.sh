@@ -65,5 +65,8 @@ scenario_post() {
     # once on its stderr: reported, since whether an L1 loses an edge is
     # not the scenario's to decide
     C ok hc-irq-watch "interrupt re-raised by wisp-console: $(grep -c 'raised it again' $HC/err) time(s)"
+    # its device at the end (src/servers/wisp-dev.c, report_console):
+    # where the input went, for a failed oop-hvc0-in
+    C ok hc-state "$(grep -a ': status 0x' $HC/err | tail -n 1)"
     rm -rf $HC
 }
