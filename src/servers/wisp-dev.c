@@ -23,6 +23,8 @@
  * answering, or (SIGBUS) shrank shared memory under the server. At the
  * end of each connection one line says what was served, including how
  * many QueueNotify writes reached the window instead of a doorbell lane.
+ * SIGUSR1 logs the device's state (its queues on both sides, interrupt
+ * status, I/O thread) to stderr within half a second, as it does in wisp.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +50,7 @@
 #include "servers/vhu_back.h"
 #include "util/efd.h"
 #include "util/time.h"
+#include "virtio/dump.h"
 #include "virtio/mmio.h"
 
 enum kind { KIND_BLK, KIND_RNG, KIND_CONSOLE, KIND_NET };
@@ -71,6 +74,8 @@ struct opts {
 /* The connection being served, for the SIGTERM handler. */
 static struct wisp_ioreq_server *volatile current;
 static volatile sig_atomic_t terminated;
+/* SIGUSR1 came: the watcher thread dumps the device at its next tick. */
+static volatile sig_atomic_t dump_wanted;
 /* QueueNotify writes that came as window writes: a doorbell lane that
  * works keeps this at 0 (the kick goes to the eventfd in the kernel). */
 static uint64_t notify_in_window;
@@ -82,6 +87,12 @@ static void on_term(int sig)
 		wisp_ioreq_stop(current);
 	else
 		_exit(128 + sig); /* waiting for a VMM: nothing to finish */
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	dump_wanted = 1;
 }
 
 /* Only a VMM shrinking guest RAM or the shared page (unsealed memfds)
@@ -171,6 +182,16 @@ static void *irq_watch(void *arg)
 		pthread_cond_timedwait(&iw->cond, &iw->lock, &ts);
 		if (iw->stop)
 			break;
+		if (dump_wanted) {
+			/* the dump takes the device lock (bounded): not
+			 * under ours, which a hold takes first */
+			dump_wanted = 0;
+			pthread_mutex_unlock(&iw->lock);
+			virtio_mmio_dump(iw->t, LOG_WARN);
+			pthread_mutex_lock(&iw->lock);
+			if (iw->stop)
+				break;
+		}
 		if (iw->held > 0) {
 			w.since_ns = 0;
 			continue;
@@ -775,6 +796,8 @@ int main(int argc, char **argv)
 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGTERM, &sa, NULL);
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
 	}
 	if (o.vhost_user) {
 		lfd = vhu_back_listen(o.vhost_user, &e);

@@ -30,6 +30,18 @@ scenario_pre() {
     else C fail server-up "no socket after 5 s: $(tr '\n' ' ' < $HC/err)"; fi
     VMM_EXTRA="$VMM_EXTRA --server $HC/sock"
 }
+# A failed oop-hvc0-in makes wisp-console dump its device's state
+# (SIGUSR1) while the guest still waits, for scenario_post to report.
+# shellcheck disable=SC2154 # vpid is l1-init.sh's, hc_pid scenario_pre's
+scenario_during() {
+    (while kill -0 "$vpid" 2> /dev/null; do
+        if grep -aq 'WISP-T-FAIL oop-hvc0-in' "$log"; then
+            kill -USR1 "$hc_pid"
+            break
+        fi
+        usleep 500000
+    done) &
+}
 # shellcheck disable=SC2154 # the writer and the server scenario_pre started
 scenario_post() {
     w=0
@@ -68,5 +80,8 @@ scenario_post() {
     # its device at the end (src/servers/wisp-dev.c, report_console):
     # where the input went, for a failed oop-hvc0-in
     C ok hc-state "$(grep -a ': status 0x' $HC/err | tail -n 1)"
+    grep -a 'virtio-console: \(at 0x\|q[01]:\|I/O thread\)' $HC/err | while read -r l; do
+        C ok hc-dump "$l"
+    done
     rm -rf $HC
 }
