@@ -52,6 +52,13 @@
  * between copies, so this bounds how long a vCPU fault waits behind the
  * prefetch: 256 KiB, not 2 MiB. */
 #define PREFETCH_BATCH 64
+/* Until the guest's first fault, or PREFETCH_HOLD_MS after the handover,
+ * the prefetch copies at most PREFETCH_BATCH pages every
+ * PREFETCH_HOLD_GAP_NS (the first at once) instead of going flat out:
+ * until the guest runs, the VMM's restore needs the same CPUs. A small
+ * guest's few pages still all come in before it runs. */
+#define PREFETCH_HOLD_MS 20
+#define PREFETCH_HOLD_GAP_NS 1000000ULL
 
 struct handler {
 	const char *mem_path;
@@ -415,6 +422,8 @@ int main(int argc, char **argv)
 	struct err se = { 0 };
 	int accept_ms = 60000, ls, c, ret = 0;
 	bool pf_reported = false;
+	/* the hold's window: its start (now_ns) and pages copied in it */
+	uint64_t win_start = 0, win_pages = 0;
 	struct stat st;
 	char *end;
 
@@ -488,12 +497,22 @@ int main(int argc, char **argv)
 		h.prefetch ? "on" : "off");
 
 	for (;;) {
+		uint64_t now = now_ns();
+		bool held = !h.faults &&
+			    now - h.t0 < PREFETCH_HOLD_MS * 1000000ULL;
+		bool full;
+
+		if (now - win_start >= PREFETCH_HOLD_GAP_NS) {
+			win_start = now;
+			win_pages = 0;
+		}
+		full = held && win_pages >= PREFETCH_BATCH;
 		bool more = h.prefetch && h.pf_reg < h.nr;
 		struct pollfd p[2] = {
 			{ .fd = h.uffd, .events = POLLIN },
 			{ .fd = h.sock, .events = POLLIN | POLLRDHUP },
 		};
-		int n = poll(p, 2, more ? 0 : 1000);
+		int n = poll(p, 2, !more ? 1000 : full ? 1 : 0);
 
 		if (n < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
@@ -515,7 +534,13 @@ int main(int argc, char **argv)
 				break;
 			continue;
 		}
-		if (more && !prefetch_some(&h) && !pf_reported) {
+		if (!more || full)
+			continue;
+		uint64_t before = h.prefetched;
+		bool going = prefetch_some(&h);
+
+		win_pages += h.prefetched - before;
+		if (!going && !pf_reported) {
 			pf_reported = true;
 			fprintf(stderr,
 				"wisp-uffd: prefetch done after %" PRIu64
