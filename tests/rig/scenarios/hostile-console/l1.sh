@@ -77,9 +77,8 @@ scenario_post() {
     # once on its stderr: reported, since whether an L1 loses an edge is
     # not the scenario's to decide
     C ok hc-irq-watch "interrupt re-raised by wisp-console: $(grep -c 'raised it again' $HC/err) time(s)"
-    # its device at the end (src/servers/wisp-dev.c, report_console):
-    # where the input went, for a failed oop-hvc0-in
-    C ok hc-state "$(grep -a ': status 0x' $HC/err | tail -n 1)"
+    # its byte counts at the end (src/servers/wisp-dev.c, report_console)
+    C ok hc-bytes "$(grep -a ': input: ' $HC/err | tail -n 1)"
     grep -a 'virtio-console: \(at 0x\|q[01]:\|I/O thread\)' $HC/err | while read -r l; do
         C ok hc-dump "$l"
     done
