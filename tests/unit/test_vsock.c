@@ -799,6 +799,43 @@ static void test_reset_keeps_unsent(void **state)
 }
 
 /* A socket path that exists is refused, not removed. */
+/* A client that came before a restored device's state was loaded got
+ * its port from the fresh counter, which the guest may still hold a
+ * reset socket for (the rig's snapshot-net-vsock saw the guest answer
+ * that REQUEST with an RST): the restored counter gives it a new one,
+ * and its OK line names that one. */
+static void test_restored_port_renumbers(void **state)
+{
+	struct ctx *c = setup();
+	const uint32_t port = VSOCK_LOCAL_PORT_BASE + 7;
+	int h = host_dial(c);
+	char want[32], b[32];
+	int n = snprintf(want, sizeof(want), "OK %u\n", port);
+
+	(void)state;
+	assert_int_equal(send(h, "CONNECT 60\n", 11, 0), 11);
+	vsock_mux_poll(c->m); /* made with the fresh counter's port */
+	assert_int_equal(stats(c).conns, 1);
+	assert_int_equal(vsock_mux_set_next_port(c->m, port), 0);
+	vsock_mux_reset_known(c->m);
+	vsock_mux_hold_host(c->m, true);
+	expect_nothing(c);
+	vsock_mux_hold_host(c->m, false);
+	expect_pkt(c, VSOCK_OP_REQUEST, port, 60);
+	expect_nothing(c);
+	assert_int_equal(vsock_mux_next_port(c->m), port + 1);
+	/* The old pair is unknown now; the new one answers. */
+	guest(c, VSOCK_OP_RESPONSE, 60, VSOCK_LOCAL_PORT_BASE, NULL, 0, 0);
+	expect_pkt(c, VSOCK_OP_RST, VSOCK_LOCAL_PORT_BASE, 60);
+	guest(c, VSOCK_OP_RESPONSE, 60, port, NULL, 0, 0);
+	wait_readable(h);
+	assert_int_equal(recv(h, b, sizeof(b), 0), n);
+	assert_memory_equal(b, want, (size_t)n);
+	assert_int_equal(stats(c).conns_opened, 1);
+	close(h);
+	done(c);
+}
+
 static void test_create_errors(void **state)
 {
 	struct ctx *c = setup();
@@ -1060,6 +1097,7 @@ int main(void)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_reset_keeps_unsent),
+		cmocka_unit_test(test_restored_port_renumbers),
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_device),
 		cmocka_unit_test(test_device_hostile),

@@ -878,9 +878,37 @@ uint32_t vsock_mux_next_port(const struct vsock_mux *m)
 
 int vsock_mux_set_next_port(struct vsock_mux *m, uint32_t port)
 {
+	struct conn *moved = NULL, *c;
+
 	if (port < VSOCK_LOCAL_PORT_BASE)
 		return -EINVAL;
 	m->next_local_port = port;
+	/* A client that came before a restored device's state was loaded
+	 * got its port from the fresh counter: the guest may still hold a
+	 * reset socket on that pair. Its REQUEST was never sent, nor its
+	 * OK line, so nobody knows the port yet: it takes a new one. */
+	for (int i = 0; i < HASH_SIZE; i++) {
+		struct conn **pp = &m->hash[i];
+
+		while ((c = *pp)) {
+			if (unsent(c)) {
+				*pp = c->hnext;
+				c->hnext = moved;
+				moved = c;
+			} else {
+				pp = &c->hnext;
+			}
+		}
+	}
+	while ((c = moved)) {
+		unsigned int h;
+
+		moved = c->hnext;
+		c->local_port = alloc_local_port(m, c->peer_port);
+		h = hash_of(c->local_port, c->peer_port);
+		c->hnext = m->hash[h];
+		m->hash[h] = c;
+	}
 	return 0;
 }
 

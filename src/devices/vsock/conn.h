@@ -122,7 +122,9 @@ void vsock_mux_hold_host(struct vsock_mux *m, bool hold);
  * made after the restore does not take the ports of connections the
  * guest may still hold sockets for (reset but not yet closed, a new
  * REQUEST on that pair would be answered with an RST). The setter
- * takes only ports from VSOCK_LOCAL_PORT_BASE up (-EINVAL). */
+ * takes only ports from VSOCK_LOCAL_PORT_BASE up (-EINVAL), and gives
+ * the connections whose REQUEST is unsent (clients that came before the
+ * load) new ports from there. */
 uint32_t vsock_mux_next_port(const struct vsock_mux *m);
 int vsock_mux_set_next_port(struct vsock_mux *m, uint32_t port);
 
