@@ -10,11 +10,13 @@
  *       then a half-close; every byte echoed back is checked and the
  *       echo must end exactly after BYTES. Exit 0 and "ok ..." or exit 1
  *       and what went wrong; SECONDS (default 120) bounds the whole run.
+ *       uds: the "ok" line ends with the host ports the OK lines named.
  *   vsockt refused vsock:CID:PORT   exit 0 if the connect is refused
  *   vsockt cid                      the guest's own CID
  *   vsockt hold vsock:CID:PORT|uds:PATH:PORT [SECONDS]
  *       one connection to an echo server: one byte out and back, then
- *       "open" on stdout, then waits for the connection to end and
+ *       "open" on stdout (uds: "open port N", N from the OK line),
+ *       then waits for the connection to end and
  *       prints how: "eof", "reset: ERROR", or "fail: timed out" after
  *       SECONDS (default 300); for the snapshot-net-vsock scenario,
  *       whose connections must not survive a snapshot
@@ -119,6 +121,9 @@ static int vsock_socket(unsigned int cid, unsigned int port, int listen_too)
 	return fd;
 }
 
+/* The host port the last uds handshake's OK line named. */
+static unsigned long ok_port;
+
 /* uds:PATH:PORT: Firecracker's host-initiated handshake. */
 static int uds_connect(const char *path, unsigned int port)
 {
@@ -156,6 +161,7 @@ static int uds_connect(const char *path, unsigned int port)
 		close(fd);
 		return -EPROTO;
 	}
+	ok_port = strtoul(line + 3, NULL, 10);
 	return fd;
 }
 
@@ -192,6 +198,7 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 	static uint8_t buf[65536];
 	struct timespec t0, t1;
 	unsigned int left = n;
+	unsigned long lo = ~0ul, hi = 0;
 
 	if (!c || !p)
 		return 1;
@@ -203,6 +210,10 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 			       strerror(-c[k].fd));
 			return 1;
 		}
+		if (ok_port && ok_port < lo)
+			lo = ok_port;
+		if (ok_port > hi)
+			hi = ok_port;
 		fcntl(c[k].fd, F_SETFL, O_NONBLOCK);
 		if (bytes == 0)
 			shutdown(c[k].fd, SHUT_WR);
@@ -279,10 +290,13 @@ static int echo(const char *addr, uint64_t bytes, unsigned int n)
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("ok %u conns x %llu bytes echoed and checked in %ld ms\n", n,
+	printf("ok %u conns x %llu bytes echoed and checked in %ld ms", n,
 	       (unsigned long long)bytes,
 	       (long)((t1.tv_sec - t0.tv_sec) * 1000 +
 		      (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	if (hi)
+		printf(", host ports %lu-%lu", lo, hi);
+	printf("\n");
 	return 0;
 }
 
@@ -300,7 +314,10 @@ static int hold(const char *addr)
 		printf("fail: no echo of the first byte\n");
 		return 1;
 	}
-	printf("open\n");
+	if (ok_port)
+		printf("open port %lu\n", ok_port);
+	else
+		printf("open\n");
 	fflush(stdout);
 	/* Anything echoed after the first byte would be a bug: only the
 	 * end of the connection is expected. */

@@ -10,7 +10,11 @@
 # restored device's TRANSPORT_RESET the guest's (g-old-reset). After the
 # restore, new connections both ways (h2g-new from restore_mid, g2h-new
 # from the guest), ping, and the same transfers again; L1 compares each
-# transfer's checksum.
+# transfer's checksum. restore_mid connects as soon as the restored
+# wisp's socket exists, often before the device state is loaded; every
+# host port the new connections get must be above the held one's
+# (h2g-port): the guest may still hold the reset socket of that pair,
+# and would answer a REQUEST on it with an RST.
 . /rig/scenarios/snapshot-file/flow-l1.sh
 # shellcheck disable=SC2034 # tap_up reads NET_L1
 NET_TAP=wtap0 NET_L1=10.77.0.1 NET_MAC=02:00:00:00:77:02
@@ -55,20 +59,25 @@ restore_pre() {
     # as Firecracker: the socket of the dead VMM is the user's to remove
     rm -f $VS_UDS
 }
-# the restored VM runs (its guest waits for 'restored'): a new
-# connection from L1 to the guest's listener, which the reset kept
+# the restored VM runs (its guest waits for 'restored'): new
+# connections from L1 to the guest's listener, which the reset kept
 restore_mid() {
     w=0
-    while [ ! -S $VS_UDS ] && [ \$w -lt 100 ]; do usleep 100000; w=\$((w + 1)); done
+    while [ ! -S $VS_UDS ] && [ \$w -lt 5000 ]; do usleep 2000; w=\$((w + 1)); done
     r=\$(vsockt echo uds:$VS_UDS:6000 65536 4 30 2>&1)
     case \"\$r\" in ok*) say ok h2g-new \"\$r\" ;; *) say fail h2g-new \"\$r\" ;; esac
+    old=\$(sed -n 's/^open port //p' $VS_DIR/hold.out)
+    new=\$(echo \"\$r\" | sed -n 's/.*, host ports \\([0-9]*\\)-.*/\\1/p')
+    if [ -n \"\$old\" ] && [ -n \"\$new\" ] && [ \"\$new\" -gt \"\$old\" ]; then
+        say ok h2g-port \"the new connections from host port \$new, the held one had \$old\"
+    else say fail h2g-port \"new '\$new', held '\$old': \$r\"; fi
 }"
 }
 
 # shellcheck disable=SC2154 # the listeners nc_serve started in scenario_pre
 scenario_post() {
     snapshot_flow_post boot-source drive machine net vsock start h-hold-open \
-        pause create killed host-closed h2g-new clone1
+        pause create killed host-closed h2g-new h2g-port clone1
     w=0
     while kill -0 "$up2_pid" 2> /dev/null && [ $w -lt 50 ]; do usleep 200000; w=$((w + 1)); done
     kill "$up1_pid" "$up2_pid" "$down_pid" "$serve_pid" 2> /dev/null
