@@ -100,6 +100,10 @@ static void usage(FILE *out)
 		"                         virtio device behind it (a disk with\n"
 		"                         iommu=off or a server with --server-iommu\n"
 		"                         off stays outside)\n"
+		"  --iommu-poll US        after answering a request, the virtio-iommu\n"
+		"                         looks for the next one itself, kicks held\n"
+		"                         back, for up to US µs (default 200 when wisp\n"
+		"                         may use more than one CPU, else 0: off)\n"
 		"  --acpi on|off          describe the machine by ACPI tables (default\n"
 		"                         on) or by the MP table and virtio_mmio.device=\n"
 		"                         on the command line (off)\n"
@@ -162,6 +166,7 @@ enum {
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_WATCHDOG,
 	OPT_IOMMU,
+	OPT_IOMMU_POLL,
 	OPT_NET,
 	OPT_VSOCK,
 	OPT_VHOST_USER_BLK,
@@ -284,6 +289,7 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "acpi", required_argument, NULL, OPT_ACPI },
 		{ "async-pf", required_argument, NULL, OPT_ASYNC_PF },
 		{ "iommu", no_argument, NULL, OPT_IOMMU },
+		{ "iommu-poll", required_argument, NULL, OPT_IOMMU_POLL },
 		{ "shutdown-timeout", required_argument, NULL,
 		  OPT_SHUTDOWN_TIMEOUT },
 		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
@@ -477,6 +483,15 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		case OPT_IOMMU:
 			cfg->iommu = true;
 			break;
+		case OPT_IOMMU_POLL: {
+			uint64_t v;
+
+			if (devopts_parse_u64("--iommu-poll", optarg, 0,
+					      VM_MAX_IOMMU_POLL_US, &v, &e))
+				return bad_arg(&e);
+			cfg->iommu_poll_us = (int64_t)v;
+			break;
+		}
 		case OPT_SHUTDOWN_TIMEOUT:
 			/* 0 is allowed: SIGTERM stops at once. */
 			if (devopts_parse_u64("--shutdown-timeout", optarg, 0,

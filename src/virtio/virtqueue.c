@@ -514,13 +514,25 @@ bool virtq_should_notify(struct virtq *vq)
 	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 }
 
-void virtq_update_avail_event(struct virtq *vq)
+static void set_avail_event(struct virtq *vq, uint16_t v)
 {
 	if (!vq->event_idx || !used(vq))
 		return;
-	store16(used(vq) + USED_RING + 8 * vq->size, vq->last_avail);
+	store16(used(vq) + USED_RING + 8 * vq->size, v);
 	guest_mem_mark_dirty(vq->mem, used(vq) + USED_RING + 8 * vq->size, 2);
 	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void virtq_update_avail_event(struct virtq *vq)
+{
+	set_avail_event(vq, vq->last_avail);
+}
+
+void virtq_hold_kicks(struct virtq *vq)
+{
+	/* vring_need_event(event, new, old) is (new - event - 1) < (new -
+	 * old): with event = old - 1 it is false for the next buffer. */
+	set_avail_event(vq, (uint16_t)(vq->last_avail - 1));
 }
 
 static uint32_t chain_copy(const struct virtq_chain *c, bool write,

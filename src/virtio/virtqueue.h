@@ -137,6 +137,11 @@ bool virtq_should_notify(struct virtq *vq);
 /* With EVENT_IDX, publishes avail_event = last_avail so the driver kicks
  * again only for new buffers. No-op otherwise. */
 void virtq_update_avail_event(struct virtq *vq);
+/* With EVENT_IDX, publishes avail_event = last_avail - 1: the driver's
+ * next buffer comes without a kick, for a device that looks for it
+ * itself (and then publishes last_avail again before it stops looking).
+ * No-op otherwise. */
+void virtq_hold_kicks(struct virtq *vq);
 
 /* The driver's side of the rings as guest memory holds it now, for the
  * state dump: false when they are not reachable (queue not ready, or

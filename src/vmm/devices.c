@@ -159,7 +159,13 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 					  "off leaves out");
 		/* Global IDs from the host-wide registry: two VMs never
 		 * share one, a crashed VM's come back. */
-		const struct viommu_config vc = { .host_registry = true };
+		const struct viommu_config vc = {
+			.host_registry = true,
+			.poll_ns =
+				cfg->iommu_poll_us < 0 ? 0 :
+				cfg->iommu_poll_us ? cfg->iommu_poll_us * 1000 :
+						     -1,
+		};
 
 		ret = viommu_create(&vc, &vm->mem, &d, e);
 		if (!ret)

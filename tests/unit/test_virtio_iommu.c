@@ -74,6 +74,9 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
+/* The next setup's viommu_config.poll_ns (0: the default). */
+static int64_t setup_poll_ns;
+
 static int setup_cfg(void **state, bool bypass)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
@@ -83,6 +86,7 @@ static int setup_cfg(void **state, bool bypass)
 		.max_total_maps = MAX_TOTAL,
 		.domain_end = DOMAIN_END,
 		.bypass = bypass,
+		.poll_ns = setup_poll_ns,
 	};
 	struct err e;
 
@@ -972,6 +976,108 @@ static void *bg_thread(void *arg)
 	return NULL;
 }
 
+/* After answering, the device looks for the driver's next request itself
+ * with kicks held back (avail_event one behind): a MAP added without a
+ * kick is answered; once the look ends, kicks are on again. */
+struct poll_kick {
+	struct ctx *c;
+	atomic_bool done;
+};
+
+static void *poll_kick_thread(void *arg)
+{
+	struct poll_kick *k = arg;
+
+	fake_kick(&k->c->f, 0);
+	atomic_store(&k->done, true);
+	return NULL;
+}
+
+/* Waits (at most 5 s) for the requestq's used index to reach idx. */
+static bool used_reaches(struct ctx *c, uint16_t idx)
+{
+	uint64_t end = now_ns() + 5000000000ull;
+
+	while (fake_used_idx(&c->f, 0) != idx)
+		if (now_ns() > end)
+			return false;
+	return true;
+}
+
+static void test_poll_next_request(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t a[VIOMMU_ATTACH_LEN] = { VIRTIO_IOMMU_T_ATTACH };
+	uint8_t m[VIOMMU_MAP_LEN] = { VIRTIO_IOMMU_T_MAP };
+	struct poll_kick k = { c, false };
+	uint64_t ag = fake_alloc(&c->f, sizeof(a)), mg = fake_alloc(&c->f, 64);
+	uint64_t as = fake_alloc(&c->f, 4), ms = fake_alloc(&c->f, 4);
+	struct fake_buf b[2];
+	struct viommu_stats st;
+	uint16_t used0 = fake_used_idx(&c->f, 0);
+	pthread_t th;
+
+	put32(a + 4, 1);
+	put32(a + 8, 1);
+	memcpy(fake_ptr(&c->f, ag, sizeof(a)), a, sizeof(a));
+	put32(m + 4, 1);
+	put64(m + 8, 0x1000);
+	put64(m + 16, 0x1fff);
+	put64(m + 24, 0x100000);
+	put32(m + 32, RW);
+	memcpy(fake_ptr(&c->f, mg, sizeof(m)), m, sizeof(m));
+	b[0] = (struct fake_buf){ ag, sizeof(a), false };
+	b[1] = (struct fake_buf){ as, 4, true };
+	fake_add_chain(&c->f, 0, b, 2);
+	assert_int_equal(pthread_create(&th, NULL, poll_kick_thread, &k), 0);
+	assert_true(used_reaches(c, used0 + 1));
+	/* Still looking (a 1 s window): kicks held back. */
+	assert_false(atomic_load(&k.done));
+	assert_int_equal(fake_avail_event(&c->f, 0), (uint16_t)used0);
+	b[0] = (struct fake_buf){ mg, sizeof(m), false };
+	b[1] = (struct fake_buf){ ms, 4, true };
+	fake_add_chain(&c->f, 0, b, 2); /* no kick */
+	assert_true(used_reaches(c, used0 + 2));
+	pthread_join(th, NULL);
+	assert_int_equal(*(uint8_t *)fake_ptr(&c->f, as, 1), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(*(uint8_t *)fake_ptr(&c->f, ms, 1), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(fake_avail_event(&c->f, 0), (uint16_t)(used0 + 2));
+	st = stats(c);
+	assert_int_equal(st.polls, 1);
+	assert_int_equal(st.poll_hits, 1);
+	assert_int_equal(st.mappings, 1);
+}
+
+static int setup_poll(void **state)
+{
+	int r;
+
+	setup_poll_ns = 1000000000; /* 1 s: the test's thread has time */
+	r = setup_cfg(state, false);
+	setup_poll_ns = 0;
+	return r;
+}
+
+/* poll_ns < 0: no look, every request needs its kick. */
+static void test_poll_off(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(stats(c).polls, 0);
+	assert_int_equal(fake_avail_event(&c->f, 0), fake_used_idx(&c->f, 0));
+}
+
+static int setup_no_poll(void **state)
+{
+	int r;
+
+	setup_poll_ns = -1;
+	r = setup_cfg(state, false);
+	setup_poll_ns = 0;
+	return r;
+}
+
 /* A device request that took its translations before the UNMAP (begin()
  * at virtq_pop) holds the UNMAP until it completes (end() at virtq_push):
  * the guest may reuse the memory only when no DMA can still reach it.
@@ -1485,6 +1591,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_next_request,
+						setup_poll, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_off, setup_no_poll,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_domain_quota, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_detach, setup, teardown),

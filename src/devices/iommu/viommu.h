@@ -19,8 +19,10 @@
  * queued for the eventq (at most VIOMMU_MAX_PENDING_FAULTS wait for
  * buffers; more are counted and dropped).
  *
- * Threads: requests run on the IOMMU's I/O thread under its device lock;
- * translations run on the endpoint devices' threads under their locks.
+ * Threads: requests run on the IOMMU's I/O thread under its device lock,
+ * which also holds it while it looks for the driver's next request after
+ * an answer (poll_ns, at most 2 ms per kick); translations run on the
+ * endpoint devices' threads under their locks.
  * Both take the IOMMU's translation lock (after the device lock). A
  * translating thread delivers a fault itself only if the IOMMU's device
  * lock is free (trylock), else the IOMMU's I/O thread does (an eventfd
@@ -135,7 +137,13 @@ struct viommu_config {
 	 * to this VM. */
 	bool host_registry;
 	const char *registry_path;
+	/* After answering, how long the device looks for the driver's next
+	 * request itself, with kicks held back: 0 for VIOMMU_POLL_NS when
+	 * this process may run on more than one CPU (on one, the driver
+	 * cannot add it meanwhile), negative for never. */
+	int64_t poll_ns;
 };
+#define VIOMMU_POLL_NS 200000
 
 /* An endpoint's state, as a remote endpoint's server must apply it. */
 #define VIOMMU_EP_BLOCK 0
@@ -202,6 +210,9 @@ struct viommu_stats {
 	/* Removals that failed: a device's requests did not drain in
 	 * time; a remote endpoint refused or did not answer. */
 	uint64_t drain_timeouts, remote_errors;
+	/* Answers followed by a look for more (poll_ns), and the requests
+	 * that look found without a kick. */
+	uint64_t polls, poll_hits;
 };
 void viommu_get_stats(struct virtio_dev *iommu, struct viommu_stats *st);
 

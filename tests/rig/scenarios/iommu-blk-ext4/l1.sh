@@ -5,9 +5,10 @@
 scenario_pre() {
     truncate -s 64M "$img"
     disk "$img"
-    VMM_EXTRA="$VMM_EXTRA --iommu --rng"
+    VMM_EXTRA="$VMM_EXTRA ${IOMMU_ARGS:---iommu} --rng"
 }
-scenario_post() {
+scenario_post() { iommu_post; }
+iommu_post() {
     ext4_image_checks
     [ "$rc" = 0 ] || return
     cmp_val dd-image "guest sha256 of dd if=/dev/vda" "$(gv dd-sha)" "sha256 of the image" "$(sha < "$img")"
