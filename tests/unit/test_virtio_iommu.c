@@ -993,23 +993,14 @@ static void *poll_kick_thread(void *arg)
 	return NULL;
 }
 
-/* Waits (at most 60 s) for the requestq's used index to reach idx. */
-static bool used_reaches(struct ctx *c, uint16_t idx)
+/* Waits (at most 60 s) for what get reads of the requestq (its used
+ * index, or the avail_event the device writes) to be v. */
+static bool reaches(struct ctx *c, uint16_t (*get)(struct fake_driver *, int),
+		    uint16_t v)
 {
 	uint64_t end = now_ns() + 60000000000ull;
 
-	while (fake_used_idx(&c->f, 0) != idx)
-		if (now_ns() > end)
-			return false;
-	return true;
-}
-
-/* The same for the requestq's avail_event (the device writes it). */
-static bool avail_event_reaches(struct ctx *c, uint16_t v)
-{
-	uint64_t end = now_ns() + 60000000000ull;
-
-	while (fake_avail_event(&c->f, 0) != v)
+	while (get(&c->f, 0) != v)
 		if (now_ns() > end)
 			return false;
 	return true;
@@ -1045,16 +1036,16 @@ static void test_poll_next_request(void **state)
 	 * what the hold writes). */
 	memset(fake_ptr(&c->f, c->f.q[0].used + 4 + 8ull * QSIZE, 2), 0xee, 2);
 	assert_int_equal(pthread_create(&th, NULL, poll_kick_thread, &k), 0);
-	assert_true(used_reaches(c, used0 + 1));
+	assert_true(reaches(c, fake_used_idx, used0 + 1));
 	/* The device answered, published avail_event (kicks on) when the
 	 * queue was empty, then held kicks back: looking for more (a 30 s
 	 * window). A request added before that would be the first look's. */
-	assert_true(avail_event_reaches(c, (uint16_t)used0));
+	assert_true(reaches(c, fake_avail_event, (uint16_t)used0));
 	assert_false(atomic_load(&k.done));
 	b[0] = (struct fake_buf){ mg, sizeof(m), false };
 	b[1] = (struct fake_buf){ ms, 4, true };
 	fake_add_chain(&c->f, 0, b, 2); /* no kick */
-	assert_true(used_reaches(c, used0 + 2));
+	assert_true(reaches(c, fake_used_idx, used0 + 2));
 	pthread_join(th, NULL);
 	assert_int_equal(*(uint8_t *)fake_ptr(&c->f, as, 1), VIRTIO_IOMMU_S_OK);
 	assert_int_equal(*(uint8_t *)fake_ptr(&c->f, ms, 1), VIRTIO_IOMMU_S_OK);
