@@ -103,6 +103,15 @@ static struct conn *find(struct vsock_mux *m, uint32_t local, uint32_t peer)
 	return NULL;
 }
 
+/* Into the table under its current ports. */
+static void hash_add(struct vsock_mux *m, struct conn *c)
+{
+	unsigned int h = hash_of(c->local_port, c->peer_port);
+
+	c->hnext = m->hash[h];
+	m->hash[h] = c;
+}
+
 static void rst_reply(struct vsock_mux *m, uint32_t local, uint32_t peer)
 {
 	unsigned int i;
@@ -190,7 +199,6 @@ static struct conn *conn_new(struct vsock_mux *m, int fd, uint32_t local,
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 	};
-	unsigned int h = hash_of(local, peer);
 
 	if (!c)
 		return NULL;
@@ -210,8 +218,7 @@ static struct conn *conn_new(struct vsock_mux *m, int fd, uint32_t local,
 	}
 	/* Bytes that came with the CONNECT line raised no new edge. */
 	c->readable = true;
-	c->hnext = m->hash[h];
-	m->hash[h] = c;
+	hash_add(m, c);
 	m->st.conns++;
 	return c;
 }
@@ -901,13 +908,9 @@ int vsock_mux_set_next_port(struct vsock_mux *m, uint32_t port)
 		}
 	}
 	while ((c = moved)) {
-		unsigned int h;
-
 		moved = c->hnext;
 		c->local_port = alloc_local_port(m, c->peer_port);
-		h = hash_of(c->local_port, c->peer_port);
-		c->hnext = m->hash[h];
-		m->hash[h] = c;
+		hash_add(m, c);
 	}
 	return 0;
 }
