@@ -489,7 +489,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			if (devopts_parse_u64("--iommu-poll", optarg, 0,
 					      VM_MAX_IOMMU_POLL_US, &v, &e))
 				return bad_arg(&e);
-			cfg->iommu_poll_us = (int64_t)v;
+			/* 0 is "never" to the user, "default" below. */
+			cfg->iommu_poll_ns = v ? (int64_t)v * 1000 : -1;
 			break;
 		}
 		case OPT_SHUTDOWN_TIMEOUT:

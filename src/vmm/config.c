@@ -15,7 +15,6 @@ void vm_config_defaults(struct vm_config *c)
 	c->async_pf = true;
 	c->serial_post_on = true; /* docs/performance.md, posted writes */
 	c->shutdown_timeout_s = VM_DEFAULT_SHUTDOWN_TIMEOUT_S;
-	c->iommu_poll_us = -1;
 	c->jail_uid = 65534; /* nobody, nogroup: JAIL_DEFAULT_ID */
 	c->jail_gid = 65534;
 }

@@ -112,10 +112,10 @@ struct vm_config {
 	 * virtio device behind it, except disks with iommu=off and servers
 	 * with --server-iommu off. */
 	bool iommu;
-	/* --iommu-poll: how long (µs) the virtio-iommu looks for the
-	 * driver's next request after answering one; -1 for the default
-	 * (viommu_config.poll_ns 0), 0 for never. */
-	int64_t iommu_poll_us;
+	/* --iommu-poll, as viommu_config.poll_ns takes it: how long the
+	 * virtio-iommu looks for the driver's next request after answering
+	 * one; 0 for the default, negative for never. */
+	int64_t iommu_poll_ns;
 /* The most --iommu-poll takes (the device lock is held meanwhile). */
 #define VM_MAX_IOMMU_POLL_US 2000
 	/* SIGTERM presses the ACPI power button and waits this long for

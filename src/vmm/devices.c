@@ -161,10 +161,7 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 		 * share one, a crashed VM's come back. */
 		const struct viommu_config vc = {
 			.host_registry = true,
-			.poll_ns =
-				cfg->iommu_poll_us < 0 ? 0 :
-				cfg->iommu_poll_us ? cfg->iommu_poll_us * 1000 :
-						     -1,
+			.poll_ns = cfg->iommu_poll_ns,
 		};
 
 		ret = viommu_create(&vc, &vm->mem, &d, e);
