@@ -371,6 +371,9 @@ static void mmio_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 		memcpy(&v32, data, 4);
 		if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
 			atomic_fetch_and(&t->isr, ~v32);
+		} else if (v32 < (uint32_t)d->nr_queues &&
+			   ((d->exit_queues >> v32) & 1)) {
+			virtio_dev_kick_exit(d, (int)v32);
 		} else if (v32 < (uint32_t)d->nr_queues) {
 			int fd = t->notify_efd[v32];
 			int ret = d->remote_queues ? efd_signal(fd) :
@@ -444,12 +447,17 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 		if (t->notify_efd[q] < 0)
 			return err_set(e, -errno, "%s: eventfd: %s", dev->name,
 				       strerror(errno));
+		dev->kick_fds[q] = t->notify_efd[q];
+		if ((dev->exit_queues >> q) & 1) {
+			log_info("%s: queue %d served in the kicking vCPU",
+				 dev->name, q);
+			continue;
+		}
 		t->doorbell[q] = doorbells &&
 				 ioevr_assign(doorbells,
 					      base + VIRTIO_MMIO_QUEUE_NOTIFY,
 					      4, IOEVR_F_DATAMATCH, (uint64_t)q,
 					      t->notify_efd[q]) == 0;
-		dev->kick_fds[q] = t->notify_efd[q];
 		if (!t->doorbell[q])
 			log_info("%s: queue %d doorbell on the exit path",
 				 dev->name, q);

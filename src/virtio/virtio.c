@@ -142,12 +142,22 @@ int virtio_dev_pop(struct virtio_dev *d, int q, struct virtq_chain *c)
 	}
 }
 
-void virtio_dev_kick(struct virtio_dev *d, int q)
+static void kick(struct virtio_dev *d, int q,
+		 void (*fn)(struct virtio_dev *d, int q))
 {
 	pthread_mutex_lock(&d->lock);
 	if (q >= 0 && q < d->nr_queues && !d->broken &&
-	    (d->status & VIRTIO_STATUS_DRIVER_OK) && d->vq[q].ready &&
-	    d->ops->queue_notify)
-		d->ops->queue_notify(d, q);
+	    (d->status & VIRTIO_STATUS_DRIVER_OK) && d->vq[q].ready && fn)
+		fn(d, q);
 	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_dev_kick(struct virtio_dev *d, int q)
+{
+	kick(d, q, d->ops->queue_notify);
+}
+
+void virtio_dev_kick_exit(struct virtio_dev *d, int q)
+{
+	kick(d, q, d->ops->queue_notify_exit);
 }

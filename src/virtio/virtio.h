@@ -64,6 +64,12 @@ struct virtio_dev_ops {
 	/* The driver kicked queue q (or a timer the device armed fired);
 	 * runs on the I/O thread with d->lock held. */
 	void (*queue_notify)(struct virtio_dev *d, int q);
+	/* Optional: a kick of a queue in d->exit_queues, in the kicking
+	 * vCPU's thread, d->lock held. Bounded: a guest can refill the
+	 * queue from another vCPU, so what it leaves it hands to the I/O
+	 * thread (a signal of d->kick_fds[q], which then calls
+	 * queue_notify). */
+	void (*queue_notify_exit)(struct virtio_dev *d, int q);
 	/* Driver wrote 0 to Status: drop in-flight state. */
 	void (*reset)(struct virtio_dev *d);
 	/* Optional: complete or drop every request in flight, so that until
@@ -117,6 +123,13 @@ struct virtio_dev {
 	 * Set by the device's constructor, fixed afterwards. */
 	int watch_fds[2];
 	int nr_watch_fds;
+
+	/* Queues (bit q) whose kicks the transport takes on the exit path
+	 * and serves in the kicking vCPU's thread (ops->queue_notify_exit)
+	 * instead of through an ioeventfd and the I/O thread: for a queue
+	 * whose driver spins on each answer, so the answer is there when
+	 * the vCPU re-enters. Set by the constructor, fixed afterwards. */
+	uint32_t exit_queues;
 
 	/* Behind an IOMMU (virtio_dev_set_dma): the transport offers and
 	 * requires VIRTIO_F_ACCESS_PLATFORM and every queue translates. */
@@ -200,5 +213,7 @@ int virtio_dev_pop(struct virtio_dev *d, int q, struct virtq_chain *c);
 /* Runs one queue's handler if the device is live; used by the I/O
  * thread. Takes and releases d->lock. */
 void virtio_dev_kick(struct virtio_dev *d, int q);
+/* The same for a kick taken in a vCPU's thread (d->exit_queues). */
+void virtio_dev_kick_exit(struct virtio_dev *d, int q);
 
 #endif

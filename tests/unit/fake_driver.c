@@ -202,7 +202,12 @@ uint16_t fake_add_indirect(struct fake_driver *f, int q,
 
 void fake_kick(struct fake_driver *f, int q)
 {
-	virtio_dev_kick(f->d, q);
+	/* As the transport takes it: in the kicking thread, or as the I/O
+	 * thread does on the doorbell. */
+	if ((f->d->exit_queues >> q) & 1)
+		virtio_dev_kick_exit(f->d, q);
+	else
+		virtio_dev_kick(f->d, q);
 }
 
 uint16_t fake_used_idx(struct fake_driver *f, int q)
