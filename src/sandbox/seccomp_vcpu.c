@@ -9,7 +9,10 @@
  * do: blk's reset drains requests in flight (submitting and reaping them,
  * the sync engine doing their I/O), net sets the tap's offloads, vsock
  * drops its connections, vhost-user talks to its back-end, rate limiters
- * disarm their timers.
+ * disarm their timers. With --iommu-requests vcpu the virtio-iommu's
+ * requests run here too: domains from the host-wide registry (its lock),
+ * waits for endpoints' requests and servers' answers (futex, poll and the
+ * IOREQ socket), all of which the table already holds.
  */
 #include <fcntl.h>
 #include <linux/if_tun.h>

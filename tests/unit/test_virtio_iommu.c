@@ -74,8 +74,10 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
-/* The next setup's viommu_config.poll_ns (0: the default). */
+/* The next setup's viommu_config.poll_ns (0: the default) and
+ * vcpu_requests. */
 static int64_t setup_poll_ns;
+static bool setup_vcpu;
 
 static int setup_cfg(void **state, bool bypass)
 {
@@ -86,6 +88,7 @@ static int setup_cfg(void **state, bool bypass)
 		.max_total_maps = MAX_TOTAL,
 		.domain_end = DOMAIN_END,
 		.bypass = bypass,
+		.vcpu_requests = setup_vcpu,
 		.poll_ns = setup_poll_ns,
 	};
 	struct err e;
@@ -950,6 +953,7 @@ static void test_rng_fault(void **state)
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 
 #include "iommu/registry.h"
@@ -976,17 +980,15 @@ static void *bg_thread(void *arg)
 	return NULL;
 }
 
-/* After answering, the device looks for the driver's next request itself
- * with kicks held back (avail_event one behind): a MAP added without a
- * kick is answered; once the look ends, kicks are on again. */
-struct poll_kick {
+/* A kick from another thread (a vCPU, or the I/O thread's doorbell). */
+struct bg_kick {
 	struct ctx *c;
 	atomic_bool done;
 };
 
-static void *poll_kick_thread(void *arg)
+static void *bg_kick_thread(void *arg)
 {
-	struct poll_kick *k = arg;
+	struct bg_kick *k = arg;
 
 	fake_kick(&k->c->f, 0);
 	atomic_store(&k->done, true);
@@ -1006,12 +1008,15 @@ static bool reaches(struct ctx *c, uint16_t (*get)(struct fake_driver *, int),
 	return true;
 }
 
+/* After answering, the device looks for the driver's next request itself
+ * with kicks held back (avail_event one behind): a MAP added without a
+ * kick is answered; once the look ends, kicks are on again. */
 static void test_poll_next_request(void **state)
 {
 	struct ctx *c = *state;
 	uint8_t a[VIOMMU_ATTACH_LEN] = { VIRTIO_IOMMU_T_ATTACH };
 	uint8_t m[VIOMMU_MAP_LEN] = { VIRTIO_IOMMU_T_MAP };
-	struct poll_kick k = { c, false };
+	struct bg_kick k = { c, false };
 	uint64_t ag = fake_alloc(&c->f, sizeof(a)), mg = fake_alloc(&c->f, 64);
 	uint64_t as = fake_alloc(&c->f, 4), ms = fake_alloc(&c->f, 4);
 	struct fake_buf b[2];
@@ -1035,7 +1040,7 @@ static void test_poll_next_request(void **state)
 	 * once the device wrote it (the ring starts out with 0, which is
 	 * what the hold writes). */
 	memset(fake_ptr(&c->f, c->f.q[0].used + 4 + 8ull * QSIZE, 2), 0xee, 2);
-	assert_int_equal(pthread_create(&th, NULL, poll_kick_thread, &k), 0);
+	assert_int_equal(pthread_create(&th, NULL, bg_kick_thread, &k), 0);
 	assert_true(reaches(c, fake_used_idx, used0 + 1));
 	/* The device answered, published avail_event (kicks on) when the
 	 * queue was empty, then held kicks back: looking for more (a 30 s
@@ -1087,6 +1092,87 @@ static int setup_no_poll(void **state)
 	r = setup_cfg(state, false);
 	setup_poll_ns = 0;
 	return r;
+}
+
+static int setup_vcpu_requests(void **state)
+{
+	int r;
+
+	setup_vcpu = true;
+	r = setup_cfg(state, false);
+	setup_vcpu = false;
+	return r;
+}
+
+/* With vcpu_requests the requestq is served in the kicking vCPU's
+ * thread, with no polling after it (poll_ns is ignored). */
+static void test_requests_in_vcpu(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_int_equal(c->iommu->exit_queues, 1u << 0);
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(stats(c).polls, 0);
+	/* Kicks stay on: every request comes with its exit. */
+	assert_int_equal(fake_avail_event(&c->f, 0), fake_used_idx(&c->f, 0));
+}
+
+/* One kick in a vCPU runs a ring's worth of requests at most, however
+ * many the driver adds meanwhile (from another vCPU), and hands the rest
+ * to the I/O thread's doorbell. The driver adds them while the device
+ * waits in an UNMAP for a request in flight, so the count is exact. */
+static void test_exit_kick_bounded(void **state)
+{
+	struct ctx *c = *state;
+	const struct virtq_dma *d = c->dma[0];
+	uint8_t u[VIOMMU_UNMAP_LEN] = { VIRTIO_IOMMU_T_UNMAP };
+	uint64_t junk = fake_alloc(&c->f, 4), ug = fake_alloc(&c->f, sizeof(u));
+	uint64_t us = fake_alloc(&c->f, 4), cnt = 0;
+	struct fake_buf f = { junk, 4, false }, b[2];
+	struct bg_kick k = { c, false };
+	uint16_t used0;
+	pthread_t th;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), tok;
+
+	assert_true(efd >= 0);
+	c->iommu->kick_fds[0] = efd;
+	assert_int_equal(attach(c, 1, 1, 0), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(map(c, 1, 0x40000, 0x40fff, 0x300000, RW),
+			 VIRTIO_IOMMU_S_OK);
+	tok = d->begin(d->opaque);
+	assert_int_equal(xtok(c, tok, 0x40000, 16), 0);
+	used0 = fake_used_idx(&c->f, 0);
+	/* 14 chains of one readable buffer (no room for a status: each
+	 * comes back with 0 bytes), then the UNMAP: every descriptor. */
+	for (int i = 0; i < QSIZE - 2; i++)
+		fake_add_chain(&c->f, 0, &f, 1);
+	put32(u + 4, 1);
+	put64(u + 8, 0x40000);
+	put64(u + 16, 0x40fff);
+	memcpy(fake_ptr(&c->f, ug, sizeof(u)), u, sizeof(u));
+	b[0] = (struct fake_buf){ ug, sizeof(u), false };
+	b[1] = (struct fake_buf){ us, 4, true };
+	fake_add_chain(&c->f, 0, b, 2);
+	assert_int_equal(pthread_create(&th, NULL, bg_kick_thread, &k), 0);
+	assert_true(reaches(c, fake_used_idx, used0 + QSIZE - 2));
+	/* The UNMAP waits for tok: reuse the answered descriptors. */
+	for (int i = 0; i < QSIZE - 2; i++)
+		fake_add_chain(&c->f, 0, &f, 1);
+	assert_false(atomic_load(&k.done));
+	d->end(d->opaque, tok);
+	pthread_join(th, NULL);
+	/* 14 fillers, the UNMAP, one more filler: a ring's worth. */
+	assert_int_equal(fake_used_idx(&c->f, 0), (uint16_t)(used0 + QSIZE));
+	assert_int_equal(*(uint8_t *)fake_ptr(&c->f, us, 1), VIRTIO_IOMMU_S_OK);
+	assert_int_equal(read(efd, &cnt, sizeof(cnt)), (ssize_t)sizeof(cnt));
+	assert_int_equal(cnt, 1);
+	/* The I/O thread's kick takes the other 13. */
+	virtio_dev_kick(c->iommu, 0);
+	assert_int_equal(fake_used_idx(&c->f, 0),
+			 (uint16_t)(used0 + 2 * QSIZE - 3));
+	assert_false(fake_broken(&c->f));
+	c->iommu->kick_fds[0] = -1;
+	close(efd);
 }
 
 /* A device request that took its translations before the UNMAP (begin()
@@ -1604,6 +1690,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_next_request,
 						setup_poll, teardown),
+		cmocka_unit_test_setup_teardown(test_requests_in_vcpu,
+						setup_vcpu_requests, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_kick_bounded,
+						setup_vcpu_requests, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_off, setup_no_poll,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_domain_quota, setup,

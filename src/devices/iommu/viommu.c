@@ -2,6 +2,7 @@
 #include "devices/iommu/viommu.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "iommu/inflight.h"
 #include "iommu/iova.h"
 #include "iommu/registry.h"
+#include "util/efd.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "util/le.h"
@@ -821,15 +823,18 @@ static int viommu_activate(struct virtio_dev *d)
 	return 0;
 }
 
-/* Runs every request there is; false once the device broke. */
-static bool run_requests(struct viommu *v, int q)
+/* Runs the requests there are, at most max: 0 once the queue is empty,
+ * 1 when max were run (more may wait), -1 once the device broke. */
+static int run_requests(struct viommu *v, int q, unsigned int max)
 {
 	struct virtio_dev *d = &v->dev;
 	struct virtq_chain *c = &v->chain;
 	bool pushed = false;
-	int r;
+	unsigned int n = 0;
+	int r = 0;
 
-	while ((r = virtio_dev_pop(d, q, c)) > 0) {
+	while (n < max && (r = virtio_dev_pop(d, q, c)) > 0) {
+		n++;
 		uint8_t tail[VIOMMU_TAIL_LEN] = { 0 };
 
 		if (c->write_len < VIOMMU_TAIL_LEN) {
@@ -847,7 +852,9 @@ static bool run_requests(struct viommu *v, int q)
 	}
 	if (pushed)
 		virtio_dev_notify_queue(d, q);
-	return r == 0 && !d->broken;
+	if (d->broken || (n < max && r < 0))
+		return -1;
+	return n < max ? 0 : 1;
 }
 
 /* Linux waits for each MAP (one per buffer a request maps) by polling
@@ -886,7 +893,7 @@ static void poll_requests(struct viommu *v, int q)
 		if (virtq_avail_idx(vq) != vq->last_avail) {
 			__atomic_fetch_add(&v->poll_hits, 1, __ATOMIC_RELAXED);
 			v->gap_ns = (v->gap_ns * 7 + (now - since)) / 8;
-			if (!run_requests(v, q))
+			if (run_requests(v, q, UINT_MAX) < 0)
 				return;
 			virtq_hold_kicks(vq);
 			since = now = now_ns();
@@ -900,7 +907,7 @@ static void poll_requests(struct viommu *v, int q)
 	}
 	/* Kicks on again, and one more look: a buffer added before the
 	 * driver could see that would come without one. */
-	run_requests(v, q);
+	run_requests(v, q, UINT_MAX);
 }
 
 static void viommu_queue_notify(struct virtio_dev *d, int q)
@@ -913,8 +920,28 @@ static void viommu_queue_notify(struct virtio_dev *d, int q)
 	}
 	if (q != REQ_Q)
 		return;
-	if (run_requests(v, q))
+	if (run_requests(v, q, UINT_MAX) == 0)
 		poll_requests(v, q);
+}
+
+/* The requestq's kicks, in the kicking vCPU's thread (with
+ * cfg.vcpu_requests): Linux spins on the used ring for each request's
+ * answer, so an answer written before the vCPU re-enters saves the I/O
+ * thread's wake-up and the spin, for one userspace exit. A ring's worth
+ * at most: the rest, which only another vCPU can have added meanwhile,
+ * goes to the I/O thread. */
+static void viommu_queue_notify_exit(struct virtio_dev *d, int q)
+{
+	struct viommu *v = to_v(d);
+	int ret;
+
+	if (run_requests(v, q, d->vq[q].size) <= 0)
+		return;
+	ret = efd_signal_private(d->kick_fds[q]);
+	if (ret && ret != -EAGAIN)
+		log_warn("virtio-iommu: requestq: handing on to the I/O "
+			 "thread: %s",
+			 strerror(-ret));
 }
 
 /* Reset: every endpoint detached, every domain gone, bypass back to the
@@ -1134,6 +1161,7 @@ static const struct virtio_dev_ops viommu_ops = {
 	.config_write = viommu_config_write,
 	.activate = viommu_activate,
 	.queue_notify = viommu_queue_notify,
+	.queue_notify_exit = viommu_queue_notify_exit,
 	.reset = viommu_reset,
 	.fd_ready = viommu_fd_ready,
 	.destroy = viommu_destroy,
@@ -1156,6 +1184,8 @@ int viommu_create(const struct viommu_config *cfg, struct guest_mem *mem,
 		c.max_total_maps = 65536;
 	if (!c.domain_end)
 		c.domain_end = 1023;
+	if (c.vcpu_requests)
+		c.poll_ns = -1; /* the vCPU never waits for the I/O thread */
 	if (!c.poll_ns) {
 		cpu_set_t cpus;
 
@@ -1224,6 +1254,8 @@ int viommu_create(const struct viommu_config *cfg, struct guest_mem *mem,
 			v, mem, 2, VIOMMU_QUEUE_SIZE, VIOMMU_CONFIG_SIZE);
 	v->dev.watch_fds[0] = v->fault_efd;
 	v->dev.nr_watch_fds = 1;
+	if (c.vcpu_requests)
+		v->dev.exit_queues = 1u << REQ_Q;
 	*out = &v->dev;
 	return 0;
 

@@ -19,10 +19,12 @@
  * queued for the eventq (at most VIOMMU_MAX_PENDING_FAULTS wait for
  * buffers; more are counted and dropped).
  *
- * Threads: requests run on the IOMMU's I/O thread under its device lock,
- * which also holds it while it looks for the driver's next request after
- * an answer (poll_ns, at most 2 ms per kick); translations run on the
- * endpoint devices' threads under their locks.
+ * Threads: requests run on the IOMMU's I/O thread, which also holds the
+ * lock while it looks for the driver's next request after an answer
+ * (poll_ns, at most 2 ms per kick), or with vcpu_requests in the vCPU
+ * thread that kicked the requestq (a ring's worth per kick, the rest on
+ * the I/O thread); both under the device lock. Translations run
+ * on the endpoint devices' threads under their locks.
  * Both take the IOMMU's translation lock (after the device lock). A
  * translating thread delivers a fault itself only if the IOMMU's device
  * lock is free (trylock), else the IOMMU's I/O thread does (an eventfd
@@ -137,8 +139,13 @@ struct viommu_config {
 	 * to this VM. */
 	bool host_registry;
 	const char *registry_path;
-	/* After answering, how long the device looks for the driver's next
-	 * request itself, with kicks held back: 0 for VIOMMU_POLL_NS when
+	/* Requests run in the kicking vCPU's thread (the driver spins on
+	 * each answer, so the vCPU might as well make it) instead of on the
+	 * device's I/O thread, kicked through an ioeventfd. */
+	bool vcpu_requests;
+	/* Without vcpu_requests, after answering, how long the device looks
+	 * for the driver's next request itself, with kicks held back: 0
+	 * for VIOMMU_POLL_NS when
 	 * this process may run on more than one CPU (on one, the driver
 	 * cannot add it meanwhile), negative for never. */
 	int64_t poll_ns;
