@@ -181,6 +181,7 @@ void model_init(struct model *m)
 	memset(m, 0, sizeof(*m));
 	m->vcpu_count = VM_DEFAULT_CPUS;
 	m->mem_size_mib = VM_DEFAULT_MEMORY_MIB;
+	m->iommu_poll_us = -1;
 }
 
 static void drive_free(struct model_drive *d)
@@ -613,13 +614,33 @@ int model_put_iommu(struct model *m, json_t *body, struct err *e)
 {
 	static const struct field f[] = {
 		{ "enabled", F_BOOL, true },
+		{ "requests", F_STR, false },
+		{ "poll_us", F_INT, false },
 		{ NULL, 0, false },
 	};
 	int ret = check_object(body, "iommu", f, e);
+	const char *req;
+	json_t *poll;
 
 	if (ret)
 		return ret;
+	req = get_str(body, "requests");
+	poll = get(body, "poll_us");
+	if (req && strcmp(req, "vcpu") && strcmp(req, "thread"))
+		return err_config(e, -EINVAL,
+				  "iommu: field 'requests': '%s' is neither "
+				  "thread nor vcpu",
+				  req);
+	if (poll && (json_integer_value(poll) < 0 ||
+		     json_integer_value(poll) > VM_MAX_IOMMU_POLL_US))
+		return err_config(e, -EINVAL,
+				  "iommu: field 'poll_us': %lld is outside "
+				  "[0, %d]",
+				  (long long)json_integer_value(poll),
+				  VM_MAX_IOMMU_POLL_US);
 	m->iommu = json_is_true(get(body, "enabled"));
+	m->iommu_vcpu = req && !strcmp(req, "vcpu");
+	m->iommu_poll_us = poll ? json_integer_value(poll) : -1;
 	return 0;
 }
 
@@ -1172,6 +1193,11 @@ int model_to_vm_config(struct model *m, struct vm_config *c, struct err *e)
 	if (m->entropy && m->entropy_refill_ms && !c->rng_rate)
 		c->rng_rate = 1; /* below 1 B/s: the slowest wisp has */
 	c->iommu = m->iommu;
+	c->iommu_vcpu = m->iommu_vcpu;
+	/* 0 is "never" to the client, "default" to the VMM. */
+	if (m->iommu_poll_us >= 0)
+		c->iommu_poll_ns = m->iommu_poll_us ? m->iommu_poll_us * 1000 :
+						      -1;
 	/* Network interfaces are virtio-net devices on their taps. */
 	if (m->nr_ifaces > VM_MAX_NETS)
 		return err_config(e, -EINVAL,
@@ -1246,7 +1272,7 @@ static json_t *drive_json(const struct model_drive *d)
 
 json_t *model_json(const struct model *m)
 {
-	json_t *j = json_object(), *a;
+	json_t *j = json_object(), *a, *o;
 
 	if (!j)
 		return NULL;
@@ -1282,8 +1308,12 @@ json_t *model_json(const struct model *m)
 		json_array_append_new(a, o);
 	}
 	json_object_set_new(j, "network-interfaces", a);
-	json_object_set_new(j, "iommu",
-			    json_pack("{s:b}", "enabled", m->iommu));
+	o = json_pack("{s:b, s:s}", "enabled", m->iommu, "requests",
+		      m->iommu_vcpu ? "vcpu" : "thread");
+	if (m->iommu_poll_us >= 0)
+		json_object_set_new(o, "poll_us",
+				    json_integer(m->iommu_poll_us));
+	json_object_set_new(j, "iommu", o);
 	if (m->vsock)
 		json_object_set_new(j, "vsock",
 				    json_pack("{s:I, s:s}", "guest_cid",

@@ -80,6 +80,10 @@ struct model {
 	int nr_ifaces;
 	struct model_iface ifaces[MODEL_MAX_IFACES];
 	bool iommu; /* PUT /iommu: a virtio-iommu with every device behind */
+	/* PUT /iommu "requests": "vcpu" (--iommu-requests vcpu) and
+	 * "poll_us" (--iommu-poll; -1: absent). */
+	bool iommu_vcpu;
+	int64_t iommu_poll_us;
 	bool vsock;
 	int64_t vsock_cid;
 	char *vsock_uds;
@@ -125,7 +129,8 @@ int model_put_iface(struct model *m, const char *id, json_t *body,
 int model_patch_iface(struct model *m, const char *id, json_t *body, bool apply,
 		      int *index, bool *rx, bool *tx, struct err *e);
 int model_put_vsock(struct model *m, json_t *body, struct err *e);
-/* wisp's own PUT /iommu {"enabled": bool} (--iommu). */
+/* wisp's own PUT /iommu {"enabled": bool, "requests": "thread"|"vcpu",
+ * "poll_us": N} (--iommu, --iommu-requests, --iommu-poll). */
 int model_put_iommu(struct model *m, json_t *body, struct err *e);
 int model_put_server(struct model *m, const char *id, json_t *body,
 		     struct err *e);

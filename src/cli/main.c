@@ -100,10 +100,14 @@ static void usage(FILE *out)
 		"                         virtio device behind it (a disk with\n"
 		"                         iommu=off or a server with --server-iommu\n"
 		"                         off stays outside)\n"
-		"  --iommu-poll US        after answering a request, the virtio-iommu\n"
-		"                         looks for the next one itself, kicks held\n"
-		"                         back, for up to US µs (default 200 when wisp\n"
-		"                         may use more than one CPU, else 0: off)\n"
+		"  --iommu-requests thread|vcpu\n"
+		"                         where the virtio-iommu answers: on its own\n"
+		"                         I/O thread, kicked through an ioeventfd\n"
+		"                         (default), or in the vCPU that sent them\n"
+		"  --iommu-poll US        after answering, the I/O thread looks for the\n"
+		"                         next request itself, kicks held back, for up\n"
+		"                         to US µs (default 200 when wisp may use more\n"
+		"                         than one CPU, else 0: off)\n"
 		"  --acpi on|off          describe the machine by ACPI tables (default\n"
 		"                         on) or by the MP table and virtio_mmio.device=\n"
 		"                         on the command line (off)\n"
@@ -167,6 +171,7 @@ enum {
 	OPT_WATCHDOG,
 	OPT_IOMMU,
 	OPT_IOMMU_POLL,
+	OPT_IOMMU_REQUESTS,
 	OPT_NET,
 	OPT_VSOCK,
 	OPT_VHOST_USER_BLK,
@@ -290,6 +295,8 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 		{ "async-pf", required_argument, NULL, OPT_ASYNC_PF },
 		{ "iommu", no_argument, NULL, OPT_IOMMU },
 		{ "iommu-poll", required_argument, NULL, OPT_IOMMU_POLL },
+		{ "iommu-requests", required_argument, NULL,
+		  OPT_IOMMU_REQUESTS },
 		{ "shutdown-timeout", required_argument, NULL,
 		  OPT_SHUTDOWN_TIMEOUT },
 		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
@@ -493,6 +500,17 @@ static int parse_run(int argc, char **argv, struct vm_config *cfg,
 			cfg->iommu_poll_ns = v ? (int64_t)v * 1000 : -1;
 			break;
 		}
+		case OPT_IOMMU_REQUESTS:
+			if (!strcmp(optarg, "vcpu") ||
+			    !strcmp(optarg, "thread")) {
+				cfg->iommu_vcpu = optarg[0] == 'v';
+				break;
+			}
+			fprintf(stderr,
+				"wisp: --iommu-requests: '%s' is neither thread "
+				"nor vcpu\n",
+				optarg);
+			return -EINVAL;
 		case OPT_SHUTDOWN_TIMEOUT:
 			/* 0 is allowed: SIGTERM stops at once. */
 			if (devopts_parse_u64("--shutdown-timeout", optarg, 0,

@@ -112,6 +112,8 @@ struct vm_config {
 	 * virtio device behind it, except disks with iommu=off and servers
 	 * with --server-iommu off. */
 	bool iommu;
+	/* --iommu-requests vcpu: viommu_config.vcpu_requests. */
+	bool iommu_vcpu;
 	/* --iommu-poll, as viommu_config.poll_ns takes it: how long the
 	 * virtio-iommu looks for the driver's next request after answering
 	 * one; 0 for the default, negative for never. */

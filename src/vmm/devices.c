@@ -151,6 +151,18 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 	struct virtio_dev *d;
 	int ret;
 
+	/* The same checks for the command line and the API. */
+	if (!cfg->iommu && (cfg->iommu_vcpu || cfg->iommu_poll_ns))
+		return err_config(e, -EINVAL,
+				  "virtio-iommu: %s is set, but the VM has no "
+				  "virtio-iommu (--iommu)",
+				  cfg->iommu_poll_ns ? "polling" :
+						       "the request mode");
+	if (cfg->iommu_poll_ns > 0 && cfg->iommu_vcpu)
+		return err_config(e, -EINVAL,
+				  "virtio-iommu: polling is for requests on "
+				  "its I/O thread, not in the vCPU "
+				  "(--iommu-requests vcpu)");
 	if (cfg->iommu) {
 		if (!cfg->acpi)
 			return err_config(e, -EINVAL,
@@ -161,6 +173,7 @@ int devices_create_virtio(struct vm *vm, struct err *e)
 		 * share one, a crashed VM's come back. */
 		const struct viommu_config vc = {
 			.host_registry = true,
+			.vcpu_requests = cfg->iommu_vcpu,
 			.poll_ns = cfg->iommu_poll_ns,
 		};
 

@@ -691,6 +691,54 @@ def case_network_interface_is_a_device():
         w.close()
 
 
+def case_iommu_requests():
+    """PUT /iommu's "requests" and "poll_us" (--iommu-requests,
+    --iommu-poll): kept and shown by GET /vm/config, bad values refused by
+    name, polling with the requests in the vCPU refused at InstanceStart
+    (and the start retried without it), and the test guest's IOMMU checks
+    pass to the end with the requests on the I/O thread (polling) and in
+    the vCPU."""
+    d = tempfile.TemporaryDirectory()
+    img = os.path.join(d.name, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    for requests in ("vcpu", "thread"):
+        w = Wisp()
+        try:
+            boot(w, "iommu", vcpu_count=1, mem_size_mib=64)
+            w.bad("PUT", "/iommu", {"enabled": True, "requests": "both"},
+                  says="both")
+            w.bad("PUT", "/iommu", {"enabled": True, "poll_us": 5000},
+                  says="poll_us")
+            w.ok("PUT", "/iommu", {"enabled": True, "requests": requests,
+                                   "poll_us": 100})
+            j = w.ok("GET", "/vm/config", want=200)
+            expect(j["iommu"] == {"enabled": True, "requests": requests,
+                                  "poll_us": 100}, f"stored: {j['iommu']}")
+            w.ok("PUT", "/drives/d0", {"drive_id": "d0",
+                                       "path_on_host": img,
+                                       "is_root_device": False,
+                                       "is_read_only": False})
+            if requests == "vcpu":
+                msg = w.bad("PUT", "/actions",
+                            {"action_type": "InstanceStart"},
+                            says="--iommu-requests vcpu")
+                print(f"polling with the requests in the vCPU: {msg}")
+                w.ok("PUT", "/iommu", {"enabled": True,
+                                       "requests": "vcpu"})
+            w.ok("PUT", "/actions", {"action_type": "InstanceStart"})
+            rc = w.wait()
+            out = w.stdout()
+            expect(rc == 0 and "iommu-readback: ok" in out and
+                   "iommu-after-unmap-status: 1" in out,
+                   f"{requests}: exit {rc}\n{out[-600:]}\n"
+                   f"{w.stderr()[-600:]}")
+            print(f"requests: {requests}: the guest's IOMMU checks passed")
+        finally:
+            w.close()
+    d.cleanup()
+
+
 def case_vsock_device():
     """PUT /vsock makes a virtio-vsock device whose host side listens on
     uds_path while the VM runs: a host client's CONNECT to a guest that

@@ -283,6 +283,44 @@ static void test_ifaces_and_iommu(void **state)
 			 -EINVAL);
 	assert_int_equal(PUT(model_put_iommu(&m, b_, &e), "{\"on\": true}"),
 			 -EINVAL);
+	/* The request mode and polling, as --iommu-requests and
+	 * --iommu-poll: 0 is never, which the VMM takes as -1. */
+	assert_false(c.iommu_vcpu);
+	assert_int_equal(c.iommu_poll_ns, 0);
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e),
+			     "{\"enabled\": true, \"requests\": \"vcpu\"}"),
+			 0);
+	assert_int_equal(model_to_vm_config(&m, &c, &e), 0);
+	assert_true(c.iommu_vcpu);
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e),
+			     "{\"enabled\": true, \"requests\": \"thread\", "
+			     "\"poll_us\": 50}"),
+			 0);
+	assert_int_equal(model_to_vm_config(&m, &c, &e), 0);
+	assert_false(c.iommu_vcpu);
+	assert_int_equal(c.iommu_poll_ns, 50000);
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e),
+			     "{\"enabled\": true, \"requests\": \"thread\", "
+			     "\"poll_us\": 0}"),
+			 0);
+	assert_int_equal(model_to_vm_config(&m, &c, &e), 0);
+	assert_int_equal(c.iommu_poll_ns, -1);
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e),
+			     "{\"enabled\": true, \"requests\": \"both\"}"),
+			 -EINVAL);
+	assert_non_null(strstr(e.msg, "'both'"));
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e),
+			     "{\"enabled\": true, \"poll_us\": 2001}"),
+			 -EINVAL);
+	assert_non_null(strstr(e.msg, "poll_us"));
+	assert_int_equal(PUT(model_put_iommu(&m, b_, &e),
+			     "{\"enabled\": true, \"poll_us\": -1}"),
+			 -EINVAL);
+	assert_int_equal(
+		PUT(model_put_iommu(&m, b_, &e), "{\"enabled\": true}"), 0);
+	assert_int_equal(model_to_vm_config(&m, &c, &e), 0);
+	assert_false(c.iommu_vcpu);
+	assert_int_equal(c.iommu_poll_ns, 0);
 	/* An MTU wisp cannot honour is refused at start, not ignored. */
 	PUT(model_put_iface(&m, "eth1", b_, &e),
 	    "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap8\", "

@@ -1554,14 +1554,15 @@ def case_virtio_blk_flush_kill_direct():
                      f"{server_bin('wisp-blk')} --disk path=IMG,direct=on"])
 
 
-def iommu_case(server):
+def iommu_case(server, extra=()):
     """--iommu: the test guest drives the virtio-iommu (window 0), attaches
     the disk (window 1, endpoint 1), maps its rings and a data IOVA, writes
     and reads through it; a read into an unmapped IOVA fails with IOERR,
     leaves the buffer alone and puts a MAPPING fault for that address on
     the eventq; after UNMAP the old IOVA fails too. With server the disk
     is wisp-blk in its own process, translating through the table the
-    IOREQ protocol's IOMMU channel keeps there."""
+    IOREQ protocol's IOMMU channel keeps there. extra: more options (the
+    IOMMU's request mode)."""
     with tempfile.TemporaryDirectory() as d:
         img = os.path.join(d, "disk.img")
         with open(img, "wb") as f:
@@ -1569,8 +1570,12 @@ def iommu_case(server):
         disk = (["--spawn-server",
                  f"{server_bin('wisp-blk')} --disk path={img}"] if server
                 else ["--disk", f"path={img}"])
-        rc, out, err = guest("iommu", "-v", "--iommu", *disk)
+        rc, out, err = guest("iommu", "-v", "--iommu", *extra, *disk)
         expect(rc == 0, f"exit {rc}", out, err)
+        # Where the requests ran: on the I/O thread unless told not to.
+        in_vcpu = "virtio-iommu: queue 0 served in the kicking vCPU" in err
+        expect(in_vcpu == ("vcpu" in extra),
+               f"requestq in the vCPU: {in_vcpu}", out, err)
         if server:
             # The server translated: it took the MAPs and UNMAPs and
             # refused the unmapped IOVA itself.
@@ -1605,11 +1610,33 @@ def case_virtio_iommu_server():
     iommu_case(True)
 
 
+def case_virtio_iommu_vcpu():
+    """The same, in and out of process, with the IOMMU's requests in the
+    vCPU that kicks (--iommu-requests vcpu) instead of on its I/O
+    thread."""
+    iommu_case(False, ("--iommu-requests", "vcpu"))
+    iommu_case(True, ("--iommu-requests", "vcpu"))
+
+
+def case_virtio_iommu_request_options():
+    """--iommu-requests and --iommu-poll need --iommu; polling is refused
+    with the requests in the vCPU; a bad mode is refused by name."""
+    for args, want in (
+            (["--iommu-requests", "vcpu"], "no virtio-iommu"),
+            (["--iommu-poll", "100"], "no virtio-iommu"),
+            (["--iommu", "--iommu-requests", "vcpu", "--iommu-poll", "100"],
+             "--iommu-requests vcpu"),
+            (["--iommu", "--iommu-requests", "both"], "'both'")):
+        rc, out, err = run(["run", "--kernel", GUEST, *args])
+        expect(rc == 1 and want in err, f"{args}: exit {rc}", out, err)
+
+
 def case_virtio_iommu_batched():
     """Two IOMMU requests in one kick, as Linux 6.12 sends them in lazy
     mode (the UNMAP of the last read's IOVA with the MAP of the next):
     bench/iommu-direct.py's iommu=lazy, 64 reads in process and with
-    wisp-blk, each pair answered OK (the guest exits non-zero on any other
+    wisp-blk, the requests in the vCPU and on the I/O thread, each pair
+    answered OK (the guest exits non-zero on any other
     status or a read that fails)."""
     with tempfile.TemporaryDirectory() as d:
         img = os.path.join(d, "disk.img")
@@ -1618,10 +1645,12 @@ def case_virtio_iommu_batched():
         for disk in (["--disk", f"path={img}"],
                      ["--spawn-server",
                       f"{server_bin('wisp-blk')} --disk path={img}"]):
-            rc, out, err = guest("bench op=blkread n=64 iommu=lazy",
-                                 "--iommu", *disk)
-            expect(rc == 0 and value(out, "bench-ops") == "64",
-                   f"{disk[0]}: exit {rc}", out, err)
+            for mode in ("vcpu", "thread"):
+                rc, out, err = guest("bench op=blkread n=64 iommu=lazy",
+                                     "--iommu", "--iommu-requests", mode,
+                                     *disk)
+                expect(rc == 0 and value(out, "bench-ops") == "64",
+                       f"{disk[0]} {mode}: exit {rc}", out, err)
 
 
 def case_virtio_iommu_server_refused():
