@@ -100,12 +100,13 @@ run_one() {
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
             --cpus "$CPUS" --memory "$MEM" --serial stdio --cmdline "$CMDLINE" \
             --spawn-server "/bin/wisp-blk --disk path=$IMG,direct=on" ;;
-    wisp-iommu-strict | wisp-iommu-lazy)
-        strict=1; [ "$VMM" = wisp-iommu-lazy ] && strict=0
+    wisp-iommu-strict | wisp-iommu-lazy | wisp-iommu-lazy-vcpu)
+        strict=1; [ "$VMM" = wisp-iommu-strict ] || strict=0
+        req=thread; [ "$VMM" = wisp-iommu-lazy-vcpu ] && req=vcpu
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
             --cpus "$CPUS" --memory "$MEM" --serial stdio \
             --cmdline "$CMDLINE iommu.strict=$strict" --iommu \
-            --disk path=$IMG,direct=on ;;
+            --iommu-requests $req --disk path=$IMG,direct=on ;;
     wisp-oop-iommu)
         set -- /bin/wisp run --kernel /l2/bzImage --initrd /l2/initrd.gz \
             --cpus "$CPUS" --memory "$MEM" --serial stdio \

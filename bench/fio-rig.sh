@@ -12,6 +12,10 @@
 #   wisp-iommu-strict, wisp-iommu-lazy
 #             wisp with --iommu (the disk behind the virtio-iommu), the
 #             guest booted with iommu.strict=1 or iommu.strict=0
+#   wisp-iommu-lazy-vcpu
+#             wisp-iommu-lazy with --iommu-requests vcpu (the IOMMU's
+#             requests in the vCPU that sends them instead of on its I/O
+#             thread)
 #   wisp-oop-iommu
 #             wisp-oop with --iommu, iommu.strict=0 (wisp-blk translates)
 #   wisp-vhu  wisp run --vhost-user-blk socket=S, S served by
@@ -26,8 +30,8 @@
 #                         [--disk-mb N] [--guest-kernel rig|6.12] [--keep]
 #                         [--verbose]
 #   --vmms LIST   comma-separated, from wisp,qemu,wisp-oop,wisp-iommu-strict,
-#                 wisp-iommu-lazy,wisp-oop-iommu,wisp-vhu,qemu-vhu
-#                 (default wisp,qemu,wisp-oop)
+#                 wisp-iommu-lazy,wisp-iommu-lazy-vcpu,wisp-oop-iommu,wisp-vhu,
+#                 qemu-vhu (default wisp,qemu,wisp-oop)
 #   --jobs LIST   from seq-read,seq-write,rand-read,rand-write,rand-read-qd8,
 #                 rand-write-qd8,rand-read-qd32,rand-write-qd32 (default all;
 #                 1 MiB psync for seq-*, 4 KiB psync qd1 for rand-read and
@@ -40,7 +44,7 @@
 #                 virtio-iommu has lazy mode (a DMA-FQ domain)
 #
 # The L2 guest reports its IOMMU groups' domain types; with --guest-kernel
-# 6.12 wisp-iommu-strict must have DMA domains, wisp-iommu-lazy and
+# 6.12 wisp-iommu-strict must have DMA domains, wisp-iommu-lazy(-thr) and
 # wisp-oop-iommu DMA-FQ ones, and the others none, or the run fails.
 # Per job and VMM: MB/s and IOPS (fio's terse output), and the VMM's CPU
 # time per request: the delta of utime+stime (/proc/PID/stat, all threads;
@@ -77,8 +81,8 @@ for v in RUNTIME CPUS MEM DISK_MB; do
 done
 case "$GUEST_KERNEL" in rig|6.12) ;; *) rig_die "--guest-kernel: rig or 6.12, not '$GUEST_KERNEL'" ;; esac
 for v in ${VMMS//,/ }; do
-    case "$v" in wisp|qemu|wisp-oop|wisp-iommu-strict|wisp-iommu-lazy|wisp-oop-iommu|wisp-vhu|qemu-vhu) ;;
-        *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop, wisp-iommu-strict, wisp-iommu-lazy, wisp-oop-iommu, wisp-vhu, qemu-vhu)" ;; esac
+    case "$v" in wisp|qemu|wisp-oop|wisp-iommu-strict|wisp-iommu-lazy|wisp-iommu-lazy-vcpu|wisp-oop-iommu|wisp-vhu|qemu-vhu) ;;
+        *) rig_die "unknown VMM '$v' (wisp, qemu, wisp-oop, wisp-iommu-strict, wisp-iommu-lazy, wisp-iommu-lazy-vcpu, wisp-oop-iommu, wisp-vhu, qemu-vhu)" ;; esac
 done
 for j in ${JOBS//,/ }; do
     case "$j" in seq-read|seq-write|rand-read|rand-write|rand-read-qd8|rand-write-qd8|rand-read-qd32|rand-write-qd32) ;;
@@ -174,7 +178,7 @@ grep -q '^RIG-F-FAIL' <<< "$R" && rc=1
 echo "$R" | awk '$1 == "RIG-F" && $3 == "WISP-FIO-IOMMU-GROUP" {$1 = ""; $3 = ""; print "iommu group" $0}'
 if [ "$GUEST_KERNEL" = 6.12 ]; then
     for v in ${VMMS//,/ }; do
-        case "$v" in wisp-iommu-strict) want=DMA ;; wisp-iommu-lazy|wisp-oop-iommu) want=DMA-FQ ;; *) want='' ;; esac
+        case "$v" in wisp-iommu-strict) want=DMA ;; wisp-iommu-lazy|wisp-iommu-lazy-vcpu|wisp-oop-iommu) want=DMA-FQ ;; *) want='' ;; esac
         got=$(echo "$R" | awk -v v="$v" '$1 == "RIG-F" && $2 == v && $3 == "WISP-FIO-IOMMU-GROUP" {print $5}' | sort -u | tr '\n' ' ')
         if [ "${got% }" != "$want" ]; then
             rig_log "$v: the guest's IOMMU domain types are '${got% }', expected '${want:-none}'"
@@ -263,7 +267,7 @@ if "wisp-vhu" in vmms and "qemu-vhu" in vmms:
 if "wisp" in vmms and "wisp-oop" in vmms:
     pair_table("out of process vs in process (throughput: >1 = faster in its own process)",
                14, "mbs", "MB/s", [("wisp-oop", "wisp")])
-pairs = [(v, "wisp") for v in ("wisp-iommu-strict", "wisp-iommu-lazy")] + [("wisp-oop-iommu", "wisp-oop")]
+pairs = [(v, "wisp") for v in ("wisp-iommu-strict", "wisp-iommu-lazy", "wisp-iommu-lazy-vcpu")] + [("wisp-oop-iommu", "wisp-oop")]
 pairs = [(a, b) for a, b in pairs if a in vmms and b in vmms]
 if pairs:
     pair_table("behind the IOMMU vs without (IOPS: >1 = faster with it; CPU per request: <1 = cheaper)",

@@ -3,7 +3,7 @@
 nested rig): the freestanding test guest's polling virtio-blk driver reads
 4 KiB blocks at random offsets (test=bench op=blkread), timed with rdtsc
 in the guest, and the host CPU wisp (and its wisp-blk) used, from
-wait4()'s rusage. Eight setups:
+wait4()'s rusage. The setups, each in and out of process:
 
   in  / oop        the disk in wisp, or in wisp-blk (--spawn-server)
   none             no --iommu
@@ -17,6 +17,11 @@ wait4()'s rusage. Eight setups:
                    kick with the UNMAP of the previous read's (what Linux
                    6.12 does with iommu.strict=0: the queued UNMAPs ride
                    on the next MAP's sync): one IOMMU round trip per read
+  strict/vcpu      strict and lazy with the IOMMU's requests in the vCPU
+  lazy/vcpu        that sent them (--iommu-requests vcpu) instead of on its
+                   I/O thread, kicked through an ioeventfd, with its look
+                   for the next request (the default)
+  lazy/np          lazy without that look (--iommu-poll 0)
 
 Per setup the median of RUNS runs (the setups interleaved); host CPU per read is the difference
 between a run of N and one of N/10 reads, divided by the reads between
@@ -25,7 +30,7 @@ so host CPU per read includes the vCPU's waiting: it is close to the
 latency plus the I/O threads' work. The machine may be shared: compare
 ratios taken in one invocation.
 
-usage: iommu-direct.py [--runs R] [--n N] BUILD_DIR
+usage: iommu-direct.py [--runs R] [--n N] [--modes M,M] BUILD_DIR
 """
 import argparse
 import os
@@ -63,6 +68,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--modes", help="comma-separated setups besides none")
     ap.add_argument("build")
     a = ap.parse_args()
     wisp = os.path.join(a.build, "src/cli/wisp")
@@ -77,7 +83,15 @@ def main():
              "oop": ["--spawn-server", f"{blk} --disk path={img}"]}
     modes = {"none": ([], ""), "map": (["--iommu"], " iommu=map"),
              "strict": (["--iommu"], " iommu=strict"),
-             "lazy": (["--iommu"], " iommu=lazy")}
+             "lazy": (["--iommu"], " iommu=lazy"),
+             "strict/vcpu": (["--iommu", "--iommu-requests", "vcpu"],
+                             " iommu=strict"),
+             "lazy/vcpu": (["--iommu", "--iommu-requests", "vcpu"],
+                           " iommu=lazy"),
+             "lazy/np": (["--iommu", "--iommu-poll", "0"], " iommu=lazy")}
+    if a.modes:
+        modes = {m: modes[m] for m in ["none"] + a.modes.split(",")
+                 if m in modes}
     n1 = max(a.n // 10, 200)
     cyc = {(w, m): [] for w in where for m in modes}
     cpu = {(w, m): [] for w in where for m in modes}
@@ -97,13 +111,13 @@ def main():
     print(f"virtio-iommu cost per 4 KiB read, direct KVM (pvm: "
           f"{os.path.exists('/sys/module/kvm_pvm')}), median of {a.runs} "
           f"runs of {a.n} reads (CPU: minus {n1})")
-    print(f"{'setup':12}{'cycles/read':>13}{'host us/read':>14}"
+    print(f"{'setup':16}{'cycles/read':>13}{'host us/read':>14}"
           f"{'cycles vs none':>16}{'host vs none':>14}")
     for w in where:
         c0, h0 = res[(w, "none")]
         for mode in modes:
             c, h = res[(w, mode)]
-            print(f"{w + ' ' + mode:12}{c:13.0f}{h * 1e6:14.1f}"
+            print(f"{w + ' ' + mode:16}{c:13.0f}{h * 1e6:14.1f}"
                   f"{c / c0:16.3f}{h / h0 if h0 > 0 else 0:14.3f}")
     os.unlink(img)
     if os.path.exists(tmp_out):
