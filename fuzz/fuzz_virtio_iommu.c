@@ -6,8 +6,9 @@
  * each sent as one chain on the requestq (type byte taken modulo 7, so
  * every request type and some unknown ones are reached); ctl bit 0 gives
  * the writable part room for PROBE's properties, bit 1 gives it less than
- * a tail (the device must answer with 0 bytes), bits 4-7 pick an endpoint
- * that then translates the request's bytes 8-15 as an IOVA.
+ * a tail (the device must answer with 0 bytes), bit 2 kicks as a vCPU
+ * does with --iommu-requests vcpu (the exit path's handler), bits 4-7 pick
+ * an endpoint that then translates the request's bytes 8-15 as an IOVA.
  *
  * Endpoint NR_EP is remote (an IOREQ server's device): its ops keep a
  * shadow table as a server would; ctl bit 3 makes the next of them fail
@@ -244,7 +245,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		put16(AVAIL_GPA + 4 + 2ULL * (avail % QSIZE), len ? 0 : 1);
 		avail++;
 		put16(AVAIL_GPA + 2, avail);
-		virtio_dev_kick(d, 0);
+		if (ctl & 4)
+			virtio_dev_kick_exit(d, 0);
+		else
+			virtio_dev_kick(d, 0);
 
 		CHECK(!d->broken);
 		CHECK((uint16_t)(vq->used_idx - used_before) == 1);
