@@ -365,7 +365,8 @@ static void mmio_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 	struct virtio_dev *d = t->dev;
 	uint32_t v32 = 0;
 
-	/* ACK and exit-path kicks touch only atomics and eventfds. */
+	/* ACK and exit-path kicks touch only atomics and eventfds; a kick
+	 * of a queue served in the vCPU takes the lock in its handler. */
 	if (len == 4 && (off == VIRTIO_MMIO_INTERRUPT_ACK ||
 			 off == VIRTIO_MMIO_QUEUE_NOTIFY)) {
 		memcpy(&v32, data, 4);

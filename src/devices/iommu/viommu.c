@@ -834,9 +834,9 @@ static int run_requests(struct viommu *v, int q, unsigned int max)
 	int r = 0;
 
 	while (n < max && (r = virtio_dev_pop(d, q, c)) > 0) {
-		n++;
 		uint8_t tail[VIOMMU_TAIL_LEN] = { 0 };
 
+		n++;
 		if (c->write_len < VIOMMU_TAIL_LEN) {
 			/* Nowhere to put a status: the request is not run,
 			 * and the driver gets it back with 0 bytes. */
