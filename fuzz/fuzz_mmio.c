@@ -164,7 +164,7 @@ static void check_state(struct virtio_mmio *t, uint64_t offer)
 	struct virtio_dev *d = t->dev;
 	const char *why;
 
-	CHECK((atomic_load(&t->isr) & ~3u) == 0);
+	CHECK((atomic_load(t->isr) & ~3u) == 0);
 	pthread_mutex_lock(&d->lock);
 	for (int q = 0; q < d->nr_queues; q++) {
 		struct virtq *vq = &d->vq[q];
@@ -193,7 +193,7 @@ static void check_reset(struct virtio_mmio *t)
 	for (int q = 0; q < d->nr_queues; q++)
 		CHECK(!d->vq[q].ready);
 	pthread_mutex_unlock(&d->lock);
-	CHECK(atomic_load(&t->isr) == 0);
+	CHECK(atomic_load(t->isr) == 0);
 }
 
 /* save, load, save: loads, and gives the same bytes. */

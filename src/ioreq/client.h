@@ -173,6 +173,8 @@ int ioreq_client_state_load(struct ioreq_client *c, const uint8_t *state,
 
 struct ioreq_stats {
 	uint64_t sync, posted, ring_full, timeouts, spins_hit, blocks;
+	/* InterruptStatus reads and ACKs served from the shared word. */
+	uint64_t shared_isr;
 };
 void ioreq_client_stats(const struct ioreq_client *c, struct ioreq_stats *s);
 

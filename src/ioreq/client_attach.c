@@ -253,6 +253,11 @@ static int greet(struct ioreq_client *c, struct ioreq_attachment *a,
 	a->features = m.hello.features & c->cfg.features;
 	if (a->version < 2 || !c->cfg.iommu.snapshot)
 		a->features &= ~IOREQ_F_IOMMU;
+	/* The shared InterruptStatus lives in the ring's header and means
+	 * a virtio-mmio window. */
+	if ((a->features & (IOREQ_F_BUFFERED_RING | IOREQ_F_VIRTIO_MMIO)) !=
+	    (IOREQ_F_BUFFERED_RING | IOREQ_F_VIRTIO_MMIO))
+		a->features &= ~IOREQ_F_SHARED_ISR;
 	/* Behind the IOMMU the guest hands the device IOVAs: a server that
 	 * cannot translate them would use them as guest-physical
 	 * addresses, outside the confinement the guest asked for. */

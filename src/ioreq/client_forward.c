@@ -15,6 +15,7 @@
 #include "util/efd.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "virtio/mmio_regs.h"
 #include "virtio/standin.h"
 
 #define MIN_SPIN_NS 20000ull
@@ -162,6 +163,29 @@ static int slot_of(const struct ioreq_client *c, int cpu)
 	return cpu < 0 ? c->cfg.nr_vcpus - 1 : cpu;
 }
 
+/* IOREQ_F_SHARED_ISR: the guest's InterruptStatus read and InterruptACK
+ * write go to the word the server's transport keeps in the shared page,
+ * not to the server: an interrupt then costs the guest no round trip.
+ * The server may write anything there; the guest gets the defined bits.
+ * True when served. */
+static bool shared_isr(const struct ioreq_attachment *a, uint64_t off,
+		       uint32_t len, bool read, uint64_t *v)
+{
+	if (!(a->features & IOREQ_F_SHARED_ISR) || len != 4)
+		return false;
+	if (read && off == VIRTIO_MMIO_INTERRUPT_STATUS) {
+		*v = __atomic_load_n(&a->ring->isr, __ATOMIC_SEQ_CST) & 3;
+		__atomic_fetch_add(&a->ring->isr_reads, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	if (!read && off == VIRTIO_MMIO_INTERRUPT_ACK) {
+		__atomic_fetch_and(&a->ring->isr, ~(uint32_t)*v,
+				   __ATOMIC_SEQ_CST);
+		return true;
+	}
+	return false;
+}
+
 static void window_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 			uint32_t len)
 {
@@ -175,10 +199,13 @@ static void window_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 	if (a && !atomic_load(&c->dead)) {
 		/* A read in flight when the server is lost completes with
 		 * all-ones; later ones see the stand-in device. */
-		if (cpu >= 0 && cpu < c->cfg.nr_vcpus && find_range(a, off) &&
-		    forward_sync(c, a, cpu, IOREQ_DIR_READ,
-				 c->cfg.window_base + off, len, &v) &&
-		    c->virtio)
+		if (shared_isr(a, off, len, true, &v))
+			atomic_fetch_add(&c->st_shared_isr, 1);
+		else if (cpu >= 0 && cpu < c->cfg.nr_vcpus &&
+			 find_range(a, off) &&
+			 forward_sync(c, a, cpu, IOREQ_DIR_READ,
+				      c->cfg.window_base + off, len, &v) &&
+			 c->virtio)
 			virtio_standin_observe_read(&c->standin, off, v);
 	} else if (c->virtio) {
 		v = virtio_standin_read(&c->standin, off);
@@ -202,6 +229,11 @@ static void window_write(void *opaque, int cpu, uint64_t off,
 	if (!a || atomic_load(&c->dead) || cpu < 0 || cpu >= c->cfg.nr_vcpus) {
 		if (c->virtio)
 			virtio_standin_write(&c->standin, off, v);
+		pthread_rwlock_unlock(&c->lock);
+		return;
+	}
+	if (shared_isr(a, off, len, false, &v)) {
+		atomic_fetch_add(&c->st_shared_isr, 1);
 		pthread_rwlock_unlock(&c->lock);
 		return;
 	}
@@ -230,4 +262,5 @@ void ioreq_client_stats(const struct ioreq_client *c, struct ioreq_stats *s)
 	s->timeouts = atomic_load(&c->st_timeouts);
 	s->spins_hit = atomic_load(&c->st_spins_hit);
 	s->blocks = atomic_load(&c->st_blocks);
+	s->shared_isr = atomic_load(&c->st_shared_isr);
 }

@@ -90,7 +90,7 @@ struct ioreq_client {
 	struct virtio_standin standin;
 
 	atomic_ullong st_sync, st_posted, st_ring_full, st_timeouts,
-		st_spins_hit, st_blocks;
+		st_spins_hit, st_blocks, st_shared_isr;
 };
 
 /* client_attach.c. A socket nobody listens on yet is retried for

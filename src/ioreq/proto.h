@@ -34,9 +34,14 @@
  * state channel (WELCOME's last fd). Any version: a peer that does not
  * know the bit never asks for it or grants it. */
 #define IOREQ_F_STATE (1u << 4)
+/* The virtio-mmio window's InterruptStatus is the ring header's isr word
+ * (needs BUFFERED_RING and VIRTIO_MMIO): the server's transport keeps it
+ * there, and the VMM serves the guest's InterruptStatus reads and
+ * InterruptACK writes from it, with no round trip. Any version. */
+#define IOREQ_F_SHARED_ISR (1u << 5)
 #define IOREQ_F_ALL                                                        \
 	(IOREQ_F_BUFFERED_RING | IOREQ_F_DOORBELLS | IOREQ_F_VIRTIO_MMIO | \
-	 IOREQ_F_IOMMU | IOREQ_F_STATE)
+	 IOREQ_F_IOMMU | IOREQ_F_STATE | IOREQ_F_SHARED_ISR)
 
 #define IOREQ_MAX_FDS (5 + IOREQ_MAX_VCPUS)
 #define IOREQ_MAX_MSG 512
@@ -311,7 +316,15 @@ struct ioreq_ring {
 	uint32_t pad0[15];
 	uint32_t tail; /* atomic; written by the server */
 	uint32_t server_polling; /* server is spinning: no wake needed */
-	uint32_t pad1[14];
+	/* With IOREQ_F_SHARED_ISR: the window's InterruptStatus (bit 0
+	 * used buffer, bit 1 configuration change), set by the server's
+	 * device and cleared by the VMM for the guest's ACK; and the count
+	 * of the guest's InterruptStatus reads, which the VMM bumps and the
+	 * server's lost-interrupt watch reads (the server no longer sees
+	 * them). Both atomic. */
+	uint32_t isr;
+	uint32_t isr_reads;
+	uint32_t pad1[12];
 	struct ioreq_ring_entry entries[];
 };
 
@@ -323,6 +336,7 @@ _Static_assert(sizeof(struct ioreq_mem_map) == 24 + 24 * IOREQ_MAX_MEM_REGIONS,
 _Static_assert(sizeof(struct ioreq_map_range) == 40, "map_range");
 _Static_assert(sizeof(struct ioreq_add_doorbell) == 48, "add_doorbell");
 _Static_assert(sizeof(struct ioreq_slot) == 64, "slot");
+_Static_assert(sizeof(struct ioreq_ring) == 128, "ring header");
 _Static_assert(sizeof(struct ioreq_iommu_map) == 48, "iommu_map");
 _Static_assert(sizeof(struct ioreq_iommu_unmap) == 32, "iommu_unmap");
 _Static_assert(sizeof(struct ioreq_iommu_reset) == 24, "iommu_reset");

@@ -323,6 +323,14 @@ static int check_welcome(struct wisp_ioreq_server *s, uint32_t asked, int n,
 			e, -EPROTO,
 			"ioreq: WELCOME shared page of %llu bytes for %u slots",
 			(unsigned long long)w->shared_size, w->nr_vcpus);
+	/* The shared InterruptStatus is in the ring's header. */
+	if ((w->features & IOREQ_F_SHARED_ISR) &&
+	    (!w->ring_offset || !(w->features & IOREQ_F_VIRTIO_MMIO)))
+		return err_set(e, -EPROTO,
+			       "ioreq: WELCOME grants the shared "
+			       "InterruptStatus without a ring or a "
+			       "virtio-mmio window (features 0x%x)",
+			       w->features);
 	if (!w->ring_offset)
 		return 0;
 	if (!(w->features & IOREQ_F_BUFFERED_RING) || w->ring_entries == 0 ||
@@ -563,6 +571,16 @@ static int request(struct wisp_ioreq_server *s, void *msg, size_t len, int fd,
 		return err_set(e, a.status, "ioreq: the VMM refused: %s",
 			       strerror(-a.status));
 	return 0;
+}
+
+uint32_t *wisp_ioreq_shared_isr(struct wisp_ioreq_server *s, uint32_t **reads)
+{
+	if (!(s->welcome.features & IOREQ_F_SHARED_ISR) || !s->ring) {
+		*reads = NULL;
+		return NULL;
+	}
+	*reads = &s->ring->isr_reads;
+	return &s->ring->isr;
 }
 
 int wisp_ioreq_map_range(struct wisp_ioreq_server *s, uint64_t addr,

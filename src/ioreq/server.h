@@ -119,6 +119,13 @@ int wisp_ioreq_accept(int listen_fd, const char *name, uint32_t features,
 int wisp_ioreq_handshake(int sock, const char *name, uint32_t features,
 			 struct wisp_ioreq_server **out, struct err *e);
 
+/* With IOREQ_F_SHARED_ISR granted: the shared page's InterruptStatus word
+ * (NULL otherwise) and, in *reads, the count of the guest's reads the
+ * VMM served from it (virtio_mmio_share_isr takes both). A server that
+ * asks for the feature must keep its window's InterruptStatus there, or
+ * the guest never sees its interrupts' causes. */
+uint32_t *wisp_ioreq_shared_isr(struct wisp_ioreq_server *s, uint32_t **reads);
+
 /* Before wisp_ioreq_ready(): forward [addr, addr+len) of the assigned
  * window to ops (offsets relative to addr); mode IOREQ_RANGE_SYNC or
  * IOREQ_RANGE_POSTED. */

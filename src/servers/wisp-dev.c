@@ -339,7 +339,7 @@ static int state_load(void *opaque, const uint8_t *buf, size_t len,
 	 * raised it went through KVM's irqfd asynchronously and may have
 	 * missed the snapshot's interrupt controller state. Once more is
 	 * harmless (the driver reads InterruptStatus and finds its work). */
-	if (atomic_load(&t->isr)) {
+	if (atomic_load(t->isr)) {
 		int r = efd_signal(t->irq_efd);
 
 		if (r && r != -EAGAIN)
@@ -347,6 +347,18 @@ static int state_load(void *opaque, const uint8_t *buf, size_t len,
 				t->dev->name, strerror(-r));
 	}
 	return 0;
+}
+
+/* With IOREQ_F_SHARED_ISR (asked for with IOREQ_F_ALL) wisp serves the
+ * guest's InterruptStatus reads and ACKs from the shared page, so an
+ * interrupt costs the guest no round trip to this process. */
+static void share_isr(struct wisp_ioreq_server *s, struct virtio_mmio *t)
+{
+	uint32_t *reads, *isr = wisp_ioreq_shared_isr(s, &reads);
+
+	if (isr)
+		virtio_mmio_share_isr(t, (atomic_uint *)isr,
+				      (atomic_uint *)reads);
 }
 
 /* At the end, where a console's bytes went. Its queues are SIGUSR1's
@@ -484,6 +496,7 @@ static int serve_one(const struct opts *o, int lfd, const char *prog)
 		d = NULL; /* owned by the transport now */
 	if (ret)
 		goto out;
+	share_isr(s, t);
 	ret = wisp_ioreq_map_range(s, s->welcome.window_base, VIRTIO_MMIO_SIZE,
 				   IOREQ_RANGE_SYNC, &window_ops, t, &e);
 	if (ret)

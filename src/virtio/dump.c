@@ -109,14 +109,14 @@ void virtio_mmio_dump(struct virtio_mmio *t, enum log_level lvl)
 			"%s: at %#llx gsi %u: device lock held for over %d ms "
 			"(a handler is busy or stuck); interrupt status %#x",
 			d->name, (unsigned long long)t->base, t->gsi,
-			VIRTIO_DUMP_LOCK_MS, atomic_load(&t->isr));
+			VIRTIO_DUMP_LOCK_MS, atomic_load(t->isr));
 	} else {
 		log_msg(lvl,
 			"%s: at %#llx gsi %u: status %#x%s features %#llx "
 			"interrupt status %#x",
 			d->name, (unsigned long long)t->base, t->gsi, d->status,
 			d->broken ? " (needs reset)" : "",
-			(unsigned long long)d->features, atomic_load(&t->isr));
+			(unsigned long long)d->features, atomic_load(t->isr));
 		for (int q = 0; q < d->nr_queues; q++)
 			queue_line(d, q, lvl);
 		pthread_mutex_unlock(&d->lock);

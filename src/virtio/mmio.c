@@ -45,7 +45,7 @@ static void transport_raise(void *opaque, bool config)
 	 * completion, as before, also in an IOREQ server, which
 	 * virtio_mmio_irq_check does not watch. A snapshot restore
 	 * re-signals a set isr (virtio_mmio_resignal). */
-	if ((atomic_fetch_or(&t->isr, bit) & bit) &&
+	if ((atomic_fetch_or(t->isr, bit) & bit) &&
 	    now - atomic_load_explicit(&t->last_edge_ns, memory_order_relaxed) <
 		    IRQ_COALESCE_NS)
 		return;
@@ -64,12 +64,20 @@ static void transport_raise(void *opaque, bool config)
 bool virtio_mmio_irq_check(struct virtio_mmio *t, struct virtio_irq_watch *w,
 			   uint64_t now_ns, uint64_t limit_ns)
 {
+	/* With a shared InterruptStatus the guest's reads are counted
+	 * where the VMM serves them. */
+	unsigned int reads =
+		t->isr_reads ? atomic_load_explicit(t->isr_reads,
+						    memory_order_relaxed) :
+			       0;
 	unsigned int gen =
-		atomic_load_explicit(&t->irq_gen, memory_order_relaxed);
+		atomic_load_explicit(&t->irq_gen, memory_order_relaxed) + reads;
+	bool used = atomic_load_explicit(&t->irq_used, memory_order_relaxed) ||
+		    reads;
 	int ret;
 
-	if (!atomic_load(&t->isr) || gen != w->gen || !w->since_ns ||
-	    !atomic_load_explicit(&t->irq_used, memory_order_relaxed)) {
+	if (!(atomic_load(t->isr) & 3) || gen != w->gen || !w->since_ns ||
+	    !used) {
 		w->gen = gen;
 		w->since_ns = now_ns;
 		return false;
@@ -83,6 +91,14 @@ bool virtio_mmio_irq_check(struct virtio_mmio *t, struct virtio_irq_watch *w,
 		return false;
 	w->reraised++;
 	return true;
+}
+
+void virtio_mmio_share_isr(struct virtio_mmio *t, atomic_uint *isr,
+			   atomic_uint *reads)
+{
+	atomic_store(isr, atomic_load(t->isr));
+	t->isr = isr;
+	t->isr_reads = reads;
 }
 
 static const struct virtio_transport_ops mmio_tops = {
@@ -109,7 +125,7 @@ static void reset_locked(struct virtio_mmio *t)
 	d->broken = false;
 	t->driver_features = 0;
 	t->dev_feat_sel = t->drv_feat_sel = t->queue_sel = 0;
-	atomic_store(&t->isr, 0);
+	atomic_store(t->isr, 0);
 	/* irq_used survives: a driver bound again after a reset may lose
 	 * its very first edge, and one that never got an interrupt never
 	 * reads InterruptStatus to arm the watch. */
@@ -335,7 +351,7 @@ static void mmio_read(void *opaque, int cpu, uint64_t off, uint8_t *data,
 	/* The interrupt handler's register needs no lock: a vCPU must not
 	 * wait for the I/O thread's disk I/O to take an interrupt. */
 	if (off == VIRTIO_MMIO_INTERRUPT_STATUS && len == 4) {
-		uint32_t v = atomic_load(&t->isr) |
+		uint32_t v = atomic_load(t->isr) |
 			     (d->remote_queues ? VIRTIO_MMIO_INT_VRING : 0);
 
 		atomic_fetch_add_explicit(&t->irq_gen, 1, memory_order_relaxed);
@@ -371,7 +387,7 @@ static void mmio_write(void *opaque, int cpu, uint64_t off, const uint8_t *data,
 			 off == VIRTIO_MMIO_QUEUE_NOTIFY)) {
 		memcpy(&v32, data, 4);
 		if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
-			atomic_fetch_and(&t->isr, ~v32);
+			atomic_fetch_and(t->isr, ~v32);
 		} else if (v32 < (uint32_t)d->nr_queues &&
 			   ((d->exit_queues >> v32) & 1)) {
 			virtio_dev_kick_exit(d, (int)v32);
@@ -427,6 +443,7 @@ int virtio_mmio_create(struct virtio_dev *dev, uint64_t base, unsigned int gsi,
 	if (dev->remote_queues)
 		t->irq.shared = true;
 	t->irq_efd = -1;
+	t->isr = &t->isr_own;
 	t->io.epfd = t->io.stop_efd = -1;
 	for (int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		t->notify_efd[q] = -1;

@@ -52,7 +52,14 @@ struct virtio_mmio {
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
 	uint64_t driver_features;
 
-	atomic_uint isr; /* bit 0: used buffer, bit 1: config change */
+	/* InterruptStatus, bit 0: used buffer, bit 1: config change. isr
+	 * points at isr_own, or in an IOREQ server with IOREQ_F_SHARED_ISR
+	 * at the word the VMM serves the guest from, which the VMM may
+	 * write anything into; isr_reads then counts the guest's reads
+	 * there (NULL: they reach mmio_read). */
+	atomic_uint *isr;
+	atomic_uint isr_own;
+	atomic_uint *isr_reads;
 	/* Bumped by every raise that signals and every read of
 	 * InterruptStatus: while
 	 * isr is set and this stands still, the guest never looked at the
@@ -98,6 +105,12 @@ void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w);
 int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 		     struct err *e);
 void virtio_mmio_resignal(struct virtio_mmio *t);
+
+/* In an IOREQ server granted IOREQ_F_SHARED_ISR: InterruptStatus moves to
+ * the shared page's isr word (its current value with it), and the guest's
+ * reads are counted in reads. Before the device runs. */
+void virtio_mmio_share_isr(struct virtio_mmio *t, atomic_uint *isr,
+			   atomic_uint *reads);
 
 /* Lost-interrupt recovery, sampled by the VMM's main loop (its own
  * memory in w): when the driver takes interrupts (irq_used) and isr has

@@ -46,7 +46,8 @@ void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w)
 	ser_u32(w, t->drv_feat_sel);
 	ser_u32(w, t->queue_sel);
 	ser_u64(w, t->driver_features);
-	ser_u32(w, atomic_load(&t->isr));
+	/* The defined bits: a shared word may hold anything. */
+	ser_u32(w, atomic_load(t->isr) & 3);
 	ser_u64(w, d->features);
 	ser_u32(w, d->status);
 	ser_u32(w, d->config_generation);
@@ -165,14 +166,14 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 	memcpy(old_vq, d->vq, sizeof(old_vq[0]) * nq);
 	old = (struct saved){
 		t->dev_feat_sel,    t->drv_feat_sel,	  t->queue_sel,
-		t->driver_features, atomic_load(&t->isr), d->features,
+		t->driver_features, atomic_load(t->isr),  d->features,
 		d->status,	    d->config_generation, d->broken
 	};
 	t->dev_feat_sel = dfs;
 	t->drv_feat_sel = drfs;
 	t->queue_sel = qs;
 	t->driver_features = drv_feat;
-	atomic_store(&t->isr, isr);
+	atomic_store(t->isr, isr);
 	d->features = feat;
 	d->status = status;
 	d->config_generation = gen;
@@ -184,7 +185,7 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 		t->drv_feat_sel = old.drfs;
 		t->queue_sel = old.qs;
 		t->driver_features = old.drv_feat;
-		atomic_store(&t->isr, old.isr);
+		atomic_store(t->isr, old.isr);
 		d->features = old.feat;
 		d->status = old.status;
 		d->config_generation = old.gen;
@@ -227,7 +228,7 @@ void virtio_mmio_resignal(struct virtio_mmio *t)
 	/* A raise coalesces into a set isr (transport_raise): an edge that
 	 * was in flight to the irqchip when the snapshot was taken is not in
 	 * the saved interrupt state, so a set isr gets its edge again. */
-	if (atomic_load(&t->isr)) {
+	if (atomic_load(t->isr)) {
 		int ret = t->irq.shared ? efd_signal(t->irq_efd) :
 					  efd_signal_private(t->irq_efd);
 

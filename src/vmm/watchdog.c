@@ -91,11 +91,12 @@ static void server_lines(struct vm *vm)
 		}
 		ioreq_client_stats(sv->client, &st);
 		log_warn("server %s: round trips %llu posted %llu timeouts "
-			 "%llu ring_full %llu",
+			 "%llu ring_full %llu shared-isr %llu",
 			 sv->socket_path, (unsigned long long)st.sync,
 			 (unsigned long long)st.posted,
 			 (unsigned long long)st.timeouts,
-			 (unsigned long long)st.ring_full);
+			 (unsigned long long)st.ring_full,
+			 (unsigned long long)st.shared_isr);
 	}
 }
 

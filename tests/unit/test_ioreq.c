@@ -169,6 +169,105 @@ static void test_forwarding_and_remap(void **state)
 	close(irq);
 }
 
+/* IOREQ_F_SHARED_ISR: InterruptStatus and InterruptACK of a virtio-mmio
+ * window are served from the ring header's word, with no round trip; the
+ * guest gets the defined bits of whatever is there, its reads are
+ * counted for the server; other sizes and offsets are forwarded. Without
+ * the feature the same read is a round trip. */
+struct isr_srv {
+	int lfd;
+	uint32_t features;
+	uint32_t *isr, *reads;
+};
+
+static void *isr_server_thread(void *arg)
+{
+	struct isr_srv *v = arg;
+	struct wisp_ioreq_server *s;
+	struct err e;
+
+	if (wisp_ioreq_accept(v->lfd, "unit", v->features, &s, &e))
+		return NULL;
+	v->isr = wisp_ioreq_shared_isr(s, &v->reads);
+	if (!wisp_ioreq_map_range(s, WIN, 0x100, IOREQ_RANGE_SYNC, &sync_ops, s,
+				  &e) &&
+	    !wisp_ioreq_ready(s, &e))
+		wisp_ioreq_serve(s, &e);
+	wisp_ioreq_close(s);
+	return NULL;
+}
+
+static void shared_isr_case(uint32_t features, bool shared)
+{
+	struct isr_srv v = { .features = features };
+	struct ioreq_client_config cfg;
+	struct ioreq_client *c;
+	struct ioreq_stats st0, st;
+	pthread_t th;
+	struct err e;
+	int irq = eventfd(0, EFD_CLOEXEC);
+	uint16_t h = 0;
+
+	v.lfd = wisp_ioreq_listen(sock_path, &e);
+	assert_true(v.lfd >= 0);
+	assert_int_equal(pthread_create(&th, NULL, isr_server_thread, &v), 0);
+	cfg = client_cfg(irq);
+	assert_int_equal(ioreq_client_create(&cfg, &c, &e), 0);
+	assert_int_equal(ioreq_client_is_virtio(c),
+			 !!(features & IOREQ_F_VIRTIO_MMIO));
+	win_cpu = 0;
+	ioreq_client_stats(c, &st0);
+	if (!shared) {
+		assert_null(v.isr);
+		assert_int_equal(win_read(c, 0x60), 0x1234 + 0x60);
+		ioreq_client_stats(c, &st);
+		assert_int_equal(st.sync, st0.sync + 1);
+		assert_int_equal(st.shared_isr, 0);
+		goto out;
+	}
+	assert_non_null(v.isr);
+	__atomic_store_n(v.isr, 1, __ATOMIC_SEQ_CST); /* a used buffer */
+	assert_int_equal(win_read(c, 0x60), 1);
+	assert_int_equal(__atomic_load_n(v.reads, __ATOMIC_SEQ_CST), 1);
+	last_write = 0;
+	win_write(c, 0x64, 1);
+	assert_int_equal(__atomic_load_n(v.isr, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(last_write, 0); /* not forwarded */
+	/* A server's garbage: the guest sees bits 0 and 1 only. */
+	__atomic_store_n(v.isr, 0xfffffffeu, __ATOMIC_SEQ_CST);
+	assert_int_equal(win_read(c, 0x60), 2);
+	ioreq_client_stats(c, &st);
+	assert_int_equal(st.sync, st0.sync);
+	assert_int_equal(st.shared_isr, 3);
+	/* Another size is the device's business. */
+	ioreq_window_ops.read(c, win_cpu, 0x60, (uint8_t *)&h, 2);
+	assert_int_equal(h, 0x1234 + 0x60);
+	ioreq_client_stats(c, &st);
+	assert_int_equal(st.sync, st0.sync + 1);
+out:
+	win_cpu = BUS_CPU_NONE;
+	ioreq_client_destroy(c);
+	pthread_join(th, NULL);
+	close(v.lfd);
+	close(irq);
+}
+
+static void test_shared_isr(void **state)
+{
+	shared_isr_case(IOREQ_F_BUFFERED_RING | IOREQ_F_VIRTIO_MMIO |
+				IOREQ_F_SHARED_ISR,
+			true);
+}
+
+/* Not asked for; asked for without a virtio-mmio window or without the
+ * ring that holds it: not granted, the read is a round trip. */
+static void test_no_shared_isr(void **state)
+{
+	shared_isr_case(IOREQ_F_BUFFERED_RING | IOREQ_F_VIRTIO_MMIO, false);
+	shared_isr_case(IOREQ_F_BUFFERED_RING | IOREQ_F_SHARED_ISR, false);
+	shared_isr_case(IOREQ_F_VIRTIO_MMIO | IOREQ_F_SHARED_ISR, false);
+}
+
 /* --- fake servers --- */
 
 struct fake {
@@ -350,6 +449,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forwarding_and_remap),
+		cmocka_unit_test(test_shared_isr),
+		cmocka_unit_test(test_no_shared_isr),
 		cmocka_unit_test(test_bad_magic),
 		cmocka_unit_test(test_bad_version),
 		cmocka_unit_test(test_short_hello),

@@ -896,6 +896,51 @@ static void test_lost_irq_raised_again(void **state)
 	assert_int_equal(w.reraised, 3);
 }
 
+/* In an IOREQ server with IOREQ_F_SHARED_ISR (virtio_mmio_share_isr):
+ * InterruptStatus lives in the shared word, which the VMM reads and
+ * clears for the guest and whose reads it counts; raises set it, and the
+ * lost-interrupt watch goes by those counted reads. Bits the VMM wrote
+ * beyond the two defined ones raise nothing again. */
+static void test_shared_isr_word(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_irq_watch w = { 0 };
+	const uint64_t ms = 1000000, limit = 1000 * ms;
+	uint64_t t = 5000 * ms;
+	atomic_uint word = 0xdead, reads = 0;
+
+	negotiate(f, 1ull << 32);
+	irq_count(f);
+	virtio_mmio_share_isr(f->t, &word, &reads);
+	assert_int_equal(atomic_load(&word), 0); /* the old value moved */
+	virtio_dev_raise_vring(&f->x.dev);
+	assert_int_equal(irq_count(f), 1);
+	assert_int_equal(atomic_load(&word), 1);
+	/* No read counted yet: a polling driver, left alone. */
+	for (int i = 0; i < 3; i++, t += limit)
+		assert_false(virtio_mmio_irq_check(f->t, &w, t, limit));
+	/* The VMM served a read and the ACK. */
+	atomic_fetch_add(&reads, 1);
+	atomic_fetch_and(&word, ~1u);
+	virtio_dev_raise_vring(&f->x.dev);
+	assert_int_equal(irq_count(f), 1);
+	assert_false(virtio_mmio_irq_check(f->t, &w, t, limit));
+	assert_true(virtio_mmio_irq_check(f->t, &w, t + limit, limit));
+	assert_int_equal(irq_count(f), 1);
+	/* A counted read re-arms the wait. */
+	atomic_fetch_add(&reads, 1);
+	assert_false(virtio_mmio_irq_check(f->t, &w, t + 2 * limit, limit));
+	assert_true(virtio_mmio_irq_check(f->t, &w, t + 3 * limit, limit));
+	irq_count(f);
+	/* Garbage without the defined bits is no pending interrupt. */
+	atomic_store(&word, 0xfffffffcu);
+	for (int i = 4; i < 8; i++)
+		assert_false(
+			virtio_mmio_irq_check(f->t, &w, t + i * limit, limit));
+	assert_int_equal(irq_count(f), 0);
+	atomic_store(&word, 0);
+}
+
 /* The line acts as a level one: a raise while the guest has not yet
  * acknowledged the same cause sends no second edge within 10 ms of the
  * last (it would only be one more interrupt for the same
@@ -970,6 +1015,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_irq_raised_again,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_isr_word, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_state_dump, setup,
 						teardown),
 	};
