@@ -94,7 +94,10 @@ static void child(int lfd, int out)
 	signal(SIGILL, SIG_DFL);
 	signal(SIGFPE, SIG_DFL);
 	o.accept_ret =
-		wisp_ioreq_accept(lfd, "unit", IOREQ_F_BUFFERED_RING, &s, &e);
+		wisp_ioreq_accept(lfd, "unit",
+				  IOREQ_F_BUFFERED_RING | IOREQ_F_VIRTIO_MMIO |
+					  IOREQ_F_SHARED_ISR,
+				  &s, &e);
 	if (!o.accept_ret) {
 		/* A range so ring entries and slots reach a callback; no
 		 * MAP_RANGE message (the fake VMM does not ACK). */
@@ -315,6 +318,24 @@ static void test_good_layout(void **state)
 {
 	struct scenario sc = good();
 
+	expect_served(&sc, 0);
+}
+
+/* The shared InterruptStatus granted where it cannot be: it lives in
+ * the ring's header and belongs to a virtio-mmio window. */
+static void test_shared_isr_without_ring(void **state)
+{
+	struct scenario sc = good();
+
+	sc.features = IOREQ_F_VIRTIO_MMIO | IOREQ_F_SHARED_ISR;
+	sc.ring_offset = 0;
+	sc.ring_entries = 0;
+	expect_refused(&sc, -EPROTO, "InterruptStatus");
+	sc = good();
+	sc.features |= IOREQ_F_SHARED_ISR;
+	expect_refused(&sc, -EPROTO, "InterruptStatus");
+	sc = good();
+	sc.features |= IOREQ_F_SHARED_ISR | IOREQ_F_VIRTIO_MMIO;
 	expect_served(&sc, 0);
 }
 
@@ -564,6 +585,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_layout),
+		cmocka_unit_test(test_shared_isr_without_ring),
 		cmocka_unit_test(test_ring_offset_wraps),
 		cmocka_unit_test(test_ring_entries_overflow),
 		cmocka_unit_test(test_ring_misaligned),
