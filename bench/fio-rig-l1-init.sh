@@ -51,11 +51,13 @@ sample() {
             '{print "RIG-F-CPU", v, j, w, p, $2, $14, $15, $43}' /proc/$p/stat 2>/dev/null
     done
 }
-# iommu_sample: for a VMM with --iommu, wisp's state dump (SIGUSR1): the
-# virtio-iommu's requestq used.idx (16 bits) and its I/O thread's
-# wake-ups, so fio-rig.sh counts the IOMMU requests and wake-ups per I/O
+# iommu_sample: for a VMM with --iommu or an IOREQ server, wisp's state
+# dump (SIGUSR1): the virtio-iommu's requestq used.idx (16 bits) and its
+# I/O thread's wake-ups, so fio-rig.sh counts the IOMMU requests and
+# wake-ups per I/O; and the server's round trips and the InterruptStatus
+# accesses wisp served from the shared page (IOREQ_F_SHARED_ISR)
 iommu_sample() {
-    case "$VMM" in wisp-iommu-* | wisp-oop-iommu) ;; *) return ;; esac
+    case "$VMM" in wisp-iommu-* | wisp-oop*) ;; *) return ;; esac
     p=$(pidof wisp) || return
     n0=$(tr -d '\r' < /tmp/fio.log | grep -ac 'state dump end')
     kill -USR1 "$p"
@@ -66,7 +68,9 @@ iommu_sample() {
     tr -d '\r' < /tmp/fio.log | awk -v v="$VMM" -v j="$JOB" -v w="$WHEN" '
         /virtio-iommu: q0: / { for (i = 1; i < NF; i++) if ($i == "used.idx") u = $(i + 1) }
         /virtio-iommu: I\/O thread: / { for (i = 2; i <= NF; i++) if ($i == "wake-ups") k = $(i - 1) }
-        END { if (u != "" && k != "") print "RIG-F-IOMMU", v, j, w, u, k }'
+        /server .*: round trips / { for (i = 1; i < NF; i++) { if ($i == "trips") r = $(i + 1); if ($i == "shared-isr") s = $(i + 1) } }
+        END { if (u != "" && k != "") print "RIG-F-IOMMU", v, j, w, u, k
+              if (r != "" && s != "") print "RIG-F-IOREQ", v, j, w, r, s }'
 }
 
 # qsd_start: qemu-storage-daemon serving $IMG at /tmp/qsd.sock, as the

@@ -59,7 +59,9 @@
 # Ratios are wisp/qemu, wisp-oop/wisp, and each IOMMU variant against the
 # same setup without the IOMMU (wisp-iommu-*/wisp, wisp-oop-iommu/wisp-oop).
 # For the --iommu VMMs, wisp's state dump (SIGUSR1) before and after each
-# job gives the virtio-iommu requests and its I/O thread's wake-ups per I/O.
+# job gives the virtio-iommu requests and its I/O thread's wake-ups per I/O;
+# for wisp-oop*, the IOREQ round trips per I/O and the InterruptStatus
+# accesses served from the shared page (IOREQ_F_SHARED_ISR).
 # Figures come from an emulated L1
 # (QEMU TCG): compare ratios, not absolute values against bare metal.
 #
@@ -190,7 +192,7 @@ fi
 echo "$R" | python3 -c '
 import sys, collections
 vmms = sys.argv[1].split(","); jobs = sys.argv[2].split(",")
-res = {}; irq = {}; cpu = collections.defaultdict(dict); iom = collections.defaultdict(dict)
+res = {}; irq = {}; cpu = collections.defaultdict(dict); iom = collections.defaultdict(dict); ioq = collections.defaultdict(dict)
 lines = sys.stdin.read().splitlines()
 for line in lines:
     f = line.split()
@@ -203,6 +205,8 @@ for line in lines:
         irq[(f[1], f[3])] = int(f[5])
     elif f[0] == "RIG-F-IOMMU" and len(f) == 6 and f[4].isdigit() and f[5].isdigit():
         iom[(f[1], f[2])][f[3]] = (int(f[4]), int(f[5]))
+    elif f[0] == "RIG-F-IOREQ" and len(f) == 6 and f[4].isdigit() and f[5].isdigit():
+        ioq[(f[1], f[2])][f[3]] = (int(f[4]), int(f[5]))
     elif f[0] == "RIG-F-CPU" and len(f) == 9:
         v, j, when, pid, comm = f[1:6]
         ut, st, gt = (int(x) for x in f[6:9])
@@ -283,6 +287,16 @@ if iorows:
         k = e[1] - b[1]
         r = rows[(v, j)]
         print("%-15s %-18s %10d %10d %10.2f %10.2f" % (j, v, n, k, n / r["nreq"] if r["nreq"] else 0, k / r["nreq"] if r["nreq"] else 0))
+qrows = [(j, v) for j in jobs for v in vmms if rows[(v, j)] and "begin" in ioq.get((v, j), {}) and "end" in ioq.get((v, j), {})]
+if qrows:
+    print()
+    print("the IOREQ server per I/O (wisp state dumps at the job start and end): round trips a vCPU waited for, and InterruptStatus reads and ACKs wisp served from the shared page")
+    print("%-15s %-18s %12s %12s %10s %10s" % ("job", "vmm", "round trips", "shared-isr", "trips/I/O", "isr/I/O"))
+    for j, v in qrows:
+        b, e = ioq[(v, j)]["begin"], ioq[(v, j)]["end"]
+        n, s = e[0] - b[0], e[1] - b[1]
+        r = rows[(v, j)]
+        print("%-15s %-18s %12d %12d %10.2f %10.2f" % (j, v, n, s, n / r["nreq"] if r["nreq"] else 0, s / r["nreq"] if r["nreq"] else 0))
 missing = [k for k, r in rows.items() if r is None]
 sys.exit(1 if missing or HZ is None else 0)
 ' "$VMMS" "$JOBS" || rc=1
