@@ -99,6 +99,20 @@ static bool get_bool(json_t *o, const char *name, bool dflt)
 	return v ? json_is_true(v) : dflt;
 }
 
+/* An integer field, when present, in [lo, hi]. */
+static int check_int(json_t *o, const char *what, const char *name,
+		     long long lo, long long hi, struct err *e)
+{
+	json_t *v = get(o, name);
+
+	if (v && (json_integer_value(v) < lo || json_integer_value(v) > hi))
+		return err_config(e, -EINVAL,
+				  "%s: field '%s': %lld is not in %lld..%lld",
+				  what, name, (long long)json_integer_value(v),
+				  lo, hi);
+	return 0;
+}
+
 /* Strings with a NUL inside would be cut silently by every consumer. */
 static int check_str(json_t *o, const char *what, const char *name,
 		     bool nonempty, struct err *e)
@@ -290,23 +304,15 @@ int model_put_machine(struct model *m, json_t *body, bool partial,
 	ret = check_object(body, "machine-config", f, e);
 	if (ret)
 		return ret;
-	v = get(body, "vcpu_count");
-	if (v && (json_integer_value(v) < 1 ||
-		  json_integer_value(v) > MODEL_MAX_VCPUS))
-		return err_config(e, -EINVAL,
-				  "machine-config: field 'vcpu_count': %lld is "
-				  "not in 1..%d",
-				  (long long)json_integer_value(v),
-				  MODEL_MAX_VCPUS);
-	v = get(body, "mem_size_mib");
+	ret = check_int(body, "machine-config", "vcpu_count", 1,
+			MODEL_MAX_VCPUS, e);
 	/* The same ceiling as --memory; the host's limit is checked when
 	 * memory is created. */
-	if (v &&
-	    (json_integer_value(v) < 1 || json_integer_value(v) > (1ll << 26)))
-		return err_config(e, -EINVAL,
-				  "machine-config: field 'mem_size_mib': %lld "
-				  "is not in 1..%lld",
-				  (long long)json_integer_value(v), 1ll << 26);
+	if (!ret)
+		ret = check_int(body, "machine-config", "mem_size_mib", 1,
+				1ll << 26, e);
+	if (ret)
+		return ret;
 	/* Accepted only where wisp does what was asked. */
 	if (get_bool(body, "smt", false))
 		return err_config(e, -EINVAL,
@@ -631,13 +637,9 @@ int model_put_iommu(struct model *m, json_t *body, struct err *e)
 				  "iommu: field 'requests': '%s' is neither "
 				  "thread nor vcpu",
 				  req);
-	if (poll && (json_integer_value(poll) < 0 ||
-		     json_integer_value(poll) > VM_MAX_IOMMU_POLL_US))
-		return err_config(e, -EINVAL,
-				  "iommu: field 'poll_us': %lld is outside "
-				  "[0, %d]",
-				  (long long)json_integer_value(poll),
-				  VM_MAX_IOMMU_POLL_US);
+	ret = check_int(body, "iommu", "poll_us", 0, VM_MAX_IOMMU_POLL_US, e);
+	if (ret)
+		return ret;
 	m->iommu = json_is_true(get(body, "enabled"));
 	m->iommu_vcpu = req && !strcmp(req, "vcpu");
 	m->iommu_poll_us = poll ? json_integer_value(poll) : -1;
