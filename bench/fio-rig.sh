@@ -276,27 +276,25 @@ pairs = [(a, b) for a, b in pairs if a in vmms and b in vmms]
 if pairs:
     pair_table("behind the IOMMU vs without (IOPS: >1 = faster with it; CPU per request: <1 = cheaper)",
                26, "iops", "IOPS", pairs)
-iorows = [(j, v) for j in jobs for v in vmms if rows[(v, j)] and "begin" in iom.get((v, j), {}) and "end" in iom.get((v, j), {})]
-if iorows:
+def per_io(title, d, names, wrap):
+    """A table of two counters sampled at the start and end of each job, in
+    all and per request; wrap: the first counter is that many bits."""
+    keep = [(j, v) for j in jobs for v in vmms if rows[(v, j)] and "begin" in d.get((v, j), {}) and "end" in d.get((v, j), {})]
+    if not keep:
+        return
     print()
-    print("the virtio-iommu per I/O (wisp state dumps at the job start and end; requests: its requestq used.idx, 16 bits)")
-    print("%-15s %-18s %10s %10s %10s %10s" % ("job", "vmm", "requests", "wake-ups", "req/I/O", "wake/I/O"))
-    for j, v in iorows:
-        b, e = iom[(v, j)]["begin"], iom[(v, j)]["end"]
-        n = (e[0] - b[0]) % 65536
+    print(title)
+    print("%-15s %-18s %12s %12s %10s %10s" % (("job", "vmm") + names))
+    for j, v in keep:
+        b, e = d[(v, j)]["begin"], d[(v, j)]["end"]
+        n = (e[0] - b[0]) % (1 << wrap) if wrap else e[0] - b[0]
         k = e[1] - b[1]
-        r = rows[(v, j)]
-        print("%-15s %-18s %10d %10d %10.2f %10.2f" % (j, v, n, k, n / r["nreq"] if r["nreq"] else 0, k / r["nreq"] if r["nreq"] else 0))
-qrows = [(j, v) for j in jobs for v in vmms if rows[(v, j)] and "begin" in ioq.get((v, j), {}) and "end" in ioq.get((v, j), {})]
-if qrows:
-    print()
-    print("the IOREQ server per I/O (wisp state dumps at the job start and end): round trips a vCPU waited for, and InterruptStatus reads and ACKs wisp served from the shared page")
-    print("%-15s %-18s %12s %12s %10s %10s" % ("job", "vmm", "round trips", "shared-isr", "trips/I/O", "isr/I/O"))
-    for j, v in qrows:
-        b, e = ioq[(v, j)]["begin"], ioq[(v, j)]["end"]
-        n, s = e[0] - b[0], e[1] - b[1]
-        r = rows[(v, j)]
-        print("%-15s %-18s %12d %12d %10.2f %10.2f" % (j, v, n, s, n / r["nreq"] if r["nreq"] else 0, s / r["nreq"] if r["nreq"] else 0))
+        r = rows[(v, j)]["nreq"]
+        print("%-15s %-18s %12d %12d %10.2f %10.2f" % (j, v, n, k, n / r if r else 0, k / r if r else 0))
+per_io("the virtio-iommu per I/O (wisp state dumps at the job start and end; requests: its requestq used.idx, 16 bits)",
+       iom, ("requests", "wake-ups", "req/I/O", "wake/I/O"), 16)
+per_io("the IOREQ server per I/O (wisp state dumps at the job start and end): round trips a vCPU waited for, and InterruptStatus reads and ACKs wisp served from the shared page",
+       ioq, ("round trips", "shared-isr", "trips/I/O", "isr/I/O"), 0)
 missing = [k for k, r in rows.items() if r is None]
 sys.exit(1 if missing or HZ is None else 0)
 ' "$VMMS" "$JOBS" || rc=1
