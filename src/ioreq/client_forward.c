@@ -174,7 +174,8 @@ static bool shared_isr(const struct ioreq_attachment *a, uint64_t off,
 	if (!(a->features & IOREQ_F_SHARED_ISR) || len != 4)
 		return false;
 	if (read && off == VIRTIO_MMIO_INTERRUPT_STATUS) {
-		*v = __atomic_load_n(&a->ring->isr, __ATOMIC_SEQ_CST) & 3;
+		*v = __atomic_load_n(&a->ring->isr, __ATOMIC_SEQ_CST) &
+		     VIRTIO_MMIO_INT_ALL;
 		__atomic_fetch_add(&a->ring->isr_reads, 1, __ATOMIC_RELAXED);
 		return true;
 	}

@@ -76,8 +76,8 @@ bool virtio_mmio_irq_check(struct virtio_mmio *t, struct virtio_irq_watch *w,
 		    reads;
 	int ret;
 
-	if (!(atomic_load(t->isr) & 3) || gen != w->gen || !w->since_ns ||
-	    !used) {
+	if (!(atomic_load(t->isr) & VIRTIO_MMIO_INT_ALL) || gen != w->gen ||
+	    !w->since_ns || !used) {
 		w->gen = gen;
 		w->since_ns = now_ns;
 		return false;

@@ -46,5 +46,6 @@
 /* InterruptStatus bits. */
 #define VIRTIO_MMIO_INT_VRING 1u /* used buffer notification */
 #define VIRTIO_MMIO_INT_CONFIG 2u /* configuration change */
+#define VIRTIO_MMIO_INT_ALL (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)
 
 #endif

@@ -47,7 +47,7 @@ void virtio_mmio_save(struct virtio_mmio *t, struct ser_w *w)
 	ser_u32(w, t->queue_sel);
 	ser_u64(w, t->driver_features);
 	/* The defined bits: a shared word may hold anything. */
-	ser_u32(w, atomic_load(t->isr) & 3);
+	ser_u32(w, atomic_load(t->isr) & VIRTIO_MMIO_INT_ALL);
 	ser_u64(w, d->features);
 	ser_u32(w, d->status);
 	ser_u32(w, d->config_generation);
@@ -156,7 +156,8 @@ int virtio_mmio_load(struct virtio_mmio *t, const uint8_t *p, uint64_t len,
 			why = bad;
 		}
 	}
-	if (!deser_done(&r) || isr > 3 || status > 0xff || (feat & ~drv_feat))
+	if (!deser_done(&r) || (isr & ~VIRTIO_MMIO_INT_ALL) || status > 0xff ||
+	    (feat & ~drv_feat))
 		return err_config(e, -EINVAL,
 				  "snapshot: %s: transport state %s", d->name,
 				  why);
